@@ -1,0 +1,82 @@
+/* ast.h — the syntax tree of a .grad file, as the parser produces it.
+ *
+ * The AST is only syntax: names are not resolved, shapes are not checked. build.c turns
+ * it into the graph IR (graph.h), where every later stage works. Every node keeps its
+ * source location so later stages can report errors at the culprit. */
+#ifndef GRADC_AST_H
+#define GRADC_AST_H
+#include <stdbool.h>
+#include "arena.h"
+#include "diag.h"
+
+typedef enum {
+  EX_NUM,    /* num; is_int when written without '.', 'e' */
+  EX_NAME,   /* name (also `true`/`false`, resolved later) */
+  EX_NEG,    /* -lhs */
+  EX_BINARY, /* lhs op rhs; op is one of + - * / @ and 'P' for ** */
+  EX_CALL,   /* name(args..., kwnames[i]=kwargs[i]...) */
+  EX_LIST,   /* [args...] */
+} ExprKind;
+
+typedef struct Expr Expr;
+struct Expr {
+  ExprKind kind;
+  SrcLoc loc; /* of the first token; for EX_BINARY the operator */
+  double num;
+  bool is_int;
+  const char *name;
+  char op;
+  Expr *lhs, *rhs;
+  Expr **args;
+  int nargs;
+  const char **kwnames;
+  SrcLoc *kwlocs;
+  Expr **kwargs;
+  int nkw;
+};
+
+typedef enum { DT_F32, DT_I32 } DType;
+
+typedef struct {
+  DType dtype;
+  SrcLoc loc;
+  int rank;
+  Expr **dims; /* each EX_NUM (integer) or EX_NAME */
+} TypeAst;
+
+typedef enum {
+  ST_MODEL,    /* model NAME */
+  ST_BATCH,    /* batch NAME = value */
+  ST_DIM,      /* dim NAME = value */
+  ST_INPUT,    /* input NAME : type */
+  ST_PARAM,    /* param NAME : type [= init] [frozen] */
+  ST_LET,      /* NAME = expr */
+  ST_OUTPUT,   /* output names... */
+  ST_MINIMIZE, /* minimize NAME (names[0]) */
+} StmtKind;
+
+typedef struct {
+  StmtKind kind;
+  SrcLoc loc;      /* of the keyword (or of NAME for ST_LET) */
+  const char *name;/* MODEL/BATCH/DIM/INPUT/PARAM/LET */
+  SrcLoc name_loc;
+  long long value; /* BATCH/DIM */
+  SrcLoc value_loc;
+  TypeAst type;    /* INPUT/PARAM */
+  Expr *init;      /* PARAM, or NULL: `randn`, `randn(0.1)`, `uniform(-1, 1)`, a number... */
+  bool frozen;     /* PARAM */
+  Expr *expr;      /* LET */
+  const char **names; /* OUTPUT/MINIMIZE */
+  SrcLoc *name_locs;
+  int nnames;
+} Stmt;
+
+typedef struct {
+  Stmt *stmts;
+  int nstmts;
+} Program;
+
+/* Parses d->src (file name d->file). Syntax errors go through diag_error. */
+Program *parse_program(Arena *a, Diag *d);
+
+#endif

@@ -1,0 +1,328 @@
+/* build.c — from the syntax tree to the graph: names, sizes, shapes, leaves.
+ *
+ * Walks the statements in order, resolves every name (suggesting the nearest known
+ * one when it fails), evaluates `dim`/`batch` sizes with -D overrides, creates input
+ * and parameter leaves with their shapes and initial distributions, and builds each
+ * expression from primitives (operators of the language that are compositions are
+ * expanded by builtins.c). Shape errors are reported at the expression that caused
+ * them, naming both shapes. It does not differentiate (autodiff.c) or optimise. */
+#include "build.h"
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include "builtins.h"
+
+typedef enum { SYM_SIZE, SYM_VALUE } SymKind;
+
+typedef struct {
+  const char *name;
+  SymKind kind;
+  SrcLoc loc;
+  int64_t size; /* SYM_SIZE */
+  Node *node;   /* SYM_VALUE */
+  bool used;    /* -D: matched a dim */
+} Sym;
+
+struct Builder {
+  Graph *g;
+  Arena *a;
+  Diag *d;
+  const BuildOptions *opt;
+  Sym *syms;
+  int nsyms, capsyms;
+  bool have_batch;
+};
+
+static Sym *lookup(Builder *B, const char *name) {
+  for (int i = 0; i < B->nsyms; i++)
+    if (strcmp(B->syms[i].name, name) == 0) return &B->syms[i];
+  return NULL;
+}
+
+_Noreturn static void unknown_name(Builder *B, SrcLoc loc, const char *what, const char *name) {
+  const char **cands = ARENA_ARRAY(B->a, const char *, B->nsyms + 1);
+  for (int i = 0; i < B->nsyms; i++) cands[i] = B->syms[i].name;
+  const char *near = diag_nearest(name, cands, B->nsyms);
+  if (near) diag_error(B->d, loc, "unknown %s '%s'; did you mean '%s'?", what, name, near);
+  diag_error(B->d, loc, "unknown %s '%s'", what, name);
+}
+
+static Sym *define(Builder *B, const char *name, SrcLoc loc, SymKind kind) {
+  Sym *old = lookup(B, name);
+  if (old) diag_error(B->d, loc, "'%s' is already defined (at line %d, column %d)", name, old->loc.line, old->loc.col);
+  if (B->nsyms == B->capsyms) {
+    int cap = B->capsyms ? 2 * B->capsyms : 32;
+    Sym *s = ARENA_ARRAY(B->a, Sym, cap);
+    if (B->nsyms) memcpy(s, B->syms, sizeof(Sym) * (size_t)B->nsyms);
+    B->syms = s;
+    B->capsyms = cap;
+  }
+  Sym *s = &B->syms[B->nsyms++];
+  *s = (Sym){.name = name, .kind = kind, .loc = loc};
+  return s;
+}
+
+/* ---------------------------------------------------------------- values */
+
+Node *builder_value(Builder *B, Expr *e);
+
+Graph *builder_graph(Builder *B) { return B->g; }
+Diag *builder_diag(Builder *B) { return B->d; }
+
+/* A compile-time number: a literal, possibly negated, or a dim/batch name. */
+bool builder_number(Builder *B, Expr *e, double *out) {
+  if (e->kind == EX_NUM) return *out = e->num, true;
+  if (e->kind == EX_NEG && builder_number(B, e->lhs, out)) return *out = -*out, true;
+  if (e->kind == EX_NAME) {
+    Sym *s = lookup(B, e->name);
+    if (s && s->kind == SYM_SIZE) return *out = (double)s->size, true;
+  }
+  return false;
+}
+
+static Node *value_binary(Builder *B, Expr *e) {
+  Graph *g = B->g;
+  if (e->op == 'P') {
+    double c;
+    if (!builder_number(B, e->rhs, &c)) diag_error(B->d, e->rhs->loc, "the exponent of ** must be a constant number");
+    Node *x = builder_value(B, e->lhs);
+    g->loc = e->loc;
+    return g_powc(g, x, c);
+  }
+  Node *a = builder_value(B, e->lhs), *b = builder_value(B, e->rhs);
+  g->loc = e->loc;
+  switch (e->op) {
+  case '+': return g_binary(g, OP_ADD, a, b);
+  case '-': return g_binary(g, OP_SUB, a, b);
+  case '*': return g_binary(g, OP_MUL, a, b);
+  case '/': return g_binary(g, OP_DIV, a, b);
+  case '@': return builtin_matmul(g, a, b);
+  }
+  diag_error(B->d, e->loc, "unknown operator '%c'", e->op);
+}
+
+Node *builder_value(Builder *B, Expr *e) {
+  Graph *g = B->g;
+  switch (e->kind) {
+  case EX_NUM:
+    g->loc = e->loc;
+    return g_const(g, e->num);
+  case EX_NAME: {
+    Sym *s = lookup(B, e->name);
+    if (!s) unknown_name(B, e->loc, "name", e->name);
+    g->loc = e->loc;
+    return s->kind == SYM_SIZE ? g_const(g, (double)s->size) : s->node;
+  }
+  case EX_NEG: {
+    Node *x = builder_value(B, e->lhs);
+    g->loc = e->loc;
+    return g_unary(g, OP_NEG, x);
+  }
+  case EX_BINARY: return value_binary(B, e);
+  case EX_CALL: {
+    const Builtin *bi = builtin_find(e->name);
+    if (!bi) {
+      const char *near = builtin_nearest(e->name);
+      if (near) diag_error(B->d, e->loc, "unknown operator '%s'; did you mean '%s'?", e->name, near);
+      diag_error(B->d, e->loc, "unknown operator '%s'", e->name);
+    }
+    return builtin_call(B, bi, e);
+  }
+  case EX_LIST: diag_error(B->d, e->loc, "a list is only allowed as an argument such as axis=[0, 1]");
+  }
+  diag_error(B->d, e->loc, "malformed expression");
+}
+
+/* ---------------------------------------------------------------- statements */
+
+static int64_t size_value(Builder *B, const Stmt *st) {
+  for (int i = 0; i < B->opt->ndefines; i++)
+    if (strcmp(B->opt->define_names[i], st->name) == 0) return B->opt->define_values[i];
+  return st->value;
+}
+
+static Shape resolve_type(Builder *B, const TypeAst *t) {
+  Shape s = {t->rank, {0}};
+  if (t->rank > GC_MAX_RANK) diag_error(B->d, t->loc, "rank %d exceeds the maximum of %d", t->rank, GC_MAX_RANK);
+  int64_t count = 1;
+  for (int i = 0; i < t->rank; i++) {
+    Expr *e = t->dims[i];
+    if (e->kind == EX_NAME) {
+      Sym *sym = lookup(B, e->name);
+      if (!sym || sym->kind != SYM_SIZE) {
+        if (sym) diag_error(B->d, e->loc, "'%s' is a value, not a dim or batch size", e->name);
+        unknown_name(B, e->loc, "dim", e->name);
+      }
+      s.d[i] = sym->size;
+    } else if (e->kind == EX_NUM && e->is_int && e->num >= 1 && e->num <= 2147483647.0) {
+      s.d[i] = (int64_t)e->num;
+    } else {
+      diag_error(B->d, e->loc, "a dimension must be a positive integer or a dim name");
+    }
+    count *= s.d[i];
+    if (count > (int64_t)1 << 31)
+      diag_error(B->d, t->loc, "tensor has more than 2^31 elements; gradc indexes tensors with 32-bit sizes");
+  }
+  return s;
+}
+
+/* Fan-in and fan-out of a weight as it is used: [in, out] for `x @ w`, OIHW for
+ * conv2d (receptive field included), anything else by torch's convention. */
+static void fans(Shape s, double *fan_in, double *fan_out) {
+  if (s.rank == 0) return (void)(*fan_in = *fan_out = 1);
+  if (s.rank == 1) return (void)(*fan_in = *fan_out = (double)s.d[0]);
+  if (s.rank == 2) return (void)(*fan_in = (double)s.d[0], *fan_out = (double)s.d[1]);
+  double rf = 1;
+  for (int i = 2; i < s.rank; i++) rf *= (double)s.d[i];
+  *fan_in = (double)s.d[1] * rf;
+  *fan_out = (double)s.d[0] * rf;
+}
+
+static InitSpec resolve_init(Builder *B, Expr *e, Shape s) {
+  InitSpec in = {INIT_CONST, 0, 0};
+  double v, fi, fo;
+  if (!e) return in;
+  if (builder_number(B, e, &v)) return (InitSpec){INIT_CONST, v, 0};
+  const char *name = e->kind == EX_NAME || e->kind == EX_CALL ? e->name : "";
+  int nargs = e->kind == EX_CALL ? e->nargs : 0;
+  double args[2] = {0, 0};
+  if (e->kind == EX_CALL) {
+    if (e->nkw) diag_error(B->d, e->kwlocs[0], "initialisers take positional arguments only");
+    for (int i = 0; i < nargs && i < 2; i++)
+      if (!builder_number(B, e->args[i], &args[i]))
+        diag_error(B->d, e->args[i]->loc, "an initialiser argument must be a constant number");
+  }
+  fans(s, &fi, &fo);
+  if (!strcmp(name, "zeros") && nargs == 0) return in;
+  if (!strcmp(name, "ones") && nargs == 0) return (InitSpec){INIT_CONST, 1, 0};
+  if (!strcmp(name, "randn") && nargs <= 1) return (InitSpec){INIT_NORMAL, nargs ? args[0] : 1.0, 0};
+  if (!strcmp(name, "uniform") && nargs == 2) {
+    if (!(args[0] < args[1])) diag_error(B->d, e->loc, "uniform(LO, HI) needs LO < HI");
+    return (InitSpec){INIT_UNIFORM, args[0], args[1]};
+  }
+  if (!strcmp(name, "xavier") && nargs == 0) {
+    double bound = sqrt(6.0 / (fi + fo));
+    return (InitSpec){INIT_UNIFORM, -bound, bound};
+  }
+  if (!strcmp(name, "kaiming") && nargs == 0) return (InitSpec){INIT_NORMAL, sqrt(2.0 / fi), 0};
+  diag_error(B->d, e->loc,
+             "unknown initialiser; expected zeros, ones, a number, randn, randn(STD), uniform(LO, HI), "
+             "xavier or kaiming");
+}
+
+static bool frozen_by_option(Builder *B, const char *name) {
+  for (int i = 0; i < B->opt->nfreeze; i++)
+    if (!strcmp(B->opt->freeze[i], name)) return true;
+  return false;
+}
+
+static void leaf(Builder *B, const Stmt *st) {
+  Graph *g = B->g;
+  Shape s = resolve_type(B, &st->type);
+  bool param = st->kind == ST_PARAM;
+  if (param && st->type.dtype == DT_I32)
+    diag_error(B->d, st->type.loc, "parameter '%s' must be f32; i32 is only for class-label inputs", st->name);
+  Node *n = graph_node(g, param ? OP_PARAM : OP_INPUT, 0, NULL, st->name_loc);
+  n->shape = s;
+  n->dtype = st->type.dtype;
+  n->name = st->name;
+  n->role = param ? ROLE_PARAM : ROLE_INPUT;
+  if (param) {
+    n->trainable = !st->frozen && !frozen_by_option(B, st->name);
+    n->init = resolve_init(B, st->init, s);
+    n->leaf_index = g->nparams;
+    Node **p = ARENA_ARRAY(B->a, Node *, g->nparams + 1);
+    if (g->nparams) memcpy(p, g->params, sizeof(Node *) * (size_t)g->nparams);
+    p[g->nparams++] = n;
+    g->params = p;
+  } else {
+    n->leaf_index = g->ninputs;
+    Node **p = ARENA_ARRAY(B->a, Node *, g->ninputs + 1);
+    if (g->ninputs) memcpy(p, g->inputs, sizeof(Node *) * (size_t)g->ninputs);
+    p[g->ninputs++] = n;
+    g->inputs = p;
+  }
+  define(B, st->name, st->name_loc, SYM_VALUE)->node = n;
+}
+
+static Node *named_value(Builder *B, const char *name, SrcLoc loc) {
+  Sym *s = lookup(B, name);
+  if (!s) unknown_name(B, loc, "name", name);
+  if (s->kind != SYM_VALUE) diag_error(B->d, loc, "'%s' is a size, not a value", name);
+  return s->node;
+}
+
+static void statement(Builder *B, const Stmt *st) {
+  Graph *g = B->g;
+  switch (st->kind) {
+  case ST_MODEL: diag_error(B->d, st->loc, "only one 'model' statement is allowed, at the start");
+  case ST_BATCH:
+    if (B->have_batch) diag_error(B->d, st->loc, "only one 'batch' statement is allowed");
+    B->have_batch = true;
+    /* fall through */
+  case ST_DIM: {
+    int64_t v = size_value(B, st);
+    if (v < 1 || v > 2147483647) diag_error(B->d, st->value_loc, "size of '%s' must be a positive integer", st->name);
+    define(B, st->name, st->name_loc, SYM_SIZE)->size = v;
+    break;
+  }
+  case ST_INPUT:
+  case ST_PARAM: leaf(B, st); break;
+  case ST_LET: {
+    Node *n = builder_value(B, st->expr);
+    if (!n->name && n->op != OP_CONST) n->name = st->name;
+    define(B, st->name, st->name_loc, SYM_VALUE)->node = n;
+    break;
+  }
+  case ST_OUTPUT: {
+    Node **o = ARENA_ARRAY(B->a, Node *, g->noutputs + st->nnames);
+    const char **on = ARENA_ARRAY(B->a, const char *, g->noutputs + st->nnames);
+    for (int i = 0; i < g->noutputs; i++) o[i] = g->outputs[i], on[i] = g->output_names[i];
+    for (int i = 0; i < st->nnames; i++) {
+      for (int j = 0; j < g->noutputs + i; j++)
+        if (!strcmp(on[j], st->names[i])) diag_error(B->d, st->name_locs[i], "'%s' is already an output", st->names[i]);
+      o[g->noutputs + i] = named_value(B, st->names[i], st->name_locs[i]);
+      on[g->noutputs + i] = st->names[i];
+    }
+    g->outputs = o;
+    g->output_names = on;
+    g->noutputs += st->nnames;
+    break;
+  }
+  case ST_MINIMIZE: {
+    if (g->loss) diag_error(B->d, st->loc, "only one 'minimize' statement is allowed");
+    Node *n = named_value(B, st->names[0], st->name_locs[0]);
+    if (n->dtype != DT_F32 || n->shape.rank != 0)
+      diag_error(B->d, st->name_locs[0], "the loss '%s' must be an f32 scalar, but its shape is %s", st->names[0],
+                 shape_str(B->a, n->shape));
+    g->loss = n;
+    break;
+  }
+  }
+}
+
+static void check_defines(Builder *B) {
+  for (int i = 0; i < B->opt->ndefines; i++) {
+    Sym *s = lookup(B, B->opt->define_names[i]);
+    if (!s || s->kind != SYM_SIZE)
+      diag_error(B->d, (SrcLoc){0, 0}, "-D %s: the model has no dim or batch named '%s'", B->opt->define_names[i],
+                 B->opt->define_names[i]);
+  }
+}
+
+Graph *build_graph(Arena *a, Diag *d, const Program *p, const BuildOptions *opt) {
+  static const BuildOptions none;
+  Builder B = {.a = a, .d = d, .opt = opt ? opt : &none};
+  B.g = graph_new(a, d);
+  if (p->nstmts == 0) diag_error(d, (SrcLoc){1, 1}, "empty model file: expected 'model NAME' first");
+  if (p->stmts[0].kind != ST_MODEL)
+    diag_error(d, p->stmts[0].loc, "a model file must start with 'model NAME'");
+  B.g->model = p->stmts[0].name;
+  for (int i = 1; i < p->nstmts; i++) statement(&B, &p->stmts[i]);
+  check_defines(&B);
+  B.g->grads = ARENA_ARRAY(a, Node *, B.g->nparams + 1); /* filled by autodiff */
+  if (!B.g->noutputs && !B.g->loss)
+    diag_error(d, p->stmts[p->nstmts - 1].loc, "the model computes nothing: add 'output NAME' or 'minimize NAME'");
+  B.g->loc = (SrcLoc){0, 0};
+  return B.g;
+}

@@ -1,0 +1,24 @@
+/* build.h — the syntax tree to the graph (names, sizes, shapes, leaves). */
+#ifndef GRADC_BUILD_H
+#define GRADC_BUILD_H
+#include "ast.h"
+#include "graph.h"
+
+typedef struct {
+  const char **define_names; /* -D NAME=INT */
+  const long long *define_values;
+  int ndefines;
+  const char **freeze; /* --freeze */
+  int nfreeze;
+} BuildOptions;
+
+Graph *build_graph(Arena *a, Diag *d, const Program *p, const BuildOptions *opt);
+
+/* For builtins.c. */
+typedef struct Builder Builder;
+Node *builder_value(Builder *B, Expr *e);
+bool builder_number(Builder *B, Expr *e, double *out);
+Graph *builder_graph(Builder *B);
+Diag *builder_diag(Builder *B);
+
+#endif

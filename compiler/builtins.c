@@ -1,0 +1,357 @@
+/* builtins.c — every operator of the language, one row each: its parameters and how it
+ * is built from primitives (ops.h). Compositions need no derivative rule of their own:
+ * autodiff differentiates the primitives they expand into. Numerically stable forms
+ * are used throughout (softmax and log_softmax subtract the max; BCE-with-logits is
+ * softplus(z) - z y). Reductions follow torch: `mean` divides by the reduced count,
+ * losses average over all elements (reduction='mean'). */
+#include "builtins.h"
+#include <math.h>
+#include <string.h>
+
+#define MAXP 4
+
+typedef Node *BuildFn(Builder *B, Expr *call, Expr **p);
+
+struct Builtin {
+  const char *name;
+  const char *params[MAXP]; /* parameter names, positional order */
+  int nreq;                 /* how many are required */
+  BuildFn *build;
+};
+
+/* ---------------------------------------------------------------- argument helpers */
+
+/* Evaluates an operand; the graph's location stays the call's (for shape errors). */
+static Node *arg(Builder *B, Expr *e) {
+  Graph *g = builder_graph(B);
+  SrcLoc loc = g->loc;
+  Node *n = builder_value(B, e);
+  g->loc = loc;
+  return n;
+}
+
+static double num(Builder *B, Expr *e, double def) {
+  double v;
+  if (!e) return def;
+  if (!builder_number(B, e, &v)) diag_error(builder_diag(B), e->loc, "expected a constant number");
+  return v;
+}
+
+static bool flag(Builder *B, Expr *e, bool def) {
+  if (!e) return def;
+  if (e->kind == EX_NAME && !strcmp(e->name, "true")) return true;
+  if (e->kind == EX_NAME && !strcmp(e->name, "false")) return false;
+  diag_error(builder_diag(B), e->loc, "expected true or false");
+}
+
+static int axis_of(Builder *B, Expr *e, int rank) {
+  double v;
+  if (!builder_number(B, e, &v) || v != floor(v)) diag_error(builder_diag(B), e->loc, "an axis must be an integer");
+  if (v < -rank || v >= rank || rank == 0)
+    diag_error(builder_diag(B), e->loc, "axis %g is out of range for a tensor of rank %d", v, rank);
+  return v < 0 ? (int)v + rank : (int)v;
+}
+
+/* axis=: absent (all axes), an integer, or a list of integers. */
+static unsigned axes_of(Builder *B, Expr *e, int rank) {
+  if (!e) return rank ? (1u << rank) - 1 : 0;
+  if (e->kind != EX_LIST) return 1u << axis_of(B, e, rank);
+  unsigned m = 0;
+  for (int i = 0; i < e->nargs; i++) {
+    unsigned bit = 1u << axis_of(B, e->args[i], rank);
+    if (m & bit) diag_error(builder_diag(B), e->args[i]->loc, "axis repeated");
+    m |= bit;
+  }
+  return m;
+}
+
+static Shape drop_axes(Shape s, unsigned axes) {
+  Shape o = {0, {0}};
+  for (int i = 0; i < s.rank; i++)
+    if (!(axes & (1u << i))) o.d[o.rank++] = s.d[i];
+  return o;
+}
+
+/* ---------------------------------------------------------------- builders */
+
+static Node *unary(Builder *B, Expr *p, OpKind op) { return g_unary(builder_graph(B), op, arg(B, p)); }
+static Node *b_exp(Builder *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_EXP); }
+static Node *b_log(Builder *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_LOG); }
+static Node *b_sqrt(Builder *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_SQRT); }
+static Node *b_abs(Builder *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_ABS); }
+static Node *b_tanh(Builder *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_TANH); }
+static Node *b_sigmoid(Builder *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_SIGMOID); }
+static Node *b_relu(Builder *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_RELU); }
+static Node *b_softplus(Builder *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_SOFTPLUS); }
+static Node *b_detach(Builder *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_DETACH); }
+
+/* leaky_relu(x) = x (slope + (1 - slope) step(x)): slope below and at 0, as torch. */
+static Node *b_leaky_relu(Builder *B, Expr *c, Expr **p) {
+  (void)c;
+  Graph *g = builder_graph(B);
+  Node *x = arg(B, p[0]);
+  double s = num(B, p[1], 0.01);
+  Node *k = g_binary(g, OP_ADD, g_const(g, s), g_binary(g, OP_MUL, g_const(g, 1 - s), g_unary(g, OP_STEP, x)));
+  return g_binary(g, OP_MUL, x, k);
+}
+
+/* gelu(x) = x/2 (1 + erf(x / sqrt 2)), the exact form of F.gelu. */
+static Node *b_gelu(Builder *B, Expr *c, Expr **p) {
+  (void)c;
+  Graph *g = builder_graph(B);
+  Node *x = arg(B, p[0]);
+  Node *e = g_unary(g, OP_ERF, g_binary(g, OP_MUL, x, g_const(g, M_SQRT1_2)));
+  return g_binary(g, OP_MUL, g_binary(g, OP_MUL, x, g_const(g, 0.5)), g_binary(g, OP_ADD, e, g_const(g, 1)));
+}
+
+static Node *b_maximum(Builder *B, Expr *c, Expr **p) {
+  (void)c;
+  return g_binary(builder_graph(B), OP_MAXIMUM, arg(B, p[0]), arg(B, p[1]));
+}
+static Node *b_minimum(Builder *B, Expr *c, Expr **p) {
+  (void)c;
+  return g_binary(builder_graph(B), OP_MINIMUM, arg(B, p[0]), arg(B, p[1]));
+}
+
+static Node *reduce(Builder *B, Expr **p, OpKind op, bool mean) {
+  Graph *g = builder_graph(B);
+  Node *x = arg(B, p[0]);
+  unsigned axes = axes_of(B, p[1], x->shape.rank);
+  bool keep = flag(B, p[2], false);
+  Node *r = op == OP_SUM ? g_sum(g, x, axes) : g_max(g, x, axes);
+  if (mean) r = g_binary(g, OP_MUL, r, g_const(g, (double)shape_count(r->shape) / (double)shape_count(x->shape)));
+  return keep ? r : g_reshape(g, r, drop_axes(x->shape, axes));
+}
+static Node *b_sum(Builder *B, Expr *c, Expr **p) { return (void)c, reduce(B, p, OP_SUM, false); }
+static Node *b_mean(Builder *B, Expr *c, Expr **p) { return (void)c, reduce(B, p, OP_SUM, true); }
+static Node *b_max(Builder *B, Expr *c, Expr **p) { return (void)c, reduce(B, p, OP_MAX, false); }
+
+static Node *mean_all(Graph *g, Node *x) {
+  Node *s = g_reshape(g, g_sum(g, x, (1u << x->shape.rank) - 1), shape_scalar());
+  return g_binary(g, OP_MUL, s, g_const(g, 1.0 / (double)shape_count(x->shape)));
+}
+
+/* x - max(x) along the axis; the max is detached (it cancels in the derivative). */
+static Node *shifted(Graph *g, Node *x, unsigned axis) {
+  return g_binary(g, OP_SUB, x, g_unary(g, OP_DETACH, g_max(g, x, axis)));
+}
+static Node *softmax_like(Builder *B, Expr **p, bool log) {
+  Graph *g = builder_graph(B);
+  Node *x = arg(B, p[0]);
+  unsigned axis = 1u << axis_of(B, p[1] ? p[1] : &(Expr){.kind = EX_NUM, .num = -1, .is_int = 1, .loc = p[0]->loc},
+                                x->shape.rank);
+  Node *z = shifted(g, x, axis);
+  Node *s = g_sum(g, g_unary(g, OP_EXP, z), axis);
+  if (log) return g_binary(g, OP_SUB, z, g_unary(g, OP_LOG, s));
+  return g_binary(g, OP_DIV, g_unary(g, OP_EXP, z), s);
+}
+static Node *b_softmax(Builder *B, Expr *c, Expr **p) { return (void)c, softmax_like(B, p, false); }
+static Node *b_log_softmax(Builder *B, Expr *c, Expr **p) { return (void)c, softmax_like(B, p, true); }
+
+static Node *b_mse(Builder *B, Expr *c, Expr **p) {
+  (void)c;
+  Graph *g = builder_graph(B);
+  Node *d = g_binary(g, OP_SUB, arg(B, p[0]), arg(B, p[1]));
+  return mean_all(g, g_binary(g, OP_MUL, d, d));
+}
+
+/* mean(max(z, 0) - z y + log(1 + exp(-|z|))) = mean(softplus(z) - z y). */
+static Node *b_bce_with_logits(Builder *B, Expr *c, Expr **p) {
+  (void)c;
+  Graph *g = builder_graph(B);
+  Node *z = arg(B, p[0]), *y = arg(B, p[1]);
+  return mean_all(g, g_binary(g, OP_SUB, g_unary(g, OP_SOFTPLUS, z), g_binary(g, OP_MUL, z, y)));
+}
+
+/* -mean over the batch of log_softmax(logits)[label]. */
+static Node *b_cross_entropy(Builder *B, Expr *c, Expr **p) {
+  Graph *g = builder_graph(B);
+  Node *x = arg(B, p[0]), *lab = arg(B, p[1]);
+  if (x->shape.rank != 2 || x->dtype != DT_F32)
+    diag_error(builder_diag(B), c->loc, "cross_entropy needs f32 logits [N, C], got %s", shape_str(g->arena, x->shape));
+  if (lab->dtype != DT_I32 || lab->shape.rank != 1 || lab->shape.d[0] != x->shape.d[0])
+    diag_error(builder_diag(B), c->loc, "cross_entropy needs i32 labels [%lld] for logits %s, got %s %s",
+               (long long)x->shape.d[0], shape_str(g->arena, x->shape), lab->dtype == DT_I32 ? "i32" : "f32",
+               shape_str(g->arena, lab->shape));
+  Node *z = shifted(g, x, 2);
+  Node *lsm = g_binary(g, OP_SUB, z, g_unary(g, OP_LOG, g_sum(g, g_unary(g, OP_EXP, z), 2)));
+  Node *oh = g_onehot(g, lab, x->shape.d[1]);
+  Node *picked = g_sum(g, g_binary(g, OP_MUL, oh, lsm), 3);
+  return g_unary(g, OP_NEG, g_binary(g, OP_MUL, g_reshape(g, picked, shape_scalar()),
+                                     g_const(g, 1.0 / (double)x->shape.d[0])));
+}
+
+static Node *b_transpose(Builder *B, Expr *c, Expr **p) {
+  Graph *g = builder_graph(B);
+  Node *x = arg(B, p[0]);
+  int perm[GC_MAX_RANK] = {0};
+  int r = x->shape.rank;
+  if (!p[1]) {
+    if (r != 2) diag_error(builder_diag(B), c->loc, "transpose of a rank-%d tensor needs perm=[...]", r);
+    perm[0] = 1, perm[1] = 0;
+  } else {
+    if (p[1]->kind != EX_LIST || p[1]->nargs != r)
+      diag_error(builder_diag(B), p[1]->loc, "perm must list each of the %d axes once", r);
+    unsigned seen = 0;
+    for (int i = 0; i < r; i++) {
+      perm[i] = axis_of(B, p[1]->args[i], r);
+      if (seen & (1u << perm[i])) diag_error(builder_diag(B), p[1]->args[i]->loc, "axis repeated in perm");
+      seen |= 1u << perm[i];
+    }
+  }
+  return g_permute(g, x, perm);
+}
+
+static Node *b_reshape(Builder *B, Expr *c, Expr **p) {
+  Graph *g = builder_graph(B);
+  Node *x = arg(B, p[0]);
+  Expr *l = p[1];
+  if (l->kind != EX_LIST || l->nargs > GC_MAX_RANK)
+    diag_error(builder_diag(B), l->loc, "reshape needs a list of at most %d sizes, e.g. [4, -1]", GC_MAX_RANK);
+  Shape s = {l->nargs, {0}};
+  int infer = -1;
+  int64_t known = 1;
+  for (int i = 0; i < l->nargs; i++) {
+    double v = num(B, l->args[i], 0);
+    if (v == -1 && infer < 0) {
+      infer = i;
+      continue;
+    }
+    if (v < 1 || v != floor(v) || v > 2147483647.0)
+      diag_error(builder_diag(B), l->args[i]->loc, "a size must be a positive integer (one -1 allowed)");
+    s.d[i] = (int64_t)v;
+    known *= s.d[i];
+    if (known > (int64_t)1 << 31) diag_error(builder_diag(B), l->loc, "reshape to more than 2^31 elements");
+  }
+  int64_t cnt = shape_count(x->shape);
+  if (infer >= 0) {
+    if (cnt % known) diag_error(builder_diag(B), c->loc, "cannot reshape %s to %lld x -1", shape_str(g->arena, x->shape), (long long)known);
+    s.d[infer] = cnt / known;
+  }
+  return g_reshape(g, x, s);
+}
+
+static Node *b_flatten(Builder *B, Expr *c, Expr **p) {
+  Graph *g = builder_graph(B);
+  Node *x = arg(B, p[0]);
+  if (x->shape.rank < 1) diag_error(builder_diag(B), c->loc, "flatten needs a tensor of rank 1 or more");
+  Shape s = {x->shape.rank == 1 ? 1 : 2, {x->shape.d[0], shape_count(x->shape) / x->shape.d[0]}};
+  return g_reshape(g, x, s);
+}
+
+/* ---------------------------------------------------------------- the table */
+
+static const Builtin builtins[] = {
+    {"exp", {"x"}, 1, b_exp},
+    {"log", {"x"}, 1, b_log},
+    {"sqrt", {"x"}, 1, b_sqrt},
+    {"abs", {"x"}, 1, b_abs},
+    {"tanh", {"x"}, 1, b_tanh},
+    {"sigmoid", {"x"}, 1, b_sigmoid},
+    {"relu", {"x"}, 1, b_relu},
+    {"leaky_relu", {"x", "slope"}, 1, b_leaky_relu},
+    {"gelu", {"x"}, 1, b_gelu},
+    {"softplus", {"x"}, 1, b_softplus},
+    {"maximum", {"a", "b"}, 2, b_maximum},
+    {"minimum", {"a", "b"}, 2, b_minimum},
+    {"transpose", {"x", "perm"}, 1, b_transpose},
+    {"reshape", {"x", "shape"}, 2, b_reshape},
+    {"flatten", {"x"}, 1, b_flatten},
+    {"sum", {"x", "axis", "keepdims"}, 1, b_sum},
+    {"mean", {"x", "axis", "keepdims"}, 1, b_mean},
+    {"max", {"x", "axis", "keepdims"}, 1, b_max},
+    {"softmax", {"x", "axis"}, 1, b_softmax},
+    {"log_softmax", {"x", "axis"}, 1, b_log_softmax},
+    {"mse", {"pred", "target"}, 2, b_mse},
+    {"bce_with_logits", {"logits", "target"}, 2, b_bce_with_logits},
+    {"cross_entropy", {"logits", "labels"}, 2, b_cross_entropy},
+    {"detach", {"x"}, 1, b_detach},
+};
+#define NBUILTINS ((int)(sizeof builtins / sizeof builtins[0]))
+
+const Builtin *builtin_find(const char *name) {
+  for (int i = 0; i < NBUILTINS; i++)
+    if (!strcmp(builtins[i].name, name)) return &builtins[i];
+  return NULL;
+}
+
+int builtin_names(const char ***names) {
+  static const char *n[NBUILTINS];
+  for (int i = 0; i < NBUILTINS; i++) n[i] = builtins[i].name;
+  *names = n;
+  return NBUILTINS;
+}
+
+const char *builtin_nearest(const char *name) {
+  const char **n;
+  int c = builtin_names(&n);
+  return diag_nearest(name, n, c);
+}
+
+/* Binds positional and keyword arguments to the builtin's parameters. */
+Node *builtin_call(Builder *B, const Builtin *bi, Expr *call) {
+  Diag *d = builder_diag(B);
+  Expr *slot[MAXP] = {0};
+  int np = 0;
+  while (np < MAXP && bi->params[np]) np++;
+  if (call->nargs > np)
+    diag_error(d, call->args[np]->loc, "'%s' takes at most %d argument%s", bi->name, np, np == 1 ? "" : "s");
+  for (int i = 0; i < call->nargs; i++) slot[i] = call->args[i];
+  for (int i = 0; i < call->nkw; i++) {
+    int j = 0;
+    while (j < np && strcmp(bi->params[j], call->kwnames[i])) j++;
+    if (j == np) {
+      const char *near = diag_nearest(call->kwnames[i], bi->params, np);
+      if (near)
+        diag_error(d, call->kwlocs[i], "'%s' has no argument '%s'; did you mean '%s'?", bi->name, call->kwnames[i], near);
+      diag_error(d, call->kwlocs[i], "'%s' has no argument '%s'", bi->name, call->kwnames[i]);
+    }
+    if (slot[j]) diag_error(d, call->kwlocs[i], "argument '%s' of '%s' given twice", bi->params[j], bi->name);
+    slot[j] = call->kwargs[i];
+  }
+  for (int j = 0; j < bi->nreq; j++)
+    if (!slot[j]) diag_error(d, call->loc, "'%s' needs argument '%s'", bi->name, bi->params[j]);
+  builder_graph(B)->loc = call->loc;
+  return bi->build(B, call, slot);
+}
+
+/* torch.matmul: 1-D operands get a unit dimension that is removed afterwards; a 3-D
+ * operand times a 2-D one folds the batch into the rows. */
+Node *builtin_matmul(Graph *g, Node *a, Node *b) {
+  SrcLoc loc = g->loc;
+  int ra = a->shape.rank, rb = b->shape.rank;
+  if (ra == 0 || rb == 0)
+    diag_error(g->diag, loc, "matrix product of %s and %s: operands must be at least 1-D", shape_str(g->arena, a->shape),
+               shape_str(g->arena, b->shape));
+  Node *a2 = ra == 1 ? g_reshape(g, a, (Shape){2, {1, a->shape.d[0]}}) : a;
+  Node *b2 = rb == 1 ? g_reshape(g, b, (Shape){2, {b->shape.d[0], 1}}) : b;
+  g->loc = loc;
+  if (ra == 3 && rb <= 2) {
+    Node *flat = g_reshape(g, a, (Shape){2, {a->shape.d[0] * a->shape.d[1], a->shape.d[2]}});
+    g->loc = loc;
+    Node *m = g_matmul(g, flat, b2, false, false);
+    Shape s = {rb == 1 ? 2 : 3, {a->shape.d[0], a->shape.d[1], b->shape.d[rb - 1]}};
+    return g_reshape(g, m, s);
+  }
+  if (ra <= 2 && rb == 3) {
+    a2 = g_expand(g, a2, (Shape){3, {b->shape.d[0], a2->shape.d[0], a2->shape.d[1]}});
+    g->loc = loc;
+  }
+  if (ra > 3 || rb > 3)
+    diag_error(g->diag, loc, "matrix product of %s and %s: at most 3-D operands are supported",
+               shape_str(g->arena, a->shape), shape_str(g->arena, b->shape));
+  if (a2->shape.rank == 3 && b2->shape.rank == 2) { /* 3-D @ 1-D */
+    Node *flat = g_reshape(g, a2, (Shape){2, {a2->shape.d[0] * a2->shape.d[1], a2->shape.d[2]}});
+    g->loc = loc;
+    Node *m = g_matmul(g, flat, b2, false, false);
+    return g_reshape(g, m, (Shape){2, {a->shape.d[0], a->shape.d[1]}});
+  }
+  Node *m = g_matmul(g, a2, b2, false, false);
+  Shape out = m->shape; /* drop the unit dimensions that 1-D operands were given */
+  if (rb == 1) out.rank--;
+  if (ra == 1) {
+    for (int i = out.rank - 2; i + 1 < out.rank; i++) out.d[i] = out.d[i + 1];
+    out.rank--;
+  }
+  return g_reshape(g, m, out);
+}

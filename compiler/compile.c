@@ -1,0 +1,150 @@
+/* compile.c — the pipeline, in one function (gc_compile), and nothing else.
+ *
+ *   parse -> build graph (shapes) -> autodiff -> optimise -> per entry point:
+ *   schedule (fusion) -> memory plan -> lower to LLVM -> optimise (LLVM) -> emit
+ *
+ * Every stage reports a user error through the Diag (a longjmp back here); all memory
+ * of the compile lives in one arena. */
+#define _DEFAULT_SOURCE /* mkstemps, mkdtemp, strdup */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "autodiff.h"
+#include "build.h"
+#include "emit.h"
+#include "opt.h"
+
+const char *gc_version(void) { return "0.1.0"; }
+
+static char *read_file(const char *path, char *err, size_t errlen) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    snprintf(err, errlen, "%s: error: cannot open: %s\n", path, strerror(errno));
+    return NULL;
+  }
+  size_t cap = 4096, n = 0;
+  char *buf = malloc(cap);
+  for (size_t r; buf && (r = fread(buf + n, 1, cap - n - 1, f)) > 0;) {
+    n += r;
+    if (n > (64u << 20)) {
+      snprintf(err, errlen, "%s: error: model file larger than 64 MiB\n", path);
+      free(buf), buf = NULL;
+    } else if (cap - n < 2) {
+      char *nb = realloc(buf, cap *= 2);
+      if (!nb) free(buf);
+      buf = nb;
+    }
+  }
+  fclose(f);
+  if (buf) buf[n] = 0;
+  return buf;
+}
+
+static char *with_ext(const char *path, const char *ext) {
+  size_t n = strlen(path);
+  const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
+  if (dot && (!slash || dot > slash)) n = (size_t)(dot - path);
+  char *p = malloc(n + strlen(ext) + 1);
+  memcpy(p, path, n);
+  strcpy(p + n, ext);
+  return p;
+}
+
+static void write_header(FILE *f, const void *u) { emit_header(f, u, ((const Unit *)u)->source_name); }
+static void write_ir(FILE *f, const void *u) { print_ir(f, u); }
+static void write_dot(FILE *f, const void *u) { print_dot(f, u); }
+
+/* Front end and graph passes; returns the unit or longjmps through d. */
+static Unit *front(Arena *a, Diag *d, const gc_options *o) {
+  BuildOptions bo = {(const char **)o->define_names, o->define_values, o->ndefines, (const char **)o->freeze,
+                     o->nfreeze};
+  Program *p = parse_program(a, d);
+  Graph *g = build_graph(a, d, p, &bo);
+  if (!o->inference) autodiff(g);
+  optimize(g);
+  Unit *u = ARENA_NEW(a, Unit);
+  u->g = g;
+  u->source_name = o->path;
+  EntryOptions eo = {o->inference};
+  u->entries[u->nentries++] = entry_build(g, ENTRY_FORWARD, eo);
+  if (!o->inference && g->loss) u->entries[u->nentries++] = entry_build(g, ENTRY_BACKWARD, eo);
+  for (int i = 0; i < u->nentries; i++) {
+    Entry *e = u->entries[i];
+    schedule_entry(g, e);
+    memplan_entry(g, e);
+    const char *bad = memplan_verify(g, e);
+    if (bad) {
+      fprintf(stderr, "gradc: internal error: memory plan of %s: %s\n", e->name, bad);
+      abort();
+    }
+    if (e->ws_bytes > u->ws_bytes) u->ws_bytes = e->ws_bytes;
+  }
+  return u;
+}
+
+static int back(Unit *u, const gc_options *o, char *err, size_t errlen) {
+  if (o->emit == GC_EMIT_IR) return emit_text(o->out, write_ir, u, err, errlen) ? 2 : 0;
+  if (o->emit == GC_EMIT_DOT) return emit_text(o->out, write_dot, u, err, errlen) ? 2 : 0;
+  if (o->emit == GC_EMIT_HEADER) return emit_text(o->out, write_header, u, err, errlen) ? 2 : 0;
+  LLVMTargetMachineRef tm = emit_target_machine(o->triple, o->cpu, o->opt_level, err, errlen);
+  if (!tm) return 2;
+  LLVMContextRef ctx = LLVMContextCreate();
+  LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(u->g->model, ctx);
+  char *triple = LLVMGetTargetMachineTriple(tm);
+  LLVMSetTarget(mod, triple);
+  LLVMDisposeMessage(triple);
+  LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
+  LLVMSetModuleDataLayout(mod, td);
+  LLVMDisposeTargetData(td);
+  Lower L;
+  lower_init(&L, ctx, mod);
+  for (int i = 0; i < u->nentries; i++) lower_entry(&L, u->g, u->entries[i]);
+  emit_descriptor(&L, u, o->emit == GC_EMIT_SO);
+  lower_dispose(&L);
+  int rc = emit_optimize(mod, tm, o->opt_level, err, errlen) ? 2 : 0;
+  if (!rc) rc = emit_file(mod, tm, o->emit, o->out, err, errlen) ? 2 : 0;
+  LLVMDisposeModule(mod);
+  LLVMContextDispose(ctx);
+  LLVMDisposeTargetMachine(tm);
+  return rc;
+}
+
+/* The pipeline under the diag's longjmp: a user error anywhere lands back here. */
+static int pipeline(Diag *d, Arena *a, const gc_options *o, gc_result *res, char *err, size_t errlen) {
+  if (setjmp(d->jb)) {
+    snprintf(err, errlen, "%s", d->msg);
+    return 1;
+  }
+  Unit *u = front(a, d, o);
+  snprintf(res->model, sizeof res->model, "%s", u->g->model);
+  res->workspace_bytes = u->ws_bytes;
+  res->nkernels_forward = u->entries[0]->nkernels;
+  res->nkernels_backward = u->nentries > 1 ? u->entries[1]->nkernels : 0;
+  if (o->emit == GC_EMIT_SO || o->emit == GC_EMIT_OBJ) {
+    char *h = with_ext(o->out, ".h");
+    int rc = emit_text(h, write_header, u, err, errlen) ? 2 : 0;
+    snprintf(res->header_path, sizeof res->header_path, "%s", h);
+    free(h);
+    if (rc) return rc;
+  }
+  return back(u, o, err, errlen);
+}
+
+int gc_compile(const gc_options *o, gc_result *res, char *err, size_t errlen) {
+  gc_result dummy;
+  if (!res) res = &dummy;
+  memset(res, 0, sizeof *res);
+  err[0] = 0;
+  char *owned = NULL;
+  const char *src = o->source;
+  if (!src && !(src = owned = read_file(o->path, err, errlen))) return 1;
+  Arena *a = arena_new();
+  Diag *d = ARENA_NEW(a, Diag);
+  d->file = o->path;
+  d->src = src;
+  int rc = pipeline(d, a, o, res, err, errlen);
+  arena_free(a);
+  free(owned);
+  return rc;
+}

@@ -1,0 +1,68 @@
+/* diag.c — see diag.h. */
+#include "diag.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void diag_error(Diag *d, SrcLoc loc, const char *fmt, ...) {
+  char body[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(body, sizeof body, fmt, ap);
+  va_end(ap);
+  if (loc.line <= 0) {
+    snprintf(d->msg, sizeof d->msg, "%s: error: %s\n", d->file, body);
+    longjmp(d->jb, 1);
+  }
+  /* Find the source line. */
+  const char *p = d->src ? d->src : "";
+  for (int l = 1; l < loc.line && *p; p++)
+    if (*p == '\n') l++;
+  size_t len = strcspn(p, "\n");
+  if (len > 300) len = 300;
+  char caret[400];
+  int n = 0;
+  for (int i = 1; i < loc.col && n < 300; i++) caret[n++] = (i - 1 < (int)len && p[i - 1] == '\t') ? '\t' : ' ';
+  caret[n++] = '^';
+  caret[n] = 0;
+  snprintf(d->msg, sizeof d->msg, "%s:%d:%d: error: %s\n  %.*s\n  %s\n", d->file, loc.line, loc.col,
+           body, (int)len, p, caret);
+  longjmp(d->jb, 1);
+}
+
+static int edit_distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  if (la > 64 || lb > 64) return 1000;
+  int row[65];
+  for (size_t j = 0; j <= lb; j++) row[j] = (int)j;
+  for (size_t i = 1; i <= la; i++) {
+    int prev = row[0];
+    row[0] = (int)i;
+    for (size_t j = 1; j <= lb; j++) {
+      int cur = row[j];
+      int sub = prev + (a[i - 1] != b[j - 1]);
+      int del = row[j] + 1, ins = row[j - 1] + 1;
+      row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+      prev = cur;
+    }
+  }
+  return row[lb];
+}
+
+const char *diag_nearest(const char *name, const char *const *cands, int n) {
+  const char *best = NULL;
+  int bestd = 1000;
+  for (int i = 0; i < n; i++) {
+    int dist = edit_distance(name, cands[i]);
+    if (dist < bestd) bestd = dist, best = cands[i];
+  }
+  int len = (int)strlen(name);
+  int limit = len <= 3 ? 1 : len <= 6 ? 2 : 3;
+  return bestd <= limit ? best : NULL;
+}
+
+void gc_assert_fail(const char *expr, const char *file, int line) {
+  fprintf(stderr, "gradc: internal error: %s:%d: assertion `%s` failed\n", file, line, expr);
+  abort();
+}

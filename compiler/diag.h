@@ -1,0 +1,32 @@
+/* diag.h — user-facing errors: `FILE:LINE:COL: error: MESSAGE`, the source line, a caret.
+ *
+ * Every stage that can reject a model takes a Diag. diag_error formats the message into
+ * d->msg (the compiler library never prints) and longjmps to d->jb, which the entry
+ * point (gc_compile and friends) set with setjmp; all memory is in the arena, so
+ * unwinding leaks nothing. Internal invariants use GC_ASSERT, which aborts loudly. */
+#ifndef GRADC_DIAG_H
+#define GRADC_DIAG_H
+#include <setjmp.h>
+#include <stddef.h>
+
+typedef struct {
+  int line, col; /* 1-based; line 0 means "no location" (e.g. a -D option) */
+} SrcLoc;
+
+typedef struct Diag {
+  const char *file; /* as shown in messages */
+  const char *src;  /* the whole source text (NUL-terminated) */
+  jmp_buf jb;
+  char msg[4096]; /* the formatted error, ready for stderr */
+} Diag;
+
+_Noreturn void diag_error(Diag *d, SrcLoc loc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The candidate closest to `name` by edit distance, or NULL if none is close. */
+const char *diag_nearest(const char *name, const char *const *cands, int n);
+
+_Noreturn void gc_assert_fail(const char *expr, const char *file, int line);
+#define GC_ASSERT(e) ((e) ? (void)0 : gc_assert_fail(#e, __FILE__, __LINE__))
+
+#endif

@@ -1,0 +1,348 @@
+/* emit.c — the files gradc writes: objects, assembly, LLVM IR, shared objects, the C
+ * header and the descriptor every object carries.
+ *
+ * Every file is written to a temporary name in the target's directory and renamed into
+ * place once complete, so an interrupted or failed compile never leaves a partial
+ * output. A shared object is linked from the object by the system C compiler driver
+ * (`cc -shared`, or $GRADC_CC). */
+#define _DEFAULT_SOURCE /* mkstemps, mkdtemp, strdup */
+#include "emit.h"
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <errno.h>
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* ---------------------------------------------------------------- descriptor */
+
+static cJSON *shape_json(Shape s) {
+  cJSON *a = cJSON_CreateArray();
+  for (int i = 0; i < s.rank; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber((double)s.d[i]));
+  return a;
+}
+
+static cJSON *tensor_json(const char *name, const char *role, const Node *n) {
+  cJSON *t = cJSON_CreateObject();
+  cJSON_AddStringToObject(t, "name", name);
+  cJSON_AddStringToObject(t, "role", role);
+  cJSON_AddStringToObject(t, "dtype", n->dtype == DT_I32 ? "i32" : "f32");
+  cJSON_AddItemToObject(t, "shape", shape_json(n->shape));
+  if (n->op == OP_PARAM) {
+    cJSON_AddBoolToObject(t, "trainable", n->trainable);
+    cJSON *in = cJSON_CreateObject();
+    static const char *kinds[] = {"const", "normal", "uniform"};
+    cJSON_AddStringToObject(in, "kind", kinds[n->init.kind]);
+    if (n->init.kind == INIT_CONST) cJSON_AddNumberToObject(in, "value", n->init.a);
+    if (n->init.kind == INIT_NORMAL) cJSON_AddNumberToObject(in, "std", n->init.a);
+    if (n->init.kind == INIT_UNIFORM) {
+      cJSON_AddNumberToObject(in, "lo", n->init.a);
+      cJSON_AddNumberToObject(in, "hi", n->init.b);
+    }
+    cJSON_AddItemToObject(t, "init", in);
+  }
+  return t;
+}
+
+static const char *arg_spec(Arena *a, const Arg *arg) {
+  switch (arg->kind) {
+  case ARG_INPUT: return arena_printf(a, "input:%s", arg->name);
+  case ARG_PARAM: return arena_printf(a, "param:%s", arg->name);
+  case ARG_GRAD: return arena_printf(a, "grad:%s", arg->name);
+  case ARG_OUTPUT: return arena_printf(a, "output:%s", arg->name);
+  case ARG_LOSS: return "loss";
+  case ARG_WORKSPACE: return "workspace";
+  }
+  return "?";
+}
+
+char *descriptor_json(const Unit *u) {
+  Graph *g = u->g;
+  const Entry *fwd = u->entries[0];
+  cJSON *d = cJSON_CreateObject();
+  cJSON_AddNumberToObject(d, "gradc", 1);
+  cJSON_AddStringToObject(d, "model", g->model);
+  cJSON_AddNumberToObject(d, "workspace_bytes", (double)u->ws_bytes);
+  bool has_loss = false;
+  for (int i = 0; i < fwd->nargs; i++) has_loss |= fwd->args[i].kind == ARG_LOSS;
+  if (has_loss) cJSON_AddStringToObject(d, "loss", "loss");
+  else cJSON_AddNullToObject(d, "loss");
+  cJSON *ts = cJSON_AddArrayToObject(d, "tensors");
+  for (int i = 0; i < fwd->nargs; i++) {
+    const Arg *a = &fwd->args[i];
+    if (a->kind == ARG_INPUT) cJSON_AddItemToArray(ts, tensor_json(a->name, "input", a->node));
+    if (a->kind == ARG_PARAM) cJSON_AddItemToArray(ts, tensor_json(a->name, "param", a->node));
+    if (a->kind == ARG_OUTPUT) cJSON_AddItemToArray(ts, tensor_json(a->name, "output", a->node));
+  }
+  cJSON *es = cJSON_AddArrayToObject(d, "entries");
+  for (int k = 0; k < u->nentries; k++) {
+    const Entry *e = u->entries[k];
+    cJSON *ej = cJSON_CreateObject();
+    cJSON_AddStringToObject(ej, "name", e->name);
+    cJSON_AddStringToObject(ej, "kind", e->kind == ENTRY_FORWARD ? "forward" : "backward");
+    cJSON *args = cJSON_AddArrayToObject(ej, "args");
+    for (int i = 0; i < e->nargs; i++) cJSON_AddItemToArray(args, cJSON_CreateString(arg_spec(g->arena, &e->args[i])));
+    cJSON_AddItemToArray(es, ej);
+  }
+  char *text = cJSON_PrintUnformatted(d);
+  char *copy = arena_strdup(g->arena, text);
+  cJSON_free(text);
+  cJSON_Delete(d);
+  return copy;
+}
+
+/* `const char *NAME(void) { return "<json>"; }`, its string in its own section so a
+ * firmware link with --gc-sections drops it when nothing asks for it. */
+static void emit_descriptor_fn(Lower *L, const char *name, LLVMValueRef str) {
+  LLVMTypeRef fty = LLVMFunctionType(L->ptr, NULL, 0, 0);
+  LLVMValueRef fn = LLVMAddFunction(L->mod, name, fty);
+  LLVMBuilderRef b = LLVMCreateBuilderInContext(L->ctx);
+  LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(L->ctx, fn, "entry"));
+  LLVMBuildRet(b, str);
+  LLVMDisposeBuilder(b);
+}
+
+void emit_descriptor(Lower *L, const Unit *u, bool fixed_symbol) {
+  const char *json = descriptor_json(u);
+  LLVMValueRef init = LLVMConstStringInContext(L->ctx, json, (unsigned)strlen(json), 0);
+  LLVMValueRef gv = LLVMAddGlobal(L->mod, LLVMTypeOf(init), "gradc.descriptor");
+  LLVMSetInitializer(gv, init);
+  LLVMSetGlobalConstant(gv, 1);
+  LLVMSetLinkage(gv, LLVMPrivateLinkage);
+  LLVMSetSection(gv, ".rodata.gradc_descriptor");
+  emit_descriptor_fn(L, arena_printf(u->g->arena, "%s_descriptor", u->g->model), gv);
+  if (fixed_symbol) emit_descriptor_fn(L, "gradc_model_descriptor", gv);
+}
+
+/* ---------------------------------------------------------------- header */
+
+static char *upper(Arena *a, const char *s) {
+  char *u = arena_strdup(a, s);
+  for (char *p = u; *p; p++) *p = (char)toupper((unsigned char)*p);
+  return u;
+}
+
+static void header_arg(FILE *f, const Entry *e, const Arg *a, Arena *ar) {
+  switch (a->kind) {
+  case ARG_INPUT:
+    fprintf(f, "const %s *%s", a->node->dtype == DT_I32 ? "int32_t" : "float", a->name);
+    break;
+  case ARG_PARAM: fprintf(f, "const float *%s", a->name); break;
+  case ARG_GRAD: fprintf(f, "float *grad_%s", a->name); break;
+  case ARG_OUTPUT: fprintf(f, "float *%s", a->name); break;
+  case ARG_LOSS: fprintf(f, "float *loss"); break;
+  case ARG_WORKSPACE: fprintf(f, "void *workspace"); break;
+  }
+  (void)e, (void)ar;
+}
+
+static void header_size(FILE *f, const char *M, const char *name, const char *role, const Node *n, Arena *a) {
+  fprintf(f, "#define %s_%s_SIZE %lld /* %s %s %s%s */\n", M, upper(a, name), (long long)shape_count(n->shape), role,
+          name, n->dtype == DT_I32 ? "i32" : "f32", shape_str(a, n->shape));
+}
+
+void emit_header(FILE *f, const Unit *u, const char *source_name) {
+  Graph *g = u->g;
+  Arena *a = g->arena;
+  const char *M = upper(a, g->model);
+  const Entry *fwd = u->entries[0];
+  fprintf(f, "/* %s.h — generated by gradc %s from %s. Do not edit.\n *\n", g->model, gc_version(), source_name);
+  fprintf(f, " * Tensors are contiguous row-major buffers that must not overlap. %s_backward runs\n", g->model);
+  fprintf(f, " * forward and backward and ADDS d loss / d param into the grad_ buffers (zero them\n");
+  fprintf(f, " * first, as PyTorch's .grad). workspace: %s_WORKSPACE_BYTES bytes, 64-byte aligned,\n", M);
+  fprintf(f, " * owned by the caller; the generated code never allocates. */\n");
+  fprintf(f, "#ifndef %s_GRADC_H\n#define %s_GRADC_H\n#include <stdint.h>\n\n", M, M);
+  fprintf(f, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
+  for (int i = 0; i < fwd->nargs; i++) {
+    const Arg *ar = &fwd->args[i];
+    if (ar->kind == ARG_INPUT) header_size(f, M, ar->name, "input", ar->node, a);
+    if (ar->kind == ARG_PARAM)
+      header_size(f, M, ar->name, ar->node->trainable ? "param" : "param (frozen)", ar->node, a);
+    if (ar->kind == ARG_OUTPUT) header_size(f, M, ar->name, "output", ar->node, a);
+  }
+  fprintf(f, "#define %s_WORKSPACE_BYTES %lld\n\n", M, (long long)u->ws_bytes);
+  for (int k = 0; k < u->nentries; k++) {
+    const Entry *e = u->entries[k];
+    fprintf(f, "void %s(", e->name);
+    for (int i = 0; i < e->nargs; i++) {
+      fprintf(f, "%s", i ? ",\n    " : "\n    ");
+      header_arg(f, e, &e->args[i], a);
+    }
+    fprintf(f, ");\n\n");
+  }
+  fprintf(f, "/* The model's descriptor (JSON, see gradc/descriptor.h). */\nconst char *%s_descriptor(void);\n\n", g->model);
+  fprintf(f, "#ifdef __cplusplus\n}\n#endif\n#endif\n");
+}
+
+/* ---------------------------------------------------------------- target machine */
+
+LLVMTargetMachineRef emit_target_machine(const char *triple, const char *cpu, int opt, char *err, size_t errlen) {
+  LLVMInitializeAllTargetInfos();
+  LLVMInitializeAllTargets();
+  LLVMInitializeAllTargetMCs();
+  LLVMInitializeAllAsmPrinters();
+  LLVMInitializeAllAsmParsers();
+  char *host = LLVMGetDefaultTargetTriple();
+  bool is_host = !triple || !strcmp(triple, host);
+  char *tr = NULL;
+  char *t = strdup(triple ? triple : host);
+  LLVMTargetRef target;
+  char *msg = NULL;
+  if (LLVMGetTargetFromTriple(t, &target, &msg)) {
+    snprintf(err, errlen, "unknown target '%s': %s", t, msg ? msg : "");
+    LLVMDisposeMessage(msg);
+    LLVMDisposeMessage(host);
+    free(t);
+    return NULL;
+  }
+  char *hcpu = is_host && !cpu ? LLVMGetHostCPUName() : NULL;
+  char *hfeat = is_host && !cpu ? LLVMGetHostCPUFeatures() : NULL;
+  LLVMCodeGenOptLevel lvl = opt <= 0 ? LLVMCodeGenLevelNone : opt == 1 ? LLVMCodeGenLevelLess
+                                                          : opt == 2 ? LLVMCodeGenLevelDefault
+                                                                     : LLVMCodeGenLevelAggressive;
+  LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, t, hcpu ? hcpu : cpu ? cpu : "", hfeat ? hfeat : "", lvl,
+                                                    LLVMRelocPIC, LLVMCodeModelDefault);
+  (void)tr;
+  if (!tm) snprintf(err, errlen, "cannot create a target machine for '%s' (cpu '%s')", t, cpu ? cpu : "");
+  LLVMDisposeMessage(hcpu);
+  LLVMDisposeMessage(hfeat);
+  LLVMDisposeMessage(host);
+  free(t);
+  return tm;
+}
+
+int emit_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, char *err, size_t errlen) {
+  char *msg = NULL;
+  if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &msg)) {
+    snprintf(err, errlen, "internal error: generated LLVM IR does not verify: %s", msg);
+    LLVMDisposeMessage(msg);
+    return -1;
+  }
+  LLVMDisposeMessage(msg);
+  char passes[32];
+  snprintf(passes, sizeof passes, "default<O%d>", opt < 0 ? 0 : opt > 3 ? 3 : opt);
+  LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+  LLVMPassBuilderOptionsSetLoopVectorization(po, opt >= 2);
+  LLVMPassBuilderOptionsSetSLPVectorization(po, opt >= 2);
+  LLVMPassBuilderOptionsSetLoopUnrolling(po, opt >= 2);
+  LLVMErrorRef e = LLVMRunPasses(mod, passes, tm, po);
+  LLVMDisposePassBuilderOptions(po);
+  if (e) {
+    char *m = LLVMGetErrorMessage(e);
+    snprintf(err, errlen, "internal error: LLVM passes failed: %s", m);
+    LLVMDisposeErrorMessage(m);
+    return -1;
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------- files */
+
+/* A temporary path in out's directory. */
+static char *temp_beside(const char *out, const char *suffix) {
+  size_t n = strlen(out) + 32;
+  char *p = malloc(n);
+  snprintf(p, n, "%s.tmp%ldXXXXXX%s", out, (long)getpid(), suffix);
+  int fd = mkstemps(p, (int)strlen(suffix));
+  if (fd < 0) {
+    free(p);
+    return NULL;
+  }
+  close(fd);
+  return p;
+}
+
+static int finish(char *tmp, const char *out, int rc, char *err, size_t errlen) {
+  if (rc == 0 && rename(tmp, out) != 0) {
+    snprintf(err, errlen, "cannot write '%s': %s", out, strerror(errno));
+    rc = -1;
+  }
+  if (rc) unlink(tmp);
+  free(tmp);
+  return rc;
+}
+
+static int write_machine_code(LLVMModuleRef mod, LLVMTargetMachineRef tm, LLVMCodeGenFileType kind, const char *path,
+                              char *err, size_t errlen) {
+  char *msg = NULL;
+  if (LLVMTargetMachineEmitToFile(tm, mod, (char *)path, kind, &msg)) {
+    snprintf(err, errlen, "cannot write '%s': %s", path, msg ? msg : "");
+    LLVMDisposeMessage(msg);
+    return -1;
+  }
+  return 0;
+}
+
+static int link_shared(const char *obj, const char *so, char *err, size_t errlen) {
+  const char *cc = getenv("GRADC_CC");
+  if (!cc || !*cc) cc = "cc";
+  char *argv[] = {(char *)cc, "-shared", "-o", (char *)so, (char *)obj, NULL};
+  pid_t pid;
+  int rc = posix_spawnp(&pid, cc, NULL, NULL, argv, environ);
+  if (rc) {
+    snprintf(err, errlen, "cannot run the linker '%s': %s (set GRADC_CC)", cc, strerror(rc));
+    return -1;
+  }
+  int st;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+    snprintf(err, errlen, "linking '%s' with '%s -shared' failed", so, cc);
+    return -1;
+  }
+  return 0;
+}
+
+int emit_file(LLVMModuleRef mod, LLVMTargetMachineRef tm, gc_emit kind, const char *out, char *err, size_t errlen) {
+  char *tmp = temp_beside(out, kind == GC_EMIT_SO ? ".o" : "");
+  if (!tmp) {
+    snprintf(err, errlen, "cannot write '%s': %s", out, strerror(errno));
+    return -1;
+  }
+  int rc = 0;
+  if (kind == GC_EMIT_LLVM) {
+    char *msg = NULL;
+    if (LLVMPrintModuleToFile(mod, tmp, &msg)) {
+      snprintf(err, errlen, "cannot write '%s': %s", out, msg ? msg : "");
+      rc = -1;
+    }
+    LLVMDisposeMessage(msg);
+  } else if (kind == GC_EMIT_ASM || kind == GC_EMIT_OBJ) {
+    rc = write_machine_code(mod, tm, kind == GC_EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile, tmp, err, errlen);
+  } else if (kind == GC_EMIT_SO) {
+    rc = write_machine_code(mod, tm, LLVMObjectFile, tmp, err, errlen);
+    char *so = temp_beside(out, ".so");
+    if (!so) {
+      snprintf(err, errlen, "cannot write '%s': %s", out, strerror(errno));
+      rc = -1;
+    }
+    if (!rc) rc = link_shared(tmp, so, err, errlen);
+    unlink(tmp);
+    free(tmp);
+    return so ? finish(so, out, rc, err, errlen) : rc;
+  }
+  return finish(tmp, out, rc, err, errlen);
+}
+
+int emit_text(const char *out, void (*write)(FILE *, const void *), const void *arg, char *err, size_t errlen) {
+  char *tmp = temp_beside(out, "");
+  FILE *f = tmp ? fopen(tmp, "w") : NULL;
+  if (!f) {
+    snprintf(err, errlen, "cannot write '%s': %s", out, strerror(errno));
+    if (tmp) unlink(tmp);
+    free(tmp);
+    return -1;
+  }
+  write(f, arg);
+  int rc = (ferror(f) | fclose(f)) ? -1 : 0;
+  if (rc) snprintf(err, errlen, "cannot write '%s': %s", out, strerror(errno));
+  return finish(tmp, out, rc, err, errlen);
+}

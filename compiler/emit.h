@@ -1,0 +1,31 @@
+/* emit.h — writing objects, assembly, IR, shared objects, headers, descriptors. */
+#ifndef GRADC_EMIT_H
+#define GRADC_EMIT_H
+#include <stdio.h>
+#include "gradc/compiler.h"
+#include "lower.h"
+
+/* One compiled model: its graph and entry points (forward first). */
+typedef struct {
+  Graph *g;
+  Entry *entries[2];
+  int nentries;
+  int64_t ws_bytes; /* the largest entry's plan */
+  const char *source_name;
+} Unit;
+
+char *descriptor_json(const Unit *u);
+void emit_descriptor(Lower *L, const Unit *u, bool fixed_symbol);
+void emit_header(FILE *f, const Unit *u, const char *source_name);
+LLVMTargetMachineRef emit_target_machine(const char *triple, const char *cpu, int opt, char *err, size_t errlen);
+int emit_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, char *err, size_t errlen);
+/* Writes mod as SO, OBJ, ASM or LLVM to out, atomically. */
+int emit_file(LLVMModuleRef mod, LLVMTargetMachineRef tm, gc_emit kind, const char *out, char *err, size_t errlen);
+/* Writes text produced by write(f, arg) to out, atomically. */
+int emit_text(const char *out, void (*write)(FILE *, const void *), const void *arg, char *err, size_t errlen);
+
+/* irprint.c / dot.c */
+void print_ir(FILE *f, const Unit *u);
+void print_dot(FILE *f, const Unit *u);
+
+#endif

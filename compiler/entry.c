@@ -1,0 +1,67 @@
+/* entry.c — what one entry point computes and its argument list (SPEC section 3).
+ *
+ *   M_forward (inputs..., params..., outputs..., [loss,] workspace)
+ *   M_backward(inputs..., params..., grads..., outputs..., [loss,] workspace)
+ *
+ * The entry's results are sink nodes appended to the graph: COPY(value) for each
+ * output and the loss, ACCUM(gradient) for each trainable parameter. With inference,
+ * the forward entry has no loss and drops the inputs only the loss reads. */
+#include "entry.h"
+#include <string.h>
+
+static Node *sink(Graph *g, OpKind op, Node *x, int arg) {
+  Node *s = g_unary(g, op, x);
+  s->sink_arg = arg;
+  return s;
+}
+
+Entry *entry_build(Graph *g, EntryKind kind, EntryOptions opt) {
+  Arena *a = g->arena;
+  Entry *e = ARENA_NEW(a, Entry);
+  e->kind = kind;
+  e->name = arena_printf(a, "%s_%s", g->model, kind == ENTRY_FORWARD ? "forward" : "backward");
+  bool with_loss = g->loss && !opt.inference;
+  int maxargs = g->ninputs + 2 * g->nparams + g->noutputs + 2;
+  e->args = ARENA_ARRAY(a, Arg, maxargs);
+  e->sinks = ARENA_ARRAY(a, Node *, maxargs);
+  g->loc = (SrcLoc){0, 0};
+
+  /* Sinks first (their arg indices are fixed below), so liveness can be computed. */
+  Node **vals = ARENA_ARRAY(a, Node *, maxargs);
+  int nv = 0;
+  for (int i = 0; i < g->noutputs; i++) vals[nv++] = g->outputs[i];
+  if (with_loss) vals[nv++] = g->loss;
+  if (kind == ENTRY_BACKWARD)
+    for (int i = 0; i < g->nparams; i++)
+      if (g->grads[i]) vals[nv++] = g->grads[i];
+  Node **order = ARENA_ARRAY(a, Node *, g->n + 1);
+  int nlive = graph_topo(g, vals, nv, order);
+  bool *live = ARENA_ARRAY(a, bool, g->n + 1);
+  for (int i = 0; i < nlive; i++) live[order[i]->id] = true;
+
+  for (int i = 0; i < g->ninputs; i++)
+    if (!opt.inference || live[g->inputs[i]->id])
+      e->args[e->nargs++] = (Arg){ARG_INPUT, g->inputs[i], g->inputs[i]->name};
+  for (int i = 0; i < g->nparams; i++) e->args[e->nargs++] = (Arg){ARG_PARAM, g->params[i], g->params[i]->name};
+  int nsinks = 0;
+  if (kind == ENTRY_BACKWARD)
+    for (int i = 0; i < g->nparams; i++)
+      if (g->params[i]->trainable) {
+        if (g->grads[i]) e->sinks[nsinks++] = sink(g, OP_ACCUM, g->grads[i], e->nargs);
+        e->args[e->nargs++] = (Arg){ARG_GRAD, g->params[i], g->params[i]->name};
+      }
+  for (int i = 0; i < g->noutputs; i++) {
+    e->sinks[nsinks++] = sink(g, OP_COPY, g->outputs[i], e->nargs);
+    e->args[e->nargs++] = (Arg){ARG_OUTPUT, e->sinks[nsinks - 1], g->output_names[i]};
+  }
+  if (with_loss) {
+    e->sinks[nsinks++] = sink(g, OP_COPY, g->loss, e->nargs);
+    e->args[e->nargs++] = (Arg){ARG_LOSS, e->sinks[nsinks - 1], "loss"};
+  }
+  e->args[e->nargs++] = (Arg){ARG_WORKSPACE, NULL, "workspace"};
+  e->nsinks = nsinks;
+
+  e->live = ARENA_ARRAY(a, Node *, g->n + 1);
+  e->nlive = graph_topo(g, e->sinks, nsinks, e->live);
+  return e;
+}

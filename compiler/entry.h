@@ -1,0 +1,80 @@
+/* entry.h — an entry point of the generated code, from its roots to its memory plan.
+ *
+ * entry.c chooses, for one entry point (forward or backward), the roots it computes,
+ * adds sink nodes (COPY into an output, ACCUM into a gradient), and lists its ABI
+ * arguments; schedule.c groups its live nodes into kernels (fusion); memplan.c gives
+ * every value a buffer (an argument, a slice of the workspace, an alias of another
+ * buffer, or none when it lives in registers inside a fused kernel). */
+#ifndef GRADC_ENTRY_H
+#define GRADC_ENTRY_H
+#include "graph.h"
+
+typedef enum { ENTRY_FORWARD, ENTRY_BACKWARD } EntryKind;
+
+typedef enum { ARG_INPUT, ARG_PARAM, ARG_GRAD, ARG_OUTPUT, ARG_LOSS, ARG_WORKSPACE } ArgKind;
+
+typedef struct {
+  ArgKind kind;
+  Node *node;       /* INPUT/PARAM: the leaf; GRAD: the param; OUTPUT/LOSS: the sink */
+  const char *name; /* tensor name ("x"; for GRAD the param's) */
+} Arg;
+
+typedef enum { KER_ELEM, KER_OP } KernelKind;
+
+struct Kernel {
+  KernelKind kind;
+  Node **nodes; /* KER_ELEM: fused members in order; KER_OP: the one op */
+  int n;
+  Shape shape;  /* iteration space of KER_ELEM */
+};
+typedef struct Kernel Kernel;
+
+typedef enum {
+  BUF_NONE,   /* not materialised (lives in registers within its fused kernel) */
+  BUF_ARG,    /* a function argument (args[arg]) */
+  BUF_WS,     /* workspace bytes [offset, offset + bytes) */
+  BUF_ALIAS,  /* the buffer of `base` (reshape, detach) */
+  BUF_CONST,  /* an inline constant (CONST nodes) */
+} BufKind;
+
+typedef struct {
+  BufKind kind;
+  int arg;
+  int64_t offset, bytes;
+  Node *base;
+  bool acc;      /* the producing kernel adds into the buffer (gradients) */
+  int def, last; /* kernel indices: produced, last read (liveness) */
+} Buffer;
+
+typedef struct {
+  const char *name; /* symbol, e.g. "logreg_backward" */
+  EntryKind kind;
+  Arg *args;
+  int nargs;
+  Node **sinks;     /* COPY / ACCUM nodes: what the entry must store */
+  int nsinks;
+  Node **live;      /* nodes the entry computes, topological order */
+  int nlive;
+  Node **placed;    /* by node id: the sink whose buffer the node is computed into
+                       directly (the sink itself is then elided), else NULL */
+  int *kernel_of;   /* by node id: index of the kernel computing it, -1 if none */
+  Kernel *kernels;
+  int nkernels;
+  Buffer *buf;      /* indexed by node id */
+  int64_t ws_bytes;
+} Entry;
+
+typedef struct {
+  bool inference;   /* no backward entry; forward drops loss-only inputs */
+} EntryOptions;
+
+/* Builds the entry (roots, sinks, args). graph must be fully optimised. */
+Entry *entry_build(Graph *g, EntryKind kind, EntryOptions opt);
+/* schedule.c: fills e->kernels (fusion). */
+void schedule_entry(Graph *g, Entry *e);
+/* memplan.c: fills e->buf and e->ws_bytes. */
+void memplan_entry(Graph *g, Entry *e);
+/* memplan.c: checks the plan (no two live workspace buffers overlap); NULL or a message. */
+const char *memplan_verify(Graph *g, Entry *e);
+
+#endif

@@ -1,0 +1,202 @@
+/* graph.c — creating nodes (with shape inference through the op table) and shapes. */
+#include "graph.h"
+#include <stdio.h>
+#include <string.h>
+#include "opinfo.h"
+
+Graph *graph_new(Arena *a, Diag *d) {
+  Graph *g = ARENA_NEW(a, Graph);
+  g->arena = a;
+  g->diag = d;
+  return g;
+}
+
+Node *graph_append(Graph *g, Node *n) {
+  if (g->n == g->cap) {
+    int cap = g->cap ? 2 * g->cap : 64;
+    Node **nodes = ARENA_ARRAY(g->arena, Node *, cap);
+    if (g->n) memcpy(nodes, g->nodes, sizeof(Node *) * (size_t)g->n);
+    g->nodes = nodes;
+    g->cap = cap;
+  }
+  n->id = g->n;
+  g->nodes[g->n++] = n;
+  return n;
+}
+
+static Node *node_alloc(Graph *g, OpKind op, int nin, Node **in, SrcLoc loc) {
+  GC_ASSERT(nin == gc_ops[op].arity);
+  Node *n = ARENA_NEW(g->arena, Node);
+  n->op = op;
+  n->nin = nin;
+  for (int i = 0; i < nin; i++) n->in[i] = in[i];
+  n->loc = loc;
+  n->dtype = DT_F32;
+  return n;
+}
+
+/* Runs the shape rule and appends. A failing rule is the user's error when the node
+ * has a location, else the compiler's own. */
+static Node *node_finish(Graph *g, Node *n) {
+  const char *err = gc_ops[n->op].shape ? gc_ops[n->op].shape(g, n) : NULL;
+  if (err) {
+    if (n->loc.line > 0) diag_error(g->diag, n->loc, "%s", err);
+    fprintf(stderr, "gradc: internal error: %s: %s\n", gc_ops[n->op].name, err);
+    GC_ASSERT(!"internal node failed its shape rule");
+  }
+  return graph_append(g, n);
+}
+
+Node *graph_node(Graph *g, OpKind op, int nin, Node **in, SrcLoc loc) {
+  return node_finish(g, node_alloc(g, op, nin, in, loc));
+}
+
+Node *g_const(Graph *g, double v) {
+  Node *n = node_alloc(g, OP_CONST, 0, NULL, g->loc);
+  n->value = v;
+  return node_finish(g, n);
+}
+Node *g_full(Graph *g, double v, Shape s) {
+  Node *n = node_alloc(g, OP_CONST, 0, NULL, g->loc);
+  n->value = v;
+  n->shape = s;
+  return node_finish(g, n);
+}
+Node *g_unary(Graph *g, OpKind op, Node *x) { return graph_node(g, op, 1, &x, g->loc); }
+Node *g_binary(Graph *g, OpKind op, Node *a, Node *b) {
+  Node *in[2] = {a, b};
+  return graph_node(g, op, 2, in, g->loc);
+}
+Node *g_powc(Graph *g, Node *x, double e) {
+  Node *n = node_alloc(g, OP_POWC, 1, &x, g->loc);
+  n->value = e;
+  return node_finish(g, n);
+}
+static Node *reduce(Graph *g, OpKind op, Node *x, unsigned axes) {
+  Node *n = node_alloc(g, op, 1, &x, g->loc);
+  n->axes = axes;
+  return node_finish(g, n);
+}
+Node *g_sum(Graph *g, Node *x, unsigned axes) { return reduce(g, OP_SUM, x, axes); }
+Node *g_max(Graph *g, Node *x, unsigned axes) { return reduce(g, OP_MAX, x, axes); }
+static Node *with_shape(Graph *g, OpKind op, Node *x, Shape s) {
+  if (shape_eq(x->shape, s)) return x;
+  Node *n = node_alloc(g, op, 1, &x, g->loc);
+  n->shape = s;
+  return node_finish(g, n);
+}
+Node *g_reshape(Graph *g, Node *x, Shape s) { return with_shape(g, OP_RESHAPE, x, s); }
+Node *g_expand(Graph *g, Node *x, Shape s) { return with_shape(g, OP_EXPAND, x, s); }
+Node *g_permute(Graph *g, Node *x, const int *perm) {
+  Node *n = node_alloc(g, OP_PERMUTE, 1, &x, g->loc);
+  memcpy(n->perm, perm, sizeof n->perm);
+  return node_finish(g, n);
+}
+Node *g_matmul(Graph *g, Node *a, Node *b, bool ta, bool tb) {
+  Node *in[2] = {a, b};
+  Node *n = node_alloc(g, OP_MATMUL, 2, in, g->loc);
+  n->ta = ta;
+  n->tb = tb;
+  return node_finish(g, n);
+}
+
+Node *g_onehot(Graph *g, Node *labels, int64_t classes) {
+  Node *n = node_alloc(g, OP_ONEHOT, 1, &labels, g->loc);
+  n->value = (double)classes;
+  return node_finish(g, n);
+}
+
+Node *g_sum_to(Graph *g, Node *x, Shape s) {
+  if (shape_eq(x->shape, s)) return x;
+  int r = x->shape.rank, off = r - s.rank;
+  GC_ASSERT(off >= 0);
+  unsigned axes = 0;
+  for (int i = 0; i < r; i++)
+    if (i < off || (s.d[i - off] == 1 && x->shape.d[i] != 1)) axes |= 1u << i;
+  Node *y = axes ? g_sum(g, x, axes) : x;
+  return g_reshape(g, y, s);
+}
+
+int graph_topo(Graph *g, Node *const *roots, int nroots, Node **out) {
+  for (int i = 0; i < g->n; i++) g->nodes[i]->mark = 0;
+  typedef struct {
+    Node *n;
+    int next;
+  } Frame;
+  Frame *stack = ARENA_ARRAY(g->arena, Frame, g->n + 1);
+  int k = 0;
+  for (int r = 0; r < nroots; r++) {
+    if (roots[r]->mark) continue;
+    int sp = 0;
+    stack[sp++] = (Frame){roots[r], 0};
+    roots[r]->mark = 1;
+    while (sp) {
+      Frame *f = &stack[sp - 1];
+      if (f->next < f->n->nin) {
+        Node *in = f->n->in[f->next++];
+        if (!in->mark) {
+          in->mark = 1;
+          stack[sp++] = (Frame){in, 0};
+        }
+      } else {
+        out[k++] = f->n;
+        sp--;
+      }
+    }
+  }
+  for (int i = 0; i < k; i++) out[i]->mark = 0;
+  return k;
+}
+
+/* ---- shapes ---- */
+
+Shape shape_of(int rank, const int64_t *d) {
+  Shape s = {rank, {0}};
+  for (int i = 0; i < rank; i++) s.d[i] = d[i];
+  return s;
+}
+Shape shape_scalar(void) { return (Shape){0, {0}}; }
+int64_t shape_count(Shape s) {
+  int64_t c = 1;
+  for (int i = 0; i < s.rank; i++) c *= s.d[i];
+  return c;
+}
+bool shape_eq(Shape a, Shape b) {
+  if (a.rank != b.rank) return false;
+  for (int i = 0; i < a.rank; i++)
+    if (a.d[i] != b.d[i]) return false;
+  return true;
+}
+bool shape_broadcast(Shape a, Shape b, Shape *out) {
+  int r = a.rank > b.rank ? a.rank : b.rank;
+  Shape o = {r, {0}};
+  for (int i = 0; i < r; i++) {
+    int ia = i - (r - a.rank), ib = i - (r - b.rank);
+    int64_t da = ia >= 0 ? a.d[ia] : 1, db = ib >= 0 ? b.d[ib] : 1;
+    if (da != db && da != 1 && db != 1) return false;
+    o.d[i] = da == 1 ? db : da;
+  }
+  *out = o;
+  return true;
+}
+char *shape_str(Arena *a, Shape s) {
+  char buf[256];
+  int n = snprintf(buf, sizeof buf, "[");
+  for (int i = 0; i < s.rank; i++)
+    n += snprintf(buf + n, sizeof buf - (size_t)n, "%s%lld", i ? ", " : "", (long long)s.d[i]);
+  snprintf(buf + n, sizeof buf - (size_t)n, "]");
+  return arena_strdup(a, buf);
+}
+void shape_bstrides(Shape s, int out_rank, int64_t *strides) {
+  int off = out_rank - s.rank;
+  int64_t st = 1;
+  for (int i = out_rank - 1; i >= 0; i--) {
+    int j = i - off;
+    if (j < 0 || s.d[j] == 1) {
+      strides[i] = 0;
+    } else {
+      strides[i] = st;
+    }
+    if (j >= 0) st *= s.d[j];
+  }
+}

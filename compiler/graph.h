@@ -1,0 +1,118 @@
+/* graph.h — the graph IR every stage after parsing works on.
+ *
+ * A Graph is a list of Nodes in topological order (a node's inputs always come before
+ * it). Every node is a primitive operator from the table in ops.c, with a static shape
+ * and dtype computed when it is created (graph_node calls the op's shape rule). The
+ * backward graph made by autodiff.c is made of the same nodes, so the optimiser, the
+ * scheduler and the code generator never distinguish forward from backward.
+ *
+ * Shapes: row-major, rank <= GC_MAX_RANK, every dimension >= 1. Elementwise binary ops
+ * broadcast as NumPy does (shapes aligned on the right, size-1 dimensions stretch). */
+#ifndef GRADC_GRAPH_H
+#define GRADC_GRAPH_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "arena.h"
+#include "ast.h"
+#include "diag.h"
+#include "ops.h"
+
+#define GC_MAX_RANK 8
+
+typedef struct {
+  int rank;
+  int64_t d[GC_MAX_RANK];
+} Shape;
+
+typedef enum { ROLE_NONE, ROLE_INPUT, ROLE_PARAM } LeafRole;
+
+/* A parameter's initial distribution, resolved from its INIT (build.c). */
+typedef enum { INIT_CONST, INIT_NORMAL, INIT_UNIFORM } InitKind;
+typedef struct {
+  InitKind kind;
+  double a, b; /* CONST: a; NORMAL: std a; UNIFORM: [a, b) */
+} InitSpec;
+
+typedef struct Node Node;
+struct Node {
+  int id;      /* index in Graph.nodes at creation; stable name in dumps (%id) */
+  OpKind op;
+  DType dtype;
+  Shape shape;
+  int nin;
+  Node *in[3];
+  /* Attributes (meaning depends on op; compared by CSE). */
+  double value;   /* CONST: the value; POWC: the exponent */
+  unsigned axes;  /* SUM/MAX: bitmask of reduced axes (kept as size 1) */
+  int perm[GC_MAX_RANK]; /* PERMUTE */
+  bool ta, tb;    /* MATMUL: operand stored transposed */
+  /* Provenance. */
+  const char *name; /* the user's name for this value, if any */
+  SrcLoc loc;
+  bool is_grad;     /* made by autodiff (drawn in the backward cluster) */
+  /* Leaves. */
+  LeafRole role;
+  int leaf_index;   /* declaration order among inputs / among params */
+  bool trainable;   /* PARAM and not frozen */
+  InitSpec init;    /* PARAM */
+  int sink_arg;     /* COPY/ACCUM: the entry argument it stores into */
+  /* Scratch for passes. */
+  Node *repl;       /* opt.c: forwarding pointer after a rewrite */
+  int uses;
+  int mark;
+};
+
+typedef struct {
+  Arena *arena;
+  Diag *diag;
+  SrcLoc loc;       /* location given to new nodes (shape errors point here) */
+  const char *model;
+  Node **nodes;
+  int n, cap;
+  Node **inputs, **params; /* leaves in declaration order */
+  int ninputs, nparams;
+  Node **outputs;          /* `output` names, in order */
+  const char **output_names;
+  int noutputs;
+  Node *loss;              /* `minimize`, or NULL */
+  Node **grads;            /* per param: d loss / d param (NULL if not trainable) */
+} Graph;
+
+Graph *graph_new(Arena *a, Diag *d);
+/* Creates a node, infers its shape (errors at `loc` through the diag). */
+Node *graph_node(Graph *g, OpKind op, int nin, Node **in, SrcLoc loc);
+/* Appends an already filled node (passes that rebuild); assigns its id. */
+Node *graph_append(Graph *g, Node *n);
+
+/* Collects every node the roots depend on, operands first, into out (room for g->n);
+ * returns the count. Iterative: graph depth is bounded only by memory. */
+int graph_topo(Graph *g, Node *const *roots, int nroots, Node **out);
+
+/* Constructors for the common cases; nodes get the location g->loc. */
+Node *g_const(Graph *g, double v);                 /* rank-0 f32 constant */
+Node *g_full(Graph *g, double v, Shape s);         /* a constant filled tensor */
+Node *g_unary(Graph *g, OpKind op, Node *x);
+Node *g_binary(Graph *g, OpKind op, Node *a, Node *b);
+Node *g_powc(Graph *g, Node *x, double e);
+Node *g_sum(Graph *g, Node *x, unsigned axes);     /* keeps dims */
+Node *g_max(Graph *g, Node *x, unsigned axes);     /* keeps dims */
+Node *g_reshape(Graph *g, Node *x, Shape s);
+Node *g_expand(Graph *g, Node *x, Shape s);
+Node *g_permute(Graph *g, Node *x, const int *perm);
+Node *g_matmul(Graph *g, Node *a, Node *b, bool ta, bool tb);
+Node *g_onehot(Graph *g, Node *labels, int64_t classes); /* i32 [N] -> f32 [N, C] */
+/* Sums x down to shape s (the adjoint of broadcasting). */
+Node *g_sum_to(Graph *g, Node *x, Shape s);
+
+/* Shapes. */
+Shape shape_of(int rank, const int64_t *d);
+Shape shape_scalar(void);
+int64_t shape_count(Shape s);
+bool shape_eq(Shape a, Shape b);
+bool shape_broadcast(Shape a, Shape b, Shape *out);
+char *shape_str(Arena *a, Shape s); /* "[5, 3]" */
+/* Row-major strides of `s` as seen from an `out`-ranked broadcast: 0 where s is
+ * stretched. out_rank >= s.rank; the result has out_rank entries. */
+void shape_bstrides(Shape s, int out_rank, int64_t *strides);
+
+#endif

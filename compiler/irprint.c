@@ -1,0 +1,76 @@
+/* irprint.c — gradc's graph after all passes, as readable text (`--emit ir`).
+ *
+ * First the graph (forward and backward, one node a line: `%id = op operands : shape`
+ * with the user's name as a comment and `grad` marking derived nodes), then each entry
+ * point's kernels (fusion groups) and memory plan. */
+#include <stdio.h>
+#include "emit.h"
+#include "opinfo.h"
+
+static void node_line(FILE *f, Arena *a, const Node *n) {
+  const char *ty = n->dtype == DT_I32 ? "i32" : "f32";
+  if (n->op == OP_INPUT || n->op == OP_PARAM) {
+    fprintf(f, "%%%-4d = %s %s : %s%s", n->id, gc_ops[n->op].name, n->name, ty, shape_str(a, n->shape));
+    if (n->op == OP_PARAM) fprintf(f, "%s", n->trainable ? "" : " frozen");
+    fprintf(f, "\n");
+    return;
+  }
+  if (n->op == OP_CONST) {
+    fprintf(f, "%%%-4d = const %.9g\n", n->id, n->value);
+    return;
+  }
+  fprintf(f, "%%%-4d = %s", n->id, gc_ops[n->op].name);
+  for (int i = 0; i < n->nin; i++) fprintf(f, "%s%%%d", i ? ", " : " ", n->in[i]->id);
+  if (n->op == OP_POWC) fprintf(f, " ^%g", n->value);
+  if (n->op == OP_SUM || n->op == OP_MAX) fprintf(f, " axes=0x%x", n->axes);
+  if (n->op == OP_MATMUL && (n->ta || n->tb)) fprintf(f, " %s%s", n->ta ? "tA" : "", n->tb ? "tB" : "");
+  if (n->op == OP_PERMUTE) {
+    fprintf(f, " perm=[");
+    for (int i = 0; i < n->shape.rank; i++) fprintf(f, "%s%d", i ? "," : "", n->perm[i]);
+    fprintf(f, "]");
+  }
+  fprintf(f, " : %s%s", ty, shape_str(a, n->shape));
+  if (n->name || n->is_grad) fprintf(f, "   #%s%s%s", n->is_grad ? " grad" : "", n->name ? " " : "", n->name ? n->name : "");
+  fprintf(f, "\n");
+}
+
+static void buffer_desc(FILE *f, const Entry *e, const Node *n) {
+  const Buffer *b = &e->buf[n->id];
+  switch (b->kind) {
+  case BUF_NONE: fprintf(f, "reg"); break;
+  case BUF_ARG: fprintf(f, "%s%s", b->acc ? "+=" : "", e->args[b->arg].name); break;
+  case BUF_WS: fprintf(f, "ws[%lld..%lld)", (long long)b->offset, (long long)(b->offset + b->bytes)); break;
+  case BUF_ALIAS: fprintf(f, "alias %%%d", b->base->id); break;
+  case BUF_CONST: fprintf(f, "const"); break;
+  }
+}
+
+void print_ir(FILE *f, const Unit *u) {
+  Graph *g = u->g;
+  fprintf(f, "# gradc %s: model %s, after autodiff, simplification, CSE and dead code\n", gc_version(), g->model);
+  for (int i = 0; i < g->n; i++)
+    if (g->nodes[i]->op != OP_COPY && g->nodes[i]->op != OP_ACCUM) node_line(f, g->arena, g->nodes[i]);
+  for (int i = 0; i < g->noutputs; i++) fprintf(f, "output %s = %%%d\n", g->output_names[i], g->outputs[i]->id);
+  if (g->loss) fprintf(f, "minimize %%%d\n", g->loss->id);
+  for (int i = 0; i < g->nparams; i++)
+    if (g->grads && g->grads[i]) fprintf(f, "grad %s = %%%d\n", g->params[i]->name, g->grads[i]->id);
+  for (int k = 0; k < u->nentries; k++) {
+    const Entry *e = u->entries[k];
+    fprintf(f, "\nentry %s(", e->name);
+    for (int i = 0; i < e->nargs; i++) fprintf(f, "%s%s%s", i ? ", " : "", e->args[i].kind == ARG_GRAD ? "grad_" : "", e->args[i].name);
+    fprintf(f, ")  workspace %lld bytes, %d kernels\n", (long long)e->ws_bytes, e->nkernels);
+    for (int i = 0; i < e->nkernels; i++) {
+      const Kernel *kr = &e->kernels[i];
+      fprintf(f, "  kernel %d %s%s:", i, kr->kind == KER_ELEM ? "fused elementwise " : gc_ops[kr->nodes[0]->op].name,
+              kr->kind == KER_ELEM ? shape_str(g->arena, kr->shape) : "");
+      for (int j = 0; j < kr->n; j++) {
+        fprintf(f, " %%%d", kr->nodes[j]->id);
+        if (kr->kind == KER_ELEM) fprintf(f, " %s", gc_ops[kr->nodes[j]->op].name);
+        fprintf(f, " -> ");
+        buffer_desc(f, e, kr->nodes[j]);
+        fprintf(f, j + 1 < kr->n ? ";" : "");
+      }
+      fprintf(f, "\n");
+    }
+  }
+}

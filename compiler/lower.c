@@ -1,0 +1,187 @@
+/* lower.c — entry points to LLVM IR: one function per entry, one loop nest per kernel.
+ *
+ * Every tensor has a static shape, so loops have constant bounds and indices are
+ * affine in the induction variables; LLVM's optimiser then unrolls, vectorises and
+ * hoists. Induction variables and accumulators live in stack slots that mem2reg turns
+ * into registers. A fused elementwise kernel evaluates its members in order for each
+ * element, keeping values in registers (`vals`) and storing only those the memory plan
+ * gave a buffer. Values are named after their graph nodes (%n12) so the IR reads. */
+#include "lower.h"
+#include <stdio.h>
+#include <string.h>
+#include "opinfo.h"
+
+#define LB (L->b)
+
+LLVMValueRef lw_f32(Lower *L, double v) { return LLVMConstReal(L->f32, v); }
+LLVMValueRef lw_i64(Lower *L, int64_t v) { return LLVMConstInt(L->i64, (unsigned long long)v, 1); }
+
+LLVMValueRef lw_slot(Lower *L, LLVMTypeRef t, const char *name) {
+  LLVMBasicBlockRef cur = LLVMGetInsertBlock(LB);
+  LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(L->fn);
+  LLVMValueRef first = LLVMGetFirstInstruction(entry);
+  if (first) LLVMPositionBuilderBefore(LB, first);
+  else LLVMPositionBuilderAtEnd(LB, entry);
+  LLVMValueRef slot = LLVMBuildAlloca(LB, t, name);
+  LLVMPositionBuilderAtEnd(LB, cur);
+  return slot;
+}
+
+LLVMValueRef lw_loop(Lower *L, Loop *lp, int64_t n, const char *name) {
+  lp->slot = lw_slot(L, L->i64, name);
+  LLVMBuildStore(LB, lw_i64(L, 0), lp->slot);
+  lp->head = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "head");
+  lp->body = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "body");
+  lp->exit = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "exit");
+  LLVMBuildBr(LB, lp->head);
+  LLVMPositionBuilderAtEnd(LB, lp->head);
+  lp->iv = LLVMBuildLoad2(LB, L->i64, lp->slot, name);
+  LLVMBuildCondBr(LB, LLVMBuildICmp(LB, LLVMIntSLT, lp->iv, lw_i64(L, n), ""), lp->body, lp->exit);
+  LLVMPositionBuilderAtEnd(LB, lp->body);
+  return lp->iv;
+}
+
+void lw_loop_end(Lower *L, Loop *lp) {
+  LLVMBuildStore(LB, LLVMBuildAdd(LB, lp->iv, lw_i64(L, 1), ""), lp->slot);
+  LLVMBuildBr(LB, lp->head);
+  LLVMPositionBuilderAtEnd(LB, lp->exit);
+}
+
+void lw_loops(Lower *L, Loop *lps, Shape s, LLVMValueRef *idx) {
+  static const char *names[] = {"i0", "i1", "i2", "i3", "i4", "i5", "i6", "i7"};
+  for (int i = 0; i < s.rank; i++) idx[i] = lw_loop(L, &lps[i], s.d[i], names[i]);
+}
+
+void lw_loops_end(Lower *L, Loop *lps, Shape s) {
+  for (int i = s.rank - 1; i >= 0; i--) lw_loop_end(L, &lps[i]);
+}
+
+static Buffer *buf_of(Lower *L, Node *x) {
+  Buffer *b = &L->e->buf[x->id];
+  if (b->kind == BUF_ALIAS) b = &L->e->buf[b->base->id];
+  return b;
+}
+
+static LLVMValueRef base_ptr(Lower *L, Node *x) {
+  Buffer *b = buf_of(L, x);
+  switch (b->kind) {
+  case BUF_ARG: return L->args[b->arg];
+  case BUF_WS: {
+    LLVMValueRef off = lw_i64(L, b->offset);
+    return LLVMBuildGEP2(LB, L->i8, L->ws, &off, 1, "");
+  }
+  default: break;
+  }
+  fprintf(stderr, "gradc: internal error: node %%%d (%s) has no buffer\n", x->id, gc_ops[x->op].name);
+  GC_ASSERT(!"value read without a buffer");
+}
+
+LLVMValueRef lw_addr(Lower *L, Node *x, const LLVMValueRef *idx, int rank) {
+  int64_t st[GC_MAX_RANK];
+  shape_bstrides(x->shape, rank, st);
+  LLVMValueRef off = lw_i64(L, 0);
+  for (int i = 0; i < rank; i++)
+    if (st[i]) off = LLVMBuildAdd(LB, off, LLVMBuildMul(LB, idx[i], lw_i64(L, st[i]), ""), "");
+  LLVMTypeRef t = x->dtype == DT_I32 ? L->i32 : L->f32;
+  return LLVMBuildGEP2(LB, t, base_ptr(L, x), &off, 1, "");
+}
+
+LLVMValueRef lw_load(Lower *L, Node *x, const LLVMValueRef *idx, int rank) {
+  if (x->op == OP_CONST) return lw_f32(L, x->value);
+  char name[32];
+  snprintf(name, sizeof name, "n%d", x->id);
+  return LLVMBuildLoad2(LB, L->f32, lw_addr(L, x, idx, rank), name);
+}
+
+bool lw_accumulates(Lower *L, Node *x) { return buf_of(L, x)->acc; }
+
+void lw_store(Lower *L, Node *x, const LLVMValueRef *idx, LLVMValueRef v) {
+  LLVMValueRef p = lw_addr(L, x, idx, x->shape.rank);
+  if (lw_accumulates(L, x)) v = LLVMBuildFAdd(LB, LLVMBuildLoad2(LB, L->f32, p, ""), v, "acc");
+  LLVMBuildStore(LB, v, p);
+}
+
+LLVMValueRef lw_call_intrinsic(Lower *L, const char *name, LLVMValueRef x) {
+  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+  LLVMTypeRef t = LLVMTypeOf(x);
+  LLVMValueRef fn = LLVMGetIntrinsicDeclaration(L->mod, id, &t, 1);
+  LLVMTypeRef fty = LLVMIntrinsicGetType(L->ctx, id, &t, 1);
+  return LLVMBuildCall2(LB, fty, fn, &x, 1, "");
+}
+
+LLVMValueRef lw_select_gt(Lower *L, LLVMValueRef a, LLVMValueRef b, LLVMValueRef t, LLVMValueRef f) {
+  return LLVMBuildSelect(LB, LLVMBuildFCmp(LB, LLVMRealOGT, a, b, ""), t, f, "");
+}
+
+/* ---------------------------------------------------------------- kernels */
+
+static void emit_elem(Lower *L, Kernel *k, LLVMValueRef *vals) {
+  Loop lps[GC_MAX_RANK];
+  LLVMValueRef idx[GC_MAX_RANK];
+  lw_loops(L, lps, k->shape, idx);
+  int ki = (int)(k - L->e->kernels);
+  for (int i = 0; i < k->n; i++) {
+    Node *n = k->nodes[i];
+    LLVMValueRef in[2] = {NULL, NULL};
+    for (int j = 0; j < n->nin; j++) {
+      Node *x = n->in[j];
+      in[j] = L->e->kernel_of[x->id] == ki ? vals[x->id] : lw_load(L, x, idx, k->shape.rank);
+    }
+    LLVMValueRef v = gc_ops[n->op].emit1(L, n, in[0], in[1]);
+    char name[32];
+    snprintf(name, sizeof name, "n%d", n->id);
+    if (LLVMIsAInstruction(v) && !LLVMGetValueName2(v, &(size_t){0})[0]) LLVMSetValueName2(v, name, strlen(name));
+    vals[n->id] = v;
+    if (buf_of(L, n)->kind != BUF_NONE) lw_store(L, n, idx, v);
+  }
+  lw_loops_end(L, lps, k->shape);
+}
+
+static void add_attr(Lower *L, LLVMValueRef fn, unsigned idx, const char *name) {
+  unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
+  LLVMAddAttributeAtIndex(fn, idx, LLVMCreateEnumAttribute(L->ctx, kind, 0));
+}
+
+void lower_init(Lower *L, LLVMContextRef ctx, LLVMModuleRef mod) {
+  memset(L, 0, sizeof *L);
+  L->ctx = ctx;
+  L->mod = mod;
+  L->b = LLVMCreateBuilderInContext(ctx);
+  L->f32 = LLVMFloatTypeInContext(ctx);
+  L->i32 = LLVMInt32TypeInContext(ctx);
+  L->i64 = LLVMInt64TypeInContext(ctx);
+  L->i8 = LLVMInt8TypeInContext(ctx);
+  L->ptr = LLVMPointerTypeInContext(ctx, 0);
+  L->vd = LLVMVoidTypeInContext(ctx);
+}
+
+void lower_dispose(Lower *L) { LLVMDisposeBuilder(L->b); }
+
+void lower_entry(Lower *L, Graph *g, Entry *e) {
+  L->g = g;
+  L->e = e;
+  LLVMTypeRef *params = ARENA_ARRAY(g->arena, LLVMTypeRef, e->nargs);
+  for (int i = 0; i < e->nargs; i++) params[i] = L->ptr;
+  LLVMValueRef fn = LLVMAddFunction(L->mod, e->name, LLVMFunctionType(L->vd, params, (unsigned)e->nargs, 0));
+  L->fn = fn;
+  L->args = ARENA_ARRAY(g->arena, LLVMValueRef, e->nargs);
+  add_attr(L, fn, LLVMAttributeFunctionIndex, "nounwind");
+  for (int i = 0; i < e->nargs; i++) {
+    L->args[i] = LLVMGetParam(fn, (unsigned)i);
+    const Arg *a = &e->args[i];
+    const char *nm = a->kind == ARG_GRAD ? arena_printf(g->arena, "grad_%s", a->name) : a->name;
+    LLVMSetValueName2(L->args[i], nm, strlen(nm));
+    add_attr(L, fn, (unsigned)i + 1, "noalias"); /* the ABI: buffers do not overlap */
+    add_attr(L, fn, (unsigned)i + 1, "nocapture");
+    if (a->kind == ARG_INPUT || a->kind == ARG_PARAM) add_attr(L, fn, (unsigned)i + 1, "readonly");
+  }
+  L->ws = L->args[e->nargs - 1];
+  LLVMPositionBuilderAtEnd(LB, LLVMAppendBasicBlockInContext(L->ctx, fn, "entry"));
+  LLVMValueRef *vals = ARENA_ARRAY(g->arena, LLVMValueRef, g->n);
+  for (int i = 0; i < e->nkernels; i++) {
+    Kernel *k = &e->kernels[i];
+    if (k->kind == KER_ELEM) emit_elem(L, k, vals);
+    else gc_ops[k->nodes[0]->op].emitk(L, k);
+  }
+  LLVMBuildRetVoid(LB);
+}

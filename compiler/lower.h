@@ -1,0 +1,60 @@
+/* lower.h — the LLVM code generator's context and the helpers kernel emitters use.
+ *
+ * lower.c turns each entry point (entry.h: its kernels and memory plan) into one LLVM
+ * function. Every kernel is a loop nest with static bounds; elementwise groups compute
+ * all their members per element in registers (fusion), other kernels are emitted by
+ * their op's emitk in ops.c through the helpers below. The buffer of a node (function
+ * argument, workspace slice, alias or inline constant) is resolved by lw_addr. */
+#ifndef GRADC_LOWER_H
+#define GRADC_LOWER_H
+#include <llvm-c/Core.h>
+#include <llvm-c/TargetMachine.h>
+#include "entry.h"
+
+typedef struct Lower Lower;
+struct Lower {
+  LLVMContextRef ctx;
+  LLVMModuleRef mod;
+  LLVMBuilderRef b;
+  LLVMTypeRef f32, i32, i64, i8, ptr, vd;
+  LLVMValueRef fn;   /* the function being emitted */
+  LLVMValueRef ws;   /* its workspace argument */
+  LLVMValueRef *args;/* its arguments, as in Entry.args */
+  Entry *e;          /* the entry point being emitted */
+  Graph *g;
+};
+
+typedef struct {
+  LLVMBasicBlockRef head, body, exit;
+  LLVMValueRef slot, iv;
+} Loop;
+
+void lower_init(Lower *L, LLVMContextRef ctx, LLVMModuleRef mod);
+void lower_dispose(Lower *L);
+/* Emits entry e as the function e->name into L->mod. */
+void lower_entry(Lower *L, Graph *g, Entry *e);
+
+LLVMValueRef lw_f32(Lower *L, double v);
+LLVMValueRef lw_i64(Lower *L, int64_t v);
+/* for (iv = 0; iv < n; iv++) { ... lw_loop_end } */
+LLVMValueRef lw_loop(Lower *L, Loop *lp, int64_t n, const char *name);
+void lw_loop_end(Lower *L, Loop *lp);
+/* Opens one loop per dimension of s; idx receives the induction variables. */
+void lw_loops(Lower *L, Loop *lps, Shape s, LLVMValueRef *idx);
+void lw_loops_end(Lower *L, Loop *lps, Shape s);
+/* A stack slot (promoted to a register by the optimiser). */
+LLVMValueRef lw_slot(Lower *L, LLVMTypeRef t, const char *name);
+
+/* Element of node x at the multi-index idx of a rank-`rank` iteration space that x
+ * broadcasts into (size-1 and missing leading dims of x are read at 0). */
+LLVMValueRef lw_addr(Lower *L, Node *x, const LLVMValueRef *idx, int rank);
+LLVMValueRef lw_load(Lower *L, Node *x, const LLVMValueRef *idx, int rank);
+/* Stores v as element idx of node x's own buffer; adds to it if the plan says so. */
+void lw_store(Lower *L, Node *x, const LLVMValueRef *idx, LLVMValueRef v);
+/* Whether x's buffer accumulates (x's kernel adds into it rather than storing). */
+bool lw_accumulates(Lower *L, Node *x);
+
+LLVMValueRef lw_call_intrinsic(Lower *L, const char *name, LLVMValueRef x);
+LLVMValueRef lw_select_gt(Lower *L, LLVMValueRef a, LLVMValueRef b, LLVMValueRef t, LLVMValueRef f);
+
+#endif

@@ -1,0 +1,145 @@
+/* mathlib.c — see mathlib.h. Branch-free f32 code: every special case is a select, so
+ * loops stay vectorisable. Constants are Cephes' (S. Moshier) single-precision ones. */
+#include "mathlib.h"
+#include <math.h>
+#include <stdlib.h>
+
+#define LB (L->b)
+static LLVMValueRef f_add(Lower *L, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFAdd(LB, a, b, ""); }
+static LLVMValueRef f_sub(Lower *L, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFSub(LB, a, b, ""); }
+static LLVMValueRef f_mul(Lower *L, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFMul(LB, a, b, ""); }
+static LLVMValueRef f_div(Lower *L, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFDiv(LB, a, b, ""); }
+static LLVMValueRef k(Lower *L, double v) { return lw_f32(L, v); }
+static LLVMValueRef sel(Lower *L, LLVMValueRef c, LLVMValueRef t, LLVMValueRef f) {
+  return LLVMBuildSelect(LB, c, t, f, "");
+}
+static LLVMValueRef cmp(Lower *L, LLVMRealPredicate p, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildFCmp(LB, p, a, b, "");
+}
+/* c[0] + x (c[1] + x (c[2] + ...)) */
+static LLVMValueRef horner(Lower *L, LLVMValueRef x, const double *c, int n) {
+  LLVMValueRef acc = k(L, c[n - 1]);
+  for (int i = n - 2; i >= 0; i--) acc = f_add(L, f_mul(L, acc, x), k(L, c[i]));
+  return acc;
+}
+/* 2^n for an i32 n in [-126, 127], built from the exponent bits. */
+static LLVMValueRef pow2i(Lower *L, LLVMValueRef n) {
+  LLVMValueRef bits = LLVMBuildShl(LB, LLVMBuildAdd(LB, n, LLVMConstInt(L->i32, 127, 0), ""),
+                                   LLVMConstInt(L->i32, 23, 0), "");
+  return LLVMBuildBitCast(LB, bits, L->f32, "");
+}
+
+LLVMValueRef m_abs(Lower *L, LLVMValueRef x) { return lw_call_intrinsic(L, "llvm.fabs", x); }
+LLVMValueRef m_sqrt(Lower *L, LLVMValueRef x) { return lw_call_intrinsic(L, "llvm.sqrt", x); }
+
+/* exp(x) = 2^n e^r, n = round(x / ln 2), |r| <= ln2 / 2, e^r by its degree-7 Taylor
+ * polynomial (truncation 5e-9). 2^n is applied in two halves so that n from -150 to
+ * 128 neither overflows the exponent field nor skips the subnormal range. */
+LLVMValueRef m_exp(Lower *L, LLVMValueRef x) {
+  LLVMValueRef isnan = cmp(L, LLVMRealUNO, x, x);
+  LLVMValueRef xc = sel(L, cmp(L, LLVMRealOGT, x, k(L, 89)), k(L, 89), x);
+  xc = sel(L, cmp(L, LLVMRealOLT, xc, k(L, -104)), k(L, -104), xc);
+  xc = sel(L, isnan, k(L, 0), xc);
+  LLVMValueRef t = f_mul(L, xc, k(L, 1.44269504088896341));
+  t = f_add(L, t, sel(L, cmp(L, LLVMRealOLT, t, k(L, 0)), k(L, -0.5), k(L, 0.5)));
+  LLVMValueRef n = LLVMBuildFPToSI(LB, t, L->i32, "");
+  LLVMValueRef nf = LLVMBuildSIToFP(LB, n, L->f32, "");
+  LLVMValueRef r = f_sub(L, xc, f_mul(L, nf, k(L, 0.693359375)));
+  r = f_add(L, r, f_mul(L, nf, k(L, 2.12194440e-4)));
+  static const double c[] = {1, 1, 1 / 2.0, 1 / 6.0, 1 / 24.0, 1 / 120.0, 1 / 720.0, 1 / 5040.0};
+  LLVMValueRef p = horner(L, r, c, 8);
+  LLVMValueRef h = LLVMBuildAShr(LB, n, LLVMConstInt(L->i32, 1, 0), "");
+  LLVMValueRef y = f_mul(L, f_mul(L, p, pow2i(L, h)), pow2i(L, LLVMBuildSub(LB, n, h, "")));
+  return sel(L, isnan, x, y);
+}
+
+/* log(x) = e ln2 + log(m), m in [sqrt(1/2), sqrt(2)), log(m) = 2 atanh(s),
+ * s = (m - 1) / (m + 1), by its odd series to s^9 (truncation 2e-9). */
+LLVMValueRef m_log(Lower *L, LLVMValueRef x) {
+  LLVMValueRef tiny = cmp(L, LLVMRealOLT, x, k(L, 1.17549435e-38));
+  LLVMValueRef xs = sel(L, tiny, f_mul(L, x, k(L, 8388608.0)), x); /* subnormals: x 2^23 */
+  LLVMValueRef bits = LLVMBuildBitCast(LB, xs, L->i32, "");
+  LLVMValueRef e = LLVMBuildSub(LB, LLVMBuildLShr(LB, bits, LLVMConstInt(L->i32, 23, 0), ""),
+                                LLVMConstInt(L->i32, 127, 0), "");
+  LLVMValueRef mb = LLVMBuildOr(LB, LLVMBuildAnd(LB, bits, LLVMConstInt(L->i32, 0x7fffff, 0), ""),
+                                LLVMConstInt(L->i32, 0x3f800000, 0), "");
+  LLVMValueRef m = LLVMBuildBitCast(LB, mb, L->f32, "");
+  LLVMValueRef big = cmp(L, LLVMRealOGT, m, k(L, 1.41421356237309505));
+  m = sel(L, big, f_mul(L, m, k(L, 0.5)), m);
+  LLVMValueRef ef = LLVMBuildSIToFP(LB, e, L->f32, "");
+  ef = f_add(L, ef, sel(L, big, k(L, 1), k(L, 0)));
+  ef = f_sub(L, ef, sel(L, tiny, k(L, 23), k(L, 0)));
+  LLVMValueRef s = f_div(L, f_sub(L, m, k(L, 1)), f_add(L, m, k(L, 1)));
+  LLVMValueRef s2 = f_mul(L, s, s);
+  static const double c[] = {2, 2 / 3.0, 2 / 5.0, 2 / 7.0, 2 / 9.0};
+  LLVMValueRef lm = f_mul(L, s, horner(L, s2, c, 5));
+  LLVMValueRef y = f_add(L, f_mul(L, ef, k(L, 0.693359375)), f_sub(L, lm, f_mul(L, ef, k(L, 2.12194440e-4))));
+  y = sel(L, cmp(L, LLVMRealOEQ, x, k(L, INFINITY)), x, y);
+  y = sel(L, cmp(L, LLVMRealOEQ, x, k(L, 0)), k(L, -INFINITY), y);
+  return sel(L, cmp(L, LLVMRealULT, x, k(L, 0)), k(L, NAN), y); /* x < 0 or NaN */
+}
+
+/* log1p(x) = log(u) x / (u - 1), u = 1 + x (exact correction of the rounding in u). */
+LLVMValueRef m_log1p(Lower *L, LLVMValueRef x) {
+  LLVMValueRef u = f_add(L, x, k(L, 1));
+  LLVMValueRef d = f_sub(L, u, k(L, 1));
+  LLVMValueRef y = f_div(L, f_mul(L, m_log(L, u), x), d);
+  y = sel(L, cmp(L, LLVMRealOEQ, d, k(L, 0)), x, y);
+  y = sel(L, cmp(L, LLVMRealOEQ, x, k(L, INFINITY)), x, y);
+  return sel(L, cmp(L, LLVMRealOEQ, u, k(L, 0)), k(L, -INFINITY), y);
+}
+
+/* tanh: odd polynomial below 0.625, 1 - 2 / (e^{2|x|} + 1) above (Cephes tanhf). */
+LLVMValueRef m_tanh(Lower *L, LLVMValueRef x) {
+  LLVMValueRef ax = m_abs(L, x);
+  LLVMValueRef z = f_mul(L, x, x);
+  static const double c[] = {-3.33332819422e-1, 1.33314422036e-1, -5.37397155531e-2, 2.06390887954e-2,
+                             -5.70498872745e-3};
+  LLVMValueRef small = f_add(L, x, f_mul(L, f_mul(L, horner(L, z, c, 5), z), x));
+  LLVMValueRef e = m_exp(L, f_mul(L, sel(L, cmp(L, LLVMRealOGT, ax, k(L, 44)), k(L, 44), ax), k(L, 2)));
+  LLVMValueRef large = f_sub(L, k(L, 1), f_div(L, k(L, 2), f_add(L, e, k(L, 1))));
+  large = sel(L, cmp(L, LLVMRealOLT, x, k(L, 0)), LLVMBuildFNeg(LB, large, ""), large);
+  LLVMValueRef y = sel(L, cmp(L, LLVMRealOLT, ax, k(L, 0.625)), small, large);
+  return sel(L, cmp(L, LLVMRealUNO, x, x), x, y);
+}
+
+LLVMValueRef m_sigmoid(Lower *L, LLVMValueRef x) {
+  return f_div(L, k(L, 1), f_add(L, k(L, 1), m_exp(L, LLVMBuildFNeg(LB, x, ""))));
+}
+
+/* softplus(x) = max(x, 0) + log1p(exp(-|x|)): never overflows. */
+LLVMValueRef m_softplus(Lower *L, LLVMValueRef x) {
+  LLVMValueRef relu = lw_select_gt(L, x, k(L, 0), x, k(L, 0));
+  LLVMValueRef y = f_add(L, relu, m_log1p(L, m_exp(L, LLVMBuildFNeg(LB, m_abs(L, x), ""))));
+  return sel(L, cmp(L, LLVMRealUNO, x, x), x, y);
+}
+
+/* erf: Abramowitz & Stegun 7.1.28, 1 - (1 + a1 x + ... + a6 x^6)^-16 for x >= 0,
+ * odd symmetry below; absolute error below 3e-7. */
+LLVMValueRef m_erf(Lower *L, LLVMValueRef x) {
+  LLVMValueRef ax = m_abs(L, x);
+  static const double c[] = {1, 0.0705230784, 0.0422820123, 0.0092705272, 0.0001520143, 0.0002765672,
+                             0.0000430638};
+  LLVMValueRef p = horner(L, ax, c, 7);
+  for (int i = 0; i < 4; i++) p = f_mul(L, p, p);
+  LLVMValueRef y = f_sub(L, k(L, 1), f_div(L, k(L, 1), p));
+  y = sel(L, cmp(L, LLVMRealOLT, x, k(L, 0)), LLVMBuildFNeg(LB, y, ""), y);
+  return sel(L, cmp(L, LLVMRealUNO, x, x), x, y);
+}
+
+/* x^e for a constant e: repeated squaring for integers, sqrt for halves, else
+ * exp(e log x) (NaN for negative x, as torch.pow with a fractional exponent). */
+LLVMValueRef m_powc(Lower *L, LLVMValueRef x, double e) {
+  if (e == (double)(long)e && fabs(e) <= 64) {
+    long n = labs((long)e);
+    LLVMValueRef acc = k(L, 1), base = x;
+    for (; n; n >>= 1) {
+      if (n & 1) acc = f_mul(L, acc, base);
+      if (n > 1) base = f_mul(L, base, base);
+    }
+    return e < 0 ? f_div(L, k(L, 1), acc) : acc;
+  }
+  if (e == 0.5) return m_sqrt(L, x);
+  if (e == -0.5) return f_div(L, k(L, 1), m_sqrt(L, x));
+  return m_exp(L, f_mul(L, k(L, e), m_log(L, x)));
+}

@@ -1,0 +1,25 @@
+/* mathlib.h — exp, log, tanh and friends emitted inline as LLVM IR (no libm).
+ *
+ * Generated code must call nothing but memcpy/memset, on any target, so transcendental
+ * functions are emitted as branch-free polynomial code that the loop vectoriser can
+ * widen. Each works on f32 scalars or vectors. Accuracy (tested in test_mathlib.c,
+ * against libm in float64 over dense samples): max relative error
+ *   exp 2e-7 (|x| <= 88), log 2e-7, log1p 3e-7, tanh 4e-7, sigmoid 4e-7, erf 1e-6 abs.
+ * sqrt and fabs use LLVM intrinsics that every target lowers to instructions or to
+ * its compiler runtime. */
+#ifndef GRADC_MATHLIB_H
+#define GRADC_MATHLIB_H
+#include "lower.h"
+
+LLVMValueRef m_exp(Lower *L, LLVMValueRef x);
+LLVMValueRef m_log(Lower *L, LLVMValueRef x);
+LLVMValueRef m_log1p(Lower *L, LLVMValueRef x);
+LLVMValueRef m_tanh(Lower *L, LLVMValueRef x);
+LLVMValueRef m_sigmoid(Lower *L, LLVMValueRef x);
+LLVMValueRef m_softplus(Lower *L, LLVMValueRef x);
+LLVMValueRef m_erf(Lower *L, LLVMValueRef x);
+LLVMValueRef m_sqrt(Lower *L, LLVMValueRef x);
+LLVMValueRef m_abs(Lower *L, LLVMValueRef x);
+LLVMValueRef m_powc(Lower *L, LLVMValueRef x, double e);
+
+#endif

@@ -1,0 +1,33 @@
+/* opinfo.h — the row type of the operator table (see ops.h for the list of ops). */
+#ifndef GRADC_OPINFO_H
+#define GRADC_OPINFO_H
+#include <llvm-c/Core.h>
+#include "graph.h"
+
+typedef struct Lower Lower;
+typedef struct Kernel Kernel;
+
+typedef struct {
+  const char *name;
+  int arity;
+  OpClass cls;
+  /* Shape rule: sets n->shape and n->dtype from n->in and the attributes; returns
+   * NULL, or an error message (arena-allocated) naming the offending shapes. */
+  const char *(*shape)(Graph *g, Node *n);
+  /* Derivative (reverse mode): given dy = d loss / d n, sets dx[i] = d loss / d in[i]
+   * as new graph nodes, already summed down to in[i]'s shape; NULL where no gradient
+   * flows. Built only from primitives, so backward is ordinary graph. */
+  void (*grad)(Graph *g, Node *n, Node *dy, Node **dx);
+  /* ELEM: the value of one element in float64 (b unused for unary ops). */
+  double (*eval1)(const Node *n, double a, double b);
+  /* ELEM: the same as LLVM IR on f32 scalars or vectors. */
+  LLVMValueRef (*emit1)(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b);
+  /* REDUCE / KERNEL: reference evaluation of the whole op (row-major float64 buffers). */
+  void (*evalk)(const Node *n, double *out, double *const *ins);
+  /* REDUCE / KERNEL: lowering of the whole op as one kernel. */
+  void (*emitk)(Lower *L, Kernel *k);
+} OpInfo;
+
+extern const OpInfo gc_ops[OP__COUNT];
+
+#endif

@@ -1,0 +1,558 @@
+/* ops.c — the operator table: for every primitive, its shape rule, its derivative,
+ * its float64 reference evaluation and its LLVM lowering, side by side.
+ *
+ * Notation in the derivative rules: x = n->in[0], a/b = the two operands, y = n (the
+ * result), dy = d loss / d y; the rules set dx[i] = d loss / d in[i]. Gradients of
+ * broadcast operands are summed back to the operand's shape with g_sum_to. Where
+ * PyTorch picks a subgradient (relu at 0, abs at 0, maximum at ties, max with ties)
+ * the rule picks the same one. */
+#include <math.h>
+#include <string.h>
+#include "lower.h"
+#include "mathlib.h"
+#include "opinfo.h"
+
+#define A(n) ((n)->in[0])
+#define B(n) ((n)->in[1])
+
+/* ---------------------------------------------------------------- shape rules */
+
+static const char *need_f32(Graph *g, Node *n) {
+  for (int i = 0; i < n->nin; i++)
+    if (n->in[i]->dtype != DT_F32)
+      return arena_printf(g->arena, "'%s' needs f32 operands, but operand %d%s%s%s is i32 %s",
+                          gc_ops[n->op].name, i + 1, n->in[i]->name ? " ('" : "",
+                          n->in[i]->name ? n->in[i]->name : "", n->in[i]->name ? "')" : "",
+                          shape_str(g->arena, n->in[i]->shape));
+  return NULL;
+}
+
+static const char *shape_same(Graph *g, Node *n) {
+  n->shape = A(n)->shape;
+  return need_f32(g, n);
+}
+
+static const char *shape_broadcast2(Graph *g, Node *n) {
+  const char *err = need_f32(g, n);
+  if (err) return err;
+  if (!shape_broadcast(A(n)->shape, B(n)->shape, &n->shape))
+    return arena_printf(g->arena, "cannot broadcast shapes %s and %s in '%s'",
+                        shape_str(g->arena, A(n)->shape), shape_str(g->arena, B(n)->shape),
+                        gc_ops[n->op].name);
+  return NULL;
+}
+
+/* CONST: a tensor filled with n->value; its shape is set by its constructor. */
+static const char *shape_const(Graph *g, Node *n) {
+  (void)g, (void)n;
+  return NULL;
+}
+
+/* EXPAND and RESHAPE come with n->shape set by their constructor. */
+static const char *shape_expand(Graph *g, Node *n) {
+  Shape out;
+  if (!shape_broadcast(A(n)->shape, n->shape, &out) || !shape_eq(out, n->shape))
+    return arena_printf(g->arena, "cannot broadcast %s to %s", shape_str(g->arena, A(n)->shape),
+                        shape_str(g->arena, n->shape));
+  return need_f32(g, n);
+}
+
+static const char *shape_reshape(Graph *g, Node *n) {
+  n->dtype = A(n)->dtype;
+  if (shape_count(n->shape) != shape_count(A(n)->shape))
+    return arena_printf(g->arena, "cannot reshape %s (%lld elements) to %s (%lld elements)",
+                        shape_str(g->arena, A(n)->shape), (long long)shape_count(A(n)->shape),
+                        shape_str(g->arena, n->shape), (long long)shape_count(n->shape));
+  return NULL;
+}
+
+static const char *shape_detach(Graph *g, Node *n) {
+  (void)g;
+  n->shape = A(n)->shape;
+  n->dtype = A(n)->dtype;
+  return NULL;
+}
+
+static const char *shape_reduce(Graph *g, Node *n) {
+  Shape s = A(n)->shape;
+  if (n->axes >> s.rank)
+    return arena_printf(g->arena, "reduction axis out of range for shape %s", shape_str(g->arena, s));
+  for (int i = 0; i < s.rank; i++)
+    if (n->axes & (1u << i)) s.d[i] = 1;
+  n->shape = s;
+  return need_f32(g, n);
+}
+
+static const char *shape_permute(Graph *g, Node *n) {
+  Shape s = A(n)->shape;
+  unsigned seen = 0;
+  for (int i = 0; i < s.rank; i++) {
+    int p = n->perm[i];
+    if (p < 0 || p >= s.rank || (seen & (1u << p)))
+      return arena_printf(g->arena, "invalid permutation for shape %s", shape_str(g->arena, s));
+    seen |= 1u << p;
+    n->shape.d[i] = s.d[p];
+  }
+  n->shape.rank = s.rank;
+  return need_f32(g, n);
+}
+
+/* The operand's matrix dims, as used (after its transpose flag). */
+static void mat_dims(Node *x, bool t, int64_t *rows, int64_t *cols) {
+  int r = x->shape.rank;
+  *rows = x->shape.d[r - 2];
+  *cols = x->shape.d[r - 1];
+  if (t) {
+    int64_t tmp = *rows;
+    *rows = *cols;
+    *cols = tmp;
+  }
+}
+
+static const char *shape_matmul(Graph *g, Node *n) {
+  const char *err = need_f32(g, n);
+  if (err) return err;
+  Node *a = A(n), *b = B(n);
+  int r = a->shape.rank;
+  if (r < 2 || r > 3 || b->shape.rank != r || (r == 3 && a->shape.d[0] != b->shape.d[0]))
+    return arena_printf(g->arena, "matrix product of %s and %s: operands must both be 2-D, or 3-D with equal batch",
+                        shape_str(g->arena, a->shape), shape_str(g->arena, b->shape));
+  int64_t m, k, k2, nn;
+  mat_dims(a, n->ta, &m, &k);
+  mat_dims(b, n->tb, &k2, &nn);
+  if (k != k2)
+    return arena_printf(g->arena, "matrix product of %s and %s: inner dimensions %lld and %lld differ",
+                        shape_str(g->arena, a->shape), shape_str(g->arena, b->shape), (long long)k,
+                        (long long)k2);
+  n->shape = a->shape;
+  n->shape.d[r - 2] = m;
+  n->shape.d[r - 1] = nn;
+  return NULL;
+}
+
+/* ONEHOT: i32 labels [N] -> f32 [N, C], C = n->value. */
+static const char *shape_onehot(Graph *g, Node *n) {
+  Node *x = A(n);
+  if (x->dtype != DT_I32 || x->shape.rank != 1)
+    return arena_printf(g->arena, "class labels must be i32[N], got %s %s", x->dtype == DT_I32 ? "i32" : "f32",
+                        shape_str(g->arena, x->shape));
+  n->shape = (Shape){2, {x->shape.d[0], (int64_t)n->value}};
+  return NULL;
+}
+
+static const char *shape_sink(Graph *g, Node *n) {
+  (void)g;
+  n->shape = A(n)->shape;
+  return NULL;
+}
+
+/* ---------------------------------------------------------------- derivative rules */
+
+static Node *mul(Graph *g, Node *a, Node *b) { return g_binary(g, OP_MUL, a, b); }
+static Node *divi(Graph *g, Node *a, Node *b) { return g_binary(g, OP_DIV, a, b); }
+static Node *add(Graph *g, Node *a, Node *b) { return g_binary(g, OP_ADD, a, b); }
+static Node *sub(Graph *g, Node *a, Node *b) { return g_binary(g, OP_SUB, a, b); }
+static Node *cnst(Graph *g, double v) { return g_const(g, v); }
+
+static void grad_neg(Graph *g, Node *n, Node *dy, Node **dx) { (void)n, dx[0] = g_unary(g, OP_NEG, dy); }
+static void grad_exp(Graph *g, Node *n, Node *dy, Node **dx) { dx[0] = mul(g, dy, n); }
+static void grad_log(Graph *g, Node *n, Node *dy, Node **dx) { dx[0] = divi(g, dy, A(n)); }
+static void grad_log1p(Graph *g, Node *n, Node *dy, Node **dx) {
+  dx[0] = divi(g, dy, add(g, A(n), cnst(g, 1)));
+}
+static void grad_sqrt(Graph *g, Node *n, Node *dy, Node **dx) {
+  dx[0] = divi(g, dy, mul(g, n, cnst(g, 2)));
+}
+static void grad_abs(Graph *g, Node *n, Node *dy, Node **dx) {
+  dx[0] = mul(g, dy, g_unary(g, OP_SIGN, A(n)));
+}
+static void grad_tanh(Graph *g, Node *n, Node *dy, Node **dx) { /* 1 - y^2 */
+  dx[0] = mul(g, dy, sub(g, cnst(g, 1), mul(g, n, n)));
+}
+static void grad_sigmoid(Graph *g, Node *n, Node *dy, Node **dx) { /* y (1 - y) */
+  dx[0] = mul(g, dy, mul(g, n, sub(g, cnst(g, 1), n)));
+}
+static void grad_relu(Graph *g, Node *n, Node *dy, Node **dx) { /* 0 at x = 0, as torch */
+  dx[0] = mul(g, dy, g_unary(g, OP_STEP, A(n)));
+}
+static void grad_softplus(Graph *g, Node *n, Node *dy, Node **dx) {
+  dx[0] = mul(g, dy, g_unary(g, OP_SIGMOID, A(n)));
+}
+static void grad_erf(Graph *g, Node *n, Node *dy, Node **dx) { /* 2/sqrt(pi) exp(-x^2) */
+  Node *e = g_unary(g, OP_EXP, g_unary(g, OP_NEG, mul(g, A(n), A(n))));
+  dx[0] = mul(g, dy, mul(g, e, cnst(g, 1.1283791670955126)));
+}
+static void grad_powc(Graph *g, Node *n, Node *dy, Node **dx) { /* c x^(c-1); 0 for c = 0 */
+  double c = n->value;
+  if (c == 0) return;
+  Node *p = c == 1 ? cnst(g, 1) : c == 2 ? A(n) : g_powc(g, A(n), c - 1);
+  dx[0] = c == 1 ? dy : mul(g, dy, mul(g, p, cnst(g, c)));
+}
+static void grad_expand(Graph *g, Node *n, Node *dy, Node **dx) { dx[0] = g_sum_to(g, dy, A(n)->shape); }
+static void grad_add(Graph *g, Node *n, Node *dy, Node **dx) {
+  dx[0] = g_sum_to(g, dy, A(n)->shape);
+  dx[1] = g_sum_to(g, dy, B(n)->shape);
+}
+static void grad_sub(Graph *g, Node *n, Node *dy, Node **dx) {
+  dx[0] = g_sum_to(g, dy, A(n)->shape);
+  dx[1] = g_sum_to(g, g_unary(g, OP_NEG, dy), B(n)->shape);
+}
+static void grad_mul(Graph *g, Node *n, Node *dy, Node **dx) {
+  dx[0] = g_sum_to(g, mul(g, dy, B(n)), A(n)->shape);
+  dx[1] = g_sum_to(g, mul(g, dy, A(n)), B(n)->shape);
+}
+static void grad_div(Graph *g, Node *n, Node *dy, Node **dx) { /* torch: -dy * ((a / b) / b) */
+  dx[0] = g_sum_to(g, divi(g, dy, B(n)), A(n)->shape);
+  Node *q = divi(g, divi(g, A(n), B(n)), B(n));
+  dx[1] = g_sum_to(g, g_unary(g, OP_NEG, mul(g, dy, q)), B(n)->shape);
+}
+/* maximum/minimum: at a tie each operand gets half, as torch. */
+static void grad_minmax(Graph *g, Node *n, Node *dy, Node **dx, double s) {
+  Node *sg = mul(g, g_unary(g, OP_SIGN, sub(g, A(n), B(n))), cnst(g, 0.5 * s));
+  Node *wa = add(g, cnst(g, 0.5), sg), *wb = sub(g, cnst(g, 0.5), sg);
+  dx[0] = g_sum_to(g, mul(g, dy, wa), A(n)->shape);
+  dx[1] = g_sum_to(g, mul(g, dy, wb), B(n)->shape);
+}
+static void grad_maximum(Graph *g, Node *n, Node *dy, Node **dx) { grad_minmax(g, n, dy, dx, 1); }
+static void grad_minimum(Graph *g, Node *n, Node *dy, Node **dx) { grad_minmax(g, n, dy, dx, -1); }
+static void grad_sum(Graph *g, Node *n, Node *dy, Node **dx) { dx[0] = g_expand(g, dy, A(n)->shape); }
+/* max: the gradient is shared evenly among the maxima (torch amax / max without dim). */
+static void grad_max(Graph *g, Node *n, Node *dy, Node **dx) {
+  Node *mask = g_binary(g, OP_EQ, A(n), n);
+  Node *count = g_sum(g, mask, n->axes);
+  dx[0] = mul(g, divi(g, dy, count), mask);
+}
+static void grad_reshape(Graph *g, Node *n, Node *dy, Node **dx) { dx[0] = g_reshape(g, dy, A(n)->shape); }
+static void grad_permute(Graph *g, Node *n, Node *dy, Node **dx) {
+  int inv[GC_MAX_RANK] = {0};
+  for (int i = 0; i < n->shape.rank; i++) inv[n->perm[i]] = i;
+  dx[0] = g_permute(g, dy, inv);
+}
+/* C = X Y with X = op(A), Y = op(B): dX = dC Y^T, dY = X^T dC, transposed back into
+ * A's and B's storage order, without materialising any transpose. */
+static void grad_matmul(Graph *g, Node *n, Node *dy, Node **dx) {
+  Node *a = A(n), *b = B(n);
+  bool ta = n->ta, tb = n->tb;
+  dx[0] = ta ? g_matmul(g, b, dy, tb, true) : g_matmul(g, dy, b, false, !tb);
+  dx[1] = tb ? g_matmul(g, dy, a, true, ta) : g_matmul(g, a, dy, !ta, false);
+}
+
+/* ---------------------------------------------------------------- reference evaluation */
+
+static double ev_neg(const Node *n, double a, double b) { return (void)n, (void)b, -a; }
+static double ev_exp(const Node *n, double a, double b) { return (void)n, (void)b, exp(a); }
+static double ev_log(const Node *n, double a, double b) { return (void)n, (void)b, log(a); }
+static double ev_log1p(const Node *n, double a, double b) { return (void)n, (void)b, log1p(a); }
+static double ev_sqrt(const Node *n, double a, double b) { return (void)n, (void)b, sqrt(a); }
+static double ev_abs(const Node *n, double a, double b) { return (void)n, (void)b, fabs(a); }
+static double ev_sign(const Node *n, double a, double b) { return (void)n, (void)b, (a > 0) - (a < 0); }
+static double ev_step(const Node *n, double a, double b) { return (void)n, (void)b, a > 0; }
+static double ev_tanh(const Node *n, double a, double b) { return (void)n, (void)b, tanh(a); }
+static double ev_sigmoid(const Node *n, double a, double b) { return (void)n, (void)b, 1 / (1 + exp(-a)); }
+static double ev_relu(const Node *n, double a, double b) { return (void)n, (void)b, a > 0 ? a : 0; }
+static double ev_softplus(const Node *n, double a, double b) {
+  return (void)n, (void)b, (a > 0 ? a : 0) + log1p(exp(-fabs(a)));
+}
+static double ev_erf(const Node *n, double a, double b) { return (void)n, (void)b, erf(a); }
+static double ev_powc(const Node *n, double a, double b) { return (void)b, pow(a, n->value); }
+static double ev_id(const Node *n, double a, double b) { return (void)n, (void)b, a; }
+static double ev_add(const Node *n, double a, double b) { return (void)n, a + b; }
+static double ev_sub(const Node *n, double a, double b) { return (void)n, a - b; }
+static double ev_mul(const Node *n, double a, double b) { return (void)n, a * b; }
+static double ev_div(const Node *n, double a, double b) { return (void)n, a / b; }
+static double ev_maximum(const Node *n, double a, double b) { return (void)n, a > b ? a : b; }
+static double ev_minimum(const Node *n, double a, double b) { return (void)n, a < b ? a : b; }
+static double ev_eq(const Node *n, double a, double b) { return (void)n, a == b; }
+
+/* Reductions: walk the input; each element lands in the output index with reduced
+ * axes at 0. */
+static void ev_reduce(const Node *n, double *out, double *const *ins, bool is_max) {
+  Shape s = A(n)->shape;
+  int64_t ostr[GC_MAX_RANK], cnt = shape_count(s), on = shape_count(n->shape);
+  shape_bstrides(n->shape, s.rank, ostr);
+  for (int64_t i = 0; i < on; i++) out[i] = is_max ? -INFINITY : 0;
+  for (int64_t lin = 0; lin < cnt; lin++) {
+    int64_t rem = lin, o = 0;
+    for (int d = s.rank - 1; d >= 0; d--) {
+      o += (rem % s.d[d]) * ostr[d];
+      rem /= s.d[d];
+    }
+    double v = ins[0][lin];
+    if (is_max)
+      out[o] = (v > out[o] || isnan(v)) ? v : out[o];
+    else
+      out[o] += v;
+  }
+}
+static void ev_sum(const Node *n, double *out, double *const *ins) { ev_reduce(n, out, ins, false); }
+static void ev_max(const Node *n, double *out, double *const *ins) { ev_reduce(n, out, ins, true); }
+
+static void ev_permute(const Node *n, double *out, double *const *ins) {
+  Shape s = A(n)->shape;
+  int64_t istr[GC_MAX_RANK], st = 1, cnt = shape_count(n->shape);
+  for (int d = s.rank - 1; d >= 0; d--) istr[d] = st, st *= s.d[d];
+  for (int64_t lin = 0; lin < cnt; lin++) {
+    int64_t rem = lin, off = 0;
+    for (int d = n->shape.rank - 1; d >= 0; d--) {
+      off += (rem % n->shape.d[d]) * istr[n->perm[d]];
+      rem /= n->shape.d[d];
+    }
+    out[lin] = ins[0][off];
+  }
+}
+
+static void ev_matmul(const Node *n, double *out, double *const *ins) {
+  Node *a = A(n);
+  int r = n->shape.rank;
+  int64_t batch = r == 3 ? n->shape.d[0] : 1, M = n->shape.d[r - 2], N = n->shape.d[r - 1];
+  int64_t m_, K;
+  mat_dims(a, n->ta, &m_, &K);
+  for (int64_t p = 0; p < batch; p++) {
+    const double *A_ = ins[0] + p * M * K, *B_ = ins[1] + p * K * N;
+    double *C = out + p * M * N;
+    for (int64_t i = 0; i < M; i++)
+      for (int64_t j = 0; j < N; j++) {
+        double acc = 0;
+        for (int64_t k = 0; k < K; k++)
+          acc += (n->ta ? A_[k * M + i] : A_[i * K + k]) * (n->tb ? B_[j * K + k] : B_[k * N + j]);
+        C[i * N + j] = acc;
+      }
+  }
+}
+
+static void ev_onehot(const Node *n, double *out, double *const *ins) {
+  int64_t N = n->shape.d[0], C = n->shape.d[1];
+  for (int64_t i = 0; i < N; i++)
+    for (int64_t c = 0; c < C; c++) out[i * C + c] = ins[0][i] == (double)c;
+}
+
+/* ---------------------------------------------------------------- lowering: scalars */
+
+#define LB (L->b)
+static LLVMValueRef em_neg(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, (void)b, LLVMBuildFNeg(LB, a, "neg");
+}
+static LLVMValueRef em_exp(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, (void)b, m_exp(L, a);
+}
+static LLVMValueRef em_log(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, (void)b, m_log(L, a);
+}
+static LLVMValueRef em_log1p(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, (void)b, m_log1p(L, a);
+}
+static LLVMValueRef em_sqrt(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, (void)b, m_sqrt(L, a);
+}
+static LLVMValueRef em_abs(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, (void)b, m_abs(L, a);
+}
+static LLVMValueRef em_sign(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  (void)n, (void)b;
+  LLVMValueRef zero = lw_f32(L, 0);
+  LLVMValueRef pos = LLVMBuildSelect(LB, LLVMBuildFCmp(LB, LLVMRealOGT, a, zero, ""), lw_f32(L, 1), zero, "");
+  return LLVMBuildSelect(LB, LLVMBuildFCmp(LB, LLVMRealOLT, a, zero, ""), lw_f32(L, -1), pos, "sign");
+}
+static LLVMValueRef em_step(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  (void)n, (void)b;
+  return lw_select_gt(L, a, lw_f32(L, 0), lw_f32(L, 1), lw_f32(L, 0));
+}
+static LLVMValueRef em_tanh(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, (void)b, m_tanh(L, a);
+}
+static LLVMValueRef em_sigmoid(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, (void)b, m_sigmoid(L, a);
+}
+static LLVMValueRef em_relu(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  (void)n, (void)b;
+  return lw_select_gt(L, a, lw_f32(L, 0), a, lw_f32(L, 0));
+}
+static LLVMValueRef em_softplus(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, (void)b, m_softplus(L, a);
+}
+static LLVMValueRef em_erf(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, (void)b, m_erf(L, a);
+}
+static LLVMValueRef em_powc(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)b, m_powc(L, a, n->value);
+}
+static LLVMValueRef em_id(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)L, (void)n, (void)b, a;
+}
+static LLVMValueRef em_add(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, LLVMBuildFAdd(LB, a, b, "add");
+}
+static LLVMValueRef em_sub(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, LLVMBuildFSub(LB, a, b, "sub");
+}
+static LLVMValueRef em_mul(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, LLVMBuildFMul(LB, a, b, "mul");
+}
+static LLVMValueRef em_div(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, LLVMBuildFDiv(LB, a, b, "div");
+}
+/* NaN propagates, as torch.maximum. */
+static LLVMValueRef em_maxmin(Lower *L, LLVMValueRef a, LLVMValueRef b, LLVMRealPredicate p) {
+  LLVMValueRef pick = LLVMBuildSelect(LB, LLVMBuildFCmp(LB, p, a, b, ""), a, b, "");
+  LLVMValueRef nan = LLVMBuildFCmp(LB, LLVMRealUNO, a, b, "");
+  return LLVMBuildSelect(LB, nan, LLVMBuildFAdd(LB, a, b, ""), pick, "mm");
+}
+static LLVMValueRef em_maximum(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, em_maxmin(L, a, b, LLVMRealOGT);
+}
+static LLVMValueRef em_minimum(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, em_maxmin(L, a, b, LLVMRealOLT);
+}
+static LLVMValueRef em_eq(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  (void)n;
+  return LLVMBuildSelect(LB, LLVMBuildFCmp(LB, LLVMRealOEQ, a, b, ""), lw_f32(L, 1), lw_f32(L, 0), "eq");
+}
+
+/* ---------------------------------------------------------------- lowering: kernels */
+
+/* Reductions: loops over the output; inner loops over the reduced axes into a
+ * register accumulator. */
+static void emit_reduce(Lower *L, Kernel *k, bool is_max) {
+  Node *n = k->nodes[0], *x = A(n);
+  Shape s = x->shape, outer = s, inner = s;
+  for (int i = 0; i < s.rank; i++) {
+    if (n->axes & (1u << i)) outer.d[i] = 1;
+    else inner.d[i] = 1;
+  }
+  Loop lo[GC_MAX_RANK], li[GC_MAX_RANK];
+  LLVMValueRef io[GC_MAX_RANK], ii[GC_MAX_RANK], idx[GC_MAX_RANK];
+  lw_loops(L, lo, outer, io);
+  LLVMValueRef acc = lw_slot(L, L->f32, "acc");
+  LLVMBuildStore(LB, lw_f32(L, is_max ? -INFINITY : 0), acc);
+  lw_loops(L, li, inner, ii);
+  for (int i = 0; i < s.rank; i++) idx[i] = (n->axes & (1u << i)) ? ii[i] : io[i];
+  LLVMValueRef v = lw_load(L, x, idx, s.rank), cur = LLVMBuildLoad2(LB, L->f32, acc, "");
+  LLVMValueRef nv;
+  if (is_max) { /* NaN wins, as torch */
+    LLVMValueRef take = LLVMBuildFCmp(LB, LLVMRealUGT, v, cur, "");
+    nv = LLVMBuildSelect(LB, take, v, cur, "");
+  } else {
+    nv = LLVMBuildFAdd(LB, cur, v, "");
+  }
+  LLVMBuildStore(LB, nv, acc);
+  lw_loops_end(L, li, inner);
+  lw_store(L, n, io, LLVMBuildLoad2(LB, L->f32, acc, ""));
+  lw_loops_end(L, lo, outer);
+}
+static void em_sum(Lower *L, Kernel *k) { emit_reduce(L, k, false); }
+static void em_max(Lower *L, Kernel *k) { emit_reduce(L, k, true); }
+
+static void em_permute(Lower *L, Kernel *k) {
+  Node *n = k->nodes[0];
+  Loop lp[GC_MAX_RANK];
+  LLVMValueRef io[GC_MAX_RANK], ii[GC_MAX_RANK];
+  lw_loops(L, lp, n->shape, io);
+  for (int i = 0; i < n->shape.rank; i++) ii[n->perm[i]] = io[i];
+  lw_store(L, n, io, lw_load(L, A(n), ii, n->shape.rank));
+  lw_loops_end(L, lp, n->shape);
+}
+
+/* C (+)= op(A) op(B). Loop order i-k-j when B is row-major (the j loop is contiguous
+ * and vectorises), i-j-k dot products when B is stored transposed. */
+static void em_matmul(Lower *L, Kernel *k) {
+  Node *n = k->nodes[0], *a = A(n), *b = B(n);
+  int r = n->shape.rank, o = r - 2;
+  int64_t M = n->shape.d[o], N = n->shape.d[o + 1], m_, K;
+  mat_dims(a, n->ta, &m_, &K);
+  bool acc = lw_accumulates(L, n);
+  Loop lb, li, lj, lk;
+  LLVMValueRef ci[3], ai[3], bi[3];
+  LLVMValueRef p = r == 3 ? lw_loop(L, &lb, n->shape.d[0], "b") : NULL;
+  ci[0] = ai[0] = bi[0] = p;
+  LLVMValueRef i = lw_loop(L, &li, M, "i");
+  ci[o] = i;
+  if (!n->tb) {
+    if (!acc) {
+      LLVMValueRef j = lw_loop(L, &lj, N, "j");
+      ci[o + 1] = j;
+      LLVMBuildStore(LB, lw_f32(L, 0), lw_addr(L, n, ci, r));
+      lw_loop_end(L, &lj);
+    }
+    LLVMValueRef kk = lw_loop(L, &lk, K, "k");
+    ai[o] = n->ta ? kk : i, ai[o + 1] = n->ta ? i : kk;
+    LLVMValueRef av = lw_load(L, a, ai, r);
+    LLVMValueRef j = lw_loop(L, &lj, N, "j");
+    ci[o + 1] = j, bi[o] = kk, bi[o + 1] = j;
+    LLVMValueRef cp = lw_addr(L, n, ci, r);
+    LLVMValueRef prod = LLVMBuildFMul(LB, av, lw_load(L, b, bi, r), "");
+    LLVMBuildStore(LB, LLVMBuildFAdd(LB, LLVMBuildLoad2(LB, L->f32, cp, ""), prod, ""), cp);
+    lw_loop_end(L, &lj);
+    lw_loop_end(L, &lk);
+  } else {
+    LLVMValueRef j = lw_loop(L, &lj, N, "j");
+    ci[o + 1] = j;
+    LLVMValueRef sum = lw_slot(L, L->f32, "dot");
+    LLVMBuildStore(LB, lw_f32(L, 0), sum);
+    LLVMValueRef kk = lw_loop(L, &lk, K, "k");
+    ai[o] = n->ta ? kk : i, ai[o + 1] = n->ta ? i : kk;
+    bi[o] = j, bi[o + 1] = kk;
+    LLVMValueRef prod = LLVMBuildFMul(LB, lw_load(L, a, ai, r), lw_load(L, b, bi, r), "");
+    LLVMBuildStore(LB, LLVMBuildFAdd(LB, LLVMBuildLoad2(LB, L->f32, sum, ""), prod, ""), sum);
+    lw_loop_end(L, &lk);
+    lw_store(L, n, ci, LLVMBuildLoad2(LB, L->f32, sum, ""));
+    lw_loop_end(L, &lj);
+  }
+  lw_loop_end(L, &li);
+  if (p) lw_loop_end(L, &lb);
+}
+
+static void em_onehot(Lower *L, Kernel *k) {
+  Node *n = k->nodes[0];
+  Loop lp[2];
+  LLVMValueRef idx[2];
+  lw_loops(L, lp, n->shape, idx);
+  LLVMValueRef lab = LLVMBuildLoad2(LB, L->i32, lw_addr(L, A(n), idx, 1), "label");
+  LLVMValueRef c = LLVMBuildTrunc(LB, idx[1], L->i32, "");
+  LLVMValueRef hit = LLVMBuildICmp(LB, LLVMIntEQ, lab, c, "");
+  lw_store(L, n, idx, LLVMBuildSelect(LB, hit, lw_f32(L, 1), lw_f32(L, 0), "onehot"));
+  lw_loops_end(L, lp, n->shape);
+}
+
+/* ---------------------------------------------------------------- the table */
+
+#define ELEM1(e, nm, g)                                                                        \
+  [OP_##e] = {#nm, 1, CLS_ELEM, shape_same, g, ev_##nm, em_##nm, NULL, NULL}
+#define ELEM2(e, nm, g)                                                                        \
+  [OP_##e] = {#nm, 2, CLS_ELEM, shape_broadcast2, g, ev_##nm, em_##nm, NULL, NULL}
+
+const OpInfo gc_ops[OP__COUNT] = {
+    [OP_INPUT] = {"input", 0, CLS_LEAF, NULL, NULL, NULL, NULL, NULL, NULL},
+    [OP_PARAM] = {"param", 0, CLS_LEAF, NULL, NULL, NULL, NULL, NULL, NULL},
+    [OP_CONST] = {"const", 0, CLS_LEAF, shape_const, NULL, NULL, NULL, NULL, NULL},
+    ELEM1(NEG, neg, grad_neg),
+    ELEM1(EXP, exp, grad_exp),
+    ELEM1(LOG, log, grad_log),
+    ELEM1(LOG1P, log1p, grad_log1p),
+    ELEM1(SQRT, sqrt, grad_sqrt),
+    ELEM1(ABS, abs, grad_abs),
+    ELEM1(SIGN, sign, NULL),
+    ELEM1(STEP, step, NULL),
+    ELEM1(TANH, tanh, grad_tanh),
+    ELEM1(SIGMOID, sigmoid, grad_sigmoid),
+    ELEM1(RELU, relu, grad_relu),
+    ELEM1(SOFTPLUS, softplus, grad_softplus),
+    ELEM1(ERF, erf, grad_erf),
+    ELEM1(POWC, powc, grad_powc),
+    [OP_EXPAND] = {"expand", 1, CLS_ELEM, shape_expand, grad_expand, ev_id, em_id, NULL, NULL},
+    [OP_DETACH] = {"detach", 1, CLS_ALIAS, shape_detach, NULL, NULL, NULL, NULL, NULL},
+    ELEM2(ADD, add, grad_add),
+    ELEM2(SUB, sub, grad_sub),
+    ELEM2(MUL, mul, grad_mul),
+    ELEM2(DIV, div, grad_div),
+    ELEM2(MAXIMUM, maximum, grad_maximum),
+    ELEM2(MINIMUM, minimum, grad_minimum),
+    ELEM2(EQ, eq, NULL),
+    [OP_SUM] = {"sum", 1, CLS_REDUCE, shape_reduce, grad_sum, NULL, NULL, ev_sum, em_sum},
+    [OP_MAX] = {"max", 1, CLS_REDUCE, shape_reduce, grad_max, NULL, NULL, ev_max, em_max},
+    [OP_RESHAPE] = {"reshape", 1, CLS_ALIAS, shape_reshape, grad_reshape, NULL, NULL, NULL, NULL},
+    [OP_PERMUTE] = {"permute", 1, CLS_KERNEL, shape_permute, grad_permute, NULL, NULL, ev_permute, em_permute},
+    [OP_MATMUL] = {"matmul", 2, CLS_KERNEL, shape_matmul, grad_matmul, NULL, NULL, ev_matmul, em_matmul},
+    [OP_ONEHOT] = {"onehot", 1, CLS_KERNEL, shape_onehot, NULL, NULL, NULL, ev_onehot, em_onehot},
+    [OP_COPY] = {"copy", 1, CLS_ELEM, shape_sink, NULL, ev_id, em_id, NULL, NULL},
+    [OP_ACCUM] = {"accum", 1, CLS_ELEM, shape_sink, NULL, ev_id, em_id, NULL, NULL},
+};

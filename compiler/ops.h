@@ -1,0 +1,66 @@
+/* ops.h — the primitive operators and the table that holds everything about each.
+ *
+ * One row of OPS per primitive; ops.c defines, next to each other, its shape rule, its
+ * derivative (built from other primitives, so the backward graph is ordinary graph
+ * nodes), its reference evaluation (float64, the test oracle) and its lowering (a
+ * scalar LLVM emitter for elementwise ops, a kernel emitter for the others).
+ * Operators of the language that are compositions (softmax, mse, cross_entropy, ...)
+ * are not primitives: builtins.c expands them into these.
+ * COPY and ACCUM are the sinks an entry point adds (entry.c): the value of their input,
+ * stored into an output buffer (COPY) or added into a gradient buffer (ACCUM). */
+#ifndef GRADC_OPS_H
+#define GRADC_OPS_H
+
+/*  X(ENUM,    name,        arity, class) */
+#define GC_OPS(X)                          \
+  X(INPUT,     "input",     0, LEAF)       \
+  X(PARAM,     "param",     0, LEAF)       \
+  X(CONST,     "const",     0, LEAF)       \
+  X(NEG,       "neg",       1, ELEM)       \
+  X(EXP,       "exp",       1, ELEM)       \
+  X(LOG,       "log",       1, ELEM)       \
+  X(LOG1P,     "log1p",     1, ELEM)       \
+  X(SQRT,      "sqrt",      1, ELEM)       \
+  X(ABS,       "abs",       1, ELEM)       \
+  X(SIGN,      "sign",      1, ELEM)       \
+  X(STEP,      "step",      1, ELEM)       \
+  X(TANH,      "tanh",      1, ELEM)       \
+  X(SIGMOID,   "sigmoid",   1, ELEM)       \
+  X(RELU,      "relu",      1, ELEM)       \
+  X(SOFTPLUS,  "softplus",  1, ELEM)       \
+  X(ERF,       "erf",       1, ELEM)       \
+  X(POWC,      "powc",      1, ELEM)       \
+  X(EXPAND,    "expand",    1, ELEM)       \
+  X(DETACH,    "detach",    1, ALIAS)      \
+  X(ADD,       "add",       2, ELEM)       \
+  X(SUB,       "sub",       2, ELEM)       \
+  X(MUL,       "mul",       2, ELEM)       \
+  X(DIV,       "div",       2, ELEM)       \
+  X(MAXIMUM,   "maximum",   2, ELEM)       \
+  X(MINIMUM,   "minimum",   2, ELEM)       \
+  X(EQ,        "eq",        2, ELEM)       \
+  X(SUM,       "sum",       1, REDUCE)     \
+  X(MAX,       "max",       1, REDUCE)     \
+  X(RESHAPE,   "reshape",   1, ALIAS)      \
+  X(PERMUTE,   "permute",   1, KERNEL)     \
+  X(MATMUL,    "matmul",    2, KERNEL)     \
+  X(ONEHOT,    "onehot",    1, KERNEL)     \
+  X(COPY,      "copy",      1, ELEM)       \
+  X(ACCUM,     "accum",     1, ELEM)
+
+typedef enum {
+#define X(e, name, arity, cls) OP_##e,
+  GC_OPS(X)
+#undef X
+  OP__COUNT
+} OpKind;
+
+/* How the scheduler and code generator treat an op:
+ * LEAF    no code (a function argument or an inline constant);
+ * ELEM    one value per output element from same-index (broadcast) inputs: fusable;
+ * ALIAS   no code, shares its input's buffer (reshape, detach);
+ * REDUCE  a reduction over axes;
+ * KERNEL  a kernel of its own (matmul, permute, ...). */
+typedef enum { CLS_LEAF, CLS_ELEM, CLS_ALIAS, CLS_REDUCE, CLS_KERNEL } OpClass;
+
+#endif

@@ -1,0 +1,62 @@
+/* schedule.c — grouping an entry's nodes into kernels (fusion).
+ *
+ * Walks the live nodes in topological order. Consecutive elementwise nodes of the same
+ * shape join one KER_ELEM kernel: one loop nest computing all of them per element in
+ * registers, storing only what is read elsewhere. Reductions and the other kernel ops
+ * (matmul, permute, onehot) are kernels of their own. Leaves and aliases need no code.
+ *
+ * Before that, sinks are elided where they can be: a value that is computed by some
+ * kernel and stored by a COPY (or, if nothing else reads it, an ACCUM) is computed
+ * straight into the sink's buffer — a matmul writes its output or adds into its
+ * gradient buffer directly. */
+#include <string.h>
+#include "entry.h"
+#include "opinfo.h"
+
+static bool computed(const Node *n) {
+  OpClass c = gc_ops[n->op].cls;
+  return c == CLS_ELEM || c == CLS_REDUCE || c == CLS_KERNEL;
+}
+
+static void elide_sinks(Graph *g, Entry *e) {
+  int *uses = ARENA_ARRAY(g->arena, int, g->n);
+  for (int i = 0; i < e->nlive; i++)
+    for (int j = 0; j < e->live[i]->nin; j++) uses[e->live[i]->in[j]->id]++;
+  e->placed = ARENA_ARRAY(g->arena, Node *, g->n);
+  for (int i = 0; i < e->nsinks; i++) {
+    Node *s = e->sinks[i], *x = s->in[0];
+    if (!computed(x) || x->op == OP_COPY || x->op == OP_ACCUM || e->placed[x->id] || x->dtype != DT_F32) continue;
+    if (s->op == OP_ACCUM && uses[x->id] != 1) continue;
+    e->placed[x->id] = s;
+  }
+}
+
+static bool elided(const Entry *e, const Node *n) {
+  return (n->op == OP_COPY || n->op == OP_ACCUM) && e->placed[n->in[0]->id] == n;
+}
+
+static Kernel *new_kernel(Graph *g, Entry *e, KernelKind kind, Shape s) {
+  Kernel *k = &e->kernels[e->nkernels++];
+  *k = (Kernel){kind, ARENA_ARRAY(g->arena, Node *, e->nlive), 0, s};
+  return k;
+}
+
+void schedule_entry(Graph *g, Entry *e) {
+  elide_sinks(g, e);
+  e->kernels = ARENA_ARRAY(g->arena, Kernel, e->nlive + 1);
+  e->kernel_of = ARENA_ARRAY(g->arena, int, g->n);
+  for (int i = 0; i < g->n; i++) e->kernel_of[i] = -1;
+  for (int i = 0; i < e->nlive; i++) {
+    Node *n = e->live[i];
+    OpClass c = gc_ops[n->op].cls;
+    if (c == CLS_LEAF || c == CLS_ALIAS || elided(e, n)) continue;
+    Kernel *last = e->nkernels ? &e->kernels[e->nkernels - 1] : NULL;
+    Kernel *k;
+    if (c == CLS_ELEM && last && last->kind == KER_ELEM && shape_eq(last->shape, n->shape))
+      k = last;
+    else
+      k = new_kernel(g, e, c == CLS_ELEM ? KER_ELEM : KER_OP, n->shape);
+    k->nodes[k->n++] = n;
+    e->kernel_of[n->id] = (int)(k - e->kernels);
+  }
+}

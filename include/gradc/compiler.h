@@ -1,0 +1,55 @@
+/* gradc/compiler.h — the compiler library's interface (the gradc driver is a thin layer
+ * over it). One call runs the whole pipeline on one model:
+ *
+ *   parse -> build graph (shapes) -> autodiff -> optimise (simplify, CSE, dead code)
+ *   -> per entry point: schedule (fusion) -> memory plan -> lower to LLVM -> emit
+ *
+ * Errors in the model are returned as text (`FILE:LINE:COL: error: ...`, the source
+ * line and a caret); the library prints nothing and never exits. Outputs are written
+ * to a temporary file and renamed into place, so a failed compile leaves nothing. */
+#ifndef GRADC_COMPILER_H
+#define GRADC_COMPILER_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+  GC_EMIT_SO,     /* shared object + header beside it */
+  GC_EMIT_OBJ,    /* object file + header beside it */
+  GC_EMIT_ASM,    /* assembly */
+  GC_EMIT_LLVM,   /* textual LLVM IR */
+  GC_EMIT_HEADER, /* the C header alone */
+  GC_EMIT_IR,     /* gradc's graph after all passes, readable */
+  GC_EMIT_DOT,    /* Graphviz: forward, backward, parameters, fused kernels */
+} gc_emit;
+
+typedef struct {
+  const char *path;   /* the model file, as named in messages */
+  const char *source; /* its text, or NULL to read `path` */
+  const char *const *define_names; /* -D NAME=INT */
+  const long long *define_values;
+  int ndefines;
+  const char *const *freeze; /* --freeze */
+  int nfreeze;
+  bool inference;     /* no backward entry, no loss */
+  int opt_level;      /* 0..3 */
+  const char *triple; /* NULL: the host */
+  const char *cpu;    /* NULL: the host's CPU when the target is the host, else generic */
+  gc_emit emit;
+  const char *out;    /* output path; for SO/OBJ the header goes to OUT with .h */
+} gc_options;
+
+typedef struct {
+  char model[256];
+  int64_t workspace_bytes;
+  int nkernels_forward, nkernels_backward;
+  char header_path[4096]; /* SO/OBJ: where the header was written */
+} gc_result;
+
+/* Returns 0 on success; 1 if the model (or an option naming part of it) is wrong, with
+ * the message in err; 2 if an output could not be produced (I/O, linker), likewise. */
+int gc_compile(const gc_options *opt, gc_result *res, char *err, size_t errlen);
+
+const char *gc_version(void);
+
+#endif

@@ -1,0 +1,50 @@
+/* gradc/descriptor.h — how a compiled model describes itself.
+ *
+ * Every object gradc emits for model M defines
+ *     const char *M_descriptor(void);
+ * and a shared object also exports the fixed, model-independent symbol
+ *     const char *gradc_model_descriptor(void);     (GRADC_DESCRIPTOR_SYMBOL)
+ * Both return the same NUL-terminated JSON text (version GRADC_DESCRIPTOR_VERSION):
+ *
+ * {
+ *   "gradc": 1,                         descriptor version
+ *   "model": "logreg",
+ *   "workspace_bytes": 256,             size of the caller-owned workspace
+ *   "loss": "loss",                     name of the minimised scalar, or null
+ *   "tensors": [                        in ABI order: inputs, params, outputs
+ *     {"name": "x", "role": "input",  "dtype": "f32", "shape": [5]},
+ *     {"name": "y", "role": "input",  "dtype": "i32", "shape": [3]},
+ *     {"name": "w", "role": "param",  "dtype": "f32", "shape": [5, 3],
+ *      "trainable": true, "init": {"kind": "normal", "std": 1.0}},
+ *     {"name": "z", "role": "output", "dtype": "f32", "shape": [3]}
+ *   ],
+ *   "entries": [
+ *     {"name": "logreg_forward",  "kind": "forward",
+ *      "args": ["input:x", "input:y", "param:w", "param:b", "output:z", "loss", "workspace"]},
+ *     {"name": "logreg_backward", "kind": "backward",
+ *      "args": ["input:x", "input:y", "param:w", "param:b", "grad:w", "grad:b",
+ *               "output:z", "loss", "workspace"]}
+ *   ]
+ * }
+ *
+ * - "init" is one of {"kind":"const","value":V}, {"kind":"normal","std":S},
+ *   {"kind":"uniform","lo":A,"hi":B}: the compiler resolves zeros/ones/randn/xavier/
+ *   kaiming (which need fan-in and fan-out) into these three.
+ * - Every argument of an entry point is a pointer: "input:N"/"param:N"/"output:N" the
+ *   tensor's buffer, "grad:N" the gradient buffer of trainable param N (accumulated
+ *   into), "loss" a float *, "workspace" a buffer of workspace_bytes bytes, 64-byte
+ *   aligned. Entry points return void.
+ * - Parameters baked in with --weights are not listed; inputs that --inference drops
+ *   are not listed. Shapes have at most GRADC_MAX_RANK dimensions.
+ * - Further entry kinds may appear ("train_step", ...); a loader ignores kinds it does
+ *   not know.
+ */
+#ifndef GRADC_DESCRIPTOR_H
+#define GRADC_DESCRIPTOR_H
+
+#define GRADC_DESCRIPTOR_VERSION 1
+#define GRADC_DESCRIPTOR_SYMBOL "gradc_model_descriptor"
+#define GRADC_MAX_RANK 8
+#define GRADC_WORKSPACE_ALIGN 64
+
+#endif

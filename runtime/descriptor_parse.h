@@ -1,0 +1,63 @@
+/* runtime/descriptor_parse.h — internal: parse and validate a model descriptor (the
+ * JSON text described in include/gradc/descriptor.h) into plain C structures.
+ *
+ * Used by the host loader and directly by tests and fuzzers: the parser takes any
+ * NUL-terminated text and either fills a gradc_desc or returns an error message; it
+ * never crashes, aborts or prints. It does not open files, allocate tensor buffers or
+ * resolve symbols. Not part of the public API. */
+#ifndef GRADC_DESCRIPTOR_PARSE_H
+#define GRADC_DESCRIPTOR_PARSE_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gradc/runtime.h"
+#include "gradc/runtime_core.h"
+
+#define GRADC_MAX_NAME 255 /* longest tensor, model or entry name accepted */
+
+typedef enum { GRADC_ENTRY_FORWARD, GRADC_ENTRY_BACKWARD, GRADC_ENTRY_OTHER } gradc_entry_kind;
+
+typedef enum {
+  GRADC_ARG_TENSOR,   /* "input:N", "param:N", "output:N": the tensor's buffer */
+  GRADC_ARG_GRAD,     /* "grad:N": the gradient buffer of trainable param N */
+  GRADC_ARG_LOSS,     /* "loss": float * */
+  GRADC_ARG_WORKSPACE /* "workspace" */
+} gradc_arg_kind;
+
+typedef struct {
+  gradc_arg_kind kind;
+  size_t tensor; /* index into gradc_desc.tensors for TENSOR and GRAD */
+} gradc_arg_desc;
+
+typedef struct {
+  char *name;
+  gradc_entry_kind kind; /* args are only parsed for FORWARD and BACKWARD */
+  size_t nargs;
+  gradc_arg_desc *args;
+} gradc_entry_desc;
+
+typedef struct {
+  gradc_tensor_info info; /* info.name points to name below */
+  char *name;
+  gradc_init_spec init; /* params only; default const 0 ("zeros") */
+} gradc_tensor_desc;
+
+typedef struct {
+  char *model;
+  size_t workspace_bytes;
+  char *loss; /* NULL when the descriptor's "loss" is null */
+  size_t ntensors;
+  gradc_tensor_desc *tensors;
+  size_t nentries;
+  gradc_entry_desc *entries;
+} gradc_desc;
+
+/* Parse text (NUL-terminated) into *d. Returns 0, or -1 with a message in err (and *d
+ * left empty: gradc_desc_free on it is harmless). */
+int gradc_desc_parse(const char *text, gradc_desc *d, char *err, size_t errlen);
+void gradc_desc_free(gradc_desc *d);
+
+/* The entry of the given kind, or NULL. */
+const gradc_entry_desc *gradc_desc_entry(const gradc_desc *d, gradc_entry_kind kind);
+
+#endif

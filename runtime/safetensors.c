@@ -1,0 +1,321 @@
+/* runtime/safetensors.c — gradc_save and gradc_load: a model's parameters as a
+ * safetensors file (8-byte little-endian header length N, N bytes of JSON header padded
+ * with spaces so the data is 8-byte aligned, then the raw little-endian F32 data; one
+ * entry per param under its name, "__metadata__": {"model": NAME}).
+ *
+ * Save is atomic: a temporary file in the same directory, flushed and fsync'ed, then
+ * renamed over the target. Load validates the whole file against the model (names,
+ * dtypes, shapes, byte ranges, no missing or extra tensors) before it copies anything,
+ * so a rejected file leaves the parameters untouched.
+ *
+ * It does not read other dtypes, convert shapes, or touch gradients or optimiser
+ * state. Nothing here aborts, exits or prints. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "host_internal.h"
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "gradc's safetensors I/O assumes a little-endian host"
+#endif
+
+#define MAX_FILE_BYTES (4ull << 30)
+#define MAX_HEADER_BYTES (100ull << 20)
+
+static bool is_param(const gradc_model *m, size_t i) {
+  return m->desc.tensors[i].info.role == GRADC_ROLE_PARAM;
+}
+
+/* ---- header ---- */
+
+static cJSON *int_array(const int64_t *v, int n) {
+  cJSON *a = cJSON_CreateArray();
+  for (int i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber((double)v[i]));
+  return a;
+}
+
+static cJSON *tensor_entry(const gradc_tensor_info *ti, uint64_t begin) {
+  cJSON *o = cJSON_CreateObject();
+  int64_t offs[2] = {(int64_t)begin, (int64_t)(begin + ti->count * sizeof(float))};
+  if (!o) return NULL;
+  cJSON_AddStringToObject(o, "dtype", "F32");
+  cJSON_AddItemToObject(o, "shape", int_array(ti->shape, ti->rank));
+  cJSON_AddItemToObject(o, "data_offsets", int_array(offs, 2));
+  return o;
+}
+
+/* The header JSON, padded with spaces to a multiple of 8 bytes; NULL if out of memory. */
+static char *build_header(const gradc_model *m, size_t *len) {
+  cJSON *root = cJSON_CreateObject(), *meta = cJSON_CreateObject();
+  if (!root || !meta) return cJSON_Delete(root), cJSON_Delete(meta), NULL;
+  cJSON_AddStringToObject(meta, "model", m->desc.model);
+  cJSON_AddItemToObject(root, "__metadata__", meta);
+  uint64_t off = 0;
+  for (size_t i = 0; i < m->desc.ntensors; i++) {
+    if (!is_param(m, i)) continue;
+    const gradc_tensor_info *ti = &m->desc.tensors[i].info;
+    cJSON_AddItemToObject(root, ti->name, tensor_entry(ti, off));
+    off += ti->count * sizeof(float);
+  }
+  char *text = cJSON_PrintUnformatted(root);
+  cJSON_Delete(root);
+  if (!text) return NULL;
+  size_t n = strlen(text), padded = (n + 7) / 8 * 8;
+  char *out = malloc(padded + 1);
+  if (out) {
+    memcpy(out, text, n);
+    memset(out + n, ' ', padded - n);
+    out[padded] = '\0';
+    *len = padded;
+  }
+  cJSON_free(text);
+  return out;
+}
+
+/* ---- save ---- */
+
+static int write_all(FILE *f, const gradc_model *m, const char *header, size_t hlen) {
+  unsigned char lenbytes[8];
+  for (int i = 0; i < 8; i++) lenbytes[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
+  if (fwrite(lenbytes, 1, 8, f) != 8 || fwrite(header, 1, hlen, f) != hlen) return -1;
+  for (size_t i = 0; i < m->desc.ntensors; i++) {
+    if (!is_param(m, i)) continue;
+    size_t n = m->desc.tensors[i].info.count;
+    if (fwrite(m->buf[i], sizeof(float), n, f) != n) return -1;
+  }
+  return 0;
+}
+
+/* The mode a newly created file would get: 0666 minus the umask. */
+static mode_t new_file_mode(void) {
+  mode_t um = umask(0);
+  umask(um);
+  return 0666 & ~um;
+}
+
+/* Make the rename durable; best effort (some file systems refuse to fsync a directory). */
+static void sync_parent_dir(const char *path) {
+  char *dir = strdup(path);
+  if (!dir) return;
+  char *slash = strrchr(dir, '/');
+  const char *d = slash ? (slash == dir ? "/" : (*slash = '\0', dir)) : ".";
+  int fd = open(d, O_RDONLY);
+  if (fd >= 0) {
+    fsync(fd);
+    close(fd);
+  }
+  free(dir);
+}
+
+/* Write to tmp (whose descriptor is fd) and rename it over path; errno on failure. */
+static int write_and_rename(const gradc_model *m, int fd, const char *tmp, const char *path,
+                            const char *header, size_t hlen) {
+  if (fchmod(fd, new_file_mode()) != 0) return close(fd), -1;
+  FILE *f = fdopen(fd, "wb");
+  if (!f) return close(fd), -1;
+  int rc = write_all(f, m, header, hlen);
+  if (rc == 0 && fflush(f) != 0) rc = -1;
+  if (rc == 0 && fsync(fd) != 0) rc = -1;
+  int saved = errno;
+  if (fclose(f) != 0 && rc == 0) rc = -1, saved = errno;
+  errno = saved;
+  if (rc == 0 && rename(tmp, path) != 0) rc = -1;
+  return rc;
+}
+
+int gradc_save(gradc_model *m, const char *path) {
+  if (!m) return -1;
+  if (!path || !*path) return gradc__fail(m, "cannot save weights: no path given");
+  size_t hlen = 0;
+  char *header = build_header(m, &hlen);
+  char *tmp = malloc(strlen(path) + sizeof ".tmp.XXXXXX");
+  if (!header || !tmp) {
+    free(header), free(tmp);
+    return gradc__fail(m, "cannot save weights to '%s': out of memory", path);
+  }
+  strcpy(tmp, path);
+  strcat(tmp, ".tmp.XXXXXX");
+  int rc = 0, fd = mkstemp(tmp);
+  if (fd < 0 || write_and_rename(m, fd, tmp, path, header, hlen) != 0) {
+    int e = errno;
+    if (fd >= 0) unlink(tmp);
+    rc = gradc__fail(m, "cannot save weights to '%s': %s", path, strerror(e));
+  } else {
+    sync_parent_dir(path);
+  }
+  free(header);
+  free(tmp);
+  return rc;
+}
+
+/* ---- load ---- */
+
+typedef struct {
+  const char *path;
+  unsigned char *bytes;
+  size_t size;
+  const unsigned char *data; /* the data section */
+  size_t data_len;
+  size_t *begin; /* per tensor: byte offset of a param's data within the section */
+  bool *seen;
+} st_file;
+
+static int read_file(gradc_model *m, st_file *f) {
+  FILE *fp = fopen(f->path, "rb");
+  if (!fp) return gradc__fail(m, "cannot read weights file '%s': %s", f->path, strerror(errno));
+  struct stat st;
+  int rc = 0;
+  if (fstat(fileno(fp), &st) != 0) rc = gradc__fail(m, "cannot read weights file '%s': %s", f->path, strerror(errno));
+  else if (!S_ISREG(st.st_mode)) rc = gradc__fail(m, "weights file '%s' is not a regular file", f->path);
+  else if ((unsigned long long)st.st_size > MAX_FILE_BYTES)
+    rc = gradc__fail(m, "weights file '%s' is larger than 4 GiB", f->path);
+  if (rc == 0) {
+    f->size = (size_t)st.st_size;
+    f->bytes = malloc(f->size + 1);
+    if (!f->bytes) rc = gradc__fail(m, "weights file '%s': out of memory", f->path);
+    else if (fread(f->bytes, 1, f->size, fp) != f->size)
+      rc = gradc__fail(m, "cannot read weights file '%s': short read", f->path);
+  }
+  fclose(fp);
+  return rc;
+}
+
+static void format_shape(char *out, size_t len, const int64_t *dims, int rank) {
+  size_t o = 0;
+  o += (size_t)snprintf(out, len, "[");
+  for (int i = 0; i < rank && o < len; i++)
+    o += (size_t)snprintf(out + o, len - o, "%s%lld", i ? ", " : "", (long long)dims[i]);
+  if (o < len) snprintf(out + o, len - o, "]");
+}
+
+/* The shape of a header entry must equal the param's shape. */
+static int check_shape(gradc_model *m, const st_file *f, const cJSON *shape, const gradc_tensor_info *ti) {
+  int64_t dims[GRADC_MAX_RANK + 1];
+  int rank = 0;
+  bool ok = cJSON_IsArray(shape);
+  for (const cJSON *d = ok ? shape->child : NULL; d; d = d->next, rank++) {
+    if (!cJSON_IsNumber(d) || !(d->valuedouble >= 0 && d->valuedouble <= 9007199254740992.0) ||
+        d->valuedouble != (double)(int64_t)d->valuedouble)
+      return gradc__fail(m, "weights file '%s': tensor '%s' has a malformed shape", f->path, ti->name);
+    if (rank <= GRADC_MAX_RANK) dims[rank] = (int64_t)d->valuedouble;
+  }
+  if (!ok) return gradc__fail(m, "weights file '%s': tensor '%s' has no shape array", f->path, ti->name);
+  bool same = rank == ti->rank;
+  for (int i = 0; same && i < rank; i++) same = dims[i] == ti->shape[i];
+  if (same) return 0;
+  char got[256], want[256];
+  if (rank > GRADC_MAX_RANK) snprintf(got, sizeof got, "rank %d", rank);
+  else format_shape(got, sizeof got, dims, rank);
+  format_shape(want, sizeof want, ti->shape, ti->rank);
+  return gradc__fail(m, "weights file '%s': tensor '%s' has shape %s, model expects %s", f->path, ti->name,
+                     got, want);
+}
+
+/* data_offsets must be [begin, end] inside the data section, of the param's byte size. */
+static int check_offsets(gradc_model *m, st_file *f, const cJSON *offs, size_t i) {
+  const gradc_tensor_info *ti = &m->desc.tensors[i].info;
+  double v[2];
+  int n = 0;
+  bool ok = cJSON_IsArray(offs) && cJSON_GetArraySize(offs) == 2;
+  for (const cJSON *d = ok ? offs->child : NULL; d; d = d->next) {
+    ok = ok && cJSON_IsNumber(d) && d->valuedouble >= 0 && d->valuedouble <= 9007199254740992.0 &&
+         d->valuedouble == (double)(int64_t)d->valuedouble;
+    v[n++ % 2] = ok ? d->valuedouble : 0;
+  }
+  if (!ok) return gradc__fail(m, "weights file '%s': tensor '%s' has malformed data_offsets", f->path, ti->name);
+  uint64_t b = (uint64_t)v[0], e = (uint64_t)v[1], want = (uint64_t)ti->count * sizeof(float);
+  if (b > e || e > f->data_len)
+    return gradc__fail(m, "weights file '%s': tensor '%s' has data_offsets [%llu, %llu] outside the data section (%zu bytes)",
+                       f->path, ti->name, (unsigned long long)b, (unsigned long long)e, f->data_len);
+  if (e - b != want)
+    return gradc__fail(m, "weights file '%s': tensor '%s' has %llu bytes of data, model expects %llu", f->path,
+                       ti->name, (unsigned long long)(e - b), (unsigned long long)want);
+  f->begin[i] = (size_t)b;
+  return 0;
+}
+
+static int check_entry(gradc_model *m, st_file *f, const cJSON *t) {
+  long i = gradc__find(m, t->string);
+  if (i < 0 || !is_param(m, (size_t)i))
+    return gradc__fail(m, "weights file '%s': unexpected tensor '%.200s' (the model has no parameter of that name)",
+                       f->path, t->string);
+  if (f->seen[i]) return gradc__fail(m, "weights file '%s': tensor '%s' appears twice", f->path, t->string);
+  f->seen[i] = true;
+  if (!cJSON_IsObject(t)) return gradc__fail(m, "weights file '%s': tensor '%s' is not an object", f->path, t->string);
+  const cJSON *dt = cJSON_GetObjectItemCaseSensitive(t, "dtype");
+  if (!cJSON_IsString(dt))
+    return gradc__fail(m, "weights file '%s': tensor '%s' has no dtype", f->path, t->string);
+  if (strcmp(dt->valuestring, "F32") != 0)
+    return gradc__fail(m, "weights file '%s': tensor '%s' has dtype %.40s, model expects F32", f->path,
+                       t->string, dt->valuestring);
+  const gradc_tensor_info *ti = &m->desc.tensors[i].info;
+  if (check_shape(m, f, cJSON_GetObjectItemCaseSensitive(t, "shape"), ti)) return -1;
+  return check_offsets(m, f, cJSON_GetObjectItemCaseSensitive(t, "data_offsets"), (size_t)i);
+}
+
+static int check_header(gradc_model *m, st_file *f, const cJSON *root) {
+  if (!cJSON_IsObject(root)) return gradc__fail(m, "weights file '%s': the header is not a JSON object", f->path);
+  for (const cJSON *t = root->child; t; t = t->next) {
+    if (strcmp(t->string, "__metadata__") == 0) continue; /* members of an object have names */
+    if (check_entry(m, f, t)) return -1;
+  }
+  for (size_t i = 0; i < m->desc.ntensors; i++)
+    if (is_param(m, i) && !f->seen[i])
+      return gradc__fail(m, "weights file '%s': missing tensor '%s'", f->path, m->desc.tensors[i].name);
+  return 0;
+}
+
+static bool all_space(const unsigned char *p, const unsigned char *end) {
+  for (; p < end; p++)
+    if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') return false;
+  return true;
+}
+
+/* Everything but the copy: the framing, the JSON, every tensor. */
+static int validate(gradc_model *m, st_file *f) {
+  if (f->size < 8)
+    return gradc__fail(m, "weights file '%s' is truncated: %zu bytes, shorter than the 8-byte header length",
+                       f->path, f->size);
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; i--) n = (n << 8) | f->bytes[i];
+  if (n > MAX_HEADER_BYTES)
+    return gradc__fail(m, "weights file '%s': header length %llu exceeds the 100 MB limit", f->path, (unsigned long long)n);
+  if (n > f->size - 8)
+    return gradc__fail(m, "weights file '%s' is truncated: header length %llu exceeds the %zu bytes after it", f->path,
+                       (unsigned long long)n, f->size - 8);
+  f->data = f->bytes + 8 + n;
+  f->data_len = f->size - 8 - (size_t)n;
+  const char *end = NULL;
+  cJSON *root = cJSON_ParseWithLengthOpts((const char *)f->bytes + 8, (size_t)n, &end, 0);
+  if (!root || !all_space((const unsigned char *)end, f->data))
+    return cJSON_Delete(root), gradc__fail(m, "weights file '%s': the header is not valid JSON", f->path);
+  int rc = check_header(m, f, root);
+  cJSON_Delete(root);
+  return rc;
+}
+
+int gradc_load(gradc_model *m, const char *path) {
+  if (!m) return -1;
+  if (!path) return gradc__fail(m, "cannot load weights: no path given");
+  st_file f = {.path = path};
+  f.begin = calloc(m->desc.ntensors + 1, sizeof *f.begin);
+  f.seen = calloc(m->desc.ntensors + 1, sizeof *f.seen);
+  int rc = !f.begin || !f.seen ? gradc__fail(m, "weights file '%s': out of memory", path) : 0;
+  if (rc == 0) rc = read_file(m, &f);
+  if (rc == 0) rc = validate(m, &f);
+  for (size_t i = 0; rc == 0 && i < m->desc.ntensors; i++)
+    if (is_param(m, i)) memcpy(m->buf[i], f.data + f.begin[i], m->desc.tensors[i].info.count * sizeof(float));
+  free(f.bytes);
+  free(f.begin);
+  free(f.seen);
+  return rc;
+}

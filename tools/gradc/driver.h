@@ -1,0 +1,36 @@
+/* driver.h — the gradc commands and the option parsing they share. */
+#ifndef GRADC_DRIVER_H
+#define GRADC_DRIVER_H
+#include <stdbool.h>
+#include "gradc/compiler.h"
+#include "gradc/runtime.h"
+
+int cmd_compile(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int usage_of(const char *cmd);
+
+/* Options common to the commands that build a model. */
+typedef struct {
+  const char *model;
+  const char *names[64];
+  long long values[64];
+  int ndefines;
+} ModelArgs;
+
+/* Parses `-D NAME=INT` (as one or two arguments) at argv[*i]; returns 1 if consumed,
+ * 0 if argv[*i] is not -D, -1 on a malformed one (message printed). */
+int parse_define(ModelArgs *m, int argc, char **argv, int *i);
+/* The value of option `opt` at argv[*i] ("--lr 0.1" or "--lr=0.1"), or NULL. */
+const char *opt_value(const char *opt, int argc, char **argv, int *i);
+bool parse_double(const char *s, double *out);
+bool parse_int(const char *s, long long lo, long long hi, long long *out);
+
+/* Compiles the model for the host into a fresh temporary directory and opens it with
+ * the runtime. Prints errors; returns NULL with *status set (1 or 2). */
+gradc_model *build_and_open(const ModelArgs *m, bool inference, int *status, char *tmpdir, size_t tmplen);
+void remove_build(const char *tmpdir);
+
+/* Fills tensor `name` from VALUES (see `gradc help run`); prints errors, returns 0/1. */
+int set_tensor(gradc_model *mod, const char *spec);
+
+#endif

@@ -1,0 +1,65 @@
+/* main.c — the gradc command line: parses the command and hands it to its cmd_*.
+ *
+ * The driver is a thin layer: compiling is gc_compile (the compiler library), running
+ * is the runtime (gradc_open & co.) on a shared object compiled for the host.
+ * Exit status: 0 success, 1 the user's input was wrong, 2 a usage error. */
+#include <stdio.h>
+#include <string.h>
+#include "driver.h"
+
+static const struct {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *usage;
+} commands[] = {
+    {"compile", cmd_compile,
+     "gradc compile MODEL.grad [-o OUT] [--emit so|obj|asm|llvm|header|ir|dot]\n"
+     "              [--target TRIPLE] [--cpu CPU] [-O0|-O1|-O2|-O3] [-D NAME=INT]...\n"
+     "              [--inference] [--freeze P1,P2,...]\n"
+     "  Compiles the model (forward, and backward unless --inference) to native code.\n"
+     "  so (default) and obj also write OUT's header (OUT with .h).\n"},
+    {"run", cmd_run,
+     "gradc run MODEL.grad [-D NAME=INT]... [--seed S] [--load W.safetensors]\n"
+     "          [--set NAME=VALUES]... [--backward] [--train-steps K --lr LR] [--json]\n"
+     "  Builds the model for this machine, runs it once and prints loss, outputs,\n"
+     "  parameters and (with --backward or --train-steps) gradients.\n"
+     "  VALUES: comma-separated row-major numbers, one number for the whole tensor,\n"
+     "  or @FILE. Tensors not set take their INIT under --seed (inputs: zeros).\n"},
+};
+#define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
+
+static void usage_all(FILE *f) {
+  fprintf(f, "gradc %s — a compiler for neural-network training and inference\n\nusage:\n", gc_version());
+  for (int i = 0; i < NCOMMANDS; i++) fprintf(f, "  %.*s\n", (int)strcspn(commands[i].usage, "\n"), commands[i].usage);
+  fprintf(f, "  gradc --version | gradc help [COMMAND]\n");
+}
+
+int usage_of(const char *cmd) {
+  for (int i = 0; i < NCOMMANDS; i++)
+    if (!strcmp(commands[i].name, cmd)) fprintf(stderr, "usage: %s", commands[i].usage);
+  return 2;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage_all(stderr);
+    return 2;
+  }
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+    printf("gradc %s\n", gc_version());
+    return 0;
+  }
+  if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+    if (argc > 2)
+      for (int i = 0; i < NCOMMANDS; i++)
+        if (!strcmp(commands[i].name, argv[2])) return printf("usage: %s", commands[i].usage), 0;
+    usage_all(stdout);
+    return argc > 2 ? 2 : 0;
+  }
+  for (int i = 0; i < NCOMMANDS; i++)
+    if (!strcmp(commands[i].name, cmd)) return commands[i].run(argc - 2, argv + 2);
+  fprintf(stderr, "gradc: unknown command '%s'\n", cmd);
+  usage_all(stderr);
+  return 2;
+}

@@ -1,0 +1,170 @@
+/* options.c — option parsing shared by the commands, and building a model in-process. */
+#define _DEFAULT_SOURCE /* mkstemps, mkdtemp, strdup */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "driver.h"
+
+bool parse_double(const char *s, double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (end == s || *end || errno == ERANGE || !isfinite(v)) return false;
+  *out = v;
+  return true;
+}
+
+bool parse_int(const char *s, long long lo, long long hi, long long *out) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (end == s || *end || errno == ERANGE || v < lo || v > hi) return false;
+  *out = v;
+  return true;
+}
+
+const char *opt_value(const char *opt, int argc, char **argv, int *i) {
+  size_t n = strlen(opt);
+  if (strncmp(argv[*i], opt, n)) return NULL;
+  if (argv[*i][n] == '=') return argv[*i] + n + 1;
+  if (argv[*i][n]) return NULL;
+  if (*i + 1 >= argc) {
+    fprintf(stderr, "gradc: %s needs a value\n", opt);
+    exit(2);
+  }
+  return argv[++*i];
+}
+
+int parse_define(ModelArgs *m, int argc, char **argv, int *i) {
+  const char *d;
+  if (!strcmp(argv[*i], "-D")) {
+    if (*i + 1 >= argc) return fprintf(stderr, "gradc: -D needs NAME=INT\n"), -1;
+    d = argv[++*i];
+  } else if (!strncmp(argv[*i], "-D", 2)) {
+    d = argv[*i] + 2;
+  } else {
+    return 0;
+  }
+  const char *eq = strchr(d, '=');
+  long long v;
+  if (!eq || eq == d || !parse_int(eq + 1, 1, INT_MAX, &v))
+    return fprintf(stderr, "gradc: -D %s: expected NAME=INT with a positive INT\n", d), -1;
+  if (m->ndefines == 64) return fprintf(stderr, "gradc: too many -D options\n"), -1;
+  m->names[m->ndefines] = strndup(d, (size_t)(eq - d));
+  m->values[m->ndefines++] = v;
+  return 1;
+}
+
+gradc_model *build_and_open(const ModelArgs *m, bool inference, int *status, char *tmpdir, size_t tmplen) {
+  const char *base = getenv("TMPDIR");
+  snprintf(tmpdir, tmplen, "%s/gradc.XXXXXX", base && *base ? base : "/tmp");
+  if (!mkdtemp(tmpdir)) {
+    fprintf(stderr, "gradc: cannot create a temporary directory: %s\n", strerror(errno));
+    *status = 1;
+    return NULL;
+  }
+  char so[4200], err[8192];
+  snprintf(so, sizeof so, "%s/model.so", tmpdir);
+  gc_options o = {.path = m->model, .define_names = m->names, .define_values = m->values,
+                  .ndefines = m->ndefines, .inference = inference, .opt_level = 2, .emit = GC_EMIT_SO, .out = so};
+  int rc = gc_compile(&o, NULL, err, sizeof err);
+  if (rc) {
+    fputs(err, stderr);
+    if (err[0] && err[strlen(err) - 1] != '\n') fputc('\n', stderr);
+    remove_build(tmpdir);
+    *status = 1;
+    return NULL;
+  }
+  gradc_model *mod = gradc_open(so, err, sizeof err);
+  if (!mod) {
+    fprintf(stderr, "gradc: %s\n", err);
+    remove_build(tmpdir);
+    *status = 1;
+  }
+  return mod;
+}
+
+void remove_build(const char *tmpdir) {
+  char p[4200];
+  static const char *files[] = {"model.so", "model.h"};
+  for (int i = 0; i < 2; i++) {
+    snprintf(p, sizeof p, "%s/%s", tmpdir, files[i]);
+    unlink(p);
+  }
+  rmdir(tmpdir);
+}
+
+/* ---- --set NAME=VALUES ---- */
+
+static char *slurp(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  struct stat st;
+  if (fstat(fileno(f), &st) || st.st_size > (1 << 30)) return fclose(f), NULL;
+  char *buf = malloc((size_t)st.st_size + 1);
+  size_t n = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
+  fclose(f);
+  if (buf) buf[n] = 0;
+  return buf;
+}
+
+int set_tensor(gradc_model *mod, const char *spec) {
+  const char *eq = strchr(spec, '=');
+  if (!eq) return fprintf(stderr, "gradc: --set %s: expected NAME=VALUES\n", spec), 1;
+  char *name = strndup(spec, (size_t)(eq - spec));
+  size_t count = 0;
+  void *buf = gradc_tensor(mod, name, &count);
+  const gradc_tensor_info *info = NULL;
+  for (size_t i = 0; i < gradc_num_tensors(mod); i++)
+    if (!strcmp(gradc_tensor_at(mod, i)->name, name)) info = gradc_tensor_at(mod, i);
+  if (!buf || !info || info->role == GRADC_ROLE_OUTPUT) {
+    fprintf(stderr, "gradc: --set %s: the model has no input or parameter '%s'\n", name, name);
+    free(name);
+    return 1;
+  }
+  const char *vals = eq + 1;
+  char *file = NULL;
+  if (vals[0] == '@' && !(vals = file = slurp(vals + 1))) {
+    fprintf(stderr, "gradc: --set %s: cannot read '%s': %s\n", name, eq + 2, strerror(errno));
+    free(name);
+    return 1;
+  }
+  size_t n = 0;
+  int rc = 0;
+  bool is_int = info->dtype == GRADC_I32;
+  for (const char *p = vals; *p && !rc;) {
+    p += strspn(p, " \t\r\n,");
+    if (!*p) break;
+    char *end;
+    errno = 0;
+    double v = is_int ? (double)strtol(p, &end, 10) : strtod(p, &end);
+    if (end == p || errno == ERANGE || (*end && !strchr(" \t\r\n,", *end)) || !isfinite(v)) {
+      fprintf(stderr, "gradc: --set %s: value %zu is not a%s number: '%.20s'\n", name, n + 1, is_int ? "n integer" : "", p);
+      rc = 1;
+    } else if (n >= count) {
+      fprintf(stderr, "gradc: --set %s: more than %zu values for shape of %zu elements\n", name, count, count);
+      rc = 1;
+    } else if (is_int) {
+      ((int32_t *)buf)[n++] = (int32_t)v;
+    } else {
+      ((float *)buf)[n++] = (float)v;
+    }
+    p = end;
+  }
+  if (!rc && n == 1 && count > 1) { /* one number fills the tensor */
+    for (size_t i = 1; i < count; i++)
+      if (is_int) ((int32_t *)buf)[i] = ((int32_t *)buf)[0];
+      else ((float *)buf)[i] = ((float *)buf)[0];
+  } else if (!rc && n != count) {
+    fprintf(stderr, "gradc: --set %s: got %zu values, the tensor has %zu elements\n", name, n, count);
+    rc = 1;
+  }
+  free(file);
+  free(name);
+  return rc;
+}
