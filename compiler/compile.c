@@ -17,30 +17,6 @@
 
 const char *gc_version(void) { return "0.1.0"; }
 
-static char *read_file(const char *path, char *err, size_t errlen) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    snprintf(err, errlen, "%s: error: cannot open: %s\n", path, strerror(errno));
-    return NULL;
-  }
-  size_t cap = 4096, n = 0;
-  char *buf = malloc(cap);
-  for (size_t r; buf && (r = fread(buf + n, 1, cap - n - 1, f)) > 0;) {
-    n += r;
-    if (n > (64u << 20)) {
-      snprintf(err, errlen, "%s: error: model file larger than 64 MiB\n", path);
-      free(buf), buf = NULL;
-    } else if (cap - n < 2) {
-      char *nb = realloc(buf, cap *= 2);
-      if (!nb) free(buf);
-      buf = nb;
-    }
-  }
-  fclose(f);
-  if (buf) buf[n] = 0;
-  return buf;
-}
-
 static char *with_ext(const char *path, const char *ext) {
   size_t n = strlen(path);
   const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
@@ -138,7 +114,7 @@ int gc_compile(const gc_options *o, gc_result *res, char *err, size_t errlen) {
   err[0] = 0;
   char *owned = NULL;
   const char *src = o->source;
-  if (!src && !(src = owned = read_file(o->path, err, errlen))) return 1;
+  if (!src && !(src = owned = diag_read_file(o->path, err, errlen))) return 1;
   Arena *a = arena_new();
   Diag *d = ARENA_NEW(a, Diag);
   d->file = o->path;

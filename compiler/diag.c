@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 
 void diag_error(Diag *d, SrcLoc loc, const char *fmt, ...) {
   char body[1024];
@@ -66,3 +67,28 @@ void gc_assert_fail(const char *expr, const char *file, int line) {
   fprintf(stderr, "gradc: internal error: %s:%d: assertion `%s` failed\n", file, line, expr);
   abort();
 }
+
+char *diag_read_file(const char *path, char *err, size_t errlen) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    snprintf(err, errlen, "%s: error: cannot open: %s\n", path, strerror(errno));
+    return NULL;
+  }
+  size_t cap = 4096, n = 0;
+  char *buf = malloc(cap);
+  for (size_t r; buf && (r = fread(buf + n, 1, cap - n - 1, f)) > 0;) {
+    n += r;
+    if (n > (64u << 20)) {
+      snprintf(err, errlen, "%s: error: model file larger than 64 MiB\n", path);
+      free(buf), buf = NULL;
+    } else if (cap - n < 2) {
+      char *nb = realloc(buf, cap *= 2);
+      if (!nb) free(buf);
+      buf = nb;
+    }
+  }
+  fclose(f);
+  if (buf) buf[n] = 0;
+  return buf;
+}
+

@@ -26,6 +26,10 @@ _Noreturn void diag_error(Diag *d, SrcLoc loc, const char *fmt, ...)
 /* The candidate closest to `name` by edit distance, or NULL if none is close. */
 const char *diag_nearest(const char *name, const char *const *cands, int n);
 
+/* Reads a model file (at most 64 MiB) into a malloc'd NUL-terminated string; NULL
+ * with a `PATH: error: ...` message in err on failure. */
+char *diag_read_file(const char *path, char *err, size_t errlen);
+
 _Noreturn void gc_assert_fail(const char *expr, const char *file, int line);
 #define GC_ASSERT(e) ((e) ? (void)0 : gc_assert_fail(#e, __FILE__, __LINE__))
 

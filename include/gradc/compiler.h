@@ -52,4 +52,24 @@ int gc_compile(const gc_options *opt, gc_result *res, char *err, size_t errlen);
 
 const char *gc_version(void);
 
+/* ---- The reference evaluator: the optimised graph, forward and backward, evaluated
+ * node by node in float64 with the op table's reference semantics (the test oracle;
+ * `gradc check` differentiates it by finite differences). ---- */
+
+typedef struct gc_graph gc_graph;
+
+/* Parses, builds, differentiates (unless opt->inference) and optimises; no codegen.
+ * NULL on error, with the message in err. */
+gc_graph *gc_graph_build(const gc_options *opt, char *err, size_t errlen);
+void gc_graph_free(gc_graph *g);
+/* Buffers (float64, row-major) of inputs and params to set, and of outputs to read;
+ * i32 inputs hold their integer values. NULL if there is no such tensor. */
+double *gc_graph_tensor(gc_graph *g, const char *name, size_t *count);
+/* Evaluates every node: outputs, the loss and the symbolic gradients. */
+void gc_graph_eval(gc_graph *g);
+double gc_graph_loss(const gc_graph *g); /* NaN without a loss */
+/* d loss / d param as derived by autodiff, after gc_graph_eval; NULL for a param
+ * without a gradient (frozen, or not reaching the loss: then the gradient is 0). */
+const double *gc_graph_grad(gc_graph *g, const char *param, size_t *count);
+
 #endif
