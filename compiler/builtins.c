@@ -8,7 +8,7 @@
 #include <math.h>
 #include <string.h>
 
-#define MAXP 4
+#define MAXP 5
 
 typedef Node *BuildFn(Builder *B, Expr *call, Expr **p);
 
@@ -239,6 +239,37 @@ static Node *b_flatten(Builder *B, Expr *c, Expr **p) {
   return g_reshape(g, x, s);
 }
 
+static int pos_int(Builder *B, Expr *e, int def, int min, const char *what) {
+  double v = num(B, e, def);
+  if (v != floor(v) || v < min || v > 65535)
+    diag_error(builder_diag(B), e->loc, "%s must be an integer >= %d", what, min);
+  return (int)v;
+}
+
+/* conv2d(x, w, b?, stride=1, padding=0): NCHW input, OIHW weight, bias [O]. */
+static Node *b_conv2d(Builder *B, Expr *c, Expr **p) {
+  (void)c;
+  Graph *g = builder_graph(B);
+  Node *x = arg(B, p[0]), *w = arg(B, p[1]);
+  int s = pos_int(B, p[3], 1, 1, "stride"), pad = pos_int(B, p[4], 0, 0, "padding");
+  Node *y = g_window(g, OP_CONV2D, x, w, 0, s, pad, shape_scalar());
+  if (!p[2]) return y;
+  Node *b = arg(B, p[2]);
+  if (b->shape.rank != 1 || b->shape.d[0] != w->shape.d[0])
+    diag_error(builder_diag(B), p[2]->loc, "conv2d bias must be [%lld] for weight %s, got %s",
+               (long long)w->shape.d[0], shape_str(g->arena, w->shape), shape_str(g->arena, b->shape));
+  return g_binary(g, OP_ADD, y, g_reshape(g, b, (Shape){3, {b->shape.d[0], 1, 1}}));
+}
+
+static Node *pool(Builder *B, Expr **p, OpKind op) {
+  Node *x = arg(B, p[0]);
+  int k = pos_int(B, p[1], 1, 1, "the window size");
+  int s = pos_int(B, p[2], k, 1, "stride");
+  return g_window(builder_graph(B), op, x, NULL, k, s, 0, shape_scalar());
+}
+static Node *b_max_pool2d(Builder *B, Expr *c, Expr **p) { return (void)c, pool(B, p, OP_MAXPOOL); }
+static Node *b_avg_pool2d(Builder *B, Expr *c, Expr **p) { return (void)c, pool(B, p, OP_AVGPOOL); }
+
 /* ---------------------------------------------------------------- the table */
 
 static const Builtin builtins[] = {
@@ -266,6 +297,9 @@ static const Builtin builtins[] = {
     {"bce_with_logits", {"logits", "target"}, 2, b_bce_with_logits},
     {"cross_entropy", {"logits", "labels"}, 2, b_cross_entropy},
     {"detach", {"x"}, 1, b_detach},
+    {"conv2d", {"x", "w", "b", "stride", "padding"}, 2, b_conv2d},
+    {"max_pool2d", {"x", "k", "stride"}, 2, b_max_pool2d},
+    {"avg_pool2d", {"x", "k", "stride"}, 2, b_avg_pool2d},
 };
 #define NBUILTINS ((int)(sizeof builtins / sizeof builtins[0]))
 

@@ -91,6 +91,18 @@ const double *gc_graph_grad(gc_graph *gg, const char *param, size_t *count) {
   return NULL;
 }
 
+int64_t gc_graph_label_classes(const gc_graph *gg, const char *input) {
+  Graph *g = gg->g;
+  int64_t classes = 0;
+  for (int i = 0; i < g->n; i++) {
+    Node *n = g->nodes[i];
+    if (n->op == OP_ONEHOT && n->in[0]->op == OP_INPUT && !strcmp(n->in[0]->name, input) &&
+        (!classes || (int64_t)n->value < classes))
+      classes = (int64_t)n->value;
+  }
+  return classes;
+}
+
 static gc_graph *build(Diag *d, gc_graph *gg, const gc_options *o) {
   if (setjmp(d->jb)) return NULL;
   BuildOptions bo = {(const char **)o->define_names, o->define_values, o->ndefines, (const char **)o->freeze,

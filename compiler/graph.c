@@ -100,6 +100,13 @@ Node *g_matmul(Graph *g, Node *a, Node *b, bool ta, bool tb) {
   return node_finish(g, n);
 }
 
+Node *g_window(Graph *g, OpKind op, Node *a, Node *b, int k, int stride, int pad, Shape shape) {
+  Node *in[2] = {a, b};
+  Node *n = node_alloc(g, op, b ? 2 : 1, in, g->loc);
+  n->k = k, n->stride = stride, n->pad = pad, n->shape = shape;
+  return node_finish(g, n);
+}
+
 Node *g_onehot(Graph *g, Node *labels, int64_t classes) {
   Node *n = node_alloc(g, OP_ONEHOT, 1, &labels, g->loc);
   n->value = (double)classes;

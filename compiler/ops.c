@@ -11,6 +11,7 @@
 #include "lower.h"
 #include "mathlib.h"
 #include "opinfo.h"
+#include "ops_window.h"
 
 #define A(n) ((n)->in[0])
 #define B(n) ((n)->in[1])
@@ -553,6 +554,13 @@ const OpInfo gc_ops[OP__COUNT] = {
     [OP_PERMUTE] = {"permute", 1, CLS_KERNEL, shape_permute, grad_permute, NULL, NULL, ev_permute, em_permute},
     [OP_MATMUL] = {"matmul", 2, CLS_KERNEL, shape_matmul, grad_matmul, NULL, NULL, ev_matmul, em_matmul},
     [OP_ONEHOT] = {"onehot", 1, CLS_KERNEL, shape_onehot, NULL, NULL, NULL, ev_onehot, em_onehot},
+    [OP_CONV2D] = {"conv2d", 2, CLS_KERNEL, shape_conv2d, grad_conv2d, NULL, NULL, ev_conv2d, em_conv2d},
+    [OP_CONV2D_DX] = {"conv2d_dx", 2, CLS_KERNEL, shape_preset4, NULL, NULL, NULL, ev_conv2d_dx, em_conv2d_dx},
+    [OP_CONV2D_DW] = {"conv2d_dw", 2, CLS_KERNEL, shape_preset4, NULL, NULL, NULL, ev_conv2d_dw, em_conv2d_dw},
+    [OP_MAXPOOL] = {"max_pool2d", 1, CLS_KERNEL, shape_pool, grad_maxpool, NULL, NULL, ev_maxpool, em_maxpool},
+    [OP_MAXPOOL_DX] = {"max_pool2d_dx", 2, CLS_KERNEL, shape_preset4, NULL, NULL, NULL, ev_maxpool_dx, em_maxpool_dx},
+    [OP_AVGPOOL] = {"avg_pool2d", 1, CLS_KERNEL, shape_pool, grad_avgpool, NULL, NULL, ev_avgpool, em_avgpool},
+    [OP_AVGPOOL_DX] = {"avg_pool2d_dx", 1, CLS_KERNEL, shape_preset4, NULL, NULL, NULL, ev_avgpool_dx, em_avgpool_dx},
     [OP_COPY] = {"copy", 1, CLS_ELEM, shape_sink, NULL, ev_id, em_id, NULL, NULL},
     [OP_ACCUM] = {"accum", 1, CLS_ELEM, shape_sink, NULL, ev_id, em_id, NULL, NULL},
 };

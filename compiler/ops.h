@@ -45,6 +45,13 @@
   X(PERMUTE,   "permute",   1, KERNEL)     \
   X(MATMUL,    "matmul",    2, KERNEL)     \
   X(ONEHOT,    "onehot",    1, KERNEL)     \
+  X(CONV2D,    "conv2d",    2, KERNEL)     \
+  X(CONV2D_DX, "conv2d_dx", 2, KERNEL)     \
+  X(CONV2D_DW, "conv2d_dw", 2, KERNEL)     \
+  X(MAXPOOL,   "max_pool2d", 1, KERNEL)    \
+  X(MAXPOOL_DX, "max_pool2d_dx", 2, KERNEL) \
+  X(AVGPOOL,   "avg_pool2d", 1, KERNEL)    \
+  X(AVGPOOL_DX, "avg_pool2d_dx", 1, KERNEL) \
   X(COPY,      "copy",      1, ELEM)       \
   X(ACCUM,     "accum",     1, ELEM)
 

@@ -85,12 +85,13 @@ static uint64_t node_hash(const Node *n) {
   h = (h ^ v) * 1099511628211ull;
   h = (h ^ n->axes) * 1099511628211ull;
   for (int i = 0; i < n->shape.rank; i++) h = (h ^ (uint64_t)n->shape.d[i]) * 1099511628211ull;
+  h = (h ^ (uint64_t)(n->k * 65536 + n->stride * 256 + n->pad)) * 1099511628211ull;
   return h ^ (uint64_t)(n->ta * 2 + n->tb);
 }
 
 static bool node_same(const Node *a, const Node *b) {
   if (a->op != b->op || a->nin != b->nin || a->value != b->value || a->axes != b->axes || a->ta != b->ta ||
-      a->tb != b->tb || !shape_eq(a->shape, b->shape) || memcmp(a->perm, b->perm, sizeof a->perm))
+      a->tb != b->tb || a->k != b->k || a->stride != b->stride || a->pad != b->pad || !shape_eq(a->shape, b->shape) || memcmp(a->perm, b->perm, sizeof a->perm))
     return false;
   for (int i = 0; i < a->nin; i++)
     if (a->in[i] != b->in[i]) return false;

@@ -71,5 +71,7 @@ double gc_graph_loss(const gc_graph *g); /* NaN without a loss */
 /* d loss / d param as derived by autodiff, after gc_graph_eval; NULL for a param
  * without a gradient (frozen, or not reaching the loss: then the gradient is 0). */
 const double *gc_graph_grad(gc_graph *g, const char *param, size_t *count);
+/* For an i32 input used as class labels: the number of classes (0 if not a label). */
+int64_t gc_graph_label_classes(const gc_graph *g, const char *input);
 
 #endif

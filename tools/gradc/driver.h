@@ -7,6 +7,7 @@
 
 int cmd_compile(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 int usage_of(const char *cmd);
 
 /* Options common to the commands that build a model. */

@@ -25,6 +25,11 @@ static const struct {
      "  parameters and (with --backward or --train-steps) gradients.\n"
      "  VALUES: comma-separated row-major numbers, one number for the whole tensor,\n"
      "  or @FILE. Tensors not set take their INIT under --seed (inputs: zeros).\n"},
+    {"check", cmd_check,
+     "gradc check MODEL.grad [-D NAME=INT]... [--seed S]\n"
+     "  Compares the compiled gradients with central finite differences of the float64\n"
+     "  reference evaluator, for every trainable parameter, on random inputs; prints a\n"
+     "  table of max abs/rel errors; exit 1 on a mismatch beyond tolerance.\n"},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
