@@ -31,6 +31,7 @@ struct Builder {
   Sym *syms;
   int nsyms, capsyms;
   bool have_batch;
+  const char *batch_name;
 };
 
 static Sym *lookup(Builder *B, const char *name) {
@@ -141,6 +142,10 @@ static int64_t size_value(Builder *B, const Stmt *st) {
   return st->value;
 }
 
+static bool is_batch_dim(Builder *B, const TypeAst *t) {
+  return B->batch_name && t->rank >= 1 && t->dims[0]->kind == EX_NAME && !strcmp(t->dims[0]->name, B->batch_name);
+}
+
 static Shape resolve_type(Builder *B, const TypeAst *t) {
   Shape s = {t->rank, {0}};
   if (t->rank > GC_MAX_RANK) diag_error(B->d, t->loc, "rank %d exceeds the maximum of %d", t->rank, GC_MAX_RANK);
@@ -227,6 +232,7 @@ static void leaf(Builder *B, const Stmt *st) {
   n->dtype = st->type.dtype;
   n->name = st->name;
   n->role = param ? ROLE_PARAM : ROLE_INPUT;
+  n->batched = is_batch_dim(B, &st->type);
   if (param) {
     n->trainable = !st->frozen && !frozen_by_option(B, st->name);
     n->init = resolve_init(B, st->init, s);
@@ -259,11 +265,13 @@ static void statement(Builder *B, const Stmt *st) {
   case ST_BATCH:
     if (B->have_batch) diag_error(B->d, st->loc, "only one 'batch' statement is allowed");
     B->have_batch = true;
+    B->batch_name = st->name;
     /* fall through */
   case ST_DIM: {
     int64_t v = size_value(B, st);
     if (v < 1 || v > 2147483647) diag_error(B->d, st->value_loc, "size of '%s' must be a positive integer", st->name);
     define(B, st->name, st->name_loc, SYM_SIZE)->size = v;
+    if (st->kind == ST_BATCH) B->g->batch_name = st->name, B->g->batch_size = v;
     break;
   }
   case ST_INPUT:

@@ -176,6 +176,7 @@ static Node *b_cross_entropy(Builder *B, Expr *c, Expr **p) {
   Node *z = shifted(g, x, 2);
   Node *lsm = g_binary(g, OP_SUB, z, g_unary(g, OP_LOG, g_sum(g, g_unary(g, OP_EXP, z), 2)));
   Node *oh = g_onehot(g, lab, x->shape.d[1]);
+  if (lab->op == OP_INPUT && (!lab->classes || lab->classes > x->shape.d[1])) lab->classes = x->shape.d[1];
   Node *picked = g_sum(g, g_binary(g, OP_MUL, oh, lsm), 3);
   return g_unary(g, OP_NEG, g_binary(g, OP_MUL, g_reshape(g, picked, shape_scalar()),
                                      g_const(g, 1.0 / (double)x->shape.d[0])));

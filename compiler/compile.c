@@ -95,6 +95,8 @@ static int pipeline(Diag *d, Arena *a, const gc_options *o, gc_result *res, char
   Unit *u = front(a, d, o);
   snprintf(res->model, sizeof res->model, "%s", u->g->model);
   res->workspace_bytes = u->ws_bytes;
+  if (u->g->batch_name) snprintf(res->batch_name, sizeof res->batch_name, "%s", u->g->batch_name);
+  res->batch_size = u->g->batch_size;
   res->nkernels_forward = u->entries[0]->nkernels;
   res->nkernels_backward = u->nentries > 1 ? u->entries[1]->nkernels : 0;
   if (o->emit == GC_EMIT_SO || o->emit == GC_EMIT_OBJ) {

@@ -55,6 +55,8 @@ struct Node {
   LeafRole role;
   int leaf_index;   /* declaration order among inputs / among params */
   bool trainable;   /* PARAM and not frozen */
+  bool batched;     /* dim 0 is the `batch` dimension */
+  int64_t classes;  /* i32 INPUT: classes of the cross_entropy reading it, else 0 */
   InitSpec init;    /* PARAM */
   int sink_arg;     /* COPY/ACCUM: the entry argument it stores into */
   /* Scratch for passes. */
@@ -68,6 +70,8 @@ typedef struct {
   Diag *diag;
   SrcLoc loc;       /* location given to new nodes (shape errors point here) */
   const char *model;
+  const char *batch_name; /* `batch NAME = SIZE`, or NULL */
+  int64_t batch_size;
   Node **nodes;
   int n, cap;
   Node **inputs, **params; /* leaves in declaration order */

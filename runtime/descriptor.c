@@ -164,6 +164,21 @@ static int parse_trainable(perr *e, const cJSON *t, const char *where, gradc_ten
   return 0;
 }
 
+/* Optional data-layout facts for loaders of training data: "batched" (dim 0 is the
+ * model's batch dimension) and "classes" (an i32 input holding class labels). */
+static int parse_layout(perr *e, const cJSON *t, const char *where, gradc_tensor_info *info) {
+  const cJSON *b = cJSON_GetObjectItemCaseSensitive(t, "batched");
+  if (b && (!cJSON_IsBool(b) || (cJSON_IsTrue(b) && info->rank < 1)))
+    return fail(e, "%s: \"batched\" must be a boolean, and only on a tensor of rank >= 1", where);
+  info->batched = cJSON_IsTrue(b);
+  const cJSON *c = cJSON_GetObjectItemCaseSensitive(t, "classes");
+  size_t classes = 0;
+  if (c && (info->dtype != GRADC_I32 || !get_uint(c, (size_t)1 << 31, &classes) || classes == 0))
+    return fail(e, "%s: \"classes\" must be a positive integer, on an i32 input", where);
+  info->classes = (int64_t)classes;
+  return 0;
+}
+
 static int parse_tensor(perr *e, const cJSON *t, size_t i, gradc_desc *d) {
   char where[64];
   snprintf(where, sizeof where, "tensors[%zu]", i);
@@ -178,7 +193,8 @@ static int parse_tensor(perr *e, const cJSON *t, size_t i, gradc_desc *d) {
   if (!(td->name = dup_str(name))) return fail(e, "out of memory");
   td->info.name = td->name;
   if (parse_role(e, t, where2, &td->info) || parse_shape(e, t, where2, &td->info) ||
-      parse_trainable(e, t, where2, &td->info) || parse_init(e, t, where2, td))
+      parse_trainable(e, t, where2, &td->info) || parse_init(e, t, where2, td) ||
+      parse_layout(e, t, where2, &td->info))
     return -1;
   return 0;
 }

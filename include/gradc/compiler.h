@@ -44,6 +44,8 @@ typedef struct {
   int64_t workspace_bytes;
   int nkernels_forward, nkernels_backward;
   char header_path[4096]; /* SO/OBJ: where the header was written */
+  char batch_name[256];   /* the `batch` dimension's name, "" if none */
+  int64_t batch_size;
 } gc_result;
 
 /* Returns 0 on success; 1 if the model (or an option naming part of it) is wrong, with

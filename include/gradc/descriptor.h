@@ -13,7 +13,7 @@
  *   "loss": "loss",                     name of the minimised scalar, or null
  *   "tensors": [                        in ABI order: inputs, params, outputs
  *     {"name": "x", "role": "input",  "dtype": "f32", "shape": [5]},
- *     {"name": "y", "role": "input",  "dtype": "i32", "shape": [3]},
+ *     {"name": "y", "role": "input",  "dtype": "i32", "shape": [3], "classes": 10},
  *     {"name": "w", "role": "param",  "dtype": "f32", "shape": [5, 3],
  *      "trainable": true, "init": {"kind": "normal", "std": 1.0}},
  *     {"name": "z", "role": "output", "dtype": "f32", "shape": [3]}
@@ -30,6 +30,8 @@
  * - "init" is one of {"kind":"const","value":V}, {"kind":"normal","std":S},
  *   {"kind":"uniform","lo":A,"hi":B}: the compiler resolves zeros/ones/randn/xavier/
  *   kaiming (which need fan-in and fan-out) into these three.
+ * - Optional per tensor: "batched": true when dim 0 is the model's `batch` dimension,
+ *   "classes": C on an i32 input used as class labels (cross_entropy over C classes).
  * - Every argument of an entry point is a pointer: "input:N"/"param:N"/"output:N" the
  *   tensor's buffer, "grad:N" the gradient buffer of trainable param N (accumulated
  *   into), "loss" a float *, "workspace" a buffer of workspace_bytes bytes, 64-byte

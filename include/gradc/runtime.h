@@ -48,6 +48,8 @@ typedef struct {
   int64_t shape[GRADC_MAX_RANK];
   size_t count;  /* elements */
   int trainable; /* params: 1 unless frozen */
+  int batched;   /* dim 0 is the model's batch dimension (`batch N`) */
+  int64_t classes; /* i32 inputs used as class labels: the number of classes, else 0 */
 } gradc_tensor_info;
 
 const char *gradc_model_name(const gradc_model *m);

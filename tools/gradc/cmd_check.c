@@ -87,8 +87,9 @@ static int check_param(gradc_model *m, gc_graph *ref, const gradc_tensor_info *t
   }
   free(sym);
   /* Errors are relative to max(|FD|, 1e-3 max|gradient|): float32 code gets 1e-2,
-   * the float64 symbolic gradient 1e-4. */
-  bool bad = ec.rel > 1e-2 || es.rel > 1e-4;
+   * the float64 symbolic gradient 1e-3 (finite differences themselves are only so
+   * exact). */
+  bool bad = ec.rel > 1e-2 || es.rel > 1e-3;
   printf("%-16s %9zu %7zu   %11.3e %11.3e   %11.3e %11.3e   %s\n", t->name, n, probes, ec.abs, ec.rel, es.abs,
          es.rel, bad ? "MISMATCH" : "ok");
   return bad;

@@ -8,6 +8,8 @@
 int cmd_compile(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int usage_of(const char *cmd);
 
 /* Options common to the commands that build a model. */
@@ -29,6 +31,9 @@ bool parse_int(const char *s, long long lo, long long hi, long long *out);
 /* Compiles the model for the host into a fresh temporary directory and opens it with
  * the runtime. Prints errors; returns NULL with *status set (1 or 2). */
 gradc_model *build_and_open(const ModelArgs *m, bool inference, int *status, char *tmpdir, size_t tmplen);
+/* The same, also returning what the compiler reports (batch dimension, workspace). */
+gradc_model *build_and_open_res(const ModelArgs *m, bool inference, int *status, char *tmpdir, size_t tmplen,
+                                gc_result *res);
 void remove_build(const char *tmpdir);
 
 /* Fills tensor `name` from VALUES (see `gradc help run`); prints errors, returns 0/1. */

@@ -25,6 +25,17 @@ static const struct {
      "  parameters and (with --backward or --train-steps) gradients.\n"
      "  VALUES: comma-separated row-major numbers, one number for the whole tensor,\n"
      "  or @FILE. Tensors not set take their INIT under --seed (inputs: zeros).\n"},
+    {"train", cmd_train,
+     "gradc train MODEL.grad --data TRAIN.csv [--val VAL.csv] [--epochs E] [--lr LR]\n"
+     "            [--momentum M] [--weight-decay WD] [--seed S] [--load W] [-o OUT.safetensors]\n"
+     "            [-D NAME=INT]...\n"
+     "  SGD (torch.optim.SGD semantics) on CSV rows: the inputs in declaration order,\n"
+     "  each flattened without the batch dimension; one batch per step, shuffled each\n"
+     "  epoch under --seed. Prints one line per epoch; stops on a NaN or infinity.\n"
+     "  Defaults: --epochs 10 --lr 0.01 --momentum 0 --weight-decay 0 --seed 0.\n"},
+    {"eval", cmd_eval,
+     "gradc eval MODEL.grad --weights W.safetensors --data TEST.csv [-D NAME=INT]...\n"
+     "  Prints the mean loss over all rows and, for a classifier, the accuracy.\n"},
     {"check", cmd_check,
      "gradc check MODEL.grad [-D NAME=INT]... [--seed S]\n"
      "  Compares the compiled gradients with central finite differences of the float64\n"

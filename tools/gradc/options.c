@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include "driver.h"
 
@@ -61,6 +60,12 @@ int parse_define(ModelArgs *m, int argc, char **argv, int *i) {
 }
 
 gradc_model *build_and_open(const ModelArgs *m, bool inference, int *status, char *tmpdir, size_t tmplen) {
+  gc_result res;
+  return build_and_open_res(m, inference, status, tmpdir, tmplen, &res);
+}
+
+gradc_model *build_and_open_res(const ModelArgs *m, bool inference, int *status, char *tmpdir, size_t tmplen,
+                                gc_result *res) {
   const char *base = getenv("TMPDIR");
   snprintf(tmpdir, tmplen, "%s/gradc.XXXXXX", base && *base ? base : "/tmp");
   if (!mkdtemp(tmpdir)) {
@@ -72,7 +77,7 @@ gradc_model *build_and_open(const ModelArgs *m, bool inference, int *status, cha
   snprintf(so, sizeof so, "%s/model.so", tmpdir);
   gc_options o = {.path = m->model, .define_names = m->names, .define_values = m->values,
                   .ndefines = m->ndefines, .inference = inference, .opt_level = 2, .emit = GC_EMIT_SO, .out = so};
-  int rc = gc_compile(&o, NULL, err, sizeof err);
+  int rc = gc_compile(&o, res, err, sizeof err);
   if (rc) {
     fputs(err, stderr);
     if (err[0] && err[strlen(err) - 1] != '\n') fputc('\n', stderr);
@@ -101,13 +106,20 @@ void remove_build(const char *tmpdir) {
 
 /* ---- --set NAME=VALUES ---- */
 
+/* Reads a whole file (a pipe too) up to 1 GiB. */
 static char *slurp(const char *path) {
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;
-  struct stat st;
-  if (fstat(fileno(f), &st) || st.st_size > (1 << 30)) return fclose(f), NULL;
-  char *buf = malloc((size_t)st.st_size + 1);
-  size_t n = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
+  size_t cap = 1 << 16, n = 0, r;
+  char *buf = malloc(cap);
+  while (buf && (r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+    n += r;
+    if (cap - n < 2) {
+      char *nb = cap < (1u << 30) ? realloc(buf, cap * 2) : NULL;
+      if (!nb) free(buf);
+      buf = nb, cap *= 2;
+    }
+  }
   fclose(f);
   if (buf) buf[n] = 0;
   return buf;
