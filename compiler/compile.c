@@ -14,6 +14,7 @@
 #include "build.h"
 #include "emit.h"
 #include "opt.h"
+#include "weights.h"
 
 const char *gc_version(void) { return "0.1.0"; }
 
@@ -37,6 +38,7 @@ static Unit *front(Arena *a, Diag *d, const gc_options *o) {
                      o->nfreeze};
   Program *p = parse_program(a, d);
   Graph *g = build_graph(a, d, p, &bo);
+  if (o->weights) bake_weights(g, d, o->weights);
   if (!o->inference) autodiff(g);
   optimize(g);
   Unit *u = ARENA_NEW(a, Unit);

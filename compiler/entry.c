@@ -42,7 +42,8 @@ Entry *entry_build(Graph *g, EntryKind kind, EntryOptions opt) {
   for (int i = 0; i < g->ninputs; i++)
     if (!opt.inference || live[g->inputs[i]->id])
       e->args[e->nargs++] = (Arg){ARG_INPUT, g->inputs[i], g->inputs[i]->name};
-  for (int i = 0; i < g->nparams; i++) e->args[e->nargs++] = (Arg){ARG_PARAM, g->params[i], g->params[i]->name};
+  for (int i = 0; i < g->nparams; i++)
+    if (!g->params[i]->baked) e->args[e->nargs++] = (Arg){ARG_PARAM, g->params[i], g->params[i]->name};
   int nsinks = 0;
   if (kind == ENTRY_BACKWARD)
     for (int i = 0; i < g->nparams; i++)

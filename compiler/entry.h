@@ -35,6 +35,7 @@ typedef enum {
   BUF_WS,     /* workspace bytes [offset, offset + bytes) */
   BUF_ALIAS,  /* the buffer of `base` (reshape, detach) */
   BUF_CONST,  /* an inline constant (CONST nodes) */
+  BUF_BAKED,  /* read-only data of the object (parameters baked in with --weights) */
 } BufKind;
 
 typedef struct {

@@ -11,7 +11,7 @@ static void node_line(FILE *f, Arena *a, const Node *n) {
   const char *ty = n->dtype == DT_I32 ? "i32" : "f32";
   if (n->op == OP_INPUT || n->op == OP_PARAM) {
     fprintf(f, "%%%-4d = %s %s : %s%s", n->id, gc_ops[n->op].name, n->name, ty, shape_str(a, n->shape));
-    if (n->op == OP_PARAM) fprintf(f, "%s", n->trainable ? "" : " frozen");
+    if (n->op == OP_PARAM) fprintf(f, "%s", n->baked ? " baked" : n->trainable ? "" : " frozen");
     fprintf(f, "\n");
     return;
   }
@@ -42,6 +42,7 @@ static void buffer_desc(FILE *f, const Entry *e, const Node *n) {
   case BUF_WS: fprintf(f, "ws[%lld..%lld)", (long long)b->offset, (long long)(b->offset + b->bytes)); break;
   case BUF_ALIAS: fprintf(f, "alias %%%d", b->base->id); break;
   case BUF_CONST: fprintf(f, "const"); break;
+  case BUF_BAKED: fprintf(f, "baked"); break;
   }
 }
 

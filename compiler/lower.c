@@ -8,6 +8,7 @@
  * gave a buffer. Values are named after their graph nodes (%n12) so the IR reads. */
 #include "lower.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "opinfo.h"
 
@@ -62,6 +63,25 @@ static Buffer *buf_of(Lower *L, Node *x) {
   return b;
 }
 
+/* A baked parameter: a private constant array `M.NAME`, made on first use. */
+static LLVMValueRef baked_global(Lower *L, Node *x) {
+  char name[300];
+  snprintf(name, sizeof name, "%s.%s", L->g->model, x->name);
+  LLVMValueRef gv = LLVMGetNamedGlobal(L->mod, name);
+  if (gv) return gv;
+  size_t n = (size_t)shape_count(x->shape);
+  LLVMValueRef *vals = malloc(n * sizeof *vals);
+  for (size_t i = 0; i < n; i++) vals[i] = LLVMConstReal(L->f32, x->baked[i]);
+  LLVMValueRef init = LLVMConstArray(L->f32, vals, (unsigned)n);
+  free(vals);
+  gv = LLVMAddGlobal(L->mod, LLVMTypeOf(init), name);
+  LLVMSetInitializer(gv, init);
+  LLVMSetGlobalConstant(gv, 1);
+  LLVMSetLinkage(gv, LLVMPrivateLinkage);
+  LLVMSetAlignment(gv, 16);
+  return gv;
+}
+
 static LLVMValueRef base_ptr(Lower *L, Node *x) {
   Buffer *b = buf_of(L, x);
   switch (b->kind) {
@@ -70,6 +90,7 @@ static LLVMValueRef base_ptr(Lower *L, Node *x) {
     LLVMValueRef off = lw_i64(L, b->offset);
     return LLVMBuildGEP2(LB, L->i8, L->ws, &off, 1, "");
   }
+  case BUF_BAKED: return baked_global(L, x);
   default: break;
   }
   fprintf(stderr, "gradc: internal error: node %%%d (%s) has no buffer\n", x->id, gc_ops[x->op].name);

@@ -83,6 +83,8 @@ void memplan_entry(Graph *g, Entry *e) {
       b->kind = BUF_NONE; /* an elided sink */
     } else if (sink) {
       b->kind = BUF_ARG, b->arg = sink->sink_arg, b->acc = sink->op == OP_ACCUM;
+    } else if (n->op == OP_PARAM && n->baked) {
+      b->kind = BUF_BAKED;
     } else if (n->op == OP_INPUT || n->op == OP_PARAM) {
       b->kind = BUF_ARG, b->arg = arg_of(e, n);
     } else if (n->op == OP_CONST) {

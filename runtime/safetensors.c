@@ -12,6 +12,7 @@
  * state. Nothing here aborts, exits or prints. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -165,25 +166,38 @@ typedef struct {
   size_t size;
   const unsigned char *data; /* the data section */
   size_t data_len;
-  size_t *begin; /* per tensor: byte offset of a param's data within the section */
+  const gradc_tensor_info *want; /* the tensors expected, and nothing else */
+  size_t n;
+  size_t *begin; /* per tensor: byte offset of its data within the section */
   bool *seen;
+  char *err;
+  size_t errlen;
 } st_file;
 
-static int read_file(gradc_model *m, st_file *f) {
+static int stfail(st_file *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int stfail(st_file *f, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(f->err, f->errlen, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+static int read_file(st_file *f) {
   FILE *fp = fopen(f->path, "rb");
-  if (!fp) return gradc__fail(m, "cannot read weights file '%s': %s", f->path, strerror(errno));
+  if (!fp) return stfail(f, "cannot read weights file '%s': %s", f->path, strerror(errno));
   struct stat st;
   int rc = 0;
-  if (fstat(fileno(fp), &st) != 0) rc = gradc__fail(m, "cannot read weights file '%s': %s", f->path, strerror(errno));
-  else if (!S_ISREG(st.st_mode)) rc = gradc__fail(m, "weights file '%s' is not a regular file", f->path);
+  if (fstat(fileno(fp), &st) != 0) rc = stfail(f, "cannot read weights file '%s': %s", f->path, strerror(errno));
+  else if (!S_ISREG(st.st_mode)) rc = stfail(f, "weights file '%s' is not a regular file", f->path);
   else if ((unsigned long long)st.st_size > MAX_FILE_BYTES)
-    rc = gradc__fail(m, "weights file '%s' is larger than 4 GiB", f->path);
+    rc = stfail(f, "weights file '%s' is larger than 4 GiB", f->path);
   if (rc == 0) {
     f->size = (size_t)st.st_size;
     f->bytes = malloc(f->size + 1);
-    if (!f->bytes) rc = gradc__fail(m, "weights file '%s': out of memory", f->path);
+    if (!f->bytes) rc = stfail(f, "weights file '%s': out of memory", f->path);
     else if (fread(f->bytes, 1, f->size, fp) != f->size)
-      rc = gradc__fail(m, "cannot read weights file '%s': short read", f->path);
+      rc = stfail(f, "cannot read weights file '%s': short read", f->path);
   }
   fclose(fp);
   return rc;
@@ -198,17 +212,17 @@ static void format_shape(char *out, size_t len, const int64_t *dims, int rank) {
 }
 
 /* The shape of a header entry must equal the param's shape. */
-static int check_shape(gradc_model *m, const st_file *f, const cJSON *shape, const gradc_tensor_info *ti) {
+static int check_shape(st_file *f, const cJSON *shape, const gradc_tensor_info *ti) {
   int64_t dims[GRADC_MAX_RANK + 1];
   int rank = 0;
   bool ok = cJSON_IsArray(shape);
   for (const cJSON *d = ok ? shape->child : NULL; d; d = d->next, rank++) {
     if (!cJSON_IsNumber(d) || !(d->valuedouble >= 0 && d->valuedouble <= 9007199254740992.0) ||
         d->valuedouble != (double)(int64_t)d->valuedouble)
-      return gradc__fail(m, "weights file '%s': tensor '%s' has a malformed shape", f->path, ti->name);
+      return stfail(f, "weights file '%s': tensor '%s' has a malformed shape", f->path, ti->name);
     if (rank <= GRADC_MAX_RANK) dims[rank] = (int64_t)d->valuedouble;
   }
-  if (!ok) return gradc__fail(m, "weights file '%s': tensor '%s' has no shape array", f->path, ti->name);
+  if (!ok) return stfail(f, "weights file '%s': tensor '%s' has no shape array", f->path, ti->name);
   bool same = rank == ti->rank;
   for (int i = 0; same && i < rank; i++) same = dims[i] == ti->shape[i];
   if (same) return 0;
@@ -216,13 +230,13 @@ static int check_shape(gradc_model *m, const st_file *f, const cJSON *shape, con
   if (rank > GRADC_MAX_RANK) snprintf(got, sizeof got, "rank %d", rank);
   else format_shape(got, sizeof got, dims, rank);
   format_shape(want, sizeof want, ti->shape, ti->rank);
-  return gradc__fail(m, "weights file '%s': tensor '%s' has shape %s, model expects %s", f->path, ti->name,
+  return stfail(f, "weights file '%s': tensor '%s' has shape %s, model expects %s", f->path, ti->name,
                      got, want);
 }
 
 /* data_offsets must be [begin, end] inside the data section, of the param's byte size. */
-static int check_offsets(gradc_model *m, st_file *f, const cJSON *offs, size_t i) {
-  const gradc_tensor_info *ti = &m->desc.tensors[i].info;
+static int check_offsets(st_file *f, const cJSON *offs, size_t i) {
+  const gradc_tensor_info *ti = &f->want[i];
   double v[2];
   int n = 0;
   bool ok = cJSON_IsArray(offs) && cJSON_GetArraySize(offs) == 2;
@@ -231,46 +245,47 @@ static int check_offsets(gradc_model *m, st_file *f, const cJSON *offs, size_t i
          d->valuedouble == (double)(int64_t)d->valuedouble;
     v[n++ % 2] = ok ? d->valuedouble : 0;
   }
-  if (!ok) return gradc__fail(m, "weights file '%s': tensor '%s' has malformed data_offsets", f->path, ti->name);
+  if (!ok) return stfail(f, "weights file '%s': tensor '%s' has malformed data_offsets", f->path, ti->name);
   uint64_t b = (uint64_t)v[0], e = (uint64_t)v[1], want = (uint64_t)ti->count * sizeof(float);
   if (b > e || e > f->data_len)
-    return gradc__fail(m, "weights file '%s': tensor '%s' has data_offsets [%llu, %llu] outside the data section (%zu bytes)",
+    return stfail(f, "weights file '%s': tensor '%s' has data_offsets [%llu, %llu] outside the data section (%zu bytes)",
                        f->path, ti->name, (unsigned long long)b, (unsigned long long)e, f->data_len);
   if (e - b != want)
-    return gradc__fail(m, "weights file '%s': tensor '%s' has %llu bytes of data, model expects %llu", f->path,
+    return stfail(f, "weights file '%s': tensor '%s' has %llu bytes of data, model expects %llu", f->path,
                        ti->name, (unsigned long long)(e - b), (unsigned long long)want);
   f->begin[i] = (size_t)b;
   return 0;
 }
 
-static int check_entry(gradc_model *m, st_file *f, const cJSON *t) {
-  long i = gradc__find(m, t->string);
-  if (i < 0 || !is_param(m, (size_t)i))
-    return gradc__fail(m, "weights file '%s': unexpected tensor '%.200s' (the model has no parameter of that name)",
+static int check_entry(st_file *f, const cJSON *t) {
+  long i = -1;
+  for (size_t k = 0; k < f->n && i < 0; k++)
+    if (strcmp(f->want[k].name, t->string) == 0) i = (long)k;
+  if (i < 0)
+    return stfail(f, "weights file '%s': unexpected tensor '%.200s' (the model has no parameter of that name)",
                        f->path, t->string);
-  if (f->seen[i]) return gradc__fail(m, "weights file '%s': tensor '%s' appears twice", f->path, t->string);
+  if (f->seen[i]) return stfail(f, "weights file '%s': tensor '%s' appears twice", f->path, t->string);
   f->seen[i] = true;
-  if (!cJSON_IsObject(t)) return gradc__fail(m, "weights file '%s': tensor '%s' is not an object", f->path, t->string);
+  if (!cJSON_IsObject(t)) return stfail(f, "weights file '%s': tensor '%s' is not an object", f->path, t->string);
   const cJSON *dt = cJSON_GetObjectItemCaseSensitive(t, "dtype");
   if (!cJSON_IsString(dt))
-    return gradc__fail(m, "weights file '%s': tensor '%s' has no dtype", f->path, t->string);
+    return stfail(f, "weights file '%s': tensor '%s' has no dtype", f->path, t->string);
   if (strcmp(dt->valuestring, "F32") != 0)
-    return gradc__fail(m, "weights file '%s': tensor '%s' has dtype %.40s, model expects F32", f->path,
+    return stfail(f, "weights file '%s': tensor '%s' has dtype %.40s, model expects F32", f->path,
                        t->string, dt->valuestring);
-  const gradc_tensor_info *ti = &m->desc.tensors[i].info;
-  if (check_shape(m, f, cJSON_GetObjectItemCaseSensitive(t, "shape"), ti)) return -1;
-  return check_offsets(m, f, cJSON_GetObjectItemCaseSensitive(t, "data_offsets"), (size_t)i);
+  const gradc_tensor_info *ti = &f->want[i];
+  if (check_shape(f, cJSON_GetObjectItemCaseSensitive(t, "shape"), ti)) return -1;
+  return check_offsets(f, cJSON_GetObjectItemCaseSensitive(t, "data_offsets"), (size_t)i);
 }
 
-static int check_header(gradc_model *m, st_file *f, const cJSON *root) {
-  if (!cJSON_IsObject(root)) return gradc__fail(m, "weights file '%s': the header is not a JSON object", f->path);
+static int check_header(st_file *f, const cJSON *root) {
+  if (!cJSON_IsObject(root)) return stfail(f, "weights file '%s': the header is not a JSON object", f->path);
   for (const cJSON *t = root->child; t; t = t->next) {
     if (strcmp(t->string, "__metadata__") == 0) continue; /* members of an object have names */
-    if (check_entry(m, f, t)) return -1;
+    if (check_entry(f, t)) return -1;
   }
-  for (size_t i = 0; i < m->desc.ntensors; i++)
-    if (is_param(m, i) && !f->seen[i])
-      return gradc__fail(m, "weights file '%s': missing tensor '%s'", f->path, m->desc.tensors[i].name);
+  for (size_t i = 0; i < f->n; i++)
+    if (!f->seen[i]) return stfail(f, "weights file '%s': missing tensor '%s'", f->path, f->want[i].name);
   return 0;
 }
 
@@ -281,41 +296,55 @@ static bool all_space(const unsigned char *p, const unsigned char *end) {
 }
 
 /* Everything but the copy: the framing, the JSON, every tensor. */
-static int validate(gradc_model *m, st_file *f) {
+static int validate(st_file *f) {
   if (f->size < 8)
-    return gradc__fail(m, "weights file '%s' is truncated: %zu bytes, shorter than the 8-byte header length",
+    return stfail(f, "weights file '%s' is truncated: %zu bytes, shorter than the 8-byte header length",
                        f->path, f->size);
   uint64_t n = 0;
   for (int i = 7; i >= 0; i--) n = (n << 8) | f->bytes[i];
   if (n > MAX_HEADER_BYTES)
-    return gradc__fail(m, "weights file '%s': header length %llu exceeds the 100 MB limit", f->path, (unsigned long long)n);
+    return stfail(f, "weights file '%s': header length %llu exceeds the 100 MB limit", f->path, (unsigned long long)n);
   if (n > f->size - 8)
-    return gradc__fail(m, "weights file '%s' is truncated: header length %llu exceeds the %zu bytes after it", f->path,
+    return stfail(f, "weights file '%s' is truncated: header length %llu exceeds the %zu bytes after it", f->path,
                        (unsigned long long)n, f->size - 8);
   f->data = f->bytes + 8 + n;
   f->data_len = f->size - 8 - (size_t)n;
   const char *end = NULL;
   cJSON *root = cJSON_ParseWithLengthOpts((const char *)f->bytes + 8, (size_t)n, &end, 0);
   if (!root || !all_space((const unsigned char *)end, f->data))
-    return cJSON_Delete(root), gradc__fail(m, "weights file '%s': the header is not valid JSON", f->path);
-  int rc = check_header(m, f, root);
+    return cJSON_Delete(root), stfail(f, "weights file '%s': the header is not valid JSON", f->path);
+  int rc = check_header(f, root);
   cJSON_Delete(root);
+  return rc;
+}
+
+int gradc_read_safetensors(const char *path, const gradc_tensor_info *want, float *const *dst, size_t n, char *err,
+                           size_t errlen) {
+  st_file f = {.path = path ? path : "", .want = want, .n = n, .err = err, .errlen = errlen};
+  f.begin = calloc(n + 1, sizeof *f.begin);
+  f.seen = calloc(n + 1, sizeof *f.seen);
+  int rc = !f.begin || !f.seen ? stfail(&f, "weights file '%s': out of memory", f.path) : 0;
+  if (rc == 0) rc = read_file(&f);
+  if (rc == 0) rc = validate(&f);
+  for (size_t i = 0; rc == 0 && i < n; i++) memcpy(dst[i], f.data + f.begin[i], want[i].count * sizeof(float));
+  free(f.bytes);
+  free(f.begin);
+  free(f.seen);
   return rc;
 }
 
 int gradc_load(gradc_model *m, const char *path) {
   if (!m) return -1;
   if (!path) return gradc__fail(m, "cannot load weights: no path given");
-  st_file f = {.path = path};
-  f.begin = calloc(m->desc.ntensors + 1, sizeof *f.begin);
-  f.seen = calloc(m->desc.ntensors + 1, sizeof *f.seen);
-  int rc = !f.begin || !f.seen ? gradc__fail(m, "weights file '%s': out of memory", path) : 0;
-  if (rc == 0) rc = read_file(m, &f);
-  if (rc == 0) rc = validate(m, &f);
-  for (size_t i = 0; rc == 0 && i < m->desc.ntensors; i++)
-    if (is_param(m, i)) memcpy(m->buf[i], f.data + f.begin[i], m->desc.tensors[i].info.count * sizeof(float));
-  free(f.bytes);
-  free(f.begin);
-  free(f.seen);
+  gradc_tensor_info *want = calloc(m->desc.ntensors + 1, sizeof *want);
+  float **dst = calloc(m->desc.ntensors + 1, sizeof *dst);
+  size_t n = 0;
+  for (size_t i = 0; want && dst && i < m->desc.ntensors; i++)
+    if (is_param(m, i)) want[n] = m->desc.tensors[i].info, dst[n++] = m->buf[i];
+  char err[1024];
+  int rc = !want || !dst ? gradc__fail(m, "weights file '%s': out of memory", path) : 0;
+  if (rc == 0 && gradc_read_safetensors(path, want, dst, n, err, sizeof err)) rc = gradc__fail(m, "%s", err);
+  free(want);
+  free(dst);
   return rc;
 }

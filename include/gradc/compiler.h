@@ -35,6 +35,7 @@ typedef struct {
   int opt_level;      /* 0..3 */
   const char *triple; /* NULL: the host */
   const char *cpu;    /* NULL: the host's CPU when the target is the host, else generic */
+  const char *weights; /* safetensors file whose parameters are baked in, or NULL */
   gc_emit emit;
   const char *out;    /* output path; for SO/OBJ the header goes to OUT with .h */
 } gc_options;

@@ -57,6 +57,13 @@ int gradc_has_loss(const gradc_model *m);
 int gradc_has_backward(const gradc_model *m);
 size_t gradc_num_tensors(const gradc_model *m);
 const gradc_tensor_info *gradc_tensor_at(const gradc_model *m, size_t i);
+/* Reads the F32 tensors of a safetensors file into dst[i] (want[i].count floats each),
+ * after validating the framing, the JSON header and every name, dtype, shape and byte
+ * range against want[0..n): no tensor missing, none extra. All or nothing: on error
+ * (-1, message in err naming the tensor) nothing is written. */
+int gradc_read_safetensors(const char *path, const gradc_tensor_info *want, float *const *dst, size_t n, char *err,
+                           size_t errlen);
+
 /* torch.optim.SGD semantics: d = g + wd * p; buf = momentum * buf + d (buf = d on
  * the first step); p -= lr * buf. Defaults: 0, 0. */
 void gradc_set_optimizer(gradc_model *m, float momentum, float weight_decay);

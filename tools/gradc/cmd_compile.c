@@ -39,6 +39,8 @@ int cmd_compile(int argc, char **argv) {
       o.triple = v;
     } else if ((v = opt_value("--cpu", argc, argv, &i))) {
       o.cpu = v;
+    } else if ((v = opt_value("--weights", argc, argv, &i))) {
+      o.weights = v;
     } else if (!strcmp(argv[i], "--inference")) {
       o.inference = true;
     } else if ((v = opt_value("--freeze", argc, argv, &i))) {

@@ -126,7 +126,8 @@ static void shuffle(size_t *order, size_t n, gradc_rng *rng) {
 typedef struct {
   ModelArgs ma;
   const char *data, *val, *load, *out, *weights;
-  long long epochs, seed;
+  long long epochs, seed, steps; /* steps: stop after this many SGD steps (-1: all) */
+  bool log_steps;
   double lr, momentum, wd;
 } TrainArgs;
 
@@ -144,6 +145,8 @@ static int parse_train_args(const char *cmd, int argc, char **argv, TrainArgs *a
     else if ((v = opt_value("-o", argc, argv, &i))) a->out = v;
     else if ((v = opt_value("--epochs", argc, argv, &i))) ok = parse_int(v, 1, 1000000, &a->epochs);
     else if ((v = opt_value("--seed", argc, argv, &i))) ok = parse_int(v, 0, INT64_MAX, &a->seed);
+    else if ((v = opt_value("--steps", argc, argv, &i))) ok = parse_int(v, 0, INT64_MAX, &a->steps);
+    else if (!strcmp(argv[i], "--log-steps")) a->log_steps = true;
     else if ((v = opt_value("--lr", argc, argv, &i))) ok = parse_double(v, &a->lr) && a->lr >= 0;
     else if ((v = opt_value("--momentum", argc, argv, &i))) ok = parse_double(v, &a->momentum) && a->momentum >= 0;
     else if ((v = opt_value("--weight-decay", argc, argv, &i))) ok = parse_double(v, &a->wd) && a->wd >= 0;
@@ -182,11 +185,14 @@ static int train_epochs(TrainArgs *a, Built *tr, Built *ev, const Table *train, 
   bool tty = isatty(2);
   long step = 0;
   int rc = 0;
+  if (a->steps >= 0) /* as many epochs as the steps need */
+    a->epochs = a->steps ? (a->steps + (long long)steps - 1) / (long long)steps : 0;
   for (int ep = 1; ep <= a->epochs && !rc; ep++) {
     shuffle(order, train->rows, &rng);
     double sum = 0;
     size_t correct = 0;
-    for (size_t s = 0; s < steps && !rc; s++) {
+    size_t todo = a->steps >= 0 && (long long)steps > a->steps - step ? (size_t)(a->steps - step) : steps;
+    for (size_t s = 0; s < todo && !rc; s++) {
       fill_batch(m, &tr->L, train, order + s * B, B);
       gradc_zero_grad(m);
       step++;
@@ -195,12 +201,13 @@ static int train_epochs(TrainArgs *a, Built *tr, Built *ev, const Table *train, 
       if (rc) break;
       gradc_sgd_step(m, (float)a->lr);
       sum += (double)gradc_loss(m);
+      if (a->log_steps) printf("step %ld loss %.9g\n", step, (double)gradc_loss(m));
       correct += count_correct(m, &tr->L, B);
-      if (tty) progress(ep, (int)a->epochs, s + 1, steps, sum / (double)(s + 1));
+      if (tty) progress(ep, (int)a->epochs, s + 1, todo, sum / (double)(s + 1));
     }
     if (rc) break;
-    printf("epoch %3d/%lld  train loss %.6f", ep, a->epochs, sum / (double)steps);
-    if (has_accuracy(m, &tr->L)) printf("  accuracy %6.2f%%", 100.0 * (double)correct / (double)(steps * B));
+    printf("epoch %3d/%lld  train loss %.6f", ep, a->epochs, sum / (double)todo);
+    if (has_accuracy(m, &tr->L)) printf("  accuracy %6.2f%%", 100.0 * (double)correct / (double)(todo * B));
     if (val) {
       double vl, va;
       copy_params(ev->m, m);
@@ -216,7 +223,7 @@ static int train_epochs(TrainArgs *a, Built *tr, Built *ev, const Table *train, 
 }
 
 int cmd_train(int argc, char **argv) {
-  TrainArgs a = {.epochs = 10, .lr = 0.01};
+  TrainArgs a = {.epochs = 10, .lr = 0.01, .steps = -1};
   int rc = parse_train_args("train", argc, argv, &a);
   if (rc) return rc;
   Built tr = {0}, ev = {0};

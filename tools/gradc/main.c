@@ -15,7 +15,7 @@ static const struct {
     {"compile", cmd_compile,
      "gradc compile MODEL.grad [-o OUT] [--emit so|obj|asm|llvm|header|ir|dot]\n"
      "              [--target TRIPLE] [--cpu CPU] [-O0|-O1|-O2|-O3] [-D NAME=INT]...\n"
-     "              [--inference] [--freeze P1,P2,...]\n"
+     "              [--inference] [--weights W.safetensors] [--freeze P1,P2,...]\n"
      "  Compiles the model (forward, and backward unless --inference) to native code.\n"
      "  so (default) and obj also write OUT's header (OUT with .h).\n"},
     {"run", cmd_run,
@@ -28,11 +28,12 @@ static const struct {
     {"train", cmd_train,
      "gradc train MODEL.grad --data TRAIN.csv [--val VAL.csv] [--epochs E] [--lr LR]\n"
      "            [--momentum M] [--weight-decay WD] [--seed S] [--load W] [-o OUT.safetensors]\n"
-     "            [-D NAME=INT]...\n"
+     "            [--steps K] [--log-steps] [-D NAME=INT]...\n"
      "  SGD (torch.optim.SGD semantics) on CSV rows: the inputs in declaration order,\n"
      "  each flattened without the batch dimension; one batch per step, shuffled each\n"
      "  epoch under --seed. Prints one line per epoch; stops on a NaN or infinity.\n"
-     "  Defaults: --epochs 10 --lr 0.01 --momentum 0 --weight-decay 0 --seed 0.\n"},
+     "  --steps K stops after K steps (0: just initialise, and save with -o);\n"
+     "  --log-steps prints every step's loss. Defaults: --epochs 10 --lr 0.01 --momentum 0 --weight-decay 0 --seed 0.\n"},
     {"eval", cmd_eval,
      "gradc eval MODEL.grad --weights W.safetensors --data TEST.csv [-D NAME=INT]...\n"
      "  Prints the mean loss over all rows and, for a classifier, the accuracy.\n"},
