@@ -119,6 +119,7 @@ static Node *reduce(Builder *B, Expr **p, OpKind op, bool mean) {
   unsigned axes = axes_of(B, p[1], x->shape.rank);
   bool keep = flag(B, p[2], false);
   Node *r = op == OP_SUM ? g_sum(g, x, axes) : g_max(g, x, axes);
+  if (op == OP_MAX && p[1] && p[1]->kind != EX_LIST) r->k = 1; /* torch.max(x, dim) */
   if (mean) r = g_binary(g, OP_MUL, r, g_const(g, (double)shape_count(r->shape) / (double)shape_count(x->shape)));
   return keep ? r : g_reshape(g, r, drop_axes(x->shape, axes));
 }

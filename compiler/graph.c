@@ -107,6 +107,12 @@ Node *g_window(Graph *g, OpKind op, Node *a, Node *b, int k, int stride, int pad
   return node_finish(g, n);
 }
 
+Node *g_argmax_mask(Graph *g, Node *x, unsigned axes) {
+  Node *n = node_alloc(g, OP_ARGMAX_MASK, 1, &x, g->loc);
+  n->axes = axes;
+  return node_finish(g, n);
+}
+
 Node *g_onehot(Graph *g, Node *labels, int64_t classes) {
   Node *n = node_alloc(g, OP_ONEHOT, 1, &labels, g->loc);
   n->value = (double)classes;

@@ -46,7 +46,9 @@ struct Node {
   unsigned axes;  /* SUM/MAX: bitmask of reduced axes (kept as size 1) */
   int perm[GC_MAX_RANK]; /* PERMUTE */
   bool ta, tb;    /* MATMUL: operand stored transposed */
-  int k, stride, pad; /* windowed ops (conv, pools): window (pools), stride, padding */
+  int k, stride, pad; /* windowed ops (conv, pools): window (pools), stride, padding;
+                         MAX: k = 1 sends the gradient to the first maximum along its
+                         one axis (torch.max(x, dim)), else ties share it (torch.amax) */
   /* Provenance. */
   const char *name; /* the user's name for this value, if any */
   SrcLoc loc;
@@ -109,6 +111,8 @@ Node *g_matmul(Graph *g, Node *a, Node *b, bool ta, bool tb);
 /* Windowed ops: op is CONV2D/MAXPOOL/AVGPOOL or one of their gradients; `shape` is
  * the result's shape for the gradient ops (that of the forward operand), else unused. */
 Node *g_window(Graph *g, OpKind op, Node *a, Node *b, int k, int stride, int pad, Shape shape);
+/* 1 at the first maximum of x along the one axis in `axes`, 0 elsewhere (x's shape). */
+Node *g_argmax_mask(Graph *g, Node *x, unsigned axes);
 Node *g_onehot(Graph *g, Node *labels, int64_t classes); /* i32 [N] -> f32 [N, C] */
 /* Sums x down to shape s (the adjoint of broadcasting). */
 Node *g_sum_to(Graph *g, Node *x, Shape s);

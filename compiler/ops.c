@@ -141,6 +141,12 @@ static const char *shape_onehot(Graph *g, Node *n) {
   return NULL;
 }
 
+static const char *shape_argmax_mask(Graph *g, Node *n) {
+  n->shape = A(n)->shape;
+  GC_ASSERT(n->axes && !(n->axes & (n->axes - 1)));
+  return need_f32(g, n);
+}
+
 static const char *shape_sink(Graph *g, Node *n) {
   (void)g;
   n->shape = A(n)->shape;
@@ -217,8 +223,14 @@ static void grad_minmax(Graph *g, Node *n, Node *dy, Node **dx, double s) {
 static void grad_maximum(Graph *g, Node *n, Node *dy, Node **dx) { grad_minmax(g, n, dy, dx, 1); }
 static void grad_minimum(Graph *g, Node *n, Node *dy, Node **dx) { grad_minmax(g, n, dy, dx, -1); }
 static void grad_sum(Graph *g, Node *n, Node *dy, Node **dx) { dx[0] = g_expand(g, dy, A(n)->shape); }
-/* max: the gradient is shared evenly among the maxima (torch amax / max without dim). */
+/* max: with one axis given as an integer (torch.max(x, dim)) the gradient goes to the
+ * first maximum along it; otherwise it is shared evenly among the maxima (torch.amax,
+ * torch.max(x)). */
 static void grad_max(Graph *g, Node *n, Node *dy, Node **dx) {
+  if (n->k == 1) {
+    dx[0] = mul(g, dy, g_argmax_mask(g, A(n), n->axes));
+    return;
+  }
   Node *mask = g_binary(g, OP_EQ, A(n), n);
   Node *count = g_sum(g, mask, n->axes);
   dx[0] = mul(g, divi(g, dy, count), mask);
@@ -318,6 +330,23 @@ static void ev_matmul(const Node *n, double *out, double *const *ins) {
           acc += (n->ta ? A_[k * M + i] : A_[i * K + k]) * (n->tb ? B_[j * K + k] : B_[k * N + j]);
         C[i * N + j] = acc;
       }
+  }
+}
+
+/* The first maximum along the axis wins (a NaN counts as the maximum). */
+static void ev_argmax_mask(const Node *n, double *out, double *const *ins) {
+  Shape s = n->shape;
+  int ax = __builtin_ctz(n->axes);
+  int64_t len = s.d[ax], inner = 1, cnt = shape_count(s);
+  for (int d = ax + 1; d < s.rank; d++) inner *= s.d[d];
+  for (int64_t i = 0; i < cnt; i++) out[i] = 0;
+  for (int64_t o = 0; o < cnt / len; o++) {
+    int64_t base = (o / inner) * len * inner + o % inner, best = 0;
+    for (int64_t j = 1; j < len; j++) {
+      double v = ins[0][base + j * inner], b = ins[0][base + best * inner];
+      if (v > b || (isnan(v) && !isnan(b))) best = j;
+    }
+    out[base + best * inner] = 1;
   }
 }
 
@@ -502,6 +531,33 @@ static void em_matmul(Lower *L, Kernel *k) {
   if (p) lw_loop_end(L, &lb);
 }
 
+static void em_argmax_mask(Lower *L, Kernel *k) {
+  Node *n = k->nodes[0], *x = A(n);
+  int ax = __builtin_ctz(n->axes);
+  Shape outer = n->shape;
+  outer.d[ax] = 1;
+  Loop lo[GC_MAX_RANK], lj;
+  LLVMValueRef idx[GC_MAX_RANK];
+  lw_loops(L, lo, outer, idx);
+  LLVMValueRef best = lw_slot(L, L->f32, "best"), arg = lw_slot(L, L->i64, "arg");
+  LLVMBuildStore(LB, lw_f32(L, -INFINITY), best);
+  LLVMBuildStore(LB, lw_i64(L, 0), arg);
+  idx[ax] = lw_loop(L, &lj, n->shape.d[ax], "j");
+  LLVMValueRef v = lw_load(L, x, idx, n->shape.rank), cur = LLVMBuildLoad2(LB, L->f32, best, "");
+  LLVMValueRef take = LLVMBuildOr(LB, LLVMBuildFCmp(LB, LLVMRealOGT, v, cur, ""),
+                                  LLVMBuildAnd(LB, LLVMBuildFCmp(LB, LLVMRealUNO, v, v, ""),
+                                               LLVMBuildFCmp(LB, LLVMRealORD, cur, cur, ""), ""), "");
+  LLVMBuildStore(LB, LLVMBuildSelect(LB, take, v, cur, ""), best);
+  LLVMBuildStore(LB, LLVMBuildSelect(LB, take, idx[ax], LLVMBuildLoad2(LB, L->i64, arg, ""), ""), arg);
+  lw_loop_end(L, &lj);
+  LLVMValueRef a = LLVMBuildLoad2(LB, L->i64, arg, "");
+  idx[ax] = lw_loop(L, &lj, n->shape.d[ax], "j");
+  LLVMValueRef hit = LLVMBuildICmp(LB, LLVMIntEQ, idx[ax], a, "");
+  lw_store(L, n, idx, LLVMBuildSelect(LB, hit, lw_f32(L, 1), lw_f32(L, 0), "first"));
+  lw_loop_end(L, &lj);
+  lw_loops_end(L, lo, outer);
+}
+
 static void em_onehot(Lower *L, Kernel *k) {
   Node *n = k->nodes[0];
   Loop lp[2];
@@ -554,6 +610,7 @@ const OpInfo gc_ops[OP__COUNT] = {
     [OP_PERMUTE] = {"permute", 1, CLS_KERNEL, shape_permute, grad_permute, NULL, NULL, ev_permute, em_permute},
     [OP_MATMUL] = {"matmul", 2, CLS_KERNEL, shape_matmul, grad_matmul, NULL, NULL, ev_matmul, em_matmul},
     [OP_ONEHOT] = {"onehot", 1, CLS_KERNEL, shape_onehot, NULL, NULL, NULL, ev_onehot, em_onehot},
+    [OP_ARGMAX_MASK] = {"argmax_mask", 1, CLS_KERNEL, shape_argmax_mask, NULL, NULL, NULL, ev_argmax_mask, em_argmax_mask},
     [OP_CONV2D] = {"conv2d", 2, CLS_KERNEL, shape_conv2d, grad_conv2d, NULL, NULL, ev_conv2d, em_conv2d},
     [OP_CONV2D_DX] = {"conv2d_dx", 2, CLS_KERNEL, shape_preset4, NULL, NULL, NULL, ev_conv2d_dx, em_conv2d_dx},
     [OP_CONV2D_DW] = {"conv2d_dw", 2, CLS_KERNEL, shape_preset4, NULL, NULL, NULL, ev_conv2d_dw, em_conv2d_dw},

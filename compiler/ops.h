@@ -45,6 +45,7 @@
   X(PERMUTE,   "permute",   1, KERNEL)     \
   X(MATMUL,    "matmul",    2, KERNEL)     \
   X(ONEHOT,    "onehot",    1, KERNEL)     \
+  X(ARGMAX_MASK, "argmax_mask", 1, KERNEL) \
   X(CONV2D,    "conv2d",    2, KERNEL)     \
   X(CONV2D_DX, "conv2d_dx", 2, KERNEL)     \
   X(CONV2D_DW, "conv2d_dw", 2, KERNEL)     \
