@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "autodiff.h"
 #include "build.h"
 #include "emit.h"
@@ -101,14 +102,15 @@ static int pipeline(Diag *d, Arena *a, const gc_options *o, gc_result *res, char
   res->batch_size = u->g->batch_size;
   res->nkernels_forward = u->entries[0]->nkernels;
   res->nkernels_backward = u->nentries > 1 ? u->entries[1]->nkernels : 0;
-  if (o->emit == GC_EMIT_SO || o->emit == GC_EMIT_OBJ) {
+  int rc = back(u, o, err, errlen);
+  if (!rc && (o->emit == GC_EMIT_SO || o->emit == GC_EMIT_OBJ)) { /* the header beside it */
     char *h = with_ext(o->out, ".h");
-    int rc = emit_text(h, write_header, u, err, errlen) ? 2 : 0;
-    snprintf(res->header_path, sizeof res->header_path, "%s", h);
+    rc = emit_text(h, write_header, u, err, errlen) ? 2 : 0;
+    if (rc) unlink(o->out);
+    else snprintf(res->header_path, sizeof res->header_path, "%s", h);
     free(h);
-    if (rc) return rc;
   }
-  return back(u, o, err, errlen);
+  return rc;
 }
 
 int gc_compile(const gc_options *o, gc_result *res, char *err, size_t errlen) {

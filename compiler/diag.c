@@ -6,15 +6,13 @@
 #include <string.h>
 #include <errno.h>
 
-void diag_error(Diag *d, SrcLoc loc, const char *fmt, ...) {
+/* Formats the message into d->msg. */
+static void diag_vformat(Diag *d, SrcLoc loc, const char *fmt, va_list ap) {
   char body[1024];
-  va_list ap;
-  va_start(ap, fmt);
   vsnprintf(body, sizeof body, fmt, ap);
-  va_end(ap);
   if (loc.line <= 0) {
     snprintf(d->msg, sizeof d->msg, "%s: error: %s\n", d->file, body);
-    longjmp(d->jb, 1);
+    return;
   }
   /* Find the source line. */
   const char *p = d->src ? d->src : "";
@@ -29,6 +27,20 @@ void diag_error(Diag *d, SrcLoc loc, const char *fmt, ...) {
   caret[n] = 0;
   snprintf(d->msg, sizeof d->msg, "%s:%d:%d: error: %s\n  %.*s\n  %s\n", d->file, loc.line, loc.col,
            body, (int)len, p, caret);
+}
+
+static void diag_format(Diag *d, SrcLoc loc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  diag_vformat(d, loc, fmt, ap);
+  va_end(ap);
+}
+
+void diag_error(Diag *d, SrcLoc loc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  diag_vformat(d, loc, fmt, ap);
+  va_end(ap);
   longjmp(d->jb, 1);
 }
 
@@ -87,8 +99,23 @@ char *diag_read_file(const char *path, char *err, size_t errlen) {
       buf = nb;
     }
   }
+  if (buf && ferror(f)) {
+    snprintf(err, errlen, "%s: error: cannot read: %s\n", path, strerror(errno));
+    free(buf), buf = NULL;
+  }
   fclose(f);
-  if (buf) buf[n] = 0;
+  if (!buf) return NULL;
+  buf[n] = 0;
+  const char *nul = memchr(buf, 0, n);
+  if (nul) { /* the text would end there silently: refuse it, at its place */
+    Diag d = {.file = path, .src = buf};
+    SrcLoc loc = {1, 1};
+    for (const char *p = buf; p < nul; p++) loc = *p == '\n' ? (SrcLoc){loc.line + 1, 1} : (SrcLoc){loc.line, loc.col + 1};
+    diag_format(&d, loc, "the model file contains a NUL byte");
+    snprintf(err, errlen, "%s", d.msg);
+    free(buf);
+    return NULL;
+  }
   return buf;
 }
 

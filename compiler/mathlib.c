@@ -114,16 +114,18 @@ LLVMValueRef m_softplus(Lower *L, LLVMValueRef x) {
   return sel(L, cmp(L, LLVMRealUNO, x, x), x, y);
 }
 
-/* erf: Abramowitz & Stegun 7.1.28, 1 - (1 + a1 x + ... + a6 x^6)^-16 for x >= 0,
- * odd symmetry below; absolute error below 3e-7. */
+/* erf: its Taylor series to x^13 below |x| = 0.5 (relative accuracy near 0), above it
+ * Abramowitz & Stegun 7.1.26, 1 - (a1 t + ... + a5 t^5) e^{-x^2} with t = 1/(1 + p|x|)
+ * (absolute error 1.5e-7 in exact arithmetic); odd symmetry. */
 LLVMValueRef m_erf(Lower *L, LLVMValueRef x) {
-  LLVMValueRef ax = m_abs(L, x);
-  static const double c[] = {1, 0.0705230784, 0.0422820123, 0.0092705272, 0.0001520143, 0.0002765672,
-                             0.0000430638};
-  LLVMValueRef p = horner(L, ax, c, 7);
-  for (int i = 0; i < 4; i++) p = f_mul(L, p, p);
-  LLVMValueRef y = f_sub(L, k(L, 1), f_div(L, k(L, 1), p));
-  y = sel(L, cmp(L, LLVMRealOLT, x, k(L, 0)), LLVMBuildFNeg(LB, y, ""), y);
+  LLVMValueRef ax = m_abs(L, x), z = f_mul(L, x, x);
+  static const double taylor[] = {1, -1 / 3.0, 1 / 10.0, -1 / 42.0, 1 / 216.0, -1 / 1320.0, 1 / 9360.0};
+  LLVMValueRef small = f_mul(L, f_mul(L, x, k(L, 1.1283791670955126)), horner(L, z, taylor, 7));
+  static const double a[] = {0, 0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429};
+  LLVMValueRef t = f_div(L, k(L, 1), f_add(L, k(L, 1), f_mul(L, ax, k(L, 0.3275911))));
+  LLVMValueRef big = f_sub(L, k(L, 1), f_mul(L, horner(L, t, a, 6), m_exp(L, LLVMBuildFNeg(LB, z, ""))));
+  big = sel(L, cmp(L, LLVMRealOLT, x, k(L, 0)), LLVMBuildFNeg(LB, big, ""), big);
+  LLVMValueRef y = sel(L, cmp(L, LLVMRealOLT, ax, k(L, 0.5)), small, big);
   return sel(L, cmp(L, LLVMRealUNO, x, x), x, y);
 }
 

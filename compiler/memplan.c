@@ -101,17 +101,19 @@ void memplan_entry(Graph *g, Entry *e) {
 }
 
 const char *memplan_verify(Graph *g, Entry *e) {
+  Node **ws = ARENA_ARRAY(g->arena, Node *, e->nlive + 1);
+  int n = 0;
   for (int i = 0; i < e->nlive; i++)
-    for (int j = i + 1; j < e->nlive; j++) {
-      Buffer *a = &e->buf[e->live[i]->id], *b = &e->buf[e->live[j]->id];
-      if (a->kind != BUF_WS || b->kind != BUF_WS) continue;
+    if (e->buf[e->live[i]->id].kind == BUF_WS) ws[n++] = e->live[i];
+  for (int i = 0; i < n; i++)
+    for (int j = i; j < n; j++) {
+      Buffer *a = &e->buf[ws[i]->id], *b = &e->buf[ws[j]->id];
       bool live_together = !(a->last < b->def || b->last < a->def);
       bool share = a->offset < b->offset + b->bytes && b->offset < a->offset + a->bytes;
-      if (live_together && share)
-        return arena_printf(g->arena, "%%%d and %%%d overlap in the workspace while both live", e->live[i]->id,
-                            e->live[j]->id);
+      if (i != j && live_together && share)
+        return arena_printf(g->arena, "%%%d and %%%d overlap in the workspace while both live", ws[i]->id, ws[j]->id);
       if (a->offset + a->bytes > e->ws_bytes || a->offset % ALIGN)
-        return arena_printf(g->arena, "%%%d lies outside the workspace or is misaligned", e->live[i]->id);
+        return arena_printf(g->arena, "%%%d lies outside the workspace or is misaligned", ws[i]->id);
     }
   return NULL;
 }

@@ -134,7 +134,12 @@ int set_tensor(gradc_model *mod, const char *spec) {
   const gradc_tensor_info *info = NULL;
   for (size_t i = 0; i < gradc_num_tensors(mod); i++)
     if (!strcmp(gradc_tensor_at(mod, i)->name, name)) info = gradc_tensor_at(mod, i);
-  if (!buf || !info || info->role == GRADC_ROLE_OUTPUT) {
+  if (info && info->role == GRADC_ROLE_OUTPUT) {
+    fprintf(stderr, "gradc: --set %s: '%s' is an output; only inputs and parameters can be set\n", name, name);
+    free(name);
+    return 1;
+  }
+  if (!buf || !info) {
     fprintf(stderr, "gradc: --set %s: the model has no input or parameter '%s'\n", name, name);
     free(name);
     return 1;
