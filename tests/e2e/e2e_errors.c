@@ -1,0 +1,216 @@
+/* e2e_errors.c — malformed models through `gradc compile`: every file in tests/e2e/bad/
+ * must give exit status 1 and, on stderr, `FILE:LINE:COL: error: MESSAGE`, the source
+ * line and a caret under the column (SPEC section 1); and it must write nothing: no
+ * output, no header, no temporary file left in the output directory. */
+#define _DEFAULT_SOURCE /* strndup, unlink, umask under -std=c11 */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "e2e_util.h"
+
+typedef struct {
+  const char *file; /* in tests/e2e/bad/ */
+  int line, col;
+  const char *msg[3]; /* substrings of the message (NULL-terminated) */
+} bad_case;
+
+static bad_case cases[] = {
+    {"unknown_op.grad", 4, 5, {"relu2", "did you mean 'relu'"}},
+    {"shape_mismatch.grad", 5, 7, {"[3]", "[4]"}},
+    {"matmul_mismatch.grad", 5, 7, {"[2, 3]", "[4, 5]"}},
+    {"duplicate_name.grad", 5, 1, {"'y'", "already defined"}},
+    {"missing_model.grad", 2, 1, {"model NAME"}},
+    {"bad_number.grad", 4, 9, {"1.2.3"}},
+    {"unterminated_call.grad", 4, 8, {"exp", "')'"}},
+    {"unknown_dim.grad", 3, 15, {"'H'"}},
+    {"i32_param.grad", 4, 11, {"'w'", "f32"}},
+    {"loss_not_scalar.grad", 6, 10, {"scalar", "[3]"}},
+    {"empty.grad", 1, 1, {"model NAME"}},
+    {"unknown_name.grad", 5, 9, {"wieght", "did you mean 'weight'"}},
+    {"bad_kwarg.grad", 4, 12, {"axs", "did you mean 'axis'"}},
+    {"transpose_rank3.grad", 4, 5, {"perm"}},
+    {"pow_nonconst.grad", 5, 10, {"**", "constant"}},
+    {"unknown_type.grad", 3, 11, {"f64"}},
+    {"axis_out_of_range.grad", 4, 17, {"axis 5", "rank 2"}},
+    {"labels_not_i32.grad", 5, 8, {"i32"}},
+    {"invalid_utf8.grad", 3, 7, {"UTF-8"}},
+    {"unknown_statement.grad", 4, 1, {"statement"}},
+    {"second_minimize.grad", 5, 1, {"minimize"}},
+    {"bad_reshape.grad", 4, 5, {"[3, 4]"}},
+    {"zero_dim.grad", 3, 15, {"dimension"}},
+    {"repeated_kwarg.grad", 4, 20, {"axis", "repeated"}},
+    {"output_unknown.grad", 4, 8, {"'xx'", "did you mean 'x'"}},
+    /* A NUL byte must be reported where it is, not end the file silently. */
+    {"nul_byte.grad", 4, 6, {"NUL"}},
+};
+
+/* Line `line` (1-based) of text of n bytes, as a malloc'd string without its newline. */
+static char *nth_line(const char *text, size_t n, int line) {
+  size_t i = 0;
+  for (int l = 1; l < line && i < n; i++)
+    if (text[i] == '\n') l++;
+  size_t j = i;
+  while (j < n && text[j] != '\n') j++;
+  char *s = malloc(j - i + 1);
+  memcpy(s, text + i, j - i);
+  s[j - i] = 0;
+  return s;
+}
+
+/* Checks stderr: first line `path:LINE:COL: error: MSG`, then the source line, then a
+ * caret line with '^' under column COL of that source line. */
+static void check_diagnostic(const char *path, const char *err, size_t errlen, int line, int col,
+                             const char *const *msg) {
+  char *src_text;
+  size_t srclen;
+  cr_assert((src_text = e2e_read(path, &srclen)), "cannot read %s", path);
+  char *want = e2e_fmt("%s:%d:%d: error: ", path, line, col);
+  cr_assert(!strncmp(err, want, strlen(want)), "stderr does not start with '%s':\n%s", want, err);
+  char *l1 = nth_line(err, errlen, 1), *l2 = nth_line(err, errlen, 2), *l3 = nth_line(err, errlen, 3);
+  for (; *msg; msg++) cr_expect(strstr(l1, *msg), "the message lacks '%s':\n%s", *msg, err);
+  /* The source line, possibly indented: l2 = INDENT + source line. */
+  char *src = nth_line(src_text, srclen, line);
+  size_t sl = strlen(src), pl = strlen(l2);
+  cr_assert(pl >= sl && !memcmp(l2 + pl - sl, src, sl), "line 2 of stderr is not source line %d ('%s'):\n%s", line,
+            src, err);
+  size_t indent = pl - sl;
+  for (size_t i = 0; i < indent; i++) cr_assert_eq(l2[i], ' ', "the source line's indent is not blank:\n%s", err);
+  /* The caret line: blanks (tabs where the source has tabs), then '^' at INDENT+COL-1. */
+  size_t at = indent + (size_t)col - 1;
+  cr_assert(strlen(l3) > at && l3[at] == '^', "line 3 of stderr has no caret under column %d:\n%s", col, err);
+  for (size_t i = 0; i < at; i++)
+    cr_assert(l3[i] == ' ' || l3[i] == '\t', "the caret line has '%c' before the caret:\n%s", l3[i], err);
+  free(l1);
+  free(l2);
+  free(l3);
+  free(src);
+  free(src_text);
+  free(want);
+}
+
+/* Compiles path with the extra arguments into an empty directory and checks that the
+ * compile failed with exit 1 and left that directory empty. Returns the result. */
+static void compile_fails_cleanly(e2e_result *r, const char *path, const char *emit, const char *ext,
+                                  const char *const *extra) {
+  char *dir = e2e_tmpdir("bad");
+  cr_assert(dir);
+  char *out = e2e_fmt("%s/out%s", dir, ext);
+  const char *args[32] = {"compile", path, "--emit", emit, "-o", out};
+  int n = 6;
+  for (; extra && *extra && n < 31; extra++) args[n++] = *extra;
+  args[n] = NULL;
+  e2e_gradcv(r, args);
+  cr_assert_eq(r->signal, 0, "gradc was killed by signal %d: %s", r->signal, e2e_describe(r));
+  cr_assert_eq(r->status, 1, "expected exit status 1: %s", e2e_describe(r));
+  cr_expect_eq(r->outlen, 0, "expected nothing on stdout: %s", e2e_describe(r));
+  char names[1024];
+  int k = e2e_count_entries(dir, names, sizeof names);
+  cr_expect_eq(k, 0, "a failed compile (--emit %s) left files in the output directory: %s", emit, names);
+  cr_expect(!e2e_exists(out), "a failed compile wrote %s", out);
+  e2e_rmdir(dir);
+  free(out);
+}
+
+#define NCASES ((int)(sizeof cases / sizeof cases[0]))
+
+/* The parameter is an index into cases: Criterion runs each test in a fresh process, so
+ * the parameters must not hold pointers into this one. */
+ParameterizedTestParameters(bad, diagnostics) {
+  static int index[NCASES];
+  for (int i = 0; i < NCASES; i++) index[i] = i;
+  return cr_make_param_array(int, index, NCASES);
+}
+
+ParameterizedTest(int *i, bad, diagnostics, .timeout = 30) {
+  const bad_case *c = &cases[*i];
+  cr_log_info("%s", c->file);
+  char *path = e2e_fmt("%s/%s", E2E_BAD_DIR, c->file);
+  static const char *emits[][2] = {{"so", ".so"}, {"obj", ".o"}, {"header", ".h"}, {"ir", ".ir"}};
+  for (int k = 0; k < 4; k++) {
+    e2e_result r;
+    compile_fails_cleanly(&r, path, emits[k][0], emits[k][1], NULL);
+    check_diagnostic(path, r.err, r.errlen, c->line, c->col, c->msg);
+    e2e_free(&r);
+  }
+  /* `gradc run` reports the same error. */
+  e2e_result r;
+  e2e_gradc(&r, "run", path, NULL);
+  cr_expect_eq(r.status, 1, "gradc run: %s", e2e_describe(&r));
+  check_diagnostic(path, r.err, r.errlen, c->line, c->col, c->msg);
+  e2e_free(&r);
+  free(path);
+}
+
+/* The table covers every file in bad/ (a new file must get an entry). */
+Test(bad, table_covers_directory) {
+  int n = e2e_count_entries(E2E_BAD_DIR, NULL, 0);
+  cr_expect_eq(n, NCASES, "tests/e2e/bad has %d files, the table %d", n, NCASES);
+  cr_expect_geq(n, 12);
+}
+
+/* -D naming a dim the model does not have: exit 1, the name in the message, no output. */
+Test(bad, define_of_unknown_dim, .timeout = 30) {
+  e2e_result r;
+  compile_fails_cleanly(&r, E2E_MODELS_DIR "/dims.grad", "so", ".so", (const char *[]){"-D", "Q=3", NULL});
+  cr_expect(strstr(r.err, "'Q'"), "the message does not name Q:\n%s", r.err);
+  cr_expect(strstr(r.err, "error:"), "%s", r.err);
+  e2e_free(&r);
+  /* A known dim is overridden. */
+  char *dir = e2e_tmpdir("define");
+  char *h = e2e_fmt("%s/dims.h", dir);
+  e2e_gradc(&r, "compile", E2E_MODELS_DIR "/dims.grad", "-D", "H=7", "--emit", "header", "-o", h, NULL);
+  cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+  char *text = e2e_read(h, NULL);
+  cr_assert(text);
+  cr_expect(strstr(text, "#define DIMS_X_SIZE 7"), "-D H=7 did not resize x:\n%s", text);
+  free(text);
+  e2e_free(&r);
+  e2e_rmdir(dir);
+  /* Malformed -D is a usage error. */
+  e2e_gradc(&r, "compile", E2E_MODELS_DIR "/dims.grad", "-D", "H=abc", "--emit", "header", "-o", E2E_TMP_DIR "/never.h", NULL);
+  cr_expect_eq(r.status, 2, "%s", e2e_describe(&r));
+  e2e_free(&r);
+}
+
+/* Inputs generated here rather than stored: pathological nesting and a missing file. */
+Test(bad, deep_nesting_does_not_crash, .timeout = 30) {
+  char *dir = e2e_tmpdir("deep");
+  char *path = e2e_fmt("%s/deep.grad", dir);
+  size_t depth = 100000;
+  char *text = malloc(3 * depth + 200);
+  char *p = text + sprintf(text, "model m\ninput x : f32[3]\ny = ");
+  memset(p, '(', depth);
+  p += depth;
+  *p++ = 'x';
+  memset(p, ')', depth);
+  p += depth;
+  strcpy(p, "\noutput y\n");
+  cr_assert(e2e_write(path, text));
+  e2e_result r;
+  char *out = e2e_fmt("%s/deep.so", dir);
+  e2e_gradc(&r, "compile", path, "-o", out, NULL);
+  cr_expect_eq(r.signal, 0, "killed by signal %d", r.signal);
+  cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
+  char *want = e2e_fmt("%s:3:", path);
+  cr_expect(!strncmp(r.err, want, strlen(want)), "expected a diagnostic on line 3:\n%.300s", r.err);
+  cr_expect(!e2e_exists(out));
+  unlink(path);
+  e2e_rmdir(dir);
+  e2e_free(&r);
+  free(text);
+}
+
+Test(bad, missing_file_and_directory, .timeout = 30) {
+  e2e_result r;
+  e2e_gradc(&r, "compile", E2E_BAD_DIR "/no_such_file.grad", "-o", E2E_TMP_DIR "/never.so", NULL);
+  cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
+  cr_expect(strstr(r.err, "no_such_file.grad"), "%s", r.err);
+  e2e_free(&r);
+  e2e_gradc(&r, "compile", E2E_BAD_DIR, "-o", E2E_TMP_DIR "/never.so", NULL);
+  cr_expect_eq(r.status, 1, "a directory as the model: %s", e2e_describe(&r));
+  cr_expect_eq(r.signal, 0);
+  e2e_free(&r);
+}

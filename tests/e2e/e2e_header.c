@@ -1,0 +1,103 @@
+/* e2e_header.c — the header gradc writes beside logreg.so at build time (gen/logreg.h):
+ * its text (SPEC section 3) and that C (and C++, when g++ is installed) compilers accept
+ * it warning-free. */
+#define _DEFAULT_SOURCE /* strndup, unlink, umask under -std=c11 */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "e2e_util.h"
+
+static char *header(void) {
+  char *h = e2e_read(E2E_GEN_DIR "/logreg.h", NULL);
+  cr_assert(h, "cannot read " E2E_GEN_DIR "/logreg.h");
+  return h;
+}
+
+/* The declaration of fn: from "void fn(" to the next ");", white space squeezed. */
+static char *declaration(const char *h, const char *fn) {
+  char *start_pat = e2e_fmt("void %s(", fn);
+  const char *s = strstr(h, start_pat);
+  free(start_pat);
+  if (!s) return NULL;
+  const char *e = strstr(s, ");");
+  if (!e) return NULL;
+  char *d = malloc((size_t)(e - s) + 3), *o = d;
+  for (const char *p = s; p < e + 2; p++) {
+    char c = (*p == '\n' || *p == '\t') ? ' ' : *p;
+    if (c == ' ' && (o == d || o[-1] == ' ' || o[-1] == '(')) continue;
+    *o++ = c;
+  }
+  *o = 0;
+  return d;
+}
+
+Test(header, text) {
+  char *h = header();
+  static const char *want[] = {"#define LOGREG_X_SIZE 5",  "#define LOGREG_Y_SIZE 3", "#define LOGREG_W_SIZE 15",
+                               "#define LOGREG_B_SIZE 3",  "#define LOGREG_Z_SIZE 3", "#define LOGREG_WORKSPACE_BYTES",
+                               "#include <stdint.h>", "extern \"C\""};
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+    cr_expect(strstr(h, want[i]), "logreg.h lacks '%s':\n%s", want[i], h);
+  /* The shapes in comments. */
+  cr_expect(strstr(h, "[5, 3]"), "logreg.h does not give w's shape:\n%s", h);
+  char *fwd = declaration(h, "logreg_forward"), *bwd = declaration(h, "logreg_backward");
+  cr_assert(fwd, "no declaration of logreg_forward:\n%s", h);
+  cr_assert(bwd, "no declaration of logreg_backward:\n%s", h);
+  cr_expect_str_eq(fwd,
+                   "void logreg_forward(const float *x, const float *y, const float *w, const float *b, float *z, "
+                   "float *loss, void *workspace);");
+  cr_expect_str_eq(bwd,
+                   "void logreg_backward(const float *x, const float *y, const float *w, const float *b, "
+                   "float *grad_w, float *grad_b, float *z, float *loss, void *workspace);");
+  free(fwd);
+  free(bwd);
+  free(h);
+}
+
+static void compiles(const char *compiler, const char *lang, const char *std) {
+  char *dir = e2e_tmpdir("hdr");
+  cr_assert(dir);
+  /* Included twice (include guard) from a file that uses every declaration. */
+  char *src = e2e_fmt("%s/use.%s", dir, lang[1] == '+' ? "cc" : "c");
+  cr_assert(e2e_write(src, "#include \"logreg.h\"\n#include \"logreg.h\"\n"
+                           "int use(void);\n"
+                           "int use(void) {\n"
+                           "  static float x[LOGREG_X_SIZE], y[LOGREG_Y_SIZE], w[LOGREG_W_SIZE], b[LOGREG_B_SIZE];\n"
+                           "  static float gw[LOGREG_W_SIZE], gb[LOGREG_B_SIZE], z[LOGREG_Z_SIZE], loss;\n"
+                           "  static unsigned char ws[LOGREG_WORKSPACE_BYTES + 64];\n"
+                           "  logreg_forward(x, y, w, b, z, &loss, ws);\n"
+                           "  logreg_backward(x, y, w, b, gw, gb, z, &loss, ws);\n"
+                           "  return logreg_descriptor() != 0;\n"
+                           "}\n"));
+  e2e_result r;
+  /* The header alone, then a file that uses it. */
+  const char *argv1[] = {compiler, "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-pedantic-errors", std,
+                         "-x", lang, E2E_GEN_DIR "/logreg.h", NULL};
+  e2e_run(&r, argv1);
+  cr_expect_eq(r.status, 0, "%s %s rejects logreg.h: %s", compiler, lang, e2e_describe(&r));
+  e2e_free(&r);
+  const char *argv2[] = {compiler, "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-pedantic-errors", std,
+                         "-I" E2E_GEN_DIR, "-x", lang, src, NULL};
+  e2e_run(&r, argv2);
+  cr_expect_eq(r.status, 0, "%s %s rejects a file using logreg.h: %s", compiler, lang, e2e_describe(&r));
+  e2e_free(&r);
+  unlink(src);
+  e2e_rmdir(dir);
+  free(src);
+}
+
+Test(header, compiles_as_c, .timeout = 30) {
+  compiles(E2E_CC, "c", "-std=c99");
+  compiles(E2E_CC, "c", "-std=c11");
+}
+
+/* C++ only where a C++ compiler was found at configure time (it is not required). */
+Test(header, compiles_as_cxx, .timeout = 30) {
+  const char *cxx = E2E_CXX;
+  if (!*cxx) {
+    cr_log_info("no C++ compiler found at configure time; C++ check not run");
+    return;
+  }
+  compiles(cxx, "c++", "-std=c++11");
+}

@@ -1,0 +1,378 @@
+/* e2e_run.c — `gradc run` (and the driver's usage, help and version) end to end: the
+ * PyTorch autograd tutorial values through the real binary, the JSON schema of SPEC
+ * section 2, text output, every form of --set and the errors the driver reports. */
+#define _DEFAULT_SOURCE /* strndup, unlink, umask under -std=c11 */
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "e2e_util.h"
+
+#define TOL 1e-5
+
+/* Expected values, from PyTorch (float32) on the tutorial inputs. */
+static const double Z[3] = {-0.4, -0.2, 0.8};
+static const double LOSS = 0.7607517;
+static const double GB[3] = {0.1337708, 0.1500553, 0.2299915};
+static const double TRAIN_LOSS = 0.281426;
+static const double TRAIN_B[3] = {-0.05978851, -0.3772358, 0.03090344};
+
+/* ---- JSON schema helpers ---- */
+
+/* Checks that obj is a T = {"shape": [..], "data": [..]} with exactly those keys, data
+ * of prod(shape) numbers; returns the data array. */
+static const cJSON *check_T(const cJSON *obj, const char *what, const long long *shape, int rank) {
+  cr_assert(cJSON_IsObject(obj), "%s: not an object", what);
+  cr_assert_eq(cJSON_GetArraySize(obj), 2, "%s: expected exactly the keys shape and data", what);
+  const cJSON *s = cJSON_GetObjectItemCaseSensitive(obj, "shape");
+  const cJSON *d = cJSON_GetObjectItemCaseSensitive(obj, "data");
+  cr_assert(cJSON_IsArray(s), "%s: no shape array", what);
+  cr_assert(cJSON_IsArray(d), "%s: no data array", what);
+  cr_assert_eq(cJSON_GetArraySize(s), rank, "%s: rank %d, expected %d", what, cJSON_GetArraySize(s), rank);
+  long long count = 1;
+  for (int i = 0; i < rank; i++) {
+    const cJSON *e = cJSON_GetArrayItem(s, i);
+    cr_assert(cJSON_IsNumber(e), "%s: shape[%d] is not a number", what, i);
+    cr_assert_eq((long long)e->valuedouble, shape[i], "%s: shape[%d] = %g, expected %lld", what, i, e->valuedouble,
+                 shape[i]);
+    cr_assert_eq(e->valuedouble, floor(e->valuedouble), "%s: shape[%d] is not an integer", what, i);
+    count *= shape[i];
+  }
+  cr_assert_eq(cJSON_GetArraySize(d), count, "%s: %d values, expected %lld", what, cJSON_GetArraySize(d), count);
+  for (int i = 0; i < count; i++)
+    cr_assert(cJSON_IsNumber(cJSON_GetArrayItem(d, i)), "%s: data[%d] is not a number", what, i);
+  return d;
+}
+
+static double at(const cJSON *data, int i) { return cJSON_GetArrayItem(data, i)->valuedouble; }
+
+/* Checks the top-level schema; returns the parsed object (caller deletes). */
+static cJSON *parse_result(const e2e_result *r, bool with_grads) {
+  cr_assert_eq(r->status, 0, "%s", e2e_describe(r));
+  /* Exactly one JSON object on stdout (nothing but white space after it). */
+  cJSON *j = cJSON_ParseWithOpts(r->out, NULL, 1);
+  cr_assert(j, "stdout is not one JSON object:\n%s", r->out);
+  cr_assert(cJSON_IsObject(j));
+  static const char *keys[] = {"model", "loss", "outputs", "params", "grads"};
+  cr_assert_eq(cJSON_GetArraySize(j), 5, "expected exactly the keys model, loss, outputs, params, grads:\n%s", r->out);
+  for (int i = 0; i < 5; i++)
+    cr_assert(cJSON_GetObjectItemCaseSensitive(j, keys[i]), "missing key '%s':\n%s", keys[i], r->out);
+  const cJSON *model = cJSON_GetObjectItemCaseSensitive(j, "model");
+  cr_assert(cJSON_IsString(model) && !strcmp(model->valuestring, "logreg"), "model is not \"logreg\"");
+  cr_assert(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j, "loss")), "loss is not a number");
+  const cJSON *outs = cJSON_GetObjectItemCaseSensitive(j, "outputs");
+  const cJSON *params = cJSON_GetObjectItemCaseSensitive(j, "params");
+  const cJSON *grads = cJSON_GetObjectItemCaseSensitive(j, "grads");
+  cr_assert(cJSON_IsObject(outs) && cJSON_IsObject(params) && cJSON_IsObject(grads));
+  cr_assert_eq(cJSON_GetArraySize(outs), 1, "outputs: expected only z");
+  cr_assert_eq(cJSON_GetArraySize(params), 2, "params: expected w and b");
+  cr_assert_eq(cJSON_GetArraySize(grads), with_grads ? 2 : 0, "grads: expected %s", with_grads ? "w and b" : "{}");
+  static const long long s3[] = {3}, s53[] = {5, 3};
+  check_T(cJSON_GetObjectItemCaseSensitive(outs, "z"), "outputs.z", s3, 1);
+  check_T(cJSON_GetObjectItemCaseSensitive(params, "w"), "params.w", s53, 2);
+  check_T(cJSON_GetObjectItemCaseSensitive(params, "b"), "params.b", s3, 1);
+  if (with_grads) {
+    check_T(cJSON_GetObjectItemCaseSensitive(grads, "w"), "grads.w", s53, 2);
+    check_T(cJSON_GetObjectItemCaseSensitive(grads, "b"), "grads.b", s3, 1);
+  }
+  /* The params and grads appear in declaration order (w, then b). */
+  cr_assert_str_eq(params->child->string, "w");
+  return j;
+}
+
+static const cJSON *data_of(const cJSON *j, const char *group, const char *name) {
+  return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, group), name),
+                                          "data");
+}
+
+/* ---- the acceptance values ---- */
+
+Test(run, tutorial_backward_json, .timeout = 30) {
+  e2e_result r;
+  e2e_gradc(&r, "run", E2E_LOGREG, "--set", "x=1", "--set", "y=0", "--set", "w=" E2E_W, "--set", "b=" E2E_B,
+            "--backward", "--json", NULL);
+  cJSON *j = parse_result(&r, true);
+  double loss = cJSON_GetObjectItemCaseSensitive(j, "loss")->valuedouble;
+  cr_expect_float_eq(loss, LOSS, TOL, "loss %.9g, expected %.9g", loss, LOSS);
+  const cJSON *z = data_of(j, "outputs", "z"), *gw = data_of(j, "grads", "w"), *gb = data_of(j, "grads", "b");
+  const cJSON *w = data_of(j, "params", "w"), *b = data_of(j, "params", "b");
+  for (int i = 0; i < 3; i++) {
+    cr_expect_float_eq(at(z, i), Z[i], TOL, "z[%d] = %.9g, expected %.9g", i, at(z, i), Z[i]);
+    cr_expect_float_eq(at(gb, i), GB[i], TOL, "grad b[%d] = %.9g, expected %.9g", i, at(gb, i), GB[i]);
+  }
+  /* x is all ones, so dloss/dw[i][j] = dloss/db[j] for every row i. */
+  for (int i = 0; i < 5; i++)
+    for (int k = 0; k < 3; k++)
+      cr_expect_float_eq(at(gw, i * 3 + k), GB[k], TOL, "grad w[%d][%d] = %.9g, expected %.9g", i, k,
+                         at(gw, i * 3 + k), GB[k]);
+  /* The params are printed as set (no update without --train-steps). */
+  for (int i = 0; i < 15; i++) cr_expect_float_eq(at(w, i), -0.7 + 0.1 * i, 1e-7, "w[%d] changed", i);
+  cr_expect_float_eq(at(b, 1), -0.2, 1e-7);
+  cJSON_Delete(j);
+  e2e_free(&r);
+}
+
+Test(run, tutorial_train_steps_json, .timeout = 30) {
+  e2e_result r;
+  e2e_gradc(&r, "run", E2E_LOGREG, "--set", "x=1", "--set", "y=0", "--set", "w=" E2E_W, "--set", "b=" E2E_B,
+            "--train-steps", "3", "--lr", "0.5", "--json", NULL);
+  cJSON *j = parse_result(&r, true); /* --train-steps implies grads at the final params */
+  double loss = cJSON_GetObjectItemCaseSensitive(j, "loss")->valuedouble;
+  cr_expect_float_eq(loss, TRAIN_LOSS, TOL, "loss %.9g, expected %.9g", loss, TRAIN_LOSS);
+  const cJSON *b = data_of(j, "params", "b"), *w = data_of(j, "params", "w");
+  const cJSON *gb = data_of(j, "grads", "b"), *gw = data_of(j, "grads", "w"), *z = data_of(j, "outputs", "z");
+  for (int i = 0; i < 3; i++)
+    cr_expect_float_eq(at(b, i), TRAIN_B[i], TOL, "b[%d] = %.9g, expected %.9g", i, at(b, i), TRAIN_B[i]);
+  /* Every row of w moved by the same amount as b (x is all ones). */
+  for (int i = 0; i < 5; i++)
+    for (int k = 0; k < 3; k++) {
+      double moved_w = at(w, i * 3 + k) - (-0.7 + 0.1 * (i * 3 + k));
+      double moved_b = at(b, k) - (k == 0 ? 0.1 : k == 1 ? -0.2 : 0.3);
+      cr_expect_float_eq(moved_w, moved_b, TOL, "w[%d][%d] moved %.9g, b[%d] moved %.9g", i, k, moved_w, k, moved_b);
+      cr_expect_float_eq(at(gw, i * 3 + k), at(gb, k), TOL);
+    }
+  /* What is printed is at the final parameters: z = sum_i w[i][k] + b[k] (x = 1), and the
+   * gradient of BCE-with-logits with y = 0 is sigmoid(z) / 3. */
+  for (int k = 0; k < 3; k++) {
+    double zk = at(b, k);
+    for (int i = 0; i < 5; i++) zk += at(w, i * 3 + k);
+    cr_expect_float_eq(at(z, k), zk, TOL, "z[%d] = %.9g, expected %.9g", k, at(z, k), zk);
+    double g = 1.0 / (1.0 + exp(-zk)) / 3.0;
+    cr_expect_float_eq(at(gb, k), g, TOL, "grad b[%d] = %.9g, expected %.9g", k, at(gb, k), g);
+  }
+  cJSON_Delete(j);
+  e2e_free(&r);
+}
+
+Test(run, json_without_backward_has_empty_grads, .timeout = 30) {
+  e2e_result r;
+  e2e_gradc(&r, "run", E2E_LOGREG, "--set", "x=1", "--set", "y=0", "--set", "w=" E2E_W, "--set", "b=" E2E_B,
+            "--json", NULL);
+  cJSON *j = parse_result(&r, false);
+  cr_expect_float_eq(cJSON_GetObjectItemCaseSensitive(j, "loss")->valuedouble, LOSS, TOL);
+  cr_expect_float_eq(at(data_of(j, "outputs", "z"), 2), Z[2], TOL);
+  cJSON_Delete(j);
+  e2e_free(&r);
+}
+
+/* ---- text output ---- */
+
+/* The numbers after "PREFIX = " on the line starting with PREFIX; returns how many. */
+static int line_values(const char *text, const char *prefix, double *v, int max) {
+  size_t n = strlen(prefix);
+  for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+    if (strncmp(l, prefix, n) || strncmp(l + n, " = ", 3)) continue;
+    const char *p = l + n + 3;
+    int k = 0;
+    char *end;
+    while (k < max) {
+      double x = strtod(p, &end);
+      if (end == p) break;
+      v[k++] = x;
+      p = end;
+      if (*p == '\n' || !*p) break;
+    }
+    return k;
+  }
+  return -1;
+}
+
+Test(run, text_output, .timeout = 30) {
+  e2e_result r;
+  e2e_gradc(&r, "run", E2E_LOGREG, "--set", "x=1", "--set", "y=0", "--set", "w=" E2E_W, "--set", "b=" E2E_B,
+            "--backward", NULL);
+  cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+  cr_expect(!strncmp(r.out, "model logreg\n", 13), "first line is not 'model logreg':\n%s", r.out);
+  const char *l = strstr(r.out, "\nloss ");
+  cr_assert(l, "no 'loss' line:\n%s", r.out);
+  cr_expect_float_eq(strtod(l + 6, NULL), LOSS, TOL);
+  double v[16];
+  cr_assert_eq(line_values(r.out, "z [3]", v, 16), 3, "no 'z [3] = 3 values' line:\n%s", r.out);
+  for (int i = 0; i < 3; i++) cr_expect_float_eq(v[i], Z[i], TOL);
+  cr_assert_eq(line_values(r.out, "w [5, 3]", v, 16), 15, "no 'w [5, 3] = ...' line:\n%s", r.out);
+  cr_assert_eq(line_values(r.out, "b [3]", v, 16), 3, "no 'b [3] = ...' line:\n%s", r.out);
+  cr_assert_eq(line_values(r.out, "grad b [3]", v, 16), 3, "no 'grad b [3] = ...' line:\n%s", r.out);
+  for (int i = 0; i < 3; i++) cr_expect_float_eq(v[i], GB[i], TOL);
+  cr_assert_eq(line_values(r.out, "grad w [5, 3]", v, 16), 15, "no 'grad w [5, 3] = ...' line:\n%s", r.out);
+  for (int i = 0; i < 15; i++) cr_expect_float_eq(v[i], GB[i % 3], TOL);
+  e2e_free(&r);
+}
+
+/* ---- --set forms ---- */
+
+Test(run, set_from_file, .timeout = 30) {
+  char *dir = e2e_tmpdir("setfile");
+  cr_assert(dir);
+  char *wf = e2e_fmt("%s/w.txt", dir), *bf = e2e_fmt("%s/b.txt", dir);
+  /* white space and newlines in one file, commas in the other */
+  cr_assert(e2e_write(wf, "-0.7 -0.6 -0.5\n-0.4\t-0.3 -0.2\n-0.1 0 0.1\n 0.2 0.3 0.4\n0.5 0.6 0.7\n"));
+  cr_assert(e2e_write(bf, "0.1,-0.2,0.3\n"));
+  char *wa = e2e_fmt("w=@%s", wf), *ba = e2e_fmt("b=@%s", bf);
+  e2e_result r;
+  e2e_gradc(&r, "run", E2E_LOGREG, "--set", "x=1", "--set", "y=0", "--set", wa, "--set", ba, "--backward", "--json",
+            NULL);
+  cJSON *j = parse_result(&r, true);
+  cr_expect_float_eq(cJSON_GetObjectItemCaseSensitive(j, "loss")->valuedouble, LOSS, TOL);
+  for (int i = 0; i < 3; i++) cr_expect_float_eq(at(data_of(j, "grads", "b"), i), GB[i], TOL);
+  for (int i = 0; i < 15; i++) cr_expect_float_eq(at(data_of(j, "params", "w"), i), -0.7 + 0.1 * i, 1e-7);
+  cJSON_Delete(j);
+  e2e_free(&r);
+
+  /* A missing file: exit 1, naming it. */
+  char *missing = e2e_fmt("w=@%s/nope.txt", dir);
+  e2e_gradc(&r, "run", E2E_LOGREG, "--set", missing, NULL);
+  cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
+  cr_expect(strstr(r.err, "nope.txt"), "the message does not name the file:\n%s", r.err);
+  e2e_free(&r);
+  e2e_rmdir(dir);
+}
+
+Test(run, single_number_broadcasts, .timeout = 30) {
+  e2e_result r;
+  e2e_gradc(&r, "run", E2E_LOGREG, "--set", "x=1", "--set", "y=0", "--set", "w=0.5", "--set", "b=" E2E_B, "--json",
+            NULL);
+  cJSON *j = parse_result(&r, false);
+  const cJSON *w = data_of(j, "params", "w"), *z = data_of(j, "outputs", "z");
+  for (int i = 0; i < 15; i++) cr_expect_float_eq(at(w, i), 0.5, 1e-7, "w[%d] = %g", i, at(w, i));
+  static const double b[3] = {0.1, -0.2, 0.3};
+  for (int k = 0; k < 3; k++) cr_expect_float_eq(at(z, k), 2.5 + b[k], TOL, "z[%d] = %g", k, at(z, k));
+  cJSON_Delete(j);
+  e2e_free(&r);
+}
+
+Test(run, unset_tensors_take_init_under_seed, .timeout = 30) {
+  e2e_result a, b, c;
+  e2e_gradc(&a, "run", E2E_LOGREG, "--seed", "7", "--json", NULL);
+  e2e_gradc(&b, "run", E2E_LOGREG, "--seed", "7", "--json", NULL);
+  e2e_gradc(&c, "run", E2E_LOGREG, "--seed", "8", "--json", NULL);
+  cJSON *ja = parse_result(&a, false), *jb = parse_result(&b, false), *jc = parse_result(&c, false);
+  cr_expect_str_eq(a.out, b.out, "the same seed gave different results");
+  cr_expect(strcmp(a.out, c.out), "seeds 7 and 8 gave the same parameters");
+  /* randn: not all zero, not all equal */
+  const cJSON *w = data_of(ja, "params", "w");
+  bool differ = false;
+  for (int i = 1; i < 15; i++) differ |= at(w, i) != at(w, 0);
+  cr_expect(differ, "w = randn gave constant values");
+  cJSON_Delete(ja);
+  cJSON_Delete(jb);
+  cJSON_Delete(jc);
+  e2e_free(&a);
+  e2e_free(&b);
+  e2e_free(&c);
+}
+
+/* ---- errors: exit 1 (wrong input) ---- */
+
+static void expect_user_error(e2e_result *r, const char *const *want) {
+  cr_expect_eq(r->status, 1, "expected exit status 1: %s", e2e_describe(r));
+  cr_expect_eq(r->signal, 0);
+  cr_expect_eq(r->outlen, 0, "expected nothing on stdout: %s", e2e_describe(r));
+  for (; *want; want++) cr_expect(strstr(r->err, *want), "stderr lacks '%s': %s", *want, e2e_describe(r));
+}
+
+Test(run, wrong_count_of_values, .timeout = 30) {
+  e2e_result r;
+  e2e_gradc(&r, "run", E2E_LOGREG, "--set", "x=1,2", NULL);
+  expect_user_error(&r, (const char *[]){"x", "2", "5", NULL});
+  e2e_free(&r);
+  e2e_gradc(&r, "run", E2E_LOGREG, "--set", "b=1,2,3,4", NULL); /* too many */
+  expect_user_error(&r, (const char *[]){"b", "3", NULL});
+  e2e_free(&r);
+  e2e_gradc(&r, "run", E2E_LOGREG, "--set", "x=1,2,oops,4,5", NULL); /* not a number */
+  expect_user_error(&r, (const char *[]){"x", "oops", NULL});
+  e2e_free(&r);
+  e2e_gradc(&r, "run", E2E_LOGREG, "--set", "x", NULL); /* no '=' */
+  expect_user_error(&r, (const char *[]){"x", NULL});
+  e2e_free(&r);
+}
+
+Test(run, unknown_tensor_name, .timeout = 30) {
+  e2e_result r;
+  e2e_gradc(&r, "run", E2E_LOGREG, "--set", "q=1", NULL);
+  expect_user_error(&r, (const char *[]){"'q'", NULL});
+  e2e_free(&r);
+}
+
+Test(run, set_of_an_output, .timeout = 30) {
+  e2e_result r;
+  e2e_gradc(&r, "run", E2E_LOGREG, "--set", "z=1", NULL);
+  expect_user_error(&r, (const char *[]){"'z'", NULL});
+  e2e_free(&r);
+}
+
+Test(run, missing_model_file, .timeout = 30) {
+  e2e_result r;
+  e2e_gradc(&r, "run", GRADC_SOURCE_DIR "/models/no_such_model.grad", NULL);
+  expect_user_error(&r, (const char *[]){"no_such_model.grad", NULL});
+  e2e_free(&r);
+}
+
+/* ---- usage errors: exit 2 ---- */
+
+static void expect_usage_error(e2e_result *r, const char *want) {
+  cr_expect_eq(r->status, 2, "expected exit status 2: %s", e2e_describe(r));
+  cr_expect_eq(r->signal, 0);
+  cr_expect(r->errlen > 0, "expected a message on stderr");
+  if (want) cr_expect(strstr(r->err, want), "stderr lacks '%s': %s", want, e2e_describe(r));
+}
+
+Test(usage, errors_exit_2, .timeout = 30) {
+  e2e_result r;
+  e2e_gradc(&r, "run", E2E_LOGREG, "--bogus", NULL);
+  expect_usage_error(&r, "--bogus");
+  e2e_free(&r);
+  e2e_gradc(&r, "run", NULL); /* missing model */
+  expect_usage_error(&r, "usage");
+  e2e_free(&r);
+  e2e_gradc(&r, "run", E2E_LOGREG, "--train-steps", "3", NULL);
+  expect_usage_error(&r, "--lr");
+  e2e_free(&r);
+  e2e_gradc(&r, "run", E2E_LOGREG, "--train-steps", "three", "--lr", "0.1", NULL);
+  expect_usage_error(&r, "three");
+  e2e_free(&r);
+  e2e_gradc(&r, "run", E2E_LOGREG, "--lr", NULL); /* option without its value */
+  expect_usage_error(&r, "--lr");
+  e2e_free(&r);
+  e2e_gradc(&r, "compile", NULL);
+  expect_usage_error(&r, "usage");
+  e2e_free(&r);
+  e2e_gradc(&r, "compile", E2E_LOGREG, "--emit", "exe", NULL);
+  expect_usage_error(&r, "exe");
+  e2e_free(&r);
+  e2e_gradc(&r, "frobnicate", NULL);
+  expect_usage_error(&r, "frobnicate");
+  e2e_free(&r);
+  e2e_gradc(&r, NULL);
+  expect_usage_error(&r, "usage");
+  e2e_free(&r);
+}
+
+Test(usage, version, .timeout = 30) {
+  e2e_result r;
+  e2e_gradc(&r, "--version", NULL);
+  cr_expect_eq(r.status, 0, "%s", e2e_describe(&r));
+  cr_expect_str_eq(r.out, "gradc " GRADC_VERSION "\n");
+  e2e_free(&r);
+}
+
+Test(usage, help, .timeout = 30) {
+  e2e_result r;
+  e2e_gradc(&r, "help", NULL);
+  cr_expect_eq(r.status, 0, "%s", e2e_describe(&r));
+  cr_expect(strstr(r.out, "gradc compile"), "help lacks compile:\n%s", r.out);
+  cr_expect(strstr(r.out, "gradc run"), "help lacks run:\n%s", r.out);
+  cr_expect(strstr(r.out, "--version"), "help lacks --version:\n%s", r.out);
+  e2e_free(&r);
+  e2e_gradc(&r, "help", "run", NULL);
+  cr_expect_eq(r.status, 0, "%s", e2e_describe(&r));
+  cr_expect(strstr(r.out, "gradc run"), "%s", r.out);
+  for (const char *const *o = (const char *[]){"--set", "--backward", "--train-steps", "--lr", "--json", "--seed", NULL};
+       *o; o++)
+    cr_expect(strstr(r.out, *o), "help run lacks %s:\n%s", *o, r.out);
+  e2e_free(&r);
+  e2e_gradc(&r, "help", "compile", NULL);
+  cr_expect_eq(r.status, 0, "%s", e2e_describe(&r));
+  cr_expect(strstr(r.out, "--emit") && strstr(r.out, "--target") && strstr(r.out, "--inference"), "%s", r.out);
+  e2e_free(&r);
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# test.sh — the whole test suite: installs missing Debian packages (install-deps.sh),
+# configures and builds in ./build (warnings are errors, see CMakeLists.txt), runs
+# every test with ctest and exits with ctest's status. Works from any directory.
+#
+#   tools/setup/test.sh                 everything
+#   tools/setup/test.sh -R e2e_run      extra arguments go to ctest
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+BUILD=build
+
+tools/setup/install-deps.sh
+
+echo "== configure and build ($ROOT/$BUILD)"
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build "$BUILD" -j"$(nproc 2>/dev/null || echo 2)"
+
+echo "== test"
+cd "$BUILD"
+status=0
+ctest --output-on-failure -j2 "$@" || status=$?
+exit "$status"
