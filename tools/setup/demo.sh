@@ -79,7 +79,7 @@ demo_digits() {
   explain "Each step: zero_grad, forward + backward (native code derived by autodiff)," \
     "a NaN/Inf check, and the SGD update. Validation on the 359 held-out images." ""
   show "$GRADC" train models/digits.grad --data models/data/digits_train.csv \
-    --val models/data/digits_test.csv --epochs 30 --lr 0.05 --seed 0 -o "$out/digits.safetensors"
+    --val models/data/digits_test.csv --epochs 30 --lr 0.05 --momentum 0.9 --seed 0 -o "$out/digits.safetensors"
 
   say "3. Evaluate the saved weights on the test split"
   show "$GRADC" eval models/digits.grad --weights "$out/digits.safetensors" --data models/data/digits_test.csv
