@@ -78,6 +78,7 @@ static int back(Unit *u, const gc_options *o, char *err, size_t errlen) {
   LLVMDisposeTargetData(td);
   Lower L;
   lower_init(&L, ctx, mod);
+  L.vw = lower_vector_width(tm);
   for (int i = 0; i < u->nentries; i++) lower_entry(&L, u->g, u->entries[i]);
   emit_descriptor(&L, u, o->emit == GC_EMIT_SO);
   lower_dispose(&L);
@@ -102,6 +103,8 @@ static int pipeline(Diag *d, Arena *a, const gc_options *o, gc_result *res, char
   res->batch_size = u->g->batch_size;
   res->nkernels_forward = u->entries[0]->nkernels;
   res->nkernels_backward = u->nentries > 1 ? u->entries[1]->nkernels : 0;
+  res->flops_forward = entry_flops(u->entries[0]);
+  res->flops_backward = u->nentries > 1 ? entry_flops(u->entries[1]) : 0;
   int rc = back(u, o, err, errlen);
   if (!rc && (o->emit == GC_EMIT_SO || o->emit == GC_EMIT_OBJ)) { /* the header beside it */
     char *h = with_ext(o->out, ".h");

@@ -71,6 +71,9 @@ typedef struct {
 
 /* Builds the entry (roots, sinks, args). graph must be fully optimised. */
 Entry *entry_build(Graph *g, EntryKind kind, EntryOptions opt);
+/* Floating-point operations of the entry's matrix products and convolutions (2 per
+ * multiply-add): the work a minimal implementation must do; elementwise work excluded. */
+double entry_flops(const Entry *e);
 /* schedule.c: fills e->kernels (fusion). */
 void schedule_entry(Graph *g, Entry *e);
 /* memplan.c: fills e->buf and e->ws_bytes. */

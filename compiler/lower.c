@@ -163,6 +163,18 @@ static void add_attr(Lower *L, LLVMValueRef fn, unsigned idx, const char *name) 
   LLVMAddAttributeAtIndex(fn, idx, LLVMCreateEnumAttribute(L->ctx, kind, 0));
 }
 
+/* The SIMD width the kernels are written for: what the target surely has. */
+int lower_vector_width(LLVMTargetMachineRef tm) {
+  char *triple = LLVMGetTargetMachineTriple(tm), *feat = LLVMGetTargetMachineFeatureString(tm);
+  int vw = 1;
+  if (!strncmp(triple, "x86_64", 6)) vw = strstr(feat, "+avx,") || strstr(feat, "+avx2") ? 8 : 4;
+  else if (!strncmp(triple, "aarch64", 7) || !strncmp(triple, "arm64", 5)) vw = 4;
+  else if (!strncmp(triple, "arm", 3) && strstr(feat, "+neon")) vw = 4;
+  LLVMDisposeMessage(triple);
+  LLVMDisposeMessage(feat);
+  return vw;
+}
+
 void lower_init(Lower *L, LLVMContextRef ctx, LLVMModuleRef mod) {
   memset(L, 0, sizeof *L);
   L->ctx = ctx;

@@ -21,6 +21,7 @@ struct Lower {
   LLVMValueRef ws;   /* its workspace argument */
   LLVMValueRef *args;/* its arguments, as in Entry.args */
   Entry *e;          /* the entry point being emitted */
+  int vw;            /* floats per SIMD vector on the target (1: no vectors) */
   Graph *g;
 };
 
@@ -30,6 +31,7 @@ typedef struct {
 } Loop;
 
 void lower_init(Lower *L, LLVMContextRef ctx, LLVMModuleRef mod);
+int lower_vector_width(LLVMTargetMachineRef tm);
 void lower_dispose(Lower *L);
 /* Emits entry e as the function e->name into L->mod. */
 void lower_entry(Lower *L, Graph *g, Entry *e);

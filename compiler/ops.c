@@ -12,6 +12,7 @@
 #include "mathlib.h"
 #include "opinfo.h"
 #include "ops_window.h"
+#include "matmul.h"
 
 #define A(n) ((n)->in[0])
 #define B(n) ((n)->in[1])
@@ -482,55 +483,6 @@ static void em_permute(Lower *L, Kernel *k) {
   lw_loops_end(L, lp, n->shape);
 }
 
-/* C (+)= op(A) op(B). Loop order i-k-j when B is row-major (the j loop is contiguous
- * and vectorises), i-j-k dot products when B is stored transposed. */
-static void em_matmul(Lower *L, Kernel *k) {
-  Node *n = k->nodes[0], *a = A(n), *b = B(n);
-  int r = n->shape.rank, o = r - 2;
-  int64_t M = n->shape.d[o], N = n->shape.d[o + 1], m_, K;
-  mat_dims(a, n->ta, &m_, &K);
-  bool acc = lw_accumulates(L, n);
-  Loop lb, li, lj, lk;
-  LLVMValueRef ci[3], ai[3], bi[3];
-  LLVMValueRef p = r == 3 ? lw_loop(L, &lb, n->shape.d[0], "b") : NULL;
-  ci[0] = ai[0] = bi[0] = p;
-  LLVMValueRef i = lw_loop(L, &li, M, "i");
-  ci[o] = i;
-  if (!n->tb) {
-    if (!acc) {
-      LLVMValueRef j = lw_loop(L, &lj, N, "j");
-      ci[o + 1] = j;
-      LLVMBuildStore(LB, lw_f32(L, 0), lw_addr(L, n, ci, r));
-      lw_loop_end(L, &lj);
-    }
-    LLVMValueRef kk = lw_loop(L, &lk, K, "k");
-    ai[o] = n->ta ? kk : i, ai[o + 1] = n->ta ? i : kk;
-    LLVMValueRef av = lw_load(L, a, ai, r);
-    LLVMValueRef j = lw_loop(L, &lj, N, "j");
-    ci[o + 1] = j, bi[o] = kk, bi[o + 1] = j;
-    LLVMValueRef cp = lw_addr(L, n, ci, r);
-    LLVMValueRef prod = LLVMBuildFMul(LB, av, lw_load(L, b, bi, r), "");
-    LLVMBuildStore(LB, LLVMBuildFAdd(LB, LLVMBuildLoad2(LB, L->f32, cp, ""), prod, ""), cp);
-    lw_loop_end(L, &lj);
-    lw_loop_end(L, &lk);
-  } else {
-    LLVMValueRef j = lw_loop(L, &lj, N, "j");
-    ci[o + 1] = j;
-    LLVMValueRef sum = lw_slot(L, L->f32, "dot");
-    LLVMBuildStore(LB, lw_f32(L, 0), sum);
-    LLVMValueRef kk = lw_loop(L, &lk, K, "k");
-    ai[o] = n->ta ? kk : i, ai[o + 1] = n->ta ? i : kk;
-    bi[o] = j, bi[o + 1] = kk;
-    LLVMValueRef prod = LLVMBuildFMul(LB, lw_load(L, a, ai, r), lw_load(L, b, bi, r), "");
-    LLVMBuildStore(LB, LLVMBuildFAdd(LB, LLVMBuildLoad2(LB, L->f32, sum, ""), prod, ""), sum);
-    lw_loop_end(L, &lk);
-    lw_store(L, n, ci, LLVMBuildLoad2(LB, L->f32, sum, ""));
-    lw_loop_end(L, &lj);
-  }
-  lw_loop_end(L, &li);
-  if (p) lw_loop_end(L, &lb);
-}
-
 static void em_argmax_mask(Lower *L, Kernel *k) {
   Node *n = k->nodes[0], *x = A(n);
   int ax = __builtin_ctz(n->axes);
@@ -608,7 +560,7 @@ const OpInfo gc_ops[OP__COUNT] = {
     [OP_MAX] = {"max", 1, CLS_REDUCE, shape_reduce, grad_max, NULL, NULL, ev_max, em_max},
     [OP_RESHAPE] = {"reshape", 1, CLS_ALIAS, shape_reshape, grad_reshape, NULL, NULL, NULL, NULL},
     [OP_PERMUTE] = {"permute", 1, CLS_KERNEL, shape_permute, grad_permute, NULL, NULL, ev_permute, em_permute},
-    [OP_MATMUL] = {"matmul", 2, CLS_KERNEL, shape_matmul, grad_matmul, NULL, NULL, ev_matmul, em_matmul},
+    [OP_MATMUL] = {"matmul", 2, CLS_KERNEL, shape_matmul, grad_matmul, NULL, NULL, ev_matmul, emit_matmul},
     [OP_ONEHOT] = {"onehot", 1, CLS_KERNEL, shape_onehot, NULL, NULL, NULL, ev_onehot, em_onehot},
     [OP_ARGMAX_MASK] = {"argmax_mask", 1, CLS_KERNEL, shape_argmax_mask, NULL, NULL, NULL, ev_argmax_mask, em_argmax_mask},
     [OP_CONV2D] = {"conv2d", 2, CLS_KERNEL, shape_conv2d, grad_conv2d, NULL, NULL, ev_conv2d, em_conv2d},

@@ -194,13 +194,22 @@ void gradc_core_init_tensor(float *p, size_t n, const gradc_init_spec *spec, uin
 
 void gradc_core_sgd(float *p, const float *g, float *buf, size_t n, const gradc_sgd_opts *o) {
   const float lr = o->lr, mom = o->momentum, wd = o->weight_decay;
-  const bool use_wd = wd != 0.0f, use_mom = mom != 0.0f && buf != NULL;
-  for (size_t i = 0; i < n; i++) {
-    float d = use_wd ? g[i] + wd * p[i] : g[i];
-    if (use_mom) {
-      buf[i] = mom * buf[i] + d;
-      d = buf[i];
+  float *restrict pr = p, *restrict br = buf;
+  const float *restrict gr = g;
+  /* One branch-free loop per case, so that each vectorises. */
+  if (mom != 0.0f && buf != NULL && wd != 0.0f) {
+    for (size_t i = 0; i < n; i++) {
+      br[i] = mom * br[i] + (gr[i] + wd * pr[i]);
+      pr[i] -= lr * br[i];
     }
-    p[i] = p[i] - lr * d;
+  } else if (mom != 0.0f && buf != NULL) {
+    for (size_t i = 0; i < n; i++) {
+      br[i] = mom * br[i] + gr[i];
+      pr[i] -= lr * br[i];
+    }
+  } else if (wd != 0.0f) {
+    for (size_t i = 0; i < n; i++) pr[i] -= lr * (gr[i] + wd * pr[i]);
+  } else {
+    for (size_t i = 0; i < n; i++) pr[i] -= lr * gr[i];
   }
 }

@@ -1,0 +1,246 @@
+/* matmul.c — the matrix-product kernel: register-blocked, vectorised micro-kernels
+ * emitted as LLVM vector IR, for forward and backward products alike.
+ *
+ *   C[M,N] (+)= op(A)[M,K] op(B)[K,N]     op = identity or transpose (n->ta, n->tb)
+ *
+ * With B row-major (!tb) the micro-kernel keeps an MR x (NV * VW) block of C in
+ * vector registers: per k it loads NV vectors of B's row k and broadcasts MR elements
+ * of A's column k (A may be stored transposed: ta), MR * NV fused multiply-adds. Loops
+ * run k-blocks (KC deep, so the B panel stays in cache) > column blocks > row blocks.
+ * With B stored transposed (tb, the backward product dX = dY W^T) rows of A and rows
+ * of B are both contiguous along k: an MR x NC block of dot products, vectorised
+ * along k, reduced horizontally at the end. Remainders get the same kernels with
+ * smaller constant MR/NV/NC; leftover columns narrower than a vector, targets without
+ * vectors (VW = 1) and the rare op(A)^T op(B)^T case use plain loops.
+ *
+ * Every bound is a compile-time constant. C accumulates into its buffer when the
+ * memory plan says so (gradients), else it is overwritten. */
+#include "matmul.h"
+#include <string.h>
+
+#define LB (L->b)
+#define MR 6  /* rows of the broadcast kernel's register block */
+#define NV 2  /* vectors per row of the broadcast kernel's register block */
+#define KC 256
+#define DMR 4 /* the dot kernel's block: DMR x DNC dot products */
+#define DNC 3
+
+typedef struct {
+  Node *n, *a, *b;
+  int r, o;        /* rank, index of the row dimension */
+  int64_t M, N, K;
+  LLVMValueRef p;  /* batch index (rank 3) or NULL */
+  bool acc;        /* C accumulates into its buffer */
+  LLVMTypeRef vt;  /* <VW x float> */
+} MM;
+
+static LLVMValueRef fmuladd(Lower *L, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  static const char name[] = "llvm.fmuladd";
+  unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
+  LLVMTypeRef t = LLVMTypeOf(a);
+  LLVMValueRef fn = LLVMGetIntrinsicDeclaration(L->mod, id, &t, 1);
+  LLVMValueRef args[3] = {a, b, c};
+  return LLVMBuildCall2(LB, LLVMIntrinsicGetType(L->ctx, id, &t, 1), fn, args, 3, "");
+}
+
+static LLVMValueRef splat(Lower *L, LLVMTypeRef vt, LLVMValueRef x) {
+  LLVMValueRef v = LLVMBuildInsertElement(LB, LLVMGetUndef(vt), x, LLVMConstInt(L->i32, 0, 0), "");
+  return LLVMBuildShuffleVector(LB, v, LLVMGetUndef(vt), LLVMConstNull(LLVMVectorType(L->i32, LLVMGetVectorSize(vt))),
+                                "splat");
+}
+
+static LLVMValueRef vload(Lower *L, LLVMTypeRef vt, LLVMValueRef ptr) {
+  LLVMValueRef v = LLVMBuildLoad2(LB, vt, ptr, "");
+  LLVMSetAlignment(v, 4);
+  return v;
+}
+
+static void vstore(Lower *L, LLVMValueRef v, LLVMValueRef ptr) { LLVMSetAlignment(LLVMBuildStore(LB, v, ptr), 4); }
+
+static LLVMValueRef add_c(Lower *L, LLVMValueRef x, int64_t c) { return LLVMBuildAdd(LB, x, lw_i64(L, c), ""); }
+
+/* Element pointers of op(A)(i, k), op(B)(k, j) and C(i, j). */
+static LLVMValueRef pa(Lower *L, MM *m, LLVMValueRef i, LLVMValueRef k) {
+  LLVMValueRef idx[3] = {m->p};
+  idx[m->o] = m->n->ta ? k : i, idx[m->o + 1] = m->n->ta ? i : k;
+  return lw_addr(L, m->a, idx, m->r);
+}
+static LLVMValueRef pb(Lower *L, MM *m, LLVMValueRef k, LLVMValueRef j) {
+  LLVMValueRef idx[3] = {m->p};
+  idx[m->o] = m->n->tb ? j : k, idx[m->o + 1] = m->n->tb ? k : j;
+  return lw_addr(L, m->b, idx, m->r);
+}
+static LLVMValueRef pc(Lower *L, MM *m, LLVMValueRef i, LLVMValueRef j) {
+  LLVMValueRef idx[3] = {m->p};
+  idx[m->o] = i, idx[m->o + 1] = j;
+  return lw_addr(L, m->n, idx, m->r);
+}
+
+/* ---- broadcast kernel: rows [i, i+mr), columns [j, j + nv*VW), k in [k0, k0+kc) ---- */
+
+static void bcast_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j, int nv, LLVMValueRef k0, int64_t kc,
+                        LLVMValueRef first) {
+  int vw = (int)LLVMGetVectorSize(m->vt);
+  LLVMValueRef acc[MR][NV], zero = LLVMConstNull(m->vt);
+  for (int r = 0; r < mr; r++)
+    for (int v = 0; v < nv; v++) {
+      acc[r][v] = lw_slot(L, m->vt, "acc");
+      LLVMValueRef c = vload(L, m->vt, pc(L, m, add_c(L, i, r), add_c(L, j, v * vw)));
+      /* the first k-block of an overwritten C starts from zero */
+      LLVMValueRef init = m->acc ? c : LLVMBuildSelect(LB, first, zero, c, "");
+      LLVMBuildStore(LB, init, acc[r][v]);
+    }
+  Loop lk;
+  LLVMValueRef k = LLVMBuildAdd(LB, k0, lw_loop(L, &lk, kc, "k"), "");
+  LLVMValueRef bv[NV];
+  for (int v = 0; v < nv; v++) bv[v] = vload(L, m->vt, pb(L, m, k, add_c(L, j, v * vw)));
+  for (int r = 0; r < mr; r++) {
+    LLVMValueRef av = splat(L, m->vt, LLVMBuildLoad2(LB, L->f32, pa(L, m, add_c(L, i, r), k), "a"));
+    for (int v = 0; v < nv; v++)
+      LLVMBuildStore(LB, fmuladd(L, av, bv[v], LLVMBuildLoad2(LB, m->vt, acc[r][v], "")), acc[r][v]);
+  }
+  lw_loop_end(L, &lk);
+  for (int r = 0; r < mr; r++)
+    for (int v = 0; v < nv; v++)
+      vstore(L, LLVMBuildLoad2(LB, m->vt, acc[r][v], ""), pc(L, m, add_c(L, i, r), add_c(L, j, v * vw)));
+}
+
+/* All row blocks (full ones in a loop, the remainder once) for one column block. */
+static void bcast_rows(Lower *L, MM *m, LLVMValueRef j, int nv, LLVMValueRef k0, int64_t kc, LLVMValueRef first) {
+  int64_t full = m->M / MR, rest = m->M % MR;
+  if (full) {
+    Loop li;
+    LLVMValueRef i = LLVMBuildMul(LB, lw_loop(L, &li, full, "ib"), lw_i64(L, MR), "");
+    bcast_block(L, m, i, MR, j, nv, k0, kc, first);
+    lw_loop_end(L, &li);
+  }
+  if (rest) bcast_block(L, m, lw_i64(L, full * MR), (int)rest, j, nv, k0, kc, first);
+}
+
+/* Plain loops for columns [j0, N) (all rows, all k): the remainder narrower than a vector. */
+static void scalar_columns(Lower *L, MM *m, int64_t j0) {
+  if (j0 >= m->N) return;
+  Loop li, lj, lk;
+  LLVMValueRef i = lw_loop(L, &li, m->M, "i");
+  LLVMValueRef j = LLVMBuildAdd(LB, lw_loop(L, &lj, m->N - j0, "j"), lw_i64(L, j0), "");
+  LLVMValueRef sum = lw_slot(L, L->f32, "dot");
+  LLVMBuildStore(LB, lw_f32(L, 0), sum);
+  LLVMValueRef k = lw_loop(L, &lk, m->K, "k");
+  LLVMValueRef prod = LLVMBuildFMul(LB, LLVMBuildLoad2(LB, L->f32, pa(L, m, i, k), ""),
+                                    LLVMBuildLoad2(LB, L->f32, pb(L, m, k, j), ""), "");
+  LLVMBuildStore(LB, LLVMBuildFAdd(LB, LLVMBuildLoad2(LB, L->f32, sum, ""), prod, ""), sum);
+  lw_loop_end(L, &lk);
+  LLVMValueRef cp = pc(L, m, i, j), v = LLVMBuildLoad2(LB, L->f32, sum, "");
+  if (m->acc) v = LLVMBuildFAdd(LB, LLVMBuildLoad2(LB, L->f32, cp, ""), v, "");
+  LLVMBuildStore(LB, v, cp);
+  lw_loop_end(L, &lj);
+  lw_loop_end(L, &li);
+}
+
+static void bcast_matmul(Lower *L, MM *m) {
+  int vw = (int)LLVMGetVectorSize(m->vt);
+  int64_t nr = (int64_t)NV * vw, nfull = m->N / nr, nvec = (m->N % nr) / vw;
+  int64_t kc = m->K < KC ? m->K : KC, kblocks = m->K / kc, krest = m->K % kc;
+  for (int part = 0; part < 2; part++) { /* the full k-blocks, then the remainder block */
+    int64_t depth = part ? krest : kc, count = part ? (krest ? 1 : 0) : kblocks;
+    if (!count) continue;
+    Loop lk0 = {0};
+    LLVMValueRef k0 = part ? lw_i64(L, kblocks * kc) : LLVMBuildMul(LB, lw_loop(L, &lk0, count, "kb"), lw_i64(L, kc), "");
+    LLVMValueRef first = LLVMBuildICmp(LB, LLVMIntEQ, k0, lw_i64(L, 0), "first");
+    if (nfull) {
+      Loop lj;
+      LLVMValueRef j = LLVMBuildMul(LB, lw_loop(L, &lj, nfull, "jb"), lw_i64(L, nr), "");
+      bcast_rows(L, m, j, NV, k0, depth, first);
+      lw_loop_end(L, &lj);
+    }
+    if (nvec) bcast_rows(L, m, lw_i64(L, nfull * nr), (int)nvec, k0, depth, first);
+    if (!part) lw_loop_end(L, &lk0);
+  }
+  scalar_columns(L, m, nfull * nr + nvec * vw);
+}
+
+/* ---- dot kernel (B stored transposed): C(i, j) = sum_k A(i, k) B_stored(j, k) ---- */
+
+static LLVMValueRef hsum(Lower *L, LLVMValueRef v) {
+  unsigned n = LLVMGetVectorSize(LLVMTypeOf(v));
+  LLVMValueRef s = LLVMBuildExtractElement(LB, v, LLVMConstInt(L->i32, 0, 0), "");
+  for (unsigned e = 1; e < n; e++) s = LLVMBuildFAdd(LB, s, LLVMBuildExtractElement(LB, v, LLVMConstInt(L->i32, e, 0), ""), "");
+  return s;
+}
+
+static void dot_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j, int nc) {
+  int vw = (int)LLVMGetVectorSize(m->vt);
+  int64_t kv = m->K / vw;
+  LLVMValueRef acc[DMR][DNC], s[DMR][DNC];
+  for (int r = 0; r < mr; r++)
+    for (int c = 0; c < nc; c++) {
+      acc[r][c] = lw_slot(L, m->vt, "dacc");
+      LLVMBuildStore(LB, LLVMConstNull(m->vt), acc[r][c]);
+    }
+  if (kv) {
+    Loop lk;
+    LLVMValueRef k = LLVMBuildMul(LB, lw_loop(L, &lk, kv, "kv"), lw_i64(L, vw), "");
+    LLVMValueRef av[DMR], bv[DNC];
+    for (int r = 0; r < mr; r++) av[r] = vload(L, m->vt, pa(L, m, add_c(L, i, r), k));
+    for (int c = 0; c < nc; c++) bv[c] = vload(L, m->vt, pb(L, m, k, add_c(L, j, c)));
+    for (int r = 0; r < mr; r++)
+      for (int c = 0; c < nc; c++)
+        LLVMBuildStore(LB, fmuladd(L, av[r], bv[c], LLVMBuildLoad2(LB, m->vt, acc[r][c], "")), acc[r][c]);
+    lw_loop_end(L, &lk);
+  }
+  for (int r = 0; r < mr; r++)
+    for (int c = 0; c < nc; c++) s[r][c] = hsum(L, LLVMBuildLoad2(LB, m->vt, acc[r][c], ""));
+  for (int64_t k = kv * vw; k < m->K; k++) /* the tail of k, unrolled: fewer than VW steps */
+    for (int r = 0; r < mr; r++)
+      for (int c = 0; c < nc; c++) {
+        LLVMValueRef a = LLVMBuildLoad2(LB, L->f32, pa(L, m, add_c(L, i, r), lw_i64(L, k)), "");
+        LLVMValueRef b = LLVMBuildLoad2(LB, L->f32, pb(L, m, lw_i64(L, k), add_c(L, j, c)), "");
+        s[r][c] = LLVMBuildFAdd(LB, s[r][c], LLVMBuildFMul(LB, a, b, ""), "");
+      }
+  for (int r = 0; r < mr; r++)
+    for (int c = 0; c < nc; c++) {
+      LLVMValueRef cp = pc(L, m, add_c(L, i, r), add_c(L, j, c)), v = s[r][c];
+      if (m->acc) v = LLVMBuildFAdd(LB, LLVMBuildLoad2(LB, L->f32, cp, ""), v, "");
+      LLVMBuildStore(LB, v, cp);
+    }
+}
+
+static void dot_cols(Lower *L, MM *m, LLVMValueRef i, int mr) {
+  int64_t full = m->N / DNC, rest = m->N % DNC;
+  if (full) {
+    Loop lj;
+    LLVMValueRef j = LLVMBuildMul(LB, lw_loop(L, &lj, full, "jb"), lw_i64(L, DNC), "");
+    dot_block(L, m, i, mr, j, DNC);
+    lw_loop_end(L, &lj);
+  }
+  if (rest) dot_block(L, m, i, mr, lw_i64(L, full * DNC), (int)rest);
+}
+
+static void dot_matmul(Lower *L, MM *m) {
+  int64_t full = m->M / DMR, rest = m->M % DMR;
+  if (full) {
+    Loop li;
+    LLVMValueRef i = LLVMBuildMul(LB, lw_loop(L, &li, full, "ib"), lw_i64(L, DMR), "");
+    dot_cols(L, m, i, DMR);
+    lw_loop_end(L, &li);
+  }
+  if (rest) dot_cols(L, m, lw_i64(L, full * DMR), (int)rest);
+}
+
+void emit_matmul(Lower *L, Kernel *k) {
+  Node *n = k->nodes[0];
+  MM m = {.n = n, .a = n->in[0], .b = n->in[1], .r = n->shape.rank};
+  m.o = m.r - 2;
+  m.M = n->shape.d[m.o], m.N = n->shape.d[m.o + 1];
+  int ar = m.a->shape.rank;
+  m.K = n->ta ? m.a->shape.d[ar - 2] : m.a->shape.d[ar - 1];
+  m.acc = lw_accumulates(L, n);
+  int vw = L->vw > 1 ? L->vw : 1;
+  m.vt = LLVMVectorType(L->f32, (unsigned)vw);
+  Loop lb;
+  if (m.r == 3) m.p = lw_loop(L, &lb, n->shape.d[0], "batch");
+  if (vw > 1 && !n->tb) bcast_matmul(L, &m);
+  else if (vw > 1 && !n->ta) dot_matmul(L, &m);
+  else scalar_columns(L, &m, 0);
+  if (m.r == 3) lw_loop_end(L, &lb);
+}

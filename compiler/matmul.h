@@ -1,0 +1,9 @@
+/* matmul.h — the matrix-product kernel (see matmul.c). */
+#ifndef GRADC_MATMUL_H
+#define GRADC_MATMUL_H
+#include "lower.h"
+
+/* Emits k (one MATMUL node) with the target's vector width L->vw. */
+void emit_matmul(Lower *L, Kernel *k);
+
+#endif
