@@ -47,7 +47,10 @@ static Unit *front(Arena *a, Diag *d, const gc_options *o) {
   u->source_name = o->path;
   EntryOptions eo = {o->inference};
   u->entries[u->nentries++] = entry_build(g, ENTRY_FORWARD, eo);
-  if (!o->inference && g->loss) u->entries[u->nentries++] = entry_build(g, ENTRY_BACKWARD, eo);
+  if (!o->inference && g->loss) {
+    u->entries[u->nentries++] = entry_build(g, ENTRY_BACKWARD, eo);
+    u->entries[u->nentries++] = entry_build(g, ENTRY_TRAIN, eo);
+  }
   for (int i = 0; i < u->nentries; i++) {
     Entry *e = u->entries[i];
     schedule_entry(g, e);

@@ -60,6 +60,8 @@ static const char *arg_spec(Arena *a, const Arg *arg) {
   case ARG_INPUT: return arena_printf(a, "input:%s", arg->name);
   case ARG_PARAM: return arena_printf(a, "param:%s", arg->name);
   case ARG_GRAD: return arena_printf(a, "grad:%s", arg->name);
+  case ARG_STATE: return arena_printf(a, "state:%s", arg->name);
+  case ARG_HYPER: return "hyper";
   case ARG_OUTPUT: return arena_printf(a, "output:%s", arg->name);
   case ARG_LOSS: return "loss";
   case ARG_WORKSPACE: return "workspace";
@@ -90,7 +92,8 @@ char *descriptor_json(const Unit *u) {
     const Entry *e = u->entries[k];
     cJSON *ej = cJSON_CreateObject();
     cJSON_AddStringToObject(ej, "name", e->name);
-    cJSON_AddStringToObject(ej, "kind", e->kind == ENTRY_FORWARD ? "forward" : "backward");
+    static const char *const kinds[] = {"forward", "backward", "train_step"};
+    cJSON_AddStringToObject(ej, "kind", kinds[e->kind]);
     cJSON *args = cJSON_AddArrayToObject(ej, "args");
     for (int i = 0; i < e->nargs; i++) cJSON_AddItemToArray(args, cJSON_CreateString(arg_spec(g->arena, &e->args[i])));
     cJSON_AddItemToArray(es, ej);
@@ -140,8 +143,10 @@ static void header_arg(FILE *f, const Entry *e, const Arg *a, Arena *ar) {
   case ARG_INPUT:
     fprintf(f, "const %s *%s", a->node->dtype == DT_I32 ? "int32_t" : "float", a->name);
     break;
-  case ARG_PARAM: fprintf(f, "const float *%s", a->name); break;
+  case ARG_PARAM: fprintf(f, "%sfloat *%s", e->kind == ENTRY_TRAIN ? "" : "const ", a->name); break;
   case ARG_GRAD: fprintf(f, "float *grad_%s", a->name); break;
+  case ARG_STATE: fprintf(f, "float *momentum_%s", a->name); break;
+  case ARG_HYPER: fprintf(f, "const float *hyper"); break;
   case ARG_OUTPUT: fprintf(f, "float *%s", a->name); break;
   case ARG_LOSS: fprintf(f, "float *loss"); break;
   case ARG_WORKSPACE: fprintf(f, "void *workspace"); break;
@@ -163,7 +168,9 @@ void emit_header(FILE *f, const Unit *u, const char *source_name) {
   fprintf(f, " * Tensors are contiguous row-major buffers that must not overlap.");
   if (u->nentries > 1) {
     fprintf(f, " %s_backward runs\n * forward and backward and ADDS d loss / d param into the grad_ buffers (zero them\n", g->model);
-    fprintf(f, " * first, as PyTorch's .grad).");
+    fprintf(f, " * first, as PyTorch's .grad). %s_train_step is one whole SGD step: it stores this\n", g->model);
+    fprintf(f, " * step's gradients (overwriting) and updates params and momentum buffers in place,\n");
+    fprintf(f, " * hyper = {lr, momentum, weight_decay} (torch.optim.SGD; momentum buffers start at 0).");
   }
   fprintf(f, "\n * workspace: %s_WORKSPACE_BYTES bytes, 64-byte aligned,", M);
   fprintf(f, " * owned by the caller; the generated code never allocates. */\n");

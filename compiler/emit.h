@@ -8,7 +8,7 @@
 /* One compiled model: its graph and entry points (forward first). */
 typedef struct {
   Graph *g;
-  Entry *entries[2];
+  Entry *entries[3]; /* forward, backward, train step */
   int nentries;
   int64_t ws_bytes; /* the largest entry's plan */
   const char *source_name;

@@ -38,9 +38,10 @@ Entry *entry_build(Graph *g, EntryKind kind, EntryOptions opt) {
   Arena *a = g->arena;
   Entry *e = ARENA_NEW(a, Entry);
   e->kind = kind;
-  e->name = arena_printf(a, "%s_%s", g->model, kind == ENTRY_FORWARD ? "forward" : "backward");
+  static const char *const suffix[] = {"forward", "backward", "train_step"};
+  e->name = arena_printf(a, "%s_%s", g->model, suffix[kind]);
   bool with_loss = g->loss && !opt.inference;
-  int maxargs = g->ninputs + 2 * g->nparams + g->noutputs + 2;
+  int maxargs = g->ninputs + 3 * g->nparams + g->noutputs + 3;
   e->args = ARENA_ARRAY(a, Arg, maxargs);
   e->sinks = ARENA_ARRAY(a, Node *, maxargs);
   g->loc = (SrcLoc){0, 0};
@@ -50,7 +51,7 @@ Entry *entry_build(Graph *g, EntryKind kind, EntryOptions opt) {
   int nv = 0;
   for (int i = 0; i < g->noutputs; i++) vals[nv++] = g->outputs[i];
   if (with_loss) vals[nv++] = g->loss;
-  if (kind == ENTRY_BACKWARD)
+  if (kind != ENTRY_FORWARD)
     for (int i = 0; i < g->nparams; i++)
       if (g->grads[i]) vals[nv++] = g->grads[i];
   Node **order = ARENA_ARRAY(a, Node *, g->n + 1);
@@ -64,12 +65,20 @@ Entry *entry_build(Graph *g, EntryKind kind, EntryOptions opt) {
   for (int i = 0; i < g->nparams; i++)
     if (!g->params[i]->baked) e->args[e->nargs++] = (Arg){ARG_PARAM, g->params[i], g->params[i]->name};
   int nsinks = 0;
-  if (kind == ENTRY_BACKWARD)
-    for (int i = 0; i < g->nparams; i++)
-      if (g->params[i]->trainable) {
-        if (g->grads[i]) e->sinks[nsinks++] = sink(g, OP_ACCUM, g->grads[i], e->nargs);
-        e->args[e->nargs++] = (Arg){ARG_GRAD, g->params[i], g->params[i]->name};
-      }
+  for (int i = 0; kind != ENTRY_FORWARD && i < g->nparams; i++) {
+    Node *p = g->params[i];
+    if (!p->trainable) continue;
+    if (g->grads[i] && kind == ENTRY_BACKWARD) e->sinks[nsinks++] = sink(g, OP_ACCUM, g->grads[i], e->nargs);
+    if (g->grads[i] && kind == ENTRY_TRAIN) {
+      Node *in[2] = {g->grads[i], p};
+      Node *s = graph_node(g, OP_SGD, 2, in, g->loc);
+      s->sink_arg = e->nargs;
+      e->sinks[nsinks++] = s;
+    }
+    e->args[e->nargs++] = (Arg){ARG_GRAD, p, p->name};
+  }
+  for (int i = 0; kind == ENTRY_TRAIN && i < g->nparams; i++)
+    if (g->params[i]->trainable) e->args[e->nargs++] = (Arg){ARG_STATE, g->params[i], g->params[i]->name};
   for (int i = 0; i < g->noutputs; i++) {
     e->sinks[nsinks++] = sink(g, OP_COPY, g->outputs[i], e->nargs);
     e->args[e->nargs++] = (Arg){ARG_OUTPUT, e->sinks[nsinks - 1], g->output_names[i]};
@@ -78,10 +87,19 @@ Entry *entry_build(Graph *g, EntryKind kind, EntryOptions opt) {
     e->sinks[nsinks++] = sink(g, OP_COPY, g->loss, e->nargs);
     e->args[e->nargs++] = (Arg){ARG_LOSS, e->sinks[nsinks - 1], "loss"};
   }
+  if (kind == ENTRY_TRAIN) e->args[e->nargs++] = (Arg){ARG_HYPER, NULL, "hyper"};
   e->args[e->nargs++] = (Arg){ARG_WORKSPACE, NULL, "workspace"};
   e->nsinks = nsinks;
 
   e->live = ARENA_ARRAY(a, Node *, g->n + 1);
   e->nlive = graph_topo(g, e->sinks, nsinks, e->live);
+  if (kind == ENTRY_TRAIN) { /* updates after every read of the old parameters */
+    int k = 0, ns = 0;
+    Node **sgd = ARENA_ARRAY(a, Node *, nsinks + 1);
+    for (int i = 0; i < e->nlive; i++)
+      if (e->live[i]->op == OP_SGD) sgd[ns++] = e->live[i];
+      else e->live[k++] = e->live[i];
+    for (int i = 0; i < ns; i++) e->live[k++] = sgd[i];
+  }
   return e;
 }

@@ -9,9 +9,14 @@
 #define GRADC_ENTRY_H
 #include "graph.h"
 
-typedef enum { ENTRY_FORWARD, ENTRY_BACKWARD } EntryKind;
+/* FORWARD: outputs (and the loss); BACKWARD: also ADDS the gradients into grad
+ * buffers; TRAIN: a whole SGD step — stores this step's gradients (overwriting, as
+ * zero_grad + backward would) and updates each parameter (and its momentum buffer) in
+ * place as soon as its gradient is complete, with hyper = {lr, momentum, weight decay}
+ * (torch.optim.SGD semantics). */
+typedef enum { ENTRY_FORWARD, ENTRY_BACKWARD, ENTRY_TRAIN } EntryKind;
 
-typedef enum { ARG_INPUT, ARG_PARAM, ARG_GRAD, ARG_OUTPUT, ARG_LOSS, ARG_WORKSPACE } ArgKind;
+typedef enum { ARG_INPUT, ARG_PARAM, ARG_GRAD, ARG_STATE, ARG_OUTPUT, ARG_LOSS, ARG_HYPER, ARG_WORKSPACE } ArgKind;
 
 typedef struct {
   ArgKind kind;
@@ -44,6 +49,7 @@ typedef struct {
   int64_t offset, bytes;
   Node *base;
   bool acc;      /* the producing kernel adds into the buffer (gradients) */
+  Node *sgd;     /* the SGD sink whose update the producing kernel applies, or NULL */
   int def, last; /* kernel indices: produced, last read (liveness) */
 } Buffer;
 

@@ -38,7 +38,7 @@ static void buffer_desc(FILE *f, const Entry *e, const Node *n) {
   const Buffer *b = &e->buf[n->id];
   switch (b->kind) {
   case BUF_NONE: fprintf(f, "reg"); break;
-  case BUF_ARG: fprintf(f, "%s%s", b->acc ? "+=" : "", e->args[b->arg].name); break;
+  case BUF_ARG: fprintf(f, "%s%s%s", b->acc ? "+=" : "", b->sgd ? "sgd " : "", e->args[b->arg].name); break;
   case BUF_WS: fprintf(f, "ws[%lld..%lld)", (long long)b->offset, (long long)(b->offset + b->bytes)); break;
   case BUF_ALIAS: fprintf(f, "alias %%%d", b->base->id); break;
   case BUF_CONST: fprintf(f, "const"); break;
@@ -58,7 +58,7 @@ void print_ir(FILE *f, const Unit *u) {
   for (int k = 0; k < u->nentries; k++) {
     const Entry *e = u->entries[k];
     fprintf(f, "\nentry %s(", e->name);
-    for (int i = 0; i < e->nargs; i++) fprintf(f, "%s%s%s", i ? ", " : "", e->args[i].kind == ARG_GRAD ? "grad_" : "", e->args[i].name);
+    for (int i = 0; i < e->nargs; i++) fprintf(f, "%s%s%s", i ? ", " : "", e->args[i].kind == ARG_GRAD ? "grad_" : e->args[i].kind == ARG_STATE ? "momentum_" : "", e->args[i].name);
     fprintf(f, ")  workspace %lld bytes, %d kernels\n", (long long)e->ws_bytes, e->nkernels);
     for (int i = 0; i < e->nkernels; i++) {
       const Kernel *kr = &e->kernels[i];

@@ -115,11 +115,57 @@ LLVMValueRef lw_load(Lower *L, Node *x, const LLVMValueRef *idx, int rank) {
 }
 
 bool lw_accumulates(Lower *L, Node *x) { return buf_of(L, x)->acc; }
+bool lw_applies_sgd(Lower *L, Node *x) { return buf_of(L, x)->sgd != NULL; }
+
+static LLVMValueRef splat_like(Lower *L, LLVMValueRef x, LLVMTypeRef t) {
+  if (LLVMGetTypeKind(t) != LLVMVectorTypeKind) return x;
+  LLVMValueRef v = LLVMBuildInsertElement(LB, LLVMGetUndef(t), x, LLVMConstInt(L->i32, 0, 0), "");
+  return LLVMBuildShuffleVector(LB, v, LLVMGetUndef(t), LLVMConstNull(LLVMVectorType(L->i32, LLVMGetVectorSize(t))), "");
+}
+
+static LLVMValueRef ld(Lower *L, LLVMTypeRef t, LLVMValueRef p) {
+  LLVMValueRef v = LLVMBuildLoad2(LB, t, p, "");
+  LLVMSetAlignment(v, 4);
+  return v;
+}
+static void st(Lower *L, LLVMValueRef v, LLVMValueRef p) { LLVMSetAlignment(LLVMBuildStore(LB, v, p), 4); }
+
+static int arg_of_kind(Lower *L, ArgKind kind, const Node *param) {
+  for (int i = 0; i < L->e->nargs; i++)
+    if (L->e->args[i].kind == kind && L->e->args[i].node == param) return i;
+  GC_ASSERT(!"train-step argument missing");
+}
+
+/* torch.optim.SGD on the elements at offset off: d = g + wd p; m = mu m + d; p -= lr m
+ * (the momentum buffer starts at zero, so the first step's m = d as in torch). */
+static void sgd_epilogue(Lower *L, Node *sink, LLVMValueRef gp, LLVMValueRef off, LLVMValueRef g) {
+  LLVMTypeRef t = LLVMTypeOf(g);
+  Node *p = sink->in[1];
+  LLVMValueRef pp = LLVMBuildGEP2(LB, L->f32, L->args[arg_of_kind(L, ARG_PARAM, p)], &off, 1, "");
+  LLVMValueRef mp = LLVMBuildGEP2(LB, L->f32, L->args[arg_of_kind(L, ARG_STATE, p)], &off, 1, "");
+  st(L, g, gp);
+  LLVMValueRef pv = ld(L, t, pp), mv = ld(L, t, mp);
+  LLVMValueRef lr = splat_like(L, L->hyper[0], t), mu = splat_like(L, L->hyper[1], t), wd = splat_like(L, L->hyper[2], t);
+  LLVMValueRef d = LLVMBuildFAdd(LB, g, LLVMBuildFMul(LB, wd, pv, ""), "d");
+  LLVMValueRef m = LLVMBuildFAdd(LB, LLVMBuildFMul(LB, mu, mv, ""), d, "m");
+  st(L, m, mp);
+  st(L, LLVMBuildFSub(LB, pv, LLVMBuildFMul(LB, lr, m, ""), "p"), pp);
+}
 
 void lw_store(Lower *L, Node *x, const LLVMValueRef *idx, LLVMValueRef v) {
   LLVMValueRef p = lw_addr(L, x, idx, x->shape.rank);
-  if (lw_accumulates(L, x)) v = LLVMBuildFAdd(LB, LLVMBuildLoad2(LB, L->f32, p, ""), v, "acc");
-  LLVMBuildStore(LB, v, p);
+  Buffer *b = buf_of(L, x);
+  if (b->sgd) {
+    int64_t st_[GC_MAX_RANK];
+    shape_bstrides(x->shape, x->shape.rank, st_);
+    LLVMValueRef off = lw_i64(L, 0);
+    for (int i = 0; i < x->shape.rank; i++)
+      if (st_[i]) off = LLVMBuildAdd(LB, off, LLVMBuildMul(LB, idx[i], lw_i64(L, st_[i]), ""), "");
+    sgd_epilogue(L, b->sgd, p, off, v);
+    return;
+  }
+  if (b->acc) v = LLVMBuildFAdd(LB, ld(L, LLVMTypeOf(v), p), v, "acc");
+  st(L, v, p);
 }
 
 LLVMValueRef lw_call_intrinsic(Lower *L, const char *name, LLVMValueRef x) {
@@ -202,14 +248,23 @@ void lower_entry(Lower *L, Graph *g, Entry *e) {
   for (int i = 0; i < e->nargs; i++) {
     L->args[i] = LLVMGetParam(fn, (unsigned)i);
     const Arg *a = &e->args[i];
-    const char *nm = a->kind == ARG_GRAD ? arena_printf(g->arena, "grad_%s", a->name) : a->name;
+    const char *nm = a->kind == ARG_GRAD    ? arena_printf(g->arena, "grad_%s", a->name)
+                     : a->kind == ARG_STATE ? arena_printf(g->arena, "momentum_%s", a->name)
+                                            : a->name;
     LLVMSetValueName2(L->args[i], nm, strlen(nm));
     add_attr(L, fn, (unsigned)i + 1, "noalias"); /* the ABI: buffers do not overlap */
     add_attr(L, fn, (unsigned)i + 1, "nocapture");
-    if (a->kind == ARG_INPUT || a->kind == ARG_PARAM) add_attr(L, fn, (unsigned)i + 1, "readonly");
+    if (a->kind == ARG_INPUT || a->kind == ARG_HYPER || (a->kind == ARG_PARAM && e->kind != ENTRY_TRAIN))
+      add_attr(L, fn, (unsigned)i + 1, "readonly");
   }
   L->ws = L->args[e->nargs - 1];
   LLVMPositionBuilderAtEnd(LB, LLVMAppendBasicBlockInContext(L->ctx, fn, "entry"));
+  for (int i = 0; i < e->nargs; i++) /* a train step's hyper-parameters, once */
+    if (e->args[i].kind == ARG_HYPER)
+      for (int h = 0; h < 3; h++) {
+        LLVMValueRef hi = lw_i64(L, h);
+        L->hyper[h] = LLVMBuildLoad2(LB, L->f32, LLVMBuildGEP2(LB, L->f32, L->args[i], &hi, 1, ""), "hyper");
+      }
   LLVMValueRef *vals = ARENA_ARRAY(g->arena, LLVMValueRef, g->n);
   for (int i = 0; i < e->nkernels; i++) {
     Kernel *k = &e->kernels[i];

@@ -22,6 +22,7 @@ struct Lower {
   LLVMValueRef *args;/* its arguments, as in Entry.args */
   Entry *e;          /* the entry point being emitted */
   int vw;            /* floats per SIMD vector on the target (1: no vectors) */
+  LLVMValueRef hyper[3]; /* train step: lr, momentum, weight decay (loaded at entry) */
   Graph *g;
 };
 
@@ -51,10 +52,14 @@ LLVMValueRef lw_slot(Lower *L, LLVMTypeRef t, const char *name);
  * broadcasts into (size-1 and missing leading dims of x are read at 0). */
 LLVMValueRef lw_addr(Lower *L, Node *x, const LLVMValueRef *idx, int rank);
 LLVMValueRef lw_load(Lower *L, Node *x, const LLVMValueRef *idx, int rank);
-/* Stores v as element idx of node x's own buffer; adds to it if the plan says so. */
+/* Stores v (a float, or a vector of consecutive elements) as element idx of node x's
+ * own buffer; adds to it if the plan says so; applies the SGD update of a train step
+ * if x's value is a gradient whose update rides on its kernel. */
 void lw_store(Lower *L, Node *x, const LLVMValueRef *idx, LLVMValueRef v);
 /* Whether x's buffer accumulates (x's kernel adds into it rather than storing). */
 bool lw_accumulates(Lower *L, Node *x);
+/* Whether storing x applies a train step's SGD update (x is a parameter's gradient). */
+bool lw_applies_sgd(Lower *L, Node *x);
 
 LLVMValueRef lw_call_intrinsic(Lower *L, const char *name, LLVMValueRef x);
 LLVMValueRef lw_select_gt(Lower *L, LLVMValueRef a, LLVMValueRef b, LLVMValueRef t, LLVMValueRef f);

@@ -31,6 +31,7 @@ typedef struct {
   int64_t M, N, K;
   LLVMValueRef p;  /* batch index (rank 3) or NULL */
   bool acc;        /* C accumulates into its buffer */
+  bool sgd;        /* C is a gradient whose SGD update is applied as it is stored */
   LLVMTypeRef vt;  /* <VW x float> */
 } MM;
 
@@ -75,6 +76,13 @@ static LLVMValueRef pc(Lower *L, MM *m, LLVMValueRef i, LLVMValueRef j) {
   idx[m->o] = i, idx[m->o + 1] = j;
   return lw_addr(L, m->n, idx, m->r);
 }
+/* The final value of C(i, j) (a float, or a vector along j): stored, accumulated or
+ * turned into an SGD update as the memory plan says. */
+static void store_c(Lower *L, MM *m, LLVMValueRef i, LLVMValueRef j, LLVMValueRef v) {
+  LLVMValueRef idx[3] = {m->p};
+  idx[m->o] = i, idx[m->o + 1] = j;
+  lw_store(L, m->n, idx, v);
+}
 
 /* ---- broadcast kernel: rows [i, i+mr), columns [j, j + nv*VW), k in [k0, k0+kc) ---- */
 
@@ -86,7 +94,8 @@ static void bcast_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j,
     for (int v = 0; v < nv; v++) {
       acc[r][v] = lw_slot(L, m->vt, "acc");
       LLVMValueRef c = vload(L, m->vt, pc(L, m, add_c(L, i, r), add_c(L, j, v * vw)));
-      /* the first k-block of an overwritten C starts from zero */
+      /* a later k-block continues from C's partial sums, the first from zero — or,
+       * when C accumulates (gradients), every block from C itself */
       LLVMValueRef init = m->acc ? c : LLVMBuildSelect(LB, first, zero, c, "");
       LLVMBuildStore(LB, init, acc[r][v]);
     }
@@ -101,8 +110,12 @@ static void bcast_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j,
   }
   lw_loop_end(L, &lk);
   for (int r = 0; r < mr; r++)
-    for (int v = 0; v < nv; v++)
-      vstore(L, LLVMBuildLoad2(LB, m->vt, acc[r][v], ""), pc(L, m, add_c(L, i, r), add_c(L, j, v * vw)));
+    for (int v = 0; v < nv; v++) {
+      LLVMValueRef sum = LLVMBuildLoad2(LB, m->vt, acc[r][v], "");
+      LLVMValueRef ci = add_c(L, i, r), cj = add_c(L, j, v * vw);
+      if (m->sgd) store_c(L, m, ci, cj, sum); /* single k-block: the finished gradient */
+      else vstore(L, sum, pc(L, m, ci, cj));
+    }
 }
 
 /* All row blocks (full ones in a loop, the remainder once) for one column block. */
@@ -130,9 +143,7 @@ static void scalar_columns(Lower *L, MM *m, int64_t j0) {
                                     LLVMBuildLoad2(LB, L->f32, pb(L, m, k, j), ""), "");
   LLVMBuildStore(LB, LLVMBuildFAdd(LB, LLVMBuildLoad2(LB, L->f32, sum, ""), prod, ""), sum);
   lw_loop_end(L, &lk);
-  LLVMValueRef cp = pc(L, m, i, j), v = LLVMBuildLoad2(LB, L->f32, sum, "");
-  if (m->acc) v = LLVMBuildFAdd(LB, LLVMBuildLoad2(LB, L->f32, cp, ""), v, "");
-  LLVMBuildStore(LB, v, cp);
+  store_c(L, m, i, j, LLVMBuildLoad2(LB, L->f32, sum, ""));
   lw_loop_end(L, &lj);
   lw_loop_end(L, &li);
 }
@@ -198,11 +209,7 @@ static void dot_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j, i
         s[r][c] = LLVMBuildFAdd(LB, s[r][c], LLVMBuildFMul(LB, a, b, ""), "");
       }
   for (int r = 0; r < mr; r++)
-    for (int c = 0; c < nc; c++) {
-      LLVMValueRef cp = pc(L, m, add_c(L, i, r), add_c(L, j, c)), v = s[r][c];
-      if (m->acc) v = LLVMBuildFAdd(LB, LLVMBuildLoad2(LB, L->f32, cp, ""), v, "");
-      LLVMBuildStore(LB, v, cp);
-    }
+    for (int c = 0; c < nc; c++) store_c(L, m, add_c(L, i, r), add_c(L, j, c), s[r][c]);
 }
 
 static void dot_cols(Lower *L, MM *m, LLVMValueRef i, int mr) {
@@ -227,6 +234,12 @@ static void dot_matmul(Lower *L, MM *m) {
   if (rest) dot_cols(L, m, lw_i64(L, full * DMR), (int)rest);
 }
 
+bool matmul_single_pass(const Node *n) {
+  const Node *a = n->in[0];
+  int64_t K = n->ta ? a->shape.d[a->shape.rank - 2] : a->shape.d[a->shape.rank - 1];
+  return K <= KC || n->tb;
+}
+
 void emit_matmul(Lower *L, Kernel *k) {
   Node *n = k->nodes[0];
   MM m = {.n = n, .a = n->in[0], .b = n->in[1], .r = n->shape.rank};
@@ -235,6 +248,8 @@ void emit_matmul(Lower *L, Kernel *k) {
   int ar = m.a->shape.rank;
   m.K = n->ta ? m.a->shape.d[ar - 2] : m.a->shape.d[ar - 1];
   m.acc = lw_accumulates(L, n);
+  m.sgd = lw_applies_sgd(L, n);
+  GC_ASSERT(!m.sgd || matmul_single_pass(n));
   int vw = L->vw > 1 ? L->vw : 1;
   m.vt = LLVMVectorType(L->f32, (unsigned)vw);
   Loop lb;

@@ -5,5 +5,7 @@
 
 /* Emits k (one MATMUL node) with the target's vector width L->vw. */
 void emit_matmul(Lower *L, Kernel *k);
+/* Whether the kernel stores each element of n once (no partial sums over k-blocks). */
+bool matmul_single_pass(const Node *n);
 
 #endif

@@ -572,4 +572,5 @@ const OpInfo gc_ops[OP__COUNT] = {
     [OP_AVGPOOL_DX] = {"avg_pool2d_dx", 1, CLS_KERNEL, shape_preset4, NULL, NULL, NULL, ev_avgpool_dx, em_avgpool_dx},
     [OP_COPY] = {"copy", 1, CLS_ELEM, shape_sink, NULL, ev_id, em_id, NULL, NULL},
     [OP_ACCUM] = {"accum", 1, CLS_ELEM, shape_sink, NULL, ev_id, em_id, NULL, NULL},
+    [OP_SGD] = {"sgd", 2, CLS_ELEM, shape_sink, NULL, ev_id, em_id, NULL, NULL},
 };

@@ -7,7 +7,9 @@
  * Operators of the language that are compositions (softmax, mse, cross_entropy, ...)
  * are not primitives: builtins.c expands them into these.
  * COPY and ACCUM are the sinks an entry point adds (entry.c): the value of their input,
- * stored into an output buffer (COPY) or added into a gradient buffer (ACCUM). */
+ * stored into an output buffer (COPY) or added into a gradient buffer (ACCUM). SGD(g, p)
+ * is the train-step sink: it stores the gradient g and updates parameter p in place
+ * (lower.c, sgd_epilogue). */
 #ifndef GRADC_OPS_H
 #define GRADC_OPS_H
 
@@ -54,7 +56,8 @@
   X(AVGPOOL,   "avg_pool2d", 1, KERNEL)    \
   X(AVGPOOL_DX, "avg_pool2d_dx", 1, KERNEL) \
   X(COPY,      "copy",      1, ELEM)       \
-  X(ACCUM,     "accum",     1, ELEM)
+  X(ACCUM,     "accum",     1, ELEM)       \
+  X(SGD,       "sgd",       2, ELEM)
 
 typedef enum {
 #define X(e, name, arity, cls) OP_##e,

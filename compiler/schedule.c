@@ -11,6 +11,7 @@
  * gradient buffer directly. */
 #include <string.h>
 #include "entry.h"
+#include "matmul.h"
 #include "opinfo.h"
 
 static bool computed(const Node *n) {
@@ -18,21 +19,46 @@ static bool computed(const Node *n) {
   return c == CLS_ELEM || c == CLS_REDUCE || c == CLS_KERNEL;
 }
 
+/* Kernels that store each element of their result exactly once, through lw_store:
+ * they can apply a sink's accumulation or SGD update as they store. */
+static bool stores_once(const Node *x) {
+  OpClass c = gc_ops[x->op].cls;
+  if (c == CLS_ELEM) return x->op != OP_COPY && x->op != OP_ACCUM && x->op != OP_SGD;
+  if (x->op == OP_MATMUL) return matmul_single_pass(x);
+  return c == CLS_REDUCE || x->op == OP_PERMUTE || x->op == OP_CONV2D || x->op == OP_CONV2D_DW;
+}
+
+/* An SGD update may ride on the gradient's kernel only if every other reader of the
+ * parameter comes earlier (it overwrites the parameter). */
+static bool params_read_before(const Entry *e, const Node *s, const int *pos) {
+  const Node *p = s->in[1], *gr = s->in[0];
+  for (int i = 0; i < e->nlive; i++) {
+    const Node *c = e->live[i];
+    if (c == s) continue;
+    for (int j = 0; j < c->nin; j++)
+      if (c->in[j] == p && pos[c->id] >= pos[gr->id]) return false;
+  }
+  return true;
+}
+
 static void elide_sinks(Graph *g, Entry *e) {
-  int *uses = ARENA_ARRAY(g->arena, int, g->n);
-  for (int i = 0; i < e->nlive; i++)
+  int *uses = ARENA_ARRAY(g->arena, int, g->n), *pos = ARENA_ARRAY(g->arena, int, g->n);
+  for (int i = 0; i < e->nlive; i++) {
+    pos[e->live[i]->id] = i;
     for (int j = 0; j < e->live[i]->nin; j++) uses[e->live[i]->in[j]->id]++;
+  }
   e->placed = ARENA_ARRAY(g->arena, Node *, g->n);
   for (int i = 0; i < e->nsinks; i++) {
     Node *s = e->sinks[i], *x = s->in[0];
     if (!computed(x) || x->op == OP_COPY || x->op == OP_ACCUM || e->placed[x->id] || x->dtype != DT_F32) continue;
     if (s->op == OP_ACCUM && uses[x->id] != 1) continue;
+    if (s->op == OP_SGD && (uses[x->id] != 1 || !stores_once(x) || !params_read_before(e, s, pos))) continue;
     e->placed[x->id] = s;
   }
 }
 
 static bool elided(const Entry *e, const Node *n) {
-  return (n->op == OP_COPY || n->op == OP_ACCUM) && e->placed[n->in[0]->id] == n;
+  return (n->op == OP_COPY || n->op == OP_ACCUM || n->op == OP_SGD) && e->placed[n->in[0]->id] == n;
 }
 
 static Kernel *new_kernel(Graph *g, Entry *e, KernelKind kind, Shape s) {

@@ -223,7 +223,8 @@ static long find_tensor(const gradc_desc *d, const char *name) {
   return -1;
 }
 
-static int parse_arg(perr *e, const gradc_desc *d, const char *where, const cJSON *a, gradc_arg_desc *out) {
+static int parse_arg(perr *e, const gradc_desc *d, const char *where, const cJSON *a, gradc_arg_desc *out,
+                     bool train) {
   if (!cJSON_IsString(a)) return fail(e, "%s: every argument must be a string", where);
   const char *s = a->valuestring;
   if (strcmp(s, "loss") == 0) {
@@ -232,18 +233,19 @@ static int parse_arg(perr *e, const gradc_desc *d, const char *where, const cJSO
     return 0;
   }
   if (strcmp(s, "workspace") == 0) return out->kind = GRADC_ARG_WORKSPACE, 0;
-  static const char *prefixes[] = {"input:", "param:", "output:", "grad:"};
-  for (int r = 0; r < 4; r++) {
+  if (train && strcmp(s, "hyper") == 0) return out->kind = GRADC_ARG_HYPER, 0;
+  static const char *prefixes[] = {"input:", "param:", "output:", "grad:", "state:"};
+  for (int r = 0; r < (train ? 5 : 4); r++) {
     size_t pl = strlen(prefixes[r]);
     if (strncmp(s, prefixes[r], pl) != 0) continue;
     long t = find_tensor(d, s + pl);
     if (t < 0) return fail(e, "%s: argument \"%.80s\" names no tensor", where, s);
     const gradc_tensor_info *ti = &d->tensors[t].info;
-    bool grad = r == 3;
+    bool grad = r >= 3; /* grad: and state: both belong to a trainable param */
     if (grad ? !ti->trainable : ti->role != (gradc_role)r)
       return fail(e, "%s: argument \"%.80s\": tensor \"%s\" is not %s", where, s, ti->name,
                   grad ? "a trainable param" : (r == 0 ? "an input" : r == 1 ? "a param" : "an output"));
-    out->kind = grad ? GRADC_ARG_GRAD : GRADC_ARG_TENSOR;
+    out->kind = r == 4 ? GRADC_ARG_STATE : grad ? GRADC_ARG_GRAD : GRADC_ARG_TENSOR;
     out->tensor = (size_t)t;
     return 0;
   }
@@ -255,6 +257,7 @@ static int parse_entry_kind(perr *e, const cJSON *en, const char *where, gradc_e
   if (!cJSON_IsString(k)) return fail(e, "%s: \"kind\" must be a string", where);
   if (strcmp(k->valuestring, "forward") == 0) ed->kind = GRADC_ENTRY_FORWARD;
   else if (strcmp(k->valuestring, "backward") == 0) ed->kind = GRADC_ENTRY_BACKWARD;
+  else if (strcmp(k->valuestring, "train_step") == 0) ed->kind = GRADC_ENTRY_TRAIN_STEP;
   else ed->kind = GRADC_ENTRY_OTHER;
   return 0;
 }
@@ -271,14 +274,15 @@ static int parse_entry(perr *e, const cJSON *en, size_t i, gradc_desc *d) {
   if (ed->kind == GRADC_ENTRY_OTHER) return 0;
   for (size_t j = 0; j < i; j++)
     if (d->entries[j].kind == ed->kind) return fail(e, "%s: a second entry of the same kind", where);
-  if (ed->kind == GRADC_ENTRY_BACKWARD && !d->loss) return fail(e, "%s: backward without a loss", where);
+  if (ed->kind != GRADC_ENTRY_FORWARD && !d->loss) return fail(e, "%s: %s without a loss", where,
+                                                               ed->kind == GRADC_ENTRY_BACKWARD ? "backward" : "train_step");
   const cJSON *args = cJSON_GetObjectItemCaseSensitive(en, "args");
   if (!cJSON_IsArray(args)) return fail(e, "%s: \"args\" must be an array", where);
   int n = cJSON_GetArraySize(args);
   if (n > 4 * MAX_TENSORS) return fail(e, "%s: too many arguments", where);
   if (!(ed->args = calloc((size_t)n + 1, sizeof *ed->args))) return fail(e, "out of memory");
   for (const cJSON *a = args->child; a; a = a->next)
-    if (parse_arg(e, d, where, a, &ed->args[ed->nargs++])) return -1;
+    if (parse_arg(e, d, where, a, &ed->args[ed->nargs++], ed->kind == GRADC_ENTRY_TRAIN_STEP)) return -1;
   return 0;
 }
 

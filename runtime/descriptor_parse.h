@@ -15,13 +15,15 @@
 
 #define GRADC_MAX_NAME 255 /* longest tensor, model or entry name accepted */
 
-typedef enum { GRADC_ENTRY_FORWARD, GRADC_ENTRY_BACKWARD, GRADC_ENTRY_OTHER } gradc_entry_kind;
+typedef enum { GRADC_ENTRY_FORWARD, GRADC_ENTRY_BACKWARD, GRADC_ENTRY_TRAIN_STEP, GRADC_ENTRY_OTHER } gradc_entry_kind;
 
 typedef enum {
   GRADC_ARG_TENSOR,   /* "input:N", "param:N", "output:N": the tensor's buffer */
   GRADC_ARG_GRAD,     /* "grad:N": the gradient buffer of trainable param N */
   GRADC_ARG_LOSS,     /* "loss": float * */
-  GRADC_ARG_WORKSPACE /* "workspace" */
+  GRADC_ARG_WORKSPACE,/* "workspace" */
+  GRADC_ARG_STATE,    /* "state:N": the momentum buffer of trainable param N (train_step) */
+  GRADC_ARG_HYPER     /* "hyper": float[3] = {lr, momentum, weight decay} (train_step) */
 } gradc_arg_kind;
 
 typedef struct {
@@ -31,7 +33,7 @@ typedef struct {
 
 typedef struct {
   char *name;
-  gradc_entry_kind kind; /* args are only parsed for FORWARD and BACKWARD */
+  gradc_entry_kind kind; /* args are parsed for the kinds gradc knows */
   size_t nargs;
   gradc_arg_desc *args;
 } gradc_entry_desc;

@@ -85,6 +85,8 @@ static void *arg_pointer(gradc_model *m, const gradc_arg_desc *a) {
   case GRADC_ARG_GRAD: return m->grad[a->tensor];
   case GRADC_ARG_LOSS: return &m->loss;
   case GRADC_ARG_WORKSPACE: return m->workspace;
+  case GRADC_ARG_STATE: return m->mom[a->tensor];
+  case GRADC_ARG_HYPER: return m->hyper;
   }
   return NULL;
 }
@@ -123,10 +125,13 @@ static int open_model(gradc_model *m, const char *so_path) {
   if (alloc_buffers(m)) return gradc__fail(m, "'%s': out of memory allocating buffers", so_path);
   const gradc_entry_desc *f = gradc_desc_entry(&m->desc, GRADC_ENTRY_FORWARD);
   const gradc_entry_desc *b = gradc_desc_entry(&m->desc, GRADC_ENTRY_BACKWARD);
+  const gradc_entry_desc *t = gradc_desc_entry(&m->desc, GRADC_ENTRY_TRAIN_STEP);
   if (f && prepare_call(m, so_path, f, &m->forward)) return -1;
   if (b && prepare_call(m, so_path, b, &m->backward)) return -1;
+  if (t && prepare_call(m, so_path, t, &m->train)) return -1;
   m->has_forward = f != NULL;
   m->has_backward = b != NULL;
+  m->has_train = t != NULL && b != NULL;
   return 0;
 }
 
@@ -240,9 +245,17 @@ void gradc_sgd_step(gradc_model *m, float lr) {
     if (m->grad[i]) gradc_core_sgd(m->buf[i], m->grad[i], m->mom[i], m->desc.tensors[i].info.count, &o);
 }
 
+/* zero_grad, backward, sgd_step; with a compiled train step, one call does all three:
+ * it overwrites the gradients with this step's and updates params and momentum buffers
+ * as each gradient completes. */
 int gradc_train_step(gradc_model *m, float lr) {
   if (!m) return -1;
   if (!m->has_backward) return gradc_backward(m); /* the error, with nothing zeroed */
+  if (m->has_train) {
+    m->hyper[0] = lr, m->hyper[1] = m->opt.momentum, m->hyper[2] = m->opt.weight_decay;
+    call(&m->train);
+    return 0;
+  }
   gradc_zero_grad(m);
   call(&m->backward);
   gradc_sgd_step(m, lr);

@@ -30,8 +30,9 @@ struct gradc_model {
   void *workspace;
   float loss;
   gradc_sgd_opts opt;
-  gradc_call forward, backward;
-  int has_forward, has_backward;
+  gradc_call forward, backward, train; /* train: the fused SGD step, if compiled */
+  int has_forward, has_backward, has_train;
+  float hyper[3];                       /* the train step's {lr, momentum, weight decay} */
   char err[GRADC_ERR_LEN];
 };
 
