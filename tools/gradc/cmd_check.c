@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include "driver.h"
-#include "gradc/runtime_core.h"
 
 #define MAX_PROBES 48 /* elements probed per parameter (all, if fewer) */
 #define FD_STEP 1e-6
@@ -31,26 +30,16 @@ static void note(Err *e, double got, double want, double scale) {
   if (r > e->rel) e->rel = r;
 }
 
-/* Random inputs, the same in both worlds. */
-static void fill_inputs(gradc_model *m, gc_graph *ref, uint64_t seed) {
-  gradc_rng rng;
+/* The compiled model's random inputs, copied into the reference. */
+static void share_inputs(gradc_model *m, gc_graph *ref, uint64_t seed) {
+  random_inputs(m, seed);
   for (size_t i = 0; i < gradc_num_tensors(m); i++) {
     const gradc_tensor_info *t = gradc_tensor_at(m, i);
     if (t->role != GRADC_ROLE_INPUT) continue;
-    size_t n;
-    void *buf = gradc_tensor(m, t->name, &n);
+    void *buf = gradc_tensor(m, t->name, NULL);
     double *rv = gc_graph_tensor(ref, t->name, NULL);
-    gradc_rng_seed(&rng, seed ^ 0x5eed, t->name);
-    int64_t classes = t->dtype == GRADC_I32 ? gc_graph_label_classes(ref, t->name) : 0;
-    for (size_t k = 0; k < n; k++) {
-      if (t->dtype == GRADC_I32) {
-        int32_t v = classes ? (int32_t)(gradc_rng_next(&rng) % (uint64_t)classes) : 0;
-        ((int32_t *)buf)[k] = v, rv[k] = v;
-      } else {
-        float v = (float)gradc_rng_normal(&rng);
-        ((float *)buf)[k] = v, rv[k] = v;
-      }
-    }
+    for (size_t k = 0; k < t->count; k++)
+      rv[k] = t->dtype == GRADC_I32 ? (double)((int32_t *)buf)[k] : (double)((float *)buf)[k];
   }
 }
 
@@ -131,7 +120,7 @@ int cmd_check(int argc, char **argv) {
   double perturb = pert ? atof(pert) : 0;
   if (!rc && gradc_init(m, (uint64_t)seed)) rc = 1;
   if (!rc) {
-    fill_inputs(m, ref, (uint64_t)seed);
+    share_inputs(m, ref, (uint64_t)seed);
     for (size_t i = 0; i < gradc_num_tensors(m); i++) { /* the same parameters in float64 */
       const gradc_tensor_info *t = gradc_tensor_at(m, i);
       if (t->role != GRADC_ROLE_PARAM) continue;

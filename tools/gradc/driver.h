@@ -10,6 +10,7 @@ int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 int usage_of(const char *cmd);
 
 /* Options common to the commands that build a model. */
@@ -35,6 +36,10 @@ gradc_model *build_and_open(const ModelArgs *m, bool inference, int *status, cha
 gradc_model *build_and_open_res(const ModelArgs *m, bool inference, int *status, char *tmpdir, size_t tmplen,
                                 gc_result *res);
 void remove_build(const char *tmpdir);
+
+/* Random inputs under seed: floats standard normal, class labels uniform among their
+ * classes (other i32 inputs 0). */
+void random_inputs(gradc_model *m, uint64_t seed);
 
 /* Fills tensor `name` from VALUES (see `gradc help run`); prints errors, returns 0/1. */
 int set_tensor(gradc_model *mod, const char *spec);

@@ -37,6 +37,11 @@ static const struct {
     {"eval", cmd_eval,
      "gradc eval MODEL.grad --weights W.safetensors --data TEST.csv [-D NAME=INT]...\n"
      "  Prints the mean loss over all rows and, for a classifier, the accuracy.\n"},
+    {"bench", cmd_bench,
+     "gradc bench MODEL.grad [-D NAME=INT]... [--steps N] [--seed S] [--json]\n"
+     "  Times one training step and one inference of the compiled model against the\n"
+     "  dynamic tape baseline, in this process, on the same inputs: median of repeats,\n"
+     "  microseconds per call, ratio, GFLOP/s of the matrix products.\n"},
     {"check", cmd_check,
      "gradc check MODEL.grad [-D NAME=INT]... [--seed S]\n"
      "  Compares the compiled gradients with central finite differences of the float64\n"

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "driver.h"
+#include "gradc/runtime_core.h"
 
 bool parse_double(const char *s, double *out) {
   char *end;
@@ -102,6 +103,22 @@ void remove_build(const char *tmpdir) {
     unlink(p);
   }
   rmdir(tmpdir);
+}
+
+void random_inputs(gradc_model *m, uint64_t seed) {
+  gradc_rng rng;
+  for (size_t i = 0; i < gradc_num_tensors(m); i++) {
+    const gradc_tensor_info *t = gradc_tensor_at(m, i);
+    if (t->role != GRADC_ROLE_INPUT) continue;
+    void *buf = gradc_tensor(m, t->name, NULL);
+    gradc_rng_seed(&rng, seed ^ 0x5eed, t->name);
+    for (size_t k = 0; k < t->count; k++) {
+      if (t->dtype == GRADC_I32)
+        ((int32_t *)buf)[k] = t->classes ? (int32_t)(gradc_rng_next(&rng) % (uint64_t)t->classes) : 0;
+      else
+        ((float *)buf)[k] = (float)gradc_rng_normal(&rng);
+    }
+  }
 }
 
 /* ---- --set NAME=VALUES ---- */

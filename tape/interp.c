@@ -1,0 +1,368 @@
+/* interp.c — evaluates a model's expressions eagerly, one operator call at a time.
+ *
+ * Like a Python forward() of the same network: numbers become 0-d tensors (torch's
+ * wrapped scalars), names give the tensors bound so far, operators run their kernel
+ * immediately (ops_*.c), which records the tape. The builtin table lists the language's
+ * operators with their parameter names and defaults, and binds positional and keyword
+ * arguments as the compiler does (same messages); argument checks (axes, sizes, flags,
+ * perm, reshape's -1) follow compiler/builtins.c, whose derivative code is not used:
+ * every operator here is one tape op with its own backward kernel. */
+#include <math.h>
+#include <string.h>
+#include "model.h"
+
+#define MAXP 5
+
+Sym *tm_lookup(tape_model *m, const char *name) {
+  for (int i = 0; i < m->nsyms; i++)
+    if (m->syms[i].stmt < m->cur_stmt && !strcmp(m->syms[i].name, name)) return &m->syms[i];
+  return NULL;
+}
+
+void tm_unknown(tape_model *m, SrcLoc loc, const char *what, const char *name) {
+  const char **cands = ARENA_ARRAY(m->arena, const char *, m->nsyms + 1);
+  int n = 0;
+  for (int i = 0; i < m->nsyms; i++)
+    if (m->syms[i].stmt < m->cur_stmt) cands[n++] = m->syms[i].name;
+  const char *near = diag_nearest(name, cands, n);
+  if (near) diag_error(&m->diag, loc, "unknown %s '%s'; did you mean '%s'?", what, name, near);
+  diag_error(&m->diag, loc, "unknown %s '%s'", what, name);
+}
+
+bool tm_number(tape_model *m, const Expr *e, double *out) {
+  if (e->kind == EX_NUM) return *out = e->num, true;
+  if (e->kind == EX_NEG && tm_number(m, e->lhs, out)) return *out = -*out, true;
+  if (e->kind == EX_NAME) {
+    Sym *s = tm_lookup(m, e->name);
+    if (s && s->kind == SYM_SIZE) return *out = (double)s->size, true;
+  }
+  return false;
+}
+
+/* ---------------------------------------------------------------- argument helpers */
+
+typedef enum {
+  F_EXP, F_LOG, F_SQRT, F_ABS, F_TANH, F_SIGMOID, F_RELU, F_LEAKY_RELU, F_GELU, F_SOFTPLUS, F_MAXIMUM, F_MINIMUM,
+  F_TRANSPOSE, F_RESHAPE, F_FLATTEN, F_SUM, F_MEAN, F_MAX, F_SOFTMAX, F_LOG_SOFTMAX, F_MSE, F_BCE, F_CE, F_DETACH,
+  F_CONV2D, F_MAX_POOL2D, F_AVG_POOL2D,
+} Fn;
+
+typedef struct {
+  const char *name;
+  const char *params[MAXP];
+  int nreq;
+  Fn fn;
+} Builtin;
+
+static const Builtin builtins[] = {
+    {"exp", {"x"}, 1, F_EXP},
+    {"log", {"x"}, 1, F_LOG},
+    {"sqrt", {"x"}, 1, F_SQRT},
+    {"abs", {"x"}, 1, F_ABS},
+    {"tanh", {"x"}, 1, F_TANH},
+    {"sigmoid", {"x"}, 1, F_SIGMOID},
+    {"relu", {"x"}, 1, F_RELU},
+    {"leaky_relu", {"x", "slope"}, 1, F_LEAKY_RELU},
+    {"gelu", {"x"}, 1, F_GELU},
+    {"softplus", {"x"}, 1, F_SOFTPLUS},
+    {"maximum", {"a", "b"}, 2, F_MAXIMUM},
+    {"minimum", {"a", "b"}, 2, F_MINIMUM},
+    {"transpose", {"x", "perm"}, 1, F_TRANSPOSE},
+    {"reshape", {"x", "shape"}, 2, F_RESHAPE},
+    {"flatten", {"x"}, 1, F_FLATTEN},
+    {"sum", {"x", "axis", "keepdims"}, 1, F_SUM},
+    {"mean", {"x", "axis", "keepdims"}, 1, F_MEAN},
+    {"max", {"x", "axis", "keepdims"}, 1, F_MAX},
+    {"softmax", {"x", "axis"}, 1, F_SOFTMAX},
+    {"log_softmax", {"x", "axis"}, 1, F_LOG_SOFTMAX},
+    {"mse", {"pred", "target"}, 2, F_MSE},
+    {"bce_with_logits", {"logits", "target"}, 2, F_BCE},
+    {"cross_entropy", {"logits", "labels"}, 2, F_CE},
+    {"detach", {"x"}, 1, F_DETACH},
+    {"conv2d", {"x", "w", "b", "stride", "padding"}, 2, F_CONV2D},
+    {"max_pool2d", {"x", "k", "stride"}, 2, F_MAX_POOL2D},
+    {"avg_pool2d", {"x", "k", "stride"}, 2, F_AVG_POOL2D},
+};
+#define NBUILTINS ((int)(sizeof builtins / sizeof builtins[0]))
+
+/* An f32 operand: i32 tensors are class labels, only cross_entropy takes them. */
+static Tensor *f32(tape_model *m, Tensor *t, const char *op) {
+  if (!t->data) tp_fail(&m->T, "'%s' needs f32 operands, but an operand is i32 (class labels)", op);
+  return t;
+}
+
+/* Evaluates an operand; the current location goes back to the call's. */
+static Tensor *arg(tape_model *m, Expr *e, const char *op) {
+  SrcLoc loc = m->T.loc;
+  Tensor *t = tm_eval(m, e);
+  m->T.loc = loc;
+  return op ? f32(m, t, op) : t;
+}
+
+static double num(tape_model *m, Expr *e, double def) {
+  double v;
+  if (!e) return def;
+  if (!tm_number(m, e, &v)) diag_error(&m->diag, e->loc, "expected a constant number");
+  return v;
+}
+
+static bool flag(tape_model *m, Expr *e, bool def) {
+  if (!e) return def;
+  if (e->kind == EX_NAME && !strcmp(e->name, "true")) return true;
+  if (e->kind == EX_NAME && !strcmp(e->name, "false")) return false;
+  diag_error(&m->diag, e->loc, "expected true or false");
+}
+
+static int axis_of(tape_model *m, Expr *e, int rank) {
+  double v;
+  if (!tm_number(m, e, &v) || v != floor(v)) diag_error(&m->diag, e->loc, "an axis must be an integer");
+  if (v < -rank || v >= rank || rank == 0)
+    diag_error(&m->diag, e->loc, "axis %g is out of range for a tensor of rank %d", v, rank);
+  return v < 0 ? (int)v + rank : (int)v;
+}
+
+static unsigned axes_of(tape_model *m, Expr *e, int rank) {
+  if (!e) return rank ? (1u << rank) - 1 : 0;
+  if (e->kind != EX_LIST) return 1u << axis_of(m, e, rank);
+  unsigned mask = 0;
+  for (int i = 0; i < e->nargs; i++) {
+    unsigned bit = 1u << axis_of(m, e->args[i], rank);
+    if (mask & bit) diag_error(&m->diag, e->args[i]->loc, "axis repeated");
+    mask |= bit;
+  }
+  return mask;
+}
+
+static int pos_int(tape_model *m, Expr *e, int def, int min, const char *what) {
+  double v = num(m, e, def);
+  if (v != floor(v) || v < min || v > 65535) diag_error(&m->diag, e->loc, "%s must be an integer >= %d", what, min);
+  return (int)v;
+}
+
+/* ---------------------------------------------------------------- operators */
+
+static Tensor *transpose(tape_model *m, Expr *call, Expr **p) {
+  Tensor *x = arg(m, p[0], "transpose");
+  int perm[TP_MAX_RANK] = {0}, r = x->rank;
+  if (!p[1]) {
+    if (r != 2) diag_error(&m->diag, call->loc, "transpose of a rank-%d tensor needs perm=[...]", r);
+    perm[0] = 1, perm[1] = 0;
+  } else {
+    if (p[1]->kind != EX_LIST || p[1]->nargs != r)
+      diag_error(&m->diag, p[1]->loc, "perm must list each of the %d axes once", r);
+    unsigned seen = 0;
+    for (int i = 0; i < r; i++) {
+      perm[i] = axis_of(m, p[1]->args[i], r);
+      if (seen & (1u << perm[i])) diag_error(&m->diag, p[1]->args[i]->loc, "axis repeated in perm");
+      seen |= 1u << perm[i];
+    }
+  }
+  return op_permute(&m->T, x, perm);
+}
+
+static Tensor *reshape(tape_model *m, Expr *call, Expr **p) {
+  Tensor *x = arg(m, p[0], "reshape");
+  Expr *l = p[1];
+  if (l->kind != EX_LIST || l->nargs > TP_MAX_RANK)
+    diag_error(&m->diag, l->loc, "reshape needs a list of at most %d sizes, e.g. [4, -1]", TP_MAX_RANK);
+  int64_t s[TP_MAX_RANK] = {0}, known = 1;
+  int infer = -1;
+  for (int i = 0; i < l->nargs; i++) {
+    double v = num(m, l->args[i], 0);
+    if (v == -1 && infer < 0) {
+      infer = i;
+      continue;
+    }
+    if (v < 1 || v != floor(v) || v > 2147483647.0)
+      diag_error(&m->diag, l->args[i]->loc, "a size must be a positive integer (one -1 allowed)");
+    s[i] = (int64_t)v;
+    known *= s[i];
+    if (known > (int64_t)1 << 31) diag_error(&m->diag, l->loc, "reshape to more than 2^31 elements");
+  }
+  char buf[128];
+  if (infer >= 0) {
+    if ((int64_t)x->n % known)
+      diag_error(&m->diag, call->loc, "cannot reshape %s to %lld x -1", tp_shape_str(x, buf, sizeof buf), (long long)known);
+    s[infer] = (int64_t)x->n / known;
+  }
+  if (tp_count(l->nargs, s) != x->n)
+    diag_error(&m->diag, call->loc, "cannot reshape %s (%zu elements) to %zu elements", tp_shape_str(x, buf, sizeof buf),
+               x->n, tp_count(l->nargs, s));
+  return op_reshape(&m->T, x, l->nargs, s);
+}
+
+static Tensor *flatten(tape_model *m, Expr *call, Expr **p) {
+  Tensor *x = arg(m, p[0], "flatten");
+  if (x->rank < 1) diag_error(&m->diag, call->loc, "flatten needs a tensor of rank 1 or more");
+  int64_t s[2] = {x->shape[0], (int64_t)x->n / x->shape[0]};
+  return op_reshape(&m->T, x, x->rank == 1 ? 1 : 2, s);
+}
+
+static Tensor *reduction(tape_model *m, Fn fn, Expr **p) {
+  Tensor *x = arg(m, p[0], builtins[fn].name);
+  unsigned axes = axes_of(m, p[1], x->rank);
+  bool keep = flag(m, p[2], false);
+  if (fn == F_MAX && p[1] && p[1]->kind != EX_LIST) { /* torch.max(x, dim): first maximum */
+    int axis = 0;
+    while (!(axes >> axis & 1)) axis++;
+    return op_max_dim(&m->T, x, axis, keep);
+  }
+  if (fn == F_MAX) return op_amax(&m->T, x, axes, keep);
+  return op_sum(&m->T, x, axes, keep, fn == F_MEAN);
+}
+
+static Tensor *softmax_like(tape_model *m, Expr *call, Expr **p, bool log) {
+  Tensor *x = arg(m, p[0], log ? "log_softmax" : "softmax");
+  Expr minus1 = {.kind = EX_NUM, .num = -1, .is_int = 1, .loc = call->loc};
+  return op_softmax(&m->T, x, axis_of(m, p[1] ? p[1] : &minus1, x->rank), log);
+}
+
+static Tensor *conv2d(tape_model *m, Expr **p) {
+  Tensor *x = arg(m, p[0], "conv2d"), *w = arg(m, p[1], "conv2d");
+  int s = pos_int(m, p[3], 1, 1, "stride"), pad = pos_int(m, p[4], 0, 0, "padding");
+  Tensor *b = p[2] ? arg(m, p[2], "conv2d") : NULL;
+  return op_conv2d(&m->T, x, w, b, s, pad);
+}
+
+static Tensor *pool(tape_model *m, Expr **p, bool max) {
+  Tensor *x = arg(m, p[0], max ? "max_pool2d" : "avg_pool2d");
+  int k = pos_int(m, p[1], 1, 1, "the window size");
+  int s = pos_int(m, p[2], k, 1, "stride");
+  return max ? op_max_pool2d(&m->T, x, k, s) : op_avg_pool2d(&m->T, x, k, s);
+}
+
+static Tensor *unary(tape_model *m, Expr *e, UnaryOp op, const char *name) {
+  return op_unary(&m->T, op, arg(m, e, name));
+}
+
+static Tensor *apply(tape_model *m, Fn fn, Expr *call, Expr **p) {
+  Tape *T = &m->T;
+  const char *name = builtins[fn].name;
+  switch (fn) {
+  case F_EXP: return unary(m, p[0], U_EXP, name);
+  case F_LOG: return unary(m, p[0], U_LOG, name);
+  case F_SQRT: return unary(m, p[0], U_SQRT, name);
+  case F_ABS: return unary(m, p[0], U_ABS, name);
+  case F_TANH: return unary(m, p[0], U_TANH, name);
+  case F_SIGMOID: return unary(m, p[0], U_SIGMOID, name);
+  case F_RELU: return unary(m, p[0], U_RELU, name);
+  case F_GELU: return unary(m, p[0], U_GELU, name);
+  case F_SOFTPLUS: return unary(m, p[0], U_SOFTPLUS, name);
+  case F_LEAKY_RELU: {
+    Tensor *x = arg(m, p[0], name);
+    return op_leaky_relu(T, x, num(m, p[1], 0.01));
+  }
+  case F_MAXIMUM:
+  case F_MINIMUM: {
+    Tensor *a = arg(m, p[0], name), *b = arg(m, p[1], name);
+    return op_binary(T, fn == F_MAXIMUM ? B_MAXIMUM : B_MINIMUM, a, b);
+  }
+  case F_TRANSPOSE: return transpose(m, call, p);
+  case F_RESHAPE: return reshape(m, call, p);
+  case F_FLATTEN: return flatten(m, call, p);
+  case F_SUM:
+  case F_MEAN:
+  case F_MAX: return reduction(m, fn, p);
+  case F_SOFTMAX: return softmax_like(m, call, p, false);
+  case F_LOG_SOFTMAX: return softmax_like(m, call, p, true);
+  case F_MSE: {
+    Tensor *a = arg(m, p[0], name), *b = arg(m, p[1], name);
+    return op_mse(T, a, b);
+  }
+  case F_BCE: {
+    Tensor *z = arg(m, p[0], name), *y = arg(m, p[1], name);
+    return op_bce_with_logits(T, z, y);
+  }
+  case F_CE: {
+    Tensor *x = arg(m, p[0], NULL), *lab = arg(m, p[1], NULL);
+    return op_cross_entropy(T, x, lab);
+  }
+  case F_DETACH: return op_detach(T, arg(m, p[0], NULL));
+  case F_CONV2D: return conv2d(m, p);
+  case F_MAX_POOL2D: return pool(m, p, true);
+  case F_AVG_POOL2D: return pool(m, p, false);
+  }
+  diag_error(&m->diag, call->loc, "unknown operator '%s'", call->name);
+}
+
+/* Binds positional and keyword arguments to the builtin's parameters and runs it. */
+static Tensor *call(tape_model *m, Expr *e) {
+  const Builtin *bi = NULL;
+  for (int i = 0; i < NBUILTINS && !bi; i++)
+    if (!strcmp(builtins[i].name, e->name)) bi = &builtins[i];
+  if (!bi) {
+    const char *names[NBUILTINS];
+    for (int i = 0; i < NBUILTINS; i++) names[i] = builtins[i].name;
+    const char *near = diag_nearest(e->name, names, NBUILTINS);
+    if (near) diag_error(&m->diag, e->loc, "unknown operator '%s'; did you mean '%s'?", e->name, near);
+    diag_error(&m->diag, e->loc, "unknown operator '%s'", e->name);
+  }
+  Expr *slot[MAXP] = {0};
+  int np = 0;
+  while (np < MAXP && bi->params[np]) np++;
+  if (e->nargs > np)
+    diag_error(&m->diag, e->args[np]->loc, "'%s' takes at most %d argument%s", bi->name, np, np == 1 ? "" : "s");
+  for (int i = 0; i < e->nargs; i++) slot[i] = e->args[i];
+  for (int i = 0; i < e->nkw; i++) {
+    int j = 0;
+    while (j < np && strcmp(bi->params[j], e->kwnames[i])) j++;
+    if (j == np) {
+      const char *near = diag_nearest(e->kwnames[i], bi->params, np);
+      if (near)
+        diag_error(&m->diag, e->kwlocs[i], "'%s' has no argument '%s'; did you mean '%s'?", bi->name, e->kwnames[i],
+                   near);
+      diag_error(&m->diag, e->kwlocs[i], "'%s' has no argument '%s'", bi->name, e->kwnames[i]);
+    }
+    if (slot[j]) diag_error(&m->diag, e->kwlocs[i], "argument '%s' of '%s' given twice", bi->params[j], bi->name);
+    slot[j] = e->kwargs[i];
+  }
+  for (int j = 0; j < bi->nreq; j++)
+    if (!slot[j]) diag_error(&m->diag, e->loc, "'%s' needs argument '%s'", bi->name, bi->params[j]);
+  m->T.loc = e->loc;
+  return apply(m, bi->fn, e, slot);
+}
+
+/* ---------------------------------------------------------------- expressions */
+
+static Tensor *binary(tape_model *m, Expr *e) {
+  if (e->op == 'P') {
+    double c;
+    if (!tm_number(m, e->rhs, &c)) diag_error(&m->diag, e->rhs->loc, "the exponent of ** must be a constant number");
+    Tensor *x = f32(m, tm_eval(m, e->lhs), "**");
+    m->T.loc = e->loc;
+    return op_pow(&m->T, x, c);
+  }
+  Tensor *a = tm_eval(m, e->lhs), *b = tm_eval(m, e->rhs);
+  m->T.loc = e->loc;
+  char name[2] = {e->op, 0};
+  f32(m, a, name), f32(m, b, name);
+  switch (e->op) {
+  case '+': return op_binary(&m->T, B_ADD, a, b);
+  case '-': return op_binary(&m->T, B_SUB, a, b);
+  case '*': return op_binary(&m->T, B_MUL, a, b);
+  case '/': return op_binary(&m->T, B_DIV, a, b);
+  case '@': return op_matmul(&m->T, a, b);
+  }
+  diag_error(&m->diag, e->loc, "unknown operator '%c'", e->op);
+}
+
+Tensor *tm_eval(tape_model *m, Expr *e) {
+  switch (e->kind) {
+  case EX_NUM: m->T.loc = e->loc; return tp_scalar(&m->T, e->num);
+  case EX_NAME: {
+    Sym *s = tm_lookup(m, e->name);
+    if (!s) tm_unknown(m, e->loc, "name", e->name);
+    m->T.loc = e->loc;
+    return s->kind == SYM_SIZE ? tp_scalar(&m->T, (double)s->size) : s->t;
+  }
+  case EX_NEG: {
+    Tensor *x = f32(m, tm_eval(m, e->lhs), "-");
+    m->T.loc = e->loc;
+    return op_unary(&m->T, U_NEG, x);
+  }
+  case EX_BINARY: return binary(m, e);
+  case EX_CALL: return call(m, e);
+  case EX_LIST: diag_error(&m->diag, e->loc, "a list is only allowed as an argument such as axis=[0, 1]");
+  }
+  diag_error(&m->diag, e->loc, "malformed expression");
+}

@@ -1,0 +1,133 @@
+/* tape_internal.h — the eager engine's tensors, tape records and operator kernels.
+ *
+ * A Tensor is a contiguous row-major float buffer with a shape (or an int32 buffer for
+ * class labels), like a contiguous torch.Tensor. Leaves (inputs, parameters) belong to
+ * the model and live across runs; every other tensor is malloc'd by the op that made it
+ * and freed by tp_reset (after backward, or at the next forward). An op whose operand
+ * requires a gradient appends a Record to the tape (torch's grad_fn) holding its inputs,
+ * its output, its parameters and what its backward kernel needs saved. Backward kernels
+ * ADD into the inputs' gradient buffers (torch accumulates the same way).
+ *
+ * Errors (shape mismatches, labels out of range, out of memory) go through tp_fail,
+ * which formats `FILE:LINE:COL: error: ...` at the current operator's location and
+ * longjmps to the entry point (see diag.h); everything allocated is on the tape's lists,
+ * so unwinding leaks nothing. This header holds no derivative logic itself. */
+#ifndef GRADC_TAPE_INTERNAL_H
+#define GRADC_TAPE_INTERNAL_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "diag.h"
+
+#define TP_MAX_RANK 8
+
+typedef struct Tensor Tensor;
+typedef struct Record Record;
+typedef struct Tape Tape;
+typedef void BackwardFn(Tape *T, Record *r);
+
+struct Tensor {
+  int rank;
+  int64_t shape[TP_MAX_RANK];
+  size_t n;          /* elements */
+  float *data;       /* f32 values (NULL for i32) */
+  int32_t *idata;    /* i32 values (class labels) */
+  float *grad;       /* d loss / d this, allocated zeroed when backward first reaches it */
+  bool requires_grad;
+  bool leaf;         /* input or parameter: owned by the model, grad is the model's buffer */
+  bool owns_data;    /* false for views (reshape, flatten, detach) */
+  Record *grad_fn;   /* the record that produced it, or NULL */
+};
+
+#define TP_MAX_IN 3
+
+struct Record {
+  const char *name;     /* the operator, for debugging */
+  BackwardFn *backward; /* reads out->grad, ADDS into each input's grad */
+  Tensor *in[TP_MAX_IN];
+  int nin;
+  Tensor *out;
+  void *saved;          /* op-specific saved buffer (max indices...), freed with the record */
+  double c;             /* constant: exponent, slope, scale */
+  int axis, k, stride, pad;
+  unsigned axes;
+  int perm[TP_MAX_RANK];
+};
+
+struct Tape {
+  Diag *diag;
+  SrcLoc loc;        /* of the operator being executed, for messages */
+  Tensor **tensors;  /* every non-leaf tensor of this run */
+  size_t ntensors, captensors;
+  Record **recs;     /* the tape, in execution order */
+  size_t nrecs, caprecs;
+};
+
+/* ---- engine.c ---- */
+_Noreturn void tp_fail(Tape *T, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void *tp_malloc(Tape *T, size_t bytes);  /* fails (never returns NULL) when out of memory */
+void *tp_calloc(Tape *T, size_t bytes);
+/* A new f32 tensor of the given shape; data uninitialised (torch.empty) or zeroed. */
+Tensor *tp_empty(Tape *T, int rank, const int64_t *shape);
+Tensor *tp_zeros(Tape *T, int rank, const int64_t *shape);
+Tensor *tp_scalar(Tape *T, double v); /* a wrapped Python number: 0-d, no gradient */
+Tensor *tp_view(Tape *T, Tensor *x, int rank, const int64_t *shape); /* shares x's data */
+/* Appends a record for OUT if any input requires grad (out then requires grad too);
+ * returns NULL (and records nothing) otherwise. */
+Record *tp_record(Tape *T, const char *name, BackwardFn *bw, Tensor *out, int nin, Tensor *const *in);
+/* The gradient buffer of x (zeroed on first use); NULL if x does not require grad. */
+float *tp_grad(Tape *T, Tensor *x);
+/* Seeds d loss / d loss = 1 and runs every record's backward in reverse order. */
+void tp_run_backward(Tape *T, Tensor *loss);
+void tp_reset(Tape *T); /* frees the tape and every non-leaf tensor */
+const char *tp_shape_str(const Tensor *x, char *buf, size_t len); /* "[2, 3]" */
+size_t tp_count(int rank, const int64_t *shape);
+
+/* ---- ops_pointwise.c ---- */
+typedef enum { U_NEG, U_EXP, U_LOG, U_SQRT, U_ABS, U_TANH, U_SIGMOID, U_RELU, U_GELU, U_SOFTPLUS } UnaryOp;
+typedef enum { B_ADD, B_SUB, B_MUL, B_DIV, B_MAXIMUM, B_MINIMUM } BinaryOp;
+Tensor *op_unary(Tape *T, UnaryOp op, Tensor *x);
+Tensor *op_leaky_relu(Tape *T, Tensor *x, double slope);
+Tensor *op_pow(Tape *T, Tensor *x, double e);
+Tensor *op_binary(Tape *T, BinaryOp op, Tensor *a, Tensor *b);
+/* Broadcasting (NumPy rules): the output shape of a and b, failing with both shapes. */
+int tp_broadcast_shape(Tape *T, const char *what, const Tensor *a, const Tensor *b, int64_t *out);
+/* Strides of x's elements along each dimension of an output of rank r (0 where broadcast). */
+void tp_bstrides(const Tensor *x, int r, const int64_t *oshape, int64_t *st);
+/* Walks an output of shape oshape[0..r) row by row (a row is the innermost dimension),
+ * keeping the offsets of two operands broadcast to it (only their n, rank and shape are
+ * read). Same-shape and scalar operands collapse to one row. Used as
+ *   for (row = 0; row < it.rows; row++, bi_next(&it)) for (j < it.inner) a[it.ia + j*it.xa]... */
+typedef struct {
+  int r;
+  int64_t shape[TP_MAX_RANK], sa[TP_MAX_RANK], sb[TP_MAX_RANK], idx[TP_MAX_RANK];
+  int64_t ia, ib; /* offsets of the current row */
+  int64_t xa, xb; /* strides along the row */
+  size_t rows, inner;
+} BIter;
+void bi_init(BIter *it, const Tensor *a, const Tensor *b, int r, const int64_t *oshape);
+void bi_next(BIter *it);
+
+/* ---- ops_reduce.c ---- */
+Tensor *op_sum(Tape *T, Tensor *x, unsigned axes, bool keep, bool mean);
+Tensor *op_amax(Tape *T, Tensor *x, unsigned axes, bool keep);     /* max(x, axis=[..] or absent) */
+Tensor *op_max_dim(Tape *T, Tensor *x, int axis, bool keep);        /* max(x, axis=int) */
+Tensor *op_softmax(Tape *T, Tensor *x, int axis, bool log);
+
+/* ---- ops_shape.c ---- */
+Tensor *op_permute(Tape *T, Tensor *x, const int *perm);
+Tensor *op_reshape(Tape *T, Tensor *x, int rank, const int64_t *shape);
+Tensor *op_detach(Tape *T, Tensor *x);
+Tensor *op_matmul(Tape *T, Tensor *a, Tensor *b);
+
+/* ---- ops_nn.c ---- */
+Tensor *op_conv2d(Tape *T, Tensor *x, Tensor *w, Tensor *b, int stride, int pad);
+Tensor *op_max_pool2d(Tape *T, Tensor *x, int k, int stride);
+Tensor *op_avg_pool2d(Tape *T, Tensor *x, int k, int stride);
+
+/* ---- ops_loss.c ---- */
+Tensor *op_mse(Tape *T, Tensor *pred, Tensor *target);
+Tensor *op_bce_with_logits(Tape *T, Tensor *z, Tensor *y);
+Tensor *op_cross_entropy(Tape *T, Tensor *logits, Tensor *labels);
+
+#endif
