@@ -125,7 +125,7 @@ static const char desc[] =
     "\"entries\": ["
     "{\"name\": \"fake_forward\", \"kind\": \"forward\", \"args\": [" FORWARD_ARGS
     ", \"loss\", \"workspace\"]},"
-    "{\"name\": \"fake_train_step\", \"kind\": \"train_step\", \"args\": [\"lr\"]},"
+    "{\"name\": \"fake_future_entry\", \"kind\": \"some_future_kind\", \"args\": [\"lr\"]},"
     "{\"name\": \"" BACKWARD_NAME "\", \"kind\": \"backward\", \"args\": [" BACKWARD_ARGS
     ", \"loss\", \"workspace\"]}]}";
 #endif
