@@ -97,14 +97,23 @@ static LLVMValueRef base_ptr(Lower *L, Node *x) {
   GC_ASSERT(!"value read without a buffer");
 }
 
-LLVMValueRef lw_addr(Lower *L, Node *x, const LLVMValueRef *idx, int rank) {
-  int64_t st[GC_MAX_RANK];
-  shape_bstrides(x->shape, rank, st);
+/* sum_i idx[i] * st[i], the element offset of a multi-index. */
+static LLVMValueRef offset_of(Lower *L, const LLVMValueRef *idx, const int64_t *st, int rank) {
   LLVMValueRef off = lw_i64(L, 0);
   for (int i = 0; i < rank; i++)
     if (st[i]) off = LLVMBuildAdd(LB, off, LLVMBuildMul(LB, idx[i], lw_i64(L, st[i]), ""), "");
+  return off;
+}
+
+static LLVMValueRef elem_ptr(Lower *L, Node *x, LLVMValueRef off) {
   LLVMTypeRef t = x->dtype == DT_I32 ? L->i32 : L->f32;
   return LLVMBuildGEP2(LB, t, base_ptr(L, x), &off, 1, "");
+}
+
+LLVMValueRef lw_addr(Lower *L, Node *x, const LLVMValueRef *idx, int rank) {
+  int64_t st[GC_MAX_RANK];
+  shape_bstrides(x->shape, rank, st);
+  return elem_ptr(L, x, offset_of(L, idx, st, rank));
 }
 
 LLVMValueRef lw_load(Lower *L, Node *x, const LLVMValueRef *idx, int rank) {
@@ -152,20 +161,19 @@ static void sgd_epilogue(Lower *L, Node *sink, LLVMValueRef gp, LLVMValueRef off
   st(L, LLVMBuildFSub(LB, pv, LLVMBuildFMul(LB, lr, m, ""), "p"), pp);
 }
 
-void lw_store(Lower *L, Node *x, const LLVMValueRef *idx, LLVMValueRef v) {
-  LLVMValueRef p = lw_addr(L, x, idx, x->shape.rank);
+/* Stores v at element offset off of x's own buffer (see lw_store). */
+static void store_off(Lower *L, Node *x, LLVMValueRef off, LLVMValueRef v) {
+  LLVMValueRef p = elem_ptr(L, x, off);
   Buffer *b = buf_of(L, x);
-  if (b->sgd) {
-    int64_t st_[GC_MAX_RANK];
-    shape_bstrides(x->shape, x->shape.rank, st_);
-    LLVMValueRef off = lw_i64(L, 0);
-    for (int i = 0; i < x->shape.rank; i++)
-      if (st_[i]) off = LLVMBuildAdd(LB, off, LLVMBuildMul(LB, idx[i], lw_i64(L, st_[i]), ""), "");
-    sgd_epilogue(L, b->sgd, p, off, v);
-    return;
-  }
+  if (b->sgd) return sgd_epilogue(L, b->sgd, p, off, v);
   if (b->acc) v = LLVMBuildFAdd(LB, ld(L, LLVMTypeOf(v), p), v, "acc");
   st(L, v, p);
+}
+
+void lw_store(Lower *L, Node *x, const LLVMValueRef *idx, LLVMValueRef v) {
+  int64_t s[GC_MAX_RANK];
+  shape_bstrides(x->shape, x->shape.rank, s);
+  store_off(L, x, offset_of(L, idx, s, x->shape.rank), v);
 }
 
 LLVMValueRef lw_call_intrinsic(Lower *L, const char *name, LLVMValueRef x) {
@@ -182,26 +190,76 @@ LLVMValueRef lw_select_gt(Lower *L, LLVMValueRef a, LLVMValueRef b, LLVMValueRef
 
 /* ---------------------------------------------------------------- kernels */
 
+/* A fused elementwise kernel walks its iteration space with the fewest loops: adjacent
+ * dimensions that every operand steps through contiguously (or broadcasts over both)
+ * merge, so [32, 10] + [32, 10] -> [10] becomes one loop of 320 that vectorises, while
+ * a [10] bias broadcast over rows keeps two loops. ops[0..nops) are the loaded
+ * operands; stored members are contiguous in the kernel's shape. */
+typedef struct {
+  int rank;
+  int64_t d[GC_MAX_RANK];
+  int64_t (*st)[GC_MAX_RANK]; /* per operand, then the contiguous layout */
+} Walk;
+
+static void coalesce(Arena *a, const Shape *s, Node **ops, int nops, Walk *w) {
+  int64_t (*full)[GC_MAX_RANK] = arena_alloc(a, sizeof *full * (size_t)(nops + 1));
+  w->st = arena_alloc(a, sizeof *w->st * (size_t)(nops + 1));
+  for (int o = 0; o < nops; o++) shape_bstrides(ops[o]->shape, s->rank, full[o]);
+  shape_bstrides(*s, s->rank, full[nops]);
+  w->rank = 0;
+  for (int d = 0; d < s->rank; d++) {
+    if (s->d[d] == 1) continue; /* size-1 dimensions address nothing */
+    bool merge = w->rank > 0;
+    for (int o = 0; merge && o <= nops; o++) merge = w->st[o][w->rank - 1] == full[o][d] * s->d[d];
+    if (merge) {
+      w->d[w->rank - 1] *= s->d[d];
+      for (int o = 0; o <= nops; o++) w->st[o][w->rank - 1] = full[o][d];
+    } else {
+      w->d[w->rank] = s->d[d];
+      for (int o = 0; o <= nops; o++) w->st[o][w->rank] = full[o][d];
+      w->rank++;
+    }
+  }
+}
+
 static void emit_elem(Lower *L, Kernel *k, LLVMValueRef *vals) {
+  int ki = (int)(k - L->e->kernels);
+  Node **ops = ARENA_ARRAY(L->g->arena, Node *, 3 * k->n + 1);
+  int nops = 0;
+  for (int i = 0; i < k->n; i++) /* the operands read from buffers */
+    for (int j = 0; j < k->nodes[i]->nin; j++) {
+      Node *x = k->nodes[i]->in[j];
+      bool seen = x->op == OP_CONST || L->e->kernel_of[x->id] == ki;
+      for (int o = 0; o < nops && !seen; o++) seen = ops[o] == x;
+      if (!seen) ops[nops++] = x;
+    }
+  Walk walk, *w = &walk;
+  coalesce(L->g->arena, &k->shape, ops, nops, w);
+  Shape ws = {w->rank, {0}};
+  memcpy(ws.d, w->d, sizeof ws.d);
   Loop lps[GC_MAX_RANK];
   LLVMValueRef idx[GC_MAX_RANK];
-  lw_loops(L, lps, k->shape, idx);
-  int ki = (int)(k - L->e->kernels);
+  lw_loops(L, lps, ws, idx);
+  LLVMValueRef own = offset_of(L, idx, w->st[nops], w->rank);
   for (int i = 0; i < k->n; i++) {
     Node *n = k->nodes[i];
     LLVMValueRef in[2] = {NULL, NULL};
     for (int j = 0; j < n->nin; j++) {
       Node *x = n->in[j];
-      in[j] = L->e->kernel_of[x->id] == ki ? vals[x->id] : lw_load(L, x, idx, k->shape.rank);
+      int o = 0;
+      while (o < nops && ops[o] != x) o++;
+      if (L->e->kernel_of[x->id] == ki) in[j] = vals[x->id];
+      else if (x->op == OP_CONST) in[j] = lw_f32(L, x->value);
+      else in[j] = LLVMBuildLoad2(LB, L->f32, elem_ptr(L, x, offset_of(L, idx, w->st[o], w->rank)), "");
     }
     LLVMValueRef v = gc_ops[n->op].emit1(L, n, in[0], in[1]);
     char name[32];
     snprintf(name, sizeof name, "n%d", n->id);
     if (LLVMIsAInstruction(v) && !LLVMGetValueName2(v, &(size_t){0})[0]) LLVMSetValueName2(v, name, strlen(name));
     vals[n->id] = v;
-    if (buf_of(L, n)->kind != BUF_NONE) lw_store(L, n, idx, v);
+    if (buf_of(L, n)->kind != BUF_NONE) store_off(L, n, own, v);
   }
-  lw_loops_end(L, lps, k->shape);
+  lw_loops_end(L, lps, ws);
 }
 
 static void add_attr(Lower *L, LLVMValueRef fn, unsigned idx, const char *name) {
