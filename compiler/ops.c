@@ -441,9 +441,39 @@ static LLVMValueRef em_eq(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef 
 
 /* ---------------------------------------------------------------- lowering: kernels */
 
+static LLVMValueRef reduce_step(Lower *L, bool is_max, LLVMValueRef cur, LLVMValueRef v) {
+  if (!is_max) return LLVMBuildFAdd(LB, cur, v, "");
+  /* a NaN wins and stays, as torch.max */
+  LLVMValueRef take = LLVMBuildOr(LB, LLVMBuildFCmp(LB, LLVMRealOGT, v, cur, ""),
+                                  LLVMBuildFCmp(LB, LLVMRealUNO, v, v, ""), "");
+  return LLVMBuildSelect(LB, take, v, cur, "");
+}
+
+/* When the innermost axis is kept (a bias gradient: sum over the batch), walk the
+ * input in storage order and combine each element into its output element in place:
+ * the inner loop is contiguous in both and vectorises. Needs an output buffer of its
+ * own (not one a sink accumulates into). */
+static bool reduce_streaming(Lower *L, Kernel *k, bool is_max) {
+  Node *n = k->nodes[0], *x = A(n);
+  Shape s = x->shape;
+  if (s.rank == 0 || (n->axes & (1u << (s.rank - 1))) || lw_accumulates(L, n) || lw_applies_sgd(L, n)) return false;
+  Loop lo[GC_MAX_RANK], lx[GC_MAX_RANK];
+  LLVMValueRef io[GC_MAX_RANK], ix[GC_MAX_RANK];
+  lw_loops(L, lo, n->shape, io);
+  LLVMBuildStore(LB, lw_f32(L, is_max ? -INFINITY : 0), lw_addr(L, n, io, n->shape.rank));
+  lw_loops_end(L, lo, n->shape);
+  lw_loops(L, lx, s, ix);
+  LLVMValueRef p = lw_addr(L, n, ix, s.rank); /* reduced axes have stride 0 in n */
+  LLVMValueRef v = reduce_step(L, is_max, LLVMBuildLoad2(LB, L->f32, p, ""), lw_load(L, x, ix, s.rank));
+  LLVMBuildStore(LB, v, p);
+  lw_loops_end(L, lx, s);
+  return true;
+}
+
 /* Reductions: loops over the output; inner loops over the reduced axes into a
- * register accumulator. */
+ * register accumulator (or the streaming form above). */
 static void emit_reduce(Lower *L, Kernel *k, bool is_max) {
+  if (reduce_streaming(L, k, is_max)) return;
   Node *n = k->nodes[0], *x = A(n);
   Shape s = x->shape, outer = s, inner = s;
   for (int i = 0; i < s.rank; i++) {
@@ -458,14 +488,7 @@ static void emit_reduce(Lower *L, Kernel *k, bool is_max) {
   lw_loops(L, li, inner, ii);
   for (int i = 0; i < s.rank; i++) idx[i] = (n->axes & (1u << i)) ? ii[i] : io[i];
   LLVMValueRef v = lw_load(L, x, idx, s.rank), cur = LLVMBuildLoad2(LB, L->f32, acc, "");
-  LLVMValueRef nv;
-  if (is_max) { /* NaN wins, as torch */
-    LLVMValueRef take = LLVMBuildFCmp(LB, LLVMRealUGT, v, cur, "");
-    nv = LLVMBuildSelect(LB, take, v, cur, "");
-  } else {
-    nv = LLVMBuildFAdd(LB, cur, v, "");
-  }
-  LLVMBuildStore(LB, nv, acc);
+  LLVMBuildStore(LB, reduce_step(L, is_max, cur, v), acc);
   lw_loops_end(L, li, inner);
   lw_store(L, n, io, LLVMBuildLoad2(LB, L->f32, acc, ""));
   lw_loops_end(L, lo, outer);
