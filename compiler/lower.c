@@ -233,7 +233,7 @@ static void emit_elem(Lower *L, Kernel *k, LLVMValueRef *vals) {
       for (int o = 0; o < nops && !seen; o++) seen = ops[o] == x;
       if (!seen) ops[nops++] = x;
     }
-  Walk walk, *w = &walk;
+  Walk walk = {0}, *w = &walk;
   coalesce(L->g->arena, &k->shape, ops, nops, w);
   Shape ws = {w->rank, {0}};
   memcpy(ws.d, w->d, sizeof ws.d);

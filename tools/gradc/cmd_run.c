@@ -114,11 +114,8 @@ int cmd_run(int argc, char **argv) {
   char tmp[4096];
   gradc_model *m = build_and_open(&ma, false, &status, tmp, sizeof tmp);
   if (!m) return status;
-  int rc = 0;
-  if (gradc_init(m, (uint64_t)seed) || (load && gradc_load(m, load))) {
-    fprintf(stderr, "gradc run: %s\n", gradc_error(m));
-    rc = 1;
-  }
+  int rc = 0, failed = 0; /* failed: a runtime call failed; its message is said at the end */
+  if (gradc_init(m, (uint64_t)seed) || (load && gradc_load(m, load))) rc = failed = 1;
   for (int i = 0; i < nsets && !rc; i++) rc = set_tensor(m, sets[i]);
   bool grads = backward || steps >= 0;
   if (!rc && grads && !gradc_has_backward(m)) {
@@ -126,14 +123,14 @@ int cmd_run(int argc, char **argv) {
     rc = 1;
   }
   for (long long s = 0; s < steps && !rc; s++)
-    if (gradc_train_step(m, (float)lr)) rc = 1;
+    if (gradc_train_step(m, (float)lr)) rc = failed = 1;
   if (!rc && grads) {
     gradc_zero_grad(m);
-    rc = gradc_backward(m) ? 1 : 0;
+    rc = failed = gradc_backward(m) ? 1 : 0;
   } else if (!rc) {
-    rc = gradc_forward(m) ? 1 : 0;
+    rc = failed = gradc_forward(m) ? 1 : 0;
   }
-  if (rc == 1 && gradc_error(m)[0]) fprintf(stderr, "gradc run: %s\n", gradc_error(m));
+  if (failed) fprintf(stderr, "gradc run: %s\n", gradc_error(m));
   if (!rc) print_result(m, grads, json);
   gradc_close(m);
   remove_build(tmp);

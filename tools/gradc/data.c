@@ -86,8 +86,8 @@ static int parse_row(const char *path, int line, const char *p, const char *end,
     char *q;
     errno = 0;
     double v = strtod(p, &q);
-    if (q == p || q > end || errno == ERANGE || !isfinite(v)) {
-      snprintf(err, errlen, "%s:%d:%d: error: expected a number, got '%.*s'", path, line, col,
+    if (q == p || q > end || errno == ERANGE || !isfinite(v) || fabs(v) > 3.4028234663852886e38) {
+      snprintf(err, errlen, "%s:%d:%d: error: expected a float32 number, got '%.*s'", path, line, col,
                (int)strcspn(p, ",\r\n") > 20 ? 20 : (int)strcspn(p, ",\r\n"), p);
       return -1;
     }
@@ -134,11 +134,12 @@ int data_load(const char *path, const Layout *L, Table *t, char *err, size_t err
   size_t len;
   char *buf = slurp(path, &len, err, errlen);
   if (!buf) return -1;
+  size_t skip = len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3) ? 3 : 0; /* a UTF-8 byte-order mark */
   size_t cap = 1024;
   t->cols = L->cols;
   t->v = malloc(cap * L->cols * sizeof(float));
   int line = 0, rc = 0;
-  for (char *p = buf; p < buf + len && !rc; ) {
+  for (char *p = buf + skip; p < buf + len && !rc; ) {
     char *nl = memchr(p, '\n', (size_t)(buf + len - p));
     char *end = nl ? nl : buf + len;
     line++;

@@ -1,0 +1,138 @@
+/* e2e_check.c — `gradc check` end to end (SPEC section 2): the compiled gradients
+ * agree with float64 central finite differences for every trainable parameter of the
+ * shipped models (exit 0, a table row per parameter, "passed"); the test-only hook
+ * GRADC_CHECK_PERTURB shows the check can fail (exit 1, MISMATCH); a frozen parameter
+ * has no row; a model without a loss is an error. */
+#define _DEFAULT_SOURCE /* setenv */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "e2e_util.h"
+
+#define MODEL(name) GRADC_SOURCE_DIR "/models/" name ".grad"
+
+/* The table row of param (the line that starts with its name and a space), malloc'd. */
+static char *row_of(const char *out, const char *param) {
+  size_t n = strlen(param);
+  for (const char *l = out; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
+    if (!strncmp(l, param, n) && l[n] == ' ') {
+      char *row = strndup(l, strcspn(l, "\n"));
+      return row;
+    }
+  return NULL;
+}
+
+/* Counts the table rows: lines ending in " ok" or " MISMATCH". */
+static int rows(const char *out) {
+  int n = 0;
+  for (const char *l = out; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+    size_t len = strcspn(l, "\n");
+    if ((len > 3 && !strncmp(l + len - 3, " ok", 3)) || (len > 9 && !strncmp(l + len - 9, " MISMATCH", 9))) n++;
+  }
+  return n;
+}
+
+/* Checks that the table has exactly the rows of params, each with numbers and verdict. */
+static void table(const char *out, const char *const *params, const char *verdict) {
+  int n = 0;
+  for (; params[n]; n++) {
+    char *row = row_of(out, params[n]);
+    cr_assert(row, "no row for '%s' in:\n%s", params[n], out);
+    cr_expect(strstr(row, verdict), "'%s' is not %s: '%s'", params[n], verdict, row);
+    /* name, elements, probed, then 4 errors in scientific notation */
+    char name[64];
+    long elems, probed;
+    double e1, e2, e3, e4;
+    cr_expect_eq(sscanf(row, "%63s %ld %ld %lg %lg %lg %lg", name, &elems, &probed, &e1, &e2, &e3, &e4), 7,
+                 "a malformed row: '%s'", row);
+    cr_expect(elems > 0 && probed > 0 && probed <= elems, "'%s'", row);
+    cr_expect(e1 >= 0 && e2 >= 0 && e3 >= 0 && e4 >= 0, "'%s'", row);
+    free(row);
+  }
+  cr_expect_eq(rows(out), n, "expected %d rows:\n%s", n, out);
+}
+
+static void passes(const char *model, const char *batch, const char *const *params) {
+  e2e_result r;
+  if (batch) e2e_gradc(&r, "check", model, "-D", batch, NULL);
+  else e2e_gradc(&r, "check", model, NULL);
+  cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+  table(r.out, params, " ok");
+  cr_expect(strstr(r.out, "passed"), "no 'passed':\n%s", r.out);
+  cr_expect(!strstr(r.out, "MISMATCH") && !strstr(r.out, "FAILED"), "%s", r.out);
+  e2e_free(&r);
+}
+
+Test(check, logreg_passes, .timeout = 30) {
+  passes(MODEL("logreg"), NULL, (const char *[]){"w", "b", NULL});
+}
+
+Test(check, digits_passes, .timeout = 60) {
+  passes(MODEL("digits"), NULL, (const char *[]){"w1", "b1", "w2", "b2", NULL});
+}
+
+/* With batch 4 instead of 32: the same network, a quarter of the compile time. */
+Test(check, digits_cnn_passes, .timeout = 60) {
+  passes(MODEL("digits_cnn"), "N=4", (const char *[]){"c1", "d1", "c2", "d2", "w", "b", NULL});
+}
+
+Test(check, another_seed_passes, .timeout = 30) {
+  e2e_result r;
+  e2e_gradc(&r, "check", MODEL("logreg"), "--seed", "12345", NULL);
+  cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+  table(r.out, (const char *[]){"w", "b", NULL}, " ok");
+  e2e_free(&r);
+}
+
+/* The test-only hook adds EPS * (index + 1) to every compiled gradient element. */
+Test(check, perturbed_gradients_fail, .timeout = 60) {
+  setenv("GRADC_CHECK_PERTURB", "1e-2", 1);
+  e2e_result r;
+  e2e_gradc(&r, "check", MODEL("logreg"), NULL);
+  cr_expect_eq(r.status, 1, "a perturbed check passed: %s", e2e_describe(&r));
+  table(r.out, (const char *[]){"w", "b", NULL}, "MISMATCH");
+  cr_expect(!strstr(r.out, "passed"), "%s", r.out);
+  e2e_free(&r);
+  e2e_gradc(&r, "check", MODEL("digits"), "-D", "N=2", NULL);
+  cr_expect_eq(r.status, 1, "a perturbed check passed: %s", e2e_describe(&r));
+  table(r.out, (const char *[]){"w1", "b1", "w2", "b2", NULL}, "MISMATCH");
+  e2e_free(&r);
+  unsetenv("GRADC_CHECK_PERTURB");
+}
+
+Test(check, frozen_param_has_no_row, .timeout = 30) {
+  e2e_result r;
+  e2e_gradc(&r, "check", E2E_MODELS_DIR "/frozen_check.grad", NULL);
+  cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+  table(r.out, (const char *[]){"w", NULL}, " ok");
+  char *b = row_of(r.out, "b");
+  cr_expect(!b, "the frozen b has a row: '%s'", b);
+  e2e_free(&r);
+}
+
+/* tests/e2e/models/dims.grad has an output and no `minimize`. */
+Test(check, model_without_loss, .timeout = 30) {
+  e2e_result r;
+  e2e_gradc(&r, "check", E2E_MODELS_DIR "/dims.grad", NULL);
+  cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
+  cr_expect_eq(r.signal, 0);
+  cr_expect(strstr(r.err, "loss") || strstr(r.err, "minimize"), "the message does not say the loss is missing:\n%s",
+            r.err);
+  cr_expect(!strstr(r.out, "passed"), "%s", r.out);
+  e2e_free(&r);
+}
+
+Test(check, usage_errors, .timeout = 30) {
+  e2e_result r;
+  e2e_gradc(&r, "check", NULL);
+  cr_expect_eq(r.status, 2, "no model: %s", e2e_describe(&r));
+  e2e_free(&r);
+  e2e_gradc(&r, "check", MODEL("logreg"), "--seed", "abc", NULL);
+  cr_expect_eq(r.status, 2, "--seed abc: %s", e2e_describe(&r));
+  e2e_free(&r);
+  e2e_gradc(&r, "check", E2E_MODELS_DIR "/no_such_model.grad", NULL);
+  cr_expect_eq(r.status, 1, "a missing model: %s", e2e_describe(&r));
+  cr_expect(strstr(r.err, "no_such_model.grad"), "%s", r.err);
+  e2e_free(&r);
+}
