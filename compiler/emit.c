@@ -94,6 +94,7 @@ char *descriptor_json(const Unit *u) {
     cJSON_AddStringToObject(ej, "name", e->name);
     static const char *const kinds[] = {"forward", "backward", "train_step"};
     cJSON_AddStringToObject(ej, "kind", kinds[e->kind]);
+    cJSON_AddStringToObject(ej, "packed", arena_printf(g->arena, "%s_packed", e->name));
     cJSON *args = cJSON_AddArrayToObject(ej, "args");
     for (int i = 0; i < e->nargs; i++) cJSON_AddItemToArray(args, cJSON_CreateString(arg_spec(g->arena, &e->args[i])));
     cJSON_AddItemToArray(es, ej);
@@ -191,7 +192,9 @@ void emit_header(FILE *f, const Unit *u, const char *source_name) {
       fprintf(f, "%s", i ? ",\n    " : "\n    ");
       header_arg(f, e, &e->args[i], a);
     }
-    fprintf(f, ");\n\n");
+    fprintf(f, ");\n");
+    fprintf(f, "/* The same, its %d arguments in order in one array. */\nvoid %s_packed(void **args);\n\n", e->nargs,
+            e->name);
   }
   fprintf(f, "/* The model's descriptor (JSON, see gradc/descriptor.h). */\nconst char *%s_descriptor(void);\n\n", g->model);
   fprintf(f, "#ifdef __cplusplus\n}\n#endif\n#endif\n");

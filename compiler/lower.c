@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <llvm-c/DebugInfo.h>
 #include "opinfo.h"
 
 #define LB (L->b)
@@ -29,6 +30,7 @@ LLVMValueRef lw_slot(Lower *L, LLVMTypeRef t, const char *name) {
 }
 
 LLVMValueRef lw_loop(Lower *L, Loop *lp, int64_t n, const char *name) {
+  lp->no_unroll = false;
   lp->slot = lw_slot(L, L->i64, name);
   LLVMBuildStore(LB, lw_i64(L, 0), lp->slot);
   lp->head = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "head");
@@ -42,9 +44,20 @@ LLVMValueRef lw_loop(Lower *L, Loop *lp, int64_t n, const char *name) {
   return lp->iv;
 }
 
+/* !llvm.loop !{self, !{"llvm.loop.unroll.disable"}} on a loop's back edge. */
+static void no_unroll(Lower *L, LLVMValueRef br) {
+  LLVMMetadataRef tmp = LLVMTemporaryMDNode(L->ctx, NULL, 0);
+  LLVMMetadataRef hint = LLVMMDStringInContext2(L->ctx, "llvm.loop.unroll.disable", 24);
+  LLVMMetadataRef ops[2] = {tmp, LLVMMDNodeInContext2(L->ctx, &hint, 1)};
+  LLVMMetadataRef loop = LLVMMDNodeInContext2(L->ctx, ops, 2);
+  LLVMMetadataReplaceAllUsesWith(tmp, loop);
+  LLVMSetMetadata(br, LLVMGetMDKindIDInContext(L->ctx, "llvm.loop", 9), LLVMMetadataAsValue(L->ctx, loop));
+}
+
 void lw_loop_end(Lower *L, Loop *lp) {
   LLVMBuildStore(LB, LLVMBuildAdd(LB, lp->iv, lw_i64(L, 1), ""), lp->slot);
-  LLVMBuildBr(LB, lp->head);
+  LLVMValueRef br = LLVMBuildBr(LB, lp->head);
+  if (lp->no_unroll) no_unroll(L, br);
   LLVMPositionBuilderAtEnd(LB, lp->exit);
 }
 
@@ -294,6 +307,28 @@ void lower_init(Lower *L, LLVMContextRef ctx, LLVMModuleRef mod) {
 
 void lower_dispose(Lower *L) { LLVMDisposeBuilder(L->b); }
 
+/* `void NAME_packed(void **args)`: the entry point with its pointer arguments in one
+ * array, so a model-agnostic caller (the runtime) calls it as an ordinary function,
+ * without building a libffi call each time. */
+static void emit_packed(Lower *L, Entry *e) {
+  LLVMTypeRef fty = LLVMFunctionType(L->vd, &L->ptr, 1, 0);
+  char name[600];
+  snprintf(name, sizeof name, "%s_packed", e->name);
+  LLVMValueRef fn = LLVMAddFunction(L->mod, name, fty);
+  add_attr(L, fn, LLVMAttributeFunctionIndex, "nounwind");
+  LLVMBuilderRef b = LLVMCreateBuilderInContext(L->ctx);
+  LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(L->ctx, fn, "entry"));
+  LLVMValueRef *args = ARENA_ARRAY(L->g->arena, LLVMValueRef, e->nargs);
+  LLVMValueRef arr = LLVMGetParam(fn, 0);
+  for (int i = 0; i < e->nargs; i++) {
+    LLVMValueRef ix = lw_i64(L, i);
+    args[i] = LLVMBuildLoad2(b, L->ptr, LLVMBuildGEP2(b, L->ptr, arr, &ix, 1, ""), e->args[i].name);
+  }
+  LLVMBuildCall2(b, LLVMGlobalGetValueType(L->fn), L->fn, args, (unsigned)e->nargs, "");
+  LLVMBuildRetVoid(b);
+  LLVMDisposeBuilder(b);
+}
+
 void lower_entry(Lower *L, Graph *g, Entry *e) {
   L->g = g;
   L->e = e;
@@ -330,4 +365,6 @@ void lower_entry(Lower *L, Graph *g, Entry *e) {
     else gc_ops[k->nodes[0]->op].emitk(L, k);
   }
   LLVMBuildRetVoid(LB);
+  add_attr(L, fn, LLVMAttributeFunctionIndex, "noinline"); /* one copy, called by its trampoline */
+  emit_packed(L, e);
 }

@@ -29,6 +29,7 @@ struct Lower {
 typedef struct {
   LLVMBasicBlockRef head, body, exit;
   LLVMValueRef slot, iv;
+  bool no_unroll; /* set before lw_loop_end: the body is already wide (micro-kernels) */
 } Loop;
 
 void lower_init(Lower *L, LLVMContextRef ctx, LLVMModuleRef mod);

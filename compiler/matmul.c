@@ -108,6 +108,7 @@ static void bcast_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j,
     for (int v = 0; v < nv; v++)
       LLVMBuildStore(LB, fmuladd(L, av, bv[v], LLVMBuildLoad2(LB, m->vt, acc[r][v], "")), acc[r][v]);
   }
+  lk.no_unroll = true;
   lw_loop_end(L, &lk);
   for (int r = 0; r < mr; r++)
     for (int v = 0; v < nv; v++) {
@@ -197,6 +198,7 @@ static void dot_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j, i
     for (int r = 0; r < mr; r++)
       for (int c = 0; c < nc; c++)
         LLVMBuildStore(LB, fmuladd(L, av[r], bv[c], LLVMBuildLoad2(LB, m->vt, acc[r][c], "")), acc[r][c]);
+    lk.no_unroll = true;
     lw_loop_end(L, &lk);
   }
   for (int r = 0; r < mr; r++)

@@ -270,6 +270,12 @@ static int parse_entry(perr *e, const cJSON *en, size_t i, gradc_desc *d) {
   const char *name = get_ident(e, en, "name", where);
   if (!name || parse_entry_kind(e, en, where, ed)) return -1;
   if (!(ed->name = dup_str(name))) return fail(e, "out of memory");
+  const cJSON *pk = cJSON_GetObjectItemCaseSensitive(en, "packed");
+  if (pk) {
+    const char *pn = get_ident(e, en, "packed", where);
+    if (!pn) return -1;
+    if (!(ed->packed = dup_str(pn))) return fail(e, "out of memory");
+  }
   snprintf(where, sizeof where, "entry \"%s\"", name);
   if (ed->kind == GRADC_ENTRY_OTHER) return 0;
   for (size_t j = 0; j < i; j++)
@@ -352,6 +358,7 @@ void gradc_desc_free(gradc_desc *d) {
   for (size_t i = 0; d->tensors && i < d->ntensors; i++) free(d->tensors[i].name);
   for (size_t i = 0; d->entries && i < d->nentries; i++) {
     free(d->entries[i].name);
+    free(d->entries[i].packed);
     free(d->entries[i].args);
   }
   free(d->tensors);

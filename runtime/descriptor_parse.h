@@ -33,6 +33,7 @@ typedef struct {
 
 typedef struct {
   char *name;
+  char *packed;          /* the `void (void **args)` form of the entry point, or NULL */
   gradc_entry_kind kind; /* args are parsed for the kinds gradc knows */
   size_t nargs;
   gradc_arg_desc *args;

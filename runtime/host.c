@@ -95,6 +95,9 @@ static int prepare_call(gradc_model *m, const char *path, const gradc_entry_desc
   void *s = sym(m->dl, e->name);
   if (!s) return gradc__fail(m, "'%s': entry point '%s' not found", path, e->name);
   memcpy(&c->fn, &s, sizeof c->fn);
+  void *ps = e->packed ? sym(m->dl, e->packed) : NULL;
+  if (e->packed && !ps) return gradc__fail(m, "'%s': entry point '%s' not found", path, e->packed);
+  memcpy(&c->packed, &ps, sizeof c->packed);
   size_t n = e->nargs + 1;
   c->types = calloc(n, sizeof *c->types);
   c->vals = calloc(n, sizeof *c->vals);
@@ -214,7 +217,8 @@ void gradc_zero_grad(gradc_model *m) {
 /* ---- calls ---- */
 
 static void call(gradc_call *c) {
-  ffi_call(&c->cif, c->fn, NULL, c->avalues);
+  if (c->packed) c->packed(c->vals);
+  else ffi_call(&c->cif, c->fn, NULL, c->avalues);
 }
 
 int gradc_forward(gradc_model *m) {

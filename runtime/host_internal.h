@@ -11,8 +11,10 @@
 
 #define GRADC_ERR_LEN 1024
 
-/* One resolved entry point, ready for ffi_call. */
+/* One resolved entry point: through its packed form when the object has one (a plain
+ * function call), else through libffi. */
 typedef struct {
+  void (*packed)(void **args);
   void (*fn)(void);
   ffi_cif cif;
   ffi_type **types; /* nargs x &ffi_type_pointer */

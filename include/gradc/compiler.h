@@ -45,6 +45,7 @@ typedef struct {
   int64_t workspace_bytes;
   int nkernels_forward, nkernels_backward;
   char header_path[4096]; /* SO/OBJ: where the header was written */
+  double flops_forward, flops_backward; /* matrix-product and convolution FLOPs per call */
   char batch_name[256];   /* the `batch` dimension's name, "" if none */
   int64_t batch_size;
 } gc_result;

@@ -19,7 +19,7 @@
  *     {"name": "z", "role": "output", "dtype": "f32", "shape": [3]}
  *   ],
  *   "entries": [
- *     {"name": "logreg_forward",  "kind": "forward",
+ *     {"name": "logreg_forward",  "kind": "forward", "packed": "logreg_forward_packed",
  *      "args": ["input:x", "input:y", "param:w", "param:b", "output:z", "loss", "workspace"]},
  *     {"name": "logreg_backward", "kind": "backward",
  *      "args": ["input:x", "input:y", "param:w", "param:b", "grad:w", "grad:b",
@@ -38,6 +38,8 @@
  *   aligned. Entry points return void.
  * - Parameters baked in with --weights are not listed; inputs that --inference drops
  *   are not listed. Shapes have at most GRADC_MAX_RANK dimensions.
+ * - "packed" (optional) names `void NAME(void **args)`, the same entry point with its
+ *   arguments in one array, in "args" order: a loader can call it without libffi.
  * - Further entry kinds may appear ("train_step", ...); a loader ignores kinds it does
  *   not know.
  */

@@ -1,0 +1,222 @@
+#!/usr/bin/python3
+"""PyTorch eager baseline and sgemm ceiling for gradc's reference models (SPEC section 7).
+
+    /usr/bin/python3 tools/bench/torch_bench.py [--models logreg,digits,...] [-o FILE]
+
+For each reference model it times, on one thread, a PyTorch eager training step
+(opt.zero_grad(); loss = loss_fn(model(x), y); loss.backward(); opt.step() with
+torch.optim.SGD(lr=1e-4)) and an inference (forward under torch.no_grad()), the way
+`gradc bench` times gradc: warm up for about 20 ms (at least 3 calls), which also sizes
+a batch of calls to about 20 ms, then 11 repeats of that batch; the result is the
+median over the repeats of the mean microseconds per call. It also measures the
+single-core sgemm rate (torch.mm on float32 matrices, same method, before and after the
+models, the better of the two) as the ceiling,
+and reports which BLAS torch loaded (torch.__config__.show() and /proc/self/maps).
+
+It prints one JSON object (and writes it to FILE with -o). Without torch it still
+prints JSON, with "torch": null, the reason, and the sgemm rate measured with numpy
+(same libblas.so.3) if numpy is available. Must run under /usr/bin/python3 (Debian's
+python3-torch); the python3 of pyenv on PATH has no torch."""
+import os
+
+# Before importing torch (or numpy): OpenBLAS has its own thread pool, sized at load time.
+for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[var] = "1"
+
+import argparse
+import json
+import platform
+import sys
+import time
+
+REPEATS = 11
+WARMUP_US = 20000.0
+
+# name -> (layer widths, batch, input scale); logreg is special-cased.
+MLPS = {
+    "digits": ([64, 32, 10], 32, 1.0 / 16),  # models/digits.grad divides pixels by 16
+    "mlp784": ([784, 128, 10], 32, None),
+    "mlp784x2": ([784, 256, 256, 10], 64, None),
+    "mlp1024": ([1024, 1024, 1024, 10], 256, None),
+}
+ALL = ["logreg"] + list(MLPS)
+SGEMM_SHAPES = [(1024, 1024, 1024), (256, 1024, 1024)]  # M, K, N
+
+
+def median_us(f):
+    """gradc bench's method: warm up ~20 ms (>= 3 calls) to size the batch, then the
+    median over REPEATS of the mean microseconds per call of a batch."""
+    now = time.perf_counter
+    t0 = now()
+    n = 0
+    while (now() - t0) * 1e6 < WARMUP_US or n < 3:
+        f()
+        n += 1
+    times = []
+    for _ in range(REPEATS):
+        s = now()
+        for _ in range(n):
+            f()
+        times.append((now() - s) * 1e6 / n)
+    times.sort()
+    return times[REPEATS // 2], n
+
+
+def blas_libraries():
+    """The BLAS/LAPACK shared objects mapped into this process."""
+    libs = set()
+    with open("/proc/self/maps") as fh:
+        for line in fh:
+            parts = line.split()
+            if len(parts) >= 6 and any(k in parts[-1] for k in ("blas", "lapack", "mkl")):
+                libs.add(parts[-1])
+    return sorted(libs)
+
+
+def mlp_flops(widths, batch):
+    """What gradc counts: forward 2*N*K*M per layer; training adds weight gradients of
+    every layer and input gradients of every layer but the first."""
+    fwd = sum(2 * batch * a * b for a, b in zip(widths, widths[1:]))
+    dx = sum(2 * batch * a * b for a, b in list(zip(widths, widths[1:]))[1:])
+    return fwd + fwd + dx, fwd
+
+
+def bench_models(torch, names):
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    out = {}
+    for name in names:
+        if name == "logreg":
+            # models/logreg.grad: z = x @ w + b, loss = bce_with_logits(z, y) (mean)
+            x, y = torch.randn(5), torch.rand(3)
+            w = torch.randn(5, 3, requires_grad=True)
+            b = torch.randn(3, requires_grad=True)
+            params = [w, b]
+
+            def forward():
+                return x @ w + b
+
+            def loss_fn(z):
+                return F.binary_cross_entropy_with_logits(z, y)
+
+            batch, flops_train, flops_infer = 1, 60, 30
+        else:
+            widths, batch, scale = MLPS[name]
+            layers = []
+            for i, (a, b_) in enumerate(zip(widths, widths[1:])):
+                lin = nn.Linear(a, b_)
+                nn.init.kaiming_normal_(lin.weight, nonlinearity="relu")
+                nn.init.zeros_(lin.bias)
+                layers.append(lin)
+                if i < len(widths) - 2:
+                    layers.append(nn.ReLU())
+            net = nn.Sequential(*layers)
+            params = list(net.parameters())
+            x = torch.randn(batch, widths[0])
+            y = torch.randint(0, widths[-1], (batch,))
+
+            if scale is None:
+                def forward(net=net, x=x):
+                    return net(x)
+            else:
+                def forward(net=net, x=x, scale=scale):
+                    return net(x * scale)
+
+            def loss_fn(z, y=y):
+                return F.cross_entropy(z, y)
+
+            flops_train, flops_infer = mlp_flops(widths, batch)
+
+        opt = torch.optim.SGD(params, lr=1e-4)
+
+        def train(opt=opt, forward=forward, loss_fn=loss_fn):
+            opt.zero_grad()
+            loss = loss_fn(forward())
+            loss.backward()
+            opt.step()
+
+        def infer(forward=forward):
+            with torch.no_grad():
+                forward()
+
+        t_us, t_calls = median_us(train)
+        i_us, i_calls = median_us(infer)
+        out[name] = {
+            "batch": batch,
+            "train_step": {"torch_us": t_us, "calls": t_calls, "flops": flops_train,
+                           "torch_gflops": flops_train / t_us / 1e3},
+            "inference": {"torch_us": i_us, "calls": i_calls, "flops": flops_infer,
+                          "torch_gflops": flops_infer / i_us / 1e3},
+        }
+        print(f"torch_bench: {name}: train {t_us:.4g} us, inference {i_us:.4g} us", file=sys.stderr)
+    return out
+
+
+def bench_sgemm(mm, rand):
+    rows = []
+    for m, k, n in SGEMM_SHAPES:
+        a, b = rand(m, k), rand(k, n)
+        us, calls = median_us(lambda: mm(a, b))
+        rows.append({"m": m, "k": k, "n": n, "us": us, "calls": calls, "gflops": 2.0 * m * k * n / us / 1e3})
+        print(f"torch_bench: sgemm {m}x{k}x{n}: {rows[-1]['gflops']:.1f} GFLOP/s", file=sys.stderr)
+    return {"shapes": rows, "gflops": max(r["gflops"] for r in rows)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", default=",".join(ALL), help="comma-separated subset of " + ",".join(ALL))
+    ap.add_argument("-o", "--output", help="also write the JSON here")
+    args = ap.parse_args()
+    names = [n for n in args.models.split(",") if n]
+    for n in names:
+        if n not in ALL:
+            ap.error(f"unknown model '{n}' (known: {', '.join(ALL)})")
+
+    res = {"python": sys.executable, "python_version": platform.python_version(),
+           "threads_env": {v: os.environ[v] for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")},
+           "repeats": REPEATS}
+    try:
+        import torch
+    except Exception as e:  # ImportError, or a broken install
+        res.update({"torch": None, "error": f"cannot import torch with {sys.executable}: {e}"})
+        print(f"torch_bench: {res['error']}", file=sys.stderr)
+        try:
+            import numpy as np
+        except Exception:
+            res["sgemm"] = None
+        else:
+            rng = np.random.default_rng(0)
+            res["sgemm"] = bench_sgemm(np.matmul, lambda r, c: rng.standard_normal((r, c), dtype=np.float32))
+            res["sgemm"]["via"] = "numpy " + np.__version__
+            res["blas_libraries"] = blas_libraries()
+    else:
+        torch.set_num_threads(1)
+        config = torch.__config__.show()
+        blas_info = next((p.split("=", 1)[1] for p in config.replace(",", "\n").split()
+                          if p.startswith("BLAS_INFO=")), "unknown")
+        torch.manual_seed(0)
+        res["sgemm"] = bench_sgemm(torch.mm, lambda r, c: torch.randn(r, c, dtype=torch.float32))
+        res["sgemm"]["via"] = "torch.mm"
+        libs = blas_libraries()  # after the first mm: libblas is certainly loaded by now
+        res.update({"torch": torch.__version__, "num_threads": torch.get_num_threads(),
+                    "blas_info": blas_info, "blas_libraries": libs,
+                    "openblas_loaded": any("openblas" in p for p in libs)})
+        res["models"] = bench_models(torch, names)
+        # The ceiling again after the models: on a shared machine one of the two may have
+        # been slowed down by other jobs; the ceiling is the better of the two medians.
+        again = bench_sgemm(torch.mm, lambda r, c: torch.randn(r, c, dtype=torch.float32))
+        for first, second in zip(res["sgemm"]["shapes"], again["shapes"]):
+            first["gflops_runs"] = [first["gflops"], second["gflops"]]
+            first["gflops"] = max(first["gflops_runs"])
+        res["sgemm"]["gflops"] = max(r["gflops"] for r in res["sgemm"]["shapes"])
+    text = json.dumps(res, indent=1)
+    print(text)
+    if args.output:
+        with open(args.output, "w") as fh:
+            fh.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
