@@ -34,7 +34,7 @@ static void write_ir(FILE *f, const void *u) { print_ir(f, u); }
 static void write_dot(FILE *f, const void *u) { print_dot(f, u); }
 
 /* Front end and graph passes; returns the unit or longjmps through d. */
-static Unit *front(Arena *a, Diag *d, const gc_options *o) {
+static Unit *front(Arena *a, Diag *d, const gc_options *o, int vw) {
   BuildOptions bo = {(const char **)o->define_names, o->define_values, o->ndefines, (const char **)o->freeze,
                      o->nfreeze};
   Program *p = parse_program(a, d);
@@ -45,7 +45,7 @@ static Unit *front(Arena *a, Diag *d, const gc_options *o) {
   Unit *u = ARENA_NEW(a, Unit);
   u->g = g;
   u->source_name = o->path;
-  EntryOptions eo = {o->inference};
+  EntryOptions eo = {o->inference, vw};
   u->entries[u->nentries++] = entry_build(g, ENTRY_FORWARD, eo);
   if (!o->inference && g->loss) {
     u->entries[u->nentries++] = entry_build(g, ENTRY_BACKWARD, eo);
@@ -65,12 +65,10 @@ static Unit *front(Arena *a, Diag *d, const gc_options *o) {
   return u;
 }
 
-static int back(Unit *u, const gc_options *o, char *err, size_t errlen) {
+static int back(Unit *u, const gc_options *o, LLVMTargetMachineRef tm, char *err, size_t errlen) {
   if (o->emit == GC_EMIT_IR) return emit_text(o->out, write_ir, u, err, errlen) ? 2 : 0;
   if (o->emit == GC_EMIT_DOT) return emit_text(o->out, write_dot, u, err, errlen) ? 2 : 0;
   if (o->emit == GC_EMIT_HEADER) return emit_text(o->out, write_header, u, err, errlen) ? 2 : 0;
-  LLVMTargetMachineRef tm = emit_target_machine(o->triple, o->cpu, o->opt_level, err, errlen);
-  if (!tm) return 2;
   LLVMContextRef ctx = LLVMContextCreate();
   LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(u->g->model, ctx);
   char *triple = LLVMGetTargetMachineTriple(tm);
@@ -89,17 +87,18 @@ static int back(Unit *u, const gc_options *o, char *err, size_t errlen) {
   if (!rc) rc = emit_file(mod, tm, o->emit, o->out, err, errlen) ? 2 : 0;
   LLVMDisposeModule(mod);
   LLVMContextDispose(ctx);
-  LLVMDisposeTargetMachine(tm);
   return rc;
 }
 
-/* The pipeline under the diag's longjmp: a user error anywhere lands back here. */
-static int pipeline(Diag *d, Arena *a, const gc_options *o, gc_result *res, char *err, size_t errlen) {
+/* The pipeline under the diag's longjmp: a user error anywhere lands back here. The
+ * target comes first: the kernels, and so the memory plan, depend on its SIMD width. */
+static int pipeline(Diag *d, Arena *a, const gc_options *o, LLVMTargetMachineRef tm, gc_result *res, char *err,
+                    size_t errlen) {
   if (setjmp(d->jb)) {
     snprintf(err, errlen, "%s", d->msg);
     return 1;
   }
-  Unit *u = front(a, d, o);
+  Unit *u = front(a, d, o, lower_vector_width(tm));
   snprintf(res->model, sizeof res->model, "%s", u->g->model);
   res->workspace_bytes = u->ws_bytes;
   if (u->g->batch_name) snprintf(res->batch_name, sizeof res->batch_name, "%s", u->g->batch_name);
@@ -108,7 +107,7 @@ static int pipeline(Diag *d, Arena *a, const gc_options *o, gc_result *res, char
   res->nkernels_backward = u->nentries > 1 ? u->entries[1]->nkernels : 0;
   res->flops_forward = entry_flops(u->entries[0]);
   res->flops_backward = u->nentries > 1 ? entry_flops(u->entries[1]) : 0;
-  int rc = back(u, o, err, errlen);
+  int rc = back(u, o, tm, err, errlen);
   if (!rc && (o->emit == GC_EMIT_SO || o->emit == GC_EMIT_OBJ)) { /* the header beside it */
     char *h = with_ext(o->out, ".h");
     rc = emit_text(h, write_header, u, err, errlen) ? 2 : 0;
@@ -131,7 +130,9 @@ int gc_compile(const gc_options *o, gc_result *res, char *err, size_t errlen) {
   Diag *d = ARENA_NEW(a, Diag);
   d->file = o->path;
   d->src = src;
-  int rc = pipeline(d, a, o, res, err, errlen);
+  LLVMTargetMachineRef tm = emit_target_machine(o->triple, o->cpu, o->opt_level, err, errlen);
+  int rc = tm ? pipeline(d, a, o, tm, res, err, errlen) : 2;
+  if (tm) LLVMDisposeTargetMachine(tm);
   arena_free(a);
   free(owned);
   return rc;

@@ -50,6 +50,8 @@ typedef struct {
   Node *base;
   bool acc;      /* the producing kernel adds into the buffer (gradients) */
   Node *sgd;     /* the SGD sink whose update the producing kernel applies, or NULL */
+  int64_t scratch_offset, scratch_bytes; /* workspace the producing kernel needs while it
+                                            runs (matmul packing), or 0 bytes */
   int def, last; /* kernel indices: produced, last read (liveness) */
 } Buffer;
 
@@ -69,10 +71,12 @@ typedef struct {
   int nkernels;
   Buffer *buf;      /* indexed by node id */
   int64_t ws_bytes;
+  int vw;           /* target SIMD width, as in EntryOptions */
 } Entry;
 
 typedef struct {
   bool inference;   /* no backward entry; forward drops loss-only inputs */
+  int vw;           /* the target's SIMD width in floats (the kernels' scratch depends on it) */
 } EntryOptions;
 
 /* Builds the entry (roots, sinks, args). graph must be fully optimised. */

@@ -29,7 +29,9 @@ LLVMValueRef lw_slot(Lower *L, LLVMTypeRef t, const char *name) {
   return slot;
 }
 
-LLVMValueRef lw_loop(Lower *L, Loop *lp, int64_t n, const char *name) {
+LLVMValueRef lw_loop(Lower *L, Loop *lp, int64_t n, const char *name) { return lw_loop_v(L, lp, lw_i64(L, n), name); }
+
+LLVMValueRef lw_loop_v(Lower *L, Loop *lp, LLVMValueRef n, const char *name) {
   lp->no_unroll = false;
   lp->slot = lw_slot(L, L->i64, name);
   LLVMBuildStore(LB, lw_i64(L, 0), lp->slot);
@@ -39,7 +41,7 @@ LLVMValueRef lw_loop(Lower *L, Loop *lp, int64_t n, const char *name) {
   LLVMBuildBr(LB, lp->head);
   LLVMPositionBuilderAtEnd(LB, lp->head);
   lp->iv = LLVMBuildLoad2(LB, L->i64, lp->slot, name);
-  LLVMBuildCondBr(LB, LLVMBuildICmp(LB, LLVMIntSLT, lp->iv, lw_i64(L, n), ""), lp->body, lp->exit);
+  LLVMBuildCondBr(LB, LLVMBuildICmp(LB, LLVMIntSLT, lp->iv, n, ""), lp->body, lp->exit);
   LLVMPositionBuilderAtEnd(LB, lp->body);
   return lp->iv;
 }
@@ -137,6 +139,10 @@ LLVMValueRef lw_load(Lower *L, Node *x, const LLVMValueRef *idx, int rank) {
 }
 
 bool lw_accumulates(Lower *L, Node *x) { return buf_of(L, x)->acc; }
+LLVMValueRef lw_scratch(Lower *L, Node *x) {
+  LLVMValueRef off = lw_i64(L, L->e->buf[x->id].scratch_offset);
+  return LLVMBuildGEP2(LB, L->i8, L->ws, &off, 1, "scratch");
+}
 bool lw_applies_sgd(Lower *L, Node *x) { return buf_of(L, x)->sgd != NULL; }
 
 static LLVMValueRef splat_like(Lower *L, LLVMValueRef x, LLVMTypeRef t) {

@@ -42,7 +42,11 @@ LLVMValueRef lw_f32(Lower *L, double v);
 LLVMValueRef lw_i64(Lower *L, int64_t v);
 /* for (iv = 0; iv < n; iv++) { ... lw_loop_end } */
 LLVMValueRef lw_loop(Lower *L, Loop *lp, int64_t n, const char *name);
+/* The same with a bound computed at run time (an i64 value). */
+LLVMValueRef lw_loop_v(Lower *L, Loop *lp, LLVMValueRef n, const char *name);
 void lw_loop_end(Lower *L, Loop *lp);
+/* The workspace slice the plan reserved for kernel scratch of node x. */
+LLVMValueRef lw_scratch(Lower *L, Node *x);
 /* Opens one loop per dimension of s; idx receives the induction variables. */
 void lw_loops(Lower *L, Loop *lps, Shape s, LLVMValueRef *idx);
 void lw_loops_end(Lower *L, Loop *lps, Shape s);

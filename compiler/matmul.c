@@ -13,8 +13,14 @@
  * smaller constant MR/NV/NC; leftover columns narrower than a vector, targets without
  * vectors (VW = 1) and the rare op(A)^T op(B)^T case use plain loops.
  *
- * Every bound is a compile-time constant. C accumulates into its buffer when the
- * memory plan says so (gradients), else it is overwritten. */
+ * Large products (packed_matmul) first copy blocks of A and B into contiguous,
+ * zero-padded panels in the workspace (GotoBLAS/BLIS style): the micro-kernel then
+ * streams both operands with unit stride whatever their layout or transposition, and
+ * the B panel stays in cache across a block of A.
+ *
+ * C accumulates into its buffer when the memory plan says so (gradients), else it is
+ * overwritten; a gradient whose SGD update rides on this kernel is stored through
+ * lw_store, which applies it. */
 #include "matmul.h"
 #include <string.h>
 
@@ -22,6 +28,8 @@
 #define MR 6  /* rows of the broadcast kernel's register block */
 #define NV 2  /* vectors per row of the broadcast kernel's register block */
 #define KC 256
+#define PMC 144  /* rows of A packed at a time (a multiple of MR) */
+#define PNC 1024 /* columns of B packed at a time */
 #define DMR 4 /* the dot kernel's block: DMR x DNC dot products */
 #define DNC 3
 
@@ -84,6 +92,18 @@ static void store_c(Lower *L, MM *m, LLVMValueRef i, LLVMValueRef j, LLVMValueRe
   lw_store(L, m->n, idx, v);
 }
 
+/* Loads of op(A)(i, k) and op(B)(k, j): a float, or a vector of VW consecutive
+ * elements in storage order. A constant operand (a gradient of ones, say) has no
+ * buffer: its value is the constant. */
+static LLVMValueRef ld_a(Lower *L, MM *m, LLVMValueRef i, LLVMValueRef k, LLVMTypeRef t) {
+  if (m->a->op == OP_CONST) return t == L->f32 ? lw_f32(L, m->a->value) : splat(L, t, lw_f32(L, m->a->value));
+  return t == L->f32 ? LLVMBuildLoad2(LB, L->f32, pa(L, m, i, k), "a") : vload(L, t, pa(L, m, i, k));
+}
+static LLVMValueRef ld_b(Lower *L, MM *m, LLVMValueRef k, LLVMValueRef j, LLVMTypeRef t) {
+  if (m->b->op == OP_CONST) return t == L->f32 ? lw_f32(L, m->b->value) : splat(L, t, lw_f32(L, m->b->value));
+  return t == L->f32 ? LLVMBuildLoad2(LB, L->f32, pb(L, m, k, j), "b") : vload(L, t, pb(L, m, k, j));
+}
+
 /* ---- broadcast kernel: rows [i, i+mr), columns [j, j + nv*VW), k in [k0, k0+kc) ---- */
 
 static void bcast_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j, int nv, LLVMValueRef k0, int64_t kc,
@@ -102,9 +122,9 @@ static void bcast_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j,
   Loop lk;
   LLVMValueRef k = LLVMBuildAdd(LB, k0, lw_loop(L, &lk, kc, "k"), "");
   LLVMValueRef bv[NV];
-  for (int v = 0; v < nv; v++) bv[v] = vload(L, m->vt, pb(L, m, k, add_c(L, j, v * vw)));
+  for (int v = 0; v < nv; v++) bv[v] = ld_b(L, m, k, add_c(L, j, v * vw), m->vt);
   for (int r = 0; r < mr; r++) {
-    LLVMValueRef av = splat(L, m->vt, LLVMBuildLoad2(LB, L->f32, pa(L, m, add_c(L, i, r), k), "a"));
+    LLVMValueRef av = splat(L, m->vt, ld_a(L, m, add_c(L, i, r), k, L->f32));
     for (int v = 0; v < nv; v++)
       LLVMBuildStore(LB, fmuladd(L, av, bv[v], LLVMBuildLoad2(LB, m->vt, acc[r][v], "")), acc[r][v]);
   }
@@ -140,8 +160,7 @@ static void scalar_columns(Lower *L, MM *m, int64_t j0) {
   LLVMValueRef sum = lw_slot(L, L->f32, "dot");
   LLVMBuildStore(LB, lw_f32(L, 0), sum);
   LLVMValueRef k = lw_loop(L, &lk, m->K, "k");
-  LLVMValueRef prod = LLVMBuildFMul(LB, LLVMBuildLoad2(LB, L->f32, pa(L, m, i, k), ""),
-                                    LLVMBuildLoad2(LB, L->f32, pb(L, m, k, j), ""), "");
+  LLVMValueRef prod = LLVMBuildFMul(LB, ld_a(L, m, i, k, L->f32), ld_b(L, m, k, j, L->f32), "");
   LLVMBuildStore(LB, LLVMBuildFAdd(LB, LLVMBuildLoad2(LB, L->f32, sum, ""), prod, ""), sum);
   lw_loop_end(L, &lk);
   store_c(L, m, i, j, LLVMBuildLoad2(LB, L->f32, sum, ""));
@@ -193,8 +212,8 @@ static void dot_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j, i
     Loop lk;
     LLVMValueRef k = LLVMBuildMul(LB, lw_loop(L, &lk, kv, "kv"), lw_i64(L, vw), "");
     LLVMValueRef av[DMR], bv[DNC];
-    for (int r = 0; r < mr; r++) av[r] = vload(L, m->vt, pa(L, m, add_c(L, i, r), k));
-    for (int c = 0; c < nc; c++) bv[c] = vload(L, m->vt, pb(L, m, k, add_c(L, j, c)));
+    for (int r = 0; r < mr; r++) av[r] = ld_a(L, m, add_c(L, i, r), k, m->vt);
+    for (int c = 0; c < nc; c++) bv[c] = ld_b(L, m, k, add_c(L, j, c), m->vt);
     for (int r = 0; r < mr; r++)
       for (int c = 0; c < nc; c++)
         LLVMBuildStore(LB, fmuladd(L, av[r], bv[c], LLVMBuildLoad2(LB, m->vt, acc[r][c], "")), acc[r][c]);
@@ -206,8 +225,8 @@ static void dot_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j, i
   for (int64_t k = kv * vw; k < m->K; k++) /* the tail of k, unrolled: fewer than VW steps */
     for (int r = 0; r < mr; r++)
       for (int c = 0; c < nc; c++) {
-        LLVMValueRef a = LLVMBuildLoad2(LB, L->f32, pa(L, m, add_c(L, i, r), lw_i64(L, k)), "");
-        LLVMValueRef b = LLVMBuildLoad2(LB, L->f32, pb(L, m, lw_i64(L, k), add_c(L, j, c)), "");
+        LLVMValueRef a = ld_a(L, m, add_c(L, i, r), lw_i64(L, k), L->f32);
+        LLVMValueRef b = ld_b(L, m, lw_i64(L, k), add_c(L, j, c), L->f32);
         s[r][c] = LLVMBuildFAdd(LB, s[r][c], LLVMBuildFMul(LB, a, b, ""), "");
       }
   for (int r = 0; r < mr; r++)
@@ -236,10 +255,160 @@ static void dot_matmul(Lower *L, MM *m) {
   if (rest) dot_cols(L, m, lw_i64(L, full * DMR), (int)rest);
 }
 
-bool matmul_single_pass(const Node *n) {
+static void dims_of(const Node *n, int64_t *M, int64_t *N, int64_t *K) {
   const Node *a = n->in[0];
-  int64_t K = n->ta ? a->shape.d[a->shape.rank - 2] : a->shape.d[a->shape.rank - 1];
-  return K <= KC || n->tb;
+  int r = n->shape.rank;
+  *M = n->shape.d[r - 2], *N = n->shape.d[r - 1];
+  *K = n->ta ? a->shape.d[a->shape.rank - 2] : a->shape.d[a->shape.rank - 1];
+}
+
+static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* Packing pays off for products big enough to leave the caches, with room for at
+ * least a couple of register blocks. */
+static bool packs(const Node *n, int vw) {
+  int64_t M, N, K;
+  dims_of(n, &M, &N, &K);
+  return vw > 1 && M >= MR && N >= vw && K >= 8 && (double)M * (double)N * (double)K >= (double)(1 << 21);
+}
+
+int64_t matmul_scratch_bytes(const Node *n, int vw) {
+  if (!packs(n, vw)) return 0;
+  int64_t M, N, K;
+  dims_of(n, &M, &N, &K);
+  int64_t nr = (int64_t)NV * vw, kc = min64(KC, K);
+  return (min64(PMC, round_up(M, MR)) * kc + kc * min64(PNC, round_up(N, nr))) * 4;
+}
+
+bool matmul_single_pass(const Node *n) {
+  int64_t M, N, K;
+  dims_of(n, &M, &N, &K);
+  return K <= KC;
+}
+
+/* ---- packed path ---- */
+
+static LLVMValueRef imin(Lower *L, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildSelect(LB, LLVMBuildICmp(LB, LLVMIntSLT, a, b, ""), a, b, "");
+}
+static LLVMValueRef iadd(Lower *L, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(LB, a, b, ""); }
+static LLVMValueRef imul(Lower *L, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildMul(LB, a, b, ""); }
+static LLVMValueRef ceil_div(Lower *L, LLVMValueRef a, int64_t b) {
+  return LLVMBuildSDiv(LB, add_c(L, a, b - 1), lw_i64(L, b), "");
+}
+static LLVMValueRef fptr(Lower *L, LLVMValueRef base, LLVMValueRef off) {
+  return LLVMBuildGEP2(LB, L->f32, base, &off, 1, "");
+}
+
+/* dst[(p * len + k) * w + e] = src(p * w + e, k) or 0 past `limit`: the panels of a
+ * block, each w wide (rows of A or columns of B), k running over len. */
+typedef LLVMValueRef (*Elem)(Lower *L, MM *m, LLVMValueRef outer, LLVMValueRef k);
+static LLVMValueRef a_elem(Lower *L, MM *m, LLVMValueRef i, LLVMValueRef k) {
+  return ld_a(L, m, i, k, L->f32);
+}
+static LLVMValueRef b_elem(Lower *L, MM *m, LLVMValueRef j, LLVMValueRef k) {
+  return ld_b(L, m, k, j, L->f32);
+}
+
+static void pack(Lower *L, MM *m, Elem get, LLVMValueRef dst, LLVMValueRef start, LLVMValueRef count, int64_t w,
+                 LLVMValueRef k0, LLVMValueRef len, int64_t limit) {
+  Loop lp, lk, le;
+  LLVMValueRef p = lw_loop_v(L, &lp, ceil_div(L, count, w), "panel");
+  LLVMValueRef k = lw_loop_v(L, &lk, len, "k");
+  LLVMValueRef e = lw_loop(L, &le, w, "e");
+  LLVMValueRef pos = iadd(L, start, iadd(L, imul(L, p, lw_i64(L, w)), e));
+  LLVMValueRef inside = LLVMBuildICmp(LB, LLVMIntSLT, pos, lw_i64(L, limit), "");
+  LLVMValueRef safe = LLVMBuildSelect(LB, inside, pos, lw_i64(L, 0), "");
+  LLVMValueRef v = LLVMBuildSelect(LB, inside, get(L, m, safe, iadd(L, k0, k)), lw_f32(L, 0), "");
+  LLVMValueRef at = iadd(L, imul(L, iadd(L, imul(L, p, len), k), lw_i64(L, w)), e);
+  LLVMBuildStore(LB, v, fptr(L, dst, at));
+  lw_loop_end(L, &le), lw_loop_end(L, &lk), lw_loop_end(L, &lp);
+}
+
+/* One MR x NR block of C from packed panels ap (kc x MR) and bp (kc x NR); the block
+ * starts at (i0, j0) and has rv x cv valid elements (the rest is padding). */
+static void packed_block(Lower *L, MM *m, LLVMValueRef ap, LLVMValueRef bp, LLVMValueRef kc, LLVMValueRef i0,
+                         LLVMValueRef j0, LLVMValueRef rv, LLVMValueRef cv, LLVMValueRef first, LLVMValueRef tile) {
+  int vw = (int)LLVMGetVectorSize(m->vt), nr = NV * vw;
+  LLVMValueRef acc[MR][NV];
+  for (int r = 0; r < MR; r++)
+    for (int v = 0; v < NV; v++) {
+      acc[r][v] = lw_slot(L, m->vt, "acc");
+      LLVMBuildStore(LB, LLVMConstNull(m->vt), acc[r][v]);
+    }
+  Loop lk;
+  LLVMValueRef k = lw_loop_v(L, &lk, kc, "k");
+  LLVMValueRef bv[NV];
+  for (int v = 0; v < NV; v++) bv[v] = vload(L, m->vt, fptr(L, bp, add_c(L, imul(L, k, lw_i64(L, nr)), v * vw)));
+  for (int r = 0; r < MR; r++) {
+    LLVMValueRef a = LLVMBuildLoad2(LB, L->f32, fptr(L, ap, add_c(L, imul(L, k, lw_i64(L, MR)), r)), "a");
+    LLVMValueRef av = splat(L, m->vt, a);
+    for (int v = 0; v < NV; v++)
+      LLVMBuildStore(LB, fmuladd(L, av, bv[v], LLVMBuildLoad2(LB, m->vt, acc[r][v], "")), acc[r][v]);
+  }
+  lk.no_unroll = true;
+  lw_loop_end(L, &lk);
+  /* C = sum (+ C's partial sums from earlier k-blocks, or C itself when it accumulates) */
+  LLVMValueRef keep = m->acc ? LLVMConstInt(LLVMInt1TypeInContext(L->ctx), 1, 0) : LLVMBuildNot(LB, first, "");
+  LLVMValueRef full = LLVMBuildAnd(LB, LLVMBuildICmp(LB, LLVMIntEQ, rv, lw_i64(L, MR), ""),
+                                   LLVMBuildICmp(LB, LLVMIntEQ, cv, lw_i64(L, nr), ""), "full");
+  LLVMBasicBlockRef bfull = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "full_tile");
+  LLVMBasicBlockRef bedge = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "edge_tile");
+  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "tile_done");
+  LLVMBuildCondBr(LB, full, bfull, bedge);
+  LLVMPositionBuilderAtEnd(LB, bfull);
+  for (int r = 0; r < MR; r++)
+    for (int v = 0; v < NV; v++) {
+      LLVMValueRef ci = add_c(L, i0, r), cj = add_c(L, j0, v * vw), cp = pc(L, m, ci, cj);
+      LLVMValueRef sum = LLVMBuildLoad2(LB, m->vt, acc[r][v], "");
+      LLVMValueRef prev = LLVMBuildSelect(LB, keep, vload(L, m->vt, cp), LLVMConstNull(m->vt), "");
+      sum = LLVMBuildFAdd(LB, sum, prev, "");
+      if (m->sgd) store_c(L, m, ci, cj, sum);
+      else vstore(L, sum, cp);
+    }
+  LLVMBuildBr(LB, done);
+  LLVMPositionBuilderAtEnd(LB, bedge); /* through a stack tile, element by element */
+  for (int r = 0; r < MR; r++)
+    for (int v = 0; v < NV; v++)
+      vstore(L, LLVMBuildLoad2(LB, m->vt, acc[r][v], ""), fptr(L, tile, lw_i64(L, r * nr + v * vw)));
+  Loop lr, lc;
+  LLVMValueRef r = lw_loop_v(L, &lr, rv, "r"), c = lw_loop_v(L, &lc, cv, "c");
+  LLVMValueRef ci = iadd(L, i0, r), cj = iadd(L, j0, c), cp = pc(L, m, ci, cj);
+  LLVMValueRef sum = LLVMBuildLoad2(LB, L->f32, fptr(L, tile, iadd(L, imul(L, r, lw_i64(L, nr)), c)), "");
+  LLVMValueRef prev = LLVMBuildSelect(LB, keep, LLVMBuildLoad2(LB, L->f32, cp, ""), lw_f32(L, 0), "");
+  sum = LLVMBuildFAdd(LB, sum, prev, "");
+  if (m->sgd) store_c(L, m, ci, cj, sum);
+  else LLVMBuildStore(LB, sum, cp);
+  lw_loop_end(L, &lc), lw_loop_end(L, &lr);
+  LLVMBuildBr(LB, done);
+  LLVMPositionBuilderAtEnd(LB, done);
+}
+
+static void packed_matmul(Lower *L, MM *m) {
+  int vw = (int)LLVMGetVectorSize(m->vt);
+  int64_t nr = (int64_t)NV * vw, kcmax = min64(KC, m->K), mcmax = min64(PMC, round_up(m->M, MR));
+  LLVMValueRef ap = lw_scratch(L, m->n), bp = fptr(L, ap, lw_i64(L, mcmax * kcmax));
+  LLVMValueRef tile = lw_slot(L, LLVMArrayType(L->f32, (unsigned)(MR * nr)), "tile");
+  Loop ljc, lpc, lic, ljr, lir;
+  LLVMValueRef jc = imul(L, lw_loop(L, &ljc, (m->N + PNC - 1) / PNC, "jc"), lw_i64(L, PNC));
+  LLVMValueRef ncv = imin(L, lw_i64(L, PNC), LLVMBuildSub(LB, lw_i64(L, m->N), jc, ""));
+  LLVMValueRef kb = lw_loop(L, &lpc, (m->K + KC - 1) / KC, "kb"), k0 = imul(L, kb, lw_i64(L, KC));
+  LLVMValueRef kcv = imin(L, lw_i64(L, KC), LLVMBuildSub(LB, lw_i64(L, m->K), k0, ""));
+  LLVMValueRef first = LLVMBuildICmp(LB, LLVMIntEQ, kb, lw_i64(L, 0), "first");
+  pack(L, m, b_elem, bp, jc, ncv, nr, k0, kcv, m->N);
+  LLVMValueRef ic = imul(L, lw_loop(L, &lic, (m->M + PMC - 1) / PMC, "ic"), lw_i64(L, PMC));
+  LLVMValueRef mcv = imin(L, lw_i64(L, PMC), LLVMBuildSub(LB, lw_i64(L, m->M), ic, ""));
+  pack(L, m, a_elem, ap, ic, mcv, MR, k0, kcv, m->M);
+  LLVMValueRef jr = lw_loop_v(L, &ljr, ceil_div(L, ncv, nr), "jr");
+  LLVMValueRef ir = lw_loop_v(L, &lir, ceil_div(L, mcv, MR), "ir");
+  LLVMValueRef apan = fptr(L, ap, imul(L, imul(L, ir, kcv), lw_i64(L, MR)));
+  LLVMValueRef bpan = fptr(L, bp, imul(L, imul(L, jr, kcv), lw_i64(L, nr)));
+  LLVMValueRef i0 = iadd(L, ic, imul(L, ir, lw_i64(L, MR))), j0 = iadd(L, jc, imul(L, jr, lw_i64(L, nr)));
+  LLVMValueRef rv = imin(L, lw_i64(L, MR), LLVMBuildSub(LB, mcv, imul(L, ir, lw_i64(L, MR)), ""));
+  LLVMValueRef cv = imin(L, lw_i64(L, nr), LLVMBuildSub(LB, ncv, imul(L, jr, lw_i64(L, nr)), ""));
+  packed_block(L, m, apan, bpan, kcv, i0, j0, rv, cv, first, tile);
+  lw_loop_end(L, &lir), lw_loop_end(L, &ljr), lw_loop_end(L, &lic), lw_loop_end(L, &lpc), lw_loop_end(L, &ljc);
 }
 
 void emit_matmul(Lower *L, Kernel *k) {
@@ -256,7 +425,8 @@ void emit_matmul(Lower *L, Kernel *k) {
   m.vt = LLVMVectorType(L->f32, (unsigned)vw);
   Loop lb;
   if (m.r == 3) m.p = lw_loop(L, &lb, n->shape.d[0], "batch");
-  if (vw > 1 && !n->tb) bcast_matmul(L, &m);
+  if (packs(n, vw)) packed_matmul(L, &m);
+  else if (vw > 1 && !n->tb) bcast_matmul(L, &m);
   else if (vw > 1 && !n->ta) dot_matmul(L, &m);
   else scalar_columns(L, &m, 0);
   if (m.r == 3) lw_loop_end(L, &lb);

@@ -7,5 +7,7 @@
 void emit_matmul(Lower *L, Kernel *k);
 /* Whether the kernel stores each element of n once (no partial sums over k-blocks). */
 bool matmul_single_pass(const Node *n);
+/* Workspace the kernel needs to pack its operands (0: it works in place). */
+int64_t matmul_scratch_bytes(const Node *n, int vw);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "entry.h"
+#include "matmul.h"
 #include "opinfo.h"
 
 #define ALIGN 64
@@ -41,26 +42,48 @@ static void liveness(Graph *g, Entry *e, bool *escapes) {
   (void)g;
 }
 
-static void assign_offsets(Entry *e) {
-  Buffer *B = e->buf;
-  int64_t top = 0;
+/* A workspace interval to place: live from kernel def to kernel last. */
+typedef struct {
+  int def, last;
+  int64_t bytes;
+  int64_t *offset;
+  int node;
+} Alloc;
+
+/* Workspace buffers and kernels' scratch, in order of definition. */
+static int allocs_of(Graph *g, Entry *e, Alloc **out) {
+  Alloc *a = ARENA_ARRAY(g->arena, Alloc, 2 * e->nlive + 1);
+  int n = 0;
   for (int i = 0; i < e->nlive; i++) {
-    Buffer *b = &B[e->live[i]->id];
-    if (b->kind != BUF_WS) continue;
+    Buffer *b = &e->buf[e->live[i]->id];
+    if (b->scratch_bytes) a[n++] = (Alloc){b->def, b->def, b->scratch_bytes, &b->scratch_offset, e->live[i]->id};
+    if (b->kind == BUF_WS) a[n++] = (Alloc){b->def, b->last, b->bytes, &b->offset, e->live[i]->id};
+  }
+  *out = a;
+  return n;
+}
+
+static bool overlap(const Alloc *x, int64_t off, const Alloc *y) {
+  bool live_together = !(y->last < x->def || x->last < y->def);
+  return live_together && off < *y->offset + y->bytes && *y->offset < off + x->bytes;
+}
+
+static void assign_offsets(Graph *g, Entry *e) {
+  Alloc *a;
+  int n = allocs_of(g, e, &a);
+  int64_t top = 0;
+  for (int i = 0; i < n; i++) {
     int64_t off = 0;
     for (bool moved = true; moved;) { /* first fit: lowest offset clear of every overlapping live buffer */
       moved = false;
-      for (int j = 0; j < i; j++) {
-        Buffer *o = &B[e->live[j]->id];
-        if (o->kind != BUF_WS || o->last < b->def || b->last < o->def) continue;
-        if (off < o->offset + o->bytes && o->offset < off + b->bytes) {
-          off = (o->offset + o->bytes + ALIGN - 1) / ALIGN * ALIGN;
+      for (int j = 0; j < i; j++)
+        if (overlap(&a[i], off, &a[j])) {
+          off = (*a[j].offset + a[j].bytes + ALIGN - 1) / ALIGN * ALIGN;
           moved = true;
         }
-      }
     }
-    b->offset = off;
-    if (off + b->bytes > top) top = off + b->bytes;
+    *a[i].offset = off;
+    if (off + a[i].bytes > top) top = off + a[i].bytes;
   }
   e->ws_bytes = (top + ALIGN - 1) / ALIGN * ALIGN;
 }
@@ -97,24 +120,20 @@ void memplan_entry(Graph *g, Entry *e) {
     } else {
       b->kind = BUF_WS, b->bytes = shape_count(n->shape) * 4;
     }
+    if (n->op == OP_MATMUL) b->scratch_bytes = matmul_scratch_bytes(n, e->vw);
   }
-  assign_offsets(e);
+  assign_offsets(g, e);
 }
 
 const char *memplan_verify(Graph *g, Entry *e) {
-  Node **ws = ARENA_ARRAY(g->arena, Node *, e->nlive + 1);
-  int n = 0;
-  for (int i = 0; i < e->nlive; i++)
-    if (e->buf[e->live[i]->id].kind == BUF_WS) ws[n++] = e->live[i];
-  for (int i = 0; i < n; i++)
-    for (int j = i; j < n; j++) {
-      Buffer *a = &e->buf[ws[i]->id], *b = &e->buf[ws[j]->id];
-      bool live_together = !(a->last < b->def || b->last < a->def);
-      bool share = a->offset < b->offset + b->bytes && b->offset < a->offset + a->bytes;
-      if (i != j && live_together && share)
-        return arena_printf(g->arena, "%%%d and %%%d overlap in the workspace while both live", ws[i]->id, ws[j]->id);
-      if (a->offset + a->bytes > e->ws_bytes || a->offset % ALIGN)
-        return arena_printf(g->arena, "%%%d lies outside the workspace or is misaligned", ws[i]->id);
-    }
+  Alloc *a;
+  int n = allocs_of(g, e, &a);
+  for (int i = 0; i < n; i++) {
+    if (*a[i].offset < 0 || *a[i].offset + a[i].bytes > e->ws_bytes || *a[i].offset % ALIGN)
+      return arena_printf(g->arena, "%%%d lies outside the workspace or is misaligned", a[i].node);
+    for (int j = i + 1; j < n; j++)
+      if (overlap(&a[i], *a[i].offset, &a[j]))
+        return arena_printf(g->arena, "%%%d and %%%d overlap in the workspace while both live", a[i].node, a[j].node);
+  }
   return NULL;
 }
