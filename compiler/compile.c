@@ -53,6 +53,7 @@ static Unit *front(Arena *a, Diag *d, const gc_options *o, int vw) {
   }
   for (int i = 0; i < u->nentries; i++) {
     Entry *e = u->entries[i];
+    if (e->kind == ENTRY_BACKWARD) continue; /* compiled as the train step's core */
     schedule_entry(g, e);
     memplan_entry(g, e);
     const char *bad = memplan_verify(g, e);
@@ -80,7 +81,12 @@ static int back(Unit *u, const gc_options *o, LLVMTargetMachineRef tm, char *err
   Lower L;
   lower_init(&L, ctx, mod);
   L.vw = lower_vector_width(tm);
-  for (int i = 0; i < u->nentries; i++) lower_entry(&L, u->g, u->entries[i]);
+  lower_entry(&L, u->g, u->entries[0]);
+  if (u->nentries == 3) { /* backward and train step: one gradient core, two wrappers */
+    LLVMValueRef core = lower_entry(&L, u->g, u->entries[2]);
+    lower_wrapper(&L, u->g, u->entries[1], u->entries[2], core, 0);
+    lower_wrapper(&L, u->g, u->entries[2], u->entries[2], core, 1);
+  }
   emit_descriptor(&L, u, o->emit == GC_EMIT_SO);
   lower_dispose(&L);
   int rc = emit_optimize(mod, tm, o->opt_level, err, errlen) ? 2 : 0;
@@ -104,9 +110,9 @@ static int pipeline(Diag *d, Arena *a, const gc_options *o, LLVMTargetMachineRef
   if (u->g->batch_name) snprintf(res->batch_name, sizeof res->batch_name, "%s", u->g->batch_name);
   res->batch_size = u->g->batch_size;
   res->nkernels_forward = u->entries[0]->nkernels;
-  res->nkernels_backward = u->nentries > 1 ? u->entries[1]->nkernels : 0;
+  res->nkernels_backward = u->nentries > 2 ? u->entries[2]->nkernels : 0;
   res->flops_forward = entry_flops(u->entries[0]);
-  res->flops_backward = u->nentries > 1 ? entry_flops(u->entries[1]) : 0;
+  res->flops_backward = u->nentries > 2 ? entry_flops(u->entries[2]) : 0;
   int rc = back(u, o, tm, err, errlen);
   if (!rc && (o->emit == GC_EMIT_SO || o->emit == GC_EMIT_OBJ)) { /* the header beside it */
     char *h = with_ext(o->out, ".h");

@@ -31,7 +31,7 @@ void print_dot(FILE *f, const Unit *u) {
     for (int k = 0; k < e->nkernels; k++) {
       const Kernel *kr = &e->kernels[k];
       bool grad = false;
-      for (int j = 0; j < kr->n; j++) grad |= kr->nodes[j]->is_grad || kr->nodes[j]->op == OP_ACCUM;
+      for (int j = 0; j < kr->n; j++) grad |= kr->nodes[j]->is_grad || kr->nodes[j]->op == OP_SGD;
       if (grad != (pass == 1)) continue;
       fprintf(f, "    subgraph cluster_k%d {\n    label=\"kernel %d\"; style=rounded; color=gray;\n", k, k);
       for (int j = 0; j < kr->n; j++) node_decl(f, g->arena, kr->nodes[j]);
@@ -40,14 +40,14 @@ void print_dot(FILE *f, const Unit *u) {
     for (int i = 0; i < e->nlive; i++) {
       const Node *n = e->live[i];
       if (e->kernel_of[n->id] < 0 && n->op != OP_INPUT && n->op != OP_PARAM && n->is_grad == (pass == 1) &&
-          n->op != OP_COPY && n->op != OP_ACCUM)
+          n->op != OP_COPY && n->op != OP_SGD)
         node_decl(f, g->arena, n);
     }
     fprintf(f, "  }\n");
   }
   for (int i = 0; i < e->nlive; i++) {
     const Node *n = e->live[i];
-    if ((n->op == OP_COPY || n->op == OP_ACCUM) && e->kernel_of[n->id] < 0) continue;
+    if ((n->op == OP_COPY || n->op == OP_SGD) && e->kernel_of[n->id] < 0) continue;
     for (int j = 0; j < n->nin; j++) fprintf(f, "  n%d -> n%d;\n", n->in[j]->id, n->id);
   }
   for (int i = 0; i < g->nparams; i++)

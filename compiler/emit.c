@@ -39,7 +39,7 @@ static cJSON *tensor_json(const char *name, const char *role, const Node *n) {
   cJSON_AddItemToObject(t, "shape", shape_json(n->shape));
   if (n->batched) cJSON_AddBoolToObject(t, "batched", true);
   if (n->dtype == DT_I32 && n->classes) cJSON_AddNumberToObject(t, "classes", (double)n->classes);
-  if (n->op == OP_PARAM) {
+  if (!strcmp(role, "param")) {
     cJSON_AddBoolToObject(t, "trainable", n->trainable);
     cJSON *in = cJSON_CreateObject();
     static const char *kinds[] = {"const", "normal", "uniform"};

@@ -4,8 +4,12 @@
  *   M_backward(inputs..., params..., grads..., outputs..., [loss,] workspace)
  *
  * The entry's results are sink nodes appended to the graph: COPY(value) for each
- * output and the loss, ACCUM(gradient) for each trainable parameter. With inference,
- * the forward entry has no loss and drops the inputs only the loss reads. */
+ * output and the loss, SGD(gradient, param) for each trainable parameter. The
+ * gradient code exists once: the train step's kernels are compiled as a core with a
+ * mode argument, and M_backward and M_train_step both call it (lower.c): mode 0 adds
+ * each gradient into its buffer, mode 1 stores it and updates the parameter. So the
+ * BACKWARD entry only lists its arguments. With inference, the forward entry has no
+ * loss and drops the inputs only the loss reads. */
 #include "entry.h"
 #include <string.h>
 
@@ -66,10 +70,10 @@ Entry *entry_build(Graph *g, EntryKind kind, EntryOptions opt) {
   for (int i = 0; i < g->nparams; i++)
     if (!g->params[i]->baked) e->args[e->nargs++] = (Arg){ARG_PARAM, g->params[i], g->params[i]->name};
   int nsinks = 0;
+  bool code = kind != ENTRY_BACKWARD; /* the backward entry is a wrapper: arguments only */
   for (int i = 0; kind != ENTRY_FORWARD && i < g->nparams; i++) {
     Node *p = g->params[i];
     if (!p->trainable) continue;
-    if (g->grads[i] && kind == ENTRY_BACKWARD) e->sinks[nsinks++] = sink(g, OP_ACCUM, g->grads[i], e->nargs);
     if (g->grads[i] && kind == ENTRY_TRAIN) {
       Node *in[2] = {g->grads[i], p};
       Node *s = graph_node(g, OP_SGD, 2, in, g->loc);
@@ -81,12 +85,12 @@ Entry *entry_build(Graph *g, EntryKind kind, EntryOptions opt) {
   for (int i = 0; kind == ENTRY_TRAIN && i < g->nparams; i++)
     if (g->params[i]->trainable) e->args[e->nargs++] = (Arg){ARG_STATE, g->params[i], g->params[i]->name};
   for (int i = 0; i < g->noutputs; i++) {
-    e->sinks[nsinks++] = sink(g, OP_COPY, g->outputs[i], e->nargs);
-    e->args[e->nargs++] = (Arg){ARG_OUTPUT, e->sinks[nsinks - 1], g->output_names[i]};
+    if (code) e->sinks[nsinks++] = sink(g, OP_COPY, g->outputs[i], e->nargs);
+    e->args[e->nargs++] = (Arg){ARG_OUTPUT, g->outputs[i], g->output_names[i]};
   }
   if (with_loss) {
-    e->sinks[nsinks++] = sink(g, OP_COPY, g->loss, e->nargs);
-    e->args[e->nargs++] = (Arg){ARG_LOSS, e->sinks[nsinks - 1], "loss"};
+    if (code) e->sinks[nsinks++] = sink(g, OP_COPY, g->loss, e->nargs);
+    e->args[e->nargs++] = (Arg){ARG_LOSS, g->loss, "loss"};
   }
   if (kind == ENTRY_TRAIN) e->args[e->nargs++] = (Arg){ARG_HYPER, NULL, "hyper"};
   e->args[e->nargs++] = (Arg){ARG_WORKSPACE, NULL, "workspace"};

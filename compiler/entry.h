@@ -13,7 +13,7 @@
  * buffers; TRAIN: a whole SGD step — stores this step's gradients (overwriting, as
  * zero_grad + backward would) and updates each parameter (and its momentum buffer) in
  * place as soon as its gradient is complete, with hyper = {lr, momentum, weight decay}
- * (torch.optim.SGD semantics). */
+ * (torch.optim.SGD semantics). BACKWARD and TRAIN share one compiled core (entry.c). */
 typedef enum { ENTRY_FORWARD, ENTRY_BACKWARD, ENTRY_TRAIN } EntryKind;
 
 typedef enum { ARG_INPUT, ARG_PARAM, ARG_GRAD, ARG_STATE, ARG_OUTPUT, ARG_LOSS, ARG_HYPER, ARG_WORKSPACE } ArgKind;
@@ -48,8 +48,8 @@ typedef struct {
   int arg;
   int64_t offset, bytes;
   Node *base;
-  bool acc;      /* the producing kernel adds into the buffer (gradients) */
-  Node *sgd;     /* the SGD sink whose update the producing kernel applies, or NULL */
+  Node *sgd;     /* the gradient sink whose store (add, or SGD update, by mode) the
+                    producing kernel performs, or NULL */
   int64_t scratch_offset, scratch_bytes; /* workspace the producing kernel needs while it
                                             runs (matmul packing), or 0 bytes */
   int def, last; /* kernel indices: produced, last read (liveness) */

@@ -38,7 +38,7 @@ static void buffer_desc(FILE *f, const Entry *e, const Node *n) {
   const Buffer *b = &e->buf[n->id];
   switch (b->kind) {
   case BUF_NONE: fprintf(f, "reg"); break;
-  case BUF_ARG: fprintf(f, "%s%s%s", b->acc ? "+=" : "", b->sgd ? "sgd " : "", e->args[b->arg].name); break;
+  case BUF_ARG: fprintf(f, "%s%s", b->sgd ? "grad sink " : "", e->args[b->arg].name); break;
   case BUF_WS: fprintf(f, "ws[%lld..%lld)", (long long)b->offset, (long long)(b->offset + b->bytes)); break;
   case BUF_ALIAS: fprintf(f, "alias %%%d", b->base->id); break;
   case BUF_CONST: fprintf(f, "const"); break;
@@ -50,7 +50,7 @@ void print_ir(FILE *f, const Unit *u) {
   Graph *g = u->g;
   fprintf(f, "# gradc %s: model %s, after autodiff, simplification, CSE and dead code\n", gc_version(), g->model);
   for (int i = 0; i < g->n; i++)
-    if (g->nodes[i]->op != OP_COPY && g->nodes[i]->op != OP_ACCUM) node_line(f, g->arena, g->nodes[i]);
+    if (g->nodes[i]->op != OP_COPY && g->nodes[i]->op != OP_SGD) node_line(f, g->arena, g->nodes[i]);
   for (int i = 0; i < g->noutputs; i++) fprintf(f, "output %s = %%%d\n", g->output_names[i], g->outputs[i]->id);
   if (g->loss) fprintf(f, "minimize %%%d\n", g->loss->id);
   for (int i = 0; i < g->nparams; i++)
@@ -59,7 +59,12 @@ void print_ir(FILE *f, const Unit *u) {
     const Entry *e = u->entries[k];
     fprintf(f, "\nentry %s(", e->name);
     for (int i = 0; i < e->nargs; i++) fprintf(f, "%s%s%s", i ? ", " : "", e->args[i].kind == ARG_GRAD ? "grad_" : e->args[i].kind == ARG_STATE ? "momentum_" : "", e->args[i].name);
-    fprintf(f, ")  workspace %lld bytes, %d kernels\n", (long long)e->ws_bytes, e->nkernels);
+    if (e->kind == ENTRY_BACKWARD) {
+      fprintf(f, ")\n  calls %s's kernels (the gradient core) in mode 0: gradients added, no update\n", u->entries[2]->name);
+      continue;
+    }
+    fprintf(f, ")  workspace %lld bytes, %d kernels%s\n", (long long)e->ws_bytes, e->nkernels,
+            e->kind == ENTRY_TRAIN ? " (the gradient core, mode 1: \"grad sink\" stores apply the SGD update)" : "");
     for (int i = 0; i < e->nkernels; i++) {
       const Kernel *kr = &e->kernels[i];
       fprintf(f, "  kernel %d %s%s:", i, kr->kind == KER_ELEM ? "fused elementwise " : gc_ops[kr->nodes[0]->op].name,

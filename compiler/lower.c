@@ -138,7 +138,6 @@ LLVMValueRef lw_load(Lower *L, Node *x, const LLVMValueRef *idx, int rank) {
   return LLVMBuildLoad2(LB, L->f32, lw_addr(L, x, idx, rank), name);
 }
 
-bool lw_accumulates(Lower *L, Node *x) { return buf_of(L, x)->acc; }
 LLVMValueRef lw_scratch(Lower *L, Node *x) {
   LLVMValueRef off = lw_i64(L, L->e->buf[x->id].scratch_offset);
   return LLVMBuildGEP2(LB, L->i8, L->ws, &off, 1, "scratch");
@@ -164,10 +163,20 @@ static int arg_of_kind(Lower *L, ArgKind kind, const Node *param) {
   GC_ASSERT(!"train-step argument missing");
 }
 
-/* torch.optim.SGD on the elements at offset off: d = g + wd p; m = mu m + d; p -= lr m
- * (the momentum buffer starts at zero, so the first step's m = d as in torch). */
-static void sgd_epilogue(Lower *L, Node *sink, LLVMValueRef gp, LLVMValueRef off, LLVMValueRef g) {
+/* A parameter's gradient g (float or vector) at element offset off, by the core's
+ * mode: 0 (M_backward) adds it into the gradient buffer; 1 (M_train_step) stores it and
+ * applies torch.optim.SGD: d = g + wd p; m = mu m + d; p -= lr m (the momentum buffer
+ * starts at zero, so the first step's m = d, as in torch). */
+static void grad_epilogue(Lower *L, Node *sink, LLVMValueRef gp, LLVMValueRef off, LLVMValueRef g) {
   LLVMTypeRef t = LLVMTypeOf(g);
+  LLVMBasicBlockRef add = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "grad_add");
+  LLVMBasicBlockRef sgd = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "grad_sgd");
+  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "grad_done");
+  LLVMBuildCondBr(LB, L->train, sgd, add);
+  LLVMPositionBuilderAtEnd(LB, add);
+  st(L, LLVMBuildFAdd(LB, ld(L, t, gp), g, "acc"), gp);
+  LLVMBuildBr(LB, done);
+  LLVMPositionBuilderAtEnd(LB, sgd);
   Node *p = sink->in[1];
   LLVMValueRef pp = LLVMBuildGEP2(LB, L->f32, L->args[arg_of_kind(L, ARG_PARAM, p)], &off, 1, "");
   LLVMValueRef mp = LLVMBuildGEP2(LB, L->f32, L->args[arg_of_kind(L, ARG_STATE, p)], &off, 1, "");
@@ -178,14 +187,15 @@ static void sgd_epilogue(Lower *L, Node *sink, LLVMValueRef gp, LLVMValueRef off
   LLVMValueRef m = LLVMBuildFAdd(LB, LLVMBuildFMul(LB, mu, mv, ""), d, "m");
   st(L, m, mp);
   st(L, LLVMBuildFSub(LB, pv, LLVMBuildFMul(LB, lr, m, ""), "p"), pp);
+  LLVMBuildBr(LB, done);
+  LLVMPositionBuilderAtEnd(LB, done);
 }
 
 /* Stores v at element offset off of x's own buffer (see lw_store). */
 static void store_off(Lower *L, Node *x, LLVMValueRef off, LLVMValueRef v) {
   LLVMValueRef p = elem_ptr(L, x, off);
   Buffer *b = buf_of(L, x);
-  if (b->sgd) return sgd_epilogue(L, b->sgd, p, off, v);
-  if (b->acc) v = LLVMBuildFAdd(LB, ld(L, LLVMTypeOf(v), p), v, "acc");
+  if (b->sgd) return grad_epilogue(L, b->sgd, p, off, v);
   st(L, v, p);
 }
 
@@ -316,7 +326,7 @@ void lower_dispose(Lower *L) { LLVMDisposeBuilder(L->b); }
 /* `void NAME_packed(void **args)`: the entry point with its pointer arguments in one
  * array, so a model-agnostic caller (the runtime) calls it as an ordinary function,
  * without building a libffi call each time. */
-static void emit_packed(Lower *L, Entry *e) {
+static void emit_packed(Lower *L, Entry *e, LLVMValueRef target) {
   LLVMTypeRef fty = LLVMFunctionType(L->vd, &L->ptr, 1, 0);
   char name[600];
   snprintf(name, sizeof name, "%s_packed", e->name);
@@ -330,35 +340,52 @@ static void emit_packed(Lower *L, Entry *e) {
     LLVMValueRef ix = lw_i64(L, i);
     args[i] = LLVMBuildLoad2(b, L->ptr, LLVMBuildGEP2(b, L->ptr, arr, &ix, 1, ""), e->args[i].name);
   }
-  LLVMBuildCall2(b, LLVMGlobalGetValueType(L->fn), L->fn, args, (unsigned)e->nargs, "");
+  LLVMBuildCall2(b, LLVMGlobalGetValueType(target), target, args, (unsigned)e->nargs, "");
   LLVMBuildRetVoid(b);
   LLVMDisposeBuilder(b);
 }
 
-void lower_entry(Lower *L, Graph *g, Entry *e) {
-  L->g = g;
-  L->e = e;
-  LLVMTypeRef *params = ARENA_ARRAY(g->arena, LLVMTypeRef, e->nargs);
+/* A function of e's pointer arguments — and, for the gradient core, an i32 mode. */
+static LLVMValueRef declare_entry(Lower *L, Entry *e, const char *name, bool core) {
+  int n = e->nargs + core;
+  LLVMTypeRef *params = ARENA_ARRAY(L->g->arena, LLVMTypeRef, n);
   for (int i = 0; i < e->nargs; i++) params[i] = L->ptr;
-  LLVMValueRef fn = LLVMAddFunction(L->mod, e->name, LLVMFunctionType(L->vd, params, (unsigned)e->nargs, 0));
-  L->fn = fn;
-  L->args = ARENA_ARRAY(g->arena, LLVMValueRef, e->nargs);
+  if (core) params[e->nargs] = L->i32;
+  LLVMValueRef fn = LLVMAddFunction(L->mod, name, LLVMFunctionType(L->vd, params, (unsigned)n, 0));
   add_attr(L, fn, LLVMAttributeFunctionIndex, "nounwind");
   for (int i = 0; i < e->nargs; i++) {
-    L->args[i] = LLVMGetParam(fn, (unsigned)i);
+    LLVMValueRef v = LLVMGetParam(fn, (unsigned)i);
     const Arg *a = &e->args[i];
-    const char *nm = a->kind == ARG_GRAD    ? arena_printf(g->arena, "grad_%s", a->name)
-                     : a->kind == ARG_STATE ? arena_printf(g->arena, "momentum_%s", a->name)
+    const char *nm = a->kind == ARG_GRAD    ? arena_printf(L->g->arena, "grad_%s", a->name)
+                     : a->kind == ARG_STATE ? arena_printf(L->g->arena, "momentum_%s", a->name)
                                             : a->name;
-    LLVMSetValueName2(L->args[i], nm, strlen(nm));
+    LLVMSetValueName2(v, nm, strlen(nm));
     add_attr(L, fn, (unsigned)i + 1, "noalias"); /* the ABI: buffers do not overlap */
     add_attr(L, fn, (unsigned)i + 1, "nocapture");
-    if (a->kind == ARG_INPUT || a->kind == ARG_HYPER || (a->kind == ARG_PARAM && e->kind != ENTRY_TRAIN))
+    if (a->kind == ARG_INPUT || a->kind == ARG_HYPER || (a->kind == ARG_PARAM && e->kind == ENTRY_FORWARD))
       add_attr(L, fn, (unsigned)i + 1, "readonly");
   }
+  if (core) LLVMSetValueName2(LLVMGetParam(fn, (unsigned)e->nargs), "mode", 4);
+  return fn;
+}
+
+/* The forward entry, or the gradient core (from the train-step entry: private,
+ * `NAME_core(args..., mode)`), with its kernels. */
+LLVMValueRef lower_entry(Lower *L, Graph *g, Entry *e) {
+  L->g = g;
+  L->e = e;
+  bool core = e->kind == ENTRY_TRAIN;
+  LLVMValueRef fn = declare_entry(L, e, core ? arena_printf(g->arena, "%s_core", e->name) : e->name, core);
+  L->fn = fn;
+  L->args = ARENA_ARRAY(g->arena, LLVMValueRef, e->nargs);
+  for (int i = 0; i < e->nargs; i++) L->args[i] = LLVMGetParam(fn, (unsigned)i);
   L->ws = L->args[e->nargs - 1];
   LLVMPositionBuilderAtEnd(LB, LLVMAppendBasicBlockInContext(L->ctx, fn, "entry"));
-  for (int i = 0; i < e->nargs; i++) /* a train step's hyper-parameters, once */
+  if (core) {
+    LLVMSetLinkage(fn, LLVMPrivateLinkage);
+    L->train = LLVMBuildICmp(LB, LLVMIntNE, LLVMGetParam(fn, (unsigned)e->nargs), LLVMConstInt(L->i32, 0, 0), "train");
+  }
+  for (int i = 0; i < e->nargs; i++) /* the hyper-parameters, once */
     if (e->args[i].kind == ARG_HYPER)
       for (int h = 0; h < 3; h++) {
         LLVMValueRef hi = lw_i64(L, h);
@@ -371,6 +398,41 @@ void lower_entry(Lower *L, Graph *g, Entry *e) {
     else gc_ops[k->nodes[0]->op].emitk(L, k);
   }
   LLVMBuildRetVoid(LB);
-  add_attr(L, fn, LLVMAttributeFunctionIndex, "noinline"); /* one copy, called by its trampoline */
-  emit_packed(L, e);
+  add_attr(L, fn, LLVMAttributeFunctionIndex, "noinline"); /* one copy, called by its wrappers */
+  if (!core) emit_packed(L, e, fn);
+  return fn;
+}
+
+/* An exported gradient entry (M_backward: mode 0, M_train_step: mode 1) that calls the
+ * core, passing its own arguments where the core has the same, a null momentum buffer
+ * and zero hyper-parameters where it has none (mode 0 reads neither). */
+void lower_wrapper(Lower *L, Graph *g, Entry *pub, Entry *core, LLVMValueRef core_fn, int mode) {
+  L->g = g;
+  LLVMValueRef fn = declare_entry(L, pub, pub->name, false);
+  LLVMBuilderRef b = LLVMCreateBuilderInContext(L->ctx);
+  LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(L->ctx, fn, "entry"));
+  LLVMValueRef *args = ARENA_ARRAY(g->arena, LLVMValueRef, core->nargs + 1);
+  for (int i = 0; i < core->nargs; i++) {
+    const Arg *c = &core->args[i];
+    args[i] = LLVMConstNull(L->ptr);
+    for (int j = 0; j < pub->nargs; j++)
+      if (pub->args[j].kind == c->kind && pub->args[j].node == c->node && !strcmp(pub->args[j].name, c->name))
+        args[i] = LLVMGetParam(fn, (unsigned)j);
+    if (c->kind == ARG_HYPER && LLVMIsNull(args[i])) {
+      LLVMValueRef zero = LLVMGetNamedGlobal(L->mod, "gradc.no_hyper");
+      if (!zero) {
+        LLVMTypeRef t = LLVMArrayType(L->f32, 3);
+        zero = LLVMAddGlobal(L->mod, t, "gradc.no_hyper");
+        LLVMSetInitializer(zero, LLVMConstNull(t));
+        LLVMSetGlobalConstant(zero, 1);
+        LLVMSetLinkage(zero, LLVMPrivateLinkage);
+      }
+      args[i] = zero;
+    }
+  }
+  args[core->nargs] = LLVMConstInt(L->i32, (unsigned long long)mode, 0);
+  LLVMBuildCall2(b, LLVMGlobalGetValueType(core_fn), core_fn, args, (unsigned)core->nargs + 1, "");
+  LLVMBuildRetVoid(b);
+  LLVMDisposeBuilder(b);
+  emit_packed(L, pub, fn);
 }

@@ -22,7 +22,8 @@ struct Lower {
   LLVMValueRef *args;/* its arguments, as in Entry.args */
   Entry *e;          /* the entry point being emitted */
   int vw;            /* floats per SIMD vector on the target (1: no vectors) */
-  LLVMValueRef hyper[3]; /* train step: lr, momentum, weight decay (loaded at entry) */
+  LLVMValueRef hyper[3]; /* gradient core: lr, momentum, weight decay (loaded at entry) */
+  LLVMValueRef train;    /* gradient core: i1, true in train-step mode */
   Graph *g;
 };
 
@@ -35,8 +36,11 @@ typedef struct {
 void lower_init(Lower *L, LLVMContextRef ctx, LLVMModuleRef mod);
 int lower_vector_width(LLVMTargetMachineRef tm);
 void lower_dispose(Lower *L);
-/* Emits entry e as the function e->name into L->mod. */
-void lower_entry(Lower *L, Graph *g, Entry *e);
+/* Emits the forward entry as e->name (and its packed form), or, for the train-step
+ * entry, the private gradient core NAME_core(args..., mode); returns the function. */
+LLVMValueRef lower_entry(Lower *L, Graph *g, Entry *e);
+/* Emits pub (backward: mode 0, train step: mode 1) as a call of the core. */
+void lower_wrapper(Lower *L, Graph *g, Entry *pub, Entry *core, LLVMValueRef core_fn, int mode);
 
 LLVMValueRef lw_f32(Lower *L, double v);
 LLVMValueRef lw_i64(Lower *L, int64_t v);
@@ -58,11 +62,10 @@ LLVMValueRef lw_slot(Lower *L, LLVMTypeRef t, const char *name);
 LLVMValueRef lw_addr(Lower *L, Node *x, const LLVMValueRef *idx, int rank);
 LLVMValueRef lw_load(Lower *L, Node *x, const LLVMValueRef *idx, int rank);
 /* Stores v (a float, or a vector of consecutive elements) as element idx of node x's
- * own buffer; adds to it if the plan says so; applies the SGD update of a train step
- * if x's value is a gradient whose update rides on its kernel. */
+ * own buffer — or, if x is a parameter's gradient whose sink rides on its kernel,
+ * adds it into the gradient buffer or applies the SGD update (by the core's mode). */
 void lw_store(Lower *L, Node *x, const LLVMValueRef *idx, LLVMValueRef v);
 /* Whether x's buffer accumulates (x's kernel adds into it rather than storing). */
-bool lw_accumulates(Lower *L, Node *x);
 /* Whether storing x applies a train step's SGD update (x is a parameter's gradient). */
 bool lw_applies_sgd(Lower *L, Node *x);
 

@@ -18,9 +18,8 @@
  * streams both operands with unit stride whatever their layout or transposition, and
  * the B panel stays in cache across a block of A.
  *
- * C accumulates into its buffer when the memory plan says so (gradients), else it is
- * overwritten; a gradient whose SGD update rides on this kernel is stored through
- * lw_store, which applies it. */
+ * C is overwritten; a gradient whose sink rides on this kernel (a single k-block) is
+ * stored through lw_store, which adds it or applies the SGD update. */
 #include "matmul.h"
 #include <string.h>
 
@@ -38,7 +37,6 @@ typedef struct {
   int r, o;        /* rank, index of the row dimension */
   int64_t M, N, K;
   LLVMValueRef p;  /* batch index (rank 3) or NULL */
-  bool acc;        /* C accumulates into its buffer */
   bool sgd;        /* C is a gradient whose SGD update is applied as it is stored */
   LLVMTypeRef vt;  /* <VW x float> */
 } MM;
@@ -114,9 +112,8 @@ static void bcast_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j,
     for (int v = 0; v < nv; v++) {
       acc[r][v] = lw_slot(L, m->vt, "acc");
       LLVMValueRef c = vload(L, m->vt, pc(L, m, add_c(L, i, r), add_c(L, j, v * vw)));
-      /* a later k-block continues from C's partial sums, the first from zero — or,
-       * when C accumulates (gradients), every block from C itself */
-      LLVMValueRef init = m->acc ? c : LLVMBuildSelect(LB, first, zero, c, "");
+      /* a later k-block continues from C's partial sums, the first from zero */
+      LLVMValueRef init = LLVMBuildSelect(LB, first, zero, c, "");
       LLVMBuildStore(LB, init, acc[r][v]);
     }
   Loop lk;
@@ -349,8 +346,8 @@ static void packed_block(Lower *L, MM *m, LLVMValueRef ap, LLVMValueRef bp, LLVM
   }
   lk.no_unroll = true;
   lw_loop_end(L, &lk);
-  /* C = sum (+ C's partial sums from earlier k-blocks, or C itself when it accumulates) */
-  LLVMValueRef keep = m->acc ? LLVMConstInt(LLVMInt1TypeInContext(L->ctx), 1, 0) : LLVMBuildNot(LB, first, "");
+  /* C = sum (+ C's partial sums from earlier k-blocks) */
+  LLVMValueRef keep = LLVMBuildNot(LB, first, "");
   LLVMValueRef full = LLVMBuildAnd(LB, LLVMBuildICmp(LB, LLVMIntEQ, rv, lw_i64(L, MR), ""),
                                    LLVMBuildICmp(LB, LLVMIntEQ, cv, lw_i64(L, nr), ""), "full");
   LLVMBasicBlockRef bfull = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "full_tile");
@@ -418,7 +415,6 @@ void emit_matmul(Lower *L, Kernel *k) {
   m.M = n->shape.d[m.o], m.N = n->shape.d[m.o + 1];
   int ar = m.a->shape.rank;
   m.K = n->ta ? m.a->shape.d[ar - 2] : m.a->shape.d[ar - 1];
-  m.acc = lw_accumulates(L, n);
   m.sgd = lw_applies_sgd(L, n);
   GC_ASSERT(!m.sgd || matmul_single_pass(n));
   int vw = L->vw > 1 ? L->vw : 1;

@@ -101,11 +101,11 @@ void memplan_entry(Graph *g, Entry *e) {
     Node *n = e->live[i];
     Buffer *b = &e->buf[n->id];
     OpClass c = gc_ops[n->op].cls;
-    Node *sink = (n->op == OP_COPY || n->op == OP_ACCUM || n->op == OP_SGD) ? n : e->placed[n->id];
+    Node *sink = (n->op == OP_COPY || n->op == OP_SGD) ? n : e->placed[n->id];
     if (sink && e->kernel_of[n->id] < 0 && n == sink) {
       b->kind = BUF_NONE; /* an elided sink */
     } else if (sink) {
-      b->kind = BUF_ARG, b->arg = sink->sink_arg, b->acc = sink->op == OP_ACCUM;
+      b->kind = BUF_ARG, b->arg = sink->sink_arg;
       b->sgd = sink->op == OP_SGD ? sink : NULL;
     } else if (n->op == OP_PARAM && n->baked) {
       b->kind = BUF_BAKED;

@@ -452,11 +452,11 @@ static LLVMValueRef reduce_step(Lower *L, bool is_max, LLVMValueRef cur, LLVMVal
 /* When the innermost axis is kept (a bias gradient: sum over the batch), walk the
  * input in storage order and combine each element into its output element in place:
  * the inner loop is contiguous in both and vectorises. Needs an output buffer of its
- * own (not one a sink accumulates into). */
+ * own (not a gradient whose sink rides on the store). */
 static bool reduce_streaming(Lower *L, Kernel *k, bool is_max) {
   Node *n = k->nodes[0], *x = A(n);
   Shape s = x->shape;
-  if (s.rank == 0 || (n->axes & (1u << (s.rank - 1))) || lw_accumulates(L, n) || lw_applies_sgd(L, n)) return false;
+  if (s.rank == 0 || (n->axes & (1u << (s.rank - 1))) || lw_applies_sgd(L, n)) return false;
   Loop lo[GC_MAX_RANK], lx[GC_MAX_RANK];
   LLVMValueRef io[GC_MAX_RANK], ix[GC_MAX_RANK];
   lw_loops(L, lo, n->shape, io);
@@ -594,6 +594,5 @@ const OpInfo gc_ops[OP__COUNT] = {
     [OP_AVGPOOL] = {"avg_pool2d", 1, CLS_KERNEL, shape_pool, grad_avgpool, NULL, NULL, ev_avgpool, em_avgpool},
     [OP_AVGPOOL_DX] = {"avg_pool2d_dx", 1, CLS_KERNEL, shape_preset4, NULL, NULL, NULL, ev_avgpool_dx, em_avgpool_dx},
     [OP_COPY] = {"copy", 1, CLS_ELEM, shape_sink, NULL, ev_id, em_id, NULL, NULL},
-    [OP_ACCUM] = {"accum", 1, CLS_ELEM, shape_sink, NULL, ev_id, em_id, NULL, NULL},
     [OP_SGD] = {"sgd", 2, CLS_ELEM, shape_sink, NULL, ev_id, em_id, NULL, NULL},
 };

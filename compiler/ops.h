@@ -6,10 +6,10 @@
  * scalar LLVM emitter for elementwise ops, a kernel emitter for the others).
  * Operators of the language that are compositions (softmax, mse, cross_entropy, ...)
  * are not primitives: builtins.c expands them into these.
- * COPY and ACCUM are the sinks an entry point adds (entry.c): the value of their input,
- * stored into an output buffer (COPY) or added into a gradient buffer (ACCUM). SGD(g, p)
- * is the train-step sink: it stores the gradient g and updates parameter p in place
- * (lower.c, sgd_epilogue). */
+ * COPY and SGD are the sinks an entry point adds (entry.c): COPY stores its input into
+ * an output buffer; SGD(g, p) is a parameter's gradient sink — by the entry's mode it
+ * adds g into p's gradient buffer (backward) or stores g and updates p and its momentum
+ * in place (train step; lower.c, grad_epilogue). */
 #ifndef GRADC_OPS_H
 #define GRADC_OPS_H
 
@@ -56,7 +56,6 @@
   X(AVGPOOL,   "avg_pool2d", 1, KERNEL)    \
   X(AVGPOOL_DX, "avg_pool2d_dx", 1, KERNEL) \
   X(COPY,      "copy",      1, ELEM)       \
-  X(ACCUM,     "accum",     1, ELEM)       \
   X(SGD,       "sgd",       2, ELEM)
 
 typedef enum {

@@ -178,9 +178,8 @@ static void acc_add(Lower *L, LLVMValueRef slot, LLVMValueRef v) {
   LLVMBuildStore(LB, LLVMBuildFAdd(LB, LLVMBuildLoad2(LB, L->f32, slot, ""), v, ""), slot);
 }
 
-/* Zeroes a scatter target, unless the plan makes it accumulate into a gradient. */
-static void zero_unless_acc(Lower *L, Node *n) {
-  if (lw_accumulates(L, n)) return;
+/* Zeroes a scatter target (scatter kernels never carry a gradient sink: schedule.c). */
+static void zero_target(Lower *L, Node *n) {
   Loop lp[4];
   LLVMValueRef idx[4];
   lw_loops(L, lp, n->shape, idx);
@@ -215,7 +214,7 @@ void em_conv2d(Lower *L, Kernel *k) {
 /* dx by scatter: for every output position, add dy * w into the input window. */
 void em_conv2d_dx(Lower *L, Kernel *k) {
   Node *n = k->nodes[0], *dy = X0(n), *w = X1(n);
-  zero_unless_acc(L, n);
+  zero_target(L, n);
   Loop lo[4], lc, lh, lw;
   LLVMValueRef o[4];
   lw_loops(L, lo, dy->shape, o);
@@ -300,7 +299,7 @@ void em_avgpool(Lower *L, Kernel *k) { em_pool(L, k, 1); }
 /* dy of each window goes to its first maximum (strict >, so ties keep the first). */
 void em_maxpool_dx(Lower *L, Kernel *k) {
   Node *n = k->nodes[0], *x = X0(n), *dy = X1(n);
-  zero_unless_acc(L, n);
+  zero_target(L, n);
   Loop lo[4], lh, lw;
   LLVMValueRef o[4], xi[4];
   lw_loops(L, lo, dy->shape, o);
@@ -326,7 +325,7 @@ void em_maxpool_dx(Lower *L, Kernel *k) {
 
 void em_avgpool_dx(Lower *L, Kernel *k) {
   Node *n = k->nodes[0], *dy = X0(n);
-  zero_unless_acc(L, n);
+  zero_target(L, n);
   Loop lo[4], lh, lw;
   LLVMValueRef o[4], xi[4];
   lw_loops(L, lo, dy->shape, o);

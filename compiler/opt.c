@@ -29,7 +29,7 @@ static Node *simplify(Graph *g, Node *n) {
   Node *a = n->nin > 0 ? n->in[0] : NULL, *b = n->nin > 1 ? n->in[1] : NULL;
   const OpInfo *op = &gc_ops[n->op];
   /* Constant folding: a constant operand is a filled tensor, so is the result. */
-  if (op->cls == CLS_ELEM && op->eval1 && n->op != OP_COPY && n->op != OP_ACCUM && a->op == OP_CONST &&
+  if (op->cls == CLS_ELEM && op->eval1 && n->op != OP_COPY && a->op == OP_CONST &&
       (!b || b->op == OP_CONST))
     return g_full(g, op->eval1(n, a->value, b ? b->value : 0), n->shape);
   if (n->op == OP_RESHAPE && a->op == OP_CONST) return g_full(g, a->value, n->shape);
@@ -104,7 +104,7 @@ typedef struct {
 } Table;
 
 static Node *cse(Table *t, Node *n) {
-  if (n->op == OP_INPUT || n->op == OP_PARAM || n->op == OP_COPY || n->op == OP_ACCUM) return n;
+  if (n->op == OP_INPUT || n->op == OP_PARAM || n->op == OP_COPY) return n;
   size_t i = node_hash(n) & (t->cap - 1);
   for (; t->slot[i]; i = (i + 1) & (t->cap - 1))
     if (node_same(t->slot[i], n)) return t->slot[i];

@@ -6,9 +6,10 @@
  * (matmul, permute, onehot) are kernels of their own. Leaves and aliases need no code.
  *
  * Before that, sinks are elided where they can be: a value that is computed by some
- * kernel and stored by a COPY (or, if nothing else reads it, an ACCUM) is computed
- * straight into the sink's buffer — a matmul writes its output or adds into its
- * gradient buffer directly. */
+ * kernel and stored by a COPY is computed straight into the output buffer; a gradient
+ * read by nothing else is stored by its own kernel through its SGD sink (added into
+ * the gradient buffer, or applied as the parameter's update) — a matmul applies the
+ * update in its epilogue. */
 #include <string.h>
 #include "entry.h"
 #include "matmul.h"
@@ -23,7 +24,7 @@ static bool computed(const Node *n) {
  * they can apply a sink's accumulation or SGD update as they store. */
 static bool stores_once(const Node *x) {
   OpClass c = gc_ops[x->op].cls;
-  if (c == CLS_ELEM) return x->op != OP_COPY && x->op != OP_ACCUM && x->op != OP_SGD;
+  if (c == CLS_ELEM) return x->op != OP_COPY && x->op != OP_SGD;
   if (x->op == OP_MATMUL) return matmul_single_pass(x);
   return c == CLS_REDUCE || x->op == OP_PERMUTE || x->op == OP_CONV2D || x->op == OP_CONV2D_DW;
 }
@@ -50,15 +51,14 @@ static void elide_sinks(Graph *g, Entry *e) {
   e->placed = ARENA_ARRAY(g->arena, Node *, g->n);
   for (int i = 0; i < e->nsinks; i++) {
     Node *s = e->sinks[i], *x = s->in[0];
-    if (!computed(x) || x->op == OP_COPY || x->op == OP_ACCUM || e->placed[x->id] || x->dtype != DT_F32) continue;
-    if (s->op == OP_ACCUM && uses[x->id] != 1) continue;
+    if (!computed(x) || x->op == OP_COPY || x->op == OP_SGD || e->placed[x->id] || x->dtype != DT_F32) continue;
     if (s->op == OP_SGD && (uses[x->id] != 1 || !stores_once(x) || !params_read_before(e, s, pos))) continue;
     e->placed[x->id] = s;
   }
 }
 
 static bool elided(const Entry *e, const Node *n) {
-  return (n->op == OP_COPY || n->op == OP_ACCUM || n->op == OP_SGD) && e->placed[n->in[0]->id] == n;
+  return (n->op == OP_COPY || n->op == OP_SGD) && e->placed[n->in[0]->id] == n;
 }
 
 static Kernel *new_kernel(Graph *g, Entry *e, KernelKind kind, Shape s) {

@@ -57,7 +57,7 @@ static bool plan_build(Plan *p, const char *src, bool inference) {
   optimize(g);
   EntryOptions eo = {inference, 8}; /* the kernels of an AVX host, matmul packing scratch included */
   p->e[p->ne++] = entry_build(g, ENTRY_FORWARD, eo);
-  if (!inference && g->loss) p->e[p->ne++] = entry_build(g, ENTRY_BACKWARD, eo);
+  if (!inference && g->loss) p->e[p->ne++] = entry_build(g, ENTRY_TRAIN, eo);
   for (int i = 0; i < p->ne; i++) {
     schedule_entry(g, p->e[i]);
     memplan_entry(g, p->e[i]);
@@ -283,7 +283,7 @@ static bool find_live_pair(Entry *e, Buffer **pa, Buffer **pb) {
 Test(memplan, verifier_detects_overlap) {
   char *src = deep_src(6);
   Plan *p = plan_ok(src, false);
-  Entry *e = p->e[1]; /* backward: many simultaneously live buffers */
+  Entry *e = p->e[1]; /* the gradient core: many simultaneously live buffers */
   cr_assert_null(memplan_verify(p->g, e));
   Buffer *a, *b;
   cr_assert(find_live_pair(e, &a, &b), "no two simultaneously live workspace buffers in %s", e->name);
