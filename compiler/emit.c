@@ -292,7 +292,7 @@ int emit_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, char *err
   LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
   LLVMPassBuilderOptionsSetLoopVectorization(po, opt >= 2);
   LLVMPassBuilderOptionsSetSLPVectorization(po, opt >= 2);
-  LLVMPassBuilderOptionsSetLoopUnrolling(po, opt >= 2);
+  LLVMPassBuilderOptionsSetLoopUnrolling(po, opt >= 3);
   LLVMErrorRef e = LLVMRunPasses(mod, passes, tm, po);
   LLVMDisposePassBuilderOptions(po);
   if (e) {
