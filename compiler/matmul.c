@@ -262,12 +262,15 @@ static void dims_of(const Node *n, int64_t *M, int64_t *N, int64_t *K) {
 static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-/* Packing pays off for products big enough to leave the caches, with room for at
- * least a couple of register blocks. */
+/* Packing pays off for big products whose operands the in-place kernels would walk
+ * with large strides: rows of B a page or more apart (N >= 1024... or 512), A stored
+ * transposed with long columns, B stored transposed (the dot kernel blocks less). */
 static bool packs(const Node *n, int vw) {
   int64_t M, N, K;
   dims_of(n, &M, &N, &K);
-  return vw > 1 && M >= MR && N >= vw && K >= 8 && (double)M * (double)N * (double)K >= (double)(1 << 21);
+  bool big = (double)M * (double)N * (double)K >= (double)(1 << 21);
+  bool strided = N >= 512 || (n->ta && M >= 512) || n->tb;
+  return vw > 1 && M >= MR && N >= vw && K >= 8 && big && strided;
 }
 
 int64_t matmul_scratch_bytes(const Node *n, int vw) {

@@ -23,12 +23,13 @@ typedef struct {
 
 #define MM(a, b, expr) "model t\ninput a : f32" a "\ninput b : f32" b "\ny = " expr "\noutput y\n"
 static const Case cases[] = {
-    {"packed_edges_kblocks", MM("[37, 300]", "[300, 211]", "a @ b")},
-    {"packed_ta", MM("[300, 37]", "[300, 211]", "transpose(a) @ b")},
+    {"packed_edges_kblocks", MM("[37, 300]", "[300, 515]", "a @ b")},
+    {"packed_ta", MM("[300, 530]", "[300, 23]", "transpose(a) @ b")},
     {"packed_tb", MM("[37, 300]", "[211, 300]", "a @ transpose(b)")},
     {"packed_ta_tb", MM("[300, 37]", "[211, 300]", "transpose(a) @ transpose(b)")},
-    {"packed_exact_tiles", MM("[144, 256]", "[256, 64]", "a @ b")},
-    {"packed_batched", MM("[3, 30, 260]", "[3, 260, 90]", "a @ b")},
+    {"packed_exact_tiles", MM("[144, 256]", "[256, 512]", "a @ b")},
+    {"packed_batched", MM("[2, 24, 100]", "[2, 100, 520]", "a @ b")},
+    {"unpacked_kblocks", MM("[32, 784]", "[784, 128]", "a @ b")},
     {"blocked_small", MM("[13, 29]", "[29, 21]", "a @ b")},
     {"dot_small", MM("[13, 29]", "[21, 29]", "a @ transpose(b)")},
     {"vector_times_matrix", MM("[29]", "[29, 21]", "a @ b")},
@@ -105,9 +106,10 @@ ParameterizedTest(int *ci, matmul, product) {
 
 /* A two-layer net big enough for the packed path: the weight gradients are products
  * with an input transposed (K = the batch), the hidden gradient one with a weight
- * transposed; sum(h @ w2) makes the output gradient a constant operand. */
+ * transposed; sum(h @ w2) makes the output gradient a constant operand. (Which product
+ * packs: see packs() in compiler/matmul.c.) */
 static const char *net =
-    "model t\ninput x : f32[40, 300]\nparam w1 : f32[300, 200]\nparam w2 : f32[200, 300]\n"
+    "model t\ninput x : f32[40, 300]\nparam w1 : f32[300, 520]\nparam w2 : f32[520, 300]\n"
     "h = tanh(x @ w1)\nloss = sum(h @ w2) / 1000\nminimize loss\n";
 
 static void train_case(bool fused) {
