@@ -24,7 +24,16 @@ static bool keeps_shape(const Node *x, const Node *other) {
   return shape_broadcast(x->shape, other->shape, &s) && shape_eq(s, x->shape);
 }
 
-/* Returns an equivalent existing node (or a new constant), or n itself. */
+/* x = permute(y) swapping the last two axes (and keeping a batch axis): y, else NULL. */
+static Node *transposed_of(Node *x) {
+  if (x->op != OP_PERMUTE) return NULL;
+  int r = x->shape.rank;
+  if (r == 2 && x->perm[0] == 1 && x->perm[1] == 0) return x->in[0];
+  if (r == 3 && x->perm[0] == 0 && x->perm[1] == 2 && x->perm[2] == 1) return x->in[0];
+  return NULL;
+}
+
+/* Returns an equivalent existing node (or a new one), or n itself. */
 static Node *simplify(Graph *g, Node *n) {
   Node *a = n->nin > 0 ? n->in[0] : NULL, *b = n->nin > 1 ? n->in[1] : NULL;
   const OpInfo *op = &gc_ops[n->op];
@@ -63,6 +72,11 @@ static Node *simplify(Graph *g, Node *n) {
     if (shape_eq(a->shape, n->shape)) return a;
     if (n->op == OP_RESHAPE && a->op == OP_RESHAPE) return g_reshape(g, a->in[0], n->shape);
     break;
+  case OP_MATMUL: { /* a transposed operand is read in place: no copy */
+    Node *x = transposed_of(a), *y = transposed_of(b);
+    if (x || y) return g_matmul(g, x ? x : a, y ? y : b, n->ta ^ (x != NULL), n->tb ^ (y != NULL));
+    break;
+  }
   case OP_SUM: {
     bool trivial = true; /* every reduced axis has size 1 */
     for (int i = 0; i < a->shape.rank; i++)

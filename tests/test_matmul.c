@@ -28,7 +28,7 @@ static const Case cases[] = {
     {"packed_tb", MM("[37, 300]", "[211, 300]", "a @ transpose(b)")},
     {"packed_ta_tb", MM("[300, 37]", "[211, 300]", "transpose(a) @ transpose(b)")},
     {"packed_exact_tiles", MM("[144, 256]", "[256, 512]", "a @ b")},
-    {"packed_batched", MM("[2, 24, 100]", "[2, 100, 520]", "a @ b")},
+    {"packed_batched", MM("[2, 24, 200]", "[2, 200, 520]", "a @ b")},
     {"unpacked_kblocks", MM("[32, 784]", "[784, 128]", "a @ b")},
     {"blocked_small", MM("[13, 29]", "[29, 21]", "a @ b")},
     {"dot_small", MM("[13, 29]", "[21, 29]", "a @ transpose(b)")},
