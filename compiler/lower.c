@@ -16,7 +16,7 @@
 #define LB (L->b)
 
 LLVMValueRef lw_f32(Lower *L, double v) { return LLVMConstReal(L->f32, v); }
-LLVMValueRef lw_i64(Lower *L, int64_t v) { return LLVMConstInt(L->i64, (unsigned long long)v, 1); }
+LLVMValueRef lw_ix(Lower *L, int64_t v) { return LLVMConstInt(L->ix, (unsigned long long)v, 1); }
 
 LLVMValueRef lw_slot(Lower *L, LLVMTypeRef t, const char *name) {
   LLVMBasicBlockRef cur = LLVMGetInsertBlock(LB);
@@ -29,18 +29,18 @@ LLVMValueRef lw_slot(Lower *L, LLVMTypeRef t, const char *name) {
   return slot;
 }
 
-LLVMValueRef lw_loop(Lower *L, Loop *lp, int64_t n, const char *name) { return lw_loop_v(L, lp, lw_i64(L, n), name); }
+LLVMValueRef lw_loop(Lower *L, Loop *lp, int64_t n, const char *name) { return lw_loop_v(L, lp, lw_ix(L, n), name); }
 
 LLVMValueRef lw_loop_v(Lower *L, Loop *lp, LLVMValueRef n, const char *name) {
   lp->no_unroll = false;
-  lp->slot = lw_slot(L, L->i64, name);
-  LLVMBuildStore(LB, lw_i64(L, 0), lp->slot);
+  lp->slot = lw_slot(L, L->ix, name);
+  LLVMBuildStore(LB, lw_ix(L, 0), lp->slot);
   lp->head = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "head");
   lp->body = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "body");
   lp->exit = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "exit");
   LLVMBuildBr(LB, lp->head);
   LLVMPositionBuilderAtEnd(LB, lp->head);
-  lp->iv = LLVMBuildLoad2(LB, L->i64, lp->slot, name);
+  lp->iv = LLVMBuildLoad2(LB, L->ix, lp->slot, name);
   LLVMBuildCondBr(LB, LLVMBuildICmp(LB, LLVMIntSLT, lp->iv, n, ""), lp->body, lp->exit);
   LLVMPositionBuilderAtEnd(LB, lp->body);
   return lp->iv;
@@ -57,7 +57,7 @@ static void no_unroll(Lower *L, LLVMValueRef br) {
 }
 
 void lw_loop_end(Lower *L, Loop *lp) {
-  LLVMBuildStore(LB, LLVMBuildAdd(LB, lp->iv, lw_i64(L, 1), ""), lp->slot);
+  LLVMBuildStore(LB, LLVMBuildAdd(LB, lp->iv, lw_ix(L, 1), ""), lp->slot);
   LLVMValueRef br = LLVMBuildBr(LB, lp->head);
   if (lp->no_unroll) no_unroll(L, br);
   LLVMPositionBuilderAtEnd(LB, lp->exit);
@@ -102,7 +102,7 @@ static LLVMValueRef base_ptr(Lower *L, Node *x) {
   switch (b->kind) {
   case BUF_ARG: return L->args[b->arg];
   case BUF_WS: {
-    LLVMValueRef off = lw_i64(L, b->offset);
+    LLVMValueRef off = lw_ix(L, b->offset);
     return LLVMBuildGEP2(LB, L->i8, L->ws, &off, 1, "");
   }
   case BUF_BAKED: return baked_global(L, x);
@@ -114,9 +114,9 @@ static LLVMValueRef base_ptr(Lower *L, Node *x) {
 
 /* sum_i idx[i] * st[i], the element offset of a multi-index. */
 static LLVMValueRef offset_of(Lower *L, const LLVMValueRef *idx, const int64_t *st, int rank) {
-  LLVMValueRef off = lw_i64(L, 0);
+  LLVMValueRef off = lw_ix(L, 0);
   for (int i = 0; i < rank; i++)
-    if (st[i]) off = LLVMBuildAdd(LB, off, LLVMBuildMul(LB, idx[i], lw_i64(L, st[i]), ""), "");
+    if (st[i]) off = LLVMBuildAdd(LB, off, LLVMBuildMul(LB, idx[i], lw_ix(L, st[i]), ""), "");
   return off;
 }
 
@@ -139,7 +139,7 @@ LLVMValueRef lw_load(Lower *L, Node *x, const LLVMValueRef *idx, int rank) {
 }
 
 LLVMValueRef lw_scratch(Lower *L, Node *x) {
-  LLVMValueRef off = lw_i64(L, L->e->buf[x->id].scratch_offset);
+  LLVMValueRef off = lw_ix(L, L->e->buf[x->id].scratch_offset);
   return LLVMBuildGEP2(LB, L->i8, L->ws, &off, 1, "scratch");
 }
 bool lw_applies_sgd(Lower *L, Node *x) { return buf_of(L, x)->sgd != NULL; }
@@ -315,7 +315,7 @@ void lower_init(Lower *L, LLVMContextRef ctx, LLVMModuleRef mod) {
   L->b = LLVMCreateBuilderInContext(ctx);
   L->f32 = LLVMFloatTypeInContext(ctx);
   L->i32 = LLVMInt32TypeInContext(ctx);
-  L->i64 = LLVMInt64TypeInContext(ctx);
+  L->ix = LLVMIntPtrTypeInContext(ctx, LLVMGetModuleDataLayout(mod));
   L->i8 = LLVMInt8TypeInContext(ctx);
   L->ptr = LLVMPointerTypeInContext(ctx, 0);
   L->vd = LLVMVoidTypeInContext(ctx);
@@ -337,7 +337,7 @@ static void emit_packed(Lower *L, Entry *e, LLVMValueRef target) {
   LLVMValueRef *args = ARENA_ARRAY(L->g->arena, LLVMValueRef, e->nargs);
   LLVMValueRef arr = LLVMGetParam(fn, 0);
   for (int i = 0; i < e->nargs; i++) {
-    LLVMValueRef ix = lw_i64(L, i);
+    LLVMValueRef ix = lw_ix(L, i);
     args[i] = LLVMBuildLoad2(b, L->ptr, LLVMBuildGEP2(b, L->ptr, arr, &ix, 1, ""), e->args[i].name);
   }
   LLVMBuildCall2(b, LLVMGlobalGetValueType(target), target, args, (unsigned)e->nargs, "");
@@ -388,7 +388,7 @@ LLVMValueRef lower_entry(Lower *L, Graph *g, Entry *e) {
   for (int i = 0; i < e->nargs; i++) /* the hyper-parameters, once */
     if (e->args[i].kind == ARG_HYPER)
       for (int h = 0; h < 3; h++) {
-        LLVMValueRef hi = lw_i64(L, h);
+        LLVMValueRef hi = lw_ix(L, h);
         L->hyper[h] = LLVMBuildLoad2(LB, L->f32, LLVMBuildGEP2(LB, L->f32, L->args[i], &hi, 1, ""), "hyper");
       }
   LLVMValueRef *vals = ARENA_ARRAY(g->arena, LLVMValueRef, g->n);

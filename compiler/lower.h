@@ -16,7 +16,7 @@ struct Lower {
   LLVMContextRef ctx;
   LLVMModuleRef mod;
   LLVMBuilderRef b;
-  LLVMTypeRef f32, i32, i64, i8, ptr, vd;
+  LLVMTypeRef f32, i32, ix, i8, ptr, vd; /* ix: the target's pointer-sized index type */
   LLVMValueRef fn;   /* the function being emitted */
   LLVMValueRef ws;   /* its workspace argument */
   LLVMValueRef *args;/* its arguments, as in Entry.args */
@@ -43,10 +43,12 @@ LLVMValueRef lower_entry(Lower *L, Graph *g, Entry *e);
 void lower_wrapper(Lower *L, Graph *g, Entry *pub, Entry *core, LLVMValueRef core_fn, int mode);
 
 LLVMValueRef lw_f32(Lower *L, double v);
-LLVMValueRef lw_i64(Lower *L, int64_t v);
+/* An index constant, of the target's pointer width (32-bit microcontrollers do no
+ * 64-bit arithmetic). */
+LLVMValueRef lw_ix(Lower *L, int64_t v);
 /* for (iv = 0; iv < n; iv++) { ... lw_loop_end } */
 LLVMValueRef lw_loop(Lower *L, Loop *lp, int64_t n, const char *name);
-/* The same with a bound computed at run time (an i64 value). */
+/* The same with a bound computed at run time (an ix value). */
 LLVMValueRef lw_loop_v(Lower *L, Loop *lp, LLVMValueRef n, const char *name);
 void lw_loop_end(Lower *L, Loop *lp);
 /* The workspace slice the plan reserved for kernel scratch of node x. */

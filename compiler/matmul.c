@@ -64,7 +64,7 @@ static LLVMValueRef vload(Lower *L, LLVMTypeRef vt, LLVMValueRef ptr) {
 
 static void vstore(Lower *L, LLVMValueRef v, LLVMValueRef ptr) { LLVMSetAlignment(LLVMBuildStore(LB, v, ptr), 4); }
 
-static LLVMValueRef add_c(Lower *L, LLVMValueRef x, int64_t c) { return LLVMBuildAdd(LB, x, lw_i64(L, c), ""); }
+static LLVMValueRef add_c(Lower *L, LLVMValueRef x, int64_t c) { return LLVMBuildAdd(LB, x, lw_ix(L, c), ""); }
 
 /* Element pointers of op(A)(i, k), op(B)(k, j) and C(i, j). */
 static LLVMValueRef pa(Lower *L, MM *m, LLVMValueRef i, LLVMValueRef k) {
@@ -141,11 +141,11 @@ static void bcast_rows(Lower *L, MM *m, LLVMValueRef j, int nv, LLVMValueRef k0,
   int64_t full = m->M / MR, rest = m->M % MR;
   if (full) {
     Loop li;
-    LLVMValueRef i = LLVMBuildMul(LB, lw_loop(L, &li, full, "ib"), lw_i64(L, MR), "");
+    LLVMValueRef i = LLVMBuildMul(LB, lw_loop(L, &li, full, "ib"), lw_ix(L, MR), "");
     bcast_block(L, m, i, MR, j, nv, k0, kc, first);
     lw_loop_end(L, &li);
   }
-  if (rest) bcast_block(L, m, lw_i64(L, full * MR), (int)rest, j, nv, k0, kc, first);
+  if (rest) bcast_block(L, m, lw_ix(L, full * MR), (int)rest, j, nv, k0, kc, first);
 }
 
 /* Plain loops for columns [j0, N) (all rows, all k): the remainder narrower than a vector. */
@@ -153,7 +153,7 @@ static void scalar_columns(Lower *L, MM *m, int64_t j0) {
   if (j0 >= m->N) return;
   Loop li, lj, lk;
   LLVMValueRef i = lw_loop(L, &li, m->M, "i");
-  LLVMValueRef j = LLVMBuildAdd(LB, lw_loop(L, &lj, m->N - j0, "j"), lw_i64(L, j0), "");
+  LLVMValueRef j = LLVMBuildAdd(LB, lw_loop(L, &lj, m->N - j0, "j"), lw_ix(L, j0), "");
   LLVMValueRef sum = lw_slot(L, L->f32, "dot");
   LLVMBuildStore(LB, lw_f32(L, 0), sum);
   LLVMValueRef k = lw_loop(L, &lk, m->K, "k");
@@ -173,15 +173,15 @@ static void bcast_matmul(Lower *L, MM *m) {
     int64_t depth = part ? krest : kc, count = part ? (krest ? 1 : 0) : kblocks;
     if (!count) continue;
     Loop lk0 = {0};
-    LLVMValueRef k0 = part ? lw_i64(L, kblocks * kc) : LLVMBuildMul(LB, lw_loop(L, &lk0, count, "kb"), lw_i64(L, kc), "");
-    LLVMValueRef first = LLVMBuildICmp(LB, LLVMIntEQ, k0, lw_i64(L, 0), "first");
+    LLVMValueRef k0 = part ? lw_ix(L, kblocks * kc) : LLVMBuildMul(LB, lw_loop(L, &lk0, count, "kb"), lw_ix(L, kc), "");
+    LLVMValueRef first = LLVMBuildICmp(LB, LLVMIntEQ, k0, lw_ix(L, 0), "first");
     if (nfull) {
       Loop lj;
-      LLVMValueRef j = LLVMBuildMul(LB, lw_loop(L, &lj, nfull, "jb"), lw_i64(L, nr), "");
+      LLVMValueRef j = LLVMBuildMul(LB, lw_loop(L, &lj, nfull, "jb"), lw_ix(L, nr), "");
       bcast_rows(L, m, j, NV, k0, depth, first);
       lw_loop_end(L, &lj);
     }
-    if (nvec) bcast_rows(L, m, lw_i64(L, nfull * nr), (int)nvec, k0, depth, first);
+    if (nvec) bcast_rows(L, m, lw_ix(L, nfull * nr), (int)nvec, k0, depth, first);
     if (!part) lw_loop_end(L, &lk0);
   }
   scalar_columns(L, m, nfull * nr + nvec * vw);
@@ -207,7 +207,7 @@ static void dot_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j, i
     }
   if (kv) {
     Loop lk;
-    LLVMValueRef k = LLVMBuildMul(LB, lw_loop(L, &lk, kv, "kv"), lw_i64(L, vw), "");
+    LLVMValueRef k = LLVMBuildMul(LB, lw_loop(L, &lk, kv, "kv"), lw_ix(L, vw), "");
     LLVMValueRef av[DMR], bv[DNC];
     for (int r = 0; r < mr; r++) av[r] = ld_a(L, m, add_c(L, i, r), k, m->vt);
     for (int c = 0; c < nc; c++) bv[c] = ld_b(L, m, k, add_c(L, j, c), m->vt);
@@ -222,8 +222,8 @@ static void dot_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j, i
   for (int64_t k = kv * vw; k < m->K; k++) /* the tail of k, unrolled: fewer than VW steps */
     for (int r = 0; r < mr; r++)
       for (int c = 0; c < nc; c++) {
-        LLVMValueRef a = ld_a(L, m, add_c(L, i, r), lw_i64(L, k), L->f32);
-        LLVMValueRef b = ld_b(L, m, lw_i64(L, k), add_c(L, j, c), L->f32);
+        LLVMValueRef a = ld_a(L, m, add_c(L, i, r), lw_ix(L, k), L->f32);
+        LLVMValueRef b = ld_b(L, m, lw_ix(L, k), add_c(L, j, c), L->f32);
         s[r][c] = LLVMBuildFAdd(LB, s[r][c], LLVMBuildFMul(LB, a, b, ""), "");
       }
   for (int r = 0; r < mr; r++)
@@ -234,22 +234,22 @@ static void dot_cols(Lower *L, MM *m, LLVMValueRef i, int mr) {
   int64_t full = m->N / DNC, rest = m->N % DNC;
   if (full) {
     Loop lj;
-    LLVMValueRef j = LLVMBuildMul(LB, lw_loop(L, &lj, full, "jb"), lw_i64(L, DNC), "");
+    LLVMValueRef j = LLVMBuildMul(LB, lw_loop(L, &lj, full, "jb"), lw_ix(L, DNC), "");
     dot_block(L, m, i, mr, j, DNC);
     lw_loop_end(L, &lj);
   }
-  if (rest) dot_block(L, m, i, mr, lw_i64(L, full * DNC), (int)rest);
+  if (rest) dot_block(L, m, i, mr, lw_ix(L, full * DNC), (int)rest);
 }
 
 static void dot_matmul(Lower *L, MM *m) {
   int64_t full = m->M / DMR, rest = m->M % DMR;
   if (full) {
     Loop li;
-    LLVMValueRef i = LLVMBuildMul(LB, lw_loop(L, &li, full, "ib"), lw_i64(L, DMR), "");
+    LLVMValueRef i = LLVMBuildMul(LB, lw_loop(L, &li, full, "ib"), lw_ix(L, DMR), "");
     dot_cols(L, m, i, DMR);
     lw_loop_end(L, &li);
   }
-  if (rest) dot_cols(L, m, lw_i64(L, full * DMR), (int)rest);
+  if (rest) dot_cols(L, m, lw_ix(L, full * DMR), (int)rest);
 }
 
 static void dims_of(const Node *n, int64_t *M, int64_t *N, int64_t *K) {
@@ -295,7 +295,7 @@ static LLVMValueRef imin(Lower *L, LLVMValueRef a, LLVMValueRef b) {
 static LLVMValueRef iadd(Lower *L, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(LB, a, b, ""); }
 static LLVMValueRef imul(Lower *L, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildMul(LB, a, b, ""); }
 static LLVMValueRef ceil_div(Lower *L, LLVMValueRef a, int64_t b) {
-  return LLVMBuildSDiv(LB, add_c(L, a, b - 1), lw_i64(L, b), "");
+  return LLVMBuildSDiv(LB, add_c(L, a, b - 1), lw_ix(L, b), "");
 }
 static LLVMValueRef fptr(Lower *L, LLVMValueRef base, LLVMValueRef off) {
   return LLVMBuildGEP2(LB, L->f32, base, &off, 1, "");
@@ -317,11 +317,11 @@ static void pack(Lower *L, MM *m, Elem get, LLVMValueRef dst, LLVMValueRef start
   LLVMValueRef p = lw_loop_v(L, &lp, ceil_div(L, count, w), "panel");
   LLVMValueRef k = lw_loop_v(L, &lk, len, "k");
   LLVMValueRef e = lw_loop(L, &le, w, "e");
-  LLVMValueRef pos = iadd(L, start, iadd(L, imul(L, p, lw_i64(L, w)), e));
-  LLVMValueRef inside = LLVMBuildICmp(LB, LLVMIntSLT, pos, lw_i64(L, limit), "");
-  LLVMValueRef safe = LLVMBuildSelect(LB, inside, pos, lw_i64(L, 0), "");
+  LLVMValueRef pos = iadd(L, start, iadd(L, imul(L, p, lw_ix(L, w)), e));
+  LLVMValueRef inside = LLVMBuildICmp(LB, LLVMIntSLT, pos, lw_ix(L, limit), "");
+  LLVMValueRef safe = LLVMBuildSelect(LB, inside, pos, lw_ix(L, 0), "");
   LLVMValueRef v = LLVMBuildSelect(LB, inside, get(L, m, safe, iadd(L, k0, k)), lw_f32(L, 0), "");
-  LLVMValueRef at = iadd(L, imul(L, iadd(L, imul(L, p, len), k), lw_i64(L, w)), e);
+  LLVMValueRef at = iadd(L, imul(L, iadd(L, imul(L, p, len), k), lw_ix(L, w)), e);
   LLVMBuildStore(LB, v, fptr(L, dst, at));
   lw_loop_end(L, &le), lw_loop_end(L, &lk), lw_loop_end(L, &lp);
 }
@@ -340,9 +340,9 @@ static void packed_block(Lower *L, MM *m, LLVMValueRef ap, LLVMValueRef bp, LLVM
   Loop lk;
   LLVMValueRef k = lw_loop_v(L, &lk, kc, "k");
   LLVMValueRef bv[NV];
-  for (int v = 0; v < NV; v++) bv[v] = vload(L, m->vt, fptr(L, bp, add_c(L, imul(L, k, lw_i64(L, nr)), v * vw)));
+  for (int v = 0; v < NV; v++) bv[v] = vload(L, m->vt, fptr(L, bp, add_c(L, imul(L, k, lw_ix(L, nr)), v * vw)));
   for (int r = 0; r < MR; r++) {
-    LLVMValueRef a = LLVMBuildLoad2(LB, L->f32, fptr(L, ap, add_c(L, imul(L, k, lw_i64(L, MR)), r)), "a");
+    LLVMValueRef a = LLVMBuildLoad2(LB, L->f32, fptr(L, ap, add_c(L, imul(L, k, lw_ix(L, MR)), r)), "a");
     LLVMValueRef av = splat(L, m->vt, a);
     for (int v = 0; v < NV; v++)
       LLVMBuildStore(LB, fmuladd(L, av, bv[v], LLVMBuildLoad2(LB, m->vt, acc[r][v], "")), acc[r][v]);
@@ -351,8 +351,8 @@ static void packed_block(Lower *L, MM *m, LLVMValueRef ap, LLVMValueRef bp, LLVM
   lw_loop_end(L, &lk);
   /* C = sum (+ C's partial sums from earlier k-blocks) */
   LLVMValueRef keep = LLVMBuildNot(LB, first, "");
-  LLVMValueRef full = LLVMBuildAnd(LB, LLVMBuildICmp(LB, LLVMIntEQ, rv, lw_i64(L, MR), ""),
-                                   LLVMBuildICmp(LB, LLVMIntEQ, cv, lw_i64(L, nr), ""), "full");
+  LLVMValueRef full = LLVMBuildAnd(LB, LLVMBuildICmp(LB, LLVMIntEQ, rv, lw_ix(L, MR), ""),
+                                   LLVMBuildICmp(LB, LLVMIntEQ, cv, lw_ix(L, nr), ""), "full");
   LLVMBasicBlockRef bfull = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "full_tile");
   LLVMBasicBlockRef bedge = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "edge_tile");
   LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "tile_done");
@@ -371,11 +371,11 @@ static void packed_block(Lower *L, MM *m, LLVMValueRef ap, LLVMValueRef bp, LLVM
   LLVMPositionBuilderAtEnd(LB, bedge); /* through a stack tile, element by element */
   for (int r = 0; r < MR; r++)
     for (int v = 0; v < NV; v++)
-      vstore(L, LLVMBuildLoad2(LB, m->vt, acc[r][v], ""), fptr(L, tile, lw_i64(L, r * nr + v * vw)));
+      vstore(L, LLVMBuildLoad2(LB, m->vt, acc[r][v], ""), fptr(L, tile, lw_ix(L, r * nr + v * vw)));
   Loop lr, lc;
   LLVMValueRef r = lw_loop_v(L, &lr, rv, "r"), c = lw_loop_v(L, &lc, cv, "c");
   LLVMValueRef ci = iadd(L, i0, r), cj = iadd(L, j0, c), cp = pc(L, m, ci, cj);
-  LLVMValueRef sum = LLVMBuildLoad2(LB, L->f32, fptr(L, tile, iadd(L, imul(L, r, lw_i64(L, nr)), c)), "");
+  LLVMValueRef sum = LLVMBuildLoad2(LB, L->f32, fptr(L, tile, iadd(L, imul(L, r, lw_ix(L, nr)), c)), "");
   LLVMValueRef prev = LLVMBuildSelect(LB, keep, LLVMBuildLoad2(LB, L->f32, cp, ""), lw_f32(L, 0), "");
   sum = LLVMBuildFAdd(LB, sum, prev, "");
   if (m->sgd) store_c(L, m, ci, cj, sum);
@@ -388,25 +388,25 @@ static void packed_block(Lower *L, MM *m, LLVMValueRef ap, LLVMValueRef bp, LLVM
 static void packed_matmul(Lower *L, MM *m) {
   int vw = (int)LLVMGetVectorSize(m->vt);
   int64_t nr = (int64_t)NV * vw, kcmax = min64(KC, m->K), mcmax = min64(PMC, round_up(m->M, MR));
-  LLVMValueRef ap = lw_scratch(L, m->n), bp = fptr(L, ap, lw_i64(L, mcmax * kcmax));
+  LLVMValueRef ap = lw_scratch(L, m->n), bp = fptr(L, ap, lw_ix(L, mcmax * kcmax));
   LLVMValueRef tile = lw_slot(L, LLVMArrayType(L->f32, (unsigned)(MR * nr)), "tile");
   Loop ljc, lpc, lic, ljr, lir;
-  LLVMValueRef jc = imul(L, lw_loop(L, &ljc, (m->N + PNC - 1) / PNC, "jc"), lw_i64(L, PNC));
-  LLVMValueRef ncv = imin(L, lw_i64(L, PNC), LLVMBuildSub(LB, lw_i64(L, m->N), jc, ""));
-  LLVMValueRef kb = lw_loop(L, &lpc, (m->K + KC - 1) / KC, "kb"), k0 = imul(L, kb, lw_i64(L, KC));
-  LLVMValueRef kcv = imin(L, lw_i64(L, KC), LLVMBuildSub(LB, lw_i64(L, m->K), k0, ""));
-  LLVMValueRef first = LLVMBuildICmp(LB, LLVMIntEQ, kb, lw_i64(L, 0), "first");
+  LLVMValueRef jc = imul(L, lw_loop(L, &ljc, (m->N + PNC - 1) / PNC, "jc"), lw_ix(L, PNC));
+  LLVMValueRef ncv = imin(L, lw_ix(L, PNC), LLVMBuildSub(LB, lw_ix(L, m->N), jc, ""));
+  LLVMValueRef kb = lw_loop(L, &lpc, (m->K + KC - 1) / KC, "kb"), k0 = imul(L, kb, lw_ix(L, KC));
+  LLVMValueRef kcv = imin(L, lw_ix(L, KC), LLVMBuildSub(LB, lw_ix(L, m->K), k0, ""));
+  LLVMValueRef first = LLVMBuildICmp(LB, LLVMIntEQ, kb, lw_ix(L, 0), "first");
   pack(L, m, b_elem, bp, jc, ncv, nr, k0, kcv, m->N);
-  LLVMValueRef ic = imul(L, lw_loop(L, &lic, (m->M + PMC - 1) / PMC, "ic"), lw_i64(L, PMC));
-  LLVMValueRef mcv = imin(L, lw_i64(L, PMC), LLVMBuildSub(LB, lw_i64(L, m->M), ic, ""));
+  LLVMValueRef ic = imul(L, lw_loop(L, &lic, (m->M + PMC - 1) / PMC, "ic"), lw_ix(L, PMC));
+  LLVMValueRef mcv = imin(L, lw_ix(L, PMC), LLVMBuildSub(LB, lw_ix(L, m->M), ic, ""));
   pack(L, m, a_elem, ap, ic, mcv, MR, k0, kcv, m->M);
   LLVMValueRef jr = lw_loop_v(L, &ljr, ceil_div(L, ncv, nr), "jr");
   LLVMValueRef ir = lw_loop_v(L, &lir, ceil_div(L, mcv, MR), "ir");
-  LLVMValueRef apan = fptr(L, ap, imul(L, imul(L, ir, kcv), lw_i64(L, MR)));
-  LLVMValueRef bpan = fptr(L, bp, imul(L, imul(L, jr, kcv), lw_i64(L, nr)));
-  LLVMValueRef i0 = iadd(L, ic, imul(L, ir, lw_i64(L, MR))), j0 = iadd(L, jc, imul(L, jr, lw_i64(L, nr)));
-  LLVMValueRef rv = imin(L, lw_i64(L, MR), LLVMBuildSub(LB, mcv, imul(L, ir, lw_i64(L, MR)), ""));
-  LLVMValueRef cv = imin(L, lw_i64(L, nr), LLVMBuildSub(LB, ncv, imul(L, jr, lw_i64(L, nr)), ""));
+  LLVMValueRef apan = fptr(L, ap, imul(L, imul(L, ir, kcv), lw_ix(L, MR)));
+  LLVMValueRef bpan = fptr(L, bp, imul(L, imul(L, jr, kcv), lw_ix(L, nr)));
+  LLVMValueRef i0 = iadd(L, ic, imul(L, ir, lw_ix(L, MR))), j0 = iadd(L, jc, imul(L, jr, lw_ix(L, nr)));
+  LLVMValueRef rv = imin(L, lw_ix(L, MR), LLVMBuildSub(LB, mcv, imul(L, ir, lw_ix(L, MR)), ""));
+  LLVMValueRef cv = imin(L, lw_ix(L, nr), LLVMBuildSub(LB, ncv, imul(L, jr, lw_ix(L, nr)), ""));
   packed_block(L, m, apan, bpan, kcv, i0, j0, rv, cv, first, tile);
   lw_loop_end(L, &lir), lw_loop_end(L, &ljr), lw_loop_end(L, &lic), lw_loop_end(L, &lpc), lw_loop_end(L, &ljc);
 }

@@ -514,18 +514,18 @@ static void em_argmax_mask(Lower *L, Kernel *k) {
   Loop lo[GC_MAX_RANK], lj;
   LLVMValueRef idx[GC_MAX_RANK];
   lw_loops(L, lo, outer, idx);
-  LLVMValueRef best = lw_slot(L, L->f32, "best"), arg = lw_slot(L, L->i64, "arg");
+  LLVMValueRef best = lw_slot(L, L->f32, "best"), arg = lw_slot(L, L->ix, "arg");
   LLVMBuildStore(LB, lw_f32(L, -INFINITY), best);
-  LLVMBuildStore(LB, lw_i64(L, 0), arg);
+  LLVMBuildStore(LB, lw_ix(L, 0), arg);
   idx[ax] = lw_loop(L, &lj, n->shape.d[ax], "j");
   LLVMValueRef v = lw_load(L, x, idx, n->shape.rank), cur = LLVMBuildLoad2(LB, L->f32, best, "");
   LLVMValueRef take = LLVMBuildOr(LB, LLVMBuildFCmp(LB, LLVMRealOGT, v, cur, ""),
                                   LLVMBuildAnd(LB, LLVMBuildFCmp(LB, LLVMRealUNO, v, v, ""),
                                                LLVMBuildFCmp(LB, LLVMRealORD, cur, cur, ""), ""), "");
   LLVMBuildStore(LB, LLVMBuildSelect(LB, take, v, cur, ""), best);
-  LLVMBuildStore(LB, LLVMBuildSelect(LB, take, idx[ax], LLVMBuildLoad2(LB, L->i64, arg, ""), ""), arg);
+  LLVMBuildStore(LB, LLVMBuildSelect(LB, take, idx[ax], LLVMBuildLoad2(LB, L->ix, arg, ""), ""), arg);
   lw_loop_end(L, &lj);
-  LLVMValueRef a = LLVMBuildLoad2(LB, L->i64, arg, "");
+  LLVMValueRef a = LLVMBuildLoad2(LB, L->ix, arg, "");
   idx[ax] = lw_loop(L, &lj, n->shape.d[ax], "j");
   LLVMValueRef hit = LLVMBuildICmp(LB, LLVMIntEQ, idx[ax], a, "");
   lw_store(L, n, idx, LLVMBuildSelect(LB, hit, lw_f32(L, 1), lw_f32(L, 0), "first"));

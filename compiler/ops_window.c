@@ -161,16 +161,16 @@ void ev_avgpool_dx(const Node *n, double *out, double *const *in) { /* in: dy */
 
 /* ---------------------------------------------------------------- lowering */
 
-static LLVMValueRef iadd(Lower *L, LLVMValueRef a, int64_t b) { return LLVMBuildAdd(LB, a, lw_i64(L, b), ""); }
-static LLVMValueRef imul(Lower *L, LLVMValueRef a, int64_t b) { return LLVMBuildMul(LB, a, lw_i64(L, b), ""); }
+static LLVMValueRef iadd(Lower *L, LLVMValueRef a, int64_t b) { return LLVMBuildAdd(LB, a, lw_ix(L, b), ""); }
+static LLVMValueRef imul(Lower *L, LLVMValueRef a, int64_t b) { return LLVMBuildMul(LB, a, lw_ix(L, b), ""); }
 
 /* x[n, c, ih, iw], 0 outside the input (zero padding). */
 static LLVMValueRef load_padded(Lower *L, Node *x, LLVMValueRef *idx, bool guard) {
   if (!guard) return lw_load(L, x, idx, 4);
-  LLVMValueRef ok = LLVMBuildAnd(LB, LLVMBuildICmp(LB, LLVMIntULT, idx[2], lw_i64(L, x->shape.d[2]), ""),
-                                 LLVMBuildICmp(LB, LLVMIntULT, idx[3], lw_i64(L, x->shape.d[3]), ""), "inside");
-  LLVMValueRef safe[4] = {idx[0], idx[1], LLVMBuildSelect(LB, ok, idx[2], lw_i64(L, 0), ""),
-                          LLVMBuildSelect(LB, ok, idx[3], lw_i64(L, 0), "")};
+  LLVMValueRef ok = LLVMBuildAnd(LB, LLVMBuildICmp(LB, LLVMIntULT, idx[2], lw_ix(L, x->shape.d[2]), ""),
+                                 LLVMBuildICmp(LB, LLVMIntULT, idx[3], lw_ix(L, x->shape.d[3]), ""), "inside");
+  LLVMValueRef safe[4] = {idx[0], idx[1], LLVMBuildSelect(LB, ok, idx[2], lw_ix(L, 0), ""),
+                          LLVMBuildSelect(LB, ok, idx[3], lw_ix(L, 0), "")};
   return LLVMBuildSelect(LB, ok, lw_load(L, x, safe, 4), lw_f32(L, 0), "");
 }
 
@@ -227,8 +227,8 @@ void em_conv2d_dx(Lower *L, Kernel *k) {
   LLVMValueRef wi[4] = {o[1], c, kh, kw};
   LLVMValueRef v = LLVMBuildFMul(LB, g, lw_load(L, w, wi, 4), "");
   if (n->pad > 0) { /* skip window positions in the padding */
-    LLVMValueRef ok = LLVMBuildAnd(LB, LLVMBuildICmp(LB, LLVMIntULT, xi[2], lw_i64(L, n->shape.d[2]), ""),
-                                   LLVMBuildICmp(LB, LLVMIntULT, xi[3], lw_i64(L, n->shape.d[3]), ""), "");
+    LLVMValueRef ok = LLVMBuildAnd(LB, LLVMBuildICmp(LB, LLVMIntULT, xi[2], lw_ix(L, n->shape.d[2]), ""),
+                                   LLVMBuildICmp(LB, LLVMIntULT, xi[3], lw_ix(L, n->shape.d[3]), ""), "");
     LLVMBasicBlockRef yes = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "inside");
     LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "skip");
     LLVMBuildCondBr(LB, ok, yes, done);
@@ -303,9 +303,9 @@ void em_maxpool_dx(Lower *L, Kernel *k) {
   Loop lo[4], lh, lw;
   LLVMValueRef o[4], xi[4];
   lw_loops(L, lo, dy->shape, o);
-  LLVMValueRef best = lw_slot(L, L->f32, "best"), arg = lw_slot(L, L->i64, "arg");
+  LLVMValueRef best = lw_slot(L, L->f32, "best"), arg = lw_slot(L, L->ix, "arg");
   LLVMBuildStore(LB, lw_f32(L, -INFINITY), best);
-  LLVMBuildStore(LB, lw_i64(L, 0), arg);
+  LLVMBuildStore(LB, lw_ix(L, 0), arg);
   LLVMValueRef kh = lw_loop(L, &lh, n->k, "kh"), kw = lw_loop(L, &lw, n->k, "kw");
   window_index(L, n, o, kh, kw, xi);
   LLVMValueRef v = lw_load(L, x, xi, 4), cur = LLVMBuildLoad2(LB, L->f32, best, "");
@@ -314,10 +314,10 @@ void em_maxpool_dx(Lower *L, Kernel *k) {
   LLVMValueRef take = LLVMBuildOr(LB, LLVMBuildFCmp(LB, LLVMRealOGT, v, cur, ""), nan_first, "");
   LLVMBuildStore(LB, LLVMBuildSelect(LB, take, v, cur, ""), best);
   LLVMValueRef here = LLVMBuildAdd(LB, imul(L, kh, n->k), kw, "");
-  LLVMBuildStore(LB, LLVMBuildSelect(LB, take, here, LLVMBuildLoad2(LB, L->i64, arg, ""), ""), arg);
+  LLVMBuildStore(LB, LLVMBuildSelect(LB, take, here, LLVMBuildLoad2(LB, L->ix, arg, ""), ""), arg);
   lw_loop_end(L, &lw), lw_loop_end(L, &lh);
-  LLVMValueRef a = LLVMBuildLoad2(LB, L->i64, arg, "");
-  LLVMValueRef kk = lw_i64(L, n->k);
+  LLVMValueRef a = LLVMBuildLoad2(LB, L->ix, arg, "");
+  LLVMValueRef kk = lw_ix(L, n->k);
   window_index(L, n, o, LLVMBuildSDiv(LB, a, kk, ""), LLVMBuildSRem(LB, a, kk, ""), xi);
   scatter_add(L, n, xi, lw_load(L, dy, o, 4));
   lw_loops_end(L, lo, dy->shape);
