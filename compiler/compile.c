@@ -66,7 +66,7 @@ static Unit *front(Arena *a, Diag *d, const gc_options *o, int vw) {
   return u;
 }
 
-static int back(Unit *u, const gc_options *o, LLVMTargetMachineRef tm, char *err, size_t errlen) {
+static int back(Unit *u, const gc_options *o, LLVMTargetMachineRef tm, gc_result *res, char *err, size_t errlen) {
   if (o->emit == GC_EMIT_IR) return emit_text(o->out, write_ir, u, err, errlen) ? 2 : 0;
   if (o->emit == GC_EMIT_DOT) return emit_text(o->out, write_dot, u, err, errlen) ? 2 : 0;
   if (o->emit == GC_EMIT_HEADER) return emit_text(o->out, write_header, u, err, errlen) ? 2 : 0;
@@ -74,6 +74,11 @@ static int back(Unit *u, const gc_options *o, LLVMTargetMachineRef tm, char *err
   LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(u->g->model, ctx);
   char *triple = LLVMGetTargetMachineTriple(tm);
   LLVMSetTarget(mod, triple);
+  /* The hard-float ARM ABI: LLVM's C API cannot set the float ABI, so the object would
+   * lack the attribute saying floats travel in VFP registers, and GNU ld would refuse
+   * to link it with hard-float firmware. (No entry point takes a float argument.) */
+  if (!strncmp(triple, "thumb", 5) || !strncmp(triple, "arm", 3))
+    if (strstr(triple, "eabihf")) LLVMSetModuleInlineAsm2(mod, ".eabi_attribute 28, 1\n", 22);
   LLVMDisposeMessage(triple);
   LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
   LLVMSetModuleDataLayout(mod, td);
@@ -90,6 +95,7 @@ static int back(Unit *u, const gc_options *o, LLVMTargetMachineRef tm, char *err
   emit_descriptor(&L, u, o->emit == GC_EMIT_SO);
   lower_dispose(&L);
   int rc = emit_optimize(mod, tm, o->opt_level, err, errlen) ? 2 : 0;
+  if (!rc && o->stats) rc = emit_footprint(mod, tm, u, res, err, errlen) ? 2 : 0;
   if (!rc) rc = emit_file(mod, tm, o->emit, o->out, err, errlen) ? 2 : 0;
   LLVMDisposeModule(mod);
   LLVMContextDispose(ctx);
@@ -113,7 +119,7 @@ static int pipeline(Diag *d, Arena *a, const gc_options *o, LLVMTargetMachineRef
   res->nkernels_backward = u->nentries > 2 ? u->entries[2]->nkernels : 0;
   res->flops_forward = entry_flops(u->entries[0]);
   res->flops_backward = u->nentries > 2 ? entry_flops(u->entries[2]) : 0;
-  int rc = back(u, o, tm, err, errlen);
+  int rc = back(u, o, tm, res, err, errlen);
   if (!rc && (o->emit == GC_EMIT_SO || o->emit == GC_EMIT_OBJ)) { /* the header beside it */
     char *h = with_ext(o->out, ".h");
     rc = emit_text(h, write_header, u, err, errlen) ? 2 : 0;

@@ -11,6 +11,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <llvm-c/Analysis.h>
+#include <llvm-c/Object.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 #include <spawn.h>
@@ -158,6 +159,11 @@ static void header_arg(FILE *f, const Entry *e, const Arg *a, Arena *ar) {
 static void header_size(FILE *f, const char *M, const char *name, const char *role, const Node *n, Arena *a) {
   fprintf(f, "#define %s_%s_SIZE %lld /* %s %s %s%s */\n", M, upper(a, name), (long long)shape_count(n->shape), role,
           name, n->dtype == DT_I32 ? "i32" : "f32", shape_str(a, n->shape));
+  if (n->op == OP_PARAM && !strncmp(role, "param", 5)) { /* for gradc_core_init_tensor on a device */
+    static const char *kinds[] = {"const", "normal(std)", "uniform(lo, hi)"};
+    fprintf(f, "#define %s_%s_INIT {%d, %.17g, %.17g} /* gradc_init_spec: %s */\n", M, upper(a, name),
+            (int)n->init.kind, n->init.a, n->init.b, kinds[n->init.kind]);
+  }
 }
 
 void emit_header(FILE *f, const Unit *u, const char *source_name) {
@@ -300,6 +306,68 @@ int emit_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, char *err
     snprintf(err, errlen, "internal error: LLVM passes failed: %s", m);
     LLVMDisposeErrorMessage(m);
     return -1;
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------- footprint */
+
+/* Bytes of the allocas a function keeps after optimisation (its frame, less spills). */
+static int64_t frame_bytes(LLVMValueRef fn, LLVMTargetDataRef td) {
+  int64_t n = 0;
+  for (LLVMBasicBlockRef b = LLVMGetFirstBasicBlock(fn); b; b = LLVMGetNextBasicBlock(b))
+    for (LLVMValueRef i = LLVMGetFirstInstruction(b); i; i = LLVMGetNextInstruction(i))
+      if (LLVMGetInstructionOpcode(i) == LLVMAlloca) n += (int64_t)LLVMABISizeOfType(td, LLVMGetAllocatedType(i));
+  return n;
+}
+
+int emit_footprint(LLVMModuleRef mod, LLVMTargetMachineRef tm, const Unit *u, gc_result *res, char *err,
+                   size_t errlen) {
+  char *msg = NULL;
+  LLVMMemoryBufferRef buf = NULL;
+  if (LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMObjectFile, &msg, &buf)) {
+    snprintf(err, errlen, "cannot measure the object: %s", msg ? msg : "");
+    LLVMDisposeMessage(msg);
+    return -1;
+  }
+  LLVMBinaryRef bin = LLVMCreateBinary(buf, LLVMGetModuleContext(mod), &msg);
+  if (!bin) {
+    snprintf(err, errlen, "cannot read back the object: %s", msg ? msg : "");
+    LLVMDisposeMessage(msg);
+    LLVMDisposeMemoryBuffer(buf);
+    return -1;
+  }
+  LLVMSectionIteratorRef si = LLVMObjectFileCopySectionIterator(bin);
+  for (; !LLVMObjectFileIsSectionIteratorAtEnd(bin, si); LLVMMoveToNextSection(si)) {
+    const char *name = LLVMGetSectionName(si);
+    int64_t size = (int64_t)LLVMGetSectionSize(si);
+    if (!name) continue;
+    if (!strncmp(name, ".text", 5)) res->foot.code += size;
+    else if (!strcmp(name, ".rodata.gradc_descriptor")) res->foot.descriptor += size;
+    else if (!strncmp(name, ".rodata", 7) || !strncmp(name, ".data.rel.ro", 12)) res->foot.constants += size;
+  }
+  LLVMDisposeSectionIterator(si);
+  LLVMDisposeBinary(bin);
+  LLVMDisposeMemoryBuffer(buf);
+  LLVMTargetDataRef td = LLVMGetModuleDataLayout(mod);
+  for (int k = 0; k < u->nentries && k < 3; k++) {
+    const Entry *e = u->entries[k];
+    snprintf(res->foot.entry[k], sizeof res->foot.entry[k], "%s", e->name);
+    char core[600];
+    snprintf(core, sizeof core, "%s_core", e->name);
+    LLVMValueRef fn = LLVMGetNamedFunction(mod, e->kind == ENTRY_FORWARD ? e->name : core);
+    res->foot.frame[k] = fn ? frame_bytes(fn, td) : 0;
+    res->foot.nentries = k + 1;
+  }
+  const Entry *t = u->entries[u->nentries - 1];
+  for (int i = 0; i < t->nargs; i++) {
+    const Arg *a = &t->args[i];
+    int64_t bytes = a->node ? shape_count(a->node->shape) * 4 : 0;
+    if (a->kind == ARG_INPUT) res->foot.inputs += bytes;
+    if (a->kind == ARG_PARAM) res->foot.params += bytes;
+    if (a->kind == ARG_GRAD) res->foot.grads += bytes;
+    if (a->kind == ARG_STATE) res->foot.momentum += bytes;
+    if (a->kind == ARG_OUTPUT || a->kind == ARG_LOSS) res->foot.outputs += bytes;
   }
   return 0;
 }

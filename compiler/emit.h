@@ -24,6 +24,10 @@ int emit_file(LLVMModuleRef mod, LLVMTargetMachineRef tm, gc_emit kind, const ch
 /* Writes text produced by write(f, arg) to out, atomically. */
 int emit_text(const char *out, void (*write)(FILE *, const void *), const void *arg, char *err, size_t errlen);
 
+/* The footprint of the module for the target (gc_result.foot). */
+int emit_footprint(LLVMModuleRef mod, LLVMTargetMachineRef tm, const Unit *u, gc_result *res, char *err,
+                   size_t errlen);
+
 /* irprint.c / dot.c */
 void print_ir(FILE *f, const Unit *u);
 void print_dot(FILE *f, const Unit *u);

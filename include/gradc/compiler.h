@@ -36,9 +36,22 @@ typedef struct {
   const char *triple; /* NULL: the host */
   const char *cpu;    /* NULL: the host's CPU when the target is the host, else generic */
   const char *weights; /* safetensors file whose parameters are baked in, or NULL */
+  bool stats;          /* fill gc_result's footprint (emits the object once more, in memory) */
   gc_emit emit;
   const char *out;    /* output path; for SO/OBJ the header goes to OUT with .h */
 } gc_options;
+
+/* The footprint of the compiled object: bytes of code, of constant data (baked
+ * weights included, the descriptor apart), of the descriptor; the buffers the caller
+ * owns; and per entry point a stack-frame estimate (the frame's own allocations after
+ * optimisation, not register spills). */
+typedef struct {
+  int64_t code, constants, descriptor;
+  int64_t inputs, params, grads, momentum, outputs;
+  int nentries;
+  char entry[3][300];
+  int64_t frame[3];
+} gc_footprint;
 
 typedef struct {
   char model[256];
@@ -48,6 +61,7 @@ typedef struct {
   double flops_forward, flops_backward; /* matrix-product and convolution FLOPs per call */
   char batch_name[256];   /* the `batch` dimension's name, "" if none */
   int64_t batch_size;
+  gc_footprint foot;       /* with opt.stats */
 } gc_result;
 
 /* Returns 0 on success; 1 if the model (or an option naming part of it) is wrong, with

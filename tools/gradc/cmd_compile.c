@@ -18,6 +18,22 @@ static char *default_out(const char *model, int emit) {
   return out;
 }
 
+/* --stats: what the object needs, in bytes, for someone sizing a microcontroller. */
+static void print_stats(const gc_result *r) {
+  const gc_footprint *f = &r->foot;
+  printf("footprint of %s (bytes)\n", r->model);
+  printf("  flash   code %lld, constants %lld (baked weights included), descriptor %lld\n", (long long)f->code,
+         (long long)f->constants, (long long)f->descriptor);
+  printf("  total in flash: %lld (%lld without the descriptor, which a --gc-sections link drops)\n",
+         (long long)(f->code + f->constants + f->descriptor), (long long)(f->code + f->constants));
+  printf("  ram     workspace %lld, inputs %lld, outputs+loss %lld, params %lld, grads %lld, momentum %lld\n",
+         (long long)r->workspace_bytes, (long long)f->inputs, (long long)f->outputs, (long long)f->params,
+         (long long)f->grads, (long long)f->momentum);
+  for (int k = 0; k < f->nentries; k++)
+    printf("  stack   %s: frame %lld (its own allocations; register spills and callee saves not counted)\n",
+           f->entry[k], (long long)f->frame[k]);
+}
+
 int cmd_compile(int argc, char **argv) {
   ModelArgs m = {0};
   gc_options o = {.opt_level = 2, .emit = GC_EMIT_SO};
@@ -41,6 +57,8 @@ int cmd_compile(int argc, char **argv) {
       o.cpu = v;
     } else if ((v = opt_value("--weights", argc, argv, &i))) {
       o.weights = v;
+    } else if (!strcmp(argv[i], "--stats")) {
+      o.stats = true;
     } else if (!strcmp(argv[i], "--inference")) {
       o.inference = true;
     } else if ((v = opt_value("--freeze", argc, argv, &i))) {
@@ -77,5 +95,6 @@ int cmd_compile(int argc, char **argv) {
   fprintf(stderr, "gradc: wrote %s%s%s (model %s, workspace %lld bytes, %d+%d kernels)\n", o.out,
           res.header_path[0] ? " and " : "", res.header_path, res.model, (long long)res.workspace_bytes,
           res.nkernels_forward, res.nkernels_backward);
+  if (o.stats) print_stats(&res);
   return 0;
 }

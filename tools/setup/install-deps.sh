@@ -4,10 +4,12 @@
 # 0. Installing needs root (or sudo). Any failure stops the script with a message.
 #
 #   build:  cmake make gcc pkg-config llvm-16-dev libffi-dev libcjson-dev
-#   tests:  libcriterion-dev, llvm-16 (llvm-nm-16 for the object-file checks)
+#   tests:  libcriterion-dev, llvm-16 (llvm-nm-16 for the object-file checks),
+#           gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm (firmware tests)
 set -euo pipefail
 
-PACKAGES=(cmake make gcc pkg-config llvm-16-dev llvm-16 libffi-dev libcjson-dev libcriterion-dev)
+PACKAGES=(cmake make gcc pkg-config llvm-16-dev llvm-16 libffi-dev libcjson-dev libcriterion-dev
+  gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)
 
 die() {
   echo "install-deps: error: $*" >&2

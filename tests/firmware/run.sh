@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# run.sh GRADC SOURCE_DIR WORK_DIR — the firmware tests (issue: trained models in
+# firmware), run by ctest. Each step says what it checks; any failure exits non-zero.
+#
+#  1. Train digits on the host, compile it for inference with the weights baked in
+#     for the Cortex-M4 (and for the host): the object may call nothing but
+#     memcpy/memset, and fits in 12 KB of flash (code + weights) and 1 KB of workspace.
+#  2. Link infer.c + the object into a bare-metal image for the MPS2 AN386 board, run
+#     it under QEMU, and compare its predictions and logits with the same program on
+#     the host: identical classes, logits within 1e-4.
+#  3. On-device training: compile the model with its train step for the Cortex-M4,
+#     link train.c + the freestanding runtime core, train in QEMU; the loss must fall
+#     and the test accuracy reach 85%; the RAM the image reserves for the model equals
+#     what `gradc compile --stats` reports.
+set -euo pipefail
+gradc=$1 src=$2 work=$3
+fw=$src/tests/firmware data=$src/models/data
+M4=(-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -O2 -Wl,--no-warn-execstack)
+QEMU=(qemu-system-arm -M mps2-an386 -nographic -semihosting-config enable=on,target=native -kernel)
+fail() { echo "FAIL: $*" >&2; exit 1; }
+for tool in arm-none-eabi-gcc arm-none-eabi-nm qemu-system-arm cc; do
+  command -v "$tool" >/dev/null || fail "$tool is missing (tools/setup/install-deps.sh installs it)"
+done
+stat_of() { sed -n "s/.*$2 \([0-9]*\).*/\1/p" "$1" | head -1; }
+rm -rf "$work" && mkdir -p "$work"/m4 "$work"/host "$work"/m4train && cd "$work"
+
+echo "== 1. weights, and the inference object for Cortex-M4"
+"$gradc" train "$src/models/digits.grad" --data "$data/digits_train.csv" --epochs 30 --lr 0.05 --momentum 0.9 \
+  --seed 0 -o weights.safetensors >train.log 2>&1 || { cat train.log; fail "training on the host"; }
+common=("$src/models/digits.grad" --inference --weights weights.safetensors -D N=1 --emit obj)
+"$gradc" compile "${common[@]}" --target thumbv7em-none-eabihf --cpu cortex-m4 -o m4/digits.o --stats >m4.stats
+"$gradc" compile "${common[@]}" -o host/digits.o
+cat m4.stats
+undefined=$(arm-none-eabi-nm -u m4/digits.o | awk '{print $2}' | grep -v -x -E 'memcpy|memset' || true)
+[[ -z $undefined ]] || fail "the Cortex-M4 object needs more than memcpy/memset: $undefined"
+flash=$(($(stat_of m4.stats "code") + $(stat_of m4.stats "constants")))
+workspace=$(stat_of m4.stats "workspace")
+echo "flash (code + weights): $flash bytes; workspace: $workspace bytes"
+((flash < 12 * 1024)) || fail "flash $flash bytes is not under 12 KB"
+((workspace < 1024)) || fail "workspace $workspace bytes is not under 1 KB"
+
+echo "== 2. inference on the device (QEMU mps2-an386) against the host"
+"$fw/gen_data.sh" "$data/digits_test.csv" test >test_data.h
+arm-none-eabi-gcc "${M4[@]}" --specs=rdimon.specs -T "$fw/mps2-an386.ld" -I m4 -I . \
+  "$fw/startup.c" "$fw/infer.c" m4/digits.o -o infer.elf
+cc -O2 -I host -I . "$fw/infer.c" host/digits.o -o infer_host
+timeout 300 "${QEMU[@]}" infer.elf >device.out || fail "the firmware did not run to completion"
+./infer_host >host.out
+tail -1 device.out
+awk 'NR == FNR { if ($1 == "sample") { cls[$2] = $6; for (i = 8; i <= NF; i++) lg[$2, i] = $i; n++ } next }
+     $1 == "sample" {
+       m++
+       if ($6 != cls[$2]) { printf "sample %s: device predicts %s, host %s\n", $2, cls[$2], $6; bad++ }
+       for (i = 8; i <= NF; i++) { d = lg[$2, i] - $i; if (d < 0) d = -d; if (d > 1e-4) { printf "sample %s: logit %d differs by %g\n", $2, i - 8, d; bad++ } }
+     }
+     END { if (n != 359 || m != 359) { printf "%d device and %d host samples, expected 359\n", n, m; bad++ }
+           if (bad) exit 1; print "device and host agree on all " m " samples" }' device.out host.out ||
+  fail "device and host outputs differ"
+
+echo "== 3. training on the device"
+"$gradc" compile "$src/models/digits.grad" --target thumbv7em-none-eabihf --cpu cortex-m4 --emit obj \
+  -o m4train/digits.o --stats >train.stats
+cat train.stats
+"$fw/gen_data.sh" "$data/digits_train.csv" train 1024 >train_data.h
+arm-none-eabi-gcc "${M4[@]}" -ffreestanding -fno-builtin -I "$src/include" -c "$src/runtime/core.c" -o core.o
+arm-none-eabi-gcc "${M4[@]}" --specs=rdimon.specs -T "$fw/mps2-an386.ld" -I m4train -I . -I "$src/include" \
+  "$fw/startup.c" "$fw/train.c" m4train/digits.o core.o -o train.elf
+timeout 600 "${QEMU[@]}" train.elf >train.out || fail "the training firmware did not run to completion"
+cat train.out
+first=$(awk '$1 == "epoch" { print $4; exit }' train.out)
+last=$(awk '$1 == "epoch" { l = $4 } END { print l }' train.out)
+awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a) }' || fail "the loss did not fall ($first -> $last)"
+right=$(awk '$1 == "test" { split($3, f, "/"); print f[1] }' train.out)
+((right * 100 >= 85 * 359)) || fail "test accuracy $right/359 is under 85%"
+size_of() { echo $((16#$(arm-none-eabi-nm -S train.elf | awk -v s="$1" '$4 == s { print $2 }'))); }
+model_ram=$(size_of model)
+want=$(($(stat_of train.stats "params") + $(stat_of train.stats "grads") + $(stat_of train.stats "momentum")))
+[[ $model_ram == "$want" ]] || fail "the image reserves $model_ram bytes for the model, --stats says $want"
+ws_image=$(size_of workspace)
+ws_stats=$(stat_of train.stats "workspace")
+[[ $ws_image == $((ws_stats + 1)) ]] || fail "the image's workspace is $ws_image bytes, --stats says $ws_stats"
+echo "RAM for the model: $model_ram bytes (params, grads, momentum) + workspace $ws_stats bytes, as --stats reports"
+echo "firmware tests passed"
