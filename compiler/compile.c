@@ -74,11 +74,6 @@ static int back(Unit *u, const gc_options *o, LLVMTargetMachineRef tm, gc_result
   LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(u->g->model, ctx);
   char *triple = LLVMGetTargetMachineTriple(tm);
   LLVMSetTarget(mod, triple);
-  /* The hard-float ARM ABI: LLVM's C API cannot set the float ABI, so the object would
-   * lack the attribute saying floats travel in VFP registers, and GNU ld would refuse
-   * to link it with hard-float firmware. (No entry point takes a float argument.) */
-  if (!strncmp(triple, "thumb", 5) || !strncmp(triple, "arm", 3))
-    if (strstr(triple, "eabihf")) LLVMSetModuleInlineAsm2(mod, ".eabi_attribute 28, 1\n", 22);
   LLVMDisposeMessage(triple);
   LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
   LLVMSetModuleDataLayout(mod, td);

@@ -254,7 +254,12 @@ LLVMTargetMachineRef emit_target_machine(const char *triple, const char *cpu, in
   char *host = LLVMGetDefaultTargetTriple();
   bool is_host = !triple || !strcmp(triple, host);
   char *tr = NULL;
-  char *t = strdup(triple ? triple : host);
+  /* Normalised: "thumbv6m-none-eabi" read as written has no EABI environment (its
+   * third part is taken for the OS), and LLVM would pick GNU libcall names and omit
+   * the hard-float attributes; normalised it is thumbv6m-none-unknown-eabi. */
+  char *norm = LLVMNormalizeTargetTriple(triple ? triple : host);
+  char *t = strdup(norm);
+  LLVMDisposeMessage(norm);
   LLVMTargetRef target;
   char *msg = NULL;
   if (LLVMGetTargetFromTriple(t, &target, &msg)) {

@@ -39,6 +39,26 @@ echo "flash (code + weights): $flash bytes; workspace: $workspace bytes"
 ((flash < 12 * 1024)) || fail "flash $flash bytes is not under 12 KB"
 ((workspace < 1024)) || fail "workspace $workspace bytes is not under 1 KB"
 
+echo "== 1b. other microcontrollers: Cortex-M0 (soft float, linked), RISC-V rv32imac (compiled)"
+mkdir -p m0 rv
+"$gradc" compile "${common[@]}" --target thumbv6m-none-eabi --cpu cortex-m0 -o m0/digits.o
+undefined=$(arm-none-eabi-nm -u m0/digits.o | awk '{print $2}' |
+  grep -v -x -E 'memcpy|memset|__aeabi_[a-z0-9]+|__(add|sub|mul|div|neg)sf3|__(eq|ne|lt|le|gt|ge|un)sf2|__fix[a-z]*sfsi|__float[a-z]*sisf' || true)
+[[ -z $undefined ]] || fail "the Cortex-M0 object needs more than memcpy/memset and libgcc's float helpers: $undefined"
+arm-none-eabi-gcc -mcpu=cortex-m0 -mthumb -O2 -Wl,--no-warn-execstack --specs=rdimon.specs -T "$fw/mps2-an386.ld" \
+  -I m0 -I . -x c - -x none m0/digits.o -o m0.elf <<'C' || fail "linking the Cortex-M0 object"
+#include "digits.h"
+static float x[DIGITS_X_SIZE], y[DIGITS_LOGITS_SIZE];
+static unsigned char ws[DIGITS_WORKSPACE_BYTES + 1];
+void reset_handler(void) { digits_forward(x, y, ws); for (;;) {} }
+int main(void) { return 0; }
+C
+"$gradc" compile "${common[@]}" --target riscv32-unknown-elf --cpu sifive-e31 -o rv/digits.o
+undefined=$(llvm-nm-16 -u rv/digits.o | awk '{print $2}' |
+  grep -v -x -E 'memcpy|memset|__(add|sub|mul|div|neg)sf3|__(eq|ne|lt|le|gt|ge|un)sf2|__fix[a-z]*sfsi|__float[a-z]*sisf' || true)
+[[ -z $undefined ]] || fail "the RISC-V object needs more than memcpy/memset and soft-float helpers: $undefined"
+echo "Cortex-M0 object linked ($(arm-none-eabi-size m0.elf | awk 'NR == 2 { print $1 + $2 }') bytes of flash in all, with newlib); RISC-V object compiled"
+
 echo "== 2. inference on the device (QEMU mps2-an386) against the host"
 "$fw/gen_data.sh" "$data/digits_test.csv" test >test_data.h
 arm-none-eabi-gcc "${M4[@]}" --specs=rdimon.specs -T "$fw/mps2-an386.ld" -I m4 -I . \
