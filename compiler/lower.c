@@ -181,12 +181,20 @@ static void grad_epilogue(Lower *L, Node *sink, LLVMValueRef gp, LLVMValueRef of
   LLVMValueRef pp = LLVMBuildGEP2(LB, L->f32, L->args[arg_of_kind(L, ARG_PARAM, p)], &off, 1, "");
   LLVMValueRef mp = LLVMBuildGEP2(LB, L->f32, L->args[arg_of_kind(L, ARG_STATE, p)], &off, 1, "");
   st(L, g, gp);
-  LLVMValueRef pv = ld(L, t, pp), mv = ld(L, t, mp);
+  LLVMValueRef pv = ld(L, t, pp);
   LLVMValueRef lr = splat_like(L, L->hyper[0], t), mu = splat_like(L, L->hyper[1], t), wd = splat_like(L, L->hyper[2], t);
   LLVMValueRef d = LLVMBuildFAdd(LB, g, LLVMBuildFMul(LB, wd, pv, ""), "d");
-  LLVMValueRef m = LLVMBuildFAdd(LB, LLVMBuildFMul(LB, mu, mv, ""), d, "m");
+  /* without momentum the momentum buffer is neither read nor written */
+  LLVMBasicBlockRef withm = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "sgd_momentum");
+  LLVMBasicBlockRef plain = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "sgd_plain");
+  LLVMBuildCondBr(LB, LLVMBuildFCmp(LB, LLVMRealONE, L->hyper[1], lw_f32(L, 0), ""), withm, plain);
+  LLVMPositionBuilderAtEnd(LB, withm);
+  LLVMValueRef m = LLVMBuildFAdd(LB, LLVMBuildFMul(LB, mu, ld(L, t, mp), ""), d, "m");
   st(L, m, mp);
   st(L, LLVMBuildFSub(LB, pv, LLVMBuildFMul(LB, lr, m, ""), "p"), pp);
+  LLVMBuildBr(LB, done);
+  LLVMPositionBuilderAtEnd(LB, plain);
+  st(L, LLVMBuildFSub(LB, pv, LLVMBuildFMul(LB, lr, d, ""), "p"), pp);
   LLVMBuildBr(LB, done);
   LLVMPositionBuilderAtEnd(LB, done);
 }
