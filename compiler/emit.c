@@ -358,8 +358,8 @@ int emit_footprint(LLVMModuleRef mod, LLVMTargetMachineRef tm, const Unit *u, gc
   for (int k = 0; k < u->nentries && k < 3; k++) {
     const Entry *e = u->entries[k];
     snprintf(res->foot.entry[k], sizeof res->foot.entry[k], "%s", e->name);
-    char core[600];
-    snprintf(core, sizeof core, "%s_core", e->name);
+    char core[600]; /* backward and train step both run the gradient core */
+    snprintf(core, sizeof core, "%s_core", u->entries[u->nentries - 1]->name);
     LLVMValueRef fn = LLVMGetNamedFunction(mod, e->kind == ENTRY_FORWARD ? e->name : core);
     res->foot.frame[k] = fn ? frame_bytes(fn, td) : 0;
     res->foot.nentries = k + 1;
