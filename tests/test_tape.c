@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "support/fixtures.h"
 #include "gradc/compiler.h"
 #include "gradc/tape.h"
 
@@ -31,21 +32,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static char *read_text(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *s = malloc((size_t)n + 1);
-  if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-    free(s);
-    s = NULL;
-  }
-  if (s) s[n] = 0;
-  fclose(f);
-  return s;
-}
 
 typedef struct {
   const char *name;
@@ -189,25 +175,14 @@ done:
 }
 
 static void run_family(const char *family) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/%s.json", FIXTURE_DIR, family);
-  char *text = read_text(path);
-  cr_assert_not_null(text, "cannot read %s", path);
-  cJSON *doc = cJSON_Parse(text);
-  free(text);
-  cr_assert_not_null(doc, "%s is not valid JSON", path);
-  const cJSON *cases = cJSON_GetObjectItemCaseSensitive(doc, "cases");
-  cr_assert(cJSON_IsArray(cases) && cJSON_GetArraySize(cases) > 0, "%s has no cases", path);
+  const cJSON *cases;
+  cJSON *doc = fx_load_family(FIXTURE_DIR, family, &cases);
   int nfail = 0, ncases = 0;
   const cJSON *cs;
   cJSON_ArrayForEach(cs, cases) {
     Ctx c = {.abs = DEFAULT_ABS, .rel = DEFAULT_REL};
     c.name = cJSON_GetObjectItemCaseSensitive(cs, "name")->valuestring;
-    const cJSON *tol = cJSON_GetObjectItemCaseSensitive(cs, "tol");
-    if (tol) {
-      c.abs = cJSON_GetObjectItemCaseSensitive(tol, "abs")->valuedouble;
-      c.rel = cJSON_GetObjectItemCaseSensitive(tol, "rel")->valuedouble;
-    }
+    fx_tolerance(cs, &c.abs, &c.rel);
     run_case(&c, cs);
     ncases++;
     if (c.failed) {
@@ -267,7 +242,7 @@ static int declared(const char *src, const char *keyword, char names[][64], int 
 static void check_model(const char *file, int steps) {
   char path[1024], err[4096];
   snprintf(path, sizeof path, "%s/%s", MODELS_DIR, file);
-  char *src = read_text(path);
+  char *src = fx_read_text(path);
   cr_assert_not_null(src, "cannot read %s", path);
   tape_model *m = tape_open(path, src, NULL, NULL, 0, err, sizeof err);
   cr_assert_not_null(m, "tape_open %s: %s", file, err);
@@ -350,7 +325,7 @@ Test(tape_models, every_shipped_model, .timeout = 120) {
 /* ---------------------------------------------------------------- options, errors */
 
 Test(tape_api, define_overrides_batch) {
-  char *src = read_text(MODELS_DIR "/digits.grad");
+  char *src = fx_read_text(MODELS_DIR "/digits.grad");
   const char *names[] = {"N"};
   long long values[] = {4};
   char err[4096];

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "support/fixtures.h"
 #include "gradc/compiler.h"
 #include "gradc/runtime.h"
 
@@ -39,21 +40,6 @@ static const char *const families[] = {"elementwise", "matmul", "shape", "reduce
 
 /* ---------------------------------------------------------------- helpers */
 
-static char *read_text(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *s = malloc((size_t)n + 1);
-  if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-    free(s);
-    s = NULL;
-  }
-  if (s) s[n] = 0;
-  fclose(f);
-  return s;
-}
 
 static const gradc_tensor_info *info_of(gradc_model *m, const char *name) {
   size_t n = gradc_num_tensors(m);
@@ -260,25 +246,14 @@ done:
 }
 
 static void run_family(const char *family) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/%s.json", FIXTURE_DIR, family);
-  char *text = read_text(path);
-  cr_assert_not_null(text, "cannot read %s", path);
-  cJSON *doc = cJSON_Parse(text);
-  free(text);
-  cr_assert_not_null(doc, "%s is not valid JSON", path);
-  const cJSON *cases = cJSON_GetObjectItemCaseSensitive(doc, "cases");
-  cr_assert(cJSON_IsArray(cases) && cJSON_GetArraySize(cases) > 0, "%s has no cases", path);
+  const cJSON *cases;
+  cJSON *doc = fx_load_family(FIXTURE_DIR, family, &cases);
   int nfail = 0, ncases = 0;
   const cJSON *cs;
   cJSON_ArrayForEach(cs, cases) {
     Ctx c = {.family = family, .abs = DEFAULT_ABS, .rel = DEFAULT_REL};
     c.name = cJSON_GetObjectItemCaseSensitive(cs, "name")->valuestring;
-    const cJSON *tol = cJSON_GetObjectItemCaseSensitive(cs, "tol");
-    if (tol) {
-      c.abs = cJSON_GetObjectItemCaseSensitive(tol, "abs")->valuedouble;
-      c.rel = cJSON_GetObjectItemCaseSensitive(tol, "rel")->valuedouble;
-    }
+    fx_tolerance(cs, &c.abs, &c.rel);
     run_case(&c, cs);
     ncases++;
     if (c.failed) {
