@@ -383,11 +383,10 @@ Node *builtin_matmul(Graph *g, Node *a, Node *b) {
     return g_reshape(g, m, (Shape){2, {a->shape.d[0], a->shape.d[1]}});
   }
   Node *m = g_matmul(g, a2, b2, false, false);
-  Shape out = m->shape; /* drop the unit dimensions that 1-D operands were given */
-  if (rb == 1) out.rank--;
-  if (ra == 1) {
-    for (int i = out.rank - 2; i + 1 < out.rank; i++) out.d[i] = out.d[i + 1];
-    out.rank--;
-  }
+  /* drop the unit dimensions the 1-D operands were given: rows for a, columns for b */
+  Shape out = {0, {0}};
+  int row = m->shape.rank - 2, col = m->shape.rank - 1;
+  for (int i = 0; i < m->shape.rank; i++)
+    if (!(i == row && ra == 1) && !(i == col && rb == 1)) out.d[out.rank++] = m->shape.d[i];
   return g_reshape(g, m, out);
 }

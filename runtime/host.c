@@ -174,6 +174,7 @@ void gradc_close(gradc_model *m) {
   free(m->workspace);
   free_call(&m->forward);
   free_call(&m->backward);
+  free_call(&m->train);
   gradc_desc_free(&m->desc);
   if (m->dl) dlclose(m->dl);
   free(m);

@@ -62,8 +62,7 @@ int cmd_compile(int argc, char **argv) {
     } else if (!strcmp(argv[i], "--inference")) {
       o.inference = true;
     } else if ((v = opt_value("--freeze", argc, argv, &i))) {
-      char *list = strdup(v);
-      for (char *t = strtok(list, ","); t && nfreeze < 64; t = strtok(NULL, ",")) freeze[nfreeze++] = t;
+      for (char *t = strtok((char *)v, ","); t && nfreeze < 64; t = strtok(NULL, ",")) freeze[nfreeze++] = t;
     } else if (argv[i][0] == '-' && argv[i][1] == 'O' && argv[i][2] >= '0' && argv[i][2] <= '3' && !argv[i][3]) {
       o.opt_level = argv[i][2] - '0';
     } else if (argv[i][0] == '-' && argv[i][1]) {
@@ -83,18 +82,21 @@ int cmd_compile(int argc, char **argv) {
   o.ndefines = m.ndefines;
   o.freeze = freeze;
   o.nfreeze = nfreeze;
-  if (!o.out) o.out = default_out(m.model, o.emit);
+  char *out = o.out ? NULL : default_out(m.model, o.emit);
+  if (out) o.out = out;
   char err[8192];
   gc_result res;
   int rc = gc_compile(&o, &res, err, sizeof err);
   if (rc) {
     fputs(err, stderr);
     if (err[0] && err[strlen(err) - 1] != '\n') fputc('\n', stderr);
+    free(out);
     return 1;
   }
   fprintf(stderr, "gradc: wrote %s%s%s (model %s, workspace %lld bytes, %d+%d kernels)\n", o.out,
           res.header_path[0] ? " and " : "", res.header_path, res.model, (long long)res.workspace_bytes,
           res.nkernels_forward, res.nkernels_backward);
   if (o.stats) print_stats(&res);
+  free(out);
   return 0;
 }

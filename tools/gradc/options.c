@@ -41,7 +41,7 @@ const char *opt_value(const char *opt, int argc, char **argv, int *i) {
 }
 
 int parse_define(ModelArgs *m, int argc, char **argv, int *i) {
-  const char *d;
+  char *d;
   if (!strcmp(argv[*i], "-D")) {
     if (*i + 1 >= argc) return fprintf(stderr, "gradc: -D needs NAME=INT\n"), -1;
     d = argv[++*i];
@@ -50,12 +50,13 @@ int parse_define(ModelArgs *m, int argc, char **argv, int *i) {
   } else {
     return 0;
   }
-  const char *eq = strchr(d, '=');
+  char *eq = strchr(d, '=');
   long long v;
   if (!eq || eq == d || !parse_int(eq + 1, 1, INT_MAX, &v))
     return fprintf(stderr, "gradc: -D %s: expected NAME=INT with a positive INT\n", d), -1;
   if (m->ndefines == 64) return fprintf(stderr, "gradc: too many -D options\n"), -1;
-  m->names[m->ndefines] = strndup(d, (size_t)(eq - d));
+  *eq = 0; /* the name ends there: argv lives as long as the command */
+  m->names[m->ndefines] = d;
   m->values[m->ndefines++] = v;
   return 1;
 }
