@@ -377,6 +377,54 @@ static LLVMValueRef declare_entry(Lower *L, Entry *e, const char *name, bool cor
   return fn;
 }
 
+/* Makes fn the function being emitted: its arguments, workspace, mode and
+ * hyper-parameters (loaded once, at its entry). */
+static void begin_function(Lower *L, Entry *e, LLVMValueRef fn, bool core) {
+  L->fn = fn;
+  L->args = ARENA_ARRAY(L->g->arena, LLVMValueRef, e->nargs);
+  for (int i = 0; i < e->nargs; i++) L->args[i] = LLVMGetParam(fn, (unsigned)i);
+  L->ws = L->args[e->nargs - 1];
+  LLVMPositionBuilderAtEnd(LB, LLVMAppendBasicBlockInContext(L->ctx, fn, "entry"));
+  if (core)
+    L->train = LLVMBuildICmp(LB, LLVMIntNE, LLVMGetParam(fn, (unsigned)e->nargs), LLVMConstInt(L->i32, 0, 0), "train");
+  for (int i = 0; i < e->nargs; i++)
+    if (e->args[i].kind == ARG_HYPER)
+      for (int h = 0; h < 3; h++) {
+        LLVMValueRef hi = lw_ix(L, h);
+        L->hyper[h] = LLVMBuildLoad2(LB, L->f32, LLVMBuildGEP2(LB, L->f32, L->args[i], &hi, 1, ""), "hyper");
+      }
+}
+
+static void emit_kernel(Lower *L, Kernel *k, LLVMValueRef *vals) {
+  if (k->kind == KER_ELEM) emit_elem(L, k, vals);
+  else gc_ops[k->nodes[0]->op].emitk(L, k);
+}
+
+/* GRADC_PROFILE_KERNELS=1 (a developer's switch, for `perf report`): each kernel in a
+ * function of its own, NAME_k<index>_<op>, called with the entry's arguments. */
+static void emit_kernel_outlined(Lower *L, Entry *e, Kernel *k, int index, LLVMValueRef *vals, bool core) {
+  LLVMValueRef caller = L->fn;
+  LLVMBasicBlockRef at = LLVMGetInsertBlock(LB);
+  char name[700];
+  snprintf(name, sizeof name, "%s_k%d_%s", LLVMGetValueName2(caller, &(size_t){0}), index,
+           k->kind == KER_ELEM ? "elementwise" : gc_ops[k->nodes[0]->op].name);
+  LLVMValueRef fn = LLVMAddFunction(L->mod, name, LLVMGlobalGetValueType(caller));
+  add_attr(L, fn, LLVMAttributeFunctionIndex, "noinline");
+  add_attr(L, fn, LLVMAttributeFunctionIndex, "nounwind");
+  for (int i = 0; i < e->nargs; i++) add_attr(L, fn, (unsigned)i + 1, "noalias"); /* as the entry's */
+  LLVMValueRef *saved_args = L->args, saved_train = L->train, saved_hyper[3] = {L->hyper[0], L->hyper[1], L->hyper[2]};
+  begin_function(L, e, fn, core);
+  emit_kernel(L, k, vals);
+  LLVMBuildRetVoid(LB);
+  L->fn = caller, L->args = saved_args, L->ws = saved_args[e->nargs - 1], L->train = saved_train;
+  memcpy(L->hyper, saved_hyper, sizeof saved_hyper);
+  LLVMPositionBuilderAtEnd(LB, at);
+  int n = e->nargs + core;
+  LLVMValueRef *params = ARENA_ARRAY(L->g->arena, LLVMValueRef, n);
+  for (int i = 0; i < n; i++) params[i] = LLVMGetParam(caller, (unsigned)i);
+  LLVMBuildCall2(LB, LLVMGlobalGetValueType(fn), fn, params, (unsigned)n, "");
+}
+
 /* The forward entry, or the gradient core (from the train-step entry: private,
  * `NAME_core(args..., mode)`), with its kernels. */
 LLVMValueRef lower_entry(Lower *L, Graph *g, Entry *e) {
@@ -384,27 +432,13 @@ LLVMValueRef lower_entry(Lower *L, Graph *g, Entry *e) {
   L->e = e;
   bool core = e->kind == ENTRY_TRAIN;
   LLVMValueRef fn = declare_entry(L, e, core ? arena_printf(g->arena, "%s_core", e->name) : e->name, core);
-  L->fn = fn;
-  L->args = ARENA_ARRAY(g->arena, LLVMValueRef, e->nargs);
-  for (int i = 0; i < e->nargs; i++) L->args[i] = LLVMGetParam(fn, (unsigned)i);
-  L->ws = L->args[e->nargs - 1];
-  LLVMPositionBuilderAtEnd(LB, LLVMAppendBasicBlockInContext(L->ctx, fn, "entry"));
-  if (core) {
-    LLVMSetLinkage(fn, LLVMPrivateLinkage);
-    L->train = LLVMBuildICmp(LB, LLVMIntNE, LLVMGetParam(fn, (unsigned)e->nargs), LLVMConstInt(L->i32, 0, 0), "train");
-  }
-  for (int i = 0; i < e->nargs; i++) /* the hyper-parameters, once */
-    if (e->args[i].kind == ARG_HYPER)
-      for (int h = 0; h < 3; h++) {
-        LLVMValueRef hi = lw_ix(L, h);
-        L->hyper[h] = LLVMBuildLoad2(LB, L->f32, LLVMBuildGEP2(LB, L->f32, L->args[i], &hi, 1, ""), "hyper");
-      }
+  if (core) LLVMSetLinkage(fn, LLVMPrivateLinkage);
+  begin_function(L, e, fn, core);
+  const char *profile = getenv("GRADC_PROFILE_KERNELS");
   LLVMValueRef *vals = ARENA_ARRAY(g->arena, LLVMValueRef, g->n);
-  for (int i = 0; i < e->nkernels; i++) {
-    Kernel *k = &e->kernels[i];
-    if (k->kind == KER_ELEM) emit_elem(L, k, vals);
-    else gc_ops[k->nodes[0]->op].emitk(L, k);
-  }
+  for (int i = 0; i < e->nkernels; i++)
+    if (profile && *profile == '1') emit_kernel_outlined(L, e, &e->kernels[i], i, vals, core);
+    else emit_kernel(L, &e->kernels[i], vals);
   LLVMBuildRetVoid(LB);
   add_attr(L, fn, LLVMAttributeFunctionIndex, "noinline"); /* one copy, called by its wrappers */
   if (!core) emit_packed(L, e, fn);
