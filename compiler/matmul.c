@@ -104,14 +104,48 @@ static LLVMValueRef ld_b(Lower *L, MM *m, LLVMValueRef k, LLVMValueRef j, LLVMTy
 
 /* ---- broadcast kernel: rows [i, i+mr), columns [j, j + nv*VW), k in [k0, k0+kc) ---- */
 
-static void bcast_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j, int nv, LLVMValueRef k0, int64_t kc,
-                        LLVMValueRef first) {
+/* A mask of `lanes` leading true lanes (a partial vector at a row's end). */
+static LLVMValueRef lane_mask(Lower *L, int vw, int lanes) {
+  LLVMValueRef bits[16];
+  LLVMTypeRef i1 = LLVMInt1TypeInContext(L->ctx);
+  for (int e = 0; e < vw; e++) bits[e] = LLVMConstInt(i1, e < lanes, 0);
+  return LLVMConstVector(bits, (unsigned)vw);
+}
+
+/* Loads / stores of a vector of which only `lanes` leading elements exist. */
+static LLVMValueRef masked_load(Lower *L, LLVMTypeRef vt, LLVMValueRef ptr, int lanes) {
+  if (lanes == (int)LLVMGetVectorSize(vt)) return vload(L, vt, ptr);
+  static const char name[] = "llvm.masked.load";
+  unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
+  LLVMTypeRef tys[2] = {vt, L->ptr};
+  LLVMValueRef args[4] = {ptr, LLVMConstInt(L->i32, 4, 0), lane_mask(L, (int)LLVMGetVectorSize(vt), lanes),
+                          LLVMConstNull(vt)};
+  return LLVMBuildCall2(LB, LLVMIntrinsicGetType(L->ctx, id, tys, 2), LLVMGetIntrinsicDeclaration(L->mod, id, tys, 2),
+                        args, 4, "");
+}
+static void masked_store(Lower *L, LLVMValueRef v, LLVMValueRef ptr, int lanes) {
+  LLVMTypeRef vt = LLVMTypeOf(v);
+  if (lanes == (int)LLVMGetVectorSize(vt)) return vstore(L, v, ptr);
+  static const char name[] = "llvm.masked.store";
+  unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
+  LLVMTypeRef tys[2] = {vt, L->ptr};
+  LLVMValueRef args[4] = {v, ptr, LLVMConstInt(L->i32, 4, 0), lane_mask(L, (int)LLVMGetVectorSize(vt), lanes)};
+  LLVMBuildCall2(LB, LLVMIntrinsicGetType(L->ctx, id, tys, 2), LLVMGetIntrinsicDeclaration(L->mod, id, tys, 2), args, 4,
+                 "");
+}
+
+/* ---- broadcast kernel: rows [i, i+mr), columns [j, j + nv*VW) of which the last
+ * vector has `lanes` elements, k in [k0, k0+kc) ---- */
+
+static void bcast_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j, int nv, int lanes, LLVMValueRef k0,
+                        int64_t kc, LLVMValueRef first) {
   int vw = (int)LLVMGetVectorSize(m->vt);
   LLVMValueRef acc[MR][NV], zero = LLVMConstNull(m->vt);
   for (int r = 0; r < mr; r++)
     for (int v = 0; v < nv; v++) {
+      int n = v == nv - 1 ? lanes : vw;
       acc[r][v] = lw_slot(L, m->vt, "acc");
-      LLVMValueRef c = vload(L, m->vt, pc(L, m, add_c(L, i, r), add_c(L, j, v * vw)));
+      LLVMValueRef c = masked_load(L, m->vt, pc(L, m, add_c(L, i, r), add_c(L, j, v * vw)), n);
       /* a later k-block continues from C's partial sums, the first from zero */
       LLVMValueRef init = LLVMBuildSelect(LB, first, zero, c, "");
       LLVMBuildStore(LB, init, acc[r][v]);
@@ -119,7 +153,9 @@ static void bcast_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j,
   Loop lk;
   LLVMValueRef k = LLVMBuildAdd(LB, k0, lw_loop(L, &lk, kc, "k"), "");
   LLVMValueRef bv[NV];
-  for (int v = 0; v < nv; v++) bv[v] = ld_b(L, m, k, add_c(L, j, v * vw), m->vt);
+  for (int v = 0; v < nv; v++)
+    bv[v] = m->b->op == OP_CONST || (v < nv - 1 || lanes == vw) ? ld_b(L, m, k, add_c(L, j, v * vw), m->vt)
+                                                                 : masked_load(L, m->vt, pb(L, m, k, add_c(L, j, v * vw)), lanes);
   for (int r = 0; r < mr; r++) {
     LLVMValueRef av = splat(L, m->vt, ld_a(L, m, add_c(L, i, r), k, L->f32));
     for (int v = 0; v < nv; v++)
@@ -129,26 +165,35 @@ static void bcast_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j,
   lw_loop_end(L, &lk);
   for (int r = 0; r < mr; r++)
     for (int v = 0; v < nv; v++) {
+      int n = v == nv - 1 ? lanes : vw;
       LLVMValueRef sum = LLVMBuildLoad2(LB, m->vt, acc[r][v], "");
       LLVMValueRef ci = add_c(L, i, r), cj = add_c(L, j, v * vw);
-      if (m->sgd) store_c(L, m, ci, cj, sum); /* single k-block: the finished gradient */
-      else vstore(L, sum, pc(L, m, ci, cj));
+      if (!m->sgd) {
+        masked_store(L, sum, pc(L, m, ci, cj), n);
+      } else if (n == vw) {
+        store_c(L, m, ci, cj, sum); /* single k-block: the finished gradient */
+      } else {
+        for (int e = 0; e < n; e++)
+          store_c(L, m, ci, add_c(L, cj, e), LLVMBuildExtractElement(LB, sum, LLVMConstInt(L->i32, (unsigned)e, 0), ""));
+      }
     }
 }
 
 /* All row blocks (full ones in a loop, the remainder once) for one column block. */
-static void bcast_rows(Lower *L, MM *m, LLVMValueRef j, int nv, LLVMValueRef k0, int64_t kc, LLVMValueRef first) {
+static void bcast_rows(Lower *L, MM *m, LLVMValueRef j, int nv, int lanes, LLVMValueRef k0, int64_t kc,
+                       LLVMValueRef first) {
   int64_t full = m->M / MR, rest = m->M % MR;
   if (full) {
     Loop li;
     LLVMValueRef i = LLVMBuildMul(LB, lw_loop(L, &li, full, "ib"), lw_ix(L, MR), "");
-    bcast_block(L, m, i, MR, j, nv, k0, kc, first);
+    bcast_block(L, m, i, MR, j, nv, lanes, k0, kc, first);
     lw_loop_end(L, &li);
   }
-  if (rest) bcast_block(L, m, lw_ix(L, full * MR), (int)rest, j, nv, k0, kc, first);
+  if (rest) bcast_block(L, m, lw_ix(L, full * MR), (int)rest, j, nv, lanes, k0, kc, first);
 }
 
-/* Plain loops for columns [j0, N) (all rows, all k): the remainder narrower than a vector. */
+/* Plain loops for columns [j0, N) (all rows, all k): targets without vectors and the
+ * rare product of two transposed operands. */
 static void scalar_columns(Lower *L, MM *m, int64_t j0) {
   if (j0 >= m->N) return;
   Loop li, lj, lk;
@@ -165,9 +210,10 @@ static void scalar_columns(Lower *L, MM *m, int64_t j0) {
   lw_loop_end(L, &li);
 }
 
+
 static void bcast_matmul(Lower *L, MM *m) {
   int vw = (int)LLVMGetVectorSize(m->vt);
-  int64_t nr = (int64_t)NV * vw, nfull = m->N / nr, nvec = (m->N % nr) / vw;
+  int64_t nr = (int64_t)NV * vw, nfull = m->N / nr, nvec = (m->N % nr) / vw, rem = m->N % vw;
   int64_t kc = m->K < KC ? m->K : KC, kblocks = m->K / kc, krest = m->K % kc;
   for (int part = 0; part < 2; part++) { /* the full k-blocks, then the remainder block */
     int64_t depth = part ? krest : kc, count = part ? (krest ? 1 : 0) : kblocks;
@@ -178,13 +224,14 @@ static void bcast_matmul(Lower *L, MM *m) {
     if (nfull) {
       Loop lj;
       LLVMValueRef j = LLVMBuildMul(LB, lw_loop(L, &lj, nfull, "jb"), lw_ix(L, nr), "");
-      bcast_rows(L, m, j, NV, k0, depth, first);
+      bcast_rows(L, m, j, NV, vw, k0, depth, first);
       lw_loop_end(L, &lj);
     }
-    if (nvec) bcast_rows(L, m, lw_ix(L, nfull * nr), (int)nvec, k0, depth, first);
+    /* the columns left: whole vectors, the last one partial (masked) */
+    int64_t left = nvec + (rem ? 1 : 0);
+    if (left) bcast_rows(L, m, lw_ix(L, nfull * nr), (int)left, rem ? (int)rem : vw, k0, depth, first);
     if (!part) lw_loop_end(L, &lk0);
   }
-  scalar_columns(L, m, nfull * nr + nvec * vw);
 }
 
 /* ---- dot kernel (B stored transposed): C(i, j) = sum_k A(i, k) B_stored(j, k) ---- */

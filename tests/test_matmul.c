@@ -31,6 +31,7 @@ static const Case cases[] = {
     {"packed_batched", MM("[2, 24, 200]", "[2, 200, 520]", "a @ b")},
     {"unpacked_kblocks", MM("[32, 784]", "[784, 128]", "a @ b")},
     {"blocked_small", MM("[13, 29]", "[29, 21]", "a @ b")},
+    {"blocked_kblocks_partial", MM("[13, 300]", "[300, 21]", "a @ b")},
     {"dot_small", MM("[13, 29]", "[21, 29]", "a @ transpose(b)")},
     {"vector_times_matrix", MM("[29]", "[29, 21]", "a @ b")},
 };
