@@ -214,7 +214,8 @@ static void scalar_columns(Lower *L, MM *m, int64_t j0) {
 static void bcast_matmul(Lower *L, MM *m) {
   int vw = (int)LLVMGetVectorSize(m->vt);
   int64_t nr = (int64_t)NV * vw, nfull = m->N / nr, nvec = (m->N % nr) / vw, rem = m->N % vw;
-  int64_t kc = m->K < KC ? m->K : KC, kblocks = m->K / kc, krest = m->K % kc;
+  /* k-blocks of equal depth (784 = 4 x 196, not 3 x 256 + 16): no thin last block */
+  int64_t kc = (m->K + (m->K + KC - 1) / KC - 1) / ((m->K + KC - 1) / KC), kblocks = m->K / kc, krest = m->K % kc;
   for (int part = 0; part < 2; part++) { /* the full k-blocks, then the remainder block */
     int64_t depth = part ? krest : kc, count = part ? (krest ? 1 : 0) : kblocks;
     if (!count) continue;
