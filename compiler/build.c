@@ -32,7 +32,16 @@ struct Builder {
   int nsyms, capsyms;
   bool have_batch;
   const char *batch_name;
+  int depth;     /* nesting of builder_value calls */
+  int checked;   /* nodes [0, checked) passed check_sizes */
+  int64_t total; /* their elements, summed */
 };
+
+/* Limits (see check_sizes and builder_value). Each keeps sizes, offsets and recursion
+ * far from what would overflow or exhaust the stack, and fails with a message. */
+#define MAX_ELEMENTS ((int64_t)1 << 31)       /* one tensor: gradc indexes with 32-bit sizes */
+#define MAX_MODEL_ELEMENTS ((int64_t)1 << 34) /* all of the model's values: 64 GiB of f32 */
+#define MAX_VALUE_DEPTH 2000                  /* operations applied one after another in one expression */
 
 static Sym *lookup(Builder *B, const char *name) {
   for (int i = 0; i < B->nsyms; i++)
@@ -63,9 +72,50 @@ static Sym *define(Builder *B, const char *name, SrcLoc loc, SymKind kind) {
   return s;
 }
 
+/* ---------------------------------------------------------------- limits */
+
+/* Every node created since the last call: its element count (computed without
+ * overflow) at most MAX_ELEMENTS, and all nodes' together at most MAX_MODEL_ELEMENTS.
+ * Leaves are bounded by resolve_type; this catches values that grow beyond their
+ * operands, as broadcasting and matrix products do ([N, 1] * [1, N] is N^2). */
+static void check_sizes(Builder *B, SrcLoc where) {
+  Graph *g = B->g;
+  for (; B->checked < g->n; B->checked++) {
+    const Node *n = g->nodes[B->checked];
+    SrcLoc loc = n->loc.line > 0 ? n->loc : where;
+    int64_t count = 1;
+    for (int i = 0; i < n->shape.rank; i++) {
+      if (n->shape.d[i] > MAX_ELEMENTS / count)
+        diag_error(B->d, loc,
+                   "this value would have shape %s, more than 2^31 elements; gradc indexes tensors with 32-bit sizes",
+                   shape_str(B->a, n->shape));
+      count *= n->shape.d[i];
+    }
+    B->total += count;
+    if (B->total > MAX_MODEL_ELEMENTS)
+      diag_error(B->d, loc,
+                 "model too large: its tensors would hold more than 2^34 elements (64 GiB of f32) in all; "
+                 "gradc caps a model there so buffer sizes and workspace offsets stay far from overflow");
+  }
+}
+
 /* ---------------------------------------------------------------- values */
 
-Node *builder_value(Builder *B, Expr *e);
+static Node *value_of(Builder *B, Expr *e);
+
+/* The value of e, with the limits checked: every node it created (check_sizes), and
+ * its depth. The parser bounds nesting (parentheses, calls, unary minus), but a chain
+ * `x + x + ... + x` is a tree as deep as it is long and is built recursively here. */
+Node *builder_value(Builder *B, Expr *e) {
+  if (++B->depth > MAX_VALUE_DEPTH)
+    diag_error(B->d, e->loc,
+               "expression too long: more than %d operations applied one after another; split it into named steps",
+               MAX_VALUE_DEPTH);
+  Node *n = value_of(B, e);
+  check_sizes(B, e->loc);
+  B->depth--;
+  return n;
+}
 
 Graph *builder_graph(Builder *B) { return B->g; }
 Diag *builder_diag(Builder *B) { return B->d; }
@@ -102,7 +152,7 @@ static Node *value_binary(Builder *B, Expr *e) {
   diag_error(B->d, e->loc, "unknown operator '%c'", e->op);
 }
 
-Node *builder_value(Builder *B, Expr *e) {
+static Node *value_of(Builder *B, Expr *e) {
   Graph *g = B->g;
   switch (e->kind) {
   case EX_NUM:
@@ -164,9 +214,14 @@ static Shape resolve_type(Builder *B, const TypeAst *t) {
     } else {
       diag_error(B->d, e->loc, "a dimension must be a positive integer or a dim name");
     }
+    /* count <= 2^31 and d <= 2^31 - 1 here: the product cannot overflow int64, and
+     * checking after every factor keeps it so for any rank. */
     count *= s.d[i];
-    if (count > (int64_t)1 << 31)
-      diag_error(B->d, t->loc, "tensor has more than 2^31 elements; gradc indexes tensors with 32-bit sizes");
+    if (count > MAX_ELEMENTS)
+      diag_error(B->d, t->loc,
+                 "tensor has more than 2^31 elements (%lld in its first %d dimensions); gradc indexes tensors "
+                 "with 32-bit sizes",
+                 (long long)count, i + 1);
   }
   return s;
 }
@@ -249,6 +304,7 @@ static void leaf(Builder *B, const Stmt *st) {
     g->inputs = p;
   }
   define(B, st->name, st->name_loc, SYM_VALUE)->node = n;
+  check_sizes(B, st->name_loc);
 }
 
 static Node *named_value(Builder *B, const char *name, SrcLoc loc) {

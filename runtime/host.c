@@ -62,19 +62,25 @@ static int load_descriptor(gradc_model *m, const char *path) {
   return 0;
 }
 
-static int alloc_buffers(gradc_model *m) {
+/* Every buffer, each allocation checked: a failure is an "out of memory" error naming
+ * the buffer and its size, never a crash (gradc_close frees what was allocated). */
+static int alloc_buffers(gradc_model *m, const char *path) {
   size_t n = m->desc.ntensors + 1;
   m->buf = calloc(n, sizeof *m->buf);
   m->grad = calloc(n, sizeof *m->grad);
   m->mom = calloc(n, sizeof *m->mom);
-  m->workspace = alloc_aligned(m->desc.workspace_bytes);
-  if (!m->buf || !m->grad || !m->mom || !m->workspace) return -1;
+  if (!m->buf || !m->grad || !m->mom)
+    return gradc__fail(m, "'%s': out of memory allocating the tables of %zu tensors", path, m->desc.ntensors);
+  if (!(m->workspace = alloc_aligned(m->desc.workspace_bytes)))
+    return gradc__fail(m, "'%s': out of memory allocating the workspace (%zu bytes)", path, m->desc.workspace_bytes);
   for (size_t i = 0; i < m->desc.ntensors; i++) {
     const gradc_tensor_info *ti = &m->desc.tensors[i].info;
     size_t bytes = ti->count * sizeof(float); /* f32 and i32 are both 4 bytes */
-    if (!(m->buf[i] = alloc_aligned(bytes))) return -1;
-    if (!ti->trainable) continue;
-    if (!(m->grad[i] = alloc_aligned(bytes)) || !(m->mom[i] = alloc_aligned(bytes))) return -1;
+    const char *what = NULL;
+    if (!(m->buf[i] = alloc_aligned(bytes))) what = "tensor";
+    else if (ti->trainable && !(m->grad[i] = alloc_aligned(bytes))) what = "gradient of";
+    else if (ti->trainable && !(m->mom[i] = alloc_aligned(bytes))) what = "momentum buffer of";
+    if (what) return gradc__fail(m, "'%s': out of memory allocating the %s '%s' (%zu bytes)", path, what, ti->name, bytes);
   }
   return 0;
 }
@@ -125,7 +131,7 @@ static int open_model(gradc_model *m, const char *so_path) {
     return gradc__fail(m, "cannot open model '%s': %s", so_path, de ? de : "dlopen failed");
   }
   if (load_descriptor(m, so_path)) return -1;
-  if (alloc_buffers(m)) return gradc__fail(m, "'%s': out of memory allocating buffers", so_path);
+  if (alloc_buffers(m, so_path)) return -1;
   const gradc_entry_desc *f = gradc_desc_entry(&m->desc, GRADC_ENTRY_FORWARD);
   const gradc_entry_desc *b = gradc_desc_entry(&m->desc, GRADC_ENTRY_BACKWARD);
   const gradc_entry_desc *t = gradc_desc_entry(&m->desc, GRADC_ENTRY_TRAIN_STEP);

@@ -1,7 +1,11 @@
 /* runtime/safetensors.c — gradc_save and gradc_load: a model's parameters as a
  * safetensors file (8-byte little-endian header length N, N bytes of JSON header padded
  * with spaces so the data is 8-byte aligned, then the raw little-endian F32 data; one
- * entry per param under its name, "__metadata__": {"model": NAME}).
+ * entry per param under its name, "__metadata__": {"model": NAME, "gradc_crc32": CRC}).
+ *
+ * CRC is the CRC-32 (IEEE 802.3, as zlib's crc32) of the data section, as 8 lowercase
+ * hex digits (safetensors metadata values are strings). Loading verifies it when the
+ * key is present and refuses a mismatch; files without it (other writers) still load.
  *
  * Save is atomic: a temporary file in the same directory, flushed and fsync'ed, then
  * renamed over the target. Load validates the whole file against the model (names,
@@ -32,15 +36,57 @@
 #define MAX_FILE_BYTES (4ull << 30)
 #define MAX_HEADER_BYTES (100ull << 20)
 
+/* ---- CRC-32 (IEEE: reflected polynomial 0xEDB88320, initial and final xor ~0) ---- */
+
+typedef struct {
+  uint32_t t[256];
+} crc_table;
+
+static void crc_table_init(crc_table *tab) { /* ~2k operations: per call, no shared state */
+  for (uint32_t i = 0; i < 256; i++) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    tab->t[i] = c;
+  }
+}
+
+/* Continues crc (start with 0) over n bytes. */
+static uint32_t crc32_update(const crc_table *tab, uint32_t crc, const void *p, size_t n) {
+  const unsigned char *b = p;
+  crc = ~crc;
+  for (size_t i = 0; i < n; i++) crc = tab->t[(crc ^ b[i]) & 0xFFu] ^ (crc >> 8);
+  return ~crc;
+}
+
 static bool is_param(const gradc_model *m, size_t i) {
   return m->desc.tensors[i].info.role == GRADC_ROLE_PARAM;
 }
 
 /* ---- header ---- */
 
+/* The CRC-32 of the data section gradc_save writes: every param's bytes, in order. */
+static uint32_t data_crc(const gradc_model *m) {
+  crc_table tab;
+  crc_table_init(&tab);
+  uint32_t crc = 0;
+  for (size_t i = 0; i < m->desc.ntensors; i++)
+    if (is_param(m, i)) crc = crc32_update(&tab, crc, m->buf[i], m->desc.tensors[i].info.count * sizeof(float));
+  return crc;
+}
+
+/* Adds item to parent (an object when name is set, else an array); false, with item
+ * freed, if item is NULL (out of memory) or cannot be added. */
+static bool add(cJSON *parent, const char *name, cJSON *item) {
+  if (!item) return false;
+  if (name ? cJSON_AddItemToObject(parent, name, item) : cJSON_AddItemToArray(parent, item)) return true;
+  cJSON_Delete(item);
+  return false;
+}
+
 static cJSON *int_array(const int64_t *v, int n) {
   cJSON *a = cJSON_CreateArray();
-  for (int i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber((double)v[i]));
+  for (int i = 0; a && i < n; i++)
+    if (!add(a, NULL, cJSON_CreateNumber((double)v[i]))) return cJSON_Delete(a), NULL;
   return a;
 }
 
@@ -48,26 +94,29 @@ static cJSON *tensor_entry(const gradc_tensor_info *ti, uint64_t begin) {
   cJSON *o = cJSON_CreateObject();
   int64_t offs[2] = {(int64_t)begin, (int64_t)(begin + ti->count * sizeof(float))};
   if (!o) return NULL;
-  cJSON_AddStringToObject(o, "dtype", "F32");
-  cJSON_AddItemToObject(o, "shape", int_array(ti->shape, ti->rank));
-  cJSON_AddItemToObject(o, "data_offsets", int_array(offs, 2));
+  if (!add(o, "dtype", cJSON_CreateString("F32")) || !add(o, "shape", int_array(ti->shape, ti->rank)) ||
+      !add(o, "data_offsets", int_array(offs, 2)))
+    return cJSON_Delete(o), NULL;
   return o;
 }
 
-/* The header JSON, padded with spaces to a multiple of 8 bytes; NULL if out of memory. */
+/* The header JSON, padded with spaces to a multiple of 8 bytes; NULL if out of memory
+ * (every cJSON allocation is checked: a header missing an entry is never written). */
 static char *build_header(const gradc_model *m, size_t *len) {
   cJSON *root = cJSON_CreateObject(), *meta = cJSON_CreateObject();
   if (!root || !meta) return cJSON_Delete(root), cJSON_Delete(meta), NULL;
-  cJSON_AddStringToObject(meta, "model", m->desc.model);
-  cJSON_AddItemToObject(root, "__metadata__", meta);
+  char crc[9];
+  snprintf(crc, sizeof crc, "%08x", (unsigned)data_crc(m));
+  bool ok = add(meta, "model", cJSON_CreateString(m->desc.model)) && add(meta, "gradc_crc32", cJSON_CreateString(crc));
+  ok = add(root, "__metadata__", meta) && ok; /* add frees meta if it fails */
   uint64_t off = 0;
-  for (size_t i = 0; i < m->desc.ntensors; i++) {
+  for (size_t i = 0; ok && i < m->desc.ntensors; i++) {
     if (!is_param(m, i)) continue;
     const gradc_tensor_info *ti = &m->desc.tensors[i].info;
-    cJSON_AddItemToObject(root, ti->name, tensor_entry(ti, off));
+    ok = add(root, ti->name, tensor_entry(ti, off));
     off += ti->count * sizeof(float);
   }
-  char *text = cJSON_PrintUnformatted(root);
+  char *text = ok ? cJSON_PrintUnformatted(root) : NULL;
   cJSON_Delete(root);
   if (!text) return NULL;
   size_t n = strlen(text), padded = (n + 7) / 8 * 8;
@@ -149,7 +198,10 @@ int gradc_save(gradc_model *m, const char *path) {
   if (fd < 0 || write_and_rename(m, fd, tmp, path, header, hlen) != 0) {
     int e = errno;
     if (fd >= 0) unlink(tmp);
-    rc = gradc__fail(m, "cannot save weights to '%s': %s", path, strerror(e));
+    /* A full disk (ENOSPC), a quota (EDQUOT) or a file size limit (EFBIG) all end here,
+     * before the rename: whatever was at path is still there, unchanged. */
+    rc = gradc__fail(m, "cannot save weights to '%s': %s (any previous file there is unchanged)", path,
+                     strerror(e));
   } else {
     sync_parent_dir(path);
   }
@@ -289,6 +341,30 @@ static int check_header(st_file *f, const cJSON *root) {
   return 0;
 }
 
+/* "__metadata__": {"gradc_crc32": "8 hex digits"}, when present, must match the data
+ * section. Absent (another writer, or no metadata at all): nothing to check. */
+static int check_crc(st_file *f, const cJSON *root) {
+  const cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "__metadata__");
+  const cJSON *c = cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, "gradc_crc32") : NULL;
+  if (!c) return 0;
+  const char *s = cJSON_IsString(c) ? c->valuestring : "";
+  bool hex = strlen(s) == 8;
+  uint32_t want = 0;
+  for (int i = 0; hex && i < 8; i++) {
+    char ch = s[i];
+    int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+    if (d < 0) hex = false;
+    want = want << 4 | (uint32_t)(d & 15);
+  }
+  if (!hex)
+    return stfail(f, "weights file '%s': __metadata__.gradc_crc32 is not a checksum (8 hex digits)", f->path);
+  crc_table tab;
+  crc_table_init(&tab);
+  if (crc32_update(&tab, 0, f->data, f->data_len) != want)
+    return stfail(f, "weights file '%s': checksum mismatch: the data was corrupted on disk", f->path);
+  return 0;
+}
+
 static bool all_space(const unsigned char *p, const unsigned char *end) {
   for (; p < end; p++)
     if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') return false;
@@ -314,6 +390,7 @@ static int validate(st_file *f) {
   if (!root || !all_space((const unsigned char *)end, f->data))
     return cJSON_Delete(root), stfail(f, "weights file '%s': the header is not valid JSON", f->path);
   int rc = check_header(f, root);
+  if (rc == 0) rc = check_crc(f, root);
   cJSON_Delete(root);
   return rc;
 }

@@ -139,6 +139,10 @@ int data_load(const char *path, const Layout *L, Table *t, char *err, size_t err
   t->cols = L->cols;
   t->v = malloc(cap * L->cols * sizeof(float));
   int line = 0, rc = 0;
+  if (!t->v) {
+    free(buf);
+    return snprintf(err, errlen, "%s: error: out of memory", path), -1;
+  }
   for (char *p = buf + skip; p < buf + len && !rc; ) {
     char *nl = memchr(p, '\n', (size_t)(buf + len - p));
     char *end = nl ? nl : buf + len;

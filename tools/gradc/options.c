@@ -178,8 +178,15 @@ int set_tensor(gradc_model *mod, const char *spec) {
     char *end;
     errno = 0;
     double v = is_int ? (double)strtol(p, &end, 10) : strtod(p, &end);
+    /* labels must be classes [0, C); other integers must fit int32; floats float */
+    double lo = is_int ? (info->classes ? 0 : (double)INT32_MIN) : -3.4028234663852886e38;
+    double hi = is_int ? (info->classes ? (double)info->classes - 1 : (double)INT32_MAX) : 3.4028234663852886e38;
     if (end == p || errno == ERANGE || (*end && !strchr(" \t\r\n,", *end)) || !isfinite(v)) {
       fprintf(stderr, "gradc: --set %s: value %zu is not a%s number: '%.20s'\n", name, n + 1, is_int ? "n integer" : "", p);
+      rc = 1;
+    } else if (v < lo || v > hi) {
+      fprintf(stderr, "gradc: --set %s: value %zu (%.20s) is outside [%.9g, %.9g]%s\n", name, n + 1, p, lo, hi,
+              is_int && info->classes ? ": a class label" : "");
       rc = 1;
     } else if (n >= count) {
       fprintf(stderr, "gradc: --set %s: more than %zu values for shape of %zu elements\n", name, count, count);
