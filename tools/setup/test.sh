@@ -21,4 +21,17 @@ echo "== test"
 cd "$BUILD"
 status=0
 ctest --output-on-failure -j2 "$@" || status=$?
+
+# The whole run (no ctest arguments) also smoke-fuzzes every parser of outside input
+# for 30 s each (tools/fuzz/README.md; replays tools/fuzz/regressions first).
+# GRADC_SKIP_FUZZ=1 skips it on purpose, and says so.
+cd "$ROOT"
+if [ "$#" -eq 0 ]; then
+  if [ "${GRADC_SKIP_FUZZ:-0}" = 1 ]; then
+    echo "== fuzz smoke: skipped (GRADC_SKIP_FUZZ=1)"
+  else
+    echo "== fuzz smoke (tools/fuzz/run.sh, 30 s per target)"
+    tools/fuzz/run.sh --seconds 30 || status=$?
+  fi
+fi
 exit "$status"
