@@ -19,8 +19,10 @@ cmake --build "$BUILD" -j"$(nproc 2>/dev/null || echo 2)"
 
 echo "== test"
 cd "$BUILD"
-status=0
-ctest --output-on-failure -j2 "$@" || status=$?
+set +e
+ctest --output-on-failure -j2 "$@" 2>&1 | tee ctest.log
+status=${PIPESTATUS[0]}
+set -e
 
 # The whole run (no ctest arguments) also smoke-fuzzes every parser of outside input
 # for 30 s each (tools/fuzz/README.md; replays tools/fuzz/regressions first).
@@ -34,4 +36,6 @@ if [ "$#" -eq 0 ]; then
     tools/fuzz/run.sh --seconds 30 || status=$?
   fi
 fi
+echo "== summary"
+grep -E "tests passed|tests failed" "$BUILD/ctest.log" | tail -1 # ctest's closing line, last
 exit "$status"
