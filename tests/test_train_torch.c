@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include "support/sanitizer_report.h"
 
 static char *slurp(const char *path) {
   FILE *f = fopen(path, "rb");
@@ -28,12 +30,17 @@ Test(train_torch, digits_50_steps_match_pytorch) {
   const cJSON *losses = cJSON_GetObjectItem(fx, "losses");
   int steps = cJSON_GetArraySize(losses);
   cr_assert_eq(steps, 50);
+  /* gradc's stderr goes to a file, read afterwards for sanitizer reports. */
+  char errpath[] = "/tmp/gradc-train-torch-err.XXXXXX";
+  int efd = mkstemp(errpath);
+  cr_assert_geq(efd, 0, "mkstemp %s", errpath);
+  close(efd);
   char cmd[4096];
   snprintf(cmd, sizeof cmd,
            "'%s/bin/gradc' train '%s/models/digits.grad' --data '%s/models/data/digits_train.csv' --steps %d "
-           "--lr %g --seed %d --log-steps 2>/dev/null",
+           "--lr %g --seed %d --log-steps 2>'%s'",
            GRADC_BINARY_DIR, GRADC_SOURCE_DIR, GRADC_SOURCE_DIR, steps, cJSON_GetObjectItem(fx, "lr")->valuedouble,
-           cJSON_GetObjectItem(fx, "seed")->valueint);
+           cJSON_GetObjectItem(fx, "seed")->valueint, errpath);
   FILE *p = popen(cmd, "r");
   cr_assert(p);
   char line[256];
@@ -49,7 +56,12 @@ Test(train_torch, digits_50_steps_match_pytorch) {
     worst = fmax(worst, fabs(loss - want));
     k++;
   }
-  cr_assert_eq(pclose(p), 0, "gradc train failed");
+  int status = pclose(p);
+  char *err = slurp(errpath);
+  unlink(errpath);
+  const char *report = sanitizer_report(err);
+  cr_assert(!report, "a sanitizer report in the stderr of gradc train:\n%.12000s", report);
+  cr_assert_eq(status, 0, "gradc train failed:\n%.4000s", err);
   cr_assert_eq(k, steps, "gradc printed %d step losses, expected %d", k, steps);
   cr_log_info("max |loss - torch| over %d steps: %.3e", steps, worst);
   cJSON_Delete(fx);

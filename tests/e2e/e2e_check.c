@@ -108,6 +108,7 @@ Test(check, frozen_param_has_no_row, .timeout = 30) {
   table(r.out, (const char *[]){"w", NULL}, " ok");
   char *b = row_of(r.out, "b");
   cr_expect(!b, "the frozen b has a row: '%s'", b);
+  free(b);
   e2e_free(&r);
 }
 

@@ -107,10 +107,12 @@ Test(emit, so_and_obj, .timeout = 30) {
   cr_expect_eq(e.type, 3, "the .so is not ET_DYN (e_type %d)", e.type);
   cr_expect(has_symbol(so, "logreg_forward") && has_symbol(so, "logreg_backward"), "entry points not exported");
   cr_expect(has_symbol(so, "gradc_model_descriptor"), "the .so does not export gradc_model_descriptor");
-  char *h = slurp(e2e_fmt("%s/logreg.h", dir));
+  char *hpath = e2e_fmt("%s/logreg.h", dir);
+  char *h = slurp(hpath);
   cr_expect(strstr(h, "#define LOGREG_X_SIZE 5"), "%s", h);
-  free(h);
+  free(h), free(hpath), free(so);
   e2e_rmdir(dir);
+  free(dir);
 
   dir = e2e_tmpdir("emit");
   char *obj = compile_ok(dir, "logreg.o", (const char *[]){"--emit", "obj", NULL});
@@ -118,7 +120,9 @@ Test(emit, so_and_obj, .timeout = 30) {
   e = elf(obj);
   cr_expect_eq(e.type, 1, "the .o is not ET_REL (e_type %d)", e.type);
   cr_expect(has_symbol(obj, "logreg_forward") && has_symbol(obj, "logreg_backward") && has_symbol(obj, "logreg_descriptor"));
+  free(obj);
   e2e_rmdir(dir);
+  free(dir);
 }
 
 Test(emit, text_kinds, .timeout = 30) {
@@ -138,8 +142,9 @@ Test(emit, text_kinds, .timeout = 30) {
     char *t = slurp(out);
     for (int i = 0; i < 4 && kinds[k].marker[i]; i++)
       cr_expect(strstr(t, kinds[k].marker[i]), "--emit %s: no '%s' in the output", kinds[k].emit, kinds[k].marker[i]);
-    free(t);
+    free(t), free(out);
     e2e_rmdir(dir);
+    free(dir);
   }
 }
 
@@ -184,8 +189,9 @@ Test(emit, dot_clusters, .timeout = 30) {
   cr_expect(bwd, "no backward cluster");
   cr_expect_geq(kernels, 2, "fused kernels are not drawn as clusters");
   cr_expect(t[strlen(t) - 2] == '}', "the graph is not closed");
-  free(t);
+  free(t), free(out);
   e2e_rmdir(dir);
+  free(dir);
 }
 
 /* ---- -O0..-O3 give the same results ---- */
@@ -240,6 +246,7 @@ Test(emit, opt_levels_agree, .timeout = 30) {
     for (int i = 0; i < 3; i++) cr_expect_float_eq(v[l].gb[i], v[2].gb[i], 1e-6, "%s and -O2 disagree", levels[l]);
   }
   e2e_rmdir(dir);
+  free(dir);
   e2e_result r;
   e2e_gradc(&r, "compile", E2E_LOGREG, "-O4", "-o", E2E_TMP_DIR "/never.so", NULL);
   cr_expect_eq(r.status, 2, "-O4: %s", e2e_describe(&r));
@@ -251,7 +258,9 @@ Test(emit, opt_levels_agree, .timeout = 30) {
 Test(emit, inference, .timeout = 30) {
   char *dir = e2e_tmpdir("inf");
   char *so = compile_ok(dir, "logreg.so", (const char *[]){"--inference", NULL});
-  char *h = slurp(e2e_fmt("%s/logreg.h", dir));
+  char *hpath = e2e_fmt("%s/logreg.h", dir);
+  char *h = slurp(hpath);
+  free(hpath);
   cr_expect(!strstr(h, "void logreg_backward("), "--inference header declares logreg_backward:\n%s", h);
   const char *f = strstr(h, "void logreg_forward(");
   cr_assert(f, "no logreg_forward in the --inference header:\n%s", h);
@@ -280,8 +289,9 @@ Test(emit, inference, .timeout = 30) {
   float *z = gradc_tensor(m, "z", NULL);
   for (int i = 0; i < 3; i++) cr_expect_float_eq(z[i], ZV[i], TOL);
   gradc_close(m);
-  free(h);
+  free(h), free(so);
   e2e_rmdir(dir);
+  free(dir);
 }
 
 /* ---- the generated code calls nothing but memcpy/memset ---- */
@@ -298,6 +308,7 @@ Test(emit, host_object_is_self_contained, .timeout = 30) {
     free(name);
   }
   e2e_rmdir(dir);
+  free(dir);
 }
 
 /* ---- cross compilation ---- */
@@ -321,6 +332,7 @@ Test(cross, cortex_m4, .timeout = 30) {
     free(name);
   }
   e2e_rmdir(dir);
+  free(dir);
 }
 
 Test(cross, riscv32_and_aarch64, .timeout = 30) {
@@ -339,7 +351,9 @@ Test(cross, riscv32_and_aarch64, .timeout = 30) {
   cr_expect_str_eq(bad, "", "the AArch64 object calls outside itself: %s", bad);
   free(bad);
   only_files(dir, (const char *[]){"rv.o", "rv.h", "a64.o", "a64.h", NULL});
+  free(rv), free(a64);
   e2e_rmdir(dir);
+  free(dir);
 }
 
 /* A failed compile leaves nothing in the output directory. */
@@ -359,6 +373,7 @@ static void fails_cleanly(const char *const *args, const char *what, const char 
   cr_expect_eq(e2e_count_entries(dir, names, sizeof names), 0, "%s: the failed compile left: %s", what, names);
   e2e_free(&r);
   e2e_rmdir(dir);
+  free(dir);
   free(out);
 }
 
@@ -381,7 +396,9 @@ Test(cross, unknown_cpu_does_not_crash, .timeout = 30) {
     cr_expect_eq(e2e_count_entries(dir, names, sizeof names), 0, "the failed compile left: %s", names);
   }
   e2e_free(&r);
+  free(out);
   e2e_rmdir(dir);
+  free(dir);
 }
 
 /* A shared object for a foreign target needs a cross linker: with none, the compile
@@ -402,7 +419,9 @@ Test(cross, foreign_so_links_or_fails_cleanly, .timeout = 30) {
     cr_expect_eq(n, 0, "the failed cross link left: %s", names);
   }
   e2e_free(&r);
+  free(out);
   e2e_rmdir(dir);
+  free(dir);
 }
 
 /* ---- outputs are ordinary files: permissions from the umask, like cc's ---- */
@@ -420,5 +439,7 @@ Test(emit, output_permissions_follow_umask, .timeout = 30) {
   cr_expect_eq(st.st_mode & 0777, 0644, "logreg.h has mode %03o, expected 644 (umask 022)", st.st_mode & 0777);
   cr_assert(stat(ir, &st) == 0);
   cr_expect_eq(st.st_mode & 0777, 0644, "logreg.ir has mode %03o, expected 644 (umask 022)", st.st_mode & 0777);
+  free(so), free(h), free(ir);
   e2e_rmdir(dir);
+  free(dir);
 }

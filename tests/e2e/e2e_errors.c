@@ -111,6 +111,7 @@ static void compile_fails_cleanly(e2e_result *r, const char *path, const char *e
   cr_expect_eq(k, 0, "a failed compile (--emit %s) left files in the output directory: %s", emit, names);
   cr_expect(!e2e_exists(out), "a failed compile wrote %s", out);
   e2e_rmdir(dir);
+  free(dir);
   free(out);
 }
 
@@ -166,9 +167,10 @@ Test(bad, define_of_unknown_dim, .timeout = 30) {
   char *text = e2e_read(h, NULL);
   cr_assert(text);
   cr_expect(strstr(text, "#define DIMS_X_SIZE 7"), "-D H=7 did not resize x:\n%s", text);
-  free(text);
+  free(text), free(h);
   e2e_free(&r);
   e2e_rmdir(dir);
+  free(dir);
   /* Malformed -D is a usage error. */
   e2e_gradc(&r, "compile", E2E_MODELS_DIR "/dims.grad", "-D", "H=abc", "--emit", "header", "-o", E2E_TMP_DIR "/never.h", NULL);
   cr_expect_eq(r.status, 2, "%s", e2e_describe(&r));
@@ -200,7 +202,7 @@ Test(bad, deep_nesting_does_not_crash, .timeout = 30) {
   unlink(path);
   e2e_rmdir(dir);
   e2e_free(&r);
-  free(text);
+  free(text), free(want), free(out), free(path), free(dir);
 }
 
 Test(bad, missing_file_and_directory, .timeout = 30) {

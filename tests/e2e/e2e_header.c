@@ -84,6 +84,7 @@ static void compiles(const char *compiler, const char *lang, const char *std) {
   e2e_free(&r);
   unlink(src);
   e2e_rmdir(dir);
+  free(dir);
   free(src);
 }
 

@@ -225,7 +225,9 @@ Test(run, set_from_file, .timeout = 30) {
   cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
   cr_expect(strstr(r.err, "nope.txt"), "the message does not name the file:\n%s", r.err);
   e2e_free(&r);
+  free(wf), free(bf), free(wa), free(ba), free(missing);
   e2e_rmdir(dir);
+  free(dir);
 }
 
 Test(run, single_number_broadcasts, .timeout = 30) {

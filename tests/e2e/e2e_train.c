@@ -317,7 +317,9 @@ Test(train, epoch_lines_reproducible_and_saved, .timeout = 60) {
   cr_expect(strstr(accl, "%"), "accuracy without %%: '%s'", accl);
   free(lossl), free(accl), free(loss), free(acc);
   e2e_free(&a), e2e_free(&b), e2e_free(&c), e2e_free(&ev);
+  free(data), free(val), free(wa), free(wb), free(wc);
   e2e_rmdir(dir);
+  free(dir);
 }
 
 /* csv10 with -D N=4: 4 rows make one step. */
@@ -345,7 +347,9 @@ static char *csv10_rows(const char *dir, const char *name, int n) {
 Test(train, short_last_batch_is_dropped_and_said, .timeout = 30) {
   char *dir = e2e_tmpdir("short");
   /* 10 rows, batches of 4: 2 batches, 2 rows dropped. The message gives the counts. */
-  e2e_result r = train_csv10_n4(csv10_rows(dir, "ten.csv", 10), (const char *[]){"--epochs", "1", "--log-steps", NULL});
+  char *ten = csv10_rows(dir, "ten.csv", 10), *eight = csv10_rows(dir, "eight.csv", 8),
+       *three = csv10_rows(dir, "three.csv", 3);
+  e2e_result r = train_csv10_n4(ten, (const char *[]){"--epochs", "1", "--log-steps", NULL});
   cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
   cr_expect_eq(count_lines(r.out, "step "), 2, "10 rows in batches of 4 are not 2 steps:\n%s", r.out);
   char *line = line_containing(r.err, "drop");
@@ -356,18 +360,20 @@ Test(train, short_last_batch_is_dropped_and_said, .timeout = 30) {
   e2e_free(&r);
 
   /* 8 rows make two whole batches: nothing is dropped, nothing said. */
-  r = train_csv10_n4(csv10_rows(dir, "eight.csv", 8), (const char *[]){"--epochs", "1", "--log-steps", NULL});
+  r = train_csv10_n4(eight, (const char *[]){"--epochs", "1", "--log-steps", NULL});
   cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
   cr_expect_eq(count_lines(r.out, "step "), 2, "%s", r.out);
   cr_expect(!strstr(r.err, "drop"), "a drop message for 8 rows in batches of 4:\n%s", r.err);
   e2e_free(&r);
 
   /* Fewer rows than one batch: an error, not a silent no-op. */
-  r = train_csv10_n4(csv10_rows(dir, "three.csv", 3), (const char *[]){"--epochs", "1", NULL});
+  r = train_csv10_n4(three, (const char *[]){"--epochs", "1", NULL});
   cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
   cr_expect(strstr(r.err, "3") && strstr(r.err, "4"), "%s", r.err);
   e2e_free(&r);
+  free(ten), free(eight), free(three);
   e2e_rmdir(dir);
+  free(dir);
 }
 
 /* Writes each param of a digits weights file as text (%.9g, exact for float) for --set @FILE. */
@@ -440,10 +446,13 @@ Test(train, run_load_uses_the_saved_weights, .timeout = 60) {
   }
   /* The logits equal those computed with every param given by --set from the file. */
   const char *sets[32] = {"--set", setx, "--set", setlabel};
+  char *param_sets[4];
   int ns = 4;
   for (int i = 0; i < 4; i++) {
+    char *ptext = param_text_file(dir, DIGITS_PARAMS[i], v[i], DIGITS_COUNTS[i]);
     sets[ns++] = "--set";
-    sets[ns++] = e2e_fmt("%s=@%s", DIGITS_PARAMS[i], param_text_file(dir, DIGITS_PARAMS[i], v[i], DIGITS_COUNTS[i]));
+    sets[ns++] = param_sets[i] = e2e_fmt("%s=@%s", DIGITS_PARAMS[i], ptext);
+    free(ptext);
   }
   sets[ns] = NULL;
   cJSON *byset = run_json(sets);
@@ -457,8 +466,10 @@ Test(train, run_load_uses_the_saved_weights, .timeout = 60) {
             "run without --load gives the trained logits");
   cJSON_Delete(loaded), cJSON_Delete(byset), cJSON_Delete(init);
   free4(v);
-  free(text);
+  for (int i = 0; i < 4; i++) free(param_sets[i]);
+  free(text), free(data), free(w), free(row), free(setlabel), free(xfile), free(setx);
   e2e_rmdir(dir);
+  free(dir);
 }
 
 Test(train, steps_zero_saves_the_initial_weights, .timeout = 30) {
@@ -487,7 +498,9 @@ Test(train, steps_zero_saves_the_initial_weights, .timeout = 30) {
   }
   cJSON_Delete(j);
   free4(v);
+  free(data), free(w);
   e2e_rmdir(dir);
+  free(dir);
 }
 
 Test(train, momentum_and_weight_decay_change_the_trajectory, .timeout = 30) {
@@ -519,7 +532,9 @@ Test(train, momentum_and_weight_decay_change_the_trajectory, .timeout = 30) {
   cr_expect_str_neq(d4, p4, "--weight-decay 0.01 did not change step 4:\n%s", d.out);
   free(p1), free(p2), free(p3), free(p4), free(m1), free(m2), free(m3), free(m4), free(d1), free(d2), free(d4);
   e2e_free(&p), e2e_free(&m), e2e_free(&d);
+  free(data);
   e2e_rmdir(dir);
+  free(dir);
 }
 
 /* ---- the NaN / infinity guard ---- */
@@ -541,9 +556,10 @@ static void expect_guard(const char *model, const char *data_text, const char *l
   cr_expect(!e2e_exists(w), "-o was written after a NaN stop");
   cr_expect_eq(e2e_count_entries(dir, NULL, 0), 1, "files left behind next to -o");
   cr_expect(!strstr(r.err, "saved"), "%s", r.err);
-  free(stepword);
+  free(stepword), free(data), free(w);
   e2e_free(&r);
   e2e_rmdir(dir);
+  free(dir);
 }
 
 /* loss = sum(x * w) + sum(sqrt(w)) with w = 0: the loss is finite, d/dw sqrt(w) is not. */
@@ -562,7 +578,10 @@ Test(train, nan_guard_on_digits_huge_lr, .timeout = 30) {
   char *dir = e2e_tmpdir("huge");
   char *data = digits_rows(dir, "train.csv", 0, 64);
   char *text = e2e_read(data, NULL);
+  cr_assert(text, "cannot read %s", data);
+  free(data);
   e2e_rmdir(dir);
+  free(dir);
   expect_guard(DIGITS, text, "1e30", "2", (const char *[]){"loss", "'w1'", "'b1'", "'w2'", "'b2'", NULL});
   free(text);
 }
@@ -606,6 +625,7 @@ static int run_with_stderr(const char *const *args, int wfd, int rfd, char **err
   while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
   }
   *err = buf;
+  e2e_check_sanitizers(argv, buf);
   size_t olen = (size_t)lseek(ofd, 0, SEEK_END);
   *out = calloc(olen + 1, 1);
   if (pread(ofd, *out, olen, 0) < 0) (*out)[0] = 0;
@@ -643,7 +663,9 @@ Test(train, progress_bar_only_on_a_terminal, .timeout = 60) {
             err);
   cr_expect_eq(count_lines(out, "epoch"), 2, "%s", out);
   free(err), free(out);
+  free(data);
   e2e_rmdir(dir);
+  free(dir);
 }
 
 /* ---- CSV errors ---- */
@@ -665,9 +687,10 @@ static void csv_error(const char *text, int line, int col, const char *const *wo
   cr_expect(!strncmp(r.err, want, strlen(want)), "expected the message to start with '%s':\n%s", want, r.err);
   for (; *words; words++) cr_expect(strstr(r.err, *words), "the message lacks '%s':\n%s", *words, r.err);
   cr_expect_eq(count_lines(r.out, "epoch"), 0, "trained on bad data:\n%s", r.out);
-  free(want);
+  free(want), free(path);
   e2e_free(&r);
   e2e_rmdir(dir);
+  free(dir);
 }
 
 Test(csv, not_a_number) {
@@ -709,13 +732,17 @@ Test(csv, empty_file) {
   cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
   cr_expect(strstr(r.err, path) && strstr(r.err, "error"), "%s", r.err);
   e2e_free(&r);
+  free(path);
   r = train_csv10(dir, "\n\n  \n", &path);
   cr_expect_eq(r.status, 1, "blank lines only: %s", e2e_describe(&r));
   e2e_free(&r);
+  free(path);
   r = train_csv10(dir, "a,b,c,label\n", &path);
   cr_expect_eq(r.status, 1, "a header only: %s", e2e_describe(&r));
   e2e_free(&r);
+  free(path);
   e2e_rmdir(dir);
+  free(dir);
 }
 
 Test(csv, header_blank_lines_and_crlf_accepted) {
@@ -723,6 +750,7 @@ Test(csv, header_blank_lines_and_crlf_accepted) {
   e2e_result plain = train_csv10(dir, "1,2,3,4\n5,6,7,8\n0.5,-1,2e-1,9\n0,0,0,0\n", &path);
   cr_assert_eq(plain.status, 0, "%s", e2e_describe(&plain));
   cr_assert_eq(count_lines(plain.out, "epoch"), 1, "%s", plain.out);
+  free(path);
   /* The same rows under a header, with blank lines, or with CRLF line ends: the same training. */
   static const char *variants[] = {
       "x0,x1,x2,label\n1,2,3,4\n5,6,7,8\n0.5,-1,2e-1,9\n0,0,0,0\n",
@@ -735,9 +763,11 @@ Test(csv, header_blank_lines_and_crlf_accepted) {
     cr_expect_eq(r.status, 0, "variant %zu: %s", i, e2e_describe(&r));
     cr_expect_str_eq(r.out, plain.out, "variant %zu trains differently", i);
     e2e_free(&r);
+    free(path);
   }
   e2e_free(&plain);
   e2e_rmdir(dir);
+  free(dir);
 }
 
 /* A number beyond float range would become an infinity in the f32 input: an error at its
@@ -752,6 +782,7 @@ Test(csv, byte_order_mark_does_not_drop_a_row) {
   char *dir = e2e_tmpdir("csv"), *path;
   e2e_result plain = train_csv10(dir, "1,2,3,4\n5,6,7,8\n0,0,0,1\n1,1,1,2\n", &path);
   cr_assert_eq(plain.status, 0, "%s", e2e_describe(&plain));
+  free(path);
   e2e_result r = train_csv10(dir, "\xef\xbb\xbf" "1,2,3,4\n5,6,7,8\n0,0,0,1\n1,1,1,2\n", &path);
   if (r.status == 0) {
     cr_expect_str_eq(r.out, plain.out, "with a BOM, training differs from the same rows without:\n%s\n%s", r.out,
@@ -764,7 +795,9 @@ Test(csv, byte_order_mark_does_not_drop_a_row) {
     free(want);
   }
   e2e_free(&plain), e2e_free(&r);
+  free(path);
   e2e_rmdir(dir);
+  free(dir);
 }
 
 Test(csv, digits_too_few_columns) {
@@ -777,9 +810,10 @@ Test(csv, digits_too_few_columns) {
   cr_expect(!strncmp(r.err, want, strlen(want)) && strstr(r.err, "error:"), "%s", r.err);
   cr_expect(strstr(r.err, "11") && strstr(r.err, "65") && strstr(r.err, "x: 64") && strstr(r.err, "label: 1"),
             "the message does not give the columns per input:\n%s", r.err);
-  free(want);
+  free(want), free(path);
   e2e_free(&r);
   e2e_rmdir(dir);
+  free(dir);
 }
 
 Test(csv, bad_val_file_is_reported_too) {
@@ -791,9 +825,10 @@ Test(csv, bad_val_file_is_reported_too) {
   cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
   char *want = e2e_fmt("%s:2:7: error: ", val);
   cr_expect(!strncmp(r.err, want, strlen(want)), "expected '%s':\n%s", want, r.err);
-  free(want);
+  free(want), free(data), free(val);
   e2e_free(&r);
   e2e_rmdir(dir);
+  free(dir);
 }
 
 Test(csv, missing_file) {
@@ -808,7 +843,9 @@ Test(csv, missing_file) {
   cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
   cr_expect(strstr(r.err, path), "%s", r.err);
   e2e_free(&r);
+  free(path);
   e2e_rmdir(dir);
+  free(dir);
 }
 
 Test(csv, eval_needs_weights) {
@@ -822,5 +859,7 @@ Test(csv, eval_needs_weights) {
   e2e_gradc(&r, "train", CSV10, NULL);
   cr_expect_eq(r.status, 2, "train without --data: %s", e2e_describe(&r));
   e2e_free(&r);
+  free(data);
   e2e_rmdir(dir);
+  free(dir);
 }

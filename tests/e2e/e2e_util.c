@@ -1,6 +1,7 @@
 /* e2e_util.c — see e2e_util.h. */
 #define _DEFAULT_SOURCE /* mkdtemp, vasprintf-free helpers */
 #include "e2e_util.h"
+#include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "../support/sanitizer_report.h"
 
 extern char **environ;
 
@@ -109,7 +111,17 @@ int e2e_run(e2e_result *r, const char *const *argv) {
   r->err = slurp_fd(efd, &r->errlen);
   close(ofd);
   close(efd);
+  e2e_check_sanitizers(argv, r->err);
   return 0;
+}
+
+void e2e_check_sanitizers(const char *const *argv, const char *err) {
+  const char *report = sanitizer_report(err);
+  if (!report) return;
+  char cmd[512] = "";
+  for (size_t used = 0; *argv && used + 1 < sizeof cmd; argv++)
+    used += (size_t)snprintf(cmd + used, sizeof cmd - used, "%s%s", used ? " " : "", *argv);
+  cr_assert_fail("a sanitizer report in the stderr of the child process\n  %s\n%.12000s", cmd, report);
 }
 
 int e2e_gradcv(e2e_result *r, const char *const *args) {

@@ -20,13 +20,19 @@ typedef struct {
 } e2e_result;
 
 /* Runs argv[0] (a path) with argv, stdin from /dev/null, and waits for it. Returns 0, or
- * -1 if it could not be started (then r->status is -1 and r->err says why). */
+ * -1 if it could not be started (then r->status is -1 and r->err says why). A sanitizer
+ * report in the child's stderr fails the current test (see e2e_check_sanitizers). */
 int e2e_run(e2e_result *r, const char *const *argv);
 /* Runs GRADC_BIN with the NULL-terminated arguments that follow. */
 int e2e_gradc(e2e_result *r, ...);
 /* Runs GRADC_BIN with a NULL-terminated argument vector (without argv[0]). */
 int e2e_gradcv(e2e_result *r, const char *const *args);
 void e2e_free(e2e_result *r);
+/* Fails the current test (cr_assert_fail, with the report) if err, the captured stderr of
+ * the child run with argv, holds an AddressSanitizer, LeakSanitizer or
+ * UndefinedBehaviorSanitizer report. e2e_run calls it on every child; a test that spawns
+ * gradc itself calls it on what it captured. */
+void e2e_check_sanitizers(const char *const *argv, const char *err);
 /* A human-readable account of a result, for assertion messages (static buffer). */
 const char *e2e_describe(const e2e_result *r);
 

@@ -107,7 +107,9 @@ Test(weights, valid_file_is_accepted, .timeout = 30) {
   cr_expect(!memcmp(pw2, v, sizeof(float) * 15) && !memcmp(pb, v + 15, sizeof(float) * 3),
             "gradc_load did not read the file's values");
   gradc_close(m);
+  free(w), free(data), free(so);
   e2e_rmdir(dir);
+  free(dir);
 }
 
 /* ---- rejections ---- */
@@ -148,7 +150,9 @@ static void rejected(const char *bad, const char *dir, const char *const *words)
   char names[512];
   cr_expect_eq(e2e_count_entries(outdir, names, sizeof names), 0, "compile --weights with a bad file wrote: %s", names);
   e2e_free(&r);
+  free(so);
   e2e_rmdir(outdir);
+  free(outdir);
 
   /* gradc_load: fails, says why, and leaves every parameter as it was. */
   char err[512];
@@ -168,6 +172,7 @@ static void rejected(const char *bad, const char *dir, const char *const *words)
   /* Still usable afterwards. */
   cr_expect_eq(gradc_forward(m), 0, "%s", gradc_error(m));
   gradc_close(m);
+  free(data);
 }
 
 #define REJECT(NAME, HEADER, DATA_LEN, HLEN, ...)                  \
@@ -175,7 +180,9 @@ static void rejected(const char *bad, const char *dir, const char *const *words)
     char *dir = e2e_tmpdir("wbad");                                \
     char *bad = write_st(dir, #NAME ".safetensors", HEADER, DATA_LEN, HLEN); \
     rejected(bad, dir, (const char *[]){__VA_ARGS__, NULL});       \
+    free(bad);                                                     \
     e2e_rmdir(dir);                                                \
+    free(dir);                                                     \
   }
 
 /* Shorter than the 8-byte length field. */
@@ -186,7 +193,9 @@ Test(weights, truncated_to_five_bytes, .timeout = 30) {
   fwrite("\x40\0\0\0\0", 1, 5, f);
   fclose(f);
   rejected(bad, dir, (const char *[]){"truncated", NULL});
+  free(bad);
   e2e_rmdir(dir);
+  free(dir);
 }
 
 /* An empty file. */
@@ -195,7 +204,9 @@ Test(weights, empty_file, .timeout = 30) {
   char *bad = e2e_fmt("%s/empty.safetensors", dir);
   cr_assert(e2e_write(bad, ""));
   rejected(bad, dir, (const char *[]){"empty.safetensors", NULL});
+  free(bad);
   e2e_rmdir(dir);
+  free(dir);
 }
 
 /* The data section cut short: w is all there, b's range runs past the end. */
@@ -243,5 +254,7 @@ Test(weights, run_load_error_said_once, .timeout = 30) {
   cr_expect(first, "%s", r.err);
   cr_expect(!first || !strstr(first + 1, "missing tensor 'b'"), "the message is printed twice:\n%s", r.err);
   e2e_free(&r);
+  free(bad);
   e2e_rmdir(dir);
+  free(dir);
 }

@@ -26,7 +26,7 @@ set -e
 
 # The whole run (no ctest arguments) also smoke-fuzzes every parser of outside input
 # for 30 s each (tools/fuzz/README.md; replays tools/fuzz/regressions first).
-# GRADC_SKIP_FUZZ=1 skips it on purpose, and says so.
+# GRADC_SKIP_FUZZ=1 skips the fuzzing on purpose, and says so.
 cd "$ROOT"
 if [ "$#" -eq 0 ]; then
   if [ "${GRADC_SKIP_FUZZ:-0}" = 1 ]; then
@@ -35,6 +35,10 @@ if [ "$#" -eq 0 ]; then
     echo "== fuzz smoke (tools/fuzz/run.sh, 30 s per target)"
     tools/fuzz/run.sh --seconds 30 || status=$?
   fi
+  # ... and runs the whole suite again under AddressSanitizer, UndefinedBehaviorSanitizer
+  # and LeakSanitizer (./build-sanitize; every report fails its test).
+  echo "== sanitizers (tools/setup/sanitize.sh)"
+  tools/setup/sanitize.sh || status=$?
 fi
 echo "== summary"
 grep -E "tests passed|tests failed" "$BUILD/ctest.log" | tail -1 # ctest's closing line, last
