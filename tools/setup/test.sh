@@ -25,15 +25,15 @@ status=${PIPESTATUS[0]}
 set -e
 
 # The whole run (no ctest arguments) also smoke-fuzzes every parser of outside input
-# for 30 s each (tools/fuzz/README.md; replays tools/fuzz/regressions first).
+# for 60 s each (tools/fuzz/README.md; replays tools/fuzz/regressions first).
 # GRADC_SKIP_FUZZ=1 skips the fuzzing on purpose, and says so.
 cd "$ROOT"
 if [ "$#" -eq 0 ]; then
   if [ "${GRADC_SKIP_FUZZ:-0}" = 1 ]; then
     echo "== fuzz smoke: skipped (GRADC_SKIP_FUZZ=1)"
   else
-    echo "== fuzz smoke (tools/fuzz/run.sh, 30 s per target)"
-    tools/fuzz/run.sh --seconds 30 || status=$?
+    echo "== fuzz smoke (tools/fuzz/run.sh, 60 s per target)"
+    tools/fuzz/run.sh --seconds 60 || status=$?
   fi
   # ... and runs the whole suite again under AddressSanitizer, UndefinedBehaviorSanitizer
   # and LeakSanitizer (./build-sanitize; every report fails its test).
