@@ -36,32 +36,19 @@
 typedef struct {
   const char *name;
   double abs, rel;
-  int failed;
-  char msg[4096];
-  size_t mlen;
+  FxReport r; /* what failed in this case */
 } Ctx;
 
-static void note(Ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void note(Ctx *c, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  if (c->mlen < sizeof c->msg) {
-    int k = vsnprintf(c->msg + c->mlen, sizeof c->msg - c->mlen, fmt, ap);
-    if (k > 0) c->mlen += (size_t)k;
-  }
-  va_end(ap);
-  c->failed = 1;
-}
 
 /* Compares got[0..n) with want[0..n) times scale; notes the worst element. */
 static void compare(Ctx *c, const char *what, const char *tname, const float *got, size_t n, const double *want,
                     size_t wn, double scale) {
   if (!got) {
-    note(c, "\n    %s %s: the tape has no such tensor", what, tname);
+    fx_note(&c->r, "\n    %s %s: the tape has no such tensor", what, tname);
     return;
   }
   if (n != wn) {
-    note(c, "\n    %s %s: the tape has %zu elements, the reference %zu", what, tname, n, wn);
+    fx_note(&c->r, "\n    %s %s: the tape has %zu elements, the reference %zu", what, tname, n, wn);
     return;
   }
   size_t worst = 0, bad = 0;
@@ -73,7 +60,7 @@ static void compare(Ctx *c, const char *what, const char *tname, const float *go
     if (!(ratio <= worst_ratio)) worst_ratio = ratio, worst = k;
   }
   if (bad)
-    note(c, "\n    %s %s[%zu]: tape %.9g, reference %.9g; %zu of %zu elements off", what, tname, worst,
+    fx_note(&c->r, "\n    %s %s[%zu]: tape %.9g, reference %.9g; %zu of %zu elements off", what, tname, worst,
          (double)got[worst], want[worst] * scale, bad, n);
 }
 
@@ -95,7 +82,7 @@ static int set_tensor(Ctx *c, tape_model *m, const char *name, const cJSON *t) {
   double *d = json_data(t, &wn);
   int rc = 0;
   if (!p || n != wn) {
-    note(c, "\n    tensor %s: the tape has %zu elements, the fixture %zu", name, p ? n : 0, wn);
+    fx_note(&c->r, "\n    tensor %s: the tape has %zu elements, the fixture %zu", name, p ? n : 0, wn);
     rc = -1;
   } else {
     for (size_t k = 0; k < n; k++) {
@@ -117,7 +104,7 @@ static void compare_json(Ctx *c, const char *what, const char *tname, const floa
 
 static void compare_loss(Ctx *c, const char *what, float got, double want) {
   if (!(fabs((double)got - want) <= c->abs + c->rel * fabs(want)))
-    note(c, "\n    %s loss: tape %.9g, reference %.9g", what, (double)got, want);
+    fx_note(&c->r, "\n    %s loss: tape %.9g, reference %.9g", what, (double)got, want);
 }
 
 /* ---------------------------------------------------------------- fixtures */
@@ -131,7 +118,7 @@ static void run_case(Ctx *c, const cJSON *cs) {
   snprintf(path, sizeof path, "%s.grad", c->name);
   tape_model *m = tape_open(path, model, NULL, NULL, 0, err, sizeof err);
   if (!m) {
-    note(c, "\n    tape_open: %s", err);
+    fx_note(&c->r, "\n    tape_open: %s", err);
     return;
   }
   const cJSON *t;
@@ -141,7 +128,7 @@ static void run_case(Ctx *c, const cJSON *cs) {
   if (bad) goto done;
 
   if (tape_forward(m)) {
-    note(c, "\n    tape_forward: %s", tape_error(m));
+    fx_note(&c->r, "\n    tape_forward: %s", tape_error(m));
     goto done;
   }
   cJSON_ArrayForEach(t, outputs) {
@@ -154,7 +141,7 @@ static void run_case(Ctx *c, const cJSON *cs) {
   for (int pass = 1; pass <= 2; pass++) { /* the second pass accumulates: twice the gradient */
     if (pass == 1) tape_zero_grad(m);
     if (tape_backward(m)) {
-      note(c, "\n    tape_backward: %s", tape_error(m));
+      fx_note(&c->r, "\n    tape_backward: %s", tape_error(m));
       goto done;
     }
     const char *what = pass == 1 ? "backward: output" : "second backward: output";
@@ -185,9 +172,9 @@ static void run_family(const char *family) {
     fx_tolerance(cs, &c.abs, &c.rel);
     run_case(&c, cs);
     ncases++;
-    if (c.failed) {
+    if (c.r.failed) {
       nfail++;
-      cr_expect(0, "[%s] case %s: the tape differs from torch 1.13:%s", family, c.name, c.msg);
+      cr_expect(0, "[%s] case %s: the tape differs from torch 1.13:%s", family, c.name, c.r.msg);
     }
   }
   cJSON_Delete(doc);
@@ -300,7 +287,7 @@ static void check_model(const char *file, int steps) {
       for (size_t k = 0; k < n && k < gn; k++) pr[k] = pt[k];
     }
   }
-  cr_expect(!c.failed, "%s: the tape differs from the reference evaluator:%s", file, c.msg);
+  cr_expect(!c.r.failed, "%s: the tape differs from the reference evaluator:%s", file, c.r.msg);
   gc_graph_free(g);
   tape_close(m);
   free(src);

@@ -67,22 +67,9 @@ static void index_str(char *buf, size_t len, const cJSON *shape, size_t flat) {
 typedef struct {
   const char *family, *name;
   double abs, rel;
-  int failed;   /* this case has failed (reported once per tensor) */
-  char msg[4096];
-  size_t mlen;
+  FxReport r; /* what failed in this case */
 } Ctx;
 
-static void note(Ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void note(Ctx *c, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  if (c->mlen < sizeof c->msg) {
-    int k = vsnprintf(c->msg + c->mlen, sizeof c->msg - c->mlen, fmt, ap);
-    if (k > 0) c->mlen += (size_t)k;
-  }
-  va_end(ap);
-  c->failed = 1;
-}
 
 /* Compares got[0..n) with the fixture tensor {"shape", "data"}; notes the worst element. */
 static void compare(Ctx *c, const char *what, const char *tname, const float *got, size_t n, const cJSON *want) {
@@ -90,11 +77,11 @@ static void compare(Ctx *c, const char *what, const char *tname, const float *go
   const cJSON *data = cJSON_GetObjectItemCaseSensitive(want, "data");
   size_t wn = (size_t)cJSON_GetArraySize(data);
   if (!got) {
-    note(c, "\n    %s %s: gradc has no such tensor", what, tname);
+    fx_note(&c->r, "\n    %s %s: gradc has no such tensor", what, tname);
     return;
   }
   if (n != wn) {
-    note(c, "\n    %s %s: gradc has %zu elements, torch %zu", what, tname, n, wn);
+    fx_note(&c->r, "\n    %s %s: gradc has %zu elements, torch %zu", what, tname, n, wn);
     return;
   }
   size_t worst = 0, bad = 0;
@@ -114,14 +101,14 @@ static void compare(Ctx *c, const char *what, const char *tname, const float *go
   char ix[128];
   index_str(ix, sizeof ix, shape, worst);
   double w = cJSON_GetArrayItem(data, (int)worst)->valuedouble;
-  note(c, "\n    %s %s%s: gradc %.9g, torch %.9g (|err| %.3g > tol %.3g); %zu of %zu elements off", what, tname, ix,
+  fx_note(&c->r, "\n    %s %s%s: gradc %.9g, torch %.9g (|err| %.3g > tol %.3g); %zu of %zu elements off", what, tname, ix,
        (double)got[worst], w, fabs((double)got[worst] - w), c->abs + c->rel * fabs(w), bad, n);
 }
 
 static void compare_loss(Ctx *c, const char *what, float got, double want) {
   double tol = c->abs + c->rel * fabs(want);
   if (!(fabs((double)got - want) <= tol))
-    note(c, "\n    %s loss: gradc %.9g, torch %.9g (|err| %.3g > tol %.3g)", what, (double)got, want,
+    fx_note(&c->r, "\n    %s loss: gradc %.9g, torch %.9g (|err| %.3g > tol %.3g)", what, (double)got, want,
          fabs((double)got - want), tol);
 }
 
@@ -139,7 +126,7 @@ static void check_shape(Ctx *c, gradc_model *m, const char *name, const cJSON *w
     char *p = cJSON_PrintUnformatted(shape);
     snprintf(b, sizeof b, "%s", p ? p : "?");
     free(p);
-    note(c, "\n    output %s: gradc shape %s, torch %s", name, a, b);
+    fx_note(&c->r, "\n    output %s: gradc shape %s, torch %s", name, a, b);
   }
 }
 
@@ -152,11 +139,11 @@ static int set_tensor(Ctx *c, gradc_model *m, const char *name, const cJSON *t) 
   void *p = gradc_tensor(m, name, &n);
   const gradc_tensor_info *info = info_of(m, name);
   if (!p || !info) {
-    note(c, "\n    no tensor %s in the compiled model", name);
+    fx_note(&c->r, "\n    no tensor %s in the compiled model", name);
     return -1;
   }
   if (n != wn || (info->dtype == GRADC_I32) != i32) {
-    note(c, "\n    tensor %s: gradc has %zu %s elements, the fixture %zu %s", name, n,
+    fx_note(&c->r, "\n    tensor %s: gradc has %zu %s elements, the fixture %zu %s", name, n,
          info->dtype == GRADC_I32 ? "i32" : "f32", wn, i32 ? "i32" : "f32");
     return -1;
   }
@@ -181,7 +168,7 @@ static void run_case(Ctx *c, const cJSON *cs) {
 
   char dir[] = "/tmp/gradc_torch_ops_XXXXXX", so[128], hdr[128], path[256], err[4096] = "";
   if (!mkdtemp(dir)) {
-    note(c, "\n    mkdtemp failed");
+    fx_note(&c->r, "\n    mkdtemp failed");
     return;
   }
   snprintf(so, sizeof so, "%s/m.so", dir);
@@ -196,12 +183,12 @@ static void run_case(Ctx *c, const cJSON *cs) {
   gc_result res;
   gradc_model *m = NULL;
   if (gc_compile(&o, &res, err, sizeof err)) {
-    note(c, "\n    does not compile:\n%s", err);
+    fx_note(&c->r, "\n    does not compile:\n%s", err);
     goto done;
   }
   m = gradc_open(so, err, sizeof err);
   if (!m) {
-    note(c, "\n    gradc_open: %s", err);
+    fx_note(&c->r, "\n    gradc_open: %s", err);
     goto done;
   }
   const cJSON *t;
@@ -212,7 +199,7 @@ static void run_case(Ctx *c, const cJSON *cs) {
   cJSON_ArrayForEach(t, outputs) check_shape(c, m, t->string, t);
 
   if (gradc_forward(m)) {
-    note(c, "\n    gradc_forward: %s", gradc_error(m));
+    fx_note(&c->r, "\n    gradc_forward: %s", gradc_error(m));
     goto done;
   }
   cJSON_ArrayForEach(t, outputs) {
@@ -224,7 +211,7 @@ static void run_case(Ctx *c, const cJSON *cs) {
 
   gradc_zero_grad(m);
   if (gradc_backward(m)) {
-    note(c, "\n    gradc_backward: %s", gradc_error(m));
+    fx_note(&c->r, "\n    gradc_backward: %s", gradc_error(m));
     goto done;
   }
   cJSON_ArrayForEach(t, outputs) {
@@ -256,10 +243,10 @@ static void run_family(const char *family) {
     fx_tolerance(cs, &c.abs, &c.rel);
     run_case(&c, cs);
     ncases++;
-    if (c.failed) {
+    if (c.r.failed) {
       nfail++;
       cr_expect(0, "[%s] case %s differs from torch 1.13:%s\n    repro: /usr/bin/python3 tools/torch/gen_op_fixtures.py --repro %s --gradc build/bin/gradc",
-                family, c.name, c.msg, c.name);
+                family, c.name, c.r.msg, c.name);
     }
   }
   cJSON_Delete(doc);

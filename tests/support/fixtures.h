@@ -6,6 +6,7 @@
 #define GRADC_TEST_FIXTURES_H
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -47,6 +48,25 @@ static void fx_tolerance(const cJSON *c, double *abs, double *rel) {
   if (!tol) return;
   *abs = cJSON_GetObjectItemCaseSensitive(tol, "abs")->valuedouble;
   *rel = cJSON_GetObjectItemCaseSensitive(tol, "rel")->valuedouble;
+}
+
+/* What failed in one case, accumulated as text (each mismatch once). */
+typedef struct {
+  int failed;
+  char msg[4096];
+  size_t mlen;
+} FxReport;
+
+static void fx_note(FxReport *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fx_note(FxReport *r, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  if (r->mlen < sizeof r->msg) {
+    int k = vsnprintf(r->msg + r->mlen, sizeof r->msg - r->mlen, fmt, ap);
+    if (k > 0) r->mlen += (size_t)k;
+  }
+  va_end(ap);
+  r->failed = 1;
 }
 
 #endif
