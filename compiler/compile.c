@@ -33,8 +33,19 @@ static void write_header(FILE *f, const void *u) { emit_header(f, u, ((const Uni
 static void write_ir(FILE *f, const void *u) { print_ir(f, u); }
 static void write_dot(FILE *f, const void *u) { print_dot(f, u); }
 
+/* The most parts a large product is split into: --threads, else the host's cores (at
+ * most 8) when compiling for the host, else 1 (a microcontroller has one core). */
+static int threads_of(const gc_options *o) {
+  if (o->threads > 0) return o->threads;
+  char *host = LLVMGetDefaultTargetTriple();
+  bool is_host = !o->triple || !strcmp(o->triple, host);
+  LLVMDisposeMessage(host);
+  long cores = is_host ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
+  return cores < 1 ? 1 : cores > 8 ? 8 : (int)cores;
+}
+
 /* Front end and graph passes; returns the unit or longjmps through d. */
-static Unit *front(Arena *a, Diag *d, const gc_options *o, int vw) {
+static Unit *front(Arena *a, Diag *d, const gc_options *o, int vw, int threads) {
   BuildOptions bo = {(const char **)o->define_names, o->define_values, o->ndefines, (const char **)o->freeze,
                      o->nfreeze};
   Program *p = parse_program(a, d);
@@ -45,7 +56,7 @@ static Unit *front(Arena *a, Diag *d, const gc_options *o, int vw) {
   Unit *u = ARENA_NEW(a, Unit);
   u->g = g;
   u->source_name = o->path;
-  EntryOptions eo = {o->inference, vw};
+  EntryOptions eo = {o->inference, vw, threads};
   u->entries[u->nentries++] = entry_build(g, ENTRY_FORWARD, eo);
   if (!o->inference && g->loss) {
     u->entries[u->nentries++] = entry_build(g, ENTRY_BACKWARD, eo);
@@ -62,6 +73,7 @@ static Unit *front(Arena *a, Diag *d, const gc_options *o, int vw) {
       abort();
     }
     if (e->ws_bytes > u->ws_bytes) u->ws_bytes = e->ws_bytes;
+    for (int k = 0; k < e->nkernels; k++) u->parallel |= e->kernels[k].parts > 1;
   }
   return u;
 }
@@ -105,7 +117,7 @@ static int pipeline(Diag *d, Arena *a, const gc_options *o, LLVMTargetMachineRef
     snprintf(err, errlen, "%s", d->msg);
     return 1;
   }
-  Unit *u = front(a, d, o, lower_vector_width(tm));
+  Unit *u = front(a, d, o, lower_vector_width(tm), threads_of(o));
   snprintf(res->model, sizeof res->model, "%s", u->g->model);
   res->workspace_bytes = u->ws_bytes;
   if (u->g->batch_name) snprintf(res->batch_name, sizeof res->batch_name, "%s", u->g->batch_name);

@@ -88,6 +88,7 @@ char *descriptor_json(const Unit *u) {
     if (a->kind == ARG_PARAM) cJSON_AddItemToArray(ts, tensor_json(a->name, "param", a->node));
     if (a->kind == ARG_OUTPUT) cJSON_AddItemToArray(ts, tensor_json(a->name, "output", a->node));
   }
+  if (u->parallel) cJSON_AddStringToObject(d, "parallel", arena_printf(g->arena, "%s_set_parallel", g->model));
   cJSON *es = cJSON_AddArrayToObject(d, "entries");
   for (int k = 0; k < u->nentries; k++) {
     const Entry *e = u->entries[k];
@@ -202,6 +203,16 @@ void emit_header(FILE *f, const Unit *u, const char *source_name) {
     fprintf(f, "/* The same, its %d arguments in order in one array. */\nvoid %s_packed(void **args);\n\n", e->nargs,
             e->name);
   }
+  if (u->parallel)
+    fprintf(f,
+            "/* Large matrix products are split into parts. Without a runner the entry points\n"
+            " * compute the parts one after the other; with one, they call\n"
+            " * run(pool, task, ctx, n), which must call task(ctx, i) once for every i in\n"
+            " * [0, n) -- on any threads, in any order -- and return when all are done.\n"
+            " * run = NULL restores the default. Not to be called while an entry runs. */\n"
+            "void %s_set_parallel(void (*run)(void *pool, void (*task)(void *ctx, int32_t i), void *ctx, int32_t n),\n"
+            "    void *pool);\n\n",
+            g->model);
   fprintf(f, "/* The model's descriptor (JSON, see gradc/descriptor.h). */\nconst char *%s_descriptor(void);\n\n", g->model);
   fprintf(f, "#ifdef __cplusplus\n}\n#endif\n#endif\n");
 }

@@ -11,6 +11,7 @@ typedef struct {
   Entry *entries[3]; /* forward, backward, train step */
   int nentries;
   int64_t ws_bytes; /* the largest entry's plan */
+  bool parallel;    /* some kernel is split into parts: the object has NAME_set_parallel */
   const char *source_name;
 } Unit;
 

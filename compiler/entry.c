@@ -43,6 +43,7 @@ Entry *entry_build(Graph *g, EntryKind kind, EntryOptions opt) {
   Entry *e = ARENA_NEW(a, Entry);
   e->kind = kind;
   e->vw = opt.vw;
+  e->threads = opt.threads;
   static const char *const suffix[] = {"forward", "backward", "train_step"};
   e->name = arena_printf(a, "%s_%s", g->model, suffix[kind]);
   bool with_loss = g->loss && !opt.inference;

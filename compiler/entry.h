@@ -31,6 +31,7 @@ struct Kernel {
   Node **nodes; /* KER_ELEM: fused members in order; KER_OP: the one op */
   int n;
   Shape shape;  /* iteration space of KER_ELEM */
+  int parts;    /* > 1: split into parts the parallel runner may run at once (matmul.c) */
 };
 typedef struct Kernel Kernel;
 
@@ -72,11 +73,13 @@ typedef struct {
   Buffer *buf;      /* indexed by node id */
   int64_t ws_bytes;
   int vw;           /* target SIMD width, as in EntryOptions */
+  int threads;      /* as in EntryOptions */
 } Entry;
 
 typedef struct {
   bool inference;   /* no backward entry; forward drops loss-only inputs */
   int vw;           /* the target's SIMD width in floats (the kernels' scratch depends on it) */
+  int threads;      /* the most parts a large kernel is split into (1: none) */
 } EntryOptions;
 
 /* Builds the entry (roots, sinks, args). graph must be fully optimised. */

@@ -139,7 +139,12 @@ LLVMValueRef lw_load(Lower *L, Node *x, const LLVMValueRef *idx, int rank) {
 }
 
 LLVMValueRef lw_scratch(Lower *L, Node *x) {
-  LLVMValueRef off = lw_ix(L, L->e->buf[x->id].scratch_offset);
+  const Buffer *b = &L->e->buf[x->id];
+  LLVMValueRef off = lw_ix(L, b->scratch_offset);
+  if (L->part) { /* the parts of a split kernel have equal slices, one each */
+    int parts = L->e->kernels[L->e->kernel_of[x->id]].parts;
+    off = LLVMBuildAdd(LB, off, LLVMBuildMul(LB, L->part, lw_ix(L, b->scratch_bytes / parts), ""), "");
+  }
   return LLVMBuildGEP2(LB, L->i8, L->ws, &off, 1, "scratch");
 }
 bool lw_applies_sgd(Lower *L, Node *x) { return buf_of(L, x)->sgd != NULL; }
@@ -182,12 +187,19 @@ static void grad_epilogue(Lower *L, Node *sink, LLVMValueRef gp, LLVMValueRef of
   LLVMValueRef mp = LLVMBuildGEP2(LB, L->f32, L->args[arg_of_kind(L, ARG_STATE, p)], &off, 1, "");
   st(L, g, gp);
   LLVMValueRef pv = ld(L, t, pp);
-  LLVMValueRef lr = splat_like(L, L->hyper[0], t), mu = splat_like(L, L->hyper[1], t), wd = splat_like(L, L->hyper[2], t);
+  LLVMValueRef hyper[3];
+  for (int h = 0; h < 3; h++) { /* volatile: a value hoisted out of the loops would take a register from the
+                                   micro-kernels, which need all of them (an L1 load here costs nothing) */
+    LLVMValueRef hi = lw_ix(L, h);
+    hyper[h] = LLVMBuildLoad2(LB, L->f32, LLVMBuildGEP2(LB, L->f32, L->args[arg_of_kind(L, ARG_HYPER, NULL)], &hi, 1, ""), "hyper");
+    LLVMSetVolatile(hyper[h], 1);
+  }
+  LLVMValueRef lr = splat_like(L, hyper[0], t), mu = splat_like(L, hyper[1], t), wd = splat_like(L, hyper[2], t);
   LLVMValueRef d = LLVMBuildFAdd(LB, g, LLVMBuildFMul(LB, wd, pv, ""), "d");
   /* without momentum the momentum buffer is neither read nor written */
   LLVMBasicBlockRef withm = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "sgd_momentum");
   LLVMBasicBlockRef plain = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "sgd_plain");
-  LLVMBuildCondBr(LB, LLVMBuildFCmp(LB, LLVMRealONE, L->hyper[1], lw_f32(L, 0), ""), withm, plain);
+  LLVMBuildCondBr(LB, LLVMBuildFCmp(LB, LLVMRealONE, hyper[1], lw_f32(L, 0), ""), withm, plain);
   LLVMPositionBuilderAtEnd(LB, withm);
   LLVMValueRef m = LLVMBuildFAdd(LB, LLVMBuildFMul(LB, mu, ld(L, t, mp), ""), d, "m");
   st(L, m, mp);
@@ -377,22 +389,17 @@ static LLVMValueRef declare_entry(Lower *L, Entry *e, const char *name, bool cor
   return fn;
 }
 
-/* Makes fn the function being emitted: its arguments, workspace, mode and
- * hyper-parameters (loaded once, at its entry). */
+/* Makes fn the function being emitted: its arguments (its first nargs parameters),
+ * workspace and mode. */
 static void begin_function(Lower *L, Entry *e, LLVMValueRef fn, bool core) {
   L->fn = fn;
   L->args = ARENA_ARRAY(L->g->arena, LLVMValueRef, e->nargs);
   for (int i = 0; i < e->nargs; i++) L->args[i] = LLVMGetParam(fn, (unsigned)i);
   L->ws = L->args[e->nargs - 1];
+  L->part = NULL;
   LLVMPositionBuilderAtEnd(LB, LLVMAppendBasicBlockInContext(L->ctx, fn, "entry"));
   if (core)
     L->train = LLVMBuildICmp(LB, LLVMIntNE, LLVMGetParam(fn, (unsigned)e->nargs), LLVMConstInt(L->i32, 0, 0), "train");
-  for (int i = 0; i < e->nargs; i++)
-    if (e->args[i].kind == ARG_HYPER)
-      for (int h = 0; h < 3; h++) {
-        LLVMValueRef hi = lw_ix(L, h);
-        L->hyper[h] = LLVMBuildLoad2(LB, L->f32, LLVMBuildGEP2(LB, L->f32, L->args[i], &hi, 1, ""), "hyper");
-      }
 }
 
 static void emit_kernel(Lower *L, Kernel *k, LLVMValueRef *vals) {
@@ -400,29 +407,130 @@ static void emit_kernel(Lower *L, Kernel *k, LLVMValueRef *vals) {
   else gc_ops[k->nodes[0]->op].emitk(L, k);
 }
 
-/* GRADC_PROFILE_KERNELS=1 (a developer's switch, for `perf report`): each kernel in a
- * function of its own, NAME_k<index>_<op>, called with the entry's arguments. */
-static void emit_kernel_outlined(Lower *L, Entry *e, Kernel *k, int index, LLVMValueRef *vals, bool core) {
-  LLVMValueRef caller = L->fn;
-  LLVMBasicBlockRef at = LLVMGetInsertBlock(LB);
+/* What emitting a kernel into a function of its own changes in L. */
+typedef struct {
+  LLVMValueRef fn, *args, ws, train, part;
+  LLVMBasicBlockRef at;
+} Saved;
+static Saved save(Lower *L) {
+  return (Saved){L->fn, L->args, L->ws, L->train, L->part, LLVMGetInsertBlock(LB)};
+}
+static void restore(Lower *L, const Saved *s) {
+  L->fn = s->fn, L->args = s->args, L->ws = s->ws, L->train = s->train, L->part = s->part;
+  LLVMPositionBuilderAtEnd(LB, s->at);
+}
+
+/* Kernel k as a function `NAME_k<index>_<op>` of the entry's parameters (noalias, as
+ * the entry's) and, for a split kernel, the part index last. */
+static LLVMValueRef outline(Lower *L, Entry *e, Kernel *k, int index, LLVMValueRef *vals, bool core) {
+  Saved s = save(L);
+  int n = e->nargs + core, split = k->parts > 1;
+  LLVMTypeRef *params = ARENA_ARRAY(L->g->arena, LLVMTypeRef, n + split);
+  for (int i = 0; i < n; i++) params[i] = LLVMTypeOf(LLVMGetParam(s.fn, (unsigned)i));
+  if (split) params[n] = L->i32;
   char name[700];
-  snprintf(name, sizeof name, "%s_k%d_%s", LLVMGetValueName2(caller, &(size_t){0}), index,
+  snprintf(name, sizeof name, "%s_k%d_%s", LLVMGetValueName2(s.fn, &(size_t){0}), index,
            k->kind == KER_ELEM ? "elementwise" : gc_ops[k->nodes[0]->op].name);
-  LLVMValueRef fn = LLVMAddFunction(L->mod, name, LLVMGlobalGetValueType(caller));
-  add_attr(L, fn, LLVMAttributeFunctionIndex, "noinline");
+  LLVMValueRef fn = LLVMAddFunction(L->mod, name, LLVMFunctionType(L->vd, params, (unsigned)(n + split), 0));
+  LLVMSetLinkage(fn, LLVMInternalLinkage); /* a local symbol: named in profiles */
   add_attr(L, fn, LLVMAttributeFunctionIndex, "nounwind");
-  for (int i = 0; i < e->nargs; i++) add_attr(L, fn, (unsigned)i + 1, "noalias"); /* as the entry's */
-  LLVMValueRef *saved_args = L->args, saved_train = L->train, saved_hyper[3] = {L->hyper[0], L->hyper[1], L->hyper[2]};
+  for (int i = 0; i < e->nargs; i++) add_attr(L, fn, (unsigned)i + 1, "noalias");
   begin_function(L, e, fn, core);
+  if (split) L->part = LLVMBuildZExt(LB, LLVMGetParam(fn, (unsigned)n), L->ix, "part");
   emit_kernel(L, k, vals);
   LLVMBuildRetVoid(LB);
-  L->fn = caller, L->args = saved_args, L->ws = saved_args[e->nargs - 1], L->train = saved_train;
-  memcpy(L->hyper, saved_hyper, sizeof saved_hyper);
-  LLVMPositionBuilderAtEnd(LB, at);
+  restore(L, &s);
+  return fn;
+}
+
+/* GRADC_PROFILE_KERNELS=1 (a developer's switch, for `perf report`): each kernel in a
+ * function of its own, called with the entry's arguments. */
+static void emit_kernel_outlined(Lower *L, Entry *e, Kernel *k, int index, LLVMValueRef *vals, bool core) {
+  LLVMValueRef fn = outline(L, e, k, index, vals, core);
+  add_attr(L, fn, LLVMAttributeFunctionIndex, "noinline");
   int n = e->nargs + core;
   LLVMValueRef *params = ARENA_ARRAY(L->g->arena, LLVMValueRef, n);
-  for (int i = 0; i < n; i++) params[i] = LLVMGetParam(caller, (unsigned)i);
+  for (int i = 0; i < n; i++) params[i] = LLVMGetParam(L->fn, (unsigned)i);
   LLVMBuildCall2(LB, LLVMGlobalGetValueType(fn), fn, params, (unsigned)n, "");
+}
+
+/* ---- kernels split into parts ----
+ * A kernel with k->parts > 1 (a large matrix product, matmul.c) becomes a task
+ * function `task(ctx, part)` that computes one part; ctx holds the entry's arguments
+ * and mode. The entry passes the parts to the parallel runner the host installed with
+ * NAME_set_parallel (the runtime's thread pool), or without one runs them in order. */
+
+/* The runner and its pool: a private {run, pool} pair that NAME_set_parallel sets. */
+static LLVMValueRef parallel_global(Lower *L) {
+  LLVMValueRef gv = LLVMGetNamedGlobal(L->mod, "gradc.parallel");
+  if (gv) return gv;
+  LLVMTypeRef t = LLVMArrayType(L->ptr, 2);
+  gv = LLVMAddGlobal(L->mod, t, "gradc.parallel");
+  LLVMSetInitializer(gv, LLVMConstNull(t));
+  LLVMSetLinkage(gv, LLVMInternalLinkage);
+  LLVMTypeRef params[2] = {L->ptr, L->ptr};
+  LLVMValueRef fn = LLVMAddFunction(L->mod, arena_printf(L->g->arena, "%s_set_parallel", L->g->model),
+                                    LLVMFunctionType(L->vd, params, 2, 0));
+  add_attr(L, fn, LLVMAttributeFunctionIndex, "nounwind");
+  LLVMBuilderRef b = LLVMCreateBuilderInContext(L->ctx);
+  LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(L->ctx, fn, "entry"));
+  for (int i = 0; i < 2; i++) {
+    LLVMValueRef ix = lw_ix(L, i);
+    LLVMBuildStore(b, LLVMGetParam(fn, (unsigned)i), LLVMBuildGEP2(b, L->ptr, gv, &ix, 1, ""));
+  }
+  LLVMBuildRetVoid(b);
+  LLVMDisposeBuilder(b);
+  return gv;
+}
+
+static void emit_kernel_parts(Lower *L, Entry *e, Kernel *k, int index, LLVMValueRef *vals, bool core) {
+  LLVMValueRef body = outline(L, e, k, index, vals, core);
+  int n = e->nargs + core;
+  LLVMTypeRef tparams[2] = {L->ptr, L->i32};
+  LLVMTypeRef task_ty = LLVMFunctionType(L->vd, tparams, 2, 0);
+  LLVMValueRef task = LLVMAddFunction(L->mod, arena_printf(L->g->arena, "%s_task", LLVMGetValueName2(body, &(size_t){0})), task_ty);
+  LLVMSetLinkage(task, LLVMInternalLinkage);
+  add_attr(L, task, LLVMAttributeFunctionIndex, "nounwind");
+  { /* task(ctx, part) = body(ctx[0], ..., ctx[n-1] (the mode as an integer), part) */
+    LLVMBuilderRef b = LLVMCreateBuilderInContext(L->ctx);
+    LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(L->ctx, task, "entry"));
+    LLVMValueRef *args = ARENA_ARRAY(L->g->arena, LLVMValueRef, n + 1);
+    for (int i = 0; i < n; i++) {
+      LLVMValueRef ix = lw_ix(L, i);
+      args[i] = LLVMBuildLoad2(b, L->ptr, LLVMBuildGEP2(b, L->ptr, LLVMGetParam(task, 0), &ix, 1, ""), "");
+      if (i == e->nargs) args[i] = LLVMBuildPtrToInt(b, args[i], L->i32, "mode");
+    }
+    args[n] = LLVMGetParam(task, 1);
+    LLVMBuildCall2(b, LLVMGlobalGetValueType(body), body, args, (unsigned)n + 1, "");
+    LLVMBuildRetVoid(b);
+    LLVMDisposeBuilder(b);
+  }
+  LLVMValueRef ctx = lw_slot(L, LLVMArrayType(L->ptr, (unsigned)n), "ctx");
+  for (int i = 0; i < n; i++) {
+    LLVMValueRef v = LLVMGetParam(L->fn, (unsigned)i), ix = lw_ix(L, i);
+    if (i == e->nargs) v = LLVMBuildIntToPtr(LB, v, L->ptr, "");
+    LLVMBuildStore(LB, v, LLVMBuildGEP2(LB, L->ptr, ctx, &ix, 1, ""));
+  }
+  LLVMValueRef gv = parallel_global(L), one = lw_ix(L, 1);
+  LLVMValueRef run = LLVMBuildLoad2(LB, L->ptr, gv, "run");
+  LLVMValueRef pool = LLVMBuildLoad2(LB, L->ptr, LLVMBuildGEP2(LB, L->ptr, gv, &one, 1, ""), "pool");
+  LLVMBasicBlockRef par = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "parallel");
+  LLVMBasicBlockRef ser = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "in_order");
+  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "parts_done");
+  LLVMBuildCondBr(LB, LLVMBuildIsNull(LB, run, ""), ser, par);
+  LLVMPositionBuilderAtEnd(LB, par);
+  LLVMTypeRef rparams[4] = {L->ptr, L->ptr, L->ptr, L->i32};
+  LLVMValueRef rargs[4] = {pool, task, ctx, LLVMConstInt(L->i32, (unsigned)k->parts, 0)};
+  LLVMBuildCall2(LB, LLVMFunctionType(L->vd, rparams, 4, 0), run, rargs, 4, "");
+  LLVMBuildBr(LB, done);
+  LLVMPositionBuilderAtEnd(LB, ser);
+  Loop lp;
+  LLVMValueRef p = lw_loop(L, &lp, k->parts, "part");
+  LLVMValueRef targs[2] = {ctx, LLVMBuildTrunc(LB, p, L->i32, "")};
+  LLVMBuildCall2(LB, task_ty, task, targs, 2, "");
+  lw_loop_end(L, &lp);
+  LLVMBuildBr(LB, done);
+  LLVMPositionBuilderAtEnd(LB, done);
 }
 
 /* The forward entry, or the gradient core (from the train-step entry: private,
@@ -437,7 +545,8 @@ LLVMValueRef lower_entry(Lower *L, Graph *g, Entry *e) {
   const char *profile = getenv("GRADC_PROFILE_KERNELS");
   LLVMValueRef *vals = ARENA_ARRAY(g->arena, LLVMValueRef, g->n);
   for (int i = 0; i < e->nkernels; i++)
-    if (profile && *profile == '1') emit_kernel_outlined(L, e, &e->kernels[i], i, vals, core);
+    if (e->kernels[i].parts > 1) emit_kernel_parts(L, e, &e->kernels[i], i, vals, core);
+    else if (profile && *profile == '1') emit_kernel_outlined(L, e, &e->kernels[i], i, vals, core);
     else emit_kernel(L, &e->kernels[i], vals);
   LLVMBuildRetVoid(LB);
   add_attr(L, fn, LLVMAttributeFunctionIndex, "noinline"); /* one copy, called by its wrappers */

@@ -22,8 +22,8 @@ struct Lower {
   LLVMValueRef *args;/* its arguments, as in Entry.args */
   Entry *e;          /* the entry point being emitted */
   int vw;            /* floats per SIMD vector on the target (1: no vectors) */
-  LLVMValueRef hyper[3]; /* gradient core: lr, momentum, weight decay (loaded at entry) */
   LLVMValueRef train;    /* gradient core: i1, true in train-step mode */
+  LLVMValueRef part;     /* in the function of one part of a split kernel: its index (ix) */
   Graph *g;
 };
 
@@ -51,7 +51,8 @@ LLVMValueRef lw_loop(Lower *L, Loop *lp, int64_t n, const char *name);
 /* The same with a bound computed at run time (an ix value). */
 LLVMValueRef lw_loop_v(Lower *L, Loop *lp, LLVMValueRef n, const char *name);
 void lw_loop_end(Lower *L, Loop *lp);
-/* The workspace slice the plan reserved for kernel scratch of node x. */
+/* The workspace slice the plan reserved for kernel scratch of node x (of the part
+ * being emitted, when the kernel is split). */
 LLVMValueRef lw_scratch(Lower *L, Node *x);
 /* Opens one loop per dimension of s; idx receives the induction variables. */
 void lw_loops(Lower *L, Loop *lps, Shape s, LLVMValueRef *idx);

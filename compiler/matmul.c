@@ -37,6 +37,7 @@ typedef struct {
   int r, o;        /* rank, index of the row dimension */
   int64_t M, N, K;
   LLVMValueRef p;  /* batch index (rank 3) or NULL */
+  LLVMValueRef i0, j0; /* this part's first row and column of C (a parallel task's share) */
   bool sgd;        /* C is a gradient whose SGD update is applied as it is stored */
   LLVMTypeRef vt;  /* <VW x float> */
 } MM;
@@ -69,24 +70,26 @@ static LLVMValueRef add_c(Lower *L, LLVMValueRef x, int64_t c) { return LLVMBuil
 /* Element pointers of op(A)(i, k), op(B)(k, j) and C(i, j). */
 static LLVMValueRef pa(Lower *L, MM *m, LLVMValueRef i, LLVMValueRef k) {
   LLVMValueRef idx[3] = {m->p};
+  i = LLVMBuildAdd(LB, i, m->i0, "");
   idx[m->o] = m->n->ta ? k : i, idx[m->o + 1] = m->n->ta ? i : k;
   return lw_addr(L, m->a, idx, m->r);
 }
 static LLVMValueRef pb(Lower *L, MM *m, LLVMValueRef k, LLVMValueRef j) {
   LLVMValueRef idx[3] = {m->p};
+  j = LLVMBuildAdd(LB, j, m->j0, "");
   idx[m->o] = m->n->tb ? j : k, idx[m->o + 1] = m->n->tb ? k : j;
   return lw_addr(L, m->b, idx, m->r);
 }
 static LLVMValueRef pc(Lower *L, MM *m, LLVMValueRef i, LLVMValueRef j) {
   LLVMValueRef idx[3] = {m->p};
-  idx[m->o] = i, idx[m->o + 1] = j;
+  idx[m->o] = LLVMBuildAdd(LB, i, m->i0, ""), idx[m->o + 1] = LLVMBuildAdd(LB, j, m->j0, "");
   return lw_addr(L, m->n, idx, m->r);
 }
 /* The final value of C(i, j) (a float, or a vector along j): stored, accumulated or
  * turned into an SGD update as the memory plan says. */
 static void store_c(Lower *L, MM *m, LLVMValueRef i, LLVMValueRef j, LLVMValueRef v) {
   LLVMValueRef idx[3] = {m->p};
-  idx[m->o] = i, idx[m->o + 1] = j;
+  idx[m->o] = LLVMBuildAdd(LB, i, m->i0, ""), idx[m->o + 1] = LLVMBuildAdd(LB, j, m->j0, "");
   lw_store(L, m->n, idx, v);
 }
 
@@ -321,12 +324,46 @@ static bool packs(const Node *n, int vw) {
   return vw > 1 && M >= MR && N >= vw && K >= 8 && big && strided;
 }
 
+/* ---- parallel parts ----
+ * A product of at least PAR_FLOPS is cut into up to `threads` parts along its columns
+ * (whole NV*VW-wide register blocks) or, when it has more row blocks than column
+ * blocks, along its rows (whole MR-row blocks). Each part is a product of its own that
+ * writes its own block of C with the same sums over k in the same order, so the result
+ * is bitwise the one of the unsplit kernel; the parts need no synchronisation. */
+#define PAR_FLOPS (1 << 22)
+
+typedef struct {
+  int parts;
+  bool cols;            /* split along N (else along M) */
+  int64_t chunk, total; /* every part but the last has `chunk` of the `total` rows/columns */
+} Split;
+
+static Split split_of(const Node *n, int vw, int threads) {
+  int64_t M, N, K;
+  dims_of(n, &M, &N, &K);
+  Split s = {1, false, 0, 0};
+  if (threads < 2 || vw < 2 || 2.0 * (double)M * (double)N * (double)K < PAR_FLOPS) return s;
+  int64_t nr = (int64_t)NV * vw;
+  s.cols = N / nr >= M / MR;
+  int64_t unit = s.cols ? nr : MR;
+  s.total = s.cols ? N : M;
+  int64_t t = min64(threads, s.total / unit); /* every part at least one block */
+  for (; t > 1; t--) { /* and none empty */
+    s.chunk = round_up((s.total + t - 1) / t, unit);
+    if ((t - 1) * s.chunk < s.total) break;
+  }
+  s.parts = t > 1 ? (int)t : 1;
+  return s;
+}
+
+int matmul_parts(const Node *n, int vw, int threads) { return split_of(n, vw, threads).parts; }
+
 int64_t matmul_scratch_bytes(const Node *n, int vw) {
   if (!packs(n, vw)) return 0;
   int64_t M, N, K;
   dims_of(n, &M, &N, &K);
   int64_t nr = (int64_t)NV * vw, kc = min64(KC, K);
-  return (min64(PMC, round_up(M, MR)) * kc + kc * min64(PNC, round_up(N, nr))) * 4;
+  return round_up((min64(PMC, round_up(M, MR)) * kc + kc * min64(PNC, round_up(N, nr))) * 4, 64);
 }
 
 bool matmul_single_pass(const Node *n) {
@@ -459,22 +496,47 @@ static void packed_matmul(Lower *L, MM *m) {
   lw_loop_end(L, &lir), lw_loop_end(L, &ljr), lw_loop_end(L, &lic), lw_loop_end(L, &lpc), lw_loop_end(L, &ljc);
 }
 
+/* Rows [i0, i0 + M) and columns [j0, j0 + N) of C: the whole product or one part. */
+static void emit_part(Lower *L, MM *m, LLVMValueRef i0, int64_t M, LLVMValueRef j0, int64_t N) {
+  MM part = *m;
+  part.i0 = i0, part.M = M, part.j0 = j0, part.N = N;
+  Node *n = m->n;
+  int vw = (int)LLVMGetVectorSize(m->vt);
+  Loop lb;
+  if (part.r == 3) part.p = lw_loop(L, &lb, n->shape.d[0], "batch");
+  if (packs(n, vw)) packed_matmul(L, &part);
+  else if (vw > 1 && !n->tb) bcast_matmul(L, &part);
+  else if (vw > 1 && !n->ta) dot_matmul(L, &part);
+  else scalar_columns(L, &part, 0);
+  if (part.r == 3) lw_loop_end(L, &lb);
+}
+
 void emit_matmul(Lower *L, Kernel *k) {
   Node *n = k->nodes[0];
   MM m = {.n = n, .a = n->in[0], .b = n->in[1], .r = n->shape.rank};
   m.o = m.r - 2;
-  m.M = n->shape.d[m.o], m.N = n->shape.d[m.o + 1];
-  int ar = m.a->shape.rank;
-  m.K = n->ta ? m.a->shape.d[ar - 2] : m.a->shape.d[ar - 1];
+  dims_of(n, &m.M, &m.N, &m.K);
   m.sgd = lw_applies_sgd(L, n);
   GC_ASSERT(!m.sgd || matmul_single_pass(n));
   int vw = L->vw > 1 ? L->vw : 1;
   m.vt = LLVMVectorType(L->f32, (unsigned)vw);
-  Loop lb;
-  if (m.r == 3) m.p = lw_loop(L, &lb, n->shape.d[0], "batch");
-  if (packs(n, vw)) packed_matmul(L, &m);
-  else if (vw > 1 && !n->tb) bcast_matmul(L, &m);
-  else if (vw > 1 && !n->ta) dot_matmul(L, &m);
-  else scalar_columns(L, &m, 0);
-  if (m.r == 3) lw_loop_end(L, &lb);
+  LLVMValueRef zero = lw_ix(L, 0);
+  if (k->parts < 2) return emit_part(L, &m, zero, m.M, zero, m.N);
+  /* part L->part of k->parts: `chunk` rows or columns from part * chunk, fewer in the last */
+  Split s = split_of(n, vw, k->parts);
+  GC_ASSERT(s.parts == k->parts && L->part);
+  int64_t last = s.total - (s.parts - 1) * s.chunk;
+  LLVMValueRef start = LLVMBuildMul(LB, L->part, lw_ix(L, s.chunk), "start");
+  LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "part");
+  LLVMBasicBlockRef tail = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "last_part");
+  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "parts_done");
+  LLVMBuildCondBr(LB, LLVMBuildICmp(LB, LLVMIntEQ, L->part, lw_ix(L, s.parts - 1), ""), tail, body);
+  for (int t = 0; t < 2; t++) {
+    int64_t size = t ? last : s.chunk;
+    LLVMPositionBuilderAtEnd(LB, t ? tail : body);
+    if (s.cols) emit_part(L, &m, zero, m.M, start, size);
+    else emit_part(L, &m, start, size, zero, m.N);
+    LLVMBuildBr(LB, done);
+  }
+  LLVMPositionBuilderAtEnd(LB, done);
 }

@@ -7,7 +7,10 @@
 void emit_matmul(Lower *L, Kernel *k);
 /* Whether the kernel stores each element of n once (no partial sums over k-blocks). */
 bool matmul_single_pass(const Node *n);
-/* Workspace the kernel needs to pack its operands (0: it works in place). */
+/* The number of parts (1, or up to `threads`) a product is split into for the
+ * parallel runner: large products only, each part a block of columns or rows of C. */
+int matmul_parts(const Node *n, int vw, int threads);
+/* Workspace one part of the kernel needs to pack its operands (0: it works in place). */
 int64_t matmul_scratch_bytes(const Node *n, int vw);
 
 #endif

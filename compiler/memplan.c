@@ -120,7 +120,8 @@ void memplan_entry(Graph *g, Entry *e) {
     } else {
       b->kind = BUF_WS, b->bytes = shape_count(n->shape) * 4;
     }
-    if (n->op == OP_MATMUL) b->scratch_bytes = matmul_scratch_bytes(n, e->vw);
+    if (n->op == OP_MATMUL) /* one packing area per part: the parts may run at once */
+      b->scratch_bytes = matmul_scratch_bytes(n, e->vw) * e->kernels[e->kernel_of[n->id]].parts;
   }
   assign_offsets(g, e);
 }

@@ -9,7 +9,7 @@
  * kernel and stored by a COPY is computed straight into the output buffer; a gradient
  * read by nothing else is stored by its own kernel through its SGD sink (added into
  * the gradient buffer, or applied as the parameter's update) — a matmul applies the
- * update in its epilogue. */
+ * update in its epilogue. A large matmul is split into parts for the parallel runner. */
 #include <string.h>
 #include "entry.h"
 #include "matmul.h"
@@ -63,7 +63,7 @@ static bool elided(const Entry *e, const Node *n) {
 
 static Kernel *new_kernel(Graph *g, Entry *e, KernelKind kind, Shape s) {
   Kernel *k = &e->kernels[e->nkernels++];
-  *k = (Kernel){kind, ARENA_ARRAY(g->arena, Node *, e->nlive), 0, s};
+  *k = (Kernel){kind, ARENA_ARRAY(g->arena, Node *, e->nlive), 0, s, 1};
   return k;
 }
 
@@ -84,5 +84,6 @@ void schedule_entry(Graph *g, Entry *e) {
       k = new_kernel(g, e, c == CLS_ELEM ? KER_ELEM : KER_OP, n->shape);
     k->nodes[k->n++] = n;
     e->kernel_of[n->id] = (int)(k - e->kernels);
+    if (n->op == OP_MATMUL) k->parts = matmul_parts(n, e->vw, e->threads);
   }
 }

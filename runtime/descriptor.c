@@ -325,6 +325,11 @@ static int parse_header(perr *e, const cJSON *root, gradc_desc *d) {
       ws > SIZE_MAX - 2 * GRADC_WORKSPACE_ALIGN)
     return fail(e, "\"workspace_bytes\" must be a non-negative integer");
   d->workspace_bytes = (size_t)ws;
+  if (cJSON_GetObjectItemCaseSensitive(root, "parallel")) {
+    const char *pn = get_ident(e, root, "parallel", "descriptor");
+    if (!pn) return -1;
+    if (!(d->parallel = dup_str(pn))) return fail(e, "out of memory");
+  }
   const cJSON *loss = cJSON_GetObjectItemCaseSensitive(root, "loss");
   if (!loss) return fail(e, "missing \"loss\" (a name or null)");
   if (cJSON_IsNull(loss)) return 0;
@@ -365,6 +370,7 @@ void gradc_desc_free(gradc_desc *d) {
   free(d->entries);
   free(d->model);
   free(d->loss);
+  free(d->parallel);
   memset(d, 0, sizeof *d);
 }
 

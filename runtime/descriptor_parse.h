@@ -49,6 +49,7 @@ typedef struct {
   char *model;
   size_t workspace_bytes;
   char *loss; /* NULL when the descriptor's "loss" is null */
+  char *parallel; /* "parallel": the NAME_set_parallel function, or NULL */
   size_t ntensors;
   gradc_tensor_desc *tensors;
   size_t nentries;

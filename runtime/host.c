@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "host_internal.h"
+#include "pool.h"
 
 _Static_assert(sizeof(void *) == sizeof(void (*)(void)), "dlsym needs data and code pointers of one size");
 
@@ -141,6 +142,13 @@ static int open_model(gradc_model *m, const char *so_path) {
   m->has_forward = f != NULL;
   m->has_backward = b != NULL;
   m->has_train = t != NULL && b != NULL;
+  m->threads = 1;
+  if (m->desc.parallel) {
+    void *s = sym(m->dl, m->desc.parallel);
+    if (!s) return gradc__fail(m, "'%s': function '%s' not found", so_path, m->desc.parallel);
+    memcpy(&m->set_parallel, &s, sizeof m->set_parallel);
+    gradc_set_threads(m, 0);
+  }
   return 0;
 }
 
@@ -271,6 +279,13 @@ int gradc_train_step(gradc_model *m, float lr) {
   call(&m->backward);
   gradc_sgd_step(m, lr);
   return 0;
+}
+
+int gradc_set_threads(gradc_model *m, int n) {
+  if (!m) return 1;
+  gradc_pool *pool = n == 1 || !m->set_parallel ? NULL : gradc__pool();
+  if (m->set_parallel) m->set_parallel(pool ? gradc__pool_run : NULL, pool);
+  return m->threads = gradc__pool_threads(pool);
 }
 
 void gradc_set_optimizer(gradc_model *m, float momentum, float weight_decay) {

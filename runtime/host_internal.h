@@ -5,6 +5,7 @@
 #define GRADC_HOST_INTERNAL_H
 #include <ffi.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "descriptor_parse.h"
 #include "gradc/runtime.h"
@@ -35,6 +36,8 @@ struct gradc_model {
   gradc_call forward, backward, train; /* train: the fused SGD step, if compiled */
   int has_forward, has_backward, has_train;
   float hyper[3];                       /* the train step's {lr, momentum, weight decay} */
+  void (*set_parallel)(void (*run)(void *, void (*)(void *, int32_t), void *, int32_t), void *pool);
+  int threads;                          /* what gradc_set_threads put in effect */
   char err[GRADC_ERR_LEN];
 };
 

@@ -55,7 +55,7 @@ static bool plan_build(Plan *p, const char *src, bool inference) {
   Graph *g = build_graph(p->a, d, prog, &bo);
   if (!inference) autodiff(g);
   optimize(g);
-  EntryOptions eo = {inference, 8}; /* the kernels of an AVX host, matmul packing scratch included */
+  EntryOptions eo = {inference, 8, 2}; /* an AVX host with 2 cores: packing scratch, one per part */
   p->e[p->ne++] = entry_build(g, ENTRY_FORWARD, eo);
   if (!inference && g->loss) p->e[p->ne++] = entry_build(g, ENTRY_TRAIN, eo);
   for (int i = 0; i < p->ne; i++) {

@@ -37,6 +37,9 @@ typedef struct {
   const char *cpu;    /* NULL: the host's CPU when the target is the host, else generic */
   const char *weights; /* safetensors file whose parameters are baked in, or NULL */
   bool stats;          /* fill gc_result's footprint (emits the object once more, in memory) */
+  int threads;         /* large products are split into at most this many parts for a host's
+                          thread pool (NAME_set_parallel); 0: the host's cores when
+                          compiling for the host (at most 8), else 1 = no split */
   gc_emit emit;
   const char *out;    /* output path; for SO/OBJ the header goes to OUT with .h */
 } gc_options;

@@ -40,6 +40,9 @@
  *   are not listed. Shapes have at most GRADC_MAX_RANK dimensions.
  * - "packed" (optional) names `void NAME(void **args)`, the same entry point with its
  *   arguments in one array, in "args" order: a loader can call it without libffi.
+ * - "parallel" (optional, top level) names `void NAME(run, pool)`, which installs a
+ *   parallel runner for the large matrix products the object splits into parts (see
+ *   the generated header); without one the parts run one after the other.
  * - Further entry kinds may appear ("train_step", ...); a loader ignores kinds it does
  *   not know.
  */

@@ -64,6 +64,14 @@ const gradc_tensor_info *gradc_tensor_at(const gradc_model *m, size_t i);
 int gradc_read_safetensors(const char *path, const gradc_tensor_info *want, float *const *dst, size_t n, char *err,
                            size_t errlen);
 
+/* The threads the model's large matrix products run on (an object compiled with parts,
+ * see `gradc compile --threads`): 1, one after the other on the caller's thread; any
+ * other n, the process's thread pool, which has GRADC_THREADS threads (default: the
+ * machine's online cores) and is shared by every model. gradc_open does
+ * gradc_set_threads(m, 0). Returns the number of threads now in effect (1 for a model
+ * without parts). Not to be called while the model runs. */
+int gradc_set_threads(gradc_model *m, int n);
+
 /* torch.optim.SGD semantics: d = g + wd * p; buf = momentum * buf + d (buf = d on
  * the first step); p -= lr * buf. Defaults: 0, 0. */
 void gradc_set_optimizer(gradc_model *m, float momentum, float weight_decay);

@@ -57,6 +57,10 @@ int cmd_compile(int argc, char **argv) {
       o.cpu = v;
     } else if ((v = opt_value("--weights", argc, argv, &i))) {
       o.weights = v;
+    } else if ((v = opt_value("--threads", argc, argv, &i))) {
+      long long t;
+      if (!parse_int(v, 1, 64, &t)) return fprintf(stderr, "gradc: --threads %s: expected an integer from 1 to 64\n", v), 2;
+      o.threads = (int)t;
     } else if (!strcmp(argv[i], "--stats")) {
       o.stats = true;
     } else if (!strcmp(argv[i], "--inference")) {

@@ -16,9 +16,12 @@ static const struct {
      "gradc compile MODEL.grad [-o OUT] [--emit so|obj|asm|llvm|header|ir|dot]\n"
      "              [--target TRIPLE] [--cpu CPU] [-O0|-O1|-O2|-O3] [-D NAME=INT]...\n"
      "              [--inference] [--weights W.safetensors] [--freeze P1,P2,...] [--stats]\n"
+     "              [--threads T]\n"
      "  Compiles the model (forward, and backward unless --inference) to native code.\n"
      "  so (default) and obj also write OUT's header (OUT with .h). --stats prints the\n"
-     "  footprint: code, constants, workspace and buffers, stack frames.\n"},
+     "  footprint: code, constants, workspace and buffers, stack frames. --threads: large\n"
+     "  matrix products are split into at most T parts that the runtime's thread pool\n"
+     "  runs at once (default: this machine's cores for the host, 1 for other targets).\n"},
     {"run", cmd_run,
      "gradc run MODEL.grad [-D NAME=INT]... [--seed S] [--load W.safetensors]\n"
      "          [--set NAME=VALUES]... [--backward] [--train-steps K --lr LR] [--json]\n"
