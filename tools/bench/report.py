@@ -87,27 +87,35 @@ def main():
     sections = []
     for phase, title, unit in (("train_step", "Training step (forward + backward + SGD)", "us/step"),
                                ("inference", "Inference (forward only)", "us/call")):
-        header = ["model", "batch", f"gradc {unit}", f"tape {unit}", f"PyTorch {unit}", "PyTorch/gradc",
-                  "tape/gradc", "gradc GFLOP/s", "% of sgemm rate"]
+        header = ["model", "batch", f"gradc {unit}", f"gradc 1-thread {unit}", f"tape {unit}", f"PyTorch {unit}",
+                  "PyTorch/gradc", "tape/gradc", "PyTorch/gradc 1-thread", "tape/gradc 1-thread",
+                  "gradc GFLOP/s", "% of 1-core sgemm", "1-thread % of sgemm"]
         rows = []
         for name in models:
             g = load(os.path.join(args.gradc, name + ".json"))
             t = ((tb.get("models") or {}).get(name) or {}).get(phase) if torch_ok else None
             gp = g[phase] if g else {}
             r = {
-                "gradc_us": gp.get("gradc_us"), "tape_us": gp.get("tape_us"),
-                "torch_us": t["torch_us"] if t else None, "flops": gp.get("flops"),
-                "gradc_gflops": gp.get("gradc_gflops"),
+                "threads": g.get("threads") if g else None,
+                "gradc_us": gp.get("gradc_us"), "gradc_1thread_us": gp.get("gradc_1thread_us"),
+                "tape_us": gp.get("tape_us"), "torch_us": t["torch_us"] if t else None, "flops": gp.get("flops"),
+                "gradc_gflops": gp.get("gradc_gflops"), "gradc_1thread_gflops": gp.get("gradc_1thread_gflops"),
             }
             r["torch_over_gradc"] = div(r["torch_us"], r["gradc_us"])
             r["tape_over_gradc"] = div(r["tape_us"], r["gradc_us"])
+            r["torch_over_gradc_1thread"] = div(r["torch_us"], r["gradc_1thread_us"])
+            r["tape_over_gradc_1thread"] = div(r["tape_us"], r["gradc_1thread_us"])
             r["torch_gflops"] = div(r["flops"], r["torch_us"] and r["torch_us"] * 1e3)
             r["pct_of_sgemm"] = None if r["gradc_gflops"] is None or not sgemm else 100 * r["gradc_gflops"] / sgemm
+            r["pct_of_sgemm_1thread"] = (None if r["gradc_1thread_gflops"] is None or not sgemm
+                                         else 100 * r["gradc_1thread_gflops"] / sgemm)
             results["models"].setdefault(name, {"batch": g.get("batch") if g else None,
                                                 "file": g.get("file") if g else None})[phase] = r
-            rows.append([name, str(g["batch"]) if g else "n/a", fmt_us(r["gradc_us"]), fmt_us(r["tape_us"]),
-                         fmt_us(r["torch_us"]), fmt_ratio(r["torch_over_gradc"]), fmt_ratio(r["tape_over_gradc"]),
-                         fmt(r["gradc_gflops"], ".2f"), fmt_pct(r["pct_of_sgemm"])])
+            rows.append([name, str(g["batch"]) if g else "n/a", fmt_us(r["gradc_us"]), fmt_us(r["gradc_1thread_us"]),
+                         fmt_us(r["tape_us"]), fmt_us(r["torch_us"]), fmt_ratio(r["torch_over_gradc"]),
+                         fmt_ratio(r["tape_over_gradc"]), fmt_ratio(r["torch_over_gradc_1thread"]),
+                         fmt_ratio(r["tape_over_gradc_1thread"]), fmt(r["gradc_gflops"], ".2f"),
+                         fmt_pct(r["pct_of_sgemm"]), fmt_pct(r["pct_of_sgemm_1thread"])])
         sections.append(f"### {title}\n\n" + table(header, rows))
 
     lines = ["## gradc benchmark (tools/bench/run.sh)", ""]
@@ -118,8 +126,9 @@ def main():
         return "n/a" if v is None else f"{v:.0f}%"
     share_txt = ", ".join(f"{m} {pct(shares[m])}" for m in models)
     if any(v is not None for v in list(shares.values()) + [torch_share]):
-        lines.append(f"- share of a core each process got (CPU time / wall time; below ~90% other jobs took the CPU "
-                     f"while it was timed): gradc bench {share_txt}; torch_bench.py {pct(torch_share)}")
+        lines.append(f"- CPU time / wall time of each process (100% = one core busy; gradc's thread pool can take it "
+                     f"above; below ~90% other jobs took the CPU while it was timed): gradc bench {share_txt}; "
+                     f"torch_bench.py {pct(torch_share)}")
     low = [f"{m} {pct(v)}" for m, v in list(shares.items()) + [("torch_bench.py", torch_share)]
            if v is not None and v < 90]
     if low:
@@ -137,8 +146,13 @@ def main():
                      f"before and after the models; {shapes})")
     else:
         lines.append("- single-core sgemm ceiling: not measured (needs torch or numpy for /usr/bin/python3)")
+    threads = sorted({(load(os.path.join(args.gradc, m + ".json")) or {}).get("threads") or 1 for m in models})
     lines += ["- times: median of 11 repeats of a ~20 ms batch of calls, after a ~20 ms warm-up; "
               "ratios > 1 mean gradc is faster",
+              f"- threads: gradc splits its large matrix products over the runtime's thread pool "
+              f"({'/'.join(map(str, threads))} threads here; models whose products are all small run on one); "
+              "the '1-thread' columns time the same object with the pool off. The tape and PyTorch run on one "
+              "thread; the sgemm ceiling is one core's",
               "- GFLOP/s: the matrix-product FLOPs gradc reports (training: forward + weight gradients + "
               "input gradients of every layer but the first) / gradc's time", ""]
     md = "\n".join(lines) + "\n" + "\n\n".join(sections) + "\n"

@@ -110,7 +110,7 @@ echo "== results"
   --meta "date=$(date -Iseconds)" \
   --meta "gradc=$("$GRADC" --version) (git $REV, $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt"))" \
   --meta "cpu=${CPU:-unknown} (${ISA% })" \
-  --meta "cores=$(nproc) online, benchmarks single-threaded" \
+  --meta "cores=$(nproc) online" \
   --meta "load_before=$LOAD_BEFORE (1/5/15 min)" \
   --meta "load_after=$LOAD_AFTER"
 echo "written: $OUT/latest.md $OUT/latest.json"

@@ -5,7 +5,9 @@
  * backward over a run-time tape, SGD) and one inference (forward only). Each is timed
  * as the median over repeats of the mean time of a batch of calls, after a warm-up;
  * the batch is sized so that one repeat takes about 20 ms. GFLOP/s counts the matrix
- * products and convolutions a minimal implementation performs (gc_result.flops_*). */
+ * products and convolutions a minimal implementation performs (gc_result.flops_*).
+ * When the compiled model splits large products over the runtime's thread pool, it is
+ * timed on the pool's threads and again on one thread (the tape is single-threaded). */
 #define _DEFAULT_SOURCE
 #include <math.h>
 #include <stdio.h>
@@ -76,19 +78,29 @@ static int share_values(gradc_model *m, tape_model *t, uint64_t seed) {
 }
 
 typedef struct {
-  double us, tape_us, flops;
+  double us, us1, tape_us, flops; /* us1: gradc on one thread (= us without parts) */
 } Row;
 
 static void print_row(const char *what, Row r) {
-  printf("%-12s %12.2f %12.2f %10.1fx %12.2f\n", what, r.us, r.tape_us, r.tape_us / r.us,
+  printf("%-12s %12.2f %12.2f %12.2f %10.1fx %12.2f\n", what, r.us, r.us1, r.tape_us, r.tape_us / r.us,
          r.flops / r.us / 1e3);
 }
 
 static void json_row(const char *what, Row r, bool last) {
-  printf("\"%s\": {\"gradc_us\": %.4g, \"tape_us\": %.4g, \"speedup_vs_tape\": %.4g, \"flops\": %.6g, "
-         "\"gradc_gflops\": %.4g, \"tape_gflops\": %.4g}%s",
-         what, r.us, r.tape_us, r.tape_us / r.us, r.flops, r.flops / r.us / 1e3, r.flops / r.tape_us / 1e3,
-         last ? "" : ", ");
+  printf("\"%s\": {\"gradc_us\": %.4g, \"gradc_1thread_us\": %.4g, \"tape_us\": %.4g, \"speedup_vs_tape\": %.4g, "
+         "\"flops\": %.6g, \"gradc_gflops\": %.4g, \"gradc_1thread_gflops\": %.4g, \"tape_gflops\": %.4g}%s",
+         what, r.us, r.us1, r.tape_us, r.tape_us / r.us, r.flops, r.flops / r.us / 1e3, r.flops / r.us1 / 1e3,
+         r.flops / r.tape_us / 1e3, last ? "" : ", ");
+}
+
+/* The compiled step on the pool's threads, then on one (the same, without parts). */
+static void time_compiled(Step f, Pair *p, int threads, long *calls, double *us, double *us1) {
+  *us = median_us(f, p, calls);
+  if (threads < 2) return (void)(*us1 = *us);
+  gradc_set_threads(p->m, 1);
+  long n1 = *calls;
+  *us1 = median_us(f, p, &n1);
+  gradc_set_threads(p->m, threads);
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -133,11 +145,14 @@ int cmd_bench(int argc, char **argv) {
   if (!rc) rc = share_values(m, p.t, (uint64_t)seed);
   if (!rc) {
     long n_train = steps, n_infer = steps, t_train = steps, t_infer = steps;
-    Row train = {median_us(compiled_train, &p, &n_train), median_us(tape_train, &p, &t_train), res.flops_backward};
-    Row infer = {median_us(compiled_infer, &p, &n_infer), median_us(tape_infer, &p, &t_infer), res.flops_forward};
+    int threads = gradc_set_threads(m, 0);
+    Row train = {0, 0, median_us(tape_train, &p, &t_train), res.flops_backward};
+    Row infer = {0, 0, median_us(tape_infer, &p, &t_infer), res.flops_forward};
+    time_compiled(compiled_train, &p, threads, &n_train, &train.us, &train.us1);
+    time_compiled(compiled_infer, &p, threads, &n_infer, &infer.us, &infer.us1);
     if (json) {
-      printf("{\"model\": \"%s\", \"file\": \"%s\", \"batch\": %lld, \"repeats\": %d, ", gradc_model_name(m), ma.model,
-             (long long)(res.batch_size ? res.batch_size : 1), REPEATS);
+      printf("{\"model\": \"%s\", \"file\": \"%s\", \"batch\": %lld, \"repeats\": %d, \"threads\": %d, ",
+             gradc_model_name(m), ma.model, (long long)(res.batch_size ? res.batch_size : 1), REPEATS, threads);
       json_row("train_step", train, false);
       json_row("inference", infer, true);
       printf("}\n");
@@ -145,7 +160,8 @@ int cmd_bench(int argc, char **argv) {
       printf("gradc bench %s: model %s, batch %lld; per call: train %.3g MFLOP, inference %.3g MFLOP\n", ma.model,
              gradc_model_name(m), (long long)(res.batch_size ? res.batch_size : 1), res.flops_backward / 1e6,
              res.flops_forward / 1e6);
-      printf("%-12s %12s %12s %11s %12s\n", "", "gradc us", "tape us", "tape/gradc", "gradc GFLOP/s");
+      printf("gradc runs its large matrix products on %d thread%s; the tape on one\n", threads, threads > 1 ? "s" : "");
+      printf("%-12s %12s %12s %12s %11s %12s\n", "", "gradc us", "1 thread us", "tape us", "tape/gradc", "gradc GFLOP/s");
       print_row("train step", train);
       print_row("inference", infer);
       printf("median of %d repeats of %ld/%ld (train) and %ld/%ld (inference) calls, gradc/tape\n", REPEATS, n_train,
