@@ -102,6 +102,11 @@ static LLVMValueRef base_ptr(Lower *L, Node *x) {
   switch (b->kind) {
   case BUF_ARG: return L->args[b->arg];
   case BUF_WS: {
+    if (L->slice) { /* in a kernel's function: its parameter */
+      LLVMValueRef p = L->slice[b - L->e->buf];
+      GC_ASSERT(p && "a kernel touches a workspace buffer it was not given");
+      return p;
+    }
     LLVMValueRef off = lw_ix(L, b->offset);
     return LLVMBuildGEP2(LB, L->i8, L->ws, &off, 1, "");
   }
@@ -140,12 +145,14 @@ LLVMValueRef lw_load(Lower *L, Node *x, const LLVMValueRef *idx, int rank) {
 
 LLVMValueRef lw_scratch(Lower *L, Node *x) {
   const Buffer *b = &L->e->buf[x->id];
-  LLVMValueRef off = lw_ix(L, b->scratch_offset);
+  LLVMValueRef base = L->scratch ? L->scratch[x->id] : L->ws;
+  LLVMValueRef off = lw_ix(L, L->scratch ? 0 : b->scratch_offset);
+  GC_ASSERT(base);
   if (L->part) { /* the parts of a split kernel have equal slices, one each */
     int parts = L->e->kernels[L->e->kernel_of[x->id]].parts;
     off = LLVMBuildAdd(LB, off, LLVMBuildMul(LB, L->part, lw_ix(L, b->scratch_bytes / parts), ""), "");
   }
-  return LLVMBuildGEP2(LB, L->i8, L->ws, &off, 1, "scratch");
+  return LLVMBuildGEP2(LB, L->i8, base, &off, 1, "scratch");
 }
 bool lw_applies_sgd(Lower *L, Node *x) { return buf_of(L, x)->sgd != NULL; }
 
@@ -407,51 +414,110 @@ static void emit_kernel(Lower *L, Kernel *k, LLVMValueRef *vals) {
   else gc_ops[k->nodes[0]->op].emitk(L, k);
 }
 
+/* ---- one function per kernel ----
+ * Each kernel is emitted as a function of the entry's parameters plus one pointer per
+ * workspace buffer (and packing scratch) it touches, all `noalias` — the memory plan
+ * never gives two buffers live in one kernel the same bytes — and then inlined back:
+ * the inliner turns those parameters into alias scopes, so LLVM knows that a kernel's
+ * loads from one workspace slice do not depend on its stores to another, and hoists
+ * and vectorises accordingly (a [32, 10] softmax row loop, say). */
+
+typedef struct {
+  LLVMValueRef fn;
+  Node **ws;  /* the workspace buffers it touches (their base nodes), in parameter order */
+  int nws;
+  Node **scr; /* the nodes whose packing scratch it uses */
+  int nscr;
+} Outlined;
+
 /* What emitting a kernel into a function of its own changes in L. */
 typedef struct {
-  LLVMValueRef fn, *args, ws, train, part;
+  LLVMValueRef fn, *args, ws, train, part, *slice, *scratch;
   LLVMBasicBlockRef at;
 } Saved;
 static Saved save(Lower *L) {
-  return (Saved){L->fn, L->args, L->ws, L->train, L->part, LLVMGetInsertBlock(LB)};
+  return (Saved){L->fn, L->args, L->ws, L->train, L->part, L->slice, L->scratch, LLVMGetInsertBlock(LB)};
 }
 static void restore(Lower *L, const Saved *s) {
   L->fn = s->fn, L->args = s->args, L->ws = s->ws, L->train = s->train, L->part = s->part;
+  L->slice = s->slice, L->scratch = s->scratch;
   LLVMPositionBuilderAtEnd(LB, s->at);
 }
 
-/* Kernel k as a function `NAME_k<index>_<op>` of the entry's parameters (noalias, as
- * the entry's) and, for a split kernel, the part index last. */
-static LLVMValueRef outline(Lower *L, Entry *e, Kernel *k, int index, LLVMValueRef *vals, bool core) {
+static void add_ws(Lower *L, Outlined *o, Node *x) {
+  Buffer *b = buf_of(L, x);
+  if (b->kind != BUF_WS) return;
+  Node *base = L->g->nodes[b - L->e->buf];
+  for (int i = 0; i < o->nws; i++)
+    if (o->ws[i] == base) return;
+  o->ws[o->nws++] = base;
+}
+
+/* Kernel k as a function `NAME_k<index>_<op>(entry params..., [part,] slices...)`. */
+static Outlined outline(Lower *L, Entry *e, Kernel *k, int index, LLVMValueRef *vals, bool core) {
   Saved s = save(L);
-  int n = e->nargs + core, split = k->parts > 1;
-  LLVMTypeRef *params = ARENA_ARRAY(L->g->arena, LLVMTypeRef, n + split);
-  for (int i = 0; i < n; i++) params[i] = LLVMTypeOf(LLVMGetParam(s.fn, (unsigned)i));
+  Outlined o = {0};
+  int most = k->n * 4; /* each node and its (at most 3) inputs */
+  o.ws = ARENA_ARRAY(L->g->arena, Node *, most);
+  o.scr = ARENA_ARRAY(L->g->arena, Node *, k->n);
+  for (int i = 0; i < k->n; i++) {
+    Node *x = k->nodes[i];
+    add_ws(L, &o, x);
+    for (int j = 0; j < x->nin; j++) add_ws(L, &o, x->in[j]);
+    if (e->buf[x->id].scratch_bytes) o.scr[o.nscr++] = x;
+  }
+  int n = e->nargs + core, split = k->parts > 1, np = n + split + o.nws + o.nscr;
+  LLVMTypeRef *params = ARENA_ARRAY(L->g->arena, LLVMTypeRef, np);
+  for (int i = 0; i < np; i++) params[i] = L->ptr;
+  if (core) params[e->nargs] = L->i32;
   if (split) params[n] = L->i32;
   char name[700];
   snprintf(name, sizeof name, "%s_k%d_%s", LLVMGetValueName2(s.fn, &(size_t){0}), index,
            k->kind == KER_ELEM ? "elementwise" : gc_ops[k->nodes[0]->op].name);
-  LLVMValueRef fn = LLVMAddFunction(L->mod, name, LLVMFunctionType(L->vd, params, (unsigned)(n + split), 0));
-  LLVMSetLinkage(fn, LLVMInternalLinkage); /* a local symbol: named in profiles */
-  add_attr(L, fn, LLVMAttributeFunctionIndex, "nounwind");
-  for (int i = 0; i < e->nargs; i++) add_attr(L, fn, (unsigned)i + 1, "noalias");
-  begin_function(L, e, fn, core);
-  if (split) L->part = LLVMBuildZExt(LB, LLVMGetParam(fn, (unsigned)n), L->ix, "part");
+  o.fn = LLVMAddFunction(L->mod, name, LLVMFunctionType(L->vd, params, (unsigned)np, 0));
+  LLVMSetLinkage(o.fn, LLVMInternalLinkage); /* a local symbol: named in profiles */
+  add_attr(L, o.fn, LLVMAttributeFunctionIndex, "nounwind");
+  for (int i = 0; i < np; i++)
+    if (params[i] == L->ptr) add_attr(L, o.fn, (unsigned)i + 1, "noalias");
+  begin_function(L, e, o.fn, core);
+  if (split) L->part = LLVMBuildZExt(LB, LLVMGetParam(o.fn, (unsigned)n), L->ix, "part");
+  L->slice = ARENA_ARRAY(L->g->arena, LLVMValueRef, L->g->n);
+  L->scratch = ARENA_ARRAY(L->g->arena, LLVMValueRef, L->g->n);
+  for (int i = 0; i < o.nws; i++) L->slice[o.ws[i]->id] = LLVMGetParam(o.fn, (unsigned)(n + split + i));
+  for (int i = 0; i < o.nscr; i++) L->scratch[o.scr[i]->id] = LLVMGetParam(o.fn, (unsigned)(n + split + o.nws + i));
   emit_kernel(L, k, vals);
   LLVMBuildRetVoid(LB);
   restore(L, &s);
-  return fn;
+  return o;
 }
 
-/* GRADC_PROFILE_KERNELS=1 (a developer's switch, for `perf report`): each kernel in a
- * function of its own, called with the entry's arguments. */
-static void emit_kernel_outlined(Lower *L, Entry *e, Kernel *k, int index, LLVMValueRef *vals, bool core) {
-  LLVMValueRef fn = outline(L, e, k, index, vals, core);
-  add_attr(L, fn, LLVMAttributeFunctionIndex, "noinline");
+/* The call of o from a function whose (or a context's) entry arguments are args[0..n)
+ * (and the part index, for a split kernel): the slices are offsets into the workspace. */
+static void call_outlined(Lower *L, LLVMBuilderRef b, Entry *e, const Outlined *o, LLVMValueRef *args, int n,
+                          LLVMValueRef part) {
+  int np = n + (part != NULL) + o->nws + o->nscr, at = n;
+  LLVMValueRef *all = ARENA_ARRAY(L->g->arena, LLVMValueRef, np);
+  memcpy(all, args, sizeof *all * (size_t)n);
+  if (part) all[at++] = part;
+  LLVMValueRef ws = args[e->nargs - 1];
+  for (int i = 0; i < o->nws + o->nscr; i++) {
+    const Buffer *buf = &e->buf[(i < o->nws ? o->ws[i] : o->scr[i - o->nws])->id];
+    LLVMValueRef off = lw_ix(L, i < o->nws ? buf->offset : buf->scratch_offset);
+    all[at++] = LLVMBuildGEP2(b, L->i8, ws, &off, 1, "");
+  }
+  LLVMBuildCall2(b, LLVMGlobalGetValueType(o->fn), o->fn, all, (unsigned)np, "");
+}
+
+/* A kernel, through its function: inlined — or, with GRADC_PROFILE_KERNELS=1 (a
+ * developer's switch, for `perf report`), kept as a function of its own. */
+static void emit_kernel_outlined(Lower *L, Entry *e, Kernel *k, int index, LLVMValueRef *vals, bool core,
+                                 bool profile) {
+  Outlined o = outline(L, e, k, index, vals, core);
+  add_attr(L, o.fn, LLVMAttributeFunctionIndex, profile ? "noinline" : "alwaysinline");
   int n = e->nargs + core;
   LLVMValueRef *params = ARENA_ARRAY(L->g->arena, LLVMValueRef, n);
   for (int i = 0; i < n; i++) params[i] = LLVMGetParam(L->fn, (unsigned)i);
-  LLVMBuildCall2(LB, LLVMGlobalGetValueType(fn), fn, params, (unsigned)n, "");
+  call_outlined(L, LB, e, &o, params, n, NULL);
 }
 
 /* ---- kernels split into parts ----
@@ -484,24 +550,24 @@ static LLVMValueRef parallel_global(Lower *L) {
 }
 
 static void emit_kernel_parts(Lower *L, Entry *e, Kernel *k, int index, LLVMValueRef *vals, bool core) {
-  LLVMValueRef body = outline(L, e, k, index, vals, core);
+  Outlined body = outline(L, e, k, index, vals, core);
   int n = e->nargs + core;
   LLVMTypeRef tparams[2] = {L->ptr, L->i32};
   LLVMTypeRef task_ty = LLVMFunctionType(L->vd, tparams, 2, 0);
-  LLVMValueRef task = LLVMAddFunction(L->mod, arena_printf(L->g->arena, "%s_task", LLVMGetValueName2(body, &(size_t){0})), task_ty);
+  LLVMValueRef task =
+      LLVMAddFunction(L->mod, arena_printf(L->g->arena, "%s_task", LLVMGetValueName2(body.fn, &(size_t){0})), task_ty);
   LLVMSetLinkage(task, LLVMInternalLinkage);
   add_attr(L, task, LLVMAttributeFunctionIndex, "nounwind");
-  { /* task(ctx, part) = body(ctx[0], ..., ctx[n-1] (the mode as an integer), part) */
+  { /* task(ctx, part) = body(ctx[0], ..., ctx[n-1] (the mode as an integer), part, slices...) */
     LLVMBuilderRef b = LLVMCreateBuilderInContext(L->ctx);
     LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(L->ctx, task, "entry"));
-    LLVMValueRef *args = ARENA_ARRAY(L->g->arena, LLVMValueRef, n + 1);
+    LLVMValueRef *args = ARENA_ARRAY(L->g->arena, LLVMValueRef, n);
     for (int i = 0; i < n; i++) {
       LLVMValueRef ix = lw_ix(L, i);
       args[i] = LLVMBuildLoad2(b, L->ptr, LLVMBuildGEP2(b, L->ptr, LLVMGetParam(task, 0), &ix, 1, ""), "");
       if (i == e->nargs) args[i] = LLVMBuildPtrToInt(b, args[i], L->i32, "mode");
     }
-    args[n] = LLVMGetParam(task, 1);
-    LLVMBuildCall2(b, LLVMGlobalGetValueType(body), body, args, (unsigned)n + 1, "");
+    call_outlined(L, b, e, &body, args, n, LLVMGetParam(task, 1));
     LLVMBuildRetVoid(b);
     LLVMDisposeBuilder(b);
   }
@@ -540,14 +606,13 @@ LLVMValueRef lower_entry(Lower *L, Graph *g, Entry *e) {
   L->e = e;
   bool core = e->kind == ENTRY_TRAIN;
   LLVMValueRef fn = declare_entry(L, e, core ? arena_printf(g->arena, "%s_core", e->name) : e->name, core);
-  if (core) LLVMSetLinkage(fn, LLVMPrivateLinkage);
+  if (core) LLVMSetLinkage(fn, LLVMInternalLinkage); /* a local symbol: named in profiles */
   begin_function(L, e, fn, core);
   const char *profile = getenv("GRADC_PROFILE_KERNELS");
   LLVMValueRef *vals = ARENA_ARRAY(g->arena, LLVMValueRef, g->n);
   for (int i = 0; i < e->nkernels; i++)
     if (e->kernels[i].parts > 1) emit_kernel_parts(L, e, &e->kernels[i], i, vals, core);
-    else if (profile && *profile == '1') emit_kernel_outlined(L, e, &e->kernels[i], i, vals, core);
-    else emit_kernel(L, &e->kernels[i], vals);
+    else emit_kernel_outlined(L, e, &e->kernels[i], i, vals, core, profile && *profile == '1');
   LLVMBuildRetVoid(LB);
   add_attr(L, fn, LLVMAttributeFunctionIndex, "noinline"); /* one copy, called by its wrappers */
   if (!core) emit_packed(L, e, fn);

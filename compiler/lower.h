@@ -24,6 +24,8 @@ struct Lower {
   int vw;            /* floats per SIMD vector on the target (1: no vectors) */
   LLVMValueRef train;    /* gradient core: i1, true in train-step mode */
   LLVMValueRef part;     /* in the function of one part of a split kernel: its index (ix) */
+  LLVMValueRef *slice;   /* in a kernel's function: by node id, its workspace buffers' parameters */
+  LLVMValueRef *scratch; /* ... and its packing scratch's */
   Graph *g;
 };
 

@@ -315,13 +315,16 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* Packing pays off for big products whose operands the in-place kernels would walk
  * with large strides: rows of B a page or more apart (N >= 1024... or 512), A stored
- * transposed with long columns, B stored transposed (the dot kernel blocks less). */
+ * transposed with long columns, B stored transposed (the dot kernel blocks less) — and
+ * for B stored transposed with a short k (dY W^T of a narrow layer), where the dot
+ * kernel would do a horizontal sum for every few multiply-adds. */
 static bool packs(const Node *n, int vw) {
   int64_t M, N, K;
   dims_of(n, &M, &N, &K);
   bool big = (double)M * (double)N * (double)K >= (double)(1 << 21);
   bool strided = N >= 512 || (n->ta && M >= 512) || n->tb;
-  return vw > 1 && M >= MR && N >= vw && K >= 8 && big && strided;
+  bool short_dots = n->tb && K < 4 * vw; /* the dot kernel would spend its time in horizontal sums */
+  return vw > 1 && M >= MR && N >= vw && K >= 8 && ((big && strided) || short_dots);
 }
 
 /* ---- parallel parts ----

@@ -32,7 +32,8 @@ static const Case cases[] = {
     {"unpacked_kblocks", MM("[32, 784]", "[784, 128]", "a @ b")},
     {"blocked_small", MM("[13, 29]", "[29, 21]", "a @ b")},
     {"blocked_kblocks_partial", MM("[13, 300]", "[300, 21]", "a @ b")},
-    {"dot_small", MM("[13, 29]", "[21, 29]", "a @ transpose(b)")},
+    {"packed_short_dots", MM("[32, 10]", "[32, 10]", "a @ transpose(b)")}, /* tb, k < 4 vectors */
+    {"dot_small", MM("[13, 40]", "[21, 40]", "a @ transpose(b)")},
     {"vector_times_matrix", MM("[29]", "[29, 21]", "a @ b")},
 };
 
