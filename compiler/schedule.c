@@ -1,8 +1,9 @@
 /* schedule.c — grouping an entry's nodes into kernels (fusion).
  *
- * Walks the live nodes in topological order. Consecutive elementwise nodes of the same
- * shape join one KER_ELEM kernel: one loop nest computing all of them per element in
- * registers, storing only what is read elsewhere. Reductions and the other kernel ops
+ * Walks the live nodes in topological order. An elementwise node joins the earliest
+ * KER_ELEM kernel of its shape that comes after all its inputs are computed: one loop
+ * nest computing all its members per element in registers, storing only what is read
+ * elsewhere. Reductions and the other kernel ops
  * (matmul, permute, onehot) are kernels of their own. Leaves and aliases need no code.
  *
  * Before that, sinks are elided where they can be: a value that is computed by some
@@ -67,6 +68,29 @@ static Kernel *new_kernel(Graph *g, Entry *e, KernelKind kind, Shape s) {
   return k;
 }
 
+/* The kernel computing x's value (through aliases), or -1 for leaves and constants. */
+static int producer(const Entry *e, const Node *x) {
+  while (gc_ops[x->op].cls == CLS_ALIAS) x = x->in[0];
+  return e->kernel_of[x->id];
+}
+
+/* The earliest elementwise kernel of n's shape that comes after every producer of n's
+ * inputs: n can join it, computing in registers what it would otherwise reload in a
+ * loop of its own (sigmoid and softplus of the same logits then share one exp). Not
+ * for sinks, which write parameters and outputs in place at their turn. */
+static Kernel *elem_kernel_for(Entry *e, const Node *n) {
+  if (n->op == OP_COPY || n->op == OP_SGD) {
+    Kernel *last = e->nkernels ? &e->kernels[e->nkernels - 1] : NULL;
+    return last && last->kind == KER_ELEM && shape_eq(last->shape, n->shape) ? last : NULL;
+  }
+  int from = 0;
+  for (int j = 0; j < n->nin; j++)
+    if (producer(e, n->in[j]) > from) from = producer(e, n->in[j]);
+  for (int k = from; k < e->nkernels; k++)
+    if (e->kernels[k].kind == KER_ELEM && shape_eq(e->kernels[k].shape, n->shape)) return &e->kernels[k];
+  return NULL;
+}
+
 void schedule_entry(Graph *g, Entry *e) {
   elide_sinks(g, e);
   e->kernels = ARENA_ARRAY(g->arena, Kernel, e->nlive + 1);
@@ -76,12 +100,8 @@ void schedule_entry(Graph *g, Entry *e) {
     Node *n = e->live[i];
     OpClass c = gc_ops[n->op].cls;
     if (c == CLS_LEAF || c == CLS_ALIAS || elided(e, n)) continue;
-    Kernel *last = e->nkernels ? &e->kernels[e->nkernels - 1] : NULL;
-    Kernel *k;
-    if (c == CLS_ELEM && last && last->kind == KER_ELEM && shape_eq(last->shape, n->shape))
-      k = last;
-    else
-      k = new_kernel(g, e, c == CLS_ELEM ? KER_ELEM : KER_OP, n->shape);
+    Kernel *k = c == CLS_ELEM ? elem_kernel_for(e, n) : NULL;
+    if (!k) k = new_kernel(g, e, c == CLS_ELEM ? KER_ELEM : KER_OP, n->shape);
     k->nodes[k->n++] = n;
     e->kernel_of[n->id] = (int)(k - e->kernels);
     if (n->op == OP_MATMUL) k->parts = matmul_parts(n, e->vw, e->threads);
