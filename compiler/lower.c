@@ -477,7 +477,7 @@ static Outlined outline(Lower *L, Entry *e, Kernel *k, int index, LLVMValueRef *
   o.fn = LLVMAddFunction(L->mod, name, LLVMFunctionType(L->vd, params, (unsigned)np, 0));
   LLVMSetLinkage(o.fn, LLVMInternalLinkage); /* a local symbol: named in profiles */
   add_attr(L, o.fn, LLVMAttributeFunctionIndex, "nounwind");
-  for (int i = 0; i < np; i++)
+  for (int i = 0; i < np && !split; i++)
     if (params[i] == L->ptr) add_attr(L, o.fn, (unsigned)i + 1, "noalias");
   begin_function(L, e, o.fn, core);
   if (split) L->part = LLVMBuildZExt(LB, LLVMGetParam(o.fn, (unsigned)n), L->ix, "part");
@@ -558,6 +558,7 @@ static void emit_kernel_parts(Lower *L, Entry *e, Kernel *k, int index, LLVMValu
       LLVMAddFunction(L->mod, arena_printf(L->g->arena, "%s_task", LLVMGetValueName2(body.fn, &(size_t){0})), task_ty);
   LLVMSetLinkage(task, LLVMInternalLinkage);
   add_attr(L, task, LLVMAttributeFunctionIndex, "nounwind");
+  add_attr(L, task, LLVMAttributeFunctionIndex, "noinline"); /* one copy of the kernel, not one more per call */
   { /* task(ctx, part) = body(ctx[0], ..., ctx[n-1] (the mode as an integer), part, slices...) */
     LLVMBuilderRef b = LLVMCreateBuilderInContext(L->ctx);
     LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(L->ctx, task, "entry"));
@@ -612,7 +613,9 @@ LLVMValueRef lower_entry(Lower *L, Graph *g, Entry *e) {
   LLVMValueRef *vals = ARENA_ARRAY(g->arena, LLVMValueRef, g->n);
   for (int i = 0; i < e->nkernels; i++)
     if (e->kernels[i].parts > 1) emit_kernel_parts(L, e, &e->kernels[i], i, vals, core);
-    else emit_kernel_outlined(L, e, &e->kernels[i], i, vals, core, profile && *profile == '1');
+    else if (profile && *profile == '1') emit_kernel_outlined(L, e, &e->kernels[i], i, vals, core, true);
+    else if (e->kernels[i].kind == KER_OP && e->kernels[i].nodes[0]->op == OP_MATMUL) emit_kernel(L, &e->kernels[i], vals);
+    else emit_kernel_outlined(L, e, &e->kernels[i], i, vals, core, false);
   LLVMBuildRetVoid(LB);
   add_attr(L, fn, LLVMAttributeFunctionIndex, "noinline"); /* one copy, called by its wrappers */
   if (!core) emit_packed(L, e, fn);

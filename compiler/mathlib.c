@@ -103,8 +103,13 @@ LLVMValueRef m_tanh(Lower *L, LLVMValueRef x) {
   return sel(L, cmp(L, LLVMRealUNO, x, x), x, y);
 }
 
+/* sigmoid(x) = 1 / (1 + e) for x >= 0, e / (1 + e) below, e = exp(-|x|): never
+ * overflows, and shares its exp with softplus(x) of the same x in a fused loop (the
+ * logistic loss and its gradient). */
 LLVMValueRef m_sigmoid(Lower *L, LLVMValueRef x) {
-  return f_div(L, k(L, 1), f_add(L, k(L, 1), m_exp(L, LLVMBuildFNeg(LB, x, ""))));
+  LLVMValueRef e = m_exp(L, LLVMBuildFNeg(LB, m_abs(L, x), ""));
+  LLVMValueRef s = f_div(L, k(L, 1), f_add(L, k(L, 1), e));
+  return sel(L, cmp(L, LLVMRealOGE, x, k(L, 0)), s, f_mul(L, e, s));
 }
 
 /* softplus(x) = max(x, 0) + log1p(exp(-|x|)): never overflows. */

@@ -93,6 +93,31 @@ static void store_c(Lower *L, MM *m, LLVMValueRef i, LLVMValueRef j, LLVMValueRe
   lw_store(L, m->n, idx, v);
 }
 
+static LLVMValueRef imin(Lower *L, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildSelect(LB, LLVMBuildICmp(LB, LLVMIntSLT, a, b, ""), a, b, "");
+}
+static LLVMValueRef iadd(Lower *L, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(LB, a, b, ""); }
+static LLVMValueRef imul(Lower *L, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildMul(LB, a, b, ""); }
+static LLVMValueRef ceil_div(Lower *L, LLVMValueRef a, int64_t b) {
+  return LLVMBuildSDiv(LB, add_c(L, a, b - 1), lw_ix(L, b), "");
+}
+static LLVMValueRef fptr(Lower *L, LLVMValueRef base, LLVMValueRef off) {
+  return LLVMBuildGEP2(LB, L->f32, base, &off, 1, "");
+}
+
+/* The finished gradient block in `tile` (mr rows of nv vectors, row stride NV * VW)
+ * stored through the SGD epilogue at C(i0.., j0..): one copy of the epilogue's code in a
+ * loop, not one per register of the block. */
+static void sgd_tile(Lower *L, MM *m, LLVMValueRef tile, LLVMValueRef i0, LLVMValueRef j0, int mr, int nv) {
+  int vw = (int)LLVMGetVectorSize(m->vt);
+  Loop lr, lv;
+  LLVMValueRef r = lw_loop(L, &lr, mr, "r"), v = lw_loop(L, &lv, nv, "v");
+  LLVMValueRef at = iadd(L, imul(L, r, lw_ix(L, NV * vw)), imul(L, v, lw_ix(L, vw)));
+  store_c(L, m, iadd(L, i0, r), iadd(L, j0, imul(L, v, lw_ix(L, vw))), vload(L, m->vt, fptr(L, tile, at)));
+  lv.no_unroll = lr.no_unroll = true;
+  lw_loop_end(L, &lv), lw_loop_end(L, &lr);
+}
+
 /* Loads of op(A)(i, k) and op(B)(k, j): a float, or a vector of VW consecutive
  * elements in storage order. A constant operand (a gradient of ones, say) has no
  * buffer: its value is the constant. */
@@ -166,6 +191,13 @@ static void bcast_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j,
   }
   lk.no_unroll = true;
   lw_loop_end(L, &lk);
+  if (m->sgd && lanes == vw) { /* whole vectors: the epilogue once, in a loop over a tile */
+    LLVMValueRef tile = lw_slot(L, LLVMArrayType(L->f32, (unsigned)(MR * NV * vw)), "tile");
+    for (int r = 0; r < mr; r++)
+      for (int v = 0; v < nv; v++)
+        vstore(L, LLVMBuildLoad2(LB, m->vt, acc[r][v], ""), fptr(L, tile, lw_ix(L, (r * NV + v) * vw)));
+    return sgd_tile(L, m, tile, i, j, mr, nv);
+  }
   for (int r = 0; r < mr; r++)
     for (int v = 0; v < nv; v++) {
       int n = v == nv - 1 ? lanes : vw;
@@ -329,8 +361,9 @@ static bool packs(const Node *n, int vw) {
 
 /* ---- parallel parts ----
  * A product of at least PAR_FLOPS is cut into up to `threads` parts along its columns
- * (whole NV*VW-wide register blocks) or, when it has more row blocks than column
- * blocks, along its rows (whole MR-row blocks). Each part is a product of its own that
+ * or, when it has more row blocks than column blocks, along its rows: equal parts
+ * where the size divides (one body of code serves every part), else parts of whole
+ * register blocks (NV*VW columns, MR rows) and a shorter last one. Each part is a product of its own that
  * writes its own block of C with the same sums over k in the same order, so the result
  * is bitwise the one of the unsplit kernel; the parts need no synchronisation. */
 #define PAR_FLOPS (1 << 22)
@@ -352,7 +385,8 @@ static Split split_of(const Node *n, int vw, int threads) {
   s.total = s.cols ? N : M;
   int64_t t = min64(threads, s.total / unit); /* every part at least one block */
   for (; t > 1; t--) { /* and none empty */
-    s.chunk = round_up((s.total + t - 1) / t, unit);
+    /* equal parts where they exist (one body of code for all), else whole blocks */
+    s.chunk = s.total % t == 0 && s.total / t >= unit ? s.total / t : round_up((s.total + t - 1) / t, unit);
     if ((t - 1) * s.chunk < s.total) break;
   }
   s.parts = t > 1 ? (int)t : 1;
@@ -376,18 +410,6 @@ bool matmul_single_pass(const Node *n) {
 }
 
 /* ---- packed path ---- */
-
-static LLVMValueRef imin(Lower *L, LLVMValueRef a, LLVMValueRef b) {
-  return LLVMBuildSelect(LB, LLVMBuildICmp(LB, LLVMIntSLT, a, b, ""), a, b, "");
-}
-static LLVMValueRef iadd(Lower *L, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(LB, a, b, ""); }
-static LLVMValueRef imul(Lower *L, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildMul(LB, a, b, ""); }
-static LLVMValueRef ceil_div(Lower *L, LLVMValueRef a, int64_t b) {
-  return LLVMBuildSDiv(LB, add_c(L, a, b - 1), lw_ix(L, b), "");
-}
-static LLVMValueRef fptr(Lower *L, LLVMValueRef base, LLVMValueRef off) {
-  return LLVMBuildGEP2(LB, L->f32, base, &off, 1, "");
-}
 
 /* dst[(p * len + k) * w + e] = src(p * w + e, k) or 0 past `limit`: the panels of a
  * block, each w wide (rows of A or columns of B), k running over len. */
@@ -446,15 +468,20 @@ static void packed_block(Lower *L, MM *m, LLVMValueRef ap, LLVMValueRef bp, LLVM
   LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "tile_done");
   LLVMBuildCondBr(LB, full, bfull, bedge);
   LLVMPositionBuilderAtEnd(LB, bfull);
-  for (int r = 0; r < MR; r++)
-    for (int v = 0; v < NV; v++) {
-      LLVMValueRef ci = add_c(L, i0, r), cj = add_c(L, j0, v * vw), cp = pc(L, m, ci, cj);
-      LLVMValueRef sum = LLVMBuildLoad2(LB, m->vt, acc[r][v], "");
-      LLVMValueRef prev = LLVMBuildSelect(LB, keep, vload(L, m->vt, cp), LLVMConstNull(m->vt), "");
-      sum = LLVMBuildFAdd(LB, sum, prev, "");
-      if (m->sgd) store_c(L, m, ci, cj, sum);
-      else vstore(L, sum, cp);
-    }
+  if (m->sgd) { /* single k-block: no partial sums; the epilogue once, in a loop over the tile */
+    for (int r = 0; r < MR; r++)
+      for (int v = 0; v < NV; v++)
+        vstore(L, LLVMBuildLoad2(LB, m->vt, acc[r][v], ""), fptr(L, tile, lw_ix(L, r * nr + v * vw)));
+    sgd_tile(L, m, tile, i0, j0, MR, NV);
+  } else {
+    for (int r = 0; r < MR; r++)
+      for (int v = 0; v < NV; v++) {
+        LLVMValueRef ci = add_c(L, i0, r), cj = add_c(L, j0, v * vw), cp = pc(L, m, ci, cj);
+        LLVMValueRef sum = LLVMBuildLoad2(LB, m->vt, acc[r][v], "");
+        LLVMValueRef prev = LLVMBuildSelect(LB, keep, vload(L, m->vt, cp), LLVMConstNull(m->vt), "");
+        vstore(L, LLVMBuildFAdd(LB, sum, prev, ""), cp);
+      }
+  }
   LLVMBuildBr(LB, done);
   LLVMPositionBuilderAtEnd(LB, bedge); /* through a stack tile, element by element */
   for (int r = 0; r < MR; r++)
@@ -530,6 +557,8 @@ void emit_matmul(Lower *L, Kernel *k) {
   GC_ASSERT(s.parts == k->parts && L->part);
   int64_t last = s.total - (s.parts - 1) * s.chunk;
   LLVMValueRef start = LLVMBuildMul(LB, L->part, lw_ix(L, s.chunk), "start");
+  if (last == s.chunk) /* equal parts: one body serves them all */
+    return s.cols ? emit_part(L, &m, zero, m.M, start, s.chunk) : emit_part(L, &m, start, s.chunk, zero, m.N);
   LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "part");
   LLVMBasicBlockRef tail = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "last_part");
   LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "parts_done");
