@@ -1,7 +1,8 @@
 /* e2e_emit.c — `gradc compile` outputs: every --emit kind with its content marker and no
  * stray files, -O0..-O3 giving the same results (through the runtime), --inference,
  * cross compilation (Cortex-M4, RISC-V, AArch64: ELF machine, nothing undefined but
- * memcpy/memset), and bad targets failing cleanly. */
+ * memcpy/memset), bad targets failing cleanly, and --threads (the parallel-runner setter
+ * only in objects with split products). */
 #define _DEFAULT_SOURCE /* strndup, unlink, umask under -std=c11 */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -440,6 +441,40 @@ Test(emit, output_permissions_follow_umask, .timeout = 30) {
   cr_assert(stat(ir, &st) == 0);
   cr_expect_eq(st.st_mode & 0777, 0644, "logreg.ir has mode %03o, expected 644 (umask 022)", st.st_mode & 0777);
   free(so), free(h), free(ir);
+  e2e_rmdir(dir);
+  free(dir);
+}
+
+/* ---- --threads: large products in parts, and the runner setter only where they are ---- */
+
+Test(emit, threads_option, .timeout = 60) {
+  char *dir = e2e_tmpdir("threads");
+  char *model = e2e_fmt("%s/big.grad", dir);
+  cr_assert(e2e_write(model, "model big\ninput a : f32[64, 300]\nparam w : f32[300, 256] = randn\n"
+                             "y = a @ w\noutput y\n"));
+  const char *kinds[][2] = {{"3", "split.so"}, {"1", "whole.so"}};
+  for (int i = 0; i < 2; i++) {
+    char *out = e2e_fmt("%s/%s", dir, kinds[i][1]);
+    e2e_result r;
+    e2e_gradc(&r, "compile", model, "--threads", kinds[i][0], "-o", out, NULL);
+    cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+    e2e_free(&r);
+    bool split = i == 0;
+    cr_expect_eq(has_symbol(out, "big_set_parallel"), split, "--threads %s: big_set_parallel %s", kinds[i][0],
+                 split ? "missing" : "present");
+    char *hpath = e2e_fmt("%s/%s", dir, split ? "split.h" : "whole.h"), *h = slurp(hpath);
+    cr_expect_eq(strstr(h, "void big_set_parallel(") != NULL, split, "header of --threads %s:\n%s", kinds[i][0], h);
+    free(h), free(hpath), free(out);
+  }
+  const char *bad[] = {"0", "65", "two", "-1"};
+  for (int i = 0; i < 4; i++) {
+    e2e_result r;
+    e2e_gradc(&r, "compile", model, "--threads", bad[i], "-o", "/dev/null", NULL);
+    cr_expect_eq(r.status, 2, "--threads %s: %s", bad[i], e2e_describe(&r));
+    cr_expect(strstr(r.err, "--threads"), "--threads %s: %s", bad[i], r.err);
+    e2e_free(&r);
+  }
+  free(model);
   e2e_rmdir(dir);
   free(dir);
 }

@@ -18,7 +18,8 @@
  * FAKE_VARIANT selects broken or reduced builds for the loader's error tests:
  *   0 the model above; 1 descriptor version 2; 2 malformed descriptor JSON;
  *   3 --inference (no backward, loss null); 4 no descriptor symbol at all;
- *   5 the descriptor names an entry point the object does not define.
+ *   5 the descriptor names an entry point the object does not define;
+ *   6 the descriptor names a parallel-runner setter ("parallel") the object lacks.
  * It does not implement anything beyond that one model. */
 #include <stdint.h>
 
@@ -120,8 +121,13 @@ static const char desc[] = "{\"gradc\": 1, \"model\": \"fake\", \"workspace_byte
 #else
 #define BACKWARD_NAME "fake_backward"
 #endif
+#if FAKE_VARIANT == 6
+#define PARALLEL "\"parallel\": \"fake_set_parallel\", "
+#else
+#define PARALLEL ""
+#endif
 static const char desc[] =
-    "{\"gradc\": " VERSION ", \"model\": \"fake\", \"workspace_bytes\": 16, \"loss\": \"loss\"," TENSORS
+    "{\"gradc\": " VERSION ", \"model\": \"fake\", \"workspace_bytes\": 16, " PARALLEL "\"loss\": \"loss\"," TENSORS
     "\"entries\": ["
     "{\"name\": \"fake_forward\", \"kind\": \"forward\", \"args\": [" FORWARD_ARGS
     ", \"loss\", \"workspace\"]},"

@@ -151,6 +151,7 @@ Test(open, errors) {
   expect_open_error(FAKE_BADVER_SO, "version 2");
   expect_open_error(FAKE_BADJSON_SO, "malformed JSON");
   expect_open_error(FAKE_MISSING_SO, "entry point 'fake_missing' not found");
+  expect_open_error(FAKE_NOPARALLEL_SO, "function 'fake_set_parallel' not found");
   char err[8];
   cr_assert_null(gradc_open(NULL, err, sizeof err)); /* a short buffer is fine */
   cr_assert_null(gradc_open(FAKE_NODESC_SO, NULL, 0));
@@ -276,6 +277,21 @@ Test(descriptor, rejects_bad_descriptors) {
   expect_bad("\"tensors\":[", "\"tensors\":7,\"t\":[", "\"tensors\" must be an array");
   expect_bad("{\"gradc\"", "[{\"gradc\"", "malformed JSON");
   expect_bad("\"fused\"", "\"fused\"}]}   trailing", "malformed JSON");
+  expect_bad("\"workspace_bytes\":128,", "\"workspace_bytes\":128,\"parallel\":7,", "\"parallel\" must be a string");
+  expect_bad("\"workspace_bytes\":128,", "\"workspace_bytes\":128,\"parallel\":\"m set\",", "C identifier");
+}
+
+Test(descriptor, parallel_names_the_runner_setter) {
+  char *text = variant("\"workspace_bytes\":128,", "\"workspace_bytes\":128,\"parallel\":\"m_set_parallel\",");
+  gradc_desc d;
+  char err[256] = "";
+  cr_assert_eq(gradc_desc_parse(text, &d, err, sizeof err), 0, "%s", err);
+  cr_assert_str_eq(d.parallel, "m_set_parallel");
+  gradc_desc_free(&d);
+  free(text);
+  cr_assert_eq(gradc_desc_parse(good_desc, &d, err, sizeof err), 0, "%s", err);
+  cr_assert_null(d.parallel, "optional: absent means no parts");
+  gradc_desc_free(&d);
 }
 
 Test(descriptor, rejects_odd_texts) {
