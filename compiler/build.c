@@ -30,6 +30,8 @@ struct Builder {
   const BuildOptions *opt;
   Sym *syms;
   int nsyms, capsyms;
+  int *index;   /* open addressing by name hash: -1 empty, else an index into syms */
+  int capindex; /* a power of two, more than twice nsyms */
   bool have_batch;
   const char *batch_name;
   int depth;     /* nesting of builder_value calls */
@@ -43,10 +45,31 @@ struct Builder {
 #define MAX_MODEL_ELEMENTS ((int64_t)1 << 34) /* all of the model's values: 64 GiB of f32 */
 #define MAX_VALUE_DEPTH 2000                  /* operations applied one after another in one expression */
 
+/* FNV-1a: names index the symbol table (a model may define hundreds of thousands). */
+static uint32_t name_hash(const char *s) {
+  uint32_t h = 2166136261u;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+  return h;
+}
+
+/* The slot of name in B->index: its symbol's, or the empty one where it would go. */
+static int *slot_of(Builder *B, const char *name) {
+  uint32_t mask = (uint32_t)B->capindex - 1;
+  for (uint32_t h = name_hash(name) & mask;; h = (h + 1) & mask)
+    if (B->index[h] < 0 || strcmp(B->syms[B->index[h]].name, name) == 0) return &B->index[h];
+}
+
 static Sym *lookup(Builder *B, const char *name) {
-  for (int i = 0; i < B->nsyms; i++)
-    if (strcmp(B->syms[i].name, name) == 0) return &B->syms[i];
-  return NULL;
+  if (!B->capindex) return NULL;
+  int i = *slot_of(B, name);
+  return i < 0 ? NULL : &B->syms[i];
+}
+
+static void reindex(Builder *B, int cap) {
+  B->index = ARENA_ARRAY(B->a, int, cap);
+  B->capindex = cap;
+  for (int i = 0; i < cap; i++) B->index[i] = -1;
+  for (int i = 0; i < B->nsyms; i++) *slot_of(B, B->syms[i].name) = i;
 }
 
 _Noreturn static void unknown_name(Builder *B, SrcLoc loc, const char *what, const char *name) {
@@ -69,6 +92,8 @@ static Sym *define(Builder *B, const char *name, SrcLoc loc, SymKind kind) {
   }
   Sym *s = &B->syms[B->nsyms++];
   *s = (Sym){.name = name, .kind = kind, .loc = loc};
+  if (2 * B->nsyms >= B->capindex) reindex(B, B->capindex ? 2 * B->capindex : 64);
+  else *slot_of(B, name) = B->nsyms - 1;
   return s;
 }
 
