@@ -67,11 +67,12 @@ void print_ir(FILE *f, const Unit *u) {
             e->kind == ENTRY_TRAIN ? " (the gradient core, mode 1: \"grad sink\" stores apply the SGD update)" : "");
     for (int i = 0; i < e->nkernels; i++) {
       const Kernel *kr = &e->kernels[i];
-      fprintf(f, "  kernel %d %s%s:", i, kr->kind == KER_ELEM ? "fused elementwise " : gc_ops[kr->nodes[0]->op].name,
-              kr->kind == KER_ELEM ? shape_str(g->arena, kr->shape) : "");
+      fprintf(f, "  kernel %d %s%s%s:", i, kr->kind == KER_ELEM ? "fused elementwise " : gc_ops[kr->nodes[0]->op].name,
+              kr->kind == KER_ELEM ? shape_str(g->arena, kr->shape) : "",
+              kr->kind == KER_OP && kr->n > 1 ? " with epilogue" : "");
       for (int j = 0; j < kr->n; j++) {
         fprintf(f, " %%%d", kr->nodes[j]->id);
-        if (kr->kind == KER_ELEM) fprintf(f, " %s", gc_ops[kr->nodes[j]->op].name);
+        if (kr->kind == KER_ELEM || j > 0) fprintf(f, " %s", gc_ops[kr->nodes[j]->op].name);
         fprintf(f, " -> ");
         buffer_desc(f, e, kr->nodes[j]);
         fprintf(f, j + 1 < kr->n ? ";" : "");

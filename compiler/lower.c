@@ -15,7 +15,16 @@
 
 #define LB (L->b)
 
-LLVMValueRef lw_f32(Lower *L, double v) { return LLVMConstReal(L->f32, v); }
+static LLVMValueRef splat_const(Lower *L, LLVMValueRef c) {
+  if (L->lanes <= 1) return c;
+  LLVMValueRef e[64];
+  for (int i = 0; i < L->lanes; i++) e[i] = c;
+  return LLVMConstVector(e, (unsigned)L->lanes);
+}
+LLVMValueRef lw_f32(Lower *L, double v) { return splat_const(L, LLVMConstReal(L->f32, v)); }
+LLVMValueRef lw_i32(Lower *L, int64_t v) { return splat_const(L, LLVMConstInt(L->i32, (unsigned long long)v, 1)); }
+LLVMTypeRef lw_float_t(Lower *L) { return L->lanes > 1 ? LLVMVectorType(L->f32, (unsigned)L->lanes) : L->f32; }
+LLVMTypeRef lw_int_t(Lower *L) { return L->lanes > 1 ? LLVMVectorType(L->i32, (unsigned)L->lanes) : L->i32; }
 LLVMValueRef lw_ix(Lower *L, int64_t v) { return LLVMConstInt(L->ix, (unsigned long long)v, 1); }
 
 LLVMValueRef lw_slot(Lower *L, LLVMTypeRef t, const char *name) {

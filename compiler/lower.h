@@ -26,6 +26,8 @@ struct Lower {
   LLVMValueRef part;     /* in the function of one part of a split kernel: its index (ix) */
   LLVMValueRef *slice;   /* in a kernel's function: by node id, its workspace buffers' parameters */
   LLVMValueRef *scratch; /* ... and its packing scratch's */
+  int lanes;             /* > 1 while elementwise code is emitted on vectors of that many
+                            floats (a matmul epilogue): lw_f32 and the lw_*_t types follow */
   Graph *g;
 };
 
@@ -44,7 +46,13 @@ LLVMValueRef lower_entry(Lower *L, Graph *g, Entry *e);
 /* Emits pub (backward: mode 0, train step: mode 1) as a call of the core. */
 void lower_wrapper(Lower *L, Graph *g, Entry *pub, Entry *core, LLVMValueRef core_fn, int mode);
 
+/* A float constant (a splat vector while L->lanes > 1). */
 LLVMValueRef lw_f32(Lower *L, double v);
+/* The f32 / i32 type of elementwise values (vectors while L->lanes > 1), and an i32
+ * constant of that shape. */
+LLVMTypeRef lw_float_t(Lower *L);
+LLVMTypeRef lw_int_t(Lower *L);
+LLVMValueRef lw_i32(Lower *L, int64_t v);
 /* An index constant, of the target's pointer width (32-bit microcontrollers do no
  * 64-bit arithmetic). */
 LLVMValueRef lw_ix(Lower *L, int64_t v);

@@ -24,9 +24,8 @@ static LLVMValueRef horner(Lower *L, LLVMValueRef x, const double *c, int n) {
 }
 /* 2^n for an i32 n in [-126, 127], built from the exponent bits. */
 static LLVMValueRef pow2i(Lower *L, LLVMValueRef n) {
-  LLVMValueRef bits = LLVMBuildShl(LB, LLVMBuildAdd(LB, n, LLVMConstInt(L->i32, 127, 0), ""),
-                                   LLVMConstInt(L->i32, 23, 0), "");
-  return LLVMBuildBitCast(LB, bits, L->f32, "");
+  LLVMValueRef bits = LLVMBuildShl(LB, LLVMBuildAdd(LB, n, lw_i32(L, 127), ""), lw_i32(L, 23), "");
+  return LLVMBuildBitCast(LB, bits, lw_float_t(L), "");
 }
 
 LLVMValueRef m_abs(Lower *L, LLVMValueRef x) { return lw_call_intrinsic(L, "llvm.fabs", x); }
@@ -42,13 +41,13 @@ LLVMValueRef m_exp(Lower *L, LLVMValueRef x) {
   xc = sel(L, isnan, k(L, 0), xc);
   LLVMValueRef t = f_mul(L, xc, k(L, 1.44269504088896341));
   t = f_add(L, t, sel(L, cmp(L, LLVMRealOLT, t, k(L, 0)), k(L, -0.5), k(L, 0.5)));
-  LLVMValueRef n = LLVMBuildFPToSI(LB, t, L->i32, "");
-  LLVMValueRef nf = LLVMBuildSIToFP(LB, n, L->f32, "");
+  LLVMValueRef n = LLVMBuildFPToSI(LB, t, lw_int_t(L), "");
+  LLVMValueRef nf = LLVMBuildSIToFP(LB, n, lw_float_t(L), "");
   LLVMValueRef r = f_sub(L, xc, f_mul(L, nf, k(L, 0.693359375)));
   r = f_add(L, r, f_mul(L, nf, k(L, 2.12194440e-4)));
   static const double c[] = {1, 1, 1 / 2.0, 1 / 6.0, 1 / 24.0, 1 / 120.0, 1 / 720.0, 1 / 5040.0};
   LLVMValueRef p = horner(L, r, c, 8);
-  LLVMValueRef h = LLVMBuildAShr(LB, n, LLVMConstInt(L->i32, 1, 0), "");
+  LLVMValueRef h = LLVMBuildAShr(LB, n, lw_i32(L, 1), "");
   LLVMValueRef y = f_mul(L, f_mul(L, p, pow2i(L, h)), pow2i(L, LLVMBuildSub(LB, n, h, "")));
   return sel(L, isnan, x, y);
 }
@@ -58,15 +57,13 @@ LLVMValueRef m_exp(Lower *L, LLVMValueRef x) {
 LLVMValueRef m_log(Lower *L, LLVMValueRef x) {
   LLVMValueRef tiny = cmp(L, LLVMRealOLT, x, k(L, 1.17549435e-38));
   LLVMValueRef xs = sel(L, tiny, f_mul(L, x, k(L, 8388608.0)), x); /* subnormals: x 2^23 */
-  LLVMValueRef bits = LLVMBuildBitCast(LB, xs, L->i32, "");
-  LLVMValueRef e = LLVMBuildSub(LB, LLVMBuildLShr(LB, bits, LLVMConstInt(L->i32, 23, 0), ""),
-                                LLVMConstInt(L->i32, 127, 0), "");
-  LLVMValueRef mb = LLVMBuildOr(LB, LLVMBuildAnd(LB, bits, LLVMConstInt(L->i32, 0x7fffff, 0), ""),
-                                LLVMConstInt(L->i32, 0x3f800000, 0), "");
-  LLVMValueRef m = LLVMBuildBitCast(LB, mb, L->f32, "");
+  LLVMValueRef bits = LLVMBuildBitCast(LB, xs, lw_int_t(L), "");
+  LLVMValueRef e = LLVMBuildSub(LB, LLVMBuildLShr(LB, bits, lw_i32(L, 23), ""), lw_i32(L, 127), "");
+  LLVMValueRef mb = LLVMBuildOr(LB, LLVMBuildAnd(LB, bits, lw_i32(L, 0x7fffff), ""), lw_i32(L, 0x3f800000), "");
+  LLVMValueRef m = LLVMBuildBitCast(LB, mb, lw_float_t(L), "");
   LLVMValueRef big = cmp(L, LLVMRealOGT, m, k(L, 1.41421356237309505));
   m = sel(L, big, f_mul(L, m, k(L, 0.5)), m);
-  LLVMValueRef ef = LLVMBuildSIToFP(LB, e, L->f32, "");
+  LLVMValueRef ef = LLVMBuildSIToFP(LB, e, lw_float_t(L), "");
   ef = f_add(L, ef, sel(L, big, k(L, 1), k(L, 0)));
   ef = f_sub(L, ef, sel(L, tiny, k(L, 23), k(L, 0)));
   LLVMValueRef s = f_div(L, f_sub(L, m, k(L, 1)), f_add(L, m, k(L, 1)));

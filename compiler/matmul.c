@@ -21,6 +21,7 @@
  * C is overwritten; a gradient whose sink rides on this kernel (a single k-block) is
  * stored through lw_store, which adds it or applies the SGD update. */
 #include "matmul.h"
+#include "opinfo.h"
 #include <string.h>
 
 #define LB (L->b)
@@ -39,6 +40,9 @@ typedef struct {
   LLVMValueRef p;  /* batch index (rank 3) or NULL */
   LLVMValueRef i0, j0; /* this part's first row and column of C (a parallel task's share) */
   bool sgd;        /* C is a gradient whose SGD update is applied as it is stored */
+  Kernel *k;       /* the kernel: the product, then its epilogue's elementwise members */
+  int ki;          /* its index */
+  LLVMValueRef *vals; /* by node id: epilogue values in registers */
   LLVMTypeRef vt;  /* <VW x float> */
 } MM;
 
@@ -162,6 +166,75 @@ static void masked_store(Lower *L, LLVMValueRef v, LLVMValueRef ptr, int lanes) 
                  "");
 }
 
+/* ---- the epilogue: the kernel's elementwise members, applied to finished C ----
+ * v holds C(i, j) — a float, or a vector of `lanes` valid consecutive elements of row i
+ * from column j (i, j relative to this part). Each member is evaluated on it in
+ * registers (the op table's emit1, on vectors), its other operands loaded at the same
+ * element (a row-broadcast operand such as a bias is contiguous in j; a column-
+ * broadcast one is one float, splat), and stored where the memory plan gave it a
+ * buffer. */
+static bool has_epilogue(const MM *m) { return m->k->n > 1; }
+
+static LLVMValueRef ep_operand(Lower *L, MM *m, Node *x, LLVMValueRef i, LLVMValueRef j, int lanes, bool vec) {
+  if (L->e->kernel_of[x->id] == m->ki) return m->vals[x->id];
+  if (x->op == OP_CONST) return lw_f32(L, x->value);
+  LLVMValueRef idx[2] = {i, j};
+  LLVMValueRef p = lw_addr(L, x, idx, 2);
+  if (!vec) return LLVMBuildLoad2(LB, L->f32, p, "");
+  int64_t st[GC_MAX_RANK];
+  shape_bstrides(x->shape, 2, st);
+  if (st[1] == 0) return splat(L, m->vt, LLVMBuildLoad2(LB, L->f32, p, ""));
+  GC_ASSERT(st[1] == 1 && "an elementwise operand is row-major");
+  return masked_load(L, m->vt, p, lanes);
+}
+
+static void epilogue(Lower *L, MM *m, LLVMValueRef i, LLVMValueRef j, LLVMValueRef v, int lanes) {
+  bool vec = LLVMGetTypeKind(LLVMTypeOf(v)) == LLVMVectorTypeKind;
+  int saved = L->lanes;
+  L->lanes = vec ? (int)LLVMGetVectorSize(m->vt) : 0;
+  LLVMValueRef ia = LLVMBuildAdd(LB, i, m->i0, ""), ja = LLVMBuildAdd(LB, j, m->j0, "");
+  m->vals[m->n->id] = v;
+  for (int t = 1; t < m->k->n; t++) {
+    Node *n = m->k->nodes[t];
+    LLVMValueRef in[2] = {NULL, NULL};
+    for (int q = 0; q < n->nin; q++) in[q] = ep_operand(L, m, n->in[q], ia, ja, lanes, vec);
+    LLVMValueRef r = m->vals[n->id] = gc_ops[n->op].emit1(L, n, in[0], in[1]);
+    if (L->e->buf[n->id].kind == BUF_NONE) continue;
+    LLVMValueRef idx[2] = {ia, ja};
+    LLVMValueRef p = lw_addr(L, n, idx, 2);
+    if (vec) masked_store(L, r, p, lanes);
+    else LLVMBuildStore(LB, r, p);
+  }
+  L->lanes = saved;
+}
+
+/* Whether C has a buffer: not when only its epilogue reads it (it stays in registers). */
+static bool c_stored(Lower *L, const MM *m) { return L->e->buf[m->n->id].kind != BUF_NONE; }
+
+/* C(i, j..) = v (a float or a vector of `lanes` valid elements), then the epilogue. */
+static void finish(Lower *L, MM *m, LLVMValueRef i, LLVMValueRef j, LLVMValueRef v, int lanes) {
+  bool vec = LLVMGetTypeKind(LLVMTypeOf(v)) == LLVMVectorTypeKind;
+  if (c_stored(L, m) && vec) masked_store(L, v, pc(L, m, i, j), lanes);
+  else if (c_stored(L, m)) LLVMBuildStore(LB, v, pc(L, m, i, j));
+  if (has_epilogue(m)) epilogue(L, m, i, j, v, lanes);
+}
+
+/* The finished rows [i, i + mr) of nv vectors in `tile` (row stride NV * VW; the last
+ * vector of a row has `lanes` valid elements) through finish, in a loop over the rows:
+ * one copy of the epilogue's code, not one per register of the block. */
+static void finish_tile(Lower *L, MM *m, LLVMValueRef tile, LLVMValueRef i, LLVMValueRef j, int mr, int nv, int lanes) {
+  int vw = (int)LLVMGetVectorSize(m->vt);
+  Loop lr;
+  LLVMValueRef r = lw_loop(L, &lr, mr, "r");
+  for (int v = 0; v < nv; v++) {
+    LLVMValueRef at = LLVMBuildAdd(LB, LLVMBuildMul(LB, r, lw_ix(L, NV * vw), ""), lw_ix(L, v * vw), "");
+    LLVMValueRef val = vload(L, m->vt, LLVMBuildGEP2(LB, L->f32, tile, &at, 1, ""));
+    finish(L, m, LLVMBuildAdd(LB, i, r, ""), add_c(L, j, v * vw), val, v == nv - 1 ? lanes : vw);
+  }
+  lr.no_unroll = true;
+  lw_loop_end(L, &lr);
+}
+
 /* ---- broadcast kernel: rows [i, i+mr), columns [j, j + nv*VW) of which the last
  * vector has `lanes` elements, k in [k0, k0+kc) ---- */
 
@@ -173,6 +246,10 @@ static void bcast_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j,
     for (int v = 0; v < nv; v++) {
       int n = v == nv - 1 ? lanes : vw;
       acc[r][v] = lw_slot(L, m->vt, "acc");
+      if (!c_stored(L, m)) { /* one k-block, C in registers only */
+        LLVMBuildStore(LB, zero, acc[r][v]);
+        continue;
+      }
       LLVMValueRef c = masked_load(L, m->vt, pc(L, m, add_c(L, i, r), add_c(L, j, v * vw)), n);
       /* a later k-block continues from C's partial sums, the first from zero */
       LLVMValueRef init = LLVMBuildSelect(LB, first, zero, c, "");
@@ -197,6 +274,13 @@ static void bcast_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j,
       for (int v = 0; v < nv; v++)
         vstore(L, LLVMBuildLoad2(LB, m->vt, acc[r][v], ""), fptr(L, tile, lw_ix(L, (r * NV + v) * vw)));
     return sgd_tile(L, m, tile, i, j, mr, nv);
+  }
+  if (has_epilogue(m)) { /* single k-block: C is final */
+    LLVMValueRef tile = lw_slot(L, LLVMArrayType(L->f32, (unsigned)(MR * NV * vw)), "tile");
+    for (int r = 0; r < mr; r++)
+      for (int v = 0; v < nv; v++)
+        vstore(L, LLVMBuildLoad2(LB, m->vt, acc[r][v], ""), fptr(L, tile, lw_ix(L, (r * NV + v) * vw)));
+    return finish_tile(L, m, tile, i, j, mr, nv, lanes);
   }
   for (int r = 0; r < mr; r++)
     for (int v = 0; v < nv; v++) {
@@ -240,7 +324,8 @@ static void scalar_columns(Lower *L, MM *m, int64_t j0) {
   LLVMValueRef prod = LLVMBuildFMul(LB, ld_a(L, m, i, k, L->f32), ld_b(L, m, k, j, L->f32), "");
   LLVMBuildStore(LB, LLVMBuildFAdd(LB, LLVMBuildLoad2(LB, L->f32, sum, ""), prod, ""), sum);
   lw_loop_end(L, &lk);
-  store_c(L, m, i, j, LLVMBuildLoad2(LB, L->f32, sum, ""));
+  if (has_epilogue(m)) finish(L, m, i, j, LLVMBuildLoad2(LB, L->f32, sum, ""), 1);
+  else store_c(L, m, i, j, LLVMBuildLoad2(LB, L->f32, sum, ""));
   lw_loop_end(L, &lj);
   lw_loop_end(L, &li);
 }
@@ -309,6 +394,18 @@ static void dot_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j, i
         LLVMValueRef b = ld_b(L, m, lw_ix(L, k), add_c(L, j, c), L->f32);
         s[r][c] = LLVMBuildFAdd(LB, s[r][c], LLVMBuildFMul(LB, a, b, ""), "");
       }
+  if (has_epilogue(m)) { /* through a tile, so that the epilogue's code exists once */
+    LLVMValueRef tile = lw_slot(L, LLVMArrayType(L->f32, DMR * DNC), "dtile");
+    for (int r = 0; r < mr; r++)
+      for (int c = 0; c < nc; c++) LLVMBuildStore(LB, s[r][c], fptr(L, tile, lw_ix(L, r * DNC + c)));
+    Loop lr, lc;
+    LLVMValueRef r = lw_loop(L, &lr, mr, "r"), c = lw_loop(L, &lc, nc, "c");
+    LLVMValueRef at = LLVMBuildAdd(LB, LLVMBuildMul(LB, r, lw_ix(L, DNC), ""), c, "");
+    finish(L, m, LLVMBuildAdd(LB, i, r, ""), LLVMBuildAdd(LB, j, c, ""), LLVMBuildLoad2(LB, L->f32, fptr(L, tile, at), ""), 1);
+    lc.no_unroll = lr.no_unroll = true;
+    lw_loop_end(L, &lc), lw_loop_end(L, &lr);
+    return;
+  }
   for (int r = 0; r < mr; r++)
     for (int c = 0; c < nc; c++) store_c(L, m, add_c(L, i, r), add_c(L, j, c), s[r][c]);
 }
@@ -468,11 +565,12 @@ static void packed_block(Lower *L, MM *m, LLVMValueRef ap, LLVMValueRef bp, LLVM
   LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "tile_done");
   LLVMBuildCondBr(LB, full, bfull, bedge);
   LLVMPositionBuilderAtEnd(LB, bfull);
-  if (m->sgd) { /* single k-block: no partial sums; the epilogue once, in a loop over the tile */
+  if (m->sgd || has_epilogue(m)) { /* single k-block: no partial sums; the epilogue once, in a loop */
     for (int r = 0; r < MR; r++)
       for (int v = 0; v < NV; v++)
         vstore(L, LLVMBuildLoad2(LB, m->vt, acc[r][v], ""), fptr(L, tile, lw_ix(L, r * nr + v * vw)));
-    sgd_tile(L, m, tile, i0, j0, MR, NV);
+    if (m->sgd) sgd_tile(L, m, tile, i0, j0, MR, NV);
+    else finish_tile(L, m, tile, i0, j0, MR, NV, vw);
   } else {
     for (int r = 0; r < MR; r++)
       for (int v = 0; v < NV; v++) {
@@ -489,12 +587,17 @@ static void packed_block(Lower *L, MM *m, LLVMValueRef ap, LLVMValueRef bp, LLVM
       vstore(L, LLVMBuildLoad2(LB, m->vt, acc[r][v], ""), fptr(L, tile, lw_ix(L, r * nr + v * vw)));
   Loop lr, lc;
   LLVMValueRef r = lw_loop_v(L, &lr, rv, "r"), c = lw_loop_v(L, &lc, cv, "c");
-  LLVMValueRef ci = iadd(L, i0, r), cj = iadd(L, j0, c), cp = pc(L, m, ci, cj);
+  LLVMValueRef ci = iadd(L, i0, r), cj = iadd(L, j0, c);
   LLVMValueRef sum = LLVMBuildLoad2(LB, L->f32, fptr(L, tile, iadd(L, imul(L, r, lw_ix(L, nr)), c)), "");
-  LLVMValueRef prev = LLVMBuildSelect(LB, keep, LLVMBuildLoad2(LB, L->f32, cp, ""), lw_f32(L, 0), "");
-  sum = LLVMBuildFAdd(LB, sum, prev, "");
-  if (m->sgd) store_c(L, m, ci, cj, sum);
-  else LLVMBuildStore(LB, sum, cp);
+  if (has_epilogue(m)) { /* single k-block: no partial sums */
+    finish(L, m, ci, cj, sum, 1);
+  } else {
+    LLVMValueRef cp = pc(L, m, ci, cj);
+    LLVMValueRef prev = LLVMBuildSelect(LB, keep, LLVMBuildLoad2(LB, L->f32, cp, ""), lw_f32(L, 0), "");
+    sum = LLVMBuildFAdd(LB, sum, prev, "");
+    if (m->sgd) store_c(L, m, ci, cj, sum);
+    else LLVMBuildStore(LB, sum, cp);
+  }
   lw_loop_end(L, &lc), lw_loop_end(L, &lr);
   LLVMBuildBr(LB, done);
   LLVMPositionBuilderAtEnd(LB, done);
@@ -547,7 +650,10 @@ void emit_matmul(Lower *L, Kernel *k) {
   m.o = m.r - 2;
   dims_of(n, &m.M, &m.N, &m.K);
   m.sgd = lw_applies_sgd(L, n);
+  m.k = k, m.ki = L->e->kernel_of[n->id];
+  m.vals = ARENA_ARRAY(L->g->arena, LLVMValueRef, L->g->n);
   GC_ASSERT(!m.sgd || matmul_single_pass(n));
+  GC_ASSERT(!has_epilogue(&m) || (!m.sgd && matmul_single_pass(n) && m.r == 2));
   int vw = L->vw > 1 ? L->vw : 1;
   m.vt = LLVMVectorType(L->f32, (unsigned)vw);
   LLVMValueRef zero = lw_ix(L, 0);

@@ -10,7 +10,9 @@
  * kernel and stored by a COPY is computed straight into the output buffer; a gradient
  * read by nothing else is stored by its own kernel through its SGD sink (added into
  * the gradient buffer, or applied as the parameter's update) — a matmul applies the
- * update in its epilogue. A large matmul is split into parts for the parallel runner. */
+ * update in its epilogue. Elementwise work on a product's result (bias, activation)
+ * becomes the product's epilogue. A large matmul is split into parts for the parallel
+ * runner. */
 #include <string.h>
 #include "entry.h"
 #include "matmul.h"
@@ -91,6 +93,56 @@ static Kernel *elem_kernel_for(Entry *e, const Node *n) {
   return NULL;
 }
 
+/* Whether elementwise kernel x (index xi) can be the epilogue of product c (kernel ci):
+ * it reads c, stores no sink of its own, and reads nothing else that is computed
+ * after c (its own members apart). */
+static bool epilogue_fits(const Entry *e, const Kernel *x, int xi, const Node *c, int ci) {
+  bool reads_c = false;
+  for (int t = 0; t < x->n; t++) {
+    const Node *n = x->nodes[t], *sink = e->placed[n->id];
+    if (n->op == OP_COPY || n->op == OP_SGD || (sink && sink->op == OP_SGD)) return false;
+    for (int j = 0; j < n->nin; j++) {
+      const Node *in = n->in[j];
+      if (in == c) reads_c = true;
+      else if (e->kernel_of[in->id] != xi && producer(e, in) >= ci) return false;
+    }
+  }
+  return reads_c;
+}
+
+/* Epilogues: an elementwise kernel of a matrix product's shape that reads the product
+ * joins the product's kernel, which then applies it to each finished block of C while
+ * it is in registers (bias, activation, a backward mask) instead of another pass over
+ * C in memory. For 2-D products that finish each element in one pass over k and carry
+ * no SGD update. Emptied kernels are dropped. */
+static void fuse_epilogues(Graph *g, Entry *e) {
+  for (int ci = 0; ci < e->nkernels; ci++) {
+    Kernel *k = &e->kernels[ci];
+    Node *c = k->nodes[0];
+    if (k->kind != KER_OP || c->op != OP_MATMUL || c->shape.rank != 2 || !matmul_single_pass(c) ||
+        (e->placed[c->id] && e->placed[c->id]->op == OP_SGD))
+      continue;
+    for (int xi = ci + 1; xi < e->nkernels; xi++) {
+      Kernel *x = &e->kernels[xi];
+      if (x->kind != KER_ELEM || !x->n || !shape_eq(x->shape, c->shape) || !epilogue_fits(e, x, xi, c, ci)) continue;
+      for (int t = 0; t < x->n; t++) {
+        k->nodes[k->n++] = x->nodes[t];
+        e->kernel_of[x->nodes[t]->id] = ci;
+      }
+      x->n = 0;
+      break;
+    }
+  }
+  int *renumber = ARENA_ARRAY(g->arena, int, e->nkernels), kept = 0;
+  for (int i = 0; i < e->nkernels; i++) {
+    renumber[i] = kept;
+    if (e->kernels[i].n) e->kernels[kept++] = e->kernels[i];
+  }
+  e->nkernels = kept;
+  for (int i = 0; i < g->n; i++)
+    if (e->kernel_of[i] >= 0) e->kernel_of[i] = renumber[e->kernel_of[i]];
+}
+
 void schedule_entry(Graph *g, Entry *e) {
   elide_sinks(g, e);
   e->kernels = ARENA_ARRAY(g->arena, Kernel, e->nlive + 1);
@@ -106,4 +158,5 @@ void schedule_entry(Graph *g, Entry *e) {
     e->kernel_of[n->id] = (int)(k - e->kernels);
     if (n->op == OP_MATMUL) k->parts = matmul_parts(n, e->vw, e->threads);
   }
+  fuse_epilogues(g, e);
 }

@@ -35,6 +35,15 @@ static const Case cases[] = {
     {"packed_short_dots", MM("[32, 10]", "[32, 10]", "a @ transpose(b)")}, /* tb, k < 4 vectors */
     {"dot_small", MM("[13, 40]", "[21, 40]", "a @ transpose(b)")},
     {"vector_times_matrix", MM("[29]", "[29, 21]", "a @ b")},
+    /* epilogues: elementwise work on C done by the product's kernel (one kernel each,
+     * checked below), with row- and column-broadcast operands and partial vectors */
+#define EP(a, b, more, expr) "model t\ninput a : f32" a "\ninput b : f32" b "\n" more "y = " expr "\noutput y\n"
+    {"epilogue_bias_relu", EP("[13, 29]", "[29, 21]", "input c : f32[21]\n", "relu(a @ b + c)")},
+    {"epilogue_column_operand_exp", EP("[13, 29]", "[29, 21]", "input d : f32[13, 1]\n", "exp((a @ b) * d - 1)")},
+    {"epilogue_dot", EP("[13, 40]", "[21, 40]", "input c : f32[21]\n", "tanh(a @ transpose(b) + c)")},
+    {"epilogue_short_dots", EP("[32, 10]", "[32, 10]", "input d : f32[32, 32]\n", "(a @ transpose(b)) * d")},
+    {"epilogue_packed_edges", EP("[37, 200]", "[200, 530]", "input c : f32[530]\n", "sigmoid(a @ b + c)")},
+    {"epilogue_two_outputs", EP("[13, 29]", "[29, 21]", "input c : f32[21]\nz = a @ b\noutput z\n", "relu(z + c)")},
 };
 
 static double rnd(gradc_rng *r) { return gradc_rng_normal(r); }
@@ -86,6 +95,21 @@ ParameterizedTestParameters(matmul, product) {
   return cr_make_param_array(int, idx, sizeof idx / sizeof idx[0]);
 }
 
+/* Each epilogue case is one kernel: the elementwise work joined the product. */
+Test(matmul, epilogues_fuse_into_the_product) {
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    if (strncmp(cases[i].name, "epilogue_", 9)) continue;
+    char out[64], err[4096];
+    snprintf(out, sizeof out, "/tmp/gradc-ep-%d.ir", (int)getpid());
+    gc_options o = {.path = "t.grad", .source = cases[i].src, .opt_level = 2, .emit = GC_EMIT_IR, .out = out,
+                    .inference = true};
+    gc_result res;
+    cr_assert_eq(gc_compile(&o, &res, err, sizeof err), 0, "%s: %s", cases[i].name, err);
+    unlink(out);
+    cr_expect_eq(res.nkernels_forward, 1, "%s: %d kernels", cases[i].name, res.nkernels_forward);
+  }
+}
+
 ParameterizedTest(int *ci, matmul, product) {
   const Case *c = &cases[*ci];
   char dir[64], err[4096];
@@ -101,6 +125,8 @@ ParameterizedTest(int *ci, matmul, product) {
   size_t n;
   const float *y = gradc_tensor(m, "y", &n);
   expect_close(c->name, "y", y, gc_graph_tensor(g, "y", NULL), n);
+  const float *z = gradc_tensor(m, "z", &n);
+  if (z) expect_close(c->name, "z", z, gc_graph_tensor(g, "z", NULL), n);
   gc_graph_free(g);
   gradc_close(m);
   cleanup(dir);
