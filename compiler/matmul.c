@@ -40,6 +40,7 @@ typedef struct {
   LLVMValueRef p;  /* batch index (rank 3) or NULL */
   LLVMValueRef i0, j0; /* this part's first row and column of C (a parallel task's share) */
   bool sgd;        /* C is a gradient whose SGD update is applied as it is stored */
+  LLVMValueRef last; /* i1: the current k-block is the last (C is final after it) */
   Kernel *k;       /* the kernel: the product, then its epilogue's elementwise members */
   int ki;          /* its index */
   LLVMValueRef *vals; /* by node id: epilogue values in registers */
@@ -219,6 +220,29 @@ static void finish(Lower *L, MM *m, LLVMValueRef i, LLVMValueRef j, LLVMValueRef
   if (has_epilogue(m)) epilogue(L, m, i, j, v, lanes);
 }
 
+/* Rows [i, i + mr) of nv vectors in `tile` stored into C as they are (partial sums of
+ * an earlier k-block). */
+static void store_tile(Lower *L, MM *m, LLVMValueRef tile, LLVMValueRef i, LLVMValueRef j, int mr, int nv, int lanes) {
+  int vw = (int)LLVMGetVectorSize(m->vt);
+  for (int r = 0; r < mr; r++)
+    for (int v = 0; v < nv; v++)
+      masked_store(L, vload(L, m->vt, fptr(L, tile, lw_ix(L, (r * NV + v) * vw))), pc(L, m, add_c(L, i, r), add_c(L, j, v * vw)),
+                   v == nv - 1 ? lanes : vw);
+}
+
+/* Opens the code for the last k-block when that is decided at run time: returns the
+ * block to continue at after both paths (NULL when m->last is a constant true). The
+ * caller emits the epilogue path, then calls otherwise_plain. */
+static LLVMBasicBlockRef if_last(Lower *L, MM *m, LLVMBasicBlockRef *plain) {
+  if (LLVMIsAConstantInt(m->last) && LLVMConstIntGetZExtValue(m->last)) return NULL;
+  LLVMBasicBlockRef yes = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "last_kblock");
+  *plain = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "partial_sums");
+  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "kblock_done");
+  LLVMBuildCondBr(LB, m->last, yes, *plain);
+  LLVMPositionBuilderAtEnd(LB, yes);
+  return done;
+}
+
 /* The finished rows [i, i + mr) of nv vectors in `tile` (row stride NV * VW; the last
  * vector of a row has `lanes` valid elements) through finish, in a loop over the rows:
  * one copy of the epilogue's code, not one per register of the block. */
@@ -275,12 +299,20 @@ static void bcast_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j,
         vstore(L, LLVMBuildLoad2(LB, m->vt, acc[r][v], ""), fptr(L, tile, lw_ix(L, (r * NV + v) * vw)));
     return sgd_tile(L, m, tile, i, j, mr, nv);
   }
-  if (has_epilogue(m)) { /* single k-block: C is final */
+  if (has_epilogue(m)) { /* C is final after the last k-block: the epilogue, else partial sums */
     LLVMValueRef tile = lw_slot(L, LLVMArrayType(L->f32, (unsigned)(MR * NV * vw)), "tile");
     for (int r = 0; r < mr; r++)
       for (int v = 0; v < nv; v++)
         vstore(L, LLVMBuildLoad2(LB, m->vt, acc[r][v], ""), fptr(L, tile, lw_ix(L, (r * NV + v) * vw)));
-    return finish_tile(L, m, tile, i, j, mr, nv, lanes);
+    LLVMBasicBlockRef plain = NULL, done = if_last(L, m, &plain);
+    finish_tile(L, m, tile, i, j, mr, nv, lanes);
+    if (!done) return;
+    LLVMBuildBr(LB, done);
+    LLVMPositionBuilderAtEnd(LB, plain);
+    store_tile(L, m, tile, i, j, mr, nv, lanes);
+    LLVMBuildBr(LB, done);
+    LLVMPositionBuilderAtEnd(LB, done);
+    return;
   }
   for (int r = 0; r < mr; r++)
     for (int v = 0; v < nv; v++) {
@@ -340,8 +372,13 @@ static void bcast_matmul(Lower *L, MM *m) {
     int64_t depth = part ? krest : kc, count = part ? (krest ? 1 : 0) : kblocks;
     if (!count) continue;
     Loop lk0 = {0};
-    LLVMValueRef k0 = part ? lw_ix(L, kblocks * kc) : LLVMBuildMul(LB, lw_loop(L, &lk0, count, "kb"), lw_ix(L, kc), "");
+    LLVMValueRef kb = part ? lw_ix(L, 0) : lw_loop(L, &lk0, count, "kb");
+    LLVMValueRef k0 = part ? lw_ix(L, kblocks * kc) : LLVMBuildMul(LB, kb, lw_ix(L, kc), "");
     LLVMValueRef first = LLVMBuildICmp(LB, LLVMIntEQ, k0, lw_ix(L, 0), "first");
+    LLVMTypeRef i1 = LLVMInt1TypeInContext(L->ctx);
+    m->last = part || (!krest && count == 1) ? LLVMConstInt(i1, 1, 0)
+              : krest                        ? LLVMConstInt(i1, 0, 0)
+                                             : LLVMBuildICmp(LB, LLVMIntEQ, kb, lw_ix(L, count - 1), "last");
     if (nfull) {
       Loop lj;
       LLVMValueRef j = LLVMBuildMul(LB, lw_loop(L, &lj, nfull, "jb"), lw_ix(L, nr), "");
@@ -565,12 +602,30 @@ static void packed_block(Lower *L, MM *m, LLVMValueRef ap, LLVMValueRef bp, LLVM
   LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "tile_done");
   LLVMBuildCondBr(LB, full, bfull, bedge);
   LLVMPositionBuilderAtEnd(LB, bfull);
-  if (m->sgd || has_epilogue(m)) { /* single k-block: no partial sums; the epilogue once, in a loop */
+  if (m->sgd) { /* single k-block: no partial sums; the update once, in a loop */
     for (int r = 0; r < MR; r++)
       for (int v = 0; v < NV; v++)
         vstore(L, LLVMBuildLoad2(LB, m->vt, acc[r][v], ""), fptr(L, tile, lw_ix(L, r * nr + v * vw)));
-    if (m->sgd) sgd_tile(L, m, tile, i0, j0, MR, NV);
-    else finish_tile(L, m, tile, i0, j0, MR, NV, vw);
+    sgd_tile(L, m, tile, i0, j0, MR, NV);
+  } else if (has_epilogue(m)) { /* sums so far in the tile; the epilogue after the last k-block */
+    for (int r = 0; r < MR; r++)
+      for (int v = 0; v < NV; v++) {
+        LLVMValueRef sum = LLVMBuildLoad2(LB, m->vt, acc[r][v], "");
+        if (c_stored(L, m)) {
+          LLVMValueRef cp = pc(L, m, add_c(L, i0, r), add_c(L, j0, v * vw));
+          sum = LLVMBuildFAdd(LB, sum, LLVMBuildSelect(LB, keep, vload(L, m->vt, cp), LLVMConstNull(m->vt), ""), "");
+        }
+        vstore(L, sum, fptr(L, tile, lw_ix(L, r * nr + v * vw)));
+      }
+    LLVMBasicBlockRef plain = NULL, after = if_last(L, m, &plain);
+    finish_tile(L, m, tile, i0, j0, MR, NV, vw);
+    if (after) {
+      LLVMBuildBr(LB, after);
+      LLVMPositionBuilderAtEnd(LB, plain);
+      store_tile(L, m, tile, i0, j0, MR, NV, vw);
+      LLVMBuildBr(LB, after);
+      LLVMPositionBuilderAtEnd(LB, after);
+    }
   } else {
     for (int r = 0; r < MR; r++)
       for (int v = 0; v < NV; v++) {
@@ -589,8 +644,18 @@ static void packed_block(Lower *L, MM *m, LLVMValueRef ap, LLVMValueRef bp, LLVM
   LLVMValueRef r = lw_loop_v(L, &lr, rv, "r"), c = lw_loop_v(L, &lc, cv, "c");
   LLVMValueRef ci = iadd(L, i0, r), cj = iadd(L, j0, c);
   LLVMValueRef sum = LLVMBuildLoad2(LB, L->f32, fptr(L, tile, iadd(L, imul(L, r, lw_ix(L, nr)), c)), "");
-  if (has_epilogue(m)) { /* single k-block: no partial sums */
+  if (has_epilogue(m)) {
+    if (c_stored(L, m))
+      sum = LLVMBuildFAdd(LB, sum, LLVMBuildSelect(LB, keep, LLVMBuildLoad2(LB, L->f32, pc(L, m, ci, cj), ""), lw_f32(L, 0), ""), "");
+    LLVMBasicBlockRef plain = NULL, after = if_last(L, m, &plain);
     finish(L, m, ci, cj, sum, 1);
+    if (after) {
+      LLVMBuildBr(LB, after);
+      LLVMPositionBuilderAtEnd(LB, plain);
+      LLVMBuildStore(LB, sum, pc(L, m, ci, cj));
+      LLVMBuildBr(LB, after);
+      LLVMPositionBuilderAtEnd(LB, after);
+    }
   } else {
     LLVMValueRef cp = pc(L, m, ci, cj);
     LLVMValueRef prev = LLVMBuildSelect(LB, keep, LLVMBuildLoad2(LB, L->f32, cp, ""), lw_f32(L, 0), "");
@@ -614,6 +679,9 @@ static void packed_matmul(Lower *L, MM *m) {
   LLVMValueRef kb = lw_loop(L, &lpc, (m->K + KC - 1) / KC, "kb"), k0 = imul(L, kb, lw_ix(L, KC));
   LLVMValueRef kcv = imin(L, lw_ix(L, KC), LLVMBuildSub(LB, lw_ix(L, m->K), k0, ""));
   LLVMValueRef first = LLVMBuildICmp(LB, LLVMIntEQ, kb, lw_ix(L, 0), "first");
+  int64_t nkb = (m->K + KC - 1) / KC;
+  m->last = nkb == 1 ? LLVMConstInt(LLVMInt1TypeInContext(L->ctx), 1, 0)
+                     : LLVMBuildICmp(LB, LLVMIntEQ, kb, lw_ix(L, nkb - 1), "last");
   pack(L, m, b_elem, bp, jc, ncv, nr, k0, kcv, m->N);
   LLVMValueRef ic = imul(L, lw_loop(L, &lic, (m->M + PMC - 1) / PMC, "ic"), lw_ix(L, PMC));
   LLVMValueRef mcv = imin(L, lw_ix(L, PMC), LLVMBuildSub(LB, lw_ix(L, m->M), ic, ""));
@@ -653,7 +721,8 @@ void emit_matmul(Lower *L, Kernel *k) {
   m.k = k, m.ki = L->e->kernel_of[n->id];
   m.vals = ARENA_ARRAY(L->g->arena, LLVMValueRef, L->g->n);
   GC_ASSERT(!m.sgd || matmul_single_pass(n));
-  GC_ASSERT(!has_epilogue(&m) || (!m.sgd && matmul_single_pass(n) && m.r == 2));
+  GC_ASSERT(!has_epilogue(&m) || (!m.sgd && m.r == 2));
+  m.last = LLVMConstInt(LLVMInt1TypeInContext(L->ctx), 1, 0); /* the dot and scalar kernels: one pass */
   int vw = L->vw > 1 ? L->vw : 1;
   m.vt = LLVMVectorType(L->f32, (unsigned)vw);
   LLVMValueRef zero = lw_ix(L, 0);

@@ -115,8 +115,10 @@ void memplan_entry(Graph *g, Entry *e) {
       b->kind = BUF_CONST;
     } else if (c == CLS_ALIAS) {
       b->kind = BUF_ALIAS, b->base = alias_base(n);
-    } else if ((c == CLS_ELEM || (n->op == OP_MATMUL && e->kernels[e->kernel_of[n->id]].n > 1)) && !escapes[n->id]) {
-      b->kind = BUF_NONE; /* in registers: read only within its kernel (a product: by its epilogue) */
+    } else if ((c == CLS_ELEM || (n->op == OP_MATMUL && e->kernels[e->kernel_of[n->id]].n > 1 && matmul_single_pass(n))) &&
+               !escapes[n->id]) {
+      b->kind = BUF_NONE; /* in registers: read only within its kernel (a product: by its epilogue, with
+                             no partial sums to keep between k-blocks) */
     } else {
       b->kind = BUF_WS, b->bytes = shape_count(n->shape) * 4;
     }

@@ -113,13 +113,13 @@ static bool epilogue_fits(const Entry *e, const Kernel *x, int xi, const Node *c
 /* Epilogues: an elementwise kernel of a matrix product's shape that reads the product
  * joins the product's kernel, which then applies it to each finished block of C while
  * it is in registers (bias, activation, a backward mask) instead of another pass over
- * C in memory. For 2-D products that finish each element in one pass over k and carry
- * no SGD update. Emptied kernels are dropped. */
+ * C in memory (after the last k-block). For 2-D products that carry no SGD update.
+ * Emptied kernels are dropped. */
 static void fuse_epilogues(Graph *g, Entry *e) {
   for (int ci = 0; ci < e->nkernels; ci++) {
     Kernel *k = &e->kernels[ci];
     Node *c = k->nodes[0];
-    if (k->kind != KER_OP || c->op != OP_MATMUL || c->shape.rank != 2 || !matmul_single_pass(c) ||
+    if (k->kind != KER_OP || c->op != OP_MATMUL || c->shape.rank != 2 ||
         (e->placed[c->id] && e->placed[c->id]->op == OP_SGD))
       continue;
     for (int xi = ci + 1; xi < e->nkernels; xi++) {

@@ -43,6 +43,10 @@ static const Case cases[] = {
     {"epilogue_dot", EP("[13, 40]", "[21, 40]", "input c : f32[21]\n", "tanh(a @ transpose(b) + c)")},
     {"epilogue_short_dots", EP("[32, 10]", "[32, 10]", "input d : f32[32, 32]\n", "(a @ transpose(b)) * d")},
     {"epilogue_packed_edges", EP("[37, 200]", "[200, 530]", "input c : f32[530]\n", "sigmoid(a @ b + c)")},
+    /* after the last of several k-blocks (partial sums in C until then) */
+    {"epilogue_kblocks", EP("[13, 784]", "[784, 21]", "input c : f32[21]\n", "relu(a @ b + c)")},
+    {"epilogue_kblocks_remainder", EP("[13, 257]", "[257, 40]", "input d : f32[13, 1]\n", "(a @ b) * d")},
+    {"epilogue_packed_kblocks", EP("[37, 600]", "[600, 530]", "input c : f32[530]\n", "relu(a @ b + c)")},
     {"epilogue_two_outputs", EP("[13, 29]", "[29, 21]", "input c : f32[21]\nz = a @ b\noutput z\n", "relu(z + c)")},
 };
 
