@@ -19,7 +19,11 @@
  * the B panel stays in cache across a block of A.
  *
  * C is overwritten; a gradient whose sink rides on this kernel (a single k-block) is
- * stored through lw_store, which adds it or applies the SGD update. */
+ * stored through lw_store, which adds it or applies the SGD update. The kernel may also
+ * carry an epilogue (schedule.c): elementwise nodes on C — bias, activation, a backward
+ * mask — evaluated on each block of C after its last k-block while it is in registers.
+ * A large product may be one of several parts (a block of C's rows or columns) that
+ * the parallel runner computes at once. */
 #include "matmul.h"
 #include "opinfo.h"
 #include <string.h>
