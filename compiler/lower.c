@@ -184,6 +184,16 @@ static int arg_of_kind(Lower *L, ArgKind kind, const Node *param) {
   GC_ASSERT(!"train-step argument missing");
 }
 
+/* lr, momentum and weight decay, loaded here: volatile, because a value hoisted out of
+ * the loops would take a register from the micro-kernels, which need all of them. */
+void lw_load_hyper(Lower *L, LLVMValueRef *hyper) {
+  for (int h = 0; h < 3; h++) {
+    LLVMValueRef hi = lw_ix(L, h);
+    hyper[h] = LLVMBuildLoad2(LB, L->f32, LLVMBuildGEP2(LB, L->f32, L->args[arg_of_kind(L, ARG_HYPER, NULL)], &hi, 1, ""), "hyper");
+    LLVMSetVolatile(hyper[h], 1);
+  }
+}
+
 /* A parameter's gradient g (float or vector) at element offset off, by the core's
  * mode: 0 (M_backward) adds it into the gradient buffer; 1 (M_train_step) stores it and
  * applies torch.optim.SGD: d = g + wd p; m = mu m + d; p -= lr m (the momentum buffer
@@ -204,12 +214,8 @@ static void grad_epilogue(Lower *L, Node *sink, LLVMValueRef gp, LLVMValueRef of
   st(L, g, gp);
   LLVMValueRef pv = ld(L, t, pp);
   LLVMValueRef hyper[3];
-  for (int h = 0; h < 3; h++) { /* volatile: a value hoisted out of the loops would take a register from the
-                                   micro-kernels, which need all of them (an L1 load here costs nothing) */
-    LLVMValueRef hi = lw_ix(L, h);
-    hyper[h] = LLVMBuildLoad2(LB, L->f32, LLVMBuildGEP2(LB, L->f32, L->args[arg_of_kind(L, ARG_HYPER, NULL)], &hi, 1, ""), "hyper");
-    LLVMSetVolatile(hyper[h], 1);
-  }
+  if (L->hyper[0]) memcpy(hyper, L->hyper, sizeof hyper);
+  else lw_load_hyper(L, hyper);
   LLVMValueRef lr = splat_like(L, hyper[0], t), mu = splat_like(L, hyper[1], t), wd = splat_like(L, hyper[2], t);
   LLVMValueRef d = LLVMBuildFAdd(LB, g, LLVMBuildFMul(LB, wd, pv, ""), "d");
   /* without momentum the momentum buffer is neither read nor written */

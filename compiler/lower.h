@@ -26,6 +26,8 @@ struct Lower {
   LLVMValueRef part;     /* in the function of one part of a split kernel: its index (ix) */
   LLVMValueRef *slice;   /* in a kernel's function: by node id, its workspace buffers' parameters */
   LLVMValueRef *scratch; /* ... and its packing scratch's */
+  LLVMValueRef hyper[3]; /* lr, momentum, decay already loaded for the SGD epilogues being
+                            emitted (a block's loop), or NULL: they load their own */
   int lanes;             /* > 1 while elementwise code is emitted on vectors of that many
                             floats (a matmul epilogue): lw_f32 and the lw_*_t types follow */
   Graph *g;
@@ -79,6 +81,8 @@ LLVMValueRef lw_load(Lower *L, Node *x, const LLVMValueRef *idx, int rank);
  * adds it into the gradient buffer or applies the SGD update (by the core's mode). */
 void lw_store(Lower *L, Node *x, const LLVMValueRef *idx, LLVMValueRef v);
 /* Whether x's buffer accumulates (x's kernel adds into it rather than storing). */
+/* Loads lr, momentum and weight decay from the train step's hyper argument (volatile). */
+void lw_load_hyper(Lower *L, LLVMValueRef *hyper);
 /* Whether storing x applies a train step's SGD update (x is a parameter's gradient). */
 bool lw_applies_sgd(Lower *L, Node *x);
 

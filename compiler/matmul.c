@@ -119,12 +119,14 @@ static LLVMValueRef fptr(Lower *L, LLVMValueRef base, LLVMValueRef off) {
  * loop, not one per register of the block. */
 static void sgd_tile(Lower *L, MM *m, LLVMValueRef tile, LLVMValueRef i0, LLVMValueRef j0, int mr, int nv) {
   int vw = (int)LLVMGetVectorSize(m->vt);
+  lw_load_hyper(L, L->hyper); /* once per block, not per vector */
   Loop lr, lv;
   LLVMValueRef r = lw_loop(L, &lr, mr, "r"), v = lw_loop(L, &lv, nv, "v");
   LLVMValueRef at = iadd(L, imul(L, r, lw_ix(L, NV * vw)), imul(L, v, lw_ix(L, vw)));
   store_c(L, m, iadd(L, i0, r), iadd(L, j0, imul(L, v, lw_ix(L, vw))), vload(L, m->vt, fptr(L, tile, at)));
   lv.no_unroll = lr.no_unroll = true;
   lw_loop_end(L, &lv), lw_loop_end(L, &lr);
+  memset(L->hyper, 0, sizeof L->hyper);
 }
 
 /* Loads of op(A)(i, k) and op(B)(k, j): a float, or a vector of VW consecutive
@@ -559,19 +561,33 @@ static LLVMValueRef b_elem(Lower *L, MM *m, LLVMValueRef j, LLVMValueRef k) {
   return ld_b(L, m, k, j, L->f32);
 }
 
-static void pack(Lower *L, MM *m, Elem get, LLVMValueRef dst, LLVMValueRef start, LLVMValueRef count, int64_t w,
-                 LLVMValueRef k0, LLVMValueRef len, int64_t limit) {
+/* Panels [from, to) of pack(); `checked`: elements may lie past `limit` (zeros). */
+static void pack_panels(Lower *L, MM *m, Elem get, LLVMValueRef dst, LLVMValueRef start, LLVMValueRef from,
+                        LLVMValueRef to, int64_t w, LLVMValueRef k0, LLVMValueRef len, int64_t limit, bool checked) {
   Loop lp, lk, le;
-  LLVMValueRef p = lw_loop_v(L, &lp, ceil_div(L, count, w), "panel");
+  LLVMValueRef p = iadd(L, from, lw_loop_v(L, &lp, LLVMBuildSub(LB, to, from, ""), "panel"));
   LLVMValueRef k = lw_loop_v(L, &lk, len, "k");
   LLVMValueRef e = lw_loop(L, &le, w, "e");
   LLVMValueRef pos = iadd(L, start, iadd(L, imul(L, p, lw_ix(L, w)), e));
-  LLVMValueRef inside = LLVMBuildICmp(LB, LLVMIntSLT, pos, lw_ix(L, limit), "");
-  LLVMValueRef safe = LLVMBuildSelect(LB, inside, pos, lw_ix(L, 0), "");
-  LLVMValueRef v = LLVMBuildSelect(LB, inside, get(L, m, safe, iadd(L, k0, k)), lw_f32(L, 0), "");
+  LLVMValueRef v;
+  if (checked) {
+    LLVMValueRef inside = LLVMBuildICmp(LB, LLVMIntSLT, pos, lw_ix(L, limit), "");
+    LLVMValueRef safe = LLVMBuildSelect(LB, inside, pos, lw_ix(L, 0), "");
+    v = LLVMBuildSelect(LB, inside, get(L, m, safe, iadd(L, k0, k)), lw_f32(L, 0), "");
+  } else {
+    v = get(L, m, pos, iadd(L, k0, k));
+  }
   LLVMValueRef at = iadd(L, imul(L, iadd(L, imul(L, p, len), k), lw_ix(L, w)), e);
   LLVMBuildStore(LB, v, fptr(L, dst, at));
   lw_loop_end(L, &le), lw_loop_end(L, &lk), lw_loop_end(L, &lp);
+}
+
+static void pack(Lower *L, MM *m, Elem get, LLVMValueRef dst, LLVMValueRef start, LLVMValueRef count, int64_t w,
+                 LLVMValueRef k0, LLVMValueRef len, int64_t limit) {
+  /* whole panels lie before `limit` (count <= limit - start): no checks; then the last */
+  LLVMValueRef whole = LLVMBuildSDiv(LB, count, lw_ix(L, w), "whole");
+  pack_panels(L, m, get, dst, start, lw_ix(L, 0), whole, w, k0, len, limit, false);
+  pack_panels(L, m, get, dst, start, whole, ceil_div(L, count, w), w, k0, len, limit, true);
 }
 
 /* One MR x NR block of C from packed panels ap (kc x MR) and bp (kc x NR); the block
