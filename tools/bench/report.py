@@ -83,6 +83,9 @@ def main():
     shares = {m: cpu_share(os.path.join(args.gradc, m + ".cpu")) for m in models}
     torch_share = cpu_share(os.path.join(args.gradc, "torch.cpu"))
     meta["cpu_share"] = {"gradc": shares, "torch_bench": torch_share}
+    steals = {m: cpu_share(os.path.join(args.gradc, m + ".steal")) for m in models}
+    torch_steal = cpu_share(os.path.join(args.gradc, "torch.steal"))
+    meta["steal_pct"] = {"gradc": steals, "torch_bench": torch_steal}
     results = {"meta": meta, "torch": {k: v for k, v in tb.items() if k != "models"}, "models": {}}
     sections = []
     for phase, title, unit in (("train_step", "Training step (forward + backward + SGD)", "us/step"),
@@ -129,10 +132,17 @@ def main():
         lines.append(f"- CPU time / wall time of each process (100% = one core busy; gradc's thread pool can take it "
                      f"above; below ~90% other jobs took the CPU while it was timed): gradc bench {share_txt}; "
                      f"torch_bench.py {pct(torch_share)}")
+    if any(v is not None for v in list(steals.values()) + [torch_steal]):
+        steal_txt = ", ".join(f"{m} {'n/a' if v is None else f'{v:.1f}%'}" for m, v in steals.items())
+        lines.append(f"- CPU steal (time the hypervisor gave other guests, share of all CPU time, /proc/stat) while "
+                     f"each process ran: gradc bench {steal_txt}; torch_bench.py "
+                     f"{'n/a' if torch_steal is None else f'{torch_steal:.1f}%'}")
     low = [f"{m} {pct(v)}" for m, v in list(shares.items()) + [("torch_bench.py", torch_share)]
            if v is not None and v < 90]
+    low += [f"{m} steal {v:.1f}%" for m, v in list(steals.items()) + [("torch_bench.py", torch_steal)]
+            if v is not None and v >= 5]
     if low:
-        lines.insert(2, f"**WARNING: other jobs took the CPU during the timing ({', '.join(low)} of a core): "
+        lines.insert(2, f"**WARNING: other jobs took the CPU during the timing ({', '.join(low)}): "
                         "these numbers and ratios are unreliable; rerun on an idle machine.**\n")
     if torch_ok:
         blas = "OpenBLAS" if tb.get("openblas_loaded") else "NOT OpenBLAS (reference BLAS?)"

@@ -75,24 +75,35 @@ trap 'rm -rf "$RAW"' EXIT
 # A private copy: others may relink build/bin/gradc while the benchmark runs.
 cp "$BUILD/bin/gradc" "$RAW/gradc"
 GRADC=$RAW/gradc
+# CPU time the hypervisor gave to other guests (steal, /proc/stat) as a share of all CPU
+# time between two snapshots: a VM's neighbours slow a benchmark without showing in
+# its own CPU share.
+stat_snapshot() { awk '/^cpu /{t=0; for (i=2;i<=NF;i++) t+=$i; print $9, t; exit}' /proc/stat 2>/dev/null || echo "0 0"; }
+steal_pct() { # "steal0 total0" "steal1 total1"
+  awk -v a="$1" -v b="$2" 'BEGIN{split(a,x," "); split(b,y," "); d=y[2]-x[2]; v=0; if (d>0) v=100*(y[1]-x[1])/d; printf "%.1f", v}'
+}
 echo "== gradc bench (compiled vs tape, one process per model)"
 for m in "${MODELS[@]}"; do
+  S0=$(stat_snapshot)
   # shellcheck disable=SC2086  # ARGS holds separate words
   # bash's `time` with %P: CPU time / wall time of the process, the share of a core it
   # got (below ~90%, other jobs on the machine took the CPU during the timing).
   { TIMEFORMAT='cpu_share=%P'; time "$GRADC" bench "${FILE[$m]}" ${ARGS[$m]:-} --json >"$RAW/$m.json"; } 2>"$RAW/$m.err" ||
     { cat "$RAW/$m.err" >&2; echo "run.sh: gradc bench ${FILE[$m]} failed" >&2; exit 1; }
   sed -n 's/^cpu_share=//p' "$RAW/$m.err" >"$RAW/$m.cpu"
-  echo "$(cat "$RAW/$m.json")  [cpu share $(cat "$RAW/$m.cpu")%]"
+  steal_pct "$S0" "$(stat_snapshot)" >"$RAW/$m.steal"
+  echo "$(cat "$RAW/$m.json")  [cpu share $(cat "$RAW/$m.cpu")%, steal $(cat "$RAW/$m.steal")%]"
 done
 
 echo "== PyTorch eager and sgemm ceiling ($SYS_PY, one thread)"
 if [[ -x $SYS_PY ]]; then
+  S0=$(stat_snapshot)
   { TIMEFORMAT='cpu_share=%P'; time OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$SYS_PY" "$BENCH/torch_bench.py" \
     --models "$(IFS=,; echo "${MODELS[*]}")" -o "$RAW/torch.json" >/dev/null; } 2>"$RAW/torch.err" ||
     echo "run.sh: WARNING: torch_bench.py failed: no PyTorch column" >&2
   grep -v '^cpu_share=' "$RAW/torch.err" >&2 || true
   sed -n 's/^cpu_share=//p' "$RAW/torch.err" >"$RAW/torch.cpu"
+  steal_pct "$S0" "$(stat_snapshot)" >"$RAW/torch.steal"
 else
   echo "run.sh: WARNING: $SYS_PY not found: no PyTorch column and no sgemm ceiling" >&2
 fi
