@@ -430,12 +430,14 @@ static void emit_kernel(Lower *L, Kernel *k, LLVMValueRef *vals) {
 }
 
 /* ---- one function per kernel ----
- * Each kernel is emitted as a function of the entry's parameters plus one pointer per
+ * A kernel is emitted as a function of the entry's parameters plus one pointer per
  * workspace buffer (and packing scratch) it touches, all `noalias` — the memory plan
  * never gives two buffers live in one kernel the same bytes — and then inlined back:
  * the inliner turns those parameters into alias scopes, so LLVM knows that a kernel's
  * loads from one workspace slice do not depend on its stores to another, and hoists
- * and vectorises accordingly (a [32, 10] softmax row loop, say). */
+ * and vectorises accordingly (a [32, 10] softmax row loop, say). Matrix products,
+ * vectorised by hand and the bulk of the code, are emitted in place (less for LLVM to
+ * inline) unless split into parts, whose task functions take the same parameters. */
 
 typedef struct {
   LLVMValueRef fn;
