@@ -12,7 +12,8 @@
  * running a task of its job.
  *
  * Workers poll for a new generation for a while (the jobs of a training step come
- * microseconds apart), then sleep on a condition variable; `sleeping` tells the
+ * microseconds apart; a poll now and then yields the CPU), then sleep on a condition
+ * variable; `sleeping` tells the
  * dispatcher whether it must wake them. A second thread that dispatches while the
  * pool is busy runs its tasks alone. After fork() the child has no workers, and runs
  * every job alone. */
@@ -20,6 +21,7 @@
 #include "pool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -51,6 +53,14 @@ static inline void relax(void) {
 #endif
 }
 
+/* Polling step n of a wait: mostly a pause, every 256th a sched_yield, so that a waiter
+ * that shares a CPU with the thread it waits for (another job took the other cores)
+ * lets it run instead of burning its time slice. */
+static inline void poll_wait(int n) {
+  if (n & 255) relax();
+  else sched_yield();
+}
+
 /* Claims and runs tasks of generation g until none is left. */
 static void work(gradc_pool *p, uint32_t g) {
   for (;;) {
@@ -78,7 +88,7 @@ static void *worker(void *arg) {
   uint32_t seen = 0; /* the pool's first generation: a job may come before this thread runs */
   for (;;) {
     uint32_t g;
-    for (int spin = 0; (g = generation(p)) == seen && spin < SPIN; spin++) relax();
+    for (int spin = 0; (g = generation(p)) == seen && spin < SPIN; spin++) poll_wait(spin);
     if (g == seen) {
       pthread_mutex_lock(&p->mu);
       atomic_fetch_add(&p->sleeping, 1);
@@ -160,6 +170,6 @@ void gradc__pool_run(void *pool, gradc_task_fn task, void *ctx, int32_t n) {
     pthread_mutex_unlock(&p->mu);
   }
   work(p, g);
-  while (atomic_load(&p->left) > 0) relax();
+  for (int n = 1; atomic_load(&p->left) > 0; n++) poll_wait(n);
   atomic_flag_clear(&p->busy);
 }
