@@ -13,26 +13,8 @@
 #include "gradc/compiler.h"
 #include "gradc/runtime.h"
 
-static char dir[256];
-
-static void make_dir(void) {
-  snprintf(dir, sizeof dir, "/tmp/gradc_limits_XXXXXX");
-  cr_assert_not_null(mkdtemp(dir));
-}
-
-static void remove_dir(void) {
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  cr_assert_eq(system(cmd), 0);
-}
-
-static const char *at(const char *name) {
-  static char buf[4][600];
-  static int k;
-  char *b = buf[k++ % 4];
-  snprintf(b, 600, "%s/%s", dir, name);
-  return b;
-}
+#define SCRATCH_TAG "limits"
+#include "support/scratch_dir.h"
 
 /* Compiles src to the readable IR (no code generation); returns gc_compile's code. */
 static int compile_src(const char *src, char *err, size_t errlen) {

@@ -25,11 +25,12 @@ static const char *model_src =
     "y = x @ w\n"
     "output y\n";
 
-static char dir[256];
+#define SCRATCH_TAG "crash"
+#include "support/scratch_dir.h"
 
 static gradc_model *open_big(void) {
   char so[512], err[4096];
-  snprintf(so, sizeof so, "%s/big.so", dir);
+  snprintf(so, sizeof so, "%s", at("big.so"));
   if (access(so, F_OK) != 0) {
     gc_options o = {.path = "big.grad", .source = model_src, .opt_level = 0, .emit = GC_EMIT_SO, .out = so};
     cr_assert_eq(gc_compile(&o, NULL, err, sizeof err), 0, "%s", err);
@@ -56,16 +57,15 @@ static void child_saves_forever(const char *path) {
 }
 
 Test(save_crash, killed_mid_save_leaves_old_or_new_file_never_torn) {
-  snprintf(dir, sizeof dir, "/tmp/gradc-crash-XXXXXX");
-  cr_assert(mkdtemp(dir));
+  make_dir();
   char path[512];
-  snprintf(path, sizeof path, "%s/ckpt.safetensors", dir);
+  snprintf(path, sizeof path, "%s", at("ckpt.safetensors"));
   gradc_model *m = open_big(); /* compiles once, before the children */
   /* What a child does before its first save completes (open the model, save once),
    * timed here: the kill delays (20-80 ms) are stretched when that takes longer than
    * 20 ms (a slow disk, a sanitizer build), so that some saves do complete. */
   char probe[512];
-  snprintf(probe, sizeof probe, "%s/probe.safetensors", dir);
+  snprintf(probe, sizeof probe, "%s", at("probe.safetensors"));
   double t0 = seconds();
   gradc_model *pm = open_big();
   cr_assert_eq(gradc_save(pm, probe), 0, "%s", gradc_error(pm));
@@ -95,13 +95,5 @@ Test(save_crash, killed_mid_save_leaves_old_or_new_file_never_torn) {
                startup * 1e3);
   gradc_close(m);
   /* Leftover temporary files of killed saves are the only debris allowed; clean up. */
-  DIR *d = opendir(dir);
-  for (struct dirent *e; d && (e = readdir(d));)
-    if (e->d_name[0] != '.') {
-      char p[600];
-      snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-      unlink(p);
-    }
-  if (d) closedir(d);
-  rmdir(dir);
+  remove_dir();
 }

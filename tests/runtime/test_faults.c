@@ -63,12 +63,8 @@ const char *__asan_default_options(void) {
 }
 #endif
 
-static char dir[256];
-
-static void make_dir(void) {
-  snprintf(dir, sizeof dir, "/tmp/gradc_faults_XXXXXX");
-  cr_assert_not_null(mkdtemp(dir));
-}
+#define SCRATCH_TAG "faults"
+#include "../support/scratch_dir.h"
 
 /* Names of the files in dir other than `keep` (temporary files left behind). */
 static int stray_files(const char *keep, char *first, size_t len) {
@@ -82,25 +78,6 @@ static int stray_files(const char *keep, char *first, size_t len) {
   return n;
 }
 
-static void remove_dir(void) {
-  DIR *d = opendir(dir);
-  for (struct dirent *e; d && (e = readdir(d));)
-    if (e->d_name[0] != '.') {
-      char p[600];
-      snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-      unlink(p);
-    }
-  if (d) closedir(d);
-  rmdir(dir);
-}
-
-static const char *at(const char *name) {
-  static char buf[4][600];
-  static int k;
-  char *b = buf[k++ % 4];
-  snprintf(b, 600, "%s/%s", dir, name);
-  return b;
-}
 
 static unsigned char *slurp(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
