@@ -24,14 +24,22 @@ typedef struct {
   const char *name; /* tensor name ("x"; for GRAD the param's) */
 } Arg;
 
-typedef enum { KER_ELEM, KER_OP } KernelKind;
+/* KER_ELEM: one loop nest over `shape`, every member computed per element.
+ * KER_OP: one op of its own (a matmul, with its elementwise epilogue after it).
+ * KER_ROWS: a loop over the rows of `shape` [..., C]; per row, `nloops` loops over the
+ * C elements in turn, with reductions along the row (softmax's max and sum) between
+ * them: members of shape [..., C] and reductions run in the loop Entry.loop_of gives,
+ * row-level members (shape [..., 1]) between loops (before loop loop_of; after the
+ * last one if nloops), a reduction over every axis accumulates across rows. */
+typedef enum { KER_ELEM, KER_OP, KER_ROWS } KernelKind;
 
 struct Kernel {
   KernelKind kind;
-  Node **nodes; /* KER_ELEM: fused members in order; KER_OP: the one op */
+  Node **nodes; /* KER_ELEM, KER_ROWS: fused members in order; KER_OP: the op (and epilogue) */
   int n;
-  Shape shape;  /* iteration space of KER_ELEM */
+  Shape shape;  /* iteration space of KER_ELEM and KER_ROWS */
   int parts;    /* > 1: split into parts the parallel runner may run at once (matmul.c) */
+  int nloops;   /* KER_ROWS: loops per row */
 };
 typedef struct Kernel Kernel;
 
@@ -68,6 +76,7 @@ typedef struct {
   Node **placed;    /* by node id: the sink whose buffer the node is computed into
                        directly (the sink itself is then elided), else NULL */
   int *kernel_of;   /* by node id: index of the kernel computing it, -1 if none */
+  int *loop_of;     /* by node id, for members of a KER_ROWS kernel: see KernelKind */
   Kernel *kernels;
   int nkernels;
   Buffer *buf;      /* indexed by node id */
@@ -89,6 +98,12 @@ Entry *entry_build(Graph *g, EntryKind kind, EntryOptions opt);
 double entry_flops(const Entry *e);
 /* schedule.c: fills e->kernels (fusion). */
 void schedule_entry(Graph *g, Entry *e);
+/* schedule.c: whether c reads x from registers of the kernel computing both (else x
+ * needs a buffer). */
+bool kernel_keeps(const Entry *e, const Node *c, const Node *x);
+/* schedule.c: whether reduction n, in a rows kernel, is over every axis of more than
+ * one row (accumulated across rows; of one row, it is that row's). */
+bool rows_total(const Node *n);
 /* memplan.c: fills e->buf and e->ws_bytes. */
 void memplan_entry(Graph *g, Entry *e);
 /* memplan.c: checks the plan (no two live workspace buffers overlap); NULL or a message. */

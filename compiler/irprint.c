@@ -67,14 +67,18 @@ void print_ir(FILE *f, const Unit *u) {
             e->kind == ENTRY_TRAIN ? " (the gradient core, mode 1: \"grad sink\" stores apply the SGD update)" : "");
     for (int i = 0; i < e->nkernels; i++) {
       const Kernel *kr = &e->kernels[i];
-      fprintf(f, "  kernel %d %s%s%s:", i, kr->kind == KER_ELEM ? "fused elementwise " : gc_ops[kr->nodes[0]->op].name,
-              kr->kind == KER_ELEM ? shape_str(g->arena, kr->shape) : "",
-              kr->kind == KER_OP && kr->n > 1 ? " with epilogue" : "");
+      if (kr->kind == KER_ELEM) fprintf(f, "  kernel %d fused elementwise %s:", i, shape_str(g->arena, kr->shape));
+      else if (kr->kind == KER_ROWS)
+        fprintf(f, "  kernel %d rows of %s, %d loop%s per row:", i, shape_str(g->arena, kr->shape), kr->nloops,
+                kr->nloops > 1 ? "s" : "");
+      else fprintf(f, "  kernel %d %s%s:", i, gc_ops[kr->nodes[0]->op].name, kr->n > 1 ? " with epilogue" : "");
       for (int j = 0; j < kr->n; j++) {
-        fprintf(f, " %%%d", kr->nodes[j]->id);
-        if (kr->kind == KER_ELEM || j > 0) fprintf(f, " %s", gc_ops[kr->nodes[j]->op].name);
+        const Node *n = kr->nodes[j];
+        fprintf(f, " %%%d", n->id);
+        if (kr->kind != KER_OP || j > 0) fprintf(f, " %s", gc_ops[n->op].name);
+        if (kr->kind == KER_ROWS) fprintf(f, "@%d", e->loop_of[n->id]);
         fprintf(f, " -> ");
-        buffer_desc(f, e, kr->nodes[j]);
+        buffer_desc(f, e, n);
         fprintf(f, j + 1 < kr->n ? ";" : "");
       }
       fprintf(f, "\n");

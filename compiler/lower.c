@@ -165,10 +165,47 @@ LLVMValueRef lw_scratch(Lower *L, Node *x) {
 }
 bool lw_applies_sgd(Lower *L, Node *x) { return buf_of(L, x)->sgd != NULL; }
 
-static LLVMValueRef splat_like(Lower *L, LLVMValueRef x, LLVMTypeRef t) {
-  if (LLVMGetTypeKind(t) != LLVMVectorTypeKind) return x;
-  LLVMValueRef v = LLVMBuildInsertElement(LB, LLVMGetUndef(t), x, LLVMConstInt(L->i32, 0, 0), "");
-  return LLVMBuildShuffleVector(LB, v, LLVMGetUndef(t), LLVMConstNull(LLVMVectorType(L->i32, LLVMGetVectorSize(t))), "");
+LLVMValueRef lw_splat(Lower *L, LLVMTypeRef vt, LLVMValueRef x) {
+  if (LLVMGetTypeKind(vt) != LLVMVectorTypeKind) return x;
+  LLVMValueRef v = LLVMBuildInsertElement(LB, LLVMGetUndef(vt), x, LLVMConstInt(L->i32, 0, 0), "");
+  return LLVMBuildShuffleVector(LB, v, LLVMGetUndef(vt), LLVMConstNull(LLVMVectorType(L->i32, LLVMGetVectorSize(vt))),
+                                "splat");
+}
+
+LLVMValueRef lw_vload(Lower *L, LLVMTypeRef vt, LLVMValueRef ptr) {
+  LLVMValueRef v = LLVMBuildLoad2(LB, vt, ptr, "");
+  LLVMSetAlignment(v, 4);
+  return v;
+}
+void lw_vstore(Lower *L, LLVMValueRef v, LLVMValueRef ptr) { LLVMSetAlignment(LLVMBuildStore(LB, v, ptr), 4); }
+
+LLVMValueRef lw_lane_mask(Lower *L, int vw, int lanes) {
+  LLVMValueRef bits[64];
+  LLVMTypeRef i1 = LLVMInt1TypeInContext(L->ctx);
+  for (int e = 0; e < vw; e++) bits[e] = LLVMConstInt(i1, e < lanes, 0);
+  return LLVMConstVector(bits, (unsigned)vw);
+}
+
+LLVMValueRef lw_masked_load(Lower *L, LLVMTypeRef vt, LLVMValueRef ptr, int lanes) {
+  if (lanes == (int)LLVMGetVectorSize(vt)) return lw_vload(L, vt, ptr);
+  static const char name[] = "llvm.masked.load";
+  unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
+  LLVMTypeRef tys[2] = {vt, L->ptr};
+  LLVMValueRef args[4] = {ptr, LLVMConstInt(L->i32, 4, 0), lw_lane_mask(L, (int)LLVMGetVectorSize(vt), lanes),
+                          LLVMConstNull(vt)};
+  return LLVMBuildCall2(LB, LLVMIntrinsicGetType(L->ctx, id, tys, 2), LLVMGetIntrinsicDeclaration(L->mod, id, tys, 2),
+                        args, 4, "");
+}
+
+void lw_masked_store(Lower *L, LLVMValueRef v, LLVMValueRef ptr, int lanes) {
+  LLVMTypeRef vt = LLVMTypeOf(v);
+  if (lanes == (int)LLVMGetVectorSize(vt)) return lw_vstore(L, v, ptr);
+  static const char name[] = "llvm.masked.store";
+  unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
+  LLVMTypeRef tys[2] = {vt, L->ptr};
+  LLVMValueRef args[4] = {v, ptr, LLVMConstInt(L->i32, 4, 0), lw_lane_mask(L, (int)LLVMGetVectorSize(vt), lanes)};
+  LLVMBuildCall2(LB, LLVMIntrinsicGetType(L->ctx, id, tys, 2), LLVMGetIntrinsicDeclaration(L->mod, id, tys, 2), args, 4,
+                 "");
 }
 
 static LLVMValueRef ld(Lower *L, LLVMTypeRef t, LLVMValueRef p) {
@@ -216,7 +253,7 @@ static void grad_epilogue(Lower *L, Node *sink, LLVMValueRef gp, LLVMValueRef of
   LLVMValueRef hyper[3];
   if (L->hyper[0]) memcpy(hyper, L->hyper, sizeof hyper);
   else lw_load_hyper(L, hyper);
-  LLVMValueRef lr = splat_like(L, hyper[0], t), mu = splat_like(L, hyper[1], t), wd = splat_like(L, hyper[2], t);
+  LLVMValueRef lr = lw_splat(L, t, hyper[0]), mu = lw_splat(L, t, hyper[1]), wd = lw_splat(L, t, hyper[2]);
   LLVMValueRef d = LLVMBuildFAdd(LB, g, LLVMBuildFMul(LB, wd, pv, ""), "d");
   /* without momentum the momentum buffer is neither read nor written */
   LLVMBasicBlockRef withm = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "sgd_momentum");
@@ -293,6 +330,15 @@ static void coalesce(Arena *a, const Shape *s, Node **ops, int nops, Walk *w) {
   }
 }
 
+/* Member n of a fused kernel, from its operands' values, named after its node. */
+static LLVMValueRef emit_member(Lower *L, Node *n, LLVMValueRef *in) {
+  LLVMValueRef v = gc_ops[n->op].emit1(L, n, in[0], in[1]);
+  char name[32];
+  snprintf(name, sizeof name, "n%d", n->id);
+  if (LLVMIsAInstruction(v) && !LLVMGetValueName2(v, &(size_t){0})[0]) LLVMSetValueName2(v, name, strlen(name));
+  return v;
+}
+
 static void emit_elem(Lower *L, Kernel *k, LLVMValueRef *vals) {
   int ki = (int)(k - L->e->kernels);
   Node **ops = ARENA_ARRAY(L->g->arena, Node *, 3 * k->n + 1);
@@ -323,14 +369,150 @@ static void emit_elem(Lower *L, Kernel *k, LLVMValueRef *vals) {
       else if (x->op == OP_CONST) in[j] = lw_f32(L, x->value);
       else in[j] = LLVMBuildLoad2(LB, L->f32, elem_ptr(L, x, offset_of(L, idx, w->st[o], w->rank)), "");
     }
-    LLVMValueRef v = gc_ops[n->op].emit1(L, n, in[0], in[1]);
-    char name[32];
-    snprintf(name, sizeof name, "n%d", n->id);
-    if (LLVMIsAInstruction(v) && !LLVMGetValueName2(v, &(size_t){0})[0]) LLVMSetValueName2(v, name, strlen(name));
-    vals[n->id] = v;
-    if (buf_of(L, n)->kind != BUF_NONE) store_off(L, n, own, v);
+    vals[n->id] = emit_member(L, n, in);
+    if (buf_of(L, n)->kind != BUF_NONE) store_off(L, n, own, vals[n->id]);
   }
   lw_loops_end(L, lps, ws);
+}
+
+/* ---- rows kernels (entry.h, KER_ROWS) ----
+ * For each row: the row-level members due before each loop, then the loop over the
+ * row's elements computing that loop's members and accumulating its reductions; a
+ * reduction's result is a register for the rest of the row, as are row-level values;
+ * an element value read in a later loop is reloaded from the buffer the plan gave it.
+ * A reduction over everything accumulates across rows and is stored after the last.
+ * The loops over a row run on whole vectors and a last partial one (masked loads and
+ * stores; its missing lanes enter reductions as the reduction's unit); reductions
+ * keep a vector of partial results, combined across lanes when the loop ends. */
+
+typedef struct {
+  Kernel *k;
+  LLVMValueRef *idx;  /* the element (row, first column of the vector) */
+  LLVMValueRef *vals; /* by node id */
+  LLVMValueRef *acc;  /* by member: a reduction's accumulator slot */
+  LLVMTypeRef vt;     /* float or vector of floats */
+  int valid;          /* lanes of vt that are elements of the row */
+} Rows;
+
+/* Operand x of member c at the current element (row-level values splat). */
+static LLVMValueRef rows_operand(Lower *L, Rows *R, Node *c, Node *x) {
+  int r = R->k->shape.rank;
+  if (x->op == OP_CONST) return lw_f32(L, x->value);
+  if (kernel_keeps(L->e, c, x))
+    return LLVMTypeOf(R->vals[x->id]) == R->vt ? R->vals[x->id] : lw_splat(L, R->vt, R->vals[x->id]);
+  LLVMValueRef p = lw_addr(L, x, R->idx, r);
+  int64_t st[GC_MAX_RANK];
+  shape_bstrides(x->shape, r, st);
+  if (st[r - 1] == 0 || R->vt == L->f32) return lw_splat(L, R->vt, LLVMBuildLoad2(LB, L->f32, p, ""));
+  return lw_masked_load(L, R->vt, p, R->valid);
+}
+
+static void rows_store(Lower *L, Rows *R, Node *n, LLVMValueRef v) {
+  if (buf_of(L, n)->kind == BUF_NONE) return;
+  LLVMValueRef p = lw_addr(L, n, R->idx, R->k->shape.rank);
+  if (LLVMTypeOf(v) == L->f32) st(L, v, p);
+  else lw_masked_store(L, v, p, R->valid);
+}
+
+/* Member n, if it is due now: at loop l (in_loop), or between loops before loop l. */
+static void rows_member_at(Lower *L, Rows *R, int t, int l, bool in_loop) {
+  Node *n = R->k->nodes[t];
+  bool reduce = gc_ops[n->op].cls == CLS_REDUCE, per_element = reduce || shape_eq(n->shape, R->k->shape);
+  if (L->e->loop_of[n->id] != l || per_element != in_loop) return;
+  LLVMValueRef in[2] = {NULL, NULL};
+  for (int j = 0; j < n->nin; j++) in[j] = rows_operand(L, R, n, n->in[j]);
+  if (!reduce) {
+    R->vals[n->id] = emit_member(L, n, in);
+    rows_store(L, R, n, R->vals[n->id]);
+    return;
+  }
+  LLVMValueRef unit = lw_f32(L, gc_ops[n->op].unit);
+  if (R->vt != L->f32 && R->valid < (int)LLVMGetVectorSize(R->vt)) /* the lanes past the row's end */
+    in[0] = LLVMBuildSelect(LB, lw_lane_mask(L, (int)LLVMGetVectorSize(R->vt), R->valid), in[0], unit, "");
+  LLVMValueRef a = LLVMBuildLoad2(LB, R->vt, R->acc[t], "");
+  LLVMBuildStore(LB, gc_ops[n->op].emit1(L, n, a, in[0]), R->acc[t]);
+}
+
+/* Reduction n's vector of partial results combined into one float. */
+static LLVMValueRef rows_across_lanes(Lower *L, Node *n, LLVMValueRef v) {
+  int saved = L->lanes;
+  for (int w = LLVMGetTypeKind(LLVMTypeOf(v)) == LLVMVectorTypeKind ? (int)LLVMGetVectorSize(LLVMTypeOf(v)) : 1; w > 1;
+       w /= 2) {
+    LLVMValueRef lo, hi;
+    if (w == 2) {
+      lo = LLVMBuildExtractElement(LB, v, LLVMConstInt(L->i32, 0, 0), "");
+      hi = LLVMBuildExtractElement(LB, v, LLVMConstInt(L->i32, 1, 0), "");
+    } else {
+      LLVMValueRef m0[32], m1[32];
+      for (int i = 0; i < w / 2; i++) m0[i] = LLVMConstInt(L->i32, (unsigned)i, 0), m1[i] = LLVMConstInt(L->i32, (unsigned)(i + w / 2), 0);
+      lo = LLVMBuildShuffleVector(LB, v, LLVMGetUndef(LLVMTypeOf(v)), LLVMConstVector(m0, (unsigned)(w / 2)), "");
+      hi = LLVMBuildShuffleVector(LB, v, LLVMGetUndef(LLVMTypeOf(v)), LLVMConstVector(m1, (unsigned)(w / 2)), "");
+    }
+    L->lanes = w / 2 > 1 ? w / 2 : 0;
+    v = gc_ops[n->op].emit1(L, n, lo, hi);
+  }
+  L->lanes = saved;
+  return v;
+}
+
+/* Loop l over the current row: whole vectors, then the partial one. */
+static void rows_loop(Lower *L, Rows *R, int l) {
+  Kernel *k = R->k;
+  int r = k->shape.rank, vw = L->vw > 1 ? L->vw : 1;
+  int64_t c = k->shape.d[r - 1], whole = c / vw, rest = c % vw;
+  R->vt = vw > 1 ? LLVMVectorType(L->f32, (unsigned)vw) : L->f32;
+  L->lanes = vw > 1 ? vw : 0;
+  for (int t = 0; t < k->n; t++) /* this loop's reductions along the row start */
+    if (R->acc[t] && !rows_total(k->nodes[t]) && L->e->loop_of[k->nodes[t]->id] == l)
+      LLVMBuildStore(LB, lw_f32(L, gc_ops[k->nodes[t]->op].unit), R->acc[t]);
+  if (whole) {
+    Loop lp;
+    R->idx[r - 1] = LLVMBuildMul(LB, lw_loop(L, &lp, whole, "c"), lw_ix(L, vw), "");
+    R->valid = vw;
+    for (int t = 0; t < k->n; t++) rows_member_at(L, R, t, l, true);
+    lw_loop_end(L, &lp);
+  }
+  if (rest) {
+    R->idx[r - 1] = lw_ix(L, whole * vw);
+    R->valid = (int)rest;
+    for (int t = 0; t < k->n; t++) rows_member_at(L, R, t, l, true);
+  }
+  L->lanes = 0;
+  R->vt = L->f32;
+  R->idx[r - 1] = lw_ix(L, 0);
+  for (int t = 0; t < k->n; t++) { /* this loop's reductions along the row are complete */
+    Node *n = k->nodes[t];
+    if (!R->acc[t] || rows_total(n) || L->e->loop_of[n->id] != l) continue;
+    R->vals[n->id] = rows_across_lanes(L, n, LLVMBuildLoad2(LB, LLVMGetAllocatedType(R->acc[t]), R->acc[t], ""));
+    rows_store(L, R, n, R->vals[n->id]);
+  }
+}
+
+static void emit_rows(Lower *L, Kernel *k, LLVMValueRef *vals) {
+  int r = k->shape.rank, vw = L->vw > 1 ? L->vw : 1;
+  LLVMTypeRef vt = vw > 1 ? LLVMVectorType(L->f32, (unsigned)vw) : L->f32;
+  Rows R = {k, ARENA_ARRAY(L->g->arena, LLVMValueRef, GC_MAX_RANK), vals,
+            ARENA_ARRAY(L->g->arena, LLVMValueRef, k->n), L->f32, 1};
+  for (int t = 0; t < k->n; t++) {
+    Node *n = k->nodes[t];
+    if (gc_ops[n->op].cls != CLS_REDUCE) continue;
+    R.acc[t] = lw_slot(L, vt, "acc");
+    if (rows_total(n)) LLVMBuildStore(LB, lw_splat(L, vt, LLVMConstReal(L->f32, gc_ops[n->op].unit)), R.acc[t]);
+  }
+  Shape rows = {r - 1, {0}};
+  memcpy(rows.d, k->shape.d, sizeof(int64_t) * (size_t)(r - 1));
+  Loop lo[GC_MAX_RANK];
+  lw_loops(L, lo, rows, R.idx);
+  for (int l = 0; l <= k->nloops; l++) {
+    R.idx[r - 1] = lw_ix(L, 0);
+    for (int t = 0; t < k->n; t++) rows_member_at(L, &R, t, l, false);
+    if (l < k->nloops) rows_loop(L, &R, l);
+  }
+  lw_loops_end(L, lo, rows);
+  for (int i = 0; i < r; i++) R.idx[i] = lw_ix(L, 0);
+  for (int t = 0; t < k->n; t++)
+    if (R.acc[t] && rows_total(k->nodes[t]))
+      rows_store(L, &R, k->nodes[t], rows_across_lanes(L, k->nodes[t], LLVMBuildLoad2(LB, vt, R.acc[t], "")));
 }
 
 static void add_attr(Lower *L, LLVMValueRef fn, unsigned idx, const char *name) {
@@ -426,6 +608,7 @@ static void begin_function(Lower *L, Entry *e, LLVMValueRef fn, bool core) {
 
 static void emit_kernel(Lower *L, Kernel *k, LLVMValueRef *vals) {
   if (k->kind == KER_ELEM) emit_elem(L, k, vals);
+  else if (k->kind == KER_ROWS) emit_rows(L, k, vals);
   else gc_ops[k->nodes[0]->op].emitk(L, k);
 }
 

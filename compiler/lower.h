@@ -86,6 +86,17 @@ void lw_load_hyper(Lower *L, LLVMValueRef *hyper);
 /* Whether storing x applies a train step's SGD update (x is a parameter's gradient). */
 bool lw_applies_sgd(Lower *L, Node *x);
 
+/* Vectors: x in every lane of vector type vt (x itself if vt is not a vector); loads
+ * and stores of 4-byte-aligned vectors; a mask of `lanes` leading true lanes out of vw;
+ * loads / stores of a vector of which only `lanes` leading elements exist (a partial
+ * vector at a row's end; the missing lanes load as 0). */
+LLVMValueRef lw_splat(Lower *L, LLVMTypeRef vt, LLVMValueRef x);
+LLVMValueRef lw_vload(Lower *L, LLVMTypeRef vt, LLVMValueRef ptr);
+void lw_vstore(Lower *L, LLVMValueRef v, LLVMValueRef ptr);
+LLVMValueRef lw_lane_mask(Lower *L, int vw, int lanes);
+LLVMValueRef lw_masked_load(Lower *L, LLVMTypeRef vt, LLVMValueRef ptr, int lanes);
+void lw_masked_store(Lower *L, LLVMValueRef v, LLVMValueRef ptr, int lanes);
+
 LLVMValueRef lw_call_intrinsic(Lower *L, const char *name, LLVMValueRef x);
 LLVMValueRef lw_select_gt(Lower *L, LLVMValueRef a, LLVMValueRef b, LLVMValueRef t, LLVMValueRef f);
 

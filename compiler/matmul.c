@@ -60,19 +60,6 @@ static LLVMValueRef fmuladd(Lower *L, LLVMValueRef a, LLVMValueRef b, LLVMValueR
   return LLVMBuildCall2(LB, LLVMIntrinsicGetType(L->ctx, id, &t, 1), fn, args, 3, "");
 }
 
-static LLVMValueRef splat(Lower *L, LLVMTypeRef vt, LLVMValueRef x) {
-  LLVMValueRef v = LLVMBuildInsertElement(LB, LLVMGetUndef(vt), x, LLVMConstInt(L->i32, 0, 0), "");
-  return LLVMBuildShuffleVector(LB, v, LLVMGetUndef(vt), LLVMConstNull(LLVMVectorType(L->i32, LLVMGetVectorSize(vt))),
-                                "splat");
-}
-
-static LLVMValueRef vload(Lower *L, LLVMTypeRef vt, LLVMValueRef ptr) {
-  LLVMValueRef v = LLVMBuildLoad2(LB, vt, ptr, "");
-  LLVMSetAlignment(v, 4);
-  return v;
-}
-
-static void vstore(Lower *L, LLVMValueRef v, LLVMValueRef ptr) { LLVMSetAlignment(LLVMBuildStore(LB, v, ptr), 4); }
 
 static LLVMValueRef add_c(Lower *L, LLVMValueRef x, int64_t c) { return LLVMBuildAdd(LB, x, lw_ix(L, c), ""); }
 
@@ -123,7 +110,7 @@ static void sgd_tile(Lower *L, MM *m, LLVMValueRef tile, LLVMValueRef i0, LLVMVa
   Loop lr, lv;
   LLVMValueRef r = lw_loop(L, &lr, mr, "r"), v = lw_loop(L, &lv, nv, "v");
   LLVMValueRef at = iadd(L, imul(L, r, lw_ix(L, NV * vw)), imul(L, v, lw_ix(L, vw)));
-  store_c(L, m, iadd(L, i0, r), iadd(L, j0, imul(L, v, lw_ix(L, vw))), vload(L, m->vt, fptr(L, tile, at)));
+  store_c(L, m, iadd(L, i0, r), iadd(L, j0, imul(L, v, lw_ix(L, vw))), lw_vload(L, m->vt, fptr(L, tile, at)));
   lv.no_unroll = lr.no_unroll = true;
   lw_loop_end(L, &lv), lw_loop_end(L, &lr);
   memset(L->hyper, 0, sizeof L->hyper);
@@ -133,45 +120,15 @@ static void sgd_tile(Lower *L, MM *m, LLVMValueRef tile, LLVMValueRef i0, LLVMVa
  * elements in storage order. A constant operand (a gradient of ones, say) has no
  * buffer: its value is the constant. */
 static LLVMValueRef ld_a(Lower *L, MM *m, LLVMValueRef i, LLVMValueRef k, LLVMTypeRef t) {
-  if (m->a->op == OP_CONST) return t == L->f32 ? lw_f32(L, m->a->value) : splat(L, t, lw_f32(L, m->a->value));
-  return t == L->f32 ? LLVMBuildLoad2(LB, L->f32, pa(L, m, i, k), "a") : vload(L, t, pa(L, m, i, k));
+  if (m->a->op == OP_CONST) return t == L->f32 ? lw_f32(L, m->a->value) : lw_splat(L, t, lw_f32(L, m->a->value));
+  return t == L->f32 ? LLVMBuildLoad2(LB, L->f32, pa(L, m, i, k), "a") : lw_vload(L, t, pa(L, m, i, k));
 }
 static LLVMValueRef ld_b(Lower *L, MM *m, LLVMValueRef k, LLVMValueRef j, LLVMTypeRef t) {
-  if (m->b->op == OP_CONST) return t == L->f32 ? lw_f32(L, m->b->value) : splat(L, t, lw_f32(L, m->b->value));
-  return t == L->f32 ? LLVMBuildLoad2(LB, L->f32, pb(L, m, k, j), "b") : vload(L, t, pb(L, m, k, j));
+  if (m->b->op == OP_CONST) return t == L->f32 ? lw_f32(L, m->b->value) : lw_splat(L, t, lw_f32(L, m->b->value));
+  return t == L->f32 ? LLVMBuildLoad2(LB, L->f32, pb(L, m, k, j), "b") : lw_vload(L, t, pb(L, m, k, j));
 }
 
 /* ---- broadcast kernel: rows [i, i+mr), columns [j, j + nv*VW), k in [k0, k0+kc) ---- */
-
-/* A mask of `lanes` leading true lanes (a partial vector at a row's end). */
-static LLVMValueRef lane_mask(Lower *L, int vw, int lanes) {
-  LLVMValueRef bits[16];
-  LLVMTypeRef i1 = LLVMInt1TypeInContext(L->ctx);
-  for (int e = 0; e < vw; e++) bits[e] = LLVMConstInt(i1, e < lanes, 0);
-  return LLVMConstVector(bits, (unsigned)vw);
-}
-
-/* Loads / stores of a vector of which only `lanes` leading elements exist. */
-static LLVMValueRef masked_load(Lower *L, LLVMTypeRef vt, LLVMValueRef ptr, int lanes) {
-  if (lanes == (int)LLVMGetVectorSize(vt)) return vload(L, vt, ptr);
-  static const char name[] = "llvm.masked.load";
-  unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
-  LLVMTypeRef tys[2] = {vt, L->ptr};
-  LLVMValueRef args[4] = {ptr, LLVMConstInt(L->i32, 4, 0), lane_mask(L, (int)LLVMGetVectorSize(vt), lanes),
-                          LLVMConstNull(vt)};
-  return LLVMBuildCall2(LB, LLVMIntrinsicGetType(L->ctx, id, tys, 2), LLVMGetIntrinsicDeclaration(L->mod, id, tys, 2),
-                        args, 4, "");
-}
-static void masked_store(Lower *L, LLVMValueRef v, LLVMValueRef ptr, int lanes) {
-  LLVMTypeRef vt = LLVMTypeOf(v);
-  if (lanes == (int)LLVMGetVectorSize(vt)) return vstore(L, v, ptr);
-  static const char name[] = "llvm.masked.store";
-  unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
-  LLVMTypeRef tys[2] = {vt, L->ptr};
-  LLVMValueRef args[4] = {v, ptr, LLVMConstInt(L->i32, 4, 0), lane_mask(L, (int)LLVMGetVectorSize(vt), lanes)};
-  LLVMBuildCall2(LB, LLVMIntrinsicGetType(L->ctx, id, tys, 2), LLVMGetIntrinsicDeclaration(L->mod, id, tys, 2), args, 4,
-                 "");
-}
 
 /* ---- the epilogue: the kernel's elementwise members, applied to finished C ----
  * v holds C(i, j) — a float, or a vector of `lanes` valid consecutive elements of row i
@@ -190,9 +147,9 @@ static LLVMValueRef ep_operand(Lower *L, MM *m, Node *x, LLVMValueRef i, LLVMVal
   if (!vec) return LLVMBuildLoad2(LB, L->f32, p, "");
   int64_t st[GC_MAX_RANK];
   shape_bstrides(x->shape, 2, st);
-  if (st[1] == 0) return splat(L, m->vt, LLVMBuildLoad2(LB, L->f32, p, ""));
+  if (st[1] == 0) return lw_splat(L, m->vt, LLVMBuildLoad2(LB, L->f32, p, ""));
   GC_ASSERT(st[1] == 1 && "an elementwise operand is row-major");
-  return masked_load(L, m->vt, p, lanes);
+  return lw_masked_load(L, m->vt, p, lanes);
 }
 
 static void epilogue(Lower *L, MM *m, LLVMValueRef i, LLVMValueRef j, LLVMValueRef v, int lanes) {
@@ -209,7 +166,7 @@ static void epilogue(Lower *L, MM *m, LLVMValueRef i, LLVMValueRef j, LLVMValueR
     if (L->e->buf[n->id].kind == BUF_NONE) continue;
     LLVMValueRef idx[2] = {ia, ja};
     LLVMValueRef p = lw_addr(L, n, idx, 2);
-    if (vec) masked_store(L, r, p, lanes);
+    if (vec) lw_masked_store(L, r, p, lanes);
     else LLVMBuildStore(LB, r, p);
   }
   L->lanes = saved;
@@ -221,7 +178,7 @@ static bool c_stored(Lower *L, const MM *m) { return L->e->buf[m->n->id].kind !=
 /* C(i, j..) = v (a float or a vector of `lanes` valid elements), then the epilogue. */
 static void finish(Lower *L, MM *m, LLVMValueRef i, LLVMValueRef j, LLVMValueRef v, int lanes) {
   bool vec = LLVMGetTypeKind(LLVMTypeOf(v)) == LLVMVectorTypeKind;
-  if (c_stored(L, m) && vec) masked_store(L, v, pc(L, m, i, j), lanes);
+  if (c_stored(L, m) && vec) lw_masked_store(L, v, pc(L, m, i, j), lanes);
   else if (c_stored(L, m)) LLVMBuildStore(LB, v, pc(L, m, i, j));
   if (has_epilogue(m)) epilogue(L, m, i, j, v, lanes);
 }
@@ -232,7 +189,7 @@ static void store_tile(Lower *L, MM *m, LLVMValueRef tile, LLVMValueRef i, LLVMV
   int vw = (int)LLVMGetVectorSize(m->vt);
   for (int r = 0; r < mr; r++)
     for (int v = 0; v < nv; v++)
-      masked_store(L, vload(L, m->vt, fptr(L, tile, lw_ix(L, (r * NV + v) * vw))), pc(L, m, add_c(L, i, r), add_c(L, j, v * vw)),
+      lw_masked_store(L, lw_vload(L, m->vt, fptr(L, tile, lw_ix(L, (r * NV + v) * vw))), pc(L, m, add_c(L, i, r), add_c(L, j, v * vw)),
                    v == nv - 1 ? lanes : vw);
 }
 
@@ -258,7 +215,7 @@ static void finish_tile(Lower *L, MM *m, LLVMValueRef tile, LLVMValueRef i, LLVM
   LLVMValueRef r = lw_loop(L, &lr, mr, "r");
   for (int v = 0; v < nv; v++) {
     LLVMValueRef at = LLVMBuildAdd(LB, LLVMBuildMul(LB, r, lw_ix(L, NV * vw), ""), lw_ix(L, v * vw), "");
-    LLVMValueRef val = vload(L, m->vt, LLVMBuildGEP2(LB, L->f32, tile, &at, 1, ""));
+    LLVMValueRef val = lw_vload(L, m->vt, LLVMBuildGEP2(LB, L->f32, tile, &at, 1, ""));
     finish(L, m, LLVMBuildAdd(LB, i, r, ""), add_c(L, j, v * vw), val, v == nv - 1 ? lanes : vw);
   }
   lr.no_unroll = true;
@@ -280,7 +237,7 @@ static void bcast_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j,
         LLVMBuildStore(LB, zero, acc[r][v]);
         continue;
       }
-      LLVMValueRef c = masked_load(L, m->vt, pc(L, m, add_c(L, i, r), add_c(L, j, v * vw)), n);
+      LLVMValueRef c = lw_masked_load(L, m->vt, pc(L, m, add_c(L, i, r), add_c(L, j, v * vw)), n);
       /* a later k-block continues from C's partial sums, the first from zero */
       LLVMValueRef init = LLVMBuildSelect(LB, first, zero, c, "");
       LLVMBuildStore(LB, init, acc[r][v]);
@@ -290,9 +247,9 @@ static void bcast_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j,
   LLVMValueRef bv[NV];
   for (int v = 0; v < nv; v++)
     bv[v] = m->b->op == OP_CONST || (v < nv - 1 || lanes == vw) ? ld_b(L, m, k, add_c(L, j, v * vw), m->vt)
-                                                                 : masked_load(L, m->vt, pb(L, m, k, add_c(L, j, v * vw)), lanes);
+                                                                 : lw_masked_load(L, m->vt, pb(L, m, k, add_c(L, j, v * vw)), lanes);
   for (int r = 0; r < mr; r++) {
-    LLVMValueRef av = splat(L, m->vt, ld_a(L, m, add_c(L, i, r), k, L->f32));
+    LLVMValueRef av = lw_splat(L, m->vt, ld_a(L, m, add_c(L, i, r), k, L->f32));
     for (int v = 0; v < nv; v++)
       LLVMBuildStore(LB, fmuladd(L, av, bv[v], LLVMBuildLoad2(LB, m->vt, acc[r][v], "")), acc[r][v]);
   }
@@ -302,14 +259,14 @@ static void bcast_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j,
     LLVMValueRef tile = lw_slot(L, LLVMArrayType(L->f32, (unsigned)(MR * NV * vw)), "tile");
     for (int r = 0; r < mr; r++)
       for (int v = 0; v < nv; v++)
-        vstore(L, LLVMBuildLoad2(LB, m->vt, acc[r][v], ""), fptr(L, tile, lw_ix(L, (r * NV + v) * vw)));
+        lw_vstore(L, LLVMBuildLoad2(LB, m->vt, acc[r][v], ""), fptr(L, tile, lw_ix(L, (r * NV + v) * vw)));
     return sgd_tile(L, m, tile, i, j, mr, nv);
   }
   if (has_epilogue(m)) { /* C is final after the last k-block: the epilogue, else partial sums */
     LLVMValueRef tile = lw_slot(L, LLVMArrayType(L->f32, (unsigned)(MR * NV * vw)), "tile");
     for (int r = 0; r < mr; r++)
       for (int v = 0; v < nv; v++)
-        vstore(L, LLVMBuildLoad2(LB, m->vt, acc[r][v], ""), fptr(L, tile, lw_ix(L, (r * NV + v) * vw)));
+        lw_vstore(L, LLVMBuildLoad2(LB, m->vt, acc[r][v], ""), fptr(L, tile, lw_ix(L, (r * NV + v) * vw)));
     LLVMBasicBlockRef plain = NULL, done = if_last(L, m, &plain);
     finish_tile(L, m, tile, i, j, mr, nv, lanes);
     if (!done) return;
@@ -326,7 +283,7 @@ static void bcast_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j,
       LLVMValueRef sum = LLVMBuildLoad2(LB, m->vt, acc[r][v], "");
       LLVMValueRef ci = add_c(L, i, r), cj = add_c(L, j, v * vw);
       if (!m->sgd) {
-        masked_store(L, sum, pc(L, m, ci, cj), n);
+        lw_masked_store(L, sum, pc(L, m, ci, cj), n);
       } else if (n == vw) {
         store_c(L, m, ci, cj, sum); /* single k-block: the finished gradient */
       } else {
@@ -604,10 +561,10 @@ static void packed_block(Lower *L, MM *m, LLVMValueRef ap, LLVMValueRef bp, LLVM
   Loop lk;
   LLVMValueRef k = lw_loop_v(L, &lk, kc, "k");
   LLVMValueRef bv[NV];
-  for (int v = 0; v < NV; v++) bv[v] = vload(L, m->vt, fptr(L, bp, add_c(L, imul(L, k, lw_ix(L, nr)), v * vw)));
+  for (int v = 0; v < NV; v++) bv[v] = lw_vload(L, m->vt, fptr(L, bp, add_c(L, imul(L, k, lw_ix(L, nr)), v * vw)));
   for (int r = 0; r < MR; r++) {
     LLVMValueRef a = LLVMBuildLoad2(LB, L->f32, fptr(L, ap, add_c(L, imul(L, k, lw_ix(L, MR)), r)), "a");
-    LLVMValueRef av = splat(L, m->vt, a);
+    LLVMValueRef av = lw_splat(L, m->vt, a);
     for (int v = 0; v < NV; v++)
       LLVMBuildStore(LB, fmuladd(L, av, bv[v], LLVMBuildLoad2(LB, m->vt, acc[r][v], "")), acc[r][v]);
   }
@@ -625,7 +582,7 @@ static void packed_block(Lower *L, MM *m, LLVMValueRef ap, LLVMValueRef bp, LLVM
   if (m->sgd) { /* single k-block: no partial sums; the update once, in a loop */
     for (int r = 0; r < MR; r++)
       for (int v = 0; v < NV; v++)
-        vstore(L, LLVMBuildLoad2(LB, m->vt, acc[r][v], ""), fptr(L, tile, lw_ix(L, r * nr + v * vw)));
+        lw_vstore(L, LLVMBuildLoad2(LB, m->vt, acc[r][v], ""), fptr(L, tile, lw_ix(L, r * nr + v * vw)));
     sgd_tile(L, m, tile, i0, j0, MR, NV);
   } else if (has_epilogue(m)) { /* sums so far in the tile; the epilogue after the last k-block */
     for (int r = 0; r < MR; r++)
@@ -633,9 +590,9 @@ static void packed_block(Lower *L, MM *m, LLVMValueRef ap, LLVMValueRef bp, LLVM
         LLVMValueRef sum = LLVMBuildLoad2(LB, m->vt, acc[r][v], "");
         if (c_stored(L, m)) {
           LLVMValueRef cp = pc(L, m, add_c(L, i0, r), add_c(L, j0, v * vw));
-          sum = LLVMBuildFAdd(LB, sum, LLVMBuildSelect(LB, keep, vload(L, m->vt, cp), LLVMConstNull(m->vt), ""), "");
+          sum = LLVMBuildFAdd(LB, sum, LLVMBuildSelect(LB, keep, lw_vload(L, m->vt, cp), LLVMConstNull(m->vt), ""), "");
         }
-        vstore(L, sum, fptr(L, tile, lw_ix(L, r * nr + v * vw)));
+        lw_vstore(L, sum, fptr(L, tile, lw_ix(L, r * nr + v * vw)));
       }
     LLVMBasicBlockRef plain = NULL, after = if_last(L, m, &plain);
     finish_tile(L, m, tile, i0, j0, MR, NV, vw);
@@ -651,15 +608,15 @@ static void packed_block(Lower *L, MM *m, LLVMValueRef ap, LLVMValueRef bp, LLVM
       for (int v = 0; v < NV; v++) {
         LLVMValueRef ci = add_c(L, i0, r), cj = add_c(L, j0, v * vw), cp = pc(L, m, ci, cj);
         LLVMValueRef sum = LLVMBuildLoad2(LB, m->vt, acc[r][v], "");
-        LLVMValueRef prev = LLVMBuildSelect(LB, keep, vload(L, m->vt, cp), LLVMConstNull(m->vt), "");
-        vstore(L, LLVMBuildFAdd(LB, sum, prev, ""), cp);
+        LLVMValueRef prev = LLVMBuildSelect(LB, keep, lw_vload(L, m->vt, cp), LLVMConstNull(m->vt), "");
+        lw_vstore(L, LLVMBuildFAdd(LB, sum, prev, ""), cp);
       }
   }
   LLVMBuildBr(LB, done);
   LLVMPositionBuilderAtEnd(LB, bedge); /* through a stack tile, element by element */
   for (int r = 0; r < MR; r++)
     for (int v = 0; v < NV; v++)
-      vstore(L, LLVMBuildLoad2(LB, m->vt, acc[r][v], ""), fptr(L, tile, lw_ix(L, r * nr + v * vw)));
+      lw_vstore(L, LLVMBuildLoad2(LB, m->vt, acc[r][v], ""), fptr(L, tile, lw_ix(L, r * nr + v * vw)));
   Loop lr, lc;
   LLVMValueRef r = lw_loop_v(L, &lr, rv, "r"), c = lw_loop_v(L, &lc, cv, "c");
   LLVMValueRef ci = iadd(L, i0, r), cj = iadd(L, j0, c);

@@ -33,8 +33,7 @@ static void liveness(Graph *g, Entry *e, bool *escapes) {
     int kc = e->kernel_of[c->id];
     for (int j = 0; j < c->nin; j++) {
       Node *x = c->in[j];
-      bool same = kc >= 0 && kc == e->kernel_of[x->id] && gc_ops[c->op].cls == CLS_ELEM;
-      if (!same) escapes[x->id] = true;
+      if (!kernel_keeps(e, c, x)) escapes[x->id] = true;
       Node *base = alias_base(x);
       if (kc > B[base->id].last) B[base->id].last = kc;
     }
@@ -115,10 +114,12 @@ void memplan_entry(Graph *g, Entry *e) {
       b->kind = BUF_CONST;
     } else if (c == CLS_ALIAS) {
       b->kind = BUF_ALIAS, b->base = alias_base(n);
-    } else if ((c == CLS_ELEM || (n->op == OP_MATMUL && e->kernels[e->kernel_of[n->id]].n > 1 && matmul_single_pass(n))) &&
+    } else if ((c == CLS_ELEM || (c == CLS_REDUCE && e->kernels[e->kernel_of[n->id]].kind == KER_ROWS) ||
+                (n->op == OP_MATMUL && e->kernels[e->kernel_of[n->id]].n > 1 && matmul_single_pass(n))) &&
                !escapes[n->id]) {
       b->kind = BUF_NONE; /* in registers: read only within its kernel (a product: by its epilogue, with
-                             no partial sums to keep between k-blocks) */
+                             no partial sums to keep between k-blocks; a reduction along a row: while
+                             its rows kernel is on that row) */
     } else {
       b->kind = BUF_WS, b->bytes = shape_count(n->shape) * 4;
     }

@@ -18,14 +18,17 @@ typedef struct {
    * as new graph nodes, already summed down to in[i]'s shape; NULL where no gradient
    * flows. Built only from primitives, so backward is ordinary graph. */
   void (*grad)(Graph *g, Node *n, Node *dy, Node **dx);
-  /* ELEM: the value of one element in float64 (b unused for unary ops). */
+  /* ELEM: the value of one element in float64 (b unused for unary ops). REDUCE: the
+   * accumulator a combined with one more element b. */
   double (*eval1)(const Node *n, double a, double b);
-  /* ELEM: the same as LLVM IR on f32 scalars or vectors. */
+  /* ELEM, REDUCE: the same as LLVM IR on f32 scalars or vectors. */
   LLVMValueRef (*emit1)(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b);
   /* REDUCE / KERNEL: reference evaluation of the whole op (row-major float64 buffers). */
   void (*evalk)(const Node *n, double *out, double *const *ins);
   /* REDUCE / KERNEL: lowering of the whole op as one kernel. */
   void (*emitk)(Lower *L, Kernel *k);
+  /* REDUCE: the accumulator's starting value (the identity of eval1/emit1). */
+  double unit;
 } OpInfo;
 
 extern const OpInfo gc_ops[OP__COUNT];

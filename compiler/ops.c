@@ -278,28 +278,25 @@ static double ev_maximum(const Node *n, double a, double b) { return (void)n, a 
 static double ev_minimum(const Node *n, double a, double b) { return (void)n, a < b ? a : b; }
 static double ev_eq(const Node *n, double a, double b) { return (void)n, a == b; }
 
-/* Reductions: walk the input; each element lands in the output index with reduced
- * axes at 0. */
-static void ev_reduce(const Node *n, double *out, double *const *ins, bool is_max) {
+/* Reductions: eval1/emit1 combine the accumulator with one element; `unit` starts it. */
+static double ev_sum1(const Node *n, double acc, double v) { return (void)n, acc + v; }
+static double ev_max1(const Node *n, double acc, double v) { return (void)n, (v > acc || isnan(v)) ? v : acc; }
+/* Walk the input; each element lands in the output index with reduced axes at 0. */
+static void ev_reduce(const Node *n, double *out, double *const *ins) {
+  const OpInfo *op = &gc_ops[n->op];
   Shape s = A(n)->shape;
   int64_t ostr[GC_MAX_RANK], cnt = shape_count(s), on = shape_count(n->shape);
   shape_bstrides(n->shape, s.rank, ostr);
-  for (int64_t i = 0; i < on; i++) out[i] = is_max ? -INFINITY : 0;
+  for (int64_t i = 0; i < on; i++) out[i] = op->unit;
   for (int64_t lin = 0; lin < cnt; lin++) {
     int64_t rem = lin, o = 0;
     for (int d = s.rank - 1; d >= 0; d--) {
       o += (rem % s.d[d]) * ostr[d];
       rem /= s.d[d];
     }
-    double v = ins[0][lin];
-    if (is_max)
-      out[o] = (v > out[o] || isnan(v)) ? v : out[o];
-    else
-      out[o] += v;
+    out[o] = op->eval1(n, out[o], ins[0][lin]);
   }
 }
-static void ev_sum(const Node *n, double *out, double *const *ins) { ev_reduce(n, out, ins, false); }
-static void ev_max(const Node *n, double *out, double *const *ins) { ev_reduce(n, out, ins, true); }
 
 static void ev_permute(const Node *n, double *out, double *const *ins) {
   Shape s = A(n)->shape;
@@ -439,42 +436,46 @@ static LLVMValueRef em_eq(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef 
   return LLVMBuildSelect(LB, LLVMBuildFCmp(LB, LLVMRealOEQ, a, b, ""), lw_f32(L, 1), lw_f32(L, 0), "eq");
 }
 
-/* ---------------------------------------------------------------- lowering: kernels */
-
-static LLVMValueRef reduce_step(Lower *L, bool is_max, LLVMValueRef cur, LLVMValueRef v) {
-  if (!is_max) return LLVMBuildFAdd(LB, cur, v, "");
-  /* a NaN wins and stays, as torch.max */
-  LLVMValueRef take = LLVMBuildOr(LB, LLVMBuildFCmp(LB, LLVMRealOGT, v, cur, ""),
-                                  LLVMBuildFCmp(LB, LLVMRealUNO, v, v, ""), "");
-  return LLVMBuildSelect(LB, take, v, cur, "");
+/* Reductions' combining step. */
+static LLVMValueRef em_sum1(Lower *L, const Node *n, LLVMValueRef acc, LLVMValueRef v) {
+  return (void)n, LLVMBuildFAdd(LB, acc, v, "");
 }
+static LLVMValueRef em_max1(Lower *L, const Node *n, LLVMValueRef acc, LLVMValueRef v) {
+  (void)n; /* a NaN wins and stays, as torch.max */
+  LLVMValueRef take = LLVMBuildOr(LB, LLVMBuildFCmp(LB, LLVMRealOGT, v, acc, ""),
+                                  LLVMBuildFCmp(LB, LLVMRealUNO, v, v, ""), "");
+  return LLVMBuildSelect(LB, take, v, acc, "");
+}
+
+/* ---------------------------------------------------------------- lowering: kernels */
 
 /* When the innermost axis is kept (a bias gradient: sum over the batch), walk the
  * input in storage order and combine each element into its output element in place:
  * the inner loop is contiguous in both and vectorises. Needs an output buffer of its
  * own (not a gradient whose sink rides on the store). */
-static bool reduce_streaming(Lower *L, Kernel *k, bool is_max) {
+static bool reduce_streaming(Lower *L, Kernel *k) {
   Node *n = k->nodes[0], *x = A(n);
+  const OpInfo *op = &gc_ops[n->op];
   Shape s = x->shape;
   if (s.rank == 0 || (n->axes & (1u << (s.rank - 1))) || lw_applies_sgd(L, n)) return false;
   Loop lo[GC_MAX_RANK], lx[GC_MAX_RANK];
   LLVMValueRef io[GC_MAX_RANK], ix[GC_MAX_RANK];
   lw_loops(L, lo, n->shape, io);
-  LLVMBuildStore(LB, lw_f32(L, is_max ? -INFINITY : 0), lw_addr(L, n, io, n->shape.rank));
+  LLVMBuildStore(LB, lw_f32(L, op->unit), lw_addr(L, n, io, n->shape.rank));
   lw_loops_end(L, lo, n->shape);
   lw_loops(L, lx, s, ix);
   LLVMValueRef p = lw_addr(L, n, ix, s.rank); /* reduced axes have stride 0 in n */
-  LLVMValueRef v = reduce_step(L, is_max, LLVMBuildLoad2(LB, L->f32, p, ""), lw_load(L, x, ix, s.rank));
-  LLVMBuildStore(LB, v, p);
+  LLVMBuildStore(LB, op->emit1(L, n, LLVMBuildLoad2(LB, L->f32, p, ""), lw_load(L, x, ix, s.rank)), p);
   lw_loops_end(L, lx, s);
   return true;
 }
 
 /* Reductions: loops over the output; inner loops over the reduced axes into a
  * register accumulator (or the streaming form above). */
-static void emit_reduce(Lower *L, Kernel *k, bool is_max) {
-  if (reduce_streaming(L, k, is_max)) return;
+static void emit_reduce(Lower *L, Kernel *k) {
+  if (reduce_streaming(L, k)) return;
   Node *n = k->nodes[0], *x = A(n);
+  const OpInfo *op = &gc_ops[n->op];
   Shape s = x->shape, outer = s, inner = s;
   for (int i = 0; i < s.rank; i++) {
     if (n->axes & (1u << i)) outer.d[i] = 1;
@@ -484,17 +485,15 @@ static void emit_reduce(Lower *L, Kernel *k, bool is_max) {
   LLVMValueRef io[GC_MAX_RANK], ii[GC_MAX_RANK], idx[GC_MAX_RANK];
   lw_loops(L, lo, outer, io);
   LLVMValueRef acc = lw_slot(L, L->f32, "acc");
-  LLVMBuildStore(LB, lw_f32(L, is_max ? -INFINITY : 0), acc);
+  LLVMBuildStore(LB, lw_f32(L, op->unit), acc);
   lw_loops(L, li, inner, ii);
   for (int i = 0; i < s.rank; i++) idx[i] = (n->axes & (1u << i)) ? ii[i] : io[i];
   LLVMValueRef v = lw_load(L, x, idx, s.rank), cur = LLVMBuildLoad2(LB, L->f32, acc, "");
-  LLVMBuildStore(LB, reduce_step(L, is_max, cur, v), acc);
+  LLVMBuildStore(LB, op->emit1(L, n, cur, v), acc);
   lw_loops_end(L, li, inner);
   lw_store(L, n, io, LLVMBuildLoad2(LB, L->f32, acc, ""));
   lw_loops_end(L, lo, outer);
 }
-static void em_sum(Lower *L, Kernel *k) { emit_reduce(L, k, false); }
-static void em_max(Lower *L, Kernel *k) { emit_reduce(L, k, true); }
 
 static void em_permute(Lower *L, Kernel *k) {
   Node *n = k->nodes[0];
@@ -579,8 +578,8 @@ const OpInfo gc_ops[OP__COUNT] = {
     ELEM2(MAXIMUM, maximum, grad_maximum),
     ELEM2(MINIMUM, minimum, grad_minimum),
     ELEM2(EQ, eq, NULL),
-    [OP_SUM] = {"sum", 1, CLS_REDUCE, shape_reduce, grad_sum, NULL, NULL, ev_sum, em_sum},
-    [OP_MAX] = {"max", 1, CLS_REDUCE, shape_reduce, grad_max, NULL, NULL, ev_max, em_max},
+    [OP_SUM] = {"sum", 1, CLS_REDUCE, shape_reduce, grad_sum, ev_sum1, em_sum1, ev_reduce, emit_reduce, 0},
+    [OP_MAX] = {"max", 1, CLS_REDUCE, shape_reduce, grad_max, ev_max1, em_max1, ev_reduce, emit_reduce, -INFINITY},
     [OP_RESHAPE] = {"reshape", 1, CLS_ALIAS, shape_reshape, grad_reshape, NULL, NULL, NULL, NULL},
     [OP_PERMUTE] = {"permute", 1, CLS_KERNEL, shape_permute, grad_permute, NULL, NULL, ev_permute, em_permute},
     [OP_MATMUL] = {"matmul", 2, CLS_KERNEL, shape_matmul, grad_matmul, NULL, NULL, ev_matmul, emit_matmul},

@@ -11,8 +11,9 @@
  * read by nothing else is stored by its own kernel through its SGD sink (added into
  * the gradient buffer, or applied as the parameter's update) — a matmul applies the
  * update in its epilogue. Elementwise work on a product's result (bias, activation)
- * becomes the product's epilogue. A large matmul is split into parts for the parallel
- * runner. */
+ * becomes the product's epilogue. A reduction along rows gathers the elementwise work
+ * and reductions around it into one pass over the rows (softmax + cross-entropy). A
+ * large matmul is split into parts for the parallel runner. */
 #include <string.h>
 #include "entry.h"
 #include "matmul.h"
@@ -66,7 +67,7 @@ static bool elided(const Entry *e, const Node *n) {
 
 static Kernel *new_kernel(Graph *g, Entry *e, KernelKind kind, Shape s) {
   Kernel *k = &e->kernels[e->nkernels++];
-  *k = (Kernel){kind, ARENA_ARRAY(g->arena, Node *, e->nlive), 0, s, 1};
+  *k = (Kernel){kind, ARENA_ARRAY(g->arena, Node *, e->nlive), 0, s, 1, 0};
   return k;
 }
 
@@ -113,9 +114,8 @@ static bool epilogue_fits(const Entry *e, const Kernel *x, int xi, const Node *c
 /* Epilogues: an elementwise kernel of a matrix product's shape that reads the product
  * joins the product's kernel, which then applies it to each finished block of C while
  * it is in registers (bias, activation, a backward mask) instead of another pass over
- * C in memory (after the last k-block). For 2-D products that carry no SGD update.
- * Emptied kernels are dropped. */
-static void fuse_epilogues(Graph *g, Entry *e) {
+ * C in memory (after the last k-block). For 2-D products that carry no SGD update. */
+static void fuse_epilogues(Entry *e) {
   for (int ci = 0; ci < e->nkernels; ci++) {
     Kernel *k = &e->kernels[ci];
     Node *c = k->nodes[0];
@@ -133,6 +133,148 @@ static void fuse_epilogues(Graph *g, Entry *e) {
       break;
     }
   }
+}
+
+/* ---- rows kernels (KER_ROWS, see entry.h): reductions along the last axis fused
+ * with the elementwise work around them — softmax, log-softmax and cross-entropy,
+ * forward and backward, become one pass over the rows. */
+
+static Shape row_shape(Shape s) {
+  s.d[s.rank - 1] = 1;
+  return s;
+}
+bool rows_total(const Node *n) {
+  int r = n->in[0]->shape.rank;
+  return r > 1 && n->axes == (1u << r) - 1;
+}
+
+/* Whether kernel k could run inside a rows kernel over s: elementwise work of shape s
+ * or of one value per row, a reduction of an s-shaped value along its rows or over
+ * everything, or another rows kernel over s — and no parameter update, which must
+ * keep its place. */
+static bool rows_member(const Entry *e, const Kernel *k, Shape s) {
+  if (!k->n || (k->kind == KER_OP && gc_ops[k->nodes[0]->op].cls != CLS_REDUCE)) return false;
+  if (k->kind == KER_ROWS) return shape_eq(k->shape, s); /* an earlier one: they merge */
+  for (int t = 0; t < k->n; t++) {
+    const Node *n = k->nodes[t], *sink = e->placed[n->id];
+    if (n->op == OP_SGD || (sink && sink->op == OP_SGD)) return false;
+  }
+  if (k->kind == KER_ELEM) return shape_eq(k->shape, s) || shape_eq(k->shape, row_shape(s));
+  const Node *r = k->nodes[0];
+  return shape_eq(r->in[0]->shape, s) && (r->axes == 1u << (s.rank - 1) || rows_total(r));
+}
+
+/* Whether kernel j reads a value kernel i computes (only_totals: a reduction over
+ * everything, which exists only after a rows kernel's last row). */
+static bool reads_kernel(const Entry *e, const Kernel *j, int i, bool only_totals) {
+  for (int t = 0; t < j->n; t++)
+    for (int q = 0; q < j->nodes[t]->nin; q++) {
+      const Node *x = j->nodes[t]->in[q];
+      if (producer(e, x) == i && (!only_totals || (gc_ops[x->op].cls == CLS_REDUCE && rows_total(x)))) return true;
+    }
+  return false;
+}
+
+/* Whether kernel i updates a parameter that kernel j reads (j may not move past it). */
+static bool updates_read_param(const Entry *e, const Kernel *i, const Kernel *j) {
+  for (int t = 0; t < i->n; t++) {
+    const Node *n = i->nodes[t], *sink = n->op == OP_SGD ? n : e->placed[n->id];
+    if (!sink || sink->op != OP_SGD) continue;
+    for (int u = 0; u < j->n; u++)
+      for (int q = 0; q < j->nodes[u]->nin; q++)
+        if (j->nodes[u]->in[q] == sink->in[1]) return true;
+  }
+  return false;
+}
+
+/* Whether kernel j and a member read each other's reductions over everything. */
+static bool reads_total(const Entry *e, const bool *member, int j) {
+  for (int m = 0; m < e->nkernels; m++)
+    if (member[m] && m != j &&
+        (reads_kernel(e, &e->kernels[m], j, true) || reads_kernel(e, &e->kernels[j], m, true)))
+      return true;
+  return false;
+}
+
+/* Kernel j can join the rows kernel that runs at ri's place: nothing between them that
+ * stays reads j's results (j < ri: it runs later) or computes j's inputs (j > ri: it runs
+ * earlier), and no parameter j reads is updated in between. */
+static bool can_move(const Entry *e, const bool *member, int j, int ri) {
+  const Kernel *kj = &e->kernels[j];
+  for (int m = j < ri ? j + 1 : ri + 1; m < (j < ri ? ri : j); m++) {
+    const Kernel *km = &e->kernels[m];
+    if (member[m] || !km->n) continue;
+    if ((j < ri ? reads_kernel(e, km, j, false) : reads_kernel(e, kj, m, false)) || updates_read_param(e, km, kj))
+      return false;
+  }
+  return !reads_total(e, member, j);
+}
+
+/* The loop of each member: a value of the row's shape, or a reduction of one, runs in
+ * the first loop after its inputs exist (a reduction's result exists after its loop);
+ * a row-level value between the loops, as soon as its inputs exist. */
+static void assign_loops(Entry *e, Kernel *k) {
+  int ki = (int)(k - e->kernels);
+  k->nloops = 1;
+  for (int t = 0; t < k->n; t++) {
+    Node *n = k->nodes[t];
+    int at = 0;
+    for (int q = 0; q < n->nin; q++) {
+      const Node *x = n->in[q];
+      if (e->kernel_of[x->id] != ki) continue;
+      bool reduced = gc_ops[x->op].cls == CLS_REDUCE;
+      if (at < e->loop_of[x->id] + reduced) at = e->loop_of[x->id] + reduced;
+    }
+    e->loop_of[n->id] = at;
+    bool in_loop = gc_ops[n->op].cls == CLS_REDUCE || !shape_eq(n->shape, row_shape(k->shape));
+    if (in_loop && at + 1 > k->nloops) k->nloops = at + 1;
+  }
+}
+
+/* Every reduction along the rows of a value gathers the kernels that can run with it
+ * into one KER_ROWS kernel at its place. */
+static void fuse_rows(Graph *g, Entry *e) {
+  bool *member = ARENA_ARRAY(g->arena, bool, e->nkernels);
+  for (int ri = 0; ri < e->nkernels; ri++) {
+    Kernel *r = &e->kernels[ri];
+    if (r->kind != KER_OP || gc_ops[r->nodes[0]->op].cls != CLS_REDUCE) continue;
+    Shape s = r->nodes[0]->in[0]->shape;
+    if (s.rank == 0 || s.d[s.rank - 1] < 2 || r->nodes[0]->axes != 1u << (s.rank - 1)) continue;
+    memset(member, 0, sizeof *member * (size_t)e->nkernels);
+    member[ri] = true;
+    for (int j = ri - 1; j >= 0; j--) member[j] = rows_member(e, &e->kernels[j], s) && can_move(e, member, j, ri);
+    for (int j = ri + 1; j < e->nkernels; j++) member[j] = rows_member(e, &e->kernels[j], s) && can_move(e, member, j, ri);
+    int nmembers = 0;
+    for (int j = 0; j < e->nkernels; j++) nmembers += member[j];
+    if (nmembers == 1) continue; /* alone: stays a reduction kernel */
+    Node **nodes = ARENA_ARRAY(g->arena, Node *, e->nlive);
+    int n = 0;
+    for (int j = 0; j < e->nkernels; j++) {
+      if (!member[j]) continue;
+      for (int t = 0; t < e->kernels[j].n; t++) {
+        nodes[n++] = e->kernels[j].nodes[t];
+        e->kernel_of[e->kernels[j].nodes[t]->id] = ri;
+      }
+      e->kernels[j].n = 0;
+    }
+    *r = (Kernel){KER_ROWS, nodes, n, s, 1, 0};
+    assign_loops(e, r);
+  }
+}
+
+bool kernel_keeps(const Entry *e, const Node *c, const Node *x) {
+  int k = e->kernel_of[c->id];
+  if (k < 0 || k != e->kernel_of[x->id]) return false;
+  const Kernel *kr = &e->kernels[k];
+  if (kr->kind != KER_ROWS) return gc_ops[c->op].cls == CLS_ELEM; /* fused loop, or matmul epilogue */
+  if (gc_ops[x->op].cls == CLS_REDUCE) return !rows_total(x);      /* held for the row */
+  if (shape_eq(x->shape, row_shape(kr->shape))) return true;     /* row-level: held for the row */
+  bool c_per_element = gc_ops[c->op].cls == CLS_REDUCE || !shape_eq(c->shape, row_shape(kr->shape));
+  return c_per_element && e->loop_of[c->id] == e->loop_of[x->id]; /* read in the loop computing it */
+}
+
+/* Drops the kernels fusion emptied. */
+static void drop_empty(Graph *g, Entry *e) {
   int *renumber = ARENA_ARRAY(g->arena, int, e->nkernels), kept = 0;
   for (int i = 0; i < e->nkernels; i++) {
     renumber[i] = kept;
@@ -147,6 +289,7 @@ void schedule_entry(Graph *g, Entry *e) {
   elide_sinks(g, e);
   e->kernels = ARENA_ARRAY(g->arena, Kernel, e->nlive + 1);
   e->kernel_of = ARENA_ARRAY(g->arena, int, g->n);
+  e->loop_of = ARENA_ARRAY(g->arena, int, g->n);
   for (int i = 0; i < g->n; i++) e->kernel_of[i] = -1;
   for (int i = 0; i < e->nlive; i++) {
     Node *n = e->live[i];
@@ -158,5 +301,7 @@ void schedule_entry(Graph *g, Entry *e) {
     e->kernel_of[n->id] = (int)(k - e->kernels);
     if (n->op == OP_MATMUL) k->parts = matmul_parts(n, e->vw, e->threads);
   }
-  fuse_epilogues(g, e);
+  fuse_epilogues(e);
+  fuse_rows(g, e);
+  drop_empty(g, e);
 }

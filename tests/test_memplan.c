@@ -79,6 +79,19 @@ static Node *base_of(Node *n) {
   return n;
 }
 
+/* In a rows kernel a register value is either one per row (a reduction along the row,
+ * or row-level work [..., 1]), held while the kernel is on that row and computed in an
+ * earlier loop or between loops (never a reduction of the reader's own loop) — or one
+ * per element, read in the same loop over the row's elements that computes it. */
+static bool rows_register_ok(const Kernel *K, const Entry *e, const Node *c, const Node *x) {
+  Shape row = K->shape;
+  row.d[row.rank - 1] = 1;
+  bool x_reduces = op_class[x->op] == CLS_REDUCE, x_per_row = x_reduces || shape_eq(x->shape, row);
+  if (x_reduces && shape_count(x->shape) != shape_count(row)) return false; /* over everything: after the rows */
+  if (x_per_row) return e->loop_of[c->id] >= e->loop_of[x->id] + x_reduces;
+  return shape_eq(c->shape, K->shape) || op_class[c->op] == CLS_REDUCE ? e->loop_of[c->id] == e->loop_of[x->id] : false;
+}
+
 /* An independent check of a plan; NULL or what is wrong (static buffer). */
 static const char *check_plan(Entry *e) {
   static char msg[512];
@@ -126,7 +139,8 @@ static const char *check_plan(Entry *e) {
                           x->id, k, b->def, b->last),
                  msg;
         if (b->kind == BUF_NONE) {
-          bool same = x == c->in[j] && e->kernel_of[x->id] == k && op_class[c->op] == CLS_ELEM;
+          bool same = x == c->in[j] && e->kernel_of[x->id] == k &&
+                      (K->kind == KER_ROWS ? rows_register_ok(K, e, c, x) : op_class[c->op] == CLS_ELEM);
           if (!same)
             return snprintf(msg, sizeof msg, "%%%d (kernel %d) reads %%%d, which is kept in registers of kernel %d",
                             c->id, k, x->id, e->kernel_of[x->id]),
