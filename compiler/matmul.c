@@ -509,14 +509,15 @@ bool matmul_single_pass(const Node *n) {
 /* ---- packed path ---- */
 
 /* dst[(p * len + k) * w + e] = src(p * w + e, k) or 0 past `limit`: the panels of a
- * block, each w wide (rows of A or columns of B), k running over len. */
-typedef LLVMValueRef (*Elem)(Lower *L, MM *m, LLVMValueRef outer, LLVMValueRef k);
-static LLVMValueRef a_elem(Lower *L, MM *m, LLVMValueRef i, LLVMValueRef k) {
-  return ld_a(L, m, i, k, L->f32);
-}
-static LLVMValueRef b_elem(Lower *L, MM *m, LLVMValueRef j, LLVMValueRef k) {
-  return ld_b(L, m, k, j, L->f32);
-}
+ * block, each w wide (rows of A or columns of B), k running over len. An Elem loads
+ * src(outer, k): a float, or a vector of consecutive elements in storage order. */
+typedef LLVMValueRef (*Elem)(Lower *L, MM *m, LLVMValueRef outer, LLVMValueRef k, LLVMTypeRef t);
+static LLVMValueRef a_elem(Lower *L, MM *m, LLVMValueRef i, LLVMValueRef k, LLVMTypeRef t) { return ld_a(L, m, i, k, t); }
+static LLVMValueRef b_elem(Lower *L, MM *m, LLVMValueRef j, LLVMValueRef k, LLVMTypeRef t) { return ld_b(L, m, k, j, t); }
+
+/* Whether src's storage runs along a panel's width (A stored transposed, B not): then
+ * whole panels are copied a vector at a time. */
+static bool panel_contiguous(const MM *m, Elem get) { return get == a_elem ? m->n->ta : !m->n->tb; }
 
 /* Panels [from, to) of pack(); `checked`: elements may lie past `limit` (zeros). */
 static void pack_panels(Lower *L, MM *m, Elem get, LLVMValueRef dst, LLVMValueRef start, LLVMValueRef from,
@@ -524,18 +525,30 @@ static void pack_panels(Lower *L, MM *m, Elem get, LLVMValueRef dst, LLVMValueRe
   Loop lp, lk, le;
   LLVMValueRef p = iadd(L, from, lw_loop_v(L, &lp, LLVMBuildSub(LB, to, from, ""), "panel"));
   LLVMValueRef k = lw_loop_v(L, &lk, len, "k");
+  LLVMValueRef row = imul(L, iadd(L, imul(L, p, len), k), lw_ix(L, w)), first = iadd(L, start, imul(L, p, lw_ix(L, w)));
+  if (!checked && panel_contiguous(m, get)) { /* w floats in vectors of 8, 4, 2, 1 (w = 6: 4 + 2) */
+    int vw = (int)LLVMGetVectorSize(m->vt);
+    for (int64_t e = 0; e < w;) {
+      int n = 1;
+      while (n * 2 <= vw && e + n * 2 <= w) n *= 2;
+      LLVMTypeRef t = n > 1 ? LLVMVectorType(L->f32, (unsigned)n) : L->f32;
+      lw_vstore(L, get(L, m, add_c(L, first, e), iadd(L, k0, k), t), fptr(L, dst, add_c(L, row, e)));
+      e += n;
+    }
+    lw_loop_end(L, &lk), lw_loop_end(L, &lp);
+    return;
+  }
   LLVMValueRef e = lw_loop(L, &le, w, "e");
-  LLVMValueRef pos = iadd(L, start, iadd(L, imul(L, p, lw_ix(L, w)), e));
+  LLVMValueRef pos = iadd(L, first, e);
   LLVMValueRef v;
   if (checked) {
     LLVMValueRef inside = LLVMBuildICmp(LB, LLVMIntSLT, pos, lw_ix(L, limit), "");
     LLVMValueRef safe = LLVMBuildSelect(LB, inside, pos, lw_ix(L, 0), "");
-    v = LLVMBuildSelect(LB, inside, get(L, m, safe, iadd(L, k0, k)), lw_f32(L, 0), "");
+    v = LLVMBuildSelect(LB, inside, get(L, m, safe, iadd(L, k0, k), L->f32), lw_f32(L, 0), "");
   } else {
-    v = get(L, m, pos, iadd(L, k0, k));
+    v = get(L, m, pos, iadd(L, k0, k), L->f32);
   }
-  LLVMValueRef at = iadd(L, imul(L, iadd(L, imul(L, p, len), k), lw_ix(L, w)), e);
-  LLVMBuildStore(LB, v, fptr(L, dst, at));
+  LLVMBuildStore(LB, v, fptr(L, dst, iadd(L, row, e)));
   lw_loop_end(L, &le), lw_loop_end(L, &lk), lw_loop_end(L, &lp);
 }
 
@@ -663,15 +676,24 @@ static void packed_matmul(Lower *L, MM *m) {
   LLVMValueRef ic = imul(L, lw_loop(L, &lic, (m->M + PMC - 1) / PMC, "ic"), lw_ix(L, PMC));
   LLVMValueRef mcv = imin(L, lw_ix(L, PMC), LLVMBuildSub(LB, lw_ix(L, m->M), ic, ""));
   pack(L, m, a_elem, ap, ic, mcv, MR, k0, kcv, m->M);
-  LLVMValueRef jr = lw_loop_v(L, &ljr, ceil_div(L, ncv, nr), "jr");
-  LLVMValueRef ir = lw_loop_v(L, &lir, ceil_div(L, mcv, MR), "ir");
+  /* Register blocks: down each column panel (its packed B stays in L1 while A's block
+   * streams from L2) — or, when all of B's packed block fits in L1 (a short k), along
+   * each row panel, so that C (and a parameter updated in the epilogue) is walked row
+   * after row, not in narrow columns. */
+  bool rows_outer = kcmax * min64(PNC, round_up(m->N, nr)) * 4 <= 16 * 1024;
+  LLVMValueRef ir = NULL, jr = NULL;
+  if (rows_outer) ir = lw_loop_v(L, &lir, ceil_div(L, mcv, MR), "ir");
+  jr = lw_loop_v(L, &ljr, ceil_div(L, ncv, nr), "jr");
+  if (!rows_outer) ir = lw_loop_v(L, &lir, ceil_div(L, mcv, MR), "ir");
   LLVMValueRef apan = fptr(L, ap, imul(L, imul(L, ir, kcv), lw_ix(L, MR)));
   LLVMValueRef bpan = fptr(L, bp, imul(L, imul(L, jr, kcv), lw_ix(L, nr)));
   LLVMValueRef i0 = iadd(L, ic, imul(L, ir, lw_ix(L, MR))), j0 = iadd(L, jc, imul(L, jr, lw_ix(L, nr)));
   LLVMValueRef rv = imin(L, lw_ix(L, MR), LLVMBuildSub(LB, mcv, imul(L, ir, lw_ix(L, MR)), ""));
   LLVMValueRef cv = imin(L, lw_ix(L, nr), LLVMBuildSub(LB, ncv, imul(L, jr, lw_ix(L, nr)), ""));
   packed_block(L, m, apan, bpan, kcv, i0, j0, rv, cv, first, tile);
-  lw_loop_end(L, &lir), lw_loop_end(L, &ljr), lw_loop_end(L, &lic), lw_loop_end(L, &lpc), lw_loop_end(L, &ljc);
+  if (rows_outer) lw_loop_end(L, &ljr), lw_loop_end(L, &lir);
+  else lw_loop_end(L, &lir), lw_loop_end(L, &ljr);
+  lw_loop_end(L, &lic), lw_loop_end(L, &lpc), lw_loop_end(L, &ljc);
 }
 
 /* Rows [i0, i0 + M) and columns [j0, j0 + N) of C: the whole product or one part. */

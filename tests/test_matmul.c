@@ -27,6 +27,8 @@ static const Case cases[] = {
     {"packed_ta", MM("[300, 530]", "[300, 23]", "transpose(a) @ b")},
     {"packed_tb", MM("[37, 300]", "[211, 300]", "a @ transpose(b)")},
     {"packed_ta_tb", MM("[300, 37]", "[211, 300]", "transpose(a) @ transpose(b)")},
+    /* a short k: all of packed B fits in L1, register blocks go along rows */
+    {"packed_ta_short_k", MM("[24, 700]", "[24, 130]", "transpose(a) @ b")},
     {"packed_exact_tiles", MM("[144, 256]", "[256, 512]", "a @ b")},
     {"packed_batched", MM("[2, 24, 200]", "[2, 200, 520]", "a @ b")},
     {"unpacked_kblocks", MM("[32, 784]", "[784, 128]", "a @ b")},
@@ -143,8 +145,13 @@ ParameterizedTest(int *ci, matmul, product) {
 static const char *net =
     "model t\ninput x : f32[40, 300]\nparam w1 : f32[300, 520]\nparam w2 : f32[520, 300]\n"
     "h = tanh(x @ w1)\nloss = sum(h @ w2) / 1000\nminimize loss\n";
+/* The weight gradient x^T dy with a short k (the batch, 24): packed, along rows, the
+ * update in its epilogue. */
+static const char *short_k_net =
+    "model t\ninput x : f32[24, 700]\nparam w1 : f32[700, 130]\n"
+    "loss = sum(tanh(x @ w1)) / 1000\nminimize loss\n";
 
-static void train_case(bool fused) {
+static void train_case(const char *net, int nparams, bool fused) {
   char dir[64], err[4096];
   char *so = compile_tmp(net, dir);
   gradc_model *m = gradc_open(so, err, sizeof err);
@@ -159,7 +166,7 @@ static void train_case(bool fused) {
     gradc_zero_grad(m);
     cr_assert_eq(gradc_backward(m), 0);
     cr_assert_eq(gradc_backward(m), 0); /* accumulation: twice the gradient */
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < nparams; i++) {
       size_t n;
       const double *s = gc_graph_grad(g, names[i], &n);
       double *twice = malloc(n * sizeof *twice);
@@ -170,7 +177,7 @@ static void train_case(bool fused) {
   } else {
     float lr = 0.5f;
     cr_assert_eq(gradc_train_step(m, lr), 0);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < nparams; i++) {
       size_t n;
       const double *s = gc_graph_grad(g, names[i], &n);
       double *p = gc_graph_tensor(g, names[i], NULL), *want = malloc(n * sizeof *want);
@@ -185,5 +192,7 @@ static void train_case(bool fused) {
   cleanup(dir);
 }
 
-Test(matmul, gradients_accumulate) { train_case(false); }
-Test(matmul, train_step_updates) { train_case(true); }
+Test(matmul, gradients_accumulate) { train_case(net, 2, false); }
+Test(matmul, train_step_updates) { train_case(net, 2, true); }
+Test(matmul, short_k_gradients_accumulate) { train_case(short_k_net, 1, false); }
+Test(matmul, short_k_train_step_updates) { train_case(short_k_net, 1, true); }
