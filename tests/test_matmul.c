@@ -34,6 +34,9 @@ static const Case cases[] = {
     {"unpacked_kblocks", MM("[32, 784]", "[784, 128]", "a @ b")},
     {"blocked_small", MM("[13, 29]", "[29, 21]", "a @ b")},
     {"blocked_kblocks_partial", MM("[13, 300]", "[300, 21]", "a @ b")},
+    /* rows left over after the 6-row blocks: 3 (blocks 4 vectors wide), 4 (3 wide) */
+    {"blocked_rest3", MM("[9, 40]", "[40, 70]", "a @ b")},
+    {"blocked_rest4_kblocks", MM("[10, 520]", "[520, 100]", "a @ b")},
     {"packed_short_dots", MM("[32, 10]", "[32, 10]", "a @ transpose(b)")}, /* tb, k < 4 vectors */
     {"dot_small", MM("[13, 40]", "[21, 40]", "a @ transpose(b)")},
     {"vector_times_matrix", MM("[29]", "[29, 21]", "a @ b")},
@@ -48,6 +51,7 @@ static const Case cases[] = {
     /* after the last of several k-blocks (partial sums in C until then) */
     {"epilogue_kblocks", EP("[13, 784]", "[784, 21]", "input c : f32[21]\n", "relu(a @ b + c)")},
     {"epilogue_kblocks_remainder", EP("[13, 257]", "[257, 40]", "input d : f32[13, 1]\n", "(a @ b) * d")},
+    {"epilogue_rest2_wide", EP("[32, 300]", "[300, 128]", "input c : f32[128]\n", "relu(a @ b + c)")},
     {"epilogue_packed_kblocks", EP("[37, 600]", "[600, 530]", "input c : f32[530]\n", "relu(a @ b + c)")},
     {"epilogue_two_outputs", EP("[13, 29]", "[29, 21]", "input c : f32[21]\nz = a @ b\noutput z\n", "relu(z + c)")},
 };
