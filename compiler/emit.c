@@ -301,16 +301,37 @@ LLVMTargetMachineRef emit_target_machine(const char *triple, const char *cpu, in
   return tm;
 }
 
-int emit_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, char *err, size_t errlen) {
-  char *msg = NULL;
-  if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &msg)) {
-    snprintf(err, errlen, "internal error: generated LLVM IR does not verify: %s", msg);
-    LLVMDisposeMessage(msg);
-    return -1;
+/* Functions of hand-vectorised kernels (lower.h) get a short pipeline of their own:
+ * memory to registers, redundancy elimination, loop-invariant code motion. Each of
+ * the two runs leaves the other's functions alone (optnone, which needs noinline). */
+#define VECTORISED_PASSES "function(sroa,early-cse<memssa>,instcombine,simplifycfg,loop-mssa(licm),gvn,instcombine,simplifycfg)"
+
+static bool vectorised(LLVMValueRef fn) {
+  return LLVMGetStringAttributeAtIndex(fn, LLVMAttributeFunctionIndex, GRADC_VECTORISED_ATTR,
+                                       (unsigned)strlen(GRADC_VECTORISED_ATTR)) != NULL;
+}
+
+/* Adds optnone (and the noinline it needs) to, or removes optnone from, the defined
+ * functions that are (hand) or are not (!hand) hand-vectorised. A function skipped in
+ * the second run keeps its noinline: it is past inlining. */
+static void skip_functions(LLVMModuleRef mod, bool hand, bool on) {
+  LLVMContextRef ctx = LLVMGetModuleContext(mod);
+  unsigned optnone = LLVMGetEnumAttributeKindForName("optnone", 7), noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
+  unsigned always = LLVMGetEnumAttributeKindForName("alwaysinline", 12);
+  for (LLVMValueRef fn = LLVMGetFirstFunction(mod); fn; fn = LLVMGetNextFunction(fn)) {
+    if (LLVMIsDeclaration(fn) || vectorised(fn) != hand) continue;
+    if (on) {
+      LLVMRemoveEnumAttributeAtIndex(fn, LLVMAttributeFunctionIndex, always); /* inlined already, if ever */
+      LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(ctx, optnone, 0));
+      LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(ctx, noinline, 0));
+    } else {
+      LLVMRemoveEnumAttributeAtIndex(fn, LLVMAttributeFunctionIndex, optnone);
+    }
   }
-  LLVMDisposeMessage(msg);
-  char passes[32];
-  snprintf(passes, sizeof passes, "default<O%d>", opt < 0 ? 0 : opt > 3 ? 3 : opt);
+}
+
+static int run_passes(LLVMModuleRef mod, LLVMTargetMachineRef tm, const char *passes, int opt, char *err,
+                      size_t errlen) {
   LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
   LLVMPassBuilderOptionsSetLoopVectorization(po, opt >= 2);
   LLVMPassBuilderOptionsSetSLPVectorization(po, opt >= 2);
@@ -324,6 +345,28 @@ int emit_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, char *err
     return -1;
   }
   return 0;
+}
+
+int emit_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, char *err, size_t errlen) {
+  char *msg = NULL;
+  if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &msg)) {
+    snprintf(err, errlen, "internal error: generated LLVM IR does not verify: %s", msg);
+    LLVMDisposeMessage(msg);
+    return -1;
+  }
+  LLVMDisposeMessage(msg);
+  opt = opt < 0 ? 0 : opt > 3 ? 3 : opt;
+  char passes[32];
+  snprintf(passes, sizeof passes, "default<O%d>", opt);
+  if (opt == 0) return run_passes(mod, tm, passes, opt, err, errlen);
+  skip_functions(mod, true, true);
+  int rc = run_passes(mod, tm, passes, opt, err, errlen);
+  skip_functions(mod, true, false);
+  if (rc) return rc;
+  skip_functions(mod, false, true);
+  rc = run_passes(mod, tm, VECTORISED_PASSES, opt, err, errlen);
+  skip_functions(mod, false, false);
+  return rc;
 }
 
 /* ---------------------------------------------------------------- footprint */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <llvm-c/DebugInfo.h>
+#include "matmul.h"
 #include "opinfo.h"
 
 #define LB (L->b)
@@ -710,10 +711,25 @@ static void call_outlined(Lower *L, LLVMBuilderRef b, Entry *e, const Outlined *
 
 /* A kernel, through its function: inlined — or, with GRADC_PROFILE_KERNELS=1 (a
  * developer's switch, for `perf report`), kept as a function of its own. */
+/* A large hand-vectorised kernel (a matrix product): kept as a function of its own,
+ * which emit.c optimises with a short pipeline of its own (lower.h). Small products
+ * are emitted in place, in their entry's function. */
+static bool hand_vectorised(const Kernel *k) {
+  return k->kind == KER_OP && k->nodes[0]->op == OP_MATMUL && matmul_large(k->nodes[0]);
+}
+static void mark_hand_vectorised(Lower *L, LLVMValueRef fn) {
+  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                          LLVMCreateStringAttribute(L->ctx, GRADC_VECTORISED_ATTR, (unsigned)strlen(GRADC_VECTORISED_ATTR), "", 0));
+}
+
+/* Kernel k through its function: inlined back (alias scopes), or called (a hand-
+ * vectorised kernel, or any kernel while GRADC_PROFILE_KERNELS=1 names them in profiles). */
 static void emit_kernel_outlined(Lower *L, Entry *e, Kernel *k, int index, LLVMValueRef *vals, bool core,
                                  bool profile) {
   Outlined o = outline(L, e, k, index, vals, core);
-  add_attr(L, o.fn, LLVMAttributeFunctionIndex, profile ? "noinline" : "alwaysinline");
+  bool keep = profile || hand_vectorised(k);
+  add_attr(L, o.fn, LLVMAttributeFunctionIndex, keep ? "noinline" : "alwaysinline");
+  if (hand_vectorised(k)) mark_hand_vectorised(L, o.fn);
   int n = e->nargs + core;
   LLVMValueRef *params = ARENA_ARRAY(L->g->arena, LLVMValueRef, n);
   for (int i = 0; i < n; i++) params[i] = LLVMGetParam(L->fn, (unsigned)i);
@@ -751,6 +767,10 @@ static LLVMValueRef parallel_global(Lower *L) {
 
 static void emit_kernel_parts(Lower *L, Entry *e, Kernel *k, int index, LLVMValueRef *vals, bool core) {
   Outlined body = outline(L, e, k, index, vals, core);
+  if (hand_vectorised(k)) {
+    add_attr(L, body.fn, LLVMAttributeFunctionIndex, "noinline");
+    mark_hand_vectorised(L, body.fn);
+  }
   int n = e->nargs + core;
   LLVMTypeRef tparams[2] = {L->ptr, L->i32};
   LLVMTypeRef task_ty = LLVMFunctionType(L->vd, tparams, 2, 0);
@@ -814,7 +834,8 @@ LLVMValueRef lower_entry(Lower *L, Graph *g, Entry *e) {
   for (int i = 0; i < e->nkernels; i++)
     if (e->kernels[i].parts > 1) emit_kernel_parts(L, e, &e->kernels[i], i, vals, core);
     else if (profile && *profile == '1') emit_kernel_outlined(L, e, &e->kernels[i], i, vals, core, true);
-    else if (e->kernels[i].kind == KER_OP && e->kernels[i].nodes[0]->op == OP_MATMUL) emit_kernel(L, &e->kernels[i], vals);
+    else if (e->kernels[i].kind == KER_OP && e->kernels[i].nodes[0]->op == OP_MATMUL && !hand_vectorised(&e->kernels[i]))
+      emit_kernel(L, &e->kernels[i], vals); /* a small product, in place */
     else emit_kernel_outlined(L, e, &e->kernels[i], i, vals, core, false);
   LLVMBuildRetVoid(LB);
   add_attr(L, fn, LLVMAttributeFunctionIndex, "noinline"); /* one copy, called by its wrappers */

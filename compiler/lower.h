@@ -39,6 +39,12 @@ typedef struct {
   bool no_unroll; /* set before lw_loop_end: the body is already wide (micro-kernels) */
 } Loop;
 
+/* The string attribute of the functions of hand-vectorised kernels (matrix products):
+ * they are called, not inlined, and emit_optimize gives them a short pipeline (the
+ * vectorisers and induction-variable rewriting of default<O2> have nothing to do
+ * there and were most of a large model's compile time). */
+#define GRADC_VECTORISED_ATTR "gradc-vectorised"
+
 void lower_init(Lower *L, LLVMContextRef ctx, LLVMModuleRef mod);
 int lower_vector_width(LLVMTargetMachineRef tm);
 void lower_dispose(Lower *L);

@@ -471,11 +471,17 @@ typedef struct {
   int64_t chunk, total; /* every part but the last has `chunk` of the `total` rows/columns */
 } Split;
 
+bool matmul_large(const Node *n) {
+  int64_t M, N, K;
+  dims_of(n, &M, &N, &K);
+  return 2.0 * (double)M * (double)N * (double)K >= PAR_FLOPS;
+}
+
 static Split split_of(const Node *n, int vw, int threads) {
   int64_t M, N, K;
   dims_of(n, &M, &N, &K);
   Split s = {1, false, 0, 0};
-  if (threads < 2 || vw < 2 || 2.0 * (double)M * (double)N * (double)K < PAR_FLOPS) return s;
+  if (threads < 2 || vw < 2 || !matmul_large(n)) return s;
   int64_t nr = (int64_t)NV * vw;
   s.cols = N / nr >= M / MR;
   int64_t unit = s.cols ? nr : MR;

@@ -200,3 +200,36 @@ Test(matmul, gradients_accumulate) { train_case(net, 2, false); }
 Test(matmul, train_step_updates) { train_case(net, 2, true); }
 Test(matmul, short_k_gradients_accumulate) { train_case(short_k_net, 1, false); }
 Test(matmul, short_k_train_step_updates) { train_case(short_k_net, 1, true); }
+
+/* A large product is a function of its own, optimised by the short pipeline for hand-
+ * vectorised kernels (emit.c): in the emitted IR its accumulators and loop counters
+ * are registers, its multiply-adds are there, and no function keeps the optnone that
+ * kept each pipeline off the other's functions. */
+Test(matmul, large_products_get_their_own_pipeline) {
+  char out[64], err[4096];
+  snprintf(out, sizeof out, "/tmp/gradc-mm-llvm-%d.ll", (int)getpid());
+  gc_options o = {.path = "net", .source = net, .opt_level = 2, .emit = GC_EMIT_LLVM, .out = out};
+  cr_assert_eq(gc_compile(&o, NULL, err, sizeof err), 0, "%s", err);
+  FILE *f = fopen(out, "r");
+  cr_assert(f);
+  static char text[1 << 22];
+  size_t n = fread(text, 1, sizeof text - 1, f);
+  text[n] = 0;
+  fclose(f);
+  unlink(out);
+  cr_expect_null(strstr(text, "optnone"), "a function kept optnone");
+  int products = 0;
+  for (char *d = text; (d = strstr(d, "\ndefine ")); d++) {
+    char *end = strstr(d, "\n}\n"), *name = strchr(d, '@'), *paren = strchr(d, '(');
+    cr_assert(end && name && paren);
+    if (paren - name < 8 || strncmp(paren - 7, "_matmul", 7)) continue; /* NAME_kI_matmul(...) */
+    products++;
+    *end = 0;
+    /* (the epilogue's tile of C, an array indexed in a loop, stays in memory) */
+    cr_expect(!strstr(d, "alloca <") && !strstr(d, "alloca i") && !strstr(d, "alloca float"),
+              "%.60s: an accumulator or loop counter left on the stack", name);
+    cr_expect(strstr(d, "llvm.fmuladd.v"), "%.60s: no vector multiply-add", name);
+    *end = '\n';
+  }
+  cr_expect_geq(products, 3, "%d product functions", products); /* forward x @ w1, h @ w2; the gradients */
+}
