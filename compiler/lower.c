@@ -674,7 +674,7 @@ static Outlined outline(Lower *L, Entry *e, Kernel *k, int index, LLVMValueRef *
   if (split) params[n] = L->i32;
   char name[700];
   snprintf(name, sizeof name, "%s_k%d_%s", LLVMGetValueName2(s.fn, &(size_t){0}), index,
-           k->kind == KER_ELEM ? "elementwise" : gc_ops[k->nodes[0]->op].name);
+           k->kind == KER_ELEM ? "elementwise" : k->kind == KER_ROWS ? "rows" : gc_ops[k->nodes[0]->op].name);
   o.fn = LLVMAddFunction(L->mod, name, LLVMFunctionType(L->vd, params, (unsigned)np, 0));
   LLVMSetLinkage(o.fn, LLVMInternalLinkage); /* a local symbol: named in profiles */
   add_attr(L, o.fn, LLVMAttributeFunctionIndex, "nounwind");
