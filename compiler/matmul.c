@@ -525,25 +525,51 @@ static LLVMValueRef b_elem(Lower *L, MM *m, LLVMValueRef j, LLVMValueRef k, LLVM
  * whole panels are copied a vector at a time. */
 static bool panel_contiguous(const MM *m, Elem get) { return get == a_elem ? m->n->ta : !m->n->tb; }
 
-/* Panels [from, to) of pack(); `checked`: elements may lie past `limit` (zeros). */
-static void pack_panels(Lower *L, MM *m, Elem get, LLVMValueRef dst, LLVMValueRef start, LLVMValueRef from,
-                        LLVMValueRef to, int64_t w, LLVMValueRef k0, LLVMValueRef len, int64_t limit, bool checked) {
-  Loop lp, lk, le;
-  LLVMValueRef p = iadd(L, from, lw_loop_v(L, &lp, LLVMBuildSub(LB, to, from, ""), "panel"));
-  LLVMValueRef k = lw_loop_v(L, &lk, len, "k");
-  LLVMValueRef row = imul(L, iadd(L, imul(L, p, len), k), lw_ix(L, w)), first = iadd(L, start, imul(L, p, lw_ix(L, w)));
-  if (!checked && panel_contiguous(m, get)) { /* w floats in vectors of 8, 4, 2, 1 (w = 6: 4 + 2) */
-    int vw = (int)LLVMGetVectorSize(m->vt);
-    for (int64_t e = 0; e < w;) {
-      int n = 1;
-      while (n * 2 <= vw && e + n * 2 <= w) n *= 2;
-      LLVMTypeRef t = n > 1 ? LLVMVectorType(L->f32, (unsigned)n) : L->f32;
-      lw_vstore(L, get(L, m, add_c(L, first, e), iadd(L, k0, k), t), fptr(L, dst, add_c(L, row, e)));
-      e += n;
-    }
-    lw_loop_end(L, &lk), lw_loop_end(L, &lp);
-    return;
+/* v[0..n) (n = a power of two, the vector width) transposed in place: v[t][e] becomes
+ * the old v[e][t]. log2(n) rounds of interleaving row i with row i + n/2. */
+static void transpose(Lower *L, LLVMValueRef *v, int n) {
+  LLVMValueRef lo[64], hi[64], next[64];
+  for (int k = 0; k < n / 2; k++) {
+    lo[2 * k] = LLVMConstInt(L->i32, (unsigned)k, 0), lo[2 * k + 1] = LLVMConstInt(L->i32, (unsigned)(n + k), 0);
+    hi[2 * k] = LLVMConstInt(L->i32, (unsigned)(n / 2 + k), 0);
+    hi[2 * k + 1] = LLVMConstInt(L->i32, (unsigned)(n + n / 2 + k), 0);
   }
+  LLVMValueRef mlo = LLVMConstVector(lo, (unsigned)n), mhi = LLVMConstVector(hi, (unsigned)n);
+  for (int round = 1; round < n; round *= 2) {
+    for (int i = 0; i < n / 2; i++) {
+      next[2 * i] = LLVMBuildShuffleVector(LB, v[i], v[i + n / 2], mlo, "");
+      next[2 * i + 1] = LLVMBuildShuffleVector(LB, v[i], v[i + n / 2], mhi, "");
+    }
+    memcpy(v, next, sizeof *v * (size_t)n);
+  }
+}
+
+/* The first n lanes of vector v stored at p, in vectors of 8, 4, 2, 1 lanes. */
+static void store_lanes(Lower *L, LLVMValueRef v, int n, LLVMValueRef p) {
+  if (n == (int)LLVMGetVectorSize(LLVMTypeOf(v))) return lw_vstore(L, v, p);
+  for (int e = 0; e < n;) {
+    int c = 1;
+    while (e + c * 2 <= n) c *= 2;
+    LLVMValueRef part;
+    if (c == 1) {
+      part = LLVMBuildExtractElement(LB, v, LLVMConstInt(L->i32, (unsigned)e, 0), "");
+    } else {
+      LLVMValueRef idx[64];
+      for (int i = 0; i < c; i++) idx[i] = LLVMConstInt(L->i32, (unsigned)(e + i), 0);
+      part = LLVMBuildShuffleVector(LB, v, LLVMGetUndef(LLVMTypeOf(v)), LLVMConstVector(idx, (unsigned)c), "");
+    }
+    lw_vstore(L, part, fptr(L, p, lw_ix(L, e)));
+    e += c;
+  }
+}
+
+/* Panel p's elements for k in [kfrom, len), one at a time; `checked`: elements may lie
+ * past `limit` (zeros). */
+static void pack_scalar(Lower *L, MM *m, Elem get, LLVMValueRef dst, LLVMValueRef p, LLVMValueRef first, int64_t w,
+                        LLVMValueRef k0, LLVMValueRef kfrom, LLVMValueRef len, int64_t limit, bool checked) {
+  Loop lk, le;
+  LLVMValueRef k = iadd(L, kfrom, lw_loop_v(L, &lk, LLVMBuildSub(LB, len, kfrom, ""), "k"));
+  LLVMValueRef row = imul(L, iadd(L, imul(L, p, len), k), lw_ix(L, w));
   LLVMValueRef e = lw_loop(L, &le, w, "e");
   LLVMValueRef pos = iadd(L, first, e);
   LLVMValueRef v;
@@ -555,7 +581,48 @@ static void pack_panels(Lower *L, MM *m, Elem get, LLVMValueRef dst, LLVMValueRe
     v = get(L, m, pos, iadd(L, k0, k), L->f32);
   }
   LLVMBuildStore(LB, v, fptr(L, dst, iadd(L, row, e)));
-  lw_loop_end(L, &le), lw_loop_end(L, &lk), lw_loop_end(L, &lp);
+  lw_loop_end(L, &le), lw_loop_end(L, &lk);
+}
+
+/* Panels [from, to) of pack(); `checked`: elements may lie past `limit` (zeros). Whole
+ * panels copy a vector at a time: along storage when it runs along the panel's width
+ * (A stored transposed, B not); else (A as stored, B stored transposed) as vw x vw
+ * blocks read along k and transposed in registers — one element at a time, each read
+ * was a row apart from the last. */
+static void pack_panels(Lower *L, MM *m, Elem get, LLVMValueRef dst, LLVMValueRef start, LLVMValueRef from,
+                        LLVMValueRef to, int64_t w, LLVMValueRef k0, LLVMValueRef len, int64_t limit, bool checked) {
+  int vw = (int)LLVMGetVectorSize(m->vt);
+  Loop lp, lk;
+  LLVMValueRef p = iadd(L, from, lw_loop_v(L, &lp, LLVMBuildSub(LB, to, from, ""), "panel"));
+  LLVMValueRef first = iadd(L, start, imul(L, p, lw_ix(L, w)));
+  if (!checked && panel_contiguous(m, get)) { /* w floats in vectors of 8, 4, 2, 1 (w = 6: 4 + 2) */
+    LLVMValueRef k = lw_loop_v(L, &lk, len, "k");
+    LLVMValueRef row = imul(L, iadd(L, imul(L, p, len), k), lw_ix(L, w));
+    for (int64_t e = 0; e < w;) {
+      int n = 1;
+      while (n * 2 <= vw && e + n * 2 <= w) n *= 2;
+      LLVMTypeRef t = n > 1 ? LLVMVectorType(L->f32, (unsigned)n) : L->f32;
+      lw_vstore(L, get(L, m, add_c(L, first, e), iadd(L, k0, k), t), fptr(L, dst, add_c(L, row, e)));
+      e += n;
+    }
+    lw_loop_end(L, &lk);
+  } else if (!checked && vw >= 4) {
+    LLVMValueRef kv = LLVMBuildSDiv(LB, len, lw_ix(L, vw), "kv");
+    LLVMValueRef k = imul(L, lw_loop_v(L, &lk, kv, "kb"), lw_ix(L, vw));
+    for (int64_t e = 0; e < w; e += vw) {
+      int rows = (int)min64(vw, w - e); /* a 6-row panel of A: 6 rows read, two repeated */
+      LLVMValueRef v[64];
+      for (int q = 0; q < vw; q++) v[q] = get(L, m, add_c(L, first, e + (q < rows ? q : rows - 1)), iadd(L, k0, k), m->vt);
+      transpose(L, v, vw);
+      for (int t = 0; t < vw; t++)
+        store_lanes(L, v[t], rows, fptr(L, dst, add_c(L, imul(L, iadd(L, imul(L, p, len), add_c(L, k, t)), lw_ix(L, w)), e)));
+    }
+    lw_loop_end(L, &lk);
+    pack_scalar(L, m, get, dst, p, first, w, k0, imul(L, kv, lw_ix(L, vw)), len, limit, false); /* k's tail */
+  } else {
+    pack_scalar(L, m, get, dst, p, first, w, k0, lw_ix(L, 0), len, limit, checked);
+  }
+  lw_loop_end(L, &lp);
 }
 
 static void pack(Lower *L, MM *m, Elem get, LLVMValueRef dst, LLVMValueRef start, LLVMValueRef count, int64_t w,
