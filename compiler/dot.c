@@ -1,6 +1,7 @@
 /* dot.c — the graph as Graphviz (`--emit dot`), like the figure of the PyTorch autograd
  * tutorial: inputs, parameters in a dashed cluster, the forward graph, the derived
- * backward graph, and each fused kernel of the training step as a cluster of its own.
+ * backward graph, and each fused kernel of the training step as a cluster of its own
+ * (inside the forward or backward cluster, or between them when it fuses both).
  * Render with `dot -Tpng model.dot -o model.png`. */
 #include <stdio.h>
 #include "emit.h"
@@ -25,18 +26,26 @@ void print_dot(FILE *f, const Unit *u) {
   fprintf(f, "  }\n  subgraph cluster_inputs {\n    label=\"inputs\"; style=dotted;\n");
   for (int i = 0; i < g->ninputs; i++) node_decl(f, g->arena, g->inputs[i]);
   fprintf(f, "  }\n");
-  for (int pass = 0; pass < 2; pass++) {
-    fprintf(f, "  subgraph cluster_%s {\n    label=\"%s\";\n", pass ? "backward" : "forward",
-            pass ? "backward (derived by autodiff)" : "forward");
+  /* pass 0: the forward cluster and its kernels; 1: the backward; 2: kernels that fuse
+   * forward and backward work (softmax + cross-entropy with its gradient), between */
+  for (int pass = 0; pass < 3; pass++) {
+    if (pass < 2)
+      fprintf(f, "  subgraph cluster_%s {\n    label=\"%s\";\n", pass ? "backward" : "forward",
+              pass ? "backward (derived by autodiff)" : "forward");
     for (int k = 0; k < e->nkernels; k++) {
       const Kernel *kr = &e->kernels[k];
-      bool grad = false;
-      for (int j = 0; j < kr->n; j++) grad |= kr->nodes[j]->is_grad || kr->nodes[j]->op == OP_SGD;
-      if (grad != (pass == 1)) continue;
-      fprintf(f, "    subgraph cluster_k%d {\n    label=\"kernel %d\"; style=rounded; color=gray;\n", k, k);
+      bool grad = false, fwd = false;
+      for (int j = 0; j < kr->n; j++) {
+        bool b = kr->nodes[j]->is_grad || kr->nodes[j]->op == OP_SGD;
+        grad |= b, fwd |= !b;
+      }
+      if ((grad && fwd ? 2 : grad) != pass) continue;
+      fprintf(f, "    subgraph cluster_k%d {\n    label=\"kernel %d%s\"; style=rounded; color=gray;\n", k, k,
+              pass == 2 ? ": forward and backward" : "");
       for (int j = 0; j < kr->n; j++) node_decl(f, g->arena, kr->nodes[j]);
       fprintf(f, "    }\n");
     }
+    if (pass == 2) break;
     for (int i = 0; i < e->nlive; i++) {
       const Node *n = e->live[i];
       if (e->kernel_of[n->id] < 0 && n->op != OP_INPUT && n->op != OP_PARAM && n->is_grad == (pass == 1) &&

@@ -181,8 +181,8 @@ Test(emit, dot_clusters, .timeout = 30) {
   for (const char *s = strstr(t, "subgraph cluster"); s; s = strstr(s + 1, "subgraph cluster")) {
     char *label = cluster_label(s);
     if (!label) continue;
-    if (strstr(label, "forward")) fwd = true;
-    if (strstr(label, "backward")) bwd = true;
+    if (!strncmp(label, "forward", 7)) fwd = true;
+    if (!strncmp(label, "backward", 8)) bwd = true;
     if (strstr(label, "kernel")) kernels++;
     free(label);
   }
@@ -190,6 +190,12 @@ Test(emit, dot_clusters, .timeout = 30) {
   cr_expect(bwd, "no backward cluster");
   cr_expect_geq(kernels, 2, "fused kernels are not drawn as clusters");
   cr_expect(t[strlen(t) - 2] == '}', "the graph is not closed");
+  int depth = 0, lowest = 0; /* clusters nest: every brace closes one opened before */
+  for (const char *c = t; *c; c++) {
+    depth += (*c == '{') - (*c == '}');
+    if (depth < lowest) lowest = depth;
+  }
+  cr_expect(depth == 0 && lowest == 0, "unbalanced braces (depth %d, lowest %d)", depth, lowest);
   free(t), free(out);
   e2e_rmdir(dir);
   free(dir);
