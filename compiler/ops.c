@@ -547,14 +547,14 @@ static void em_onehot(Lower *L, Kernel *k) {
 /* ---------------------------------------------------------------- the table */
 
 #define ELEM1(e, nm, g)                                                                        \
-  [OP_##e] = {#nm, 1, CLS_ELEM, shape_same, g, ev_##nm, em_##nm, NULL, NULL}
+  [OP_##e] = {#nm, 1, CLS_ELEM, shape_same, g, ev_##nm, em_##nm, NULL, NULL, 0}
 #define ELEM2(e, nm, g)                                                                        \
-  [OP_##e] = {#nm, 2, CLS_ELEM, shape_broadcast2, g, ev_##nm, em_##nm, NULL, NULL}
+  [OP_##e] = {#nm, 2, CLS_ELEM, shape_broadcast2, g, ev_##nm, em_##nm, NULL, NULL, 0}
 
 const OpInfo gc_ops[OP__COUNT] = {
-    [OP_INPUT] = {"input", 0, CLS_LEAF, NULL, NULL, NULL, NULL, NULL, NULL},
-    [OP_PARAM] = {"param", 0, CLS_LEAF, NULL, NULL, NULL, NULL, NULL, NULL},
-    [OP_CONST] = {"const", 0, CLS_LEAF, shape_const, NULL, NULL, NULL, NULL, NULL},
+    [OP_INPUT] = {"input", 0, CLS_LEAF, NULL, NULL, NULL, NULL, NULL, NULL, 0},
+    [OP_PARAM] = {"param", 0, CLS_LEAF, NULL, NULL, NULL, NULL, NULL, NULL, 0},
+    [OP_CONST] = {"const", 0, CLS_LEAF, shape_const, NULL, NULL, NULL, NULL, NULL, 0},
     ELEM1(NEG, neg, grad_neg),
     ELEM1(EXP, exp, grad_exp),
     ELEM1(LOG, log, grad_log),
@@ -569,8 +569,8 @@ const OpInfo gc_ops[OP__COUNT] = {
     ELEM1(SOFTPLUS, softplus, grad_softplus),
     ELEM1(ERF, erf, grad_erf),
     ELEM1(POWC, powc, grad_powc),
-    [OP_EXPAND] = {"expand", 1, CLS_ELEM, shape_expand, grad_expand, ev_id, em_id, NULL, NULL},
-    [OP_DETACH] = {"detach", 1, CLS_ALIAS, shape_detach, NULL, NULL, NULL, NULL, NULL},
+    [OP_EXPAND] = {"expand", 1, CLS_ELEM, shape_expand, grad_expand, ev_id, em_id, NULL, NULL, 0},
+    [OP_DETACH] = {"detach", 1, CLS_ALIAS, shape_detach, NULL, NULL, NULL, NULL, NULL, 0},
     ELEM2(ADD, add, grad_add),
     ELEM2(SUB, sub, grad_sub),
     ELEM2(MUL, mul, grad_mul),
@@ -580,18 +580,18 @@ const OpInfo gc_ops[OP__COUNT] = {
     ELEM2(EQ, eq, NULL),
     [OP_SUM] = {"sum", 1, CLS_REDUCE, shape_reduce, grad_sum, ev_sum1, em_sum1, ev_reduce, emit_reduce, 0},
     [OP_MAX] = {"max", 1, CLS_REDUCE, shape_reduce, grad_max, ev_max1, em_max1, ev_reduce, emit_reduce, -INFINITY},
-    [OP_RESHAPE] = {"reshape", 1, CLS_ALIAS, shape_reshape, grad_reshape, NULL, NULL, NULL, NULL},
-    [OP_PERMUTE] = {"permute", 1, CLS_KERNEL, shape_permute, grad_permute, NULL, NULL, ev_permute, em_permute},
-    [OP_MATMUL] = {"matmul", 2, CLS_KERNEL, shape_matmul, grad_matmul, NULL, NULL, ev_matmul, emit_matmul},
-    [OP_ONEHOT] = {"onehot", 1, CLS_KERNEL, shape_onehot, NULL, NULL, NULL, ev_onehot, em_onehot},
-    [OP_ARGMAX_MASK] = {"argmax_mask", 1, CLS_KERNEL, shape_argmax_mask, NULL, NULL, NULL, ev_argmax_mask, em_argmax_mask},
-    [OP_CONV2D] = {"conv2d", 2, CLS_KERNEL, shape_conv2d, grad_conv2d, NULL, NULL, ev_conv2d, em_conv2d},
-    [OP_CONV2D_DX] = {"conv2d_dx", 2, CLS_KERNEL, shape_preset4, NULL, NULL, NULL, ev_conv2d_dx, em_conv2d_dx},
-    [OP_CONV2D_DW] = {"conv2d_dw", 2, CLS_KERNEL, shape_preset4, NULL, NULL, NULL, ev_conv2d_dw, em_conv2d_dw},
-    [OP_MAXPOOL] = {"max_pool2d", 1, CLS_KERNEL, shape_pool, grad_maxpool, NULL, NULL, ev_maxpool, em_maxpool},
-    [OP_MAXPOOL_DX] = {"max_pool2d_dx", 2, CLS_KERNEL, shape_preset4, NULL, NULL, NULL, ev_maxpool_dx, em_maxpool_dx},
-    [OP_AVGPOOL] = {"avg_pool2d", 1, CLS_KERNEL, shape_pool, grad_avgpool, NULL, NULL, ev_avgpool, em_avgpool},
-    [OP_AVGPOOL_DX] = {"avg_pool2d_dx", 1, CLS_KERNEL, shape_preset4, NULL, NULL, NULL, ev_avgpool_dx, em_avgpool_dx},
-    [OP_COPY] = {"copy", 1, CLS_ELEM, shape_sink, NULL, ev_id, em_id, NULL, NULL},
-    [OP_SGD] = {"sgd", 2, CLS_ELEM, shape_sink, NULL, ev_id, em_id, NULL, NULL},
+    [OP_RESHAPE] = {"reshape", 1, CLS_ALIAS, shape_reshape, grad_reshape, NULL, NULL, NULL, NULL, 0},
+    [OP_PERMUTE] = {"permute", 1, CLS_KERNEL, shape_permute, grad_permute, NULL, NULL, ev_permute, em_permute, 0},
+    [OP_MATMUL] = {"matmul", 2, CLS_KERNEL, shape_matmul, grad_matmul, NULL, NULL, ev_matmul, emit_matmul, 0},
+    [OP_ONEHOT] = {"onehot", 1, CLS_KERNEL, shape_onehot, NULL, NULL, NULL, ev_onehot, em_onehot, 0},
+    [OP_ARGMAX_MASK] = {"argmax_mask", 1, CLS_KERNEL, shape_argmax_mask, NULL, NULL, NULL, ev_argmax_mask, em_argmax_mask, 0},
+    [OP_CONV2D] = {"conv2d", 2, CLS_KERNEL, shape_conv2d, grad_conv2d, NULL, NULL, ev_conv2d, em_conv2d, 0},
+    [OP_CONV2D_DX] = {"conv2d_dx", 2, CLS_KERNEL, shape_preset4, NULL, NULL, NULL, ev_conv2d_dx, em_conv2d_dx, 0},
+    [OP_CONV2D_DW] = {"conv2d_dw", 2, CLS_KERNEL, shape_preset4, NULL, NULL, NULL, ev_conv2d_dw, em_conv2d_dw, 0},
+    [OP_MAXPOOL] = {"max_pool2d", 1, CLS_KERNEL, shape_pool, grad_maxpool, NULL, NULL, ev_maxpool, em_maxpool, 0},
+    [OP_MAXPOOL_DX] = {"max_pool2d_dx", 2, CLS_KERNEL, shape_preset4, NULL, NULL, NULL, ev_maxpool_dx, em_maxpool_dx, 0},
+    [OP_AVGPOOL] = {"avg_pool2d", 1, CLS_KERNEL, shape_pool, grad_avgpool, NULL, NULL, ev_avgpool, em_avgpool, 0},
+    [OP_AVGPOOL_DX] = {"avg_pool2d_dx", 1, CLS_KERNEL, shape_preset4, NULL, NULL, NULL, ev_avgpool_dx, em_avgpool_dx, 0},
+    [OP_COPY] = {"copy", 1, CLS_ELEM, shape_sink, NULL, ev_id, em_id, NULL, NULL, 0},
+    [OP_SGD] = {"sgd", 2, CLS_ELEM, shape_sink, NULL, ev_id, em_id, NULL, NULL, 0},
 };

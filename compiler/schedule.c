@@ -232,7 +232,7 @@ static void assign_loops(Entry *e, Kernel *k) {
 }
 
 /* Every reduction along the rows of a value gathers the kernels that can run with it
- * into one KER_ROWS kernel at its place. */
+ * into one KER_ROWS kernel. */
 static void fuse_rows(Graph *g, Entry *e) {
   bool *member = ARENA_ARRAY(g->arena, bool, e->nkernels);
   for (int ri = 0; ri < e->nkernels; ri++) {
@@ -240,10 +240,21 @@ static void fuse_rows(Graph *g, Entry *e) {
     if (r->kind != KER_OP || gc_ops[r->nodes[0]->op].cls != CLS_REDUCE) continue;
     Shape s = r->nodes[0]->in[0]->shape;
     if (s.rank == 0 || s.d[s.rank - 1] < 2 || r->nodes[0]->axes != 1u << (s.rank - 1)) continue;
+    /* the kernel runs at the reduction's place, or — when the reduction can move up to
+     * it — at the elementwise kernel computing what it reduces (logreg's loss sum joins
+     * the loop of sigmoid, softplus and the gradient, which a product reads before the
+     * sum's own place) */
+    int at = ri, pk = producer(e, r->nodes[0]->in[0]);
     memset(member, 0, sizeof *member * (size_t)e->nkernels);
-    member[ri] = true;
-    for (int j = ri - 1; j >= 0; j--) member[j] = rows_member(e, &e->kernels[j], s) && can_move(e, member, j, ri);
-    for (int j = ri + 1; j < e->nkernels; j++) member[j] = rows_member(e, &e->kernels[j], s) && can_move(e, member, j, ri);
+    if (pk >= 0 && pk < ri && e->kernels[pk].kind == KER_ELEM && rows_member(e, &e->kernels[pk], s)) {
+      member[pk] = true;
+      if (can_move(e, member, ri, pk)) at = pk;
+      member[pk] = false;
+    }
+    member[at] = member[ri] = true;
+    for (int j = at - 1; j >= 0; j--) member[j] = rows_member(e, &e->kernels[j], s) && can_move(e, member, j, at);
+    for (int j = at + 1; j < e->nkernels; j++)
+      if (j != ri) member[j] = rows_member(e, &e->kernels[j], s) && can_move(e, member, j, at);
     int nmembers = 0;
     for (int j = 0; j < e->nkernels; j++) nmembers += member[j];
     if (nmembers == 1) continue; /* alone: stays a reduction kernel */
@@ -253,12 +264,12 @@ static void fuse_rows(Graph *g, Entry *e) {
       if (!member[j]) continue;
       for (int t = 0; t < e->kernels[j].n; t++) {
         nodes[n++] = e->kernels[j].nodes[t];
-        e->kernel_of[e->kernels[j].nodes[t]->id] = ri;
+        e->kernel_of[e->kernels[j].nodes[t]->id] = at;
       }
       e->kernels[j].n = 0;
     }
-    *r = (Kernel){KER_ROWS, nodes, n, s, 1, 0};
-    assign_loops(e, r);
+    e->kernels[at] = (Kernel){KER_ROWS, nodes, n, s, 1, 0};
+    assign_loops(e, &e->kernels[at]);
   }
 }
 

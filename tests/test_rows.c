@@ -46,6 +46,10 @@ static const Case cases[] = {
      "loss = sum(softmax(x) * c) + sum(sum(x * x, axis=1, keepdims=true) * c)\n"
      "minimize loss\n",
      1},
+    {"sigmoid_bce_vector", /* logreg: the loss's sum joins the loop of sigmoid, softplus and the gradient */
+     "model t\ninput x : f32[5]\ninput y : f32[3]\nparam w : f32[5, 3] = randn\nparam b : f32[3] = randn\n"
+     "z = x @ w + b\nloss = bce_with_logits(z, y)\noutput z\nminimize loss\n",
+     1},
     {"softmax_first_axis", /* not along the last axis: no rows kernel, still right */
      "model t\nparam x : f32[6, 4] = randn\ninput c : f32[6, 4]\ny = softmax(x, axis=0)\nloss = sum(y * c)\n"
      "output y\nminimize loss\n",
@@ -157,4 +161,9 @@ Test(rows, softmax_and_cross_entropy_are_one_kernel) {
   snprintf(line, sizeof line, "%.*s", (int)strcspn(rows, "\n"), rows);
   cr_expect(strstr(line, " max@0 ") && strstr(line, " exp@1 ") && strstr(line, " log@2 ") && count(line, " sum@") >= 3,
             "%s", line);
+  k = train_kernels(&cases[5]); /* sigmoid + BCE: sigmoid (the gradient), softplus and the sum in one loop */
+  rows = strstr(k, " rows of [3], 1 loop per row:");
+  cr_assert(rows, "%s", k);
+  snprintf(line, sizeof line, "%.*s", (int)strcspn(rows, "\n"), rows);
+  cr_expect(strstr(line, " sigmoid@0 ") && strstr(line, " softplus@0 ") && strstr(line, " sum@0 "), "%s", line);
 }
