@@ -198,15 +198,27 @@ LLVMValueRef lw_masked_load(Lower *L, LLVMTypeRef vt, LLVMValueRef ptr, int lane
                         args, 4, "");
 }
 
+/* In pieces of 4, 2 and 1 lanes rather than llvm.masked.store: AMD's vmaskmovps store
+ * is microcoded, one every several cycles, and short rows (logreg's 3 logits) store a
+ * partial vector each time. */
 void lw_masked_store(Lower *L, LLVMValueRef v, LLVMValueRef ptr, int lanes) {
   LLVMTypeRef vt = LLVMTypeOf(v);
   if (lanes == (int)LLVMGetVectorSize(vt)) return lw_vstore(L, v, ptr);
-  static const char name[] = "llvm.masked.store";
-  unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
-  LLVMTypeRef tys[2] = {vt, L->ptr};
-  LLVMValueRef args[4] = {v, ptr, LLVMConstInt(L->i32, 4, 0), lw_lane_mask(L, (int)LLVMGetVectorSize(vt), lanes)};
-  LLVMBuildCall2(LB, LLVMIntrinsicGetType(L->ctx, id, tys, 2), LLVMGetIntrinsicDeclaration(L->mod, id, tys, 2), args, 4,
-                 "");
+  for (int e = 0; e < lanes;) {
+    int c = 1;
+    while (e + c * 2 <= lanes) c *= 2;
+    LLVMValueRef part;
+    if (c == 1) {
+      part = LLVMBuildExtractElement(LB, v, LLVMConstInt(L->i32, (unsigned)e, 0), "");
+    } else {
+      LLVMValueRef idx[64];
+      for (int i = 0; i < c; i++) idx[i] = LLVMConstInt(L->i32, (unsigned)(e + i), 0);
+      part = LLVMBuildShuffleVector(LB, v, LLVMGetUndef(vt), LLVMConstVector(idx, (unsigned)c), "");
+    }
+    LLVMValueRef off = lw_ix(L, e);
+    lw_vstore(L, part, LLVMBuildGEP2(LB, L->f32, ptr, &off, 1, ""));
+    e += c;
+  }
 }
 
 static LLVMValueRef ld(Lower *L, LLVMTypeRef t, LLVMValueRef p) {

@@ -544,25 +544,6 @@ static void transpose(Lower *L, LLVMValueRef *v, int n) {
   }
 }
 
-/* The first n lanes of vector v stored at p, in vectors of 8, 4, 2, 1 lanes. */
-static void store_lanes(Lower *L, LLVMValueRef v, int n, LLVMValueRef p) {
-  if (n == (int)LLVMGetVectorSize(LLVMTypeOf(v))) return lw_vstore(L, v, p);
-  for (int e = 0; e < n;) {
-    int c = 1;
-    while (e + c * 2 <= n) c *= 2;
-    LLVMValueRef part;
-    if (c == 1) {
-      part = LLVMBuildExtractElement(LB, v, LLVMConstInt(L->i32, (unsigned)e, 0), "");
-    } else {
-      LLVMValueRef idx[64];
-      for (int i = 0; i < c; i++) idx[i] = LLVMConstInt(L->i32, (unsigned)(e + i), 0);
-      part = LLVMBuildShuffleVector(LB, v, LLVMGetUndef(LLVMTypeOf(v)), LLVMConstVector(idx, (unsigned)c), "");
-    }
-    lw_vstore(L, part, fptr(L, p, lw_ix(L, e)));
-    e += c;
-  }
-}
-
 /* Panel p's elements for k in [kfrom, len), one at a time; `checked`: elements may lie
  * past `limit` (zeros). */
 static void pack_scalar(Lower *L, MM *m, Elem get, LLVMValueRef dst, LLVMValueRef p, LLVMValueRef first, int64_t w,
@@ -615,7 +596,7 @@ static void pack_panels(Lower *L, MM *m, Elem get, LLVMValueRef dst, LLVMValueRe
       for (int q = 0; q < vw; q++) v[q] = get(L, m, add_c(L, first, e + (q < rows ? q : rows - 1)), iadd(L, k0, k), m->vt);
       transpose(L, v, vw);
       for (int t = 0; t < vw; t++)
-        store_lanes(L, v[t], rows, fptr(L, dst, add_c(L, imul(L, iadd(L, imul(L, p, len), add_c(L, k, t)), lw_ix(L, w)), e)));
+        lw_masked_store(L, v[t], fptr(L, dst, add_c(L, imul(L, iadd(L, imul(L, p, len), add_c(L, k, t)), lw_ix(L, w)), e)), rows);
     }
     lw_loop_end(L, &lk);
     pack_scalar(L, m, get, dst, p, first, w, k0, imul(L, kv, lw_ix(L, vw)), len, limit, false); /* k's tail */
