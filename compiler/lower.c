@@ -187,15 +187,36 @@ LLVMValueRef lw_lane_mask(Lower *L, int vw, int lanes) {
   return LLVMConstVector(bits, (unsigned)vw);
 }
 
+/* The lanes of the piece of a partial vector that starts at lane e: a power of two. */
+static int piece_lanes(int e, int lanes) {
+  int c = 1;
+  while (e + c * 2 <= lanes) c *= 2;
+  return c;
+}
+
+/* Likewise in pieces, put together with shuffles. The other lanes repeat the last one:
+ * not zeros, which LLVM 16's x86 back end takes for known zero through a division,
+ * dropping the select that keeps a partial vector's NaN lanes (0 / 0) out of a sum. */
 LLVMValueRef lw_masked_load(Lower *L, LLVMTypeRef vt, LLVMValueRef ptr, int lanes) {
-  if (lanes == (int)LLVMGetVectorSize(vt)) return lw_vload(L, vt, ptr);
-  static const char name[] = "llvm.masked.load";
-  unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
-  LLVMTypeRef tys[2] = {vt, L->ptr};
-  LLVMValueRef args[4] = {ptr, LLVMConstInt(L->i32, 4, 0), lw_lane_mask(L, (int)LLVMGetVectorSize(vt), lanes),
-                          LLVMConstNull(vt)};
-  return LLVMBuildCall2(LB, LLVMIntrinsicGetType(L->ctx, id, tys, 2), LLVMGetIntrinsicDeclaration(L->mod, id, tys, 2),
-                        args, 4, "");
+  int n = (int)LLVMGetVectorSize(vt);
+  if (lanes == n) return lw_vload(L, vt, ptr);
+  LLVMValueRef v = LLVMGetUndef(vt), idx[64];
+  for (int e = 0; e < lanes;) {
+    int c = piece_lanes(e, lanes);
+    LLVMValueRef off = lw_ix(L, e), p = LLVMBuildGEP2(LB, L->f32, ptr, &off, 1, "");
+    if (c == 1) {
+      v = LLVMBuildInsertElement(LB, v, LLVMBuildLoad2(LB, L->f32, p, ""), LLVMConstInt(L->i32, (unsigned)e, 0), "");
+    } else {
+      LLVMValueRef piece = lw_vload(L, LLVMVectorType(L->f32, (unsigned)c), p);
+      for (int i = 0; i < n; i++) idx[i] = i < c ? LLVMConstInt(L->i32, (unsigned)i, 0) : LLVMGetUndef(L->i32);
+      piece = LLVMBuildShuffleVector(LB, piece, LLVMGetUndef(LLVMTypeOf(piece)), LLVMConstVector(idx, (unsigned)n), "");
+      for (int i = 0; i < n; i++) idx[i] = LLVMConstInt(L->i32, (unsigned)(i >= e && i < e + c ? n + i - e : i), 0);
+      v = LLVMBuildShuffleVector(LB, v, piece, LLVMConstVector(idx, (unsigned)n), "");
+    }
+    e += c;
+  }
+  for (int i = 0; i < n; i++) idx[i] = LLVMConstInt(L->i32, (unsigned)(i < lanes ? i : lanes - 1), 0);
+  return LLVMBuildShuffleVector(LB, v, LLVMGetUndef(vt), LLVMConstVector(idx, (unsigned)n), "");
 }
 
 /* In pieces of 4, 2 and 1 lanes rather than llvm.masked.store: AMD's vmaskmovps store
@@ -205,8 +226,7 @@ void lw_masked_store(Lower *L, LLVMValueRef v, LLVMValueRef ptr, int lanes) {
   LLVMTypeRef vt = LLVMTypeOf(v);
   if (lanes == (int)LLVMGetVectorSize(vt)) return lw_vstore(L, v, ptr);
   for (int e = 0; e < lanes;) {
-    int c = 1;
-    while (e + c * 2 <= lanes) c *= 2;
+    int c = piece_lanes(e, lanes);
     LLVMValueRef part;
     if (c == 1) {
       part = LLVMBuildExtractElement(LB, v, LLVMConstInt(L->i32, (unsigned)e, 0), "");

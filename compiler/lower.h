@@ -95,7 +95,8 @@ bool lw_applies_sgd(Lower *L, Node *x);
 /* Vectors: x in every lane of vector type vt (x itself if vt is not a vector); loads
  * and stores of 4-byte-aligned vectors; a mask of `lanes` leading true lanes out of vw;
  * loads / stores of a vector of which only `lanes` leading elements exist (a partial
- * vector at a row's end; the missing lanes load as 0, and are not written). */
+ * vector at a row's end; the missing lanes load as copies of the last, and are not
+ * written). */
 LLVMValueRef lw_splat(Lower *L, LLVMTypeRef vt, LLVMValueRef x);
 LLVMValueRef lw_vload(Lower *L, LLVMTypeRef vt, LLVMValueRef ptr);
 void lw_vstore(Lower *L, LLVMValueRef v, LLVMValueRef ptr);
