@@ -325,6 +325,15 @@ LLVMValueRef lw_call_intrinsic(Lower *L, const char *name, LLVMValueRef x) {
   return LLVMBuildCall2(LB, fty, fn, &x, 1, "");
 }
 
+LLVMValueRef lw_fmuladd(Lower *L, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  static const char name[] = "llvm.fmuladd";
+  unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
+  LLVMTypeRef t = LLVMTypeOf(a);
+  LLVMValueRef args[3] = {a, b, c};
+  return LLVMBuildCall2(LB, LLVMIntrinsicGetType(L->ctx, id, &t, 1), LLVMGetIntrinsicDeclaration(L->mod, id, &t, 1), args,
+                        3, "");
+}
+
 LLVMValueRef lw_select_gt(Lower *L, LLVMValueRef a, LLVMValueRef b, LLVMValueRef t, LLVMValueRef f) {
   return LLVMBuildSelect(LB, LLVMBuildFCmp(LB, LLVMRealOGT, a, b, ""), t, f, "");
 }

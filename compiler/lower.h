@@ -105,6 +105,8 @@ LLVMValueRef lw_masked_load(Lower *L, LLVMTypeRef vt, LLVMValueRef ptr, int lane
 void lw_masked_store(Lower *L, LLVMValueRef v, LLVMValueRef ptr, int lanes);
 
 LLVMValueRef lw_call_intrinsic(Lower *L, const char *name, LLVMValueRef x);
+/* a * b + c, fused where the target has FMA (llvm.fmuladd), floats or vectors. */
+LLVMValueRef lw_fmuladd(Lower *L, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
 LLVMValueRef lw_select_gt(Lower *L, LLVMValueRef a, LLVMValueRef b, LLVMValueRef t, LLVMValueRef f);
 
 #endif

@@ -16,10 +16,11 @@ static LLVMValueRef sel(Lower *L, LLVMValueRef c, LLVMValueRef t, LLVMValueRef f
 static LLVMValueRef cmp(Lower *L, LLVMRealPredicate p, LLVMValueRef a, LLVMValueRef b) {
   return LLVMBuildFCmp(LB, p, a, b, "");
 }
-/* c[0] + x (c[1] + x (c[2] + ...)) */
+/* c[0] + x (c[1] + x (c[2] + ...)), each step one fused multiply-add where the target
+ * has them: half the latency of the chain (logreg's step is that chain). */
 static LLVMValueRef horner(Lower *L, LLVMValueRef x, const double *c, int n) {
   LLVMValueRef acc = k(L, c[n - 1]);
-  for (int i = n - 2; i >= 0; i--) acc = f_add(L, f_mul(L, acc, x), k(L, c[i]));
+  for (int i = n - 2; i >= 0; i--) acc = lw_fmuladd(L, acc, x, k(L, c[i]));
   return acc;
 }
 /* 2^n for an i32 n in [-126, 127], built from the exponent bits. */

@@ -51,16 +51,6 @@ typedef struct {
   LLVMTypeRef vt;  /* <VW x float> */
 } MM;
 
-static LLVMValueRef fmuladd(Lower *L, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
-  static const char name[] = "llvm.fmuladd";
-  unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
-  LLVMTypeRef t = LLVMTypeOf(a);
-  LLVMValueRef fn = LLVMGetIntrinsicDeclaration(L->mod, id, &t, 1);
-  LLVMValueRef args[3] = {a, b, c};
-  return LLVMBuildCall2(LB, LLVMIntrinsicGetType(L->ctx, id, &t, 1), fn, args, 3, "");
-}
-
-
 static LLVMValueRef add_c(Lower *L, LLVMValueRef x, int64_t c) { return LLVMBuildAdd(LB, x, lw_ix(L, c), ""); }
 
 /* Element pointers of op(A)(i, k), op(B)(k, j) and C(i, j). */
@@ -251,7 +241,7 @@ static void bcast_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j,
   for (int r = 0; r < mr; r++) {
     LLVMValueRef av = lw_splat(L, m->vt, ld_a(L, m, add_c(L, i, r), k, L->f32));
     for (int v = 0; v < nv; v++)
-      LLVMBuildStore(LB, fmuladd(L, av, bv[v], LLVMBuildLoad2(LB, m->vt, acc[r][v], "")), acc[r][v]);
+      LLVMBuildStore(LB, lw_fmuladd(L, av, bv[v], LLVMBuildLoad2(LB, m->vt, acc[r][v], "")), acc[r][v]);
   }
   lk.no_unroll = true;
   lw_loop_end(L, &lk);
@@ -381,7 +371,7 @@ static void dot_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j, i
     for (int c = 0; c < nc; c++) bv[c] = ld_b(L, m, k, add_c(L, j, c), m->vt);
     for (int r = 0; r < mr; r++)
       for (int c = 0; c < nc; c++)
-        LLVMBuildStore(LB, fmuladd(L, av[r], bv[c], LLVMBuildLoad2(LB, m->vt, acc[r][c], "")), acc[r][c]);
+        LLVMBuildStore(LB, lw_fmuladd(L, av[r], bv[c], LLVMBuildLoad2(LB, m->vt, acc[r][c], "")), acc[r][c]);
     lk.no_unroll = true;
     lw_loop_end(L, &lk);
   }
@@ -633,7 +623,7 @@ static void packed_block(Lower *L, MM *m, LLVMValueRef ap, LLVMValueRef bp, LLVM
     LLVMValueRef a = LLVMBuildLoad2(LB, L->f32, fptr(L, ap, add_c(L, imul(L, k, lw_ix(L, MR)), r)), "a");
     LLVMValueRef av = lw_splat(L, m->vt, a);
     for (int v = 0; v < NV; v++)
-      LLVMBuildStore(LB, fmuladd(L, av, bv[v], LLVMBuildLoad2(LB, m->vt, acc[r][v], "")), acc[r][v]);
+      LLVMBuildStore(LB, lw_fmuladd(L, av, bv[v], LLVMBuildLoad2(LB, m->vt, acc[r][v], "")), acc[r][v]);
   }
   lk.no_unroll = true;
   lw_loop_end(L, &lk);
