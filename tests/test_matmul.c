@@ -58,16 +58,18 @@ static const Case cases[] = {
 
 static double rnd(gradc_rng *r) { return gradc_rng_normal(r); }
 
-static char *compile_tmp(const char *src, char *dir) {
+/* cpu: NULL for this machine's (8-float vectors with AVX), "x86-64" for 4-float SSE. */
+static char *compile_tmp_for(const char *src, char *dir, const char *cpu) {
   strcpy(dir, "/tmp/gradc-mm-XXXXXX");
   cr_assert(mkdtemp(dir));
   static char so[600];
   snprintf(so, sizeof so, "%s/t.so", dir);
   char err[4096];
-  gc_options o = {.path = "t.grad", .source = src, .opt_level = 2, .emit = GC_EMIT_SO, .out = so};
+  gc_options o = {.path = "t.grad", .source = src, .opt_level = 2, .emit = GC_EMIT_SO, .out = so, .cpu = cpu};
   cr_assert_eq(gc_compile(&o, NULL, err, sizeof err), 0, "%s", err);
   return so;
 }
+static char *compile_tmp(const char *src, char *dir) { return compile_tmp_for(src, dir, NULL); }
 
 static void cleanup(const char *dir) {
   char p[700];
@@ -120,10 +122,9 @@ Test(matmul, epilogues_fuse_into_the_product) {
   }
 }
 
-ParameterizedTest(int *ci, matmul, product) {
-  const Case *c = &cases[*ci];
+static void product_case(const Case *c, const char *cpu) {
   char dir[64], err[4096];
-  char *so = compile_tmp(c->src, dir);
+  char *so = compile_tmp_for(c->src, dir, cpu);
   gradc_model *m = gradc_open(so, err, sizeof err);
   cr_assert(m, "%s", err);
   gc_options o = {.path = c->name, .source = c->src, .inference = true};
@@ -141,6 +142,17 @@ ParameterizedTest(int *ci, matmul, product) {
   gradc_close(m);
   cleanup(dir);
 }
+
+ParameterizedTest(int *ci, matmul, product) { product_case(&cases[*ci], NULL); }
+
+/* The same products with 4-float vectors (baseline x86-64): other block and panel
+ * widths, transposed packing in 4 x 4 blocks. */
+ParameterizedTestParameters(matmul, product_sse) {
+  static int idx[sizeof cases / sizeof cases[0]];
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) idx[i] = (int)i;
+  return cr_make_param_array(int, idx, sizeof idx / sizeof idx[0]);
+}
+ParameterizedTest(int *ci, matmul, product_sse) { product_case(&cases[*ci], "x86-64"); }
 
 /* A two-layer net big enough for the packed path: the weight gradients are products
  * with an input transposed (K = the batch), the hidden gradient one with a weight
