@@ -16,6 +16,7 @@
 #include "gradc/compiler.h"
 #include "gradc/runtime.h"
 #include "gradc/runtime_core.h"
+#include "support/compare.h"
 
 typedef struct {
   const char *name, *src;
@@ -92,13 +93,7 @@ static void fill(gradc_model *m, gc_graph *g, uint64_t seed) {
 }
 
 static void expect_close(const char *what, const char *name, const float *got, const double *want, size_t n) {
-  double scale = 1e-3, worst = 0;
-  size_t at = 0;
-  for (size_t k = 0; k < n; k++) scale = fmax(scale, fabs(want[k]));
-  for (size_t k = 0; k < n; k++)
-    if (!(fabs(got[k] - want[k]) <= worst)) worst = fabs(got[k] - want[k]), at = k;
-  cr_expect(worst <= 2e-5 * scale, "%s %s: element %zu is %.9g, reference %.9g (max error %.3g, scale %.3g)", what,
-            name, at, (double)got[at], want[at], worst, scale);
+  expect_close_to(what, name, got, want, n, 2e-5);
 }
 
 ParameterizedTestParameters(matmul, product) {
@@ -218,17 +213,11 @@ Test(matmul, short_k_train_step_updates) { train_case(short_k_net, 1, true); }
  * are registers, its multiply-adds are there, and no function keeps the optnone that
  * kept each pipeline off the other's functions. */
 Test(matmul, large_products_get_their_own_pipeline) {
-  char out[64], err[4096];
+  char out[64];
   snprintf(out, sizeof out, "/tmp/gradc-mm-llvm-%d.ll", (int)getpid());
   gc_options o = {.path = "net", .source = net, .opt_level = 2, .emit = GC_EMIT_LLVM, .out = out};
-  cr_assert_eq(gc_compile(&o, NULL, err, sizeof err), 0, "%s", err);
-  FILE *f = fopen(out, "r");
-  cr_assert(f);
   static char text[1 << 22];
-  size_t n = fread(text, 1, sizeof text - 1, f);
-  text[n] = 0;
-  fclose(f);
-  unlink(out);
+  compiled_text(&o, text, sizeof text);
   cr_expect_null(strstr(text, "optnone"), "a function kept optnone");
   int products = 0;
   for (char *d = text; (d = strstr(d, "\ndefine ")); d++) {

@@ -17,6 +17,7 @@
 #include "gradc/runtime.h"
 #include "gradc/runtime_core.h"
 #define SCRATCH_TAG "rows"
+#include "support/compare.h"
 #include "support/scratch_dir.h"
 
 typedef struct {
@@ -68,15 +69,6 @@ ParameterizedTestParameters(rows, matches_reference) {
   return cr_make_param_array(int, idx, sizeof idx / sizeof idx[0]);
 }
 
-static void expect_close(const char *c, const char *what, const float *got, const double *want, size_t n) {
-  double scale = 1e-3, worst = 0;
-  size_t at = 0;
-  for (size_t k = 0; k < n; k++) scale = fmax(scale, fabs(want[k]));
-  for (size_t k = 0; k < n; k++)
-    if (!(fabs(got[k] - want[k]) <= worst)) worst = fabs(got[k] - want[k]), at = k;
-  cr_expect(worst <= 1e-5 * scale, "%s %s: element %zu is %.9g, reference %.9g (error %.3g)", c, what, at,
-            (double)got[at], want[at], worst);
-}
 
 ParameterizedTest(int *ci, rows, matches_reference) {
   const Case *c = &cases[*ci / 2];
@@ -110,9 +102,9 @@ ParameterizedTest(int *ci, rows, matches_reference) {
   for (size_t i = 0; i < gradc_num_tensors(m); i++) {
     const gradc_tensor_info *t = gradc_tensor_at(m, i);
     if (t->role == GRADC_ROLE_OUTPUT)
-      expect_close(c->name, t->name, gradc_tensor(m, t->name, NULL), gc_graph_tensor(g, t->name, NULL), t->count);
+      expect_close_to(c->name, t->name, gradc_tensor(m, t->name, NULL), gc_graph_tensor(g, t->name, NULL), t->count, 1e-5);
     if (t->role == GRADC_ROLE_PARAM)
-      expect_close(c->name, t->name, gradc_grad(m, t->name, NULL), gc_graph_grad(g, t->name, NULL), t->count);
+      expect_close_to(c->name, t->name, gradc_grad(m, t->name, NULL), gc_graph_grad(g, t->name, NULL), t->count, 1e-5);
   }
   gc_graph_free(g);
   gradc_close(m);
@@ -121,17 +113,10 @@ ParameterizedTest(int *ci, rows, matches_reference) {
 
 /* The kernels of the train-step entry as the IR listing shows them. */
 static char *train_kernels(const Case *c) {
-  char err[4096];
   make_dir();
-  const char *ir = at("t.ir");
-  gc_options o = {.path = c->name, .source = c->src, .opt_level = 2, .emit = GC_EMIT_IR, .out = ir};
-  cr_assert_eq(gc_compile(&o, NULL, err, sizeof err), 0, "%s", err);
-  FILE *f = fopen(ir, "r");
-  cr_assert(f);
+  gc_options o = {.path = c->name, .source = c->src, .opt_level = 2, .emit = GC_EMIT_IR, .out = at("t.ir")};
   static char text[1 << 16];
-  size_t n = fread(text, 1, sizeof text - 1, f);
-  text[n] = 0;
-  fclose(f);
+  compiled_text(&o, text, sizeof text);
   remove_dir();
   char *train = strstr(text, "_train_step(");
   cr_assert(train, "%s: no train-step entry in\n%s", c->name, text);
