@@ -24,33 +24,8 @@
 
 /* ---- fixtures and helpers ---- */
 
-static char tmpdir[256];
-
-static void make_tmpdir(void) {
-  snprintf(tmpdir, sizeof tmpdir, "/tmp/gradc_rt_XXXXXX");
-  cr_assert_not_null(mkdtemp(tmpdir));
-}
-
-static void remove_tmpdir(void) {
-  DIR *d = opendir(tmpdir);
-  if (!d) return;
-  char p[512];
-  for (struct dirent *e; (e = readdir(d));) {
-    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-    snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
-    if (unlink(p) != 0) rmdir(p); /* save_error_names_path makes a directory */
-  }
-  closedir(d);
-  rmdir(tmpdir);
-}
-
-static const char *tmp(const char *name) {
-  static char buf[4][512];
-  static int k;
-  char *b = buf[k++ % 4];
-  snprintf(b, 512, "%s/%s", tmpdir, name);
-  return b;
-}
+#define SCRATCH_TAG "rt"
+#include "../support/scratch_dir.h"
 
 static gradc_model *open_fake(void) {
   char err[512];
@@ -533,24 +508,24 @@ static void spit(const char *path, const void *bytes, size_t n) {
   fclose(f);
 }
 
-Test(weights, save_load_round_trip, .init = make_tmpdir, .fini = remove_tmpdir) {
+Test(weights, save_load_round_trip, .init = make_dir, .fini = remove_dir) {
   gradc_model *m = fake_with(0.5f, 0.25f);
   gradc_set_optimizer(m, 0.9f, 0.0f);
   gradc_train_step(m, 0.1f);
   params saved = snapshot(m);
   T(m, "s")[1] = 3.0f; /* frozen params are saved too */
   saved.v[6] = 3.0f;
-  cr_assert_eq(gradc_save(m, tmp("w.safetensors")), 0, "%s", gradc_error(m));
+  cr_assert_eq(gradc_save(m, at("w.safetensors")), 0, "%s", gradc_error(m));
   cr_assert_eq(gradc_init(m, 99), 0);
-  cr_assert_eq(gradc_load(m, tmp("w.safetensors")), 0, "%s", gradc_error(m));
+  cr_assert_eq(gradc_load(m, at("w.safetensors")), 0, "%s", gradc_error(m));
   assert_same_params(m, saved);
   gradc_model *m2 = open_fake(); /* and into a fresh instance */
-  cr_assert_eq(gradc_load(m2, tmp("w.safetensors")), 0, "%s", gradc_error(m2));
+  cr_assert_eq(gradc_load(m2, at("w.safetensors")), 0, "%s", gradc_error(m2));
   assert_same_params(m2, saved);
   gradc_close(m2);
   /* saving over an existing file replaces it and leaves no temporary behind */
-  cr_assert_eq(gradc_save(m, tmp("w.safetensors")), 0);
-  DIR *d = opendir(tmpdir);
+  cr_assert_eq(gradc_save(m, at("w.safetensors")), 0);
+  DIR *d = opendir(dir);
   int files = 0;
   for (struct dirent *e; (e = readdir(d));) files += e->d_name[0] != '.';
   closedir(d);
@@ -558,11 +533,11 @@ Test(weights, save_load_round_trip, .init = make_tmpdir, .fini = remove_tmpdir) 
   gradc_close(m);
 }
 
-Test(weights, saved_file_is_valid_safetensors, .init = make_tmpdir, .fini = remove_tmpdir) {
+Test(weights, saved_file_is_valid_safetensors, .init = make_dir, .fini = remove_dir) {
   gradc_model *m = fake_with(0.5f, 0.25f);
-  cr_assert_eq(gradc_save(m, tmp("w.safetensors")), 0, "%s", gradc_error(m));
+  cr_assert_eq(gradc_save(m, at("w.safetensors")), 0, "%s", gradc_error(m));
   size_t n;
-  unsigned char *b = slurp(tmp("w.safetensors"), &n);
+  unsigned char *b = slurp(at("w.safetensors"), &n);
   uint64_t hl = 0;
   for (int i = 7; i >= 0; i--) hl = hl << 8 | b[i];
   cr_assert_eq((8 + hl) % 8, 0, "data not 8-byte aligned");
@@ -591,14 +566,14 @@ Test(weights, saved_file_is_valid_safetensors, .init = make_tmpdir, .fini = remo
   gradc_close(m);
 }
 
-Test(weights, save_error_names_path, .init = make_tmpdir, .fini = remove_tmpdir) {
+Test(weights, save_error_names_path, .init = make_dir, .fini = remove_dir) {
   gradc_model *m = fake_with(0.5f, 0.25f);
   cr_assert_lt(gradc_save(m, "/nonexistent/dir/w.safetensors"), 0);
   cr_assert(strstr(gradc_error(m), "'/nonexistent/dir/w.safetensors'"), "%s", gradc_error(m));
   cr_assert(strstr(gradc_error(m), "No such file"), "%s", gradc_error(m));
-  mkdir(tmp("adir"), 0755); /* renaming over a directory fails; the temporary goes away */
-  cr_assert_lt(gradc_save(m, tmp("adir")), 0);
-  DIR *d = opendir(tmpdir);
+  mkdir(at("adir"), 0755); /* renaming over a directory fails; the temporary goes away */
+  cr_assert_lt(gradc_save(m, at("adir")), 0);
+  DIR *d = opendir(dir);
   int files = 0;
   for (struct dirent *e; (e = readdir(d));) files += e->d_name[0] != '.';
   closedir(d);
@@ -623,14 +598,14 @@ static void write_st(const char *path, const char *header, size_t data_len) {
   free(b);
 }
 
-Test(weights, hand_made_file_loads, .init = make_tmpdir, .fini = remove_tmpdir) {
+Test(weights, hand_made_file_loads, .init = make_dir, .fini = remove_dir) {
   gradc_model *m = fake_with(0.5f, 0.25f);
-  write_st(tmp("h.st"), "{" ST_META "," ST_S "," ST_W "," ST_B "}  ", 28);
-  cr_assert_eq(gradc_load(m, tmp("h.st")), 0, "%s", gradc_error(m));
+  write_st(at("h.st"), "{" ST_META "," ST_S "," ST_W "," ST_B "}  ", 28);
+  cr_assert_eq(gradc_load(m, at("h.st")), 0, "%s", gradc_error(m));
   params want = {{10, 20, 30, 40, 50, 60, 70}};
   assert_same_params(m, want);
-  write_st(tmp("h2.st"), "{" ST_W "," ST_B "," ST_S "}", 28); /* no metadata is fine */
-  cr_assert_eq(gradc_load(m, tmp("h2.st")), 0, "%s", gradc_error(m));
+  write_st(at("h2.st"), "{" ST_W "," ST_B "," ST_S "}", 28); /* no metadata is fine */
+  cr_assert_eq(gradc_load(m, at("h2.st")), 0, "%s", gradc_error(m));
   gradc_close(m);
 }
 
@@ -646,11 +621,11 @@ static void expect_load_error(gradc_model *m, const char *path, const char *n1, 
 
 static void expect_header_error(gradc_model *m, const char *header, size_t data_len, const char *n1,
                                 const char *n2) {
-  write_st(tmp("bad.st"), header, data_len);
-  expect_load_error(m, tmp("bad.st"), n1, n2);
+  write_st(at("bad.st"), header, data_len);
+  expect_load_error(m, at("bad.st"), n1, n2);
 }
 
-Test(weights, load_rejects_bad_files, .init = make_tmpdir, .fini = remove_tmpdir) {
+Test(weights, load_rejects_bad_files, .init = make_dir, .fini = remove_dir) {
   gradc_model *m = fake_with(0.5f, 0.25f);
   expect_header_error(m, "{" ST_META "," ST_W "," ST_B ",\"s\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[20,24]}}",
                       28, "tensor 's' has dtype F16", "F32");
@@ -679,41 +654,41 @@ Test(weights, load_rejects_bad_files, .init = make_tmpdir, .fini = remove_tmpdir
   expect_header_error(m, "{" ST_W "," ST_B "," ST_S "} x", 28, "not valid JSON", NULL);
   expect_header_error(m, "[1, 2]", 28, "not a JSON object", NULL);
   expect_header_error(m, "{" ST_W "," ST_B "," ST_S "}", 20, "tensor 's'", "outside the data section");
-  expect_load_error(m, tmp("nonexistent.st"), "cannot read", NULL);
+  expect_load_error(m, at("nonexistent.st"), "cannot read", NULL);
   gradc_close(m);
 }
 
-Test(weights, load_rejects_truncated_files, .init = make_tmpdir, .fini = remove_tmpdir) {
+Test(weights, load_rejects_truncated_files, .init = make_dir, .fini = remove_dir) {
   gradc_model *m = fake_with(0.5f, 0.25f);
-  cr_assert_eq(gradc_save(m, tmp("w.st")), 0, "%s", gradc_error(m));
+  cr_assert_eq(gradc_save(m, at("w.st")), 0, "%s", gradc_error(m));
   set4(T(m, "w"), 7, 7, 7, 7);
   size_t n;
-  unsigned char *b = slurp(tmp("w.st"), &n);
-  spit(tmp("t1.st"), b, n - 5); /* inside s's data */
-  expect_load_error(m, tmp("t1.st"), "tensor 's'", "outside the data section");
-  spit(tmp("t2.st"), b, n - 28 - 3); /* inside the header */
-  expect_load_error(m, tmp("t2.st"), "truncated", "header length");
-  spit(tmp("t3.st"), b, 5); /* inside the length */
-  expect_load_error(m, tmp("t3.st"), "truncated", "5 bytes");
-  spit(tmp("t4.st"), b, 0);
-  expect_load_error(m, tmp("t4.st"), "truncated", NULL);
+  unsigned char *b = slurp(at("w.st"), &n);
+  spit(at("t1.st"), b, n - 5); /* inside s's data */
+  expect_load_error(m, at("t1.st"), "tensor 's'", "outside the data section");
+  spit(at("t2.st"), b, n - 28 - 3); /* inside the header */
+  expect_load_error(m, at("t2.st"), "truncated", "header length");
+  spit(at("t3.st"), b, 5); /* inside the length */
+  expect_load_error(m, at("t3.st"), "truncated", "5 bytes");
+  spit(at("t4.st"), b, 0);
+  expect_load_error(m, at("t4.st"), "truncated", NULL);
   unsigned char big[16] = {0xe8, 0x03, 0, 0, 0, 0, 0, 0, '{', '}'}; /* header length 1000 */
-  spit(tmp("t5.st"), big, sizeof big);
-  expect_load_error(m, tmp("t5.st"), "header length 1000 exceeds", NULL);
+  spit(at("t5.st"), big, sizeof big);
+  expect_load_error(m, at("t5.st"), "header length 1000 exceeds", NULL);
   unsigned char huge[16] = {0, 0, 0, 0, 0, 0, 0, 0x80, '{', '}'};
-  spit(tmp("t6.st"), huge, sizeof huge);
-  expect_load_error(m, tmp("t6.st"), "100 MB", NULL);
+  spit(at("t6.st"), huge, sizeof huge);
+  expect_load_error(m, at("t6.st"), "100 MB", NULL);
   free(b);
   gradc_close(m);
 }
 
-Test(weights, load_into_model_via_error_free_path_after_failure, .init = make_tmpdir, .fini = remove_tmpdir) {
+Test(weights, load_into_model_via_error_free_path_after_failure, .init = make_dir, .fini = remove_dir) {
   /* a failed load leaves the model fully usable */
   gradc_model *m = fake_with(0.5f, 0.25f);
-  cr_assert_lt(gradc_load(m, tmp("missing.st")), 0);
+  cr_assert_lt(gradc_load(m, at("missing.st")), 0);
   cr_assert_eq(gradc_forward(m), 0);
   cr_assert_float_eq(gradc_loss(m), 0.0f, 1e-6);
-  cr_assert_eq(gradc_save(m, tmp("ok.st")), 0);
-  cr_assert_eq(gradc_load(m, tmp("ok.st")), 0, "%s", gradc_error(m));
+  cr_assert_eq(gradc_save(m, at("ok.st")), 0);
+  cr_assert_eq(gradc_load(m, at("ok.st")), 0, "%s", gradc_error(m));
   gradc_close(m);
 }

@@ -1,5 +1,5 @@
 /* scratch_dir.h — a test's scratch directory: made under /tmp (mkdtemp), paths inside
- * it, and its removal with the (flat) files in it. Header-only (static functions):
+ * it, and its removal with the files (and empty directories) in it. Header-only:
  * each Criterion test executable that needs one defines SCRATCH_TAG and includes it
  * once (the directory is /tmp/gradc_TAG_XXXXXX). */
 #ifndef GRADC_TESTS_SCRATCH_DIR_H
@@ -21,14 +21,14 @@ static void make_dir(void) {
   cr_assert_not_null(mkdtemp(dir), "mkdtemp %s", dir);
 }
 
-/* Removes every file in dir (it has no subdirectories), then dir. */
+/* Removes every file (or empty directory) in dir, then dir. */
 static void remove_dir(void) {
   DIR *d = opendir(dir);
   for (struct dirent *e; d && (e = readdir(d));)
     if (e->d_name[0] != '.') {
       char p[600];
       snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-      unlink(p);
+      if (unlink(p) != 0) rmdir(p);
     }
   if (d) closedir(d);
   rmdir(dir);
