@@ -2,12 +2,15 @@
 # run.sh — gradc's benchmark (SPEC section 7) in one command: builds gradc in ./build,
 # installs what is missing (build deps, libopenblas0-pthread, python3-torch if it can),
 # runs `gradc bench --json` (gradc against its tape engine) on every reference model,
-# then tools/bench/torch_bench.py (PyTorch eager and the single-core sgemm ceiling),
-# and prints one table; writes tools/bench/results/latest.{md,json}. Works from any
-# directory; takes a few minutes (mostly the tape engine on mlp1024).
+# and right after it tools/bench/torch_bench.py (PyTorch eager and the single-core sgemm
+# ceiling) on the same model, model after model, in several rounds; prints one table of
+# the medians over the rounds (ratios taken within a round) and their spread; writes
+# tools/bench/results/latest.{md,json}. Works from any directory; takes about five
+# minutes with three rounds (mostly the tape engine on mlp1024).
 #
-#   tools/bench/run.sh                 all reference models
-#   tools/bench/run.sh digits mlp784   a subset
+#   tools/bench/run.sh                        all reference models, 3 rounds
+#   tools/bench/run.sh digits mlp784          a subset
+#   tools/bench/run.sh --rounds 5 mlp784x2    more rounds (1 is a quick look)
 #
 # Without torch the script says so and still reports gradc and the tape engine.
 set -euo pipefail
@@ -29,7 +32,16 @@ declare -A FILE=(
 # One call of mlp1024 takes longer than the 20 ms batch anyway (tape: ~2 s per training
 # step), so one call per repeat is the same method and keeps the run short.
 declare -A ARGS=([mlp1024]="--steps 1")
-MODELS=("$@")
+ROUNDS=3
+MODELS=()
+while (($#)); do
+  case $1 in
+    --rounds) [[ ${2:-} =~ ^[1-9][0-9]?$ ]] || { echo "run.sh: --rounds: expected 1..99" >&2; exit 2; }
+              ROUNDS=$2; shift 2 ;;
+    -*) echo "run.sh: unknown option '$1' (usage: run.sh [--rounds N] [MODEL...])" >&2; exit 2 ;;
+    *) MODELS+=("$1"); shift ;;
+  esac
+done
 ((${#MODELS[@]})) || MODELS=(logreg digits mlp784 mlp784x2 mlp1024)
 for m in "${MODELS[@]}"; do
   [[ -n ${FILE[$m]:-} ]] || { echo "run.sh: unknown model '$m' (known: ${!FILE[*]})" >&2; exit 2; }
@@ -82,31 +94,40 @@ stat_snapshot() { awk '/^cpu /{t=0; for (i=2;i<=NF;i++) t+=$i; print $9, t; exit
 steal_pct() { # "steal0 total0" "steal1 total1"
   awk -v a="$1" -v b="$2" 'BEGIN{split(a,x," "); split(b,y," "); d=y[2]-x[2]; v=0; if (d>0) v=100*(y[1]-x[1])/d; printf "%.1f", v}'
 }
-echo "== gradc bench (compiled vs tape, one process per model)"
-for m in "${MODELS[@]}"; do
-  S0=$(stat_snapshot)
-  # shellcheck disable=SC2086  # ARGS holds separate words
-  # bash's `time` with %P: CPU time / wall time of the process, the share of a core it
-  # got (below ~90%, other jobs on the machine took the CPU during the timing).
-  { TIMEFORMAT='cpu_share=%P'; time "$GRADC" bench "${FILE[$m]}" ${ARGS[$m]:-} --json >"$RAW/$m.json"; } 2>"$RAW/$m.err" ||
-    { cat "$RAW/$m.err" >&2; echo "run.sh: gradc bench ${FILE[$m]} failed" >&2; exit 1; }
-  sed -n 's/^cpu_share=//p' "$RAW/$m.err" >"$RAW/$m.cpu"
-  steal_pct "$S0" "$(stat_snapshot)" >"$RAW/$m.steal"
-  echo "$(cat "$RAW/$m.json")  [cpu share $(cat "$RAW/$m.cpu")%, steal $(cat "$RAW/$m.steal")%]"
+# One model at a time, gradc bench (compiled and tape in one process) and right after it
+# torch_bench.py (PyTorch and the sgemm ceiling) on the same model: the two processes
+# whose times are divided run seconds apart, not minutes. Several rounds of that, so
+# that the table can show medians over rounds and how far the ratios moved.
+[[ -x $SYS_PY ]] || echo "run.sh: WARNING: $SYS_PY not found: no PyTorch column and no sgemm ceiling" >&2
+# timed NAME CMD...: runs CMD (stdout to NAME.out, stderr to NAME.log) and records its CPU
+# share (bash's `time` %P: CPU time / wall time, below ~90% other jobs took the CPU) in
+# NAME.cpu and the steal while it ran in NAME.steal; returns CMD's status.
+timed() {
+  local name=$1 s0 rc=0
+  shift
+  s0=$(stat_snapshot)
+  { TIMEFORMAT='cpu_share=%P'; time "$@" >"$name.out" 2>"$name.log"; } 2>"$name.time" || rc=$?
+  sed -n 's/^cpu_share=//p' "$name.time" >"$name.cpu"
+  steal_pct "$s0" "$(stat_snapshot)" >"$name.steal"
+  return $rc
+}
+for ((r = 1; r <= ROUNDS; r++)); do
+  echo "== round $r of $ROUNDS: gradc bench (compiled vs tape), then PyTorch eager and sgemm ($SYS_PY, one thread)"
+  D=$RAW/round$r
+  mkdir -p "$D"
+  for m in "${MODELS[@]}"; do
+    # shellcheck disable=SC2086  # ARGS holds separate words
+    timed "$D/$m" "$GRADC" bench "${FILE[$m]}" ${ARGS[$m]:-} --json ||
+      { cat "$D/$m.log" >&2; echo "run.sh: gradc bench ${FILE[$m]} failed" >&2; exit 1; }
+    mv "$D/$m.out" "$D/$m.json"
+    echo "$(cat "$D/$m.json")  [cpu share $(cat "$D/$m.cpu")%, steal $(cat "$D/$m.steal")%]"
+    [[ -x $SYS_PY ]] || continue
+    timed "$D/torch_$m" env OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$SYS_PY" "$BENCH/torch_bench.py" \
+      --models "$m" -o "$D/torch_$m.json" ||
+      { echo "run.sh: WARNING: torch_bench.py failed on $m: no PyTorch column for it" >&2; rm -f "$D/torch_$m.json"; }
+    cat "$D/torch_$m.log" >&2
+  done
 done
-
-echo "== PyTorch eager and sgemm ceiling ($SYS_PY, one thread)"
-if [[ -x $SYS_PY ]]; then
-  S0=$(stat_snapshot)
-  { TIMEFORMAT='cpu_share=%P'; time OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$SYS_PY" "$BENCH/torch_bench.py" \
-    --models "$(IFS=,; echo "${MODELS[*]}")" -o "$RAW/torch.json" >/dev/null; } 2>"$RAW/torch.err" ||
-    echo "run.sh: WARNING: torch_bench.py failed: no PyTorch column" >&2
-  grep -v '^cpu_share=' "$RAW/torch.err" >&2 || true
-  sed -n 's/^cpu_share=//p' "$RAW/torch.err" >"$RAW/torch.cpu"
-  steal_pct "$S0" "$(stat_snapshot)" >"$RAW/torch.steal"
-else
-  echo "run.sh: WARNING: $SYS_PY not found: no PyTorch column and no sgemm ceiling" >&2
-fi
 
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
@@ -116,7 +137,7 @@ git diff --quiet HEAD 2>/dev/null || REV="$REV+uncommitted"
 PY=$(command -v python3 || echo "$SYS_PY")
 
 echo "== results"
-"$PY" "$BENCH/report.py" --gradc "$RAW" --models "$(IFS=,; echo "${MODELS[*]}")" --torch "$RAW/torch.json" \
+"$PY" "$BENCH/report.py" --raw "$RAW" --rounds "$ROUNDS" --models "$(IFS=,; echo "${MODELS[*]}")" \
   --out "$OUT" \
   --meta "date=$(date -Iseconds)" \
   --meta "gradc=$("$GRADC" --version) (git $REV, $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt"))" \
