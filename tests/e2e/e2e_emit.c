@@ -143,10 +143,39 @@ Test(emit, text_kinds, .timeout = 30) {
     char *t = slurp(out);
     for (int i = 0; i < 4 && kinds[k].marker[i]; i++)
       cr_expect(strstr(t, kinds[k].marker[i]), "--emit %s: no '%s' in the output", kinds[k].emit, kinds[k].marker[i]);
+    /* -o -: the same text on standard output, and no file */
+    e2e_result r;
+    e2e_gradc(&r, "compile", E2E_LOGREG, "--emit", kinds[k].emit, "-o", "-", NULL);
+    cr_expect_eq(r.status, 0, "--emit %s -o -: %s", kinds[k].emit, e2e_describe(&r));
+    cr_expect(r.outlen == strlen(t) && !memcmp(r.out, t, r.outlen),
+              "--emit %s -o -: standard output differs from the file (%zu vs %zu bytes)", kinds[k].emit, r.outlen,
+              strlen(t));
+    e2e_free(&r);
     free(t), free(out);
     e2e_rmdir(dir);
     free(dir);
   }
+}
+
+/* A binary kind with -o - is refused (a shared object is loaded from a file, and its
+ * header goes beside it), with no file named "-" left behind. */
+Test(emit, binary_to_stdout_refused, .timeout = 30) {
+  char *dir = e2e_tmpdir("emit");
+  const char *kinds[] = {"so", "obj"};
+  for (int k = 0; k < 2; k++) {
+    char *args = e2e_fmt("cd '%s' && exec '%s' compile '%s' --emit %s -o -", dir, GRADC_BIN, E2E_LOGREG, kinds[k]);
+    const char *argv[] = {"/bin/sh", "-c", args, NULL};
+    e2e_result r;
+    e2e_run(&r, argv);
+    cr_expect_eq(r.status, 2, "--emit %s -o -: %s", kinds[k], e2e_describe(&r));
+    cr_expect(strstr(r.err, "give a file name"), "--emit %s -o -: %s", kinds[k], r.err);
+    cr_expect_eq(r.outlen, 0, "--emit %s -o - wrote to standard output", kinds[k]);
+    e2e_free(&r);
+    free(args);
+  }
+  only_files(dir, (const char *[]){NULL});
+  e2e_rmdir(dir);
+  free(dir);
 }
 
 /* The label="..." of the subgraph that starts at s (up to its first node). */

@@ -1,8 +1,10 @@
 /* cmd_compile.c — `gradc compile`: options to gc_options, then gc_compile. */
 #define _DEFAULT_SOURCE /* mkstemps, mkdtemp, strdup */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "driver.h"
 
 static const char *emit_names[] = {"so", "obj", "asm", "llvm", "header", "ir", "dot"};
@@ -16,6 +18,22 @@ static char *default_out(const char *model, int emit) {
   char *out = malloc(n + 8);
   snprintf(out, n + 8, "%.*s%s", (int)n, base, emit_ext[emit]);
   return out;
+}
+
+/* `-o -`: a text kind is compiled into a private temporary directory (the compiler
+ * writes its outputs by path, atomically), then copied to standard output. */
+static int copy_to_stdout(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return fprintf(stderr, "gradc: cannot read %s: %s\n", path, strerror(errno)), 1;
+  char buf[65536];
+  size_t n;
+  int rc = 0;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+    if (fwrite(buf, 1, n, stdout) != n) break;
+  if (ferror(f) || ferror(stdout) || fflush(stdout))
+    rc = 1, fprintf(stderr, "gradc: cannot write to standard output: %s\n", strerror(errno));
+  fclose(f);
+  return rc;
 }
 
 /* --stats: what the object needs, in bytes, for someone sizing a microcontroller. */
@@ -86,7 +104,21 @@ int cmd_compile(int argc, char **argv) {
   o.ndefines = m.ndefines;
   o.freeze = freeze;
   o.nfreeze = nfreeze;
-  char *out = o.out ? NULL : default_out(m.model, o.emit);
+  bool to_stdout = o.out && !strcmp(o.out, "-");
+  if (to_stdout && (o.emit == GC_EMIT_SO || o.emit == GC_EMIT_OBJ))
+    return fprintf(stderr, "gradc compile: -o -: --emit %s writes a binary and its header; give a file name\n",
+                   emit_names[o.emit]), 2;
+  char tmpdir[4096] = "", *out = NULL;
+  if (to_stdout) {
+    const char *base = getenv("TMPDIR");
+    snprintf(tmpdir, sizeof tmpdir, "%s/gradc.XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(tmpdir)) return fprintf(stderr, "gradc: cannot create a temporary directory: %s\n", strerror(errno)), 1;
+    size_t n = strlen(tmpdir) + 16;
+    out = malloc(n);
+    snprintf(out, n, "%s/out%s", tmpdir, emit_ext[o.emit]);
+  } else if (!o.out) {
+    out = default_out(m.model, o.emit);
+  }
   if (out) o.out = out;
   char err[8192];
   gc_result res;
@@ -94,13 +126,16 @@ int cmd_compile(int argc, char **argv) {
   if (rc) {
     fputs(err, stderr);
     if (err[0] && err[strlen(err) - 1] != '\n') fputc('\n', stderr);
-    free(out);
-    return 1;
+    rc = 1;
+  } else if (to_stdout) {
+    rc = copy_to_stdout(o.out);
+  } else {
+    fprintf(stderr, "gradc: wrote %s%s%s (model %s, workspace %lld bytes, %d+%d kernels)\n", o.out,
+            res.header_path[0] ? " and " : "", res.header_path, res.model, (long long)res.workspace_bytes,
+            res.nkernels_forward, res.nkernels_backward);
   }
-  fprintf(stderr, "gradc: wrote %s%s%s (model %s, workspace %lld bytes, %d+%d kernels)\n", o.out,
-          res.header_path[0] ? " and " : "", res.header_path, res.model, (long long)res.workspace_bytes,
-          res.nkernels_forward, res.nkernels_backward);
-  if (o.stats) print_stats(&res);
+  if (!rc && o.stats) print_stats(&res);
+  if (to_stdout) unlink(out), rmdir(tmpdir);
   free(out);
-  return 0;
+  return rc;
 }

@@ -18,7 +18,8 @@ static const struct {
      "              [--inference] [--weights W.safetensors] [--freeze P1,P2,...] [--stats]\n"
      "              [--threads T]\n"
      "  Compiles the model (forward, and backward unless --inference) to native code.\n"
-     "  so (default) and obj also write OUT's header (OUT with .h). --stats prints the\n"
+     "  so (default) and obj also write OUT's header (OUT with .h); -o - writes a text\n"
+     "  kind (asm, llvm, header, ir, dot) to standard output. --stats prints the\n"
      "  footprint: code, constants, workspace and buffers, stack frames. --threads: large\n"
      "  matrix products are split into at most T parts that the runtime's thread pool\n"
      "  runs at once (default: this machine's cores for the host, 1 for other targets).\n"},
