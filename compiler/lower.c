@@ -303,6 +303,28 @@ static void grad_epilogue(Lower *L, Node *sink, LLVMValueRef gp, LLVMValueRef of
   LLVMPositionBuilderAtEnd(LB, done);
 }
 
+/* i1: plain SGD (train-step mode, no momentum, no weight decay) under the hyper values
+ * h; then lw_store_plain_sgd may stand for lw_store on a gradient with an SGD sink. */
+LLVMValueRef lw_plain_sgd(Lower *L, const LLVMValueRef *h) {
+  LLVMValueRef zero = lw_f32(L, 0);
+  LLVMValueRef plain = LLVMBuildAnd(LB, LLVMBuildFCmp(LB, LLVMRealOEQ, h[1], zero, ""),
+                                    LLVMBuildFCmp(LB, LLVMRealOEQ, h[2], zero, ""), "");
+  return LLVMBuildAnd(LB, L->train, plain, "plain_sgd");
+}
+
+/* The gradient g of x's SGD sink at idx, where lw_plain_sgd holds: g stored, p -= lr g.
+ * No branches, so that a block of these stays straight-line code. */
+void lw_store_plain_sgd(Lower *L, Node *x, const LLVMValueRef *idx, LLVMValueRef g, LLVMValueRef lr) {
+  int64_t s[GC_MAX_RANK];
+  shape_bstrides(x->shape, x->shape.rank, s);
+  LLVMValueRef off = offset_of(L, idx, s, x->shape.rank);
+  Node *p = buf_of(L, x)->sgd->in[1];
+  LLVMValueRef pp = LLVMBuildGEP2(LB, L->f32, L->args[arg_of_kind(L, ARG_PARAM, p)], &off, 1, "");
+  LLVMTypeRef t = LLVMTypeOf(g);
+  st(L, g, elem_ptr(L, x, off));
+  st(L, LLVMBuildFSub(LB, ld(L, t, pp), LLVMBuildFMul(LB, lw_splat(L, t, lr), g, ""), "p"), pp);
+}
+
 /* Stores v at element offset off of x's own buffer (see lw_store). */
 static void store_off(Lower *L, Node *x, LLVMValueRef off, LLVMValueRef v) {
   LLVMValueRef p = elem_ptr(L, x, off);

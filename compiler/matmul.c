@@ -91,18 +91,40 @@ static LLVMValueRef fptr(Lower *L, LLVMValueRef base, LLVMValueRef off) {
   return LLVMBuildGEP2(LB, L->f32, base, &off, 1, "");
 }
 
-/* The finished gradient block in `tile` (mr rows of nv vectors, row stride NV * VW)
- * stored through the SGD epilogue at C(i0.., j0..): one copy of the epilogue's code in a
- * loop, not one per register of the block. */
-static void sgd_tile(Lower *L, MM *m, LLVMValueRef tile, LLVMValueRef i0, LLVMValueRef j0, int mr, int nv) {
+/* The finished gradient block acc (mr rows of nv vectors, allocas) stored through the
+ * SGD epilogue at C(i0.., j0..). Plain SGD (no momentum, no weight decay: the common
+ * step) is straight-line code on the registers; otherwise the block goes through a stack
+ * tile and one copy of the full epilogue in a loop, not one per register. */
+static void sgd_block(Lower *L, MM *m, LLVMValueRef acc[MR][NV], LLVMValueRef i0, LLVMValueRef j0, int mr, int nv) {
   int vw = (int)LLVMGetVectorSize(m->vt);
+  LLVMValueRef g[MR][NV];
+  for (int r = 0; r < mr; r++)
+    for (int v = 0; v < nv; v++) g[r][v] = LLVMBuildLoad2(LB, m->vt, acc[r][v], "");
   lw_load_hyper(L, L->hyper); /* once per block, not per vector */
+  LLVMBasicBlockRef fast = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "plain_sgd");
+  LLVMBasicBlockRef full = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "full_sgd");
+  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "sgd_done");
+  LLVMBuildCondBr(LB, lw_plain_sgd(L, L->hyper), fast, full);
+  LLVMPositionBuilderAtEnd(LB, fast);
+  for (int r = 0; r < mr; r++)
+    for (int v = 0; v < nv; v++) {
+      LLVMValueRef idx[3] = {m->p};
+      idx[m->o] = iadd(L, iadd(L, i0, lw_ix(L, r)), m->i0), idx[m->o + 1] = iadd(L, iadd(L, j0, lw_ix(L, v * vw)), m->j0);
+      lw_store_plain_sgd(L, m->n, idx, g[r][v], L->hyper[0]);
+    }
+  LLVMBuildBr(LB, done);
+  LLVMPositionBuilderAtEnd(LB, full);
+  LLVMValueRef tile = lw_slot(L, LLVMArrayType(L->f32, (unsigned)(MR * NV * vw)), "tile");
+  for (int r = 0; r < mr; r++)
+    for (int v = 0; v < nv; v++) lw_vstore(L, g[r][v], fptr(L, tile, lw_ix(L, (r * NV + v) * vw)));
   Loop lr, lv;
   LLVMValueRef r = lw_loop(L, &lr, mr, "r"), v = lw_loop(L, &lv, nv, "v");
   LLVMValueRef at = iadd(L, imul(L, r, lw_ix(L, NV * vw)), imul(L, v, lw_ix(L, vw)));
   store_c(L, m, iadd(L, i0, r), iadd(L, j0, imul(L, v, lw_ix(L, vw))), lw_vload(L, m->vt, fptr(L, tile, at)));
   lv.no_unroll = lr.no_unroll = true;
   lw_loop_end(L, &lv), lw_loop_end(L, &lr);
+  LLVMBuildBr(LB, done);
+  LLVMPositionBuilderAtEnd(LB, done);
   memset(L->hyper, 0, sizeof L->hyper);
 }
 
@@ -245,13 +267,7 @@ static void bcast_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j,
   }
   lk.no_unroll = true;
   lw_loop_end(L, &lk);
-  if (m->sgd && lanes == vw) { /* whole vectors: the epilogue once, in a loop over a tile */
-    LLVMValueRef tile = lw_slot(L, LLVMArrayType(L->f32, (unsigned)(MR * NV * vw)), "tile");
-    for (int r = 0; r < mr; r++)
-      for (int v = 0; v < nv; v++)
-        lw_vstore(L, LLVMBuildLoad2(LB, m->vt, acc[r][v], ""), fptr(L, tile, lw_ix(L, (r * NV + v) * vw)));
-    return sgd_tile(L, m, tile, i, j, mr, nv);
-  }
+  if (m->sgd && lanes == vw) return sgd_block(L, m, acc, i, j, mr, nv); /* whole vectors */
   if (has_epilogue(m)) { /* C is final after the last k-block: the epilogue, else partial sums */
     LLVMValueRef tile = lw_slot(L, LLVMArrayType(L->f32, (unsigned)(MR * NV * vw)), "tile");
     for (int r = 0; r < mr; r++)
@@ -636,11 +652,8 @@ static void packed_block(Lower *L, MM *m, LLVMValueRef ap, LLVMValueRef bp, LLVM
   LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "tile_done");
   LLVMBuildCondBr(LB, full, bfull, bedge);
   LLVMPositionBuilderAtEnd(LB, bfull);
-  if (m->sgd) { /* single k-block: no partial sums; the update once, in a loop */
-    for (int r = 0; r < MR; r++)
-      for (int v = 0; v < NV; v++)
-        lw_vstore(L, LLVMBuildLoad2(LB, m->vt, acc[r][v], ""), fptr(L, tile, lw_ix(L, r * nr + v * vw)));
-    sgd_tile(L, m, tile, i0, j0, MR, NV);
+  if (m->sgd) { /* single k-block: no partial sums */
+    sgd_block(L, m, acc, i0, j0, MR, NV);
   } else if (has_epilogue(m)) { /* sums so far in the tile; the epilogue after the last k-block */
     for (int r = 0; r < MR; r++)
       for (int v = 0; v < NV; v++) {

@@ -162,7 +162,9 @@ static const char *short_k_net =
     "model t\ninput x : f32[24, 700]\nparam w1 : f32[700, 130]\n"
     "loss = sum(tanh(x @ w1)) / 1000\nminimize loss\n";
 
-static void train_case(const char *net, int nparams, bool fused) {
+/* fused: one train step with SGD under momentum mu and weight decay wd (the first step:
+ * the momentum buffer starts at zero, so p -= lr (g + wd p)); else backward twice. */
+static void train_case(const char *net, int nparams, bool fused, float mu, float wd) {
   char dir[64], err[4096];
   char *so = compile_tmp(net, dir);
   gradc_model *m = gradc_open(so, err, sizeof err);
@@ -187,13 +189,14 @@ static void train_case(const char *net, int nparams, bool fused) {
     }
   } else {
     float lr = 0.5f;
+    gradc_set_optimizer(m, mu, wd);
     cr_assert_eq(gradc_train_step(m, lr), 0);
     for (int i = 0; i < nparams; i++) {
       size_t n;
       const double *s = gc_graph_grad(g, names[i], &n);
       double *p = gc_graph_tensor(g, names[i], NULL), *want = malloc(n * sizeof *want);
       expect_close("train step gradient", names[i], gradc_grad(m, names[i], NULL), s, n);
-      for (size_t k = 0; k < n; k++) want[k] = p[k] - lr * s[k];
+      for (size_t k = 0; k < n; k++) want[k] = p[k] - lr * (s[k] + wd * p[k]);
       expect_close("train step update", names[i], gradc_tensor(m, names[i], NULL), want, n);
       free(want);
     }
@@ -203,10 +206,14 @@ static void train_case(const char *net, int nparams, bool fused) {
   cleanup(dir);
 }
 
-Test(matmul, gradients_accumulate) { train_case(net, 2, false); }
-Test(matmul, train_step_updates) { train_case(net, 2, true); }
-Test(matmul, short_k_gradients_accumulate) { train_case(short_k_net, 1, false); }
-Test(matmul, short_k_train_step_updates) { train_case(short_k_net, 1, true); }
+Test(matmul, gradients_accumulate) { train_case(net, 2, false, 0, 0); }
+Test(matmul, train_step_updates) { train_case(net, 2, true, 0, 0); }
+Test(matmul, short_k_gradients_accumulate) { train_case(short_k_net, 1, false, 0, 0); }
+/* plain SGD: straight-line updates on the registers; with momentum or weight decay the
+ * general epilogue (sgd_block in compiler/matmul.c) */
+Test(matmul, short_k_train_step_updates) { train_case(short_k_net, 1, true, 0, 0); }
+Test(matmul, short_k_train_step_momentum_and_decay) { train_case(short_k_net, 1, true, 0.9f, 0.01f); }
+Test(matmul, train_step_momentum_and_decay) { train_case(net, 2, true, 0.9f, 0.01f); }
 
 /* A large product is a function of its own, optimised by the short pipeline for hand-
  * vectorised kernels (emit.c): in the emitted IR its accumulators and loop counters
