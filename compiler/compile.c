@@ -103,7 +103,11 @@ static int back(Unit *u, const gc_options *o, LLVMTargetMachineRef tm, gc_result
   lower_dispose(&L);
   int rc = emit_optimize(mod, tm, o->opt_level, err, errlen) ? 2 : 0;
   if (!rc && o->stats) rc = emit_footprint(mod, tm, u, res, err, errlen) ? 2 : 0;
-  if (!rc) rc = emit_file(mod, tm, o->emit, o->out, err, errlen) ? 2 : 0;
+  if (!rc) {
+    int n = emit_file(mod, tm, o->opt_level, o->emit, o->out, err, errlen);
+    rc = n < 0 ? 2 : 0;
+    res->objects = n;
+  }
   LLVMDisposeModule(mod);
   LLVMContextDispose(ctx);
   return rc;

@@ -256,6 +256,11 @@ static int probe_cpu(LLVMTargetRef target, const char *triple, const char *cpu, 
   return -1;
 }
 
+LLVMCodeGenOptLevel emit_level(int opt) {
+  return opt <= 0 ? LLVMCodeGenLevelNone : opt == 1 ? LLVMCodeGenLevelLess : opt == 2 ? LLVMCodeGenLevelDefault
+                                                                                     : LLVMCodeGenLevelAggressive;
+}
+
 LLVMTargetMachineRef emit_target_machine(const char *triple, const char *cpu, int opt, char *err, size_t errlen) {
   LLVMInitializeAllTargetInfos();
   LLVMInitializeAllTargets();
@@ -287,10 +292,7 @@ LLVMTargetMachineRef emit_target_machine(const char *triple, const char *cpu, in
   }
   char *hcpu = is_host && !cpu ? LLVMGetHostCPUName() : NULL;
   char *hfeat = is_host && !cpu ? LLVMGetHostCPUFeatures() : NULL;
-  LLVMCodeGenOptLevel lvl = opt <= 0 ? LLVMCodeGenLevelNone : opt == 1 ? LLVMCodeGenLevelLess
-                                                          : opt == 2 ? LLVMCodeGenLevelDefault
-                                                                     : LLVMCodeGenLevelAggressive;
-  LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, t, hcpu ? hcpu : cpu ? cpu : "", hfeat ? hfeat : "", lvl,
+  LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, t, hcpu ? hcpu : cpu ? cpu : "", hfeat ? hfeat : "", emit_level(opt),
                                                     LLVMRelocPIC, LLVMCodeModelDefault);
   (void)tr;
   if (!tm) snprintf(err, errlen, "cannot create a target machine for '%s' (cpu '%s')", t, cpu ? cpu : "");
@@ -306,11 +308,6 @@ LLVMTargetMachineRef emit_target_machine(const char *triple, const char *cpu, in
  * the two runs leaves the other's functions alone (optnone, which needs noinline). */
 #define VECTORISED_PASSES "function(sroa,early-cse<memssa>,instcombine,simplifycfg,loop-mssa(licm),gvn,instcombine,simplifycfg)"
 
-static bool vectorised(LLVMValueRef fn) {
-  return LLVMGetStringAttributeAtIndex(fn, LLVMAttributeFunctionIndex, GRADC_VECTORISED_ATTR,
-                                       (unsigned)strlen(GRADC_VECTORISED_ATTR)) != NULL;
-}
-
 /* Adds optnone (and the noinline it needs) to, or removes optnone from, the defined
  * functions that are (hand) or are not (!hand) hand-vectorised. A function skipped in
  * the second run keeps its noinline: it is past inlining. */
@@ -319,7 +316,7 @@ static void skip_functions(LLVMModuleRef mod, bool hand, bool on) {
   unsigned optnone = LLVMGetEnumAttributeKindForName("optnone", 7), noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
   unsigned always = LLVMGetEnumAttributeKindForName("alwaysinline", 12);
   for (LLVMValueRef fn = LLVMGetFirstFunction(mod); fn; fn = LLVMGetNextFunction(fn)) {
-    if (LLVMIsDeclaration(fn) || vectorised(fn) != hand) continue;
+    if (LLVMIsDeclaration(fn) || lower_vectorised(fn) != hand) continue;
     if (on) {
       LLVMRemoveEnumAttributeAtIndex(fn, LLVMAttributeFunctionIndex, always); /* inlined already, if ever */
       LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(ctx, optnone, 0));
@@ -477,10 +474,13 @@ static int write_machine_code(LLVMModuleRef mod, LLVMTargetMachineRef tm, LLVMCo
   return 0;
 }
 
-static int link_shared(const char *obj, const char *so, char *err, size_t errlen) {
+/* Links the objects into a shared object with the system's C compiler driver. */
+static int link_shared(char *const *objs, int n, const char *so, char *err, size_t errlen) {
   const char *cc = getenv("GRADC_CC");
   if (!cc || !*cc) cc = "cc";
-  char *argv[] = {(char *)cc, "-shared", "-o", (char *)so, (char *)obj, NULL};
+  char *argv[8] = {(char *)cc, "-shared", "-o", (char *)so};
+  for (int i = 0; i < n; i++) argv[4 + i] = objs[i];
+  argv[4 + n] = NULL;
   pid_t pid;
   int rc = posix_spawnp(&pid, cc, NULL, NULL, argv, environ);
   if (rc) {
@@ -497,8 +497,24 @@ static int link_shared(const char *obj, const char *so, char *err, size_t errlen
   return 0;
 }
 
-int emit_file(LLVMModuleRef mod, LLVMTargetMachineRef tm, gc_emit kind, const char *out, char *err, size_t errlen) {
-  char *tmp = temp_beside(out, kind == GC_EMIT_SO ? ".o" : "");
+/* A shared object: its machine code as one or two objects (emit_parallel.c), linked. */
+static int emit_shared(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, const char *out, char *err,
+                       size_t errlen) {
+  char *objs[2] = {temp_beside(out, ".o"), temp_beside(out, ".o")}, *so = temp_beside(out, ".so");
+  int rc = objs[0] && objs[1] && so ? 0 : -1;
+  if (rc) snprintf(err, errlen, "cannot write '%s': %s", out, strerror(errno));
+  int n = rc ? -1 : emit_objects(mod, tm, opt, objs[0], objs[1], err, errlen);
+  if (!rc) rc = n < 0 ? -1 : link_shared(objs, n, so, err, errlen);
+  for (int i = 0; i < 2; i++)
+    if (objs[i]) unlink(objs[i]), free(objs[i]);
+  rc = so ? finish(so, out, rc, err, errlen) : -1;
+  return rc ? -1 : n;
+}
+
+int emit_file(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, gc_emit kind, const char *out, char *err,
+              size_t errlen) {
+  if (kind == GC_EMIT_SO) return emit_shared(mod, tm, opt, out, err, errlen);
+  char *tmp = temp_beside(out, "");
   if (!tmp) {
     snprintf(err, errlen, "cannot write '%s': %s", out, strerror(errno));
     return -1;
@@ -511,21 +527,10 @@ int emit_file(LLVMModuleRef mod, LLVMTargetMachineRef tm, gc_emit kind, const ch
       rc = -1;
     }
     LLVMDisposeMessage(msg);
-  } else if (kind == GC_EMIT_ASM || kind == GC_EMIT_OBJ) {
+  } else {
     rc = write_machine_code(mod, tm, kind == GC_EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile, tmp, err, errlen);
-  } else if (kind == GC_EMIT_SO) {
-    rc = write_machine_code(mod, tm, LLVMObjectFile, tmp, err, errlen);
-    char *so = temp_beside(out, ".so");
-    if (!so) {
-      snprintf(err, errlen, "cannot write '%s': %s", out, strerror(errno));
-      rc = -1;
-    }
-    if (!rc) rc = link_shared(tmp, so, err, errlen);
-    unlink(tmp);
-    free(tmp);
-    return so ? finish(so, out, rc, err, errlen) : rc;
   }
-  return finish(tmp, out, rc, err, errlen);
+  return finish(tmp, out, rc, err, errlen) ? -1 : 1;
 }
 
 int emit_text(const char *out, void (*write)(FILE *, const void *), const void *arg, char *err, size_t errlen) {

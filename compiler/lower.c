@@ -780,6 +780,10 @@ static void call_outlined(Lower *L, LLVMBuilderRef b, Entry *e, const Outlined *
 static bool hand_vectorised(const Kernel *k) {
   return k->kind == KER_OP && k->nodes[0]->op == OP_MATMUL && matmul_large(k->nodes[0]);
 }
+bool lower_vectorised(LLVMValueRef fn) {
+  return LLVMGetStringAttributeAtIndex(fn, LLVMAttributeFunctionIndex, GRADC_VECTORISED_ATTR,
+                                       (unsigned)strlen(GRADC_VECTORISED_ATTR)) != NULL;
+}
 static void mark_hand_vectorised(Lower *L, LLVMValueRef fn) {
   LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
                           LLVMCreateStringAttribute(L->ctx, GRADC_VECTORISED_ATTR, (unsigned)strlen(GRADC_VECTORISED_ATTR), "", 0));

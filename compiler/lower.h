@@ -44,6 +44,7 @@ typedef struct {
  * vectorisers and induction-variable rewriting of default<O2> have nothing to do
  * there and were most of a large model's compile time). */
 #define GRADC_VECTORISED_ATTR "gradc-vectorised"
+bool lower_vectorised(LLVMValueRef fn); /* fn carries GRADC_VECTORISED_ATTR */
 
 void lower_init(Lower *L, LLVMContextRef ctx, LLVMModuleRef mod);
 int lower_vector_width(LLVMTargetMachineRef tm);

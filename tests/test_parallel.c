@@ -5,7 +5,8 @@
  * or they run one after the other (no runner installed). The parts of one product
  * write disjoint blocks of C with the same sums in the same order, so any difference
  * is a bug in the split, not rounding. The pool itself is tested in
- * tests/runtime/test_pool.c. */
+ * tests/runtime/test_pool.c. Also: machine code generated on two threads (a module cut
+ * in two objects) gives the one thread's results. */
 #define _DEFAULT_SOURCE
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
@@ -46,6 +47,7 @@ static const char *net = "model t\ninput x : f32[48, 300]\nparam w1 : f32[300, 2
 typedef struct {
   char dir[64], so[128];
   gradc_model *m;
+  int objects; /* gc_result.objects: 2 when machine code was generated on two threads */
 } Built;
 
 static void build(Built *b, const char *src, int threads, bool inference) {
@@ -57,6 +59,7 @@ static void build(Built *b, const char *src, int threads, bool inference) {
                   .threads = threads, .inference = inference};
   gc_result res;
   cr_assert_eq(gc_compile(&o, &res, err, sizeof err), 0, "%s", err);
+  b->objects = res.objects;
   b->m = gradc_open(b->so, err, sizeof err);
   cr_assert(b->m, "%s", err);
   cr_assert_eq(gradc_init(b->m, 7), 0);
@@ -163,4 +166,40 @@ Test(parallel, set_parallel_only_when_split) {
   cr_expect_eq(gradc_set_threads(small.m, 0), 1);
   destroy(&small);
   destroy(&big);
+}
+
+/* Machine code generated on two threads (compiler/emit_parallel.c: the optimised module
+ * cut in two halves, two objects, one link) is the one thread's code: the same results,
+ * bit for bit, with plain SGD and with momentum and weight decay. */
+static void codegen_case(float momentum, float decay) {
+  Built one, two;
+  setenv("GRADC_CODEGEN_THREADS", "1", 1);
+  build(&one, net, 3, false);
+  setenv("GRADC_CODEGEN_THREADS", "2", 1);
+  build(&two, net, 3, false);
+  unsetenv("GRADC_CODEGEN_THREADS");
+  cr_expect_eq(one.objects, 1, "GRADC_CODEGEN_THREADS=1 linked %d objects", one.objects);
+  cr_assert_eq(two.objects, 2, "GRADC_CODEGEN_THREADS=2 did not cut the module in two (%d objects)", two.objects);
+  gradc_model *ms[2] = {one.m, two.m};
+  for (int i = 0; i < 2; i++) {
+    gradc_set_optimizer(ms[i], momentum, decay);
+    for (int step = 0; step < 3; step++) cr_assert_eq(gradc_train_step(ms[i], 0.1f), 0);
+    cr_assert_eq(gradc_forward(ms[i]), 0);
+  }
+  expect_same("code generated on two threads", one.m, two.m);
+  destroy(&one);
+  destroy(&two);
+}
+
+Test(parallel, codegen_on_two_threads_plain_sgd, .init = pool_of_three) { codegen_case(0, 0); }
+Test(parallel, codegen_on_two_threads_momentum, .init = pool_of_three) { codegen_case(0.9f, 0.01f); }
+
+/* A small model stays one object: a thread would cost more than it saves. */
+Test(parallel, small_model_is_one_object) {
+  Built small;
+  setenv("GRADC_CODEGEN_THREADS", "2", 1);
+  build(&small, MM("[8, 8]", "[8, 8]", "a @ b"), 1, true);
+  unsetenv("GRADC_CODEGEN_THREADS");
+  cr_expect_eq(small.objects, 1);
+  destroy(&small);
 }

@@ -65,6 +65,8 @@ typedef struct {
   char batch_name[256];   /* the `batch` dimension's name, "" if none */
   int64_t batch_size;
   gc_footprint foot;       /* with opt.stats */
+  int objects;             /* SO: object files linked; 2 when machine code was generated on two
+                              threads (a large model on a machine with two cores or more) */
 } gc_result;
 
 /* Returns 0 on success; 1 if the model (or an option naming part of it) is wrong, with
