@@ -106,7 +106,7 @@ static int back(Unit *u, const gc_options *o, LLVMTargetMachineRef tm, gc_result
   if (!rc) {
     int n = emit_file(mod, tm, o->opt_level, o->emit, o->out, err, errlen);
     rc = n < 0 ? 2 : 0;
-    res->objects = n;
+    if (!rc && o->emit == GC_EMIT_SO) res->objects = n;
   }
   LLVMDisposeModule(mod);
   LLVMContextDispose(ctx);

@@ -256,9 +256,23 @@ static int probe_cpu(LLVMTargetRef target, const char *triple, const char *cpu, 
   return -1;
 }
 
-LLVMCodeGenOptLevel emit_level(int opt) {
-  return opt <= 0 ? LLVMCodeGenLevelNone : opt == 1 ? LLVMCodeGenLevelLess : opt == 2 ? LLVMCodeGenLevelDefault
-                                                                                     : LLVMCodeGenLevelAggressive;
+/* Every target machine of a compile: -O level opt, position-independent code, the
+ * default code model. */
+static LLVMTargetMachineRef make_target_machine(LLVMTargetRef target, const char *triple, const char *cpu,
+                                                const char *features, int opt) {
+  LLVMCodeGenOptLevel level = opt <= 0   ? LLVMCodeGenLevelNone
+                              : opt == 1 ? LLVMCodeGenLevelLess
+                              : opt == 2 ? LLVMCodeGenLevelDefault
+                                         : LLVMCodeGenLevelAggressive;
+  return LLVMCreateTargetMachine(target, triple, cpu, features, level, LLVMRelocPIC, LLVMCodeModelDefault);
+}
+
+LLVMTargetMachineRef emit_clone_target_machine(LLVMTargetMachineRef tm, int opt) {
+  char *triple = LLVMGetTargetMachineTriple(tm), *cpu = LLVMGetTargetMachineCPU(tm);
+  char *features = LLVMGetTargetMachineFeatureString(tm);
+  LLVMTargetMachineRef copy = make_target_machine(LLVMGetTargetMachineTarget(tm), triple, cpu, features, opt);
+  LLVMDisposeMessage(triple), LLVMDisposeMessage(cpu), LLVMDisposeMessage(features);
+  return copy;
 }
 
 LLVMTargetMachineRef emit_target_machine(const char *triple, const char *cpu, int opt, char *err, size_t errlen) {
@@ -292,8 +306,7 @@ LLVMTargetMachineRef emit_target_machine(const char *triple, const char *cpu, in
   }
   char *hcpu = is_host && !cpu ? LLVMGetHostCPUName() : NULL;
   char *hfeat = is_host && !cpu ? LLVMGetHostCPUFeatures() : NULL;
-  LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, t, hcpu ? hcpu : cpu ? cpu : "", hfeat ? hfeat : "", emit_level(opt),
-                                                    LLVMRelocPIC, LLVMCodeModelDefault);
+  LLVMTargetMachineRef tm = make_target_machine(target, t, hcpu ? hcpu : cpu ? cpu : "", hfeat ? hfeat : "", opt);
   (void)tr;
   if (!tm) snprintf(err, errlen, "cannot create a target machine for '%s' (cpu '%s')", t, cpu ? cpu : "");
   LLVMDisposeMessage(hcpu);
@@ -500,9 +513,10 @@ static int link_shared(char *const *objs, int n, const char *so, char *err, size
 /* A shared object: its machine code as one or two objects (emit_parallel.c), linked. */
 static int emit_shared(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, const char *out, char *err,
                        size_t errlen) {
-  char *objs[2] = {temp_beside(out, ".o"), temp_beside(out, ".o")}, *so = temp_beside(out, ".so");
-  int rc = objs[0] && objs[1] && so ? 0 : -1;
-  if (rc) snprintf(err, errlen, "cannot write '%s': %s", out, strerror(errno));
+  char *objs[2] = {NULL, NULL}, *so = NULL;
+  int rc = (objs[0] = temp_beside(out, ".o")) && (objs[1] = temp_beside(out, ".o")) && (so = temp_beside(out, ".so"))
+               ? 0 : -1;
+  if (rc) snprintf(err, errlen, "cannot write '%s': %s", out, strerror(errno)); /* the failed mkstemps' errno */
   int n = rc ? -1 : emit_objects(mod, tm, opt, objs[0], objs[1], err, errlen);
   if (!rc) rc = n < 0 ? -1 : link_shared(objs, n, so, err, errlen);
   for (int i = 0; i < 2; i++)

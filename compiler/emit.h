@@ -19,17 +19,19 @@ char *descriptor_json(const Unit *u);
 void emit_descriptor(Lower *L, const Unit *u, bool fixed_symbol);
 void emit_header(FILE *f, const Unit *u, const char *source_name);
 LLVMTargetMachineRef emit_target_machine(const char *triple, const char *cpu, int opt, char *err, size_t errlen);
-LLVMCodeGenOptLevel emit_level(int opt); /* -O0..-O3 as LLVM's code generation level */
+/* A second target machine like tm (triple, CPU, features; -O level opt), for a thread. */
+LLVMTargetMachineRef emit_clone_target_machine(LLVMTargetMachineRef tm, int opt);
 int emit_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, char *err, size_t errlen);
 /* Writes mod as SO, OBJ, ASM or LLVM to out, atomically (opt: the -O level, for SO's
  * second target machine). Returns the number of object files (1, or 2 for an SO whose
  * machine code was generated on two threads), or -1 with err. */
 int emit_file(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, gc_emit kind, const char *out, char *err,
               size_t errlen);
-/* emit_parallel.c: mod's machine code as the object file obj0, or as obj0 and obj1
- * generated on two threads when mod is large enough and the machine has two cores
- * (GRADC_CODEGEN_THREADS=1 or 2 overrides): every function is defined in one of them,
- * mod is cut to obj0's half. Returns the number of files written, or -1 with err. */
+/* emit_parallel.c: mod's machine code as the object file obj0 or, for a large module,
+ * as obj0 and obj1 (every function defined in one of them; mod is cut to obj0's half),
+ * generated on two threads where this process may use two cores (GRADC_CODEGEN_THREADS
+ * = 1 or 2 overrides; the bytes do not depend on it). Returns the number of files
+ * written, or -1 with err. */
 int emit_objects(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, const char *obj0, const char *obj1,
                  char *err, size_t errlen);
 /* Writes text produced by write(f, arg) to out, atomically. */
