@@ -287,7 +287,10 @@ static void grad_epilogue(Lower *L, Node *sink, LLVMValueRef gp, LLVMValueRef of
   if (L->hyper[0]) memcpy(hyper, L->hyper, sizeof hyper);
   else lw_load_hyper(L, hyper);
   LLVMValueRef lr = lw_splat(L, t, hyper[0]), mu = lw_splat(L, t, hyper[1]), wd = lw_splat(L, t, hyper[2]);
-  LLVMValueRef d = LLVMBuildFAdd(LB, g, LLVMBuildFMul(LB, wd, pv, ""), "d");
+  /* as torch (and gradc_core_sgd): the decay term only where decay is set, so that an
+   * infinite parameter without decay stays infinite instead of 0 * inf = NaN */
+  LLVMValueRef decays = LLVMBuildFCmp(LB, LLVMRealUNE, hyper[2], lw_f32(L, 0), "");
+  LLVMValueRef d = LLVMBuildSelect(LB, decays, LLVMBuildFAdd(LB, g, LLVMBuildFMul(LB, wd, pv, ""), ""), g, "d");
   /* without momentum the momentum buffer is neither read nor written */
   LLVMBasicBlockRef withm = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "sgd_momentum");
   LLVMBasicBlockRef plain = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "sgd_plain");

@@ -94,8 +94,10 @@ static LLVMValueRef fptr(Lower *L, LLVMValueRef base, LLVMValueRef off) {
 /* The finished gradient block acc (mr rows of nv vectors, allocas) stored through the
  * SGD epilogue at C(i0.., j0..). Plain SGD (no momentum, no weight decay: the common
  * step) is straight-line code on the registers; otherwise the block goes through a stack
- * tile and one copy of the full epilogue in a loop, not one per register. */
-static void sgd_block(Lower *L, MM *m, LLVMValueRef acc[MR][NV], LLVMValueRef i0, LLVMValueRef j0, int mr, int nv) {
+ * tile (the caller's, or one of its own if NULL) and one copy of the full epilogue in a
+ * loop, not one per register. */
+static void sgd_block(Lower *L, MM *m, LLVMValueRef acc[MR][NV], LLVMValueRef i0, LLVMValueRef j0, int mr, int nv,
+                      LLVMValueRef tile) {
   int vw = (int)LLVMGetVectorSize(m->vt);
   LLVMValueRef g[MR][NV];
   for (int r = 0; r < mr; r++)
@@ -114,7 +116,7 @@ static void sgd_block(Lower *L, MM *m, LLVMValueRef acc[MR][NV], LLVMValueRef i0
     }
   LLVMBuildBr(LB, done);
   LLVMPositionBuilderAtEnd(LB, full);
-  LLVMValueRef tile = lw_slot(L, LLVMArrayType(L->f32, (unsigned)(MR * NV * vw)), "tile");
+  if (!tile) tile = lw_slot(L, LLVMArrayType(L->f32, (unsigned)(MR * NV * vw)), "tile");
   for (int r = 0; r < mr; r++)
     for (int v = 0; v < nv; v++) lw_vstore(L, g[r][v], fptr(L, tile, lw_ix(L, (r * NV + v) * vw)));
   Loop lr, lv;
@@ -267,7 +269,7 @@ static void bcast_block(Lower *L, MM *m, LLVMValueRef i, int mr, LLVMValueRef j,
   }
   lk.no_unroll = true;
   lw_loop_end(L, &lk);
-  if (m->sgd && lanes == vw) return sgd_block(L, m, acc, i, j, mr, nv); /* whole vectors */
+  if (m->sgd && lanes == vw) return sgd_block(L, m, acc, i, j, mr, nv, NULL); /* whole vectors */
   if (has_epilogue(m)) { /* C is final after the last k-block: the epilogue, else partial sums */
     LLVMValueRef tile = lw_slot(L, LLVMArrayType(L->f32, (unsigned)(MR * NV * vw)), "tile");
     for (int r = 0; r < mr; r++)
@@ -653,7 +655,7 @@ static void packed_block(Lower *L, MM *m, LLVMValueRef ap, LLVMValueRef bp, LLVM
   LLVMBuildCondBr(LB, full, bfull, bedge);
   LLVMPositionBuilderAtEnd(LB, bfull);
   if (m->sgd) { /* single k-block: no partial sums */
-    sgd_block(L, m, acc, i0, j0, MR, NV);
+    sgd_block(L, m, acc, i0, j0, MR, NV, tile);
   } else if (has_epilogue(m)) { /* sums so far in the tile; the epilogue after the last k-block */
     for (int r = 0; r < MR; r++)
       for (int v = 0; v < NV; v++) {

@@ -213,6 +213,8 @@ Test(matmul, short_k_gradients_accumulate) { train_case(short_k_net, 1, false, 0
  * general epilogue (sgd_block in compiler/matmul.c) */
 Test(matmul, short_k_train_step_updates) { train_case(short_k_net, 1, true, 0, 0); }
 Test(matmul, short_k_train_step_momentum_and_decay) { train_case(short_k_net, 1, true, 0.9f, 0.01f); }
+Test(matmul, short_k_train_step_momentum_only) { train_case(short_k_net, 1, true, 0.9f, 0); }
+Test(matmul, short_k_train_step_decay_only) { train_case(short_k_net, 1, true, 0, 0.01f); }
 Test(matmul, train_step_momentum_and_decay) { train_case(net, 2, true, 0.9f, 0.01f); }
 
 /* A large product is a function of its own, optimised by the short pipeline for hand-
