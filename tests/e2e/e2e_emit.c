@@ -157,6 +157,17 @@ Test(emit, text_kinds, .timeout = 30) {
   }
 }
 
+/* --stats with -o -: the footprint goes to stderr, standard output is the text alone. */
+Test(emit, stats_beside_stdout_go_to_stderr, .timeout = 30) {
+  e2e_result r;
+  e2e_gradc(&r, "compile", E2E_LOGREG, "--emit", "llvm", "-o", "-", "--stats", NULL);
+  cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+  cr_expect(strstr(r.err, "footprint of logreg"), "no footprint on stderr: %s", r.err);
+  cr_expect(!strstr(r.out, "footprint"), "the footprint was mixed into the LLVM IR on stdout");
+  cr_expect(strstr(r.out, "define void @logreg_forward("), "no IR on stdout");
+  e2e_free(&r);
+}
+
 /* A binary kind with -o - is refused (a shared object is loaded from a file, and its
  * header goes beside it), with no file named "-" left behind. */
 Test(emit, binary_to_stdout_refused, .timeout = 30) {

@@ -21,10 +21,13 @@ static char *default_out(const char *model, int emit) {
 }
 
 /* `-o -`: a text kind is compiled into a private temporary directory (the compiler
- * writes its outputs by path, atomically), then copied to standard output. */
-static int copy_to_stdout(const char *path) {
+ * writes its outputs by path, atomically), opened, removed, then copied to standard
+ * output (so that nothing is left behind if the reader goes away). */
+static int copy_to_stdout(const char *path, const char *dir) {
   FILE *f = fopen(path, "rb");
-  if (!f) return fprintf(stderr, "gradc: cannot read %s: %s\n", path, strerror(errno)), 1;
+  int e = errno;
+  unlink(path), rmdir(dir);
+  if (!f) return fprintf(stderr, "gradc: cannot read the compiled output: %s\n", strerror(e)), 1;
   char buf[65536];
   size_t n;
   int rc = 0;
@@ -36,20 +39,21 @@ static int copy_to_stdout(const char *path) {
   return rc;
 }
 
-/* --stats: what the object needs, in bytes, for someone sizing a microcontroller. */
-static void print_stats(const gc_result *r) {
+/* --stats: what the object needs, in bytes, for someone sizing a microcontroller (on
+ * out: stdout, or stderr when the compiled text went to stdout). */
+static void print_stats(FILE *out, const gc_result *r) {
   const gc_footprint *f = &r->foot;
-  printf("footprint of %s (bytes)\n", r->model);
-  printf("  flash   code %lld, constants %lld (baked weights included), descriptor %lld\n", (long long)f->code,
-         (long long)f->constants, (long long)f->descriptor);
-  printf("  total in flash: %lld (%lld without the descriptor, which a --gc-sections link drops)\n",
-         (long long)(f->code + f->constants + f->descriptor), (long long)(f->code + f->constants));
-  printf("  ram     workspace %lld, inputs %lld, outputs+loss %lld, params %lld, grads %lld, momentum %lld\n",
-         (long long)r->workspace_bytes, (long long)f->inputs, (long long)f->outputs, (long long)f->params,
-         (long long)f->grads, (long long)f->momentum);
+  fprintf(out, "footprint of %s (bytes)\n", r->model);
+  fprintf(out, "  flash   code %lld, constants %lld (baked weights included), descriptor %lld\n", (long long)f->code,
+          (long long)f->constants, (long long)f->descriptor);
+  fprintf(out, "  total in flash: %lld (%lld without the descriptor, which a --gc-sections link drops)\n",
+          (long long)(f->code + f->constants + f->descriptor), (long long)(f->code + f->constants));
+  fprintf(out, "  ram     workspace %lld, inputs %lld, outputs+loss %lld, params %lld, grads %lld, momentum %lld\n",
+          (long long)r->workspace_bytes, (long long)f->inputs, (long long)f->outputs, (long long)f->params,
+          (long long)f->grads, (long long)f->momentum);
   for (int k = 0; k < f->nentries; k++)
-    printf("  stack   %s: frame %lld (its own allocations; register spills and callee saves not counted)\n",
-           f->entry[k], (long long)f->frame[k]);
+    fprintf(out, "  stack   %s: frame %lld (its own allocations; register spills and callee saves not counted)\n",
+            f->entry[k], (long long)f->frame[k]);
 }
 
 int cmd_compile(int argc, char **argv) {
@@ -128,14 +132,14 @@ int cmd_compile(int argc, char **argv) {
     if (err[0] && err[strlen(err) - 1] != '\n') fputc('\n', stderr);
     rc = 1;
   } else if (to_stdout) {
-    rc = copy_to_stdout(o.out);
+    rc = copy_to_stdout(o.out, tmpdir);
   } else {
     fprintf(stderr, "gradc: wrote %s%s%s (model %s, workspace %lld bytes, %d+%d kernels)\n", o.out,
             res.header_path[0] ? " and " : "", res.header_path, res.model, (long long)res.workspace_bytes,
             res.nkernels_forward, res.nkernels_backward);
   }
-  if (!rc && o.stats) print_stats(&res);
-  if (to_stdout) unlink(out), rmdir(tmpdir);
+  if (!rc && o.stats) print_stats(to_stdout ? stderr : stdout, &res);
+  if (to_stdout) unlink(out), rmdir(tmpdir); /* after a compile error; else done already */
   free(out);
   return rc;
 }
