@@ -91,10 +91,11 @@ def one_round(name, g, tb, phase):
     """The numbers of model NAME in one round: gradc bench's JSON g, torch_bench's tb."""
     gp = (g or {}).get(phase) or {}
     t = ((tb.get("models") or {}).get(name) or {}).get(phase) if tb and tb.get("torch") else None
+    t = t if t and t.get("torch_us") else None
     sgemm = ((tb or {}).get("sgemm") or {}).get("gflops")
     r = {
         "gradc_us": gp.get("gradc_us"), "gradc_1thread_us": gp.get("gradc_1thread_us"),
-        "tape_us": gp.get("tape_us"), "torch_us": t["torch_us"] if t else None, "flops": gp.get("flops"),
+        "tape_us": gp.get("tape_us"), "torch_us": t.get("torch_us") if t else None, "flops": gp.get("flops"),
         "gradc_gflops": gp.get("gradc_gflops"), "gradc_1thread_gflops": gp.get("gradc_1thread_gflops"),
         "sgemm_gflops": sgemm,
     }
@@ -199,7 +200,7 @@ def main():
     else:
         lines.append(f"- PyTorch: not available: {any_tb.get('error', 'unknown reason')} — PyTorch columns are n/a")
     if median(sgemms):
-        via = next(t["sgemm"]["via"] for m in models for t in tb[m] if t and t.get("sgemm"))
+        via = next((t["sgemm"].get("via", "?") for m in models for t in tb[m] if t and t.get("sgemm")), "?")
         shapes = sorted({(s["m"], s["k"], s["n"]) for s in sgemm_shapes})
         lines.append(f"- single-core sgemm ceiling: {median(sgemms):.1f} GFLOP/s, the median of "
                      f"{sum(v is not None for v in sgemms)} measurements ({via}; in each, the best of "
@@ -209,9 +210,11 @@ def main():
     else:
         lines.append("- single-core sgemm ceiling: not measured (needs torch or numpy for /usr/bin/python3)")
     threads = sorted({(x or {}).get("threads") or 1 for m in models for x in g[m]})
+    repeats = next((x.get("repeats") for m in models for x in g[m] if x and x.get("repeats")), "?")
     lines += [f"- rounds: {args.rounds}; in each, per model, `gradc bench` (gradc and the tape in one process) "
-              "and right after it torch_bench.py (PyTorch and the sgemm ceiling)",
-              "- times: in each round, the median of 11 repeats of a ~20 ms batch of calls, after a ~20 ms "
+              "and right beside it torch_bench.py (PyTorch and the sgemm ceiling): gradc first in odd rounds, "
+              "PyTorch first in even ones",
+              f"- times: in each round, the median of {repeats} repeats of a ~20 ms batch of calls, after a ~20 ms "
               "warm-up; the table shows the median over the rounds of each time and of each ratio (a ratio is "
               "taken within a round); ratios > 1 mean gradc is faster",
               f"- threads: gradc splits its large matrix products over the runtime's thread pool "

@@ -2,7 +2,7 @@
 # run.sh — gradc's benchmark (SPEC section 7) in one command: builds gradc in ./build,
 # installs what is missing (build deps, libopenblas0-pthread, python3-torch if it can),
 # runs `gradc bench --json` (gradc against its tape engine) on every reference model,
-# and right after it tools/bench/torch_bench.py (PyTorch eager and the single-core sgemm
+# and beside it tools/bench/torch_bench.py (PyTorch eager and the single-core sgemm
 # ceiling) on the same model, model after model, in several rounds; prints one table of
 # the medians over the rounds (ratios taken within a round) and their spread; writes
 # tools/bench/results/latest.{md,json}. Works from any directory; takes about five
@@ -90,14 +90,18 @@ GRADC=$RAW/gradc
 # CPU time the hypervisor gave to other guests (steal, /proc/stat) as a share of all CPU
 # time between two snapshots: a VM's neighbours slow a benchmark without showing in
 # its own CPU share.
-stat_snapshot() { awk '/^cpu /{t=0; for (i=2;i<=NF;i++) t+=$i; print $9, t; exit}' /proc/stat 2>/dev/null || echo "0 0"; }
+# (user nice system idle iowait irq softirq steal: the guest fields after them are
+# already counted in user and nice)
+stat_snapshot() { awk '/^cpu /{t=0; for (i=2;i<=9;i++) t+=$i; print $9, t; exit}' /proc/stat 2>/dev/null || echo "0 0"; }
 steal_pct() { # "steal0 total0" "steal1 total1"
   awk -v a="$1" -v b="$2" 'BEGIN{split(a,x," "); split(b,y," "); d=y[2]-x[2]; v=0; if (d>0) v=100*(y[1]-x[1])/d; printf "%.1f", v}'
 }
-# One model at a time, gradc bench (compiled and tape in one process) and right after it
+# One model at a time, gradc bench (compiled and tape in one process) and right beside it
 # torch_bench.py (PyTorch and the sgemm ceiling) on the same model: the two processes
 # whose times are divided run seconds apart, not minutes. Several rounds of that, so
-# that the table can show medians over rounds and how far the ratios moved.
+# that the table can show medians over rounds and how far the ratios moved; odd rounds
+# run gradc first, even rounds PyTorch first, so that a drift within a round does not
+# always favour the same side.
 [[ -x $SYS_PY ]] || echo "run.sh: WARNING: $SYS_PY not found: no PyTorch column and no sgemm ceiling" >&2
 # timed NAME CMD...: runs CMD (stdout to NAME.out, stderr to NAME.log) and records its CPU
 # share (bash's `time` %P: CPU time / wall time, below ~90% other jobs took the CPU) in
@@ -111,21 +115,28 @@ timed() {
   steal_pct "$s0" "$(stat_snapshot)" >"$name.steal"
   return $rc
 }
+run_gradc() { # model: $D/model.json
+  # shellcheck disable=SC2086  # ARGS holds separate words
+  timed "$D/$1" "$GRADC" bench "${FILE[$1]}" ${ARGS[$1]:-} --json ||
+    { cat "$D/$1.log" >&2; echo "run.sh: gradc bench ${FILE[$1]} failed" >&2; exit 1; }
+  mv "$D/$1.out" "$D/$1.json"
+  echo "$(cat "$D/$1.json")  [cpu share $(cat "$D/$1.cpu")%, steal $(cat "$D/$1.steal")%]"
+}
+run_torch() { # model: $D/torch_model.json
+  [[ -x $SYS_PY ]] || return 0
+  timed "$D/torch_$1" env OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$SYS_PY" "$BENCH/torch_bench.py" \
+    --models "$1" -o "$D/torch_$1.json" ||
+    { echo "run.sh: WARNING: torch_bench.py failed on $1: no PyTorch column for it" >&2; rm -f "$D/torch_$1.json"; }
+  cat "$D/torch_$1.log" >&2
+}
 for ((r = 1; r <= ROUNDS; r++)); do
-  echo "== round $r of $ROUNDS: gradc bench (compiled vs tape), then PyTorch eager and sgemm ($SYS_PY, one thread)"
+  echo "== round $r of $ROUNDS: gradc bench (compiled vs tape) and PyTorch eager with sgemm ($SYS_PY, one thread)"
   D=$RAW/round$r
   mkdir -p "$D"
   for m in "${MODELS[@]}"; do
-    # shellcheck disable=SC2086  # ARGS holds separate words
-    timed "$D/$m" "$GRADC" bench "${FILE[$m]}" ${ARGS[$m]:-} --json ||
-      { cat "$D/$m.log" >&2; echo "run.sh: gradc bench ${FILE[$m]} failed" >&2; exit 1; }
-    mv "$D/$m.out" "$D/$m.json"
-    echo "$(cat "$D/$m.json")  [cpu share $(cat "$D/$m.cpu")%, steal $(cat "$D/$m.steal")%]"
-    [[ -x $SYS_PY ]] || continue
-    timed "$D/torch_$m" env OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$SYS_PY" "$BENCH/torch_bench.py" \
-      --models "$m" -o "$D/torch_$m.json" ||
-      { echo "run.sh: WARNING: torch_bench.py failed on $m: no PyTorch column for it" >&2; rm -f "$D/torch_$m.json"; }
-    cat "$D/torch_$m.log" >&2
+    ((r % 2)) || run_torch "$m"
+    run_gradc "$m"
+    ((r % 2 == 0)) || run_torch "$m"
   done
 done
 
