@@ -476,8 +476,8 @@ static int finish(char *tmp, const char *out, int rc, char *err, size_t errlen) 
   return rc;
 }
 
-static int write_machine_code(LLVMModuleRef mod, LLVMTargetMachineRef tm, LLVMCodeGenFileType kind, const char *path,
-                              char *err, size_t errlen) {
+int emit_machine_code(LLVMModuleRef mod, LLVMTargetMachineRef tm, LLVMCodeGenFileType kind, const char *path,
+                      char *err, size_t errlen) {
   char *msg = NULL;
   if (LLVMTargetMachineEmitToFile(tm, mod, (char *)path, kind, &msg)) {
     snprintf(err, errlen, "cannot write '%s': %s", path, msg ? msg : "");
@@ -542,7 +542,7 @@ int emit_file(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, gc_emit kind,
     }
     LLVMDisposeMessage(msg);
   } else {
-    rc = write_machine_code(mod, tm, kind == GC_EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile, tmp, err, errlen);
+    rc = emit_machine_code(mod, tm, kind == GC_EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile, tmp, err, errlen);
   }
   return finish(tmp, out, rc, err, errlen) ? -1 : 1;
 }

@@ -19,6 +19,9 @@ char *descriptor_json(const Unit *u);
 void emit_descriptor(Lower *L, const Unit *u, bool fixed_symbol);
 void emit_header(FILE *f, const Unit *u, const char *source_name);
 LLVMTargetMachineRef emit_target_machine(const char *triple, const char *cpu, int opt, char *err, size_t errlen);
+/* Machine code of mod (LLVMObjectFile or LLVMAssemblyFile) written to path. */
+int emit_machine_code(LLVMModuleRef mod, LLVMTargetMachineRef tm, LLVMCodeGenFileType kind, const char *path,
+                      char *err, size_t errlen);
 /* A second target machine like tm (triple, CPU, features; -O level opt), for a thread. */
 LLVMTargetMachineRef emit_clone_target_machine(LLVMTargetMachineRef tm, int opt);
 int emit_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, char *err, size_t errlen);

@@ -177,16 +177,6 @@ static void keep_half(LLVMModuleRef mod, int h) {
   }
 }
 
-static int write_object(LLVMModuleRef mod, LLVMTargetMachineRef tm, const char *path, char *err, size_t errlen) {
-  char *msg = NULL;
-  if (LLVMTargetMachineEmitToFile(tm, mod, (char *)path, LLVMObjectFile, &msg)) {
-    snprintf(err, errlen, "cannot write '%s': %s", path, msg ? msg : "");
-    LLVMDisposeMessage(msg);
-    return -1;
-  }
-  return 0;
-}
-
 typedef struct {
   LLVMMemoryBufferRef bitcode; /* the marked module */
   LLVMTargetMachineRef tm;     /* this half's own */
@@ -204,7 +194,7 @@ static void *second_half(void *arg) {
     snprintf(h->err, sizeof h->err, "internal error: cannot read back the module's bitcode");
   } else {
     keep_half(mod, 1);
-    h->rc = write_object(mod, h->tm, h->path, h->err, sizeof h->err);
+    h->rc = emit_machine_code(mod, h->tm, LLVMObjectFile, h->path, h->err, sizeof h->err);
     LLVMDisposeModule(mod);
   }
   LLVMContextDispose(ctx);
@@ -222,7 +212,7 @@ static int codegen_threads(void) {
 
 int emit_objects(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, const char *obj0, const char *obj1,
                  char *err, size_t errlen) {
-  if (!mark_halves(mod)) return write_object(mod, tm, obj0, err, errlen) ? -1 : 1;
+  if (!mark_halves(mod)) return emit_machine_code(mod, tm, LLVMObjectFile, obj0, err, errlen) ? -1 : 1;
   Half h = {LLVMWriteBitcodeToMemoryBuffer(mod), emit_clone_target_machine(tm, opt), obj1, "", 0};
   if (!h.bitcode || !h.tm) {
     snprintf(err, errlen, "internal error: cannot %s", h.bitcode ? "create a second target machine" : "write the module's bitcode");
@@ -239,7 +229,7 @@ int emit_objects(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, const char
   }
   if (!threaded) second_half(&h); /* one thread, or none to be had: one half after the other */
   keep_half(mod, 0);
-  int rc = write_object(mod, tm, obj0, err, errlen);
+  int rc = emit_machine_code(mod, tm, LLVMObjectFile, obj0, err, errlen);
   if (threaded) pthread_join(th, NULL);
   LLVMDisposeMemoryBuffer(h.bitcode);
   LLVMDisposeTargetMachine(h.tm);

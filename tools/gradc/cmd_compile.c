@@ -114,9 +114,7 @@ int cmd_compile(int argc, char **argv) {
                    emit_names[o.emit]), 2;
   char tmpdir[4096] = "", *out = NULL;
   if (to_stdout) {
-    const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/gradc.XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(tmpdir)) return fprintf(stderr, "gradc: cannot create a temporary directory: %s\n", strerror(errno)), 1;
+    if (make_tmpdir(tmpdir, sizeof tmpdir)) return 1;
     size_t n = strlen(tmpdir) + 16;
     out = malloc(n);
     snprintf(out, n, "%s/out%s", tmpdir, emit_ext[o.emit]);

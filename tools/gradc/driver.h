@@ -36,6 +36,8 @@ gradc_model *build_and_open(const ModelArgs *m, bool inference, int *status, cha
 gradc_model *build_and_open_res(const ModelArgs *m, bool inference, int *status, char *tmpdir, size_t tmplen,
                                 gc_result *res);
 void remove_build(const char *tmpdir);
+/* A private directory under $TMPDIR (else /tmp) in dir; 0, or 1 after saying why. */
+int make_tmpdir(char *dir, size_t len);
 
 /* Random inputs under seed: floats standard normal, class labels uniform among their
  * classes (other i32 inputs 0). */

@@ -66,12 +66,17 @@ gradc_model *build_and_open(const ModelArgs *m, bool inference, int *status, cha
   return build_and_open_res(m, inference, status, tmpdir, tmplen, &res);
 }
 
+int make_tmpdir(char *dir, size_t len) {
+  const char *base = getenv("TMPDIR");
+  snprintf(dir, len, "%s/gradc.XXXXXX", base && *base ? base : "/tmp");
+  if (mkdtemp(dir)) return 0;
+  fprintf(stderr, "gradc: cannot create a temporary directory: %s\n", strerror(errno));
+  return 1;
+}
+
 gradc_model *build_and_open_res(const ModelArgs *m, bool inference, int *status, char *tmpdir, size_t tmplen,
                                 gc_result *res) {
-  const char *base = getenv("TMPDIR");
-  snprintf(tmpdir, tmplen, "%s/gradc.XXXXXX", base && *base ? base : "/tmp");
-  if (!mkdtemp(tmpdir)) {
-    fprintf(stderr, "gradc: cannot create a temporary directory: %s\n", strerror(errno));
+  if (make_tmpdir(tmpdir, tmplen)) {
     *status = 1;
     return NULL;
   }
