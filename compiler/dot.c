@@ -20,7 +20,8 @@ static void node_decl(FILE *f, Arena *a, const Node *n) {
 void print_dot(FILE *f, const Unit *u) {
   Graph *g = u->g;
   const Entry *e = u->entries[u->nentries - 1]; /* the training step when there is one */
-  fprintf(f, "digraph %s {\n  rankdir=TB;\n  node [fontname=\"Helvetica\", fontsize=10];\n", g->model);
+  /* quoted: a model may be named like a DOT keyword (graph, node, edge, strict) */
+  fprintf(f, "digraph \"%s\" {\n  rankdir=TB;\n  node [fontname=\"Helvetica\", fontsize=10];\n", g->model);
   fprintf(f, "  subgraph cluster_params {\n    label=\"parameters\"; style=dashed;\n");
   for (int i = 0; i < g->nparams; i++) node_decl(f, g->arena, g->params[i]);
   fprintf(f, "  }\n  subgraph cluster_inputs {\n    label=\"inputs\"; style=dotted;\n");

@@ -206,7 +206,7 @@ Test(emit, dot_clusters, .timeout = 30) {
   char *dir = e2e_tmpdir("dot");
   char *out = compile_ok(dir, "logreg.dot", (const char *[]){"--emit", "dot", NULL});
   char *t = slurp(out);
-  cr_assert(!strncmp(t, "digraph", 7), "does not start with digraph");
+  cr_assert(!strncmp(t, "digraph \"logreg\" {", 17), "does not start with digraph \"logreg\" {");
   /* The parameters in a dashed cluster, with both parameters in it. */
   const char *p = strstr(t, "subgraph cluster_params");
   cr_assert(p, "no cluster_params");
