@@ -118,7 +118,8 @@ timed() {
 run_gradc() { # model: $D/model.json
   # shellcheck disable=SC2086  # ARGS holds separate words
   timed "$D/$1" "$GRADC" bench "${FILE[$1]}" ${ARGS[$1]:-} --json ||
-    { cat "$D/$1.log" >&2; echo "run.sh: gradc bench ${FILE[$1]} failed" >&2; exit 1; }
+    { cat "$D/$1.log" >&2; trap - EXIT
+      echo "run.sh: gradc bench ${FILE[$1]} failed; the raw results so far are kept in $RAW" >&2; exit 1; }
   mv "$D/$1.out" "$D/$1.json"
   echo "$(cat "$D/$1.json")  [cpu share $(cat "$D/$1.cpu")%, steal $(cat "$D/$1.steal")%]"
 }
