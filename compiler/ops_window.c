@@ -187,6 +187,12 @@ static void zero_target(Lower *L, Node *n) {
   lw_loops_end(L, lp, n->shape);
 }
 
+/* The input row (or column) that window element k of output position out reads:
+ * out * stride - pad + k (pad is 0 for pooling). */
+static LLVMValueRef in_pos(Lower *L, const Node *n, LLVMValueRef out, LLVMValueRef k) {
+  return LLVMBuildAdd(LB, iadd(L, imul(L, out, n->stride), -n->pad), k, "");
+}
+
 static void scatter_add(Lower *L, Node *n, LLVMValueRef *idx, LLVMValueRef v) {
   LLVMValueRef p = lw_addr(L, n, idx, 4);
   LLVMBuildStore(LB, LLVMBuildFAdd(LB, LLVMBuildLoad2(LB, L->f32, p, ""), v, ""), p);
@@ -202,8 +208,7 @@ void em_conv2d(Lower *L, Kernel *k) {
   LLVMValueRef c = lw_loop(L, &lc, x->shape.d[1], "c");
   LLVMValueRef kh = lw_loop(L, &lh, w->shape.d[2], "kh");
   LLVMValueRef kw = lw_loop(L, &lw, w->shape.d[3], "kw");
-  LLVMValueRef xi[4] = {o[0], c, LLVMBuildAdd(LB, iadd(L, imul(L, o[2], n->stride), -n->pad), kh, ""),
-                        LLVMBuildAdd(LB, iadd(L, imul(L, o[3], n->stride), -n->pad), kw, "")};
+  LLVMValueRef xi[4] = {o[0], c, in_pos(L, n, o[2], kh), in_pos(L, n, o[3], kw)};
   LLVMValueRef wi[4] = {o[1], c, kh, kw};
   acc_add(L, acc, LLVMBuildFMul(LB, load_padded(L, x, xi, n->pad > 0), lw_load(L, w, wi, 4), ""));
   lw_loop_end(L, &lw), lw_loop_end(L, &lh), lw_loop_end(L, &lc);
@@ -222,8 +227,7 @@ void em_conv2d_dx(Lower *L, Kernel *k) {
   LLVMValueRef c = lw_loop(L, &lc, n->shape.d[1], "c");
   LLVMValueRef kh = lw_loop(L, &lh, w->shape.d[2], "kh");
   LLVMValueRef kw = lw_loop(L, &lw, w->shape.d[3], "kw");
-  LLVMValueRef xi[4] = {o[0], c, LLVMBuildAdd(LB, iadd(L, imul(L, o[2], n->stride), -n->pad), kh, ""),
-                        LLVMBuildAdd(LB, iadd(L, imul(L, o[3], n->stride), -n->pad), kw, "")};
+  LLVMValueRef xi[4] = {o[0], c, in_pos(L, n, o[2], kh), in_pos(L, n, o[3], kw)};
   LLVMValueRef wi[4] = {o[1], c, kh, kw};
   LLVMValueRef v = LLVMBuildFMul(LB, g, lw_load(L, w, wi, 4), "");
   if (n->pad > 0) { /* skip window positions in the padding */
@@ -253,8 +257,7 @@ void em_conv2d_dw(Lower *L, Kernel *k) {
   LLVMValueRef b = lw_loop(L, &ln, dy->shape.d[0], "n");
   LLVMValueRef oh = lw_loop(L, &lh, dy->shape.d[2], "oh");
   LLVMValueRef ow = lw_loop(L, &lw, dy->shape.d[3], "ow");
-  LLVMValueRef xi[4] = {b, wi[1], LLVMBuildAdd(LB, iadd(L, imul(L, oh, n->stride), -n->pad), wi[2], ""),
-                        LLVMBuildAdd(LB, iadd(L, imul(L, ow, n->stride), -n->pad), wi[3], "")};
+  LLVMValueRef xi[4] = {b, wi[1], in_pos(L, n, oh, wi[2]), in_pos(L, n, ow, wi[3])};
   LLVMValueRef yi[4] = {b, wi[0], oh, ow};
   acc_add(L, acc, LLVMBuildFMul(LB, load_padded(L, x, xi, n->pad > 0), lw_load(L, dy, yi, 4), ""));
   lw_loop_end(L, &lw), lw_loop_end(L, &lh), lw_loop_end(L, &ln);
@@ -265,8 +268,8 @@ void em_conv2d_dw(Lower *L, Kernel *k) {
 /* The input index of window element (kh, kw) of output position o. */
 static void window_index(Lower *L, const Node *n, LLVMValueRef *o, LLVMValueRef kh, LLVMValueRef kw, LLVMValueRef *xi) {
   xi[0] = o[0], xi[1] = o[1];
-  xi[2] = LLVMBuildAdd(LB, imul(L, o[2], n->stride), kh, "");
-  xi[3] = LLVMBuildAdd(LB, imul(L, o[3], n->stride), kw, "");
+  xi[2] = in_pos(L, n, o[2], kh);
+  xi[3] = in_pos(L, n, o[3], kw);
 }
 
 /* mode 0: max_pool2d; 1: avg_pool2d. */
