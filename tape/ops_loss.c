@@ -11,6 +11,12 @@
 #include <stdlib.h>
 #include "tape_internal.h"
 
+/* The walk over the broadcast of a loss's two operands (`what` names it in errors). */
+static void loss_iter(Tape *T, const char *what, const Tensor *a, const Tensor *b, BIter *it) {
+  int64_t shape[TP_MAX_RANK];
+  bi_init(it, a, b, tp_broadcast_shape(T, what, a, b, shape), shape);
+}
+
 /* ---------------------------------------------------------------- mse */
 
 static void mse_forward(float *out, const float *a, const float *b, BIter *it) {
@@ -34,18 +40,14 @@ static void mse_backward(float *da, float *db, const float *dout, const float *a
 }
 static void mse_bw(Tape *T, Record *r) {
   Tensor *a = r->in[0], *b = r->in[1];
-  int64_t shape[TP_MAX_RANK];
-  int rank = tp_broadcast_shape(T, "mse", a, b, shape);
   BIter it;
-  bi_init(&it, a, b, rank, shape);
+  loss_iter(T, "mse", a, b, &it);
   mse_backward(tp_grad(T, a), tp_grad(T, b), r->out->grad, a->data, b->data, &it);
 }
 Tensor *op_mse(Tape *T, Tensor *a, Tensor *b) {
-  int64_t shape[TP_MAX_RANK];
-  int rank = tp_broadcast_shape(T, "mse", a, b, shape);
-  Tensor *out = tp_empty(T, 0, NULL);
   BIter it;
-  bi_init(&it, a, b, rank, shape);
+  loss_iter(T, "mse", a, b, &it);
+  Tensor *out = tp_empty(T, 0, NULL);
   mse_forward(out->data, a->data, b->data, &it);
   Tensor *in[2] = {a, b};
   tp_record(T, "mse", mse_bw, out, 2, in);
@@ -75,18 +77,14 @@ static void bce_backward(float *dz, float *dy, const float *dout, const float *z
 }
 static void bce_bw(Tape *T, Record *r) {
   Tensor *z = r->in[0], *y = r->in[1];
-  int64_t shape[TP_MAX_RANK];
-  int rank = tp_broadcast_shape(T, "bce_with_logits", z, y, shape);
   BIter it;
-  bi_init(&it, z, y, rank, shape);
+  loss_iter(T, "bce_with_logits", z, y, &it);
   bce_backward(tp_grad(T, z), tp_grad(T, y), r->out->grad, z->data, y->data, &it);
 }
 Tensor *op_bce_with_logits(Tape *T, Tensor *z, Tensor *y) {
-  int64_t shape[TP_MAX_RANK];
-  int rank = tp_broadcast_shape(T, "bce_with_logits", z, y, shape);
-  Tensor *out = tp_empty(T, 0, NULL);
   BIter it;
-  bi_init(&it, z, y, rank, shape);
+  loss_iter(T, "bce_with_logits", z, y, &it);
+  Tensor *out = tp_empty(T, 0, NULL);
   bce_forward(out->data, z->data, y->data, &it);
   Tensor *in[2] = {z, y};
   tp_record(T, "bce_with_logits", bce_bw, out, 2, in);
