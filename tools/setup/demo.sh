@@ -95,10 +95,14 @@ demo_digits() {
   printf '$ %s < %s\n' "$out/classify" models/data/digits_test.csv
   "$out/classify" <models/data/digits_test.csv
 
+  say "6. Use it from Python: examples/classify.py calls digits.so through ctypes"
+  explain "No header needed: the .so describes its entry points (gradc_model_descriptor())." ""
+  printf '$ python3 examples/classify.py %s < %s | tail -n 1\n' "$out/digits.so" models/data/digits_test.csv
+  python3 examples/classify.py "$out/digits.so" <models/data/digits_test.csv | tail -n 1
+
   say "Done"
   explain "Weights: $out/digits.safetensors (safetensors, readable by any reader)" \
     "Inference library: $out/digits.so + $out/digits.h (calls only memcpy/memset)" \
-    "Python: ctypes.CDLL('$out/digits.so').digits_forward(x, logits, workspace)" \
     "Firmware: add --target thumbv7em-none-eabihf --cpu cortex-m4 --emit obj" \
     "The seed example step by step: tools/setup/demo.sh logreg; the tests: tools/setup/test.sh"
 }
