@@ -64,6 +64,7 @@ static Unit *front(Arena *a, Diag *d, const gc_options *o, int vw, int threads) 
   }
   for (int i = 0; i < u->nentries; i++) {
     Entry *e = u->entries[i];
+    entry_check_names(e, a, d);
     if (e->kind == ENTRY_BACKWARD) continue; /* compiled as the train step's core */
     schedule_entry(g, e);
     memplan_entry(g, e);

@@ -81,6 +81,7 @@ typedef struct {
   int ninputs, nparams;
   Node **outputs;          /* `output` names, in order */
   const char **output_names;
+  SrcLoc *output_locs;     /* where each is named in its `output` statement */
   int noutputs;
   Node *loss;              /* `minimize`, or NULL */
   Node **grads;            /* per param: d loss / d param (NULL if not trainable) */

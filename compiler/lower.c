@@ -647,9 +647,7 @@ static LLVMValueRef declare_entry(Lower *L, Entry *e, const char *name, bool cor
   for (int i = 0; i < e->nargs; i++) {
     LLVMValueRef v = LLVMGetParam(fn, (unsigned)i);
     const Arg *a = &e->args[i];
-    const char *nm = a->kind == ARG_GRAD    ? arena_printf(L->g->arena, "grad_%s", a->name)
-                     : a->kind == ARG_STATE ? arena_printf(L->g->arena, "momentum_%s", a->name)
-                                            : a->name;
+    const char *nm = arg_c_name(L->g->arena, a);
     LLVMSetValueName2(v, nm, strlen(nm));
     add_attr(L, fn, (unsigned)i + 1, "noalias"); /* the ABI: buffers do not overlap */
     add_attr(L, fn, (unsigned)i + 1, "nocapture");
