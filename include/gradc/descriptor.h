@@ -9,21 +9,26 @@
  * {
  *   "gradc": 1,                         descriptor version
  *   "model": "logreg",
- *   "workspace_bytes": 256,             size of the caller-owned workspace
+ *   "workspace_bytes": 192,             size of the caller-owned workspace
  *   "loss": "loss",                     name of the minimised scalar, or null
  *   "tensors": [                        in ABI order: inputs, params, outputs
  *     {"name": "x", "role": "input",  "dtype": "f32", "shape": [5]},
- *     {"name": "y", "role": "input",  "dtype": "i32", "shape": [3], "classes": 10},
+ *     {"name": "y", "role": "input",  "dtype": "f32", "shape": [3]},
  *     {"name": "w", "role": "param",  "dtype": "f32", "shape": [5, 3],
- *      "trainable": true, "init": {"kind": "normal", "std": 1.0}},
+ *      "trainable": true, "init": {"kind": "normal", "std": 1}},
+ *     {"name": "b", "role": "param",  "dtype": "f32", "shape": [3],
+ *      "trainable": true, "init": {"kind": "normal", "std": 1}},
  *     {"name": "z", "role": "output", "dtype": "f32", "shape": [3]}
  *   ],
  *   "entries": [
- *     {"name": "logreg_forward",  "kind": "forward", "packed": "logreg_forward_packed",
+ *     {"name": "logreg_forward", "kind": "forward", "packed": "logreg_forward_packed",
  *      "args": ["input:x", "input:y", "param:w", "param:b", "output:z", "loss", "workspace"]},
- *     {"name": "logreg_backward", "kind": "backward",
+ *     {"name": "logreg_backward", "kind": "backward", "packed": "logreg_backward_packed",
  *      "args": ["input:x", "input:y", "param:w", "param:b", "grad:w", "grad:b",
- *               "output:z", "loss", "workspace"]}
+ *               "output:z", "loss", "workspace"]},
+ *     {"name": "logreg_train_step", "kind": "train_step", "packed": "logreg_train_step_packed",
+ *      "args": ["input:x", "input:y", "param:w", "param:b", "grad:w", "grad:b",
+ *               "state:w", "state:b", "output:z", "loss", "hyper", "workspace"]}
  *   ]
  * }
  *
@@ -33,9 +38,15 @@
  * - Optional per tensor: "batched": true when dim 0 is the model's `batch` dimension,
  *   "classes": C on an i32 input used as class labels (cross_entropy over C classes).
  * - Every argument of an entry point is a pointer: "input:N"/"param:N"/"output:N" the
- *   tensor's buffer, "grad:N" the gradient buffer of trainable param N (accumulated
- *   into), "loss" a float *, "workspace" a buffer of workspace_bytes bytes, 64-byte
- *   aligned. Entry points return void.
+ *   tensor's buffer; "grad:N" the gradient buffer of trainable param N; "state:N" its
+ *   momentum buffer (zero before the first step); "loss" a float *; "hyper" three
+ *   floats {lr, momentum, weight_decay}; "workspace" a buffer of workspace_bytes bytes,
+ *   aligned at least as a float (64-byte alignment is fastest). Entry points return void.
+ * - Entry kinds: "forward" computes the outputs and the loss; "backward" also ADDS
+ *   d loss / d param into the grad buffers (zero them first, as PyTorch's .grad);
+ *   "train_step" (models with a loss and trainable params) is one whole SGD step:
+ *   it STORES this step's gradients, then updates every param and momentum buffer in
+ *   place as torch.optim.SGD does.
  * - Parameters baked in with --weights are not listed; inputs that --inference drops
  *   are not listed. Shapes have at most GRADC_MAX_RANK dimensions.
  * - "packed" (optional) names `void NAME(void **args)`, the same entry point with its
@@ -43,8 +54,7 @@
  * - "parallel" (optional, top level) names `void NAME(run, pool)`, which installs a
  *   parallel runner for the large matrix products the object splits into parts (see
  *   the generated header); without one the parts run one after the other.
- * - Further entry kinds may appear ("train_step", ...); a loader ignores kinds it does
- *   not know.
+ * - A loader ignores entry kinds it does not know.
  */
 #ifndef GRADC_DESCRIPTOR_H
 #define GRADC_DESCRIPTOR_H
