@@ -1,6 +1,7 @@
 /* e2e_check.c — `gradc check` end to end (SPEC section 2): the compiled gradients
  * agree with float64 central finite differences for every trainable parameter of the
- * shipped models (exit 0, a table row per parameter, "passed"); the test-only hook
+ * shipped models and with the tape baseline's (exit 0, a table row per parameter,
+ * "passed"); the test-only hook
  * GRADC_CHECK_PERTURB shows the check can fail (exit 1, MISMATCH); a frozen parameter
  * has no row; a model without a loss is an error. */
 #define _DEFAULT_SOURCE /* setenv */
@@ -33,6 +34,21 @@ static int rows(const char *out) {
   return n;
 }
 
+/* The six errors of param's row (max abs and rel: compiled vs FD, compiled vs tape,
+ * symbolic vs FD); checks the row's shape. */
+static void row_errors(const char *out, const char *param, double e[6]) {
+  char *row = row_of(out, param);
+  cr_assert(row, "no row for '%s' in:\n%s", param, out);
+  char name[64];
+  long elems, probed;
+  cr_expect_eq(sscanf(row, "%63s %ld %ld %lg %lg %lg %lg %lg %lg", name, &elems, &probed, &e[0], &e[1], &e[2], &e[3],
+                      &e[4], &e[5]),
+               9, "a malformed row: '%s'", row);
+  cr_expect(elems > 0 && probed > 0 && probed <= elems, "'%s'", row);
+  for (int i = 0; i < 6; i++) cr_expect(e[i] >= 0, "'%s'", row);
+  free(row);
+}
+
 /* Checks that the table has exactly the rows of params, each with numbers and verdict. */
 static void table(const char *out, const char *const *params, const char *verdict) {
   int n = 0;
@@ -40,15 +56,9 @@ static void table(const char *out, const char *const *params, const char *verdic
     char *row = row_of(out, params[n]);
     cr_assert(row, "no row for '%s' in:\n%s", params[n], out);
     cr_expect(strstr(row, verdict), "'%s' is not %s: '%s'", params[n], verdict, row);
-    /* name, elements, probed, then 4 errors in scientific notation */
-    char name[64];
-    long elems, probed;
-    double e1, e2, e3, e4;
-    cr_expect_eq(sscanf(row, "%63s %ld %ld %lg %lg %lg %lg", name, &elems, &probed, &e1, &e2, &e3, &e4), 7,
-                 "a malformed row: '%s'", row);
-    cr_expect(elems > 0 && probed > 0 && probed <= elems, "'%s'", row);
-    cr_expect(e1 >= 0 && e2 >= 0 && e3 >= 0 && e4 >= 0, "'%s'", row);
     free(row);
+    double e[6];
+    row_errors(out, params[n], e);
   }
   cr_expect_eq(rows(out), n, "expected %d rows:\n%s", n, out);
 }
@@ -93,6 +103,10 @@ Test(check, perturbed_gradients_fail, .timeout = 60) {
   cr_expect_eq(r.status, 1, "a perturbed check passed: %s", e2e_describe(&r));
   table(r.out, (const char *[]){"w", "b", NULL}, "MISMATCH");
   cr_expect(!strstr(r.out, "passed"), "%s", r.out);
+  double e[6];
+  row_errors(r.out, "w", e);
+  cr_expect(e[1] > 1e-2 && e[3] > 1e-3, "both the FD and the tape columns must see it:\n%s", r.out);
+  cr_expect(e[5] < 1e-3, "the symbolic float64 gradient is not perturbed:\n%s", r.out);
   e2e_free(&r);
   e2e_gradc(&r, "check", MODEL("digits"), "-D", "N=2", NULL);
   cr_expect_eq(r.status, 1, "a perturbed check passed: %s", e2e_describe(&r));

@@ -15,7 +15,6 @@
 #include <string.h>
 #include <time.h>
 #include "driver.h"
-#include "gradc/tape.h"
 
 #define REPEATS 11
 
@@ -66,15 +65,7 @@ static double median_us(Step f, Pair *p, long *calls) {
 static int share_values(gradc_model *m, tape_model *t, uint64_t seed) {
   if (gradc_init(m, seed)) return fprintf(stderr, "gradc bench: %s\n", gradc_error(m)), 1;
   random_inputs(m, seed);
-  for (size_t i = 0; i < gradc_num_tensors(m); i++) {
-    const gradc_tensor_info *ti = gradc_tensor_at(m, i);
-    if (ti->role == GRADC_ROLE_OUTPUT) continue;
-    size_t n, tn;
-    void *src = gradc_tensor(m, ti->name, &n), *dst = tape_tensor(t, ti->name, &tn);
-    if (!dst || tn != n) return fprintf(stderr, "gradc bench: the tape engine has no tensor '%s'\n", ti->name), 1;
-    memcpy(dst, src, n * 4);
-  }
-  return 0;
+  return copy_to_tape(m, t, "gradc bench");
 }
 
 typedef struct {

@@ -2,9 +2,11 @@
  *
  * On random inputs (labels drawn among their classes) and parameters from their INIT,
  * compares for every trainable parameter: the compiled gradient (float32 native code)
- * against central finite differences of the reference evaluator's loss in float64,
- * and the evaluator's own symbolic gradient against the same differences. Prints a
- * table of max abs/rel errors and exits 1 on a mismatch beyond tolerance.
+ * against central finite differences of the reference evaluator's loss in float64
+ * (probed elements), against the dynamic tape baseline's gradient (every element: the
+ * tape shares no derivative rule with the compiler), and the evaluator's own symbolic
+ * gradient against the finite differences. Prints a table of max abs/rel errors and
+ * exits 1 on a mismatch beyond tolerance.
  *
  * Test-only hook: GRADC_CHECK_PERTURB=EPS adds EPS * (index + 1) to every compiled
  * gradient element before comparing, to show that the check does fail. */
@@ -48,10 +50,14 @@ static double ref_loss(gc_graph *ref) {
   return gc_graph_loss(ref);
 }
 
+/* The compiled gradient of a parameter, with the test hook's perturbation. */
+static double compiled(const float *cg, size_t k, double perturb) { return (double)cg[k] + perturb * (double)(k + 1); }
+
 /* Checks one parameter; returns 1 if it fails. */
-static int check_param(gradc_model *m, gc_graph *ref, const gradc_tensor_info *t, double perturb) {
-  size_t n;
+static int check_param(gradc_model *m, gc_graph *ref, tape_model *tp, const gradc_tensor_info *t, double perturb) {
+  size_t n, tn = 0;
   const float *cg = gradc_grad(m, t->name, &n);
+  const float *tg = tape_grad(tp, t->name, &tn);
   double *p = gc_graph_tensor(ref, t->name, NULL);
   gc_graph_eval(ref);
   const double *sg = gc_graph_grad(ref, t->name, NULL);
@@ -60,7 +66,10 @@ static int check_param(gradc_model *m, gc_graph *ref, const gradc_tensor_info *t
   double scale = 1e-6;
   for (size_t k = 0; k < n; k++) scale = fmax(scale, fabs(sym[k]));
   scale *= 1e-3;
-  Err ec = {0, 0}, es = {0, 0};
+  Err ec = {0, 0}, es = {0, 0}, et = {0, 0};
+  if (!tg || tn != n) et = (Err){INFINITY, INFINITY};
+  else
+    for (size_t k = 0; k < n; k++) note(&et, compiled(cg, k, perturb), (double)tg[k], scale);
   size_t probes = n < MAX_PROBES ? n : MAX_PROBES;
   for (size_t j = 0; j < probes; j++) {
     size_t k = n <= MAX_PROBES ? j : (size_t)((double)j * (double)(n - 1) / (MAX_PROBES - 1));
@@ -71,16 +80,16 @@ static int check_param(gradc_model *m, gc_graph *ref, const gradc_tensor_info *t
     double down = ref_loss(ref);
     p[k] = keep;
     double fd = (up - down) / (2 * h);
-    note(&ec, (double)cg[k] + perturb * (double)(k + 1), fd, scale);
+    note(&ec, compiled(cg, k, perturb), fd, scale);
     note(&es, sym[k], fd, scale);
   }
   free(sym);
-  /* Errors are relative to max(|FD|, 1e-3 max|gradient|): float32 code gets 1e-2,
-   * the float64 symbolic gradient 1e-3 (finite differences themselves are only so
-   * exact). */
-  bool bad = ec.rel > 1e-2 || es.rel > 1e-3;
-  printf("%-16s %9zu %7zu   %11.3e %11.3e   %11.3e %11.3e   %s\n", t->name, n, probes, ec.abs, ec.rel, es.abs,
-         es.rel, bad ? "MISMATCH" : "ok");
+  /* Errors are relative to max(|reference|, 1e-3 max|gradient|): float32 code gets 1e-2
+   * against finite differences (themselves only so exact) and 1e-3 against the tape
+   * (float32 too, summed in another order); the float64 symbolic gradient 1e-3. */
+  bool bad = ec.rel > 1e-2 || et.rel > 1e-3 || es.rel > 1e-3;
+  printf("%-16s %9zu %7zu   %11.3e %11.3e   %11.3e %11.3e   %11.3e %11.3e   %s\n", t->name, n, probes, ec.abs,
+         ec.rel, et.abs, et.rel, es.abs, es.rel, bad ? "MISMATCH" : "ok");
   return bad;
 }
 
@@ -112,7 +121,11 @@ int cmd_check(int argc, char **argv) {
   gradc_model *m = build_and_open(&ma, false, &status, tmp, sizeof tmp);
   if (!m) return gc_graph_free(ref), status;
   int rc = 0;
-  if (!gradc_has_backward(m)) {
+  tape_model *tp = tape_open(ma.model, NULL, ma.names, ma.values, ma.ndefines, err, sizeof err);
+  if (!tp) {
+    fprintf(stderr, "gradc check: tape engine: %s\n", err);
+    rc = 1;
+  } else if (!gradc_has_backward(m)) {
     fprintf(stderr, "gradc check: model '%s' has no loss to differentiate ('minimize NAME')\n", gradc_model_name(m));
     rc = 1;
   }
@@ -131,23 +144,30 @@ int cmd_check(int argc, char **argv) {
     }
     gradc_zero_grad(m);
     if (gradc_backward(m)) rc = 1;
+    else if (copy_to_tape(m, tp, "gradc check")) rc = 2;
+    else if (tape_zero_grad(tp), tape_backward(tp)) {
+      fprintf(stderr, "gradc check: tape engine: %s\n", tape_error(tp));
+      rc = 1;
+    }
   }
   if (!rc) {
-    printf("gradc check %s (seed %lld): loss %.9g compiled, %.9g float64 reference\n", ma.model, seed,
-           (double)gradc_loss(m), ref_loss(ref));
-    printf("%-16s %9s %7s   %-23s   %-23s\n", "", "", "", "compiled vs FD(f64)", "symbolic(f64) vs FD");
-    printf("%-16s %9s %7s   %11s %11s   %11s %11s\n", "param", "elements", "probed", "max abs", "max rel", "max abs",
-           "max rel");
+    printf("gradc check %s (seed %lld): loss %.9g compiled, %.9g tape, %.9g float64 reference\n", ma.model, seed,
+           (double)gradc_loss(m), (double)tape_loss(tp), ref_loss(ref));
+    printf("%-16s %9s %7s   %-23s   %-23s   %-23s\n", "", "", "", "compiled vs FD(f64)", "compiled vs tape",
+           "symbolic(f64) vs FD");
+    printf("%-16s %9s %7s   %11s %11s   %11s %11s   %11s %11s\n", "param", "elements", "probed", "max abs", "max rel",
+           "max abs", "max rel", "max abs", "max rel");
     int bad = 0;
     for (size_t i = 0; i < gradc_num_tensors(m); i++) {
       const gradc_tensor_info *t = gradc_tensor_at(m, i);
-      if (t->role == GRADC_ROLE_PARAM && t->trainable) bad += check_param(m, ref, t, perturb);
+      if (t->role == GRADC_ROLE_PARAM && t->trainable) bad += check_param(m, ref, tp, t, perturb);
     }
     printf("%s\n", bad ? "gradient check FAILED" : "gradient check passed");
     rc = bad ? 1 : 0;
   } else if (gradc_error(m)[0]) {
     fprintf(stderr, "gradc check: %s\n", gradc_error(m));
   }
+  if (tp) tape_close(tp);
   gradc_close(m);
   remove_build(tmp);
   gc_graph_free(ref);

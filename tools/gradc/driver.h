@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include "gradc/compiler.h"
 #include "gradc/runtime.h"
+#include "gradc/tape.h"
 
 int cmd_compile(int argc, char **argv);
 int cmd_run(int argc, char **argv);
@@ -42,6 +43,9 @@ int make_tmpdir(char *dir, size_t len);
 /* Random inputs under seed: floats standard normal, class labels uniform among their
  * classes (other i32 inputs 0). */
 void random_inputs(gradc_model *m, uint64_t seed);
+/* Copies m's inputs and parameters into the tape engine t: the same values in both.
+ * 0, or 1 after a message (prefixed with cmd) if t lacks one of them. */
+int copy_to_tape(gradc_model *m, tape_model *t, const char *cmd);
 
 /* Fills tensor `name` from VALUES (see `gradc help run`); prints errors, returns 0/1. */
 int set_tensor(gradc_model *mod, const char *spec);

@@ -50,8 +50,9 @@ static const struct {
     {"check", cmd_check,
      "gradc check MODEL.grad [-D NAME=INT]... [--seed S]\n"
      "  Compares the compiled gradients with central finite differences of the float64\n"
-     "  reference evaluator, for every trainable parameter, on random inputs; prints a\n"
-     "  table of max abs/rel errors; exit 1 on a mismatch beyond tolerance.\n"},
+     "  reference evaluator and with the dynamic tape baseline's gradients, for every\n"
+     "  trainable parameter, on random inputs; prints a table of max abs/rel errors;\n"
+     "  exit 1 on a mismatch beyond tolerance.\n"},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

@@ -127,6 +127,18 @@ void random_inputs(gradc_model *m, uint64_t seed) {
   }
 }
 
+int copy_to_tape(gradc_model *m, tape_model *t, const char *cmd) {
+  for (size_t i = 0; i < gradc_num_tensors(m); i++) {
+    const gradc_tensor_info *ti = gradc_tensor_at(m, i);
+    if (ti->role == GRADC_ROLE_OUTPUT) continue;
+    size_t n, tn;
+    void *src = gradc_tensor(m, ti->name, &n), *dst = tape_tensor(t, ti->name, &tn);
+    if (!dst || tn != n) return fprintf(stderr, "%s: the tape engine has no tensor '%s'\n", cmd, ti->name), 1;
+    memcpy(dst, src, n * 4); /* f32 or i32 */
+  }
+  return 0;
+}
+
 /* ---- --set NAME=VALUES ---- */
 
 /* Reads a whole file (a pipe too) up to 1 GiB. */
