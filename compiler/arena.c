@@ -1,6 +1,7 @@
 /* arena.c — see arena.h. Chunks are linked; nothing is freed until arena_free. */
 #include "arena.h"
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,15 +14,15 @@ typedef struct Chunk {
 
 struct Arena {
   Chunk *head;
+  void (*fail)(void *ctx);
+  void *ctx;
 };
 
-Arena *arena_new(void) {
-  Arena *a = calloc(1, sizeof *a);
-  if (!a) {
-    fputs("gradc: out of memory\n", stderr);
-    abort();
-  }
-  return a;
+Arena *arena_new(void) { return calloc(1, sizeof(Arena)); }
+
+void arena_on_fail(Arena *a, void (*fail)(void *ctx), void *ctx) {
+  a->fail = fail;
+  a->ctx = ctx;
 }
 
 void arena_free(Arena *a) {
@@ -38,8 +39,9 @@ void *arena_alloc(Arena *a, size_t n) {
   Chunk *c = a->head;
   if (!c || c->cap - c->used < n) {
     size_t cap = n > 65536 ? n : 65536;
-    c = malloc(sizeof *c + cap);
+    c = cap <= SIZE_MAX - sizeof *c ? malloc(sizeof *c + cap) : NULL;
     if (!c) {
+      if (a->fail) a->fail(a->ctx);
       fputs("gradc: out of memory\n", stderr);
       abort();
     }

@@ -8,9 +8,13 @@
 
 typedef struct Arena Arena;
 
-Arena *arena_new(void);
+Arena *arena_new(void); /* NULL when out of memory */
 void arena_free(Arena *a);
-void *arena_alloc(Arena *a, size_t n); /* zeroed, 16-byte aligned; aborts on OOM */
+/* When memory runs out, arena_alloc calls fail(ctx), which must not return (the
+ * compiler passes diag_out_of_memory: an error through the Diag's longjmp); without
+ * it, or if it returns, arena_alloc aborts. */
+void arena_on_fail(Arena *a, void (*fail)(void *ctx), void *ctx);
+void *arena_alloc(Arena *a, size_t n); /* zeroed, 16-byte aligned */
 char *arena_strdup(Arena *a, const char *s);
 char *arena_strndup(Arena *a, const char *s, size_t n);
 char *arena_printf(Arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

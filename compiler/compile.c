@@ -1,7 +1,10 @@
-/* compile.c — the pipeline, in one function (gc_compile), and nothing else.
+/* compile.c — the pipeline, and nothing else: front() runs the graph stages, back()
+ * the LLVM stages, pipeline() the two in order under the Diag, gc_compile() sets up
+ * and tears down.
  *
- *   parse -> build graph (shapes) -> autodiff -> optimise -> per entry point:
- *   schedule (fusion) -> memory plan -> lower to LLVM -> optimise (LLVM) -> emit
+ *   parse -> build graph (shapes) -> [bake weights] -> autodiff -> optimise ->
+ *   per entry point: arguments (names checked) -> schedule (fusion) -> memory plan ->
+ *   lower to LLVM -> optimise (LLVM) -> emit
  *
  * Every stage reports a user error through the Diag (a longjmp back here); all memory
  * of the compile lives in one arena. */
@@ -151,13 +154,21 @@ int gc_compile(const gc_options *o, gc_result *res, char *err, size_t errlen) {
   const char *src = o->source;
   if (!src && !(src = owned = diag_read_file(o->path, err, errlen))) return 1;
   Arena *a = arena_new();
-  Diag *d = ARENA_NEW(a, Diag);
+  Diag *d = a ? calloc(1, sizeof *d) : NULL;
+  if (!d) {
+    snprintf(err, errlen, "%s: error: out of memory\n", o->path);
+    arena_free(a);
+    free(owned);
+    return 2;
+  }
+  arena_on_fail(a, diag_out_of_memory, d);
   d->file = o->path;
   d->src = src;
   LLVMTargetMachineRef tm = emit_target_machine(o->triple, o->cpu, o->opt_level, err, errlen);
   int rc = tm ? pipeline(d, a, o, tm, res, err, errlen) : 2;
   if (tm) LLVMDisposeTargetMachine(tm);
   arena_free(a);
+  free(d);
   free(owned);
   return rc;
 }

@@ -44,6 +44,8 @@ void diag_error(Diag *d, SrcLoc loc, const char *fmt, ...) {
   longjmp(d->jb, 1);
 }
 
+void diag_out_of_memory(void *d) { diag_error(d, (SrcLoc){0, 0}, "out of memory"); }
+
 static int edit_distance(const char *a, const char *b) {
   size_t la = strlen(a), lb = strlen(b);
   if (la > 64 || lb > 64) return 1000;

@@ -22,6 +22,8 @@ typedef struct Diag {
 
 _Noreturn void diag_error(Diag *d, SrcLoc loc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* "FILE: error: out of memory" through d (a Diag *): the arena's fail hook. */
+_Noreturn void diag_out_of_memory(void *d);
 
 /* The candidate closest to `name` by edit distance, or NULL if none is close. */
 const char *diag_nearest(const char *name, const char *const *cands, int n);

@@ -113,10 +113,16 @@ Entry *entry_build(Graph *g, EntryKind kind, EntryOptions opt) {
 
 /* ---- the arguments' names in C ---- */
 
+static bool fixed_name(const char *name) {
+  return !strcmp(name, "loss") || !strcmp(name, "hyper") || !strcmp(name, "workspace");
+}
+
 const char *arg_c_name(Arena *a, const Arg *arg) {
   switch (arg->kind) {
   case ARG_GRAD: return arena_printf(a, "grad_%s", arg->name);
   case ARG_STATE: return arena_printf(a, "momentum_%s", arg->name);
+  case ARG_OUTPUT: /* `output loss` beside the loss argument: loss_out */
+    return fixed_name(arg->name) ? arena_printf(a, "%s_out", arg->name) : arg->name;
   default: return arg->name; /* the tensor's name, or loss, hyper, workspace */
   }
 }
@@ -171,11 +177,8 @@ void entry_check_names(const Entry *e, Arena *a, Diag *d) {
       const Arg *y = &e->args[j];
       const Arg *later = named_later(x, y), *other = later == x ? y : x;
       if (!strcmp(cx, arg_c_name(a, y))) {
-        /* an output of a value that is an argument already, under its own name */
+        /* an output of an input or parameter, under its own name */
         const Arg *out = x->kind == ARG_OUTPUT ? x : y->kind == ARG_OUTPUT ? y : NULL, *arg = out == x ? y : x;
-        if (out && arg->node == out->node && arg->kind == ARG_LOSS)
-          diag_error(d, out->loc, "'%s' is minimised: %s already returns it through its 'loss' argument", out->name,
-                     e->name);
         if (out && arg->node == out->node && (arg->kind == ARG_INPUT || arg->kind == ARG_PARAM))
           diag_error(d, out->loc,
                      "'%s' is %s: the caller already holds its buffer (to output a copy, name it: %s_out = %s)",

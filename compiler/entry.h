@@ -1,8 +1,9 @@
 /* entry.h — an entry point of the generated code, from its roots to its memory plan.
  *
- * entry.c chooses, for one entry point (forward or backward), the roots it computes,
- * adds sink nodes (COPY into an output, ACCUM into a gradient), and lists its ABI
- * arguments; schedule.c groups its live nodes into kernels (fusion); memplan.c gives
+ * entry.c chooses, for one entry point (forward, backward or train step), the roots it
+ * computes, adds sink nodes (COPY into an output or the loss; SGD for a gradient: added
+ * into its buffer, or stored and applied, by mode) and lists its ABI arguments;
+ * schedule.c groups its live nodes into kernels (fusion); memplan.c gives
  * every value a buffer (an argument, a slice of the workspace, an alias of another
  * buffer, or none when it lives in registers inside a fused kernel). */
 #ifndef GRADC_ENTRY_H
@@ -26,7 +27,8 @@ typedef struct {
 } Arg;
 
 /* The argument's name in C (the header, the LLVM function, the IR listing): the tensor's
- * name, grad_NAME, momentum_NAME, loss, hyper or workspace. */
+ * name, grad_NAME, momentum_NAME, loss, hyper or workspace; an output named loss, hyper
+ * or workspace is NAME_out (`output loss` of the minimised loss is natural). */
 const char *arg_c_name(Arena *a, const Arg *arg);
 
 /* KER_ELEM: one loop nest over `shape`, every member computed per element.
@@ -74,7 +76,7 @@ typedef struct {
   EntryKind kind;
   Arg *args;
   int nargs;
-  Node **sinks;     /* COPY / ACCUM nodes: what the entry must store */
+  Node **sinks;     /* COPY / SGD nodes: what the entry must store */
   int nsinks;
   Node **live;      /* nodes the entry computes, topological order */
   int nlive;

@@ -113,14 +113,20 @@ static gc_graph *build(Diag *d, gc_graph *gg, const gc_options *o) {
   optimize(g);
   gg->g = g;
   gg->val = ARENA_ARRAY(gg->arena, double *, g->n);
-  for (int i = 0; i < g->n; i++) gg->val[i] = calloc((size_t)shape_count(g->nodes[i]->shape), sizeof(double));
+  for (int i = 0; i < g->n; i++)
+    if (!(gg->val[i] = calloc((size_t)shape_count(g->nodes[i]->shape), sizeof(double)))) diag_out_of_memory(d);
   return gg;
 }
 
 gc_graph *gc_graph_build(const gc_options *o, char *err, size_t errlen) {
   gc_graph *gg = calloc(1, sizeof *gg);
-  gg->arena = arena_new();
-  Diag *d = ARENA_NEW(gg->arena, Diag);
+  Diag *d = gg ? (gg->arena = arena_new()) ? ARENA_NEW(gg->arena, Diag) : NULL : NULL;
+  if (!d) {
+    snprintf(err, errlen, "%s: error: out of memory\n", o->path);
+    gc_graph_free(gg);
+    return NULL;
+  }
+  arena_on_fail(gg->arena, diag_out_of_memory, d);
   d->file = o->path;
   d->src = o->source;
   if (!d->src) d->src = gg->src = diag_read_file(o->path, err, errlen);

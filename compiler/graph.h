@@ -61,7 +61,7 @@ struct Node {
   int64_t classes;  /* i32 INPUT: classes of the cross_entropy reading it, else 0 */
   InitSpec init;    /* PARAM */
   const float *baked; /* PARAM baked in with --weights: its values (read-only data) */
-  int sink_arg;     /* COPY/ACCUM: the entry argument it stores into */
+  int sink_arg;     /* COPY/SGD: the entry argument it stores into */
   /* Scratch for passes. */
   Node *repl;       /* opt.c: forwarding pointer after a rewrite */
   int uses;

@@ -1,6 +1,7 @@
 /* runtime/host.c — the host runtime: open a gradc shared object (dlopen), read and
  * validate its descriptor, allocate 64-byte aligned tensor, gradient, momentum and
- * workspace buffers, resolve the entry points and call them through libffi; init,
+ * workspace buffers, resolve the entry points and call them (NAME_packed where the
+ * object has it, else through libffi); init,
  * zero_grad, SGD (through the freestanding core) and introspection.
  *
  * It does not parse JSON itself (runtime/descriptor.c) nor touch weight files

@@ -285,6 +285,12 @@ tape_model *tape_open(const char *path, const char *source, const char *const *d
     return NULL;
   }
   m->arena = arena_new();
+  if (!m->arena) {
+    if (err && errlen) snprintf(err, errlen, "%s: error: out of memory", path);
+    free_model(m);
+    return NULL;
+  }
+  arena_on_fail(m->arena, diag_out_of_memory, &m->diag);
   m->diag.file = m->path;
   m->diag.src = m->source;
   m->T.diag = &m->diag;

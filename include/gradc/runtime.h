@@ -1,6 +1,7 @@
 /* gradc/runtime.h — the host runtime (library gradcrt): open any gradc shared object,
  * own its parameter, gradient, optimiser-state and workspace buffers, call its entry
- * points through libffi, save and load weights as safetensors.
+ * points (through their NAME_packed form when the object has one, as gradc's always
+ * do, else through libffi), save and load weights as safetensors.
  *
  * The runtime never depends on the compiler. The freestanding part (SGD, zeroing,
  * seeded initialisation) is in gradc/runtime_core.h and links into firmware alone.
@@ -21,7 +22,9 @@ typedef struct gradc_model gradc_model;
 
 gradc_model *gradc_open(const char *so_path, char *err, size_t errlen);
 void gradc_close(gradc_model *m);
-int gradc_init(gradc_model *m, uint64_t seed); /* every param from its INIT */
+/* Every param from its INIT under seed; also zeroes every input, output, gradient and
+ * momentum buffer and makes the loss NaN: a fresh start (set inputs after it). */
+int gradc_init(gradc_model *m, uint64_t seed);
 /* An input, param or output by name: float, or int32_t for i32 inputs; NULL if none. */
 void *gradc_tensor(gradc_model *m, const char *name, size_t *count);
 float *gradc_grad(gradc_model *m, const char *param, size_t *count);

@@ -102,3 +102,25 @@ Test(header, compiles_as_cxx, .timeout = 30) {
   }
   compiles(cxx, "c++", "-std=c++11");
 }
+
+/* An output named like a fixed argument (`output loss` of the minimised loss) is
+ * loss_out in C, so the header still compiles. */
+Test(header, output_named_loss, .timeout = 30) {
+  char *dir = e2e_tmpdir("header_loss");
+  char *so = e2e_fmt("%s/ol.so", dir), *h = e2e_fmt("%s/ol.h", dir);
+  e2e_result r;
+  e2e_gradc(&r, "compile", E2E_MODELS_DIR "/output_loss.grad", "-o", so, NULL);
+  cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+  e2e_free(&r);
+  char *text = e2e_read(h, NULL);
+  cr_assert(text, "no %s", h);
+  char *fwd = declaration(text, "ol_forward");
+  cr_expect_str_eq(fwd, "void ol_forward(const float *x, const float *w, float *loss_out, float *loss, void *workspace);");
+  const char *argv[] = {E2E_CC, "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-std=c11", "-x", "c", h, NULL};
+  e2e_run(&r, argv);
+  cr_expect_eq(r.status, 0, "cc rejects ol.h: %s", e2e_describe(&r));
+  e2e_free(&r);
+  free(fwd), free(text), free(so), free(h);
+  e2e_rmdir(dir);
+  free(dir);
+}

@@ -22,7 +22,8 @@ static const struct {
      "  kind (asm, llvm, header, ir, dot) to standard output. --stats prints the\n"
      "  footprint: code, constants, workspace and buffers, stack frames. --threads: large\n"
      "  matrix products are split into at most T parts that the runtime's thread pool\n"
-     "  runs at once (default: this machine's cores for the host, 1 for other targets).\n"},
+     "  runs at once (default: this machine's cores, at most 8, for the host; 1 for\n"
+     "  other targets).\n"},
     {"run", cmd_run,
      "gradc run MODEL.grad [-D NAME=INT]... [--seed S] [--load W.safetensors]\n"
      "          [--set NAME=VALUES]... [--backward] [--train-steps K --lr LR] [--json]\n"
