@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "autodiff.h"
 #include "build.h"
@@ -22,7 +23,11 @@
 
 const char *gc_version(void) { return "0.1.0"; }
 
-static char *with_ext(const char *path, const char *ext) {
+/* The header's path beside OUT: OUT with .h; OUT itself when it is a device such as
+ * /dev/null (or a FIFO), so that -o /dev/null writes nothing into /dev. */
+static char *header_path(const char *path, const char *ext) {
+  struct stat st;
+  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) return strdup(path);
   size_t n = strlen(path);
   const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
   if (dot && (!slash || dot > slash)) n = (size_t)(dot - path);
@@ -136,7 +141,7 @@ static int pipeline(Diag *d, Arena *a, const gc_options *o, LLVMTargetMachineRef
   res->flops_backward = u->nentries > 2 ? entry_flops(u->entries[2]) : 0;
   int rc = back(u, o, tm, res, err, errlen);
   if (!rc && (o->emit == GC_EMIT_SO || o->emit == GC_EMIT_OBJ)) { /* the header beside it */
-    char *h = with_ext(o->out, ".h");
+    char *h = header_path(o->out, ".h");
     rc = emit_text(h, write_header, u, err, errlen) ? 2 : 0;
     if (rc) unlink(o->out);
     else snprintf(res->header_path, sizeof res->header_path, "%s", h);

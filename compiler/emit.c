@@ -2,11 +2,12 @@
  * header and the descriptor every object carries.
  *
  * Every file is written to a temporary name in the target's directory and renamed into
- * place once complete, so an interrupted or failed compile never leaves a partial
- * output. A shared object is linked from the object by the system C compiler driver
+ * place once complete (common/outfile.h; a device such as /dev/null is written in
+ * place), so an interrupted or failed compile never leaves a partial output. A shared object is linked from the object by the system C compiler driver
  * (`cc -shared`, or $GRADC_CC). */
 #define _DEFAULT_SOURCE /* mkstemps, mkdtemp, strdup */
 #include "emit.h"
+#include "outfile.h"
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
@@ -438,37 +439,35 @@ int emit_footprint(LLVMModuleRef mod, LLVMTargetMachineRef tm, const Unit *u, gc
 
 /* ---------------------------------------------------------------- files */
 
-/* A temporary path in out's directory. */
-static char *temp_beside(const char *out, const char *suffix) {
-  size_t n = strlen(out) + 32;
-  char *p = malloc(n);
-  snprintf(p, n, "%s.tmp%ldXXXXXX%s", out, (long)getpid(), suffix);
-  int fd = mkstemps(p, (int)strlen(suffix));
-  if (fd < 0) {
-    free(p);
-    return NULL;
-  }
+/* Starts writing out (outfile.h): the temporary's path in f->tmp, or -1 with the error. */
+static int begin(OutFile *f, const char *out, const char *suffix, char *err, size_t errlen) {
+  int fd = outfile_begin(f, out, suffix);
+  if (fd < 0) return snprintf(err, errlen, "cannot write '%s': %s", out, strerror(errno)), -1;
   close(fd);
-  return p;
+  return 0;
 }
 
-/* What open(2) with this mode would give under the process umask. */
-static mode_t with_umask(mode_t mode) {
-  mode_t mask = umask(0);
-  umask(mask);
-  return mode & ~mask;
-}
-
-static int finish(char *tmp, const char *out, int rc, char *err, size_t errlen) {
+/* Ends writing out: commits the temporary if rc is 0, else removes it; returns rc. */
+static int finish(OutFile *f, const char *out, int rc, char *err, size_t errlen) {
   const char *ext = strrchr(out, '.');
-  if (rc == 0) chmod(tmp, with_umask(ext && !strcmp(ext, ".so") ? 0777 : 0666));
-  if (rc == 0 && rename(tmp, out) != 0) {
+  if (rc) outfile_abort(f);
+  else if (outfile_commit(f, ext && !strcmp(ext, ".so") ? 0777 : 0666)) {
     snprintf(err, errlen, "cannot write '%s': %s", out, strerror(errno));
     rc = -1;
   }
-  if (rc) unlink(tmp);
-  free(tmp);
   return rc;
+}
+
+/* A temporary file beside f's temporary (its directory), for intermediate objects. */
+static char *temp_near(const OutFile *f, const char *suffix) {
+  size_t n = strlen(f->tmp) + strlen(suffix) + 16;
+  char *p = malloc(n);
+  if (!p) return NULL;
+  snprintf(p, n, "%s.XXXXXX%s", f->tmp, suffix);
+  int fd = mkstemps(p, (int)strlen(suffix));
+  if (fd < 0) return free(p), NULL;
+  close(fd);
+  return p;
 }
 
 int emit_machine_code(LLVMModuleRef mod, LLVMTargetMachineRef tm, LLVMCodeGenFileType kind, const char *path,
@@ -482,8 +481,10 @@ int emit_machine_code(LLVMModuleRef mod, LLVMTargetMachineRef tm, LLVMCodeGenFil
   return 0;
 }
 
-/* Links the objects into a shared object with the system's C compiler driver. */
-static int link_shared(char *const *objs, int n, const char *so, char *err, size_t errlen) {
+/* Links the objects into a shared object (so; out is what the user named) with the
+ * system's C compiler driver. */
+static int link_shared(char *const *objs, int n, const char *so, const char *out, LLVMTargetMachineRef tm, char *err,
+                       size_t errlen) {
   const char *cc = getenv("GRADC_CC");
   if (!cc || !*cc) cc = "cc";
   char *argv[8] = {(char *)cc, "-shared", "-o", (char *)so};
@@ -499,7 +500,12 @@ static int link_shared(char *const *objs, int n, const char *so, char *err, size
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }
   if (!WIFEXITED(st) || WEXITSTATUS(st)) {
-    snprintf(err, errlen, "linking '%s' with '%s -shared' failed", so, cc);
+    char *host = LLVMGetDefaultTargetTriple(), *triple = LLVMGetTargetMachineTriple(tm);
+    bool cross = strcmp(host, triple) != 0;
+    snprintf(err, errlen, "linking '%s' with '%s -shared' failed%s%s%s", out, cc,
+             cross ? " (the target is " : "", cross ? triple : "",
+             cross ? ": set GRADC_CC to a C compiler that links for it, or use --emit obj)" : "");
+    LLVMDisposeMessage(host), LLVMDisposeMessage(triple);
     return -1;
   }
   return 0;
@@ -508,26 +514,25 @@ static int link_shared(char *const *objs, int n, const char *so, char *err, size
 /* A shared object: its machine code as one or two objects (emit_parallel.c), linked. */
 static int emit_shared(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, const char *out, char *err,
                        size_t errlen) {
-  char *objs[2] = {NULL, NULL}, *so = NULL;
-  int rc = (objs[0] = temp_beside(out, ".o")) && (objs[1] = temp_beside(out, ".o")) && (so = temp_beside(out, ".so"))
-               ? 0 : -1;
+  OutFile so;
+  if (begin(&so, out, ".so", err, errlen)) return -1;
+  char *objs[2] = {temp_near(&so, ".o"), temp_near(&so, ".o")};
+  int rc = objs[0] && objs[1] ? 0 : -1;
   if (rc) snprintf(err, errlen, "cannot write '%s': %s", out, strerror(errno)); /* the failed mkstemps' errno */
   int n = rc ? -1 : emit_objects(mod, tm, opt, objs[0], objs[1], err, errlen);
-  if (!rc) rc = n < 0 ? -1 : link_shared(objs, n, so, err, errlen);
+  if (!rc) rc = n < 0 ? -1 : link_shared(objs, n, so.tmp, out, tm, err, errlen);
   for (int i = 0; i < 2; i++)
     if (objs[i]) unlink(objs[i]), free(objs[i]);
-  rc = so ? finish(so, out, rc, err, errlen) : -1;
+  rc = finish(&so, out, rc, err, errlen);
   return rc ? -1 : n;
 }
 
 int emit_file(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, gc_emit kind, const char *out, char *err,
               size_t errlen) {
   if (kind == GC_EMIT_SO) return emit_shared(mod, tm, opt, out, err, errlen);
-  char *tmp = temp_beside(out, "");
-  if (!tmp) {
-    snprintf(err, errlen, "cannot write '%s': %s", out, strerror(errno));
-    return -1;
-  }
+  OutFile f;
+  if (begin(&f, out, "", err, errlen)) return -1;
+  char *tmp = f.tmp;
   int rc = 0;
   if (kind == GC_EMIT_LLVM) {
     char *msg = NULL;
@@ -539,20 +544,20 @@ int emit_file(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, gc_emit kind,
   } else {
     rc = emit_machine_code(mod, tm, kind == GC_EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile, tmp, err, errlen);
   }
-  return finish(tmp, out, rc, err, errlen) ? -1 : 1;
+  return finish(&f, out, rc, err, errlen) ? -1 : 1;
 }
 
 int emit_text(const char *out, void (*write)(FILE *, const void *), const void *arg, char *err, size_t errlen) {
-  char *tmp = temp_beside(out, "");
-  FILE *f = tmp ? fopen(tmp, "w") : NULL;
+  OutFile o;
+  if (begin(&o, out, "", err, errlen)) return -1;
+  FILE *f = fopen(o.tmp, "w");
   if (!f) {
     snprintf(err, errlen, "cannot write '%s': %s", out, strerror(errno));
-    if (tmp) unlink(tmp);
-    free(tmp);
+    outfile_abort(&o);
     return -1;
   }
   write(f, arg);
   int rc = (ferror(f) | fclose(f)) ? -1 : 0;
   if (rc) snprintf(err, errlen, "cannot write '%s': %s", out, strerror(errno));
-  return finish(tmp, out, rc, err, errlen);
+  return finish(&o, out, rc, err, errlen);
 }

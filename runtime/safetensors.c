@@ -8,13 +8,14 @@
  * key is present and refuses a mismatch; files without it (other writers) still load.
  *
  * Save is atomic: a temporary file in the same directory, flushed and fsync'ed, then
- * renamed over the target. Load validates the whole file against the model (names,
+ * renamed over the target (common/outfile.h: a link is followed, a device such as
+ * /dev/null written in place). Load validates the whole file against the model (names,
  * dtypes, shapes, byte ranges, no missing or extra tensors) before it copies anything,
  * so a rejected file leaves the parameters untouched.
  *
  * It does not read other dtypes, convert shapes, or touch gradients or optimiser
  * state. Nothing here aborts, exits or prints. */
-#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* mkstemps (outfile.h), fsync */
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -28,6 +29,7 @@
 #include <cjson/cJSON.h>
 
 #include "host_internal.h"
+#include "outfile.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "gradc's safetensors I/O assumes a little-endian host"
@@ -145,13 +147,6 @@ static int write_all(FILE *f, const gradc_model *m, const char *header, size_t h
   return 0;
 }
 
-/* The mode a newly created file would get: 0666 minus the umask. */
-static mode_t new_file_mode(void) {
-  mode_t um = umask(0);
-  umask(um);
-  return 0666 & ~um;
-}
-
 /* Make the rename durable; best effort (some file systems refuse to fsync a directory). */
 static void sync_parent_dir(const char *path) {
   char *dir = strdup(path);
@@ -166,20 +161,22 @@ static void sync_parent_dir(const char *path) {
   free(dir);
 }
 
-/* Write to tmp (whose descriptor is fd) and rename it over path; errno on failure. */
-static int write_and_rename(const gradc_model *m, int fd, const char *tmp, const char *path,
-                            const char *header, size_t hlen) {
-  if (fchmod(fd, new_file_mode()) != 0) return close(fd), -1;
+/* Writes the file through o's temporary (whose descriptor is fd), flushed to disk, and
+ * commits it (rename over the target); on failure the temporary is removed, errno set. */
+static int write_and_commit(const gradc_model *m, int fd, OutFile *o, const char *header, size_t hlen) {
   FILE *f = fdopen(fd, "wb");
-  if (!f) return close(fd), -1;
-  int rc = write_all(f, m, header, hlen);
+  int rc = f ? write_all(f, m, header, hlen) : -1;
   if (rc == 0 && fflush(f) != 0) rc = -1;
   if (rc == 0 && fsync(fd) != 0) rc = -1;
   int saved = errno;
-  if (fclose(f) != 0 && rc == 0) rc = -1, saved = errno;
+  if ((f ? fclose(f) : close(fd)) != 0 && rc == 0) rc = -1, saved = errno;
   errno = saved;
-  if (rc == 0 && rename(tmp, path) != 0) rc = -1;
-  return rc;
+  if (rc) {
+    outfile_abort(o);
+    errno = saved;
+    return -1;
+  }
+  return outfile_commit(o, 0666);
 }
 
 int gradc_save(gradc_model *m, const char *path) {
@@ -187,17 +184,11 @@ int gradc_save(gradc_model *m, const char *path) {
   if (!path || !*path) return gradc__fail(m, "cannot save weights: no path given");
   size_t hlen = 0;
   char *header = build_header(m, &hlen);
-  char *tmp = malloc(strlen(path) + sizeof ".tmp.XXXXXX");
-  if (!header || !tmp) {
-    free(header), free(tmp);
-    return gradc__fail(m, "cannot save weights to '%s': out of memory", path);
-  }
-  strcpy(tmp, path);
-  strcat(tmp, ".tmp.XXXXXX");
-  int rc = 0, fd = mkstemp(tmp);
-  if (fd < 0 || write_and_rename(m, fd, tmp, path, header, hlen) != 0) {
+  if (!header) return gradc__fail(m, "cannot save weights to '%s': out of memory", path);
+  OutFile o;
+  int rc = 0, fd = outfile_begin(&o, path, "");
+  if (fd < 0 || write_and_commit(m, fd, &o, header, hlen) != 0) {
     int e = errno;
-    if (fd >= 0) unlink(tmp);
     /* A full disk (ENOSPC), a quota (EDQUOT) or a file size limit (EFBIG) all end here,
      * before the rename: whatever was at path is still there, unchanged. */
     rc = gradc__fail(m, "cannot save weights to '%s': %s (any previous file there is unchanged)", path,
@@ -206,7 +197,6 @@ int gradc_save(gradc_model *m, const char *path) {
     sync_parent_dir(path);
   }
   free(header);
-  free(tmp);
   return rc;
 }
 

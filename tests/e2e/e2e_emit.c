@@ -524,3 +524,65 @@ Test(emit, threads_option, .timeout = 60) {
   e2e_rmdir(dir);
   free(dir);
 }
+
+/* -o onto something that is not a regular file (common/outfile.h): /dev/null is written
+ * in place and stays a device (as root, renaming over it would delete it), and so does
+ * the header beside it; a symbolic link is followed, its target replaced, the link
+ * kept. */
+Test(emit, device_and_link_outputs, .timeout = 60) {
+  const char *kinds[] = {"ir", "so", "obj"};
+  for (int i = 0; i < 3; i++) {
+    e2e_result r;
+    e2e_gradc(&r, "compile", E2E_LOGREG, "--emit", kinds[i], "-o", "/dev/null", NULL);
+    cr_expect_eq(r.status, 0, "--emit %s -o /dev/null: %s", kinds[i], e2e_describe(&r));
+    e2e_free(&r);
+    struct stat st;
+    cr_assert(stat("/dev/null", &st) == 0 && S_ISCHR(st.st_mode), "--emit %s -o /dev/null replaced the device",
+              kinds[i]);
+    cr_expect(!e2e_exists("/dev/null.h"), "--emit %s -o /dev/null wrote /dev/null.h", kinds[i]);
+  }
+  char *dir = e2e_tmpdir("link");
+  char *real = e2e_fmt("%s/real.so", dir), *link = e2e_fmt("%s/link.so", dir);
+  cr_assert(e2e_write(real, "old"));
+  cr_assert(symlink("real.so", link) == 0);
+  e2e_result r;
+  e2e_gradc(&r, "compile", E2E_LOGREG, "-o", link, NULL);
+  cr_expect_eq(r.status, 0, "-o LINK: %s", e2e_describe(&r));
+  e2e_free(&r);
+  struct stat st;
+  cr_expect(lstat(link, &st) == 0 && S_ISLNK(st.st_mode), "the link was replaced by a file");
+  char *text = e2e_read(real, NULL);
+  cr_expect(text && !memcmp(text, "\177ELF", 4), "the link's target is not the new shared object");
+  free(text);
+  only_files(dir, (const char *const[]){"real.so", "link.so", "link.h", NULL});
+  e2e_rmdir(dir);
+  free(dir), free(real), free(link);
+}
+
+/* -o naming the model itself, or a .h for so/obj (the header beside it would be the
+ * same file), is refused (exit 2) before anything is written. */
+Test(emit, refuses_to_clobber, .timeout = 30) {
+  char *dir = e2e_tmpdir("clobber");
+  char *model = e2e_fmt("%s/m.grad", dir), *h = e2e_fmt("%s/m.h", dir);
+  char *src = e2e_read(E2E_LOGREG, NULL);
+  cr_assert(src && e2e_write(model, src));
+  e2e_result r;
+  e2e_gradc(&r, "compile", model, "--emit", "ir", "-o", model, NULL);
+  cr_expect_eq(r.status, 2, "%s", e2e_describe(&r));
+  cr_expect(strstr(r.err, "model file itself"), "%s", r.err);
+  e2e_free(&r);
+  char *now = e2e_read(model, NULL);
+  cr_expect_str_eq(now, src, "the model file was changed");
+  free(now);
+  const char *kinds[] = {"so", "obj"};
+  for (int i = 0; i < 2; i++) {
+    e2e_gradc(&r, "compile", model, "--emit", kinds[i], "-o", h, NULL);
+    cr_expect_eq(r.status, 2, "--emit %s -o m.h: %s", kinds[i], e2e_describe(&r));
+    cr_expect(strstr(r.err, "header"), "%s", r.err);
+    e2e_free(&r);
+  }
+  only_files(dir, (const char *const[]){"m.grad", NULL});
+  free(src), free(model), free(h);
+  e2e_rmdir(dir);
+  free(dir);
+}

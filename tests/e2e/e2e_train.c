@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "e2e_util.h"
@@ -859,6 +860,22 @@ Test(csv, eval_needs_weights) {
   e2e_gradc(&r, "train", CSV10, NULL);
   cr_expect_eq(r.status, 2, "train without --data: %s", e2e_describe(&r));
   e2e_free(&r);
+  free(data);
+  e2e_rmdir(dir);
+  free(dir);
+}
+
+/* -o /dev/null: the weights are written in place and the device stays a device (the
+ * atomic rename is for regular files; common/outfile.h). */
+Test(train, save_to_dev_null, .timeout = 30) {
+  char *dir = e2e_tmpdir("devnull");
+  char *data = csv10_rows(dir, "d.csv", 8);
+  e2e_result r;
+  e2e_gradc(&r, "train", CSV10, "--data", data, "--epochs", "1", "-o", "/dev/null", NULL);
+  cr_expect_eq(r.status, 0, "%s", e2e_describe(&r));
+  e2e_free(&r);
+  struct stat st;
+  cr_expect(stat("/dev/null", &st) == 0 && S_ISCHR(st.st_mode), "train -o /dev/null replaced the device");
   free(data);
   e2e_rmdir(dir);
   free(dir);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "driver.h"
 
@@ -54,6 +55,21 @@ static void print_stats(FILE *out, const gc_result *r) {
   for (int k = 0; k < f->nentries; k++)
     fprintf(out, "  stack   %s: frame %lld (its own allocations; register spills and callee saves not counted)\n",
             f->entry[k], (long long)f->frame[k]);
+}
+
+/* -o naming the model file, or (for so and obj) a .h path the header would overwrite:
+ * says so and returns 1. */
+static int clobbers(const gc_options *o) {
+  struct stat a, b;
+  if (stat(o->out, &a) == 0 && stat(o->path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+    return fprintf(stderr, "gradc compile: -o %s: that is the model file itself\n", o->out), 1;
+  const char *ext = strrchr(o->out, '.');
+  if ((o->emit == GC_EMIT_SO || o->emit == GC_EMIT_OBJ) && ext && !strcmp(ext, ".h") && !strchr(ext, '/') &&
+      (stat(o->out, &a) != 0 || S_ISREG(a.st_mode)))
+    return fprintf(stderr, "gradc compile: -o %s: the header goes beside the %s as OUT with .h, here OUT itself; "
+                           "name the output %s\n", o->out, o->emit == GC_EMIT_SO ? "shared object" : "object",
+                   o->emit == GC_EMIT_SO ? "NAME.so" : "NAME.o"), 1;
+  return 0;
 }
 
 int cmd_compile(int argc, char **argv) {
@@ -122,10 +138,12 @@ int cmd_compile(int argc, char **argv) {
     out = default_out(m.model, o.emit);
   }
   if (out) o.out = out;
+  if (!to_stdout && clobbers(&o)) return free(out), 2;
   char err[8192];
   gc_result res;
   int rc = gc_compile(&o, &res, err, sizeof err);
   if (rc) {
+    if (rc == 2) fputs("gradc compile: ", stderr); /* not the model's fault: output, target, linker */
     fputs(err, stderr);
     if (err[0] && err[strlen(err) - 1] != '\n') fputc('\n', stderr);
     rc = 1;
