@@ -211,8 +211,10 @@ static Node *value_of(Builder *B, Expr *e) {
 
 /* ---------------------------------------------------------------- statements */
 
+/* A dim's size: the last -D that names it (a later option overrides an earlier one, as
+ * `gradc eval` relies on), else the model's. */
 static int64_t size_value(Builder *B, const Stmt *st) {
-  for (int i = 0; i < B->opt->ndefines; i++)
+  for (int i = B->opt->ndefines - 1; i >= 0; i--)
     if (strcmp(B->opt->define_names[i], st->name) == 0) return B->opt->define_values[i];
   return st->value;
 }

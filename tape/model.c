@@ -27,8 +27,9 @@ static Sym *define(tape_model *m, const char *name, SrcLoc loc, SymKind kind, in
   return s;
 }
 
+/* The last -D naming the dim (a later one overrides), else the model's size. */
 static int64_t size_value(const Stmt *st, const char *const *names, const long long *values, int n) {
-  for (int i = 0; i < n; i++)
+  for (int i = n - 1; i >= 0; i--)
     if (!strcmp(names[i], st->name)) return values[i];
   return st->value;
 }

@@ -880,3 +880,28 @@ Test(train, save_to_dev_null, .timeout = 30) {
   e2e_rmdir(dir);
   free(dir);
 }
+
+/* eval's mean is over all rows whatever -D sets the batch to (a later -D overrides an
+ * earlier one: eval's own -D N=ROWS wins), and so is train's validation loss. */
+Test(train, eval_ignores_a_batch_define, .timeout = 60) {
+  char *dir = e2e_tmpdir("evald");
+  char *data = csv10_rows(dir, "d.csv", 10), *w = e2e_fmt("%s/w.safetensors", dir);
+  e2e_result r;
+  e2e_gradc(&r, "train", CSV10, "--data", data, "--epochs", "2", "-o", w, NULL);
+  cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+  e2e_free(&r);
+  e2e_gradc(&r, "eval", CSV10, "--weights", w, "--data", data, NULL);
+  cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+  char *want = strdup(r.out);
+  e2e_free(&r);
+  const char *batches[] = {"N=3", "N=4", "N=32"};
+  for (int i = 0; i < 3; i++) {
+    e2e_gradc(&r, "eval", CSV10, "-D", batches[i], "--weights", w, "--data", data, NULL);
+    cr_expect_eq(r.status, 0, "%s", e2e_describe(&r));
+    cr_expect_str_eq(r.out, want, "eval -D %s differs from eval", batches[i]);
+    e2e_free(&r);
+  }
+  free(want), free(data), free(w);
+  e2e_rmdir(dir);
+  free(dir);
+}
