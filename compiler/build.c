@@ -404,6 +404,20 @@ static void check_defines(Builder *B) {
   }
 }
 
+/* Every --freeze name is a parameter of the model (a typo would leave one trainable). */
+static void check_freeze(Builder *B) {
+  const char **params = ARENA_ARRAY(B->a, const char *, B->g->nparams + 1);
+  for (int i = 0; i < B->g->nparams; i++) params[i] = B->g->params[i]->name;
+  for (int i = 0; i < B->opt->nfreeze; i++) {
+    const char *name = B->opt->freeze[i];
+    Sym *s = lookup(B, name);
+    if (s && s->kind == SYM_VALUE && s->node->op == OP_PARAM) continue;
+    const char *near = diag_nearest(name, params, B->g->nparams);
+    diag_error(B->d, (SrcLoc){0, 0}, "--freeze %s: the model has no parameter named '%s'%s%s%s", name, name,
+               near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
+  }
+}
+
 Graph *build_graph(Arena *a, Diag *d, const Program *p, const BuildOptions *opt) {
   static const BuildOptions none;
   Builder B = {.a = a, .d = d, .opt = opt ? opt : &none};
@@ -414,6 +428,7 @@ Graph *build_graph(Arena *a, Diag *d, const Program *p, const BuildOptions *opt)
   B.g->model = p->stmts[0].name;
   for (int i = 1; i < p->nstmts; i++) statement(&B, &p->stmts[i]);
   check_defines(&B);
+  check_freeze(&B);
   B.g->grads = ARENA_ARRAY(a, Node *, B.g->nparams + 1); /* filled by autodiff */
   if (!B.g->noutputs && !B.g->loss)
     diag_error(d, p->stmts[p->nstmts - 1].loc, "the model computes nothing: add 'output NAME' or 'minimize NAME'");

@@ -586,3 +586,25 @@ Test(emit, refuses_to_clobber, .timeout = 30) {
   e2e_rmdir(dir);
   free(dir);
 }
+
+/* --freeze: the named parameters lose their gradients; a name that is not a parameter
+ * is an error (a typo would leave the parameter trainable), with the nearest name. */
+Test(emit, freeze, .timeout = 30) {
+  char *dir = e2e_tmpdir("freeze");
+  char *out = compile_ok(dir, "f.so", (const char *[]){"--freeze", "w", NULL});
+  char *hpath = e2e_fmt("%s/f.h", dir), *h = slurp(hpath);
+  cr_expect(strstr(h, "param (frozen) w"), "w is not frozen in the header:\n%s", h);
+  cr_expect(!strstr(h, "grad_w") && strstr(h, "grad_b"), "only b has a gradient:\n%s", h);
+  free(h), free(hpath), free(out);
+  e2e_result r;
+  e2e_gradc(&r, "compile", E2E_LOGREG, "--freeze", "ww", "-o", "/dev/null", NULL);
+  cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
+  cr_expect(strstr(r.err, "--freeze ww") && strstr(r.err, "did you mean 'w'"), "%s", r.err);
+  e2e_free(&r);
+  e2e_gradc(&r, "compile", E2E_LOGREG, "--freeze", "b,x", "-o", "/dev/null", NULL);
+  cr_expect_eq(r.status, 1, "an input frozen: %s", e2e_describe(&r));
+  cr_expect(strstr(r.err, "no parameter named 'x'"), "%s", r.err);
+  e2e_free(&r);
+  e2e_rmdir(dir);
+  free(dir);
+}
