@@ -718,6 +718,11 @@ Test(csv, negative_label) {
   csv_error("1,2,3,-1\n", 1, 7, (const char *[]){"label", "-1", NULL});
 }
 
+/* A first line that is mostly numbers is data, not a header: its typo is an error. */
+Test(csv, typo_in_the_first_row) {
+  csv_error("O,2,3,0\n4,5,6,1\n", 1, 1, (const char *[]){"'O'", NULL});
+}
+
 Test(csv, label_not_an_integer) {
   csv_error("1,2,3,0\n1,2,3,2.5\n", 2, 7, (const char *[]){"label", "2.5", "integer", NULL});
 }

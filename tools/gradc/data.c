@@ -2,7 +2,7 @@
  *
  * A row is one sample: the model's inputs in declaration order, each flattened with
  * the batch dimension removed (for `digits`: 64 pixels, then the label). An optional
- * header line (its first field not a number) is skipped; blank lines are ignored.
+ * header line (no field of it a number) is skipped; blank lines are ignored.
  * Errors name FILE:LINE:COL. Label columns must hold integers in [0, classes). */
 #define _DEFAULT_SOURCE
 #include "data.h"
@@ -129,6 +129,17 @@ static int parse_row(const char *path, int line, const char *p, const char *end,
   return 0;
 }
 
+/* A header line: no field of it starts like a number ("x0,x1,...,label"). A first line
+ * with a typo among numbers is data, and its error names the column. */
+static bool is_header(const char *s, const char *end) {
+  for (const char *f = s; f < end; f++) {
+    while (f < end && (*f == ' ' || *f == '\t')) f++;
+    if (f < end && (isdigit((unsigned char)*f) || *f == '-' || *f == '+' || *f == '.')) return false;
+    while (f < end && *f != ',') f++;
+  }
+  return true;
+}
+
 int data_load(const char *path, const Layout *L, Table *t, char *err, size_t errlen) {
   memset(t, 0, sizeof *t);
   size_t len;
@@ -149,7 +160,7 @@ int data_load(const char *path, const Layout *L, Table *t, char *err, size_t err
     line++;
     const char *s = p;
     while (s < end && isspace((unsigned char)*s)) s++;
-    bool header = line == 1 && s < end && !isdigit((unsigned char)*s) && *s != '-' && *s != '+' && *s != '.';
+    bool header = line == 1 && s < end && is_header(s, end);
     if (s < end && !header) {
       if (t->rows == cap) {
         float *nv = realloc(t->v, (cap *= 2) * L->cols * sizeof(float));
