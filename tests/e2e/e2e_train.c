@@ -870,6 +870,24 @@ Test(csv, eval_needs_weights) {
   free(dir);
 }
 
+/* A bad option value: exit 2, and the message names the option, the value and what it
+ * must be (both the "--opt V" and "--opt=V" spellings). */
+Test(csv, bad_option_values_are_named) {
+  static const char *bad[][3] = {{"--epochs", "0", "integer"}, {"--epochs=0", NULL, "integer"},
+                                 {"--lr", "nan", "number"},     {"--lr", "1e39", "3.4e38"},
+                                 {"--momentum", "-0.5", ">= 0"}, {"--weight-decay=-1", NULL, ">= 0"},
+                                 {"--steps", "-1", "integer"},  {"--seed", "x", "integer"}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    e2e_result r;
+    e2e_gradc(&r, "train", CSV10, "--data", "unused.csv", bad[i][0], bad[i][1], NULL);
+    cr_expect_eq(r.status, 2, "%s %s: %s", bad[i][0], bad[i][1] ? bad[i][1] : "", e2e_describe(&r));
+    char opt[32];
+    snprintf(opt, sizeof opt, "%.*s", (int)strcspn(bad[i][0], "="), bad[i][0]);
+    cr_expect(strstr(r.err, opt) && strstr(r.err, bad[i][2]) && strstr(r.err, "expected"), "%s", r.err);
+    e2e_free(&r);
+  }
+}
+
 /* -o /dev/null: the weights are written in place and the device stays a device (the
  * atomic rename is for regular files; common/outfile.h). */
 Test(train, save_to_dev_null, .timeout = 30) {

@@ -7,6 +7,7 @@
  * forward computes the exact mean loss over all of them (PyTorch's reduction='mean'
  * over the whole set) and every prediction. */
 #define _DEFAULT_SOURCE
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,6 +132,10 @@ typedef struct {
   double lr, momentum, wd;
 } TrainArgs;
 
+/* An optimiser hyperparameter: a number >= 0 that a float holds (SGD runs in float). */
+#define HYPER "a number >= 0 and below 3.4e38"
+static bool hyper(const char *s, double *out) { return parse_double(s, out) && *out >= 0 && *out <= FLT_MAX; }
+
 static int parse_train_args(const char *cmd, int argc, char **argv, TrainArgs *a) {
   const char *v;
   for (int i = 0; i < argc; i++) {
@@ -138,18 +143,22 @@ static int parse_train_args(const char *cmd, int argc, char **argv, TrainArgs *a
     if (d < 0) return 2;
     if (d) continue;
     bool ok = true;
+    const char *want = NULL; /* what a value must be, for the message */
     if ((v = opt_value("--data", argc, argv, &i))) a->data = v;
     else if ((v = opt_value("--val", argc, argv, &i))) a->val = v;
     else if ((v = opt_value("--load", argc, argv, &i))) a->load = v;
     else if ((v = opt_value("--weights", argc, argv, &i))) a->weights = v;
     else if ((v = opt_value("-o", argc, argv, &i))) a->out = v;
-    else if ((v = opt_value("--epochs", argc, argv, &i))) ok = parse_int(v, 1, 1000000, &a->epochs);
-    else if ((v = opt_value("--seed", argc, argv, &i))) ok = parse_int(v, 0, INT64_MAX, &a->seed);
-    else if ((v = opt_value("--steps", argc, argv, &i))) ok = parse_int(v, 0, INT64_MAX, &a->steps);
+    else if ((v = opt_value("--epochs", argc, argv, &i)))
+      ok = parse_int(v, 1, 1000000, &a->epochs), want = "an integer from 1 to 1000000";
+    else if ((v = opt_value("--seed", argc, argv, &i)))
+      ok = parse_int(v, 0, INT64_MAX, &a->seed), want = "an integer >= 0";
+    else if ((v = opt_value("--steps", argc, argv, &i)))
+      ok = parse_int(v, 0, INT64_MAX, &a->steps), want = "an integer >= 0";
     else if (!strcmp(argv[i], "--log-steps")) a->log_steps = true;
-    else if ((v = opt_value("--lr", argc, argv, &i))) ok = parse_double(v, &a->lr) && a->lr >= 0;
-    else if ((v = opt_value("--momentum", argc, argv, &i))) ok = parse_double(v, &a->momentum) && a->momentum >= 0;
-    else if ((v = opt_value("--weight-decay", argc, argv, &i))) ok = parse_double(v, &a->wd) && a->wd >= 0;
+    else if ((v = opt_value("--lr", argc, argv, &i))) ok = hyper(v, &a->lr), want = HYPER;
+    else if ((v = opt_value("--momentum", argc, argv, &i))) ok = hyper(v, &a->momentum), want = HYPER;
+    else if ((v = opt_value("--weight-decay", argc, argv, &i))) ok = hyper(v, &a->wd), want = HYPER;
     else if (argv[i][0] == '-' && argv[i][1]) {
       fprintf(stderr, "gradc %s: unknown option '%s'\n", cmd, argv[i]);
       return usage_of(cmd);
@@ -158,7 +167,11 @@ static int parse_train_args(const char *cmd, int argc, char **argv, TrainArgs *a
     } else {
       a->ma.model = argv[i];
     }
-    if (!ok) return fprintf(stderr, "gradc %s: %s: bad value '%s'\n", cmd, argv[i - (v != argv[i])], v), 2;
+    if (!ok) { /* the option is argv[i - 1] when its value was a word of its own */
+      const char *opt = v == argv[i] ? argv[i - 1] : argv[i];
+      int len = (int)strcspn(opt, "=");
+      return fprintf(stderr, "gradc %s: %.*s %s: expected %s\n", cmd, len, opt, v, want), 2;
+    }
   }
   if (!a->ma.model || !a->data) return usage_of(cmd);
   return 0;
