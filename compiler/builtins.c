@@ -83,7 +83,10 @@ static Node *b_tanh(Builder *B, Expr *c, Expr **p) { return (void)c, unary(B, p[
 static Node *b_sigmoid(Builder *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_SIGMOID); }
 static Node *b_relu(Builder *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_RELU); }
 static Node *b_softplus(Builder *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_SOFTPLUS); }
-static Node *b_detach(Builder *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_DETACH); }
+static Node *b_detach(Builder *B, Expr *c, Expr **p) {
+  builder_graph(B)->detaches = true;
+  return (void)c, unary(B, p[0], OP_DETACH);
+}
 
 /* leaky_relu(x) = x (slope + (1 - slope) step(x)): slope below and at 0, as torch. */
 static Node *b_leaky_relu(Builder *B, Expr *c, Expr **p) {

@@ -91,6 +91,8 @@ const double *gc_graph_grad(gc_graph *gg, const char *param, size_t *count) {
   return NULL;
 }
 
+bool gc_graph_detaches(const gc_graph *gg) { return gg->g->detaches; }
+
 int64_t gc_graph_label_classes(const gc_graph *gg, const char *input) {
   Graph *g = gg->g;
   int64_t classes = 0;

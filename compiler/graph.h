@@ -84,6 +84,7 @@ typedef struct {
   SrcLoc *output_locs;     /* where each is named in its `output` statement */
   int noutputs;
   Node *loss;              /* `minimize`, or NULL */
+  bool detaches;           /* the model calls detach(): its gradient is not the loss's derivative */
   Node **grads;            /* per param: d loss / d param (NULL if not trainable) */
 } Graph;
 

@@ -96,5 +96,8 @@ double gc_graph_loss(const gc_graph *g); /* NaN without a loss */
 const double *gc_graph_grad(gc_graph *g, const char *param, size_t *count);
 /* For an i32 input used as class labels: the number of classes (0 if not a label). */
 int64_t gc_graph_label_classes(const gc_graph *g, const char *input);
+/* Whether the model calls detach(): then its gradients (as PyTorch's) are not the
+ * derivative of the loss that finite differences measure. */
+bool gc_graph_detaches(const gc_graph *g);
 
 #endif

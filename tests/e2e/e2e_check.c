@@ -151,3 +151,24 @@ Test(check, usage_errors, .timeout = 30) {
   cr_expect(strstr(r.err, "no_such_model.grad"), "%s", r.err);
   e2e_free(&r);
 }
+
+/* detach(): the gradient (x y, as torch's) is not the loss's derivative (2 x y), so the
+ * finite differences are shown but not judged and the tape decides: correct gradients
+ * pass, perturbed ones still fail. */
+Test(check, detach_is_judged_by_the_tape, .timeout = 30) {
+  e2e_result r;
+  e2e_gradc(&r, "check", E2E_MODELS_DIR "/detach_check.grad", NULL);
+  cr_expect_eq(r.status, 0, "%s", e2e_describe(&r));
+  table(r.out, (const char *[]){"w", NULL}, " ok");
+  double e[6];
+  row_errors(r.out, "w", e);
+  cr_expect(e[1] > 0.1 && e[3] < 1e-3, "FD should differ by half, the tape agree:\n%s", r.out);
+  cr_expect(strstr(r.out, "detach()"), "no word on detach:\n%s", r.out);
+  e2e_free(&r);
+  setenv("GRADC_CHECK_PERTURB", "1e-2", 1);
+  e2e_gradc(&r, "check", E2E_MODELS_DIR "/detach_check.grad", NULL);
+  unsetenv("GRADC_CHECK_PERTURB");
+  cr_expect_eq(r.status, 1, "a perturbed check passed: %s", e2e_describe(&r));
+  table(r.out, (const char *[]){"w", NULL}, "MISMATCH");
+  e2e_free(&r);
+}
