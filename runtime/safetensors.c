@@ -212,6 +212,7 @@ typedef struct {
   size_t n;
   size_t *begin; /* per tensor: byte offset of its data within the section */
   bool *seen;
+  const char *model; /* __metadata__.model, if the file says (for messages) */
   char *err;
   size_t errlen;
 } st_file;
@@ -304,8 +305,9 @@ static int check_entry(st_file *f, const cJSON *t) {
   for (size_t k = 0; k < f->n && i < 0; k++)
     if (strcmp(f->want[k].name, t->string) == 0) i = (long)k;
   if (i < 0)
-    return stfail(f, "weights file '%s': unexpected tensor '%.200s' (the model has no parameter of that name)",
-                       f->path, t->string);
+    return stfail(f, "weights file '%s': unexpected tensor '%.200s' (the model has no parameter of that name%s%.200s%s)",
+                  f->path, t->string, f->model ? "; the file holds weights of model '" : "", f->model ? f->model : "",
+                  f->model ? "'" : "");
   if (f->seen[i]) return stfail(f, "weights file '%s': tensor '%s' appears twice", f->path, t->string);
   f->seen[i] = true;
   if (!cJSON_IsObject(t)) return stfail(f, "weights file '%s': tensor '%s' is not an object", f->path, t->string);
@@ -320,15 +322,35 @@ static int check_entry(st_file *f, const cJSON *t) {
   return check_offsets(f, cJSON_GetObjectItemCaseSensitive(t, "data_offsets"), (size_t)i);
 }
 
+/* The tensors' byte ranges tile the data section: no overlap, no gap, nothing after
+ * (as the safetensors format requires). Every param has at least one element. */
+static int check_tiling(st_file *f) {
+  size_t at = 0;
+  for (size_t done = 0; done < f->n; done++) { /* the next range starts where the last ended */
+    size_t k = 0;
+    while (k < f->n && f->begin[k] != at) k++;
+    if (k == f->n)
+      return stfail(f, "weights file '%s': the tensors' data_offsets overlap or leave a gap at byte %zu of the data",
+                    f->path, at);
+    at += f->want[k].count * sizeof(float);
+  }
+  if (at != f->data_len)
+    return stfail(f, "weights file '%s': %zu bytes after the last tensor's data", f->path, f->data_len - at);
+  return 0;
+}
+
 static int check_header(st_file *f, const cJSON *root) {
   if (!cJSON_IsObject(root)) return stfail(f, "weights file '%s': the header is not a JSON object", f->path);
+  const cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "__metadata__");
+  const cJSON *model = cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, "model") : NULL;
+  f->model = cJSON_IsString(model) ? model->valuestring : NULL;
   for (const cJSON *t = root->child; t; t = t->next) {
     if (strcmp(t->string, "__metadata__") == 0) continue; /* members of an object have names */
     if (check_entry(f, t)) return -1;
   }
   for (size_t i = 0; i < f->n; i++)
     if (!f->seen[i]) return stfail(f, "weights file '%s': missing tensor '%s'", f->path, f->want[i].name);
-  return 0;
+  return check_tiling(f);
 }
 
 /* "__metadata__": {"gradc_crc32": "8 hex digits"}, when present, must match the data

@@ -242,6 +242,13 @@ REJECT(extra_tensor,
 
 /* Not JSON at all. */
 REJECT(header_not_json, "{\"w\": [1, 2", 72, 0, "JSON")
+/* The ranges must tile the data section (safetensors): no overlap, nothing after. */
+REJECT(overlapping_ranges, "{" META "," W_OK ",\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[48,60]}}", 72, 0,
+       "overlap")
+REJECT(trailing_bytes, "{" META "," W_OK "," B_OK "}", 80, 0, "8 bytes after")
+/* Another model's weights: the message says whose they are. */
+REJECT(another_models_weights, "{\"__metadata__\":{\"model\":\"digits\"},\"w1\":{\"dtype\":\"F32\",\"shape\":[18],"
+       "\"data_offsets\":[0,72]}}", 72, 0, "'w1'", "model 'digits'")
 
 /* One failure, one message: `gradc run --load` says why once. */
 Test(weights, run_load_error_said_once, .timeout = 30) {
