@@ -345,6 +345,12 @@ Test(usage, errors_exit_2, .timeout = 30) {
   e2e_gradc(&r, "frobnicate", NULL);
   expect_usage_error(&r, "frobnicate");
   e2e_free(&r);
+  e2e_gradc(&r, "compil", NULL); /* a typo: the nearest command */
+  expect_usage_error(&r, "did you mean 'compile'");
+  e2e_free(&r);
+  e2e_gradc(&r, "help", "frob", NULL);
+  expect_usage_error(&r, "unknown command 'frob'");
+  e2e_free(&r);
   e2e_gradc(&r, NULL);
   expect_usage_error(&r, "usage");
   e2e_free(&r);
@@ -377,4 +383,15 @@ Test(usage, help, .timeout = 30) {
   cr_expect_eq(r.status, 0, "%s", e2e_describe(&r));
   cr_expect(strstr(r.out, "--emit") && strstr(r.out, "--target") && strstr(r.out, "--inference"), "%s", r.out);
   e2e_free(&r);
+}
+
+/* Output that cannot be written is a failure (exit 1, said), not a silent success. */
+Test(usage, full_standard_output, .timeout = 30) {
+  e2e_result r;
+  char *line = e2e_fmt("'%s' run '%s' > /dev/full", GRADC_BIN, E2E_LOGREG);
+  e2e_run(&r, (const char *[]){"/bin/sh", "-c", line, NULL});
+  cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
+  cr_expect(strstr(r.err, "standard output"), "%s", r.err);
+  e2e_free(&r);
+  free(line);
 }

@@ -3,8 +3,10 @@
  * The driver is a thin layer: compiling is gc_compile (the compiler library), running
  * is the runtime (gradc_open & co.) on a shared object compiled for the host.
  * Exit status: 0 success, 1 the user's input was wrong, 2 a usage error. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include "diag.h" /* diag_nearest */
 #include "driver.h"
 
 static const struct {
@@ -60,7 +62,26 @@ static const struct {
 static void usage_all(FILE *f) {
   fprintf(f, "gradc %s — a compiler for neural-network training and inference\n\nusage:\n", gc_version());
   for (int i = 0; i < NCOMMANDS; i++) fprintf(f, "  %.*s\n", (int)strcspn(commands[i].usage, "\n"), commands[i].usage);
-  fprintf(f, "  gradc --version | gradc help [COMMAND]\n");
+  fprintf(f, "  gradc --version | gradc help [COMMAND]\n\n'gradc help COMMAND' gives a command's options.\n");
+}
+
+/* An unknown command: says so, with the nearest command's name if one is close. */
+static int unknown_command(const char *cmd) {
+  const char *names[NCOMMANDS + 1];
+  for (int i = 0; i < NCOMMANDS; i++) names[i] = commands[i].name;
+  names[NCOMMANDS] = "help";
+  const char *near = diag_nearest(cmd, names, NCOMMANDS + 1);
+  fprintf(stderr, "gradc: unknown command '%s'%s%s%s\n", cmd, near ? "; did you mean '" : "", near ? near : "",
+          near ? "'?" : "");
+  usage_all(stderr);
+  return 2;
+}
+
+/* Output that could not be written (a full disk, a closed pipe) is a failure. */
+static int flushed(int rc) {
+  if (fflush(stdout) == 0 && !ferror(stdout)) return rc;
+  fprintf(stderr, "gradc: cannot write standard output: %s\n", strerror(errno));
+  return rc ? rc : 1;
 }
 
 int usage_of(const char *cmd) {
@@ -77,18 +98,18 @@ int main(int argc, char **argv) {
   const char *cmd = argv[1];
   if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
     printf("gradc %s\n", gc_version());
-    return 0;
+    return flushed(0);
   }
   if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
-    if (argc > 2)
+    if (argc > 2 && strcmp(argv[2], "help")) {
       for (int i = 0; i < NCOMMANDS; i++)
-        if (!strcmp(commands[i].name, argv[2])) return printf("usage: %s", commands[i].usage), 0;
+        if (!strcmp(commands[i].name, argv[2])) return printf("usage: %s", commands[i].usage), flushed(0);
+      return unknown_command(argv[2]);
+    }
     usage_all(stdout);
-    return argc > 2 ? 2 : 0;
+    return flushed(0);
   }
   for (int i = 0; i < NCOMMANDS; i++)
-    if (!strcmp(commands[i].name, cmd)) return commands[i].run(argc - 2, argv + 2);
-  fprintf(stderr, "gradc: unknown command '%s'\n", cmd);
-  usage_all(stderr);
-  return 2;
+    if (!strcmp(commands[i].name, cmd)) return flushed(commands[i].run(argc - 2, argv + 2));
+  return unknown_command(cmd);
 }
