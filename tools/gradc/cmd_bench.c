@@ -119,10 +119,10 @@ int cmd_bench(int argc, char **argv) {
     }
   }
   if (!ma.model) return usage_of("bench");
-  char tmp[4096], err[8192];
+  char err[8192];
   int status = 0;
   gc_result res;
-  gradc_model *m = build_and_open_res(&ma, false, &status, tmp, sizeof tmp, &res);
+  gradc_model *m = build_and_open_res(&ma, false, &status, &res);
   if (!m) return status;
   Pair p = {m, tape_open(ma.model, NULL, ma.names, ma.values, ma.ndefines, err, sizeof err)};
   int rc = 0;
@@ -161,6 +161,5 @@ int cmd_bench(int argc, char **argv) {
   }
   tape_close(p.t);
   gradc_close(m);
-  remove_build(tmp);
   return rc;
 }

@@ -116,12 +116,12 @@ int cmd_check(int argc, char **argv) {
     }
   }
   if (!ma.model) return usage_of("check");
-  char err[8192], tmp[4096];
+  char err[8192];
   gc_options o = {.path = ma.model, .define_names = ma.names, .define_values = ma.values, .ndefines = ma.ndefines};
   gc_graph *ref = gc_graph_build(&o, err, sizeof err);
   if (!ref) return fputs(err, stderr), 1;
   int status = 0;
-  gradc_model *m = build_and_open(&ma, false, &status, tmp, sizeof tmp);
+  gradc_model *m = build_and_open(&ma, false, &status);
   if (!m) return gc_graph_free(ref), status;
   int rc = 0;
   tape_model *tp = tape_open(ma.model, NULL, ma.names, ma.values, ma.ndefines, err, sizeof err);
@@ -176,7 +176,6 @@ int cmd_check(int argc, char **argv) {
   }
   if (tp) tape_close(tp);
   gradc_close(m);
-  remove_build(tmp);
   gc_graph_free(ref);
   return rc;
 }

@@ -111,8 +111,7 @@ int cmd_run(int argc, char **argv) {
   if (!ma.model) return usage_of("run");
   if (steps >= 0 && isnan(lr)) return fprintf(stderr, "gradc run: --train-steps needs --lr\n"), 2;
   int status = 0;
-  char tmp[4096];
-  gradc_model *m = build_and_open(&ma, false, &status, tmp, sizeof tmp);
+  gradc_model *m = build_and_open(&ma, false, &status);
   if (!m) return status;
   int rc = 0, failed = 0; /* failed: a runtime call failed; its message is said at the end */
   if (gradc_init(m, (uint64_t)seed) || (load && gradc_load(m, load))) rc = failed = 1;
@@ -133,6 +132,5 @@ int cmd_run(int argc, char **argv) {
   if (failed) fprintf(stderr, "gradc run: %s\n", gradc_error(m));
   if (!rc) print_result(m, grads, json);
   gradc_close(m);
-  remove_build(tmp);
   return rc;
 }

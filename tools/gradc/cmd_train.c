@@ -19,7 +19,6 @@
 
 typedef struct {
   gradc_model *m;
-  char tmp[4096];
   Layout L;
 } Built;
 
@@ -29,10 +28,7 @@ static int runtime_error(const char *cmd, gradc_model *m) {
 }
 
 static void close_built(Built *b) {
-  if (b->m) {
-    gradc_close(b->m);
-    remove_build(b->tmp);
-  }
+  gradc_close(b->m);
   b->m = NULL;
 }
 
@@ -46,7 +42,7 @@ static int open_model(const ModelArgs *base, size_t rows, Built *b, gc_result *r
   }
   int status = 0;
   gc_result r;
-  b->m = build_and_open_res(&ma, false, &status, b->tmp, sizeof b->tmp, &r);
+  b->m = build_and_open_res(&ma, false, &status, &r);
   if (!b->m) return status;
   if (res && !rows) *res = r;
   char err[512];

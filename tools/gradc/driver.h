@@ -30,13 +30,13 @@ const char *opt_value(const char *opt, int argc, char **argv, int *i);
 bool parse_double(const char *s, double *out);
 bool parse_int(const char *s, long long lo, long long hi, long long *out);
 
-/* Compiles the model for the host into a fresh temporary directory and opens it with
- * the runtime. Prints errors; returns NULL with *status set (1 or 2). */
-gradc_model *build_and_open(const ModelArgs *m, bool inference, int *status, char *tmpdir, size_t tmplen);
+/* Compiles the model for the host into a fresh temporary directory, opens it with the
+ * runtime and removes the directory at once (the loaded code stays mapped), so that
+ * nothing is left behind however the command ends. Prints errors; returns NULL with
+ * *status set (1 or 2). */
+gradc_model *build_and_open(const ModelArgs *m, bool inference, int *status);
 /* The same, also returning what the compiler reports (batch dimension, workspace). */
-gradc_model *build_and_open_res(const ModelArgs *m, bool inference, int *status, char *tmpdir, size_t tmplen,
-                                gc_result *res);
-void remove_build(const char *tmpdir);
+gradc_model *build_and_open_res(const ModelArgs *m, bool inference, int *status, gc_result *res);
 /* A private directory under $TMPDIR (else /tmp) in dir; 0, or 1 after saying why. */
 int make_tmpdir(char *dir, size_t len);
 

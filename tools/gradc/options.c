@@ -61,11 +61,6 @@ int parse_define(ModelArgs *m, int argc, char **argv, int *i) {
   return 1;
 }
 
-gradc_model *build_and_open(const ModelArgs *m, bool inference, int *status, char *tmpdir, size_t tmplen) {
-  gc_result res;
-  return build_and_open_res(m, inference, status, tmpdir, tmplen, &res);
-}
-
 int make_tmpdir(char *dir, size_t len) {
   const char *base = getenv("TMPDIR");
   snprintf(dir, len, "%s/gradc.XXXXXX", base && *base ? base : "/tmp");
@@ -74,9 +69,24 @@ int make_tmpdir(char *dir, size_t len) {
   return 1;
 }
 
-gradc_model *build_and_open_res(const ModelArgs *m, bool inference, int *status, char *tmpdir, size_t tmplen,
-                                gc_result *res) {
-  if (make_tmpdir(tmpdir, tmplen)) {
+static void remove_build(const char *tmpdir) {
+  char p[4200];
+  static const char *files[] = {"model.so", "model.h"};
+  for (int i = 0; i < 2; i++) {
+    snprintf(p, sizeof p, "%s/%s", tmpdir, files[i]);
+    unlink(p);
+  }
+  rmdir(tmpdir);
+}
+
+gradc_model *build_and_open(const ModelArgs *m, bool inference, int *status) {
+  gc_result res;
+  return build_and_open_res(m, inference, status, &res);
+}
+
+gradc_model *build_and_open_res(const ModelArgs *m, bool inference, int *status, gc_result *res) {
+  char tmpdir[4096];
+  if (make_tmpdir(tmpdir, sizeof tmpdir)) {
     *status = 1;
     return NULL;
   }
@@ -85,30 +95,16 @@ gradc_model *build_and_open_res(const ModelArgs *m, bool inference, int *status,
   gc_options o = {.path = m->model, .define_names = m->names, .define_values = m->values,
                   .ndefines = m->ndefines, .inference = inference, .opt_level = 2, .emit = GC_EMIT_SO, .out = so};
   int rc = gc_compile(&o, res, err, sizeof err);
+  gradc_model *mod = rc ? NULL : gradc_open(so, err, sizeof err);
+  remove_build(tmpdir);
   if (rc) {
     fputs(err, stderr);
     if (err[0] && err[strlen(err) - 1] != '\n') fputc('\n', stderr);
-    remove_build(tmpdir);
-    *status = 1;
-    return NULL;
-  }
-  gradc_model *mod = gradc_open(so, err, sizeof err);
-  if (!mod) {
+  } else if (!mod) {
     fprintf(stderr, "gradc: %s\n", err);
-    remove_build(tmpdir);
-    *status = 1;
   }
+  if (!mod) *status = 1;
   return mod;
-}
-
-void remove_build(const char *tmpdir) {
-  char p[4200];
-  static const char *files[] = {"model.so", "model.h"};
-  for (int i = 0; i < 2; i++) {
-    snprintf(p, sizeof p, "%s/%s", tmpdir, files[i]);
-    unlink(p);
-  }
-  rmdir(tmpdir);
 }
 
 void random_inputs(gradc_model *m, uint64_t seed) {
