@@ -172,3 +172,13 @@ Test(check, detach_is_judged_by_the_tape, .timeout = 30) {
   table(r.out, (const char *[]){"w", NULL}, "MISMATCH");
   e2e_free(&r);
 }
+
+/* Every parameter frozen: nothing compared is not a pass. */
+Test(check, nothing_to_check, .timeout = 30) {
+  e2e_result r;
+  e2e_gradc(&r, "check", E2E_MODELS_DIR "/all_frozen.grad", NULL);
+  cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
+  cr_expect(strstr(r.err, "no trainable parameter"), "%s", r.err);
+  cr_expect(!strstr(r.out, "passed"), "%s", r.out);
+  e2e_free(&r);
+}

@@ -129,9 +129,8 @@ int cmd_bench(int argc, char **argv) {
   if (!p.t) {
     fprintf(stderr, "gradc bench: tape engine: %s\n", err);
     rc = 1;
-  } else if (!gradc_has_backward(m)) {
-    fprintf(stderr, "gradc bench: model '%s' has no loss to train ('minimize NAME')\n", gradc_model_name(m));
-    rc = 1;
+  } else {
+    rc = needs_loss("bench", m);
   }
   if (!rc) rc = share_values(m, p.t, (uint64_t)seed);
   if (!rc) {

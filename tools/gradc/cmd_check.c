@@ -128,9 +128,8 @@ int cmd_check(int argc, char **argv) {
   if (!tp) {
     fprintf(stderr, "gradc check: tape engine: %s\n", err);
     rc = 1;
-  } else if (!gradc_has_backward(m)) {
-    fprintf(stderr, "gradc check: model '%s' has no loss to differentiate ('minimize NAME')\n", gradc_model_name(m));
-    rc = 1;
+  } else {
+    rc = needs_loss("check", m);
   }
   const char *pert = getenv("GRADC_CHECK_PERTURB");
   double perturb = pert ? atof(pert) : 0;
@@ -160,11 +159,15 @@ int cmd_check(int argc, char **argv) {
            "symbolic(f64) vs FD");
     printf("%-16s %9s %7s   %11s %11s   %11s %11s   %11s %11s\n", "param", "elements", "probed", "max abs", "max rel",
            "max abs", "max rel", "max abs", "max rel");
-    int bad = 0;
+    int bad = 0, rows = 0;
     bool detaches = gc_graph_detaches(ref);
     for (size_t i = 0; i < gradc_num_tensors(m); i++) {
       const gradc_tensor_info *t = gradc_tensor_at(m, i);
-      if (t->role == GRADC_ROLE_PARAM && t->trainable) bad += check_param(m, ref, tp, t, perturb, detaches);
+      if (t->role == GRADC_ROLE_PARAM && t->trainable) bad += check_param(m, ref, tp, t, perturb, detaches), rows++;
+    }
+    if (!rows) { /* every parameter frozen: nothing was compared, which is not a pass */
+      fprintf(stderr, "gradc check: model '%s' has no trainable parameter: nothing to check\n", gradc_model_name(m));
+      bad = 1;
     }
     if (detaches)
       printf("the model calls detach(): its gradients, as PyTorch's, are not the derivative finite differences\n"

@@ -110,6 +110,7 @@ int cmd_run(int argc, char **argv) {
   }
   if (!ma.model) return usage_of("run");
   if (steps >= 0 && isnan(lr)) return fprintf(stderr, "gradc run: --train-steps needs --lr\n"), 2;
+  if (steps < 0 && !isnan(lr)) return fprintf(stderr, "gradc run: --lr is the learning rate of --train-steps\n"), 2;
   int status = 0;
   gradc_model *m = build_and_open(&ma, false, &status);
   if (!m) return status;
@@ -117,10 +118,7 @@ int cmd_run(int argc, char **argv) {
   if (gradc_init(m, (uint64_t)seed) || (load && gradc_load(m, load))) rc = failed = 1;
   for (int i = 0; i < nsets && !rc; i++) rc = set_tensor(m, sets[i]);
   bool grads = backward || steps >= 0;
-  if (!rc && grads && !gradc_has_backward(m)) {
-    fprintf(stderr, "gradc run: model '%s' has no loss to differentiate ('minimize NAME')\n", gradc_model_name(m));
-    rc = 1;
-  }
+  if (!rc && grads) rc = needs_loss("run", m);
   for (long long s = 0; s < steps && !rc; s++)
     if (gradc_train_step(m, (float)lr)) rc = failed = 1;
   if (!rc && grads) {

@@ -239,10 +239,7 @@ int cmd_train(int argc, char **argv) {
   Table train = {0}, val = {0};
   gc_result res;
   if ((rc = open_model(&a.ma, 0, &tr, &res))) return rc;
-  if (!gradc_has_backward(tr.m)) {
-    fprintf(stderr, "gradc train: model '%s' has no loss to minimise ('minimize NAME')\n", gradc_model_name(tr.m));
-    rc = 1;
-  }
+  rc = needs_loss("train", tr.m);
   if (!rc) rc = load_or_say(&tr, a.data, &train);
   if (!rc && a.val) rc = load_or_say(&tr, a.val, &val);
   if (!rc && a.val) rc = open_model(&a.ma, val.rows, &ev, &res);

@@ -40,6 +40,8 @@ gradc_model *build_and_open_res(const ModelArgs *m, bool inference, int *status,
 /* A private directory under $TMPDIR (else /tmp) in dir; 0, or 1 after saying why. */
 int make_tmpdir(char *dir, size_t len);
 
+/* 0 if m has a loss to differentiate (`minimize`); else says so for cmd and returns 1. */
+int needs_loss(const char *cmd, gradc_model *m);
 /* Random inputs under seed: floats standard normal, class labels uniform among their
  * classes (other i32 inputs 0). */
 void random_inputs(gradc_model *m, uint64_t seed);

@@ -107,6 +107,13 @@ gradc_model *build_and_open_res(const ModelArgs *m, bool inference, int *status,
   return mod;
 }
 
+int needs_loss(const char *cmd, gradc_model *m) {
+  if (gradc_has_backward(m)) return 0;
+  fprintf(stderr, "gradc %s: model '%s' has no loss ('minimize NAME'): nothing to differentiate\n", cmd,
+          gradc_model_name(m));
+  return 1;
+}
+
 void random_inputs(gradc_model *m, uint64_t seed) {
   gradc_rng rng;
   for (size_t i = 0; i < gradc_num_tensors(m); i++) {
