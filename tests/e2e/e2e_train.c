@@ -928,3 +928,22 @@ Test(train, eval_ignores_a_batch_define, .timeout = 60) {
   e2e_rmdir(dir);
   free(dir);
 }
+
+/* --data a directory: said so; --data a pipe: read whole (its size is not known). */
+Test(csv, directory_and_pipe, .timeout = 30) {
+  char *dir = e2e_tmpdir("csvpipe");
+  e2e_result r;
+  e2e_gradc(&r, "train", CSV10, "--data", dir, NULL);
+  cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
+  cr_expect(strstr(r.err, "is a directory"), "%s", r.err);
+  e2e_free(&r);
+  char *data = csv10_rows(dir, "d.csv", 8);
+  char *line = e2e_fmt("cat '%s' | '%s' train '%s' --data /dev/stdin --epochs 1", data, GRADC_BIN, CSV10);
+  e2e_run(&r, (const char *[]){"/bin/sh", "-c", line, NULL});
+  cr_expect_eq(r.status, 0, "%s", e2e_describe(&r));
+  cr_expect(strstr(r.out, "epoch   1/1"), "%s", r.out);
+  e2e_free(&r);
+  free(line), free(data);
+  e2e_rmdir(dir);
+  free(dir);
+}

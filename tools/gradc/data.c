@@ -6,13 +6,13 @@
  * Errors name FILE:LINE:COL. Label columns must hold integers in [0, classes). */
 #define _DEFAULT_SOURCE
 #include "data.h"
+#include "driver.h"
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 int layout_of(gradc_model *m, Layout *L, char *err, size_t errlen) {
   memset(L, 0, sizeof *L);
@@ -35,27 +35,6 @@ int layout_of(gradc_model *m, Layout *L, char *err, size_t errlen) {
   }
   if (!L->n) return snprintf(err, errlen, "the model has no inputs to read data into"), -1;
   return 0;
-}
-
-static char *slurp(const char *path, size_t *len, char *err, size_t errlen) {
-  FILE *f = fopen(path, "rb");
-  struct stat st;
-  if (!f || fstat(fileno(f), &st)) {
-    snprintf(err, errlen, "%s: error: cannot open: %s", path, strerror(errno));
-    if (f) fclose(f);
-    return NULL;
-  }
-  if (st.st_size > ((off_t)1 << 32)) {
-    fclose(f);
-    return snprintf(err, errlen, "%s: error: file larger than 4 GiB", path), NULL;
-  }
-  char *buf = malloc((size_t)st.st_size + 1);
-  size_t n = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
-  fclose(f);
-  if (!buf) return snprintf(err, errlen, "%s: error: out of memory", path), NULL;
-  buf[n] = 0;
-  *len = n;
-  return buf;
 }
 
 /* Describes which input a column belongs to: "x[12]" or "label". */
@@ -143,7 +122,7 @@ static bool is_header(const char *s, const char *end) {
 int data_load(const char *path, const Layout *L, Table *t, char *err, size_t errlen) {
   memset(t, 0, sizeof *t);
   size_t len;
-  char *buf = slurp(path, &len, err, errlen);
+  char *buf = read_text(path, &len, err, errlen);
   if (!buf) return -1;
   size_t skip = len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3) ? 3 : 0; /* a UTF-8 byte-order mark */
   size_t cap = 1024;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "driver.h"
 #include "gradc/runtime_core.h"
@@ -144,22 +145,37 @@ int copy_to_tape(gradc_model *m, tape_model *t, const char *cmd) {
 
 /* ---- --set NAME=VALUES ---- */
 
-/* Reads a whole file (a pipe too) up to 1 GiB. */
-static char *slurp(const char *path) {
+char *read_text(const char *path, size_t *len, char *err, size_t errlen) {
   FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
+  struct stat st;
+  if (!f || fstat(fileno(f), &st) != 0) {
+    snprintf(err, errlen, "%s: error: cannot open: %s", path, strerror(errno));
+    if (f) fclose(f);
+    return NULL;
+  }
+  if (S_ISDIR(st.st_mode)) return fclose(f), snprintf(err, errlen, "%s: error: is a directory", path), NULL;
   size_t cap = 1 << 16, n = 0, r;
   char *buf = malloc(cap);
   while (buf && (r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
     n += r;
     if (cap - n < 2) {
-      char *nb = cap < (1u << 30) ? realloc(buf, cap * 2) : NULL;
-      if (!nb) free(buf);
+      char *nb = cap <= ((size_t)1 << 32) ? realloc(buf, cap * 2) : NULL;
+      if (!nb) {
+        snprintf(err, errlen, "%s: error: %s", path, cap > ((size_t)1 << 32) ? "larger than 4 GiB" : "out of memory");
+        free(buf);
+        return fclose(f), NULL;
+      }
       buf = nb, cap *= 2;
     }
   }
+  bool failed = ferror(f);
   fclose(f);
-  if (buf) buf[n] = 0;
+  if (!buf || failed) {
+    snprintf(err, errlen, "%s: error: %s", path, buf ? "read error" : "out of memory");
+    return free(buf), NULL;
+  }
+  buf[n] = 0;
+  if (len) *len = n;
   return buf;
 }
 
@@ -184,8 +200,9 @@ int set_tensor(gradc_model *mod, const char *spec) {
   }
   const char *vals = eq + 1;
   char *file = NULL;
-  if (vals[0] == '@' && !(vals = file = slurp(vals + 1))) {
-    fprintf(stderr, "gradc: --set %s: cannot read '%s': %s\n", name, eq + 2, strerror(errno));
+  char err[4200];
+  if (vals[0] == '@' && !(vals = file = read_text(vals + 1, NULL, err, sizeof err))) {
+    fprintf(stderr, "gradc: --set %s: %s\n", name, err);
     free(name);
     return 1;
   }
