@@ -348,6 +348,9 @@ Test(usage, errors_exit_2, .timeout = 30) {
   e2e_gradc(&r, "run", E2E_LOGREG, "--lr", "0.1", NULL); /* --lr without --train-steps */
   expect_usage_error(&r, "--train-steps");
   e2e_free(&r);
+  e2e_gradc(&r, "compile", E2E_LOGREG, "--emit", "ir", "--stats", "-o", "/dev/null", NULL); /* nothing to measure */
+  expect_usage_error(&r, "--stats");
+  e2e_free(&r);
   e2e_gradc(&r, "compil", NULL); /* a typo: the nearest command */
   expect_usage_error(&r, "did you mean 'compile'");
   e2e_free(&r);

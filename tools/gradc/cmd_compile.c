@@ -124,6 +124,9 @@ int cmd_compile(int argc, char **argv) {
   o.ndefines = m.ndefines;
   o.freeze = freeze;
   o.nfreeze = nfreeze;
+  if (o.stats && (o.emit == GC_EMIT_HEADER || o.emit == GC_EMIT_IR || o.emit == GC_EMIT_DOT))
+    return fprintf(stderr, "gradc compile: --stats measures generated code: use it with --emit so, obj, asm or llvm\n"),
+           2;
   bool to_stdout = o.out && !strcmp(o.out, "-");
   if (to_stdout && (o.emit == GC_EMIT_SO || o.emit == GC_EMIT_OBJ))
     return fprintf(stderr, "gradc compile: -o -: --emit %s writes a binary and its header; give a file name\n",
