@@ -28,6 +28,7 @@ struct Builder {
   Arena *a;
   Diag *d;
   const BuildOptions *opt;
+  const Program *prog; /* for "used before its definition" */
   Sym *syms;
   int nsyms, capsyms;
   int *index;   /* open addressing by name hash: -1 empty, else an index into syms */
@@ -73,6 +74,13 @@ static void reindex(Builder *B, int cap) {
 }
 
 _Noreturn static void unknown_name(Builder *B, SrcLoc loc, const char *what, const char *name) {
+  for (int i = 1; i < B->prog->nstmts; i++) { /* defined further down: statements run in order */
+    const Stmt *st = &B->prog->stmts[i];
+    if (st->kind != ST_MODEL && st->name && !strcmp(st->name, name) && (st->name_loc.line > loc.line ||
+        (st->name_loc.line == loc.line && st->name_loc.col > loc.col)))
+      diag_error(B->d, loc, "'%s' is used before its definition at line %d, column %d", name, st->name_loc.line,
+                 st->name_loc.col);
+  }
   const char **cands = ARENA_ARRAY(B->a, const char *, B->nsyms + 1);
   for (int i = 0; i < B->nsyms; i++) cands[i] = B->syms[i].name;
   const char *near = diag_nearest(name, cands, B->nsyms);
@@ -396,11 +404,17 @@ static void statement(Builder *B, const Stmt *st) {
 }
 
 static void check_defines(Builder *B) {
+  const char **sizes = ARENA_ARRAY(B->a, const char *, B->nsyms + 1);
+  int n = 0;
+  for (int i = 0; i < B->nsyms; i++)
+    if (B->syms[i].kind == SYM_SIZE) sizes[n++] = B->syms[i].name;
   for (int i = 0; i < B->opt->ndefines; i++) {
-    Sym *s = lookup(B, B->opt->define_names[i]);
-    if (!s || s->kind != SYM_SIZE)
-      diag_error(B->d, (SrcLoc){0, 0}, "-D %s: the model has no dim or batch named '%s'", B->opt->define_names[i],
-                 B->opt->define_names[i]);
+    const char *name = B->opt->define_names[i];
+    Sym *s = lookup(B, name);
+    if (s && s->kind == SYM_SIZE) continue;
+    const char *near = diag_nearest(name, sizes, n);
+    diag_error(B->d, (SrcLoc){0, 0}, "-D %s: the model has no dim or batch named '%s'%s%s%s", name, name,
+               near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
   }
 }
 
@@ -420,7 +434,7 @@ static void check_freeze(Builder *B) {
 
 Graph *build_graph(Arena *a, Diag *d, const Program *p, const BuildOptions *opt) {
   static const BuildOptions none;
-  Builder B = {.a = a, .d = d, .opt = opt ? opt : &none};
+  Builder B = {.a = a, .d = d, .opt = opt ? opt : &none, .prog = p};
   B.g = graph_new(a, d);
   if (p->nstmts == 0) diag_error(d, (SrcLoc){1, 1}, "empty model file: expected 'model NAME' first");
   if (p->stmts[0].kind != ST_MODEL)

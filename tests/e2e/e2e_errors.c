@@ -49,6 +49,7 @@ static bad_case cases[] = {
     {"name_case_clash.grad", 4, 7, {"'x' and 'X'", "case"}},
     {"name_workspace.grad", 3, 7, {"workspace argument", "input 'workspace'"}},
     {"output_param.grad", 6, 8, {"'w' is a parameter", "w_out = w"}},
+    {"used_before_definition.grad", 4, 5, {"'z'", "before its definition at line 5"}},
     /* A NUL byte must be reported where it is, not end the file silently. */
     {"nul_byte.grad", 4, 6, {"NUL"}},
 };

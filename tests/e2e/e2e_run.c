@@ -401,3 +401,12 @@ Test(usage, full_standard_output, .timeout = 30) {
   e2e_free(&r);
   free(line);
 }
+
+/* -D naming no dim: exit 1, the nearest dim suggested. */
+Test(usage, define_of_an_unknown_dim, .timeout = 30) {
+  e2e_result r;
+  e2e_gradc(&r, "compile", GRADC_SOURCE_DIR "/models/digits.grad", "-D", "n=3", "-o", "/dev/null", NULL);
+  cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
+  cr_expect(strstr(r.err, "no dim or batch named 'n'") && strstr(r.err, "did you mean 'N'"), "%s", r.err);
+  e2e_free(&r);
+}
