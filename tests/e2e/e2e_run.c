@@ -410,3 +410,17 @@ Test(usage, define_of_an_unknown_dim, .timeout = 30) {
   cr_expect(strstr(r.err, "no dim or batch named 'n'") && strstr(r.err, "did you mean 'N'"), "%s", r.err);
   e2e_free(&r);
 }
+
+/* A NaN loss is null in JSON (it has no NaN), and stderr says so: a diverged run is not
+ * mistaken for a model without a loss. */
+Test(usage, json_nan_is_said, .timeout = 30) {
+  e2e_result r;
+  e2e_gradc(&r, "run", E2E_MODELS_DIR "/nan_loss.grad", "--set", "x=-1", "--json", NULL);
+  cr_expect_eq(r.status, 0, "%s", e2e_describe(&r));
+  cr_expect(strstr(r.out, "\"loss\": null"), "%s", r.out);
+  cr_expect(strstr(r.err, "NaN or infinite"), "%s", r.err);
+  e2e_free(&r);
+  e2e_gradc(&r, "run", E2E_MODELS_DIR "/nan_loss.grad", "--set", "x=2", "--json", NULL);
+  cr_expect(!strstr(r.out, "null") && !strstr(r.err, "NaN"), "a finite run: %s", e2e_describe(&r));
+  e2e_free(&r);
+}

@@ -10,10 +10,12 @@
 #include <string.h>
 #include "driver.h"
 
+static bool json_nulls; /* a NaN or infinity went out as null (JSON has no such numbers) */
+
 static void print_values(FILE *f, const float *p, const int32_t *q, size_t n, bool json) {
   for (size_t i = 0; i < n; i++) {
     double v = p ? (double)p[i] : (double)q[i];
-    if (json && !isfinite(v)) fprintf(f, "%snull", i ? ", " : "");
+    if (json && !isfinite(v)) fprintf(f, "%snull", i ? ", " : ""), json_nulls = true;
     else fprintf(f, "%s%.9g", i ? (json ? ", " : " ") : "", v);
   }
 }
@@ -56,7 +58,7 @@ static void print_result(gradc_model *m, bool with_grads, bool json) {
   if (json) {
     printf("{\"model\": \"%s\", \"loss\": ", gradc_model_name(m));
     if (has_loss) printf("%.9g", (double)loss);
-    else printf("null");
+    else printf("null"), json_nulls |= gradc_has_loss(m);
     printf(", \"outputs\": {");
     print_group(m, GRADC_ROLE_OUTPUT, false, true);
     printf("}, \"params\": {");
@@ -64,6 +66,8 @@ static void print_result(gradc_model *m, bool with_grads, bool json) {
     printf("}, \"grads\": {");
     if (with_grads) print_group(m, GRADC_ROLE_PARAM, true, true);
     printf("}}\n");
+    if (json_nulls) /* so that a diverged run is not mistaken for a model without a loss */
+      fprintf(stderr, "gradc run: some values are NaN or infinite: the JSON shows them as null\n");
     return;
   }
   printf("model %s\n", gradc_model_name(m));
