@@ -2,7 +2,7 @@
 # demo.sh — the main job: install what is missing, build gradc, train the bundled
 # digits classifier, evaluate it on the test split, compile the trained model into an
 # inference shared object with its weights baked in, and use it from a C program.
-# Works from any directory; about half a minute on 2 cores.
+# Works from any directory; about 20 s on 2 cores from a fresh clone.
 #
 #   tools/setup/demo.sh           the digits job
 #   tools/setup/demo.sh logreg    the seed example (PyTorch autograd tutorial) step by step
