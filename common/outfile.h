@@ -42,11 +42,11 @@ static inline void outfile_free(OutFile *f) {
 static inline int outfile_begin(OutFile *f, const char *path, const char *suffix) {
   *f = (OutFile){0};
   struct stat st;
-  char *real = lstat(path, &st) == 0 && S_ISLNK(st.st_mode) ? realpath(path, NULL) : NULL;
+  bool link = lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
+  char *real = link ? realpath(path, NULL) : NULL;
   f->target = real ? real : strdup(path);
-  /* A dangling link, a device, a FIFO: written in place (through the link). */
-  f->in_place = (!real && lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) ||
-                (stat(f->target ? f->target : path, &st) == 0 && !S_ISREG(st.st_mode));
+  /* In place: a dangling link (written through), or a device, a FIFO and the like. */
+  f->in_place = (link && !real) || (f->target && stat(f->target, &st) == 0 && !S_ISREG(st.st_mode));
   const char *dir = getenv("TMPDIR");
   if (!dir || !*dir) dir = "/tmp";
   size_t n = (f->target ? strlen(f->target) : 0) + strlen(dir) + strlen(suffix) + 48;

@@ -143,7 +143,8 @@ static int pipeline(Diag *d, Arena *a, const gc_options *o, LLVMTargetMachineRef
   if (!rc && (o->emit == GC_EMIT_SO || o->emit == GC_EMIT_OBJ)) { /* the header beside it */
     char *h = header_path(o->out, ".h");
     rc = emit_text(h, write_header, u, err, errlen) ? 2 : 0;
-    if (rc) unlink(o->out);
+    struct stat st; /* no output without its header; a device such as /dev/null stays */
+    if (rc && lstat(o->out, &st) == 0 && S_ISREG(st.st_mode)) unlink(o->out);
     else snprintf(res->header_path, sizeof res->header_path, "%s", h);
     free(h);
   }

@@ -3,8 +3,9 @@
  *
  * Every file is written to a temporary name in the target's directory and renamed into
  * place once complete (common/outfile.h; a device such as /dev/null is written in
- * place), so an interrupted or failed compile never leaves a partial output. A shared object is linked from the object by the system C compiler driver
- * (`cc -shared`, or $GRADC_CC). */
+ * place), so an interrupted or failed compile never leaves a partial output. A shared
+ * object is linked from the objects by the system C compiler driver (`cc -shared`, or
+ * $GRADC_CC). */
 #define _DEFAULT_SOURCE /* mkstemps, mkdtemp, strdup */
 #include "emit.h"
 #include "outfile.h"
