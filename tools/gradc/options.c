@@ -146,6 +146,7 @@ int copy_to_tape(gradc_model *m, tape_model *t, const char *cmd) {
 /* ---- --set NAME=VALUES ---- */
 
 char *read_text(const char *path, size_t *len, char *err, size_t errlen) {
+  const size_t max = (size_t)1 << 32; /* 4 GiB */
   FILE *f = fopen(path, "rb");
   struct stat st;
   if (!f || fstat(fileno(f), &st) != 0) {
@@ -153,25 +154,23 @@ char *read_text(const char *path, size_t *len, char *err, size_t errlen) {
     if (f) fclose(f);
     return NULL;
   }
-  if (S_ISDIR(st.st_mode)) return fclose(f), snprintf(err, errlen, "%s: error: is a directory", path), NULL;
+  const char *why = S_ISDIR(st.st_mode)                                   ? "is a directory"
+                    : S_ISREG(st.st_mode) && (uint64_t)st.st_size > max ? "file larger than 4 GiB"
+                                                                        : NULL;
   size_t cap = 1 << 16, n = 0, r;
-  char *buf = malloc(cap);
-  while (buf && (r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+  char *buf = why ? NULL : malloc(cap);
+  if (!why && !buf) why = "out of memory";
+  while (!why && (r = fread(buf + n, 1, cap - n - 1, f)) > 0) { /* a pipe too: until EOF */
     n += r;
-    if (cap - n < 2) {
-      char *nb = cap <= ((size_t)1 << 32) ? realloc(buf, cap * 2) : NULL;
-      if (!nb) {
-        snprintf(err, errlen, "%s: error: %s", path, cap > ((size_t)1 << 32) ? "larger than 4 GiB" : "out of memory");
-        free(buf);
-        return fclose(f), NULL;
-      }
-      buf = nb, cap *= 2;
-    }
+    if (cap - n > 1) continue;
+    char *nb = cap >= max ? NULL : realloc(buf, cap * 2);
+    if (!nb) why = cap >= max ? "file larger than 4 GiB" : "out of memory";
+    else buf = nb, cap *= 2;
   }
-  bool failed = ferror(f);
+  if (!why && ferror(f)) why = "read error";
   fclose(f);
-  if (!buf || failed) {
-    snprintf(err, errlen, "%s: error: %s", path, buf ? "read error" : "out of memory");
+  if (why) {
+    snprintf(err, errlen, "%s: error: %s", path, why);
     return free(buf), NULL;
   }
   buf[n] = 0;
