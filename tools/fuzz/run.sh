@@ -66,10 +66,12 @@ if [ ! -f "$BUILD/CMakeCache.txt" ]; then
   mv "$BUILD.configure.log" "$BUILD/configure.log"
 fi
 echo "run.sh: building the sanitized libraries in $BUILD" >&2
-cmake --build "$BUILD" -j"$(nproc)" --target gradc_compiler gradcrt gradcrt_core >"$BUILD/build.log" 2>&1 ||
+cmake --build "$BUILD" -j"$(nproc)" --target gradc_tape gradc_compiler gradcrt gradcrt_core >"$BUILD/build.log" 2>&1 ||
   { tail -40 "$BUILD/build.log" >&2; die "building the libraries failed (log: $BUILD/build.log)"; }
 
-LIBS=("$BUILD/compiler/libgradc_compiler.a" "$BUILD/runtime/libgradcrt.a" "$BUILD/runtime/libgradcrt_core.a")
+# The tape first: it uses the compiler's parser (the driver's options.c, in fuzz_set, uses the tape).
+LIBS=("$BUILD/tape/libgradc_tape.a" "$BUILD/compiler/libgradc_compiler.a" "$BUILD/runtime/libgradcrt.a"
+  "$BUILD/runtime/libgradcrt_core.a")
 LDLIBS="-L/usr/lib/llvm-16/lib -Wl,-rpath,/usr/lib/llvm-16/lib -lLLVM-16 $(pkg-config --libs libcjson libffi) -ldl -lm"
 INC="-I$ROOT/include -I$ROOT/runtime -I$ROOT/compiler -I$ROOT/tools/gradc -I$FUZZ $(pkg-config --cflags libcjson libffi)"
 CFLAGS="-std=c11 -O1 -Wall -Wextra -Werror $SAN"
@@ -94,7 +96,7 @@ declare -A SRCS=(
   [safetensors]="$FUZZ/fuzz_safetensors.c"
   [descriptor]="$FUZZ/fuzz_descriptor.c"
   [csv]="$FUZZ/fuzz_csv.c $ROOT/tools/gradc/data.c"
-  [set]="$FUZZ/fuzz_set.c $ROOT/tools/gradc/options.c"
+  [set]="$FUZZ/fuzz_set.c $ROOT/tools/gradc/options.c $ROOT/tools/gradc/data.c"
 )
 for t in "${ALL[@]}"; do
   # shellcheck disable=SC2086

@@ -27,6 +27,11 @@ typedef struct {
   size_t rows, cols;
 } Table;
 
+/* A whole file (a pipe too, up to 4 GiB), NUL-terminated, its length in *len; NULL with
+ * "PATH: error: ..." in err (a directory, unreadable, too large). CSV data and
+ * `--set NAME=@FILE` both read through it. */
+char *read_text(const char *path, size_t *len, char *err, size_t errlen);
+
 int layout_of(gradc_model *m, Layout *L, char *err, size_t errlen);
 /* Loads and validates a CSV file; -1 with `FILE:LINE:COL: error: ...` in err. */
 int data_load(const char *path, const Layout *L, Table *t, char *err, size_t errlen);

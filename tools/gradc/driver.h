@@ -49,10 +49,6 @@ void random_inputs(gradc_model *m, uint64_t seed);
  * 0, or 1 after a message (prefixed with cmd) if t lacks one of them. */
 int copy_to_tape(gradc_model *m, tape_model *t, const char *cmd);
 
-/* A whole file (a pipe too, up to 4 GiB), NUL-terminated, its length in *len; NULL with
- * "PATH: error: ..." in err (a directory, unreadable, too large). */
-char *read_text(const char *path, size_t *len, char *err, size_t errlen);
-
 /* Fills tensor `name` from VALUES (see `gradc help run`); prints errors, returns 0/1. */
 int set_tensor(gradc_model *mod, const char *spec);
 

@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
+#include "data.h"
 #include "driver.h"
 #include "gradc/runtime_core.h"
 
@@ -144,39 +144,6 @@ int copy_to_tape(gradc_model *m, tape_model *t, const char *cmd) {
 }
 
 /* ---- --set NAME=VALUES ---- */
-
-char *read_text(const char *path, size_t *len, char *err, size_t errlen) {
-  const size_t max = (size_t)1 << 32; /* 4 GiB */
-  FILE *f = fopen(path, "rb");
-  struct stat st;
-  if (!f || fstat(fileno(f), &st) != 0) {
-    snprintf(err, errlen, "%s: error: cannot open: %s", path, strerror(errno));
-    if (f) fclose(f);
-    return NULL;
-  }
-  const char *why = S_ISDIR(st.st_mode)                                   ? "is a directory"
-                    : S_ISREG(st.st_mode) && (uint64_t)st.st_size > max ? "file larger than 4 GiB"
-                                                                        : NULL;
-  size_t cap = 1 << 16, n = 0, r;
-  char *buf = why ? NULL : malloc(cap);
-  if (!why && !buf) why = "out of memory";
-  while (!why && (r = fread(buf + n, 1, cap - n - 1, f)) > 0) { /* a pipe too: until EOF */
-    n += r;
-    if (cap - n > 1) continue;
-    char *nb = cap >= max ? NULL : realloc(buf, cap * 2);
-    if (!nb) why = cap >= max ? "file larger than 4 GiB" : "out of memory";
-    else buf = nb, cap *= 2;
-  }
-  if (!why && ferror(f)) why = "read error";
-  fclose(f);
-  if (why) {
-    snprintf(err, errlen, "%s: error: %s", path, why);
-    return free(buf), NULL;
-  }
-  buf[n] = 0;
-  if (len) *len = n;
-  return buf;
-}
 
 int set_tensor(gradc_model *mod, const char *spec) {
   const char *eq = strchr(spec, '=');
