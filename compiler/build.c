@@ -376,18 +376,19 @@ static void statement(Builder *B, const Stmt *st) {
   case ST_OUTPUT: {
     Node **o = ARENA_ARRAY(B->a, Node *, g->noutputs + st->nnames);
     const char **on = ARENA_ARRAY(B->a, const char *, g->noutputs + st->nnames);
-    SrcLoc *ol = ARENA_ARRAY(B->a, SrcLoc, g->noutputs + st->nnames);
-    for (int i = 0; i < g->noutputs; i++) o[i] = g->outputs[i], on[i] = g->output_names[i], ol[i] = g->output_locs[i];
+    for (int i = 0; i < g->noutputs; i++) o[i] = g->outputs[i], on[i] = g->output_names[i];
     for (int i = 0; i < st->nnames; i++) {
       for (int j = 0; j < g->noutputs + i; j++)
         if (!strcmp(on[j], st->names[i])) diag_error(B->d, st->name_locs[i], "'%s' is already an output", st->names[i]);
-      o[g->noutputs + i] = named_value(B, st->names[i], st->name_locs[i]);
+      Node *n = o[g->noutputs + i] = named_value(B, st->names[i], st->name_locs[i]);
+      if ((n->op == OP_INPUT || n->op == OP_PARAM) && !strcmp(n->name, st->names[i])) /* one name, two tensors */
+        diag_error(B->d, st->name_locs[i],
+                   "'%s' is %s: the caller already holds its buffer (to output a copy, name it: %s_out = %s)",
+                   st->names[i], n->op == OP_INPUT ? "an input" : "a parameter", st->names[i], st->names[i]);
       on[g->noutputs + i] = st->names[i];
-      ol[g->noutputs + i] = st->name_locs[i];
     }
     g->outputs = o;
     g->output_names = on;
-    g->output_locs = ol;
     g->noutputs += st->nnames;
     break;
   }

@@ -3,7 +3,7 @@
  * and tears down.
  *
  *   parse -> build graph (shapes) -> [bake weights] -> autodiff -> optimise ->
- *   per entry point: arguments (names checked) -> schedule (fusion) -> memory plan ->
+ *   per entry point: arguments -> schedule (fusion) -> memory plan ->
  *   lower to LLVM -> optimise (LLVM) -> emit
  *
  * Every stage reports a user error through the Diag (a longjmp back here); all memory
@@ -72,7 +72,6 @@ static Unit *front(Arena *a, Diag *d, const gc_options *o, int vw, int threads) 
   }
   for (int i = 0; i < u->nentries; i++) {
     Entry *e = u->entries[i];
-    entry_check_names(e, a, d);
     if (e->kind == ENTRY_BACKWARD) continue; /* compiled as the train step's core */
     schedule_entry(g, e);
     memplan_entry(g, e);

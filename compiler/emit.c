@@ -154,13 +154,16 @@ static const char *header_type(const Entry *e, const Arg *a) {
   }
 }
 
-static void header_size(FILE *f, const char *M, const char *name, const char *role, const Node *n, Arena *a) {
-  fprintf(f, "#define %s_%s_SIZE %lld /* %s %s %s%s */\n", M, upper(a, name), (long long)shape_count(n->shape), role,
-          name, n->dtype == DT_I32 ? "i32" : "f32", shape_str(a, n->shape));
+/* MODEL_U_SIZE (and MODEL_U_INIT for a param), U the upper-cased name (made unique in
+ * emit_header: x and X would both be X). */
+static void header_size(FILE *f, const char *M, const char *U, const char *role, const Arg *ar, Arena *a) {
+  const Node *n = ar->node;
+  fprintf(f, "#define %s_%s_SIZE %lld /* %s %s %s%s */\n", M, U, (long long)shape_count(n->shape), role, ar->name,
+          n->dtype == DT_I32 ? "i32" : "f32", shape_str(a, n->shape));
   if (n->op == OP_PARAM && !strncmp(role, "param", 5)) { /* for gradc_core_init_tensor on a device */
     static const char *kinds[] = {"const", "normal(std)", "uniform(lo, hi)"};
-    fprintf(f, "#define %s_%s_INIT {%d, %.17g, %.17g} /* gradc_init_spec: %s */\n", M, upper(a, name),
-            (int)n->init.kind, n->init.a, n->init.b, kinds[n->init.kind]);
+    fprintf(f, "#define %s_%s_INIT {%d, %.17g, %.17g} /* gradc_init_spec: %s */\n", M, U, (int)n->init.kind,
+            n->init.a, n->init.b, kinds[n->init.kind]);
   }
 }
 
@@ -181,12 +184,17 @@ void emit_header(FILE *f, const Unit *u, const char *source_name) {
   fprintf(f, " * (64-byte alignment is fastest); the generated code never allocates. */\n");
   fprintf(f, "#ifndef %s_GRADC_H\n#define %s_GRADC_H\n#include <stdint.h>\n\n", M, M);
   fprintf(f, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
-  for (int i = 0; i < fwd->nargs; i++) {
+  const char **macro = ARENA_ARRAY(a, const char *, fwd->nargs + 1); /* the size macros' names so far */
+  for (int i = 0, nm = 0; i < fwd->nargs; i++) {
     const Arg *ar = &fwd->args[i];
-    if (ar->kind == ARG_INPUT) header_size(f, M, ar->name, "input", ar->node, a);
-    if (ar->kind == ARG_PARAM)
-      header_size(f, M, ar->name, ar->node->trainable ? "param" : "param (frozen)", ar->node, a);
-    if (ar->kind == ARG_OUTPUT) header_size(f, M, ar->name, "output", ar->node, a);
+    if (ar->kind != ARG_INPUT && ar->kind != ARG_PARAM && ar->kind != ARG_OUTPUT) continue;
+    const char *U = upper(a, ar->name);
+    for (int j = 0; j < nm; j++)
+      if (!strcmp(macro[j], U)) U = arena_printf(a, "%s_", U), j = -1; /* taken: add _, look again */
+    macro[nm++] = U;
+    const char *role = ar->kind == ARG_INPUT ? "input" : ar->kind == ARG_OUTPUT ? "output"
+                       : ar->node->trainable ? "param" : "param (frozen)";
+    header_size(f, M, U, role, ar, a);
   }
   fprintf(f, "#define %s_WORKSPACE_BYTES %lld\n\n", M, (long long)u->ws_bytes);
   for (int k = 0; k < u->nentries; k++) {
@@ -194,7 +202,7 @@ void emit_header(FILE *f, const Unit *u, const char *source_name) {
     fprintf(f, "void %s(", e->name);
     for (int i = 0; i < e->nargs; i++) {
       fprintf(f, "%s", i ? ",\n    " : "\n    ");
-      fprintf(f, "%s *%s", header_type(e, &e->args[i]), arg_c_name(a, &e->args[i]));
+      fprintf(f, "%s *%s", header_type(e, &e->args[i]), e->args[i].cname);
     }
     fprintf(f, ");\n");
     fprintf(f, "/* The same, its %d arguments in order in one array. */\nvoid %s_packed(void **args);\n\n", e->nargs,

@@ -11,7 +11,6 @@
  * BACKWARD entry only lists its arguments. With inference, the forward entry has no
  * loss and drops the inputs only the loss reads. */
 #include "entry.h"
-#include <ctype.h>
 #include <string.h>
 
 static Node *sink(Graph *g, OpKind op, Node *x, int arg) {
@@ -37,6 +36,55 @@ double entry_flops(const Entry *e) {
     }
   }
   return f;
+}
+
+/* ---- the arguments' names in C ----
+ * Each argument's C name is its tensor's name, grad_NAME, momentum_NAME, or loss, hyper,
+ * workspace — with a trailing underscore added while it is a C or C++ keyword or the
+ * name of an argument before it (the fixed three come first), so that any model's
+ * header compiles: `output loss` beside the loss argument is loss_, `input class` is
+ * class_, an input grad_w beside param w's gradient leaves that gradient grad_w_. */
+
+/* Words a header parameter cannot be named: C11 and C23 keywords, C++ keywords (the
+ * header is valid C++), and the integer type the header itself uses. */
+static const char *const C_RESERVED[] = {
+    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum", "extern",
+    "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return", "short", "signed",
+    "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while",
+    "_Alignas", "_Alignof", "_Atomic", "_BitInt", "_Bool", "_Complex", "_Decimal32", "_Decimal64", "_Decimal128",
+    "_Generic", "_Imaginary", "_Noreturn", "_Pragma", "_Static_assert", "_Thread_local", "alignas", "alignof",
+    "bool", "constexpr", "false", "nullptr", "static_assert", "thread_local", "true", "typeof", "typeof_unqual",
+    "and", "and_eq", "asm", "bitand", "bitor", "catch", "char8_t", "char16_t", "char32_t", "class", "compl",
+    "concept", "consteval", "constinit", "const_cast", "co_await", "co_return", "co_yield", "decltype", "delete",
+    "dynamic_cast", "explicit", "export", "friend", "mutable", "namespace", "new", "noexcept", "not", "not_eq",
+    "operator", "or", "or_eq", "private", "protected", "public", "reinterpret_cast", "requires", "static_cast",
+    "template", "this", "throw", "try", "typeid", "typename", "using", "virtual", "wchar_t", "xor", "xor_eq",
+    "int32_t"};
+
+static bool c_reserved(const char *name) {
+  for (size_t k = 0; k < sizeof C_RESERVED / sizeof *C_RESERVED; k++)
+    if (!strcmp(name, C_RESERVED[k])) return true;
+  return false;
+}
+
+static bool taken(const Entry *e, const char *name) {
+  for (int i = 0; i < e->nargs; i++)
+    if (e->args[i].cname && !strcmp(e->args[i].cname, name)) return true;
+  return false;
+}
+
+static void name_args(Entry *e, Arena *a) {
+  for (int pass = 0; pass < 2; pass++) /* 0: loss, hyper, workspace; 1: the tensors */
+    for (int i = 0; i < e->nargs; i++) {
+      Arg *x = &e->args[i];
+      bool fixed = x->kind == ARG_LOSS || x->kind == ARG_HYPER || x->kind == ARG_WORKSPACE;
+      if (fixed != (pass == 0)) continue;
+      const char *c = x->kind == ARG_GRAD    ? arena_printf(a, "grad_%s", x->name)
+                      : x->kind == ARG_STATE ? arena_printf(a, "momentum_%s", x->name)
+                                             : x->name;
+      while (c_reserved(c) || taken(e, c)) c = arena_printf(a, "%s_", c);
+      x->cname = c;
+    }
 }
 
 Entry *entry_build(Graph *g, EntryKind kind, EntryOptions opt) {
@@ -68,9 +116,9 @@ Entry *entry_build(Graph *g, EntryKind kind, EntryOptions opt) {
 
   for (int i = 0; i < g->ninputs; i++)
     if (!opt.inference || live[g->inputs[i]->id])
-      e->args[e->nargs++] = (Arg){ARG_INPUT, g->inputs[i], g->inputs[i]->name, g->inputs[i]->loc};
+      e->args[e->nargs++] = (Arg){ARG_INPUT, g->inputs[i], g->inputs[i]->name, NULL};
   for (int i = 0; i < g->nparams; i++)
-    if (!g->params[i]->baked) e->args[e->nargs++] = (Arg){ARG_PARAM, g->params[i], g->params[i]->name, g->params[i]->loc};
+    if (!g->params[i]->baked) e->args[e->nargs++] = (Arg){ARG_PARAM, g->params[i], g->params[i]->name, NULL};
   int nsinks = 0;
   bool code = kind != ENTRY_BACKWARD; /* the backward entry is a wrapper: arguments only */
   for (int i = 0; kind != ENTRY_FORWARD && i < g->nparams; i++) {
@@ -82,21 +130,22 @@ Entry *entry_build(Graph *g, EntryKind kind, EntryOptions opt) {
       s->sink_arg = e->nargs;
       e->sinks[nsinks++] = s;
     }
-    e->args[e->nargs++] = (Arg){ARG_GRAD, p, p->name, p->loc};
+    e->args[e->nargs++] = (Arg){ARG_GRAD, p, p->name, NULL};
   }
   for (int i = 0; kind == ENTRY_TRAIN && i < g->nparams; i++)
-    if (g->params[i]->trainable) e->args[e->nargs++] = (Arg){ARG_STATE, g->params[i], g->params[i]->name, g->params[i]->loc};
+    if (g->params[i]->trainable) e->args[e->nargs++] = (Arg){ARG_STATE, g->params[i], g->params[i]->name, NULL};
   for (int i = 0; i < g->noutputs; i++) {
     if (code) e->sinks[nsinks++] = sink(g, OP_COPY, g->outputs[i], e->nargs);
-    e->args[e->nargs++] = (Arg){ARG_OUTPUT, g->outputs[i], g->output_names[i], g->output_locs[i]};
+    e->args[e->nargs++] = (Arg){ARG_OUTPUT, g->outputs[i], g->output_names[i], NULL};
   }
   if (with_loss) {
     if (code) e->sinks[nsinks++] = sink(g, OP_COPY, g->loss, e->nargs);
-    e->args[e->nargs++] = (Arg){.kind = ARG_LOSS, .node = g->loss, .name = "loss"};
+    e->args[e->nargs++] = (Arg){ARG_LOSS, g->loss, "loss", NULL};
   }
-  if (kind == ENTRY_TRAIN) e->args[e->nargs++] = (Arg){.kind = ARG_HYPER, .name = "hyper"};
-  e->args[e->nargs++] = (Arg){.kind = ARG_WORKSPACE, .name = "workspace"};
+  if (kind == ENTRY_TRAIN) e->args[e->nargs++] = (Arg){ARG_HYPER, NULL, "hyper", NULL};
+  e->args[e->nargs++] = (Arg){ARG_WORKSPACE, NULL, "workspace", NULL};
   e->nsinks = nsinks;
+  name_args(e, a);
 
   e->live = ARENA_ARRAY(a, Node *, g->n + 1);
   e->nlive = graph_topo(g, e->sinks, nsinks, e->live);
@@ -109,87 +158,4 @@ Entry *entry_build(Graph *g, EntryKind kind, EntryOptions opt) {
     for (int i = 0; i < ns; i++) e->live[k++] = sgd[i];
   }
   return e;
-}
-
-/* ---- the arguments' names in C ---- */
-
-static bool fixed_name(const char *name) {
-  return !strcmp(name, "loss") || !strcmp(name, "hyper") || !strcmp(name, "workspace");
-}
-
-const char *arg_c_name(Arena *a, const Arg *arg) {
-  switch (arg->kind) {
-  case ARG_GRAD: return arena_printf(a, "grad_%s", arg->name);
-  case ARG_STATE: return arena_printf(a, "momentum_%s", arg->name);
-  case ARG_OUTPUT: /* `output loss` beside the loss argument: loss_out */
-    return fixed_name(arg->name) ? arena_printf(a, "%s_out", arg->name) : arg->name;
-  default: return arg->name; /* the tensor's name, or loss, hyper, workspace */
-  }
-}
-
-/* Words a header parameter cannot be named: C11 and C23 keywords, C++ keywords (the
- * header is valid C++), and the integer type the header itself uses. */
-static const char *const C_RESERVED[] = {
-    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum", "extern",
-    "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return", "short", "signed",
-    "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while",
-    "_Alignas", "_Alignof", "_Atomic", "_Bool", "_Complex", "_Generic", "_Imaginary", "_Noreturn",
-    "_Static_assert", "_Thread_local", "alignas", "alignof", "bool", "constexpr", "false", "nullptr",
-    "static_assert", "thread_local", "true", "typeof", "typeof_unqual", "and", "and_eq", "asm", "bitand", "bitor",
-    "catch", "char8_t", "char16_t", "char32_t", "class", "compl", "concept", "consteval", "constinit",
-    "const_cast", "co_await", "co_return", "co_yield", "decltype", "delete", "dynamic_cast", "explicit", "export",
-    "friend", "mutable", "namespace", "new", "noexcept", "not", "not_eq", "operator", "or", "or_eq", "private",
-    "protected", "public", "reinterpret_cast", "requires", "static_cast", "template", "this", "throw", "try",
-    "typeid", "typename", "using", "virtual", "wchar_t", "xor", "xor_eq", "int32_t"};
-
-static const char *what_arg(Arena *a, const Arg *arg) {
-  switch (arg->kind) {
-  case ARG_INPUT: return arena_printf(a, "the input '%s'", arg->name);
-  case ARG_PARAM: return arena_printf(a, "the parameter '%s'", arg->name);
-  case ARG_GRAD: return arena_printf(a, "the gradient buffer of '%s'", arg->name);
-  case ARG_STATE: return arena_printf(a, "the momentum buffer of '%s'", arg->name);
-  case ARG_OUTPUT: return arena_printf(a, "the output '%s'", arg->name);
-  default: return arena_printf(a, "the %s argument", arg->name); /* loss, hyper, workspace */
-  }
-}
-
-static bool same_ignoring_case(const char *x, const char *y) {
-  while (*x && tolower((unsigned char)*x) == tolower((unsigned char)*y)) x++, y++;
-  return tolower((unsigned char)*x) == tolower((unsigned char)*y);
-}
-
-/* Of two arguments, the one the model names last (the place to report a clash). */
-static const Arg *named_later(const Arg *x, const Arg *y) {
-  if (x->loc.line != y->loc.line) return x->loc.line > y->loc.line ? x : y;
-  return x->loc.col >= y->loc.col ? x : y;
-}
-
-void entry_check_names(const Entry *e, Arena *a, Diag *d) {
-  for (int i = 0; i < e->nargs; i++) {
-    const Arg *x = &e->args[i];
-    const char *cx = arg_c_name(a, x);
-    for (size_t k = 0; k < sizeof C_RESERVED / sizeof *C_RESERVED; k++)
-      if (!strcmp(cx, C_RESERVED[k]))
-        diag_error(d, x->loc, "'%s' is a C or C++ keyword: it cannot name an argument of the generated %s", cx,
-                   e->name);
-    bool tensor = x->kind == ARG_INPUT || x->kind == ARG_PARAM || x->kind == ARG_OUTPUT;
-    for (int j = 0; j < i; j++) {
-      const Arg *y = &e->args[j];
-      const Arg *later = named_later(x, y), *other = later == x ? y : x;
-      if (!strcmp(cx, arg_c_name(a, y))) {
-        /* an output of an input or parameter, under its own name */
-        const Arg *out = x->kind == ARG_OUTPUT ? x : y->kind == ARG_OUTPUT ? y : NULL, *arg = out == x ? y : x;
-        if (out && arg->node == out->node && (arg->kind == ARG_INPUT || arg->kind == ARG_PARAM))
-          diag_error(d, out->loc,
-                     "'%s' is %s: the caller already holds its buffer (to output a copy, name it: %s_out = %s)",
-                     out->name, arg->kind == ARG_INPUT ? "an input" : "a parameter", out->name, out->name);
-        diag_error(d, later->loc, "%s and %s would both be named '%s' in the generated %s", what_arg(a, other),
-                   what_arg(a, later), cx, e->name);
-      }
-      bool tensors = tensor && (y->kind == ARG_INPUT || y->kind == ARG_PARAM || y->kind == ARG_OUTPUT);
-      if (tensors && same_ignoring_case(x->name, y->name))
-        diag_error(d, later->loc, "'%s' and '%s' differ only in case: the generated header's size macros would clash",
-                   other->name, later->name);
-    }
-  }
 }

@@ -22,14 +22,9 @@ typedef enum { ARG_INPUT, ARG_PARAM, ARG_GRAD, ARG_STATE, ARG_OUTPUT, ARG_LOSS, 
 typedef struct {
   ArgKind kind;
   Node *node;       /* INPUT/PARAM: the leaf; GRAD: the param; OUTPUT/LOSS: the sink */
-  const char *name; /* tensor name ("x"; for GRAD the param's) */
-  SrcLoc loc;       /* where the model names it (declaration, `output`); 0:0 for the rest */
+  const char *name;  /* tensor name ("x"; for GRAD the param's) */
+  const char *cname; /* its name in C (header, LLVM values, IR listing): see entry.c */
 } Arg;
-
-/* The argument's name in C (the header, the LLVM function, the IR listing): the tensor's
- * name, grad_NAME, momentum_NAME, loss, hyper or workspace; an output named loss, hyper
- * or workspace is NAME_out (`output loss` of the minimised loss is natural). */
-const char *arg_c_name(Arena *a, const Arg *arg);
 
 /* KER_ELEM: one loop nest over `shape`, every member computed per element.
  * KER_OP: one op of its own (a matmul, with its elementwise epilogue after it).
@@ -100,10 +95,6 @@ typedef struct {
 
 /* Builds the entry (roots, sinks, args). graph must be fully optimised. */
 Entry *entry_build(Graph *g, EntryKind kind, EntryOptions opt);
-/* Stops with an error at the model's line and column when two arguments of e would
- * share a C name, or a header macro (MODEL_NAME_SIZE: names that differ only in case),
- * or when a name is a C or C++ keyword: the generated header would not compile. */
-void entry_check_names(const Entry *e, Arena *a, Diag *d);
 /* Floating-point operations of the entry's matrix products and convolutions (2 per
  * multiply-add): the work a minimal implementation must do; elementwise work excluded. */
 double entry_flops(const Entry *e);

@@ -81,7 +81,6 @@ typedef struct {
   int ninputs, nparams;
   Node **outputs;          /* `output` names, in order */
   const char **output_names;
-  SrcLoc *output_locs;     /* where each is named in its `output` statement */
   int noutputs;
   Node *loss;              /* `minimize`, or NULL */
   bool detaches;           /* the model calls detach(): its gradient is not the loss's derivative */

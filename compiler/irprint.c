@@ -58,7 +58,7 @@ void print_ir(FILE *f, const Unit *u) {
   for (int k = 0; k < u->nentries; k++) {
     const Entry *e = u->entries[k];
     fprintf(f, "\nentry %s(", e->name);
-    for (int i = 0; i < e->nargs; i++) fprintf(f, "%s%s", i ? ", " : "", arg_c_name(g->arena, &e->args[i]));
+    for (int i = 0; i < e->nargs; i++) fprintf(f, "%s%s", i ? ", " : "", e->args[i].cname);
     if (e->kind == ENTRY_BACKWARD) {
       fprintf(f, ")\n  calls %s's kernels (the gradient core) in mode 0: gradients added, no update\n", u->entries[2]->name);
       continue;

@@ -647,7 +647,7 @@ static LLVMValueRef declare_entry(Lower *L, Entry *e, const char *name, bool cor
   for (int i = 0; i < e->nargs; i++) {
     LLVMValueRef v = LLVMGetParam(fn, (unsigned)i);
     const Arg *a = &e->args[i];
-    const char *nm = arg_c_name(L->g->arena, a);
+    const char *nm = a->cname;
     LLVMSetValueName2(v, nm, strlen(nm));
     add_attr(L, fn, (unsigned)i + 1, "noalias"); /* the ABI: buffers do not overlap */
     add_attr(L, fn, (unsigned)i + 1, "nocapture");

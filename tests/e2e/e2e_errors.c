@@ -43,11 +43,7 @@ static bad_case cases[] = {
     {"zero_dim.grad", 3, 15, {"dimension"}},
     {"repeated_kwarg.grad", 4, 20, {"axis", "repeated"}},
     {"output_unknown.grad", 4, 8, {"'xx'", "did you mean 'x'"}},
-    /* Names the generated C header could not hold (entry.c, entry_check_names). */
-    {"name_grad_clash.grad", 5, 7, {"'grad_w'", "gradient buffer of 'w'"}},
-    {"name_c_keyword.grad", 4, 7, {"'double'", "keyword"}},
-    {"name_case_clash.grad", 4, 7, {"'x' and 'X'", "case"}},
-    {"name_workspace.grad", 3, 7, {"workspace argument", "input 'workspace'"}},
+    /* An output of a parameter under its own name: two tensors, one name. */
     {"output_param.grad", 6, 8, {"'w' is a parameter", "w_out = w"}},
     {"used_before_definition.grad", 4, 5, {"'z'", "before its definition at line 5"}},
     /* A NUL byte must be reported where it is, not end the file silently. */

@@ -103,24 +103,39 @@ Test(header, compiles_as_cxx, .timeout = 30) {
   compiles(cxx, "c++", "-std=c++11");
 }
 
-/* An output named like a fixed argument (`output loss` of the minimised loss) is
- * loss_out in C, so the header still compiles. */
-Test(header, output_named_loss, .timeout = 30) {
-  char *dir = e2e_tmpdir("header_loss");
-  char *so = e2e_fmt("%s/ol.so", dir), *h = e2e_fmt("%s/ol.h", dir);
+/* Names C cannot take as they are — keywords of C and C++, a tensor named like a fixed
+ * argument (loss, workspace) or like another's gradient (grad_w), names differing only
+ * in case (x, X: one size macro) — get a trailing underscore in the header, which
+ * compiles as C and C++ (entry.c name_args, emit.c emit_header). */
+Test(header, odd_names, .timeout = 30) {
+  char *dir = e2e_tmpdir("header_odd");
+  char *so = e2e_fmt("%s/odd.so", dir), *h = e2e_fmt("%s/odd.h", dir);
   e2e_result r;
-  e2e_gradc(&r, "compile", E2E_MODELS_DIR "/output_loss.grad", "-o", so, NULL);
+  e2e_gradc(&r, "compile", E2E_MODELS_DIR "/odd_names.grad", "-o", so, NULL);
   cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
   e2e_free(&r);
   char *text = e2e_read(h, NULL);
   cr_assert(text, "no %s", h);
-  char *fwd = declaration(text, "ol_forward");
-  cr_expect_str_eq(fwd, "void ol_forward(const float *x, const float *w, float *loss_out, float *loss, void *workspace);");
-  const char *argv[] = {E2E_CC, "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-std=c11", "-x", "c", h, NULL};
-  e2e_run(&r, argv);
-  cr_expect_eq(r.status, 0, "cc rejects ol.h: %s", e2e_describe(&r));
+  char *fwd = declaration(text, "odd_forward");
+  cr_expect_str_eq(fwd, "void odd_forward(const float *class_, const float *X, const float *x, const float *grad_w, "
+                        "const float *workspace_, const float *w, const float *double_, float *loss_, float *loss, "
+                        "void *workspace);");
+  char *bwd = declaration(text, "odd_backward");
+  cr_expect(bwd && strstr(bwd, "float *grad_w_, float *grad_double,"), "%s", bwd);
+  cr_expect(strstr(text, "#define ODD_X_SIZE 3 /* input X") && strstr(text, "#define ODD_X__SIZE 3 /* input x"),
+            "the size macros of X and x:\n%s", text);
+  const char *cc[] = {E2E_CC, "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-pedantic-errors", "-std=c11", "-x", "c",
+                      h, NULL};
+  e2e_run(&r, cc);
+  cr_expect_eq(r.status, 0, "cc rejects odd.h: %s", e2e_describe(&r));
   e2e_free(&r);
-  free(fwd), free(text), free(so), free(h);
+  if (*E2E_CXX) {
+    const char *cxx[] = {E2E_CXX, "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-std=c++11", "-x", "c++", h, NULL};
+    e2e_run(&r, cxx);
+    cr_expect_eq(r.status, 0, "c++ rejects odd.h: %s", e2e_describe(&r));
+    e2e_free(&r);
+  }
+  free(fwd), free(bwd), free(text), free(so), free(h);
   e2e_rmdir(dir);
   free(dir);
 }
