@@ -5,9 +5,9 @@
  * A regular file, or a path where nothing is yet, is replaced atomically: the data go to
  * a temporary file in the same directory, renamed over the target once complete, so a
  * crash or a kill never leaves half a file. A symbolic link is followed: the file it
- * names is replaced and the link stays. Anything else that exists — a device such as
- * /dev/null, a FIFO — is written in place, from a temporary file in $TMPDIR: renaming
- * over it would delete it (as root, -o /dev/null would remove the device).
+ * names is replaced and the link stays. Anything else — a device such as /dev/null, a
+ * FIFO, /dev/stdout — is written in place (appended to), from a temporary file in
+ * $TMPDIR: renaming over it would delete it (as root, -o /dev/null removed the device).
  *
  *   OutFile f;
  *   int fd = outfile_begin(&f, path, ".so");   write f.tmp (through fd, or by its name)
@@ -18,7 +18,6 @@
 #define GRADC_OUTFILE_H
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,26 +28,39 @@
 typedef struct {
   char *tmp;     /* the temporary file to write */
   char *target;  /* what it becomes: the output path, a symbolic link resolved */
-  bool in_place; /* target exists and is not a regular file: commit copies into it */
+  bool in_place; /* commit copies into target instead of renaming over it */
 } OutFile;
+
+/* Written in place rather than replaced: a path under /dev/ or /proc/ (/dev/null; also
+ * /dev/stdout, a link to whatever the shell opened, which must not be replaced), an
+ * existing file that is not a regular one (a device, a FIFO), or a dangling link
+ * (written through). */
+static inline bool outfile_in_place(const char *path) {
+  struct stat st;
+  if (!strncmp(path, "/dev/", 5) || !strncmp(path, "/proc/", 6)) return true;
+  if (stat(path, &st) == 0) return !S_ISREG(st.st_mode);
+  return lstat(path, &st) == 0; /* stat failed, lstat did not: a dangling link */
+}
+
+/* Where an in-place target's temporary goes: $TMPDIR, else /tmp. */
+static inline const char *outfile_tmpdir(void) {
+  const char *dir = getenv("TMPDIR");
+  return dir && *dir ? dir : "/tmp";
+}
 
 static inline void outfile_free(OutFile *f) {
   free(f->tmp), free(f->target);
   f->tmp = f->target = NULL;
 }
 
-/* Creates the temporary (name: the target's, or gradc.out in $TMPDIR for an in-place
- * target, then .tmpPID + 6 random characters + suffix); returns its open descriptor. */
+/* Creates the temporary (beside the target, or in outfile_tmpdir() for an in-place
+ * target; named .tmpPID + 6 random characters + suffix); returns its open descriptor. */
 static inline int outfile_begin(OutFile *f, const char *path, const char *suffix) {
-  *f = (OutFile){0};
+  *f = (OutFile){.in_place = outfile_in_place(path)};
   struct stat st;
-  bool link = lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
-  char *real = link ? realpath(path, NULL) : NULL;
+  char *real = !f->in_place && lstat(path, &st) == 0 && S_ISLNK(st.st_mode) ? realpath(path, NULL) : NULL;
   f->target = real ? real : strdup(path);
-  /* In place: a dangling link (written through), or a device, a FIFO and the like. */
-  f->in_place = (link && !real) || (f->target && stat(f->target, &st) == 0 && !S_ISREG(st.st_mode));
-  const char *dir = getenv("TMPDIR");
-  if (!dir || !*dir) dir = "/tmp";
+  const char *dir = outfile_tmpdir();
   size_t n = (f->target ? strlen(f->target) : 0) + strlen(dir) + strlen(suffix) + 48;
   f->tmp = f->target ? malloc(n) : NULL;
   if (!f->tmp) {
@@ -72,9 +84,13 @@ static inline void outfile_abort(OutFile *f) {
   outfile_free(f);
 }
 
-/* Copies the file at from into the file at to (truncated; created through a dangling link). */
-static inline int outfile_copy(const char *from, const char *to) {
-  int in = open(from, O_RDONLY), out = in < 0 ? -1 : open(to, O_WRONLY | O_TRUNC | O_CREAT, 0666);
+/* Appends the file at from to the file at to (created with mode through a dangling
+ * link). from is unlinked first: opening a FIFO waits for a reader, and a kill while
+ * it waits must leave no temporary behind. */
+static inline int outfile_copy(const char *from, const char *to, mode_t mode) {
+  int in = open(from, O_RDONLY);
+  if (in >= 0) unlink(from);
+  int out = in < 0 ? -1 : open(to, O_WRONLY | O_APPEND | O_CREAT, mode);
   int rc = in < 0 || out < 0 ? -1 : 0;
   char buf[65536];
   for (ssize_t got; rc == 0 && (got = read(in, buf, sizeof buf)) != 0;) {
@@ -98,10 +114,10 @@ static inline int outfile_copy(const char *from, const char *to) {
 static inline int outfile_commit(OutFile *f, mode_t mode) {
   mode_t mask = umask(0);
   umask(mask);
-  int rc = f->in_place ? outfile_copy(f->tmp, f->target)
+  int rc = f->in_place ? outfile_copy(f->tmp, f->target, mode & ~mask)
                        : chmod(f->tmp, mode & ~mask) != 0 || rename(f->tmp, f->target) != 0 ? -1 : 0;
   int e = errno;
-  if (rc || f->in_place) unlink(f->tmp);
+  if (rc) unlink(f->tmp);
   outfile_free(f);
   errno = e;
   return rc;

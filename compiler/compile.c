@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "autodiff.h"
+#include "outfile.h"
 #include "build.h"
 #include "emit.h"
 #include "opt.h"
@@ -23,11 +24,10 @@
 
 const char *gc_version(void) { return "0.1.0"; }
 
-/* The header's path beside OUT: OUT with .h; OUT itself when it is a device such as
- * /dev/null (or a FIFO), so that -o /dev/null writes nothing into /dev. */
+/* The header's path beside OUT: OUT with .h; none when OUT is written in place (a device
+ * such as /dev/null, /dev/stdout, a FIFO: outfile.h), which has no beside. */
 static char *header_path(const char *path, const char *ext) {
-  struct stat st;
-  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) return strdup(path);
+  if (outfile_in_place(path)) return NULL;
   size_t n = strlen(path);
   const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
   if (dot && (!slash || dot > slash)) n = (size_t)(dot - path);
@@ -139,12 +139,12 @@ static int pipeline(Diag *d, Arena *a, const gc_options *o, LLVMTargetMachineRef
   res->flops_forward = entry_flops(u->entries[0]);
   res->flops_backward = u->nentries > 2 ? entry_flops(u->entries[2]) : 0;
   int rc = back(u, o, tm, res, err, errlen);
-  if (!rc && (o->emit == GC_EMIT_SO || o->emit == GC_EMIT_OBJ)) { /* the header beside it */
-    char *h = header_path(o->out, ".h");
+  char *h = !rc && (o->emit == GC_EMIT_SO || o->emit == GC_EMIT_OBJ) ? header_path(o->out, ".h") : NULL;
+  if (h) { /* the header beside it */
     rc = emit_text(h, write_header, u, err, errlen) ? 2 : 0;
-    struct stat st; /* no output without its header; a device such as /dev/null stays */
-    if (rc && lstat(o->out, &st) == 0 && S_ISREG(st.st_mode)) unlink(o->out);
-    else snprintf(res->header_path, sizeof res->header_path, "%s", h);
+    struct stat st; /* no output without its header (a regular file: not a link's target) */
+    if (!rc) snprintf(res->header_path, sizeof res->header_path, "%s", h);
+    else if (lstat(o->out, &st) == 0 && S_ISREG(st.st_mode)) unlink(o->out);
     free(h);
   }
   return rc;

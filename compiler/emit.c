@@ -451,6 +451,9 @@ int emit_footprint(LLVMModuleRef mod, LLVMTargetMachineRef tm, const Unit *u, gc
 /* Starts writing out (outfile.h): the temporary's path in f->tmp, or -1 with the error. */
 static int begin(OutFile *f, const char *out, const char *suffix, char *err, size_t errlen) {
   int fd = outfile_begin(f, out, suffix);
+  if (fd < 0 && outfile_in_place(out))
+    return snprintf(err, errlen, "cannot write '%s': no temporary file in '%s' (TMPDIR): %s", out, outfile_tmpdir(),
+                    strerror(errno)), -1;
   if (fd < 0) return snprintf(err, errlen, "cannot write '%s': %s", out, strerror(errno)), -1;
   close(fd);
   return 0;

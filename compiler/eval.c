@@ -136,7 +136,9 @@ gc_graph *gc_graph_build(const gc_options *o, char *err, size_t errlen) {
     gc_graph_free(gg);
     return NULL;
   }
-  if (!build(d, gg, o)) {
+  bool ok = build(d, gg, o);
+  arena_on_fail(gg->arena, NULL, NULL); /* d->jb is dead once build returns: later, abort */
+  if (!ok) {
     snprintf(err, errlen, "%s", d->msg);
     gc_graph_free(gg);
     return NULL;

@@ -186,13 +186,14 @@ int gradc_save(gradc_model *m, const char *path) {
   char *header = build_header(m, &hlen);
   if (!header) return gradc__fail(m, "cannot save weights to '%s': out of memory", path);
   OutFile o;
+  bool in_place = outfile_in_place(path); /* a device, a FIFO: no file to keep unchanged */
   int rc = 0, fd = outfile_begin(&o, path, "");
   if (fd < 0 || write_and_commit(m, fd, &o, header, hlen) != 0) {
     int e = errno;
     /* A full disk (ENOSPC), a quota (EDQUOT) or a file size limit (EFBIG) all end here,
      * before the rename: whatever was at path is still there, unchanged. */
-    rc = gradc__fail(m, "cannot save weights to '%s': %s (any previous file there is unchanged)", path,
-                     strerror(e));
+    rc = gradc__fail(m, "cannot save weights to '%s': %s%s", path, strerror(e),
+                     in_place ? "" : " (any previous file there is unchanged)");
   } else {
     sync_parent_dir(path);
   }

@@ -555,6 +555,18 @@ Test(emit, device_and_link_outputs, .timeout = 60) {
   cr_expect(text && !memcmp(text, "\177ELF", 4), "the link's target is not the new shared object");
   free(text);
   only_files(dir, (const char *const[]){"real.so", "link.so", "link.h", NULL});
+  /* /dev/stdout onto a file the shell opened for appending: appended to, not replaced,
+   * and no header (there is no "beside" /dev/stdout). */
+  char *log = e2e_fmt("%s/log.txt", dir);
+  cr_assert(e2e_write(log, "first\n"));
+  char *line = e2e_fmt("'%s' compile '%s' --emit ir -o /dev/stdout >> '%s'", GRADC_BIN, E2E_LOGREG, log);
+  e2e_run(&r, (const char *[]){"/bin/sh", "-c", line, NULL});
+  cr_expect_eq(r.status, 0, "%s", e2e_describe(&r));
+  e2e_free(&r);
+  char *text2 = e2e_read(log, NULL);
+  cr_expect(text2 && !strncmp(text2, "first\n# gradc", 13), "not appended:\n%.200s", text2);
+  cr_expect(!e2e_exists("/dev/stdout.h"), "a header went to /dev/stdout.h");
+  free(text2), free(line), free(log);
   e2e_rmdir(dir);
   free(dir), free(real), free(link);
 }

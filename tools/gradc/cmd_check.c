@@ -146,7 +146,7 @@ int cmd_check(int argc, char **argv) {
     }
     gradc_zero_grad(m);
     if (gradc_backward(m)) rc = 1;
-    else if (copy_to_tape(m, tp, "gradc check")) rc = 2;
+    else if (copy_to_tape(m, tp, "gradc check")) rc = 1;
     else if (tape_zero_grad(tp), tape_backward(tp)) {
       fprintf(stderr, "gradc check: tape engine: %s\n", tape_error(tp));
       rc = 1;

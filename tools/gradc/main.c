@@ -79,7 +79,7 @@ static int unknown_command(const char *cmd) {
 
 /* Output that could not be written (a full disk, a closed pipe) is a failure. */
 static int flushed(int rc) {
-  if (fflush(stdout) == 0 && !ferror(stdout)) return rc;
+  if (rc || (fflush(stdout) == 0 && !ferror(stdout))) return rc; /* a failure already said why */
   fprintf(stderr, "gradc: cannot write standard output: %s\n", strerror(errno));
   return rc ? rc : 1;
 }
