@@ -95,11 +95,18 @@ Test(check, another_seed_passes, .timeout = 30) {
   e2e_free(&r);
 }
 
-/* The test-only hook adds EPS * (index + 1) to every compiled gradient element. */
-Test(check, perturbed_gradients_fail, .timeout = 60) {
+/* gradc check on model (-D define, if not NULL) with the test-only hook, which adds
+ * EPS * (index + 1) to every compiled gradient element. */
+static void check_perturbed(e2e_result *r, const char *model, const char *define) {
   setenv("GRADC_CHECK_PERTURB", "1e-2", 1);
+  if (define) e2e_gradc(r, "check", model, "-D", define, NULL);
+  else e2e_gradc(r, "check", model, NULL);
+  unsetenv("GRADC_CHECK_PERTURB");
+}
+
+Test(check, perturbed_gradients_fail, .timeout = 60) {
   e2e_result r;
-  e2e_gradc(&r, "check", MODEL("logreg"), NULL);
+  check_perturbed(&r, MODEL("logreg"), NULL);
   cr_expect_eq(r.status, 1, "a perturbed check passed: %s", e2e_describe(&r));
   table(r.out, (const char *[]){"w", "b", NULL}, "MISMATCH");
   cr_expect(!strstr(r.out, "passed"), "%s", r.out);
@@ -108,11 +115,10 @@ Test(check, perturbed_gradients_fail, .timeout = 60) {
   cr_expect(e[1] > 1e-2 && e[3] > 1e-3, "both the FD and the tape columns must see it:\n%s", r.out);
   cr_expect(e[5] < 1e-3, "the symbolic float64 gradient is not perturbed:\n%s", r.out);
   e2e_free(&r);
-  e2e_gradc(&r, "check", MODEL("digits"), "-D", "N=2", NULL);
+  check_perturbed(&r, MODEL("digits"), "N=2");
   cr_expect_eq(r.status, 1, "a perturbed check passed: %s", e2e_describe(&r));
   table(r.out, (const char *[]){"w1", "b1", "w2", "b2", NULL}, "MISMATCH");
   e2e_free(&r);
-  unsetenv("GRADC_CHECK_PERTURB");
 }
 
 Test(check, frozen_param_has_no_row, .timeout = 30) {
@@ -165,9 +171,7 @@ Test(check, detach_is_judged_by_the_tape, .timeout = 30) {
   cr_expect(e[1] > 0.1 && e[3] < 1e-3, "FD should differ by half, the tape agree:\n%s", r.out);
   cr_expect(strstr(r.out, "detach()"), "no word on detach:\n%s", r.out);
   e2e_free(&r);
-  setenv("GRADC_CHECK_PERTURB", "1e-2", 1);
-  e2e_gradc(&r, "check", E2E_MODELS_DIR "/detach_check.grad", NULL);
-  unsetenv("GRADC_CHECK_PERTURB");
+  check_perturbed(&r, E2E_MODELS_DIR "/detach_check.grad", NULL);
   cr_expect_eq(r.status, 1, "a perturbed check passed: %s", e2e_describe(&r));
   table(r.out, (const char *[]){"w", NULL}, "MISMATCH");
   e2e_free(&r);
@@ -192,9 +196,7 @@ Test(check, kinks_are_not_judged_by_fd, .timeout = 30) {
   table(r.out, (const char *[]){"w", NULL}, " ok");
   cr_expect(strstr(r.out, "8 elements at a kink"), "%s", r.out);
   e2e_free(&r);
-  setenv("GRADC_CHECK_PERTURB", "1e-2", 1);
-  e2e_gradc(&r, "check", E2E_MODELS_DIR "/relu_kink.grad", NULL);
-  unsetenv("GRADC_CHECK_PERTURB");
+  check_perturbed(&r, E2E_MODELS_DIR "/relu_kink.grad", NULL);
   cr_expect_eq(r.status, 1, "a perturbed check passed: %s", e2e_describe(&r));
   e2e_free(&r);
 }
