@@ -288,7 +288,6 @@ LLVMTargetMachineRef emit_target_machine(const char *triple, const char *cpu, in
   LLVMInitializeAllAsmParsers();
   char *host = LLVMGetDefaultTargetTriple();
   bool is_host = !triple || !strcmp(triple, host);
-  char *tr = NULL;
   /* Normalised: "thumbv6m-none-eabi" read as written has no EABI environment (its
    * third part is taken for the OS), and LLVM would pick GNU libcall names and omit
    * the hard-float attributes; normalised it is thumbv6m-none-unknown-eabi. */
@@ -312,7 +311,6 @@ LLVMTargetMachineRef emit_target_machine(const char *triple, const char *cpu, in
   char *hcpu = is_host && !cpu ? LLVMGetHostCPUName() : NULL;
   char *hfeat = is_host && !cpu ? LLVMGetHostCPUFeatures() : NULL;
   LLVMTargetMachineRef tm = make_target_machine(target, t, hcpu ? hcpu : cpu ? cpu : "", hfeat ? hfeat : "", opt);
-  (void)tr;
   if (!tm) snprintf(err, errlen, "cannot create a target machine for '%s' (cpu '%s')", t, cpu ? cpu : "");
   LLVMDisposeMessage(hcpu);
   LLVMDisposeMessage(hfeat);
