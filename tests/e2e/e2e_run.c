@@ -225,6 +225,12 @@ Test(run, set_from_file, .timeout = 30) {
   cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
   cr_expect(strstr(r.err, "nope.txt"), "the message does not name the file:\n%s", r.err);
   e2e_free(&r);
+  /* A bad value in a file: its line and column, and the value alone (not the rest of the file). */
+  cr_assert(e2e_write(wf, "1 2 3\n4 abc 6\n7 8 9\n"));
+  e2e_gradc(&r, "run", E2E_LOGREG, "--set", wa, NULL);
+  cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
+  cr_expect(strstr(r.err, "w.txt:2:3) is not a number: 'abc'\n"), "%s", r.err);
+  e2e_free(&r);
   free(wf), free(bf), free(wa), free(ba), free(missing);
   e2e_rmdir(dir);
   free(dir);

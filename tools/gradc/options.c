@@ -184,12 +184,22 @@ int set_tensor(gradc_model *mod, const char *spec) {
     /* labels must be classes [0, C); other integers must fit int32; floats float */
     double lo = is_int ? (info->classes ? 0 : (double)INT32_MIN) : -3.4028234663852886e38;
     double hi = is_int ? (info->classes ? (double)info->classes - 1 : (double)INT32_MAX) : 3.4028234663852886e38;
+    int len = (int)strcspn(p, " \t\r\n,"); /* the value as written, for messages */
+    char at[4300] = "";                     /* where, in a file */
+    if (file) {
+      int line = 1;
+      const char *bol = vals;
+      for (const char *q = vals; q < p; q++)
+        if (*q == '\n') line++, bol = q + 1;
+      snprintf(at, sizeof at, " (%s:%d:%d)", eq + 2, line, (int)(p - bol) + 1);
+    }
     if (end == p || errno == ERANGE || (*end && !strchr(" \t\r\n,", *end)) || !isfinite(v)) {
-      fprintf(stderr, "gradc: --set %s: value %zu is not a%s number: '%.20s'\n", name, n + 1, is_int ? "n integer" : "", p);
+      fprintf(stderr, "gradc: --set %s: value %zu%s is not a%s number: '%.*s'\n", name, n + 1, at,
+              is_int ? "n integer" : "", len < 40 ? len : 40, p);
       rc = 1;
     } else if (v < lo || v > hi) {
-      fprintf(stderr, "gradc: --set %s: value %zu (%.20s) is outside [%.9g, %.9g]%s\n", name, n + 1, p, lo, hi,
-              is_int && info->classes ? ": a class label" : "");
+      fprintf(stderr, "gradc: --set %s: value %zu%s (%.*s) is outside [%.9g, %.9g]%s\n", name, n + 1, at,
+              len < 40 ? len : 40, p, lo, hi, is_int && info->classes ? ": a class label" : "");
       rc = 1;
     } else if (n >= count) {
       fprintf(stderr, "gradc: --set %s: more than %zu values for shape of %zu elements\n", name, count, count);
