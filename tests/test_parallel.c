@@ -72,7 +72,7 @@ static void build_as(Built *b, const char *src, int threads, bool inference, boo
     fputs("const char *t_descriptor(void);\n"
           "const char *gradc_model_descriptor(void) { return t_descriptor(); }\n", f);
     fclose(f);
-    snprintf(cmd, sizeof cmd, "cc -shared -fPIC -o '%s' '%s' '%s'", b->so, obj, shim);
+    snprintf(cmd, sizeof cmd, "'%s' -shared -fPIC -o '%s' '%s' '%s'", GRADC_TEST_CC, b->so, obj, shim);
     cr_assert_eq(system(cmd), 0, "%s failed", cmd);
     unlink(obj), unlink(shim);
   }

@@ -84,7 +84,12 @@ Test(save_crash, killed_mid_save_leaves_old_or_new_file_never_torn) {
     int st;
     waitpid(pid, &st, 0);
     cr_assert(WIFSIGNALED(st), "the saver exited on its own (status %d): saving failed", st);
-    if (access(path, F_OK) != 0) continue;
+    /* No file yet: no save has completed. Once one has, a file must always be there:
+     * old or new, never none (a save that unlinked first would lose it). */
+    if (access(path, F_OK) != 0) {
+      cr_assert_eq(complete, 0, "round %d: the checkpoint of an earlier round is gone", round);
+      continue;
+    }
     cr_assert_eq(gradc_load(m, path), 0, "round %d: torn checkpoint: %s", round, gradc_error(m));
     size_t n;
     float *w = gradc_tensor(m, "w", &n);

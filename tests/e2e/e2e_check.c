@@ -74,8 +74,23 @@ static void passes(const char *model, const char *batch, const char *const *para
   e2e_free(&r);
 }
 
+/* The elements of param's row and how many were compared with finite differences. */
+static void probed_of(const char *out, const char *param, long *elems, long *probed) {
+  char *row = row_of(out, param), name[64];
+  cr_assert(row && sscanf(row, "%63s %ld %ld", name, elems, probed) == 3, "no row for %s:\n%s", param, out);
+  free(row);
+}
+
 Test(check, logreg_passes, .timeout = 30) {
   passes(MODEL("logreg"), NULL, (const char *[]){"w", "b", NULL});
+  /* logreg is smooth: no element is at a kink, every one is compared with FD. */
+  e2e_result r;
+  e2e_gradc(&r, "check", MODEL("logreg"), NULL);
+  long elems, probed;
+  probed_of(r.out, "w", &elems, &probed);
+  cr_expect_eq(probed, elems, "w: %ld of %ld compared with FD:\n%s", probed, elems, r.out);
+  cr_expect(!strstr(r.out, "kink"), "%s", r.out);
+  e2e_free(&r);
 }
 
 Test(check, digits_passes, .timeout = 60) {

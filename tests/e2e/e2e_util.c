@@ -163,10 +163,7 @@ const char *e2e_describe(const e2e_result *r) {
 char *e2e_tmpdir(const char *tag) {
   mkdir(E2E_TMP_DIR, 0777);
   char *p = e2e_fmt("%s/%s.XXXXXX", E2E_TMP_DIR, tag);
-  if (!mkdtemp(p)) {
-    free(p);
-    return NULL;
-  }
+  cr_assert(mkdtemp(p), "cannot create a temporary directory %s: %s", p, strerror(errno));
   return p;
 }
 

@@ -36,7 +36,8 @@ void e2e_check_sanitizers(const char *const *argv, const char *err);
 /* A human-readable account of a result, for assertion messages (static buffer). */
 const char *e2e_describe(const e2e_result *r);
 
-/* A fresh, empty directory under E2E_TMP_DIR (malloc'd path). */
+/* A fresh, empty directory under E2E_TMP_DIR (malloc'd path); fails the test if it
+ * cannot be made. */
 char *e2e_tmpdir(const char *tag);
 /* Removes a directory made by e2e_tmpdir and the plain files in it. */
 void e2e_rmdir(const char *dir);

@@ -360,8 +360,8 @@ Test(full_disk, file_size_limit_fails_cleanly_and_keeps_old_checkpoint, .init = 
   gradc_close(m);
 }
 
-/* A real full file system, where mounting one is allowed (root, not in a restricted
- * container); skipped elsewhere — the file-size-limit test above covers the same path. */
+/* A real full file system: mounting one needs root, as the suite runs (tools/setup/
+ * test.sh, CI); elsewhere the test fails, saying so. */
 static char mnt[300];
 static int mounted;
 

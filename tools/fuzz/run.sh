@@ -106,9 +106,11 @@ build "$BIN/mkseeds" "" "$FUZZ/mkseeds.c"
 
 # The targets' private temporary directories: a crashing process cannot remove its own.
 # On /dev/shm when there is one: the file-reading targets write every input to a file.
-if [ -d /dev/shm ] && [ -w /dev/shm ]; then TMPDIR="/dev/shm/gradc-fuzz-tmp.$(id -u)"; else TMPDIR="$BUILD/tmp"; fi
+# A fresh one per run (two runs at once must not share it); removed at exit.
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then TMPDIR=$(mktemp -d /dev/shm/gradc-fuzz-tmp.XXXXXX); else
+  mkdir -p "$BUILD" && TMPDIR=$(mktemp -d "$BUILD/tmp.XXXXXX"); fi
 export TMPDIR
-rm -rf "$TMPDIR" && mkdir -p "$TMPDIR"
+trap 'rm -rf "$TMPDIR"' EXIT
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:symbolize=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
