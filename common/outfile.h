@@ -109,13 +109,16 @@ static inline int outfile_copy(const char *from, const char *to, mode_t mode) {
   return rc;
 }
 
-/* The temporary becomes the target: renamed over it with mode (under the umask), or
- * copied into an in-place target; the temporary is gone either way. */
+/* The temporary becomes the target: renamed over it with the mode the target had (a
+ * private 0600 checkpoint stays private), else mode under the umask; or copied into an
+ * in-place target. The temporary is gone either way. */
 static inline int outfile_commit(OutFile *f, mode_t mode) {
   mode_t mask = umask(0);
   umask(mask);
+  struct stat st;
+  mode_t keep = !f->in_place && stat(f->target, &st) == 0 ? st.st_mode & 07777 : mode & ~mask;
   int rc = f->in_place ? outfile_copy(f->tmp, f->target, mode & ~mask)
-                       : chmod(f->tmp, mode & ~mask) != 0 || rename(f->tmp, f->target) != 0 ? -1 : 0;
+                       : chmod(f->tmp, keep) != 0 || rename(f->tmp, f->target) != 0 ? -1 : 0;
   int e = errno;
   if (rc) unlink(f->tmp);
   outfile_free(f);

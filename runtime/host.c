@@ -270,6 +270,7 @@ void gradc_sgd_step(gradc_model *m, float lr) {
  * as each gradient completes. */
 int gradc_train_step(gradc_model *m, float lr) {
   if (!m) return -1;
+  if (!(lr >= 0 && isfinite(lr))) return gradc__fail(m, "learning rate %g: expected a finite number >= 0", (double)lr);
   if (!m->has_backward) return gradc_backward(m); /* the error, with nothing zeroed */
   if (m->has_train) {
     m->hyper[0] = lr, m->hyper[1] = m->opt.momentum, m->hyper[2] = m->opt.weight_decay;
@@ -289,10 +290,14 @@ int gradc_set_threads(gradc_model *m, int n) {
   return m->threads = gradc__pool_threads(pool);
 }
 
-void gradc_set_optimizer(gradc_model *m, float momentum, float weight_decay) {
-  if (!m) return;
+int gradc_set_optimizer(gradc_model *m, float momentum, float weight_decay) {
+  if (!m) return -1;
+  if (!(momentum >= 0 && isfinite(momentum) && weight_decay >= 0 && isfinite(weight_decay)))
+    return gradc__fail(m, "momentum %g, weight decay %g: expected finite numbers >= 0", (double)momentum,
+                       (double)weight_decay);
   m->opt.momentum = momentum;
   m->opt.weight_decay = weight_decay;
+  return 0;
 }
 
 /* ---- introspection ---- */

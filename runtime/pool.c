@@ -108,16 +108,13 @@ static void after_fork_in_child(void) {
   if (global) global->nworkers = 0; /* the workers did not come along */
 }
 
+/* GRADC_THREADS when it is a whole number >= 1 (at most MAX_THREADS), else the online
+ * cores: a malformed value ("4abc", "0") is ignored rather than read as 1. */
 static int wanted_threads(void) {
   const char *s = getenv("GRADC_THREADS");
-  long n = 0;
-  if (s && *s) {
-    char *end;
-    n = strtol(s, &end, 10);
-    if (*end || n < 1) n = 1;
-  } else {
-    n = sysconf(_SC_NPROCESSORS_ONLN);
-  }
+  char *end = NULL;
+  long n = s && *s ? strtol(s, &end, 10) : 0;
+  if (!end || *end || n < 1) n = sysconf(_SC_NPROCESSORS_ONLN);
   return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
 }
 

@@ -182,6 +182,12 @@ static int write_and_commit(const gradc_model *m, int fd, OutFile *o, const char
 int gradc_save(gradc_model *m, const char *path) {
   if (!m) return -1;
   if (!path || !*path) return gradc__fail(m, "cannot save weights: no path given");
+  unsigned long long bytes = 0; /* what gradc_load accepts, and no more */
+  for (size_t i = 0; i < m->desc.ntensors; i++)
+    if (is_param(m, i)) bytes += m->desc.tensors[i].info.count * sizeof(float);
+  if (bytes > MAX_FILE_BYTES - (1u << 20))
+    return gradc__fail(m, "cannot save weights to '%s': %llu bytes of parameters; a weights file holds at most 4 GiB",
+                       path, bytes);
   size_t hlen = 0;
   char *header = build_header(m, &hlen);
   if (!header) return gradc__fail(m, "cannot save weights to '%s': out of memory", path);
@@ -228,8 +234,14 @@ static int stfail(st_file *f, const char *fmt, ...) {
 }
 
 static int read_file(st_file *f) {
-  FILE *fp = fopen(f->path, "rb");
-  if (!fp) return stfail(f, "cannot read weights file '%s': %s", f->path, strerror(errno));
+  /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below). */
+  int fd = open(f->path, O_RDONLY | O_NONBLOCK);
+  FILE *fp = fd < 0 ? NULL : fdopen(fd, "rb");
+  if (!fp) {
+    int e = errno;
+    if (fd >= 0) close(fd);
+    return stfail(f, "cannot read weights file '%s': %s", f->path, strerror(e));
+  }
   struct stat st;
   int rc = 0;
   if (fstat(fileno(fp), &st) != 0) rc = stfail(f, "cannot read weights file '%s': %s", f->path, strerror(errno));
@@ -345,8 +357,17 @@ static int check_header(st_file *f, const cJSON *root) {
   const cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "__metadata__");
   const cJSON *model = cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, "model") : NULL;
   f->model = cJSON_IsString(model) ? model->valuestring : NULL;
+  int metas = 0;
   for (const cJSON *t = root->child; t; t = t->next) {
-    if (strcmp(t->string, "__metadata__") == 0) continue; /* members of an object have names */
+    if (strcmp(t->string, "__metadata__") == 0) { /* members of an object have names */
+      /* safetensors: a map of strings to strings, once (a second one could hide a checksum) */
+      bool strings = cJSON_IsObject(t);
+      for (const cJSON *v = strings ? t->child : NULL; v; v = v->next) strings = strings && cJSON_IsString(v);
+      if (!strings || ++metas > 1)
+        return stfail(f, "weights file '%s': __metadata__ %s", f->path,
+                      strings ? "appears twice" : "is not a map of strings to strings");
+      continue;
+    }
     if (check_entry(f, t)) return -1;
   }
   for (size_t i = 0; i < f->n; i++)
@@ -410,7 +431,9 @@ static int validate(st_file *f) {
 
 int gradc_read_safetensors(const char *path, const gradc_tensor_info *want, float *const *dst, size_t n, char *err,
                            size_t errlen) {
-  st_file f = {.path = path ? path : "", .want = want, .n = n, .err = err, .errlen = errlen};
+  char scratch[8];
+  st_file f = {.path = path ? path : "", .want = want, .n = n, .err = err ? err : scratch,
+               .errlen = err ? errlen : sizeof scratch};
   f.begin = calloc(n + 1, sizeof *f.begin);
   f.seen = calloc(n + 1, sizeof *f.seen);
   int rc = !f.begin || !f.seen ? stfail(&f, "weights file '%s': out of memory", f.path) : 0;

@@ -33,7 +33,7 @@ int gradc_backward(gradc_model *m); /* forward + backward, accumulates into grad
 float gradc_loss(const gradc_model *m);
 void gradc_zero_grad(gradc_model *m);
 void gradc_sgd_step(gradc_model *m, float lr); /* theta <- theta - lr * grad (+ momentum, decay) */
-int gradc_train_step(gradc_model *m, float lr); /* zero_grad, backward, sgd_step */
+int gradc_train_step(gradc_model *m, float lr); /* zero_grad, backward, sgd_step; lr finite, >= 0 */
 int gradc_save(gradc_model *m, const char *path); /* safetensors, atomic */
 int gradc_load(gradc_model *m, const char *path);
 const char *gradc_error(const gradc_model *m);
@@ -69,15 +69,19 @@ int gradc_read_safetensors(const char *path, const gradc_tensor_info *want, floa
 
 /* The threads the model's large matrix products run on (an object compiled with parts,
  * see `gradc compile --threads`): 1, one after the other on the caller's thread; any
- * other n, the process's thread pool, which has GRADC_THREADS threads (default: the
- * machine's online cores) and is shared by every model. gradc_open does
+ * other n, the process's thread pool, which has GRADC_THREADS threads (a whole number,
+ * at most 64; else the machine's online cores) and is shared by every model; a child
+ * process after fork() runs on its own thread only. gradc_open does
  * gradc_set_threads(m, 0). Returns the number of threads now in effect (1 for a model
- * without parts). Not to be called while the model runs. */
+ * without parts). Not to be called while the model runs. The setting lives in the
+ * shared object, so models opened from the same path (one dlopen handle) share it, and
+ * share the code: a file replaced at that path is seen once every model from it closed. */
 int gradc_set_threads(gradc_model *m, int n);
 
 /* torch.optim.SGD semantics: d = g + wd * p; buf = momentum * buf + d (buf = d on
- * the first step); p -= lr * buf. Defaults: 0, 0. */
-void gradc_set_optimizer(gradc_model *m, float momentum, float weight_decay);
+ * the first step); p -= lr * buf. Defaults: 0, 0. -1 (and no change) unless both are
+ * finite and >= 0, as torch requires. */
+int gradc_set_optimizer(gradc_model *m, float momentum, float weight_decay);
 
 #ifdef __cplusplus
 }

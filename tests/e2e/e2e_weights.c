@@ -246,6 +246,9 @@ REJECT(header_not_json, "{\"w\": [1, 2", 72, 0, "JSON")
 REJECT(overlapping_ranges, "{" META "," W_OK ",\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[48,60]}}", 72, 0,
        "overlap")
 REJECT(trailing_bytes, "{" META "," W_OK "," B_OK "}", 80, 0, "8 bytes after")
+/* A second __metadata__ could carry a checksum the first hides: refused. */
+REJECT(metadata_twice, "{" META ",\"__metadata__\":{\"gradc_crc32\":\"00000000\"}," W_OK "," B_OK "}", 72, 0,
+       "__metadata__", "twice")
 /* Another model's weights: the message says whose they are. */
 REJECT(another_models_weights, "{\"__metadata__\":{\"model\":\"digits\"},\"w1\":{\"dtype\":\"F32\",\"shape\":[18],"
        "\"data_offsets\":[0,72]}}", 72, 0, "'w1'", "model 'digits'")

@@ -581,6 +581,39 @@ Test(weights, save_error_names_path, .init = make_dir, .fini = remove_dir) {
   gradc_close(m);
 }
 
+/* Saving over a file keeps its permissions (a private checkpoint stays private); a FIFO
+ * is refused at once, not waited on. */
+Test(weights, save_keeps_mode_and_load_refuses_a_fifo, .init = make_dir, .fini = remove_dir) {
+  gradc_model *m = fake_with(0.5f, 0.25f);
+  cr_assert_eq(gradc_save(m, at("w.safetensors")), 0, "%s", gradc_error(m));
+  cr_assert_eq(chmod(at("w.safetensors"), 0600), 0);
+  cr_assert_eq(gradc_save(m, at("w.safetensors")), 0, "%s", gradc_error(m));
+  struct stat st;
+  cr_assert_eq(stat(at("w.safetensors"), &st), 0);
+  cr_expect_eq(st.st_mode & 0777, 0600, "mode %o after saving over a 0600 file", (unsigned)(st.st_mode & 0777));
+  cr_assert_eq(mkfifo(at("fifo"), 0600), 0);
+  cr_expect_lt(gradc_load(m, at("fifo")), 0);
+  cr_expect(strstr(gradc_error(m), "not a regular file"), "%s", gradc_error(m));
+  gradc_close(m);
+}
+
+/* A learning rate, momentum or weight decay that is not a finite number >= 0 is refused
+ * (torch refuses them too), and changes nothing. */
+Test(sgd, bad_hyperparameters_are_refused) {
+  gradc_model *m = fake_with(0.5f, 0.25f);
+  float b = T(m, "b")[0];
+  cr_expect_lt(gradc_train_step(m, NAN), 0);
+  cr_expect_lt(gradc_train_step(m, INFINITY), 0);
+  cr_expect_lt(gradc_train_step(m, -0.1f), 0);
+  cr_expect(strstr(gradc_error(m), "learning rate"), "%s", gradc_error(m));
+  cr_expect_eq(T(m, "b")[0], b, "a refused step changed b");
+  cr_expect_lt(gradc_set_optimizer(m, NAN, 0), 0);
+  cr_expect_lt(gradc_set_optimizer(m, 0.9f, -1), 0);
+  cr_expect_eq(gradc_train_step(m, 0.1f), 0, "%s", gradc_error(m));
+  cr_expect_float_eq(T(m, "b")[0], b - 0.1f, 1e-6, "the refused settings took effect");
+  gradc_close(m);
+}
+
 /* A hand-made safetensors file for the fake model's params (w[4], b[], s[2]). */
 #define ST_W "\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}"
 #define ST_B "\"b\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[16,20]}"
