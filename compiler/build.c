@@ -166,23 +166,25 @@ bool builder_number(Builder *B, Expr *e, double *out) {
 
 static Node *value_binary(Builder *B, Expr *e) {
   Graph *g = B->g;
+  SrcLoc outer_loc = g->loc; /* the enclosing call's, restored for its own nodes */
+  const char *outer_what = g->what;
+  Node *n = NULL;
   if (e->op == 'P') {
     double c;
     if (!builder_number(B, e->rhs, &c)) diag_error(B->d, e->rhs->loc, "the exponent of ** must be a constant number");
     Node *x = builder_value(B, e->lhs);
-    g->loc = e->loc;
-    return g_powc(g, x, c);
+    g->loc = e->loc, g->what = "**";
+    n = g_powc(g, x, c);
+  } else {
+    Node *a = builder_value(B, e->lhs), *b = builder_value(B, e->rhs);
+    static const char *const names[] = {['+'] = "+", ['-'] = "-", ['*'] = "*", ['/'] = "/", ['@'] = "@"};
+    if (e->op < 0 || e->op > '@' || !names[(int)e->op]) diag_error(B->d, e->loc, "unknown operator '%c'", e->op);
+    g->loc = e->loc, g->what = names[(int)e->op];
+    n = e->op == '@' ? builtin_matmul(g, a, b)
+                     : g_binary(g, e->op == '+' ? OP_ADD : e->op == '-' ? OP_SUB : e->op == '*' ? OP_MUL : OP_DIV, a, b);
   }
-  Node *a = builder_value(B, e->lhs), *b = builder_value(B, e->rhs);
-  g->loc = e->loc;
-  switch (e->op) {
-  case '+': return g_binary(g, OP_ADD, a, b);
-  case '-': return g_binary(g, OP_SUB, a, b);
-  case '*': return g_binary(g, OP_MUL, a, b);
-  case '/': return g_binary(g, OP_DIV, a, b);
-  case '@': return builtin_matmul(g, a, b);
-  }
-  diag_error(B->d, e->loc, "unknown operator '%c'", e->op);
+  g->loc = outer_loc, g->what = outer_what;
+  return n;
 }
 
 static Node *value_of(Builder *B, Expr *e) {

@@ -350,8 +350,13 @@ Node *builtin_call(Builder *B, const Builtin *bi, Expr *call) {
   }
   for (int j = 0; j < bi->nreq; j++)
     if (!slot[j]) diag_error(d, call->loc, "'%s' needs argument '%s'", bi->name, bi->params[j]);
-  builder_graph(B)->loc = call->loc;
-  return bi->build(B, call, slot);
+  Graph *g = builder_graph(B);
+  SrcLoc outer_loc = g->loc; /* an enclosing call's: restored for its own nodes */
+  const char *outer_what = g->what;
+  g->loc = call->loc, g->what = bi->name;
+  Node *n = bi->build(B, call, slot);
+  g->loc = outer_loc, g->what = outer_what;
+  return n;
 }
 
 /* torch.matmul: 1-D operands get a unit dimension that is removed afterwards; a 3-D

@@ -72,6 +72,8 @@ typedef struct {
   Arena *arena;
   Diag *diag;
   SrcLoc loc;       /* location given to new nodes (shape errors point here) */
+  const char *what; /* the operator as the user wrote it ("mse", "+"), for shape errors of
+                       the nodes it expands into; NULL: the node's own op name */
   const char *model;
   const char *batch_name; /* `batch NAME = SIZE`, or NULL */
   int64_t batch_size;

@@ -19,11 +19,14 @@
 
 /* ---------------------------------------------------------------- shape rules */
 
+/* The operator as the user wrote it, for messages: the call or symbol being built
+ * (g->what), else the node's op. */
+static const char *op_name(const Graph *g, const Node *n) { return g->what ? g->what : gc_ops[n->op].name; }
+
 static const char *need_f32(Graph *g, Node *n) {
   for (int i = 0; i < n->nin; i++)
     if (n->in[i]->dtype != DT_F32)
-      return arena_printf(g->arena, "'%s' needs f32 operands, but operand %d%s%s%s is i32 %s",
-                          gc_ops[n->op].name, i + 1, n->in[i]->name ? " ('" : "",
+      return arena_printf(g->arena, "'%s' needs f32 operands, but operand %d%s%s%s is i32 %s", op_name(g, n), i + 1, n->in[i]->name ? " ('" : "",
                           n->in[i]->name ? n->in[i]->name : "", n->in[i]->name ? "')" : "",
                           shape_str(g->arena, n->in[i]->shape));
   return NULL;
@@ -39,8 +42,7 @@ static const char *shape_broadcast2(Graph *g, Node *n) {
   if (err) return err;
   if (!shape_broadcast(A(n)->shape, B(n)->shape, &n->shape))
     return arena_printf(g->arena, "cannot broadcast shapes %s and %s in '%s'",
-                        shape_str(g->arena, A(n)->shape), shape_str(g->arena, B(n)->shape),
-                        gc_ops[n->op].name);
+                        shape_str(g->arena, A(n)->shape), shape_str(g->arena, B(n)->shape), op_name(g, n));
   return NULL;
 }
 

@@ -46,6 +46,19 @@ static bad_case cases[] = {
     /* An output of a parameter under its own name: two tensors, one name. */
     {"output_param.grad", 6, 8, {"'w' is a parameter", "w_out = w"}},
     {"used_before_definition.grad", 4, 5, {"'z'", "before its definition at line 5"}},
+    /* Operator errors name the operator as written (mse, not the sub it expands into). */
+    {"mse_mismatch.grad", 5, 5, {"[3] and [4]", "in 'mse'"}},
+    {"conv_channels.grad", 5, 5, {"3 channels", "expects 2"}},
+    {"conv_not_4d.grad", 5, 5, {"4-D", "[3, 8, 8]"}},
+    {"pool_too_big.grad", 4, 5, {"window 5", "[1, 1, 4, 4]"}},
+    {"ce_not_2d.grad", 5, 5, {"cross_entropy", "[2, 3, 4]"}},
+    {"transpose_perm.grad", 4, 23, {"perm", "2 axes"}},
+    {"matmul_4d.grad", 5, 7, {"[2, 2, 2, 2]", "3-D"}},
+    {"keepdims_two.grad", 4, 29, {"true or false"}},
+    {"too_many_args.grad", 4, 13, {"'relu'", "1 argument"}},
+    {"i32_arith.grad", 5, 7, {"'+' needs f32", "('t') is i32"}},
+    {"bad_init.grad", 3, 20, {"LO < HI"}},
+    {"computes_nothing.grad", 4, 1, {"computes nothing"}},
     /* A NUL byte must be reported where it is, not end the file silently. */
     {"nul_byte.grad", 4, 6, {"NUL"}},
 };
