@@ -430,3 +430,37 @@ Test(usage, json_nan_is_said, .timeout = 30) {
   cr_expect(!strstr(r.out, "null") && !strstr(r.err, "NaN"), "a finite run: %s", e2e_describe(&r));
   e2e_free(&r);
 }
+
+/* gradc bench: its JSON (SPEC section 2) with positive times and a ratio that is the
+ * quotient of the two; usage errors exit 2. */
+Test(bench, json_and_usage, .timeout = 60) {
+  e2e_result r;
+  e2e_gradc(&r, "bench", E2E_LOGREG, "--steps", "20", "--json", NULL);
+  cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+  cJSON *j = cJSON_Parse(r.out);
+  cr_assert(j, "not JSON:\n%s", r.out);
+  cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(j, "model")->valuestring, "logreg");
+  const char *rows[] = {"train_step", "inference"};
+  for (int i = 0; i < 2; i++) {
+    const cJSON *row = cJSON_GetObjectItemCaseSensitive(j, rows[i]);
+    cr_assert(cJSON_IsObject(row), "no %s in:\n%s", rows[i], r.out);
+    double us = cJSON_GetObjectItemCaseSensitive(row, "gradc_us")->valuedouble;
+    double tape = cJSON_GetObjectItemCaseSensitive(row, "tape_us")->valuedouble;
+    double ratio = cJSON_GetObjectItemCaseSensitive(row, "speedup_vs_tape")->valuedouble;
+    cr_expect(us > 0 && tape > 0, "%s: times %g, %g", rows[i], us, tape);
+    cr_expect(fabs(ratio - tape / us) <= 0.01 * ratio, "%s: ratio %g, times %g / %g", rows[i], ratio, tape, us);
+    cr_expect(cJSON_GetObjectItemCaseSensitive(row, "flops")->valuedouble > 0, "%s: no flops", rows[i]);
+  }
+  cJSON_Delete(j);
+  e2e_free(&r);
+  e2e_gradc(&r, "bench", E2E_LOGREG, "--steps", "0", NULL);
+  expect_usage_error(&r, "--steps");
+  e2e_free(&r);
+  e2e_gradc(&r, "bench", E2E_LOGREG, "--frob", NULL);
+  expect_usage_error(&r, "--frob");
+  e2e_free(&r);
+  e2e_gradc(&r, "bench", E2E_MODELS_DIR "/dims.grad", NULL); /* no loss: nothing to train */
+  cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
+  cr_expect(strstr(r.err, "no loss"), "%s", r.err);
+  e2e_free(&r);
+}

@@ -5,10 +5,10 @@
 #
 #   build:  cmake make gcc pkg-config llvm-16-dev libffi-dev libcjson-dev
 #   tests:  libcriterion-dev, llvm-16 (llvm-nm-16 for the object-file checks),
-#           python3 (examples/classify.py), gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm (firmware tests)
+#           python3 (examples/classify.py), g++ (the header compiles as C++), gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm (firmware tests)
 set -euo pipefail
 
-PACKAGES=(cmake make gcc pkg-config llvm-16-dev llvm-16 libffi-dev libcjson-dev libcriterion-dev python3
+PACKAGES=(cmake make gcc pkg-config llvm-16-dev llvm-16 libffi-dev libcjson-dev libcriterion-dev python3 g++
   gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)
 
 die() {
