@@ -173,6 +173,8 @@ static Case cases[] = {
      "model t\nparam a : f32[2,3] = randn\nparam b : f32[2,3] = randn\nloss = mse(tanh(a), b)\nminimize loss\n"},
     {"bce", D_WIDE, 0, 0,
      "model t\ninput t : f32[2,3]\nparam a : f32[2,3] = randn\nloss = bce_with_logits(a, t)\nminimize loss\n"},
+    {"bce_target_trainable", D_WIDE, 0, 0, /* torch differentiates the target too: dy = -z / n */
+     "model t\nparam a : f32[2,3] = randn\nparam t : f32[2,3] = randn\nloss = bce_with_logits(a, t)\nminimize loss\n"},
     {"logreg", D_ANY, 0, 0,
      "model logreg\ninput x : f32[5]\ninput t : f32[3]\nparam w : f32[5, 3] = randn\nparam b : f32[3] = randn\n"
      "z = x @ w + b\nloss = bce_with_logits(z, t)\noutput z\nminimize loss\n"},
@@ -203,6 +205,9 @@ static Case cases[] = {
     {"conv2d_nobias_dx", D_ANY, 0, 0,
      "model t\ninput r : f32[1,2,3,3]\nparam x : f32[1,2,4,4] = randn\nparam w : f32[2,2,2,2] = randn\n"
      "y = conv2d(x, w)\nloss = sum(y * r)\noutput y\nminimize loss\n"},
+    {"conv2d_dx_stride_pad", D_ANY, 0, 0,
+     "model t\ninput r : f32[1,3,3,3]\nparam x : f32[1,2,5,5] = randn\nparam w : f32[3,2,3,3] = randn\n"
+     "y = conv2d(x, w, stride=2, padding=1)\nloss = sum(y * r)\noutput y\nminimize loss\n"},
     {"conv2d_pad_rect", D_ANY, 0, 0,
      "model t\ninput r : f32[2,2,4,3]\nparam x : f32[2,1,4,3] = randn\nparam w : f32[2,1,3,3] = randn\n"
      "y = conv2d(x, w, padding=1)\nloss = sum(y * r)\noutput y\nminimize loss\n"},
