@@ -557,17 +557,28 @@ int emit_file(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, gc_emit kind,
   return finish(&f, out, rc, err, errlen) ? -1 : 1;
 }
 
+/* The text is rendered in memory first: the writers allocate from the arena, whose
+ * out-of-memory error unwinds (longjmp) past any cleanup, and then no temporary file
+ * is left behind. */
 int emit_text(const char *out, void (*write)(FILE *, const void *), const void *arg, char *err, size_t errlen) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *mem = open_memstream(&text, &len);
+  if (!mem) return snprintf(err, errlen, "cannot write '%s': %s", out, strerror(errno)), -1;
+  write(mem, arg);
+  bool ok = !ferror(mem);
+  if (fclose(mem) != 0 || !ok) return free(text), snprintf(err, errlen, "cannot write '%s': out of memory", out), -1;
   OutFile o;
-  if (begin(&o, out, "", err, errlen)) return -1;
+  if (begin(&o, out, "", err, errlen)) return free(text), -1;
   FILE *f = fopen(o.tmp, "w");
   if (!f) {
     snprintf(err, errlen, "cannot write '%s': %s", out, strerror(errno));
     outfile_abort(&o);
-    return -1;
+    return free(text), -1;
   }
-  write(f, arg);
-  int rc = (ferror(f) | fclose(f)) ? -1 : 0;
+  int rc = fwrite(text, 1, len, f) != len ? -1 : 0;
+  if ((ferror(f) | fclose(f)) && !rc) rc = -1;
   if (rc) snprintf(err, errlen, "cannot write '%s': %s", out, strerror(errno));
+  free(text);
   return finish(&o, out, rc, err, errlen);
 }
