@@ -351,6 +351,12 @@ Test(usage, errors_exit_2, .timeout = 30) {
   e2e_gradc(&r, "frobnicate", NULL);
   expect_usage_error(&r, "frobnicate");
   e2e_free(&r);
+  e2e_gradc(&r, "run", E2E_LOGREG, "--seed", "-1", NULL); /* a seed is a uint64 */
+  expect_usage_error(&r, "--seed -1");
+  e2e_free(&r);
+  e2e_gradc(&r, "run", E2E_LOGREG, "--seed", "18446744073709551615", NULL);
+  cr_expect_eq(r.status, 0, "the largest seed: %s", e2e_describe(&r));
+  e2e_free(&r);
   e2e_gradc(&r, "run", E2E_LOGREG, "--lr", "0.1", NULL); /* --lr without --train-steps */
   expect_usage_error(&r, "--train-steps");
   e2e_free(&r);

@@ -96,7 +96,8 @@ static void time_compiled(Step f, Pair *p, int threads, long *calls, double *us,
 
 int cmd_bench(int argc, char **argv) {
   ModelArgs ma = {0};
-  long long seed = 0, steps = 0;
+  long long steps = 0;
+  uint64_t seed = 0;
   bool json = false;
   const char *v;
   for (int i = 0; i < argc; i++) {
@@ -106,7 +107,7 @@ int cmd_bench(int argc, char **argv) {
     if ((v = opt_value("--steps", argc, argv, &i))) {
       if (!parse_int(v, 1, 100000000, &steps)) return fprintf(stderr, "gradc bench: --steps %s: expected a count\n", v), 2;
     } else if ((v = opt_value("--seed", argc, argv, &i))) {
-      if (!parse_int(v, 0, INT64_MAX, &seed)) return fprintf(stderr, "gradc bench: --seed %s: expected an integer\n", v), 2;
+      if (!parse_seed(v, &seed)) return fprintf(stderr, "gradc bench: --seed %s: expected " SEED_RANGE "\n", v), 2;
     } else if (!strcmp(argv[i], "--json")) {
       json = true;
     } else if (argv[i][0] == '-' && argv[i][1]) {
@@ -132,7 +133,7 @@ int cmd_bench(int argc, char **argv) {
   } else {
     rc = needs_loss("bench", m);
   }
-  if (!rc) rc = share_values(m, p.t, (uint64_t)seed);
+  if (!rc) rc = share_values(m, p.t, seed);
   if (!rc) {
     long n_train = steps, n_infer = steps, t_train = steps, t_infer = steps;
     int threads = gradc_set_threads(m, 0);

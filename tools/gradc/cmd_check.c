@@ -112,14 +112,14 @@ static int check_param(gradc_model *m, gc_graph *ref, tape_model *tp, const grad
 
 int cmd_check(int argc, char **argv) {
   ModelArgs ma = {0};
-  long long seed = 0;
+  uint64_t seed = 0;
   const char *v;
   for (int i = 0; i < argc; i++) {
     int d = parse_define(&ma, argc, argv, &i);
     if (d < 0) return 2;
     if (d) continue;
     if ((v = opt_value("--seed", argc, argv, &i))) {
-      if (!parse_int(v, 0, INT64_MAX, &seed)) return fprintf(stderr, "gradc check: --seed %s: expected an integer >= 0\n", v), 2;
+      if (!parse_seed(v, &seed)) return fprintf(stderr, "gradc check: --seed %s: expected " SEED_RANGE "\n", v), 2;
     } else if (argv[i][0] == '-' && argv[i][1]) {
       fprintf(stderr, "gradc check: unknown option '%s'\n", argv[i]);
       return usage_of("check");
@@ -147,9 +147,9 @@ int cmd_check(int argc, char **argv) {
   }
   const char *pert = getenv("GRADC_CHECK_PERTURB");
   double perturb = pert ? atof(pert) : 0;
-  if (!rc && gradc_init(m, (uint64_t)seed)) rc = 1;
+  if (!rc && gradc_init(m, seed)) rc = 1;
   if (!rc) {
-    share_inputs(m, ref, (uint64_t)seed);
+    share_inputs(m, ref, seed);
     for (size_t i = 0; i < gradc_num_tensors(m); i++) { /* the same parameters in float64 */
       const gradc_tensor_info *t = gradc_tensor_at(m, i);
       if (t->role != GRADC_ROLE_PARAM) continue;
@@ -167,7 +167,8 @@ int cmd_check(int argc, char **argv) {
     }
   }
   if (!rc) {
-    printf("gradc check %s (seed %lld): loss %.9g compiled, %.9g tape, %.9g float64 reference\n", ma.model, seed,
+    printf("gradc check %s (seed %llu): loss %.9g compiled, %.9g tape, %.9g float64 reference\n", ma.model,
+           (unsigned long long)seed,
            (double)gradc_loss(m), (double)tape_loss(tp), ref_loss(ref));
     printf("%-16s %9s %7s   %-23s   %-23s   %-23s\n", "", "", "", "compiled vs FD(f64)", "compiled vs tape",
            "symbolic(f64) vs FD");

@@ -81,7 +81,8 @@ int cmd_run(int argc, char **argv) {
   ModelArgs ma = {0};
   const char *sets[256], *load = NULL, *v;
   int nsets = 0;
-  long long seed = 0, steps = -1;
+  long long steps = -1;
+  uint64_t seed = 0;
   double lr = NAN;
   bool backward = false, json = false;
   for (int i = 0; i < argc; i++) {
@@ -89,7 +90,7 @@ int cmd_run(int argc, char **argv) {
     if (d < 0) return 2;
     if (d) continue;
     if ((v = opt_value("--seed", argc, argv, &i))) {
-      if (!parse_int(v, 0, INT64_MAX, &seed)) return fprintf(stderr, "gradc run: --seed %s: expected an integer >= 0\n", v), 2;
+      if (!parse_seed(v, &seed)) return fprintf(stderr, "gradc run: --seed %s: expected " SEED_RANGE "\n", v), 2;
     } else if ((v = opt_value("--load", argc, argv, &i))) {
       load = v;
     } else if ((v = opt_value("--set", argc, argv, &i))) {
@@ -119,7 +120,7 @@ int cmd_run(int argc, char **argv) {
   gradc_model *m = build_and_open(&ma, false, &status);
   if (!m) return status;
   int rc = 0, failed = 0; /* failed: a runtime call failed; its message is said at the end */
-  if (gradc_init(m, (uint64_t)seed) || (load && gradc_load(m, load))) rc = failed = 1;
+  if (gradc_init(m, seed) || (load && gradc_load(m, load))) rc = failed = 1;
   for (int i = 0; i < nsets && !rc; i++) rc = set_tensor(m, sets[i]);
   bool grads = backward || steps >= 0;
   if (!rc && grads) rc = needs_loss("run", m);

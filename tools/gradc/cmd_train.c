@@ -123,7 +123,8 @@ static void shuffle(size_t *order, size_t n, gradc_rng *rng) {
 typedef struct {
   ModelArgs ma;
   const char *data, *val, *load, *out, *weights;
-  long long epochs, seed, steps; /* steps: stop after this many SGD steps (-1: all) */
+  long long epochs, steps; /* steps: stop after this many SGD steps (-1: all) */
+  uint64_t seed;
   bool log_steps;
   double lr, momentum, wd;
 } TrainArgs;
@@ -148,7 +149,7 @@ static int parse_train_args(const char *cmd, int argc, char **argv, TrainArgs *a
     else if ((v = opt_value("--epochs", argc, argv, &i)))
       ok = parse_int(v, 1, 1000000, &a->epochs), want = "an integer from 1 to 1000000";
     else if ((v = opt_value("--seed", argc, argv, &i)))
-      ok = parse_int(v, 0, INT64_MAX, &a->seed), want = "an integer >= 0";
+      ok = parse_seed(v, &a->seed), want = SEED_RANGE;
     else if ((v = opt_value("--steps", argc, argv, &i)))
       ok = parse_int(v, 0, INT64_MAX, &a->steps), want = "an integer >= 0";
     else if (!strcmp(argv[i], "--log-steps")) a->log_steps = true;
@@ -190,7 +191,7 @@ static int train_epochs(TrainArgs *a, Built *tr, Built *ev, const Table *train, 
   size_t *order = malloc(train->rows * sizeof *order);
   for (size_t i = 0; i < train->rows; i++) order[i] = i;
   gradc_rng rng;
-  gradc_rng_seed(&rng, (uint64_t)a->seed, "shuffle");
+  gradc_rng_seed(&rng, a->seed, "shuffle");
   bool tty = isatty(2);
   long step = 0;
   int rc = 0;
@@ -243,7 +244,7 @@ int cmd_train(int argc, char **argv) {
   if (!rc) rc = load_or_say(&tr, a.data, &train);
   if (!rc && a.val) rc = load_or_say(&tr, a.val, &val);
   if (!rc && a.val) rc = open_model(&a.ma, val.rows, &ev, &res);
-  if (!rc && (gradc_init(tr.m, (uint64_t)a.seed) || (a.load && gradc_load(tr.m, a.load))))
+  if (!rc && (gradc_init(tr.m, a.seed) || (a.load && gradc_load(tr.m, a.load))))
     rc = runtime_error("train", tr.m);
   if (!rc) {
     gradc_set_optimizer(tr.m, (float)a.momentum, (float)a.wd);

@@ -29,6 +29,9 @@ int parse_define(ModelArgs *m, int argc, char **argv, int *i);
 const char *opt_value(const char *opt, int argc, char **argv, int *i);
 bool parse_double(const char *s, double *out);
 bool parse_int(const char *s, long long lo, long long hi, long long *out);
+/* --seed: a whole number from 0 to 2^64 - 1 (the generator's seed is a uint64). */
+#define SEED_RANGE "an integer from 0 to 18446744073709551615"
+bool parse_seed(const char *s, uint64_t *out);
 
 /* Compiles the model for the host into a fresh temporary directory, opens it with the
  * runtime and removes the directory at once (the loaded code stays mapped), so that

@@ -29,6 +29,15 @@ bool parse_int(const char *s, long long lo, long long hi, long long *out) {
   return true;
 }
 
+bool parse_seed(const char *s, uint64_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (end == s || *end || errno == ERANGE || s[strspn(s, " \t")] == '-') return false;
+  *out = v;
+  return true;
+}
+
 const char *opt_value(const char *opt, int argc, char **argv, int *i) {
   size_t n = strlen(opt);
   if (strncmp(argv[*i], opt, n)) return NULL;
