@@ -615,3 +615,15 @@ Test(emit, freeze, .timeout = 30) {
   e2e_rmdir(dir);
   free(dir);
 }
+
+/* Writing onto a device goes through a temporary file in TMPDIR: when TMPDIR cannot
+ * hold one, the message says so (not that the device cannot be written). */
+Test(emit, in_place_output_needs_tmpdir, .timeout = 30) {
+  e2e_result r;
+  setenv("TMPDIR", "/nonexistent-gradc-tmpdir", 1);
+  e2e_gradc(&r, "compile", E2E_LOGREG, "--emit", "ir", "-o", "/dev/null", NULL);
+  unsetenv("TMPDIR");
+  cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
+  cr_expect(strstr(r.err, "TMPDIR") && strstr(r.err, "/nonexistent-gradc-tmpdir"), "%s", r.err);
+  e2e_free(&r);
+}

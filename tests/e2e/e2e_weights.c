@@ -249,6 +249,9 @@ REJECT(trailing_bytes, "{" META "," W_OK "," B_OK "}", 80, 0, "8 bytes after")
 /* A second __metadata__ could carry a checksum the first hides: refused. */
 REJECT(metadata_twice, "{" META ",\"__metadata__\":{\"gradc_crc32\":\"00000000\"}," W_OK "," B_OK "}", 72, 0,
        "__metadata__", "twice")
+/* safetensors metadata maps strings to strings. */
+REJECT(metadata_not_strings, "{\"__metadata__\":{\"model\":1}," W_OK "," B_OK "}", 72, 0, "__metadata__",
+       "map of strings")
 /* Another model's weights: the message says whose they are. */
 REJECT(another_models_weights, "{\"__metadata__\":{\"model\":\"digits\"},\"w1\":{\"dtype\":\"F32\",\"shape\":[18],"
        "\"data_offsets\":[0,72]}}", 72, 0, "'w1'", "model 'digits'")
