@@ -13,7 +13,10 @@
  * update in its epilogue. Elementwise work on a product's result (bias, activation)
  * becomes the product's epilogue. A reduction along rows gathers the elementwise work
  * and reductions around it into one pass over the rows (softmax + cross-entropy). A
- * large matmul is split into parts for the parallel runner. */
+ * large matmul is split into parts for the parallel runner.
+ *
+ * One rule holds for every kind of fusion: a value read through a view (a reshape) is
+ * read from memory, complete, so its reader never joins the kernel computing it. */
 #include <string.h>
 #include "entry.h"
 #include "matmul.h"
@@ -77,6 +80,24 @@ static int producer(const Entry *e, const Node *x) {
   return e->kernel_of[x->id];
 }
 
+/* The kernel whose value x views through an alias (a reshape: explicit, a flatten, or
+ * a reduction's dropped axes), or -1 when x is read directly or views a leaf. A fused
+ * kernel holds its members' values in registers, one element or one row at a time, at
+ * the member's own indexing; a view indexes the same elements differently (a [R, 1]
+ * row value reshaped to [R] broadcasts along columns), so it must read memory that is
+ * complete: never a value computed in the same kernel. */
+static int viewed(const Entry *e, const Node *x) {
+  return gc_ops[x->op].cls == CLS_ALIAS ? producer(e, x) : -1;
+}
+
+/* Whether kernel j reads, through a view, a value that kernel i computes. */
+static bool views_kernel(const Entry *e, const Kernel *j, int i) {
+  for (int t = 0; t < j->n; t++)
+    for (int q = 0; q < j->nodes[t]->nin; q++)
+      if (viewed(e, j->nodes[t]->in[q]) == i) return true;
+  return false;
+}
+
 /* The earliest elementwise kernel of n's shape that comes after every producer of n's
  * inputs: n can join it, computing in registers what it would otherwise reload in a
  * loop of its own (sigmoid and softplus of the same logits then share one exp). Not
@@ -86,9 +107,11 @@ static Kernel *elem_kernel_for(Entry *e, const Node *n) {
     Kernel *last = e->nkernels ? &e->kernels[e->nkernels - 1] : NULL;
     return last && last->kind == KER_ELEM && shape_eq(last->shape, n->shape) ? last : NULL;
   }
-  int from = 0;
-  for (int j = 0; j < n->nin; j++)
-    if (producer(e, n->in[j]) > from) from = producer(e, n->in[j]);
+  int from = 0; /* the first kernel n may join: after its producers, and past a view's */
+  for (int j = 0; j < n->nin; j++) {
+    int after = producer(e, n->in[j]) + (viewed(e, n->in[j]) >= 0);
+    if (after > from) from = after;
+  }
   for (int k = from; k < e->nkernels; k++)
     if (e->kernels[k].kind == KER_ELEM && shape_eq(e->kernels[k].shape, n->shape)) return &e->kernels[k];
   return NULL;
@@ -187,12 +210,17 @@ static bool updates_read_param(const Entry *e, const Kernel *i, const Kernel *j)
   return false;
 }
 
-/* Whether kernel j and a member read each other's reductions over everything. */
-static bool reads_total(const Entry *e, const bool *member, int j) {
-  for (int m = 0; m < e->nkernels; m++)
+/* Whether kernel j and a member read each other's reductions over everything, or each
+ * other's values through a view: neither exists whole while the rows kernel runs. */
+static bool reads_unfinished(const Entry *e, const bool *member, int j) {
+  const Kernel *kj = &e->kernels[j];
+  for (int m = 0; m < e->nkernels; m++) {
+    const Kernel *km = &e->kernels[m];
     if (member[m] && m != j &&
-        (reads_kernel(e, &e->kernels[m], j, true) || reads_kernel(e, &e->kernels[j], m, true)))
+        (reads_kernel(e, km, j, true) || reads_kernel(e, kj, m, true) || views_kernel(e, km, j) ||
+         views_kernel(e, kj, m)))
       return true;
+  }
   return false;
 }
 
@@ -207,7 +235,7 @@ static bool can_move(const Entry *e, const bool *member, int j, int ri) {
     if ((j < ri ? reads_kernel(e, km, j, false) : reads_kernel(e, kj, m, false)) || updates_read_param(e, km, kj))
       return false;
   }
-  return !reads_total(e, member, j);
+  return !reads_unfinished(e, member, j);
 }
 
 /* The loop of each member: a value of the row's shape, or a reduction of one, runs in
@@ -246,7 +274,8 @@ static void fuse_rows(Graph *g, Entry *e) {
      * sum's own place) */
     int at = ri, pk = producer(e, r->nodes[0]->in[0]);
     memset(member, 0, sizeof *member * (size_t)e->nkernels);
-    if (pk >= 0 && pk < ri && e->kernels[pk].kind == KER_ELEM && rows_member(e, &e->kernels[pk], s)) {
+    if (pk >= 0 && pk < ri && viewed(e, r->nodes[0]->in[0]) < 0 && e->kernels[pk].kind == KER_ELEM &&
+        rows_member(e, &e->kernels[pk], s)) {
       member[pk] = true;
       if (can_move(e, member, ri, pk)) at = pk;
       member[pk] = false;
