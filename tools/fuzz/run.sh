@@ -4,8 +4,10 @@
 #
 #   tools/fuzz/run.sh [--seconds N] [--jobs J] [--build-only] [TARGET...]
 #
-# TARGETs: model safetensors descriptor csv set (default: all). Each runs N seconds
-# (default 60), in J parallel processes when J > 1 (libFuzzer -fork=J). Exit status 0
+# TARGETs: model safetensors descriptor csv set random (default: all). Each runs N
+# seconds (default 60), in J parallel processes when J > 1 (libFuzzer -fork=J). `random`
+# is not libFuzzer: the random-model differential tester (random_models.c) checks
+# models from a random first seed for N seconds, under the same sanitizers. Exit status 0
 # when nothing was found; 1 when a regression input still fails or fuzzing found a
 # crash, leak, timeout or out-of-memory (the reproducer's path is printed); 2 on a
 # usage or build error.
@@ -14,7 +16,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 FUZZ="$ROOT/tools/fuzz"
 BUILD="${GRADC_FUZZ_BUILD:-$ROOT/build-fuzz}"
-ALL=(model safetensors descriptor csv set)
+ALL=(model safetensors descriptor csv set random)
 SECS=60
 JOBS=1
 BUILD_ONLY=0
@@ -99,9 +101,11 @@ declare -A SRCS=(
   [set]="$FUZZ/fuzz_set.c $ROOT/tools/gradc/options.c $ROOT/tools/gradc/data.c"
 )
 for t in "${ALL[@]}"; do
+  [ "$t" != random ] || continue
   # shellcheck disable=SC2086
   build "$BIN/fuzz_$t" "-fsanitize=fuzzer" ${SRCS[$t]}
 done
+build "$BIN/random_models" "-I$ROOT/tests" "$FUZZ/random_models.c" "$ROOT/tests/support/randmodel.c"
 build "$BIN/mkseeds" "" "$FUZZ/mkseeds.c"
 
 # The targets' private temporary directories: a crashing process cannot remove its own.
@@ -177,6 +181,19 @@ done
 # ---- fuzz ----
 SUMMARY=()
 for t in "${TARGETS[@]}"; do
+  if [ "$t" = random ]; then # models from a fresh first seed each run; a failure names its seed
+    log="$BUILD/logs/random.log" first=$(( ($(od -An -N4 -tu4 /dev/urandom) % 100000) * 1000 ))
+    mkdir -p "$(dirname "$log")"
+    echo "run.sh: random models from seed $first for ${SECS}s (log: $log)" >&2
+    rc=0
+    "$BIN/random_models" --seed "$first" --seconds "$SECS" >"$log" 2>&1 || rc=$?
+    SUMMARY+=("random: exit $rc; $(tail -1 "$log")")
+    if [ "$rc" != 0 ]; then
+      report "random: a model disagreed or crashed; log: $log"
+      grep -E '^(== seed|==[0-9]+==ERROR|SUMMARY|.*runtime error)' "$log" | head -8 >&2 || true
+    fi
+    continue
+  fi
   corpus="$BUILD/corpus/$t" art="$BUILD/artifacts/$t/" log="$BUILD/logs/$t.log"
   mkdir -p "$corpus" "$art" "$(dirname "$log")"
   dirs=("$corpus" "$SEEDS/$t")

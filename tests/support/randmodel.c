@@ -1,0 +1,512 @@
+/* randmodel.c — random well-typed models and their differential check (randmodel.h).
+ *
+ * The generator keeps a pool of named values with their shapes and a rough bound on
+ * their magnitude, and appends statements that read values from the pool (the recent
+ * ones more often, so models get deep as well as wide). Operands an operator needs of
+ * a particular shape (a weight for a product or a convolution, a broadcasting partner,
+ * a target) are declared as new parameters or inputs. */
+#ifndef _DEFAULT_SOURCE
+#define _DEFAULT_SOURCE
+#endif
+#include "randmodel.h"
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "gradc/compiler.h"
+#include "gradc/runtime.h"
+#include "gradc/runtime_core.h"
+#include "gradc/tape.h"
+
+#define RM_MAXV 64
+#define RM_MAXCOUNT 512 /* elements in one value: keeps compiles and checks fast */
+#define RM_MAXMAG 1e4   /* magnitude bound: keeps every value finite in float32 */
+
+typedef struct {
+  int rank;
+  int d[4];
+} RShape;
+
+typedef struct {
+  char name[12];
+  RShape s;
+  double mag;    /* a rough bound on |value| */
+  bool computed; /* a statement's result (not a leaf) */
+  int uses;
+} RVal;
+
+typedef struct {
+  uint64_t state;
+  char decl[8192], body[16384];
+  RVal v[RM_MAXV];
+  int nv, nleaves, nvals;
+} Gen;
+
+/* ---- randomness ---- */
+
+static uint64_t next(Gen *g) { /* splitmix64 */
+  uint64_t z = (g->state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+static int pick(Gen *g, int n) { return (int)(next(g) % (uint64_t)n); }
+static bool chance(Gen *g, double p) { return (double)(next(g) >> 11) * 0x1.0p-53 < p; }
+static int any_dim(Gen *g) {
+  static const int dims[] = {1, 2, 2, 3, 3, 4, 5, 7, 9};
+  return dims[pick(g, sizeof dims / sizeof dims[0])];
+}
+
+/* ---- shapes ---- */
+
+static int count(RShape s) {
+  int n = 1;
+  for (int i = 0; i < s.rank; i++) n *= s.d[i];
+  return n;
+}
+
+static void shape_text(RShape s, char *out, size_t n) {
+  size_t k = (size_t)snprintf(out, n, "[");
+  for (int i = 0; i < s.rank; i++) k += (size_t)snprintf(out + k, n - k, "%s%d", i ? ", " : "", s.d[i]);
+  snprintf(out + k, n - k, "]");
+}
+
+static RShape random_shape(Gen *g) {
+  static const int ranks[] = {0, 1, 1, 1, 2, 2, 2, 2, 3, 3};
+  RShape s = {ranks[pick(g, 10)], {0}};
+  for (int i = 0; i < s.rank; i++) s.d[i] = any_dim(g);
+  return s;
+}
+
+/* NumPy broadcasting of a and b into out; false if they do not broadcast. */
+static bool broadcast(RShape a, RShape b, RShape *out) {
+  out->rank = a.rank > b.rank ? a.rank : b.rank;
+  for (int i = 0; i < out->rank; i++) {
+    int ia = a.rank - out->rank + i, ib = b.rank - out->rank + i;
+    int da = ia >= 0 ? a.d[ia] : 1, db = ib >= 0 ? b.d[ib] : 1;
+    if (da != db && da != 1 && db != 1) return false;
+    out->d[i] = da > db ? da : db;
+  }
+  return true;
+}
+
+/* A random shape that broadcasts with s: some of s's dimensions kept, some 1 (or any
+ * size where s has 1), leading axes dropped or added. */
+static RShape partner_shape(Gen *g, RShape s) {
+  int lo = s.rank > 0 ? s.rank - 1 : 0, hi = s.rank < 3 ? s.rank + 1 : s.rank;
+  RShape p = {lo + pick(g, hi - lo + 1), {0}};
+  for (int i = 0; i < p.rank; i++) {
+    int j = s.rank - p.rank + i;
+    if (j < 0) p.d[i] = any_dim(g);
+    else if (s.d[j] == 1) p.d[i] = chance(g, 0.3) ? any_dim(g) : 1;
+    else p.d[i] = chance(g, 0.65) ? s.d[j] : 1;
+  }
+  return p;
+}
+
+/* ---- the model text ---- */
+
+static void append(char *buf, size_t size, const char *fmt, ...) {
+  size_t n = strlen(buf);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf + n, size - n, fmt, ap);
+  va_end(ap);
+}
+
+static RVal *add_val(Gen *g, const char *prefix, int number, RShape s, double mag, bool computed) {
+  RVal *v = &g->v[g->nv++];
+  *v = (RVal){{0}, s, mag, computed, 0};
+  snprintf(v->name, sizeof v->name, "%s%d", prefix, number);
+  return v;
+}
+
+/* A new parameter (or input) of shape s, declared with the others. */
+static RVal *leaf(Gen *g, RShape s, bool param) {
+  char t[64];
+  shape_text(s, t, sizeof t);
+  RVal *v = add_val(g, param ? "p" : "x", g->nleaves++, s, 3, false);
+  append(g->decl, sizeof g->decl, "%s %s : f32%s%s\n", param ? "param" : "input", v->name, t, param ? " = randn" : "");
+  return v;
+}
+
+/* `vN = EXPR` with the template's A and B replaced by the operands' names. */
+static RVal *stmt(Gen *g, RShape s, double mag, const char *tmpl, RVal *a, RVal *b) {
+  if (g->nv >= RM_MAXV || mag > RM_MAXMAG || count(s) > RM_MAXCOUNT) return NULL;
+  RVal *v = add_val(g, "v", g->nvals++, s, mag, true);
+  append(g->body, sizeof g->body, "%s = ", v->name);
+  for (const char *p = tmpl; *p; p++) {
+    RVal *x = *p == 'A' ? a : *p == 'B' ? b : NULL;
+    if (x) x->uses++;
+    append(g->body, sizeof g->body, "%s", x ? x->name : (char[2]){*p, 0});
+  }
+  append(g->body, sizeof g->body, "\n");
+  return v;
+}
+
+/* An operand from the pool: one of the four newest half of the time. */
+static RVal *operand(Gen *g) {
+  int recent = g->nv < 4 ? g->nv : 4;
+  return chance(g, 0.5) ? &g->v[g->nv - 1 - pick(g, recent)] : &g->v[pick(g, g->nv)];
+}
+
+/* ---- operators ---- */
+
+typedef struct {
+  const char *tmpl;
+  int kind; /* how the bound grows: 0 m, 1 bounded by 1, 2 m + 1, 3 exp, 4 m^2, 5 m^3, 6 log */
+} Unary;
+
+static const Unary unary_ops[] = {
+    {"exp(A)", 3},          {"log(1 + A * A)", 6},         {"sqrt(A * A + 0.5)", 2}, {"abs(A)", 0},
+    {"tanh(A)", 1},         {"sigmoid(A)", 1},             {"relu(A)", 0},           {"leaky_relu(A, slope=0.2)", 0},
+    {"gelu(A)", 2},         {"softplus(A)", 2},            {"-A", 0},                {"A ** 2", 4},
+    {"A ** 3", 5},          {"detach(A)", 0},              {"(A)", 0},
+};
+
+static RVal *gen_unary(Gen *g) {
+  RVal *a = operand(g);
+  const Unary *u = &unary_ops[pick(g, sizeof unary_ops / sizeof unary_ops[0])];
+  double m = a->mag;
+  double mags[] = {m, 1, m + 1, exp(m), m * m, m * m * m, log1p(m * m) + 1};
+  if (u->kind == 3 && m > 6) return NULL;
+  return stmt(g, a->s, mags[u->kind], u->tmpl, a, NULL);
+}
+
+static RVal *gen_binary(Gen *g) {
+  static const char *const ops[] = {"A + B", "A - B", "A * B", "A / (1 + B * B)", "maximum(A, B)", "minimum(A, B)"};
+  int op = pick(g, 6);
+  RVal *a = operand(g), *b = NULL;
+  RShape s;
+  for (int tries = 0; tries < 6 && !b; tries++) { /* a partner from the pool that broadcasts */
+    RVal *c = &g->v[pick(g, g->nv)];
+    if ((c != a || op == 0 || op == 2) && broadcast(a->s, c->s, &s)) b = c;
+  }
+  if (!b) b = leaf(g, partner_shape(g, a->s), chance(g, 0.6));
+  if (!broadcast(a->s, b->s, &s)) return NULL;
+  if (chance(g, 0.5)) { /* either side first */
+    RVal *t = a;
+    a = b, b = t;
+  }
+  double mags[] = {a->mag + b->mag, a->mag + b->mag, a->mag * b->mag, a->mag, fmax(a->mag, b->mag), fmax(a->mag, b->mag)};
+  return stmt(g, s, mags[op], ops[op], a, b);
+}
+
+static RVal *gen_reduce(Gen *g) {
+  static const char *const ops[] = {"sum", "mean", "max"};
+  RVal *a = operand(g);
+  if (a->s.rank == 0) return NULL;
+  int op = pick(g, 3), r = a->s.rank;
+  bool keep = chance(g, 0.5), axis[4] = {0};
+  char tmpl[96], ax[32] = "";
+  int form = pick(g, 4); /* all axes; one (maybe negative); a list of one or two */
+  if (form == 0) {
+    for (int i = 0; i < r; i++) axis[i] = true;
+  } else {
+    int i = pick(g, r), j = pick(g, r);
+    axis[i] = axis[j] = form == 3;
+    axis[i] = true;
+    if (form == 1) snprintf(ax, sizeof ax, ", axis=%d", chance(g, 0.5) ? i - r : i);
+    else if (form == 2 || i == j) snprintf(ax, sizeof ax, ", axis=[%d]", i);
+    else snprintf(ax, sizeof ax, ", axis=[%d, %d]", i, j);
+  }
+  RShape s = {0, {0}};
+  double reduced = 1;
+  for (int i = 0; i < r; i++) {
+    if (axis[i]) reduced *= a->s.d[i];
+    if (!axis[i] || keep) s.d[s.rank++] = axis[i] ? 1 : a->s.d[i];
+  }
+  snprintf(tmpl, sizeof tmpl, "%s(A%s%s)", ops[op], ax, keep ? ", keepdims=true" : "");
+  return stmt(g, s, op == 0 ? a->mag * reduced : a->mag, tmpl, a, NULL);
+}
+
+/* reshape to a random regrouping of the value's prime factors (with size-1 axes and a
+ * -1 sometimes), or flatten. */
+static RVal *gen_reshape(Gen *g) {
+  RVal *a = operand(g);
+  if (a->s.rank >= 2 && chance(g, 0.25)) {
+    RShape s = {2, {a->s.d[0], count(a->s) / a->s.d[0]}};
+    return stmt(g, s, a->mag, "flatten(A)", a, NULL);
+  }
+  int f[16], nf = 0, n = count(a->s);
+  for (int p = 2; n > 1; p++)
+    while (n % p == 0) f[nf++] = p, n /= p;
+  for (int i = nf - 1; i > 0; i--) { /* shuffle */
+    int j = pick(g, i + 1), t = f[i];
+    f[i] = f[j], f[j] = t;
+  }
+  RShape s = {1 + pick(g, 3), {1, 1, 1, 1}};
+  for (int i = 0; i < nf; i++) s.d[pick(g, s.rank)] *= f[i];
+  char t[64], tmpl[96];
+  shape_text(s, t, sizeof t);
+  if (chance(g, 0.3)) { /* one -1 */
+    char *p = t + 1;
+    for (int i = pick(g, s.rank); i > 0; i--) p = strchr(p, ',') + 2;
+    memmove(p + 2, p + strcspn(p, ",]"), strlen(p + strcspn(p, ",]")) + 1);
+    memcpy(p, "-1", 2);
+  }
+  snprintf(tmpl, sizeof tmpl, "reshape(A, %s)", t);
+  return stmt(g, s, a->mag, tmpl, a, NULL);
+}
+
+static RVal *gen_transpose(Gen *g) {
+  RVal *a = operand(g);
+  int r = a->s.rank, perm[4] = {0, 1, 2, 3};
+  if (r < 2) return NULL;
+  if (r == 2 && chance(g, 0.5)) {
+    RShape s = {2, {a->s.d[1], a->s.d[0]}};
+    return stmt(g, s, a->mag, "transpose(A)", a, NULL);
+  }
+  for (int i = r - 1; i > 0; i--) {
+    int j = pick(g, i + 1), t = perm[i];
+    perm[i] = perm[j], perm[j] = t;
+  }
+  RShape s = {r, {0}};
+  char tmpl[96] = "transpose(A, perm=[";
+  for (int i = 0; i < r; i++) {
+    s.d[i] = a->s.d[perm[i]];
+    append(tmpl, sizeof tmpl, "%s%d", i ? ", " : "", perm[i]);
+  }
+  append(tmpl, sizeof tmpl, "])");
+  return stmt(g, s, a->mag, tmpl, a, NULL);
+}
+
+/* A @ W or W @ A with a new weight W, in every rank combination the language has. */
+static RVal *gen_matmul(Gen *g) {
+  RVal *a = operand(g);
+  int r = a->s.rank, m = any_dim(g);
+  if (r == 0 || r > 3) return NULL;
+  bool left = r < 3 && chance(g, 0.4); /* W @ A */
+  RShape ws, s;
+  int k = left ? a->s.d[0] : a->s.d[r - 1];
+  if (r == 3) ws = (RShape){3, {a->s.d[0], k, m}}, s = (RShape){3, {a->s.d[0], a->s.d[1], m}};
+  else if (left && r == 1) ws = (RShape){2, {m, k}}, s = (RShape){1, {m}};
+  else if (left) ws = (RShape){2, {m, k}}, s = (RShape){2, {m, a->s.d[1]}};
+  else if (r == 2 && chance(g, 0.2)) ws = (RShape){1, {k}}, s = (RShape){1, {a->s.d[0]}};
+  else if (r == 1) ws = (RShape){2, {k, m}}, s = (RShape){1, {m}};
+  else ws = (RShape){2, {k, m}}, s = (RShape){2, {a->s.d[0], m}};
+  RVal *w = leaf(g, ws, true);
+  w->mag = 1;
+  return stmt(g, s, a->mag * k, left ? "B @ A" : "A @ B", a, w);
+}
+
+static RVal *gen_softmax(Gen *g) {
+  RVal *a = operand(g);
+  if (a->s.rank == 0) return NULL;
+  bool log = chance(g, 0.5);
+  char tmpl[64];
+  if (chance(g, 0.5)) snprintf(tmpl, sizeof tmpl, "%s(A)", log ? "log_softmax" : "softmax");
+  else snprintf(tmpl, sizeof tmpl, "%s(A, axis=%d)", log ? "log_softmax" : "softmax", pick(g, a->s.rank));
+  return stmt(g, a->s, log ? 2 * a->mag + 3 : 1, tmpl, a, NULL);
+}
+
+/* conv2d with a new weight (and bias), or a pool, of a 4-D value. */
+static RVal *gen_window(Gen *g) {
+  RVal *a = NULL;
+  for (int i = g->nv - 1; i >= 0 && !a; i--)
+    if (g->v[i].s.rank == 4) a = &g->v[i];
+  if (!a) return NULL;
+  int h = a->s.d[2], w = a->s.d[3], k = 1 + pick(g, 3), stride = 1 + pick(g, 2), pad = pick(g, 2);
+  char tmpl[96];
+  if (chance(g, 0.5)) { /* conv2d */
+    if (k > h + 2 * pad || k > w + 2 * pad) return NULL;
+    int o = 1 + pick(g, 3);
+    RShape s = {4, {a->s.d[0], o, (h + 2 * pad - k) / stride + 1, (w + 2 * pad - k) / stride + 1}};
+    RVal *wt = leaf(g, (RShape){4, {o, a->s.d[1], k, k}}, true);
+    wt->mag = 1;
+    if (chance(g, 0.5)) {
+      RVal *b = leaf(g, (RShape){1, {o}}, true);
+      b->uses++;
+      snprintf(tmpl, sizeof tmpl, "conv2d(A, B, %s, stride=%d, padding=%d)", b->name, stride, pad);
+    } else {
+      snprintf(tmpl, sizeof tmpl, "conv2d(A, B, stride=%d, padding=%d)", stride, pad);
+    }
+    return stmt(g, s, a->mag * a->s.d[1] * k * k + 3, tmpl, a, wt);
+  }
+  if (k > h || k > w) return NULL;
+  RShape s = {4, {a->s.d[0], a->s.d[1], (h - k) / stride + 1, (w - k) / stride + 1}};
+  snprintf(tmpl, sizeof tmpl, "%s(A, %d, stride=%d)", chance(g, 0.5) ? "max_pool2d" : "avg_pool2d", k, stride);
+  return stmt(g, s, a->mag, tmpl, a, NULL);
+}
+
+/* One term of the loss, from value a. */
+static void loss_term(Gen *g, RVal *a, char *loss, size_t size) {
+  char t[256];
+  RVal *c;
+  switch (a->s.rank == 0 ? 5 : pick(g, a->s.rank == 2 && a->s.d[1] > 1 ? 5 : 4)) {
+  case 0:
+    c = leaf(g, partner_shape(g, a->s), false);
+    RShape s;
+    if (!broadcast(a->s, c->s, &s)) c = leaf(g, a->s, false);
+    snprintf(t, sizeof t, "sum(%s * %s)", a->name, c->name);
+    break;
+  case 1: snprintf(t, sizeof t, "mean(%s * %s)", a->name, a->name); break;
+  case 2: snprintf(t, sizeof t, "mse(%s, %s)", a->name, leaf(g, a->s, false)->name); break;
+  case 3: snprintf(t, sizeof t, "bce_with_logits(%s, %s)", a->name, leaf(g, a->s, false)->name); break;
+  case 4:
+    c = add_val(g, "label", g->nleaves++, (RShape){1, {a->s.d[0]}}, 0, false);
+    append(g->decl, sizeof g->decl, "input %s : i32[%d]\n", c->name, a->s.d[0]);
+    snprintf(t, sizeof t, "cross_entropy(%s, %s)", a->name, c->name);
+    break;
+  default: snprintf(t, sizeof t, "%s", a->name);
+  }
+  a->uses++;
+  append(loss, size, "%s%s", *loss ? " + " : "", t);
+}
+
+/* A computed value, preferring those nothing reads yet. */
+static RVal *result(Gen *g) {
+  for (int tries = 0; tries < 8; tries++) {
+    RVal *v = &g->v[pick(g, g->nv)];
+    if (v->computed && (v->uses == 0 || tries >= 4)) return v;
+  }
+  for (int i = g->nv - 1; i >= 0; i--)
+    if (g->v[i].computed) return &g->v[i];
+  return NULL;
+}
+
+void rm_generate(uint64_t seed, char *buf, size_t size) {
+  Gen *g = calloc(1, sizeof *g);
+  g->state = seed * 0x2545F4914F6CDD1Dull + 1;
+  if (chance(g, 0.3)) { /* an image for convolutions and pools */
+    RShape img = {4, {1 + pick(g, 2), 1 + pick(g, 3), 4 + pick(g, 4), 4 + pick(g, 4)}};
+    leaf(g, img, chance(g, 0.3));
+  }
+  for (int n = 1 + pick(g, 3), i = 0; i < n; i++) leaf(g, random_shape(g), i == 0 || chance(g, 0.5));
+  static RVal *(*const gens[])(Gen *) = {gen_unary,     gen_unary,  gen_binary,  gen_binary, gen_binary, gen_reduce,
+                                         gen_reduce,    gen_reshape, gen_transpose, gen_matmul, gen_softmax, gen_window,
+                                         gen_window};
+  int want = 3 + pick(g, 8), made = 0;
+  for (int tries = 0; made < want && tries < 100 && g->nv < RM_MAXV - 8; tries++)
+    made += gens[pick(g, sizeof gens / sizeof gens[0])](g) != NULL;
+  if (!made) stmt(g, g->v[g->nv - 1].s, 1, "tanh(A)", &g->v[g->nv - 1], NULL);
+  char loss[1024] = "", outputs[256] = "";
+  for (int n = 1 + pick(g, 2), i = 0; i < n; i++) loss_term(g, result(g), loss, sizeof loss);
+  RVal *first = result(g), *second = result(g);
+  append(outputs, sizeof outputs, "%s", first->name);
+  if (second != first && chance(g, 0.5)) append(outputs, sizeof outputs, ", %s", second->name);
+  snprintf(buf, size, "model r\n%s%sloss = %s\noutput %s\nminimize loss\n", g->decl, g->body, loss, outputs);
+  free(g);
+}
+
+/* ---- the check ---- */
+
+/* The worst disagreement of got with want, relative to want's largest magnitude (at
+ * least 1e-2: a gradient that is zero by cancellation, log_softmax(p - s) with respect
+ * to s, comes out of float32 sums of O(1) terms as about 1e-7); NaN where exactly one
+ * of the two is not finite. */
+static double worst_error(const float *got, const double *want, size_t n, size_t *at) {
+  double scale = 1e-2, worst = 0;
+  *at = 0;
+  for (size_t k = 0; k < n; k++) scale = fmax(scale, fabs(want[k]));
+  for (size_t k = 0; k < n; k++) {
+    double e = isfinite(want[k]) && isfinite(got[k]) ? fabs(got[k] - want[k]) / scale : NAN;
+    if (!(e <= worst)) {
+      worst = e, *at = k;
+      if (isnan(e)) break;
+    }
+  }
+  return worst;
+}
+
+#define RM_TOL 2e-4 /* float32 against float64, relative to the tensor's scale */
+
+/* Appends to why when got (from `who`) and want disagree. */
+static int compare(const char *who, const char *what, const char *name, const float *got, const double *want, size_t n,
+                   char *why, size_t whylen) {
+  if (!got || !want) {
+    append(why, whylen, "%s %s %s: missing\n", who, what, name);
+    return 1;
+  }
+  size_t at;
+  double e = worst_error(got, want, n, &at);
+  if (e <= RM_TOL) return 0;
+  append(why, whylen, "%s %s %s: element %zu is %.9g, reference %.9g (relative error %.3g)\n", who, what, name, at,
+         (double)got[at], want[at], e);
+  return 1;
+}
+
+/* Random inputs and parameters, the same in all three; labels in range. */
+static void set_values(gradc_model *m, gc_graph *g, tape_model *t) {
+  gradc_rng r;
+  for (size_t i = 0; i < gradc_num_tensors(m); i++) {
+    const gradc_tensor_info *ti = gradc_tensor_at(m, i);
+    if (ti->role == GRADC_ROLE_OUTPUT) continue;
+    gradc_rng_seed(&r, 11, ti->name);
+    void *p = gradc_tensor(m, ti->name, NULL), *q = tape_tensor(t, ti->name, NULL);
+    double *e = gc_graph_tensor(g, ti->name, NULL);
+    for (size_t k = 0; k < ti->count; k++) {
+      if (ti->dtype == GRADC_I32) {
+        int32_t c = (int32_t)(gradc_rng_next(&r) % (uint64_t)(ti->classes > 0 ? ti->classes : 1));
+        ((int32_t *)p)[k] = ((int32_t *)q)[k] = c, e[k] = c;
+      } else {
+        float x = (float)gradc_rng_normal(&r);
+        ((float *)p)[k] = ((float *)q)[k] = x, e[k] = x;
+      }
+    }
+  }
+}
+
+/* Loss, outputs and gradients of the compiled model and the tape against the evaluator. */
+static int compare_all(gradc_model *m, gc_graph *g, tape_model *t, char *why, size_t whylen) {
+  int bad = 0;
+  double want = gc_graph_loss(g);
+  float got[2] = {gradc_loss(m), tape_loss(t)};
+  bad += compare("compiled", "loss", "", &got[0], &want, 1, why, whylen);
+  bad += compare("tape", "loss", "", &got[1], &want, 1, why, whylen);
+  for (size_t i = 0; i < gradc_num_tensors(m); i++) {
+    const gradc_tensor_info *ti = gradc_tensor_at(m, i);
+    size_t n = ti->count;
+    if (ti->role == GRADC_ROLE_OUTPUT) {
+      const double *e = gc_graph_tensor(g, ti->name, NULL);
+      bad += compare("compiled", "output", ti->name, gradc_tensor(m, ti->name, NULL), e, n, why, whylen);
+      bad += compare("tape", "output", ti->name, tape_tensor(t, ti->name, NULL), e, n, why, whylen);
+    } else if (ti->role == GRADC_ROLE_PARAM && ti->trainable) {
+      /* a parameter the loss does not reach has no symbolic gradient (and no tape
+       * gradient): it is zero */
+      double *zeros = calloc(n, sizeof *zeros);
+      float *fzeros = calloc(n, sizeof *fzeros), *tg = tape_grad(t, ti->name, NULL);
+      const double *e = gc_graph_grad(g, ti->name, NULL);
+      bad += compare("compiled", "grad", ti->name, gradc_grad(m, ti->name, NULL), e ? e : zeros, n, why, whylen);
+      bad += compare("tape", "grad", ti->name, tg ? tg : fzeros, e ? e : zeros, n, why, whylen);
+      free(zeros);
+      free(fzeros);
+    }
+  }
+  return bad != 0;
+}
+
+int rm_check(const char *src, const char *dir, const char *cpu, int opt, char *why, size_t whylen) {
+  char so[600], hdr[600], err[4096];
+  snprintf(so, sizeof so, "%s/r.so", dir);
+  snprintf(hdr, sizeof hdr, "%s/r.h", dir);
+  *why = 0;
+  gc_options o = {.path = "random.grad", .source = src, .opt_level = opt, .emit = GC_EMIT_SO, .out = so, .cpu = cpu};
+  gradc_model *m = NULL;
+  gc_graph *g = NULL;
+  tape_model *t = NULL;
+  int rc = 1;
+  if (gc_compile(&o, NULL, err, sizeof err)) append(why, whylen, "compile: %s\n", err);
+  else if (!(m = gradc_open(so, err, sizeof err))) append(why, whylen, "open: %s\n", err);
+  else if (!(g = gc_graph_build(&o, err, sizeof err))) append(why, whylen, "reference evaluator: %s\n", err);
+  else if (!(t = tape_open(o.path, src, NULL, NULL, 0, err, sizeof err))) append(why, whylen, "tape: %s\n", err);
+  else {
+    set_values(m, g, t);
+    gc_graph_eval(g);
+    gradc_zero_grad(m);
+    tape_zero_grad(t);
+    if (gradc_backward(m)) append(why, whylen, "compiled backward: %s\n", gradc_error(m));
+    else if (tape_backward(t)) append(why, whylen, "tape backward: %s\n", tape_error(t));
+    else if (!isfinite(gc_graph_loss(g))) append(why, whylen, "the reference loss is not finite (a generator bug)\n");
+    else rc = compare_all(m, g, t, why, whylen);
+  }
+  if (t) tape_close(t);
+  if (g) gc_graph_free(g);
+  if (m) gradc_close(m);
+  unlink(so);
+  unlink(hdr);
+  return rc;
+}
