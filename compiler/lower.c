@@ -82,14 +82,19 @@ void lw_loops_end(Lower *L, Loop *lps, Shape s) {
   for (int i = s.rank - 1; i >= 0; i--) lw_loop_end(L, &lps[i]);
 }
 
-static Buffer *buf_of(Lower *L, Node *x) {
+/* The node whose buffer holds x: x itself, or the base of an alias (reshape, flatten,
+ * detach) that shares its operand's bytes. */
+static Node *owner_of(Lower *L, Node *x) {
   Buffer *b = &L->e->buf[x->id];
-  if (b->kind == BUF_ALIAS) b = &L->e->buf[b->base->id];
-  return b;
+  return b->kind == BUF_ALIAS ? b->base : x;
 }
 
-/* A baked parameter: a private constant array `M.NAME`, made on first use. */
+static Buffer *buf_of(Lower *L, Node *x) { return &L->e->buf[owner_of(L, x)->id]; }
+
+/* A baked parameter x (the base, never an alias of it): a private constant array
+ * `M.NAME`, made on first use. */
 static LLVMValueRef baked_global(Lower *L, Node *x) {
+  GC_ASSERT(x->op == OP_PARAM && x->baked);
   char name[300];
   snprintf(name, sizeof name, "%s.%s", L->g->model, x->name);
   LLVMValueRef gv = LLVMGetNamedGlobal(L->mod, name);
@@ -120,7 +125,7 @@ static LLVMValueRef base_ptr(Lower *L, Node *x) {
     LLVMValueRef off = lw_ix(L, b->offset);
     return LLVMBuildGEP2(LB, L->i8, L->ws, &off, 1, "");
   }
-  case BUF_BAKED: return baked_global(L, x);
+  case BUF_BAKED: return baked_global(L, owner_of(L, x));
   default: break;
   }
   fprintf(stderr, "gradc: internal error: node %%%d (%s) has no buffer\n", x->id, gc_ops[x->op].name);

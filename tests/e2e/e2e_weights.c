@@ -1,12 +1,15 @@
-/* e2e_weights.c — safetensors files that do not match the model, through the CLI and
- * the runtime (SPEC section 6: "Loading checks every name, dtype, shape and byte range
- * and rejects a file that does not match the model with a message naming the tensor").
+/* e2e_weights.c — weights files, bad and good.
  *
- * Every file is written here, byte by byte, for models/logreg.grad (w: f32[5, 3],
- * b: f32[3]). Each bad file must make `gradc eval --weights`, `gradc run --load` and
- * `gradc compile --inference --weights` exit 1 with a message naming the tensor or the
+ * Bad: safetensors files that do not match the model, through the CLI and the runtime
+ * (SPEC section 6: "Loading checks every name, dtype, shape and byte range and rejects
+ * a file that does not match the model with a message naming the tensor"). Every file
+ * is written here, byte by byte, for models/logreg.grad (w: f32[5, 3], b: f32[3]).
+ * Each bad file must make `gradc eval --weights`, `gradc run --load` and `gradc
+ * compile --inference --weights` exit 1 with a message naming the tensor or the
  * problem (compile writing nothing), and make gradc_load on gen/logreg.so (compiled by
- * this gradc at build time) fail, leaving the parameters byte for byte as they were. */
+ * this gradc at build time) fail, leaving the parameters byte for byte as they were.
+ *
+ * Good: baked in with `gradc compile --weights` (the "baking" section at the end). */
 #define _DEFAULT_SOURCE
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
@@ -271,3 +274,234 @@ Test(weights, run_load_error_said_once, .timeout = 30) {
   e2e_rmdir(dir);
   free(dir);
 }
+
+/* ---- baking: `compile --weights` reads a parameter however the model reaches it ----
+ * Each model reads a parameter through an alias (reshape, flatten, detach; conv2d's
+ * bias is a reshape too) in one kind of kernel: elementwise, rows (softmax, a row
+ * sum), a reduction, a matrix product (small, with an epilogue, and large enough to be
+ * packed and split), a transpose, a convolution, a pooling. Baked into a .so, its
+ * forward must give exactly what `gradc run --load` gives from the same file; baked
+ * for a Cortex-M it must compile. */
+
+typedef struct {
+  const char *name;
+  int rank;
+  int64_t d[4];
+} BakedParam;
+
+typedef struct {
+  const char *model; /* one input x, one output y */
+  const char *body;
+  BakedParam p[2];
+} BakeCase;
+
+#define CORTEX_M "--target", "thumbv7em-none-eabihf", "--cpu", "cortex-m4"
+
+static int64_t count_of(const BakedParam *p) {
+  int64_t n = 1;
+  for (int k = 0; k < p->rank; k++) n *= p->d[k];
+  return n;
+}
+
+/* The parameters' file: element k of parameter i is ((k * 7 + i) % 13 - 6) / 4 (exact
+ * in binary and in decimal, both signs, no two neighbours equal). */
+static char *write_params(const char *dir, const BakedParam *ps) {
+  char header[1024] = "{";
+  int64_t off = 0;
+  for (int i = 0; i < 2 && ps[i].name; i++) {
+    char shape[64] = "";
+    for (int k = 0; k < ps[i].rank; k++)
+      snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld", k ? "," : "", (long long)ps[i].d[k]);
+    int64_t bytes = 4 * count_of(&ps[i]);
+    snprintf(header + strlen(header), sizeof header - strlen(header),
+             "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%s],\"data_offsets\":[%lld,%lld]}", i ? "," : "", ps[i].name,
+             shape, (long long)off, (long long)(off + bytes));
+    off += bytes;
+  }
+  strcat(header, "}");
+  char *path = e2e_fmt("%s/w.safetensors", dir);
+  FILE *f = fopen(path, "wb");
+  cr_assert(f, "cannot write %s", path);
+  size_t n = strlen(header), padded = (n + 7) / 8 * 8;
+  for (int i = 0; i < 8; i++) fputc((int)((padded >> (8 * i)) & 0xff), f);
+  fputs(header, f);
+  for (size_t i = n; i < padded; i++) fputc(' ', f);
+  for (int i = 0; i < 2 && ps[i].name; i++)
+    for (int64_t k = 0; k < count_of(&ps[i]); k++) {
+      float v = (float)((k * 7 + i) % 13 - 6) / 4.0f;
+      fwrite(&v, sizeof v, 1, f);
+    }
+  cr_assert_eq(fclose(f), 0);
+  return path;
+}
+
+/* Input element i: (i * 5 % 11 - 5) / 4, written for `--set x=@FILE` too. */
+static float input_value(size_t i) { return (float)((int)(i * 5 % 11) - 5) / 4.0f; }
+
+static char *write_input(const char *dir, size_t n) {
+  char *path = e2e_fmt("%s/x.txt", dir);
+  FILE *f = fopen(path, "w");
+  cr_assert(f, "cannot write %s", path);
+  for (size_t i = 0; i < n; i++) fprintf(f, "%s%.9g", i ? "," : "", (double)input_value(i));
+  cr_assert_eq(fclose(f), 0);
+  return path;
+}
+
+/* `gradc run MODEL --load W --set x=@X --json`: the parsed report. */
+static cJSON *run_load(const char *model, const char *w, const char *x_file) {
+  char *set = e2e_fmt("x=@%s", x_file);
+  e2e_result r;
+  e2e_gradc(&r, "run", model, "--load", w, "--set", set, "--json", NULL);
+  cr_assert_eq(r.status, 0, "run --load: %s", e2e_describe(&r));
+  cJSON *j = cJSON_Parse(r.out);
+  cr_assert(j, "run --json printed no JSON: %s", r.out);
+  e2e_free(&r);
+  free(set);
+  return j;
+}
+
+/* The baked .so's forward on the same x (labels, if any, zero) equals run's report:
+ * output `out` element for element, and the loss if the build has one. */
+static void expect_same_forward(const char *so, const cJSON *run, const char *out) {
+  char err[512];
+  gradc_model *m = gradc_open(so, err, sizeof err);
+  cr_assert(m, "gradc_open %s: %s", so, err);
+  cr_assert_eq(gradc_init(m, 0), 0, "%s", gradc_error(m));
+  size_t nx, ny;
+  float *x = gradc_tensor(m, "x", &nx);
+  cr_assert(x, "%s has no input x", so);
+  for (size_t i = 0; i < nx; i++) x[i] = input_value(i);
+  cr_assert_eq(gradc_forward(m), 0, "%s", gradc_error(m));
+  const float *y = gradc_tensor(m, out, &ny);
+  cr_assert(y, "%s has no output %s", so, out);
+  const cJSON *want = cJSON_GetObjectItemCaseSensitive(
+      cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(run, "outputs"), out), "data");
+  cr_assert_eq((size_t)cJSON_GetArraySize(want), ny, "%s: run reports %d values of %s, the .so has %zu", so,
+               cJSON_GetArraySize(want), out, ny);
+  size_t k = 0, wrong = 0;
+  for (const cJSON *e = want->child; e; e = e->next, k++)
+    if ((float)e->valuedouble != y[k] && wrong++ < 5)
+      cr_expect_fail("%s: %s[%zu] = %.9g baked, %.9g from run --load", so, out, k, (double)y[k], e->valuedouble);
+  cr_expect_eq(wrong, 0, "%s: %zu of %zu values of %s differ", so, wrong, ny, out);
+  const cJSON *loss = cJSON_GetObjectItemCaseSensitive(run, "loss");
+  if (gradc_has_loss(m))
+    cr_expect_eq(gradc_loss(m), (float)loss->valuedouble, "%s: loss %.9g baked, %.9g from run --load", so,
+                 (double)gradc_loss(m), loss->valuedouble);
+  gradc_close(m);
+}
+
+/* Compiles model with --weights w (and the options that follow) to dir/FILE. */
+static char *compile_baked(const char *dir, const char *model, const char *w, const char *file,
+                           const char *const *opts) {
+  char *so = e2e_fmt("%s/%s", dir, file);
+  const char *args[16] = {"compile", model, "--weights", w, "-o", so};
+  int n = 6;
+  while (*opts) args[n++] = *opts++;
+  args[n] = NULL;
+  e2e_result r;
+  e2e_gradcv(&r, args);
+  cr_assert_eq(r.status, 0, "compile --weights -o %s: %s", file, e2e_describe(&r));
+  e2e_free(&r);
+  return so;
+}
+
+/* model baked with w: an inference build and a training build give run --load's
+ * output `out` (and loss) on the same x of nx values; a Cortex-M object compiles. */
+static void bake_and_compare(const char *dir, const char *model, const char *w, size_t nx, const char *out) {
+  char *x = write_input(dir, nx);
+  cJSON *run = run_load(model, w, x);
+  char *so = compile_baked(dir, model, w, "inference.so", (const char *[]){"--inference", NULL});
+  expect_same_forward(so, run, out);
+  free(so);
+  so = compile_baked(dir, model, w, "training.so", (const char *[]){NULL}); /* not --inference */
+  expect_same_forward(so, run, out);
+  free(so);
+  char *obj = compile_baked(dir, model, w, "m4.o", (const char *[]){"--inference", CORTEX_M, "--emit", "obj", NULL});
+  cr_expect(e2e_exists(obj), "no Cortex-M object %s", obj);
+  free(obj);
+  cJSON_Delete(run);
+  free(x);
+}
+
+static void bake_case(const BakeCase *c, size_t nx) {
+  char *dir = e2e_tmpdir("bake");
+  char *model = e2e_fmt("%s/%s.grad", dir, c->model), *src = e2e_fmt("model %s\n%s", c->model, c->body);
+  cr_assert(e2e_write(model, src));
+  char *w = write_params(dir, c->p);
+  bake_and_compare(dir, model, w, nx, "y");
+  free(model), free(src), free(w);
+  e2e_rmdir(dir);
+  free(dir);
+}
+
+/* The shipped CNN, trained for an epoch: both conv2d calls have a bias. */
+Test(bake, digits_cnn, .timeout = 90) {
+  char *dir = e2e_tmpdir("bake_cnn");
+  char *w = e2e_fmt("%s/cnn.safetensors", dir);
+  e2e_result r;
+  e2e_gradc(&r, "train", GRADC_SOURCE_DIR "/models/digits_cnn.grad", "--data",
+            GRADC_SOURCE_DIR "/models/data/digits_train.csv", "--epochs", "1", "--lr", "0.05", "--seed", "0", "-o", w,
+            NULL);
+  cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+  e2e_free(&r);
+  bake_and_compare(dir, GRADC_SOURCE_DIR "/models/digits_cnn.grad", w, 32 * 64, "logits");
+  free(w);
+  e2e_rmdir(dir);
+  free(dir);
+}
+
+#define BAKE(NAME, NX, BODY, ...)                                           \
+  Test(bake, NAME, .timeout = 60) {                                         \
+    bake_case(&(BakeCase){#NAME, BODY, {__VA_ARGS__}}, NX);                 \
+  }
+#define P(NAME, ...) {NAME, sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t), {__VA_ARGS__}}
+#define X(...) "input x : f32[" #__VA_ARGS__ "]\n"
+
+/* the issue's case */
+BAKE(reshape_elementwise, 8, X(2, 4) "param c : f32[4]\ny = x + reshape(c, [1, 4])\noutput y\n", P("c", 4))
+BAKE(flatten_elementwise, 8, X(2, 4) "param c : f32[2, 2, 2]\ny = x * flatten(c)\noutput y\n", P("c", 2, 2, 2))
+BAKE(detach_elementwise, 8, X(2, 4) "param c : f32[2, 4]\ny = tanh(x * detach(c))\noutput y\n", P("c", 2, 4))
+BAKE(aliases_chained, 8,
+     X(2, 4) "param c : f32[8]\ny = x - detach(reshape(flatten(reshape(c, [4, 2])), [2, 4]))\noutput y\n", P("c", 8))
+BAKE(reshape_rows_softmax, 12, X(3, 4) "param c : f32[4]\ny = softmax(x + reshape(c, [1, 4]), axis=1)\noutput y\n",
+     P("c", 4))
+BAKE(flatten_rows_sum, 12, X(3, 4) "param c : f32[2, 2]\ny = sum(x * flatten(reshape(c, [1, 4])), axis=1)\noutput y\n",
+     P("c", 2, 2))
+BAKE(reshape_reduction, 2, X(2) "param c : f32[4]\ny = x + sum(reshape(c, [2, 2]), axis=1)\noutput y\n", P("c", 4))
+BAKE(reshape_matmul, 12, X(3, 4) "param w : f32[12]\ny = x @ reshape(w, [4, 3])\noutput y\n", P("w", 12))
+BAKE(reshape_matmul_left, 12, X(4, 3) "param w : f32[12]\ny = reshape(w, [3, 4]) @ x\noutput y\n", P("w", 12))
+BAKE(flatten_matmul, 12, X(3, 4) "param w : f32[4, 3, 1]\ny = x @ flatten(w)\noutput y\n", P("w", 4, 3, 1))
+BAKE(detach_matmul, 12, X(3, 4) "param w : f32[4, 3]\ny = x @ detach(w)\noutput y\n", P("w", 4, 3))
+BAKE(reshape_matmul_epilogue, 12,
+     X(3, 4) "param w : f32[4, 5]\nparam b : f32[5]\ny = relu(x @ w + reshape(b, [1, 5]))\noutput y\n", P("w", 4, 5),
+     P("b", 5))
+/* large (matmul.c): packed in blocks of k, a function of its own, in parts on a machine
+ * with several cores */
+BAKE(reshape_matmul_large, 64 * 300,
+     X(64, 300) "param w : f32[38400]\nparam b : f32[128]\n"
+                "y = x @ reshape(w, [300, 128]) + reshape(b, [1, 128])\noutput y\n",
+     P("w", 38400), P("b", 128))
+BAKE(reshape_transpose, 12, X(3, 4) "param w : f32[12]\ny = x @ transpose(reshape(w, [3, 4]))\noutput y\n", P("w", 12))
+BAKE(reshape_conv_weight, 25,
+     X(1, 1, 5, 5) "param w : f32[18]\ny = conv2d(x, reshape(w, [2, 1, 3, 3]), padding=1)\noutput y\n", P("w", 18))
+BAKE(conv_bias, 25, X(1, 1, 5, 5) "param w : f32[2, 1, 3, 3]\nparam b : f32[2]\ny = conv2d(x, w, b)\noutput y\n",
+     P("w", 2, 1, 3, 3), P("b", 2))
+BAKE(detach_conv, 25, X(1, 1, 5, 5) "param w : f32[2, 1, 3, 3]\ny = conv2d(x, detach(w))\noutput y\n",
+     P("w", 2, 1, 3, 3))
+BAKE(reshape_max_pool, 1, X(1) "param p : f32[16]\ny = max_pool2d(reshape(p, [1, 1, 4, 4]), 2) * x\noutput y\n",
+     P("p", 16))
+BAKE(detach_avg_pool, 1, X(1) "param p : f32[16]\ny = avg_pool2d(reshape(detach(p), [1, 1, 4, 4]), 2) * x\noutput y\n",
+     P("p", 16))
+/* an output that is the parameter itself (z keeps x read) */
+BAKE(reshape_output, 1, X(1) "param p : f32[4]\ny = reshape(p, [2, 2])\nz = x * 2\noutput y\noutput z\n", P("p", 4))
+/* every operator, on a baked parameter read directly and through aliases, with a loss
+ * (the training build has gradient entries) */
+BAKE(every_op, 8,
+     X(2, 4) "param a : f32[8]\nparam w : f32[4, 4]\nA = reshape(a, [2, 4])\n"
+             "h = exp(A) + log(abs(A) + 1) + sqrt(abs(A)) + tanh(A) + sigmoid(A) + relu(A)"
+             " + leaky_relu(A, slope=0.1) + gelu(A) + softplus(A)\n"
+             "m = maximum(x, A) - minimum(x, flatten(A)) + A * A / (abs(A) + 1) + detach(A) ** 2\n"
+             "s = sum(A, axis=1, keepdims=true) + mean(A, axis=0) + max(A, axis=1, keepdims=true) + sum(a)\n"
+             "t = softmax(A, axis=1) + log_softmax(x @ transpose(w) + A, axis=1)\n"
+             "y = h + m + s + t\noutput y\nloss = mse(y, x) + bce_with_logits(A, sigmoid(x))\nminimize loss\n",
+     P("a", 8), P("w", 4, 4))
