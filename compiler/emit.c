@@ -113,8 +113,9 @@ char *descriptor_json(const Unit *u) {
   return copy;
 }
 
-/* `const char *NAME(void) { return "<json>"; }`, its string in its own section so a
- * firmware link with --gc-sections drops it when nothing asks for it. */
+/* `const char *NAME(void) { return "<json>"; }`; the string and each function in a
+ * section of its own (emit_prepare_codegen names the functions'), so that a firmware
+ * link with --gc-sections drops them when nothing asks for the descriptor. */
 static void emit_descriptor_fn(Lower *L, const char *name, LLVMValueRef str) {
   LLVMTypeRef fty = LLVMFunctionType(L->ptr, NULL, 0, 0);
   LLVMValueRef fn = LLVMAddFunction(L->mod, name, fty);
@@ -357,6 +358,7 @@ int emit_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, char *err
   int rc = optimize(mod, tm, opt < 0 ? 0 : opt > 3 ? 3 : opt, err, errlen);
   emit_crash_guard(false);
   if (emit_catch_end(&c, err, errlen)) rc = -1;
+  if (!rc) emit_prepare_codegen(mod, tm);
   return rc;
 }
 
@@ -369,6 +371,16 @@ static int64_t frame_bytes(LLVMValueRef fn, LLVMTargetDataRef td) {
     for (LLVMValueRef i = LLVMGetFirstInstruction(b); i; i = LLVMGetNextInstruction(i))
       if (LLVMGetInstructionOpcode(i) == LLVMAlloca) n += (int64_t)LLVMABISizeOfType(td, LLVMGetAllocatedType(i));
   return n;
+}
+
+/* Whether the section is the descriptor's: its string, or (ELF) one of the functions
+ * that return it. */
+static bool is_descriptor(const char *section, const char *model) {
+  if (!strcmp(section, DESCRIPTOR_SECTION) || !strcmp(section, DESCRIPTOR_MACHO) ||
+      !strcmp(section, ".text.gradc_model_descriptor"))
+    return true;
+  size_t n = strlen(model);
+  return !strncmp(section, ".text.", 6) && !strncmp(section + 6, model, n) && !strcmp(section + 6 + n, "_descriptor");
 }
 
 int emit_footprint(LLVMModuleRef mod, LLVMTargetMachineRef tm, const Unit *u, gc_result *res, char *err,
@@ -398,9 +410,10 @@ int emit_footprint(LLVMModuleRef mod, LLVMTargetMachineRef tm, const Unit *u, gc
     const char *name = LLVMGetSectionName(si);
     int64_t size = (int64_t)LLVMGetSectionSize(si);
     if (!name) continue;
-    if (!strncmp(name, ".text", 5)) res->foot.code += size;
-    else if (!strcmp(name, DESCRIPTOR_SECTION) || !strcmp(name, DESCRIPTOR_MACHO)) res->foot.descriptor += size;
-    else if (!strncmp(name, ".rodata", 7) || !strncmp(name, ".data.rel.ro", 12)) res->foot.constants += size;
+    if (is_descriptor(name, u->g->model)) res->foot.descriptor += size;
+    else if (!strncmp(name, ".text", 5) || !strcmp(name, "__text")) res->foot.code += size;
+    else if (!strncmp(name, ".rodata", 7) || !strncmp(name, ".data.rel.ro", 12) || !strcmp(name, "__const"))
+      res->foot.constants += size;
   }
   LLVMDisposeSectionIterator(si);
   LLVMDisposeBinary(bin);

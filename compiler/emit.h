@@ -66,6 +66,13 @@ typedef struct {
 } DiagCatch;
 void emit_catch_begin(DiagCatch *c, LLVMContextRef ctx);
 int emit_catch_end(DiagCatch *c, char *err, size_t errlen);
+/* Before code generation (emit_optimize ends with it): on ELF, every function and
+ * global variable in a section of its own (.text.NAME, .rodata.NAME, ...), so that a
+ * --gc-sections link drops what nothing calls; on targets whose code generator would
+ * turn memset/memcpy into helpers of their own (__aeabi_memclr4 on ARM EABI), plain
+ * calls to memset and memcpy instead. */
+void emit_prepare_codegen(LLVMModuleRef mod, LLVMTargetMachineRef tm);
+
 /* Writes text produced by write(f, arg) to out, atomically. */
 int emit_text(const char *out, void (*write)(FILE *, const void *), const void *arg, char *err, size_t errlen);
 

@@ -1,5 +1,5 @@
-/* emit_target.c — which targets gradc builds for, checked before any code is generated,
- * and LLVM's errors caught while it is.
+/* emit_target.c — which targets gradc builds for, checked before any code is generated;
+ * LLVM's errors caught while it is; what a module needs for the target's linkers.
  *
  * LLVM 16 accepts triples it cannot build gradc's code for: its experimental Xtensa
  * backend crashes in the optimiser, BPF allows five arguments per function, the GPU
@@ -19,7 +19,13 @@
  * down (LLVM would abort, or exit(1) under a running thread). A crash inside LLVM
  * while it optimises or generates code (emit_crash_guard: a defect of some backend
  * not in the table, for some input) ends the process the same way instead of by the
- * signal. */
+ * signal.
+ *
+ * Last, emit_prepare_codegen readies an optimised module for the target's linkers: on
+ * ELF a section per function and variable (what -ffunction-sections -fdata-sections
+ * do, which the C API cannot ask for), so that --gc-sections drops what nothing uses;
+ * plain calls of memset/memcpy where LLVM would call helpers of the target's own
+ * (__aeabi_memclr4 on ARM EABI), so that an object needs no more than README promises. */
 #define _DEFAULT_SOURCE /* pipe, fork */
 #include "emit.h"
 #include <ctype.h>
@@ -411,3 +417,134 @@ int emit_catch_end(DiagCatch *c, char *err, size_t errlen) {
   return -1;
 }
 
+/* ---------------------------------------------------------------- before code generation */
+
+/* Whether LLVM 16's code generator may turn memset/memcpy into helpers of the
+ * target's own rather than calls of memset/memcpy: ARM's run-time ABI (__aeabi_memclr4,
+ * __aeabi_memcpy), Hexagon (__hexagon_memcpy_likely_aligned_min32bytes_mult8bytes),
+ * XCore (__memcpy_4), Darwin (bzero). */
+static bool own_mem_helpers(const char *name, EmitFormat f) {
+  static const char *const list[] = {"arm", "armeb", "thumb", "thumbeb", "hexagon", "xcore", NULL};
+  return one_of(name, list) || f == OBJ_MACHO;
+}
+
+/* The kind of memory intrinsic fn is: 's' llvm.memset, 'c' llvm.memcpy, 'm' llvm.memmove, else 0. */
+static char mem_intrinsic(LLVMValueRef fn) {
+  size_t len;
+  const char *n = fn && LLVMIsAFunction(fn) ? LLVMGetValueName2(fn, &len) : "";
+  return starts(n, "llvm.memset.") ? 's' : starts(n, "llvm.memcpy.") ? 'c' : starts(n, "llvm.memmove.") ? 'm' : 0;
+}
+
+/* The intrinsic call replaced by a call of the C function (nobuiltin: nothing turns it
+ * back into the intrinsic, and the code generator calls it by its name). */
+static void plain_call(LLVMModuleRef mod, LLVMValueRef call, char kind) {
+  LLVMContextRef ctx = LLVMGetModuleContext(mod);
+  LLVMTypeRef ptr = LLVMPointerTypeInContext(ctx, 0), i32 = LLVMInt32TypeInContext(ctx);
+  LLVMTypeRef size = LLVMIntPtrTypeInContext(ctx, LLVMGetModuleDataLayout(mod));
+  LLVMTypeRef params[3] = {ptr, kind == 's' ? i32 : ptr, size};
+  LLVMTypeRef fty = LLVMFunctionType(ptr, params, 3, 0);
+  const char *name = kind == 's' ? "memset" : kind == 'c' ? "memcpy" : "memmove";
+  LLVMValueRef fn = LLVMGetNamedFunction(mod, name);
+  if (!fn) fn = LLVMAddFunction(mod, name, fty);
+  LLVMBuilderRef b = LLVMCreateBuilderInContext(ctx);
+  LLVMPositionBuilderBefore(b, call);
+  LLVMValueRef args[3] = {LLVMGetOperand(call, 0), LLVMGetOperand(call, 1), LLVMGetOperand(call, 2)};
+  if (kind == 's') args[1] = LLVMBuildZExt(b, args[1], i32, "");
+  args[2] = LLVMBuildIntCast2(b, args[2], size, 0, "");
+  LLVMValueRef c = LLVMBuildCall2(b, fty, fn, args, 3, "");
+  unsigned nobuiltin = LLVMGetEnumAttributeKindForName("nobuiltin", 9);
+  LLVMAddCallSiteAttribute(c, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(ctx, nobuiltin, 0));
+  LLVMDisposeBuilder(b);
+  LLVMInstructionEraseFromParent(call);
+}
+
+/* llvm.fmuladd(a, b, c) replaced by a * b + c, unfused. */
+static void unfuse(LLVMModuleRef mod, LLVMValueRef call) {
+  LLVMBuilderRef b = LLVMCreateBuilderInContext(LLVMGetModuleContext(mod));
+  LLVMPositionBuilderBefore(b, call);
+  LLVMValueRef v = LLVMBuildFAdd(b, LLVMBuildFMul(b, LLVMGetOperand(call, 0), LLVMGetOperand(call, 1), ""),
+                                 LLVMGetOperand(call, 2), "");
+  LLVMDisposeBuilder(b);
+  LLVMReplaceAllUsesWith(call, v);
+  LLVMInstructionEraseFromParent(call);
+}
+
+/* Every call of a memory intrinsic replaced by a plain call (mem), every llvm.fmuladd
+ * unfused (fma). */
+static void rewrite_calls(LLVMModuleRef mod, bool mem, bool fma) {
+  for (LLVMValueRef fn = LLVMGetFirstFunction(mod); fn; fn = LLVMGetNextFunction(fn))
+    for (LLVMBasicBlockRef bb = LLVMGetFirstBasicBlock(fn); bb; bb = LLVMGetNextBasicBlock(bb))
+      for (LLVMValueRef i = LLVMGetFirstInstruction(bb), next; i; i = next) {
+        next = LLVMGetNextInstruction(i);
+        LLVMValueRef callee = LLVMIsACallInst(i) ? LLVMGetCalledValue(i) : NULL;
+        size_t len;
+        char kind = mem ? mem_intrinsic(callee) : 0;
+        if (kind) plain_call(mod, i, kind);
+        else if (fma && callee && LLVMIsAFunction(callee) && starts(LLVMGetValueName2(callee, &len), "llvm.fmuladd."))
+          unfuse(mod, i);
+      }
+}
+
+/* LoongArch without an FPU (the generic CPUs: no +f, +d, +lsx or +lasx): LLVM 16 takes
+ * fused multiply-adds to be faster there too and calls fmaf from libm for them. */
+static bool soft_fma_libcall(LLVMTargetMachineRef tm) {
+  if (!starts(LLVMGetTargetName(LLVMGetTargetMachineTarget(tm)), "loongarch")) return false;
+  char *cpu = LLVMGetTargetMachineCPU(tm), *features = LLVMGetTargetMachineFeatureString(tm);
+  bool fpu = !strcmp(cpu, "la464") || strstr(features, "+f") || strstr(features, "+d") || strstr(features, "+lsx") ||
+             strstr(features, "+lasx");
+  LLVMDisposeMessage(cpu), LLVMDisposeMessage(features);
+  return !fpu;
+}
+
+/* Whether values of type t hold pointers (a constant of it needs relocations). */
+static bool has_pointers(LLVMTypeRef t) {
+  switch (LLVMGetTypeKind(t)) {
+  case LLVMPointerTypeKind: return true;
+  case LLVMArrayTypeKind:
+  case LLVMVectorTypeKind: return has_pointers(LLVMGetElementType(t));
+  case LLVMStructTypeKind:
+    for (unsigned i = 0; i < LLVMCountStructElementTypes(t); i++)
+      if (has_pointers(LLVMStructGetTypeAtIndex(t, i))) return true;
+    return false;
+  default: return false;
+  }
+}
+
+static void set_section(LLVMValueRef g, const char *prefix, int *unnamed) {
+  size_t len;
+  const char *name = LLVMGetValueName2(g, &len);
+  char *sec = malloc(strlen(prefix) + len + 32);
+  if (!sec) return; /* then it stays in the shared section */
+  if (len) sprintf(sec, "%s%.*s", prefix, (int)len, name);
+  else sprintf(sec, "%sgradc.unnamed.%d", prefix, (*unnamed)++);
+  LLVMSetSection(g, sec);
+  free(sec);
+}
+
+/* ELF: each definition in a section of its own, named as -ffunction-sections and
+ * -fdata-sections name them (the C API has no such target option). */
+static void own_sections(LLVMModuleRef mod) {
+  int unnamed = 0;
+  for (LLVMValueRef f = LLVMGetFirstFunction(mod); f; f = LLVMGetNextFunction(f)) {
+    const char *s = LLVMGetSection(f);
+    if (!LLVMIsDeclaration(f) && !(s && *s)) set_section(f, ".text.", &unnamed);
+  }
+  for (LLVMValueRef g = LLVMGetFirstGlobal(mod); g; g = LLVMGetNextGlobal(g)) {
+    const char *s = LLVMGetSection(g);
+    if (LLVMIsDeclaration(g) || (s && *s) || LLVMIsThreadLocal(g)) continue;
+    LLVMValueRef init = LLVMGetInitializer(g);
+    const char *prefix = LLVMIsGlobalConstant(g) ? (has_pointers(LLVMGlobalGetValueType(g)) ? ".data.rel.ro." : ".rodata.")
+                         : LLVMIsNull(init)     ? ".bss."
+                                                : ".data.";
+    set_section(g, prefix, &unnamed);
+  }
+}
+
+void emit_prepare_codegen(LLVMModuleRef mod, LLVMTargetMachineRef tm) {
+  char *triple = LLVMGetTargetMachineTriple(tm);
+  EmitFormat f = emit_object_format(triple);
+  LLVMDisposeMessage(triple);
+  if (f == OBJ_ELF) own_sections(mod);
+  bool mem = own_mem_helpers(LLVMGetTargetName(LLVMGetTargetMachineTarget(tm)), f), fma = soft_fma_libcall(tm);
+  if (mem || fma) rewrite_calls(mod, mem, fma);
+}

@@ -1,4 +1,5 @@
-/* e2e_targets.c — every target LLVM 16 registers, through gradc compile.
+/* e2e_targets.c — every target LLVM 16 registers, through gradc compile, and what the
+ * objects need from a link.
  *
  * Each target `llc-16 --version` lists has a representative triple here (a target
  * missing from the table fails the test): models/digits.grad builds for it (-O1, an
@@ -7,7 +8,14 @@
  * code-generation thread) or on every run are compiled several times, as objects and
  * as shared objects, and must say the same each time. Object formats LLVM has no
  * writer for are refused, and an unknown --cpu names the target's CPUs.
- */
+ *
+ * What a link needs (README "Firmware"): the objects of every target that builds call
+ * nothing but memcpy/memset, besides the compiler's helpers for what the core lacks
+ * and symbols the linker defines; Cortex-M objects (all entry points) link with
+ * -nostdlib and only memcpy/memset (and libgcc's float helpers on a core without an
+ * FPU); a --gc-sections link drops the descriptor and the packed wrappers nothing
+ * calls; the float ABIs (eabihf, eabi with an FPU) and the portable host build
+ * (--cpu x86-64) are what README says. */
 #define _DEFAULT_SOURCE /* strndup */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -76,6 +84,33 @@ static const Target targets[] = {
 };
 #define NTARGETS (int)(sizeof targets / sizeof *targets)
 
+/* An undefined symbol an object may have: memcpy/memset (as Mach-O and XCOFF spell
+ * them), a compiler helper (libgcc / compiler-rt: __addsf3, __aeabi_fmul, __mulsi3,
+ * __hexagon_divsf3 — none for memory), or a symbol the linker or C runtime defines. */
+static bool allowed(const char *s) {
+  static const char *const ok[] = {"memcpy", "memset", "_memcpy", "_memset", ".memcpy", ".memset",
+                                   "_GLOBAL_OFFSET_TABLE_", ".TOC.", "_gp_disp", "_fltused", NULL};
+  for (const char *const *p = ok; *p; p++)
+    if (!strcmp(s, *p)) return true;
+  return !strncmp(s, "__", 2) && !strstr(s, "mem") && !strstr(s, "bzero");
+}
+
+/* The undefined symbols of obj that are not allowed, space-separated ("" if none). */
+static char *foreign(const char *obj) {
+  e2e_result r;
+  const char *argv[] = {E2E_LLVM_NM, "-u", obj, NULL};
+  e2e_run(&r, argv);
+  cr_assert_eq(r.status, 0, "llvm-nm -u %s: %s", obj, e2e_describe(&r));
+  char *bad = calloc(1, r.outlen + 1);
+  for (char *l = strtok(r.out, "\n"); l; l = strtok(NULL, "\n")) {
+    char *name = strrchr(l, ' ');
+    name = name ? name + 1 : l;
+    if (*name && !allowed(name)) strcat(strcat(bad, name), " ");
+  }
+  e2e_free(&r);
+  return bad;
+}
+
 /* gradc compile MODEL --target TRIPLE -O1 --emit EMIT [extra] -o DIR/out.EMIT; returns
  * the result (the caller frees it) and the output's path in *out. */
 static e2e_result compile(const char *dir, const char *model, const char *triple, const char *emit, const char *extra,
@@ -112,6 +147,9 @@ static void check_target(const Target *t) {
     free(expect_refused(&r, dir, t->triple, t->refusal, "--emit obj"));
   } else {
     cr_expect(r.status == 0 && r.signal == 0, "%s (%s): %s", t->triple, t->name, e2e_describe(&r));
+    char *bad = r.status == 0 ? foreign(out) : strdup("");
+    cr_expect_str_eq(bad, "", "%s: the object needs more than memcpy/memset and compiler helpers: %s", t->triple, bad);
+    free(bad);
   }
   e2e_free(&r);
   free(out);
