@@ -28,6 +28,9 @@ extern char **environ;
 
 /* ---------------------------------------------------------------- descriptor */
 
+#define DESCRIPTOR_SECTION ".rodata.gradc_descriptor"
+#define DESCRIPTOR_MACHO "__gradc_desc" /* Mach-O: segment,section, a section at most 16 characters */
+
 static cJSON *shape_json(Shape s) {
   cJSON *a = cJSON_CreateArray();
   for (int i = 0; i < s.rank; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber((double)s.d[i]));
@@ -110,8 +113,9 @@ char *descriptor_json(const Unit *u) {
   return copy;
 }
 
-/* `const char *NAME(void) { return "<json>"; }`, its string in its own section so a
- * firmware link with --gc-sections drops it when nothing asks for it. */
+/* `const char *NAME(void) { return "<json>"; }`; the string and each function in a
+ * section of its own (emit_prepare_codegen names the functions'), so that a firmware
+ * link with --gc-sections drops them when nothing asks for the descriptor. */
 static void emit_descriptor_fn(Lower *L, const char *name, LLVMValueRef str) {
   LLVMTypeRef fty = LLVMFunctionType(L->ptr, NULL, 0, 0);
   LLVMValueRef fn = LLVMAddFunction(L->mod, name, fty);
@@ -130,7 +134,8 @@ void emit_descriptor(Lower *L, const Unit *u, bool fixed_symbol) {
   LLVMSetInitializer(gv, init);
   LLVMSetGlobalConstant(gv, 1);
   LLVMSetLinkage(gv, LLVMPrivateLinkage);
-  LLVMSetSection(gv, ".rodata.gradc_descriptor");
+  LLVMSetSection(gv, emit_object_format(LLVMGetTarget(L->mod)) == OBJ_MACHO ? "__TEXT," DESCRIPTOR_MACHO
+                                                                            : DESCRIPTOR_SECTION);
   emit_descriptor_fn(L, arena_printf(u->g->arena, "%s_descriptor", u->g->model), gv);
   if (fixed_symbol) emit_descriptor_fn(L, "gradc_model_descriptor", gv);
 }
@@ -224,43 +229,6 @@ void emit_header(FILE *f, const Unit *u, const char *source_name) {
 
 /* ---------------------------------------------------------------- target machine */
 
-/* LLVM takes an unknown CPU name with a warning on stderr, or aborts on one that lacks
- * the triple's basic features. So a CPU the user names is tried first in a child
- * process: it must build a function without a word on stderr. */
-static int probe_cpu(LLVMTargetRef target, const char *triple, const char *cpu, char *err, size_t errlen) {
-  int fds[2];
-  if (pipe(fds)) return snprintf(err, errlen, "cannot check --cpu: %s", strerror(errno)), -1;
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], 2);
-    close(fds[0]);
-    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, cpu, "", LLVMCodeGenLevelNone, LLVMRelocPIC,
-                                                      LLVMCodeModelDefault);
-    LLVMContextRef ctx = LLVMContextCreate();
-    LLVMModuleRef mod = LLVMModuleCreateWithNameInContext("probe", ctx);
-    LLVMValueRef fn = LLVMAddFunction(mod, "probe", LLVMFunctionType(LLVMVoidTypeInContext(ctx), NULL, 0, 0));
-    LLVMBuilderRef b = LLVMCreateBuilderInContext(ctx);
-    LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(ctx, fn, "entry"));
-    LLVMBuildRetVoid(b);
-    char *msg = NULL;
-    LLVMMemoryBufferRef out = NULL;
-    _exit(tm && !LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMObjectFile, &msg, &out) ? 0 : 1);
-  }
-  close(fds[1]);
-  char said[512] = "";
-  size_t n = 0;
-  for (ssize_t r; (r = read(fds[0], said + n, sizeof said - 1 - n)) > 0 && n < sizeof said - 1;) n += (size_t)r;
-  said[n] = 0;
-  close(fds[0]);
-  int st = 0;
-  while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  if (pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && n == 0) return 0;
-  snprintf(err, errlen, "--cpu '%s' is not a processor LLVM knows for target '%s'", cpu, triple);
-  return -1;
-}
-
 /* Every target machine of a compile: -O level opt, position-independent code, the
  * default code model. */
 static LLVMTargetMachineRef make_target_machine(LLVMTargetRef target, const char *triple, const char *cpu,
@@ -303,7 +271,8 @@ LLVMTargetMachineRef emit_target_machine(const char *triple, const char *cpu, in
     free(t);
     return NULL;
   }
-  if (cpu && probe_cpu(target, t, cpu, err, errlen)) {
+  emit_guard_target(t);
+  if (emit_check_target(target, t, err, errlen) || (cpu && emit_check_cpu(target, t, cpu, err, errlen))) {
     LLVMDisposeMessage(host);
     free(t);
     return NULL;
@@ -360,15 +329,8 @@ static int run_passes(LLVMModuleRef mod, LLVMTargetMachineRef tm, const char *pa
   return 0;
 }
 
-int emit_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, char *err, size_t errlen) {
-  char *msg = NULL;
-  if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &msg)) {
-    snprintf(err, errlen, "internal error: generated LLVM IR does not verify: %s", msg);
-    LLVMDisposeMessage(msg);
-    return -1;
-  }
-  LLVMDisposeMessage(msg);
-  opt = opt < 0 ? 0 : opt > 3 ? 3 : opt;
+/* The -O opt pipeline, and the hand-vectorised kernels' own after it. */
+static int optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, char *err, size_t errlen) {
   char passes[32];
   snprintf(passes, sizeof passes, "default<O%d>", opt);
   if (opt == 0) return run_passes(mod, tm, passes, opt, err, errlen);
@@ -379,6 +341,24 @@ int emit_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, char *err
   skip_functions(mod, false, true);
   rc = run_passes(mod, tm, VECTORISED_PASSES, opt, err, errlen);
   skip_functions(mod, false, false);
+  return rc;
+}
+
+int emit_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, char *err, size_t errlen) {
+  char *msg = NULL;
+  if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &msg)) {
+    snprintf(err, errlen, "internal error: generated LLVM IR does not verify: %s", msg);
+    LLVMDisposeMessage(msg);
+    return -1;
+  }
+  LLVMDisposeMessage(msg);
+  DiagCatch c;
+  emit_catch_begin(&c, LLVMGetModuleContext(mod));
+  emit_crash_guard(true);
+  int rc = optimize(mod, tm, opt < 0 ? 0 : opt > 3 ? 3 : opt, err, errlen);
+  emit_crash_guard(false);
+  if (emit_catch_end(&c, err, errlen)) rc = -1;
+  if (!rc) emit_prepare_codegen(mod, tm);
   return rc;
 }
 
@@ -393,13 +373,29 @@ static int64_t frame_bytes(LLVMValueRef fn, LLVMTargetDataRef td) {
   return n;
 }
 
+/* Whether the section is the descriptor's: its string, or (ELF) one of the functions
+ * that return it. */
+static bool is_descriptor(const char *section, const char *model) {
+  if (!strcmp(section, DESCRIPTOR_SECTION) || !strcmp(section, DESCRIPTOR_MACHO) ||
+      !strcmp(section, ".text.gradc_model_descriptor"))
+    return true;
+  size_t n = strlen(model);
+  return !strncmp(section, ".text.", 6) && !strncmp(section + 6, model, n) && !strcmp(section + 6 + n, "_descriptor");
+}
+
 int emit_footprint(LLVMModuleRef mod, LLVMTargetMachineRef tm, const Unit *u, gc_result *res, char *err,
                    size_t errlen) {
   char *msg = NULL;
   LLVMMemoryBufferRef buf = NULL;
-  if (LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMObjectFile, &msg, &buf)) {
-    snprintf(err, errlen, "cannot measure the object: %s", msg ? msg : "");
-    LLVMDisposeMessage(msg);
+  DiagCatch c;
+  emit_catch_begin(&c, LLVMGetModuleContext(mod));
+  emit_crash_guard(true);
+  bool failed = LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMObjectFile, &msg, &buf);
+  emit_crash_guard(false);
+  if (failed) snprintf(err, errlen, "cannot measure the object: %s", msg ? msg : "");
+  LLVMDisposeMessage(msg);
+  if (emit_catch_end(&c, err, errlen) || failed) {
+    if (buf) LLVMDisposeMemoryBuffer(buf);
     return -1;
   }
   LLVMBinaryRef bin = LLVMCreateBinary(buf, LLVMGetModuleContext(mod), &msg);
@@ -414,9 +410,10 @@ int emit_footprint(LLVMModuleRef mod, LLVMTargetMachineRef tm, const Unit *u, gc
     const char *name = LLVMGetSectionName(si);
     int64_t size = (int64_t)LLVMGetSectionSize(si);
     if (!name) continue;
-    if (!strncmp(name, ".text", 5)) res->foot.code += size;
-    else if (!strcmp(name, ".rodata.gradc_descriptor")) res->foot.descriptor += size;
-    else if (!strncmp(name, ".rodata", 7) || !strncmp(name, ".data.rel.ro", 12)) res->foot.constants += size;
+    if (is_descriptor(name, u->g->model)) res->foot.descriptor += size;
+    else if (!strncmp(name, ".text", 5) || !strcmp(name, "__text")) res->foot.code += size;
+    else if (!strncmp(name, ".rodata", 7) || !strncmp(name, ".data.rel.ro", 12) || !strcmp(name, "__const"))
+      res->foot.constants += size;
   }
   LLVMDisposeSectionIterator(si);
   LLVMDisposeBinary(bin);
@@ -454,12 +451,14 @@ static int begin(OutFile *f, const char *out, const char *suffix, char *err, siz
                     strerror(errno)), -1;
   if (fd < 0) return snprintf(err, errlen, "cannot write '%s': %s", out, strerror(errno)), -1;
   close(fd);
+  emit_fatal_file(f->tmp, true); /* removed if LLVM ends the process (emit_target.c) */
   return 0;
 }
 
 /* Ends writing out: commits the temporary if rc is 0, else removes it; returns rc. */
 static int finish(OutFile *f, const char *out, int rc, char *err, size_t errlen) {
   const char *ext = strrchr(out, '.');
+  emit_fatal_file(f->tmp, false);
   if (rc) outfile_abort(f);
   else if (outfile_commit(f, ext && !strcmp(ext, ".so") ? 0777 : 0666)) {
     snprintf(err, errlen, "cannot write '%s': %s", out, strerror(errno));
@@ -483,12 +482,19 @@ static char *temp_near(const OutFile *f, const char *suffix) {
 int emit_machine_code(LLVMModuleRef mod, LLVMTargetMachineRef tm, LLVMCodeGenFileType kind, const char *path,
                       char *err, size_t errlen) {
   char *msg = NULL;
-  if (LLVMTargetMachineEmitToFile(tm, mod, (char *)path, kind, &msg)) {
+  DiagCatch c;
+  emit_catch_begin(&c, LLVMGetModuleContext(mod));
+  bool failed = LLVMTargetMachineEmitToFile(tm, mod, (char *)path, kind, &msg);
+  if (failed && msg && strstr(msg, "can't emit a file of this type")) { /* no object writer: XCore */
+    char *triple = LLVMGetTargetMachineTriple(tm);
+    snprintf(err, errlen, "LLVM 16 writes no %s files for target '%s': --emit %s", kind == LLVMObjectFile ? "object" : "assembly",
+             triple, kind == LLVMObjectFile ? "asm or llvm" : "llvm");
+    LLVMDisposeMessage(triple);
+  } else if (failed) {
     snprintf(err, errlen, "cannot write '%s': %s", path, msg ? msg : "");
-    LLVMDisposeMessage(msg);
-    return -1;
   }
-  return 0;
+  LLVMDisposeMessage(msg);
+  return emit_catch_end(&c, err, errlen) || failed ? -1 : 0;
 }
 
 /* Links the objects into a shared object (so; out is what the user named) with the
@@ -529,17 +535,18 @@ static int emit_shared(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, cons
   char *objs[2] = {temp_near(&so, ".o"), temp_near(&so, ".o")};
   int rc = objs[0] && objs[1] ? 0 : -1;
   if (rc) snprintf(err, errlen, "cannot write '%s': %s", out, strerror(errno)); /* the failed mkstemps' errno */
+  for (int i = 0; i < 2; i++)
+    if (objs[i]) emit_fatal_file(objs[i], true);
   int n = rc ? -1 : emit_objects(mod, tm, opt, objs[0], objs[1], err, errlen);
   if (!rc) rc = n < 0 ? -1 : link_shared(objs, n, so.tmp, out, tm, err, errlen);
   for (int i = 0; i < 2; i++)
-    if (objs[i]) unlink(objs[i]), free(objs[i]);
+    if (objs[i]) emit_fatal_file(objs[i], false), unlink(objs[i]), free(objs[i]);
   rc = finish(&so, out, rc, err, errlen);
   return rc ? -1 : n;
 }
 
-int emit_file(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, gc_emit kind, const char *out, char *err,
-              size_t errlen) {
-  if (kind == GC_EMIT_SO) return emit_shared(mod, tm, opt, out, err, errlen);
+static int emit_one(LLVMModuleRef mod, LLVMTargetMachineRef tm, gc_emit kind, const char *out, char *err,
+                    size_t errlen) {
   OutFile f;
   if (begin(&f, out, "", err, errlen)) return -1;
   char *tmp = f.tmp;
@@ -555,6 +562,14 @@ int emit_file(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, gc_emit kind,
     rc = emit_machine_code(mod, tm, kind == GC_EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile, tmp, err, errlen);
   }
   return finish(&f, out, rc, err, errlen) ? -1 : 1;
+}
+
+int emit_file(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, gc_emit kind, const char *out, char *err,
+              size_t errlen) {
+  emit_crash_guard(true);
+  int n = kind == GC_EMIT_SO ? emit_shared(mod, tm, opt, out, err, errlen) : emit_one(mod, tm, kind, out, err, errlen);
+  emit_crash_guard(false);
+  return n;
 }
 
 /* The text is rendered in memory first: the writers allocate from the arena, whose

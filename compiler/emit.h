@@ -37,6 +37,42 @@ int emit_file(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, gc_emit kind,
  * written, or -1 with err. */
 int emit_objects(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, const char *obj0, const char *obj1,
                  char *err, size_t errlen);
+/* emit_target.c: the targets gradc builds for, and LLVM's errors caught.
+ * The object format LLVM 16 writes for a (normalised) triple. */
+typedef enum { OBJ_ELF, OBJ_MACHO, OBJ_COFF, OBJ_XCOFF, OBJ_GOFF, OBJ_WASM, OBJ_OTHER } EmitFormat;
+EmitFormat emit_object_format(const char *triple);
+/* 0, or -1 with the reason in err for a target LLVM 16 cannot build gradc's code for
+ * (checked before any code is generated). */
+int emit_check_target(LLVMTargetRef target, const char *triple, char *err, size_t errlen);
+/* 0, or -1 with err for a CPU LLVM does not know for the target (naming those it does). */
+int emit_check_cpu(LLVMTargetRef target, const char *triple, const char *cpu, char *err, size_t errlen);
+/* Installs the fatal-error handler (once per process) and names the target its message
+ * mentions: an LLVM fatal error removes the files registered with emit_fatal_file, says
+ * so on stderr and ends the process with exit status 1, on any thread. */
+void emit_guard_target(const char *triple);
+void emit_fatal_file(const char *path, bool add);
+/* While on (from the main thread, around the LLVM work of a compile): a crash inside
+ * LLVM (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) ends the process as a fatal error
+ * does. off restores the handlers there were. */
+void emit_crash_guard(bool on);
+/* An error LLVM diagnoses in ctx between begin and end makes end return -1 with it in
+ * err (instead of LLVM's exit(1)); warnings and remarks are dropped. */
+typedef struct {
+  LLVMContextRef ctx;
+  LLVMDiagnosticHandler prev;
+  void *prev_arg;
+  bool failed;
+  char msg[512];
+} DiagCatch;
+void emit_catch_begin(DiagCatch *c, LLVMContextRef ctx);
+int emit_catch_end(DiagCatch *c, char *err, size_t errlen);
+/* Before code generation (emit_optimize ends with it): on ELF, every function and
+ * global variable in a section of its own (.text.NAME, .rodata.NAME, ...), so that a
+ * --gc-sections link drops what nothing calls; on targets whose code generator would
+ * turn memset/memcpy into helpers of their own (__aeabi_memclr4 on ARM EABI), plain
+ * calls to memset and memcpy instead. */
+void emit_prepare_codegen(LLVMModuleRef mod, LLVMTargetMachineRef tm);
+
 /* Writes text produced by write(f, arg) to out, atomically. */
 int emit_text(const char *out, void (*write)(FILE *, const void *), const void *arg, char *err, size_t errlen);
 

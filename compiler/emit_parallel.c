@@ -15,7 +15,9 @@
  * threads (GRADC_CODEGEN_THREADS, else 2 where this process may use two cores or more)
  * only decides whether the halves are generated at once or one after the other. A
  * module using what the cut does not handle (aliases, ifuncs, comdats, inline asm,
- * thread-locals, appending globals, other address spaces) stays whole; gradc makes none. */
+ * thread-locals, appending globals, other address spaces) stays whole; gradc makes none.
+ * So does a module for another object format than ELF: the cut relies on ELF's hidden
+ * symbols, and `cc -shared` links ELF objects. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* strndup, sched_getaffinity, CPU_COUNT */
 #endif
@@ -212,7 +214,10 @@ static int codegen_threads(void) {
 
 int emit_objects(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, const char *obj0, const char *obj1,
                  char *err, size_t errlen) {
-  if (!mark_halves(mod)) return emit_machine_code(mod, tm, LLVMObjectFile, obj0, err, errlen) ? -1 : 1;
+  char *triple = LLVMGetTargetMachineTriple(tm);
+  bool elf = emit_object_format(triple) == OBJ_ELF; /* a shared object's format: cut only there */
+  LLVMDisposeMessage(triple);
+  if (!elf || !mark_halves(mod)) return emit_machine_code(mod, tm, LLVMObjectFile, obj0, err, errlen) ? -1 : 1;
   Half h = {LLVMWriteBitcodeToMemoryBuffer(mod), emit_clone_target_machine(tm, opt), obj1, "", 0};
   if (!h.bitcode || !h.tm) {
     snprintf(err, errlen, "internal error: cannot %s", h.bitcode ? "create a second target machine" : "write the module's bitcode");

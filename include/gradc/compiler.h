@@ -5,8 +5,11 @@
  *   -> per entry point: schedule (fusion) -> memory plan -> lower to LLVM -> emit
  *
  * Errors in the model are returned as text (`FILE:LINE:COL: error: ...`, the source
- * line and a caret); the library prints nothing and never exits. Outputs are written
- * to a temporary file and renamed into place, so a failed compile leaves nothing. */
+ * line and a caret); the library prints nothing and never exits — except where LLVM
+ * itself would end the process (a fatal error of a target's backend, a crash inside
+ * LLVM): then it removes its temporary files, says so on stderr and exits with status
+ * 1. Outputs are written to a temporary file and renamed into place, so a failed
+ * compile leaves nothing. */
 #ifndef GRADC_COMPILER_H
 #define GRADC_COMPILER_H
 #include <stdbool.h>
