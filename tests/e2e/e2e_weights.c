@@ -1,6 +1,7 @@
 /* e2e_weights.c — safetensors files that do not match the model, through the CLI and
- * the runtime (SPEC section 6: "Loading checks every name, dtype, shape and byte range
- * and rejects a file that does not match the model with a message naming the tensor").
+ * the runtime (docs/FORMATS.md, "What gradc reads": loading checks every name, dtype,
+ * shape and byte range and rejects a file that does not match the model with a message
+ * naming the tensor).
  *
  * Every file is written here, byte by byte, for models/logreg.grad (w: f32[5, 3],
  * b: f32[3]). Each bad file must make `gradc eval --weights`, `gradc run --load` and
