@@ -1,4 +1,4 @@
-/* entry.c — what one entry point computes and its argument list (SPEC section 3).
+/* entry.c — what one entry point computes and its argument list (docs/ABI.md, "Entry points").
  *
  *   M_forward (inputs..., params..., outputs..., [loss,] workspace)
  *   M_backward(inputs..., params..., grads..., outputs..., [loss,] workspace)

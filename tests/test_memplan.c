@@ -2,7 +2,7 @@
  * pipeline: parse_program -> build_graph -> autodiff -> optimize -> entry_build ->
  * schedule_entry -> memplan_entry -> memplan_verify, as gc_compile runs it.
  *
- * For several models (logreg from models/, the SPEC's digits classifier, a 4-layer MLP
+ * For several models (logreg from models/, models/digits.grad, the digits classifier, a 4-layer MLP
  * with tanh and softmax, a deep chain, a model mixing shape ops and reductions):
  * memplan_verify accepts the plan, and an independent check here agrees: every
  * workspace slice is aligned and inside the workspace, slices live at the same time

@@ -1,4 +1,5 @@
-/* test_tape.c — the dynamic tape baseline (SPEC section 5, include/gradc/tape.h).
+/* test_tape.c — the dynamic tape baseline (docs/RUNTIME.md, "The tape baseline";
+ * include/gradc/tape.h).
  *
  * 1. Every operator against PyTorch 1.13, from the committed fixtures of
  *    tests/fixtures/ops/FAMILY.json (see test_torch_ops.c): open each case's model with

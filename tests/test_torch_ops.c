@@ -1,7 +1,7 @@
 /* test_torch_ops.c — every operator of the language against PyTorch 1.13 (the reference
- * semantics of SPEC section 1), from committed fixtures: tests/fixtures/ops/FAMILY.json,
- * written by tools/torch/gen_op_fixtures.py (float32 torch on the CPU). Torch is not
- * needed here.
+ * semantics of docs/LANGUAGE.md, section 7), from committed fixtures:
+ * tests/fixtures/ops/FAMILY.json, written by tools/torch/gen_op_fixtures.py (float32
+ * torch on the CPU). Torch is not needed here.
  *
  * For each case of a fixture file: compile the model text (gc_compile at -O2, the
  * driver's default, to a shared object in a fresh temporary directory), open it with the

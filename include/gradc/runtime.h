@@ -38,7 +38,8 @@ int gradc_save(gradc_model *m, const char *path); /* safetensors, atomic */
 int gradc_load(gradc_model *m, const char *path);
 const char *gradc_error(const gradc_model *m);
 
-/* ---- Introspection and options beyond SPEC section 4 (used by the gradc driver). ---- */
+/* ---- Introspection, weights, threads and optimiser options (used by the gradc driver;
+ * docs/RUNTIME.md). ---- */
 
 typedef enum { GRADC_ROLE_INPUT, GRADC_ROLE_PARAM, GRADC_ROLE_OUTPUT } gradc_role;
 typedef enum { GRADC_F32, GRADC_I32 } gradc_dtype;

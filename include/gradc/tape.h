@@ -1,4 +1,5 @@
-/* gradc/tape.h — the dynamic tape baseline (SPEC section 5), library gradc_tape.
+/* gradc/tape.h — the dynamic tape baseline, library gradc_tape (docs/RUNTIME.md,
+ * "The tape baseline").
  *
  * An eager engine that runs a .grad model the way PyTorch eager runs the same network:
  * every operator executes as it is reached, mallocs its result and, when an operand

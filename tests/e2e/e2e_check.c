@@ -1,4 +1,4 @@
-/* e2e_check.c — `gradc check` end to end (SPEC section 2): the compiled gradients
+/* e2e_check.c — `gradc check` end to end (docs/CLI.md, "gradc check"): the compiled gradients
  * agree with float64 central finite differences for every trainable parameter of the
  * shipped models and with the tape baseline's (exit 0, a table row per parameter,
  * "passed"); the test-only hook

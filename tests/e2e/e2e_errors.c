@@ -1,6 +1,6 @@
 /* e2e_errors.c — malformed models through `gradc compile`: every file in tests/e2e/bad/
  * must give exit status 1 and, on stderr, `FILE:LINE:COL: error: MESSAGE`, the source
- * line and a caret under the column (SPEC section 1); and it must write nothing: no
+ * line and a caret under the column (docs/LANGUAGE.md, section 9); and it must write nothing: no
  * output, no header, no temporary file left in the output directory. */
 #define _DEFAULT_SOURCE /* strndup, unlink, umask under -std=c11 */
 #include <criterion/criterion.h>

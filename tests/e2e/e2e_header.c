@@ -1,5 +1,5 @@
 /* e2e_header.c — the header gradc writes beside logreg.so at build time (gen/logreg.h):
- * its text (SPEC section 3) and that C and C++ compilers accept
+ * its text (docs/ABI.md, "The header") and that C and C++ compilers accept
  * it warning-free. */
 #define _DEFAULT_SOURCE /* strndup, unlink, umask under -std=c11 */
 #include <criterion/criterion.h>

@@ -1,6 +1,6 @@
 /* e2e_run.c — `gradc run` (and the driver's usage, help and version) end to end: the
- * PyTorch autograd tutorial values through the real binary, the JSON schema of SPEC
- * section 2, text output, every form of --set and the errors the driver reports. */
+ * PyTorch autograd tutorial values through the real binary, the JSON schema of
+ * docs/CLI.md ("gradc run"), text output, every form of --set and the errors the driver reports. */
 #define _DEFAULT_SOURCE /* strndup, unlink, umask under -std=c11 */
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
@@ -437,7 +437,7 @@ Test(usage, json_nan_is_said, .timeout = 30) {
   e2e_free(&r);
 }
 
-/* gradc bench: its JSON (SPEC section 2) with positive times and a ratio that is the
+/* gradc bench: its JSON (docs/CLI.md, "gradc bench") with positive times and a ratio that is the
  * quotient of the two; usage errors exit 2. */
 Test(bench, json_and_usage, .timeout = 60) {
   e2e_result r;

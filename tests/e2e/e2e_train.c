@@ -1,4 +1,5 @@
-/* e2e_train.c — `gradc train` and `gradc eval` end to end (SPEC sections 2 and 6):
+/* e2e_train.c — `gradc train` and `gradc eval` end to end (docs/CLI.md, "gradc train"
+ * and "gradc eval"; docs/FORMATS.md):
  * the per-epoch lines, reproducibility under --seed, the saved safetensors file read
  * back by a small independent reader, eval reproducing the last validation numbers,
  * `gradc run --load`, --steps 0, momentum and weight decay, the dropped short batch,

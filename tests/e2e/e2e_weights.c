@@ -1,8 +1,8 @@
 /* e2e_weights.c — weights files, bad and good.
  *
  * Bad: safetensors files that do not match the model, through the CLI and the runtime
- * (SPEC section 6: "Loading checks every name, dtype, shape and byte range and rejects
- * a file that does not match the model with a message naming the tensor"). Every file
+ * (docs/FORMATS.md, "What gradc reads": loading checks every name, dtype, shape and byte
+ * range and rejects a file that does not match the model with a message naming the tensor). Every file
  * is written here, byte by byte, for models/logreg.grad (w: f32[5, 3], b: f32[3]).
  * Each bad file must make `gradc eval --weights`, `gradc run --load` and `gradc
  * compile --inference --weights` exit 1 with a message naming the tensor or the

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run.sh — gradc's benchmark (SPEC section 7) in one command: builds gradc in ./build,
+# run.sh — gradc's benchmark (tools/bench/README.md) in one command: builds gradc in ./build,
 # installs what is missing (build deps, libopenblas0-pthread, python3-torch if it can),
 # runs `gradc bench --json` (gradc against its tape engine) on every reference model,
 # and beside it tools/bench/torch_bench.py (PyTorch eager and the single-core sgemm

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch eager baseline and sgemm ceiling for gradc's reference models (SPEC section 7).
+"""PyTorch eager baseline and sgemm ceiling for gradc's reference models (tools/bench/README.md).
 
     /usr/bin/python3 tools/bench/torch_bench.py [--models logreg,digits,...] [-o FILE]
 

@@ -553,7 +553,7 @@ loss_case("bce_logreg", [("w", lambda: torch.randn((5, 3), generator=_g())), ("b
           [("x", lambda: torch.ones(5)), ("y", lambda: torch.zeros(3))], "bce_with_logits(z, y)",
           lambda e: {"z": e["x"] @ e["w"] + e["b"],
                      "loss": F.binary_cross_entropy_with_logits(e["x"] @ e["w"] + e["b"], e["y"])},
-          outputs=("z",), extra=["z = x @ w + b"], note="the PyTorch autograd tutorial's network (SPEC's seed example)")
+          outputs=("z",), extra=["z = x @ w + b"], note="the PyTorch autograd tutorial's network (README's seed example)")
 for nm, n, c, dom in [("ce_basic", 4, 5, ANY), ("ce_one_row", 1, 3, ANY), ("ce_wide_logits", 6, 4, WIDE),
                       ("ce_two_classes", 5, 2, WIDE), ("ce_many_classes", 3, 17, ANY)]:
     loss_case(nm, [("z", (lambda d, a, b: lambda: d(a, b))(dom, n, c))], [("label", labels(n, c))], "cross_entropy(z, label)",
