@@ -941,3 +941,23 @@ Test(csv, directory_and_pipe, .timeout = 30) {
   e2e_rmdir(dir);
   free(dir);
 }
+
+/* In a model with a batch, an input without the batch dimension has no CSV row of its
+ * own: train and eval refuse it by name (they used to fill it once per row, writing
+ * past its end). */
+Test(csv, unbatched_input_in_a_batched_model, .timeout = 30) {
+  char *dir = e2e_tmpdir("unbatched");
+  char *model = write_file(dir, "m.grad",
+                           "model m\nbatch N = 4\ninput x : f32[N, 2]\ninput s : f32[64]\nparam w : f32[2]\n"
+                           "loss = mean(x * w) + mean(s)\nminimize loss\n");
+  char *data = write_file(dir, "d.csv", "1,2\n3,4\n5,6\n7,8\n");
+  e2e_result r;
+  e2e_gradc(&r, "train", model, "--data", data, "--epochs", "1", NULL);
+  cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
+  cr_expect(strstr(r.err, "'s'") && strstr(r.err, "batch dimension"), "%s", r.err);
+  e2e_free(&r);
+  free(model);
+  free(data);
+  e2e_rmdir(dir);
+  free(dir);
+}

@@ -18,12 +18,13 @@ int layout_of(gradc_model *m, Layout *L, char *err, size_t errlen) {
   memset(L, 0, sizeof *L);
   L->batch = 1;
   L->label = -1;
+  bool batched = false;
   for (size_t i = 0; i < gradc_num_tensors(m); i++) {
     const gradc_tensor_info *t = gradc_tensor_at(m, i);
     if (t->role != GRADC_ROLE_INPUT) continue;
     if (L->n == MAX_COLUMNS_GROUPS) return snprintf(err, errlen, "too many inputs"), -1;
     size_t b = t->batched ? (size_t)t->shape[0] : 1;
-    if (t->batched) L->batch = b;
+    if (t->batched) L->batch = b, batched = true;
     LayoutInput *in = &L->in[L->n++];
     in->name = t->name;
     in->per_sample = t->count / b;
@@ -34,6 +35,18 @@ int layout_of(gradc_model *m, Layout *L, char *err, size_t errlen) {
     if (t->classes) L->label = (int)(L->n - 1);
   }
   if (!L->n) return snprintf(err, errlen, "the model has no inputs to read data into"), -1;
+  /* A batch takes one row per sample for every input: an input without the batch
+   * dimension has no row of its own (it would be filled once per row, past its end). */
+  for (size_t i = 0; i < gradc_num_tensors(m); i++) {
+    const gradc_tensor_info *t = gradc_tensor_at(m, i);
+    if (t->role == GRADC_ROLE_INPUT && !t->batched && batched)
+      return snprintf(err, errlen,
+                      "input '%s' has no batch dimension, so CSV rows cannot fill it: every input of a model "
+                      "with a batch is read one row per sample (give '%s' the batch as its first dimension, "
+                      "or make it a frozen param)",
+                      t->name, t->name),
+             -1;
+  }
   return 0;
 }
 
