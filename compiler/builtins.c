@@ -359,36 +359,65 @@ Node *builtin_call(Builder *B, const Builtin *bi, Expr *call) {
   return n;
 }
 
+/* The operand's rows-by-columns matrix (of a 3-D operand: each batch element's) and its
+ * batch size, as torch.matmul sees them: a 1-D `a` is a row, a 1-D `b` a column. */
+static int64_t mm_batch(Node *x) { return x->shape.rank == 3 ? x->shape.d[0] : 1; }
+static int64_t mm_inner(Node *x, bool left) {
+  int r = x->shape.rank;
+  return left || r == 1 ? x->shape.d[r - 1] : x->shape.d[r - 2];
+}
+
+_Noreturn static void mm_error(Graph *g, Node *a, Node *b, const char *why) {
+  diag_error(g->diag, g->loc, "matrix product of %s and %s: %s", shape_str(g->arena, a->shape),
+             shape_str(g->arena, b->shape), why);
+}
+
+/* The shapes torch.matmul accepts, up to 3-D: inner sizes equal; batch sizes (of 3-D
+ * operands; a 1-D or 2-D operand has none) equal, or one of them 1, which broadcasts. */
+static void mm_check(Graph *g, Node *a, Node *b) {
+  int ra = a->shape.rank, rb = b->shape.rank;
+  if (ra == 0 || rb == 0) mm_error(g, a, b, "operands must be at least 1-D");
+  if (ra > 3 || rb > 3) mm_error(g, a, b, "at most 3-D operands are supported");
+  long long ka = mm_inner(a, true), kb = mm_inner(b, false), ba = mm_batch(a), bb = mm_batch(b);
+  if (ka != kb) mm_error(g, a, b, arena_printf(g->arena, "inner dimensions %lld and %lld differ", ka, kb));
+  if (ra == 3 && rb == 3 && ba != bb && ba != 1 && bb != 1)
+    mm_error(g, a, b,
+             arena_printf(g->arena,
+                          "batch sizes %lld and %lld do not broadcast (3-D operands need equal batch sizes, or a "
+                          "batch of 1, which is repeated, as torch.matmul does)",
+                          ba, bb));
+}
+
+/* [B, M, K] @ [K, N] (or [K]): the batch folds into the rows, one 2-D product. */
+static Node *mm_fold(Graph *g, Node *a, Node *b2, bool vec) {
+  SrcLoc loc = g->loc;
+  Node *flat = g_reshape(g, a, (Shape){2, {a->shape.d[0] * a->shape.d[1], a->shape.d[2]}});
+  g->loc = loc;
+  Node *m = g_matmul(g, flat, b2, false, false);
+  Shape s = {vec ? 2 : 3, {a->shape.d[0], a->shape.d[1], b2->shape.d[1]}};
+  return g_reshape(g, m, s);
+}
+
 /* torch.matmul: 1-D operands get a unit dimension that is removed afterwards; a 3-D
- * operand times a 2-D one folds the batch into the rows. */
+ * operand times a 2-D one (or a 3-D one with a batch of 1) folds the batch into the
+ * rows; a 2-D operand (or a batch of 1) times a 3-D one is repeated along the batch
+ * (expand, whose gradient sums over the batch). */
 Node *builtin_matmul(Graph *g, Node *a, Node *b) {
   SrcLoc loc = g->loc;
+  mm_check(g, a, b);
   int ra = a->shape.rank, rb = b->shape.rank;
-  if (ra == 0 || rb == 0)
-    diag_error(g->diag, loc, "matrix product of %s and %s: operands must be at least 1-D", shape_str(g->arena, a->shape),
-               shape_str(g->arena, b->shape));
+  if (ra == 3 && rb == 3 && a->shape.d[0] != b->shape.d[0]) { /* one batch is 1: it broadcasts */
+    if (b->shape.d[0] == 1) b = g_reshape(g, b, (Shape){2, {b->shape.d[1], b->shape.d[2]}}), rb = 2;
+    else a = g_reshape(g, a, (Shape){2, {a->shape.d[1], a->shape.d[2]}}), ra = 2;
+    g->loc = loc;
+  }
   Node *a2 = ra == 1 ? g_reshape(g, a, (Shape){2, {1, a->shape.d[0]}}) : a;
   Node *b2 = rb == 1 ? g_reshape(g, b, (Shape){2, {b->shape.d[0], 1}}) : b;
   g->loc = loc;
-  if (ra == 3 && rb <= 2) {
-    Node *flat = g_reshape(g, a, (Shape){2, {a->shape.d[0] * a->shape.d[1], a->shape.d[2]}});
-    g->loc = loc;
-    Node *m = g_matmul(g, flat, b2, false, false);
-    Shape s = {rb == 1 ? 2 : 3, {a->shape.d[0], a->shape.d[1], b->shape.d[rb - 1]}};
-    return g_reshape(g, m, s);
-  }
+  if (ra == 3 && rb <= 2) return mm_fold(g, a, b2, rb == 1);
   if (ra <= 2 && rb == 3) {
     a2 = g_expand(g, a2, (Shape){3, {b->shape.d[0], a2->shape.d[0], a2->shape.d[1]}});
     g->loc = loc;
-  }
-  if (ra > 3 || rb > 3)
-    diag_error(g->diag, loc, "matrix product of %s and %s: at most 3-D operands are supported",
-               shape_str(g->arena, a->shape), shape_str(g->arena, b->shape));
-  if (a2->shape.rank == 3 && b2->shape.rank == 2) { /* 3-D @ 1-D */
-    Node *flat = g_reshape(g, a2, (Shape){2, {a2->shape.d[0] * a2->shape.d[1], a2->shape.d[2]}});
-    g->loc = loc;
-    Node *m = g_matmul(g, flat, b2, false, false);
-    return g_reshape(g, m, (Shape){2, {a->shape.d[0], a->shape.d[1]}});
   }
   Node *m = g_matmul(g, a2, b2, false, false);
   /* drop the unit dimensions the 1-D operands were given: rows for a, columns for b */

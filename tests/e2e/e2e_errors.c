@@ -54,6 +54,9 @@ static bad_case cases[] = {
     {"ce_not_2d.grad", 5, 5, {"cross_entropy", "[2, 3, 4]"}},
     {"transpose_perm.grad", 4, 23, {"perm", "2 axes"}},
     {"matmul_4d.grad", 5, 7, {"[2, 2, 2, 2]", "3-D"}},
+    /* 3-D batches broadcast as torch.matmul's (1 against B); others are refused, saying so */
+    {"matmul_batch.grad", 5, 7, {"[2, 3, 4] and [3, 4, 5]", "batch sizes 2 and 3 do not broadcast"}},
+    {"matmul_3d_inner.grad", 6, 7, {"[2, 3, 4] and [5, 6]", "inner dimensions 4 and 5"}},
     {"keepdims_two.grad", 4, 29, {"true or false"}},
     {"too_many_args.grad", 4, 13, {"'relu'", "1 argument"}},
     {"i32_arith.grad", 5, 7, {"'+' needs f32", "('t') is i32"}},
