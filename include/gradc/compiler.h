@@ -13,6 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum {
   GC_EMIT_SO,     /* shared object + header beside it */
   GC_EMIT_OBJ,    /* object file + header beside it */
@@ -100,4 +104,7 @@ int64_t gc_graph_label_classes(const gc_graph *g, const char *input);
  * derivative of the loss that finite differences measure. */
 bool gc_graph_detaches(const gc_graph *g);
 
+#ifdef __cplusplus
+}
+#endif
 #endif
