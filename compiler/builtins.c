@@ -152,18 +152,44 @@ static Node *softmax_like(Builder *B, Expr **p, bool log) {
 static Node *b_softmax(Builder *B, Expr *c, Expr **p) { return (void)c, softmax_like(B, p, false); }
 static Node *b_log_softmax(Builder *B, Expr *c, Expr **p) { return (void)c, softmax_like(B, p, true); }
 
+/* A loss's prediction and target of different shapes broadcast, silently, into a shape
+ * neither has ([N, 1] against [N] gives [N, N]): PyTorch warns for mse and refuses for
+ * bce_with_logits. A number as the target is meant for every element and says nothing. */
+static bool loss_shapes_differ(Node *pred, Node *target) {
+  return !shape_eq(pred->shape, target->shape) && pred->op != OP_CONST && target->op != OP_CONST;
+}
+
+/* ", e.g. reshape(target, [4, 1])" when the target has as many elements as pred. */
+static const char *loss_hint(Graph *g, Node *pred, Node *target, const char *tname) {
+  if (shape_count(pred->shape) != shape_count(target->shape)) return "";
+  return arena_printf(g->arena, ", e.g. reshape(%s, %s)", tname, shape_str(g->arena, pred->shape));
+}
+
+/* The target's name as written, for a hint ("target" for an expression). */
+static const char *expr_name(Expr *e) { return e->kind == EX_NAME ? e->name : "target"; }
+
 static Node *b_mse(Builder *B, Expr *c, Expr **p) {
-  (void)c;
   Graph *g = builder_graph(B);
-  Node *d = g_binary(g, OP_SUB, arg(B, p[0]), arg(B, p[1]));
+  Node *pred = arg(B, p[0]), *target = arg(B, p[1]);
+  Node *d = g_binary(g, OP_SUB, pred, target);
+  if (loss_shapes_differ(pred, target))
+    diag_warning(builder_diag(B), c->loc,
+                 "mse: the target's shape %s differs from the prediction's %s: they broadcast to %s, which is "
+                 "likely not what you meant (PyTorch warns the same); make the shapes equal%s",
+                 shape_str(g->arena, target->shape), shape_str(g->arena, pred->shape), shape_str(g->arena, d->shape),
+                 loss_hint(g, pred, target, expr_name(p[1])));
   return mean_all(g, g_binary(g, OP_MUL, d, d));
 }
 
 /* mean(max(z, 0) - z y + log(1 + exp(-|z|))) = mean(softplus(z) - z y). */
 static Node *b_bce_with_logits(Builder *B, Expr *c, Expr **p) {
-  (void)c;
   Graph *g = builder_graph(B);
   Node *z = arg(B, p[0]), *y = arg(B, p[1]);
+  if (loss_shapes_differ(z, y))
+    diag_error(builder_diag(B), c->loc,
+               "bce_with_logits: the target's shape %s must be the logits' shape %s, as PyTorch requires "
+               "(different shapes would broadcast silently); make them equal%s",
+               shape_str(g->arena, y->shape), shape_str(g->arena, z->shape), loss_hint(g, z, y, expr_name(p[1])));
   return mean_all(g, g_binary(g, OP_SUB, g_unary(g, OP_SOFTPLUS, z), g_binary(g, OP_MUL, z, y)));
 }
 

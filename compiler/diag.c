@@ -6,12 +6,13 @@
 #include <string.h>
 #include <errno.h>
 
-/* Formats the message into d->msg. */
-static void diag_vformat(Diag *d, SrcLoc loc, const char *fmt, va_list ap) {
+/* Formats the message (`kind`: error or warning) into out. */
+static void diag_vformat_to(Diag *d, char *out, size_t outlen, const char *kind, SrcLoc loc, const char *fmt,
+                            va_list ap) {
   char body[1024];
   vsnprintf(body, sizeof body, fmt, ap);
   if (loc.line <= 0) {
-    snprintf(d->msg, sizeof d->msg, "%s: error: %s\n", d->file, body);
+    snprintf(out, outlen, "%s: %s: %s\n", d->file, kind, body);
     return;
   }
   /* Find the source line. */
@@ -25,8 +26,23 @@ static void diag_vformat(Diag *d, SrcLoc loc, const char *fmt, va_list ap) {
   for (int i = 1; i < loc.col && n < 300; i++) caret[n++] = (i - 1 < (int)len && p[i - 1] == '\t') ? '\t' : ' ';
   caret[n++] = '^';
   caret[n] = 0;
-  snprintf(d->msg, sizeof d->msg, "%s:%d:%d: error: %s\n  %.*s\n  %s\n", d->file, loc.line, loc.col,
-           body, (int)len, p, caret);
+  snprintf(out, outlen, "%s:%d:%d: %s: %s\n  %.*s\n  %s\n", d->file, loc.line, loc.col, kind, body, (int)len, p,
+           caret);
+}
+
+/* Formats the error into d->msg. */
+static void diag_vformat(Diag *d, SrcLoc loc, const char *fmt, va_list ap) {
+  diag_vformat_to(d, d->msg, sizeof d->msg, "error", loc, fmt, ap);
+}
+
+void diag_warning(Diag *d, SrcLoc loc, const char *fmt, ...) {
+  char one[sizeof d->warnings];
+  va_list ap;
+  va_start(ap, fmt);
+  diag_vformat_to(d, one, sizeof one, "warning", loc, fmt, ap);
+  va_end(ap);
+  size_t used = strlen(d->warnings);
+  if (used + strlen(one) < sizeof d->warnings) memcpy(d->warnings + used, one, strlen(one) + 1);
 }
 
 static void diag_format(Diag *d, SrcLoc loc, const char *fmt, ...) {

@@ -71,6 +71,8 @@ typedef struct {
   gc_footprint foot;       /* with opt.stats */
   int objects;             /* SO: object files linked; 2 when machine code was generated on two
                               threads (a large model on a machine with two cores or more) */
+  char warnings[4096];     /* the model's warnings (`FILE:LINE:COL: warning: ...`, the source line,
+                              a caret), ready for stderr; "" if none. The library prints nothing. */
 } gc_result;
 
 /* Returns 0 on success; 1 if the model (or an option naming part of it) is wrong, with

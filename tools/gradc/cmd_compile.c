@@ -145,6 +145,7 @@ int cmd_compile(int argc, char **argv) {
   char err[8192];
   gc_result res;
   int rc = gc_compile(&o, &res, err, sizeof err);
+  fputs(res.warnings, stderr);
   if (rc) {
     if (rc == 2) fputs("gradc compile: ", stderr); /* not the model's fault: output, target, linker */
     fputs(err, stderr);

@@ -107,6 +107,9 @@ gradc_model *build_and_open_res(const ModelArgs *m, bool inference, int *status,
   int rc = gc_compile(&o, res, err, sizeof err);
   gradc_model *mod = rc ? NULL : gradc_open(so, err, sizeof err);
   remove_build(tmpdir);
+  static bool warned; /* a command that builds the model twice (train --val, eval) says them once */
+  if (!warned) fputs(res->warnings, stderr);
+  warned = true;
   if (rc) {
     fputs(err, stderr);
     if (err[0] && err[strlen(err) - 1] != '\n') fputc('\n', stderr);
