@@ -347,10 +347,69 @@ int builtin_names(const char ***names) {
   return NBUILTINS;
 }
 
-const char *builtin_nearest(const char *name) {
-  const char **n;
-  int c = builtin_names(&n);
-  return diag_nearest(name, n, c);
+/* PyTorch's names for what gradc spells otherwise. */
+static const struct {
+  const char *torch, *hint;
+} torch_ops[] = {
+    {"matmul", "the matrix product is the operator @, with torch.matmul semantics: a @ b"},
+    {"mm", "the matrix product is the operator @: a @ b"},
+    {"bmm", "the matrix product is the operator @, batched for 3-D operands: a @ b"},
+    {"dot", "the matrix product is the operator @, a dot product for 1-D operands: a @ b"},
+    {"linear", "write the affine map out: x @ w + b"},
+    {"mse_loss", "did you mean 'mse'? PyTorch's mse_loss is mse here"},
+    {"binary_cross_entropy_with_logits", "did you mean 'bce_with_logits'? PyTorch's binary_cross_entropy_with_logits "
+                                         "is bce_with_logits here"},
+    {"view", "did you mean 'reshape'? PyTorch's view is reshape here"},
+    {"permute", "did you mean 'transpose'? With perm=[..] it is PyTorch's permute"},
+    {"amax", "did you mean 'max'? With axis=[..] it is PyTorch's amax"},
+    {"pow", "powers are the operator **, with a constant exponent: x ** 2"},
+    {"square", "powers are the operator **: x ** 2"},
+    {"clamp", "clamp is maximum(x, LO) and minimum(x, HI)"},
+    {"clip", "clipping is maximum(x, LO) and minimum(x, HI)"},
+};
+
+#define OPERATOR_REFERENCE " (all operators: README.md, section \"Operators\")"
+
+void builtin_unknown(Diag *d, SrcLoc loc, const char *name) {
+  for (size_t t = 0; t < sizeof torch_ops / sizeof torch_ops[0]; t++)
+    if (!strcmp(name, torch_ops[t].torch))
+      diag_error(d, loc, "unknown operator '%s'; %s" OPERATOR_REFERENCE, name, torch_ops[t].hint);
+  const char **names, *near[3];
+  int k = diag_nearest_n(name, names, builtin_names(&names), near, 3);
+  if (k == 0) diag_error(d, loc, "unknown operator '%s'" OPERATOR_REFERENCE, name);
+  if (k == 1) diag_error(d, loc, "unknown operator '%s'; did you mean '%s'?" OPERATOR_REFERENCE, name, near[0]);
+  if (k == 2)
+    diag_error(d, loc, "unknown operator '%s'; did you mean '%s' or '%s'?" OPERATOR_REFERENCE, name, near[0], near[1]);
+  diag_error(d, loc, "unknown operator '%s'; did you mean '%s', '%s' or '%s'?" OPERATOR_REFERENCE, name, near[0],
+             near[1], near[2]);
+}
+
+/* Arguments PyTorch names otherwise (SPEC section 8: a message for a PyTorch spelling
+ * says the gradc one). */
+static const struct {
+  const char *torch, *gradc, *note;
+} torch_kwargs[] = {
+    {"dim", "axis", "gradc's name for PyTorch's dim"},
+    {"keepdim", "keepdims", "with an s, as in NumPy"},
+    {"negative_slope", "slope", "gradc's name for PyTorch's negative_slope"},
+    {"alpha", "slope", "the negative slope, PyTorch's negative_slope"},
+    {"kernel_size", "k", "the window size, PyTorch's kernel_size"},
+    {"weight", "w", "the weight, PyTorch's weight"},
+    {"bias", "b", "the bias, PyTorch's bias"},
+    {"input", "x", "the operand, PyTorch's input"},
+};
+
+_Noreturn static void unknown_kwarg(Diag *d, const Builtin *bi, int np, const char *kw, SrcLoc loc) {
+  for (size_t t = 0; t < sizeof torch_kwargs / sizeof torch_kwargs[0]; t++) {
+    if (strcmp(kw, torch_kwargs[t].torch)) continue;
+    for (int j = 0; j < np; j++)
+      if (!strcmp(bi->params[j], torch_kwargs[t].gradc))
+        diag_error(d, loc, "'%s' has no argument '%s'; did you mean '%s'? (%s)", bi->name, kw, bi->params[j],
+                   torch_kwargs[t].note);
+  }
+  const char *near = diag_nearest(kw, bi->params, np);
+  if (near) diag_error(d, loc, "'%s' has no argument '%s'; did you mean '%s'?", bi->name, kw, near);
+  diag_error(d, loc, "'%s' has no argument '%s'", bi->name, kw);
 }
 
 /* Binds positional and keyword arguments to the builtin's parameters. */
@@ -365,12 +424,7 @@ Node *builtin_call(Builder *B, const Builtin *bi, Expr *call) {
   for (int i = 0; i < call->nkw; i++) {
     int j = 0;
     while (j < np && strcmp(bi->params[j], call->kwnames[i])) j++;
-    if (j == np) {
-      const char *near = diag_nearest(call->kwnames[i], bi->params, np);
-      if (near)
-        diag_error(d, call->kwlocs[i], "'%s' has no argument '%s'; did you mean '%s'?", bi->name, call->kwnames[i], near);
-      diag_error(d, call->kwlocs[i], "'%s' has no argument '%s'", bi->name, call->kwnames[i]);
-    }
+    if (j == np) unknown_kwarg(d, bi, np, call->kwnames[i], call->kwlocs[i]);
     if (slot[j]) diag_error(d, call->kwlocs[i], "argument '%s' of '%s' given twice", bi->params[j], bi->name);
     slot[j] = call->kwargs[i];
   }

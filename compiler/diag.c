@@ -81,6 +81,12 @@ static int edit_distance(const char *a, const char *b) {
   return row[lb];
 }
 
+/* How far a candidate may be from a name of this length and still be suggested. */
+static int near_limit(const char *name) {
+  int len = (int)strlen(name);
+  return len <= 3 ? 1 : len <= 6 ? 2 : 3;
+}
+
 const char *diag_nearest(const char *name, const char *const *cands, int n) {
   const char *best = NULL;
   int bestd = 1000;
@@ -88,10 +94,18 @@ const char *diag_nearest(const char *name, const char *const *cands, int n) {
     int dist = edit_distance(name, cands[i]);
     if (dist < bestd) bestd = dist, best = cands[i];
   }
-  int len = (int)strlen(name);
-  int limit = len <= 3 ? 1 : len <= 6 ? 2 : 3;
-  return bestd <= limit ? best : NULL;
+  return bestd <= near_limit(name) ? best : NULL;
 }
+
+int diag_nearest_n(const char *name, const char *const *cands, int n, const char **out, int max) {
+  int k = 0;
+  for (int dist = 0; dist <= near_limit(name); dist++) /* nearest first, ties in the candidates' order */
+    for (int i = 0; i < n && k < max; i++)
+      if (edit_distance(name, cands[i]) == dist) out[k++] = cands[i];
+  return k;
+}
+
+int diag_distance(const char *a, const char *b) { return edit_distance(a, b); }
 
 void gc_assert_fail(const char *expr, const char *file, int line) {
   fprintf(stderr, "gradc: internal error: %s:%d: assertion `%s` failed\n", file, line, expr);

@@ -32,6 +32,11 @@ _Noreturn void diag_out_of_memory(void *d);
 
 /* The candidate closest to `name` by edit distance, or NULL if none is close. */
 const char *diag_nearest(const char *name, const char *const *cands, int n);
+/* The candidates close to `name` (as diag_nearest judges), nearest first, at most max of
+ * them, into out; returns how many. */
+int diag_nearest_n(const char *name, const char *const *cands, int n, const char **out, int max);
+/* The edit distance between two names (1000 for names longer than 64 characters). */
+int diag_distance(const char *a, const char *b);
 
 /* Reads a model file (at most 64 MiB) into a malloc'd NUL-terminated string; NULL
  * with a `PATH: error: ...` message in err on failure. */

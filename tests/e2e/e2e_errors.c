@@ -18,7 +18,7 @@ typedef struct {
 } bad_case;
 
 static bad_case cases[] = {
-    {"unknown_op.grad", 4, 5, {"relu2", "did you mean 'relu'"}},
+    {"unknown_op.grad", 4, 5, {"relu2", "did you mean 'relu'", "README.md, section \"Operators\""}},
     {"shape_mismatch.grad", 5, 7, {"[3]", "[4]"}},
     {"matmul_mismatch.grad", 5, 7, {"[2, 3]", "[4, 5]"}},
     {"duplicate_name.grad", 5, 1, {"'y'", "already defined"}},
@@ -57,6 +57,13 @@ static bad_case cases[] = {
     /* 3-D batches broadcast as torch.matmul's (1 against B); others are refused, saying so */
     {"matmul_batch.grad", 5, 7, {"[2, 3, 4] and [3, 4, 5]", "batch sizes 2 and 3 do not broadcast"}},
     {"matmul_3d_inner.grad", 6, 7, {"[2, 3, 4] and [5, 6]", "inner dimensions 4 and 5"}},
+    /* PyTorch habits get the gradc spelling */
+    {"torch_dim.grad", 4, 12, {"'sum' has no argument 'dim'", "did you mean 'axis'?", "PyTorch's dim"}},
+    {"torch_alpha.grad", 4, 19, {"'leaky_relu' has no argument 'alpha'", "did you mean 'slope'?"}},
+    {"torch_negative_slope.grad", 4, 19, {"'negative_slope'", "did you mean 'slope'?", "PyTorch's negative_slope"}},
+    {"tuple_axis.grad", 4, 17, {"tuple", "axis=[0, 1]"}},
+    {"torch_op.grad", 5, 8, {"'mse_loss'", "did you mean 'mse'?", "README.md, section \"Operators\""}},
+    {"unknown_name_tensor.grad", 7, 12, {"unknown name 'n'", "did you mean 'n1'?"}},
     /* PyTorch raises ValueError for bce_with_logits of two shapes */
     {"bce_shape.grad", 9, 8, {"bce_with_logits", "target's shape [4] must be the logits' shape [4, 1]",
                               "reshape(t, [4, 1])"}},

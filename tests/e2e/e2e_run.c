@@ -343,6 +343,10 @@ Test(run, unknown_tensor_name, .timeout = 30) {
   e2e_gradc(&r, "run", E2E_LOGREG, "--set", "q=1", NULL);
   expect_user_error(&r, (const char *[]){"'q'", NULL});
   e2e_free(&r);
+  /* a misspelt one: the nearest input or parameter */
+  e2e_gradc(&r, "run", E2E_LOGREG, "--set", "ww=1", NULL);
+  expect_user_error(&r, (const char *[]){"no input or parameter 'ww'; did you mean 'w'?", NULL});
+  e2e_free(&r);
 }
 
 Test(run, set_of_an_output, .timeout = 30) {
@@ -366,6 +370,27 @@ static void expect_usage_error(e2e_result *r, const char *want) {
   cr_expect_eq(r->signal, 0);
   cr_expect(r->errlen > 0, "expected a message on stderr");
   if (want) cr_expect(strstr(r->err, want), "stderr lacks '%s': %s", want, e2e_describe(r));
+}
+
+/* An unknown option suggests the nearest option of its command (--epoch: --epochs);
+ * eval without --weights says what is missing. */
+Test(usage, suggestions, .timeout = 30) {
+  static const char *const cases[][3] = {{"train", "--epoch", "did you mean '--epochs'?"},
+                                         {"train", "--epoch=3", "unknown option '--epoch'; did you mean '--epochs'?"},
+                                         {"run", "--bakward", "did you mean '--backward'?"},
+                                         {"compile", "--emitt", "did you mean '--emit'?"},
+                                         {"check", "--sed", "did you mean '--seed'?"},
+                                         {"bench", "--step", "did you mean '--steps'?"},
+                                         {"run", "--zzzzzz", "unknown option '--zzzzzz'\n"}};
+  e2e_result r;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    e2e_gradc(&r, cases[i][0], E2E_LOGREG, cases[i][1], "3", NULL);
+    expect_usage_error(&r, cases[i][2]);
+    e2e_free(&r);
+  }
+  e2e_gradc(&r, "eval", E2E_LOGREG, "--data", "d.csv", NULL);
+  expect_usage_error(&r, "--weights W.safetensors is missing: the trained parameters to evaluate");
+  e2e_free(&r);
 }
 
 Test(usage, errors_exit_2, .timeout = 30) {

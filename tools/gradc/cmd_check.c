@@ -135,8 +135,7 @@ int cmd_check(int argc, char **argv) {
     if ((v = opt_value("--seed", argc, argv, &i))) {
       if (!parse_seed(v, &seed)) return fprintf(stderr, "gradc check: --seed %s: expected " SEED_RANGE "\n", v), 2;
     } else if (argv[i][0] == '-' && argv[i][1]) {
-      fprintf(stderr, "gradc check: unknown option '%s'\n", argv[i]);
-      return usage_of("check");
+      return unknown_option("check", argv[i]);
     } else if (ma.model) {
       return fprintf(stderr, "gradc check: more than one model file\n"), 2;
     } else {

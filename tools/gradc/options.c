@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "data.h"
+#include "diag.h" /* diag_nearest */
 #include "driver.h"
 #include "gradc/runtime_core.h"
 
@@ -183,7 +184,14 @@ int set_tensor(gradc_model *mod, const char *spec) {
     return 1;
   }
   if (!buf || !info) {
-    fprintf(stderr, "gradc: --set %s: the model has no input or parameter '%s'\n", name, name);
+    const char **cands = calloc(gradc_num_tensors(mod) + 1, sizeof *cands), *near;
+    size_t nc = 0;
+    for (size_t i = 0; cands && i < gradc_num_tensors(mod); i++)
+      if (gradc_tensor_at(mod, i)->role != GRADC_ROLE_OUTPUT) cands[nc++] = gradc_tensor_at(mod, i)->name;
+    near = cands ? diag_nearest(name, cands, (int)nc) : NULL;
+    fprintf(stderr, "gradc: --set %s: the model has no input or parameter '%s'%s%s%s\n", name, name,
+            near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
+    free(cands);
     free(name);
     return 1;
   }
