@@ -167,6 +167,18 @@ static void file_position(char *at, size_t len, const char *file, const char *te
   snprintf(at, len, " (%s:%d:%d)", file, line, (int)(p - bol) + 1);
 }
 
+/* --set of a tensor the model does not have: the nearest input or parameter, if close. */
+static void no_such_tensor(gradc_model *mod, const char *name) {
+  const char **cands = calloc(gradc_num_tensors(mod) + 1, sizeof *cands), *near;
+  size_t nc = 0;
+  for (size_t i = 0; cands && i < gradc_num_tensors(mod); i++)
+    if (gradc_tensor_at(mod, i)->role != GRADC_ROLE_OUTPUT) cands[nc++] = gradc_tensor_at(mod, i)->name;
+  near = cands ? diag_nearest(name, cands, (int)nc) : NULL;
+  fprintf(stderr, "gradc: --set %s: the model has no input or parameter '%s'%s%s%s\n", name, name,
+          near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
+  free(cands);
+}
+
 /* One pass over the values: a position in a file is computed only for an error, so the
  * time is linear in the size of the text. */
 int set_tensor(gradc_model *mod, const char *spec) {
@@ -184,14 +196,7 @@ int set_tensor(gradc_model *mod, const char *spec) {
     return 1;
   }
   if (!buf || !info) {
-    const char **cands = calloc(gradc_num_tensors(mod) + 1, sizeof *cands), *near;
-    size_t nc = 0;
-    for (size_t i = 0; cands && i < gradc_num_tensors(mod); i++)
-      if (gradc_tensor_at(mod, i)->role != GRADC_ROLE_OUTPUT) cands[nc++] = gradc_tensor_at(mod, i)->name;
-    near = cands ? diag_nearest(name, cands, (int)nc) : NULL;
-    fprintf(stderr, "gradc: --set %s: the model has no input or parameter '%s'%s%s%s\n", name, name,
-            near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
-    free(cands);
+    no_such_tensor(mod, name);
     free(name);
     return 1;
   }
