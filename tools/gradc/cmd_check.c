@@ -16,6 +16,7 @@
  * Test-only hook: GRADC_CHECK_PERTURB=EPS adds EPS * (index + 1) to every compiled
  * gradient element before comparing, to show that the check does fail. */
 #define _DEFAULT_SOURCE
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,7 @@ static int check_param(gradc_model *m, gc_graph *ref, tape_model *tp, const grad
   const float *tg = tape_grad(tp, t->name, &tn);
   double *p = gc_graph_tensor(ref, t->name, NULL);
   gc_graph_eval(ref);
+  double loss = gc_graph_loss(ref);
   const double *sg = gc_graph_grad(ref, t->name, NULL);
   double *sym = calloc(n, sizeof *sym);
   if (sg) memcpy(sym, sg, n * sizeof *sym);
@@ -100,9 +102,11 @@ static int check_param(gradc_model *m, gc_graph *ref, tape_model *tp, const grad
       kinks++, kinds |= crossed;
       continue;
     }
-    double fd = (up - down) / (2 * h);
-    note(&ec, compiled(cg, k, perturb), fd, scale);
-    note(&es, sym[k], fd, scale);
+    /* The difference quotient carries the loss's rounding (a few ulps of it) divided by h:
+     * below a hundred times that, a gap is the reference's noise. */
+    double fd = (up - down) / (2 * h), fd_scale = fmax(scale, 100 * 64 * fabs(loss) * DBL_EPSILON / h);
+    note(&ec, compiled(cg, k, perturb), fd, fd_scale);
+    note(&es, sym[k], fd, fd_scale);
   }
   free(sym);
   /* Errors are relative to max(|reference|, 1e-3 max|gradient|): float32 code gets 1e-2
