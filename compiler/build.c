@@ -73,7 +73,20 @@ static void reindex(Builder *B, int cap) {
   for (int i = 0; i < B->nsyms; i++) *slot_of(B, B->syms[i].name) = i;
 }
 
-_Noreturn static void unknown_name(Builder *B, SrcLoc loc, const char *what, const char *name) {
+/* Which names may stand where an unknown one was written. */
+typedef enum { WANT_SIZE, WANT_VALUE, WANT_ANY } Want;
+
+/* The known name nearest to `name` among those of kind `kind` (diag_nearest's limit). */
+static const char *nearest_of(Builder *B, const char *name, SymKind kind) {
+  const char **cands = ARENA_ARRAY(B->a, const char *, B->nsyms + 1);
+  int n = 0;
+  for (int i = 0; i < B->nsyms; i++)
+    if (B->syms[i].kind == kind) cands[n++] = B->syms[i].name;
+  return diag_nearest(name, cands, n);
+}
+
+/* In an expression a tensor's name is suggested before a dim's at the same distance. */
+_Noreturn static void unknown_name(Builder *B, SrcLoc loc, const char *what, const char *name, Want want) {
   for (int i = 1; i < B->prog->nstmts; i++) { /* defined further down: statements run in order */
     const Stmt *st = &B->prog->stmts[i];
     if (st->kind != ST_MODEL && st->name && !strcmp(st->name, name) && (st->name_loc.line > loc.line ||
@@ -81,9 +94,9 @@ _Noreturn static void unknown_name(Builder *B, SrcLoc loc, const char *what, con
       diag_error(B->d, loc, "'%s' is used before its definition at line %d, column %d", name, st->name_loc.line,
                  st->name_loc.col);
   }
-  const char **cands = ARENA_ARRAY(B->a, const char *, B->nsyms + 1);
-  for (int i = 0; i < B->nsyms; i++) cands[i] = B->syms[i].name;
-  const char *near = diag_nearest(name, cands, B->nsyms);
+  const char *value = want != WANT_SIZE ? nearest_of(B, name, SYM_VALUE) : NULL;
+  const char *size = want != WANT_VALUE ? nearest_of(B, name, SYM_SIZE) : NULL;
+  const char *near = !value ? size : !size || diag_distance(name, value) <= diag_distance(name, size) ? value : size;
   if (near) diag_error(B->d, loc, "unknown %s '%s'; did you mean '%s'?", what, name, near);
   diag_error(B->d, loc, "unknown %s '%s'", what, name);
 }
@@ -195,7 +208,7 @@ static Node *value_of(Builder *B, Expr *e) {
     return g_const(g, e->num);
   case EX_NAME: {
     Sym *s = lookup(B, e->name);
-    if (!s) unknown_name(B, e->loc, "name", e->name);
+    if (!s) unknown_name(B, e->loc, "name", e->name, WANT_ANY);
     g->loc = e->loc;
     return s->kind == SYM_SIZE ? g_const(g, (double)s->size) : s->node;
   }
@@ -207,11 +220,7 @@ static Node *value_of(Builder *B, Expr *e) {
   case EX_BINARY: return value_binary(B, e);
   case EX_CALL: {
     const Builtin *bi = builtin_find(e->name);
-    if (!bi) {
-      const char *near = builtin_nearest(e->name);
-      if (near) diag_error(B->d, e->loc, "unknown operator '%s'; did you mean '%s'?", e->name, near);
-      diag_error(B->d, e->loc, "unknown operator '%s'", e->name);
-    }
+    if (!bi) builtin_unknown(B->d, e->loc, e->name);
     return builtin_call(B, bi, e);
   }
   case EX_LIST: diag_error(B->d, e->loc, "a list is only allowed as an argument such as axis=[0, 1]");
@@ -243,7 +252,7 @@ static Shape resolve_type(Builder *B, const TypeAst *t) {
       Sym *sym = lookup(B, e->name);
       if (!sym || sym->kind != SYM_SIZE) {
         if (sym) diag_error(B->d, e->loc, "'%s' is a value, not a dim or batch size", e->name);
-        unknown_name(B, e->loc, "dim", e->name);
+        unknown_name(B, e->loc, "dim", e->name, WANT_SIZE);
       }
       s.d[i] = sym->size;
     } else if (e->kind == EX_NUM && e->is_int && e->num >= 1 && e->num <= 2147483647.0) {
@@ -346,7 +355,7 @@ static void leaf(Builder *B, const Stmt *st) {
 
 static Node *named_value(Builder *B, const char *name, SrcLoc loc) {
   Sym *s = lookup(B, name);
-  if (!s) unknown_name(B, loc, "name", name);
+  if (!s) unknown_name(B, loc, "name", name, WANT_VALUE);
   if (s->kind != SYM_VALUE) diag_error(B->d, loc, "'%s' is a size, not a value", name);
   return s->node;
 }

@@ -152,18 +152,44 @@ static Node *softmax_like(Builder *B, Expr **p, bool log) {
 static Node *b_softmax(Builder *B, Expr *c, Expr **p) { return (void)c, softmax_like(B, p, false); }
 static Node *b_log_softmax(Builder *B, Expr *c, Expr **p) { return (void)c, softmax_like(B, p, true); }
 
+/* A loss's prediction and target of different shapes broadcast, silently, into a shape
+ * neither has ([N, 1] against [N] gives [N, N]): PyTorch warns for mse and refuses for
+ * bce_with_logits. A number as the target is meant for every element and says nothing. */
+static bool loss_shapes_differ(Node *pred, Node *target) {
+  return !shape_eq(pred->shape, target->shape) && pred->op != OP_CONST && target->op != OP_CONST;
+}
+
+/* ", e.g. reshape(target, [4, 1])" when the target has as many elements as pred. */
+static const char *loss_hint(Graph *g, Node *pred, Node *target, const char *tname) {
+  if (shape_count(pred->shape) != shape_count(target->shape)) return "";
+  return arena_printf(g->arena, ", e.g. reshape(%s, %s)", tname, shape_str(g->arena, pred->shape));
+}
+
+/* The target's name as written, for a hint ("target" for an expression). */
+static const char *expr_name(Expr *e) { return e->kind == EX_NAME ? e->name : "target"; }
+
 static Node *b_mse(Builder *B, Expr *c, Expr **p) {
-  (void)c;
   Graph *g = builder_graph(B);
-  Node *d = g_binary(g, OP_SUB, arg(B, p[0]), arg(B, p[1]));
+  Node *pred = arg(B, p[0]), *target = arg(B, p[1]);
+  Node *d = g_binary(g, OP_SUB, pred, target);
+  if (loss_shapes_differ(pred, target))
+    diag_warning(builder_diag(B), c->loc,
+                 "mse: the target's shape %s differs from the prediction's %s: they broadcast to %s, which is "
+                 "likely not what you meant (PyTorch warns the same); make the shapes equal%s",
+                 shape_str(g->arena, target->shape), shape_str(g->arena, pred->shape), shape_str(g->arena, d->shape),
+                 loss_hint(g, pred, target, expr_name(p[1])));
   return mean_all(g, g_binary(g, OP_MUL, d, d));
 }
 
 /* mean(max(z, 0) - z y + log(1 + exp(-|z|))) = mean(softplus(z) - z y). */
 static Node *b_bce_with_logits(Builder *B, Expr *c, Expr **p) {
-  (void)c;
   Graph *g = builder_graph(B);
   Node *z = arg(B, p[0]), *y = arg(B, p[1]);
+  if (loss_shapes_differ(z, y))
+    diag_error(builder_diag(B), c->loc,
+               "bce_with_logits: the target's shape %s must be the logits' shape %s, as PyTorch requires "
+               "(different shapes would broadcast silently); make them equal%s",
+               shape_str(g->arena, y->shape), shape_str(g->arena, z->shape), loss_hint(g, z, y, expr_name(p[1])));
   return mean_all(g, g_binary(g, OP_SUB, g_unary(g, OP_SOFTPLUS, z), g_binary(g, OP_MUL, z, y)));
 }
 
@@ -321,10 +347,69 @@ int builtin_names(const char ***names) {
   return NBUILTINS;
 }
 
-const char *builtin_nearest(const char *name) {
-  const char **n;
-  int c = builtin_names(&n);
-  return diag_nearest(name, n, c);
+/* PyTorch's names for what gradc spells otherwise. */
+static const struct {
+  const char *torch, *hint;
+} torch_ops[] = {
+    {"matmul", "the matrix product is the operator @, with torch.matmul semantics: a @ b"},
+    {"mm", "the matrix product is the operator @: a @ b"},
+    {"bmm", "the matrix product is the operator @, batched for 3-D operands: a @ b"},
+    {"dot", "the matrix product is the operator @, a dot product for 1-D operands: a @ b"},
+    {"linear", "write the affine map out: x @ w + b"},
+    {"mse_loss", "did you mean 'mse'? PyTorch's mse_loss is mse here"},
+    {"binary_cross_entropy_with_logits", "did you mean 'bce_with_logits'? PyTorch's binary_cross_entropy_with_logits "
+                                         "is bce_with_logits here"},
+    {"view", "did you mean 'reshape'? PyTorch's view is reshape here"},
+    {"permute", "did you mean 'transpose'? With perm=[..] it is PyTorch's permute"},
+    {"amax", "did you mean 'max'? With axis=[..] it is PyTorch's amax"},
+    {"pow", "powers are the operator **, with a constant exponent: x ** 2"},
+    {"square", "powers are the operator **: x ** 2"},
+    {"clamp", "clamp is maximum(x, LO) and minimum(x, HI)"},
+    {"clip", "clipping is maximum(x, LO) and minimum(x, HI)"},
+};
+
+#define OPERATOR_REFERENCE " (all operators: README.md, section \"Operators\")"
+
+void builtin_unknown(Diag *d, SrcLoc loc, const char *name) {
+  for (size_t t = 0; t < sizeof torch_ops / sizeof torch_ops[0]; t++)
+    if (!strcmp(name, torch_ops[t].torch))
+      diag_error(d, loc, "unknown operator '%s'; %s" OPERATOR_REFERENCE, name, torch_ops[t].hint);
+  const char **names, *near[3];
+  int k = diag_nearest_n(name, names, builtin_names(&names), near, 3);
+  if (k == 0) diag_error(d, loc, "unknown operator '%s'" OPERATOR_REFERENCE, name);
+  if (k == 1) diag_error(d, loc, "unknown operator '%s'; did you mean '%s'?" OPERATOR_REFERENCE, name, near[0]);
+  if (k == 2)
+    diag_error(d, loc, "unknown operator '%s'; did you mean '%s' or '%s'?" OPERATOR_REFERENCE, name, near[0], near[1]);
+  diag_error(d, loc, "unknown operator '%s'; did you mean '%s', '%s' or '%s'?" OPERATOR_REFERENCE, name, near[0],
+             near[1], near[2]);
+}
+
+/* Arguments PyTorch names otherwise (SPEC section 8: a message for a PyTorch spelling
+ * says the gradc one). */
+static const struct {
+  const char *torch, *gradc, *note;
+} torch_kwargs[] = {
+    {"dim", "axis", "gradc's name for PyTorch's dim"},
+    {"keepdim", "keepdims", "with an s, as in NumPy"},
+    {"negative_slope", "slope", "gradc's name for PyTorch's negative_slope"},
+    {"alpha", "slope", "the negative slope, PyTorch's negative_slope"},
+    {"kernel_size", "k", "the window size, PyTorch's kernel_size"},
+    {"weight", "w", "the weight, PyTorch's weight"},
+    {"bias", "b", "the bias, PyTorch's bias"},
+    {"input", "x", "the operand, PyTorch's input"},
+};
+
+_Noreturn static void unknown_kwarg(Diag *d, const Builtin *bi, int np, const char *kw, SrcLoc loc) {
+  for (size_t t = 0; t < sizeof torch_kwargs / sizeof torch_kwargs[0]; t++) {
+    if (strcmp(kw, torch_kwargs[t].torch)) continue;
+    for (int j = 0; j < np; j++)
+      if (!strcmp(bi->params[j], torch_kwargs[t].gradc))
+        diag_error(d, loc, "'%s' has no argument '%s'; did you mean '%s'? (%s)", bi->name, kw, bi->params[j],
+                   torch_kwargs[t].note);
+  }
+  const char *near = diag_nearest(kw, bi->params, np);
+  if (near) diag_error(d, loc, "'%s' has no argument '%s'; did you mean '%s'?", bi->name, kw, near);
+  diag_error(d, loc, "'%s' has no argument '%s'", bi->name, kw);
 }
 
 /* Binds positional and keyword arguments to the builtin's parameters. */
@@ -339,12 +424,7 @@ Node *builtin_call(Builder *B, const Builtin *bi, Expr *call) {
   for (int i = 0; i < call->nkw; i++) {
     int j = 0;
     while (j < np && strcmp(bi->params[j], call->kwnames[i])) j++;
-    if (j == np) {
-      const char *near = diag_nearest(call->kwnames[i], bi->params, np);
-      if (near)
-        diag_error(d, call->kwlocs[i], "'%s' has no argument '%s'; did you mean '%s'?", bi->name, call->kwnames[i], near);
-      diag_error(d, call->kwlocs[i], "'%s' has no argument '%s'", bi->name, call->kwnames[i]);
-    }
+    if (j == np) unknown_kwarg(d, bi, np, call->kwnames[i], call->kwlocs[i]);
     if (slot[j]) diag_error(d, call->kwlocs[i], "argument '%s' of '%s' given twice", bi->params[j], bi->name);
     slot[j] = call->kwargs[i];
   }
@@ -359,36 +439,65 @@ Node *builtin_call(Builder *B, const Builtin *bi, Expr *call) {
   return n;
 }
 
+/* The operand's rows-by-columns matrix (of a 3-D operand: each batch element's) and its
+ * batch size, as torch.matmul sees them: a 1-D `a` is a row, a 1-D `b` a column. */
+static int64_t mm_batch(Node *x) { return x->shape.rank == 3 ? x->shape.d[0] : 1; }
+static int64_t mm_inner(Node *x, bool left) {
+  int r = x->shape.rank;
+  return left || r == 1 ? x->shape.d[r - 1] : x->shape.d[r - 2];
+}
+
+_Noreturn static void mm_error(Graph *g, Node *a, Node *b, const char *why) {
+  diag_error(g->diag, g->loc, "matrix product of %s and %s: %s", shape_str(g->arena, a->shape),
+             shape_str(g->arena, b->shape), why);
+}
+
+/* The shapes torch.matmul accepts, up to 3-D: inner sizes equal; batch sizes (of 3-D
+ * operands; a 1-D or 2-D operand has none) equal, or one of them 1, which broadcasts. */
+static void mm_check(Graph *g, Node *a, Node *b) {
+  int ra = a->shape.rank, rb = b->shape.rank;
+  if (ra == 0 || rb == 0) mm_error(g, a, b, "operands must be at least 1-D");
+  if (ra > 3 || rb > 3) mm_error(g, a, b, "at most 3-D operands are supported");
+  long long ka = mm_inner(a, true), kb = mm_inner(b, false), ba = mm_batch(a), bb = mm_batch(b);
+  if (ka != kb) mm_error(g, a, b, arena_printf(g->arena, "inner dimensions %lld and %lld differ", ka, kb));
+  if (ra == 3 && rb == 3 && ba != bb && ba != 1 && bb != 1)
+    mm_error(g, a, b,
+             arena_printf(g->arena,
+                          "batch sizes %lld and %lld do not broadcast (3-D operands need equal batch sizes, or a "
+                          "batch of 1, which is repeated, as torch.matmul does)",
+                          ba, bb));
+}
+
+/* [B, M, K] @ [K, N] (or [K]): the batch folds into the rows, one 2-D product. */
+static Node *mm_fold(Graph *g, Node *a, Node *b2, bool vec) {
+  SrcLoc loc = g->loc;
+  Node *flat = g_reshape(g, a, (Shape){2, {a->shape.d[0] * a->shape.d[1], a->shape.d[2]}});
+  g->loc = loc;
+  Node *m = g_matmul(g, flat, b2, false, false);
+  Shape s = {vec ? 2 : 3, {a->shape.d[0], a->shape.d[1], b2->shape.d[1]}};
+  return g_reshape(g, m, s);
+}
+
 /* torch.matmul: 1-D operands get a unit dimension that is removed afterwards; a 3-D
- * operand times a 2-D one folds the batch into the rows. */
+ * operand times a 2-D one (or a 3-D one with a batch of 1) folds the batch into the
+ * rows; a 2-D operand (or a batch of 1) times a 3-D one is repeated along the batch
+ * (expand, whose gradient sums over the batch). */
 Node *builtin_matmul(Graph *g, Node *a, Node *b) {
   SrcLoc loc = g->loc;
+  mm_check(g, a, b);
   int ra = a->shape.rank, rb = b->shape.rank;
-  if (ra == 0 || rb == 0)
-    diag_error(g->diag, loc, "matrix product of %s and %s: operands must be at least 1-D", shape_str(g->arena, a->shape),
-               shape_str(g->arena, b->shape));
+  if (ra == 3 && rb == 3 && a->shape.d[0] != b->shape.d[0]) { /* one batch is 1: it broadcasts */
+    if (b->shape.d[0] == 1) b = g_reshape(g, b, (Shape){2, {b->shape.d[1], b->shape.d[2]}}), rb = 2;
+    else a = g_reshape(g, a, (Shape){2, {a->shape.d[1], a->shape.d[2]}}), ra = 2;
+    g->loc = loc;
+  }
   Node *a2 = ra == 1 ? g_reshape(g, a, (Shape){2, {1, a->shape.d[0]}}) : a;
   Node *b2 = rb == 1 ? g_reshape(g, b, (Shape){2, {b->shape.d[0], 1}}) : b;
   g->loc = loc;
-  if (ra == 3 && rb <= 2) {
-    Node *flat = g_reshape(g, a, (Shape){2, {a->shape.d[0] * a->shape.d[1], a->shape.d[2]}});
-    g->loc = loc;
-    Node *m = g_matmul(g, flat, b2, false, false);
-    Shape s = {rb == 1 ? 2 : 3, {a->shape.d[0], a->shape.d[1], b->shape.d[rb - 1]}};
-    return g_reshape(g, m, s);
-  }
+  if (ra == 3 && rb <= 2) return mm_fold(g, a, b2, rb == 1);
   if (ra <= 2 && rb == 3) {
     a2 = g_expand(g, a2, (Shape){3, {b->shape.d[0], a2->shape.d[0], a2->shape.d[1]}});
     g->loc = loc;
-  }
-  if (ra > 3 || rb > 3)
-    diag_error(g->diag, loc, "matrix product of %s and %s: at most 3-D operands are supported",
-               shape_str(g->arena, a->shape), shape_str(g->arena, b->shape));
-  if (a2->shape.rank == 3 && b2->shape.rank == 2) { /* 3-D @ 1-D */
-    Node *flat = g_reshape(g, a2, (Shape){2, {a2->shape.d[0] * a2->shape.d[1], a2->shape.d[2]}});
-    g->loc = loc;
-    Node *m = g_matmul(g, flat, b2, false, false);
-    return g_reshape(g, m, (Shape){2, {a->shape.d[0], a->shape.d[1]}});
   }
   Node *m = g_matmul(g, a2, b2, false, false);
   /* drop the unit dimensions the 1-D operands were given: rows for a, columns for b */

@@ -171,6 +171,7 @@ int gc_compile(const gc_options *o, gc_result *res, char *err, size_t errlen) {
   d->src = src;
   LLVMTargetMachineRef tm = emit_target_machine(o->triple, o->cpu, o->opt_level, err, errlen);
   int rc = tm ? pipeline(d, a, o, tm, res, err, errlen) : 2;
+  snprintf(res->warnings, sizeof res->warnings, "%s", d->warnings);
   if (tm) LLVMDisposeTargetMachine(tm);
   arena_free(a);
   free(d);

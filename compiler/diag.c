@@ -6,12 +6,13 @@
 #include <string.h>
 #include <errno.h>
 
-/* Formats the message into d->msg. */
-static void diag_vformat(Diag *d, SrcLoc loc, const char *fmt, va_list ap) {
+/* Formats the message (`kind`: error or warning) into out. */
+static void diag_vformat_to(Diag *d, char *out, size_t outlen, const char *kind, SrcLoc loc, const char *fmt,
+                            va_list ap) {
   char body[1024];
   vsnprintf(body, sizeof body, fmt, ap);
   if (loc.line <= 0) {
-    snprintf(d->msg, sizeof d->msg, "%s: error: %s\n", d->file, body);
+    snprintf(out, outlen, "%s: %s: %s\n", d->file, kind, body);
     return;
   }
   /* Find the source line. */
@@ -25,8 +26,23 @@ static void diag_vformat(Diag *d, SrcLoc loc, const char *fmt, va_list ap) {
   for (int i = 1; i < loc.col && n < 300; i++) caret[n++] = (i - 1 < (int)len && p[i - 1] == '\t') ? '\t' : ' ';
   caret[n++] = '^';
   caret[n] = 0;
-  snprintf(d->msg, sizeof d->msg, "%s:%d:%d: error: %s\n  %.*s\n  %s\n", d->file, loc.line, loc.col,
-           body, (int)len, p, caret);
+  snprintf(out, outlen, "%s:%d:%d: %s: %s\n  %.*s\n  %s\n", d->file, loc.line, loc.col, kind, body, (int)len, p,
+           caret);
+}
+
+/* Formats the error into d->msg. */
+static void diag_vformat(Diag *d, SrcLoc loc, const char *fmt, va_list ap) {
+  diag_vformat_to(d, d->msg, sizeof d->msg, "error", loc, fmt, ap);
+}
+
+void diag_warning(Diag *d, SrcLoc loc, const char *fmt, ...) {
+  char one[sizeof d->warnings];
+  va_list ap;
+  va_start(ap, fmt);
+  diag_vformat_to(d, one, sizeof one, "warning", loc, fmt, ap);
+  va_end(ap);
+  size_t used = strlen(d->warnings);
+  if (used + strlen(one) < sizeof d->warnings) memcpy(d->warnings + used, one, strlen(one) + 1);
 }
 
 static void diag_format(Diag *d, SrcLoc loc, const char *fmt, ...) {
@@ -65,6 +81,12 @@ static int edit_distance(const char *a, const char *b) {
   return row[lb];
 }
 
+/* How far a candidate may be from a name of this length and still be suggested. */
+static int near_limit(const char *name) {
+  int len = (int)strlen(name);
+  return len <= 3 ? 1 : len <= 6 ? 2 : 3;
+}
+
 const char *diag_nearest(const char *name, const char *const *cands, int n) {
   const char *best = NULL;
   int bestd = 1000;
@@ -72,10 +94,18 @@ const char *diag_nearest(const char *name, const char *const *cands, int n) {
     int dist = edit_distance(name, cands[i]);
     if (dist < bestd) bestd = dist, best = cands[i];
   }
-  int len = (int)strlen(name);
-  int limit = len <= 3 ? 1 : len <= 6 ? 2 : 3;
-  return bestd <= limit ? best : NULL;
+  return bestd <= near_limit(name) ? best : NULL;
 }
+
+int diag_nearest_n(const char *name, const char *const *cands, int n, const char **out, int max) {
+  int k = 0;
+  for (int dist = 0; dist <= near_limit(name); dist++) /* nearest first, ties in the candidates' order */
+    for (int i = 0; i < n && k < max; i++)
+      if (edit_distance(name, cands[i]) == dist) out[k++] = cands[i];
+  return k;
+}
+
+int diag_distance(const char *a, const char *b) { return edit_distance(a, b); }
 
 void gc_assert_fail(const char *expr, const char *file, int line) {
   fprintf(stderr, "gradc: internal error: %s:%d: assertion `%s` failed\n", file, line, expr);

@@ -14,12 +14,16 @@
 #include "gradc/compiler.h"
 #include "opinfo.h"
 #include "opt.h"
+#include "ops_window.h"
 
 struct gc_graph {
   Arena *arena;
   Graph *g;
   double **val; /* by node id */
   char *src;
+  Node **kinked; /* the nodes of ops with a kink that the loss depends on (gc_graph_kink_state) */
+  int nkinked;
+  bool kinks_found;
 };
 
 gc_graph *gc_graph_build(const gc_options *o, char *err, size_t errlen);
@@ -92,6 +96,118 @@ const double *gc_graph_grad(gc_graph *gg, const char *param, size_t *count) {
 }
 
 bool gc_graph_detaches(const gc_graph *gg) { return gg->g->detaches; }
+
+/* ---- kinks: which side of its kink each input of a kinked op is on ---- */
+
+static const char *const kink_names[GC_GRAPH_KINK_OPS] = {"relu", "leaky_relu", "abs", "maximum", "minimum", "max",
+                                                          "max_pool2d"};
+
+const char *gc_graph_kink_op(int kind) { return kind >= 0 && kind < GC_GRAPH_KINK_OPS ? kink_names[kind] : NULL; }
+
+/* The kind of a primitive with a kink, or -1. In a forward graph STEP comes only from
+ * leaky_relu (x (slope + (1 - slope) step(x))). */
+static int kink_kind(OpKind op) {
+  switch (op) {
+  case OP_RELU: return 0;
+  case OP_STEP: return 1;
+  case OP_ABS: return 2;
+  case OP_MAXIMUM: return 3;
+  case OP_MINIMUM: return 4;
+  case OP_MAX: return 5;
+  case OP_MAXPOOL: return 6;
+  default: return -1;
+  }
+}
+
+static uint64_t mix(uint64_t h, uint64_t v) { /* splitmix64 of the running hash and v */
+  uint64_t z = h ^ (v + 0x9e3779b97f4a7c15u + (h << 6) + (h >> 2));
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+  return z ^ (z >> 31);
+}
+static int sign_of(double v) { return (v > 0) - (v < 0); }
+
+/* MAXIMUM/MINIMUM: the sign of a - b for every (broadcast) element. */
+static uint64_t kink_binary(gc_graph *gg, Node *n, uint64_t h) {
+  Shape s = n->shape;
+  int64_t st[2][GC_MAX_RANK], cnt = shape_count(s);
+  for (int j = 0; j < 2; j++) shape_bstrides(n->in[j]->shape, s.rank, st[j]);
+  const double *a = gg->val[n->in[0]->id], *b = gg->val[n->in[1]->id];
+  for (int64_t lin = 0; lin < cnt; lin++) {
+    int64_t rem = lin, off[2] = {0, 0};
+    for (int d = s.rank - 1; d >= 0; d--) {
+      int64_t i = rem % s.d[d];
+      rem /= s.d[d];
+      off[0] += i * st[0][d], off[1] += i * st[1][d];
+    }
+    h = mix(h, (uint64_t)(sign_of(a[off[0]] - b[off[1]]) + 1));
+  }
+  return h;
+}
+
+/* MAX: where the first maximum of each output element is, and whether another equals it. */
+static uint64_t kink_max(gc_graph *gg, Node *n, uint64_t h) {
+  Shape s = n->in[0]->shape;
+  int64_t ostr[GC_MAX_RANK], cnt = shape_count(s), on = shape_count(n->shape);
+  shape_bstrides(n->shape, s.rank, ostr);
+  const double *x = gg->val[n->in[0]->id], *y = gg->val[n->id];
+  int64_t *arg = calloc((size_t)on, sizeof *arg), ties = 0;
+  if (!arg) return mix(h, 1);
+  for (int64_t i = 0; i < on; i++) arg[i] = -1;
+  for (int64_t lin = 0; lin < cnt; lin++) {
+    int64_t rem = lin, o = 0;
+    for (int d = s.rank - 1; d >= 0; d--) o += (rem % s.d[d]) * ostr[d], rem /= s.d[d];
+    if (x[lin] == y[o]) arg[o] < 0 ? (void)(arg[o] = lin) : (void)ties++;
+  }
+  for (int64_t i = 0; i < on; i++) h = mix(h, (uint64_t)arg[i]);
+  free(arg);
+  return mix(h, (uint64_t)ties);
+}
+
+/* MAXPOOL: each window's winner, as the pooling gradient of distinct weights routes them. */
+static uint64_t kink_pool(gc_graph *gg, Node *n, uint64_t h) {
+  Node dx = *n;
+  dx.shape = n->in[0]->shape;
+  dx.in[1] = n;
+  int64_t nx = shape_count(dx.shape), ny = shape_count(n->shape);
+  double *w = malloc((size_t)ny * sizeof *w), *out = malloc((size_t)nx * sizeof *out);
+  if (w && out) {
+    for (int64_t i = 0; i < ny; i++) w[i] = (double)(i + 1);
+    double *in[2] = {gg->val[n->in[0]->id], w};
+    ev_maxpool_dx(&dx, out, in);
+    for (int64_t i = 0; i < nx; i++) h = mix(h, (uint64_t)out[i]);
+  }
+  free(w), free(out);
+  return h;
+}
+
+static void find_kinked(gc_graph *gg) {
+  Graph *g = gg->g;
+  gg->kinks_found = true;
+  if (!g->loss) return;
+  Node **order = ARENA_ARRAY(gg->arena, Node *, g->n + 1);
+  int k = graph_topo(g, &g->loss, 1, order);
+  gg->kinked = order;
+  for (int i = 0; i < k; i++)
+    if (kink_kind(order[i]->op) >= 0) gg->kinked[gg->nkinked++] = order[i];
+}
+
+void gc_graph_kink_state(gc_graph *gg, uint64_t state[GC_GRAPH_KINK_OPS]) {
+  if (!gg->kinks_found) find_kinked(gg);
+  for (int i = 0; i < GC_GRAPH_KINK_OPS; i++) state[i] = 0;
+  for (int i = 0; i < gg->nkinked; i++) {
+    Node *n = gg->kinked[i];
+    int kind = kink_kind(n->op);
+    uint64_t h = mix(state[kind], (uint64_t)n->id);
+    if (n->op == OP_MAXIMUM || n->op == OP_MINIMUM) h = kink_binary(gg, n, h);
+    else if (n->op == OP_MAX) h = kink_max(gg, n, h);
+    else if (n->op == OP_MAXPOOL) h = kink_pool(gg, n, h);
+    else
+      for (int64_t e = 0, cnt = shape_count(n->shape); e < cnt; e++)
+        h = mix(h, (uint64_t)(sign_of(gg->val[n->in[0]->id][e]) + 1));
+    state[kind] = h;
+  }
+}
 
 int64_t gc_graph_label_classes(const gc_graph *gg, const char *input) {
   Graph *g = gg->g;

@@ -119,7 +119,9 @@ static const char *shape_matmul(Graph *g, Node *n) {
   Node *a = A(n), *b = B(n);
   int r = a->shape.rank;
   if (r < 2 || r > 3 || b->shape.rank != r || (r == 3 && a->shape.d[0] != b->shape.d[0]))
-    return arena_printf(g->arena, "matrix product of %s and %s: operands must both be 2-D, or 3-D with equal batch",
+    return arena_printf(g->arena,
+                        "matrix product of %s and %s: the matmul primitive takes two 2-D operands or two 3-D ones "
+                        "with the same batch size (`@` reshapes and broadcasts other shapes into these first)",
                         shape_str(g->arena, a->shape), shape_str(g->arena, b->shape));
   int64_t m, k, k2, nn;
   mat_dims(a, n->ta, &m, &k);

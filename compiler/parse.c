@@ -192,6 +192,9 @@ static Expr *parse_primary(Parser *p) {
     next(p);
     if (p->tok.kind == TK_EOF) expect_close(p, ')', t.loc, "'('");
     Expr *e = parse_expr(p);
+    if (is(p, ',')) /* a Python tuple, as in axis=(0, 1) */
+      diag_error(p->d, t.loc, "a tuple such as (0, 1) is not part of the language: a list is written in brackets, "
+                              "e.g. axis=[0, 1]");
     expect_close(p, ')', t.loc, "'('");
     return e;
   }

@@ -81,6 +81,11 @@ static Case cases[] = {
     {"mm_3d_1d", D_ANY, 0, 0, EW("[2,3]", P("a", "[2,3,4]") P("b", "[4]"), "a @ b")},
     {"mm_2d_3d", D_ANY, 0, 0, EW("[2,3,5]", P("a", "[3,4]") P("b", "[2,4,5]"), "a @ b")},
     {"mm_1d_3d", D_ANY, 0, 0, EW("[2,5]", P("a", "[4]") P("b", "[2,4,5]"), "a @ b")},
+    /* a batch of 1 broadcasts against a batch of B (torch.matmul); its gradient sums over the batch */
+    {"mm_3d_b1_3d", D_ANY, 0, 0, EW("[3,2,5]", P("a", "[1,2,4]") P("b", "[3,4,5]"), "a @ b")},
+    {"mm_3d_3d_b1", D_ANY, 0, 0, EW("[3,2,5]", P("a", "[3,2,4]") P("b", "[1,4,5]"), "a @ b")},
+    {"mm_b1_b1", D_ANY, 0, 0, EW("[1,2,5]", P("a", "[1,2,4]") P("b", "[1,4,5]"), "a @ b")},
+    {"mm_3d_b1_1d", D_ANY, 0, 0, EW("[1,2]", P("a", "[1,2,4]") P("b", "[4]"), "a @ b")},
     {"mm_tA", D_ANY, 0, 0, EW("[3,5]", P("a", "[4,3]") P("b", "[4,5]"), "transpose(a) @ b")},
     {"mm_tB", D_ANY, 0, 0, EW("[3,5]", P("a", "[3,4]") P("b", "[5,4]"), "a @ transpose(b)")},
     {"mm_tAB", D_ANY, 0, 0, EW("[3,5]", P("a", "[4,3]") P("b", "[5,4]"), "transpose(a) @ transpose(b)")},

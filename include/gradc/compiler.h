@@ -16,6 +16,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum {
   GC_EMIT_SO,     /* shared object + header beside it */
   GC_EMIT_OBJ,    /* object file + header beside it */
@@ -70,6 +74,8 @@ typedef struct {
   gc_footprint foot;       /* with opt.stats */
   int objects;             /* SO: object files linked; 2 when machine code was generated on two
                               threads (a large model on a machine with two cores or more) */
+  char warnings[4096];     /* the model's warnings (`FILE:LINE:COL: warning: ...`, the source line,
+                              a caret), ready for stderr; "" if none. The library prints nothing. */
 } gc_result;
 
 /* Returns 0 on success; 1 if the model (or an option naming part of it) is wrong, with
@@ -103,4 +109,17 @@ int64_t gc_graph_label_classes(const gc_graph *g, const char *input);
  * derivative of the loss that finite differences measure. */
 bool gc_graph_detaches(const gc_graph *g);
 
+/* Kinks. Finite differences measure no slope where an input of an operator with a kink
+ * (relu, leaky_relu, abs, maximum, minimum, max, max_pool2d) crosses it within the step.
+ * After gc_graph_eval, state[KIND] is a fingerprint of which side of its kink every input
+ * of the KIND operators the loss depends on is (the sign of x, or of a - b; which element
+ * is the maximum); 0 where the model has none. Two evaluations with equal states took the
+ * same smooth branch everywhere. gc_graph_kink_op(KIND) is the operator's name. */
+#define GC_GRAPH_KINK_OPS 7
+void gc_graph_kink_state(gc_graph *g, uint64_t state[GC_GRAPH_KINK_OPS]);
+const char *gc_graph_kink_op(int kind);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

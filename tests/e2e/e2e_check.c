@@ -3,7 +3,8 @@
  * shipped models and with the tape baseline's (exit 0, a table row per parameter,
  * "passed"); the test-only hook
  * GRADC_CHECK_PERTURB shows the check can fail (exit 1, MISMATCH); a frozen parameter
- * has no row; a model without a loss is an error. */
+ * has no row; a model without a loss is an error; finite differences are set aside only
+ * where a probe crosses the kink of relu, abs, maximum, leaky_relu, max or max_pool2d. */
 #define _DEFAULT_SOURCE /* setenv */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -209,9 +210,48 @@ Test(check, kinks_are_not_judged_by_fd, .timeout = 30) {
   e2e_gradc(&r, "check", E2E_MODELS_DIR "/relu_kink.grad", NULL);
   cr_expect_eq(r.status, 0, "%s", e2e_describe(&r));
   table(r.out, (const char *[]){"w", NULL}, " ok");
-  cr_expect(strstr(r.out, "8 elements at a kink"), "%s", r.out);
+  cr_expect(strstr(r.out, "8 elements at a kink of the loss (an input of relu "), "%s", r.out);
+  e2e_free(&r);
+  /* Each operator with a kink is named where a probe of its parameter crosses it. */
+  e2e_gradc(&r, "check", E2E_MODELS_DIR "/kinks.grad", NULL);
+  cr_expect_eq(r.status, 0, "%s", e2e_describe(&r));
+  table(r.out, (const char *[]){"a", "m", "l", "u", "q", NULL}, " ok");
+  static const char *const said[][2] = {{"a", "abs"}, {"m", "maximum"}, {"l", "leaky_relu"}, {"u", "max"},
+                                        {"q", "max_pool2d"}};
+  for (int i = 0; i < 5; i++) {
+    char *want = e2e_fmt("(%s: 4 elements at a kink of the loss (an input of %s at", said[i][0], said[i][1]);
+    cr_expect(strstr(r.out, want), "expected '%s' in:\n%s", want, r.out);
+    free(want);
+  }
   e2e_free(&r);
   check_perturbed(&r, E2E_MODELS_DIR "/relu_kink.grad", NULL);
   cr_expect_eq(r.status, 1, "a perturbed check passed: %s", e2e_describe(&r));
+  e2e_free(&r);
+}
+
+/* A smooth model (tanh, mse): no operator with a kink, so every probed element is
+ * compared with finite differences and none is said to be at a kink (with --seed 6 an
+ * element of w1, where the loss curves, used to be); a wrong gradient fails. */
+Test(check, smooth_models_compare_every_element, .timeout = 30) {
+  e2e_result r;
+  e2e_gradc(&r, "check", E2E_MODELS_DIR "/tanh_mse.grad", "--seed", "6", NULL);
+  cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+  static const char *const params[] = {"w1", "b1", "w2", "b2", NULL};
+  table(r.out, params, " ok");
+  for (int i = 0; params[i]; i++) {
+    long elems, probed;
+    probed_of(r.out, params[i], &elems, &probed);
+    cr_expect_eq(probed, elems, "%s: %ld of %ld compared with FD:\n%s", params[i], probed, elems, r.out);
+  }
+  cr_expect(!strstr(r.out, "kink"), "%s", r.out);
+  e2e_free(&r);
+  setenv("GRADC_CHECK_PERTURB", "1e-2", 1);
+  e2e_gradc(&r, "check", E2E_MODELS_DIR "/tanh_mse.grad", "--seed", "6", NULL);
+  unsetenv("GRADC_CHECK_PERTURB");
+  cr_expect_eq(r.status, 1, "a perturbed check passed: %s", e2e_describe(&r));
+  table(r.out, params, "MISMATCH");
+  double e[6];
+  row_errors(r.out, "w1", e);
+  cr_expect(e[1] > 1e-2, "the FD column must see it:\n%s", r.out);
   e2e_free(&r);
 }

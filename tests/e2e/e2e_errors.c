@@ -14,11 +14,11 @@
 typedef struct {
   const char *file; /* in tests/e2e/bad/ */
   int line, col;
-  const char *msg[3]; /* substrings of the message (NULL-terminated) */
+  const char *msg[4]; /* substrings of the message (NULL-terminated) */
 } bad_case;
 
 static bad_case cases[] = {
-    {"unknown_op.grad", 4, 5, {"relu2", "did you mean 'relu'"}},
+    {"unknown_op.grad", 4, 5, {"relu2", "did you mean 'relu'", "README.md, section \"Operators\""}},
     {"shape_mismatch.grad", 5, 7, {"[3]", "[4]"}},
     {"matmul_mismatch.grad", 5, 7, {"[2, 3]", "[4, 5]"}},
     {"duplicate_name.grad", 5, 1, {"'y'", "already defined"}},
@@ -54,6 +54,19 @@ static bad_case cases[] = {
     {"ce_not_2d.grad", 5, 5, {"cross_entropy", "[2, 3, 4]"}},
     {"transpose_perm.grad", 4, 23, {"perm", "2 axes"}},
     {"matmul_4d.grad", 5, 7, {"[2, 2, 2, 2]", "3-D"}},
+    /* 3-D batches broadcast as torch.matmul's (1 against B); others are refused, saying so */
+    {"matmul_batch.grad", 5, 7, {"[2, 3, 4] and [3, 4, 5]", "batch sizes 2 and 3 do not broadcast"}},
+    {"matmul_3d_inner.grad", 6, 7, {"[2, 3, 4] and [5, 6]", "inner dimensions 4 and 5"}},
+    /* PyTorch habits get the gradc spelling */
+    {"torch_dim.grad", 4, 12, {"'sum' has no argument 'dim'", "did you mean 'axis'?", "PyTorch's dim"}},
+    {"torch_alpha.grad", 4, 19, {"'leaky_relu' has no argument 'alpha'", "did you mean 'slope'?"}},
+    {"torch_negative_slope.grad", 4, 19, {"'negative_slope'", "did you mean 'slope'?", "PyTorch's negative_slope"}},
+    {"tuple_axis.grad", 4, 17, {"tuple", "axis=[0, 1]"}},
+    {"torch_op.grad", 5, 8, {"'mse_loss'", "did you mean 'mse'?", "README.md, section \"Operators\""}},
+    {"unknown_name_tensor.grad", 7, 12, {"unknown name 'n'", "did you mean 'n1'?"}},
+    /* PyTorch raises ValueError for bce_with_logits of two shapes */
+    {"bce_shape.grad", 9, 8, {"bce_with_logits", "target's shape [4] must be the logits' shape [4, 1]",
+                              "reshape(t, [4, 1])"}},
     {"keepdims_two.grad", 4, 29, {"true or false"}},
     {"too_many_args.grad", 4, 13, {"'relu'", "1 argument"}},
     {"i32_arith.grad", 5, 7, {"'+' needs f32", "('t') is i32"}},
@@ -78,12 +91,12 @@ static char *nth_line(const char *text, size_t n, int line) {
 
 /* Checks stderr: first line `path:LINE:COL: error: MSG`, then the source line, then a
  * caret line with '^' under column COL of that source line. */
-static void check_diagnostic(const char *path, const char *err, size_t errlen, int line, int col,
-                             const char *const *msg) {
+static void check_diagnostic_of(const char *kind, const char *path, const char *err, size_t errlen, int line, int col,
+                                const char *const *msg) {
   char *src_text;
   size_t srclen;
   cr_assert((src_text = e2e_read(path, &srclen)), "cannot read %s", path);
-  char *want = e2e_fmt("%s:%d:%d: error: ", path, line, col);
+  char *want = e2e_fmt("%s:%d:%d: %s: ", path, line, col, kind);
   cr_assert(!strncmp(err, want, strlen(want)), "stderr does not start with '%s':\n%s", want, err);
   char *l1 = nth_line(err, errlen, 1), *l2 = nth_line(err, errlen, 2), *l3 = nth_line(err, errlen, 3);
   for (; *msg; msg++) cr_expect(strstr(l1, *msg), "the message lacks '%s':\n%s", *msg, err);
@@ -105,6 +118,11 @@ static void check_diagnostic(const char *path, const char *err, size_t errlen, i
   free(src);
   free(src_text);
   free(want);
+}
+
+static void check_diagnostic(const char *path, const char *err, size_t errlen, int line, int col,
+                             const char *const *msg) {
+  check_diagnostic_of("error", path, err, errlen, line, col, msg);
 }
 
 /* Compiles path with the extra arguments into an empty directory and checks that the
@@ -231,4 +249,47 @@ Test(bad, missing_file_and_directory, .timeout = 30) {
   cr_expect_eq(r.status, 1, "a directory as the model: %s", e2e_describe(&r));
   cr_expect_eq(r.signal, 0);
   e2e_free(&r);
+}
+
+/* mse of shapes that differ but broadcast ([4, 1] and [4] give [4, 4]) compiles, as in
+ * PyTorch, with a warning in the same form as an error (location, source line, caret),
+ * from compile and from every command that builds the model; eval builds it twice and
+ * says it once. */
+Test(bad, mse_broadcast_warns, .timeout = 60) {
+  const char *path = E2E_MODELS_DIR "/mse_broadcast.grad";
+  const char *msg[] = {"mse: the target's shape [4] differs from the prediction's [4, 1]", "broadcast to [4, 4]",
+                       "reshape(t, [4, 1])", NULL};
+  char *dir = e2e_tmpdir("warn");
+  char *out = e2e_fmt("%s/m.so", dir);
+  e2e_result r;
+  e2e_gradc(&r, "compile", path, "-o", out, NULL);
+  cr_expect_eq(r.status, 0, "%s", e2e_describe(&r));
+  check_diagnostic_of("warning", path, r.err, r.errlen, 10, 8, msg);
+  cr_expect(e2e_exists(out), "no %s", out);
+  e2e_free(&r);
+  e2e_gradc(&r, "run", path, NULL);
+  cr_expect_eq(r.status, 0, "%s", e2e_describe(&r));
+  check_diagnostic_of("warning", path, r.err, r.errlen, 10, 8, msg);
+  e2e_free(&r);
+  char *csv = e2e_fmt("%s/d.csv", dir), *w = e2e_fmt("%s/w.safetensors", dir);
+  cr_assert(e2e_write(csv, "1,2,3,0.5\n4,5,6,1\n7,8,9,0\n1,1,1,1\n"));
+  e2e_gradc(&r, "train", path, "--data", csv, "--epochs", "1", "-o", w, NULL);
+  cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+  e2e_free(&r);
+  e2e_gradc(&r, "eval", path, "--weights", w, "--data", csv, NULL);
+  cr_expect_eq(r.status, 0, "%s", e2e_describe(&r));
+  const char *first = strstr(r.err, "warning:");
+  cr_expect(first && !strstr(first + 1, "warning:"), "eval should warn once:\n%s", r.err);
+  e2e_free(&r);
+  /* the same shapes make no warning */
+  char *same = e2e_fmt("%s/same.grad", dir);
+  cr_assert(e2e_write(same, "model m\ninput y : f32[4]\ninput t : f32[4]\nparam w : f32[4]\n"
+                            "loss = mse(y * w, t) + mse(w, 0.5)\nminimize loss\n"));
+  e2e_gradc(&r, "compile", same, "-o", out, NULL);
+  cr_expect_eq(r.status, 0, "%s", e2e_describe(&r));
+  cr_expect(!strstr(r.err, "warning"), "%s", r.err);
+  e2e_free(&r);
+  free(same), free(csv), free(w), free(out);
+  e2e_rmdir(dir);
+  free(dir);
 }

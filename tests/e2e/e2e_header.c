@@ -130,3 +130,75 @@ Test(header, odd_names, .timeout = 30) {
   e2e_rmdir(dir);
   free(dir);
 }
+
+/* ---- the public headers (include/gradc), from C++ ---- */
+
+/* A C++ program that includes every public header (twice: include guards) and calls a
+ * function of each library: the compiler (gc_graph_build on a model in memory), the
+ * runtime (gradc_open of a missing file), its freestanding core (the seeded generator)
+ * and the tape engine. Without extern "C" in a header its functions get C++ names and
+ * the link fails. */
+static const char cxx_program[] =
+    "#include \"gradc/compiler.h\"\n#include \"gradc/runtime.h\"\n#include \"gradc/runtime_core.h\"\n"
+    "#include \"gradc/descriptor.h\"\n#include \"gradc/tape.h\"\n"
+    "#include \"gradc/compiler.h\"\n#include \"gradc/runtime.h\"\n#include \"gradc/runtime_core.h\"\n"
+    "#include \"gradc/descriptor.h\"\n#include \"gradc/tape.h\"\n"
+    "#include <cstdio>\n#include <cstring>\n"
+    "static const char model[] = \"model m\\nparam w : f32[2] = ones\\nloss = sum(w * w)\\nminimize loss\\n\";\n"
+    "int main() {\n"
+    "  char err[1024] = \"\";\n"
+    "  gc_options o;\n"
+    "  std::memset(&o, 0, sizeof o);\n"
+    "  o.path = \"m.grad\";\n"
+    "  o.source = model;\n"
+    "  gc_graph *g = gc_graph_build(&o, err, sizeof err);\n"
+    "  if (!g) return std::printf(\"gc_graph_build: %s\\n\", err), 1;\n"
+    "  double *w = gc_graph_tensor(g, \"w\", 0);\n"
+    "  w[0] = w[1] = 1;\n"
+    "  gc_graph_eval(g);\n"
+    "  std::printf(\"compiler %s loss %g\\n\", gc_version(), gc_graph_loss(g));\n"
+    "  gc_graph_free(g);\n"
+    "  gradc_model *m = gradc_open(\"/nonexistent/m.so\", err, sizeof err);\n"
+    "  std::printf(\"runtime %s %s\\n\", m ? \"opened\" : \"refused\", GRADC_DESCRIPTOR_SYMBOL);\n"
+    "  gradc_rng r;\n"
+    "  gradc_rng_seed(&r, 1, \"x\");\n"
+    "  std::printf(\"core %d\\n\", gradc_rng_u01(&r) < 1.0);\n"
+    "  tape_model *t = tape_open(\"m.grad\", model, 0, 0, 0, err, sizeof err);\n"
+    "  if (!t || tape_backward(t)) return std::printf(\"tape: %s\\n\", t ? tape_error(t) : err), 1;\n"
+    "  std::printf(\"tape loss %g\\n\", (double)tape_loss(t));\n"
+    "  tape_close(t);\n"
+    "  return 0;\n"
+    "}\n";
+
+/* Appends the "|"-separated words of list to argv at *n. */
+static void add_words(const char **argv, int *n, int max, char *list) {
+  for (char *w = strtok(list, "|"); w && *n < max; w = strtok(NULL, "|")) argv[(*n)++] = w;
+}
+
+Test(header, public_headers_link_from_cxx, .timeout = 60) {
+  char *dir = e2e_tmpdir("cxx_api");
+  char *src = e2e_fmt("%s/use.cc", dir), *exe = e2e_fmt("%s/use", dir);
+  cr_assert(e2e_write(src, cxx_program));
+  char flags[] = E2E_CXX_FLAGS, link[] = E2E_CXX_LINK;
+  const char *argv[64] = {E2E_CXX, "-std=c++17", "-Wall", "-Wextra", "-Werror", "-pedantic-errors",
+                          "-I" E2E_INCLUDE_DIR};
+  int n = 7;
+  add_words(argv, &n, 60, flags);
+  argv[n++] = src, argv[n++] = "-o", argv[n++] = exe;
+  add_words(argv, &n, 63, link);
+  argv[n] = NULL;
+  e2e_result r;
+  e2e_run(&r, argv);
+  cr_assert_eq(r.status, 0, "a C++ program using include/gradc/*.h does not build: %s", e2e_describe(&r));
+  e2e_free(&r);
+  const char *run[] = {exe, NULL};
+  e2e_run(&r, run);
+  cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+  char *want = e2e_fmt("compiler %s loss 2\nruntime refused gradc_model_descriptor\ncore 1\ntape loss 2\n",
+                       GRADC_VERSION);
+  cr_expect_str_eq(r.out, want);
+  e2e_free(&r);
+  unlink(exe), unlink(src);
+  e2e_rmdir(dir);
+  free(want), free(exe), free(src), free(dir);
+}

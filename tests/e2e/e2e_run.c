@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "e2e_util.h"
@@ -236,6 +237,48 @@ Test(run, set_from_file, .timeout = 30) {
   free(dir);
 }
 
+/* --set NAME=@FILE is linear in the file's size: 200,000 values take a fraction of a
+ * second (positions in the file are worked out only for a message; scanning from the
+ * start for every value took 99 s for 125,000). A bad value near the end still gets its
+ * line and column. */
+Test(run, set_from_large_file, .timeout = 20) {
+  enum { N = 200000, PER_LINE = 8 };
+  char *dir = e2e_tmpdir("setbig");
+  cr_assert(dir);
+  char *model = e2e_fmt("%s/big.grad", dir), *vf = e2e_fmt("%s/x.txt", dir), *arg = e2e_fmt("x=@%s", vf);
+  cr_assert(e2e_write(model, "model big\ninput x : f32[200000]\ny = sum(x)\noutput y\n"));
+  char *text = malloc((size_t)N * 12 + 16), *p = text;
+  double want = 0;
+  for (int i = 0; i < N; i++) { /* multiples of 1/8: exact in float, and their sum too */
+    double v = (double)(i % 17 - 8) / 8;
+    want += v;
+    p += sprintf(p, "%g%s", v, i % PER_LINE == PER_LINE - 1 ? "\n" : ", ");
+  }
+  cr_assert(e2e_write(vf, text));
+  e2e_result r;
+  e2e_gradc(&r, "run", model, "--set", arg, NULL);
+  cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+  double y;
+  cr_assert_eq(line_values(r.out, "y []", &y, 1), 1, "no 'y [] = ...' line:\n%s", r.out);
+  cr_expect_float_eq(y, want, 1e-3, "sum of the file's values: %g, expected %g", y, want);
+  e2e_free(&r);
+  /* the second value of the last line made bad: its line and column */
+  size_t len = strlen(text);
+  text[len - 1] = 0; /* the final newline, for a moment */
+  char *line = strrchr(text, '\n') + 1, *second = strstr(line, ", ") + 2;
+  text[len - 1] = '\n';
+  *second = 'z';
+  cr_assert(e2e_write(vf, text));
+  e2e_gradc(&r, "run", model, "--set", arg, NULL);
+  cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
+  char *where = e2e_fmt("x.txt:%d:%d) is not a number: 'z", N / PER_LINE, (int)(second - line) + 1);
+  cr_expect(strstr(r.err, where), "expected '%s' in:\n%s", where, r.err);
+  e2e_free(&r);
+  free(where), free(text), free(model), free(vf), free(arg);
+  e2e_rmdir(dir);
+  free(dir);
+}
+
 Test(run, single_number_broadcasts, .timeout = 30) {
   e2e_result r;
   e2e_gradc(&r, "run", E2E_LOGREG, "--set", "x=1", "--set", "y=0", "--set", "w=0.5", "--set", "b=" E2E_B, "--json",
@@ -300,6 +343,10 @@ Test(run, unknown_tensor_name, .timeout = 30) {
   e2e_gradc(&r, "run", E2E_LOGREG, "--set", "q=1", NULL);
   expect_user_error(&r, (const char *[]){"'q'", NULL});
   e2e_free(&r);
+  /* a misspelt one: the nearest input or parameter */
+  e2e_gradc(&r, "run", E2E_LOGREG, "--set", "ww=1", NULL);
+  expect_user_error(&r, (const char *[]){"no input or parameter 'ww'; did you mean 'w'?", NULL});
+  e2e_free(&r);
 }
 
 Test(run, set_of_an_output, .timeout = 30) {
@@ -323,6 +370,27 @@ static void expect_usage_error(e2e_result *r, const char *want) {
   cr_expect_eq(r->signal, 0);
   cr_expect(r->errlen > 0, "expected a message on stderr");
   if (want) cr_expect(strstr(r->err, want), "stderr lacks '%s': %s", want, e2e_describe(r));
+}
+
+/* An unknown option suggests the nearest option of its command (--epoch: --epochs);
+ * eval without --weights says what is missing. */
+Test(usage, suggestions, .timeout = 30) {
+  static const char *const cases[][3] = {{"train", "--epoch", "did you mean '--epochs'?"},
+                                         {"train", "--epoch=3", "unknown option '--epoch'; did you mean '--epochs'?"},
+                                         {"run", "--bakward", "did you mean '--backward'?"},
+                                         {"compile", "--emitt", "did you mean '--emit'?"},
+                                         {"check", "--sed", "did you mean '--seed'?"},
+                                         {"bench", "--step", "did you mean '--steps'?"},
+                                         {"run", "--zzzzzz", "unknown option '--zzzzzz'\n"}};
+  e2e_result r;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    e2e_gradc(&r, cases[i][0], E2E_LOGREG, cases[i][1], "3", NULL);
+    expect_usage_error(&r, cases[i][2]);
+    e2e_free(&r);
+  }
+  e2e_gradc(&r, "eval", E2E_LOGREG, "--data", "d.csv", NULL);
+  expect_usage_error(&r, "--weights W.safetensors is missing: the trained parameters to evaluate");
+  e2e_free(&r);
 }
 
 Test(usage, errors_exit_2, .timeout = 30) {

@@ -111,8 +111,7 @@ int cmd_bench(int argc, char **argv) {
     } else if (!strcmp(argv[i], "--json")) {
       json = true;
     } else if (argv[i][0] == '-' && argv[i][1]) {
-      fprintf(stderr, "gradc bench: unknown option '%s'\n", argv[i]);
-      return usage_of("bench");
+      return unknown_option("bench", argv[i]);
     } else if (ma.model) {
       return fprintf(stderr, "gradc bench: more than one model file\n"), 2;
     } else {

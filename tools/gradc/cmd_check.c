@@ -7,7 +7,11 @@
  * tape shares no derivative rule with the compiler), and the evaluator's own symbolic
  * gradient against the finite differences. Prints a table of max abs/rel errors and
  * exits 1 on a mismatch beyond tolerance. A model that calls detach() has gradients
- * that are not the loss's derivative (as in PyTorch): there only the tape judges.
+ * that are not the loss's derivative (as in PyTorch): there only the tape judges. Nor
+ * do finite differences measure a slope where a probe moves an input of relu, max, abs
+ * (an operator with a kink) across its kink: the reference evaluator says which side of
+ * its kink every such input is on (gc_graph_kink_state), and an element whose probe
+ * changes that is left to the tape. Anywhere else a disagreement is a failure.
  *
  * Test-only hook: GRADC_CHECK_PERTURB=EPS adds EPS * (index + 1) to every compiled
  * gradient element before comparing, to show that the check does fail. */
@@ -75,26 +79,34 @@ static int check_param(gradc_model *m, gc_graph *ref, tape_model *tp, const grad
   else
     for (size_t k = 0; k < n; k++) note(&et, compiled(cg, k, perturb), (double)tg[k], scale);
   size_t probes = n < MAX_PROBES ? n : MAX_PROBES, kinks = 0;
+  unsigned kinds = 0; /* the operators whose kink was crossed, by bit */
+  uint64_t at[GC_GRAPH_KINK_OPS], up_state[GC_GRAPH_KINK_OPS], down_state[GC_GRAPH_KINK_OPS];
+  gc_graph_kink_state(ref, at);
   for (size_t j = 0; j < probes; j++) {
     size_t k = n <= MAX_PROBES ? j : (size_t)((double)j * (double)(n - 1) / (MAX_PROBES - 1));
     double keep = p[k], h = FD_STEP * fmax(1.0, fabs(keep));
     p[k] = keep + h;
     double up = ref_loss(ref);
+    gc_graph_kink_state(ref, up_state);
     p[k] = keep - h;
     double down = ref_loss(ref);
+    gc_graph_kink_state(ref, down_state);
     p[k] = keep;
-    double fd = (up - down) / (2 * h);
-    /* A kink within the step (a ReLU, max or abs input at or crossing 0, likely with many
-     * rows): the slopes on either side differ, and the central difference is neither
-     * (nor the subgradient PyTorch picks at 0). On a smooth loss the two one-sided
-     * differences agree to h times the curvature, plus rounding (ulps of the loss / h). */
-    double rounding = 64 * fabs(loss) * DBL_EPSILON / h;
-    if (fabs((up - loss) - (loss - down)) / h > 1e-4 * fmax(fabs(fd), scale) + rounding) {
-      kinks++;
+    /* An input of relu, max, abs... at or crossing its kink within the step: the slopes on
+     * either side differ and the central difference is neither (nor the subgradient
+     * PyTorch picks at the kink). Only there is finite differences' word not taken. */
+    unsigned crossed = 0;
+    for (int o = 0; o < GC_GRAPH_KINK_OPS; o++)
+      if (up_state[o] != at[o] || down_state[o] != at[o]) crossed |= 1u << o;
+    if (crossed) {
+      kinks++, kinds |= crossed;
       continue;
     }
-    note(&ec, compiled(cg, k, perturb), fd, scale);
-    note(&es, sym[k], fd, scale);
+    /* The difference quotient carries the loss's rounding (a few ulps of it) divided by h:
+     * below a hundred times that, a gap is the reference's noise. */
+    double fd = (up - down) / (2 * h), fd_scale = fmax(scale, 100 * 64 * fabs(loss) * DBL_EPSILON / h);
+    note(&ec, compiled(cg, k, perturb), fd, fd_scale);
+    note(&es, sym[k], fd, fd_scale);
   }
   free(sym);
   /* Errors are relative to max(|reference|, 1e-3 max|gradient|): float32 code gets 1e-2
@@ -104,9 +116,15 @@ static int check_param(gradc_model *m, gc_graph *ref, tape_model *tp, const grad
   bool bad = et.rel > 1e-3 || (!detaches && (ec.rel > 1e-2 || es.rel > 1e-3));
   printf("%-16s %9zu %7zu   %11.3e %11.3e   %11.3e %11.3e   %11.3e %11.3e   %s\n", t->name, n, probes - kinks,
          ec.abs, ec.rel, et.abs, et.rel, es.abs, es.rel, bad ? "MISMATCH" : "ok");
-  if (kinks)
-    printf("  (%s: %zu element%s at a kink of the loss, where finite differences measure no slope: not compared "
-           "with them)\n", t->name, kinks, kinks > 1 ? "s" : "");
+  if (kinks) {
+    char ops[200] = "";
+    for (int o = 0; o < GC_GRAPH_KINK_OPS; o++)
+      if (kinds & (1u << o))
+        snprintf(ops + strlen(ops), sizeof ops - strlen(ops), "%s%s", ops[0] ? ", " : "", gc_graph_kink_op(o));
+    printf("  (%s: %zu element%s at a kink of the loss (an input of %s at or across its kink within the step), where\n"
+           "   finite differences measure no slope: not compared with them; the tape judges every element)\n",
+           t->name, kinks, kinks > 1 ? "s" : "", ops);
+  }
   return bad;
 }
 
@@ -121,8 +139,7 @@ int cmd_check(int argc, char **argv) {
     if ((v = opt_value("--seed", argc, argv, &i))) {
       if (!parse_seed(v, &seed)) return fprintf(stderr, "gradc check: --seed %s: expected " SEED_RANGE "\n", v), 2;
     } else if (argv[i][0] == '-' && argv[i][1]) {
-      fprintf(stderr, "gradc check: unknown option '%s'\n", argv[i]);
-      return usage_of("check");
+      return unknown_option("check", argv[i]);
     } else if (ma.model) {
       return fprintf(stderr, "gradc check: more than one model file\n"), 2;
     } else {

@@ -108,8 +108,7 @@ int cmd_compile(int argc, char **argv) {
     } else if (argv[i][0] == '-' && argv[i][1] == 'O' && argv[i][2] >= '0' && argv[i][2] <= '3' && !argv[i][3]) {
       o.opt_level = argv[i][2] - '0';
     } else if (argv[i][0] == '-' && argv[i][1]) {
-      fprintf(stderr, "gradc compile: unknown option '%s'\n", argv[i]);
-      return usage_of("compile");
+      return unknown_option("compile", argv[i]);
     } else if (m.model) {
       fprintf(stderr, "gradc compile: more than one model file ('%s', '%s')\n", m.model, argv[i]);
       return 2;
@@ -145,6 +144,7 @@ int cmd_compile(int argc, char **argv) {
   char err[8192];
   gc_result res;
   int rc = gc_compile(&o, &res, err, sizeof err);
+  fputs(res.warnings, stderr);
   if (rc) {
     if (rc == 2) fputs("gradc compile: ", stderr); /* not the model's fault: output, target, linker */
     fputs(err, stderr);

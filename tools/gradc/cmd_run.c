@@ -105,8 +105,7 @@ int cmd_run(int argc, char **argv) {
     } else if (!strcmp(argv[i], "--json")) {
       json = true;
     } else if (argv[i][0] == '-' && argv[i][1]) {
-      fprintf(stderr, "gradc run: unknown option '%s'\n", argv[i]);
-      return usage_of("run");
+      return unknown_option("run", argv[i]);
     } else if (ma.model) {
       return fprintf(stderr, "gradc run: more than one model file\n"), 2;
     } else {

@@ -157,8 +157,7 @@ static int parse_train_args(const char *cmd, int argc, char **argv, TrainArgs *a
     else if ((v = opt_value("--momentum", argc, argv, &i))) ok = hyper(v, &a->momentum), want = HYPER;
     else if ((v = opt_value("--weight-decay", argc, argv, &i))) ok = hyper(v, &a->wd), want = HYPER;
     else if (argv[i][0] == '-' && argv[i][1]) {
-      fprintf(stderr, "gradc %s: unknown option '%s'\n", cmd, argv[i]);
-      return usage_of(cmd);
+      return unknown_option(cmd, argv[i]);
     } else if (a->ma.model) {
       return fprintf(stderr, "gradc %s: more than one model file\n", cmd), 2;
     } else {
@@ -265,7 +264,11 @@ int cmd_eval(int argc, char **argv) {
   TrainArgs a = {0};
   int rc = parse_train_args("eval", argc, argv, &a);
   if (rc) return rc;
-  if (!a.weights) return usage_of("eval");
+  if (!a.weights) { /* eval judges trained parameters: it has none of its own to start from */
+    fprintf(stderr, "gradc eval: --weights W.safetensors is missing: the trained parameters to evaluate (as "
+                    "written by 'gradc train -o W.safetensors')\n");
+    return usage_of("eval");
+  }
   Built probe = {0}, ev = {0};
   Table t = {0};
   gc_result res;

@@ -13,6 +13,9 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int usage_of(const char *cmd);
+/* An unknown option `arg` of cmd: says so, with the nearest option of cmd's usage text
+ * if one is close (--epoch: did you mean '--epochs'?), then the usage; returns 2. */
+int unknown_option(const char *cmd, const char *arg);
 
 /* Options common to the commands that build a model. */
 typedef struct {

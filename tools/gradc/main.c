@@ -4,6 +4,7 @@
  * is the runtime (gradc_open & co.) on a shared object compiled for the host.
  * Exit status: 0 success, 1 the user's input was wrong, 2 a usage error. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include "diag.h" /* diag_nearest */
@@ -82,6 +83,38 @@ static int flushed(int rc) {
   if (rc || (fflush(stdout) == 0 && !ferror(stdout))) return rc; /* a failure already said why */
   fprintf(stderr, "gradc: cannot write standard output: %s\n", strerror(errno));
   return rc ? rc : 1;
+}
+
+/* The options a command's usage text names ("--epochs", "-o", "-O0", ...), into out. */
+static int options_of(const char *usage, char out[][32], int max) {
+  int n = 0;
+  for (const char *p = usage; *p && n < max; p++) {
+    if (*p != '-' || (p > usage && !strchr(" [|", p[-1])) || !(p[1] == '-' || (p[1] >= 'A' && p[1] <= 'z'))) continue;
+    size_t len = strspn(p, "-ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789");
+    if (len >= 32) continue;
+    memcpy(out[n], p, len);
+    out[n][len] = 0;
+    bool seen = false;
+    for (int i = 0; i < n; i++) seen |= !strcmp(out[i], out[n]);
+    n += !seen;
+    p += len - 1;
+  }
+  return n;
+}
+
+int unknown_option(const char *cmd, const char *arg) {
+  char opts[64][32], name[64];
+  const char *cands[64], *near = NULL;
+  snprintf(name, sizeof name, "%.*s", (int)strcspn(arg, "="), arg); /* --epoch=3: the option is --epoch */
+  for (int i = 0; i < NCOMMANDS; i++)
+    if (!strcmp(commands[i].name, cmd)) {
+      int n = options_of(commands[i].usage, opts, 64);
+      for (int k = 0; k < n; k++) cands[k] = opts[k];
+      near = diag_nearest(name, cands, n);
+    }
+  fprintf(stderr, "gradc %s: unknown option '%s'%s%s%s\n", cmd, name, near ? "; did you mean '" : "",
+          near ? near : "", near ? "'?" : "");
+  return usage_of(cmd);
 }
 
 int usage_of(const char *cmd) {

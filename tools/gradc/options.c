@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "data.h"
+#include "diag.h" /* diag_nearest */
 #include "driver.h"
 #include "gradc/runtime_core.h"
 
@@ -107,6 +108,9 @@ gradc_model *build_and_open_res(const ModelArgs *m, bool inference, int *status,
   int rc = gc_compile(&o, res, err, sizeof err);
   gradc_model *mod = rc ? NULL : gradc_open(so, err, sizeof err);
   remove_build(tmpdir);
+  static bool warned; /* a command that builds the model twice (train --val, eval) says them once */
+  if (!warned) fputs(res->warnings, stderr);
+  warned = true;
   if (rc) {
     fputs(err, stderr);
     if (err[0] && err[strlen(err) - 1] != '\n') fputc('\n', stderr);
@@ -154,6 +158,29 @@ int copy_to_tape(gradc_model *m, tape_model *t, const char *cmd) {
 
 /* ---- --set NAME=VALUES ---- */
 
+/* " (FILE:LINE:COL)" of position p in text, for a message about the value there. */
+static void file_position(char *at, size_t len, const char *file, const char *text, const char *p) {
+  int line = 1;
+  const char *bol = text;
+  for (const char *q = text; q < p; q++)
+    if (*q == '\n') line++, bol = q + 1;
+  snprintf(at, len, " (%s:%d:%d)", file, line, (int)(p - bol) + 1);
+}
+
+/* --set of a tensor the model does not have: the nearest input or parameter, if close. */
+static void no_such_tensor(gradc_model *mod, const char *name) {
+  const char **cands = calloc(gradc_num_tensors(mod) + 1, sizeof *cands), *near;
+  size_t nc = 0;
+  for (size_t i = 0; cands && i < gradc_num_tensors(mod); i++)
+    if (gradc_tensor_at(mod, i)->role != GRADC_ROLE_OUTPUT) cands[nc++] = gradc_tensor_at(mod, i)->name;
+  near = cands ? diag_nearest(name, cands, (int)nc) : NULL;
+  fprintf(stderr, "gradc: --set %s: the model has no input or parameter '%s'%s%s%s\n", name, name,
+          near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
+  free(cands);
+}
+
+/* One pass over the values: a position in a file is computed only for an error, so the
+ * time is linear in the size of the text. */
 int set_tensor(gradc_model *mod, const char *spec) {
   const char *eq = strchr(spec, '=');
   if (!eq) return fprintf(stderr, "gradc: --set %s: expected NAME=VALUES\n", spec), 1;
@@ -169,7 +196,7 @@ int set_tensor(gradc_model *mod, const char *spec) {
     return 1;
   }
   if (!buf || !info) {
-    fprintf(stderr, "gradc: --set %s: the model has no input or parameter '%s'\n", name, name);
+    no_such_tensor(mod, name);
     free(name);
     return 1;
   }
@@ -194,15 +221,10 @@ int set_tensor(gradc_model *mod, const char *spec) {
     double lo = is_int ? (info->classes ? 0 : (double)INT32_MIN) : -3.4028234663852886e38;
     double hi = is_int ? (info->classes ? (double)info->classes - 1 : (double)INT32_MAX) : 3.4028234663852886e38;
     int len = (int)strcspn(p, " \t\r\n,"); /* the value as written, for messages */
-    char at[4300] = "";                     /* where, in a file */
-    if (file) {
-      int line = 1;
-      const char *bol = vals;
-      for (const char *q = vals; q < p; q++)
-        if (*q == '\n') line++, bol = q + 1;
-      snprintf(at, sizeof at, " (%s:%d:%d)", eq + 2, line, (int)(p - bol) + 1);
-    }
-    if (end == p || errno == ERANGE || (*end && !strchr(" \t\r\n,", *end)) || !isfinite(v)) {
+    char at[4300] = ""; /* where, in a file: worked out for a message only (a scan from the start) */
+    bool bad = end == p || errno == ERANGE || (*end && !strchr(" \t\r\n,", *end)) || !isfinite(v);
+    if (file && (bad || v < lo || v > hi)) file_position(at, sizeof at, eq + 2, vals, p);
+    if (bad) {
       fprintf(stderr, "gradc: --set %s: value %zu%s is not a%s number: '%.*s'\n", name, n + 1, at,
               is_int ? "n integer" : "", len < 40 ? len : 40, p);
       rc = 1;

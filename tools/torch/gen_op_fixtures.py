@@ -337,7 +337,9 @@ for nm, sa, sb in [("mm_1d_1d", (4,), (4,)), ("mm_1d_1d_long", (37,), (37,)), ("
                    ("mm_2d_2d_row", (1, 6), (6, 4)), ("mm_2d_2d_big", (9, 17), (17, 11)),
                    ("mm_3d_3d", (2, 3, 4), (2, 4, 5)), ("mm_3d_3d_b3", (3, 2, 5), (3, 5, 2)),
                    ("mm_3d_2d", (2, 3, 4), (4, 5)), ("mm_3d_1d", (2, 3, 4), (4,)), ("mm_2d_3d", (3, 4), (2, 4, 5)),
-                   ("mm_1d_3d", (4,), (2, 4, 3))]:
+                   ("mm_1d_3d", (4,), (2, 4, 3)),
+                   # a batch of 1 broadcasts against a batch of 3, either side
+                   ("mm_3d_b1_3d", (1, 2, 4), (3, 4, 5)), ("mm_3d_3d_b1", (3, 2, 4), (1, 4, 5))]:
     ew(M, nm, [("a", (lambda s: lambda: ANY(*s))(sa)), ("b", (lambda s: lambda: ANY(*s))(sb))], "a @ b",
        lambda e: torch.matmul(e["a"], e["b"]))
 ew(M, "mm_self_t", [("a", lambda: ANY(3, 4))], "a @ transpose(a)", lambda e: e["a"] @ e["a"].t())
