@@ -279,10 +279,17 @@ static RVal *gen_matmul(Gen *g) {
   RVal *a = operand(g);
   int r = a->s.rank, m = any_dim(g);
   if (r == 0 || r > 3) return NULL;
-  bool left = r < 3 && chance(g, 0.4); /* W @ A */
+  bool left = chance(g, 0.4); /* W @ A */
   RShape ws, s;
   int k = left ? a->s.d[0] : a->s.d[r - 1];
-  if (r == 3) ws = (RShape){3, {a->s.d[0], k, m}}, s = (RShape){3, {a->s.d[0], a->s.d[1], m}};
+  if (r == 3 && left) { /* W's batch: the same or 1 (broadcast, as torch.matmul) */
+    k = a->s.d[1];
+    ws = (RShape){3, {chance(g, 0.5) ? 1 : a->s.d[0], m, k}}, s = (RShape){3, {a->s.d[0], m, a->s.d[2]}};
+  } else if (r == 3) { /* the weight's batch: the same, 1, or none */
+    int form = pick(g, 3);
+    ws = form == 2 ? (RShape){2, {k, m}} : (RShape){3, {form ? 1 : a->s.d[0], k, m}};
+    s = (RShape){3, {a->s.d[0], a->s.d[1], m}};
+  }
   else if (left && r == 1) ws = (RShape){2, {m, k}}, s = (RShape){1, {m}};
   else if (left) ws = (RShape){2, {m, k}}, s = (RShape){2, {m, a->s.d[1]}};
   else if (r == 2 && chance(g, 0.2)) ws = (RShape){1, {k}}, s = (RShape){1, {a->s.d[0]}};
