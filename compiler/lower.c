@@ -12,7 +12,7 @@
 #include <string.h>
 #include <llvm-c/DebugInfo.h>
 #include "matmul.h"
-#include "opinfo.h"
+#include "lower_ops.h"
 
 #define LB (L->b)
 
@@ -404,7 +404,7 @@ static void coalesce(Arena *a, const Shape *s, Node **ops, int nops, Walk *w) {
 
 /* Member n of a fused kernel, from its operands' values, named after its node. */
 static LLVMValueRef emit_member(Lower *L, Node *n, LLVMValueRef *in) {
-  LLVMValueRef v = gc_ops[n->op].emit1(L, n, in[0], in[1]);
+  LLVMValueRef v = gc_lower[n->op].emit1(L, n, in[0], in[1]);
   char name[32];
   snprintf(name, sizeof name, "n%d", n->id);
   if (LLVMIsAInstruction(v) && !LLVMGetValueName2(v, &(size_t){0})[0]) LLVMSetValueName2(v, name, strlen(name));
@@ -502,7 +502,7 @@ static void rows_member_at(Lower *L, Rows *R, int t, int l, bool in_loop) {
   if (R->vt != L->f32 && R->valid < (int)LLVMGetVectorSize(R->vt)) /* the lanes past the row's end */
     in[0] = LLVMBuildSelect(LB, lw_lane_mask(L, (int)LLVMGetVectorSize(R->vt), R->valid), in[0], unit, "");
   LLVMValueRef a = LLVMBuildLoad2(LB, R->vt, R->acc[t], "");
-  LLVMBuildStore(LB, gc_ops[n->op].emit1(L, n, a, in[0]), R->acc[t]);
+  LLVMBuildStore(LB, gc_lower[n->op].emit1(L, n, a, in[0]), R->acc[t]);
 }
 
 /* Reduction n's vector of partial results combined into one float. */
@@ -521,7 +521,7 @@ static LLVMValueRef rows_across_lanes(Lower *L, Node *n, LLVMValueRef v) {
       hi = LLVMBuildShuffleVector(LB, v, LLVMGetUndef(LLVMTypeOf(v)), LLVMConstVector(m1, (unsigned)(w / 2)), "");
     }
     L->lanes = w / 2 > 1 ? w / 2 : 0;
-    v = gc_ops[n->op].emit1(L, n, lo, hi);
+    v = gc_lower[n->op].emit1(L, n, lo, hi);
   }
   L->lanes = saved;
   return v;
@@ -679,7 +679,7 @@ static void begin_function(Lower *L, Entry *e, LLVMValueRef fn, bool core) {
 static void emit_kernel(Lower *L, Kernel *k, LLVMValueRef *vals) {
   if (k->kind == KER_ELEM) emit_elem(L, k, vals);
   else if (k->kind == KER_ROWS) emit_rows(L, k, vals);
-  else gc_ops[k->nodes[0]->op].emitk(L, k);
+  else gc_lower[k->nodes[0]->op].emitk(L, k);
 }
 
 /* ---- one function per kernel ----

@@ -25,15 +25,11 @@
  * A large product may be one of several parts (a block of C's rows or columns) that
  * the parallel runner computes at once. */
 #include "matmul.h"
-#include "opinfo.h"
+#include "lower_ops.h"
+#include "matmul_plan.h"
 #include <string.h>
 
 #define LB (L->b)
-#define MR 6  /* rows of the broadcast kernel's register block */
-#define NV 2  /* vectors per row of the broadcast kernel's register block */
-#define KC 256
-#define PMC 144  /* rows of A packed at a time (a multiple of MR) */
-#define PNC 1024 /* columns of B packed at a time */
 #define DMR 4 /* the dot kernel's block: DMR x DNC dot products */
 #define DNC 3
 
@@ -176,7 +172,7 @@ static void epilogue(Lower *L, MM *m, LLVMValueRef i, LLVMValueRef j, LLVMValueR
     Node *n = m->k->nodes[t];
     LLVMValueRef in[2] = {NULL, NULL};
     for (int q = 0; q < n->nin; q++) in[q] = ep_operand(L, m, n->in[q], ia, ja, lanes, vec);
-    LLVMValueRef r = m->vals[n->id] = gc_ops[n->op].emit1(L, n, in[0], in[1]);
+    LLVMValueRef r = m->vals[n->id] = gc_lower[n->op].emit1(L, n, in[0], in[1]);
     if (L->e->buf[n->id].kind == BUF_NONE) continue;
     LLVMValueRef idx[2] = {ia, ja};
     LLVMValueRef p = lw_addr(L, n, idx, 2);
@@ -440,86 +436,6 @@ static void dot_matmul(Lower *L, MM *m) {
   if (rest) dot_cols(L, m, lw_ix(L, full * DMR), (int)rest);
 }
 
-static void dims_of(const Node *n, int64_t *M, int64_t *N, int64_t *K) {
-  const Node *a = n->in[0];
-  int r = n->shape.rank;
-  *M = n->shape.d[r - 2], *N = n->shape.d[r - 1];
-  *K = n->ta ? a->shape.d[a->shape.rank - 2] : a->shape.d[a->shape.rank - 1];
-}
-
-static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-
-/* Packing pays off for big products whose operands the in-place kernels would walk
- * with large strides: rows of B a page or more apart (N >= 1024... or 512), A stored
- * transposed with long columns, B stored transposed (the dot kernel blocks less) — and
- * for B stored transposed with a short k (dY W^T of a narrow layer), where the dot
- * kernel would do a horizontal sum for every few multiply-adds. */
-static bool packs(const Node *n, int vw) {
-  int64_t M, N, K;
-  dims_of(n, &M, &N, &K);
-  bool big = (double)M * (double)N * (double)K >= (double)(1 << 21);
-  bool strided = N >= 512 || (n->ta && M >= 512) || n->tb;
-  bool short_dots = n->tb && K < 4 * vw; /* the dot kernel would spend its time in horizontal sums */
-  return vw > 1 && M >= MR && N >= vw && K >= 8 && ((big && strided) || short_dots);
-}
-
-/* ---- parallel parts ----
- * A product of at least PAR_FLOPS is cut into up to `threads` parts along its columns
- * or, when it has more row blocks than column blocks, along its rows: equal parts
- * where the size divides (one body of code serves every part), else parts of whole
- * register blocks (NV*VW columns, MR rows) and a shorter last one. Each part is a product of its own that
- * writes its own block of C with the same sums over k in the same order, so the result
- * is bitwise the one of the unsplit kernel; the parts need no synchronisation. */
-#define PAR_FLOPS (1 << 22)
-
-typedef struct {
-  int parts;
-  bool cols;            /* split along N (else along M) */
-  int64_t chunk, total; /* every part but the last has `chunk` of the `total` rows/columns */
-} Split;
-
-bool matmul_large(const Node *n) {
-  int64_t M, N, K;
-  dims_of(n, &M, &N, &K);
-  return 2.0 * (double)M * (double)N * (double)K >= PAR_FLOPS;
-}
-
-static Split split_of(const Node *n, int vw, int threads) {
-  int64_t M, N, K;
-  dims_of(n, &M, &N, &K);
-  Split s = {1, false, 0, 0};
-  if (threads < 2 || vw < 2 || !matmul_large(n)) return s;
-  int64_t nr = (int64_t)NV * vw;
-  s.cols = N / nr >= M / MR;
-  int64_t unit = s.cols ? nr : MR;
-  s.total = s.cols ? N : M;
-  int64_t t = min64(threads, s.total / unit); /* every part at least one block */
-  for (; t > 1; t--) { /* and none empty */
-    /* equal parts where they exist (one body of code for all), else whole blocks */
-    s.chunk = s.total % t == 0 && s.total / t >= unit ? s.total / t : round_up((s.total + t - 1) / t, unit);
-    if ((t - 1) * s.chunk < s.total) break;
-  }
-  s.parts = t > 1 ? (int)t : 1;
-  return s;
-}
-
-int matmul_parts(const Node *n, int vw, int threads) { return split_of(n, vw, threads).parts; }
-
-int64_t matmul_scratch_bytes(const Node *n, int vw) {
-  if (!packs(n, vw)) return 0;
-  int64_t M, N, K;
-  dims_of(n, &M, &N, &K);
-  int64_t nr = (int64_t)NV * vw, kc = min64(KC, K);
-  return round_up((min64(PMC, round_up(M, MR)) * kc + kc * min64(PNC, round_up(N, nr))) * 4, 64);
-}
-
-bool matmul_single_pass(const Node *n) {
-  int64_t M, N, K;
-  dims_of(n, &M, &N, &K);
-  return K <= KC;
-}
-
 /* ---- packed path ---- */
 
 /* dst[(p * len + k) * w + e] = src(p * w + e, k) or 0 past `limit`: the panels of a
@@ -763,7 +679,7 @@ static void emit_part(Lower *L, MM *m, LLVMValueRef i0, int64_t M, LLVMValueRef 
   int vw = (int)LLVMGetVectorSize(m->vt);
   Loop lb;
   if (part.r == 3) part.p = lw_loop(L, &lb, n->shape.d[0], "batch");
-  if (packs(n, vw)) packed_matmul(L, &part);
+  if (matmul_packs(n, vw)) packed_matmul(L, &part);
   else if (vw > 1 && !n->tb) bcast_matmul(L, &part);
   else if (vw > 1 && !n->ta) dot_matmul(L, &part);
   else scalar_columns(L, &part, 0);
@@ -774,7 +690,7 @@ void emit_matmul(Lower *L, Kernel *k) {
   Node *n = k->nodes[0];
   MM m = {.n = n, .a = n->in[0], .b = n->in[1], .r = n->shape.rank};
   m.o = m.r - 2;
-  dims_of(n, &m.M, &m.N, &m.K);
+  matmul_dims(n, &m.M, &m.N, &m.K);
   m.sgd = lw_applies_sgd(L, n);
   m.k = k, m.ki = L->e->kernel_of[n->id];
   m.vals = ARENA_ARRAY(L->g->arena, LLVMValueRef, L->g->n);
@@ -786,7 +702,7 @@ void emit_matmul(Lower *L, Kernel *k) {
   LLVMValueRef zero = lw_ix(L, 0);
   if (k->parts < 2) return emit_part(L, &m, zero, m.M, zero, m.N);
   /* part L->part of k->parts: `chunk` rows or columns from part * chunk, fewer in the last */
-  Split s = split_of(n, vw, k->parts);
+  Split s = matmul_split(n, vw, k->parts);
   GC_ASSERT(s.parts == k->parts && L->part);
   int64_t last = s.total - (s.parts - 1) * s.chunk;
   LLVMValueRef start = LLVMBuildMul(LB, L->part, lw_ix(L, s.chunk), "start");

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "entry.h"
-#include "matmul.h"
+#include "matmul_plan.h"
 #include "opinfo.h"
 
 #define ALIGN 64

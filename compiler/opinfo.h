@@ -1,11 +1,9 @@
-/* opinfo.h — the row type of the operator table (see ops.h for the list of ops). */
+/* opinfo.h — the row type of the operator table (see ops.h for the list of ops): an
+ * op's semantics, free of LLVM. Its lowering is the backend's column, gc_lower
+ * (lower_ops.h), indexed by the same OpKind. */
 #ifndef GRADC_OPINFO_H
 #define GRADC_OPINFO_H
-#include <llvm-c/Core.h>
 #include "graph.h"
-
-typedef struct Lower Lower;
-typedef struct Kernel Kernel;
 
 typedef struct {
   const char *name;
@@ -21,13 +19,10 @@ typedef struct {
   /* ELEM: the value of one element in float64 (b unused for unary ops). REDUCE: the
    * accumulator a combined with one more element b. */
   double (*eval1)(const Node *n, double a, double b);
-  /* ELEM, REDUCE: the same as LLVM IR on f32 scalars or vectors. */
-  LLVMValueRef (*emit1)(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b);
   /* REDUCE / KERNEL: reference evaluation of the whole op (row-major float64 buffers). */
   void (*evalk)(const Node *n, double *out, double *const *ins);
-  /* REDUCE / KERNEL: lowering of the whole op as one kernel. */
-  void (*emitk)(Lower *L, Kernel *k);
-  /* REDUCE: the accumulator's starting value (the identity of eval1/emit1). */
+  /* REDUCE: the accumulator's starting value (the identity of eval1 and of the
+   * backend's emit1). */
   double unit;
 } OpInfo;
 

@@ -16,12 +16,5 @@ void ev_maxpool(const Node *n, double *out, double *const *in);
 void ev_maxpool_dx(const Node *n, double *out, double *const *in);
 void ev_avgpool(const Node *n, double *out, double *const *in);
 void ev_avgpool_dx(const Node *n, double *out, double *const *in);
-void em_conv2d(Lower *L, Kernel *k);
-void em_conv2d_dx(Lower *L, Kernel *k);
-void em_conv2d_dw(Lower *L, Kernel *k);
-void em_maxpool(Lower *L, Kernel *k);
-void em_maxpool_dx(Lower *L, Kernel *k);
-void em_avgpool(Lower *L, Kernel *k);
-void em_avgpool_dx(Lower *L, Kernel *k);
 
 #endif

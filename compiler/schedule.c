@@ -19,7 +19,7 @@
  * read from memory, complete, so its reader never joins the kernel computing it. */
 #include <string.h>
 #include "entry.h"
-#include "matmul.h"
+#include "matmul_plan.h"
 #include "opinfo.h"
 
 static bool computed(const Node *n) {

@@ -22,14 +22,10 @@
 #include "build.h"
 #include "entry.h"
 #include "gradc/compiler.h"
+#include "opinfo.h"
 #include "opt.h"
 
-/* The op classes, from the op list (opinfo.h needs the LLVM headers). */
-static const OpClass op_class[OP__COUNT] = {
-#define X(e, name, arity, cls) [OP_##e] = CLS_##cls,
-    GC_OPS(X)
-#undef X
-};
+#define op_class(op) (gc_ops[op].cls)
 
 typedef struct {
   Arena *a;
@@ -75,7 +71,7 @@ static Plan *plan_ok(const char *src, bool inference) {
 }
 
 static Node *base_of(Node *n) {
-  while (op_class[n->op] == CLS_ALIAS) n = n->in[0];
+  while (op_class(n->op) == CLS_ALIAS) n = n->in[0];
   return n;
 }
 
@@ -86,10 +82,10 @@ static Node *base_of(Node *n) {
 static bool rows_register_ok(const Kernel *K, const Entry *e, const Node *c, const Node *x) {
   Shape row = K->shape;
   row.d[row.rank - 1] = 1;
-  bool x_reduces = op_class[x->op] == CLS_REDUCE, x_per_row = x_reduces || shape_eq(x->shape, row);
+  bool x_reduces = op_class(x->op) == CLS_REDUCE, x_per_row = x_reduces || shape_eq(x->shape, row);
   if (x_reduces && shape_count(x->shape) != shape_count(row)) return false; /* over everything: after the rows */
   if (x_per_row) return e->loop_of[c->id] >= e->loop_of[x->id] + x_reduces;
-  return shape_eq(c->shape, K->shape) || op_class[c->op] == CLS_REDUCE ? e->loop_of[c->id] == e->loop_of[x->id] : false;
+  return shape_eq(c->shape, K->shape) || op_class(c->op) == CLS_REDUCE ? e->loop_of[c->id] == e->loop_of[x->id] : false;
 }
 
 /* An independent check of a plan; NULL or what is wrong (static buffer). */
@@ -140,7 +136,7 @@ static const char *check_plan(Entry *e) {
                  msg;
         if (b->kind == BUF_NONE) {
           bool same = x == c->in[j] && e->kernel_of[x->id] == k &&
-                      (K->kind == KER_ROWS ? rows_register_ok(K, e, c, x) : op_class[c->op] == CLS_ELEM);
+                      (K->kind == KER_ROWS ? rows_register_ok(K, e, c, x) : op_class(c->op) == CLS_ELEM);
           if (!same)
             return snprintf(msg, sizeof msg, "%%%d (kernel %d) reads %%%d, which is kept in registers of kernel %d",
                             c->id, k, x->id, e->kernel_of[x->id]),
