@@ -11,6 +11,7 @@
  * BACKWARD entry only lists its arguments. With inference, the forward entry has no
  * loss and drops the inputs only the loss reads. */
 #include "entry.h"
+#include "opinfo.h"
 #include <string.h>
 
 static Node *sink(Graph *g, OpKind op, Node *x, int arg) {
@@ -21,20 +22,8 @@ static Node *sink(Graph *g, OpKind op, Node *x, int arg) {
 
 double entry_flops(const Entry *e) {
   double f = 0;
-  for (int i = 0; i < e->nlive; i++) {
-    const Node *n = e->live[i];
-    if (n->op == OP_MATMUL) { /* out [.., M, N], inner K */
-      const Node *a = n->in[0];
-      int r = a->shape.rank;
-      double k = (double)(n->ta ? a->shape.d[r - 2] : a->shape.d[r - 1]);
-      f += 2.0 * (double)shape_count(n->shape) * k;
-    } else if (n->op == OP_CONV2D || n->op == OP_CONV2D_DX || n->op == OP_CONV2D_DW) {
-      /* every (output element, C, KH, KW) pair of the forward convolution */
-      const Node *w = n->op == OP_CONV2D_DW ? n : n->in[1];
-      const Node *y = n->op == OP_CONV2D ? n : n->op == OP_CONV2D_DX ? n->in[0] : n->in[1];
-      f += 2.0 * (double)shape_count(y->shape) * (double)(w->shape.d[1] * w->shape.d[2] * w->shape.d[3]);
-    }
-  }
+  for (int i = 0; i < e->nlive; i++)
+    if (gc_ops[e->live[i]->op].flops) f += gc_ops[e->live[i]->op].flops(e->live[i]);
   return f;
 }
 

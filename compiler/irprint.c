@@ -21,14 +21,7 @@ static void node_line(FILE *f, Arena *a, const Node *n) {
   }
   fprintf(f, "%%%-4d = %s", n->id, gc_ops[n->op].name);
   for (int i = 0; i < n->nin; i++) fprintf(f, "%s%%%d", i ? ", " : " ", n->in[i]->id);
-  if (n->op == OP_POWC) fprintf(f, " ^%g", n->value);
-  if (n->op == OP_SUM || n->op == OP_MAX) fprintf(f, " axes=0x%x", n->axes);
-  if (n->op == OP_MATMUL && (n->ta || n->tb)) fprintf(f, " %s%s", n->ta ? "tA" : "", n->tb ? "tB" : "");
-  if (n->op == OP_PERMUTE) {
-    fprintf(f, " perm=[");
-    for (int i = 0; i < n->shape.rank; i++) fprintf(f, "%s%d", i ? "," : "", n->perm[i]);
-    fprintf(f, "]");
-  }
+  if (gc_ops[n->op].print) gc_ops[n->op].print(f, n);
   fprintf(f, " : %s%s", ty, shape_str(a, n->shape));
   if (n->name || n->is_grad) fprintf(f, "   #%s%s%s", n->is_grad ? " grad" : "", n->name ? " " : "", n->name ? n->name : "");
   fprintf(f, "\n");

@@ -19,9 +19,6 @@ static LLVMValueRef em_exp(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef
 static LLVMValueRef em_log(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
   return (void)n, (void)b, m_log(L, a);
 }
-static LLVMValueRef em_log1p(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
-  return (void)n, (void)b, m_log1p(L, a);
-}
 static LLVMValueRef em_sqrt(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
   return (void)n, (void)b, m_sqrt(L, a);
 }
@@ -204,7 +201,7 @@ static void em_onehot(Lower *L, Kernel *k) {
 #define ELEM(e, nm) [OP_##e] = {em_##nm, NULL}
 
 const OpLower gc_lower[OP__COUNT] = {
-    ELEM(NEG, neg),          ELEM(EXP, exp),       ELEM(LOG, log),         ELEM(LOG1P, log1p),
+    ELEM(NEG, neg),          ELEM(EXP, exp),       ELEM(LOG, log),
     ELEM(SQRT, sqrt),        ELEM(ABS, abs),       ELEM(SIGN, sign),       ELEM(STEP, step),
     ELEM(TANH, tanh),        ELEM(SIGMOID, sigmoid), ELEM(RELU, relu),     ELEM(SOFTPLUS, softplus),
     ELEM(ERF, erf),          ELEM(POWC, powc),     ELEM(EXPAND, id),       ELEM(ADD, add),

@@ -166,9 +166,6 @@ static Node *cnst(Graph *g, double v) { return g_const(g, v); }
 static void grad_neg(Graph *g, Node *n, Node *dy, Node **dx) { (void)n, dx[0] = g_unary(g, OP_NEG, dy); }
 static void grad_exp(Graph *g, Node *n, Node *dy, Node **dx) { dx[0] = mul(g, dy, n); }
 static void grad_log(Graph *g, Node *n, Node *dy, Node **dx) { dx[0] = divi(g, dy, A(n)); }
-static void grad_log1p(Graph *g, Node *n, Node *dy, Node **dx) {
-  dx[0] = divi(g, dy, add(g, A(n), cnst(g, 1)));
-}
 static void grad_sqrt(Graph *g, Node *n, Node *dy, Node **dx) {
   dx[0] = divi(g, dy, mul(g, n, cnst(g, 2)));
 }
@@ -257,7 +254,6 @@ static void grad_matmul(Graph *g, Node *n, Node *dy, Node **dx) {
 static double ev_neg(const Node *n, double a, double b) { return (void)n, (void)b, -a; }
 static double ev_exp(const Node *n, double a, double b) { return (void)n, (void)b, exp(a); }
 static double ev_log(const Node *n, double a, double b) { return (void)n, (void)b, log(a); }
-static double ev_log1p(const Node *n, double a, double b) { return (void)n, (void)b, log1p(a); }
 static double ev_sqrt(const Node *n, double a, double b) { return (void)n, (void)b, sqrt(a); }
 static double ev_abs(const Node *n, double a, double b) { return (void)n, (void)b, fabs(a); }
 static double ev_sign(const Node *n, double a, double b) { return (void)n, (void)b, (a > 0) - (a < 0); }
@@ -355,19 +351,43 @@ static void ev_onehot(const Node *n, double *out, double *const *ins) {
     for (int64_t c = 0; c < C; c++) out[i * C + c] = ins[0][i] == (double)c;
 }
 
+/* ---------------------------------------------------------------- attributes, cost */
+
+static void pr_powc(FILE *f, const Node *n) { fprintf(f, " ^%g", n->value); }
+static void pr_reduce(FILE *f, const Node *n) {
+  fprintf(f, " axes=0x%x%s", n->axes, n->op == OP_MAX && n->k == 1 ? " first" : "");
+}
+static void pr_axes(FILE *f, const Node *n) { fprintf(f, " axes=0x%x", n->axes); }
+static void pr_matmul(FILE *f, const Node *n) {
+  if (n->ta || n->tb) fprintf(f, " %s%s", n->ta ? "tA" : "", n->tb ? "tB" : "");
+}
+static void pr_perm(FILE *f, const Node *n) {
+  fprintf(f, " perm=[");
+  for (int i = 0; i < n->shape.rank; i++) fprintf(f, "%s%d", i ? "," : "", n->perm[i]);
+  fprintf(f, "]");
+}
+static void pr_classes(FILE *f, const Node *n) { fprintf(f, " classes=%g", n->value); }
+
+static double flops_matmul(const Node *n) { /* out [.., M, N], inner K */
+  const Node *a = A(n);
+  int r = a->shape.rank;
+  double k = (double)(n->ta ? a->shape.d[r - 2] : a->shape.d[r - 1]);
+  return 2.0 * (double)shape_count(n->shape) * k;
+}
+
 /* ---------------------------------------------------------------- the table */
 
-#define ELEM1(e, nm, g) [OP_##e] = {#nm, 1, CLS_ELEM, shape_same, g, ev_##nm, NULL, 0}
-#define ELEM2(e, nm, g) [OP_##e] = {#nm, 2, CLS_ELEM, shape_broadcast2, g, ev_##nm, NULL, 0}
+#define ELEM1(e, nm, g) [OP_##e] = {#nm, 1, CLS_ELEM, shape_same, g, ev_##nm, .flags = OPF_STORES_ONCE}
+#define ELEM2(e, nm, g) [OP_##e] = {#nm, 2, CLS_ELEM, shape_broadcast2, g, ev_##nm, .flags = OPF_STORES_ONCE}
+#define KERNEL CLS_KERNEL
 
 const OpInfo gc_ops[OP__COUNT] = {
-    [OP_INPUT] = {"input", 0, CLS_LEAF, NULL, NULL, NULL, NULL, 0},
-    [OP_PARAM] = {"param", 0, CLS_LEAF, NULL, NULL, NULL, NULL, 0},
-    [OP_CONST] = {"const", 0, CLS_LEAF, shape_const, NULL, NULL, NULL, 0},
+    [OP_INPUT] = {"input", 0, CLS_LEAF},
+    [OP_PARAM] = {"param", 0, CLS_LEAF},
+    [OP_CONST] = {"const", 0, CLS_LEAF, shape_const, .attrs = ATTR_VALUE},
     ELEM1(NEG, neg, grad_neg),
     ELEM1(EXP, exp, grad_exp),
     ELEM1(LOG, log, grad_log),
-    ELEM1(LOG1P, log1p, grad_log1p),
     ELEM1(SQRT, sqrt, grad_sqrt),
     ELEM1(ABS, abs, grad_abs),
     ELEM1(SIGN, sign, NULL),
@@ -377,9 +397,10 @@ const OpInfo gc_ops[OP__COUNT] = {
     ELEM1(RELU, relu, grad_relu),
     ELEM1(SOFTPLUS, softplus, grad_softplus),
     ELEM1(ERF, erf, grad_erf),
-    ELEM1(POWC, powc, grad_powc),
-    [OP_EXPAND] = {"expand", 1, CLS_ELEM, shape_expand, grad_expand, ev_id, NULL, 0},
-    [OP_DETACH] = {"detach", 1, CLS_ALIAS, shape_detach, NULL, NULL, NULL, 0},
+    [OP_POWC] = {"powc", 1, CLS_ELEM, shape_same, grad_powc, ev_powc, .attrs = ATTR_VALUE,
+                 .flags = OPF_STORES_ONCE, .print = pr_powc},
+    [OP_EXPAND] = {"expand", 1, CLS_ELEM, shape_expand, grad_expand, ev_id, .flags = OPF_STORES_ONCE},
+    [OP_DETACH] = {"detach", 1, CLS_ALIAS, shape_detach},
     ELEM2(ADD, add, grad_add),
     ELEM2(SUB, sub, grad_sub),
     ELEM2(MUL, mul, grad_mul),
@@ -387,20 +408,33 @@ const OpInfo gc_ops[OP__COUNT] = {
     ELEM2(MAXIMUM, maximum, grad_maximum),
     ELEM2(MINIMUM, minimum, grad_minimum),
     ELEM2(EQ, eq, NULL),
-    [OP_SUM] = {"sum", 1, CLS_REDUCE, shape_reduce, grad_sum, ev_sum1, ev_reduce, 0},
-    [OP_MAX] = {"max", 1, CLS_REDUCE, shape_reduce, grad_max, ev_max1, ev_reduce, -INFINITY},
-    [OP_RESHAPE] = {"reshape", 1, CLS_ALIAS, shape_reshape, grad_reshape, NULL, NULL, 0},
-    [OP_PERMUTE] = {"permute", 1, CLS_KERNEL, shape_permute, grad_permute, NULL, ev_permute, 0},
-    [OP_MATMUL] = {"matmul", 2, CLS_KERNEL, shape_matmul, grad_matmul, NULL, ev_matmul, 0},
-    [OP_ONEHOT] = {"onehot", 1, CLS_KERNEL, shape_onehot, NULL, NULL, ev_onehot, 0},
-    [OP_ARGMAX_MASK] = {"argmax_mask", 1, CLS_KERNEL, shape_argmax_mask, NULL, NULL, ev_argmax_mask, 0},
-    [OP_CONV2D] = {"conv2d", 2, CLS_KERNEL, shape_conv2d, grad_conv2d, NULL, ev_conv2d, 0},
-    [OP_CONV2D_DX] = {"conv2d_dx", 2, CLS_KERNEL, shape_preset4, NULL, NULL, ev_conv2d_dx, 0},
-    [OP_CONV2D_DW] = {"conv2d_dw", 2, CLS_KERNEL, shape_preset4, NULL, NULL, ev_conv2d_dw, 0},
-    [OP_MAXPOOL] = {"max_pool2d", 1, CLS_KERNEL, shape_pool, grad_maxpool, NULL, ev_maxpool, 0},
-    [OP_MAXPOOL_DX] = {"max_pool2d_dx", 2, CLS_KERNEL, shape_preset4, NULL, NULL, ev_maxpool_dx, 0},
-    [OP_AVGPOOL] = {"avg_pool2d", 1, CLS_KERNEL, shape_pool, grad_avgpool, NULL, ev_avgpool, 0},
-    [OP_AVGPOOL_DX] = {"avg_pool2d_dx", 1, CLS_KERNEL, shape_preset4, NULL, NULL, ev_avgpool_dx, 0},
-    [OP_COPY] = {"copy", 1, CLS_ELEM, shape_sink, NULL, ev_id, NULL, 0},
-    [OP_SGD] = {"sgd", 2, CLS_ELEM, shape_sink, NULL, ev_id, NULL, 0},
+    [OP_SUM] = {"sum", 1, CLS_REDUCE, shape_reduce, grad_sum, ev_sum1, ev_reduce, 0, ATTR_AXES, OPF_STORES_ONCE,
+                pr_reduce},
+    [OP_MAX] = {"max", 1, CLS_REDUCE, shape_reduce, grad_max, ev_max1, ev_reduce, -INFINITY, ATTR_AXES | ATTR_K,
+                OPF_STORES_ONCE, pr_reduce},
+    [OP_RESHAPE] = {"reshape", 1, CLS_ALIAS, shape_reshape, grad_reshape},
+    [OP_PERMUTE] = {"permute", 1, KERNEL, shape_permute, grad_permute, .evalk = ev_permute, .attrs = ATTR_PERM,
+                    .flags = OPF_STORES_ONCE, .print = pr_perm},
+    [OP_MATMUL] = {"matmul", 2, KERNEL, shape_matmul, grad_matmul, .evalk = ev_matmul, .attrs = ATTR_TRANS,
+                   .print = pr_matmul, .flops = flops_matmul},
+    [OP_ONEHOT] = {"onehot", 1, KERNEL, shape_onehot, .evalk = ev_onehot, .attrs = ATTR_VALUE, .print = pr_classes},
+    [OP_ARGMAX_MASK] = {"argmax_mask", 1, KERNEL, shape_argmax_mask, .evalk = ev_argmax_mask, .attrs = ATTR_AXES,
+                        .print = pr_axes},
+    [OP_CONV2D] = {"conv2d", 2, KERNEL, shape_conv2d, grad_conv2d, .evalk = ev_conv2d, .attrs = ATTR_STRIDE,
+                   .flags = OPF_STORES_ONCE, .print = pr_window, .flops = flops_conv},
+    [OP_CONV2D_DX] = {"conv2d_dx", 2, KERNEL, shape_preset4, .evalk = ev_conv2d_dx, .attrs = ATTR_STRIDE,
+                      .print = pr_window, .flops = flops_conv},
+    [OP_CONV2D_DW] = {"conv2d_dw", 2, KERNEL, shape_preset4, .evalk = ev_conv2d_dw, .attrs = ATTR_STRIDE,
+                      .flags = OPF_STORES_ONCE, .print = pr_window, .flops = flops_conv},
+    [OP_MAXPOOL] = {"max_pool2d", 1, KERNEL, shape_pool, grad_maxpool, .evalk = ev_maxpool,
+                    .attrs = ATTR_K | ATTR_STRIDE, .print = pr_window},
+    [OP_MAXPOOL_DX] = {"max_pool2d_dx", 2, KERNEL, shape_preset4, .evalk = ev_maxpool_dx,
+                       .attrs = ATTR_K | ATTR_STRIDE, .print = pr_window},
+    [OP_AVGPOOL] = {"avg_pool2d", 1, KERNEL, shape_pool, grad_avgpool, .evalk = ev_avgpool,
+                    .attrs = ATTR_K | ATTR_STRIDE, .print = pr_window},
+    [OP_AVGPOOL_DX] = {"avg_pool2d_dx", 1, KERNEL, shape_preset4, .evalk = ev_avgpool_dx,
+                       .attrs = ATTR_K | ATTR_STRIDE, .print = pr_window},
+    /* sinks (entry.c): stored by the kernel they ride on, or a kernel of their own */
+    [OP_COPY] = {"copy", 1, CLS_ELEM, shape_sink, NULL, ev_id},
+    [OP_SGD] = {"sgd", 2, CLS_ELEM, shape_sink, NULL, ev_id},
 };

@@ -21,7 +21,6 @@
   X(NEG,       "neg",       1, ELEM)       \
   X(EXP,       "exp",       1, ELEM)       \
   X(LOG,       "log",       1, ELEM)       \
-  X(LOG1P,     "log1p",     1, ELEM)       \
   X(SQRT,      "sqrt",      1, ELEM)       \
   X(ABS,       "abs",       1, ELEM)       \
   X(SIGN,      "sign",      1, ELEM)       \

@@ -157,3 +157,19 @@ void ev_avgpool(const Node *n, double *out, double *const *in) {
 void ev_avgpool_dx(const Node *n, double *out, double *const *in) { /* in: dy */
   ev_pool(n->shape, X0(n)->shape, n->k, n->stride, 3, out, NULL, in[0]);
 }
+
+/* ---------------------------------------------------------------- attributes, cost */
+
+void pr_window(FILE *f, const Node *n) {
+  if (gc_ops[n->op].attrs & ATTR_K) fprintf(f, " k=%d", n->k);
+  fprintf(f, " stride=%d", n->stride);
+  if (n->pad) fprintf(f, " pad=%d", n->pad);
+}
+
+/* Every (output element, C, KH, KW) pair of the forward convolution, for it and for
+ * its two gradients. */
+double flops_conv(const Node *n) {
+  const Node *w = n->op == OP_CONV2D_DW ? n : X1(n);
+  const Node *y = n->op == OP_CONV2D ? n : n->op == OP_CONV2D_DX ? X0(n) : X1(n);
+  return 2.0 * (double)shape_count(y->shape) * (double)(w->shape.d[1] * w->shape.d[2] * w->shape.d[3]);
+}

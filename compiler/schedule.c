@@ -30,10 +30,8 @@ static bool computed(const Node *n) {
 /* Kernels that store each element of their result exactly once, through lw_store:
  * they can apply a sink's accumulation or SGD update as they store. */
 static bool stores_once(const Node *x) {
-  OpClass c = gc_ops[x->op].cls;
-  if (c == CLS_ELEM) return x->op != OP_COPY && x->op != OP_SGD;
   if (x->op == OP_MATMUL) return matmul_single_pass(x);
-  return c == CLS_REDUCE || x->op == OP_PERMUTE || x->op == OP_CONV2D || x->op == OP_CONV2D_DW;
+  return gc_ops[x->op].flags & OPF_STORES_ONCE;
 }
 
 /* An SGD update may ride on the gradient's kernel only if every other reader of the

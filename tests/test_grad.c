@@ -17,6 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "support/opcheck.c"
+#include <setjmp.h>
+#include "autodiff.h"
+#include "build.h"
+#include "opinfo.h"
 
 /* ---------------------------------------------------------------- the cases */
 
@@ -867,4 +871,35 @@ Test(grad, accumulates_onto_existing) {
     cr_expect(fabsf(pb[k] - (-50.0f + gb[k])) <= 1e-4f, "grad b[%d] = %g, want %g", k, (double)pb[k],
               (double)(-50.0f + gb[k]));
   oc_close(&om);
+}
+
+/* Every primitive with a derivative rule (ops.c) has that rule exercised by a case of
+ * the table: some case's model has a node of that op that depends on a trainable
+ * parameter before autodiff runs. A primitive added with a derivative but no case
+ * here fails, by name. */
+/* Marks the ops of c's model that depend on a trainable parameter. */
+static void mark_differentiated(const Case *c, bool *seen) {
+  Arena *a = arena_new();
+  Diag *d = ARENA_NEW(a, Diag);
+  d->file = c->name;
+  d->src = c->src;
+  if (setjmp(d->jb)) cr_assert_fail("%s: %s", c->name, d->msg);
+  BuildOptions bo = {0};
+  Graph *g = build_graph(a, d, parse_program(a, d), &bo);
+  bool *dep = calloc((size_t)g->n, sizeof *dep);
+  for (int k = 0; k < g->n; k++) { /* topological: inputs first */
+    Node *n = g->nodes[k];
+    dep[k] = n->op == OP_PARAM && n->trainable;
+    for (int j = 0; j < n->nin; j++) dep[k] |= dep[n->in[j]->id];
+    if (dep[k]) seen[n->op] = true;
+  }
+  free(dep);
+  arena_free(a);
+}
+
+Test(grad, every_derivative_is_tested) {
+  bool seen[OP__COUNT] = {0};
+  for (size_t i = 0; i < NCASES; i++) mark_differentiated(&cases[i], seen);
+  for (int op = 0; op < OP__COUNT; op++)
+    cr_expect(!gc_ops[op].grad || seen[op], "no case of test_grad.c differentiates the primitive '%s'", gc_ops[op].name);
 }
