@@ -597,7 +597,11 @@ static int params_of(const gradc_model *m, param_list *p) {
   p->trains = calloc(m->desc.ntensors + 1, sizeof *p->trains);
   if (!p->want || !p->index || !p->trains) return -1;
   for (size_t i = 0; i < m->desc.ntensors; i++)
-    if (is_param(m, i)) p->want[p->n] = m->desc.tensors[i].info, p->trains[p->n] = m->mom[i] != NULL, p->index[p->n++] = i;
+    if (is_param(m, i)) {
+      p->want[p->n] = m->desc.tensors[i].info;
+      p->trains[p->n] = m->mom[i] != NULL;
+      p->index[p->n++] = i;
+    }
   return 0;
 }
 

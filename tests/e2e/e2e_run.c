@@ -515,7 +515,8 @@ Test(freeze, check_and_bench, .timeout = 60) {
     cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
     cJSON *j = cJSON_Parse(r.out);
     cr_assert(j, "not JSON:\n%s", r.out);
-    flops[i] = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "train_step"), "flops")->valuedouble;
+    const cJSON *step = cJSON_GetObjectItemCaseSensitive(j, "train_step");
+    flops[i] = cJSON_GetObjectItemCaseSensitive(step, "flops")->valuedouble;
     cJSON_Delete(j);
     e2e_free(&r);
   }

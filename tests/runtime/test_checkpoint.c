@@ -115,7 +115,8 @@ Test(checkpoint, file_is_plain_safetensors, .init = make_dir, .fini = remove_dir
   }
   cr_assert(!memcmp(data + 7, gradc_momentum(m, "w", NULL), 16), "w.momentum is not w's buffer");
   cJSON *meta = cJSON_GetObjectItem(j, "__metadata__");
-  for (cJSON *v = meta->child; v; v = v->next) cr_assert(cJSON_IsString(v), "__metadata__.%s is not a string", v->string);
+  for (cJSON *v = meta->child; v; v = v->next)
+    cr_assert(cJSON_IsString(v), "__metadata__.%s is not a string", v->string);
   cr_assert_str_eq(cJSON_GetObjectItem(meta, "note")->valuestring, "resumable");
   cr_assert_str_eq(cJSON_GetObjectItem(meta, GRADC_META_WEIGHT_DECAY)->valuestring, "0");
   cJSON_Delete(j);

@@ -158,7 +158,8 @@ static bool train_option(TrainArgs *a, int argc, char **argv, int *i, bool *ok, 
     *ok = parse_int(*v, 0, INT64_MAX, &a->steps), *want = "an integer >= 0";
   else if (!strcmp(argv[*i], "--log-steps")) a->log_steps = true;
   else if ((*v = opt_value("--lr", argc, argv, i))) *ok = hyper(*v, &a->lr, &a->lr_given), *want = HYPER;
-  else if ((*v = opt_value("--momentum", argc, argv, i))) *ok = hyper(*v, &a->momentum, &a->momentum_given), *want = HYPER;
+  else if ((*v = opt_value("--momentum", argc, argv, i)))
+    *ok = hyper(*v, &a->momentum, &a->momentum_given), *want = HYPER;
   else if ((*v = opt_value("--weight-decay", argc, argv, i))) *ok = hyper(*v, &a->wd, &a->wd_given), *want = HYPER;
   else return false;
   return true;

@@ -123,7 +123,8 @@ static int same_model(Reader *r) {
                    r->path, model, gradc_model_name(r->m)), 1;
   if (strcmp(frozen, here))
     return fprintf(stderr, "gradc train: --resume %s: the checkpoint's run froze %s, this run freezes %s: pass the "
-                   "same --freeze, or " NEW_RUN "\n", r->path, *frozen ? frozen : "nothing", *here ? here : "nothing"), 1;
+                   "same --freeze, or " NEW_RUN "\n", r->path, *frozen ? frozen : "nothing",
+                   *here ? here : "nothing"), 1;
   return 0;
 }
 
@@ -136,7 +137,8 @@ static int same_data(Reader *r, const TrainState *s, const Table *data, size_t b
                    s->rows, s->batch, data->rows, batch), 1;
   if (s->data_hash != data_hash(data))
     return fprintf(stderr, "gradc train: --resume %s: --data holds other values than the data the checkpoint was "
-                   "trained on (the same %zu rows): resume with the same --data, or " NEW_RUN "\n", r->path, s->rows), 1;
+                   "trained on (the same %zu rows): resume with the same --data, or " NEW_RUN "\n", r->path,
+                   s->rows), 1;
   return 0;
 }
 
