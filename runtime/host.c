@@ -190,6 +190,7 @@ void gradc_close(gradc_model *m) {
   free_call(&m->forward);
   free_call(&m->backward);
   free_call(&m->train);
+  gradc__meta_free(m->meta);
   gradc_desc_free(&m->desc);
   if (m->dl) dlclose(m->dl);
   free(m);
@@ -222,6 +223,13 @@ float *gradc_grad(gradc_model *m, const char *param, size_t *count) {
   if (i >= 0 && !m->grad[i]) i = -1;
   if (count) *count = i < 0 ? 0 : m->desc.tensors[i].info.count;
   return i < 0 ? NULL : m->grad[i];
+}
+
+float *gradc_momentum(gradc_model *m, const char *param, size_t *count) {
+  long i = m ? gradc__find(m, param) : -1;
+  if (i >= 0 && !m->mom[i]) i = -1;
+  if (count) *count = i < 0 ? 0 : m->desc.tensors[i].info.count;
+  return i < 0 ? NULL : m->mom[i];
 }
 
 void gradc_zero_grad(gradc_model *m) {

@@ -38,11 +38,15 @@ struct gradc_model {
   float hyper[3];                       /* the train step's {lr, momentum, weight decay} */
   void (*set_parallel)(void (*run)(void *, void (*)(void *, int32_t), void *, int32_t), void *pool);
   int threads;                          /* what gradc_set_threads put in effect */
+  char **meta; /* the last gradc_load_checkpoint's __metadata__: key, value, ..., NULL */
   char err[GRADC_ERR_LEN];
 };
 
 /* Format a message into m->err; returns -1 (the runtime's failure value). */
 int gradc__fail(gradc_model *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Frees a metadata copy (key, value, ..., NULL); NULL is fine. */
+void gradc__meta_free(char **meta);
 
 /* Index of a tensor by name, or -1. */
 long gradc__find(const gradc_model *m, const char *name);

@@ -1,7 +1,11 @@
-/* runtime/safetensors.c — gradc_save and gradc_load: a model's parameters as a
- * safetensors file (8-byte little-endian header length N, N bytes of JSON header padded
- * with spaces so the data is 8-byte aligned, then the raw little-endian F32 data; one
- * entry per param under its name, "__metadata__": {"model": NAME, "gradc_crc32": CRC}).
+/* runtime/safetensors.c — gradc_save / gradc_load (a model's parameters as a
+ * safetensors file) and gradc_save_checkpoint / gradc_load_checkpoint (the same with the
+ * optimiser's state). The format: 8-byte little-endian header length N, N bytes of JSON
+ * header padded with spaces so the data is 8-byte aligned, then the raw little-endian
+ * F32 data; one entry per param under its name, then (a checkpoint with momentum) one
+ * per trainable param's momentum buffer under "NAME.momentum";
+ * "__metadata__": {"model": NAME, "gradc_crc32": CRC, ...}, a checkpoint adding
+ * "gradc_momentum", "gradc_weight_decay" and its caller's strings.
  *
  * CRC is the CRC-32 (IEEE 802.3, as zlib's crc32) of the data section, as 8 lowercase
  * hex digits (safetensors metadata values are strings). Loading verifies it when the
@@ -10,11 +14,12 @@
  * Save is atomic: a temporary file in the same directory, flushed and fsync'ed, then
  * renamed over the target (common/outfile.h: a link is followed, a device such as
  * /dev/null written in place). Load validates the whole file against the model (names,
- * dtypes, shapes, byte ranges, no missing or extra tensors) before it copies anything,
- * so a rejected file leaves the parameters untouched.
+ * dtypes, shapes, byte ranges, no missing or extra tensors; optimiser state is allowed
+ * beside the parameters, and skipped by gradc_load) before it copies anything, so a
+ * rejected file leaves the model untouched.
  *
- * It does not read other dtypes, convert shapes, or touch gradients or optimiser
- * state. Nothing here aborts, exits or prints. */
+ * It does not read other dtypes or convert shapes. Nothing here aborts, exits or
+ * prints. */
 #define _DEFAULT_SOURCE /* mkstemps (outfile.h), fsync */
 #include <errno.h>
 #include <stdarg.h>
@@ -64,15 +69,56 @@ static bool is_param(const gradc_model *m, size_t i) {
   return m->desc.tensors[i].info.role == GRADC_ROLE_PARAM;
 }
 
+/* ---- what a file holds ---- */
+
+/* One tensor of a file being written: a parameter, or a trainable parameter's momentum
+ * buffer under "NAME.momentum". */
+typedef struct {
+  char *name; /* malloc'd */
+  const gradc_tensor_info *info;
+  const float *data;
+} saved_tensor;
+
+typedef struct {
+  saved_tensor *t;
+  size_t n;
+} saved_list;
+
+static void saved_free(saved_list *l) {
+  for (size_t i = 0; l->t && i < l->n; i++) free(l->t[i].name);
+  free(l->t);
+}
+
+static bool saved_add(saved_list *l, const gradc_tensor_info *ti, const float *data, const char *suffix) {
+  size_t len = strlen(ti->name) + strlen(suffix) + 1;
+  char *name = malloc(len);
+  if (!name) return false;
+  snprintf(name, len, "%s%s", ti->name, suffix);
+  l->t[l->n++] = (saved_tensor){name, ti, data};
+  return true;
+}
+
+/* Every parameter in order; with optimiser state, then every momentum buffer in order. */
+static int saved_of(const gradc_model *m, bool state, saved_list *l) {
+  l->n = 0;
+  l->t = calloc(2 * m->desc.ntensors + 1, sizeof *l->t);
+  bool ok = l->t != NULL;
+  for (size_t i = 0; ok && i < m->desc.ntensors; i++)
+    if (is_param(m, i)) ok = saved_add(l, &m->desc.tensors[i].info, m->buf[i], "");
+  for (size_t i = 0; ok && state && i < m->desc.ntensors; i++)
+    if (m->mom[i]) ok = saved_add(l, &m->desc.tensors[i].info, m->mom[i], GRADC_MOMENTUM_SUFFIX);
+  if (!ok) saved_free(l);
+  return ok ? 0 : -1;
+}
+
 /* ---- header ---- */
 
-/* The CRC-32 of the data section gradc_save writes: every param's bytes, in order. */
-static uint32_t data_crc(const gradc_model *m) {
+/* The CRC-32 of the data section: every saved tensor's bytes, in order. */
+static uint32_t data_crc(const saved_list *l) {
   crc_table tab;
   crc_table_init(&tab);
   uint32_t crc = 0;
-  for (size_t i = 0; i < m->desc.ntensors; i++)
-    if (is_param(m, i)) crc = crc32_update(&tab, crc, m->buf[i], m->desc.tensors[i].info.count * sizeof(float));
+  for (size_t i = 0; i < l->n; i++) crc = crc32_update(&tab, crc, l->t[i].data, l->t[i].info->count * sizeof(float));
   return crc;
 }
 
@@ -102,21 +148,42 @@ static cJSON *tensor_entry(const gradc_tensor_info *ti, uint64_t begin) {
   return o;
 }
 
+/* What a checkpoint adds to __metadata__: the optimiser's settings, then the caller's. */
+typedef struct {
+  bool state;
+  const char *const *keys, *const *values;
+  size_t n;
+} save_extra;
+
+static bool add_number(cJSON *meta, const char *key, float v) {
+  char s[32];
+  snprintf(s, sizeof s, "%.9g", (double)v);
+  return add(meta, key, cJSON_CreateString(s));
+}
+
+static cJSON *build_meta(const gradc_model *m, const saved_list *l, const save_extra *x) {
+  cJSON *meta = cJSON_CreateObject();
+  char crc[9];
+  snprintf(crc, sizeof crc, "%08x", (unsigned)data_crc(l));
+  bool ok = meta && add(meta, "model", cJSON_CreateString(m->desc.model)) &&
+            add(meta, "gradc_crc32", cJSON_CreateString(crc));
+  if (ok && x->state)
+    ok = add_number(meta, GRADC_META_MOMENTUM, m->opt.momentum) &&
+         add_number(meta, GRADC_META_WEIGHT_DECAY, m->opt.weight_decay);
+  for (size_t i = 0; ok && i < x->n; i++) ok = add(meta, x->keys[i], cJSON_CreateString(x->values[i]));
+  if (!ok) cJSON_Delete(meta);
+  return ok ? meta : NULL;
+}
+
 /* The header JSON, padded with spaces to a multiple of 8 bytes; NULL if out of memory
  * (every cJSON allocation is checked: a header missing an entry is never written). */
-static char *build_header(const gradc_model *m, size_t *len) {
-  cJSON *root = cJSON_CreateObject(), *meta = cJSON_CreateObject();
-  if (!root || !meta) return cJSON_Delete(root), cJSON_Delete(meta), NULL;
-  char crc[9];
-  snprintf(crc, sizeof crc, "%08x", (unsigned)data_crc(m));
-  bool ok = add(meta, "model", cJSON_CreateString(m->desc.model)) && add(meta, "gradc_crc32", cJSON_CreateString(crc));
-  ok = add(root, "__metadata__", meta) && ok; /* add frees meta if it fails */
+static char *build_header(const gradc_model *m, const saved_list *l, const save_extra *x, size_t *len) {
+  cJSON *root = cJSON_CreateObject();
+  bool ok = root && add(root, "__metadata__", build_meta(m, l, x));
   uint64_t off = 0;
-  for (size_t i = 0; ok && i < m->desc.ntensors; i++) {
-    if (!is_param(m, i)) continue;
-    const gradc_tensor_info *ti = &m->desc.tensors[i].info;
-    ok = add(root, ti->name, tensor_entry(ti, off));
-    off += ti->count * sizeof(float);
+  for (size_t i = 0; ok && i < l->n; i++) {
+    ok = add(root, l->t[i].name, tensor_entry(l->t[i].info, off));
+    off += l->t[i].info->count * sizeof(float);
   }
   char *text = ok ? cJSON_PrintUnformatted(root) : NULL;
   cJSON_Delete(root);
@@ -135,14 +202,13 @@ static char *build_header(const gradc_model *m, size_t *len) {
 
 /* ---- save ---- */
 
-static int write_all(FILE *f, const gradc_model *m, const char *header, size_t hlen) {
+static int write_all(FILE *f, const saved_list *l, const char *header, size_t hlen) {
   unsigned char lenbytes[8];
   for (int i = 0; i < 8; i++) lenbytes[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
   if (fwrite(lenbytes, 1, 8, f) != 8 || fwrite(header, 1, hlen, f) != hlen) return -1;
-  for (size_t i = 0; i < m->desc.ntensors; i++) {
-    if (!is_param(m, i)) continue;
-    size_t n = m->desc.tensors[i].info.count;
-    if (fwrite(m->buf[i], sizeof(float), n, f) != n) return -1;
+  for (size_t i = 0; i < l->n; i++) {
+    size_t n = l->t[i].info->count;
+    if (fwrite(l->t[i].data, sizeof(float), n, f) != n) return -1;
   }
   return 0;
 }
@@ -163,9 +229,9 @@ static void sync_parent_dir(const char *path) {
 
 /* Writes the file through o's temporary (whose descriptor is fd), flushed to disk, and
  * commits it (rename over the target); on failure the temporary is removed, errno set. */
-static int write_and_commit(const gradc_model *m, int fd, OutFile *o, const char *header, size_t hlen) {
+static int write_and_commit(const saved_list *l, int fd, OutFile *o, const char *header, size_t hlen) {
   FILE *f = fdopen(fd, "wb");
-  int rc = f ? write_all(f, m, header, hlen) : -1;
+  int rc = f ? write_all(f, l, header, hlen) : -1;
   if (rc == 0 && fflush(f) != 0) rc = -1;
   if (rc == 0 && fsync(fd) != 0) rc = -1;
   int saved = errno;
@@ -179,22 +245,19 @@ static int write_and_commit(const gradc_model *m, int fd, OutFile *o, const char
   return outfile_commit(o, 0666);
 }
 
-int gradc_save(gradc_model *m, const char *path) {
-  if (!m) return -1;
-  if (!path || !*path) return gradc__fail(m, "cannot save weights: no path given");
+static int save_file(gradc_model *m, const char *path, const saved_list *l, const save_extra *x) {
   unsigned long long bytes = 0; /* what gradc_load accepts, and no more */
-  for (size_t i = 0; i < m->desc.ntensors; i++)
-    if (is_param(m, i)) bytes += m->desc.tensors[i].info.count * sizeof(float);
+  for (size_t i = 0; i < l->n; i++) bytes += l->t[i].info->count * sizeof(float);
   if (bytes > MAX_FILE_BYTES - (1u << 20))
-    return gradc__fail(m, "cannot save weights to '%s': %llu bytes of parameters; a weights file holds at most 4 GiB",
+    return gradc__fail(m, "cannot save weights to '%s': %llu bytes of tensors; a weights file holds at most 4 GiB",
                        path, bytes);
   size_t hlen = 0;
-  char *header = build_header(m, &hlen);
+  char *header = build_header(m, l, x, &hlen);
   if (!header) return gradc__fail(m, "cannot save weights to '%s': out of memory", path);
   OutFile o;
   bool in_place = outfile_in_place(path); /* a device, a FIFO: no file to keep unchanged */
   int rc = 0, fd = outfile_begin(&o, path, "");
-  if (fd < 0 || write_and_commit(m, fd, &o, header, hlen) != 0) {
+  if (fd < 0 || write_and_commit(l, fd, &o, header, hlen) != 0) {
     int e = errno;
     /* A full disk (ENOSPC), a quota (EDQUOT) or a file size limit (EFBIG) all end here,
      * before the rename: whatever was at path is still there, unchanged. */
@@ -207,8 +270,49 @@ int gradc_save(gradc_model *m, const char *path) {
   return rc;
 }
 
+/* A key the runtime writes itself, or one a reader could not tell from a tensor. */
+static bool reserved_key(const char *k) {
+  return !strcmp(k, "model") || !strcmp(k, "gradc_crc32") || !strcmp(k, GRADC_META_MOMENTUM) ||
+         !strcmp(k, GRADC_META_WEIGHT_DECAY);
+}
+
+static int save_with(gradc_model *m, const char *path, const save_extra *x) {
+  if (!m) return -1;
+  if (!path || !*path) return gradc__fail(m, "cannot save weights: no path given");
+  for (size_t i = 0; i < x->n; i++) {
+    if (!x->keys || !x->values || !x->keys[i] || !x->values[i])
+      return gradc__fail(m, "cannot save a checkpoint to '%s': metadata entry %zu is NULL", path, i);
+    if (reserved_key(x->keys[i]))
+      return gradc__fail(m, "cannot save a checkpoint to '%s': metadata key '%s' is the runtime's own", path,
+                         x->keys[i]);
+    for (size_t j = 0; j < i; j++)
+      if (!strcmp(x->keys[i], x->keys[j]))
+        return gradc__fail(m, "cannot save a checkpoint to '%s': metadata key '%s' given twice", path, x->keys[i]);
+  }
+  saved_list l;
+  /* torch keeps no momentum buffer when momentum is 0: neither does the file. */
+  if (saved_of(m, x->state && m->opt.momentum != 0.0f, &l))
+    return gradc__fail(m, "cannot save weights to '%s': out of memory", path);
+  int rc = save_file(m, path, &l, x);
+  saved_free(&l);
+  return rc;
+}
+
+int gradc_save(gradc_model *m, const char *path) {
+  save_extra none = {false, NULL, NULL, 0};
+  return save_with(m, path, &none);
+}
+
+int gradc_save_checkpoint(gradc_model *m, const char *path, const char *const *keys, const char *const *values,
+                          size_t n) {
+  save_extra x = {true, keys, values, n};
+  return save_with(m, path, &x);
+}
+
 /* ---- load ---- */
 
+/* The file being read. Its entries are want[0..n) (required) and, at index n + i, the
+ * optional optimiser state "NAME.momentum" of want[i] (same dtype and shape). */
 typedef struct {
   const char *path;
   unsigned char *bytes;
@@ -217,9 +321,11 @@ typedef struct {
   size_t data_len;
   const gradc_tensor_info *want; /* the tensors expected, and nothing else */
   size_t n;
-  size_t *begin; /* per tensor: byte offset of its data within the section */
+  const bool *trains; /* a checkpoint's load: which want[i] may have state; NULL: any, skipped */
+  size_t *begin;      /* per entry (2n): byte offset of its data within the section */
   bool *seen;
   const char *model; /* __metadata__.model, if the file says (for messages) */
+  cJSON *root;       /* the header, once valid */
   char *err;
   size_t errlen;
 } st_file;
@@ -268,17 +374,17 @@ static void format_shape(char *out, size_t len, const int64_t *dims, int rank) {
 }
 
 /* The shape of a header entry must equal the param's shape. */
-static int check_shape(st_file *f, const cJSON *shape, const gradc_tensor_info *ti) {
+static int check_shape(st_file *f, const char *name, const cJSON *shape, const gradc_tensor_info *ti) {
   int64_t dims[GRADC_MAX_RANK + 1];
   int rank = 0;
   bool ok = cJSON_IsArray(shape);
   for (const cJSON *d = ok ? shape->child : NULL; d; d = d->next, rank++) {
     if (!cJSON_IsNumber(d) || !(d->valuedouble >= 0 && d->valuedouble <= 9007199254740992.0) ||
         d->valuedouble != (double)(int64_t)d->valuedouble)
-      return stfail(f, "weights file '%s': tensor '%s' has a malformed shape", f->path, ti->name);
+      return stfail(f, "weights file '%s': tensor '%s' has a malformed shape", f->path, name);
     if (rank <= GRADC_MAX_RANK) dims[rank] = (int64_t)d->valuedouble;
   }
-  if (!ok) return stfail(f, "weights file '%s': tensor '%s' has no shape array", f->path, ti->name);
+  if (!ok) return stfail(f, "weights file '%s': tensor '%s' has no shape array", f->path, name);
   bool same = rank == ti->rank;
   for (int i = 0; same && i < rank; i++) same = dims[i] == ti->shape[i];
   if (same) return 0;
@@ -286,13 +392,12 @@ static int check_shape(st_file *f, const cJSON *shape, const gradc_tensor_info *
   if (rank > GRADC_MAX_RANK) snprintf(got, sizeof got, "rank %d", rank);
   else format_shape(got, sizeof got, dims, rank);
   format_shape(want, sizeof want, ti->shape, ti->rank);
-  return stfail(f, "weights file '%s': tensor '%s' has shape %s, model expects %s", f->path, ti->name,
-                     got, want);
+  return stfail(f, "weights file '%s': tensor '%s' has shape %s, model expects %s", f->path, name, got, want);
 }
 
-/* data_offsets must be [begin, end] inside the data section, of the param's byte size. */
-static int check_offsets(st_file *f, const cJSON *offs, size_t i) {
-  const gradc_tensor_info *ti = &f->want[i];
+/* data_offsets must be [begin, end] inside the data section, of the entry's byte size. */
+static int check_offsets(st_file *f, const char *name, const cJSON *offs, size_t i) {
+  const gradc_tensor_info *ti = &f->want[i % f->n];
   double v[2];
   int n = 0;
   bool ok = cJSON_IsArray(offs) && cJSON_GetArraySize(offs) == 2;
@@ -301,28 +406,41 @@ static int check_offsets(st_file *f, const cJSON *offs, size_t i) {
          d->valuedouble == (double)(int64_t)d->valuedouble;
     v[n++ % 2] = ok ? d->valuedouble : 0;
   }
-  if (!ok) return stfail(f, "weights file '%s': tensor '%s' has malformed data_offsets", f->path, ti->name);
+  if (!ok) return stfail(f, "weights file '%s': tensor '%s' has malformed data_offsets", f->path, name);
   uint64_t b = (uint64_t)v[0], e = (uint64_t)v[1], want = (uint64_t)ti->count * sizeof(float);
   if (b > e || e > f->data_len)
     return stfail(f, "weights file '%s': tensor '%s' has data_offsets [%llu, %llu] outside the data section (%zu bytes)",
-                       f->path, ti->name, (unsigned long long)b, (unsigned long long)e, f->data_len);
+                  f->path, name, (unsigned long long)b, (unsigned long long)e, f->data_len);
   if (e - b != want)
-    return stfail(f, "weights file '%s': tensor '%s' has %llu bytes of data, model expects %llu", f->path,
-                       ti->name, (unsigned long long)(e - b), (unsigned long long)want);
+    return stfail(f, "weights file '%s': tensor '%s' has %llu bytes of data, model expects %llu", f->path, name,
+                  (unsigned long long)(e - b), (unsigned long long)want);
   f->begin[i] = (size_t)b;
   return 0;
 }
 
+/* The entry a header name stands for: i for want[i], n + i for its momentum, or -1. */
+static long entry_of(const st_file *f, const char *name) {
+  for (size_t k = 0; k < f->n; k++)
+    if (strcmp(f->want[k].name, name) == 0) return (long)k;
+  size_t len = strlen(name), sl = strlen(GRADC_MOMENTUM_SUFFIX);
+  if (len <= sl || strcmp(name + len - sl, GRADC_MOMENTUM_SUFFIX)) return -1;
+  for (size_t k = 0; k < f->n; k++)
+    if (strlen(f->want[k].name) == len - sl && !strncmp(f->want[k].name, name, len - sl)) return (long)(f->n + k);
+  return -1;
+}
+
 static int check_entry(st_file *f, const cJSON *t) {
-  long i = -1;
-  for (size_t k = 0; k < f->n && i < 0; k++)
-    if (strcmp(f->want[k].name, t->string) == 0) i = (long)k;
+  long i = entry_of(f, t->string);
   if (i < 0)
     return stfail(f, "weights file '%s': unexpected tensor '%.200s' (the model has no parameter of that name%s%.200s%s)",
                   f->path, t->string, f->model ? "; the file holds weights of model '" : "", f->model ? f->model : "",
                   f->model ? "'" : "");
   if (f->seen[i]) return stfail(f, "weights file '%s': tensor '%s' appears twice", f->path, t->string);
   f->seen[i] = true;
+  const gradc_tensor_info *ti = &f->want[(size_t)i % f->n];
+  if ((size_t)i >= f->n && f->trains && !f->trains[i - (long)f->n])
+    return stfail(f, "weights file '%s': optimiser state '%s' for parameter '%s', which this model does not train "
+                  "(frozen)", f->path, t->string, ti->name);
   if (!cJSON_IsObject(t)) return stfail(f, "weights file '%s': tensor '%s' is not an object", f->path, t->string);
   const cJSON *dt = cJSON_GetObjectItemCaseSensitive(t, "dtype");
   if (!cJSON_IsString(dt))
@@ -330,22 +448,22 @@ static int check_entry(st_file *f, const cJSON *t) {
   if (strcmp(dt->valuestring, "F32") != 0)
     return stfail(f, "weights file '%s': tensor '%s' has dtype %.40s, model expects F32", f->path,
                        t->string, dt->valuestring);
-  const gradc_tensor_info *ti = &f->want[i];
-  if (check_shape(f, cJSON_GetObjectItemCaseSensitive(t, "shape"), ti)) return -1;
-  return check_offsets(f, cJSON_GetObjectItemCaseSensitive(t, "data_offsets"), (size_t)i);
+  if (check_shape(f, t->string, cJSON_GetObjectItemCaseSensitive(t, "shape"), ti)) return -1;
+  return check_offsets(f, t->string, cJSON_GetObjectItemCaseSensitive(t, "data_offsets"), (size_t)i);
 }
 
 /* The tensors' byte ranges tile the data section: no overlap, no gap, nothing after
  * (as the safetensors format requires). Every param has at least one element. */
 static int check_tiling(st_file *f) {
-  size_t at = 0;
-  for (size_t done = 0; done < f->n; done++) { /* the next range starts where the last ended */
+  size_t at = 0, entries = 0;
+  for (size_t k = 0; k < 2 * f->n; k++) entries += f->seen[k];
+  for (size_t done = 0; done < entries; done++) { /* the next range starts where the last ended */
     size_t k = 0;
-    while (k < f->n && f->begin[k] != at) k++;
-    if (k == f->n)
+    while (k < 2 * f->n && !(f->seen[k] && f->begin[k] == at)) k++;
+    if (k == 2 * f->n)
       return stfail(f, "weights file '%s': the tensors' data_offsets overlap or leave a gap at byte %zu of the data",
                     f->path, at);
-    at += f->want[k].count * sizeof(float);
+    at += f->want[k % f->n].count * sizeof(float);
   }
   if (at != f->data_len)
     return stfail(f, "weights file '%s': %zu bytes after the last tensor's data", f->path, f->data_len - at);
@@ -405,7 +523,8 @@ static bool all_space(const unsigned char *p, const unsigned char *end) {
   return true;
 }
 
-/* Everything but the copy: the framing, the JSON, every tensor. */
+/* Everything but the copy: the framing, the JSON, every tensor. The header stays in
+ * f->root. */
 static int validate(st_file *f) {
   if (f->size < 8)
     return stfail(f, "weights file '%s' is truncated: %zu bytes, shorter than the 8-byte header length",
@@ -420,44 +539,183 @@ static int validate(st_file *f) {
   f->data = f->bytes + 8 + n;
   f->data_len = f->size - 8 - (size_t)n;
   const char *end = NULL;
-  cJSON *root = cJSON_ParseWithLengthOpts((const char *)f->bytes + 8, (size_t)n, &end, 0);
-  if (!root || !all_space((const unsigned char *)end, f->data))
-    return cJSON_Delete(root), stfail(f, "weights file '%s': the header is not valid JSON", f->path);
-  int rc = check_header(f, root);
-  if (rc == 0) rc = check_crc(f, root);
-  cJSON_Delete(root);
+  f->root = cJSON_ParseWithLengthOpts((const char *)f->bytes + 8, (size_t)n, &end, 0);
+  if (!f->root || !all_space((const unsigned char *)end, f->data))
+    return stfail(f, "weights file '%s': the header is not valid JSON", f->path);
+  int rc = check_header(f, f->root);
+  if (rc == 0) rc = check_crc(f, f->root);
   return rc;
+}
+
+/* Reads and validates f->path against f->want[0..n) (set by the caller). */
+static int st_open(st_file *f, char *err, size_t errlen) {
+  f->err = err, f->errlen = errlen;
+  f->begin = calloc(2 * f->n + 1, sizeof *f->begin);
+  f->seen = calloc(2 * f->n + 1, sizeof *f->seen);
+  int rc = !f->begin || !f->seen ? stfail(f, "weights file '%s': out of memory", f->path) : 0;
+  if (rc == 0) rc = read_file(f);
+  if (rc == 0) rc = validate(f);
+  return rc;
+}
+
+static void st_close(st_file *f) {
+  cJSON_Delete(f->root);
+  free(f->bytes);
+  free(f->begin);
+  free(f->seen);
+}
+
+/* Entry i's data into dst; an absent entry (optimiser state the file lacks) as zeros. */
+static void st_copy(const st_file *f, size_t i, float *dst) {
+  size_t bytes = f->want[i % f->n].count * sizeof(float);
+  if (f->seen[i]) memcpy(dst, f->data + f->begin[i], bytes);
+  else memset(dst, 0, bytes);
 }
 
 int gradc_read_safetensors(const char *path, const gradc_tensor_info *want, float *const *dst, size_t n, char *err,
                            size_t errlen) {
   char scratch[8];
-  st_file f = {.path = path ? path : "", .want = want, .n = n, .err = err ? err : scratch,
-               .errlen = err ? errlen : sizeof scratch};
-  f.begin = calloc(n + 1, sizeof *f.begin);
-  f.seen = calloc(n + 1, sizeof *f.seen);
-  int rc = !f.begin || !f.seen ? stfail(&f, "weights file '%s': out of memory", f.path) : 0;
-  if (rc == 0) rc = read_file(&f);
-  if (rc == 0) rc = validate(&f);
-  for (size_t i = 0; rc == 0 && i < n; i++) memcpy(dst[i], f.data + f.begin[i], want[i].count * sizeof(float));
-  free(f.bytes);
-  free(f.begin);
-  free(f.seen);
+  st_file f = {.path = path ? path : "", .want = want, .n = n};
+  int rc = st_open(&f, err ? err : scratch, err ? errlen : sizeof scratch);
+  for (size_t i = 0; rc == 0 && i < n; i++) st_copy(&f, i, dst[i]);
+  st_close(&f);
   return rc;
+}
+
+/* The model's parameters as the reader's want[] (and, per param, its buffers). */
+typedef struct {
+  gradc_tensor_info *want;
+  size_t *index; /* the model's tensor index of want[k] */
+  bool *trains;
+  size_t n;
+} param_list;
+
+static int params_of(const gradc_model *m, param_list *p) {
+  p->n = 0;
+  p->want = calloc(m->desc.ntensors + 1, sizeof *p->want);
+  p->index = calloc(m->desc.ntensors + 1, sizeof *p->index);
+  p->trains = calloc(m->desc.ntensors + 1, sizeof *p->trains);
+  if (!p->want || !p->index || !p->trains) return -1;
+  for (size_t i = 0; i < m->desc.ntensors; i++)
+    if (is_param(m, i)) {
+      p->want[p->n] = m->desc.tensors[i].info;
+      p->trains[p->n] = m->mom[i] != NULL;
+      p->index[p->n++] = i;
+    }
+  return 0;
+}
+
+static void params_free(param_list *p) {
+  free(p->want);
+  free(p->index);
+  free(p->trains);
 }
 
 int gradc_load(gradc_model *m, const char *path) {
   if (!m) return -1;
   if (!path) return gradc__fail(m, "cannot load weights: no path given");
-  gradc_tensor_info *want = calloc(m->desc.ntensors + 1, sizeof *want);
-  float **dst = calloc(m->desc.ntensors + 1, sizeof *dst);
-  size_t n = 0;
-  for (size_t i = 0; want && dst && i < m->desc.ntensors; i++)
-    if (is_param(m, i)) want[n] = m->desc.tensors[i].info, dst[n++] = m->buf[i];
+  param_list p;
   char err[1024];
-  int rc = !want || !dst ? gradc__fail(m, "weights file '%s': out of memory", path) : 0;
-  if (rc == 0 && gradc_read_safetensors(path, want, dst, n, err, sizeof err)) rc = gradc__fail(m, "%s", err);
-  free(want);
-  free(dst);
+  int rc = params_of(m, &p) ? gradc__fail(m, "weights file '%s': out of memory", path) : 0;
+  st_file f = {.path = path, .want = p.want, .n = p.n};
+  if (rc == 0 && st_open(&f, err, sizeof err)) rc = gradc__fail(m, "%s", err);
+  for (size_t k = 0; rc == 0 && k < p.n; k++) st_copy(&f, k, m->buf[p.index[k]]);
+  st_close(&f);
+  params_free(&p);
   return rc;
+}
+
+/* ---- checkpoints ---- */
+
+/* A __metadata__ number the runtime wrote (%.9g of a float), finite and >= 0, into *out;
+ * *out unchanged when the file has no such key (not a checkpoint). */
+static int meta_hyper(st_file *f, const char *key, float *out, bool *present) {
+  const cJSON *meta = cJSON_GetObjectItemCaseSensitive(f->root, "__metadata__");
+  const cJSON *v = cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, key) : NULL;
+  *present = v != NULL;
+  if (!v) return 0;
+  char *end;
+  errno = 0;
+  double d = strtod(v->valuestring, &end);
+  if (end == v->valuestring || *end || errno == ERANGE || !(d >= 0 && d <= 3.4028234663852886e38))
+    return stfail(f, "weights file '%s': __metadata__.%s is '%.40s', not a number >= 0", f->path, key, v->valuestring);
+  *out = (float)d;
+  return 0;
+}
+
+/* The file's optimiser settings (the model's own where it records none) and state: the
+ * state is whole (every trainable parameter's momentum, or none) and present when the
+ * file records a momentum. */
+static int file_optimiser(st_file *f, const bool *trains, float opt[2]) {
+  bool has_mom, has_wd;
+  if (meta_hyper(f, GRADC_META_MOMENTUM, &opt[0], &has_mom) || meta_hyper(f, GRADC_META_WEIGHT_DECAY, &opt[1], &has_wd))
+    return -1;
+  size_t have = 0, trainable = 0, missing = 0;
+  for (size_t k = 0; k < f->n; k++) {
+    trainable += trains[k];
+    have += f->seen[f->n + k];
+    if (trains[k] && !f->seen[f->n + k] && !missing) missing = k + 1;
+  }
+  if (have == 0 && (!has_mom || opt[0] == 0.0f)) return 0;
+  if (missing)
+    return stfail(f, "weights file '%s': missing optimiser state '%s%s' (the file holds the momentum of %zu of the "
+                  "model's %zu trainable parameters)", f->path, f->want[missing - 1].name, GRADC_MOMENTUM_SUFFIX, have,
+                  trainable);
+  return 0;
+}
+
+/* __metadata__ as the model's copy: key, value, key, value..., NULL (malloc'd). */
+static char **meta_copy(const cJSON *root) {
+  const cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "__metadata__");
+  size_t n = cJSON_IsObject(meta) ? (size_t)cJSON_GetArraySize(meta) : 0, k = 0;
+  char **out = calloc(2 * n + 1, sizeof *out);
+  for (const cJSON *v = n && out ? meta->child : NULL; v; v = v->next) {
+    if (!(out[k++] = strdup(v->string)) || !(out[k++] = strdup(v->valuestring))) {
+      gradc__meta_free(out);
+      return NULL;
+    }
+  }
+  return out;
+}
+
+void gradc__meta_free(char **meta) {
+  for (size_t i = 0; meta && meta[i]; i++) free(meta[i]);
+  free(meta);
+}
+
+/* Everything checked, the copy of the metadata made: now the buffers change. */
+static void commit_checkpoint(gradc_model *m, const st_file *f, const param_list *p, char **meta, const float opt[2]) {
+  for (size_t k = 0; k < p->n; k++) {
+    size_t i = p->index[k];
+    st_copy(f, k, m->buf[i]);
+    if (m->mom[i]) st_copy(f, p->n + k, m->mom[i]);
+  }
+  m->opt.momentum = opt[0];
+  m->opt.weight_decay = opt[1];
+  gradc__meta_free(m->meta);
+  m->meta = meta;
+}
+
+int gradc_load_checkpoint(gradc_model *m, const char *path) {
+  if (!m) return -1;
+  if (!path) return gradc__fail(m, "cannot load a checkpoint: no path given");
+  param_list p;
+  char err[1024];
+  int rc = params_of(m, &p) ? gradc__fail(m, "weights file '%s': out of memory", path) : 0;
+  st_file f = {.path = path, .want = p.want, .n = p.n, .trains = p.trains};
+  float opt[2] = {m->opt.momentum, m->opt.weight_decay};
+  if (rc == 0 && (st_open(&f, err, sizeof err) || file_optimiser(&f, p.trains, opt)))
+    rc = gradc__fail(m, "%s", err);
+  char **meta = rc == 0 ? meta_copy(f.root) : NULL;
+  if (rc == 0 && !meta) rc = gradc__fail(m, "weights file '%s': out of memory", path);
+  if (rc == 0) commit_checkpoint(m, &f, &p, meta, opt);
+  st_close(&f);
+  params_free(&p);
+  return rc;
+}
+
+const char *gradc_checkpoint_meta(const gradc_model *m, const char *key) {
+  for (size_t i = 0; m && key && m->meta && m->meta[i]; i += 2)
+    if (!strcmp(m->meta[i], key)) return m->meta[i + 1];
+  return NULL;
 }

@@ -63,7 +63,8 @@ size_t gradc_num_tensors(const gradc_model *m);
 const gradc_tensor_info *gradc_tensor_at(const gradc_model *m, size_t i);
 /* Reads the F32 tensors of a safetensors file into dst[i] (want[i].count floats each),
  * after validating the framing, the JSON header and every name, dtype, shape and byte
- * range against want[0..n): no tensor missing, none extra. All or nothing: on error
+ * range against want[0..n): no tensor missing, none extra but a checkpoint's optimiser
+ * state (NAME.momentum for a wanted NAME, validated alike, not read). All or nothing: on error
  * (-1, message in err naming the tensor) nothing is written. */
 int gradc_read_safetensors(const char *path, const gradc_tensor_info *want, float *const *dst, size_t n, char *err,
                            size_t errlen);
@@ -78,6 +79,36 @@ int gradc_read_safetensors(const char *path, const gradc_tensor_info *want, floa
  * shared object, so models opened from the same path (one dlopen handle) share it, and
  * share the code: a file replaced at that path is seen once every model from it closed. */
 int gradc_set_threads(gradc_model *m, int n);
+
+/* A trainable parameter's momentum buffer (torch's optimizer.state[p]["momentum_buffer"],
+ * zeros before the first step), NULL if none. */
+float *gradc_momentum(gradc_model *m, const char *param, size_t *count);
+
+/* ---- Checkpoints: what a training run needs to continue bit for bit. ----
+ *
+ * A checkpoint is a gradc_save file (safetensors, F32, atomic) with the optimiser's
+ * state beside the parameters: when momentum is not 0, one tensor "NAME.momentum" per
+ * trainable parameter NAME (its momentum buffer, NAME's shape; torch keeps no buffer
+ * with momentum 0, nor does the file), and in "__metadata__" the strings
+ * "gradc_momentum" and "gradc_weight_decay" (%.9g) and the caller's keys[i] = values[i]
+ * (the gradc driver's step, epoch and data order). Keys are the caller's but for
+ * "model", "gradc_crc32" and the two above. Every reader loads it: gradc_load,
+ * gradc_read_safetensors and `--weights` validate the state tensors and skip them. */
+#define GRADC_MOMENTUM_SUFFIX ".momentum"
+#define GRADC_META_MOMENTUM "gradc_momentum"
+#define GRADC_META_WEIGHT_DECAY "gradc_weight_decay"
+int gradc_save_checkpoint(gradc_model *m, const char *path, const char *const *keys, const char *const *values,
+                          size_t n);
+/* The parameters, every momentum buffer (zeros where the file holds none, as after a
+ * run with momentum 0), the momentum and weight decay the file records (kept when it
+ * records none: a plain weights file loads too) and its __metadata__, which
+ * gradc_checkpoint_meta then returns. Checked whole before anything changes: a
+ * rejected file (a parameter's state missing, state for a frozen parameter) leaves the
+ * model as it was. */
+int gradc_load_checkpoint(gradc_model *m, const char *path);
+/* A __metadata__ string of the last checkpoint gradc_load_checkpoint loaded, or NULL;
+ * valid until the next load or gradc_close. */
+const char *gradc_checkpoint_meta(const gradc_model *m, const char *key);
 
 /* torch.optim.SGD semantics: d = g + wd * p; buf = momentum * buf + d (buf = d on
  * the first step); p -= lr * buf. Defaults: 0, 0. -1 (and no change) unless both are

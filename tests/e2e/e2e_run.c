@@ -1,6 +1,7 @@
 /* e2e_run.c — `gradc run` (and the driver's usage, help and version) end to end: the
  * PyTorch autograd tutorial values through the real binary, the JSON schema of
- * docs/CLI.md ("gradc run"), text output, every form of --set and the errors the driver reports. */
+ * docs/CLI.md ("gradc run"), text output, every form of --set and the errors the driver
+ * reports, and --freeze on run, check and bench. */
 #define _DEFAULT_SOURCE /* strndup, unlink, umask under -std=c11 */
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
@@ -536,5 +537,59 @@ Test(bench, json_and_usage, .timeout = 60) {
   e2e_gradc(&r, "bench", E2E_MODELS_DIR "/dims.grad", NULL); /* no loss: nothing to train */
   cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
   cr_expect(strstr(r.err, "no loss"), "%s", r.err);
+  e2e_free(&r);
+}
+
+/* ---- --freeze on run, check and bench (as on compile) ---- */
+
+/* run --freeze b: no gradient for b, and --train-steps leaves it as set. */
+Test(freeze, run, .timeout = 30) {
+  e2e_result r;
+  e2e_gradc(&r, "run", E2E_LOGREG, "--set", "x=1", "--set", "y=0", "--set", "w=" E2E_W, "--set", "b=" E2E_B,
+            "--train-steps", "3", "--lr", "0.5", "--freeze", "b", "--json", NULL);
+  cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+  cJSON *j = cJSON_Parse(r.out);
+  cr_assert(j, "not JSON:\n%s", r.out);
+  const cJSON *grads = cJSON_GetObjectItemCaseSensitive(j, "grads");
+  cr_expect(cJSON_GetObjectItemCaseSensitive(grads, "w") && !cJSON_GetObjectItemCaseSensitive(grads, "b"),
+            "--freeze b: grads should hold w only:\n%s", r.out);
+  const cJSON *b = data_of(j, "params", "b"), *w = data_of(j, "params", "w");
+  cr_expect((float)at(b, 0) == 0.1f && (float)at(b, 1) == -0.2f && (float)at(b, 2) == 0.3f, "the frozen b moved");
+  cr_expect((float)at(w, 0) != -0.7f, "w did not learn");
+  cJSON_Delete(j);
+  e2e_free(&r);
+  /* An unknown name: an error with the nearest parameter, as compile gives. */
+  e2e_gradc(&r, "run", E2E_LOGREG, "--freeze", "w,bb", NULL);
+  cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
+  cr_expect(strstr(r.err, "--freeze bb") && strstr(r.err, "did you mean 'b'"), "%s", r.err);
+  e2e_free(&r);
+}
+
+/* check --freeze w: only b is compared (and still passes); bench --freeze w: the step
+ * no longer has w's gradient product. */
+Test(freeze, check_and_bench, .timeout = 60) {
+  e2e_result r;
+  e2e_gradc(&r, "check", E2E_LOGREG, "--freeze", "w", NULL);
+  cr_expect_eq(r.status, 0, "%s", e2e_describe(&r));
+  cr_expect(strstr(r.out, "\nb ") && !strstr(r.out, "\nw "), "check --freeze w compared w:\n%s", r.out);
+  e2e_free(&r);
+  e2e_gradc(&r, "check", E2E_LOGREG, "--freeze=ww", NULL);
+  cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
+  cr_expect(strstr(r.err, "did you mean 'w'"), "%s", r.err);
+  e2e_free(&r);
+  double flops[2];
+  for (int i = 0; i < 2; i++) {
+    e2e_gradc(&r, "bench", E2E_LOGREG, "--steps", "3", "--json", i ? "--freeze" : NULL, "w", NULL);
+    cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+    cJSON *j = cJSON_Parse(r.out);
+    cr_assert(j, "not JSON:\n%s", r.out);
+    const cJSON *step = cJSON_GetObjectItemCaseSensitive(j, "train_step");
+    flops[i] = cJSON_GetObjectItemCaseSensitive(step, "flops")->valuedouble;
+    cJSON_Delete(j);
+    e2e_free(&r);
+  }
+  cr_expect_lt(flops[1], flops[0], "bench --freeze w: the train step still computes w's gradient");
+  e2e_gradc(&r, "bench", E2E_LOGREG, "--freeze", "q", NULL);
+  cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
   e2e_free(&r);
 }

@@ -101,7 +101,7 @@ int cmd_bench(int argc, char **argv) {
   bool json = false;
   const char *v;
   for (int i = 0; i < argc; i++) {
-    int d = parse_define(&ma, argc, argv, &i);
+    int d = parse_model_arg(&ma, argc, argv, &i);
     if (d < 0) return 2;
     if (d) continue;
     if ((v = opt_value("--steps", argc, argv, &i))) {

@@ -133,7 +133,7 @@ int cmd_check(int argc, char **argv) {
   uint64_t seed = 0;
   const char *v;
   for (int i = 0; i < argc; i++) {
-    int d = parse_define(&ma, argc, argv, &i);
+    int d = parse_model_arg(&ma, argc, argv, &i);
     if (d < 0) return 2;
     if (d) continue;
     if ((v = opt_value("--seed", argc, argv, &i))) {
@@ -148,7 +148,8 @@ int cmd_check(int argc, char **argv) {
   }
   if (!ma.model) return usage_of("check");
   char err[8192];
-  gc_options o = {.path = ma.model, .define_names = ma.names, .define_values = ma.values, .ndefines = ma.ndefines};
+  gc_options o = {.path = ma.model, .define_names = ma.names, .define_values = ma.values, .ndefines = ma.ndefines,
+                  .freeze = ma.freeze, .nfreeze = ma.nfreeze};
   gc_graph *ref = gc_graph_build(&o, err, sizeof err);
   if (!ref) return fputs(err, stderr), 1;
   int status = 0;

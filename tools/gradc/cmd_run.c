@@ -86,7 +86,7 @@ int cmd_run(int argc, char **argv) {
   double lr = NAN;
   bool backward = false, json = false;
   for (int i = 0; i < argc; i++) {
-    int d = parse_define(&ma, argc, argv, &i);
+    int d = parse_model_arg(&ma, argc, argv, &i);
     if (d < 0) return 2;
     if (d) continue;
     if ((v = opt_value("--seed", argc, argv, &i))) {

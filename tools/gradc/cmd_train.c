@@ -2,10 +2,14 @@
  *
  * Training compiles the model as written (its `batch` size makes one step), shuffles
  * the rows each epoch under --seed, and runs zero_grad / forward+backward / a finite
- * check of the loss and every gradient / SGD update per batch. Evaluation compiles the
- * same model a second time with the batch dimension set to the number of rows, so one
- * forward computes the exact mean loss over all of them (PyTorch's reduction='mean'
- * over the whole set) and every prediction. */
+ * check of the loss and every gradient / SGD update per batch. -o writes a checkpoint:
+ * the weights, the optimiser state and the run's step, limits, seed, data order and
+ * data identity (train_state.h), from which --resume continues bit for bit; --load
+ * takes any file's weights to start a new run. --epochs and --steps count from the
+ * start of the run, a resumed one included. Evaluation compiles the same model a second
+ * time with the batch dimension set to the number of rows, so one forward computes the
+ * exact mean loss over all of them (PyTorch's reduction='mean' over the whole set) and
+ * every prediction. */
 #define _DEFAULT_SOURCE
 #include <float.h>
 #include <math.h>
@@ -16,6 +20,7 @@
 #include "data.h"
 #include "driver.h"
 #include "gradc/runtime_core.h"
+#include "train_state.h"
 
 typedef struct {
   gradc_model *m;
@@ -85,10 +90,10 @@ static int evaluate(Built *e, const Table *t, double *loss, double *acc) {
 }
 
 /* Stops training on a non-finite loss or gradient, naming the step and the tensor. */
-static int finite_or_say(gradc_model *m, long step, int epoch) {
+static int finite_or_say(gradc_model *m, long long step, int epoch) {
   float loss = gradc_loss(m);
   if (!isfinite(loss)) {
-    fprintf(stderr, "gradc train: step %ld (epoch %d): the loss is %s\n", step, epoch, isnan(loss) ? "NaN" : "infinite");
+    fprintf(stderr, "gradc train: step %lld (epoch %d): the loss is %s\n", step, epoch, isnan(loss) ? "NaN" : "infinite");
     return 1;
   }
   for (size_t i = 0; i < gradc_num_tensors(m); i++) {
@@ -98,7 +103,7 @@ static int finite_or_say(gradc_model *m, long step, int epoch) {
     const float *g = gradc_grad(m, t->name, &n);
     for (size_t k = 0; k < n; k++)
       if (!isfinite(g[k])) {
-        fprintf(stderr, "gradc train: step %ld (epoch %d): the gradient of '%s' is %s at element %zu\n", step, epoch,
+        fprintf(stderr, "gradc train: step %lld (epoch %d): the gradient of '%s' is %s at element %zu\n", step, epoch,
                 t->name, isnan(g[k]) ? "NaN" : "infinite", k);
         return 1;
       }
@@ -122,54 +127,67 @@ static void shuffle(size_t *order, size_t n, gradc_rng *rng) {
 
 typedef struct {
   ModelArgs ma;
-  const char *data, *val, *load, *out, *weights;
-  long long epochs, steps; /* steps: stop after this many SGD steps (-1: all) */
+  const char *data, *val, *load, *resume, *out, *weights;
+  long long epochs, steps; /* the run's limits: -1 when not given (--epochs then 10) */
   uint64_t seed;
-  bool log_steps;
+  bool log_steps, seed_given, lr_given, momentum_given, wd_given;
   double lr, momentum, wd;
 } TrainArgs;
 
 /* An optimiser hyperparameter: a number >= 0 that a float holds (SGD runs in float). */
 #define HYPER "a number >= 0 and below 3.4e38"
-static bool hyper(const char *s, double *out) { return parse_double(s, out) && *out >= 0 && *out <= FLT_MAX; }
+static bool hyper(const char *s, double *out, bool *given) {
+  *given = true;
+  return parse_double(s, out) && *out >= 0 && *out <= FLT_MAX;
+}
+
+/* One option at argv[*i] (the value's check in *ok, what it must be in *want); false if
+ * argv[*i] is not one of train's and eval's options. */
+static bool train_option(TrainArgs *a, int argc, char **argv, int *i, bool *ok, const char **want, const char **v) {
+  if ((*v = opt_value("--data", argc, argv, i))) a->data = *v;
+  else if ((*v = opt_value("--val", argc, argv, i))) a->val = *v;
+  else if ((*v = opt_value("--load", argc, argv, i))) a->load = *v;
+  else if ((*v = opt_value("--resume", argc, argv, i))) a->resume = *v;
+  else if ((*v = opt_value("--weights", argc, argv, i))) a->weights = *v;
+  else if ((*v = opt_value("-o", argc, argv, i))) a->out = *v;
+  else if ((*v = opt_value("--epochs", argc, argv, i)))
+    *ok = parse_int(*v, 1, 1000000, &a->epochs), *want = "an integer from 1 to 1000000";
+  else if ((*v = opt_value("--seed", argc, argv, i)))
+    *ok = parse_seed(*v, &a->seed), a->seed_given = true, *want = SEED_RANGE;
+  else if ((*v = opt_value("--steps", argc, argv, i)))
+    *ok = parse_int(*v, 0, INT64_MAX, &a->steps), *want = "an integer >= 0";
+  else if (!strcmp(argv[*i], "--log-steps")) a->log_steps = true;
+  else if ((*v = opt_value("--lr", argc, argv, i))) *ok = hyper(*v, &a->lr, &a->lr_given), *want = HYPER;
+  else if ((*v = opt_value("--momentum", argc, argv, i)))
+    *ok = hyper(*v, &a->momentum, &a->momentum_given), *want = HYPER;
+  else if ((*v = opt_value("--weight-decay", argc, argv, i))) *ok = hyper(*v, &a->wd, &a->wd_given), *want = HYPER;
+  else return false;
+  return true;
+}
 
 static int parse_train_args(const char *cmd, int argc, char **argv, TrainArgs *a) {
-  const char *v;
+  const char *v = NULL;
   for (int i = 0; i < argc; i++) {
-    int d = parse_define(&a->ma, argc, argv, &i);
+    int d = parse_model_arg(&a->ma, argc, argv, &i);
     if (d < 0) return 2;
     if (d) continue;
     bool ok = true;
     const char *want = NULL; /* what a value must be, for the message */
-    if ((v = opt_value("--data", argc, argv, &i))) a->data = v;
-    else if ((v = opt_value("--val", argc, argv, &i))) a->val = v;
-    else if ((v = opt_value("--load", argc, argv, &i))) a->load = v;
-    else if ((v = opt_value("--weights", argc, argv, &i))) a->weights = v;
-    else if ((v = opt_value("-o", argc, argv, &i))) a->out = v;
-    else if ((v = opt_value("--epochs", argc, argv, &i)))
-      ok = parse_int(v, 1, 1000000, &a->epochs), want = "an integer from 1 to 1000000";
-    else if ((v = opt_value("--seed", argc, argv, &i)))
-      ok = parse_seed(v, &a->seed), want = SEED_RANGE;
-    else if ((v = opt_value("--steps", argc, argv, &i)))
-      ok = parse_int(v, 0, INT64_MAX, &a->steps), want = "an integer >= 0";
-    else if (!strcmp(argv[i], "--log-steps")) a->log_steps = true;
-    else if ((v = opt_value("--lr", argc, argv, &i))) ok = hyper(v, &a->lr), want = HYPER;
-    else if ((v = opt_value("--momentum", argc, argv, &i))) ok = hyper(v, &a->momentum), want = HYPER;
-    else if ((v = opt_value("--weight-decay", argc, argv, &i))) ok = hyper(v, &a->wd), want = HYPER;
-    else if (argv[i][0] == '-' && argv[i][1]) {
-      return unknown_option(cmd, argv[i]);
-    } else if (a->ma.model) {
-      return fprintf(stderr, "gradc %s: more than one model file\n", cmd), 2;
-    } else {
-      a->ma.model = argv[i];
-    }
-    if (!ok) { /* the option is argv[i - 1] when its value was a word of its own */
-      const char *opt = v == argv[i] ? argv[i - 1] : argv[i];
+    if (train_option(a, argc, argv, &i, &ok, &want, &v)) {
+      if (ok) continue;
+      const char *opt = v == argv[i] ? argv[i - 1] : argv[i]; /* "--opt V" or "--opt=V" */
       int len = (int)strcspn(opt, "=");
       return fprintf(stderr, "gradc %s: %.*s %s: expected %s\n", cmd, len, opt, v, want), 2;
     }
+    if (argv[i][0] == '-' && argv[i][1]) return unknown_option(cmd, argv[i]);
+    if (a->ma.model) return fprintf(stderr, "gradc %s: more than one model file\n", cmd), 2;
+    a->ma.model = argv[i];
   }
-  if (!a->ma.model || !a->data) return usage_of(cmd);
+  if (a->load && a->resume)
+    return fprintf(stderr, "gradc %s: --load starts a new run from a file's weights, --resume continues the run that "
+                   "wrote it: give one\n", cmd), 2;
+  /* --steps 0 writes the initial weights: no data to read */
+  if (!a->ma.model || (!a->data && a->steps != 0)) return usage_of(cmd);
   return 0;
 }
 
@@ -179,47 +197,74 @@ static int load_or_say(Built *b, const char *path, Table *t) {
   return 0;
 }
 
-static int train_epochs(TrainArgs *a, Built *tr, Built *ev, const Table *train, const Table *val) {
+/* The steps of one epoch (or of its rest, from step s0): 0, or 1 after a message. */
+static int train_steps(TrainArgs *a, Built *tr, const Table *train, const size_t *order, TrainState *st, size_t s0,
+                       size_t todo, long long ep, long long epochs) {
   gradc_model *m = tr->m;
-  size_t B = tr->L.batch, steps = train->rows / B;
-  if (steps == 0)
+  size_t B = tr->L.batch, correct = 0;
+  double sum = 0;
+  bool tty = isatty(2);
+  for (size_t s = 0; s < todo; s++) {
+    fill_batch(m, &tr->L, train, order + (s0 + s) * B, B);
+    gradc_zero_grad(m);
+    st->step++;
+    if (gradc_backward(m)) return runtime_error("train", m);
+    if (finite_or_say(m, st->step, (int)ep)) return 1;
+    gradc_sgd_step(m, (float)a->lr);
+    sum += (double)gradc_loss(m);
+    if (a->log_steps) printf("step %lld loss %.9g\n", st->step, (double)gradc_loss(m));
+    correct += count_correct(m, &tr->L, B);
+    if (tty) progress((int)ep, (int)epochs, s0 + s + 1, s0 + todo, sum / (double)(s + 1));
+  }
+  printf("epoch %3lld/%lld  train loss %.6f", ep, epochs, sum / (double)todo);
+  if (has_accuracy(m, &tr->L)) printf("  accuracy %6.2f%%", 100.0 * (double)correct / (double)(todo * B));
+  return 0;
+}
+
+/* The data order after st's shuffles, replayed from the seed; 0, or 1 if the generator
+ * does not end where the checkpoint says. */
+static int replay_order(const TrainArgs *a, size_t *order, size_t rows, size_t S, TrainState *st, gradc_rng *rng) {
+  for (size_t i = 0; i < rows; i++) order[i] = i;
+  gradc_rng_seed(rng, st->seed, "shuffle");
+  for (long long k = 0; k < (st->step + (long long)S - 1) / (long long)S; k++) shuffle(order, rows, rng);
+  if (!a->resume || rng->state == st->rng) return 0;
+  fprintf(stderr, "gradc train: --resume %s: the data order does not replay (its generator ends at %016llx, the "
+          "checkpoint says %016llx)\n", a->resume, (unsigned long long)rng->state, (unsigned long long)st->rng);
+  return 1;
+}
+
+/* The last step: --epochs' and --steps' (the first reached when both are given). */
+static long long last_step(const TrainState *st, long long S) {
+  long long end = st->run_epochs >= 0 ? st->run_epochs * S : st->run_steps >= 0 ? INT64_MAX : 10 * S;
+  return st->run_steps >= 0 && st->run_steps < end ? st->run_steps : end;
+}
+
+static int train_epochs(TrainArgs *a, Built *tr, Built *ev, const Table *train, const Table *val, TrainState *st) {
+  size_t B = tr->L.batch, S = train->rows / B;
+  if (S == 0)
     return fprintf(stderr, "gradc train: %zu rows are fewer than one batch of %zu\n", train->rows, B), 1;
   if (train->rows % B)
     fprintf(stderr, "gradc train: %zu rows make %zu batches of %zu; the last %zu rows of each shuffle are dropped\n",
-            train->rows, steps, B, train->rows % B);
+            train->rows, S, B, train->rows % B);
+  st->has_data = true, st->rows = train->rows, st->batch = B, st->data_hash = data_hash(train);
   size_t *order = malloc(train->rows * sizeof *order);
-  for (size_t i = 0; i < train->rows; i++) order[i] = i;
   gradc_rng rng;
-  gradc_rng_seed(&rng, a->seed, "shuffle");
-  bool tty = isatty(2);
-  long step = 0;
-  int rc = 0;
-  if (a->steps >= 0) /* as many epochs as the steps need */
-    a->epochs = a->steps ? (a->steps + (long long)steps - 1) / (long long)steps : 0;
-  for (int ep = 1; ep <= a->epochs && !rc; ep++) {
-    shuffle(order, train->rows, &rng);
-    double sum = 0;
-    size_t correct = 0;
-    size_t todo = a->steps >= 0 && (long long)steps > a->steps - step ? (size_t)(a->steps - step) : steps;
-    for (size_t s = 0; s < todo && !rc; s++) {
-      fill_batch(m, &tr->L, train, order + s * B, B);
-      gradc_zero_grad(m);
-      step++;
-      if (gradc_backward(m)) rc = runtime_error("train", m);
-      else if (finite_or_say(m, step, ep)) rc = 1;
-      if (rc) break;
-      gradc_sgd_step(m, (float)a->lr);
-      sum += (double)gradc_loss(m);
-      if (a->log_steps) printf("step %ld loss %.9g\n", step, (double)gradc_loss(m));
-      correct += count_correct(m, &tr->L, B);
-      if (tty) progress(ep, (int)a->epochs, s + 1, todo, sum / (double)(s + 1));
-    }
-    if (rc) break;
-    printf("epoch %3d/%lld  train loss %.6f", ep, a->epochs, sum / (double)todo);
-    if (has_accuracy(m, &tr->L)) printf("  accuracy %6.2f%%", 100.0 * (double)correct / (double)(todo * B));
+  int rc = replay_order(a, order, train->rows, S, st, &rng);
+  long long end = last_step(st, (long long)S), epochs = (end + (long long)S - 1) / (long long)S;
+  long long done = st->step / (long long)S;
+  if (!rc && st->step >= end)
+    fprintf(stderr, "gradc train: the run has taken %lld steps (%lld epoch%s of %zu): %s %lld asks for no more; "
+            "--epochs and --steps count from the start of the run\n", st->step, done, done == 1 ? "" : "s", S,
+            st->run_steps == end ? "--steps" : "--epochs", st->run_steps == end ? st->run_steps : st->run_epochs);
+  while (!rc && st->step < end) {
+    long long ep = st->step / (long long)S + 1;
+    size_t s0 = (size_t)(st->step % (long long)S);
+    if (s0 == 0) shuffle(order, train->rows, &rng);
+    size_t todo = end - st->step < (long long)(S - s0) ? (size_t)(end - st->step) : S - s0;
+    if ((rc = train_steps(a, tr, train, order, st, s0, todo, ep, epochs))) break;
     if (val) {
       double vl, va;
-      copy_params(ev->m, m);
+      copy_params(ev->m, tr->m);
       if (evaluate(ev, val, &vl, &va)) rc = 1;
       else if (isnan(va)) printf("  val loss %.6f", vl);
       else printf("  val loss %.6f  val accuracy %6.2f%%", vl, va);
@@ -227,31 +272,80 @@ static int train_epochs(TrainArgs *a, Built *tr, Built *ev, const Table *train, 
     printf("\n");
     fflush(stdout);
   }
+  st->rng = rng.state;
   free(order);
   return rc;
 }
 
+/* A hyperparameter of a resumed run: the checkpoint's unless given, and said if it
+ * differs (the run then no longer continues the checkpoint's exactly). */
+static void adopt(const char *opt, bool given, double *v, double ckpt) {
+  if (!given) *v = ckpt;
+  else if ((float)*v != (float)ckpt)
+    fprintf(stderr, "gradc train: %s %.7g replaces the checkpoint's %.7g\n", opt, (double)(float)*v,
+            (double)(float)ckpt);
+}
+
+/* A number the runtime checked when it loaded the checkpoint, or fallback if absent. */
+static double meta_or(gradc_model *m, const char *key, double fallback) {
+  const char *v = gradc_checkpoint_meta(m, key);
+  return v ? atof(v) : fallback;
+}
+
+/* --resume: the checkpoint's weights, optimiser state and run state, checked against
+ * this run; the options not given take the checkpoint's values. */
+static int resume(TrainArgs *a, Built *tr, const Table *train, TrainState *st) {
+  if (gradc_load_checkpoint(tr->m, a->resume)) return runtime_error("train", tr->m);
+  if (state_read(tr->m, a->resume, a->steps == 0 ? NULL : train, tr->L.batch, st)) return 1;
+  if (a->seed_given && a->seed != st->seed)
+    return fprintf(stderr, "gradc train: --resume %s continues the data order of seed %llu: --seed %llu cannot change "
+                   "it; start a new run from its weights with --load\n", a->resume, (unsigned long long)st->seed,
+                   (unsigned long long)a->seed), 2;
+  adopt("--lr", a->lr_given, &a->lr, st->lr);
+  adopt("--momentum", a->momentum_given, &a->momentum, meta_or(tr->m, GRADC_META_MOMENTUM, a->momentum));
+  adopt("--weight-decay", a->wd_given, &a->wd, meta_or(tr->m, GRADC_META_WEIGHT_DECAY, a->wd));
+  if (a->epochs >= 0 || a->steps >= 0) st->run_epochs = a->epochs, st->run_steps = a->steps; /* a new plan */
+  return 0;
+}
+
+/* Loads the data (none for --steps 0) and opens the model for the validation rows (res:
+ * what compiling the training model reported), initialises, loads --load or --resume. */
+static int prepare(TrainArgs *a, Built *tr, gc_result *res, Built *ev, Table *train, Table *val, TrainState *st) {
+  int rc = needs_loss("train", tr->m);
+  bool data = a->steps != 0;
+  if (!rc && data) rc = load_or_say(tr, a->data, train);
+  if (!rc && data && a->val) rc = load_or_say(tr, a->val, val);
+  if (!rc && data && a->val) rc = open_model(&a->ma, val->rows, ev, res);
+  if (!rc && (gradc_init(tr->m, a->seed) || (a->load && gradc_load(tr->m, a->load))))
+    rc = runtime_error("train", tr->m);
+  gradc_rng rng;
+  gradc_rng_seed(&rng, a->seed, "shuffle");
+  *st = (TrainState){.step = 0, .run_epochs = a->epochs, .run_steps = a->steps, .seed = a->seed, .rng = rng.state,
+                     .lr = a->lr};
+  if (a->steps >= 0 && a->epochs < 0) st->run_epochs = -1;
+  else if (a->epochs < 0) st->run_epochs = 10; /* the default */
+  if (!rc && a->resume) rc = resume(a, tr, train, st);
+  if (!rc) st->lr = a->lr;
+  if (!rc && gradc_set_optimizer(tr->m, (float)a->momentum, (float)a->wd)) rc = runtime_error("train", tr->m);
+  return rc;
+}
+
 int cmd_train(int argc, char **argv) {
-  TrainArgs a = {.epochs = 10, .lr = 0.01, .steps = -1};
+  TrainArgs a = {.epochs = -1, .lr = 0.01, .steps = -1};
   int rc = parse_train_args("train", argc, argv, &a);
   if (rc) return rc;
   Built tr = {0}, ev = {0};
   Table train = {0}, val = {0};
   gc_result res;
+  TrainState st;
   if ((rc = open_model(&a.ma, 0, &tr, &res))) return rc;
-  rc = needs_loss("train", tr.m);
-  if (!rc) rc = load_or_say(&tr, a.data, &train);
-  if (!rc && a.val) rc = load_or_say(&tr, a.val, &val);
-  if (!rc && a.val) rc = open_model(&a.ma, val.rows, &ev, &res);
-  if (!rc && (gradc_init(tr.m, a.seed) || (a.load && gradc_load(tr.m, a.load))))
-    rc = runtime_error("train", tr.m);
-  if (!rc) {
-    gradc_set_optimizer(tr.m, (float)a.momentum, (float)a.wd);
-    rc = train_epochs(&a, &tr, &ev, &train, a.val ? &val : NULL);
-  }
+  rc = prepare(&a, &tr, &res, &ev, &train, &val, &st);
+  if (!rc && !a.out) /* said before the run, which may be long */
+    fprintf(stderr, "gradc train: no -o: the trained weights will not be saved (-o OUT.safetensors keeps them)\n");
+  if (!rc && a.steps != 0) rc = train_epochs(&a, &tr, &ev, &train, ev.m ? &val : NULL, &st);
   if (!rc && a.out) {
-    if (gradc_save(tr.m, a.out)) rc = runtime_error("train", tr.m);
-    else fprintf(stderr, "gradc train: saved %s\n", a.out);
+    if (state_save(tr.m, a.out, &st)) rc = 1;
+    else fprintf(stderr, "gradc train: saved %s (step %lld)\n", a.out, st.step);
   }
   data_free(&train);
   data_free(&val);
@@ -261,7 +355,7 @@ int cmd_train(int argc, char **argv) {
 }
 
 int cmd_eval(int argc, char **argv) {
-  TrainArgs a = {0};
+  TrainArgs a = {.epochs = -1, .steps = -1};
   int rc = parse_train_args("eval", argc, argv, &a);
   if (rc) return rc;
   if (!a.weights) { /* eval judges trained parameters: it has none of its own to start from */

@@ -23,11 +23,17 @@ typedef struct {
   const char *names[64];
   long long values[64];
   int ndefines;
+  const char *freeze[64]; /* --freeze P1,P2,...: parameters frozen for this build */
+  int nfreeze;
 } ModelArgs;
 
 /* Parses `-D NAME=INT` (as one or two arguments) at argv[*i]; returns 1 if consumed,
  * 0 if argv[*i] is not -D, -1 on a malformed one (message printed). */
 int parse_define(ModelArgs *m, int argc, char **argv, int *i);
+/* The options every command that builds a model takes: -D (parse_define) and
+ * `--freeze P1,P2,...` (names checked by the compiler, with a suggestion). Returns as
+ * parse_define does. */
+int parse_model_arg(ModelArgs *m, int argc, char **argv, int *i);
 /* The value of option `opt` at argv[*i] ("--lr 0.1" or "--lr=0.1"), or NULL. */
 const char *opt_value(const char *opt, int argc, char **argv, int *i);
 bool parse_double(const char *s, double *out);

@@ -30,29 +30,37 @@ static const struct {
     {"run", cmd_run,
      "gradc run MODEL.grad [-D NAME=INT]... [--seed S] [--load W.safetensors]\n"
      "          [--set NAME=VALUES]... [--backward] [--train-steps K --lr LR] [--json]\n"
+     "          [--freeze P1,P2,...]\n"
      "  Builds the model for this machine, runs it once and prints loss, outputs,\n"
      "  parameters and (with --backward or --train-steps) gradients.\n"
      "  VALUES: comma-separated row-major numbers, one number for the whole tensor,\n"
      "  or @FILE. Tensors not set take their INIT under --seed (inputs: zeros).\n"},
     {"train", cmd_train,
      "gradc train MODEL.grad --data TRAIN.csv [--val VAL.csv] [--epochs E] [--lr LR]\n"
-     "            [--momentum M] [--weight-decay WD] [--seed S] [--load W] [-o OUT.safetensors]\n"
-     "            [--steps K] [--log-steps] [-D NAME=INT]...\n"
+     "            [--momentum M] [--weight-decay WD] [--seed S] [--load W | --resume W]\n"
+     "            [-o OUT.safetensors] [--steps K] [--log-steps] [--freeze P1,P2,...]\n"
+     "            [-D NAME=INT]...\n"
      "  SGD (torch.optim.SGD semantics) on CSV rows: the inputs in declaration order,\n"
      "  each flattened without the batch dimension; one batch per step, shuffled each\n"
      "  epoch under --seed. Prints one line per epoch; stops on a NaN or infinity.\n"
-     "  --steps K stops after K steps (0: just initialise, and save with -o);\n"
-     "  --log-steps prints every step's loss. Defaults: --epochs 10 --lr 0.01 --momentum 0 --weight-decay 0 --seed 0.\n"},
+     "  -o writes a checkpoint: the weights, the momentum buffers, the step and the data\n"
+     "  order (without -o nothing is saved, and train says so). --resume W continues the\n"
+     "  run that wrote W bit for bit, with its --lr, --momentum, --weight-decay and seed\n"
+     "  unless given, on the same data; --load W starts a new run from W's weights.\n"
+     "  --epochs E trains until the run has done E epochs, counted from its start;\n"
+     "  --steps K stops after K optimiser steps in all (0: no data needed, -o writes the\n"
+     "  initial weights); with both, the first reached. --log-steps prints every step's loss.\n"
+     "  Defaults: --epochs 10 (without --steps) --lr 0.01 --momentum 0 --weight-decay 0 --seed 0.\n"},
     {"eval", cmd_eval,
      "gradc eval MODEL.grad --weights W.safetensors --data TEST.csv [-D NAME=INT]...\n"
      "  Prints the mean loss over all rows and, for a classifier, the accuracy.\n"},
     {"bench", cmd_bench,
-     "gradc bench MODEL.grad [-D NAME=INT]... [--steps N] [--seed S] [--json]\n"
+     "gradc bench MODEL.grad [-D NAME=INT]... [--steps N] [--seed S] [--json] [--freeze P1,P2,...]\n"
      "  Times one training step and one inference of the compiled model against the\n"
      "  dynamic tape baseline, in this process, on the same inputs: median of repeats,\n"
      "  microseconds per call, ratio, GFLOP/s of the matrix products.\n"},
     {"check", cmd_check,
-     "gradc check MODEL.grad [-D NAME=INT]... [--seed S]\n"
+     "gradc check MODEL.grad [-D NAME=INT]... [--seed S] [--freeze P1,P2,...]\n"
      "  Compares the compiled gradients with central finite differences of the float64\n"
      "  reference evaluator and with the dynamic tape baseline's gradients, for every\n"
      "  trainable parameter, on random inputs; prints a table of max abs/rel errors;\n"

@@ -72,6 +72,18 @@ int parse_define(ModelArgs *m, int argc, char **argv, int *i) {
   return 1;
 }
 
+int parse_model_arg(ModelArgs *m, int argc, char **argv, int *i) {
+  int d = parse_define(m, argc, argv, i);
+  const char *v = d ? NULL : opt_value("--freeze", argc, argv, i);
+  if (!v) return d;
+  /* P1,P2,... as `compile --freeze` takes it; argv lives as long as the command */
+  for (char *t = strtok((char *)v, ","); t; t = strtok(NULL, ",")) {
+    if (m->nfreeze == 64) return fprintf(stderr, "gradc: --freeze: more than 64 parameters\n"), -1;
+    m->freeze[m->nfreeze++] = t;
+  }
+  return 1;
+}
+
 int make_tmpdir(char *dir, size_t len) {
   const char *base = getenv("TMPDIR");
   snprintf(dir, len, "%s/gradc.XXXXXX", base && *base ? base : "/tmp");
@@ -103,8 +115,9 @@ gradc_model *build_and_open_res(const ModelArgs *m, bool inference, int *status,
   }
   char so[4200], err[8192];
   snprintf(so, sizeof so, "%s/model.so", tmpdir);
-  gc_options o = {.path = m->model, .define_names = m->names, .define_values = m->values,
-                  .ndefines = m->ndefines, .inference = inference, .opt_level = 2, .emit = GC_EMIT_SO, .out = so};
+  gc_options o = {.path = m->model, .define_names = m->names, .define_values = m->values, .ndefines = m->ndefines,
+                  .freeze = m->freeze, .nfreeze = m->nfreeze, .inference = inference, .opt_level = 2,
+                  .emit = GC_EMIT_SO, .out = so};
   int rc = gc_compile(&o, res, err, sizeof err);
   gradc_model *mod = rc ? NULL : gradc_open(so, err, sizeof err);
   remove_build(tmpdir);
