@@ -219,9 +219,9 @@ static Node *value_of(Builder *B, Expr *e) {
   }
   case EX_BINARY: return value_binary(B, e);
   case EX_CALL: {
-    const Builtin *bi = builtin_find(e->name);
-    if (!bi) builtin_unknown(B->d, e->loc, e->name);
-    return builtin_call(B, bi, e);
+    int id = call_find(e->name);
+    if (id < 0) call_unknown(B->d, e->loc, e->name);
+    return builtin_call(B, (CallId)id, e);
   }
   case EX_LIST: diag_error(B->d, e->loc, "a list is only allowed as an argument such as axis=[0, 1]");
   }

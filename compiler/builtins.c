@@ -1,5 +1,5 @@
-/* builtins.c — every operator of the language, one row each: its parameters and how it
- * is built from primitives (ops.h). Compositions need no derivative rule of their own:
+/* builtins.c — every operator of the language, one builder each (indexed by its
+ * signature, signature.h): how it is built from primitives (ops.h). Compositions need no derivative rule of their own:
  * autodiff differentiates the primitives they expand into. Numerically stable forms
  * are used throughout (softmax and log_softmax subtract the max; BCE-with-logits is
  * softplus(z) - z y). Reductions follow torch: `mean` divides by the reduced count,
@@ -8,16 +8,7 @@
 #include <math.h>
 #include <string.h>
 
-#define MAXP 5
-
 typedef Node *BuildFn(Builder *B, Expr *call, Expr **p);
-
-struct Builtin {
-  const char *name;
-  const char *params[MAXP]; /* parameter names, positional order */
-  int nreq;                 /* how many are required */
-  BuildFn *build;
-};
 
 /* ---------------------------------------------------------------- argument helpers */
 
@@ -303,138 +294,52 @@ static Node *b_avg_pool2d(Builder *B, Expr *c, Expr **p) { return (void)c, pool(
 
 /* ---------------------------------------------------------------- the table */
 
-static const Builtin builtins[] = {
-    {"exp", {"x"}, 1, b_exp},
-    {"log", {"x"}, 1, b_log},
-    {"sqrt", {"x"}, 1, b_sqrt},
-    {"abs", {"x"}, 1, b_abs},
-    {"tanh", {"x"}, 1, b_tanh},
-    {"sigmoid", {"x"}, 1, b_sigmoid},
-    {"relu", {"x"}, 1, b_relu},
-    {"leaky_relu", {"x", "slope"}, 1, b_leaky_relu},
-    {"gelu", {"x"}, 1, b_gelu},
-    {"softplus", {"x"}, 1, b_softplus},
-    {"maximum", {"a", "b"}, 2, b_maximum},
-    {"minimum", {"a", "b"}, 2, b_minimum},
-    {"transpose", {"x", "perm"}, 1, b_transpose},
-    {"reshape", {"x", "shape"}, 2, b_reshape},
-    {"flatten", {"x"}, 1, b_flatten},
-    {"sum", {"x", "axis", "keepdims"}, 1, b_sum},
-    {"mean", {"x", "axis", "keepdims"}, 1, b_mean},
-    {"max", {"x", "axis", "keepdims"}, 1, b_max},
-    {"softmax", {"x", "axis"}, 1, b_softmax},
-    {"log_softmax", {"x", "axis"}, 1, b_log_softmax},
-    {"mse", {"pred", "target"}, 2, b_mse},
-    {"bce_with_logits", {"logits", "target"}, 2, b_bce_with_logits},
-    {"cross_entropy", {"logits", "labels"}, 2, b_cross_entropy},
-    {"detach", {"x"}, 1, b_detach},
-    {"conv2d", {"x", "w", "b", "stride", "padding"}, 2, b_conv2d},
-    {"max_pool2d", {"x", "k", "stride"}, 2, b_max_pool2d},
-    {"avg_pool2d", {"x", "k", "stride"}, 2, b_avg_pool2d},
-};
-#define NBUILTINS ((int)(sizeof builtins / sizeof builtins[0]))
-
-const Builtin *builtin_find(const char *name) {
-  for (int i = 0; i < NBUILTINS; i++)
-    if (!strcmp(builtins[i].name, name)) return &builtins[i];
-  return NULL;
-}
-
-int builtin_names(const char ***names) {
-  static const char *n[NBUILTINS];
-  for (int i = 0; i < NBUILTINS; i++) n[i] = builtins[i].name;
-  *names = n;
-  return NBUILTINS;
-}
-
-/* PyTorch's names for what gradc spells otherwise. */
-static const struct {
-  const char *torch, *hint;
-} torch_ops[] = {
-    {"matmul", "the matrix product is the operator @, with torch.matmul semantics: a @ b"},
-    {"mm", "the matrix product is the operator @: a @ b"},
-    {"bmm", "the matrix product is the operator @, batched for 3-D operands: a @ b"},
-    {"dot", "the matrix product is the operator @, a dot product for 1-D operands: a @ b"},
-    {"linear", "write the affine map out: x @ w + b"},
-    {"mse_loss", "did you mean 'mse'? PyTorch's mse_loss is mse here"},
-    {"binary_cross_entropy_with_logits", "did you mean 'bce_with_logits'? PyTorch's binary_cross_entropy_with_logits "
-                                         "is bce_with_logits here"},
-    {"view", "did you mean 'reshape'? PyTorch's view is reshape here"},
-    {"permute", "did you mean 'transpose'? With perm=[..] it is PyTorch's permute"},
-    {"amax", "did you mean 'max'? With axis=[..] it is PyTorch's amax"},
-    {"pow", "powers are the operator **, with a constant exponent: x ** 2"},
-    {"square", "powers are the operator **: x ** 2"},
-    {"clamp", "clamp is maximum(x, LO) and minimum(x, HI)"},
-    {"clip", "clipping is maximum(x, LO) and minimum(x, HI)"},
+/* Each operator's builder, by its signature (signature.h). */
+static BuildFn *const builders[CALL__COUNT] = {
+    [CALL_EXP] = b_exp,
+    [CALL_LOG] = b_log,
+    [CALL_SQRT] = b_sqrt,
+    [CALL_ABS] = b_abs,
+    [CALL_TANH] = b_tanh,
+    [CALL_SIGMOID] = b_sigmoid,
+    [CALL_RELU] = b_relu,
+    [CALL_LEAKY_RELU] = b_leaky_relu,
+    [CALL_GELU] = b_gelu,
+    [CALL_SOFTPLUS] = b_softplus,
+    [CALL_MAXIMUM] = b_maximum,
+    [CALL_MINIMUM] = b_minimum,
+    [CALL_TRANSPOSE] = b_transpose,
+    [CALL_RESHAPE] = b_reshape,
+    [CALL_FLATTEN] = b_flatten,
+    [CALL_SUM] = b_sum,
+    [CALL_MEAN] = b_mean,
+    [CALL_MAX] = b_max,
+    [CALL_SOFTMAX] = b_softmax,
+    [CALL_LOG_SOFTMAX] = b_log_softmax,
+    [CALL_MSE] = b_mse,
+    [CALL_BCE_WITH_LOGITS] = b_bce_with_logits,
+    [CALL_CROSS_ENTROPY] = b_cross_entropy,
+    [CALL_DETACH] = b_detach,
+    [CALL_CONV2D] = b_conv2d,
+    [CALL_MAX_POOL2D] = b_max_pool2d,
+    [CALL_AVG_POOL2D] = b_avg_pool2d,
 };
 
-#define OPERATOR_REFERENCE " (all operators: README.md, section \"Operators\")"
-
-void builtin_unknown(Diag *d, SrcLoc loc, const char *name) {
-  for (size_t t = 0; t < sizeof torch_ops / sizeof torch_ops[0]; t++)
-    if (!strcmp(name, torch_ops[t].torch))
-      diag_error(d, loc, "unknown operator '%s'; %s" OPERATOR_REFERENCE, name, torch_ops[t].hint);
-  const char **names, *near[3];
-  int k = diag_nearest_n(name, names, builtin_names(&names), near, 3);
-  if (k == 0) diag_error(d, loc, "unknown operator '%s'" OPERATOR_REFERENCE, name);
-  if (k == 1) diag_error(d, loc, "unknown operator '%s'; did you mean '%s'?" OPERATOR_REFERENCE, name, near[0]);
-  if (k == 2)
-    diag_error(d, loc, "unknown operator '%s'; did you mean '%s' or '%s'?" OPERATOR_REFERENCE, name, near[0], near[1]);
-  diag_error(d, loc, "unknown operator '%s'; did you mean '%s', '%s' or '%s'?" OPERATOR_REFERENCE, name, near[0],
-             near[1], near[2]);
+bool builtin_complete(void) {
+  for (int i = 0; i < CALL__COUNT; i++)
+    if (!builders[i]) return false;
+  return true;
 }
 
-/* Arguments PyTorch names otherwise (SPEC section 8: a message for a PyTorch spelling
- * says the gradc one). */
-static const struct {
-  const char *torch, *gradc, *note;
-} torch_kwargs[] = {
-    {"dim", "axis", "gradc's name for PyTorch's dim"},
-    {"keepdim", "keepdims", "with an s, as in NumPy"},
-    {"negative_slope", "slope", "gradc's name for PyTorch's negative_slope"},
-    {"alpha", "slope", "the negative slope, PyTorch's negative_slope"},
-    {"kernel_size", "k", "the window size, PyTorch's kernel_size"},
-    {"weight", "w", "the weight, PyTorch's weight"},
-    {"bias", "b", "the bias, PyTorch's bias"},
-    {"input", "x", "the operand, PyTorch's input"},
-};
-
-_Noreturn static void unknown_kwarg(Diag *d, const Builtin *bi, int np, const char *kw, SrcLoc loc) {
-  for (size_t t = 0; t < sizeof torch_kwargs / sizeof torch_kwargs[0]; t++) {
-    if (strcmp(kw, torch_kwargs[t].torch)) continue;
-    for (int j = 0; j < np; j++)
-      if (!strcmp(bi->params[j], torch_kwargs[t].gradc))
-        diag_error(d, loc, "'%s' has no argument '%s'; did you mean '%s'? (%s)", bi->name, kw, bi->params[j],
-                   torch_kwargs[t].note);
-  }
-  const char *near = diag_nearest(kw, bi->params, np);
-  if (near) diag_error(d, loc, "'%s' has no argument '%s'; did you mean '%s'?", bi->name, kw, near);
-  diag_error(d, loc, "'%s' has no argument '%s'", bi->name, kw);
-}
-
-/* Binds positional and keyword arguments to the builtin's parameters. */
-Node *builtin_call(Builder *B, const Builtin *bi, Expr *call) {
-  Diag *d = builder_diag(B);
-  Expr *slot[MAXP] = {0};
-  int np = 0;
-  while (np < MAXP && bi->params[np]) np++;
-  if (call->nargs > np)
-    diag_error(d, call->args[np]->loc, "'%s' takes at most %d argument%s", bi->name, np, np == 1 ? "" : "s");
-  for (int i = 0; i < call->nargs; i++) slot[i] = call->args[i];
-  for (int i = 0; i < call->nkw; i++) {
-    int j = 0;
-    while (j < np && strcmp(bi->params[j], call->kwnames[i])) j++;
-    if (j == np) unknown_kwarg(d, bi, np, call->kwnames[i], call->kwlocs[i]);
-    if (slot[j]) diag_error(d, call->kwlocs[i], "argument '%s' of '%s' given twice", bi->params[j], bi->name);
-    slot[j] = call->kwargs[i];
-  }
-  for (int j = 0; j < bi->nreq; j++)
-    if (!slot[j]) diag_error(d, call->loc, "'%s' needs argument '%s'", bi->name, bi->params[j]);
+/* Binds the call's arguments (signature.c) and builds it. */
+Node *builtin_call(Builder *B, CallId id, Expr *call) {
+  Expr *slot[CALL_MAXP] = {0};
+  call_bind(builder_diag(B), id, call, slot);
   Graph *g = builder_graph(B);
   SrcLoc outer_loc = g->loc; /* an enclosing call's: restored for its own nodes */
   const char *outer_what = g->what;
-  g->loc = call->loc, g->what = bi->name;
-  Node *n = bi->build(B, call, slot);
+  g->loc = call->loc, g->what = gc_calls[id].name;
+  Node *n = builders[id](B, call, slot);
   g->loc = outer_loc, g->what = outer_what;
   return n;
 }

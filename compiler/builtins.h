@@ -1,18 +1,16 @@
-/* builtins.h — the operators of the language, as calls: `relu(x)`, `sum(x, axis=1)`. */
+/* builtins.h — what each operator of the language builds: its graph of primitives
+ * (ops.h). The calls themselves (names, parameters, binding, messages) are signature.h,
+ * shared with the tape. */
 #ifndef GRADC_BUILTINS_H
 #define GRADC_BUILTINS_H
 #include "build.h"
+#include "signature.h"
 
-typedef struct Builtin Builtin;
-
-const Builtin *builtin_find(const char *name);
-/* Refuses a call of an operator that does not exist: the nearest ones, PyTorch's name for
- * one, and where the operators are listed. */
-_Noreturn void builtin_unknown(Diag *d, SrcLoc loc, const char *name);
-Node *builtin_call(Builder *B, const Builtin *bi, Expr *call);
+/* Binds the call's arguments to operator `id` and builds its nodes. */
+Node *builtin_call(Builder *B, CallId id, Expr *call);
 /* `a @ b` with torch.matmul semantics for 1-D, 2-D and 3-D operands. */
 Node *builtin_matmul(Graph *g, Node *a, Node *b);
-/* The names of all operators (for help and tests). */
-int builtin_names(const char ***names);
+/* Whether every operator of signature.h has a builder (test_parse.c checks it). */
+bool builtin_complete(void);
 
 #endif

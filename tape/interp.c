@@ -2,16 +2,15 @@
  *
  * Like a Python forward() of the same network: numbers become 0-d tensors (torch's
  * wrapped scalars), names give the tensors bound so far, operators run their kernel
- * immediately (ops_*.c), which records the tape. The builtin table lists the language's
- * operators with their parameter names and defaults, and binds positional and keyword
- * arguments as the compiler does (same messages); argument checks (axes, sizes, flags,
- * perm, reshape's -1) follow compiler/builtins.c, whose derivative code is not used:
- * every operator here is one tape op with its own backward kernel. */
+ * immediately (ops_*.c), which records the tape. The operators, their parameters and
+ * the binding of arguments are the compiler's (compiler/signature.h, one table for
+ * both); argument checks (axes, sizes, flags, perm, reshape's -1) follow
+ * compiler/builtins.c, whose derivative code is not used: every operator here is one
+ * tape op with its own backward kernel. */
 #include <math.h>
 #include <string.h>
 #include "model.h"
-
-#define MAXP 5
+#include "signature.h"
 
 Sym *tm_lookup(tape_model *m, const char *name) {
   for (int i = 0; i < m->nsyms; i++)
@@ -41,49 +40,6 @@ bool tm_number(tape_model *m, const Expr *e, double *out) {
 
 /* ---------------------------------------------------------------- argument helpers */
 
-typedef enum {
-  F_EXP, F_LOG, F_SQRT, F_ABS, F_TANH, F_SIGMOID, F_RELU, F_LEAKY_RELU, F_GELU, F_SOFTPLUS, F_MAXIMUM, F_MINIMUM,
-  F_TRANSPOSE, F_RESHAPE, F_FLATTEN, F_SUM, F_MEAN, F_MAX, F_SOFTMAX, F_LOG_SOFTMAX, F_MSE, F_BCE, F_CE, F_DETACH,
-  F_CONV2D, F_MAX_POOL2D, F_AVG_POOL2D,
-} Fn;
-
-typedef struct {
-  const char *name;
-  const char *params[MAXP];
-  int nreq;
-  Fn fn;
-} Builtin;
-
-static const Builtin builtins[] = {
-    {"exp", {"x"}, 1, F_EXP},
-    {"log", {"x"}, 1, F_LOG},
-    {"sqrt", {"x"}, 1, F_SQRT},
-    {"abs", {"x"}, 1, F_ABS},
-    {"tanh", {"x"}, 1, F_TANH},
-    {"sigmoid", {"x"}, 1, F_SIGMOID},
-    {"relu", {"x"}, 1, F_RELU},
-    {"leaky_relu", {"x", "slope"}, 1, F_LEAKY_RELU},
-    {"gelu", {"x"}, 1, F_GELU},
-    {"softplus", {"x"}, 1, F_SOFTPLUS},
-    {"maximum", {"a", "b"}, 2, F_MAXIMUM},
-    {"minimum", {"a", "b"}, 2, F_MINIMUM},
-    {"transpose", {"x", "perm"}, 1, F_TRANSPOSE},
-    {"reshape", {"x", "shape"}, 2, F_RESHAPE},
-    {"flatten", {"x"}, 1, F_FLATTEN},
-    {"sum", {"x", "axis", "keepdims"}, 1, F_SUM},
-    {"mean", {"x", "axis", "keepdims"}, 1, F_MEAN},
-    {"max", {"x", "axis", "keepdims"}, 1, F_MAX},
-    {"softmax", {"x", "axis"}, 1, F_SOFTMAX},
-    {"log_softmax", {"x", "axis"}, 1, F_LOG_SOFTMAX},
-    {"mse", {"pred", "target"}, 2, F_MSE},
-    {"bce_with_logits", {"logits", "target"}, 2, F_BCE},
-    {"cross_entropy", {"logits", "labels"}, 2, F_CE},
-    {"detach", {"x"}, 1, F_DETACH},
-    {"conv2d", {"x", "w", "b", "stride", "padding"}, 2, F_CONV2D},
-    {"max_pool2d", {"x", "k", "stride"}, 2, F_MAX_POOL2D},
-    {"avg_pool2d", {"x", "k", "stride"}, 2, F_AVG_POOL2D},
-};
-#define NBUILTINS ((int)(sizeof builtins / sizeof builtins[0]))
 
 /* An f32 operand: i32 tensors are class labels, only cross_entropy takes them. */
 static Tensor *f32(tape_model *m, Tensor *t, const char *op) {
@@ -198,17 +154,17 @@ static Tensor *flatten(tape_model *m, Expr *call, Expr **p) {
   return op_reshape(&m->T, x, x->rank == 1 ? 1 : 2, s);
 }
 
-static Tensor *reduction(tape_model *m, Fn fn, Expr **p) {
-  Tensor *x = arg(m, p[0], builtins[fn].name);
+static Tensor *reduction(tape_model *m, CallId fn, Expr **p) {
+  Tensor *x = arg(m, p[0], gc_calls[fn].name);
   unsigned axes = axes_of(m, p[1], x->rank);
   bool keep = flag(m, p[2], false);
-  if (fn == F_MAX && p[1] && p[1]->kind != EX_LIST) { /* torch.max(x, dim): first maximum */
+  if (fn == CALL_MAX && p[1] && p[1]->kind != EX_LIST) { /* torch.max(x, dim): first maximum */
     int axis = 0;
     while (!(axes >> axis & 1)) axis++;
     return op_max_dim(&m->T, x, axis, keep);
   }
-  if (fn == F_MAX) return op_amax(&m->T, x, axes, keep);
-  return op_sum(&m->T, x, axes, keep, fn == F_MEAN);
+  if (fn == CALL_MAX) return op_amax(&m->T, x, axes, keep);
+  return op_sum(&m->T, x, axes, keep, fn == CALL_MEAN);
 }
 
 static Tensor *softmax_like(tape_model *m, Expr *call, Expr **p, bool log) {
@@ -235,91 +191,66 @@ static Tensor *unary(tape_model *m, Expr *e, UnaryOp op, const char *name) {
   return op_unary(&m->T, op, arg(m, e, name));
 }
 
-static Tensor *apply(tape_model *m, Fn fn, Expr *call, Expr **p) {
+static Tensor *apply(tape_model *m, CallId fn, Expr *call, Expr **p) {
   Tape *T = &m->T;
-  const char *name = builtins[fn].name;
+  const char *name = gc_calls[fn].name;
   switch (fn) {
-  case F_EXP: return unary(m, p[0], U_EXP, name);
-  case F_LOG: return unary(m, p[0], U_LOG, name);
-  case F_SQRT: return unary(m, p[0], U_SQRT, name);
-  case F_ABS: return unary(m, p[0], U_ABS, name);
-  case F_TANH: return unary(m, p[0], U_TANH, name);
-  case F_SIGMOID: return unary(m, p[0], U_SIGMOID, name);
-  case F_RELU: return unary(m, p[0], U_RELU, name);
-  case F_GELU: return unary(m, p[0], U_GELU, name);
-  case F_SOFTPLUS: return unary(m, p[0], U_SOFTPLUS, name);
-  case F_LEAKY_RELU: {
+  case CALL_EXP: return unary(m, p[0], U_EXP, name);
+  case CALL_LOG: return unary(m, p[0], U_LOG, name);
+  case CALL_SQRT: return unary(m, p[0], U_SQRT, name);
+  case CALL_ABS: return unary(m, p[0], U_ABS, name);
+  case CALL_TANH: return unary(m, p[0], U_TANH, name);
+  case CALL_SIGMOID: return unary(m, p[0], U_SIGMOID, name);
+  case CALL_RELU: return unary(m, p[0], U_RELU, name);
+  case CALL_GELU: return unary(m, p[0], U_GELU, name);
+  case CALL_SOFTPLUS: return unary(m, p[0], U_SOFTPLUS, name);
+  case CALL_LEAKY_RELU: {
     Tensor *x = arg(m, p[0], name);
     return op_leaky_relu(T, x, num(m, p[1], 0.01));
   }
-  case F_MAXIMUM:
-  case F_MINIMUM: {
+  case CALL_MAXIMUM:
+  case CALL_MINIMUM: {
     Tensor *a = arg(m, p[0], name), *b = arg(m, p[1], name);
-    return op_binary(T, fn == F_MAXIMUM ? B_MAXIMUM : B_MINIMUM, a, b);
+    return op_binary(T, fn == CALL_MAXIMUM ? B_MAXIMUM : B_MINIMUM, a, b);
   }
-  case F_TRANSPOSE: return transpose(m, call, p);
-  case F_RESHAPE: return reshape(m, call, p);
-  case F_FLATTEN: return flatten(m, call, p);
-  case F_SUM:
-  case F_MEAN:
-  case F_MAX: return reduction(m, fn, p);
-  case F_SOFTMAX: return softmax_like(m, call, p, false);
-  case F_LOG_SOFTMAX: return softmax_like(m, call, p, true);
-  case F_MSE: {
+  case CALL_TRANSPOSE: return transpose(m, call, p);
+  case CALL_RESHAPE: return reshape(m, call, p);
+  case CALL_FLATTEN: return flatten(m, call, p);
+  case CALL_SUM:
+  case CALL_MEAN:
+  case CALL_MAX: return reduction(m, fn, p);
+  case CALL_SOFTMAX: return softmax_like(m, call, p, false);
+  case CALL_LOG_SOFTMAX: return softmax_like(m, call, p, true);
+  case CALL_MSE: {
     Tensor *a = arg(m, p[0], name), *b = arg(m, p[1], name);
     return op_mse(T, a, b);
   }
-  case F_BCE: {
+  case CALL_BCE_WITH_LOGITS: {
     Tensor *z = arg(m, p[0], name), *y = arg(m, p[1], name);
     return op_bce_with_logits(T, z, y);
   }
-  case F_CE: {
+  case CALL_CROSS_ENTROPY: {
     Tensor *x = arg(m, p[0], NULL), *lab = arg(m, p[1], NULL);
     return op_cross_entropy(T, x, lab);
   }
-  case F_DETACH: return op_detach(T, arg(m, p[0], NULL));
-  case F_CONV2D: return conv2d(m, p);
-  case F_MAX_POOL2D: return pool(m, p, true);
-  case F_AVG_POOL2D: return pool(m, p, false);
+  case CALL_DETACH: return op_detach(T, arg(m, p[0], NULL));
+  case CALL_CONV2D: return conv2d(m, p);
+  case CALL_MAX_POOL2D: return pool(m, p, true);
+  case CALL_AVG_POOL2D: return pool(m, p, false);
+  case CALL__COUNT: break; /* not an operator; every one is a case (-Wswitch) */
   }
   diag_error(&m->diag, call->loc, "unknown operator '%s'", call->name);
 }
 
-/* Binds positional and keyword arguments to the builtin's parameters and runs it. */
+/* Binds the call's arguments (the compiler's signature table, signature.h: the same
+ * operators, parameters and messages) and runs it. */
 static Tensor *call(tape_model *m, Expr *e) {
-  const Builtin *bi = NULL;
-  for (int i = 0; i < NBUILTINS && !bi; i++)
-    if (!strcmp(builtins[i].name, e->name)) bi = &builtins[i];
-  if (!bi) {
-    const char *names[NBUILTINS];
-    for (int i = 0; i < NBUILTINS; i++) names[i] = builtins[i].name;
-    const char *near = diag_nearest(e->name, names, NBUILTINS);
-    if (near) diag_error(&m->diag, e->loc, "unknown operator '%s'; did you mean '%s'?", e->name, near);
-    diag_error(&m->diag, e->loc, "unknown operator '%s'", e->name);
-  }
-  Expr *slot[MAXP] = {0};
-  int np = 0;
-  while (np < MAXP && bi->params[np]) np++;
-  if (e->nargs > np)
-    diag_error(&m->diag, e->args[np]->loc, "'%s' takes at most %d argument%s", bi->name, np, np == 1 ? "" : "s");
-  for (int i = 0; i < e->nargs; i++) slot[i] = e->args[i];
-  for (int i = 0; i < e->nkw; i++) {
-    int j = 0;
-    while (j < np && strcmp(bi->params[j], e->kwnames[i])) j++;
-    if (j == np) {
-      const char *near = diag_nearest(e->kwnames[i], bi->params, np);
-      if (near)
-        diag_error(&m->diag, e->kwlocs[i], "'%s' has no argument '%s'; did you mean '%s'?", bi->name, e->kwnames[i],
-                   near);
-      diag_error(&m->diag, e->kwlocs[i], "'%s' has no argument '%s'", bi->name, e->kwnames[i]);
-    }
-    if (slot[j]) diag_error(&m->diag, e->kwlocs[i], "argument '%s' of '%s' given twice", bi->params[j], bi->name);
-    slot[j] = e->kwargs[i];
-  }
-  for (int j = 0; j < bi->nreq; j++)
-    if (!slot[j]) diag_error(&m->diag, e->loc, "'%s' needs argument '%s'", bi->name, bi->params[j]);
+  int id = call_find(e->name);
+  if (id < 0) call_unknown(&m->diag, e->loc, e->name);
+  Expr *slot[CALL_MAXP];
+  call_bind(&m->diag, (CallId)id, e, slot);
   m->T.loc = e->loc;
-  return apply(m, bi->fn, e, slot);
+  return apply(m, (CallId)id, e, slot);
 }
 
 /* ---------------------------------------------------------------- expressions */

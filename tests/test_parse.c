@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ast.h"
+#include "builtins.h"
+#include "gradc/compiler.h"
+#include "gradc/tape.h"
 
 static Arena *arena;
 
@@ -505,4 +508,36 @@ Test(parse, err_too_many_kwargs) {
   strcat(src, ")\n");
   expect_error(src, 1, col, "too many keyword arguments in the call to 'f' (the limit is 1000)");
   free(src);
+}
+
+/* ---- the calls (signature.h): one table for the compiler and the tape ---- */
+
+Test(calls, every_operator_has_a_builder) {
+  cr_assert(builtin_complete(), "an operator of signature.h has no builder in builtins.c");
+  const char **names;
+  int n = call_names(&names);
+  cr_assert_eq(n, CALL__COUNT);
+  for (int i = 0; i < n; i++) cr_expect_eq(call_find(names[i]), i, "%s", names[i]);
+}
+
+/* A call that does not fit gets the same message from the compiler and from the tape
+ * (they bind arguments through the same code; the tape's own copy had drifted). */
+Test(calls, compiler_and_tape_say_the_same) {
+  static const char *const bodies[] = {
+      "y = sum(x, dim=1)\n",        "y = leaky_relu(x, alpha=0.1)\n", "y = mse_loss(x, x)\n",
+      "y = sofmax(x)\n",            "y = sum(x, axis=0, axis=1)\n",  "y = relu(x, x)\n",
+      "y = reshape(x)\n",
+  };
+  for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+    char src[256], cerr[1024] = "", terr[1024] = "";
+    snprintf(src, sizeof src, "model m\ninput x : f32[2, 3]\n%soutput y\n", bodies[i]);
+    gc_options o = {.path = "m.grad", .source = src, .emit = GC_EMIT_IR, .out = "/dev/null"};
+    cr_assert_neq(gc_compile(&o, NULL, cerr, sizeof cerr), 0, "%s", src);
+    tape_model *t = tape_open("m.grad", src, NULL, NULL, 0, terr, sizeof terr);
+    cr_assert_null(t, "the tape accepted %s", src);
+    const char *c = strstr(cerr, "error:"), *tp = strstr(terr, "error:");
+    cr_assert(c && tp, "compiler: %s\ntape: %s", cerr, terr);
+    cr_expect_eq(strcspn(c, "\n"), strcspn(tp, "\n"), "compiler: %s\ntape: %s", cerr, terr);
+    cr_expect(!strncmp(c, tp, strcspn(c, "\n")), "compiler: %s\ntape: %s", cerr, terr);
+  }
 }

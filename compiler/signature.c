@@ -1,0 +1,107 @@
+/* signature.c — the operators of the language as calls (signature.h): the table, and
+ * binding a call's arguments to it with the messages a user sees when a call does not
+ * fit, PyTorch's spellings included. */
+#include "signature.h"
+#include <string.h>
+
+const Signature gc_calls[CALL__COUNT] = {
+#define X(e, nm, req, ...) [CALL_##e] = {nm, {__VA_ARGS__}, req},
+    GC_CALLS(X)
+#undef X
+};
+
+int call_find(const char *name) {
+  for (int i = 0; i < CALL__COUNT; i++)
+    if (!strcmp(gc_calls[i].name, name)) return i;
+  return -1;
+}
+
+int call_names(const char ***names) {
+  static const char *n[CALL__COUNT];
+  for (int i = 0; i < CALL__COUNT; i++) n[i] = gc_calls[i].name;
+  *names = n;
+  return CALL__COUNT;
+}
+
+/* PyTorch's names for what gradc spells otherwise. */
+static const struct {
+  const char *torch, *hint;
+} torch_ops[] = {
+    {"matmul", "the matrix product is the operator @, with torch.matmul semantics: a @ b"},
+    {"mm", "the matrix product is the operator @: a @ b"},
+    {"bmm", "the matrix product is the operator @, batched for 3-D operands: a @ b"},
+    {"dot", "the matrix product is the operator @, a dot product for 1-D operands: a @ b"},
+    {"linear", "write the affine map out: x @ w + b"},
+    {"mse_loss", "did you mean 'mse'? PyTorch's mse_loss is mse here"},
+    {"binary_cross_entropy_with_logits", "did you mean 'bce_with_logits'? PyTorch's binary_cross_entropy_with_logits "
+                                         "is bce_with_logits here"},
+    {"view", "did you mean 'reshape'? PyTorch's view is reshape here"},
+    {"permute", "did you mean 'transpose'? With perm=[..] it is PyTorch's permute"},
+    {"amax", "did you mean 'max'? With axis=[..] it is PyTorch's amax"},
+    {"pow", "powers are the operator **, with a constant exponent: x ** 2"},
+    {"square", "powers are the operator **: x ** 2"},
+    {"clamp", "clamp is maximum(x, LO) and minimum(x, HI)"},
+    {"clip", "clipping is maximum(x, LO) and minimum(x, HI)"},
+};
+
+#define OPERATOR_REFERENCE " (all operators: README.md, section \"Operators\")"
+
+_Noreturn void call_unknown(Diag *d, SrcLoc loc, const char *name) {
+  for (size_t t = 0; t < sizeof torch_ops / sizeof torch_ops[0]; t++)
+    if (!strcmp(name, torch_ops[t].torch))
+      diag_error(d, loc, "unknown operator '%s'; %s" OPERATOR_REFERENCE, name, torch_ops[t].hint);
+  const char **names, *near[3];
+  int k = diag_nearest_n(name, names, call_names(&names), near, 3);
+  if (k == 0) diag_error(d, loc, "unknown operator '%s'" OPERATOR_REFERENCE, name);
+  if (k == 1) diag_error(d, loc, "unknown operator '%s'; did you mean '%s'?" OPERATOR_REFERENCE, name, near[0]);
+  if (k == 2)
+    diag_error(d, loc, "unknown operator '%s'; did you mean '%s' or '%s'?" OPERATOR_REFERENCE, name, near[0], near[1]);
+  diag_error(d, loc, "unknown operator '%s'; did you mean '%s', '%s' or '%s'?" OPERATOR_REFERENCE, name, near[0],
+             near[1], near[2]);
+}
+
+/* Arguments PyTorch names otherwise (a message for a PyTorch spelling says the gradc one). */
+static const struct {
+  const char *torch, *gradc, *note;
+} torch_kwargs[] = {
+    {"dim", "axis", "gradc's name for PyTorch's dim"},
+    {"keepdim", "keepdims", "with an s, as in NumPy"},
+    {"negative_slope", "slope", "gradc's name for PyTorch's negative_slope"},
+    {"alpha", "slope", "the negative slope, PyTorch's negative_slope"},
+    {"kernel_size", "k", "the window size, PyTorch's kernel_size"},
+    {"weight", "w", "the weight, PyTorch's weight"},
+    {"bias", "b", "the bias, PyTorch's bias"},
+    {"input", "x", "the operand, PyTorch's input"},
+};
+
+_Noreturn static void unknown_kwarg(Diag *d, const Signature *bi, int np, const char *kw, SrcLoc loc) {
+  for (size_t t = 0; t < sizeof torch_kwargs / sizeof torch_kwargs[0]; t++) {
+    if (strcmp(kw, torch_kwargs[t].torch)) continue;
+    for (int j = 0; j < np; j++)
+      if (!strcmp(bi->params[j], torch_kwargs[t].gradc))
+        diag_error(d, loc, "'%s' has no argument '%s'; did you mean '%s'? (%s)", bi->name, kw, bi->params[j],
+                   torch_kwargs[t].note);
+  }
+  const char *near = diag_nearest(kw, bi->params, np);
+  if (near) diag_error(d, loc, "'%s' has no argument '%s'; did you mean '%s'?", bi->name, kw, near);
+  diag_error(d, loc, "'%s' has no argument '%s'", bi->name, kw);
+}
+
+void call_bind(Diag *d, CallId id, const Expr *call, Expr **slot) {
+  const Signature *bi = &gc_calls[id];
+  int np = 0;
+  while (np < CALL_MAXP && bi->params[np]) np++;
+  if (call->nargs > np)
+    diag_error(d, call->args[np]->loc, "'%s' takes at most %d argument%s", bi->name, np, np == 1 ? "" : "s");
+  for (int i = 0; i < CALL_MAXP; i++) slot[i] = NULL;
+  for (int i = 0; i < call->nargs; i++) slot[i] = call->args[i];
+  for (int i = 0; i < call->nkw; i++) {
+    int j = 0;
+    while (j < np && strcmp(bi->params[j], call->kwnames[i])) j++;
+    if (j == np) unknown_kwarg(d, bi, np, call->kwnames[i], call->kwlocs[i]);
+    if (slot[j]) diag_error(d, call->kwlocs[i], "argument '%s' of '%s' given twice", bi->params[j], bi->name);
+    slot[j] = call->kwargs[i];
+  }
+  for (int j = 0; j < bi->nreq; j++)
+    if (!slot[j]) diag_error(d, call->loc, "'%s' needs argument '%s'", bi->name, bi->params[j]);
+}

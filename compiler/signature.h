@@ -1,0 +1,71 @@
+/* signature.h — the operators of the language as calls (`relu(x)`, `sum(x, axis=1)`):
+ * their names and parameters, how a call's positional and keyword arguments bind to
+ * them, and the messages for a call that does not fit (an unknown operator or keyword,
+ * PyTorch's spellings, a missing or repeated argument). One table, shared by the two
+ * front ends that give calls a meaning: the compiler (builtins.c builds graph nodes)
+ * and the tape (tape/interp.c runs eager kernels). Neither keeps a list of its own:
+ * indexes what it does by CallId: the tape's switch over CallId misses none (-Wswitch
+ * under -Werror), and test_parse.c fails when the compiler has no builder for one. */
+#ifndef GRADC_SIGNATURE_H
+#define GRADC_SIGNATURE_H
+#include "ast.h"
+
+#define CALL_MAXP 5 /* parameters of a call */
+
+/*  X(ENUM,            name,             required, parameters...) */
+#define GC_CALLS(X)                                                        \
+  X(EXP,             "exp",             1, "x")                            \
+  X(LOG,             "log",             1, "x")                            \
+  X(SQRT,            "sqrt",            1, "x")                            \
+  X(ABS,             "abs",             1, "x")                            \
+  X(TANH,            "tanh",            1, "x")                            \
+  X(SIGMOID,         "sigmoid",         1, "x")                            \
+  X(RELU,            "relu",            1, "x")                            \
+  X(LEAKY_RELU,      "leaky_relu",      1, "x", "slope")                   \
+  X(GELU,            "gelu",            1, "x")                            \
+  X(SOFTPLUS,        "softplus",        1, "x")                            \
+  X(MAXIMUM,         "maximum",         2, "a", "b")                       \
+  X(MINIMUM,         "minimum",         2, "a", "b")                       \
+  X(TRANSPOSE,       "transpose",       1, "x", "perm")                    \
+  X(RESHAPE,         "reshape",         2, "x", "shape")                   \
+  X(FLATTEN,         "flatten",         1, "x")                            \
+  X(SUM,             "sum",             1, "x", "axis", "keepdims")        \
+  X(MEAN,            "mean",            1, "x", "axis", "keepdims")        \
+  X(MAX,             "max",             1, "x", "axis", "keepdims")        \
+  X(SOFTMAX,         "softmax",         1, "x", "axis")                    \
+  X(LOG_SOFTMAX,     "log_softmax",     1, "x", "axis")                    \
+  X(MSE,             "mse",             2, "pred", "target")               \
+  X(BCE_WITH_LOGITS, "bce_with_logits", 2, "logits", "target")             \
+  X(CROSS_ENTROPY,   "cross_entropy",   2, "logits", "labels")             \
+  X(DETACH,          "detach",          1, "x")                            \
+  X(CONV2D,          "conv2d",          2, "x", "w", "b", "stride", "padding") \
+  X(MAX_POOL2D,      "max_pool2d",      2, "x", "k", "stride")             \
+  X(AVG_POOL2D,      "avg_pool2d",      2, "x", "k", "stride")
+
+typedef enum {
+#define X(e, ...) CALL_##e,
+  GC_CALLS(X)
+#undef X
+  CALL__COUNT
+} CallId;
+
+typedef struct {
+  const char *name;
+  const char *params[CALL_MAXP]; /* in positional order; NULL after the last */
+  int nreq;                      /* how many are required */
+} Signature;
+
+extern const Signature gc_calls[CALL__COUNT];
+
+/* The operator called `name`, or -1. */
+int call_find(const char *name);
+/* Refuses a call of an operator that does not exist: the nearest ones, PyTorch's name
+ * for one, and where the operators are listed. */
+_Noreturn void call_unknown(Diag *d, SrcLoc loc, const char *name);
+/* Binds call's positional and keyword arguments to the parameters of `id`: slot[j] is
+ * the argument of parameter j, or NULL (room for CALL_MAXP). Errors through d. */
+void call_bind(Diag *d, CallId id, const Expr *call, Expr **slot);
+/* The names of all operators (for help, suggestions and tests). */
+int call_names(const char ***names);
+
+#endif
