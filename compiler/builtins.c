@@ -21,39 +21,19 @@ static Node *arg(Builder *B, Expr *e) {
   return n;
 }
 
-static double num(Builder *B, Expr *e, double def) {
-  double v;
-  if (!e) return def;
-  if (!builder_number(B, e, &v)) diag_error(builder_diag(B), e->loc, "expected a constant number");
-  return v;
-}
 
-static bool flag(Builder *B, Expr *e, bool def) {
-  if (!e) return def;
-  if (e->kind == EX_NAME && !strcmp(e->name, "true")) return true;
-  if (e->kind == EX_NAME && !strcmp(e->name, "false")) return false;
-  diag_error(builder_diag(B), e->loc, "expected true or false");
-}
 
-static int axis_of(Builder *B, Expr *e, int rank) {
-  double v;
-  if (!builder_number(B, e, &v) || v != floor(v)) diag_error(builder_diag(B), e->loc, "an axis must be an integer");
-  if (v < -rank || v >= rank || rank == 0)
-    diag_error(builder_diag(B), e->loc, "axis %g is out of range for a tensor of rank %d", v, rank);
-  return v < 0 ? (int)v + rank : (int)v;
-}
 
-/* axis=: absent (all axes), an integer, or a list of integers. */
-static unsigned axes_of(Builder *B, Expr *e, int rank) {
-  if (!e) return rank ? (1u << rank) - 1 : 0;
-  if (e->kind != EX_LIST) return 1u << axis_of(B, e, rank);
-  unsigned m = 0;
-  for (int i = 0; i < e->nargs; i++) {
-    unsigned bit = 1u << axis_of(B, e->args[i], rank);
-    if (m & bit) diag_error(builder_diag(B), e->args[i]->loc, "axis repeated");
-    m |= bit;
-  }
-  return m;
+
+/* The constant arguments, read by the rules both front ends share (signature.h). */
+static bool number_of(void *B, const Expr *e, double *out) { return builder_number(B, (Expr *)e, out); }
+#define reader(B) ((ArgReader){builder_diag(B), number_of, (B)})
+static double num(Builder *B, Expr *e, double def) { return arg_num(&reader(B), e, def); }
+static bool flag(Builder *B, Expr *e, bool def) { return arg_flag(&reader(B), e, def); }
+static int axis_of(Builder *B, Expr *e, int rank) { return arg_axis(&reader(B), e, rank); }
+static unsigned axes_of(Builder *B, Expr *e, int rank) { return arg_axes(&reader(B), e, rank); }
+static int pos_int(Builder *B, Expr *e, int def, int min, const char *what) {
+  return arg_pos_int(&reader(B), e, def, min, what);
 }
 
 static Shape drop_axes(Shape s, unsigned axes) {
@@ -204,48 +184,19 @@ static Node *b_cross_entropy(Builder *B, Expr *c, Expr **p) {
 }
 
 static Node *b_transpose(Builder *B, Expr *c, Expr **p) {
-  Graph *g = builder_graph(B);
   Node *x = arg(B, p[0]);
   int perm[GC_MAX_RANK] = {0};
-  int r = x->shape.rank;
-  if (!p[1]) {
-    if (r != 2) diag_error(builder_diag(B), c->loc, "transpose of a rank-%d tensor needs perm=[...]", r);
-    perm[0] = 1, perm[1] = 0;
-  } else {
-    if (p[1]->kind != EX_LIST || p[1]->nargs != r)
-      diag_error(builder_diag(B), p[1]->loc, "perm must list each of the %d axes once", r);
-    unsigned seen = 0;
-    for (int i = 0; i < r; i++) {
-      perm[i] = axis_of(B, p[1]->args[i], r);
-      if (seen & (1u << perm[i])) diag_error(builder_diag(B), p[1]->args[i]->loc, "axis repeated in perm");
-      seen |= 1u << perm[i];
-    }
-  }
-  return g_permute(g, x, perm);
+  arg_perm(&reader(B), c, p[1], x->shape.rank, perm);
+  return g_permute(builder_graph(B), x, perm);
 }
 
 static Node *b_reshape(Builder *B, Expr *c, Expr **p) {
   Graph *g = builder_graph(B);
   Node *x = arg(B, p[0]);
-  Expr *l = p[1];
-  if (l->kind != EX_LIST || l->nargs > GC_MAX_RANK)
-    diag_error(builder_diag(B), l->loc, "reshape needs a list of at most %d sizes, e.g. [4, -1]", GC_MAX_RANK);
-  Shape s = {l->nargs, {0}};
-  int infer = -1;
-  int64_t known = 1;
-  for (int i = 0; i < l->nargs; i++) {
-    double v = num(B, l->args[i], 0);
-    if (v == -1 && infer < 0) {
-      infer = i;
-      continue;
-    }
-    if (v < 1 || v != floor(v) || v > 2147483647.0)
-      diag_error(builder_diag(B), l->args[i]->loc, "a size must be a positive integer (one -1 allowed)");
-    s.d[i] = (int64_t)v;
-    known *= s.d[i];
-    if (known > (int64_t)1 << 31) diag_error(builder_diag(B), l->loc, "reshape to more than 2^31 elements");
-  }
-  int64_t cnt = shape_count(x->shape);
+  Shape s = {0, {0}};
+  int infer;
+  int64_t known, cnt = shape_count(x->shape);
+  s.rank = arg_sizes(&reader(B), p[1], GC_MAX_RANK, s.d, &infer, &known);
   if (infer >= 0) {
     if (cnt % known) diag_error(builder_diag(B), c->loc, "cannot reshape %s to %lld x -1", shape_str(g->arena, x->shape), (long long)known);
     s.d[infer] = cnt / known;
@@ -261,12 +212,6 @@ static Node *b_flatten(Builder *B, Expr *c, Expr **p) {
   return g_reshape(g, x, s);
 }
 
-static int pos_int(Builder *B, Expr *e, int def, int min, const char *what) {
-  double v = num(B, e, def);
-  if (v != floor(v) || v < min || v > 65535)
-    diag_error(builder_diag(B), e->loc, "%s must be an integer >= %d", what, min);
-  return (int)v;
-}
 
 /* conv2d(x, w, b?, stride=1, padding=0): NCHW input, OIHW weight, bias [O]. */
 static Node *b_conv2d(Builder *B, Expr *c, Expr **p) {

@@ -2,6 +2,7 @@
  * binding a call's arguments to it with the messages a user sees when a call does not
  * fit, PyTorch's spellings included. */
 #include "signature.h"
+#include <math.h>
 #include <string.h>
 
 const Signature gc_calls[CALL__COUNT] = {
@@ -104,4 +105,80 @@ void call_bind(Diag *d, CallId id, const Expr *call, Expr **slot) {
   }
   for (int j = 0; j < bi->nreq; j++)
     if (!slot[j]) diag_error(d, call->loc, "'%s' needs argument '%s'", bi->name, bi->params[j]);
+}
+
+/* ---------------------------------------------------------------- constant arguments */
+
+double arg_num(const ArgReader *r, const Expr *e, double def) {
+  double v;
+  if (!e) return def;
+  if (!r->number(r->ctx, e, &v)) diag_error(r->d, e->loc, "expected a constant number");
+  return v;
+}
+
+bool arg_flag(const ArgReader *r, const Expr *e, bool def) {
+  if (!e) return def;
+  if (e->kind == EX_NAME && !strcmp(e->name, "true")) return true;
+  if (e->kind == EX_NAME && !strcmp(e->name, "false")) return false;
+  diag_error(r->d, e->loc, "expected true or false");
+}
+
+int arg_axis(const ArgReader *r, const Expr *e, int rank) {
+  double v;
+  if (!r->number(r->ctx, e, &v) || v != floor(v)) diag_error(r->d, e->loc, "an axis must be an integer");
+  if (v < -rank || v >= rank || rank == 0)
+    diag_error(r->d, e->loc, "axis %g is out of range for a tensor of rank %d", v, rank);
+  return v < 0 ? (int)v + rank : (int)v;
+}
+
+unsigned arg_axes(const ArgReader *r, const Expr *e, int rank) {
+  if (!e) return rank ? (1u << rank) - 1 : 0;
+  if (e->kind != EX_LIST) return 1u << arg_axis(r, e, rank);
+  unsigned m = 0;
+  for (int i = 0; i < e->nargs; i++) {
+    unsigned bit = 1u << arg_axis(r, e->args[i], rank);
+    if (m & bit) diag_error(r->d, e->args[i]->loc, "axis repeated");
+    m |= bit;
+  }
+  return m;
+}
+
+int arg_pos_int(const ArgReader *r, const Expr *e, int def, int min, const char *what) {
+  double v = arg_num(r, e, def);
+  if (v != floor(v) || v < min || v > 65535) diag_error(r->d, e->loc, "%s must be an integer >= %d", what, min);
+  return (int)v;
+}
+
+void arg_perm(const ArgReader *r, const Expr *call, const Expr *e, int rank, int *perm) {
+  if (!e) {
+    if (rank != 2) diag_error(r->d, call->loc, "transpose of a rank-%d tensor needs perm=[...]", rank);
+    perm[0] = 1, perm[1] = 0;
+    return;
+  }
+  if (e->kind != EX_LIST || e->nargs != rank) diag_error(r->d, e->loc, "perm must list each of the %d axes once", rank);
+  unsigned seen = 0;
+  for (int i = 0; i < rank; i++) {
+    perm[i] = arg_axis(r, e->args[i], rank);
+    if (seen & (1u << perm[i])) diag_error(r->d, e->args[i]->loc, "axis repeated in perm");
+    seen |= 1u << perm[i];
+  }
+}
+
+int arg_sizes(const ArgReader *r, const Expr *l, int max_rank, int64_t *s, int *infer, int64_t *known) {
+  if (l->kind != EX_LIST || l->nargs > max_rank)
+    diag_error(r->d, l->loc, "reshape needs a list of at most %d sizes, e.g. [4, -1]", max_rank);
+  *infer = -1, *known = 1;
+  for (int i = 0; i < l->nargs; i++) {
+    double v = arg_num(r, l->args[i], 0);
+    if (v == -1 && *infer < 0) {
+      *infer = i, s[i] = -1;
+      continue;
+    }
+    if (v < 1 || v != floor(v) || v > 2147483647.0)
+      diag_error(r->d, l->args[i]->loc, "a size must be a positive integer (one -1 allowed)");
+    s[i] = (int64_t)v;
+    *known *= s[i];
+    if (*known > (int64_t)1 << 31) diag_error(r->d, l->loc, "reshape to more than 2^31 elements");
+  }
+  return l->nargs;
 }

@@ -8,6 +8,8 @@
  * under -Werror), and test_parse.c fails when the compiler has no builder for one. */
 #ifndef GRADC_SIGNATURE_H
 #define GRADC_SIGNATURE_H
+#include <stdbool.h>
+#include <stdint.h>
 #include "ast.h"
 
 #define CALL_MAXP 5 /* parameters of a call */
@@ -67,5 +69,25 @@ _Noreturn void call_unknown(Diag *d, SrcLoc loc, const char *name);
 void call_bind(Diag *d, CallId id, const Expr *call, Expr **slot);
 /* The names of all operators (for help, suggestions and tests). */
 int call_names(const char ***names);
+
+/* The constant arguments of calls (axes, flags, sizes, windows, permutations), read
+ * with the same rules and messages by both front ends. `number` evaluates a constant:
+ * a literal, a negated one, or a dim's size; false if e is none of those. */
+typedef struct {
+  Diag *d;
+  bool (*number)(void *ctx, const Expr *e, double *out);
+  void *ctx;
+} ArgReader;
+
+double arg_num(const ArgReader *r, const Expr *e, double def);             /* absent: def */
+bool arg_flag(const ArgReader *r, const Expr *e, bool def);                /* true / false */
+int arg_axis(const ArgReader *r, const Expr *e, int rank);                 /* negative from the end */
+unsigned arg_axes(const ArgReader *r, const Expr *e, int rank);            /* int or list; absent: all */
+int arg_pos_int(const ArgReader *r, const Expr *e, int def, int min, const char *what);
+/* transpose's perm= (absent: the 2-D transpose), into perm[rank]. */
+void arg_perm(const ArgReader *r, const Expr *call, const Expr *e, int rank, int *perm);
+/* reshape's list of sizes into s (at most max_rank; one -1 allowed, at *infer, else
+ * -1), with the product of the known ones in *known; returns the rank. */
+int arg_sizes(const ArgReader *r, const Expr *l, int max_rank, int64_t *s, int *infer, int64_t *known);
 
 #endif

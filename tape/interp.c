@@ -55,86 +55,36 @@ static Tensor *arg(tape_model *m, Expr *e, const char *op) {
   return op ? f32(m, t, op) : t;
 }
 
-static double num(tape_model *m, Expr *e, double def) {
-  double v;
-  if (!e) return def;
-  if (!tm_number(m, e, &v)) diag_error(&m->diag, e->loc, "expected a constant number");
-  return v;
-}
 
-static bool flag(tape_model *m, Expr *e, bool def) {
-  if (!e) return def;
-  if (e->kind == EX_NAME && !strcmp(e->name, "true")) return true;
-  if (e->kind == EX_NAME && !strcmp(e->name, "false")) return false;
-  diag_error(&m->diag, e->loc, "expected true or false");
-}
 
-static int axis_of(tape_model *m, Expr *e, int rank) {
-  double v;
-  if (!tm_number(m, e, &v) || v != floor(v)) diag_error(&m->diag, e->loc, "an axis must be an integer");
-  if (v < -rank || v >= rank || rank == 0)
-    diag_error(&m->diag, e->loc, "axis %g is out of range for a tensor of rank %d", v, rank);
-  return v < 0 ? (int)v + rank : (int)v;
-}
 
-static unsigned axes_of(tape_model *m, Expr *e, int rank) {
-  if (!e) return rank ? (1u << rank) - 1 : 0;
-  if (e->kind != EX_LIST) return 1u << axis_of(m, e, rank);
-  unsigned mask = 0;
-  for (int i = 0; i < e->nargs; i++) {
-    unsigned bit = 1u << axis_of(m, e->args[i], rank);
-    if (mask & bit) diag_error(&m->diag, e->args[i]->loc, "axis repeated");
-    mask |= bit;
-  }
-  return mask;
-}
 
+/* The constant arguments, read by the compiler's rules (signature.h). */
+static bool number_of(void *m, const Expr *e, double *out) { return tm_number(m, e, out); }
+#define reader(m) ((ArgReader){&(m)->diag, number_of, (m)})
+static double num(tape_model *m, Expr *e, double def) { return arg_num(&reader(m), e, def); }
+static bool flag(tape_model *m, Expr *e, bool def) { return arg_flag(&reader(m), e, def); }
+static int axis_of(tape_model *m, Expr *e, int rank) { return arg_axis(&reader(m), e, rank); }
+static unsigned axes_of(tape_model *m, Expr *e, int rank) { return arg_axes(&reader(m), e, rank); }
 static int pos_int(tape_model *m, Expr *e, int def, int min, const char *what) {
-  double v = num(m, e, def);
-  if (v != floor(v) || v < min || v > 65535) diag_error(&m->diag, e->loc, "%s must be an integer >= %d", what, min);
-  return (int)v;
+  return arg_pos_int(&reader(m), e, def, min, what);
 }
 
 /* ---------------------------------------------------------------- operators */
 
 static Tensor *transpose(tape_model *m, Expr *call, Expr **p) {
   Tensor *x = arg(m, p[0], "transpose");
-  int perm[TP_MAX_RANK] = {0}, r = x->rank;
-  if (!p[1]) {
-    if (r != 2) diag_error(&m->diag, call->loc, "transpose of a rank-%d tensor needs perm=[...]", r);
-    perm[0] = 1, perm[1] = 0;
-  } else {
-    if (p[1]->kind != EX_LIST || p[1]->nargs != r)
-      diag_error(&m->diag, p[1]->loc, "perm must list each of the %d axes once", r);
-    unsigned seen = 0;
-    for (int i = 0; i < r; i++) {
-      perm[i] = axis_of(m, p[1]->args[i], r);
-      if (seen & (1u << perm[i])) diag_error(&m->diag, p[1]->args[i]->loc, "axis repeated in perm");
-      seen |= 1u << perm[i];
-    }
-  }
+  int perm[TP_MAX_RANK] = {0};
+  arg_perm(&reader(m), call, p[1], x->rank, perm);
   return op_permute(&m->T, x, perm);
 }
 
 static Tensor *reshape(tape_model *m, Expr *call, Expr **p) {
   Tensor *x = arg(m, p[0], "reshape");
   Expr *l = p[1];
-  if (l->kind != EX_LIST || l->nargs > TP_MAX_RANK)
-    diag_error(&m->diag, l->loc, "reshape needs a list of at most %d sizes, e.g. [4, -1]", TP_MAX_RANK);
-  int64_t s[TP_MAX_RANK] = {0}, known = 1;
-  int infer = -1;
-  for (int i = 0; i < l->nargs; i++) {
-    double v = num(m, l->args[i], 0);
-    if (v == -1 && infer < 0) {
-      infer = i;
-      continue;
-    }
-    if (v < 1 || v != floor(v) || v > 2147483647.0)
-      diag_error(&m->diag, l->args[i]->loc, "a size must be a positive integer (one -1 allowed)");
-    s[i] = (int64_t)v;
-    known *= s[i];
-    if (known > (int64_t)1 << 31) diag_error(&m->diag, l->loc, "reshape to more than 2^31 elements");
-  }
+  int64_t s[TP_MAX_RANK] = {0}, known;
+  int infer;
+  arg_sizes(&reader(m), l, TP_MAX_RANK, s, &infer, &known);
   char buf[128];
   if (infer >= 0) {
     if ((int64_t)x->n % known)
