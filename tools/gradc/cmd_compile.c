@@ -11,6 +11,41 @@
 static const char *emit_names[] = {"so", "obj", "asm", "llvm", "header", "ir", "dot"};
 static const char *emit_ext[] = {".so", ".o", ".s", ".ll", ".h", ".ir", ".dot"};
 
+/* --dump-after: a comma-separated list of graph passes or `all`, into *bits (and the
+ * passes named, `all` apart, into *named). 0, or 2 after a message. */
+static int parse_dump(const char *v, unsigned *bits, unsigned *named) {
+  static const struct {
+    const char *name;
+    unsigned bits;
+  } passes[] = {{"build", GC_PASS_BUILD},
+                {"bake", GC_PASS_BAKE},
+                {"autodiff", GC_PASS_AUTODIFF},
+                {"optimize", GC_PASS_OPTIMIZE},
+                {"all", GC_PASS_BUILD | GC_PASS_BAKE | GC_PASS_AUTODIFF | GC_PASS_OPTIMIZE}};
+  const char *p = v;
+  do {
+    size_t n = strcspn(p, ",");
+    int k = 0;
+    while (k < 5 && (strlen(passes[k].name) != n || strncmp(passes[k].name, p, n))) k++;
+    if (k == 5)
+      return fprintf(stderr, "gradc compile: --dump-after %s: expected build, bake, autodiff, optimize or all "
+                             "(or a comma-separated list of them)\n", v), 2;
+    *bits |= passes[k].bits;
+    if (k < 4) *named |= passes[k].bits;
+    p += n + (p[n] == ',');
+  } while (*p);
+  return 0;
+}
+
+/* A pass named in --dump-after that will not run: says so, returns 2. */
+static int dump_runs(const gc_options *o, unsigned named) {
+  if ((named & GC_PASS_BAKE) && !o->weights)
+    return fprintf(stderr, "gradc compile: --dump-after bake: parameters are baked only with --weights\n"), 2;
+  if ((named & GC_PASS_AUTODIFF) && o->inference)
+    return fprintf(stderr, "gradc compile: --dump-after autodiff: --inference compiles no backward pass\n"), 2;
+  return 0;
+}
+
 /* Default output: the model file's base name with the emitted kind's extension. */
 static char *default_out(const char *model, int emit) {
   const char *base = strrchr(model, '/');
@@ -77,6 +112,7 @@ int cmd_compile(int argc, char **argv) {
   gc_options o = {.opt_level = 2, .emit = GC_EMIT_SO};
   const char *freeze[64];
   int nfreeze = 0;
+  unsigned dump_named = 0;
   const char *v;
   for (int i = 0; i < argc; i++) {
     int d = parse_define(&m, argc, argv, &i);
@@ -99,6 +135,8 @@ int cmd_compile(int argc, char **argv) {
       long long t;
       if (!parse_int(v, 1, 64, &t)) return fprintf(stderr, "gradc: --threads %s: expected an integer from 1 to 64\n", v), 2;
       o.threads = (int)t;
+    } else if ((v = opt_value("--dump-after", argc, argv, &i))) {
+      if (parse_dump(v, &o.dump_after, &dump_named)) return 2;
     } else if (!strcmp(argv[i], "--stats")) {
       o.stats = true;
     } else if (!strcmp(argv[i], "--inference")) {
@@ -123,6 +161,7 @@ int cmd_compile(int argc, char **argv) {
   o.ndefines = m.ndefines;
   o.freeze = freeze;
   o.nfreeze = nfreeze;
+  if (dump_runs(&o, dump_named)) return 2;
   if (o.stats && (o.emit == GC_EMIT_HEADER || o.emit == GC_EMIT_IR || o.emit == GC_EMIT_DOT))
     return fprintf(stderr, "gradc compile: --stats measures generated code: use it with --emit so, obj, asm or llvm\n"),
            2;
