@@ -37,12 +37,19 @@ static int parse_dump(const char *v, unsigned *bits, unsigned *named) {
   return 0;
 }
 
-/* A pass named in --dump-after that will not run: says so, returns 2. */
-static int dump_runs(const gc_options *o, unsigned named) {
-  if ((named & GC_PASS_BAKE) && !o->weights)
+/* Options that do not go together (a pass named in --dump-after that will not run,
+ * --stats without generated code, -o - for a binary): says so, returns 2; else 0. */
+static int conflicts(const gc_options *o, unsigned dump_named) {
+  if ((dump_named & GC_PASS_BAKE) && !o->weights)
     return fprintf(stderr, "gradc compile: --dump-after bake: parameters are baked only with --weights\n"), 2;
-  if ((named & GC_PASS_AUTODIFF) && o->inference)
+  if ((dump_named & GC_PASS_AUTODIFF) && o->inference)
     return fprintf(stderr, "gradc compile: --dump-after autodiff: --inference compiles no backward pass\n"), 2;
+  if (o->stats && (o->emit == GC_EMIT_HEADER || o->emit == GC_EMIT_IR || o->emit == GC_EMIT_DOT))
+    return fprintf(stderr, "gradc compile: --stats measures generated code: use it with --emit so, obj, asm or llvm\n"),
+           2;
+  if (o->out && !strcmp(o->out, "-") && (o->emit == GC_EMIT_SO || o->emit == GC_EMIT_OBJ))
+    return fprintf(stderr, "gradc compile: -o -: --emit %s writes a binary and its header; give a file name\n",
+                   emit_names[o->emit]), 2;
   return 0;
 }
 
@@ -161,14 +168,8 @@ int cmd_compile(int argc, char **argv) {
   o.ndefines = m.ndefines;
   o.freeze = freeze;
   o.nfreeze = nfreeze;
-  if (dump_runs(&o, dump_named)) return 2;
-  if (o.stats && (o.emit == GC_EMIT_HEADER || o.emit == GC_EMIT_IR || o.emit == GC_EMIT_DOT))
-    return fprintf(stderr, "gradc compile: --stats measures generated code: use it with --emit so, obj, asm or llvm\n"),
-           2;
+  if (conflicts(&o, dump_named)) return 2;
   bool to_stdout = o.out && !strcmp(o.out, "-");
-  if (to_stdout && (o.emit == GC_EMIT_SO || o.emit == GC_EMIT_OBJ))
-    return fprintf(stderr, "gradc compile: -o -: --emit %s writes a binary and its header; give a file name\n",
-                   emit_names[o.emit]), 2;
   char tmpdir[4096] = "", *out = NULL;
   if (to_stdout) {
     if (make_tmpdir(tmpdir, sizeof tmpdir)) return 1;
