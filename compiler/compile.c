@@ -2,12 +2,14 @@
  * the LLVM stages, pipeline() the two in order under the Diag, gc_compile() sets up
  * and tears down.
  *
- *   parse -> build graph (shapes) -> [bake weights] -> autodiff -> optimise ->
- *   per entry point: arguments -> schedule (fusion) -> memory plan ->
+ *   parse -> build graph (shapes) -> [bake weights] -> autodiff -> optimise   (front.c)
+ *   -> per entry point: arguments -> schedule (fusion) -> memory plan ->
  *   lower to LLVM -> optimise (LLVM) -> emit
  *
  * Every stage reports a user error through the Diag (a longjmp back here); all memory
- * of the compile lives in one arena. */
+ * of the compile lives in one arena. In a debug build, or with gc_options.verify, the IR
+ * verifier (verify.c) checks the graph after each graph pass and the entry points' sinks;
+ * a violation is an internal error. */
 #define _DEFAULT_SOURCE /* mkstemps, mkdtemp, strdup */
 #include <errno.h>
 #include <stdio.h>
@@ -15,12 +17,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "autodiff.h"
-#include "outfile.h"
-#include "build.h"
 #include "emit.h"
-#include "opt.h"
-#include "weights.h"
+#include "front.h"
+#include "outfile.h"
+#include "verify.h"
 
 const char *gc_version(void) { return "0.1.0"; }
 
@@ -52,15 +52,10 @@ static int threads_of(const gc_options *o) {
   return cores < 1 ? 1 : cores > 8 ? 8 : (int)cores;
 }
 
-/* Front end and graph passes; returns the unit or longjmps through d. */
+/* Front end and graph passes (front.c), then per entry point its sinks, kernels and
+ * memory plan; returns the unit or longjmps through d. */
 static Unit *front(Arena *a, Diag *d, const gc_options *o, int vw, int threads) {
-  BuildOptions bo = {(const char **)o->define_names, o->define_values, o->ndefines, (const char **)o->freeze,
-                     o->nfreeze};
-  Program *p = parse_program(a, d);
-  Graph *g = build_graph(a, d, p, &bo);
-  if (o->weights) bake_weights(g, d, o->weights);
-  if (!o->inference) autodiff(g);
-  optimize(g);
+  Graph *g = front_graph(a, d, o, true);
   Unit *u = ARENA_NEW(a, Unit);
   u->g = g;
   u->source_name = o->path;
@@ -69,6 +64,10 @@ static Unit *front(Arena *a, Diag *d, const gc_options *o, int vw, int threads) 
   if (!o->inference && g->loss) {
     u->entries[u->nentries++] = entry_build(g, ENTRY_BACKWARD, eo);
     u->entries[u->nentries++] = entry_build(g, ENTRY_TRAIN, eo);
+  }
+  if (front_verifies(o)) {
+    verify_or_abort("the entry points' sinks", verify_graph(g));
+    for (int i = 0; i < u->nentries; i++) verify_or_abort(u->entries[i]->name, verify_entry(g, u->entries[i]));
   }
   for (int i = 0; i < u->nentries; i++) {
     Entry *e = u->entries[i];

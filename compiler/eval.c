@@ -9,11 +9,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "autodiff.h"
-#include "build.h"
+#include "front.h"
 #include "gradc/compiler.h"
 #include "opinfo.h"
-#include "opt.h"
 #include "ops_window.h"
 
 struct gc_graph {
@@ -223,12 +221,7 @@ int64_t gc_graph_label_classes(const gc_graph *gg, const char *input) {
 
 static gc_graph *build(Diag *d, gc_graph *gg, const gc_options *o) {
   if (setjmp(d->jb)) return NULL;
-  BuildOptions bo = {(const char **)o->define_names, o->define_values, o->ndefines, (const char **)o->freeze,
-                     o->nfreeze};
-  Program *p = parse_program(gg->arena, d);
-  Graph *g = build_graph(gg->arena, d, p, &bo);
-  if (!o->inference) autodiff(g);
-  optimize(g);
+  Graph *g = front_graph(gg->arena, d, o, false); /* weights are not baked: they are set */
   gg->g = g;
   gg->val = ARENA_ARRAY(gg->arena, double *, g->n);
   for (int i = 0; i < g->n; i++)

@@ -1,8 +1,10 @@
-/* irprint.c — gradc's graph after all passes, as readable text (`--emit ir`).
+/* irprint.c — gradc's graph after all passes, as readable text (`--emit ir`); the graph
+ * part alone after any one pass (`--dump-after`, front.c).
  *
  * First the graph (forward and backward, one node a line: `%id = op operands : shape`
  * with the user's name as a comment and `grad` marking derived nodes), then each entry
  * point's kernels (fusion groups) and memory plan. */
+#include "irprint.h"
 #include <stdio.h>
 #include "emit.h"
 #include "opinfo.h"
@@ -39,15 +41,19 @@ static void buffer_desc(FILE *f, const Entry *e, const Node *n) {
   }
 }
 
-void print_ir(FILE *f, const Unit *u) {
-  Graph *g = u->g;
-  fprintf(f, "# gradc %s: model %s, after autodiff, simplification, CSE and dead code\n", gc_version(), g->model);
+void print_graph(FILE *f, const Graph *g) {
   for (int i = 0; i < g->n; i++)
     if (g->nodes[i]->op != OP_COPY && g->nodes[i]->op != OP_SGD) node_line(f, g->arena, g->nodes[i]);
   for (int i = 0; i < g->noutputs; i++) fprintf(f, "output %s = %%%d\n", g->output_names[i], g->outputs[i]->id);
   if (g->loss) fprintf(f, "minimize %%%d\n", g->loss->id);
   for (int i = 0; i < g->nparams; i++)
     if (g->grads && g->grads[i]) fprintf(f, "grad %s = %%%d\n", g->params[i]->name, g->grads[i]->id);
+}
+
+void print_ir(FILE *f, const Unit *u) {
+  Graph *g = u->g;
+  fprintf(f, "# gradc %s: model %s, after autodiff, simplification, CSE and dead code\n", gc_version(), g->model);
+  print_graph(f, g);
   for (int k = 0; k < u->nentries; k++) {
     const Entry *e = u->entries[k];
     fprintf(f, "\nentry %s(", e->name);

@@ -1,15 +1,17 @@
 /* gradc/compiler.h — the compiler library's interface (the gradc driver is a thin layer
  * over it). One call runs the whole pipeline on one model:
  *
- *   parse -> build graph (shapes) -> autodiff -> optimise (simplify, CSE, dead code)
+ *   parse -> build graph (shapes) -> [bake weights] -> autodiff
+ *   -> optimise (simplify, CSE, dead code)
  *   -> per entry point: schedule (fusion) -> memory plan -> lower to LLVM -> emit
  *
  * Errors in the model are returned as text (`FILE:LINE:COL: error: ...`, the source
- * line and a caret); the library prints nothing and never exits — except where LLVM
- * itself would end the process (a fatal error of a target's backend, a crash inside
- * LLVM): then it removes its temporary files, says so on stderr and exits with status
- * 1. Outputs are written to a temporary file and renamed into place, so a failed
- * compile leaves nothing. */
+ * line and a caret); the library prints nothing (unless asked to dump the graph) and
+ * never exits — except where LLVM itself would end the process (a fatal error of a
+ * target's backend, a crash inside LLVM): then it removes its temporary files, says so
+ * on stderr and exits with status 1 — or where an internal invariant breaks (a message,
+ * then abort()). Outputs are written to a temporary file and renamed into place, so a
+ * failed compile leaves nothing. */
 #ifndef GRADC_COMPILER_H
 #define GRADC_COMPILER_H
 #include <stdbool.h>
@@ -30,6 +32,14 @@ typedef enum {
   GC_EMIT_DOT,    /* Graphviz: forward, backward, parameters, fused kernels */
 } gc_emit;
 
+/* The graph passes, as bits of gc_options.dump_after. */
+typedef enum {
+  GC_PASS_BUILD = 1,    /* the syntax tree to the graph (names, shapes) */
+  GC_PASS_BAKE = 2,     /* parameters baked in (with weights) */
+  GC_PASS_AUTODIFF = 4, /* the backward graph appended (without inference) */
+  GC_PASS_OPTIMIZE = 8, /* simplification, CSE, dead code */
+} gc_pass;
+
 typedef struct {
   const char *path;   /* the model file, as named in messages */
   const char *source; /* its text, or NULL to read `path` */
@@ -49,6 +59,12 @@ typedef struct {
                           compiling for the host (at most 8), else 1 = no split */
   gc_emit emit;
   const char *out;    /* output path; for SO/OBJ the header goes to OUT with .h */
+  /* Debugging the compiler. */
+  bool verify;         /* check the IR's invariants after every graph pass (always done by a
+                          debug build of the library); a broken one is an internal error: a
+                          message on stderr, then abort() */
+  unsigned dump_after; /* gc_pass bits: after each of these passes that runs, print the graph
+                          to stderr in the form of GC_EMIT_IR (the library's only printing) */
 } gc_options;
 
 /* The footprint of the compiled object: bytes of code, of constant data (baked

@@ -1,12 +1,13 @@
 /* e2e_emit.c — `gradc compile` outputs: every --emit kind with its content marker and no
  * stray files, -O0..-O3 giving the same results (through the runtime), --inference,
  * cross compilation (Cortex-M4, RISC-V, AArch64: ELF machine, nothing undefined but
- * memcpy/memset), bad targets failing cleanly, and --threads (the parallel-runner setter
- * only in objects with split products). */
+ * memcpy/memset), bad targets failing cleanly, --threads (the parallel-runner setter
+ * only in objects with split products), and --dump-after (the graph after each pass). */
 #define _DEFAULT_SOURCE /* strndup, unlink, umask under -std=c11 */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -626,4 +627,89 @@ Test(emit, in_place_output_needs_tmpdir, .timeout = 30) {
   cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
   cr_expect(strstr(r.err, "TMPDIR") && strstr(r.err, "/nonexistent-gradc-tmpdir"), "%s", r.err);
   e2e_free(&r);
+}
+
+/* ---- --dump-after: the graph after a pass, on stderr, in the form of --emit ir ---- */
+
+/* The graph printed in `hay` after the line starting with `from`: the lines that follow
+ * it of the graph's forms (`%id = ...`, output, minimize, grad), malloc'd; NULL if there
+ * is no such line. */
+static char *section(const char *hay, const char *from) {
+  const char *s = strstr(hay, from);
+  if (!s) return NULL;
+  s = strchr(s, '\n') + 1;
+  const char *e = s;
+  while (*e == '%' || !strncmp(e, "output ", 7) || !strncmp(e, "minimize ", 9) || !strncmp(e, "grad ", 5)) {
+    const char *nl = strchr(e, '\n');
+    e = nl ? nl + 1 : e + strlen(e);
+  }
+  return strndup(s, (size_t)(e - s));
+}
+
+/* logreg's parameters, all zero, as safetensors. */
+static char *zero_weights(const char *dir) {
+  static const char header[] = "{\"w\":{\"dtype\":\"F32\",\"shape\":[5,3],\"data_offsets\":[0,60]},"
+                               "\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[60,72]}}";
+  char *path = e2e_fmt("%s/zero.safetensors", dir);
+  FILE *f = fopen(path, "wb");
+  cr_assert(f, "cannot write %s", path);
+  size_t n = strlen(header), padded = (n + 7) / 8 * 8;
+  for (int i = 0; i < 8; i++) fputc((int)((padded >> (8 * i)) & 0xff), f);
+  fputs(header, f);
+  for (size_t i = n; i < padded + 72; i++) fputc(i < padded ? ' ' : 0, f);
+  cr_assert_eq(fclose(f), 0);
+  return path;
+}
+
+Test(emit, dump_after, .timeout = 60) {
+  e2e_result r;
+  /* After optimize: exactly the graph part of --emit ir. */
+  e2e_gradc(&r, "compile", E2E_LOGREG, "--emit", "ir", "-o", "-", "--dump-after=optimize", NULL);
+  cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+  char *dumped = section(r.err, "# gradc: model logreg, after optimize\n"), *emitted = section(r.out, "# gradc");
+  cr_assert(dumped && emitted, "%s", e2e_describe(&r));
+  cr_expect(strstr(dumped, "grad w = %"), "no gradient in the dump:\n%s", dumped);
+  cr_expect_str_eq(dumped, emitted, "the dump after optimize differs from --emit ir's graph");
+  cr_expect(!strstr(r.err, "after build") && !strstr(r.err, "after autodiff"), "%s", r.err);
+  free(dumped), free(emitted);
+  e2e_free(&r);
+  /* all: every pass that runs, in order; bake with --weights (parameters baked, no gradients). */
+  char *dir = e2e_tmpdir("dump");
+  char *w = zero_weights(dir);
+  const char *passes[] = {"build", "bake", "autodiff", "optimize"};
+  for (int baked = 0; baked < 2; baked++) {
+    if (baked) e2e_gradc(&r, "compile", E2E_LOGREG, "--weights", w, "--dump-after", "all", "-o", "/dev/null", NULL);
+    else e2e_gradc(&r, "compile", E2E_LOGREG, "--dump-after", "all", "-o", "/dev/null", NULL);
+    cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+    const char *at = r.err;
+    for (int k = 0; k < 4; k++) {
+      char *head = e2e_fmt("# gradc: model logreg, after %s\n", passes[k]);
+      const char *next = strstr(at, head);
+      cr_expect_eq(next != NULL, k != 1 || baked, "%s%s in order:\n%s", head, baked ? "" : " (no --weights)", r.err);
+      if (next) at = next + strlen(head);
+      free(head);
+    }
+    char *build = section(r.err, "after build\n"), *autodiff = section(r.err, "after autodiff\n");
+    cr_assert(build && autodiff, "%s", r.err);
+    cr_expect(strstr(build, "%2    = param w : f32[5, 3]") && strstr(build, "minimize %") && !strstr(build, "grad"),
+              "after build:\n%s", build);
+    cr_expect_eq(strstr(autodiff, "grad w = %") != NULL, !baked, "after autodiff:\n%s", autodiff);
+    if (baked) cr_expect(strstr(build, "param w : f32[5, 3]\n") && strstr(r.err, "param w : f32[5, 3] baked"), "%s", r.err);
+    free(build), free(autodiff);
+    e2e_free(&r);
+  }
+  /* A pass that will not run, or an unknown one, is a usage error. */
+  const char *bad[][3] = {{"bake", NULL, "only with --weights"},
+                          {"build,autodiff", "--inference", "--inference compiles no backward"},
+                          {"build,optimise", NULL, "expected build, bake, autodiff, optimize or all"},
+                          {"", NULL, "expected build"}};
+  for (int i = 0; i < 4; i++) {
+    e2e_gradc(&r, "compile", E2E_LOGREG, "--dump-after", bad[i][0], "-o", "/dev/null", bad[i][1], NULL);
+    cr_expect_eq(r.status, 2, "--dump-after '%s': %s", bad[i][0], e2e_describe(&r));
+    cr_expect(strstr(r.err, bad[i][2]), "--dump-after '%s': %s", bad[i][0], r.err);
+    e2e_free(&r);
+  }
+  free(w);
+  e2e_rmdir(dir);
+  free(dir);
 }

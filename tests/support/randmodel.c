@@ -491,7 +491,8 @@ int rm_check(const char *src, const char *dir, const char *cpu, int opt, char *w
   snprintf(so, sizeof so, "%s/r.so", dir);
   snprintf(hdr, sizeof hdr, "%s/r.h", dir);
   *why = 0;
-  gc_options o = {.path = "random.grad", .source = src, .opt_level = opt, .emit = GC_EMIT_SO, .out = so, .cpu = cpu};
+  gc_options o = {.path = "random.grad", .source = src, .opt_level = opt, .emit = GC_EMIT_SO, .out = so, .cpu = cpu,
+                  .verify = true}; /* the IR verifier after every pass: a broken invariant aborts */
   gradc_model *m = NULL;
   gc_graph *g = NULL;
   tape_model *t = NULL;

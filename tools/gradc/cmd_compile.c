@@ -11,6 +11,48 @@
 static const char *emit_names[] = {"so", "obj", "asm", "llvm", "header", "ir", "dot"};
 static const char *emit_ext[] = {".so", ".o", ".s", ".ll", ".h", ".ir", ".dot"};
 
+/* --dump-after: a comma-separated list of graph passes or `all`, into *bits (and the
+ * passes named, `all` apart, into *named). 0, or 2 after a message. */
+static int parse_dump(const char *v, unsigned *bits, unsigned *named) {
+  static const struct {
+    const char *name;
+    unsigned bits;
+  } passes[] = {{"build", GC_PASS_BUILD},
+                {"bake", GC_PASS_BAKE},
+                {"autodiff", GC_PASS_AUTODIFF},
+                {"optimize", GC_PASS_OPTIMIZE},
+                {"all", GC_PASS_BUILD | GC_PASS_BAKE | GC_PASS_AUTODIFF | GC_PASS_OPTIMIZE}};
+  const char *p = v;
+  do {
+    size_t n = strcspn(p, ",");
+    int k = 0;
+    while (k < 5 && (strlen(passes[k].name) != n || strncmp(passes[k].name, p, n))) k++;
+    if (k == 5)
+      return fprintf(stderr, "gradc compile: --dump-after %s: expected build, bake, autodiff, optimize or all "
+                             "(or a comma-separated list of them)\n", v), 2;
+    *bits |= passes[k].bits;
+    if (k < 4) *named |= passes[k].bits;
+    p += n + (p[n] == ',');
+  } while (*p);
+  return 0;
+}
+
+/* Options that do not go together (a pass named in --dump-after that will not run,
+ * --stats without generated code, -o - for a binary): says so, returns 2; else 0. */
+static int conflicts(const gc_options *o, unsigned dump_named) {
+  if ((dump_named & GC_PASS_BAKE) && !o->weights)
+    return fprintf(stderr, "gradc compile: --dump-after bake: parameters are baked only with --weights\n"), 2;
+  if ((dump_named & GC_PASS_AUTODIFF) && o->inference)
+    return fprintf(stderr, "gradc compile: --dump-after autodiff: --inference compiles no backward pass\n"), 2;
+  if (o->stats && (o->emit == GC_EMIT_HEADER || o->emit == GC_EMIT_IR || o->emit == GC_EMIT_DOT))
+    return fprintf(stderr, "gradc compile: --stats measures generated code: use it with --emit so, obj, asm or llvm\n"),
+           2;
+  if (o->out && !strcmp(o->out, "-") && (o->emit == GC_EMIT_SO || o->emit == GC_EMIT_OBJ))
+    return fprintf(stderr, "gradc compile: -o -: --emit %s writes a binary and its header; give a file name\n",
+                   emit_names[o->emit]), 2;
+  return 0;
+}
+
 /* Default output: the model file's base name with the emitted kind's extension. */
 static char *default_out(const char *model, int emit) {
   const char *base = strrchr(model, '/');
@@ -77,6 +119,7 @@ int cmd_compile(int argc, char **argv) {
   gc_options o = {.opt_level = 2, .emit = GC_EMIT_SO};
   const char *freeze[64];
   int nfreeze = 0;
+  unsigned dump_named = 0;
   const char *v;
   for (int i = 0; i < argc; i++) {
     int d = parse_define(&m, argc, argv, &i);
@@ -99,6 +142,8 @@ int cmd_compile(int argc, char **argv) {
       long long t;
       if (!parse_int(v, 1, 64, &t)) return fprintf(stderr, "gradc: --threads %s: expected an integer from 1 to 64\n", v), 2;
       o.threads = (int)t;
+    } else if ((v = opt_value("--dump-after", argc, argv, &i))) {
+      if (parse_dump(v, &o.dump_after, &dump_named)) return 2;
     } else if (!strcmp(argv[i], "--stats")) {
       o.stats = true;
     } else if (!strcmp(argv[i], "--inference")) {
@@ -123,13 +168,8 @@ int cmd_compile(int argc, char **argv) {
   o.ndefines = m.ndefines;
   o.freeze = freeze;
   o.nfreeze = nfreeze;
-  if (o.stats && (o.emit == GC_EMIT_HEADER || o.emit == GC_EMIT_IR || o.emit == GC_EMIT_DOT))
-    return fprintf(stderr, "gradc compile: --stats measures generated code: use it with --emit so, obj, asm or llvm\n"),
-           2;
+  if (conflicts(&o, dump_named)) return 2;
   bool to_stdout = o.out && !strcmp(o.out, "-");
-  if (to_stdout && (o.emit == GC_EMIT_SO || o.emit == GC_EMIT_OBJ))
-    return fprintf(stderr, "gradc compile: -o -: --emit %s writes a binary and its header; give a file name\n",
-                   emit_names[o.emit]), 2;
   char tmpdir[4096] = "", *out = NULL;
   if (to_stdout) {
     if (make_tmpdir(tmpdir, sizeof tmpdir)) return 1;
