@@ -252,7 +252,9 @@ Test(resume, epochs_is_the_total, .timeout = 60) {
   cr_expect(strstr(r.err, "8 steps") && strstr(r.err, "no more"), "%s", r.err);
   e2e_free(&r);
   r = train(0, (const char *[]){"--data", f.data, "--epochs", "3", "--resume", a, "--lr", "0.5", NULL});
-  cr_expect(line_with(r.out, "epoch   3/3") && !line_with(r.out, "epoch   2/"), "%s", r.out);
+  char *third = line_with(r.out, "epoch   3/3"), *second = line_with(r.out, "epoch   2/");
+  cr_expect(third && !second, "%s", r.out);
+  free(third), free(second);
   cr_expect(strstr(r.err, "--lr 0.5 replaces the checkpoint's 0.01"), "%s", r.err);
   e2e_free(&r);
   /* Without momentum there is no state to mismatch: the metadata says what was frozen. */

@@ -175,7 +175,7 @@ static void write_file(const char *path, const char *meta, const char *extra, co
   fprintf(f, "%-*s", (int)hl, h);
   float p[7] = {1, 2, 3, 4, 5, 6, 7};
   fwrite(p, 4, 7, f);
-  fwrite(more, 4, (size_t)nmore, f);
+  if (nmore) fwrite(more, 4, (size_t)nmore, f);
   fclose(f);
 }
 
