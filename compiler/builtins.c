@@ -53,6 +53,13 @@ static Node *b_abs(Builder *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0
 static Node *b_tanh(Builder *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_TANH); }
 static Node *b_sigmoid(Builder *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_SIGMOID); }
 static Node *b_relu(Builder *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_RELU); }
+/* silu(x) = x sigmoid(x), F.silu (swish). */
+static Node *b_silu(Builder *B, Expr *c, Expr **p) {
+  (void)c;
+  Graph *g = builder_graph(B);
+  Node *x = arg(B, p[0]);
+  return g_binary(g, OP_MUL, x, g_unary(g, OP_SIGMOID, x));
+}
 static Node *b_softplus(Builder *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_SOFTPLUS); }
 static Node *b_detach(Builder *B, Expr *c, Expr **p) {
   builder_graph(B)->detaches = true;
@@ -250,6 +257,7 @@ static BuildFn *const builders[CALL__COUNT] = {
     [CALL_RELU] = b_relu,
     [CALL_LEAKY_RELU] = b_leaky_relu,
     [CALL_GELU] = b_gelu,
+    [CALL_SILU] = b_silu,
     [CALL_SOFTPLUS] = b_softplus,
     [CALL_MAXIMUM] = b_maximum,
     [CALL_MINIMUM] = b_minimum,

@@ -25,6 +25,7 @@
   X(RELU,            "relu",            1, "x")                            \
   X(LEAKY_RELU,      "leaky_relu",      1, "x", "slope")                   \
   X(GELU,            "gelu",            1, "x")                            \
+  X(SILU,            "silu",            1, "x")                            \
   X(SOFTPLUS,        "softplus",        1, "x")                            \
   X(MAXIMUM,         "maximum",         2, "a", "b")                       \
   X(MINIMUM,         "minimum",         2, "a", "b")                       \

@@ -153,6 +153,7 @@ static Tensor *apply(tape_model *m, CallId fn, Expr *call, Expr **p) {
   case CALL_SIGMOID: return unary(m, p[0], U_SIGMOID, name);
   case CALL_RELU: return unary(m, p[0], U_RELU, name);
   case CALL_GELU: return unary(m, p[0], U_GELU, name);
+  case CALL_SILU: return unary(m, p[0], U_SILU, name);
   case CALL_SOFTPLUS: return unary(m, p[0], U_SOFTPLUS, name);
   case CALL_LEAKY_RELU: {
     Tensor *x = arg(m, p[0], name);

@@ -28,6 +28,7 @@ static void unary_forward(UnaryOp op, float *out, const float *x, size_t n) {
   case U_SIGMOID: for (size_t i = 0; i < n; i++) out[i] = 1.0f / (1.0f + expf(-x[i])); break;
   case U_RELU: for (size_t i = 0; i < n; i++) out[i] = x[i] > 0 ? x[i] : 0.0f; break;
   case U_GELU: for (size_t i = 0; i < n; i++) out[i] = 0.5f * x[i] * (1.0f + erff(x[i] * SQRT1_2)); break;
+  case U_SILU: for (size_t i = 0; i < n; i++) out[i] = x[i] / (1.0f + expf(-x[i])); break;
   case U_SOFTPLUS: /* torch: beta 1, threshold 20 */
     for (size_t i = 0; i < n; i++) out[i] = x[i] > 20.0f ? x[i] : log1pf(expf(x[i]));
     break;
@@ -53,6 +54,12 @@ static void unary_backward(UnaryOp op, float *dx, const float *dout, const float
       dx[i] += dout[i] * (cdf + x[i] * pdf);
     }
     break;
+  case U_SILU: /* sigmoid(x) (1 + x (1 - sigmoid(x))) */
+    for (size_t i = 0; i < n; i++) {
+      float s = 1.0f / (1.0f + expf(-x[i]));
+      dx[i] += dout[i] * s * (1.0f + x[i] * (1.0f - s));
+    }
+    break;
   case U_SOFTPLUS:
     for (size_t i = 0; i < n; i++) {
       float z = expf(x[i]);
@@ -67,7 +74,7 @@ static void unary_bw(Tape *T, Record *r) {
   unary_backward((UnaryOp)r->k, tp_grad(T, x), r->out->grad, x->data, r->out->data, x->n);
 }
 
-static const char *const unary_names[] = {"neg", "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "gelu", "softplus"};
+static const char *const unary_names[] = {"neg", "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "gelu", "silu", "softplus"};
 
 Tensor *op_unary(Tape *T, UnaryOp op, Tensor *x) {
   Tensor *out = tp_empty(T, x->rank, x->shape);

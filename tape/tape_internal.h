@@ -84,7 +84,7 @@ const char *tp_shape_str(const Tensor *x, char *buf, size_t len); /* "[2, 3]" */
 size_t tp_count(int rank, const int64_t *shape);
 
 /* ---- ops_pointwise.c ---- */
-typedef enum { U_NEG, U_EXP, U_LOG, U_SQRT, U_ABS, U_TANH, U_SIGMOID, U_RELU, U_GELU, U_SOFTPLUS } UnaryOp;
+typedef enum { U_NEG, U_EXP, U_LOG, U_SQRT, U_ABS, U_TANH, U_SIGMOID, U_RELU, U_GELU, U_SILU, U_SOFTPLUS } UnaryOp;
 typedef enum { B_ADD, B_SUB, B_MUL, B_DIV, B_MAXIMUM, B_MINIMUM } BinaryOp;
 Tensor *op_unary(Tape *T, UnaryOp op, Tensor *x);
 Tensor *op_leaky_relu(Tape *T, Tensor *x, double slope);

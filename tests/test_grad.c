@@ -120,6 +120,7 @@ static Case cases[] = {
     {"leaky_relu_slope_pos", D_AWAY, 0, 0, EW("[3,4]", P("a", "[3,4]"), "leaky_relu(a, 0.3)")},
     {"gelu", D_WIDE, 0, 0, EW("[3,4]", P("a", "[3,4]"), "gelu(a)")},
     {"softplus", D_WIDE, 0, 0, EW("[3,4]", P("a", "[3,4]"), "softplus(a)")},
+    {"silu", D_WIDE, 0, 0, EW("[3,4]", P("a", "[3,4]"), "silu(a)")},
     {"maximum", D_ANY, 0, 0, EW("[3,4]", P("a", "[3,4]") P("b", "[3,4]"), "maximum(a, b)")},
     {"maximum_row", D_ANY, 0, 0, EW("[3,4]", P("a", "[3,4]") P("b", "[4]"), "maximum(a, b)")},
     {"maximum_const", D_AWAY, 0, 0, EW("[3,4]", P("a", "[3,4]"), "maximum(a, 0.1)")},

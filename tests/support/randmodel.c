@@ -163,7 +163,7 @@ typedef struct {
 static const Unary unary_ops[] = {
     {"exp(A)", 3},          {"log(1 + A * A)", 6},         {"sqrt(A * A + 0.5)", 2}, {"abs(A)", 0},
     {"tanh(A)", 1},         {"sigmoid(A)", 1},             {"relu(A)", 0},           {"leaky_relu(A, slope=0.2)", 0},
-    {"gelu(A)", 2},         {"softplus(A)", 2},            {"-A", 0},                {"A ** 2", 4},
+    {"gelu(A)", 2},         {"silu(A)", 2},         {"softplus(A)", 2},            {"-A", 0},                {"A ** 2", 4},
     {"A ** 3", 5},          {"detach(A)", 0},              {"(A)", 0},
 };
 

@@ -271,7 +271,8 @@ ew(E, "pow_2_bcast_sum", [("a", lambda: ANY(3, 1)), ("b", lambda: ANY(4))], "(a 
 UNARY = [
     ("exp", torch.exp, ANY), ("log", torch.log, POS), ("sqrt", torch.sqrt, POS), ("abs", torch.abs, AWAY),
     ("tanh", torch.tanh, WIDE), ("sigmoid", torch.sigmoid, WIDE), ("relu", torch.relu, AWAY),
-    ("leaky_relu", F.leaky_relu, AWAY), ("gelu", F.gelu, WIDE), ("softplus", F.softplus, WIDE),
+    ("leaky_relu", F.leaky_relu, AWAY), ("gelu", F.gelu, WIDE), ("silu", F.silu, WIDE),
+    ("softplus", F.softplus, WIDE),
 ]
 for op, fn, dom in UNARY:
     ew(E, op, [("a", (lambda d: lambda: d(2, 3))(dom))], "%s(a)" % op, (lambda f: lambda e: f(e["a"]))(fn))
