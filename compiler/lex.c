@@ -3,6 +3,7 @@
  * Only ASCII is allowed outside comments; comments may hold any bytes but NUL, which
  * ends the source. Columns count bytes, a tab is one column. */
 #include "lex.h"
+#include <ctype.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -60,6 +61,9 @@ static int utf8_len(const unsigned char *s, unsigned *cp) {
 static _Noreturn void bad_char(Lexer *lx) {
   const unsigned char *s = (const unsigned char *)lx->p;
   unsigned cp;
+  if (*s == '.' && !isdigit((unsigned char)s[1]))
+    diag_error(lx->d, here(lx), "unexpected character '.': there are no methods or modules (x.sum(), torch.relu(x)); "
+               "operators are calls: sum(x), relu(x)");
   if (*s >= 0x21 && *s <= 0x7e) diag_error(lx->d, here(lx), "unexpected character '%c'", *s);
   if (*s < 0x80) diag_error(lx->d, here(lx), "unexpected control character 0x%02x", *s);
   int n = utf8_len(s, &cp);

@@ -120,6 +120,9 @@ bool arg_flag(const ArgReader *r, const Expr *e, bool def) {
   if (!e) return def;
   if (e->kind == EX_NAME && !strcmp(e->name, "true")) return true;
   if (e->kind == EX_NAME && !strcmp(e->name, "false")) return false;
+  if (e->kind == EX_NAME && (!strcmp(e->name, "True") || !strcmp(e->name, "False")))
+    diag_error(r->d, e->loc, "expected true or false (lowercase: Python's %s is %s here)", e->name,
+               e->name[0] == 'T' ? "true" : "false");
   diag_error(r->d, e->loc, "expected true or false");
 }
 

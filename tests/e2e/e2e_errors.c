@@ -31,6 +31,8 @@ static bad_case cases[] = {
     {"empty.grad", 1, 1, {"model NAME"}},
     {"unknown_name.grad", 5, 9, {"wieght", "did you mean 'weight'"}},
     {"bad_kwarg.grad", 4, 12, {"axs", "did you mean 'axis'"}},
+    {"method_call.grad", 4, 6, {"no methods", "sum(x)"}},
+    {"python_true.grad", 4, 29, {"lowercase", "True is true"}},
     {"transpose_rank3.grad", 4, 5, {"perm"}},
     {"pow_nonconst.grad", 5, 10, {"**", "constant"}},
     {"unknown_type.grad", 3, 11, {"f64"}},

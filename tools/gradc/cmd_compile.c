@@ -149,7 +149,10 @@ int cmd_compile(int argc, char **argv) {
     } else if (!strcmp(argv[i], "--inference")) {
       o.inference = true;
     } else if ((v = opt_value("--freeze", argc, argv, &i))) {
-      for (char *t = strtok((char *)v, ","); t && nfreeze < 64; t = strtok(NULL, ",")) freeze[nfreeze++] = t;
+      for (char *t = strtok((char *)v, ","); t; t = strtok(NULL, ",")) {
+        if (nfreeze == 64) return fprintf(stderr, "gradc compile: --freeze: more than 64 parameters\n"), 2;
+        freeze[nfreeze++] = t;
+      }
     } else if (argv[i][0] == '-' && argv[i][1] == 'O' && argv[i][2] >= '0' && argv[i][2] <= '3' && !argv[i][3]) {
       o.opt_level = argv[i][2] - '0';
     } else if (argv[i][0] == '-' && argv[i][1]) {

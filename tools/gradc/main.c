@@ -53,7 +53,7 @@ static const struct {
      "  initial weights); with both, the first reached. --log-steps prints every step's loss.\n"
      "  Defaults: --epochs 10 (without --steps) --lr 0.01 --momentum 0 --weight-decay 0 --seed 0.\n"},
     {"eval", cmd_eval,
-     "gradc eval MODEL.grad --weights W.safetensors --data TEST.csv [-D NAME=INT]...\n"
+     "gradc eval MODEL.grad --weights W.safetensors --data TEST.csv [-D NAME=INT]... [--freeze P1,P2,...]\n"
      "  Prints the mean loss over all rows and, for a classifier, the accuracy.\n"},
     {"bench", cmd_bench,
      "gradc bench MODEL.grad [-D NAME=INT]... [--steps N] [--seed S] [--json] [--freeze P1,P2,...]\n"
