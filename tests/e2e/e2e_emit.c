@@ -63,23 +63,10 @@ static elf_info elf(const char *path) {
   return e;
 }
 
+static bool mem_only(const char *name) { return !strcmp(name, "memcpy") || !strcmp(name, "memset"); }
+
 /* Undefined symbols of an object other than memcpy/memset, space-separated ("" if none). */
-static char *foreign_symbols(const char *obj) {
-  e2e_result r;
-  const char *argv[] = {E2E_LLVM_NM, "-u", obj, NULL};
-  e2e_run(&r, argv);
-  cr_assert_eq(r.status, 0, "llvm-nm -u %s: %s", obj, e2e_describe(&r));
-  char *bad = calloc(1, r.outlen + 1);
-  for (char *l = strtok(r.out, "\n"); l; l = strtok(NULL, "\n")) {
-    char *name = strrchr(l, ' ');
-    name = name ? name + 1 : l;
-    if (!*name || !strcmp(name, "memcpy") || !strcmp(name, "memset")) continue;
-    strcat(bad, name);
-    strcat(bad, " ");
-  }
-  e2e_free(&r);
-  return bad;
-}
+static char *foreign_symbols(const char *obj) { return e2e_undefined(obj, mem_only); }
 
 static bool has_symbol(const char *obj, const char *sym) {
   e2e_result r;

@@ -44,14 +44,6 @@ static e2e_result train(int status, const char *const *args) {
   return r;
 }
 
-static bool same_file(const char *a, const char *b) {
-  size_t na, nb;
-  char *x = e2e_read(a, &na), *y = e2e_read(b, &nb);
-  cr_assert(x && y, "cannot read %s or %s", a, b);
-  bool same = na == nb && !memcmp(x, y, na);
-  free(x), free(y);
-  return same;
-}
 
 /* The line of s that starts with prefix (malloc'd), or NULL. */
 static char *line_with(const char *s, const char *prefix) {
@@ -88,7 +80,7 @@ Test(resume, continues_bit_for_bit, .timeout = 90) {
   e2e_result rb = train(0, (const char *[]){"--data", f.data, "--val", f.val, "--epochs", "2", "--resume", a, "-o", b,
                                             NULL});
   e2e_result rc = train(0, (const char *[]){"--data", f.data, "--val", f.val, "--epochs", "2", H, "-o", c, NULL});
-  cr_expect(same_file(b, c), "train --epochs 1 then --resume --epochs 2 differs from train --epochs 2");
+  cr_expect(e2e_same_file(b, c), "train --epochs 1 then --resume --epochs 2 differs from train --epochs 2");
   char *eb = line_with(rb.out, "epoch   2/2"), *ec = line_with(rc.out, "epoch   2/2");
   cr_assert(eb && ec, "no epoch 2 line:\n%s\n%s", rb.out, rc.out);
   cr_expect_str_eq(eb, ec, "the resumed epoch 2 reports other numbers");
@@ -103,11 +95,11 @@ Test(resume, continues_bit_for_bit, .timeout = 90) {
   /* Stopped in the middle of an epoch (--steps 3 of 4), resumed: the same again. */
   e2e_result rm = train(0, (const char *[]){"--data", f.data, "--steps", "3", H, "-o", m, NULL});
   e2e_result rm2 = train(0, (const char *[]){"--data", f.data, "--epochs", "2", "--resume", m, "-o", m2, NULL});
-  cr_expect(same_file(m2, c), "a run resumed mid-epoch differs from the uninterrupted run");
+  cr_expect(e2e_same_file(m2, c), "a run resumed mid-epoch differs from the uninterrupted run");
   /* What --load gave before: the weights alone, the shuffle from the start, no momentum. */
   e2e_result rl = train(0, (const char *[]){"--data", f.data, "--epochs", "1", "--load", a, H, "-o", l, NULL});
   e2e_result rl2 = train(0, (const char *[]){"--data", f.data, "--epochs", "2", "--resume", l, "-o", l, NULL});
-  cr_expect(!same_file(l, c), "--load continued the run too: the test cannot tell resuming from restarting");
+  cr_expect(!e2e_same_file(l, c), "--load continued the run too: the test cannot tell resuming from restarting");
   e2e_free(&ra), e2e_free(&rb), e2e_free(&rc), e2e_free(&rm), e2e_free(&rm2), e2e_free(&rl), e2e_free(&rl2);
   free(eb), free(ec), free(a), free(b), free(c), free(m), free(m2), free(l);
   done(&f);
@@ -276,7 +268,7 @@ Test(resume, steps_zero_needs_no_data, .timeout = 60) {
   e2e_free(&r);
   r = train(0, (const char *[]){"--data", f.data, "--epochs", "2", "--seed", "3", "--momentum", "0.9", "-o", c, NULL});
   e2e_free(&r);
-  cr_expect(same_file(a, c), "a run resumed from --steps 0 differs from the run from scratch");
+  cr_expect(e2e_same_file(a, c), "a run resumed from --steps 0 differs from the run from scratch");
   r = train(2, (const char *[]){"--epochs", "1", NULL}); /* other runs still need data */
   cr_expect(strstr(r.err, "usage"), "%s", r.err);
   e2e_free(&r);

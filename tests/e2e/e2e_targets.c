@@ -96,20 +96,7 @@ static bool allowed(const char *s) {
 }
 
 /* The undefined symbols of obj that are not allowed, space-separated ("" if none). */
-static char *foreign(const char *obj) {
-  e2e_result r;
-  const char *argv[] = {E2E_LLVM_NM, "-u", obj, NULL};
-  e2e_run(&r, argv);
-  cr_assert_eq(r.status, 0, "llvm-nm -u %s: %s", obj, e2e_describe(&r));
-  char *bad = calloc(1, r.outlen + 1);
-  for (char *l = strtok(r.out, "\n"); l; l = strtok(NULL, "\n")) {
-    char *name = strrchr(l, ' ');
-    name = name ? name + 1 : l;
-    if (*name && !allowed(name)) strcat(strcat(bad, name), " ");
-  }
-  e2e_free(&r);
-  return bad;
-}
+static char *foreign(const char *obj) { return e2e_undefined(obj, allowed); }
 
 /* gradc compile MODEL --target TRIPLE -O1 --emit EMIT [extra] -o DIR/out.EMIT; returns
  * the result (the caller frees it) and the output's path in *out. */

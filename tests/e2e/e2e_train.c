@@ -230,14 +230,6 @@ static void free4(float *v[4]) {
   for (int i = 0; i < 4; i++) free(v[i]);
 }
 
-static bool same_file(const char *a, const char *b) {
-  size_t na, nb;
-  char *x = e2e_read(a, &na), *y = e2e_read(b, &nb);
-  cr_assert(x && y, "cannot read %s or %s", a, b);
-  bool same = na == nb && !memcmp(x, y, na);
-  free(x), free(y);
-  return same;
-}
 
 /* ---- gradc train on digits ---- */
 
@@ -290,7 +282,7 @@ Test(train, epoch_lines_reproducible_and_saved, .timeout = 60) {
                                         "-o", wb, NULL});
   cr_assert_eq(b.status, 0, "%s", e2e_describe(&b));
   cr_expect_str_eq(a.out, b.out, "the same seed gave different output");
-  cr_expect(same_file(wa, wb), "the same seed saved different weights");
+  cr_expect(e2e_same_file(wa, wb), "the same seed saved different weights");
 
   /* Another seed: other numbers, other weights (without --val, to save a compilation). */
   e2e_result c = train((const char *[]){"--data", data, "--epochs", "3", "--lr", "0.1", "--seed", "8", "-o", wc, NULL});

@@ -196,3 +196,27 @@ int e2e_count_entries(const char *dir, char *names, size_t len) {
   closedir(d);
   return n;
 }
+
+bool e2e_same_file(const char *a, const char *b) {
+  size_t na, nb;
+  char *x = e2e_read(a, &na), *y = e2e_read(b, &nb);
+  cr_assert(x && y, "cannot read %s or %s", a, b);
+  bool same = na == nb && !memcmp(x, y, na);
+  free(x), free(y);
+  return same;
+}
+
+char *e2e_undefined(const char *obj, bool (*allowed)(const char *name)) {
+  e2e_result r;
+  const char *argv[] = {E2E_LLVM_NM, "-u", obj, NULL};
+  e2e_run(&r, argv);
+  cr_assert_eq(r.status, 0, "llvm-nm -u %s: %s", obj, e2e_describe(&r));
+  char *bad = calloc(1, r.outlen + 1);
+  for (char *l = strtok(r.out, "\n"); l; l = strtok(NULL, "\n")) {
+    char *name = strrchr(l, ' ');
+    name = name ? name + 1 : l;
+    if (*name && !allowed(name)) strcat(strcat(bad, name), " ");
+  }
+  e2e_free(&r);
+  return bad;
+}

@@ -49,6 +49,11 @@ int e2e_count_entries(const char *dir, char *names, size_t len);
 char *e2e_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The whole file (NUL-terminated, malloc'd) or NULL; *n gets its size if n. */
 char *e2e_read(const char *path, size_t *n);
+/* Whether two files have the same bytes (fails the test if one cannot be read). */
+bool e2e_same_file(const char *a, const char *b);
+/* The undefined symbols of object file obj (llvm-nm -u) that `allowed` does not accept,
+ * space-separated, malloc'd ("" if none). */
+char *e2e_undefined(const char *obj, bool (*allowed)(const char *name));
 bool e2e_write(const char *path, const char *text);
 bool e2e_exists(const char *path);
 
