@@ -26,6 +26,7 @@ declare -A FILE=(
   [logreg]=models/logreg.grad
   [digits]=models/digits.grad
   [mlp784]=$BENCH/models/mlp784.grad
+  [mlp784_silu]=$BENCH/models/mlp784_silu.grad
   [mlp784x2]=$BENCH/models/mlp784x2.grad
   [mlp1024]=$BENCH/models/mlp1024.grad
 )
@@ -42,7 +43,7 @@ while (($#)); do
     *) MODELS+=("$1"); shift ;;
   esac
 done
-((${#MODELS[@]})) || MODELS=(logreg digits mlp784 mlp784x2 mlp1024)
+((${#MODELS[@]})) || MODELS=(logreg digits mlp784 mlp784_silu mlp784x2 mlp1024)
 for m in "${MODELS[@]}"; do
   [[ -n ${FILE[$m]:-} ]] || { echo "run.sh: unknown model '$m' (known: ${!FILE[*]})" >&2; exit 2; }
 done

@@ -32,12 +32,13 @@ import time
 REPEATS = 11
 WARMUP_US = 20000.0
 
-# name -> (layer widths, batch, input scale); logreg is special-cased.
+# name -> (layer widths, batch, input scale, activation); logreg is special-cased.
 MLPS = {
-    "digits": ([64, 32, 10], 32, 1.0 / 16),  # models/digits.grad divides pixels by 16
-    "mlp784": ([784, 128, 10], 32, None),
-    "mlp784x2": ([784, 256, 256, 10], 64, None),
-    "mlp1024": ([1024, 1024, 1024, 10], 256, None),
+    "digits": ([64, 32, 10], 32, 1.0 / 16, "relu"),  # models/digits.grad divides pixels by 16
+    "mlp784": ([784, 128, 10], 32, None, "relu"),
+    "mlp784_silu": ([784, 128, 10], 32, None, "silu"),
+    "mlp784x2": ([784, 256, 256, 10], 64, None, "relu"),
+    "mlp1024": ([1024, 1024, 1024, 10], 256, None, "relu"),
 }
 ALL = ["logreg"] + list(MLPS)
 SGEMM_SHAPES = [(1024, 1024, 1024), (256, 1024, 1024)]  # M, K, N
@@ -103,7 +104,7 @@ def bench_models(torch, names):
 
             batch, flops_train, flops_infer = 1, 60, 30
         else:
-            widths, batch, scale = MLPS[name]
+            widths, batch, scale, act = MLPS[name]
             layers = []
             for i, (a, b_) in enumerate(zip(widths, widths[1:])):
                 lin = nn.Linear(a, b_)
@@ -111,7 +112,7 @@ def bench_models(torch, names):
                 nn.init.zeros_(lin.bias)
                 layers.append(lin)
                 if i < len(widths) - 2:
-                    layers.append(nn.ReLU())
+                    layers.append(nn.ReLU() if act == "relu" else nn.SiLU())
             net = nn.Sequential(*layers)
             params = list(net.parameters())
             x = torch.randn(batch, widths[0])
