@@ -25,7 +25,8 @@
  * A large product may be one of several parts (a block of C's rows or columns) that
  * the parallel runner computes at once. */
 #include "matmul.h"
-#include "lower_ops.h"
+#include "lower_elem.h"
+#include "lower_update.h"
 #include "matmul_plan.h"
 #include <string.h>
 
@@ -172,7 +173,7 @@ static void epilogue(Lower *L, MM *m, LLVMValueRef i, LLVMValueRef j, LLVMValueR
     Node *n = m->k->nodes[t];
     LLVMValueRef in[2] = {NULL, NULL};
     for (int q = 0; q < n->nin; q++) in[q] = ep_operand(L, m, n->in[q], ia, ja, lanes, vec);
-    LLVMValueRef r = m->vals[n->id] = gc_lower[n->op].emit1(L, n, in[0], in[1]);
+    LLVMValueRef r = m->vals[n->id] = gc_lower_elem[n->op](L, n, in[0], in[1]);
     if (L->e->buf[n->id].kind == BUF_NONE) continue;
     LLVMValueRef idx[2] = {ia, ja};
     LLVMValueRef p = lw_addr(L, n, idx, 2);
