@@ -22,7 +22,7 @@ static bool reduce_streaming(Lower *L, Kernel *k) {
   const OpInfo *op = &gc_ops[n->op];
   Emit1 combine = gc_lower_elem[n->op];
   Shape s = x->shape;
-  if (s.rank == 0 || (n->axes & (1u << (s.rank - 1))) || lw_applies_sgd(L, n)) return false;
+  if (s.rank == 0 || (n->axes & (1u << (s.rank - 1))) || lw_applies_update(L, n)) return false;
   Loop lo[GC_MAX_RANK], lx[GC_MAX_RANK];
   LLVMValueRef io[GC_MAX_RANK], ix[GC_MAX_RANK];
   lw_loops(L, lo, n->shape, io);

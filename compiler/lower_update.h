@@ -8,18 +8,19 @@
 
 /* Stores v (a float, or a vector of consecutive elements) as element idx of node x's
  * own buffer — or, if x is a parameter's gradient whose sink rides on its kernel,
- * adds it into the gradient buffer or applies the SGD update (by the core's mode). */
+ * adds it into the gradient buffer or applies the optimizer's update (by the core's mode). */
 void lw_store(Lower *L, Node *x, const LLVMValueRef *idx, LLVMValueRef v);
-/* Loads lr, momentum and weight decay from the train step's hyper argument (volatile). */
+/* Loads the train step's hyper-parameters (Entry.optimizer's) from its hyper argument
+ * (volatile). */
 void lw_load_hyper(Lower *L, LLVMValueRef *hyper);
-/* i1: the step is plain SGD (train-step mode, hyper momentum and weight decay zero);
- * where it holds, lw_store_plain_sgd(x, idx, g, lr) is lw_store of a gradient without
- * branches: g stored, its parameter p -= lr g. */
-LLVMValueRef lw_plain_sgd(Lower *L, const LLVMValueRef *hyper);
-void lw_store_plain_sgd(Lower *L, Node *x, const LLVMValueRef *idx, LLVMValueRef g, LLVMValueRef lr);
-/* Whether storing x applies a train step's SGD update (x is a parameter's gradient). */
-bool lw_applies_sgd(Lower *L, Node *x);
-
+/* i1: train-step mode with every guard of the optimizer off (SGD: momentum and weight
+ * decay zero) under the hyper values; where it holds, lw_store_update_plain(x, idx, g)
+ * is lw_store of a gradient without branches: g stored, the parameter updated (SGD:
+ * p -= lr g). It reads the hyper-parameters from L->hyper. */
+LLVMValueRef lw_update_plain(Lower *L, const LLVMValueRef *hyper);
+void lw_store_update_plain(Lower *L, Node *x, const LLVMValueRef *idx, LLVMValueRef g);
+/* Whether storing x applies a train step's update (x is a parameter's gradient). */
+bool lw_applies_update(Lower *L, Node *x);
 /* lw_store at element offset off of x's own buffer. */
 void lw_store_off(Lower *L, Node *x, LLVMValueRef off, LLVMValueRef v);
 
