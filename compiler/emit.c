@@ -66,7 +66,9 @@ static const char *arg_spec(Arena *a, const Arg *arg) {
   case ARG_INPUT: return arena_printf(a, "input:%s", arg->name);
   case ARG_PARAM: return arena_printf(a, "param:%s", arg->name);
   case ARG_GRAD: return arena_printf(a, "grad:%s", arg->name);
-  case ARG_STATE: return arena_printf(a, "state:%s", arg->name);
+  case ARG_STATE: /* the descriptor names one state tensor per parameter (docs/FORMATS.md) */
+    GC_ASSERT(arg->slot == 0 && "a second optimizer state tensor needs a descriptor name");
+    return arena_printf(a, "state:%s", arg->name);
   case ARG_HYPER: return "hyper";
   case ARG_OUTPUT: return arena_printf(a, "output:%s", arg->name);
   case ARG_LOSS: return "loss";

@@ -28,7 +28,8 @@ double entry_flops(const Entry *e) {
 }
 
 /* ---- the arguments' names in C ----
- * Each argument's C name is its tensor's name, grad_NAME, momentum_NAME, or loss, hyper,
+ * Each argument's C name is its tensor's name, grad_NAME, STATE_NAME (the optimizer's
+ * name for the state tensor: momentum_NAME for SGD's), or loss, hyper,
  * workspace — with a trailing underscore added while it is a C or C++ keyword or the
  * name of an argument before it (the fixed three come first), so that any model's
  * header compiles: `output loss` beside the loss argument is loss_, `input class` is
@@ -69,7 +70,7 @@ static void name_args(Entry *e, Arena *a) {
       bool fixed = x->kind == ARG_LOSS || x->kind == ARG_HYPER || x->kind == ARG_WORKSPACE;
       if (fixed != (pass == 0)) continue;
       const char *c = x->kind == ARG_GRAD    ? arena_printf(a, "grad_%s", x->name)
-                      : x->kind == ARG_STATE ? arena_printf(a, "momentum_%s", x->name)
+                      : x->kind == ARG_STATE ? arena_printf(a, "%s_%s", e->optimizer->state_names[x->slot], x->name)
                                              : x->name;
       while (c_reserved(c) || taken(e, c)) c = arena_printf(a, "%s_", c);
       x->cname = c;
@@ -85,7 +86,10 @@ Entry *entry_build(Graph *g, EntryKind kind, EntryOptions opt) {
   static const char *const suffix[] = {"forward", "backward", "train_step"};
   e->name = arena_printf(a, "%s_%s", g->model, suffix[kind]);
   bool with_loss = g->loss && !opt.inference;
-  int maxargs = g->ninputs + 3 * g->nparams + g->noutputs + 3;
+  e->optimizer = kind == ENTRY_TRAIN ? &gradc_optimizer_sgd : NULL;
+  GC_ASSERT(!e->optimizer || gradc_optimizer_valid(e->optimizer) == 0);
+  int nstate = e->optimizer ? e->optimizer->nstate : 0;
+  int maxargs = g->ninputs + (2 + nstate) * g->nparams + g->noutputs + 3;
   e->args = ARENA_ARRAY(a, Arg, maxargs);
   e->sinks = ARENA_ARRAY(a, Node *, maxargs);
   g->loc = (SrcLoc){0, 0};
@@ -105,9 +109,9 @@ Entry *entry_build(Graph *g, EntryKind kind, EntryOptions opt) {
 
   for (int i = 0; i < g->ninputs; i++)
     if (!opt.inference || live[g->inputs[i]->id])
-      e->args[e->nargs++] = (Arg){ARG_INPUT, g->inputs[i], g->inputs[i]->name, NULL};
+      e->args[e->nargs++] = (Arg){ARG_INPUT, g->inputs[i], g->inputs[i]->name, NULL, 0};
   for (int i = 0; i < g->nparams; i++)
-    if (!g->params[i]->baked) e->args[e->nargs++] = (Arg){ARG_PARAM, g->params[i], g->params[i]->name, NULL};
+    if (!g->params[i]->baked) e->args[e->nargs++] = (Arg){ARG_PARAM, g->params[i], g->params[i]->name, NULL, 0};
   int nsinks = 0;
   bool code = kind != ENTRY_BACKWARD; /* the backward entry is a wrapper: arguments only */
   for (int i = 0; kind != ENTRY_FORWARD && i < g->nparams; i++) {
@@ -119,20 +123,21 @@ Entry *entry_build(Graph *g, EntryKind kind, EntryOptions opt) {
       s->sink_arg = e->nargs;
       e->sinks[nsinks++] = s;
     }
-    e->args[e->nargs++] = (Arg){ARG_GRAD, p, p->name, NULL};
+    e->args[e->nargs++] = (Arg){ARG_GRAD, p, p->name, NULL, 0};
   }
-  for (int i = 0; kind == ENTRY_TRAIN && i < g->nparams; i++)
-    if (g->params[i]->trainable) e->args[e->nargs++] = (Arg){ARG_STATE, g->params[i], g->params[i]->name, NULL};
+  for (int s = 0; s < nstate; s++)
+    for (int i = 0; i < g->nparams; i++)
+      if (g->params[i]->trainable) e->args[e->nargs++] = (Arg){ARG_STATE, g->params[i], g->params[i]->name, NULL, s};
   for (int i = 0; i < g->noutputs; i++) {
     if (code) e->sinks[nsinks++] = sink(g, OP_COPY, g->outputs[i], e->nargs);
-    e->args[e->nargs++] = (Arg){ARG_OUTPUT, g->outputs[i], g->output_names[i], NULL};
+    e->args[e->nargs++] = (Arg){ARG_OUTPUT, g->outputs[i], g->output_names[i], NULL, 0};
   }
   if (with_loss) {
     if (code) e->sinks[nsinks++] = sink(g, OP_COPY, g->loss, e->nargs);
-    e->args[e->nargs++] = (Arg){ARG_LOSS, g->loss, "loss", NULL};
+    e->args[e->nargs++] = (Arg){ARG_LOSS, g->loss, "loss", NULL, 0};
   }
-  if (kind == ENTRY_TRAIN) e->args[e->nargs++] = (Arg){ARG_HYPER, NULL, "hyper", NULL};
-  e->args[e->nargs++] = (Arg){ARG_WORKSPACE, NULL, "workspace", NULL};
+  if (kind == ENTRY_TRAIN) e->args[e->nargs++] = (Arg){ARG_HYPER, NULL, "hyper", NULL, 0};
+  e->args[e->nargs++] = (Arg){ARG_WORKSPACE, NULL, "workspace", NULL, 0};
   e->nsinks = nsinks;
   name_args(e, a);
 

@@ -9,12 +9,13 @@
 #ifndef GRADC_ENTRY_H
 #define GRADC_ENTRY_H
 #include "graph.h"
+#include "gradc/runtime_core.h" /* gradc_optimizer */
 
 /* FORWARD: outputs (and the loss); BACKWARD: also ADDS the gradients into grad
- * buffers; TRAIN: a whole SGD step — stores this step's gradients (overwriting, as
- * zero_grad + backward would) and updates each parameter (and its momentum buffer) in
- * place as soon as its gradient is complete, with hyper = {lr, momentum, weight decay}
- * (torch.optim.SGD semantics). BACKWARD and TRAIN share one compiled core (entry.c). */
+ * buffers; TRAIN: a whole optimizer step — stores this step's gradients (overwriting, as
+ * zero_grad + backward would) and updates each parameter (and its optimizer state) in
+ * place as soon as its gradient is complete, by the rule Entry.optimizer describes
+ * (today SGD: hyper = {lr, momentum, weight decay}, torch.optim.SGD semantics). BACKWARD and TRAIN share one compiled core (entry.c). */
 typedef enum { ENTRY_FORWARD, ENTRY_BACKWARD, ENTRY_TRAIN } EntryKind;
 
 typedef enum { ARG_INPUT, ARG_PARAM, ARG_GRAD, ARG_STATE, ARG_OUTPUT, ARG_LOSS, ARG_HYPER, ARG_WORKSPACE } ArgKind;
@@ -24,6 +25,7 @@ typedef struct {
   Node *node;       /* INPUT/PARAM: the leaf; GRAD: the param; OUTPUT/LOSS: the sink */
   const char *name;  /* tensor name ("x"; for GRAD the param's) */
   const char *cname; /* its name in C (header, LLVM values, IR listing): see entry.c */
+  int slot;          /* STATE: which of the optimizer's state tensors of the param */
 } Arg;
 
 /* KER_ELEM: one loop nest over `shape`, every member computed per element.
@@ -85,6 +87,9 @@ typedef struct {
   int64_t ws_bytes;
   int vw;           /* target SIMD width, as in EntryOptions */
   int threads;      /* as in EntryOptions */
+  const gradc_optimizer *optimizer; /* TRAIN: the update its SGD sinks apply (runtime_core.h):
+                                       its state tensors are STATE arguments, its
+                                       hyper-parameters the HYPER argument */
 } Entry;
 
 typedef struct {

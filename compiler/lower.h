@@ -1,44 +1,11 @@
-/* lower.h — the LLVM code generator's context and the helpers kernel emitters use.
- *
- * lower.c turns each entry point (entry.h: its kernels and memory plan) into one LLVM
- * function. Every kernel is a loop nest with static bounds; elementwise groups compute
- * all their members per element in registers (fusion), other kernels are emitted by
- * their op's emitk in ops.c through the helpers below. The buffer of a node (function
- * argument, workspace slice, alias or inline constant) is resolved by lw_addr. */
+/* lower.h — entry points to LLVM functions (lower.c): each entry point of entry.h (its
+ * kernels and memory plan) becomes one function; the gradient entries become wrappers
+ * of one private core. Kernels are emitted by the backend's operator table
+ * (lower_ops.h) or, fused, by lower_fused.h. emit.c drives it. */
 #ifndef GRADC_LOWER_H
 #define GRADC_LOWER_H
-#include <llvm-c/Core.h>
 #include <llvm-c/TargetMachine.h>
-#include "entry.h"
-
-typedef struct Lower Lower;
-struct Lower {
-  LLVMContextRef ctx;
-  LLVMModuleRef mod;
-  LLVMBuilderRef b;
-  LLVMTypeRef f32, i32, ix, i8, ptr, vd; /* ix: the target's pointer-sized index type */
-  LLVMValueRef fn;   /* the function being emitted */
-  LLVMValueRef ws;   /* its workspace argument */
-  LLVMValueRef *args;/* its arguments, as in Entry.args */
-  Entry *e;          /* the entry point being emitted */
-  int vw;            /* floats per SIMD vector on the target (1: no vectors) */
-  bool profile;      /* gc_options.profile_kernels: every kernel a function of its own */
-  LLVMValueRef train;    /* gradient core: i1, true in train-step mode */
-  LLVMValueRef part;     /* in the function of one part of a split kernel: its index (ix) */
-  LLVMValueRef *slice;   /* in a kernel's function: by node id, its workspace buffers' parameters */
-  LLVMValueRef *scratch; /* ... and its packing scratch's */
-  LLVMValueRef hyper[3]; /* lr, momentum, decay already loaded for the SGD epilogues being
-                            emitted (a block's loop), or NULL: they load their own */
-  int lanes;             /* > 1 while elementwise code is emitted on vectors of that many
-                            floats (a matmul epilogue): lw_f32 and the lw_*_t types follow */
-  Graph *g;
-};
-
-typedef struct {
-  LLVMBasicBlockRef head, body, exit;
-  LLVMValueRef slot, iv;
-  bool no_unroll; /* set before lw_loop_end: the body is already wide (micro-kernels) */
-} Loop;
+#include "lower_builder.h"
 
 /* The string attribute of the functions of hand-vectorised kernels (matrix products):
  * they are called, not inlined, and emit_optimize gives them a short pipeline (the
@@ -47,72 +14,12 @@ typedef struct {
 #define GRADC_VECTORISED_ATTR "gradc-vectorised"
 bool lower_vectorised(LLVMValueRef fn); /* fn carries GRADC_VECTORISED_ATTR */
 
-void lower_init(Lower *L, LLVMContextRef ctx, LLVMModuleRef mod);
+/* The SIMD width (floats) the kernels are written for on tm's target. */
 int lower_vector_width(LLVMTargetMachineRef tm);
-void lower_dispose(Lower *L);
 /* Emits the forward entry as e->name (and its packed form), or, for the train-step
  * entry, the private gradient core NAME_core(args..., mode); returns the function. */
 LLVMValueRef lower_entry(Lower *L, Graph *g, Entry *e);
 /* Emits pub (backward: mode 0, train step: mode 1) as a call of the core. */
 void lower_wrapper(Lower *L, Graph *g, Entry *pub, Entry *core, LLVMValueRef core_fn, int mode);
-
-/* A float constant (a splat vector while L->lanes > 1). */
-LLVMValueRef lw_f32(Lower *L, double v);
-/* The f32 / i32 type of elementwise values (vectors while L->lanes > 1), and an i32
- * constant of that shape. */
-LLVMTypeRef lw_float_t(Lower *L);
-LLVMTypeRef lw_int_t(Lower *L);
-LLVMValueRef lw_i32(Lower *L, int64_t v);
-/* An index constant, of the target's pointer width (32-bit microcontrollers do no
- * 64-bit arithmetic). */
-LLVMValueRef lw_ix(Lower *L, int64_t v);
-/* for (iv = 0; iv < n; iv++) { ... lw_loop_end } */
-LLVMValueRef lw_loop(Lower *L, Loop *lp, int64_t n, const char *name);
-/* The same with a bound computed at run time (an ix value). */
-LLVMValueRef lw_loop_v(Lower *L, Loop *lp, LLVMValueRef n, const char *name);
-void lw_loop_end(Lower *L, Loop *lp);
-/* The workspace slice the plan reserved for kernel scratch of node x (of the part
- * being emitted, when the kernel is split). */
-LLVMValueRef lw_scratch(Lower *L, Node *x);
-/* Opens one loop per dimension of s; idx receives the induction variables. */
-void lw_loops(Lower *L, Loop *lps, Shape s, LLVMValueRef *idx);
-void lw_loops_end(Lower *L, Loop *lps, Shape s);
-/* A stack slot (promoted to a register by the optimiser). */
-LLVMValueRef lw_slot(Lower *L, LLVMTypeRef t, const char *name);
-
-/* Element of node x at the multi-index idx of a rank-`rank` iteration space that x
- * broadcasts into (size-1 and missing leading dims of x are read at 0). */
-LLVMValueRef lw_addr(Lower *L, Node *x, const LLVMValueRef *idx, int rank);
-LLVMValueRef lw_load(Lower *L, Node *x, const LLVMValueRef *idx, int rank);
-/* Stores v (a float, or a vector of consecutive elements) as element idx of node x's
- * own buffer — or, if x is a parameter's gradient whose sink rides on its kernel,
- * adds it into the gradient buffer or applies the SGD update (by the core's mode). */
-void lw_store(Lower *L, Node *x, const LLVMValueRef *idx, LLVMValueRef v);
-/* Loads lr, momentum and weight decay from the train step's hyper argument (volatile). */
-void lw_load_hyper(Lower *L, LLVMValueRef *hyper);
-/* i1: the step is plain SGD (train-step mode, hyper momentum and weight decay zero);
- * where it holds, lw_store_plain_sgd(x, idx, g, lr) is lw_store of a gradient without
- * branches: g stored, its parameter p -= lr g. */
-LLVMValueRef lw_plain_sgd(Lower *L, const LLVMValueRef *hyper);
-void lw_store_plain_sgd(Lower *L, Node *x, const LLVMValueRef *idx, LLVMValueRef g, LLVMValueRef lr);
-/* Whether storing x applies a train step's SGD update (x is a parameter's gradient). */
-bool lw_applies_sgd(Lower *L, Node *x);
-
-/* Vectors: x in every lane of vector type vt (x itself if vt is not a vector); loads
- * and stores of 4-byte-aligned vectors; a mask of `lanes` leading true lanes out of vw;
- * loads / stores of a vector of which only `lanes` leading elements exist (a partial
- * vector at a row's end; the missing lanes load as copies of the last, and are not
- * written). */
-LLVMValueRef lw_splat(Lower *L, LLVMTypeRef vt, LLVMValueRef x);
-LLVMValueRef lw_vload(Lower *L, LLVMTypeRef vt, LLVMValueRef ptr);
-void lw_vstore(Lower *L, LLVMValueRef v, LLVMValueRef ptr);
-LLVMValueRef lw_lane_mask(Lower *L, int vw, int lanes);
-LLVMValueRef lw_masked_load(Lower *L, LLVMTypeRef vt, LLVMValueRef ptr, int lanes);
-void lw_masked_store(Lower *L, LLVMValueRef v, LLVMValueRef ptr, int lanes);
-
-LLVMValueRef lw_call_intrinsic(Lower *L, const char *name, LLVMValueRef x);
-/* a * b + c, fused where the target has FMA (llvm.fmuladd), floats or vectors. */
-LLVMValueRef lw_fmuladd(Lower *L, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
-LLVMValueRef lw_select_gt(Lower *L, LLVMValueRef a, LLVMValueRef b, LLVMValueRef t, LLVMValueRef f);
 
 #endif

@@ -2,7 +2,8 @@
  * semantics): conv2d, its two gradients, max_pool2d, avg_pool2d and their gradients,
  * as scalar loop nests. Layout NCHW for activations, OIHW for convolution weights. */
 #include <math.h>
-#include "lower_ops.h"
+#include "lower_update.h"
+#include "lower_window.h"
 
 #define LB (L->b)
 #define X0(n) ((n)->in[0])

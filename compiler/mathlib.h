@@ -9,7 +9,7 @@
  * its compiler runtime. */
 #ifndef GRADC_MATHLIB_H
 #define GRADC_MATHLIB_H
-#include "lower.h"
+#include "lower_builder.h"
 
 LLVMValueRef m_exp(Lower *L, LLVMValueRef x);
 LLVMValueRef m_log(Lower *L, LLVMValueRef x);

@@ -25,7 +25,8 @@
  * A large product may be one of several parts (a block of C's rows or columns) that
  * the parallel runner computes at once. */
 #include "matmul.h"
-#include "lower_ops.h"
+#include "lower_elem.h"
+#include "lower_update.h"
 #include "matmul_plan.h"
 #include <string.h>
 
@@ -102,13 +103,13 @@ static void sgd_block(Lower *L, MM *m, LLVMValueRef acc[MR][NV], LLVMValueRef i0
   LLVMBasicBlockRef fast = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "plain_sgd");
   LLVMBasicBlockRef full = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "full_sgd");
   LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "sgd_done");
-  LLVMBuildCondBr(LB, lw_plain_sgd(L, L->hyper), fast, full);
+  LLVMBuildCondBr(LB, lw_update_plain(L, L->hyper), fast, full);
   LLVMPositionBuilderAtEnd(LB, fast);
   for (int r = 0; r < mr; r++)
     for (int v = 0; v < nv; v++) {
       LLVMValueRef idx[3] = {m->p};
       idx[m->o] = iadd(L, iadd(L, i0, lw_ix(L, r)), m->i0), idx[m->o + 1] = iadd(L, iadd(L, j0, lw_ix(L, v * vw)), m->j0);
-      lw_store_plain_sgd(L, m->n, idx, g[r][v], L->hyper[0]);
+      lw_store_update_plain(L, m->n, idx, g[r][v]);
     }
   LLVMBuildBr(LB, done);
   LLVMPositionBuilderAtEnd(LB, full);
@@ -172,7 +173,7 @@ static void epilogue(Lower *L, MM *m, LLVMValueRef i, LLVMValueRef j, LLVMValueR
     Node *n = m->k->nodes[t];
     LLVMValueRef in[2] = {NULL, NULL};
     for (int q = 0; q < n->nin; q++) in[q] = ep_operand(L, m, n->in[q], ia, ja, lanes, vec);
-    LLVMValueRef r = m->vals[n->id] = gc_lower[n->op].emit1(L, n, in[0], in[1]);
+    LLVMValueRef r = m->vals[n->id] = gc_lower_elem[n->op](L, n, in[0], in[1]);
     if (L->e->buf[n->id].kind == BUF_NONE) continue;
     LLVMValueRef idx[2] = {ia, ja};
     LLVMValueRef p = lw_addr(L, n, idx, 2);
@@ -691,7 +692,7 @@ void emit_matmul(Lower *L, Kernel *k) {
   MM m = {.n = n, .a = n->in[0], .b = n->in[1], .r = n->shape.rank};
   m.o = m.r - 2;
   matmul_dims(n, &m.M, &m.N, &m.K);
-  m.sgd = lw_applies_sgd(L, n);
+  m.sgd = lw_applies_update(L, n);
   m.k = k, m.ki = L->e->kernel_of[n->id];
   m.vals = ARENA_ARRAY(L->g->arena, LLVMValueRef, L->g->n);
   GC_ASSERT(!m.sgd || matmul_single_pass(n));

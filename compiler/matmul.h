@@ -2,7 +2,7 @@
  * matmul_plan.h. */
 #ifndef GRADC_MATMUL_H
 #define GRADC_MATMUL_H
-#include "lower.h"
+#include "lower_builder.h"
 #include "matmul_plan.h"
 
 /* Emits k (one MATMUL node) with the target's vector width L->vw. */

@@ -1,6 +1,6 @@
 /* opinfo.h — the row type of the operator table (see ops.h for the list of ops): an
- * op's semantics, free of LLVM. Its lowering is the backend's column, gc_lower
- * (lower_ops.h), indexed by the same OpKind. */
+ * op's semantics, free of LLVM. Its lowering is in the backend's columns, gc_lower_elem
+ * (lower_elem.h) and gc_lower_kernel (lower_ops.h), indexed by the same OpKind. */
 #ifndef GRADC_OPINFO_H
 #define GRADC_OPINFO_H
 #include <stdio.h>

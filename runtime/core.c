@@ -190,26 +190,114 @@ void gradc_core_init_tensor(float *p, size_t n, const gradc_init_spec *spec, uin
   }
 }
 
-/* ---- optimiser ---- */
+/* ---- optimisers (runtime_core.h): the update rules, and their interpreter ---- */
+
+#define R_D GRADC_R_TEMP(0) /* the step direction */
+#define R_T GRADC_R_TEMP(1)
+#define R_LR GRADC_R_HYPER(0)
+#define R_MU GRADC_R_HYPER(1)
+#define R_WD GRADC_R_HYPER(2)
+#define R_BUF GRADC_R_STATE(0)
+
+const gradc_optimizer gradc_optimizer_sgd = {
+    .name = "sgd",
+    .nhyper = 3,
+    .hyper_names = {"lr", "momentum", "weight_decay"},
+    .nstate = 1,
+    .state_names = {"momentum"},
+    .state_guard = {GRADC_IF(1)},
+    .ninsns = 8,
+    .insns =
+        {
+            {GRADC_OPI_MOV, R_D, GRADC_R_G, 0, 0},           /* d = g */
+            {GRADC_OPI_MUL, R_T, R_WD, GRADC_R_P, GRADC_IF(2)}, /* d += wd p */
+            {GRADC_OPI_ADD, R_D, R_D, R_T, GRADC_IF(2)},
+            {GRADC_OPI_MUL, R_BUF, R_MU, R_BUF, GRADC_IF(1)}, /* buf = mu buf + d */
+            {GRADC_OPI_ADD, R_BUF, R_BUF, R_D, GRADC_IF(1)},
+            {GRADC_OPI_MOV, R_D, R_BUF, 0, GRADC_IF(1)},    /* d = buf */
+            {GRADC_OPI_MUL, R_T, R_LR, R_D, 0},              /* p -= lr d */
+            {GRADC_OPI_SUB, GRADC_R_P, GRADC_R_P, R_T, 0},
+        },
+};
+
+/* The guard (0: none) under which register r holds a value before instruction i, or -1
+ * when it holds none there. */
+static int held_under(const gradc_optimizer *o, int i, int r) {
+  if (r == GRADC_R_P || r == GRADC_R_G) return 0;
+  if (r >= GRADC_R_STATE(0) && r < GRADC_R_STATE(o->nstate)) return o->state_guard[r - GRADC_R_STATE(0)];
+  if (r >= GRADC_R_HYPER(0) && r < GRADC_R_HYPER(o->nhyper)) return 0;
+  int g = -1;
+  for (int j = 0; j < i; j++)
+    if (o->insns[j].dst == r && (g == -1 || o->insns[j].guard == 0)) g = o->insns[j].guard;
+  return g;
+}
+
+static bool writable(const gradc_optimizer *o, int r) {
+  return r == GRADC_R_P || (r >= GRADC_R_STATE(0) && r < GRADC_R_STATE(o->nstate)) ||
+         (r >= GRADC_R_TEMP(0) && r < GRADC_OPT_NREGS);
+}
+
+int gradc_optimizer_valid(const gradc_optimizer *o) {
+  int bad_header = o->nstate + o->ninsns + 1;
+  if (o->nhyper < 1 || o->nhyper > GRADC_OPT_MAX_HYPER || o->nstate < 0 || o->nstate > GRADC_OPT_MAX_STATE ||
+      o->ninsns < 0 || o->ninsns > GRADC_OPT_MAX_INSNS)
+    return bad_header;
+  for (int s = 0; s < o->nstate; s++)
+    if (o->state_guard[s] > o->nhyper) return s + 1;
+  for (int i = 0; i < o->ninsns; i++) {
+    const gradc_opi *in = &o->insns[i];
+    int reads = in->op == GRADC_OPI_MOV ? 1 : 2, g = in->guard;
+    if (in->op > GRADC_OPI_MUL || g > o->nhyper || !writable(o, in->dst)) return o->nstate + i + 1;
+    for (int k = 0; k < reads; k++) { /* each operand holds a value under this guard */
+      int h = held_under(o, i, k == 0 ? in->a : in->b);
+      if (h == -1 || (h != 0 && h != g)) return o->nstate + i + 1;
+    }
+    int s = in->dst - GRADC_R_STATE(0); /* a guarded state tensor is written only under its guard */
+    if (s >= 0 && s < o->nstate && o->state_guard[s] && o->state_guard[s] != g) return o->nstate + i + 1;
+  }
+  return 0;
+}
+
+#define CHUNK 16 /* elements per pass of the interpreter: each instruction is a short loop */
+
+static void run_insn(const gradc_opi *in, float (*r)[CHUNK], size_t m) {
+  float *d = r[in->dst];
+  const float *a = r[in->a], *b = r[in->b];
+  switch ((gradc_opi_code)in->op) {
+  case GRADC_OPI_MOV: for (size_t i = 0; i < m; i++) d[i] = a[i]; break;
+  case GRADC_OPI_ADD: for (size_t i = 0; i < m; i++) d[i] = a[i] + b[i]; break;
+  case GRADC_OPI_SUB: for (size_t i = 0; i < m; i++) d[i] = a[i] - b[i]; break;
+  case GRADC_OPI_MUL: for (size_t i = 0; i < m; i++) d[i] = a[i] * b[i]; break;
+  }
+}
+
+static void copy(float *dst, const float *src, size_t m) {
+  for (size_t i = 0; i < m; i++) dst[i] = src[i];
+}
+
+void gradc_core_update(const gradc_optimizer *o, float *p, const float *g, float *const *state, size_t n,
+                       const float *hyper) {
+  bool on[GRADC_OPT_MAX_HYPER + 1] = {true}; /* by guard */
+  float r[GRADC_OPT_NREGS][CHUNK];
+  for (int h = 0; h < o->nhyper; h++) {
+    on[h + 1] = hyper[h] != 0.0f;
+    gradc_core_fill(r[GRADC_R_HYPER(h)], CHUNK, hyper[h]);
+  }
+  for (size_t at = 0; at < n; at += CHUNK) {
+    size_t m = n - at < CHUNK ? n - at : CHUNK;
+    copy(r[GRADC_R_P], p + at, m);
+    copy(r[GRADC_R_G], g + at, m);
+    for (int s = 0; s < o->nstate; s++)
+      if (on[o->state_guard[s]]) copy(r[GRADC_R_STATE(s)], state[s] + at, m);
+    for (int i = 0; i < o->ninsns; i++)
+      if (on[o->insns[i].guard]) run_insn(&o->insns[i], r, m);
+    for (int s = 0; s < o->nstate; s++)
+      if (on[o->state_guard[s]]) copy(state[s] + at, r[GRADC_R_STATE(s)], m);
+    copy(p + at, r[GRADC_R_P], m);
+  }
+}
 
 void gradc_core_sgd(float *p, const float *g, float *buf, size_t n, const gradc_sgd_opts *o) {
-  const float lr = o->lr, mom = o->momentum, wd = o->weight_decay;
-  float *restrict pr = p, *restrict br = buf;
-  const float *restrict gr = g;
-  /* One branch-free loop per case, so that each vectorises. */
-  if (mom != 0.0f && buf != NULL && wd != 0.0f) {
-    for (size_t i = 0; i < n; i++) {
-      br[i] = mom * br[i] + (gr[i] + wd * pr[i]);
-      pr[i] -= lr * br[i];
-    }
-  } else if (mom != 0.0f && buf != NULL) {
-    for (size_t i = 0; i < n; i++) {
-      br[i] = mom * br[i] + gr[i];
-      pr[i] -= lr * br[i];
-    }
-  } else if (wd != 0.0f) {
-    for (size_t i = 0; i < n; i++) pr[i] -= lr * (gr[i] + wd * pr[i]);
-  } else {
-    for (size_t i = 0; i < n; i++) pr[i] -= lr * gr[i];
-  }
+  const float hyper[3] = {o->lr, o->momentum, o->weight_decay};
+  gradc_core_update(&gradc_optimizer_sgd, p, g, &buf, n, hyper);
 }

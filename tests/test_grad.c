@@ -21,233 +21,7 @@
 #include "autodiff.h"
 #include "build.h"
 #include "opinfo.h"
-
-/* ---------------------------------------------------------------- the cases */
-
-typedef enum {
-  D_ANY,  /* params uniform in [-1.5, 1.5] */
-  D_POS,  /* params uniform in [0.5, 2] (log, sqrt, fractional and negative powers, div) */
-  D_AWAY, /* params +-[0.3, 1.5]: away from the kinks of relu/abs/leaky_relu */
-  D_WIDE, /* params uniform in [-4, 4] (sigmoid, softplus, gelu) */
-} Domain;
-
-typedef struct {
-  const char *name;
-  Domain dom;
-  int classes; /* i32 inputs: labels uniform in [0, classes) */
-  bool no_fd;  /* detach: finite differences see through it (checked in its own test) */
-  const char *src;
-} Case;
-
-/* y = EXPR of shape SHAPE, loss = sum(y * r). */
-#define EW(shape, decls, expr)                                                                                  \
-  "model t\ninput r : f32" shape "\n" decls "y = " expr "\nloss = sum(y * r)\noutput y\nminimize loss\n"
-#define P(name, shape) "param " name " : f32" shape " = randn\n"
-
-static Case cases[] = {
-    /* ---- + - * / with broadcasting, unary - */
-    {"add_same", D_ANY, 0, 0, EW("[2,3]", P("a", "[2,3]") P("b", "[2,3]"), "a + b")},
-    {"add_row", D_ANY, 0, 0, EW("[3,4]", P("a", "[3,4]") P("b", "[4]"), "a + b")},
-    {"add_col_row", D_ANY, 0, 0, EW("[3,4]", P("a", "[3,1]") P("b", "[1,4]"), "a + b")},
-    {"add_3d", D_ANY, 0, 0, EW("[2,3,4]", P("a", "[2,1,4]") P("b", "[3,1]"), "a + b")},
-    {"add_const", D_ANY, 0, 0, EW("[2,3]", P("a", "[2,3]"), "a + 2.5")},
-    {"add_scalar_param", D_ANY, 0, 0, EW("[2,3]", P("s", "[]") P("a", "[2,3]"), "s + a")},
-    {"sub_row", D_ANY, 0, 0, EW("[3,4]", P("a", "[3,4]") P("b", "[4]"), "a - b")},
-    {"sub_rev", D_ANY, 0, 0, EW("[3,4]", P("a", "[3,4]") P("b", "[4]"), "b - a")},
-    {"sub_const", D_ANY, 0, 0, EW("[2,3]", P("a", "[2,3]"), "1 - a")},
-    {"sub_col_row", D_ANY, 0, 0, EW("[3,4]", P("a", "[3,1]") P("b", "[1,4]"), "a - b")},
-    {"mul_same", D_ANY, 0, 0, EW("[2,3]", P("a", "[2,3]") P("b", "[2,3]"), "a * b")},
-    {"mul_row", D_ANY, 0, 0, EW("[3,4]", P("a", "[3,4]") P("b", "[4]"), "a * b")},
-    {"mul_outer", D_ANY, 0, 0, EW("[3,4]", P("a", "[3,1]") P("b", "[1,4]"), "a * b")},
-    {"mul_scalar", D_ANY, 0, 0, EW("[2,3]", P("s", "[]") P("a", "[2,3]"), "s * a")},
-    {"mul_3d_bcast", D_ANY, 0, 0, EW("[2,3,4]", P("a", "[2,3,4]") P("b", "[3,1]"), "a * b")},
-    {"mul_self", D_ANY, 0, 0, EW("[5]", P("a", "[5]"), "a * a")},
-    {"mul_const", D_ANY, 0, 0, EW("[2,3]", P("a", "[2,3]"), "a * 3")},
-    {"div_same", D_POS, 0, 0, EW("[2,3]", P("a", "[2,3]") P("b", "[2,3]"), "a / b")},
-    {"div_row", D_POS, 0, 0, EW("[3,4]", P("a", "[3,4]") P("b", "[4]"), "a / b")},
-    {"div_3d_col", D_POS, 0, 0, EW("[2,3,4]", P("a", "[2,3,4]") P("b", "[3,1]"), "a / b")},
-    {"div_scalar_by", D_POS, 0, 0, EW("[2,3]", P("a", "[2,3]") P("s", "[]"), "a / s")},
-    {"div_num_by", D_POS, 0, 0, EW("[2,3]", P("a", "[2,3]"), "2 / a")},
-    {"div_by_num", D_ANY, 0, 0, EW("[2,3]", P("a", "[2,3]"), "a / 4")},
-    {"div_self", D_POS, 0, 0, EW("[4]", P("a", "[4]") P("b", "[4]"), "(a + b) / a")},
-    {"neg", D_ANY, 0, 0, EW("[2,3]", P("a", "[2,3]"), "-a")},
-    {"neg_expr", D_ANY, 0, 0, EW("[3,4]", P("a", "[3,4]") P("b", "[4]"), "-(a * b) + a")},
-    {"neg_neg", D_ANY, 0, 0, EW("[3]", P("a", "[3]") P("b", "[3]"), "-(-a) * b")},
-    {"precedence", D_POS, 0, 0, EW("[3,4]", P("a", "[3,4]") P("b", "[4]") P("c", "[3,1]"), "a + b * c - a / c")},
-    /* ---- @ (torch.matmul) */
-    {"mm_1d_1d", D_ANY, 0, 0, EW("[]", P("a", "[4]") P("b", "[4]"), "a @ b")},
-    {"mm_2d_1d", D_ANY, 0, 0, EW("[3]", P("a", "[3,4]") P("b", "[4]"), "a @ b")},
-    {"mm_1d_2d", D_ANY, 0, 0, EW("[3]", P("a", "[4]") P("b", "[4,3]"), "a @ b")},
-    {"mm_2d_2d", D_ANY, 0, 0, EW("[3,5]", P("a", "[3,4]") P("b", "[4,5]"), "a @ b")},
-    {"mm_2d_2d_tall", D_ANY, 0, 0, EW("[7,2]", P("a", "[7,3]") P("b", "[3,2]"), "a @ b")},
-    {"mm_3d_3d", D_ANY, 0, 0, EW("[2,3,5]", P("a", "[2,3,4]") P("b", "[2,4,5]"), "a @ b")},
-    {"mm_3d_2d", D_ANY, 0, 0, EW("[2,3,5]", P("a", "[2,3,4]") P("b", "[4,5]"), "a @ b")},
-    {"mm_3d_1d", D_ANY, 0, 0, EW("[2,3]", P("a", "[2,3,4]") P("b", "[4]"), "a @ b")},
-    {"mm_2d_3d", D_ANY, 0, 0, EW("[2,3,5]", P("a", "[3,4]") P("b", "[2,4,5]"), "a @ b")},
-    {"mm_1d_3d", D_ANY, 0, 0, EW("[2,5]", P("a", "[4]") P("b", "[2,4,5]"), "a @ b")},
-    /* a batch of 1 broadcasts against a batch of B (torch.matmul); its gradient sums over the batch */
-    {"mm_3d_b1_3d", D_ANY, 0, 0, EW("[3,2,5]", P("a", "[1,2,4]") P("b", "[3,4,5]"), "a @ b")},
-    {"mm_3d_3d_b1", D_ANY, 0, 0, EW("[3,2,5]", P("a", "[3,2,4]") P("b", "[1,4,5]"), "a @ b")},
-    {"mm_b1_b1", D_ANY, 0, 0, EW("[1,2,5]", P("a", "[1,2,4]") P("b", "[1,4,5]"), "a @ b")},
-    {"mm_3d_b1_1d", D_ANY, 0, 0, EW("[1,2]", P("a", "[1,2,4]") P("b", "[4]"), "a @ b")},
-    {"mm_tA", D_ANY, 0, 0, EW("[3,5]", P("a", "[4,3]") P("b", "[4,5]"), "transpose(a) @ b")},
-    {"mm_tB", D_ANY, 0, 0, EW("[3,5]", P("a", "[3,4]") P("b", "[5,4]"), "a @ transpose(b)")},
-    {"mm_tAB", D_ANY, 0, 0, EW("[3,5]", P("a", "[4,3]") P("b", "[5,4]"), "transpose(a) @ transpose(b)")},
-    {"mm_self", D_ANY, 0, 0, EW("[3,3]", P("a", "[3,3]"), "a @ a")},
-    {"mm_chain", D_ANY, 0, 0, EW("[2,2]", P("a", "[2,3]") P("b", "[3,4]") P("c", "[4,2]"), "(a @ b) @ c")},
-    {"mm_affine", D_ANY, 0, 0, EW("[3,4]", P("a", "[3,5]") P("w", "[5,4]") P("b", "[4]"), "tanh(a @ w + b)")},
-    /* ---- ** with a constant exponent */
-    {"pow_2", D_ANY, 0, 0, EW("[2,3]", P("a", "[2,3]"), "a ** 2")},
-    {"pow_3", D_ANY, 0, 0, EW("[2,3]", P("a", "[2,3]"), "a ** 3")},
-    {"pow_0_5", D_POS, 0, 0, EW("[2,3]", P("a", "[2,3]"), "a ** 0.5")},
-    {"pow_m1", D_POS, 0, 0, EW("[2,3]", P("a", "[2,3]"), "a ** -1")},
-    {"pow_1_5", D_POS, 0, 0, EW("[2,3]", P("a", "[2,3]"), "a ** 1.5")},
-    {"pow_m2", D_POS, 0, 0, EW("[2,3]", P("a", "[2,3]"), "a ** -2")},
-    {"pow_m0_5", D_POS, 0, 0, EW("[2,3]", P("a", "[2,3]"), "a ** -0.5")},
-    {"pow_0", D_ANY, 0, 0, EW("[2,3]", P("a", "[2,3]") P("b", "[2,3]"), "a ** 0 * b + a ** 2")},
-    {"pow_1", D_ANY, 0, 0, EW("[2,3]", P("a", "[2,3]") P("b", "[2,3]"), "a ** 1 * b")},
-    {"pow_expr", D_POS, 0, 0, EW("[3,4]", P("a", "[3,4]") P("b", "[4]"), "(a + b) ** 1.5")},
-    /* ---- elementwise functions */
-    {"exp", D_ANY, 0, 0, EW("[3,4]", P("a", "[3,4]"), "exp(a)")},
-    {"log", D_POS, 0, 0, EW("[3,4]", P("a", "[3,4]"), "log(a)")},
-    {"sqrt", D_POS, 0, 0, EW("[3,4]", P("a", "[3,4]"), "sqrt(a)")},
-    {"abs", D_AWAY, 0, 0, EW("[3,4]", P("a", "[3,4]"), "abs(a)")},
-    {"tanh", D_WIDE, 0, 0, EW("[3,4]", P("a", "[3,4]"), "tanh(a)")},
-    {"sigmoid", D_WIDE, 0, 0, EW("[3,4]", P("a", "[3,4]"), "sigmoid(a)")},
-    {"relu", D_AWAY, 0, 0, EW("[3,4]", P("a", "[3,4]"), "relu(a)")},
-    {"leaky_relu", D_AWAY, 0, 0, EW("[3,4]", P("a", "[3,4]"), "leaky_relu(a)")},
-    {"leaky_relu_slope_kw", D_AWAY, 0, 0, EW("[3,4]", P("a", "[3,4]"), "leaky_relu(a, slope=0.2)")},
-    {"leaky_relu_slope_pos", D_AWAY, 0, 0, EW("[3,4]", P("a", "[3,4]"), "leaky_relu(a, 0.3)")},
-    {"gelu", D_WIDE, 0, 0, EW("[3,4]", P("a", "[3,4]"), "gelu(a)")},
-    {"softplus", D_WIDE, 0, 0, EW("[3,4]", P("a", "[3,4]"), "softplus(a)")},
-    {"silu", D_WIDE, 0, 0, EW("[3,4]", P("a", "[3,4]"), "silu(a)")},
-    {"maximum", D_ANY, 0, 0, EW("[3,4]", P("a", "[3,4]") P("b", "[3,4]"), "maximum(a, b)")},
-    {"maximum_row", D_ANY, 0, 0, EW("[3,4]", P("a", "[3,4]") P("b", "[4]"), "maximum(a, b)")},
-    {"maximum_const", D_AWAY, 0, 0, EW("[3,4]", P("a", "[3,4]"), "maximum(a, 0.1)")},
-    {"minimum", D_ANY, 0, 0, EW("[3,4]", P("a", "[3,4]") P("b", "[3,4]"), "minimum(a, b)")},
-    {"minimum_outer", D_ANY, 0, 0, EW("[3,4]", P("a", "[3,1]") P("b", "[1,4]"), "minimum(a, b)")},
-    {"minimum_kw", D_AWAY, 0, 0, EW("[3,4]", P("a", "[3,4]"), "minimum(b=a, a=-0.1)")},
-    {"unary_chain", D_POS, 0, 0, EW("[3,4]", P("a", "[3,4]") P("b", "[4]"), "log(sqrt(a) + exp(-b)) * tanh(a * b)")},
-    /* ---- shape */
-    {"transpose_2d", D_ANY, 0, 0, EW("[4,3]", P("a", "[3,4]"), "transpose(a)")},
-    {"transpose_2d_perm", D_ANY, 0, 0, EW("[4,3]", P("a", "[3,4]"), "transpose(a, perm=[1,0])")},
-    {"transpose_perm_201", D_ANY, 0, 0, EW("[4,2,3]", P("a", "[2,3,4]"), "transpose(a, perm=[2,0,1])")},
-    {"transpose_perm_021", D_ANY, 0, 0, EW("[2,4,3]", P("a", "[2,3,4]"), "transpose(a, perm=[0,2,1])")},
-    {"transpose_perm_neg", D_ANY, 0, 0, EW("[3,2,4]", P("a", "[2,3,4]"), "transpose(a, perm=[1,-3,-1])")},
-    {"transpose_bcast", D_ANY, 0, 0, EW("[4,3]", P("a", "[3,4]") P("b", "[3]"), "transpose(a) * b")},
-    {"reshape", D_ANY, 0, 0, EW("[4,6]", P("a", "[2,3,4]"), "reshape(a, [4, -1])")},
-    {"reshape_first", D_ANY, 0, 0, EW("[4,3]", P("a", "[6,2]"), "reshape(a, [-1, 3])")},
-    {"reshape_flat", D_ANY, 0, 0, EW("[12]", P("a", "[3,4]"), "reshape(a, [-1])")},
-    {"reshape_up", D_ANY, 0, 0, EW("[3,4]", P("a", "[12]") P("b", "[4]"), "reshape(a, [3, 4]) * b")},
-    {"reshape_3d", D_ANY, 0, 0, EW("[2,2,3]", P("a", "[3,4]"), "reshape(a * a, [2, -1, 3])")},
-    {"flatten", D_ANY, 0, 0, EW("[2,12]", P("a", "[2,3,4]"), "flatten(a)")},
-    {"flatten_2d", D_ANY, 0, 0, EW("[3,4]", P("a", "[3,4]"), "flatten(a) * 2")},
-    {"flatten_1d", D_ANY, 0, 0, EW("[5]", P("a", "[5]"), "flatten(a) * a")},
-    /* ---- reductions */
-    {"sum_all", D_ANY, 0, 0, EW("[]", P("a", "[3,4]"), "sum(a * a)")},
-    {"sum_ax0", D_ANY, 0, 0, EW("[4]", P("a", "[3,4]"), "sum(a, axis=0)")},
-    {"sum_ax1_keep", D_ANY, 0, 0, EW("[3,1]", P("a", "[3,4]"), "sum(a, axis=1, keepdims=true)")},
-    {"sum_axneg", D_ANY, 0, 0, EW("[2,3]", P("a", "[2,3,4]"), "sum(a, axis=-1)")},
-    {"sum_ax02", D_ANY, 0, 0, EW("[3]", P("a", "[2,3,4]"), "sum(a, axis=[0,2])")},
-    {"sum_ax02_keep", D_ANY, 0, 0, EW("[1,3,1]", P("a", "[2,3,4]"), "sum(a, axis=[0,2], keepdims=true)")},
-    {"sum_all_keep", D_ANY, 0, 0, EW("[1,1]", P("a", "[2,3]"), "sum(a * a, keepdims=true)")},
-    {"sum_pos", D_ANY, 0, 0, EW("[4]", P("a", "[3,4]") P("b", "[4]"), "sum(a * b, 0)")},
-    {"sum_1d", D_ANY, 0, 0, EW("[]", P("a", "[5]"), "sum(exp(a), axis=0)")},
-    {"mean_all", D_ANY, 0, 0, EW("[]", P("a", "[3,4]"), "mean(a * a)")},
-    {"mean_ax1", D_ANY, 0, 0, EW("[3]", P("a", "[3,4]"), "mean(a, axis=1)")},
-    {"mean_ax01", D_ANY, 0, 0, EW("[4]", P("a", "[2,3,4]"), "mean(a * a, axis=[0,1])")},
-    {"mean_ax02_keep", D_ANY, 0, 0, EW("[1,3,1]", P("a", "[2,3,4]"), "mean(a * a, axis=[0,2], keepdims=true)")},
-    {"center", D_ANY, 0, 0, EW("[3,4]", P("a", "[3,4]"), "(a - mean(a, axis=1, keepdims=true)) ** 2")},
-    {"max_all", D_ANY, 0, 0, EW("[]", P("a", "[3,4]"), "max(a)")},
-    {"max_ax1", D_ANY, 0, 0, EW("[3]", P("a", "[3,4]"), "max(a, axis=1)")},
-    {"max_ax0_keep", D_ANY, 0, 0, EW("[1,4]", P("a", "[3,4]"), "max(a, axis=0, keepdims=true)")},
-    {"max_ax02", D_ANY, 0, 0, EW("[3]", P("a", "[2,3,4]"), "max(a, axis=[0,2])")},
-    {"max_ax12_keep", D_ANY, 0, 0, EW("[2,1,1]", P("a", "[2,3,4]"), "max(a * 2, axis=[1,2], keepdims=true)")},
-    {"max_bcast", D_ANY, 0, 0, EW("[3,4]", P("a", "[3,4]"), "a - max(a, axis=1, keepdims=true)")},
-    /* ---- softmax, log_softmax */
-    {"softmax", D_WIDE, 0, 0, EW("[3,4]", P("a", "[3,4]"), "softmax(a)")},
-    {"softmax_ax0", D_WIDE, 0, 0, EW("[3,4]", P("a", "[3,4]"), "softmax(a, axis=0)")},
-    {"softmax_3d_ax1", D_WIDE, 0, 0, EW("[2,3,4]", P("a", "[2,3,4]"), "softmax(a, axis=1)")},
-    {"softmax_1d", D_WIDE, 0, 0, EW("[5]", P("a", "[5]"), "softmax(a)")},
-    {"log_softmax", D_WIDE, 0, 0, EW("[3,4]", P("a", "[3,4]"), "log_softmax(a)")},
-    {"log_softmax_ax0", D_WIDE, 0, 0, EW("[3,4]", P("a", "[3,4]"), "log_softmax(a, axis=0)")},
-    {"log_softmax_3d", D_WIDE, 0, 0, EW("[2,3,4]", P("a", "[2,3,4]"), "log_softmax(a, axis=-2)")},
-    {"log_softmax_mm", D_ANY, 0, 0, EW("[3,4]", P("a", "[3,5]") P("w", "[5,4]"), "log_softmax(a @ w, axis=1)")},
-    /* ---- losses */
-    {"mse", D_ANY, 0, 0,
-     "model t\ninput t : f32[3,4]\nparam a : f32[3,5] = randn\nparam b : f32[5,4] = randn\n"
-     "p = a @ b\nloss = mse(p, t)\noutput p\nminimize loss\n"},
-    {"mse_bcast", D_ANY, 0, 0,
-     "model t\ninput t : f32[4]\nparam a : f32[3,4] = randn\nloss = mse(a, t)\noutput loss\nminimize loss\n"},
-    {"mse_two_params", D_ANY, 0, 0,
-     "model t\nparam a : f32[2,3] = randn\nparam b : f32[2,3] = randn\nloss = mse(tanh(a), b)\nminimize loss\n"},
-    {"bce", D_WIDE, 0, 0,
-     "model t\ninput t : f32[2,3]\nparam a : f32[2,3] = randn\nloss = bce_with_logits(a, t)\nminimize loss\n"},
-    {"bce_target_trainable", D_WIDE, 0, 0, /* torch differentiates the target too: dy = -z / n */
-     "model t\nparam a : f32[2,3] = randn\nparam t : f32[2,3] = randn\nloss = bce_with_logits(a, t)\nminimize loss\n"},
-    {"logreg", D_ANY, 0, 0,
-     "model logreg\ninput x : f32[5]\ninput t : f32[3]\nparam w : f32[5, 3] = randn\nparam b : f32[3] = randn\n"
-     "z = x @ w + b\nloss = bce_with_logits(z, t)\noutput z\nminimize loss\n"},
-    {"cross_entropy", D_WIDE, 5, 0,
-     "model t\ninput lab : i32[4]\nparam a : f32[4,5] = randn\nloss = cross_entropy(a, lab)\nminimize loss\n"},
-    {"cross_entropy_mlp", D_ANY, 3, 0,
-     "model t\nbatch N = 4\ninput x : f32[N, 6]\ninput lab : i32[N]\n"
-     "param w1 : f32[6,5] = randn\nparam b1 : f32[5] = randn\nparam w2 : f32[5,3] = randn\nparam b2 : f32[3] = randn\n"
-     "h = tanh(x @ w1 + b1)\nlogits = h @ w2 + b2\nloss = cross_entropy(logits, lab)\noutput logits\nminimize loss\n"},
-    {"softmax_mse", D_ANY, 0, 0,
-     "model t\ninput t : f32[3,4]\nparam a : f32[3,5] = randn\nparam b : f32[5,4] = randn\n"
-     "p = softmax(a @ b)\nloss = mse(p, t) + mean(a * a)\noutput p\nminimize loss\n"},
-    {"digits_like", D_AWAY, 4, 0,
-     "model t\nbatch N = 3\ninput x : f32[N, 5]\ninput lab : i32[N]\n"
-     "param w1 : f32[5,6] = randn\nparam b1 : f32[6] = randn\nparam w2 : f32[6,4] = randn\nparam b2 : f32[4] = randn\n"
-     "h = gelu((x / 2) @ w1 + b1)\nlogits = h @ w2 + b2\nloss = cross_entropy(logits, lab)\noutput logits, h\n"
-     "minimize loss\n"},
-    /* ---- detach (FD sees through it: compiled vs evaluator only here; see the detach tests) */
-    {"detach", D_ANY, 0, 1, EW("[3,4]", P("a", "[3,4]") P("b", "[4]"), "a * detach(b * b) + b")},
-    {"detach_all", D_ANY, 0, 1, EW("[3]", P("a", "[3]") P("b", "[3]"), "detach(a) * b + detach(exp(a))")},
-    /* ---- conv2d (NCHW, OIHW), max_pool2d, avg_pool2d */
-    {"conv2d", D_ANY, 0, 0,
-     "model t\ninput x : f32[2,2,5,5]\ninput r : f32[2,3,3,3]\nparam w : f32[3,2,3,3] = randn\nparam b : f32[3] = randn\n"
-     "y = conv2d(x, w, b)\nloss = sum(y * r)\noutput y\nminimize loss\n"},
-    {"conv2d_stride_pad", D_ANY, 0, 0,
-     "model t\ninput x : f32[1,2,6,6]\ninput r : f32[1,3,3,3]\nparam w : f32[3,2,3,3] = randn\nparam b : f32[3] = randn\n"
-     "y = conv2d(x, w, b, stride=2, padding=1)\nloss = sum(y * r)\noutput y\nminimize loss\n"},
-    {"conv2d_nobias_dx", D_ANY, 0, 0,
-     "model t\ninput r : f32[1,2,3,3]\nparam x : f32[1,2,4,4] = randn\nparam w : f32[2,2,2,2] = randn\n"
-     "y = conv2d(x, w)\nloss = sum(y * r)\noutput y\nminimize loss\n"},
-    {"conv2d_dx_stride_pad", D_ANY, 0, 0,
-     "model t\ninput r : f32[1,3,3,3]\nparam x : f32[1,2,5,5] = randn\nparam w : f32[3,2,3,3] = randn\n"
-     "y = conv2d(x, w, stride=2, padding=1)\nloss = sum(y * r)\noutput y\nminimize loss\n"},
-    {"conv2d_pad_rect", D_ANY, 0, 0,
-     "model t\ninput r : f32[2,2,4,3]\nparam x : f32[2,1,4,3] = randn\nparam w : f32[2,1,3,3] = randn\n"
-     "y = conv2d(x, w, padding=1)\nloss = sum(y * r)\noutput y\nminimize loss\n"},
-    {"max_pool2d", D_ANY, 0, 0, EW("[1,2,2,2]", P("a", "[1,2,4,4]"), "max_pool2d(a, 2)")},
-    {"max_pool2d_overlap", D_ANY, 0, 0, EW("[2,1,3,3]", P("a", "[2,1,4,4]"), "max_pool2d(a, 2, stride=1)")},
-    {"max_pool2d_k3s2", D_ANY, 0, 0, EW("[1,2,2,3]", P("a", "[1,2,5,7]"), "max_pool2d(a, k=3, stride=2)")},
-    {"avg_pool2d", D_ANY, 0, 0, EW("[1,2,2,2]", P("a", "[1,2,4,4]"), "avg_pool2d(a, 2)")},
-    {"avg_pool2d_overlap", D_ANY, 0, 0, EW("[2,1,3,3]", P("a", "[2,1,4,4]"), "avg_pool2d(a * a, 2, stride=1)")},
-    {"avg_pool2d_k3s2", D_ANY, 0, 0, EW("[1,1,3,3]", P("a", "[1,1,7,7]"), "avg_pool2d(a, 3, stride=2)")},
-    {"cnn", D_ANY, 3, 0,
-     "model t\ninput x : f32[2,1,6,6]\ninput lab : i32[2]\nparam w1 : f32[2,1,3,3] = randn\nparam b1 : f32[2] = randn\n"
-     "param w2 : f32[8,3] = randn\nparam b2 : f32[3] = randn\n"
-     "h = max_pool2d(tanh(conv2d(x, w1, b1, padding=1)), 3)\nlogits = flatten(h) @ w2 + b2\n"
-     "loss = cross_entropy(logits, lab)\noutput logits\nminimize loss\n"},
-    /* ---- larger shapes, always at -O2: vector bodies and scalar tails of the generated loops */
-    {"big_elementwise", D_POS, 0, 0,
-     EW("[5,37]", P("a", "[5,37]") P("b", "[37]") P("c", "[5,1]"),
-        "gelu(a - b) * tanh(c) + sqrt(a) / b + log(a * c) - sigmoid(a) ** 2 + softplus(-a) + exp(-a * b)")},
-    {"big_matmul", D_ANY, 0, 0, EW("[9,13]", P("a", "[9,17]") P("b", "[17,13]") P("c", "[13]"), "(a @ b) * c")},
-    {"big_matmul_t", D_ANY, 0, 0,
-     EW("[11,9]", P("a", "[17,11]") P("b", "[9,17]"), "transpose(a) @ transpose(b)")},
-    {"big_bmm", D_ANY, 0, 0, EW("[3,5,7]", P("a", "[3,5,19]") P("b", "[3,19,7]"), "a @ b")},
-    {"big_softmax", D_WIDE, 0, 0, EW("[4,37]", P("a", "[4,37]"), "softmax(a) + log_softmax(a, axis=0)")},
-    {"big_reduce", D_ANY, 0, 0,
-     EW("[37]", P("a", "[3,5,37]"), "max(a, axis=[0,1]) + mean(a * a, axis=[0,1]) + sum(abs(a), axis=[1,0])")},
-    {"big_ce", D_ANY, 19, 0,
-     "model t\ninput x : f32[21, 9]\ninput lab : i32[21]\nparam w : f32[9, 19] = randn\nparam b : f32[19] = randn\n"
-     "logits = relu(x @ w) + b\nloss = cross_entropy(logits, lab)\noutput logits\nminimize loss\n"},
-};
-#define NCASES (sizeof cases / sizeof cases[0])
+#include "support/grad_cases.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -396,6 +170,52 @@ static void expect_fd_match(const char *cname, const char *param, const double *
 
 /* ---------------------------------------------------------------- the table test */
 
+/* The compiled loss and outputs equal the evaluator's after the forward entry (pass 0)
+ * or a backward from zeroed gradients (pass 1); the outputs are poisoned first. */
+static void compare_entry(const char *tag, oc_model *om, gc_graph *g, double loss, int pass) {
+  for (size_t i = 0; i < gradc_num_tensors(om->m); i++) {
+    const gradc_tensor_info *ti = gradc_tensor_at(om->m, i);
+    if (ti->role != GRADC_ROLE_OUTPUT) continue;
+    float *o = gradc_tensor(om->m, ti->name, NULL);
+    for (size_t k = 0; k < ti->count; k++) o[k] = NAN;
+  }
+  if (pass == 0) {
+    cr_assert_eq(gradc_forward(om->m), 0, "[%s] forward: %s", tag, gradc_error(om->m));
+  } else {
+    gradc_zero_grad(om->m);
+    cr_assert_eq(gradc_backward(om->m), 0, "[%s] backward: %s", tag, gradc_error(om->m));
+  }
+  const char *ent = pass ? "backward" : "forward";
+  char what[128];
+  float lc = gradc_loss(om->m);
+  snprintf(what, sizeof what, "loss (%s)", ent);
+  expect_close_f(tag, what, &lc, &loss, 1, 1e-4, 1e-5);
+  for (size_t i = 0; i < gradc_num_tensors(om->m); i++) {
+    const gradc_tensor_info *ti = gradc_tensor_at(om->m, i);
+    if (ti->role != GRADC_ROLE_OUTPUT) continue;
+    size_t n = 0;
+    double *r = gc_graph_tensor(g, ti->name, &n);
+    cr_assert(r && n == ti->count, "[%s] output '%s' missing in the evaluator", tag, ti->name);
+    snprintf(what, sizeof what, "output %s (%s)", ti->name, ent);
+    expect_close_f(tag, what, gradc_tensor(om->m, ti->name, NULL), r, n, 1e-4, 1e-5);
+  }
+}
+
+/* After a second backward without zero_grad, every gradient is twice the first (up to
+ * float rounding at the scale of the tensor: a kernel may add its partial sums straight
+ * into the gradient buffer). */
+static void expect_doubled(const char *tag, const char *param, const float *gr, const float *first, size_t n) {
+  double scale = 0;
+  for (size_t k = 0; k < n; k++) scale = fmax(scale, 2.0 * fabs(first[k]));
+  for (size_t k = 0; k < n; k++) {
+    double want = 2.0 * first[k], err = fabs(gr[k] - want), tol = 1e-5 * fabs(want) + 1e-6 * fmax(1.0, scale);
+    cr_expect(err <= tol, "[%s] accumulation: grad %s[%zu] after two backwards %.9g, twice the first %.9g", tag, param,
+              k, (double)gr[k], want);
+    if (!(err <= tol)) break;
+  }
+}
+
+
 /* The parameters are case indices: Criterion may run each test in a fresh image of the
  * executable (address randomisation), so they must not hold pointers. */
 static void free_params(struct criterion_test_params *p) { cr_free(p->params); }
@@ -440,34 +260,7 @@ ParameterizedTest(int *ci, grad, ops) {
     }
 
   /* (b) compiled code == evaluator: forward entry, then backward from zeroed grads */
-  for (int pass = 0; pass < 2; pass++) {
-    for (size_t i = 0; i < gradc_num_tensors(om.m); i++) { /* poison outputs */
-      const gradc_tensor_info *ti = gradc_tensor_at(om.m, i);
-      if (ti->role != GRADC_ROLE_OUTPUT) continue;
-      float *o = gradc_tensor(om.m, ti->name, NULL);
-      for (size_t k = 0; k < ti->count; k++) o[k] = NAN;
-    }
-    if (pass == 0) {
-      cr_assert_eq(gradc_forward(om.m), 0, "[%s] forward: %s", tag, gradc_error(om.m));
-    } else {
-      gradc_zero_grad(om.m);
-      cr_assert_eq(gradc_backward(om.m), 0, "[%s] backward: %s", tag, gradc_error(om.m));
-    }
-    const char *ent = pass ? "backward" : "forward";
-    char what[128];
-    float lc = gradc_loss(om.m);
-    snprintf(what, sizeof what, "loss (%s)", ent);
-    expect_close_f(tag, what, &lc, &loss, 1, 1e-4, 1e-5);
-    for (size_t i = 0; i < gradc_num_tensors(om.m); i++) {
-      const gradc_tensor_info *ti = gradc_tensor_at(om.m, i);
-      if (ti->role != GRADC_ROLE_OUTPUT) continue;
-      size_t n = 0;
-      double *r = gc_graph_tensor(g, ti->name, &n);
-      cr_assert(r && n == ti->count, "[%s] output '%s' missing in the evaluator", tag, ti->name);
-      snprintf(what, sizeof what, "output %s (%s)", ti->name, ent);
-      expect_close_f(tag, what, gradc_tensor(om.m, ti->name, NULL), r, n, 1e-4, 1e-5);
-    }
-  }
+  for (int pass = 0; pass < 2; pass++) compare_entry(tag, &om, g, loss, pass);
   float *first[16];
   for (int i = 0; i < np; i++) {
     size_t n = 0;
@@ -480,20 +273,10 @@ ParameterizedTest(int *ci, grad, ops) {
     memcpy(first[i], gr, n * sizeof(float));
   }
 
-  /* (c) a second backward without zero_grad accumulates: every gradient doubles (up to
-   * float rounding at the scale of the tensor: a kernel may add its partial sums straight
-   * into the gradient buffer) */
+  /* (c) a second backward without zero_grad accumulates */
   cr_assert_eq(gradc_backward(om.m), 0);
   for (int i = 0; i < np; i++) {
-    float *gr = gradc_grad(om.m, params[i], NULL);
-    double scale = 0;
-    for (size_t k = 0; k < cnt[i]; k++) scale = fmax(scale, 2.0 * fabs(first[i][k]));
-    for (size_t k = 0; k < cnt[i]; k++) {
-      double want = 2.0 * first[i][k], err = fabs(gr[k] - want), tol = 1e-5 * fabs(want) + 1e-6 * fmax(1.0, scale);
-      cr_expect(err <= tol, "[%s] accumulation: grad %s[%zu] after two backwards %.9g, twice the first %.9g", tag,
-                params[i], k, (double)gr[k], want);
-      if (!(err <= tol)) break;
-    }
+    expect_doubled(tag, params[i], gradc_grad(om.m, params[i], NULL), first[i], cnt[i]);
     free(first[i]);
     free(ref[i]);
   }
@@ -902,5 +685,5 @@ Test(grad, every_derivative_is_tested) {
   bool seen[OP__COUNT] = {0};
   for (size_t i = 0; i < NCASES; i++) mark_differentiated(&cases[i], seen);
   for (int op = 0; op < OP__COUNT; op++)
-    cr_expect(!gc_ops[op].grad || seen[op], "no case of test_grad.c differentiates the primitive '%s'", gc_ops[op].name);
+    cr_expect(!gc_ops[op].grad || seen[op], "no case of support/grad_cases.h differentiates the primitive '%s'", gc_ops[op].name);
 }

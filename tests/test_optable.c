@@ -1,6 +1,6 @@
 /* test_optable.c — the operator table is complete: every primitive of ops.h has what
  * its class needs in the semantic table (gc_ops, opinfo.h: shape rule, derivative,
- * float64 evaluation, attributes) and in the backend's (gc_lower, lower_ops.h), and
+ * float64 evaluation, attributes) and in the backend's (gc_lower_elem, lower_elem.h; gc_lower_kernel, lower_ops.h), and
  * its positional row agrees with the X-macro list. A primitive added without one of
  * them fails here, by name. Whether each differentiable primitive is exercised by a
  * finite-difference case is checked in test_grad.c (grad/every_derivative_is_tested),
@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "lower_elem.h"
 #include "lower_ops.h"
 #include "opinfo.h"
 
@@ -50,7 +51,10 @@ Test(optable, rows_agree_with_the_op_list) {
 Test(optable, every_op_has_what_its_class_needs) {
   for (int op = 0; op < OP__COUNT; op++) {
     const OpInfo *o = &gc_ops[op];
-    const OpLower *l = &gc_lower[op];
+    const struct {
+      Emit1 emit1;
+      EmitK emitk;
+    } backend = {gc_lower_elem[op], gc_lower_kernel[op]}, *l = &backend;
     switch (o->cls) {
     case CLS_LEAF:
       cr_expect(!l->emit1 && !l->emitk, "%s: a leaf has no code", o->name);
@@ -60,15 +64,15 @@ Test(optable, every_op_has_what_its_class_needs) {
       break;
     case CLS_ELEM:
       cr_expect(o->shape && o->eval1, "%s: an elementwise op needs a shape rule and eval1", o->name);
-      cr_expect(l->emit1, "%s: an elementwise op needs emit1 in gc_lower", o->name);
+      cr_expect(l->emit1, "%s: an elementwise op needs an emitter in gc_lower_elem", o->name);
       break;
     case CLS_REDUCE:
       cr_expect(o->shape && o->eval1 && o->evalk, "%s: a reduction needs a shape rule, eval1 and evalk", o->name);
-      cr_expect(l->emit1 && l->emitk, "%s: a reduction needs emit1 and emitk in gc_lower", o->name);
+      cr_expect(l->emit1 && l->emitk, "%s: a reduction needs a combining step in gc_lower_elem and a kernel in gc_lower_kernel", o->name);
       break;
     case CLS_KERNEL:
       cr_expect(o->shape && o->evalk, "%s: a kernel op needs a shape rule and evalk", o->name);
-      cr_expect(l->emitk, "%s: a kernel op needs emitk in gc_lower", o->name);
+      cr_expect(l->emitk, "%s: a kernel op needs an emitter in gc_lower_kernel", o->name);
       break;
     }
     if (!no_derivative((OpKind)op))

@@ -4,9 +4,10 @@
  * set in the environment of a program that calls the library, they change nothing.
  * (GRADC_CODEGEN_THREADS, .codegen_threads, changes no output: test_parallel.c.)
  *
- * This executable links the compiler library alone, without the runtime (tests/
- * CMakeLists.txt): that it links shows the library needs nothing of gradcrt, and the
- * test compiler_links_no_ffi checks that libffi is none of its direct dependencies. */
+ * This executable links the compiler library alone, without the host runtime (tests/
+ * CMakeLists.txt; the library brings the freestanding core): that it links shows the
+ * library needs nothing of gradcrt, and the test compiler_links_no_ffi checks that
+ * libffi is none of its direct dependencies. */
 #define _DEFAULT_SOURCE
 #include <criterion/criterion.h>
 #include <stdio.h>

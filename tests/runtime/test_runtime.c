@@ -358,6 +358,63 @@ Test(core, sgd_plain_momentum_and_decay) {
   cr_assert(z[0] == 0 && z[1] == 0 && z[2] == 0);
 }
 
+/* The interpreter of the optimizers' programs against torch.optim.SGD's formula written
+ * out, bit for bit, for every combination of the guards, on a length that is not a
+ * multiple of the interpreter's chunk. */
+Test(core, sgd_program_matches_the_formula_bit_for_bit) {
+  enum { N = 37 };
+  const float mus[2] = {0, 0.9f}, wds[2] = {0, 0.01f};
+  for (int c = 0; c < 4; c++) {
+    float mu = mus[c & 1], wd = wds[c >> 1], lr = 0.05f;
+    float p[N], g[N], buf[N], rp[N], rbuf[N];
+    for (int i = 0; i < N; i++) {
+      p[i] = rp[i] = (float)(i % 7) - 3.1f;
+      g[i] = (float)(i % 5) * 0.3f - 0.4f;
+      buf[i] = rbuf[i] = (float)(i % 3) * 0.2f;
+    }
+    const float hyper[3] = {lr, mu, wd};
+    float *state[1] = {mu != 0 ? buf : NULL};
+    for (int step = 0; step < 3; step++) {
+      gradc_core_update(&gradc_optimizer_sgd, p, g, state, N, hyper);
+      for (int i = 0; i < N; i++) {
+        float d = g[i];
+        if (wd != 0) d = d + wd * rp[i];
+        if (mu != 0) rbuf[i] = mu * rbuf[i] + d, d = rbuf[i];
+        rp[i] = rp[i] - lr * d;
+      }
+    }
+    for (int i = 0; i < N; i++) {
+      cr_assert(p[i] == rp[i], "mu %g wd %g: p[%d] = %.9g, formula %.9g", mu, wd, i, p[i], rp[i]);
+      cr_assert(buf[i] == rbuf[i], "mu %g wd %g: buf[%d] = %.9g, formula %.9g", mu, wd, i, buf[i], rbuf[i]);
+    }
+  }
+}
+
+Test(core, optimizer_programs_are_checked) {
+  cr_assert_eq(gradc_optimizer_valid(&gradc_optimizer_sgd), 0);
+  gradc_optimizer o = gradc_optimizer_sgd;
+  o.insns[0].a = GRADC_R_TEMP(3); /* d = a temporary never written */
+  cr_assert_eq(gradc_optimizer_valid(&o), o.nstate + 1);
+  o = gradc_optimizer_sgd;
+  o.insns[6].guard = 0, o.insns[6].a = GRADC_R_STATE(0); /* the momentum buffer read outside its guard */
+  cr_assert_eq(gradc_optimizer_valid(&o), o.nstate + 7);
+  o = gradc_optimizer_sgd;
+  o.insns[7].dst = GRADC_R_G; /* the gradient is not written */
+  cr_assert_eq(gradc_optimizer_valid(&o), o.nstate + 8);
+  o = gradc_optimizer_sgd;
+  o.insns[1].guard = GRADC_IF(3); /* hyper-parameter 3 does not exist */
+  cr_assert_eq(gradc_optimizer_valid(&o), o.nstate + 2);
+  o = gradc_optimizer_sgd;
+  o.insns[4].guard = GRADC_IF(2); /* the momentum buffer written under another guard */
+  cr_assert_neq(gradc_optimizer_valid(&o), 0);
+  o = gradc_optimizer_sgd;
+  o.state_guard[0] = GRADC_IF(5);
+  cr_assert_eq(gradc_optimizer_valid(&o), 1);
+  o = gradc_optimizer_sgd;
+  o.ninsns = GRADC_OPT_MAX_INSNS + 1;
+  cr_assert_eq(gradc_optimizer_valid(&o), o.nstate + o.ninsns + 1);
+}
+
 /* ---- init, forward, backward ---- */
 
 Test(init, reproducible_under_seed_and_different_across_seeds) {

@@ -1,0 +1,109 @@
+/* lower_elem.c — the elementwise column of the backend's operator table
+ * (lower_elem.h): each elementwise primitive, and each reduction's combining step, as
+ * LLVM IR on one element — a float or a vector of floats, the same code. The math
+ * functions are in mathlib.c. */
+#include "lower_elem.h"
+#include "mathlib.h"
+
+#define LB (L->b)
+
+static LLVMValueRef em_neg(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, (void)b, LLVMBuildFNeg(LB, a, "neg");
+}
+static LLVMValueRef em_exp(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, (void)b, m_exp(L, a);
+}
+static LLVMValueRef em_log(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, (void)b, m_log(L, a);
+}
+static LLVMValueRef em_sqrt(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, (void)b, m_sqrt(L, a);
+}
+static LLVMValueRef em_abs(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, (void)b, m_abs(L, a);
+}
+static LLVMValueRef em_sign(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  (void)n, (void)b;
+  LLVMValueRef zero = lw_f32(L, 0);
+  LLVMValueRef pos = LLVMBuildSelect(LB, LLVMBuildFCmp(LB, LLVMRealOGT, a, zero, ""), lw_f32(L, 1), zero, "");
+  return LLVMBuildSelect(LB, LLVMBuildFCmp(LB, LLVMRealOLT, a, zero, ""), lw_f32(L, -1), pos, "sign");
+}
+static LLVMValueRef em_step(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  (void)n, (void)b;
+  return lw_select_gt(L, a, lw_f32(L, 0), lw_f32(L, 1), lw_f32(L, 0));
+}
+static LLVMValueRef em_tanh(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, (void)b, m_tanh(L, a);
+}
+static LLVMValueRef em_sigmoid(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, (void)b, m_sigmoid(L, a);
+}
+static LLVMValueRef em_relu(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  (void)n, (void)b;
+  return lw_select_gt(L, a, lw_f32(L, 0), a, lw_f32(L, 0));
+}
+static LLVMValueRef em_softplus(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, (void)b, m_softplus(L, a);
+}
+static LLVMValueRef em_erf(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, (void)b, m_erf(L, a);
+}
+static LLVMValueRef em_powc(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)b, m_powc(L, a, n->value);
+}
+static LLVMValueRef em_id(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)L, (void)n, (void)b, a;
+}
+static LLVMValueRef em_add(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, LLVMBuildFAdd(LB, a, b, "add");
+}
+static LLVMValueRef em_sub(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, LLVMBuildFSub(LB, a, b, "sub");
+}
+static LLVMValueRef em_mul(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, LLVMBuildFMul(LB, a, b, "mul");
+}
+static LLVMValueRef em_div(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, LLVMBuildFDiv(LB, a, b, "div");
+}
+/* NaN propagates, as torch.maximum. */
+static LLVMValueRef em_maxmin(Lower *L, LLVMValueRef a, LLVMValueRef b, LLVMRealPredicate p) {
+  LLVMValueRef pick = LLVMBuildSelect(LB, LLVMBuildFCmp(LB, p, a, b, ""), a, b, "");
+  LLVMValueRef nan = LLVMBuildFCmp(LB, LLVMRealUNO, a, b, "");
+  return LLVMBuildSelect(LB, nan, LLVMBuildFAdd(LB, a, b, ""), pick, "mm");
+}
+static LLVMValueRef em_maximum(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, em_maxmin(L, a, b, LLVMRealOGT);
+}
+static LLVMValueRef em_minimum(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, em_maxmin(L, a, b, LLVMRealOLT);
+}
+static LLVMValueRef em_eq(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  (void)n;
+  return LLVMBuildSelect(LB, LLVMBuildFCmp(LB, LLVMRealOEQ, a, b, ""), lw_f32(L, 1), lw_f32(L, 0), "eq");
+}
+
+/* Reductions' combining step. */
+static LLVMValueRef em_sum1(Lower *L, const Node *n, LLVMValueRef acc, LLVMValueRef v) {
+  return (void)n, LLVMBuildFAdd(LB, acc, v, "");
+}
+static LLVMValueRef em_max1(Lower *L, const Node *n, LLVMValueRef acc, LLVMValueRef v) {
+  (void)n; /* a NaN wins and stays, as torch.max */
+  LLVMValueRef take = LLVMBuildOr(LB, LLVMBuildFCmp(LB, LLVMRealOGT, v, acc, ""),
+                                  LLVMBuildFCmp(LB, LLVMRealUNO, v, v, ""), "");
+  return LLVMBuildSelect(LB, take, v, acc, "");
+}
+
+/* ---------------------------------------------------------------- the table */
+
+#define ELEM(e, nm) [OP_##e] = em_##nm
+
+const Emit1 gc_lower_elem[OP__COUNT] = {
+    ELEM(NEG, neg),          ELEM(EXP, exp),       ELEM(LOG, log),
+    ELEM(SQRT, sqrt),        ELEM(ABS, abs),       ELEM(SIGN, sign),       ELEM(STEP, step),
+    ELEM(TANH, tanh),        ELEM(SIGMOID, sigmoid), ELEM(RELU, relu),     ELEM(SOFTPLUS, softplus),
+    ELEM(ERF, erf),          ELEM(POWC, powc),     ELEM(EXPAND, id),       ELEM(ADD, add),
+    ELEM(SUB, sub),          ELEM(MUL, mul),       ELEM(DIV, div),         ELEM(MAXIMUM, maximum),
+    ELEM(MINIMUM, minimum),  ELEM(EQ, eq),         ELEM(COPY, id),         ELEM(SGD, id),
+    [OP_SUM] = em_sum1,      [OP_MAX] = em_max1,
+};
