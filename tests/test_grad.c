@@ -170,6 +170,52 @@ static void expect_fd_match(const char *cname, const char *param, const double *
 
 /* ---------------------------------------------------------------- the table test */
 
+/* The compiled loss and outputs equal the evaluator's after the forward entry (pass 0)
+ * or a backward from zeroed gradients (pass 1); the outputs are poisoned first. */
+static void compare_entry(const char *tag, oc_model *om, gc_graph *g, double loss, int pass) {
+  for (size_t i = 0; i < gradc_num_tensors(om->m); i++) {
+    const gradc_tensor_info *ti = gradc_tensor_at(om->m, i);
+    if (ti->role != GRADC_ROLE_OUTPUT) continue;
+    float *o = gradc_tensor(om->m, ti->name, NULL);
+    for (size_t k = 0; k < ti->count; k++) o[k] = NAN;
+  }
+  if (pass == 0) {
+    cr_assert_eq(gradc_forward(om->m), 0, "[%s] forward: %s", tag, gradc_error(om->m));
+  } else {
+    gradc_zero_grad(om->m);
+    cr_assert_eq(gradc_backward(om->m), 0, "[%s] backward: %s", tag, gradc_error(om->m));
+  }
+  const char *ent = pass ? "backward" : "forward";
+  char what[128];
+  float lc = gradc_loss(om->m);
+  snprintf(what, sizeof what, "loss (%s)", ent);
+  expect_close_f(tag, what, &lc, &loss, 1, 1e-4, 1e-5);
+  for (size_t i = 0; i < gradc_num_tensors(om->m); i++) {
+    const gradc_tensor_info *ti = gradc_tensor_at(om->m, i);
+    if (ti->role != GRADC_ROLE_OUTPUT) continue;
+    size_t n = 0;
+    double *r = gc_graph_tensor(g, ti->name, &n);
+    cr_assert(r && n == ti->count, "[%s] output '%s' missing in the evaluator", tag, ti->name);
+    snprintf(what, sizeof what, "output %s (%s)", ti->name, ent);
+    expect_close_f(tag, what, gradc_tensor(om->m, ti->name, NULL), r, n, 1e-4, 1e-5);
+  }
+}
+
+/* After a second backward without zero_grad, every gradient is twice the first (up to
+ * float rounding at the scale of the tensor: a kernel may add its partial sums straight
+ * into the gradient buffer). */
+static void expect_doubled(const char *tag, const char *param, const float *gr, const float *first, size_t n) {
+  double scale = 0;
+  for (size_t k = 0; k < n; k++) scale = fmax(scale, 2.0 * fabs(first[k]));
+  for (size_t k = 0; k < n; k++) {
+    double want = 2.0 * first[k], err = fabs(gr[k] - want), tol = 1e-5 * fabs(want) + 1e-6 * fmax(1.0, scale);
+    cr_expect(err <= tol, "[%s] accumulation: grad %s[%zu] after two backwards %.9g, twice the first %.9g", tag, param,
+              k, (double)gr[k], want);
+    if (!(err <= tol)) break;
+  }
+}
+
+
 /* The parameters are case indices: Criterion may run each test in a fresh image of the
  * executable (address randomisation), so they must not hold pointers. */
 static void free_params(struct criterion_test_params *p) { cr_free(p->params); }
@@ -214,34 +260,7 @@ ParameterizedTest(int *ci, grad, ops) {
     }
 
   /* (b) compiled code == evaluator: forward entry, then backward from zeroed grads */
-  for (int pass = 0; pass < 2; pass++) {
-    for (size_t i = 0; i < gradc_num_tensors(om.m); i++) { /* poison outputs */
-      const gradc_tensor_info *ti = gradc_tensor_at(om.m, i);
-      if (ti->role != GRADC_ROLE_OUTPUT) continue;
-      float *o = gradc_tensor(om.m, ti->name, NULL);
-      for (size_t k = 0; k < ti->count; k++) o[k] = NAN;
-    }
-    if (pass == 0) {
-      cr_assert_eq(gradc_forward(om.m), 0, "[%s] forward: %s", tag, gradc_error(om.m));
-    } else {
-      gradc_zero_grad(om.m);
-      cr_assert_eq(gradc_backward(om.m), 0, "[%s] backward: %s", tag, gradc_error(om.m));
-    }
-    const char *ent = pass ? "backward" : "forward";
-    char what[128];
-    float lc = gradc_loss(om.m);
-    snprintf(what, sizeof what, "loss (%s)", ent);
-    expect_close_f(tag, what, &lc, &loss, 1, 1e-4, 1e-5);
-    for (size_t i = 0; i < gradc_num_tensors(om.m); i++) {
-      const gradc_tensor_info *ti = gradc_tensor_at(om.m, i);
-      if (ti->role != GRADC_ROLE_OUTPUT) continue;
-      size_t n = 0;
-      double *r = gc_graph_tensor(g, ti->name, &n);
-      cr_assert(r && n == ti->count, "[%s] output '%s' missing in the evaluator", tag, ti->name);
-      snprintf(what, sizeof what, "output %s (%s)", ti->name, ent);
-      expect_close_f(tag, what, gradc_tensor(om.m, ti->name, NULL), r, n, 1e-4, 1e-5);
-    }
-  }
+  for (int pass = 0; pass < 2; pass++) compare_entry(tag, &om, g, loss, pass);
   float *first[16];
   for (int i = 0; i < np; i++) {
     size_t n = 0;
@@ -254,20 +273,10 @@ ParameterizedTest(int *ci, grad, ops) {
     memcpy(first[i], gr, n * sizeof(float));
   }
 
-  /* (c) a second backward without zero_grad accumulates: every gradient doubles (up to
-   * float rounding at the scale of the tensor: a kernel may add its partial sums straight
-   * into the gradient buffer) */
+  /* (c) a second backward without zero_grad accumulates */
   cr_assert_eq(gradc_backward(om.m), 0);
   for (int i = 0; i < np; i++) {
-    float *gr = gradc_grad(om.m, params[i], NULL);
-    double scale = 0;
-    for (size_t k = 0; k < cnt[i]; k++) scale = fmax(scale, 2.0 * fabs(first[i][k]));
-    for (size_t k = 0; k < cnt[i]; k++) {
-      double want = 2.0 * first[i][k], err = fabs(gr[k] - want), tol = 1e-5 * fabs(want) + 1e-6 * fmax(1.0, scale);
-      cr_expect(err <= tol, "[%s] accumulation: grad %s[%zu] after two backwards %.9g, twice the first %.9g", tag,
-                params[i], k, (double)gr[k], want);
-      if (!(err <= tol)) break;
-    }
+    expect_doubled(tag, params[i], gradc_grad(om.m, params[i], NULL), first[i], cnt[i]);
     free(first[i]);
     free(ref[i]);
   }

@@ -3,11 +3,12 @@
  * the per-epoch lines, reproducibility under --seed, the saved safetensors file read
  * back by a small independent reader, eval reproducing the last validation numbers,
  * `gradc run --load`, --steps 0, momentum and weight decay, the dropped short batch,
- * the NaN/infinity guard, the progress bar only on a terminal, and the CSV errors.
+ * the NaN/infinity guard, and the progress bar only on a terminal (the CSV errors are
+ * e2e_csv.c).
  *
  * Data: small slices of models/data/digits_train.csv written to a temporary
  * directory. The tests of things that do not depend on the model (the dropped batch,
- * momentum and weight decay, the progress bar, CSV errors) use tests/e2e/models/csv10.grad
+ * momentum and weight decay, the progress bar) use tests/e2e/models/csv10.grad
  * (3 features and a label among 10 classes, batch 2), which compiles much faster. */
 #define _XOPEN_SOURCE 600 /* posix_openpt, grantpt, unlockpt, ptsname */
 #define _DEFAULT_SOURCE   /* strndup, mkstemp */
@@ -57,20 +58,7 @@ static char *digits_rows(const char *dir, const char *name, int first, int n) {
   return path;
 }
 
-static char *write_file(const char *dir, const char *name, const char *text) {
-  char *path = e2e_fmt("%s/%s", dir, name);
-  cr_assert(e2e_write(path, text), "cannot write %s", path);
-  return path;
-}
-
 /* ---- output parsing ---- */
-
-static int count_lines(const char *s, const char *prefix) {
-  int n = 0;
-  for (const char *l = s; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
-    if (!strncmp(l, prefix, strlen(prefix))) n++;
-  return n;
-}
 
 /* The line of s (malloc'd, without newline) that starts with prefix, the k-th (0-based). */
 static char *line_with(const char *s, const char *prefix, int k) {
@@ -252,8 +240,8 @@ Test(train, epoch_lines_reproducible_and_saved, .timeout = 60) {
                                         "-o", wa, NULL});
   cr_assert_eq(a.status, 0, "%s", e2e_describe(&a));
   /* One line per epoch, nothing else on stdout. */
-  cr_assert_eq(count_lines(a.out, "epoch"), 3, "expected 3 epoch lines:\n%s", a.out);
-  cr_assert_eq(count_lines(a.out, ""), 3, "stdout holds more than the epoch lines:\n%s", a.out);
+  cr_assert_eq(e2e_count_lines(a.out, "epoch"), 3, "expected 3 epoch lines:\n%s", a.out);
+  cr_assert_eq(e2e_count_lines(a.out, ""), 3, "stdout holds more than the epoch lines:\n%s", a.out);
   epoch_line ep[3];
   for (int i = 0; i < 3; i++) {
     char *l = line_with(a.out, "epoch", i);
@@ -287,7 +275,7 @@ Test(train, epoch_lines_reproducible_and_saved, .timeout = 60) {
   /* Another seed: other numbers, other weights (without --val, to save a compilation). */
   e2e_result c = train((const char *[]){"--data", data, "--epochs", "3", "--lr", "0.1", "--seed", "8", "-o", wc, NULL});
   cr_assert_eq(c.status, 0, "%s", e2e_describe(&c));
-  cr_expect_eq(count_lines(c.out, "epoch"), 3, "%s", c.out);
+  cr_expect_eq(e2e_count_lines(c.out, "epoch"), 3, "%s", c.out);
   char *a1 = line_with(a.out, "epoch", 0), *c1 = line_with(c.out, "epoch", 0);
   char *ta = token_after(a1, "train loss"), *tc = token_after(c1, "train loss");
   cr_expect_str_neq(ta, tc, "seeds 7 and 8 gave the same first train loss:\n%s\n%s", a.out, c.out);
@@ -333,7 +321,7 @@ static char *csv10_rows(const char *dir, const char *name, int n) {
   for (int i = 0; i < n; i++)
     sprintf(text + strlen(text), "%g,%g,%g,%d\n", (double)((i * 7) % 5) - 2, (double)((i * 3) % 7) / 3,
             (double)(i % 4) - 1.5, (i * 3) % 10);
-  char *path = write_file(dir, name, text);
+  char *path = e2e_write_file(dir, name, text);
   free(text);
   return path;
 }
@@ -345,7 +333,7 @@ Test(train, short_last_batch_is_dropped_and_said, .timeout = 30) {
        *three = csv10_rows(dir, "three.csv", 3);
   e2e_result r = train_csv10_n4(ten, (const char *[]){"--epochs", "1", "--log-steps", NULL});
   cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
-  cr_expect_eq(count_lines(r.out, "step "), 2, "10 rows in batches of 4 are not 2 steps:\n%s", r.out);
+  cr_expect_eq(e2e_count_lines(r.out, "step "), 2, "10 rows in batches of 4 are not 2 steps:\n%s", r.out);
   char *line = line_containing(r.err, "drop");
   cr_assert(line, "no message about the dropped rows:\n%s", r.err);
   cr_expect(strstr(line, "10") && strstr(line, "4") && strstr(line, " 2 "), "the counts are not all given: '%s'",
@@ -356,7 +344,7 @@ Test(train, short_last_batch_is_dropped_and_said, .timeout = 30) {
   /* 8 rows make two whole batches: nothing is dropped, nothing said. */
   r = train_csv10_n4(eight, (const char *[]){"--epochs", "1", "--log-steps", NULL});
   cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
-  cr_expect_eq(count_lines(r.out, "step "), 2, "%s", r.out);
+  cr_expect_eq(e2e_count_lines(r.out, "step "), 2, "%s", r.out);
   cr_expect(!strstr(r.err, "drop"), "a drop message for 8 rows in batches of 4:\n%s", r.err);
   e2e_free(&r);
 
@@ -425,7 +413,7 @@ Test(train, run_load_uses_the_saved_weights, .timeout = 60) {
   char *lastc = strrchr(text, ',');
   char *setlabel = e2e_fmt("label=%d", atoi(lastc + 1));
   *lastc = 0;
-  char *xfile = write_file(dir, "x.txt", text);
+  char *xfile = e2e_write_file(dir, "x.txt", text);
   char *setx = e2e_fmt("x=@%s", xfile);
 
   cJSON *loaded = run_json((const char *[]){"--load", w, "--set", setx, "--set", setlabel, NULL});
@@ -472,7 +460,7 @@ Test(train, steps_zero_saves_the_initial_weights, .timeout = 30) {
   char *w = e2e_fmt("%s/init.safetensors", dir);
   e2e_result r = train((const char *[]){"--data", data, "--steps", "0", "--seed", "5", "-o", w, NULL});
   cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
-  cr_expect_eq(count_lines(r.out, "epoch"), 0, "--steps 0 trained:\n%s", r.out);
+  cr_expect_eq(e2e_count_lines(r.out, "epoch"), 0, "--steps 0 trained:\n%s", r.out);
   e2e_free(&r);
   float *v[4];
   check_digits_file(w, v);
@@ -509,7 +497,7 @@ Test(train, momentum_and_weight_decay_change_the_trajectory, .timeout = 30) {
   e2e_result d = train_csv10_n4(data, (const char *[]){"--steps", "4", "--log-steps", "--lr", "0.1",
                                                        "--weight-decay", "0.01", NULL});
   cr_assert_eq(d.status, 0, "%s", e2e_describe(&d));
-  cr_assert_eq(count_lines(p.out, "step "), 4, "--steps 4 --log-steps:\n%s", p.out);
+  cr_assert_eq(e2e_count_lines(p.out, "step "), 4, "--steps 4 --log-steps:\n%s", p.out);
   char *p1 = step_loss(p.out, 1), *p2 = step_loss(p.out, 2), *p3 = step_loss(p.out, 3), *p4 = step_loss(p.out, 4);
   char *m1 = step_loss(m.out, 1), *m2 = step_loss(m.out, 2), *m3 = step_loss(m.out, 3), *m4 = step_loss(m.out, 4);
   char *d1 = step_loss(d.out, 1), *d2 = step_loss(d.out, 2), *d4 = step_loss(d.out, 4);
@@ -536,7 +524,7 @@ Test(train, momentum_and_weight_decay_change_the_trajectory, .timeout = 30) {
 static void expect_guard(const char *model, const char *data_text, const char *lr, const char *step,
                          const char *const *words) {
   char *dir = e2e_tmpdir("nan");
-  char *data = write_file(dir, "data.csv", data_text);
+  char *data = e2e_write_file(dir, "data.csv", data_text);
   char *w = e2e_fmt("%s/w.safetensors", dir);
   e2e_result r;
   e2e_gradc(&r, "train", model, "--data", data, "--epochs", "2", "--lr", lr, "-o", w, NULL);
@@ -644,7 +632,7 @@ Test(train, progress_bar_only_on_a_terminal, .timeout = 60) {
   cr_expect(strchr(err, '\r'), "no progress bar on a terminal stderr:\n%s", err);
   cr_expect(strstr(err, "epoch 1/2") && strstr(err, "epoch 2/2"), "the bar does not show the epoch:\n%s", err);
   cr_expect(strstr(err, "4/4"), "the bar does not count the steps (4 per epoch):\n%s", err);
-  cr_expect_eq(count_lines(out, "epoch"), 2, "the epoch lines still go to stdout:\n%s", out);
+  cr_expect_eq(e2e_count_lines(out, "epoch"), 2, "the epoch lines still go to stdout:\n%s", out);
   cr_expect(!strchr(out, '\r'), "the progress bar leaked into stdout:\n%s", out);
   free(err), free(out);
 
@@ -655,223 +643,11 @@ Test(train, progress_bar_only_on_a_terminal, .timeout = 60) {
   cr_assert_eq(st, 0, "exit %d\nstderr:\n%s", st, err);
   cr_expect(!strchr(err, '\r') && !strstr(err, "epoch 1/2") && !strstr(err, "#"), "a progress bar on a pipe:\n%s",
             err);
-  cr_expect_eq(count_lines(out, "epoch"), 2, "%s", out);
+  cr_expect_eq(e2e_count_lines(out, "epoch"), 2, "%s", out);
   free(err), free(out);
   free(data);
   e2e_rmdir(dir);
   free(dir);
-}
-
-/* ---- CSV errors ---- */
-
-/* Trains csv10 (x: 3 floats, label: i32 among 10 classes; batch 2) on text; returns the result. */
-static e2e_result train_csv10(const char *dir, const char *text, char **path) {
-  *path = write_file(dir, "data.csv", text);
-  e2e_result r;
-  e2e_gradc(&r, "train", CSV10, "--data", *path, "--epochs", "1", NULL);
-  return r;
-}
-
-/* Expects exit 1 and a first stderr line "PATH:LINE:COL: error: ..." holding every word. */
-static void csv_error(const char *text, int line, int col, const char *const *words) {
-  char *dir = e2e_tmpdir("csv"), *path;
-  e2e_result r = train_csv10(dir, text, &path);
-  cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
-  char *want = e2e_fmt("%s:%d:%d: error: ", path, line, col);
-  cr_expect(!strncmp(r.err, want, strlen(want)), "expected the message to start with '%s':\n%s", want, r.err);
-  for (; *words; words++) cr_expect(strstr(r.err, *words), "the message lacks '%s':\n%s", *words, r.err);
-  cr_expect_eq(count_lines(r.out, "epoch"), 0, "trained on bad data:\n%s", r.out);
-  free(want), free(path);
-  e2e_free(&r);
-  e2e_rmdir(dir);
-  free(dir);
-}
-
-Test(csv, not_a_number) {
-  csv_error("1,2,3,0\n4,abc,6,1\n", 2, 3, (const char *[]){"abc", NULL});
-}
-
-Test(csv, empty_cell) {
-  csv_error("1,2,3,0\n4,5,,1\n", 2, 5, (const char *[]){"number", NULL});
-}
-
-Test(csv, too_few_columns_names_the_inputs) {
-  csv_error("1,2,3,0\n4,5,1\n", 2, 6, (const char *[]){"3 columns", "4", "x: 3", "label: 1", NULL});
-}
-
-Test(csv, too_many_columns) {
-  csv_error("1,2,3,0\n4,5,6,1,7\n", 2, 9, (const char *[]){"too many columns", "4", NULL});
-}
-
-Test(csv, label_out_of_range) {
-  csv_error("1,2,3,0\n1,2,3,9\n4,5,6,10\n", 3, 7, (const char *[]){"label", "10", "9", NULL});
-}
-
-Test(csv, negative_label) {
-  csv_error("1,2,3,-1\n", 1, 7, (const char *[]){"label", "-1", NULL});
-}
-
-/* A first line that is mostly numbers is data, not a header: its typo is an error. */
-Test(csv, typo_in_the_first_row) {
-  csv_error("O,2,3,0\n4,5,6,1\n", 1, 1, (const char *[]){"'O'", NULL});
-}
-
-Test(csv, label_not_an_integer) {
-  csv_error("1,2,3,0\n1,2,3,2.5\n", 2, 7, (const char *[]){"label", "2.5", "integer", NULL});
-}
-
-Test(csv, blank_lines_are_skipped_and_counted) {
-  /* The bad cell is on the fifth line of the file, after blank and white-space lines. */
-  csv_error("\n1,2,3,4\n\n   \n1,2,3,x\n", 5, 7, (const char *[]){"'x'", NULL});
-}
-
-Test(csv, empty_file) {
-  char *dir = e2e_tmpdir("csv"), *path;
-  e2e_result r = train_csv10(dir, "", &path);
-  cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
-  cr_expect(strstr(r.err, path) && strstr(r.err, "error"), "%s", r.err);
-  e2e_free(&r);
-  free(path);
-  r = train_csv10(dir, "\n\n  \n", &path);
-  cr_expect_eq(r.status, 1, "blank lines only: %s", e2e_describe(&r));
-  e2e_free(&r);
-  free(path);
-  r = train_csv10(dir, "a,b,c,label\n", &path);
-  cr_expect_eq(r.status, 1, "a header only: %s", e2e_describe(&r));
-  e2e_free(&r);
-  free(path);
-  e2e_rmdir(dir);
-  free(dir);
-}
-
-Test(csv, header_blank_lines_and_crlf_accepted) {
-  char *dir = e2e_tmpdir("csv"), *path;
-  e2e_result plain = train_csv10(dir, "1,2,3,4\n5,6,7,8\n0.5,-1,2e-1,9\n0,0,0,0\n", &path);
-  cr_assert_eq(plain.status, 0, "%s", e2e_describe(&plain));
-  cr_assert_eq(count_lines(plain.out, "epoch"), 1, "%s", plain.out);
-  free(path);
-  /* The same rows under a header, with blank lines, or with CRLF line ends: the same training. */
-  static const char *variants[] = {
-      "x0,x1,x2,label\n1,2,3,4\n5,6,7,8\n0.5,-1,2e-1,9\n0,0,0,0\n",
-      "\n1,2,3,4\n\n5,6,7,8\n   \n0.5,-1,2e-1,9\n0,0,0,0",
-      "1,2,3,4\r\n5,6,7,8\r\n0.5,-1,2e-1,9\r\n0,0,0,0\r\n",
-      " 1, 2 ,3,4\n5,6,7,8\n0.5,-1,2e-1,9\n0,0,0,0\n",
-  };
-  for (size_t i = 0; i < sizeof variants / sizeof *variants; i++) {
-    e2e_result r = train_csv10(dir, variants[i], &path);
-    cr_expect_eq(r.status, 0, "variant %zu: %s", i, e2e_describe(&r));
-    cr_expect_str_eq(r.out, plain.out, "variant %zu trains differently", i);
-    e2e_free(&r);
-    free(path);
-  }
-  e2e_free(&plain);
-  e2e_rmdir(dir);
-  free(dir);
-}
-
-/* A number beyond float range would become an infinity in the f32 input: an error at its
- * cell, not a NaN stop later. */
-Test(csv, value_beyond_float_range) {
-  csv_error("1,2,3,0\n1e39,2,3,1\n", 2, 1, (const char *[]){"1e39", NULL});
-}
-
-/* A UTF-8 byte order mark (as spreadsheets write) before a data row: skipped, and the
- * row read like the others (data.c), never taken for a header and dropped. */
-Test(csv, byte_order_mark_does_not_drop_a_row) {
-  char *dir = e2e_tmpdir("csv"), *path;
-  e2e_result plain = train_csv10(dir, "1,2,3,4\n5,6,7,8\n0,0,0,1\n1,1,1,2\n", &path);
-  cr_assert_eq(plain.status, 0, "%s", e2e_describe(&plain));
-  free(path);
-  e2e_result r = train_csv10(dir, "\xef\xbb\xbf" "1,2,3,4\n5,6,7,8\n0,0,0,1\n1,1,1,2\n", &path);
-  cr_expect_eq(r.status, 0, "%s", e2e_describe(&r));
-  cr_expect_str_eq(r.out, plain.out, "with a BOM, training differs from the same rows without:\n%s\n%s", r.out, r.err);
-  cr_expect(!strstr(r.err, "drop"), "with a BOM, a row is dropped:\n%s", r.err);
-  e2e_free(&plain), e2e_free(&r);
-  free(path);
-  e2e_rmdir(dir);
-  free(dir);
-}
-
-Test(csv, digits_too_few_columns) {
-  char *dir = e2e_tmpdir("csv");
-  char *path = write_file(dir, "d.csv", "0,1,2,3,4,5,6,7,8,9,1\n");
-  e2e_result r;
-  e2e_gradc(&r, "train", DIGITS, "--data", path, NULL);
-  cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
-  char *want = e2e_fmt("%s:1:", path);
-  cr_expect(!strncmp(r.err, want, strlen(want)) && strstr(r.err, "error:"), "%s", r.err);
-  cr_expect(strstr(r.err, "11") && strstr(r.err, "65") && strstr(r.err, "x: 64") && strstr(r.err, "label: 1"),
-            "the message does not give the columns per input:\n%s", r.err);
-  free(want), free(path);
-  e2e_free(&r);
-  e2e_rmdir(dir);
-  free(dir);
-}
-
-Test(csv, bad_val_file_is_reported_too) {
-  char *dir = e2e_tmpdir("csv");
-  char *data = write_file(dir, "train.csv", "1,2,3,0\n4,5,6,1\n");
-  char *val = write_file(dir, "val.csv", "1,2,3,0\n4,5,6,11\n");
-  e2e_result r;
-  e2e_gradc(&r, "train", CSV10, "--data", data, "--val", val, NULL);
-  cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
-  char *want = e2e_fmt("%s:2:7: error: ", val);
-  cr_expect(!strncmp(r.err, want, strlen(want)), "expected '%s':\n%s", want, r.err);
-  free(want), free(data), free(val);
-  e2e_free(&r);
-  e2e_rmdir(dir);
-  free(dir);
-}
-
-Test(csv, missing_file) {
-  char *dir = e2e_tmpdir("csv");
-  char *path = e2e_fmt("%s/no_such.csv", dir);
-  e2e_result r;
-  e2e_gradc(&r, "train", CSV10, "--data", path, NULL);
-  cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
-  cr_expect(strstr(r.err, path) && (strstr(r.err, "No such file") || strstr(r.err, "cannot")), "%s", r.err);
-  e2e_free(&r);
-  e2e_gradc(&r, "eval", CSV10, "--weights", "/nonexistent.safetensors", "--data", path, NULL);
-  cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
-  cr_expect(strstr(r.err, path), "%s", r.err);
-  e2e_free(&r);
-  free(path);
-  e2e_rmdir(dir);
-  free(dir);
-}
-
-Test(csv, eval_needs_weights) {
-  char *dir = e2e_tmpdir("csv");
-  char *data = write_file(dir, "d.csv", "1,2,3,0\n");
-  e2e_result r;
-  e2e_gradc(&r, "eval", CSV10, "--data", data, NULL);
-  cr_expect_eq(r.status, 2, "eval without --weights: %s", e2e_describe(&r));
-  cr_expect(strstr(r.err, "usage") || strstr(r.err, "--weights"), "%s", r.err);
-  e2e_free(&r);
-  e2e_gradc(&r, "train", CSV10, NULL);
-  cr_expect_eq(r.status, 2, "train without --data: %s", e2e_describe(&r));
-  e2e_free(&r);
-  free(data);
-  e2e_rmdir(dir);
-  free(dir);
-}
-
-/* A bad option value: exit 2, and the message names the option, the value and what it
- * must be (both the "--opt V" and "--opt=V" spellings). */
-Test(csv, bad_option_values_are_named) {
-  static const char *bad[][3] = {{"--epochs", "0", "integer"}, {"--epochs=0", NULL, "integer"},
-                                 {"--lr", "nan", "number"},     {"--lr", "1e39", "3.4e38"},
-                                 {"--momentum", "-0.5", ">= 0"}, {"--weight-decay=-1", NULL, ">= 0"},
-                                 {"--steps", "-1", "integer"},  {"--seed", "x", "integer"}};
-  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    e2e_result r;
-    e2e_gradc(&r, "train", CSV10, "--data", "unused.csv", bad[i][0], bad[i][1], NULL);
-    cr_expect_eq(r.status, 2, "%s %s: %s", bad[i][0], bad[i][1] ? bad[i][1] : "", e2e_describe(&r));
-    char opt[32];
-    snprintf(opt, sizeof opt, "%.*s", (int)strcspn(bad[i][0], "="), bad[i][0]);
-    cr_expect(strstr(r.err, opt) && strstr(r.err, bad[i][2]) && strstr(r.err, "expected"), "%s", r.err);
-    e2e_free(&r);
-  }
 }
 
 /* -o /dev/null: the weights are written in place and the device stays a device (the
@@ -911,45 +687,6 @@ Test(train, eval_ignores_a_batch_define, .timeout = 60) {
     e2e_free(&r);
   }
   free(want), free(data), free(w);
-  e2e_rmdir(dir);
-  free(dir);
-}
-
-/* --data a directory: said so; --data a pipe: read whole (its size is not known). */
-Test(csv, directory_and_pipe, .timeout = 30) {
-  char *dir = e2e_tmpdir("csvpipe");
-  e2e_result r;
-  e2e_gradc(&r, "train", CSV10, "--data", dir, NULL);
-  cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
-  cr_expect(strstr(r.err, "is a directory"), "%s", r.err);
-  e2e_free(&r);
-  char *data = csv10_rows(dir, "d.csv", 8);
-  char *line = e2e_fmt("cat '%s' | '%s' train '%s' --data /dev/stdin --epochs 1", data, GRADC_BIN, CSV10);
-  e2e_run(&r, (const char *[]){"/bin/sh", "-c", line, NULL});
-  cr_expect_eq(r.status, 0, "%s", e2e_describe(&r));
-  cr_expect(strstr(r.out, "epoch   1/1"), "%s", r.out);
-  e2e_free(&r);
-  free(line), free(data);
-  e2e_rmdir(dir);
-  free(dir);
-}
-
-/* In a model with a batch, an input without the batch dimension has no CSV row of its
- * own: train and eval refuse it by name (they used to fill it once per row, writing
- * past its end). */
-Test(csv, unbatched_input_in_a_batched_model, .timeout = 30) {
-  char *dir = e2e_tmpdir("unbatched");
-  char *model = write_file(dir, "m.grad",
-                           "model m\nbatch N = 4\ninput x : f32[N, 2]\ninput s : f32[64]\nparam w : f32[2]\n"
-                           "loss = mean(x * w) + mean(s)\nminimize loss\n");
-  char *data = write_file(dir, "d.csv", "1,2\n3,4\n5,6\n7,8\n");
-  e2e_result r;
-  e2e_gradc(&r, "train", model, "--data", data, "--epochs", "1", NULL);
-  cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
-  cr_expect(strstr(r.err, "'s'") && strstr(r.err, "batch dimension"), "%s", r.err);
-  e2e_free(&r);
-  free(model);
-  free(data);
   e2e_rmdir(dir);
   free(dir);
 }

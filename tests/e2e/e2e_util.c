@@ -53,6 +53,19 @@ bool e2e_write(const char *path, const char *text) {
   return fclose(f) == 0 && ok;
 }
 
+char *e2e_write_file(const char *dir, const char *name, const char *text) {
+  char *path = e2e_fmt("%s/%s", dir, name);
+  cr_assert(e2e_write(path, text), "cannot write %s", path);
+  return path;
+}
+
+int e2e_count_lines(const char *s, const char *prefix) {
+  int n = 0;
+  for (const char *l = s; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
+    if (!strncmp(l, prefix, strlen(prefix))) n++;
+  return n;
+}
+
 bool e2e_exists(const char *path) {
   struct stat st;
   return stat(path, &st) == 0;

@@ -55,6 +55,10 @@ bool e2e_same_file(const char *a, const char *b);
  * space-separated, malloc'd ("" if none). */
 char *e2e_undefined(const char *obj, bool (*allowed)(const char *name));
 bool e2e_write(const char *path, const char *text);
+/* DIR/NAME (malloc'd) holding text; the test fails if it cannot be written. */
+char *e2e_write_file(const char *dir, const char *name, const char *text);
+/* The lines of s that start with prefix. */
+int e2e_count_lines(const char *s, const char *prefix);
 bool e2e_exists(const char *path);
 
 /* The tutorial values (PyTorch autograd tutorial, with fixed w and b). */
