@@ -99,8 +99,8 @@ static Node *reduce(Builder *B, Expr **p, OpKind op, bool mean) {
   Node *x = arg(B, p[0]);
   unsigned axes = axes_of(B, p[1], x->shape.rank);
   bool keep = flag(B, p[2], false);
-  Node *r = op == OP_SUM ? g_sum(g, x, axes) : g_max(g, x, axes);
-  if (op == OP_MAX && p[1] && p[1]->kind != EX_LIST) r->k = 1; /* torch.max(x, dim) */
+  bool first = op == OP_MAX && p[1] && p[1]->kind != EX_LIST; /* torch.max(x, dim) */
+  Node *r = op == OP_SUM ? g_sum(g, x, axes) : g_max(g, x, axes, first);
   if (mean) r = g_binary(g, OP_MUL, r, g_const(g, (double)shape_count(r->shape) / (double)shape_count(x->shape)));
   return keep ? r : g_reshape(g, r, drop_axes(x->shape, axes));
 }
@@ -115,7 +115,7 @@ static Node *mean_all(Graph *g, Node *x) {
 
 /* x - max(x) along the axis; the max is detached (it cancels in the derivative). */
 static Node *shifted(Graph *g, Node *x, unsigned axis) {
-  return g_binary(g, OP_SUB, x, g_unary(g, OP_DETACH, g_max(g, x, axis)));
+  return g_binary(g, OP_SUB, x, g_unary(g, OP_DETACH, g_max(g, x, axis, false)));
 }
 static Node *softmax_like(Builder *B, Expr **p, bool log) {
   Graph *g = builder_graph(B);
@@ -179,7 +179,7 @@ static Node *b_cross_entropy(Builder *B, Expr *c, Expr **p) {
     diag_error(builder_diag(B), c->loc, "cross_entropy needs f32 logits [N, C], got %s", shape_str(g->arena, x->shape));
   if (lab->dtype != DT_I32 || lab->shape.rank != 1 || lab->shape.d[0] != x->shape.d[0])
     diag_error(builder_diag(B), c->loc, "cross_entropy needs i32 labels [%lld] for logits %s, got %s %s",
-               (long long)x->shape.d[0], shape_str(g->arena, x->shape), lab->dtype == DT_I32 ? "i32" : "f32",
+               (long long)x->shape.d[0], shape_str(g->arena, x->shape), dtype_name(lab->dtype),
                shape_str(g->arena, lab->shape));
   Node *z = shifted(g, x, 2);
   Node *lsm = g_binary(g, OP_SUB, z, g_unary(g, OP_LOG, g_sum(g, g_unary(g, OP_EXP, z), 2)));
@@ -226,7 +226,7 @@ static Node *b_conv2d(Builder *B, Expr *c, Expr **p) {
   Graph *g = builder_graph(B);
   Node *x = arg(B, p[0]), *w = arg(B, p[1]);
   int s = pos_int(B, p[3], 1, 1, "stride"), pad = pos_int(B, p[4], 0, 0, "padding");
-  Node *y = g_window(g, OP_CONV2D, x, w, 0, s, pad, shape_scalar());
+  Node *y = g_conv(g, OP_CONV2D, x, w, s, pad, shape_scalar());
   if (!p[2]) return y;
   Node *b = arg(B, p[2]);
   if (b->shape.rank != 1 || b->shape.d[0] != w->shape.d[0])
@@ -239,7 +239,7 @@ static Node *pool(Builder *B, Expr **p, OpKind op) {
   Node *x = arg(B, p[0]);
   int k = pos_int(B, p[1], 1, 1, "the window size");
   int s = pos_int(B, p[2], k, 1, "stride");
-  return g_window(builder_graph(B), op, x, NULL, k, s, 0, shape_scalar());
+  return g_pool(builder_graph(B), op, x, NULL, k, s, shape_scalar());
 }
 static Node *b_max_pool2d(Builder *B, Expr *c, Expr **p) { return (void)c, pool(B, p, OP_MAXPOOL); }
 static Node *b_avg_pool2d(Builder *B, Expr *c, Expr **p) { return (void)c, pool(B, p, OP_AVGPOOL); }

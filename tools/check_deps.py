@@ -41,10 +41,10 @@ CORE = "runtime/core.c"
 CORE_ALLOWED = {CORE, "include/gradc/runtime_core.h"}
 
 # The compiler headers the tape may reach: the front end it shares — the parser's syntax
-# tree, its arena and its diagnostics (tape/model.h, tape/tape_internal.h; the tape links
-# lex.c and parse.c), and the operators' signatures with argument binding and reading
-# (signature.h) — never the graph, autodiff or code generation.
-TAPE_ALLOWED = {"compiler/arena.h", "compiler/ast.h", "compiler/diag.h", "compiler/signature.h"}
+# tree (with the dtypes it names, dtype.h), its arena and its diagnostics (tape/model.h,
+# tape/tape_internal.h; the tape links lex.c and parse.c), and the operators' signatures
+# with argument binding and reading (signature.h) — never the graph, autodiff or code generation.
+TAPE_ALLOWED = {"compiler/arena.h", "compiler/ast.h", "compiler/diag.h", "compiler/dtype.h", "compiler/signature.h"}
 
 # The public header the formats may include besides formats/ and common/: the
 # descriptor's constants (GRADC_MAX_RANK), no code.
