@@ -43,7 +43,29 @@
   X(DETACH,          "detach",          1, "x")                            \
   X(CONV2D,          "conv2d",          2, "x", "w", "b", "stride", "padding") \
   X(MAX_POOL2D,      "max_pool2d",      2, "x", "k", "stride")             \
-  X(AVG_POOL2D,      "avg_pool2d",      2, "x", "k", "stride")
+  X(AVG_POOL2D,      "avg_pool2d",      2, "x", "k", "stride")             \
+  /* ---- comparisons and elementwise (issue 15): builtins_elem.c ---- */  \
+  X(WHERE,           "where",           3, "condition", "x", "y")          \
+  X(CLAMP,           "clamp",           1, "x", "min", "max")              \
+  X(RELU6,           "relu6",           1, "x")                            \
+  X(HARDTANH,        "hardtanh",        1, "x", "min_val", "max_val")      \
+  X(HARDSIGMOID,     "hardsigmoid",     1, "x")                            \
+  X(HARDSWISH,       "hardswish",       1, "x")                            \
+  X(ELU,             "elu",             1, "x", "alpha")                   \
+  X(SELU,            "selu",            1, "x")                            \
+  X(CELU,            "celu",            1, "x", "alpha")                   \
+  X(PRELU,           "prelu",           2, "x", "w")                       \
+  X(SOFTSIGN,        "softsign",        1, "x")                            \
+  X(SIN,             "sin",             1, "x")                            \
+  X(COS,             "cos",             1, "x")                            \
+  X(SQUARE,          "square",          1, "x")                            \
+  X(RSQRT,           "rsqrt",           1, "x")                            \
+  X(RECIPROCAL,      "reciprocal",      1, "x")                            \
+  X(ERF,             "erf",             1, "x")                            \
+  X(SIGN,            "sign",            1, "x")                            \
+  X(FLOOR,           "floor",           1, "x")                            \
+  X(CEIL,            "ceil",            1, "x")                            \
+  X(ROUND,           "round",           1, "x", "decimals")
 
 typedef enum {
 #define X(e, ...) CALL_##e,
