@@ -188,20 +188,25 @@ LLVMValueRef m_cos(Lower *L, LLVMValueRef x) { return m_sincos(L, x, 1); }
 /* x rounded to the nearest integer, ties to even (the default rounding of an addition
  * of 2^23, where the spacing of floats is 1), keeping x's sign (-0.4 gives -0); from
  * 2^23 on every float is an integer. Exact. */
+/* r with the sign of x (r >= 0, or r of x's sign already). */
+static LLVMValueRef sign_of_x(Lower *L, LLVMValueRef r, LLVMValueRef x) {
+  LLVMValueRef sign = LLVMBuildAnd(LB, bits_of(L, x), lw_i32(L, INT32_MIN), "");
+  return float_of(L, LLVMBuildOr(LB, bits_of(L, r), sign, ""));
+}
 LLVMValueRef m_round_even(Lower *L, LLVMValueRef x) {
   LLVMValueRef ax = m_abs(L, x);
-  LLVMValueRef r = f_sub(L, f_add(L, ax, k(L, 8388608.0)), k(L, 8388608.0));
-  LLVMValueRef sign = LLVMBuildAnd(LB, bits_of(L, x), lw_i32(L, INT32_MIN), "");
-  r = float_of(L, LLVMBuildOr(LB, bits_of(L, r), sign, ""));
+  LLVMValueRef r = sign_of_x(L, f_sub(L, f_add(L, ax, k(L, 8388608.0)), k(L, 8388608.0)), x);
   return sel(L, cmp(L, LLVMRealOLT, ax, k(L, 8388608.0)), r, x);
 }
+/* floor and ceil from the nearest integer, one step down or up; the result has x's sign
+ * (ceil(-0.7) is -0, as -1 + 1 is not). */
 LLVMValueRef m_floor(Lower *L, LLVMValueRef x) {
   LLVMValueRef r = m_round_even(L, x);
-  return sel(L, cmp(L, LLVMRealOGT, r, x), f_sub(L, r, k(L, 1)), r);
+  return sign_of_x(L, sel(L, cmp(L, LLVMRealOGT, r, x), f_sub(L, r, k(L, 1)), r), x);
 }
 LLVMValueRef m_ceil(Lower *L, LLVMValueRef x) {
   LLVMValueRef r = m_round_even(L, x);
-  return sel(L, cmp(L, LLVMRealOLT, r, x), f_add(L, r, k(L, 1)), r);
+  return sign_of_x(L, sel(L, cmp(L, LLVMRealOLT, r, x), f_add(L, r, k(L, 1)), r), x);
 }
 
 /* x^y = exp(y log|x|), negated for a negative x (its sign bit: -0 and -inf too) and an
