@@ -101,6 +101,7 @@ static int back(Unit *u, const gc_options *o, LLVMTargetMachineRef tm, gc_result
   Lower L;
   lower_init(&L, ctx, mod);
   L.vw = lower_vector_width(tm);
+  L.profile = o->profile_kernels;
   lower_entry(&L, u->g, u->entries[0]);
   if (u->nentries == 3) { /* backward and train step: one gradient core, two wrappers */
     LLVMValueRef core = lower_entry(&L, u->g, u->entries[2]);
@@ -112,7 +113,7 @@ static int back(Unit *u, const gc_options *o, LLVMTargetMachineRef tm, gc_result
   int rc = emit_optimize(mod, tm, o->opt_level, err, errlen) ? 2 : 0;
   if (!rc && o->stats) rc = emit_footprint(mod, tm, u, res, err, errlen) ? 2 : 0;
   if (!rc) {
-    int n = emit_file(mod, tm, o->opt_level, o->emit, o->out, err, errlen);
+    int n = emit_file(mod, tm, o, err, errlen);
     rc = n < 0 ? 2 : 0;
     if (!rc && o->emit == GC_EMIT_SO) res->objects = n;
   }

@@ -5,7 +5,7 @@
  * place once complete (common/outfile.h; a device such as /dev/null is written in
  * place), so an interrupted or failed compile never leaves a partial output. A shared
  * object is linked from the objects by the system C compiler driver (`cc -shared`, or
- * $GRADC_CC). */
+ * gc_options.cc: the driver's $GRADC_CC). */
 #define _DEFAULT_SOURCE /* mkstemps, mkdtemp, strdup */
 #include "emit.h"
 #include "outfile.h"
@@ -499,11 +499,10 @@ int emit_machine_code(LLVMModuleRef mod, LLVMTargetMachineRef tm, LLVMCodeGenFil
   return emit_catch_end(&c, err, errlen) || failed ? -1 : 0;
 }
 
-/* Links the objects into a shared object (so; out is what the user named) with the
- * system's C compiler driver. */
-static int link_shared(char *const *objs, int n, const char *so, const char *out, LLVMTargetMachineRef tm, char *err,
-                       size_t errlen) {
-  const char *cc = getenv("GRADC_CC");
+/* Links the objects into a shared object (so; out is what the user named) with the C
+ * compiler driver cc (NULL or "": the system's, "cc"). */
+static int link_shared(const char *cc, char *const *objs, int n, const char *so, const char *out,
+                       LLVMTargetMachineRef tm, char *err, size_t errlen) {
   if (!cc || !*cc) cc = "cc";
   char *argv[8] = {(char *)cc, "-shared", "-o", (char *)so};
   for (int i = 0; i < n; i++) argv[4 + i] = objs[i];
@@ -530,8 +529,8 @@ static int link_shared(char *const *objs, int n, const char *so, const char *out
 }
 
 /* A shared object: its machine code as one or two objects (emit_parallel.c), linked. */
-static int emit_shared(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, const char *out, char *err,
-                       size_t errlen) {
+static int emit_shared(LLVMModuleRef mod, LLVMTargetMachineRef tm, const gc_options *o, char *err, size_t errlen) {
+  const char *out = o->out;
   OutFile so;
   if (begin(&so, out, ".so", err, errlen)) return -1;
   char *objs[2] = {temp_near(&so, ".o"), temp_near(&so, ".o")};
@@ -539,8 +538,8 @@ static int emit_shared(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, cons
   if (rc) snprintf(err, errlen, "cannot write '%s': %s", out, strerror(errno)); /* the failed mkstemps' errno */
   for (int i = 0; i < 2; i++)
     if (objs[i]) emit_fatal_file(objs[i], true);
-  int n = rc ? -1 : emit_objects(mod, tm, opt, objs[0], objs[1], err, errlen);
-  if (!rc) rc = n < 0 ? -1 : link_shared(objs, n, so.tmp, out, tm, err, errlen);
+  int n = rc ? -1 : emit_objects(mod, tm, o->opt_level, o->codegen_threads, objs[0], objs[1], err, errlen);
+  if (!rc) rc = n < 0 ? -1 : link_shared(o->cc, objs, n, so.tmp, out, tm, err, errlen);
   for (int i = 0; i < 2; i++)
     if (objs[i]) emit_fatal_file(objs[i], false), unlink(objs[i]), free(objs[i]);
   rc = finish(&so, out, rc, err, errlen);
@@ -566,10 +565,9 @@ static int emit_one(LLVMModuleRef mod, LLVMTargetMachineRef tm, gc_emit kind, co
   return finish(&f, out, rc, err, errlen) ? -1 : 1;
 }
 
-int emit_file(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, gc_emit kind, const char *out, char *err,
-              size_t errlen) {
+int emit_file(LLVMModuleRef mod, LLVMTargetMachineRef tm, const gc_options *o, char *err, size_t errlen) {
   emit_crash_guard(true);
-  int n = kind == GC_EMIT_SO ? emit_shared(mod, tm, opt, out, err, errlen) : emit_one(mod, tm, kind, out, err, errlen);
+  int n = o->emit == GC_EMIT_SO ? emit_shared(mod, tm, o, err, errlen) : emit_one(mod, tm, o->emit, o->out, err, errlen);
   emit_crash_guard(false);
   return n;
 }

@@ -25,18 +25,18 @@ int emit_machine_code(LLVMModuleRef mod, LLVMTargetMachineRef tm, LLVMCodeGenFil
 /* A second target machine like tm (triple, CPU, features; -O level opt), for a thread. */
 LLVMTargetMachineRef emit_clone_target_machine(LLVMTargetMachineRef tm, int opt);
 int emit_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, char *err, size_t errlen);
-/* Writes mod as SO, OBJ, ASM or LLVM to out, atomically (opt: the -O level, for SO's
- * second target machine). Returns the number of object files (1, or 2 for an SO whose
- * machine code was generated on two threads), or -1 with err. */
-int emit_file(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, gc_emit kind, const char *out, char *err,
-              size_t errlen);
+/* Writes mod as o->emit (SO, OBJ, ASM or LLVM) to o->out, atomically (an SO linked by
+ * o->cc, its machine code on o->codegen_threads; o->opt_level for its second target
+ * machine). Returns the number of object files (1, or 2 for an SO whose machine code
+ * was generated in two halves), or -1 with err. */
+int emit_file(LLVMModuleRef mod, LLVMTargetMachineRef tm, const gc_options *o, char *err, size_t errlen);
 /* emit_parallel.c: mod's machine code as the object file obj0 or, for a large module,
  * as obj0 and obj1 (every function defined in one of them; mod is cut to obj0's half),
- * generated on two threads where this process may use two cores (GRADC_CODEGEN_THREADS
- * = 1 or 2 overrides; the bytes do not depend on it). Returns the number of files
- * written, or -1 with err. */
-int emit_objects(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, const char *obj0, const char *obj1,
-                 char *err, size_t errlen);
+ * generated on two threads where this process may use two cores (threads: 1 or 2
+ * overrides, as gc_options.codegen_threads; the bytes do not depend on it). Returns the
+ * number of files written, or -1 with err. */
+int emit_objects(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, int threads, const char *obj0,
+                 const char *obj1, char *err, size_t errlen);
 /* emit_target.c: the targets gradc builds for, and LLVM's errors caught.
  * The object format LLVM 16 writes for a (normalised) triple. */
 typedef enum { OBJ_ELF, OBJ_MACHO, OBJ_COFF, OBJ_XCOFF, OBJ_GOFF, OBJ_WASM, OBJ_OTHER } EmitFormat;

@@ -12,7 +12,7 @@
  *
  * Whether a module is cut depends on the module alone, and each half's code on its
  * functions alone, so the output is the same bytes on any machine; the number of
- * threads (GRADC_CODEGEN_THREADS, else 2 where this process may use two cores or more)
+ * threads (gc_options.codegen_threads, else 2 where this process may use two cores or more)
  * only decides whether the halves are generated at once or one after the other. A
  * module using what the cut does not handle (aliases, ifuncs, comdats, inline asm,
  * thread-locals, appending globals, other address spaces) stays whole; gradc makes none.
@@ -203,17 +203,16 @@ static void *second_half(void *arg) {
   return NULL;
 }
 
-/* Threads for the two halves: GRADC_CODEGEN_THREADS (1 or 2), else 2 where this process
- * may run on two cores or more (its affinity mask: a container's limit shows there). */
-static int codegen_threads(void) {
-  const char *v = getenv("GRADC_CODEGEN_THREADS");
-  if (v && *v) return atoi(v) >= 2 ? 2 : 1;
+/* Threads for the two halves: asked (> 0: 1 or 2), else 2 where this process may run on
+ * two cores or more (its affinity mask: a container's limit shows there). */
+static int codegen_threads(int asked) {
+  if (asked > 0) return asked >= 2 ? 2 : 1;
   cpu_set_t set;
   return sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) >= 2 ? 2 : 1;
 }
 
-int emit_objects(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, const char *obj0, const char *obj1,
-                 char *err, size_t errlen) {
+int emit_objects(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, int threads, const char *obj0,
+                 const char *obj1, char *err, size_t errlen) {
   char *triple = LLVMGetTargetMachineTriple(tm);
   bool elf = emit_object_format(triple) == OBJ_ELF; /* a shared object's format: cut only there */
   LLVMDisposeMessage(triple);
@@ -227,7 +226,7 @@ int emit_objects(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt, const char
   }
   pthread_t th;
   pthread_attr_t attr;
-  bool threaded = codegen_threads() >= 2 && pthread_attr_init(&attr) == 0;
+  bool threaded = codegen_threads(threads) >= 2 && pthread_attr_init(&attr) == 0;
   if (threaded) {
     threaded = pthread_attr_setstacksize(&attr, STACK_BYTES) == 0 && pthread_create(&th, &attr, second_half, &h) == 0;
     pthread_attr_destroy(&attr);

@@ -318,11 +318,10 @@ LLVMValueRef lower_entry(Lower *L, Graph *g, Entry *e) {
   LLVMValueRef fn = declare_entry(L, e, core ? arena_printf(g->arena, "%s_core", e->name) : e->name, core);
   if (core) LLVMSetLinkage(fn, LLVMInternalLinkage); /* a local symbol: named in profiles */
   begin_function(L, e, fn, core);
-  const char *profile = getenv("GRADC_PROFILE_KERNELS");
   LLVMValueRef *vals = ARENA_ARRAY(g->arena, LLVMValueRef, g->n);
   for (int i = 0; i < e->nkernels; i++)
     if (e->kernels[i].parts > 1) emit_kernel_parts(L, e, &e->kernels[i], i, vals, core);
-    else if (profile && *profile == '1') emit_kernel_outlined(L, e, &e->kernels[i], i, vals, core, true);
+    else if (L->profile) emit_kernel_outlined(L, e, &e->kernels[i], i, vals, core, true);
     else if (e->kernels[i].kind == KER_OP && e->kernels[i].nodes[0]->op == OP_MATMUL && !hand_vectorised(&e->kernels[i]))
       emit_kernel(L, &e->kernels[i], vals); /* a small product, in place */
     else emit_kernel_outlined(L, e, &e->kernels[i], i, vals, core, false);

@@ -20,6 +20,7 @@ struct Lower {
   LLVMValueRef *args;/* its arguments, as in Entry.args */
   Entry *e;          /* the entry point being emitted */
   int vw;            /* floats per SIMD vector on the target (1: no vectors) */
+  bool profile;      /* gc_options.profile_kernels: every kernel a function of its own */
   LLVMValueRef train;    /* gradient core: i1, true in train-step mode */
   LLVMValueRef part;     /* in the function of one part of a split kernel: its index (ix) */
   LLVMValueRef *slice;   /* in a kernel's function: by node id, its workspace buffers' parameters */

@@ -51,6 +51,8 @@ typedef struct {
   int objects; /* gc_result.objects: 2 when machine code was generated on two threads */
 } Built;
 
+static int codegen_threads; /* gc_options.codegen_threads of the builds (0: automatic) */
+
 /* Compiles src into b->dir/t.so — or, with via_object, into one object file (never cut
  * in two) linked here by `cc -shared` — and opens it with fixed inputs. */
 static void build_as(Built *b, const char *src, int threads, bool inference, bool via_object) {
@@ -60,7 +62,8 @@ static void build_as(Built *b, const char *src, int threads, bool inference, boo
   char err[4096], obj[160];
   snprintf(obj, sizeof obj, "%s/t.o", b->dir);
   gc_options o = {.path = "t.grad", .source = src, .opt_level = 2, .emit = via_object ? GC_EMIT_OBJ : GC_EMIT_SO,
-                  .out = via_object ? obj : b->so, .threads = threads, .inference = inference};
+                  .out = via_object ? obj : b->so, .threads = threads, .inference = inference,
+                  .codegen_threads = codegen_threads};
   gc_result res;
   cr_assert_eq(gc_compile(&o, &res, err, sizeof err), 0, "%s", err);
   b->objects = res.objects;
@@ -204,14 +207,14 @@ Test(parallel, set_parallel_only_when_split) {
  * (--emit obj, linked here), with plain SGD and with momentum and weight decay. */
 static void codegen_case(float momentum, float decay) {
   Built one, two, whole;
-  setenv("GRADC_CODEGEN_THREADS", "1", 1);
+  codegen_threads = 1;
   build(&one, net, 3, false);
-  setenv("GRADC_CODEGEN_THREADS", "2", 1);
+  codegen_threads = 2;
   build(&two, net, 3, false);
   build_as(&whole, net, 3, false, true);
-  unsetenv("GRADC_CODEGEN_THREADS");
+  codegen_threads = 0;
   cr_assert_eq(two.objects, 2, "the module was not cut in two (%d objects)", two.objects);
-  cr_expect_eq(one.objects, 2, "GRADC_CODEGEN_THREADS=1 changed the cut (%d objects)", one.objects);
+  cr_expect_eq(one.objects, 2, "codegen_threads = 1 changed the cut (%d objects)", one.objects);
   size_t n1, n2;
   char *b1 = read_file(one.so, &n1), *b2 = read_file(two.so, &n2);
   cr_expect(n1 == n2 && !memcmp(b1, b2, n1), "the shared object depends on the number of threads");

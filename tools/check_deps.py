@@ -2,9 +2,9 @@
 """check_deps.py — gradc's module dependency check (ctest: check_deps).
 
 Reads the #include lines of every source under compiler/, runtime/, tape/, tools/gradc/,
-common/ and include/, resolves each to a file of the repository (the including file's
-directory first, then include/, common/, compiler/, as the build's include paths do) or
-to a system header, and fails on:
+common/, formats/ and include/, resolves each to a file of the repository (the including
+file's directory first, then include/, common/, formats/, compiler/, as the build's
+include paths do) or to a system header, and fails on:
 
   (a) runtime/ or include/gradc/runtime*.h reaching (through includes) anything in
       compiler/ or tape/: the runtime never depends on the compiler;
@@ -15,7 +15,10 @@ to a system header, and fails on:
   (d) an include cycle between modules of compiler/ that is not one of KNOWN_CYCLES
       (a module is a .c file with its .h; MODULE_OF names the exceptions);
   (e) a public header (include/gradc/) including anything but public headers and
-      system headers.
+      system headers;
+  (f) the file formats (formats/, library gradc_formats, which the compiler and the
+      runtime both link) reaching anything but formats/, common/ and FORMATS_ALLOWED:
+      never the compiler, the tape, the runtime or their headers.
 
 Usage: check_deps.py [--root DIR] [--print] [--self-test]
   --print      also prints the module graph (each module and what it includes) and its
@@ -28,8 +31,8 @@ import re
 import sys
 import tempfile
 
-DIRS = ["compiler", "runtime", "tape", "tools/gradc", "common", "include"]
-SEARCH = ["include", "common", "compiler"]  # after the including file's own directory
+DIRS = ["compiler", "runtime", "tape", "tools/gradc", "common", "formats", "include"]
+SEARCH = ["include", "common", "formats", "compiler"]  # after the including file's own directory
 
 # C11 section 4: the headers a freestanding implementation provides.
 FREESTANDING = {"float.h", "iso646.h", "limits.h", "stdalign.h", "stdarg.h", "stdbool.h", "stddef.h", "stdint.h",
@@ -42,6 +45,10 @@ CORE_ALLOWED = {CORE, "include/gradc/runtime_core.h"}
 # lex.c and parse.c), and the operators' signatures with argument binding and reading
 # (signature.h) — never the graph, autodiff or code generation.
 TAPE_ALLOWED = {"compiler/arena.h", "compiler/ast.h", "compiler/diag.h", "compiler/signature.h"}
+
+# The public header the formats may include besides formats/ and common/: the
+# descriptor's constants (GRADC_MAX_RANK), no code.
+FORMATS_ALLOWED = {"include/gradc/descriptor.h"}
 
 # Files whose module is not their own name: a header that declares what another file
 # defines belongs to that file's module.
@@ -216,6 +223,12 @@ def check_tape(inc, files):
             for (_, t), c in sorted(found.items())]
 
 
+def check_formats(inc, files):
+    starts = [f for f in files if f.startswith("formats/")]
+    found = crossings(inc, starts, lambda t: not t.startswith(("formats/", "common/")) and t not in FORMATS_ALLOWED)
+    return [f"(f) the file formats reach {t}, which is not theirs: {c}" for (_, t), c in sorted(found.items())]
+
+
 def check_cycles(g):
     bad = []
     found = [c for c in cycles(g) if all(m.startswith("compiler/") for m in c)]
@@ -249,7 +262,7 @@ def check(root, show=False):
     fset = set(files)
     # dedupe (a violation reached from several files is reported by each, once)
     return list(dict.fromkeys(check_runtime(inc, files) + check_core(inc, fset) + check_tape(inc, files) +
-                              check_cycles(g) + check_public(inc, files)))
+                              check_cycles(g) + check_public(inc, files) + check_formats(inc, files)))
 
 
 # ---- self-test: each rule fires on a tree made to break it ----
@@ -288,11 +301,15 @@ CLEAN = {
     "common/outfile.h": "#include <stdio.h>\n",
     "tape/model.h": '#include "ast.h"\n',
     "tools/gradc/main.c": '#include "graph.h"\n',
+    "compiler/weights.c": '#include "graph.h"\n#include "safetensors.h"\n',
+    "runtime/safetensors.c": '#include "gradc/runtime.h"\n#include "safetensors.h"\n',
+    "formats/safetensors.h": "#include <stdint.h>\n",
+    "formats/st_read.c": '#include "safetensors.h"\n#include "gradc/descriptor.h"\n#include "outfile.h"\n',
 }
 
 BROKEN = [  # (file, text added to it, the rules that must fire)
     ("runtime/host.c", '#include "graph.h"\n', {"(a)"}),
-    ("include/gradc/descriptor.h", '#include "../../tape/model.h"\n', {"(a)", "(e)"}),
+    ("include/gradc/descriptor.h", '#include "../../tape/model.h"\n', {"(a)", "(e)", "(f)"}),
     ("runtime/core.c", "#include <string.h>\n", {"(b)"}),
     ("runtime/core.c", '#include "gradc/runtime.h"\n', {"(b)"}),
     ("tape/model.h", '#include "graph.h"\n', {"(c)"}),
@@ -301,6 +318,9 @@ BROKEN = [  # (file, text added to it, the rules that must fire)
     ("compiler/matmul.c", '#include "lower_ops.h"\n', {"(d)"}),  # the backend's old cycle, back
     ("compiler/arena.h", '#include "diag.h"\n', set()),  # a new edge, no cycle: still clean
     ("include/gradc/runtime_core.h", '#include "outfile.h"\n', {"(b)", "(e)"}),
+    ("formats/st_read.c", '#include "gradc/runtime.h"\n', {"(f)"}),  # the runtime's header
+    ("formats/safetensors.h", '#include "graph.h"\n', {"(a)", "(f)"}),  # the runtime reaches it too
+    ("formats/st_read.c", '#include "../tape/model.h"\n', {"(f)"}),
 ]
 
 

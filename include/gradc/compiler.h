@@ -64,7 +64,18 @@ typedef struct {
   bool optimizer_full;   /* its hyper argument holds every value of the rule; without, the
                             rule's base ones (sgd: {lr, momentum, weight_decay}, as before
                             dampening and Nesterov: those are then 0; the others: all) */
+  const char *cc;      /* SO: the C compiler driver that links the objects (`CC -shared -o OUT
+                          OBJ...`, found on PATH); NULL or "": "cc". The gradc driver sets it
+                          from $GRADC_CC */
+  int codegen_threads; /* SO: threads generating a large model's machine code: 1, one; 2 or
+                          more, two; 0 (or less): two where this process may run on two cores
+                          or more. The output is the same bytes either way. The gradc driver
+                          sets it from $GRADC_CODEGEN_THREADS */
   /* Debugging the compiler. */
+  bool profile_kernels; /* every kernel a function of its own, never inlined, so that profiles
+                           (perf report) name it; the gradc driver sets it from
+                           $GRADC_PROFILE_KERNELS=1. The library reads no environment variable
+                           (but $TMPDIR, for the temporary of an output written in place) */
   bool verify;         /* check the IR's invariants after every graph pass (always done by a
                           debug build of the library); a broken one is an internal error: a
                           message on stderr, then abort() */

@@ -117,6 +117,7 @@ static int clobbers(const gc_options *o) {
 int cmd_compile(int argc, char **argv) {
   ModelArgs m = {0};
   gc_options o = {.opt_level = 2, .emit = GC_EMIT_SO};
+  env_options(&o);
   const char *freeze[64];
   int nfreeze = 0;
   unsigned dump_named = 0;

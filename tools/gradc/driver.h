@@ -49,6 +49,12 @@ bool parse_seed(const char *s, uint64_t *out);
 gradc_model *build_and_open(const ModelArgs *m, bool inference, int *status);
 /* The same, also returning what the compiler reports (batch dimension, workspace). */
 gradc_model *build_and_open_res(const ModelArgs *m, bool inference, int *status, gc_result *res);
+/* The compiler library's settings the environment gives (docs/CLI.md; the library reads
+ * none itself): GRADC_CC (o->cc; unset or empty: cc), GRADC_CODEGEN_THREADS
+ * (o->codegen_threads: a number 2 or more, as atoi reads it, two threads; any other
+ * non-empty value, one; unset or empty, automatic) and GRADC_PROFILE_KERNELS
+ * (o->profile_kernels: a value starting with 1). Every command that compiles calls it. */
+void env_options(gc_options *o);
 /* A private directory under $TMPDIR (else /tmp) in dir; 0, or 1 after saying why. */
 int make_tmpdir(char *dir, size_t len);
 

@@ -84,6 +84,14 @@ int parse_model_arg(ModelArgs *m, int argc, char **argv, int *i) {
   return 1;
 }
 
+void env_options(gc_options *o) {
+  const char *cc = getenv("GRADC_CC"), *threads = getenv("GRADC_CODEGEN_THREADS");
+  const char *profile = getenv("GRADC_PROFILE_KERNELS");
+  o->cc = cc && *cc ? cc : NULL;                                                  /* else cc */
+  o->codegen_threads = threads && *threads ? (atoi(threads) >= 2 ? 2 : 1) : 0; /* else automatic */
+  o->profile_kernels = profile && *profile == '1';
+}
+
 int make_tmpdir(char *dir, size_t len) {
   const char *base = getenv("TMPDIR");
   snprintf(dir, len, "%s/gradc.XXXXXX", base && *base ? base : "/tmp");
@@ -118,6 +126,7 @@ gradc_model *build_and_open_res(const ModelArgs *m, bool inference, int *status,
   gc_options o = {.path = m->model, .define_names = m->names, .define_values = m->values, .ndefines = m->ndefines,
                   .freeze = m->freeze, .nfreeze = m->nfreeze, .inference = inference, .opt_level = 2,
                   .emit = GC_EMIT_SO, .out = so};
+  env_options(&o);
   int rc = gc_compile(&o, res, err, sizeof err);
   gradc_model *mod = rc ? NULL : gradc_open(so, err, sizeof err);
   remove_build(tmpdir);
