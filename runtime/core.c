@@ -391,6 +391,18 @@ const gradc_optimizer *gradc_optimizer_find(const char *name) {
   return 0;
 }
 
+int gradc_optimizer_state_names(const char **names, int max) {
+  int n = 0;
+  for (int i = 0; gradc_optimizers[i]; i++)
+    for (int s = 0; s < gradc_optimizers[i]->nstate; s++) {
+      bool seen = false;
+      for (int k = 0; k < n && k < max; k++) seen |= same(names[k], gradc_optimizers[i]->state_names[s]);
+      if (!seen && n < max) names[n] = gradc_optimizers[i]->state_names[s];
+      n += !seen;
+    }
+  return n;
+}
+
 int gradc_optimizer_value_index(const gradc_optimizer *o, const char *name) {
   for (int h = 0; name && h < o->nhyper + o->nderived; h++)
     if (same(o->hyper_names[h], name)) return h;

@@ -203,6 +203,9 @@ extern const gradc_optimizer *const gradc_optimizers[];
 
 /* The optimizer of that name, or NULL. */
 const gradc_optimizer *gradc_optimizer_find(const char *name);
+/* The distinct names of every optimizer's state tensors, in table order, into
+ * names[0..max); returns how many there are (a checkpoint's "PARAM.STATE" tensors). */
+int gradc_optimizer_state_names(const char **names, int max);
 /* The index of a value (a user hyper-parameter, or a derived value) by name, or -1. */
 int gradc_optimizer_value_index(const gradc_optimizer *o, const char *name);
 

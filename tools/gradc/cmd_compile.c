@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "driver.h"
+#include "gradc/runtime_core.h" /* gradc_optimizer_find */
 
 static const char *emit_names[] = {"so", "obj", "asm", "llvm", "header", "ir", "dot"};
 static const char *emit_ext[] = {".so", ".o", ".s", ".ll", ".h", ".ir", ".dot"};
@@ -42,6 +43,9 @@ static int parse_dump(const char *v, unsigned *bits, unsigned *named) {
 static int conflicts(const gc_options *o, unsigned dump_named) {
   if ((dump_named & GC_PASS_BAKE) && !o->weights)
     return fprintf(stderr, "gradc compile: --dump-after bake: parameters are baked only with --weights\n"), 2;
+  if ((o->optimizer || o->optimizer_full) && o->inference)
+    return fprintf(stderr, "gradc compile: --%s: --inference compiles no train step\n",
+                   o->optimizer ? "optimizer" : "all-hyper"), 2;
   if ((dump_named & GC_PASS_AUTODIFF) && o->inference)
     return fprintf(stderr, "gradc compile: --dump-after autodiff: --inference compiles no backward pass\n"), 2;
   if (o->stats && (o->emit == GC_EMIT_HEADER || o->emit == GC_EMIT_IR || o->emit == GC_EMIT_DOT))
@@ -84,16 +88,17 @@ static int copy_to_stdout(const char *path, const char *dir) {
 
 /* --stats: what the object needs, in bytes, for someone sizing a microcontroller (on
  * out: stdout, or stderr when the compiled text went to stdout). */
-static void print_stats(FILE *out, const gc_result *r) {
+static void print_stats(FILE *out, const gc_result *r, const char *optimizer) {
   const gc_footprint *f = &r->foot;
   fprintf(out, "footprint of %s (bytes)\n", r->model);
   fprintf(out, "  flash   code %lld, constants %lld (baked weights included), descriptor %lld\n", (long long)f->code,
           (long long)f->constants, (long long)f->descriptor);
   fprintf(out, "  total in flash: %lld (%lld without the descriptor, which a --gc-sections link drops)\n",
           (long long)(f->code + f->constants + f->descriptor), (long long)(f->code + f->constants));
-  fprintf(out, "  ram     workspace %lld, inputs %lld, outputs+loss %lld, params %lld, grads %lld, momentum %lld\n",
+  fprintf(out, "  ram     workspace %lld, inputs %lld, outputs+loss %lld, params %lld, grads %lld, %s %lld\n",
           (long long)r->workspace_bytes, (long long)f->inputs, (long long)f->outputs, (long long)f->params,
-          (long long)f->grads, (long long)f->momentum);
+          (long long)f->grads, optimizer && strcmp(optimizer, "sgd") ? "optimizer state" : "momentum",
+          (long long)f->momentum);
   for (int k = 0; k < f->nentries; k++)
     fprintf(out, "  stack   %s: frame %lld (its own allocations; register spills and callee saves not counted)\n",
             f->entry[k], (long long)f->frame[k]);
@@ -145,6 +150,12 @@ int cmd_compile(int argc, char **argv) {
       o.threads = (int)t;
     } else if ((v = opt_value("--dump-after", argc, argv, &i))) {
       if (parse_dump(v, &o.dump_after, &dump_named)) return 2;
+    } else if ((v = opt_value("--optimizer", argc, argv, &i))) {
+      if (!gradc_optimizer_find(v))
+        return fprintf(stderr, "gradc compile: --optimizer %s: expected sgd, adam, adamw or rmsprop\n", v), 2;
+      o.optimizer = v;
+    } else if (!strcmp(argv[i], "--all-hyper")) {
+      o.optimizer_full = true;
     } else if (!strcmp(argv[i], "--stats")) {
       o.stats = true;
     } else if (!strcmp(argv[i], "--inference")) {
@@ -201,7 +212,7 @@ int cmd_compile(int argc, char **argv) {
             res.header_path[0] ? " and " : "", res.header_path, res.model, (long long)res.workspace_bytes,
             res.nkernels_forward, res.nkernels_backward);
   }
-  if (!rc && o.stats) print_stats(to_stdout ? stderr : stdout, &res);
+  if (!rc && o.stats) print_stats(to_stdout ? stderr : stdout, &res, o.optimizer);
   if (to_stdout) unlink(out), rmdir(tmpdir); /* after a compile error; else done already */
   free(out);
   return rc;

@@ -19,7 +19,7 @@ static const struct {
      "gradc compile MODEL.grad [-o OUT] [--emit so|obj|asm|llvm|header|ir|dot]\n"
      "              [--target TRIPLE] [--cpu CPU] [-O0|-O1|-O2|-O3] [-D NAME=INT]...\n"
      "              [--inference] [--weights W.safetensors] [--freeze P1,P2,...] [--stats]\n"
-     "              [--threads T] [--dump-after PASS,...]\n"
+     "              [--threads T] [--dump-after PASS,...] [--optimizer NAME [--all-hyper]]\n"
      "  Compiles the model (forward, and backward unless --inference) to native code.\n"
      "  so (default) and obj also write OUT's header (OUT with .h); -o - writes a text\n"
      "  kind (asm, llvm, header, ir, dot) to standard output. --stats prints the\n"
@@ -27,7 +27,10 @@ static const struct {
      "  matrix products are split into at most T parts that the runtime's thread pool\n"
      "  runs at once (default: this machine's cores, at most 8, for the host; 1 for\n"
      "  other targets). --dump-after build|bake|autodiff|optimize|all (a comma-separated\n"
-     "  list) prints the graph after those passes to stderr, in --emit ir's form.\n"},
+     "  list) prints the graph after those passes to stderr, in --emit ir's form.\n"
+     "  --optimizer sgd|adam|adamw|rmsprop: the train step's update rule (default sgd;\n"
+     "  its hyper argument: the header's MODEL_HYPER_COUNT floats); --all-hyper: sgd's\n"
+     "  also holds dampening and nesterov (without, they are 0: {lr, momentum, weight_decay}).\n"},
     {"run", cmd_run,
      "gradc run MODEL.grad [-D NAME=INT]... [--seed S] [--load W.safetensors]\n"
      "          [--set NAME=VALUES]... [--backward] [--train-steps K --lr LR] [--json]\n"
