@@ -72,6 +72,12 @@ void gradc__call(gradc_call *c);
 int gradc__optimizer_open(gradc_model *m, const char *path);
 void gradc__optimizer_free(gradc_model *m);
 void gradc__optimizer_reset(gradc_model *m);
+/* New zeroed state buffers of rule o into st (0; or -1 with a message, nothing kept);
+ * freeing them; o becoming the rule, with st as its buffers, torch's defaults and step
+ * 0 (the old buffers freed). */
+int gradc__state_alloc(gradc_model *m, const gradc_optimizer *o, float **st[GRADC_OPT_MAX_STATE], const char *path);
+void gradc__state_free(const gradc_model *m, float **st[GRADC_OPT_MAX_STATE]);
+void gradc__optimizer_install(gradc_model *m, const gradc_optimizer *o, float **st[GRADC_OPT_MAX_STATE]);
 /* Whether state tensor s of opt exists under the current hyper-parameters (its guard's
  * hyper-parameter is not 0; torch keeps no buffer otherwise). */
 int gradc__state_on(const gradc_model *m, int s);

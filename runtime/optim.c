@@ -17,31 +17,45 @@
 
 /* ---- the rule and its state buffers ---- */
 
-static void free_state(gradc_model *m) {
+void gradc__state_free(const gradc_model *m, float **st[GRADC_OPT_MAX_STATE]) {
   for (int s = 0; s < GRADC_OPT_MAX_STATE; s++) {
-    for (size_t i = 0; m->state[s] && i < m->desc.ntensors; i++) free(m->state[s][i]);
-    free(m->state[s]);
-    m->state[s] = NULL;
+    for (size_t i = 0; st[s] && i < m->desc.ntensors; i++) free(st[s][i]);
+    free(st[s]);
+    st[s] = NULL;
   }
+}
+
+int gradc__state_alloc(gradc_model *m, const gradc_optimizer *o, float **st[GRADC_OPT_MAX_STATE], const char *path) {
+  memset(st, 0, GRADC_OPT_MAX_STATE * sizeof *st);
+  for (int s = 0; s < o->nstate; s++) {
+    if (!(st[s] = calloc(m->desc.ntensors + 1, sizeof *st[s])))
+      return gradc__state_free(m, st), gradc__fail(m, "'%s': out of memory allocating the optimizer's tables", path);
+    for (size_t i = 0; i < m->desc.ntensors; i++) {
+      const gradc_tensor_info *ti = &m->desc.tensors[i].info;
+      if (ti->trainable && !(st[s][i] = gradc__alloc(ti->count * sizeof(float)))) {
+        gradc__state_free(m, st);
+        return gradc__fail(m, "'%s': out of memory allocating the %s buffer of '%s' (%zu bytes)", path,
+                           o->state_names[s], ti->name, ti->count * sizeof(float));
+      }
+    }
+  }
+  return 0;
+}
+
+void gradc__optimizer_install(gradc_model *m, const gradc_optimizer *o, float **st[GRADC_OPT_MAX_STATE]) {
+  gradc__state_free(m, m->state);
+  memcpy(m->state, st, sizeof m->state);
+  m->opt = o;
+  for (int h = 0; h < GRADC_OPT_MAX_HYPER; h++) m->hyper[h] = h < o->nhyper ? o->hyper_default[h] : 0;
+  m->step = 0;
+  gradc__point_train(m);
 }
 
 /* opt = o, with torch's defaults, zeroed state buffers and no step taken. */
 static int use_rule(gradc_model *m, const gradc_optimizer *o, const char *path) {
-  free_state(m);
-  m->opt = o;
-  for (int h = 0; h < GRADC_OPT_MAX_HYPER; h++) m->hyper[h] = h < o->nhyper ? o->hyper_default[h] : 0;
-  m->step = 0;
-  for (int s = 0; s < o->nstate; s++) {
-    if (!(m->state[s] = calloc(m->desc.ntensors + 1, sizeof *m->state[s])))
-      return gradc__fail(m, "'%s': out of memory allocating the optimizer's tables", path);
-    for (size_t i = 0; i < m->desc.ntensors; i++) {
-      const gradc_tensor_info *ti = &m->desc.tensors[i].info;
-      if (ti->trainable && !(m->state[s][i] = gradc__alloc(ti->count * sizeof(float))))
-        return gradc__fail(m, "'%s': out of memory allocating the %s buffer of '%s' (%zu bytes)", path,
-                           o->state_names[s], ti->name, ti->count * sizeof(float));
-    }
-  }
-  gradc__point_train(m);
+  float **st[GRADC_OPT_MAX_STATE];
+  if (gradc__state_alloc(m, o, st, path)) return -1;
+  gradc__optimizer_install(m, o, st);
   return 0;
 }
 
@@ -70,7 +84,7 @@ int gradc__optimizer_open(gradc_model *m, const char *path) {
   return use_rule(m, m->compiled ? m->compiled : &gradc_optimizer_sgd, path);
 }
 
-void gradc__optimizer_free(gradc_model *m) { free_state(m); }
+void gradc__optimizer_free(gradc_model *m) { gradc__state_free(m, m->state); }
 
 void gradc__optimizer_reset(gradc_model *m) {
   for (int s = 0; m->opt && s < m->opt->nstate; s++)

@@ -233,8 +233,10 @@ int gradc_load(gradc_model *m, const char *path) {
 
 /* ---- checkpoints ---- */
 
-/* What a file says of the optimizer, checked against the model's rule. */
+/* What a file says of the optimizer: its rule (a checkpoint of another rule than the
+ * model's switches the model to it), checked against the file. */
 typedef struct {
+  const gradc_optimizer *rule;           /* the model's, for a plain weights file */
   bool checkpoint;                       /* it records one (not a plain weights file) */
   bool recorded[GRADC_OPT_MAX_HYPER];    /* the hyper-parameters it records */
   double hyper[GRADC_OPT_MAX_HYPER];     /* the model's, where it records none */
@@ -257,16 +259,20 @@ static int meta_number(StFile *f, const char *key, double *out, bool *present) {
   return 0;
 }
 
-/* The rule the file is a checkpoint of must be the model's; its settings into o. */
+/* The rule the file is a checkpoint of (SGD for its first format's keys), and its
+ * settings, into o; those it does not record are the model's (the rule's defaults when
+ * the rule changes). */
 static int file_rule(StFile *f, const gradc_model *m, file_opt *o) {
-  const gradc_optimizer *r = m->opt;
   const char *name = st_meta(f, GRADC_META_OPTIMIZER);
   bool sgd_keys = st_meta(f, GRADC_META_MOMENTUM) || st_meta(f, GRADC_META_WEIGHT_DECAY);
-  memcpy(o->hyper, m->hyper, sizeof o->hyper);
-  if (!(o->checkpoint = name || sgd_keys)) return 0;
-  if (strcmp(name ? name : "sgd", r->name))
-    return st_fail(f, "weights file '%s': a checkpoint of optimizer %.40s, but the model's steps use %s", f->path,
-                   name ? name : "sgd", r->name);
+  o->checkpoint = name || sgd_keys;
+  const gradc_optimizer *r = o->rule = o->checkpoint ? gradc_optimizer_find(name ? name : "sgd") : m->opt;
+  if (!r)
+    return st_fail(f, "weights file '%s': a checkpoint of optimizer '%.40s', which this runtime does not know", f->path,
+                   name);
+  if (r == m->opt) memcpy(o->hyper, m->hyper, sizeof o->hyper);
+  for (int h = 0; r != m->opt && h < GRADC_OPT_MAX_HYPER; h++) o->hyper[h] = h < r->nhyper ? r->hyper_default[h] : 0;
+  if (!o->checkpoint) return 0;
   if (r == &gradc_optimizer_sgd) { /* the first format's keys, %.9g of floats */
     if (meta_number(f, GRADC_META_MOMENTUM, &o->hyper[1], &o->recorded[1]) ||
         meta_number(f, GRADC_META_WEIGHT_DECAY, &o->hyper[2], &o->recorded[2]))
@@ -306,8 +312,8 @@ static size_t state_entry(const char *const *states, size_t nstates, const char 
 /* The file's state tensors: only the model's rule's, and each whole (every trainable
  * parameter's, or none) and present when the file records the hyper-parameters that
  * make it exist (SGD: a momentum other than 0). */
-static int file_state(StFile *f, const param_list *p, const gradc_model *m, file_opt *o) {
-  const gradc_optimizer *r = m->opt;
+static int file_state(StFile *f, const param_list *p, file_opt *o) {
+  const gradc_optimizer *r = o->rule;
   size_t held = 0;
   for (size_t j = 0; j < f->nstates; j++) {
     size_t have = 0, trainable = 0, missing = 0, first = 0;
@@ -355,8 +361,11 @@ void gradc__meta_free(char **meta) {
   free(meta);
 }
 
-/* Everything checked, the copy of the metadata made: now the buffers change. */
-static void commit_checkpoint(gradc_model *m, const StFile *f, const param_list *p, char **meta, const file_opt *o) {
+/* Everything checked, the copy of the metadata made (and the state buffers of another
+ * rule allocated, st): now the buffers change. */
+static void commit_checkpoint(gradc_model *m, const StFile *f, const param_list *p, char **meta, const file_opt *o,
+                              float **st[GRADC_OPT_MAX_STATE]) {
+  if (o->rule != m->opt) gradc__optimizer_install(m, o->rule, st);
   for (size_t k = 0; k < p->n; k++) {
     size_t i = p->index[k];
     st_copy(f, k, m->buf[i]);
@@ -381,11 +390,16 @@ int gradc_load_checkpoint(gradc_model *m, const char *path) {
   const char *states[MAX_STATE_NAMES];
   size_t nstates = all_states(states);
   if (rc == 0 && (st_open(&f, path, p.want, p.n, p.trains, states, nstates, err, sizeof err) ||
-                  file_rule(&f, m, &o) || file_state(&f, &p, m, &o)))
+                  file_rule(&f, m, &o) || file_state(&f, &p, &o)))
     rc = gradc__fail(m, "%s", err);
+  float **st[GRADC_OPT_MAX_STATE] = {0};
+  if (rc == 0 && o.rule != m->opt && gradc__state_alloc(m, o.rule, st, path)) rc = -1;
   char **meta = rc == 0 ? meta_copy(&f) : NULL;
-  if (rc == 0 && !meta) rc = gradc__fail(m, "weights file '%s': out of memory", path);
-  if (rc == 0) commit_checkpoint(m, &f, &p, meta, &o);
+  if (rc == 0 && !meta) {
+    gradc__state_free(m, st);
+    rc = gradc__fail(m, "weights file '%s': out of memory", path);
+  }
+  if (rc == 0) commit_checkpoint(m, &f, &p, meta, &o, st);
   st_close(&f);
   params_free(&p);
   return rc;

@@ -109,13 +109,14 @@ float *gradc_momentum(gradc_model *m, const char *param, size_t *count);
 #define GRADC_META_HYPER_PREFIX "gradc_hyper_"
 int gradc_save_checkpoint(gradc_model *m, const char *path, const char *const *keys, const char *const *values,
                           size_t n);
-/* The parameters, every state buffer (zeros where the file holds none, as after a run
- * with momentum 0), the hyper-parameters and step count the file records (kept when it
- * records none: a plain weights file loads too; a file of SGD's first format has no step
- * count: 1 if it holds state, else 0) and its __metadata__, which gradc_checkpoint_meta
- * then returns. Checked whole before anything changes: a rejected file (a checkpoint of
- * another rule than the model's steps use, a parameter's state missing, state for a
- * frozen parameter) leaves the model as it was. */
+/* The parameters, the rule the file is a checkpoint of (the model switches to it, as
+ * gradc_use_optimizer, when it is another), every state buffer (zeros where the file
+ * holds none, as after a run with momentum 0), the hyper-parameters and step count the
+ * file records (kept when it records none: a plain weights file loads too; a file of
+ * SGD's first format has no step count: 1 if it holds state, else 0) and its
+ * __metadata__, which gradc_checkpoint_meta then returns. Checked whole before
+ * anything changes: a rejected file (a parameter's state missing, state for a frozen
+ * parameter, state of another rule) leaves the model as it was. */
 int gradc_load_checkpoint(gradc_model *m, const char *path);
 /* A __metadata__ string of the last checkpoint gradc_load_checkpoint loaded, or NULL;
  * valid until the next load or gradc_close. */
