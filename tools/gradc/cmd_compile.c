@@ -57,6 +57,18 @@ static int conflicts(const gc_options *o, unsigned dump_named) {
   return 0;
 }
 
+/* --optimizer NAME and --all-hyper at argv[*i]: 1 if consumed, 0 if not one of them,
+ * -1 after a message (an unknown rule). */
+static int optimizer_option(gc_options *o, int argc, char **argv, int *i) {
+  const char *v = opt_value("--optimizer", argc, argv, i);
+  if (v && !gradc_optimizer_find(v))
+    return fprintf(stderr, "gradc compile: --optimizer %s: expected sgd, adam, adamw or rmsprop\n", v), -1;
+  if (v) o->optimizer = v;
+  else if (!strcmp(argv[*i], "--all-hyper")) o->optimizer_full = true;
+  else return 0;
+  return 1;
+}
+
 /* Default output: the model file's base name with the emitted kind's extension. */
 static char *default_out(const char *model, int emit) {
   const char *base = strrchr(model, '/');
@@ -150,12 +162,8 @@ int cmd_compile(int argc, char **argv) {
       o.threads = (int)t;
     } else if ((v = opt_value("--dump-after", argc, argv, &i))) {
       if (parse_dump(v, &o.dump_after, &dump_named)) return 2;
-    } else if ((v = opt_value("--optimizer", argc, argv, &i))) {
-      if (!gradc_optimizer_find(v))
-        return fprintf(stderr, "gradc compile: --optimizer %s: expected sgd, adam, adamw or rmsprop\n", v), 2;
-      o.optimizer = v;
-    } else if (!strcmp(argv[i], "--all-hyper")) {
-      o.optimizer_full = true;
+    } else if ((d = optimizer_option(&o, argc, argv, &i))) {
+      if (d < 0) return 2;
     } else if (!strcmp(argv[i], "--stats")) {
       o.stats = true;
     } else if (!strcmp(argv[i], "--inference")) {
