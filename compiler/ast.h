@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include "arena.h"
 #include "diag.h"
+#include "dtype.h"
 
 typedef enum {
   EX_NUM,    /* num; is_int when written without '.', 'e' */
@@ -34,8 +35,6 @@ struct Expr {
   Expr **kwargs;
   int nkw;
 };
-
-typedef enum { DT_F32, DT_I32 } DType;
 
 typedef struct {
   DType dtype;

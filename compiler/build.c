@@ -23,6 +23,7 @@ typedef struct {
   bool used;    /* -D: matched a dim */
 } Sym;
 
+typedef struct Builder Builder;
 struct Builder {
   Graph *g;
   Arena *a;
@@ -152,7 +153,7 @@ static Node *value_of(Builder *B, Expr *e);
 /* The value of e, with the limits checked: every node it created (check_sizes), and
  * its depth. The parser bounds nesting (parentheses, calls, unary minus), but a chain
  * `x + x + ... + x` is a tree as deep as it is long and is built recursively here. */
-Node *builder_value(Builder *B, Expr *e) {
+static Node *builder_value(Builder *B, Expr *e) {
   if (++B->depth > MAX_VALUE_DEPTH)
     diag_error(B->d, e->loc,
                "expression too long: more than %d operations applied one after another; split it into named steps",
@@ -163,11 +164,8 @@ Node *builder_value(Builder *B, Expr *e) {
   return n;
 }
 
-Graph *builder_graph(Builder *B) { return B->g; }
-Diag *builder_diag(Builder *B) { return B->d; }
-
 /* A compile-time number: a literal, possibly negated, or a dim/batch name. */
-bool builder_number(Builder *B, Expr *e, double *out) {
+static bool builder_number(Builder *B, const Expr *e, double *out) {
   if (e->kind == EX_NUM) return *out = e->num, true;
   if (e->kind == EX_NEG && builder_number(B, e->lhs, out)) return *out = -*out, true;
   if (e->kind == EX_NAME) {
@@ -176,6 +174,10 @@ bool builder_number(Builder *B, Expr *e, double *out) {
   }
   return false;
 }
+
+/* The builders' view of this builder (builtins.h). */
+static Node *ctx_value(void *self, Expr *e) { return builder_value(self, e); }
+static bool ctx_number(void *self, const Expr *e, double *out) { return builder_number(self, e, out); }
 
 static Node *value_binary(Builder *B, Expr *e) {
   Graph *g = B->g;
@@ -221,7 +223,8 @@ static Node *value_of(Builder *B, Expr *e) {
   case EX_CALL: {
     int id = call_find(e->name);
     if (id < 0) call_unknown(B->d, e->loc, e->name);
-    return builtin_call(B, (CallId)id, e);
+    BuildCtx ctx = {B->g, B->d, ctx_value, ctx_number, B};
+    return builtin_call(&ctx, (CallId)id, e);
   }
   case EX_LIST: diag_error(B->d, e->loc, "a list is only allowed as an argument such as axis=[0, 1]");
   }
@@ -396,6 +399,9 @@ static void statement(Builder *B, const Stmt *st) {
         diag_error(B->d, st->name_locs[i],
                    "'%s' is %s: the caller already holds its buffer (to output a copy, name it: %s_out = %s)",
                    st->names[i], n->op == OP_INPUT ? "an input" : "a parameter", st->names[i], st->names[i]);
+      else if (n->dtype != DT_F32) /* the ABI's outputs are float buffers */
+        diag_error(B->d, st->name_locs[i], "'%s' is %s: an output must be f32 (integers are inputs only)",
+                   st->names[i], dtype_name(n->dtype));
       on[g->noutputs + i] = st->names[i];
     }
     g->outputs = o;

@@ -14,11 +14,4 @@ typedef struct {
 
 Graph *build_graph(Arena *a, Diag *d, const Program *p, const BuildOptions *opt);
 
-/* For builtins.c. */
-typedef struct Builder Builder;
-Node *builder_value(Builder *B, Expr *e);
-bool builder_number(Builder *B, Expr *e, double *out);
-Graph *builder_graph(Builder *B);
-Diag *builder_diag(Builder *B);
-
 #endif

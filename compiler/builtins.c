@@ -8,15 +8,15 @@
 #include <math.h>
 #include <string.h>
 
-typedef Node *BuildFn(Builder *B, Expr *call, Expr **p);
+typedef Node *BuildFn(const BuildCtx *B, Expr *call, Expr **p);
 
 /* ---------------------------------------------------------------- argument helpers */
 
 /* Evaluates an operand; the graph's location stays the call's (for shape errors). */
-static Node *arg(Builder *B, Expr *e) {
-  Graph *g = builder_graph(B);
+static Node *arg(const BuildCtx *B, Expr *e) {
+  Graph *g = B->g;
   SrcLoc loc = g->loc;
-  Node *n = builder_value(B, e);
+  Node *n = B->value(B->self, e);
   g->loc = loc;
   return n;
 }
@@ -26,13 +26,12 @@ static Node *arg(Builder *B, Expr *e) {
 
 
 /* The constant arguments, read by the rules both front ends share (signature.h). */
-static bool number_of(void *B, const Expr *e, double *out) { return builder_number(B, (Expr *)e, out); }
-#define reader(B) ((ArgReader){builder_diag(B), number_of, (B)})
-static double num(Builder *B, Expr *e, double def) { return arg_num(&reader(B), e, def); }
-static bool flag(Builder *B, Expr *e, bool def) { return arg_flag(&reader(B), e, def); }
-static int axis_of(Builder *B, Expr *e, int rank) { return arg_axis(&reader(B), e, rank); }
-static unsigned axes_of(Builder *B, Expr *e, int rank) { return arg_axes(&reader(B), e, rank); }
-static int pos_int(Builder *B, Expr *e, int def, int min, const char *what) {
+#define reader(B) ((ArgReader){(B)->d, (B)->number, (B)->self})
+static double num(const BuildCtx *B, Expr *e, double def) { return arg_num(&reader(B), e, def); }
+static bool flag(const BuildCtx *B, Expr *e, bool def) { return arg_flag(&reader(B), e, def); }
+static int axis_of(const BuildCtx *B, Expr *e, int rank) { return arg_axis(&reader(B), e, rank); }
+static unsigned axes_of(const BuildCtx *B, Expr *e, int rank) { return arg_axes(&reader(B), e, rank); }
+static int pos_int(const BuildCtx *B, Expr *e, int def, int min, const char *what) {
   return arg_pos_int(&reader(B), e, def, min, what);
 }
 
@@ -45,31 +44,31 @@ static Shape drop_axes(Shape s, unsigned axes) {
 
 /* ---------------------------------------------------------------- builders */
 
-static Node *unary(Builder *B, Expr *p, OpKind op) { return g_unary(builder_graph(B), op, arg(B, p)); }
-static Node *b_exp(Builder *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_EXP); }
-static Node *b_log(Builder *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_LOG); }
-static Node *b_sqrt(Builder *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_SQRT); }
-static Node *b_abs(Builder *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_ABS); }
-static Node *b_tanh(Builder *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_TANH); }
-static Node *b_sigmoid(Builder *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_SIGMOID); }
-static Node *b_relu(Builder *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_RELU); }
+static Node *unary(const BuildCtx *B, Expr *p, OpKind op) { return g_unary(B->g, op, arg(B, p)); }
+static Node *b_exp(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_EXP); }
+static Node *b_log(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_LOG); }
+static Node *b_sqrt(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_SQRT); }
+static Node *b_abs(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_ABS); }
+static Node *b_tanh(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_TANH); }
+static Node *b_sigmoid(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_SIGMOID); }
+static Node *b_relu(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_RELU); }
 /* silu(x) = x sigmoid(x), F.silu (swish). */
-static Node *b_silu(Builder *B, Expr *c, Expr **p) {
+static Node *b_silu(const BuildCtx *B, Expr *c, Expr **p) {
   (void)c;
-  Graph *g = builder_graph(B);
+  Graph *g = B->g;
   Node *x = arg(B, p[0]);
   return g_binary(g, OP_MUL, x, g_unary(g, OP_SIGMOID, x));
 }
-static Node *b_softplus(Builder *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_SOFTPLUS); }
-static Node *b_detach(Builder *B, Expr *c, Expr **p) {
-  builder_graph(B)->detaches = true;
+static Node *b_softplus(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_SOFTPLUS); }
+static Node *b_detach(const BuildCtx *B, Expr *c, Expr **p) {
+  B->g->detaches = true;
   return (void)c, unary(B, p[0], OP_DETACH);
 }
 
 /* leaky_relu(x) = x (slope + (1 - slope) step(x)): slope below and at 0, as torch. */
-static Node *b_leaky_relu(Builder *B, Expr *c, Expr **p) {
+static Node *b_leaky_relu(const BuildCtx *B, Expr *c, Expr **p) {
   (void)c;
-  Graph *g = builder_graph(B);
+  Graph *g = B->g;
   Node *x = arg(B, p[0]);
   double s = num(B, p[1], 0.01);
   Node *k = g_binary(g, OP_ADD, g_const(g, s), g_binary(g, OP_MUL, g_const(g, 1 - s), g_unary(g, OP_STEP, x)));
@@ -77,36 +76,36 @@ static Node *b_leaky_relu(Builder *B, Expr *c, Expr **p) {
 }
 
 /* gelu(x) = x/2 (1 + erf(x / sqrt 2)), the exact form of F.gelu. */
-static Node *b_gelu(Builder *B, Expr *c, Expr **p) {
+static Node *b_gelu(const BuildCtx *B, Expr *c, Expr **p) {
   (void)c;
-  Graph *g = builder_graph(B);
+  Graph *g = B->g;
   Node *x = arg(B, p[0]);
   Node *e = g_unary(g, OP_ERF, g_binary(g, OP_MUL, x, g_const(g, M_SQRT1_2)));
   return g_binary(g, OP_MUL, g_binary(g, OP_MUL, x, g_const(g, 0.5)), g_binary(g, OP_ADD, e, g_const(g, 1)));
 }
 
-static Node *b_maximum(Builder *B, Expr *c, Expr **p) {
+static Node *b_maximum(const BuildCtx *B, Expr *c, Expr **p) {
   (void)c;
-  return g_binary(builder_graph(B), OP_MAXIMUM, arg(B, p[0]), arg(B, p[1]));
+  return g_binary(B->g, OP_MAXIMUM, arg(B, p[0]), arg(B, p[1]));
 }
-static Node *b_minimum(Builder *B, Expr *c, Expr **p) {
+static Node *b_minimum(const BuildCtx *B, Expr *c, Expr **p) {
   (void)c;
-  return g_binary(builder_graph(B), OP_MINIMUM, arg(B, p[0]), arg(B, p[1]));
+  return g_binary(B->g, OP_MINIMUM, arg(B, p[0]), arg(B, p[1]));
 }
 
-static Node *reduce(Builder *B, Expr **p, OpKind op, bool mean) {
-  Graph *g = builder_graph(B);
+static Node *reduce(const BuildCtx *B, Expr **p, OpKind op, bool mean) {
+  Graph *g = B->g;
   Node *x = arg(B, p[0]);
   unsigned axes = axes_of(B, p[1], x->shape.rank);
   bool keep = flag(B, p[2], false);
-  Node *r = op == OP_SUM ? g_sum(g, x, axes) : g_max(g, x, axes);
-  if (op == OP_MAX && p[1] && p[1]->kind != EX_LIST) r->k = 1; /* torch.max(x, dim) */
+  bool first = op == OP_MAX && p[1] && p[1]->kind != EX_LIST; /* torch.max(x, dim) */
+  Node *r = op == OP_SUM ? g_sum(g, x, axes) : g_max(g, x, axes, first);
   if (mean) r = g_binary(g, OP_MUL, r, g_const(g, (double)shape_count(r->shape) / (double)shape_count(x->shape)));
   return keep ? r : g_reshape(g, r, drop_axes(x->shape, axes));
 }
-static Node *b_sum(Builder *B, Expr *c, Expr **p) { return (void)c, reduce(B, p, OP_SUM, false); }
-static Node *b_mean(Builder *B, Expr *c, Expr **p) { return (void)c, reduce(B, p, OP_SUM, true); }
-static Node *b_max(Builder *B, Expr *c, Expr **p) { return (void)c, reduce(B, p, OP_MAX, false); }
+static Node *b_sum(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, reduce(B, p, OP_SUM, false); }
+static Node *b_mean(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, reduce(B, p, OP_SUM, true); }
+static Node *b_max(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, reduce(B, p, OP_MAX, false); }
 
 static Node *mean_all(Graph *g, Node *x) {
   Node *s = g_reshape(g, g_sum(g, x, (1u << x->shape.rank) - 1), shape_scalar());
@@ -115,10 +114,10 @@ static Node *mean_all(Graph *g, Node *x) {
 
 /* x - max(x) along the axis; the max is detached (it cancels in the derivative). */
 static Node *shifted(Graph *g, Node *x, unsigned axis) {
-  return g_binary(g, OP_SUB, x, g_unary(g, OP_DETACH, g_max(g, x, axis)));
+  return g_binary(g, OP_SUB, x, g_unary(g, OP_DETACH, g_max(g, x, axis, false)));
 }
-static Node *softmax_like(Builder *B, Expr **p, bool log) {
-  Graph *g = builder_graph(B);
+static Node *softmax_like(const BuildCtx *B, Expr **p, bool log) {
+  Graph *g = B->g;
   Node *x = arg(B, p[0]);
   unsigned axis = 1u << axis_of(B, p[1] ? p[1] : &(Expr){.kind = EX_NUM, .num = -1, .is_int = 1, .loc = p[0]->loc},
                                 x->shape.rank);
@@ -127,8 +126,8 @@ static Node *softmax_like(Builder *B, Expr **p, bool log) {
   if (log) return g_binary(g, OP_SUB, z, g_unary(g, OP_LOG, s));
   return g_binary(g, OP_DIV, g_unary(g, OP_EXP, z), s);
 }
-static Node *b_softmax(Builder *B, Expr *c, Expr **p) { return (void)c, softmax_like(B, p, false); }
-static Node *b_log_softmax(Builder *B, Expr *c, Expr **p) { return (void)c, softmax_like(B, p, true); }
+static Node *b_softmax(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, softmax_like(B, p, false); }
+static Node *b_log_softmax(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, softmax_like(B, p, true); }
 
 /* A loss's prediction and target of different shapes broadcast, silently, into a shape
  * neither has ([N, 1] against [N] gives [N, N]): PyTorch warns for mse and refuses for
@@ -146,12 +145,12 @@ static const char *loss_hint(Graph *g, Node *pred, Node *target, const char *tna
 /* The target's name as written, for a hint ("target" for an expression). */
 static const char *expr_name(Expr *e) { return e->kind == EX_NAME ? e->name : "target"; }
 
-static Node *b_mse(Builder *B, Expr *c, Expr **p) {
-  Graph *g = builder_graph(B);
+static Node *b_mse(const BuildCtx *B, Expr *c, Expr **p) {
+  Graph *g = B->g;
   Node *pred = arg(B, p[0]), *target = arg(B, p[1]);
   Node *d = g_binary(g, OP_SUB, pred, target);
   if (loss_shapes_differ(pred, target))
-    diag_warning(builder_diag(B), c->loc,
+    diag_warning(B->d, c->loc,
                  "mse: the target's shape %s differs from the prediction's %s: they broadcast to %s, which is "
                  "likely not what you meant (PyTorch warns the same); make the shapes equal%s",
                  shape_str(g->arena, target->shape), shape_str(g->arena, pred->shape), shape_str(g->arena, d->shape),
@@ -160,11 +159,11 @@ static Node *b_mse(Builder *B, Expr *c, Expr **p) {
 }
 
 /* mean(max(z, 0) - z y + log(1 + exp(-|z|))) = mean(softplus(z) - z y). */
-static Node *b_bce_with_logits(Builder *B, Expr *c, Expr **p) {
-  Graph *g = builder_graph(B);
+static Node *b_bce_with_logits(const BuildCtx *B, Expr *c, Expr **p) {
+  Graph *g = B->g;
   Node *z = arg(B, p[0]), *y = arg(B, p[1]);
   if (loss_shapes_differ(z, y))
-    diag_error(builder_diag(B), c->loc,
+    diag_error(B->d, c->loc,
                "bce_with_logits: the target's shape %s must be the logits' shape %s, as PyTorch requires "
                "(different shapes would broadcast silently); make them equal%s",
                shape_str(g->arena, y->shape), shape_str(g->arena, z->shape), loss_hint(g, z, y, expr_name(p[1])));
@@ -172,14 +171,14 @@ static Node *b_bce_with_logits(Builder *B, Expr *c, Expr **p) {
 }
 
 /* -mean over the batch of log_softmax(logits)[label]. */
-static Node *b_cross_entropy(Builder *B, Expr *c, Expr **p) {
-  Graph *g = builder_graph(B);
+static Node *b_cross_entropy(const BuildCtx *B, Expr *c, Expr **p) {
+  Graph *g = B->g;
   Node *x = arg(B, p[0]), *lab = arg(B, p[1]);
   if (x->shape.rank != 2 || x->dtype != DT_F32)
-    diag_error(builder_diag(B), c->loc, "cross_entropy needs f32 logits [N, C], got %s", shape_str(g->arena, x->shape));
+    diag_error(B->d, c->loc, "cross_entropy needs f32 logits [N, C], got %s", shape_str(g->arena, x->shape));
   if (lab->dtype != DT_I32 || lab->shape.rank != 1 || lab->shape.d[0] != x->shape.d[0])
-    diag_error(builder_diag(B), c->loc, "cross_entropy needs i32 labels [%lld] for logits %s, got %s %s",
-               (long long)x->shape.d[0], shape_str(g->arena, x->shape), lab->dtype == DT_I32 ? "i32" : "f32",
+    diag_error(B->d, c->loc, "cross_entropy needs i32 labels [%lld] for logits %s, got %s %s",
+               (long long)x->shape.d[0], shape_str(g->arena, x->shape), dtype_name(lab->dtype),
                shape_str(g->arena, lab->shape));
   Node *z = shifted(g, x, 2);
   Node *lsm = g_binary(g, OP_SUB, z, g_unary(g, OP_LOG, g_sum(g, g_unary(g, OP_EXP, z), 2)));
@@ -190,59 +189,59 @@ static Node *b_cross_entropy(Builder *B, Expr *c, Expr **p) {
                                      g_const(g, 1.0 / (double)x->shape.d[0])));
 }
 
-static Node *b_transpose(Builder *B, Expr *c, Expr **p) {
+static Node *b_transpose(const BuildCtx *B, Expr *c, Expr **p) {
   Node *x = arg(B, p[0]);
   int perm[GC_MAX_RANK] = {0};
   arg_perm(&reader(B), c, p[1], x->shape.rank, perm);
-  return g_permute(builder_graph(B), x, perm);
+  return g_permute(B->g, x, perm);
 }
 
-static Node *b_reshape(Builder *B, Expr *c, Expr **p) {
-  Graph *g = builder_graph(B);
+static Node *b_reshape(const BuildCtx *B, Expr *c, Expr **p) {
+  Graph *g = B->g;
   Node *x = arg(B, p[0]);
   Shape s = {0, {0}};
   int infer;
   int64_t known, cnt = shape_count(x->shape);
   s.rank = arg_sizes(&reader(B), p[1], GC_MAX_RANK, s.d, &infer, &known);
   if (infer >= 0) {
-    if (cnt % known) diag_error(builder_diag(B), c->loc, "cannot reshape %s to %lld x -1", shape_str(g->arena, x->shape), (long long)known);
+    if (cnt % known) diag_error(B->d, c->loc, "cannot reshape %s to %lld x -1", shape_str(g->arena, x->shape), (long long)known);
     s.d[infer] = cnt / known;
   }
   return g_reshape(g, x, s);
 }
 
-static Node *b_flatten(Builder *B, Expr *c, Expr **p) {
-  Graph *g = builder_graph(B);
+static Node *b_flatten(const BuildCtx *B, Expr *c, Expr **p) {
+  Graph *g = B->g;
   Node *x = arg(B, p[0]);
-  if (x->shape.rank < 1) diag_error(builder_diag(B), c->loc, "flatten needs a tensor of rank 1 or more");
+  if (x->shape.rank < 1) diag_error(B->d, c->loc, "flatten needs a tensor of rank 1 or more");
   Shape s = {x->shape.rank == 1 ? 1 : 2, {x->shape.d[0], shape_count(x->shape) / x->shape.d[0]}};
   return g_reshape(g, x, s);
 }
 
 
 /* conv2d(x, w, b?, stride=1, padding=0): NCHW input, OIHW weight, bias [O]. */
-static Node *b_conv2d(Builder *B, Expr *c, Expr **p) {
+static Node *b_conv2d(const BuildCtx *B, Expr *c, Expr **p) {
   (void)c;
-  Graph *g = builder_graph(B);
+  Graph *g = B->g;
   Node *x = arg(B, p[0]), *w = arg(B, p[1]);
   int s = pos_int(B, p[3], 1, 1, "stride"), pad = pos_int(B, p[4], 0, 0, "padding");
-  Node *y = g_window(g, OP_CONV2D, x, w, 0, s, pad, shape_scalar());
+  Node *y = g_conv(g, OP_CONV2D, x, w, s, pad, shape_scalar());
   if (!p[2]) return y;
   Node *b = arg(B, p[2]);
   if (b->shape.rank != 1 || b->shape.d[0] != w->shape.d[0])
-    diag_error(builder_diag(B), p[2]->loc, "conv2d bias must be [%lld] for weight %s, got %s",
+    diag_error(B->d, p[2]->loc, "conv2d bias must be [%lld] for weight %s, got %s",
                (long long)w->shape.d[0], shape_str(g->arena, w->shape), shape_str(g->arena, b->shape));
   return g_binary(g, OP_ADD, y, g_reshape(g, b, (Shape){3, {b->shape.d[0], 1, 1}}));
 }
 
-static Node *pool(Builder *B, Expr **p, OpKind op) {
+static Node *pool(const BuildCtx *B, Expr **p, OpKind op) {
   Node *x = arg(B, p[0]);
   int k = pos_int(B, p[1], 1, 1, "the window size");
   int s = pos_int(B, p[2], k, 1, "stride");
-  return g_window(builder_graph(B), op, x, NULL, k, s, 0, shape_scalar());
+  return g_pool(B->g, op, x, NULL, k, s, shape_scalar());
 }
-static Node *b_max_pool2d(Builder *B, Expr *c, Expr **p) { return (void)c, pool(B, p, OP_MAXPOOL); }
-static Node *b_avg_pool2d(Builder *B, Expr *c, Expr **p) { return (void)c, pool(B, p, OP_AVGPOOL); }
+static Node *b_max_pool2d(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, pool(B, p, OP_MAXPOOL); }
+static Node *b_avg_pool2d(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, pool(B, p, OP_AVGPOOL); }
 
 /* ---------------------------------------------------------------- the table */
 
@@ -285,10 +284,10 @@ bool builtin_complete(void) {
 }
 
 /* Binds the call's arguments (signature.c) and builds it. */
-Node *builtin_call(Builder *B, CallId id, Expr *call) {
+Node *builtin_call(const BuildCtx *B, CallId id, Expr *call) {
   Expr *slot[CALL_MAXP] = {0};
-  call_bind(builder_diag(B), id, call, slot);
-  Graph *g = builder_graph(B);
+  call_bind(B->d, id, call, slot);
+  Graph *g = B->g;
   SrcLoc outer_loc = g->loc; /* an enclosing call's: restored for its own nodes */
   const char *outer_what = g->what;
   g->loc = call->loc, g->what = gc_calls[id].name;

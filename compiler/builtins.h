@@ -3,11 +3,24 @@
  * shared with the tape. */
 #ifndef GRADC_BUILTINS_H
 #define GRADC_BUILTINS_H
-#include "build.h"
+#include "ast.h"
+#include "graph.h"
 #include "signature.h"
 
+/* What a builder needs from its caller (build.c): the graph and diagnostics, and the
+ * value of an argument expression (any expression: the caller evaluates it, so the
+ * builders depend on the caller only through these pointers); number reads a constant
+ * argument (signature.h's ArgReader). */
+typedef struct {
+  Graph *g;
+  Diag *d;
+  Node *(*value)(void *self, Expr *e);
+  bool (*number)(void *self, const Expr *e, double *out);
+  void *self;
+} BuildCtx;
+
 /* Binds the call's arguments to operator `id` and builds its nodes. */
-Node *builtin_call(Builder *B, CallId id, Expr *call);
+Node *builtin_call(const BuildCtx *B, CallId id, Expr *call);
 /* `a @ b` with torch.matmul semantics for 1-D, 2-D and 3-D operands. */
 Node *builtin_matmul(Graph *g, Node *a, Node *b);
 /* Whether every operator of signature.h has a builder (test_parse.c checks it). */

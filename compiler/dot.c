@@ -11,7 +11,7 @@ static void node_decl(FILE *f, Arena *a, const Node *n) {
   const char *shape = n->op == OP_PARAM ? "box" : n->op == OP_INPUT ? "box" : n->op == OP_CONST ? "plaintext" : "ellipse";
   const char *color = n->op == OP_PARAM ? "lightblue" : n->op == OP_INPUT ? "lightgrey" : n->is_grad ? "mistyrose" : "white";
   if (n->op == OP_CONST)
-    fprintf(f, "    n%d [label=\"%.6g\", shape=%s];\n", n->id, n->value, shape);
+    fprintf(f, "    n%d [label=\"%.6g\", shape=%s];\n", n->id, node_const(n)->value, shape);
   else
     fprintf(f, "    n%d [label=\"%s%s%s\\n%s\", shape=%s, style=filled, fillcolor=%s];\n", n->id,
             n->name ? n->name : "", n->name ? " = " : "", gc_ops[n->op].name, shape_str(a, n->shape), shape, color);

@@ -41,7 +41,7 @@ static cJSON *tensor_json(const char *name, const char *role, const Node *n) {
   cJSON *t = cJSON_CreateObject();
   cJSON_AddStringToObject(t, "name", name);
   cJSON_AddStringToObject(t, "role", role);
-  cJSON_AddStringToObject(t, "dtype", n->dtype == DT_I32 ? "i32" : "f32");
+  cJSON_AddStringToObject(t, "dtype", dtype_name(n->dtype));
   cJSON_AddItemToObject(t, "shape", shape_json(n->shape));
   if (n->batched) cJSON_AddBoolToObject(t, "batched", true);
   if (n->dtype == DT_I32 && n->classes) cJSON_AddNumberToObject(t, "classes", (double)n->classes);
@@ -182,7 +182,7 @@ static const char *header_type(const Entry *e, const Arg *a) {
 static void header_size(FILE *f, const char *M, const char *U, const char *role, const Arg *ar, Arena *a) {
   const Node *n = ar->node;
   fprintf(f, "#define %s_%s_SIZE %lld /* %s %s %s%s */\n", M, U, (long long)shape_count(n->shape), role, ar->name,
-          n->dtype == DT_I32 ? "i32" : "f32", shape_str(a, n->shape));
+          dtype_name(n->dtype), shape_str(a, n->shape));
   if (n->op == OP_PARAM && !strncmp(role, "param", 5)) { /* for gradc_core_init_tensor on a device */
     static const char *kinds[] = {"const", "normal(std)", "uniform(lo, hi)"};
     fprintf(f, "#define %s_%s_INIT {%d, %.17g, %.17g} /* gradc_init_spec: %s */\n", M, U, (int)n->init.kind,
@@ -488,7 +488,7 @@ int emit_footprint(LLVMModuleRef mod, LLVMTargetMachineRef tm, const Unit *u, gc
   const Entry *t = u->entries[u->nentries - 1];
   for (int i = 0; i < t->nargs; i++) {
     const Arg *a = &t->args[i];
-    int64_t bytes = a->node ? shape_count(a->node->shape) * 4 : 0;
+    int64_t bytes = a->node ? node_bytes(a->node) : 0;
     if (a->kind == ARG_INPUT) res->foot.inputs += bytes;
     if (a->kind == ARG_PARAM) res->foot.params += bytes;
     if (a->kind == ARG_GRAD) res->foot.grads += bytes;

@@ -50,7 +50,7 @@ void gc_graph_eval(gc_graph *gg) {
     double *out = gg->val[n->id];
     if (n->op == OP_INPUT || n->op == OP_PARAM) continue;
     if (n->op == OP_CONST) {
-      for (int64_t k = 0; k < shape_count(n->shape); k++) out[k] = n->value;
+      for (int64_t k = 0; k < shape_count(n->shape); k++) out[k] = node_const(n)->value;
     } else if (op->cls == CLS_ALIAS) {
       memcpy(out, gg->val[n->in[0]->id], sizeof(double) * (size_t)shape_count(n->shape));
     } else if (op->cls == CLS_ELEM) {
@@ -213,8 +213,8 @@ int64_t gc_graph_label_classes(const gc_graph *gg, const char *input) {
   for (int i = 0; i < g->n; i++) {
     Node *n = g->nodes[i];
     if (n->op == OP_ONEHOT && n->in[0]->op == OP_INPUT && !strcmp(n->in[0]->name, input) &&
-        (!classes || (int64_t)n->value < classes))
-      classes = (int64_t)n->value;
+        (!classes || node_onehot(n)->classes < classes))
+      classes = node_onehot(n)->classes;
   }
   return classes;
 }

@@ -35,9 +35,10 @@ static Node *node_alloc(Graph *g, OpKind op, int nin, Node **in, SrcLoc loc) {
   return n;
 }
 
-/* Runs the shape rule and appends. A failing rule is the user's error when the node
- * has a location, else the compiler's own. */
+/* Gives the node its dtype by its op's rule, runs the shape rule and appends. A failing
+ * rule is the user's error when the node has a location, else the compiler's own. */
 static Node *node_finish(Graph *g, Node *n) {
+  n->dtype = op_result_dtype(n);
   const char *err = gc_ops[n->op].shape ? gc_ops[n->op].shape(g, n) : NULL;
   if (err) {
     if (n->loc.line > 0) diag_error(g->diag, n->loc, "%s", err);
@@ -53,12 +54,12 @@ Node *graph_node(Graph *g, OpKind op, int nin, Node **in, SrcLoc loc) {
 
 Node *g_const(Graph *g, double v) {
   Node *n = node_alloc(g, OP_CONST, 0, NULL, g->loc);
-  n->value = v;
+  node_const(n)->value = v;
   return node_finish(g, n);
 }
 Node *g_full(Graph *g, double v, Shape s) {
   Node *n = node_alloc(g, OP_CONST, 0, NULL, g->loc);
-  n->value = v;
+  node_const(n)->value = v;
   n->shape = s;
   return node_finish(g, n);
 }
@@ -69,16 +70,17 @@ Node *g_binary(Graph *g, OpKind op, Node *a, Node *b) {
 }
 Node *g_powc(Graph *g, Node *x, double e) {
   Node *n = node_alloc(g, OP_POWC, 1, &x, g->loc);
-  n->value = e;
+  node_pow(n)->exponent = e;
   return node_finish(g, n);
 }
-static Node *reduce(Graph *g, OpKind op, Node *x, unsigned axes) {
+static Node *reduce(Graph *g, OpKind op, Node *x, unsigned axes, bool first) {
   Node *n = node_alloc(g, op, 1, &x, g->loc);
-  n->axes = axes;
+  node_reduce(n)->axes = axes;
+  node_reduce(n)->first = first;
   return node_finish(g, n);
 }
-Node *g_sum(Graph *g, Node *x, unsigned axes) { return reduce(g, OP_SUM, x, axes); }
-Node *g_max(Graph *g, Node *x, unsigned axes) { return reduce(g, OP_MAX, x, axes); }
+Node *g_sum(Graph *g, Node *x, unsigned axes) { return reduce(g, OP_SUM, x, axes, false); }
+Node *g_max(Graph *g, Node *x, unsigned axes, bool first) { return reduce(g, OP_MAX, x, axes, first); }
 static Node *with_shape(Graph *g, OpKind op, Node *x, Shape s) {
   if (shape_eq(x->shape, s)) return x;
   Node *n = node_alloc(g, op, 1, &x, g->loc);
@@ -89,33 +91,39 @@ Node *g_reshape(Graph *g, Node *x, Shape s) { return with_shape(g, OP_RESHAPE, x
 Node *g_expand(Graph *g, Node *x, Shape s) { return with_shape(g, OP_EXPAND, x, s); }
 Node *g_permute(Graph *g, Node *x, const int *perm) {
   Node *n = node_alloc(g, OP_PERMUTE, 1, &x, g->loc);
-  memcpy(n->perm, perm, sizeof n->perm);
+  memcpy(node_perm(n)->perm, perm, sizeof node_perm(n)->perm);
   return node_finish(g, n);
 }
 Node *g_matmul(Graph *g, Node *a, Node *b, bool ta, bool tb) {
   Node *in[2] = {a, b};
   Node *n = node_alloc(g, OP_MATMUL, 2, in, g->loc);
-  n->ta = ta;
-  n->tb = tb;
+  node_matmul(n)->ta = ta;
+  node_matmul(n)->tb = tb;
   return node_finish(g, n);
 }
 
-Node *g_window(Graph *g, OpKind op, Node *a, Node *b, int k, int stride, int pad, Shape shape) {
+Node *g_conv(Graph *g, OpKind op, Node *a, Node *b, int stride, int pad, Shape shape) {
+  Node *in[2] = {a, b};
+  Node *n = node_alloc(g, op, 2, in, g->loc);
+  node_conv(n)->stride = stride, node_conv(n)->pad = pad, n->shape = shape;
+  return node_finish(g, n);
+}
+Node *g_pool(Graph *g, OpKind op, Node *a, Node *b, int k, int stride, Shape shape) {
   Node *in[2] = {a, b};
   Node *n = node_alloc(g, op, b ? 2 : 1, in, g->loc);
-  n->k = k, n->stride = stride, n->pad = pad, n->shape = shape;
+  node_pool(n)->k = k, node_pool(n)->stride = stride, n->shape = shape;
   return node_finish(g, n);
 }
 
 Node *g_argmax_mask(Graph *g, Node *x, unsigned axes) {
   Node *n = node_alloc(g, OP_ARGMAX_MASK, 1, &x, g->loc);
-  n->axes = axes;
+  node_reduce(n)->axes = axes;
   return node_finish(g, n);
 }
 
 Node *g_onehot(Graph *g, Node *labels, int64_t classes) {
   Node *n = node_alloc(g, OP_ONEHOT, 1, &labels, g->loc);
-  n->value = (double)classes;
+  node_onehot(n)->classes = classes;
   return node_finish(g, n);
 }
 
@@ -160,6 +168,8 @@ int graph_topo(Graph *g, Node *const *roots, int nroots, Node **out) {
   for (int i = 0; i < k; i++) out[i]->mark = 0;
   return k;
 }
+
+int64_t node_bytes(const Node *n) { return shape_count(n->shape) * (int64_t)dtype_size(n->dtype); }
 
 /* ---- shapes ---- */
 

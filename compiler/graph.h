@@ -33,6 +33,62 @@ typedef struct {
   double a, b; /* CONST: a; NORMAL: std a; UNIFORM: [a, b) */
 } InitSpec;
 
+/* Attributes: what an op reads besides its operands, one struct per kind. Each op has
+ * one kind (OpInfo.attr, opinfo.h), which tags the union in its nodes: read and write
+ * them through the accessors of opinfo.h (node_const(n), node_reduce(n), ...), which
+ * check the tag in debug builds. gc_attrs (opinfo.h) says per kind how they print,
+ * compare (CSE) and what values are sane (the verifier). */
+typedef enum {
+  ATTR_NONE,
+  ATTR_CONST,  /* CONST */
+  ATTR_POW,    /* POWC */
+  ATTR_ONEHOT, /* ONEHOT */
+  ATTR_REDUCE, /* SUM, MAX, ARGMAX_MASK */
+  ATTR_PERM,   /* PERMUTE */
+  ATTR_MATMUL, /* MATMUL */
+  ATTR_CONV,   /* CONV2D, CONV2D_DX, CONV2D_DW */
+  ATTR_POOL,   /* MAXPOOL, MAXPOOL_DX, AVGPOOL, AVGPOOL_DX */
+  ATTR__COUNT
+} AttrKind;
+
+typedef struct {
+  double value; /* every element */
+} ConstAttr;
+typedef struct {
+  double exponent; /* x^exponent */
+} PowAttr;
+typedef struct {
+  int64_t classes; /* C: labels [N] -> [N, C] */
+} OnehotAttr;
+typedef struct {
+  unsigned axes; /* bitmask of the reduced axes, kept as size 1 (ARGMAX_MASK: its one axis) */
+  bool first;    /* MAX only: the gradient goes to the first maximum along its one axis
+                    (torch.max(x, dim)); false: ties share it (torch.amax) */
+} ReduceAttr;
+typedef struct {
+  int perm[GC_MAX_RANK]; /* result axis i is operand axis perm[i] */
+} PermAttr;
+typedef struct {
+  bool ta, tb; /* operand A / B stored transposed */
+} MatmulAttr;
+typedef struct {
+  int stride, pad; /* the kernel's size is the weight's */
+} ConvAttr;
+typedef struct {
+  int k, stride; /* k x k window, no padding */
+} PoolAttr;
+
+typedef union {
+  ConstAttr cnst;
+  PowAttr powc;
+  OnehotAttr onehot;
+  ReduceAttr reduce;
+  PermAttr perm;
+  MatmulAttr matmul;
+  ConvAttr conv;
+  PoolAttr pool;
+} NodeAttr;
+
 typedef struct Node Node;
 struct Node {
   int id;      /* index in Graph.nodes at creation; stable name in dumps (%id) */
@@ -41,14 +97,7 @@ struct Node {
   Shape shape;
   int nin;
   Node *in[3];
-  /* Attributes (meaning depends on op; compared by CSE). */
-  double value;   /* CONST: the value; POWC: the exponent */
-  unsigned axes;  /* SUM/MAX: bitmask of reduced axes (kept as size 1) */
-  int perm[GC_MAX_RANK]; /* PERMUTE */
-  bool ta, tb;    /* MATMUL: operand stored transposed */
-  int k, stride, pad; /* windowed ops (conv, pools): window (pools), stride, padding;
-                         MAX: k = 1 sends the gradient to the first maximum along its
-                         one axis (torch.max(x, dim)), else ties share it (torch.amax) */
+  NodeAttr attr; /* tagged by gc_ops[op].attr; compared by CSE */
   /* Provenance. */
   const char *name; /* the user's name for this value, if any */
   SrcLoc loc;
@@ -106,19 +155,25 @@ Node *g_unary(Graph *g, OpKind op, Node *x);
 Node *g_binary(Graph *g, OpKind op, Node *a, Node *b);
 Node *g_powc(Graph *g, Node *x, double e);
 Node *g_sum(Graph *g, Node *x, unsigned axes);     /* keeps dims */
-Node *g_max(Graph *g, Node *x, unsigned axes);     /* keeps dims */
+/* keeps dims; first: the gradient goes to the first maximum (one axis; see ReduceAttr) */
+Node *g_max(Graph *g, Node *x, unsigned axes, bool first);
 Node *g_reshape(Graph *g, Node *x, Shape s);
 Node *g_expand(Graph *g, Node *x, Shape s);
 Node *g_permute(Graph *g, Node *x, const int *perm);
 Node *g_matmul(Graph *g, Node *a, Node *b, bool ta, bool tb);
-/* Windowed ops: op is CONV2D/MAXPOOL/AVGPOOL or one of their gradients; `shape` is
- * the result's shape for the gradient ops (that of the forward operand), else unused. */
-Node *g_window(Graph *g, OpKind op, Node *a, Node *b, int k, int stride, int pad, Shape shape);
+/* Windowed ops: op is CONV2D or one of its gradients (operands a, b), or MAXPOOL /
+ * AVGPOOL or one of their gradients (b NULL for a unary one); `shape` is the result's
+ * shape for the gradient ops (that of the forward operand), else unused. */
+Node *g_conv(Graph *g, OpKind op, Node *a, Node *b, int stride, int pad, Shape shape);
+Node *g_pool(Graph *g, OpKind op, Node *a, Node *b, int k, int stride, Shape shape);
 /* 1 at the first maximum of x along the one axis in `axes`, 0 elsewhere (x's shape). */
 Node *g_argmax_mask(Graph *g, Node *x, unsigned axes);
 Node *g_onehot(Graph *g, Node *labels, int64_t classes); /* i32 [N] -> f32 [N, C] */
 /* Sums x down to shape s (the adjoint of broadcasting). */
 Node *g_sum_to(Graph *g, Node *x, Shape s);
+
+/* Bytes of n's value: its element count times its dtype's size. */
+int64_t node_bytes(const Node *n);
 
 /* Shapes. */
 Shape shape_of(int rank, const int64_t *d);

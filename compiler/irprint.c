@@ -10,20 +10,21 @@
 #include "opinfo.h"
 
 static void node_line(FILE *f, Arena *a, const Node *n) {
-  const char *ty = n->dtype == DT_I32 ? "i32" : "f32";
+  const char *ty = dtype_name(n->dtype);
   if (n->op == OP_INPUT || n->op == OP_PARAM) {
     fprintf(f, "%%%-4d = %s %s : %s%s", n->id, gc_ops[n->op].name, n->name, ty, shape_str(a, n->shape));
     if (n->op == OP_PARAM) fprintf(f, "%s", n->baked ? " baked" : n->trainable ? "" : " frozen");
     fprintf(f, "\n");
     return;
   }
-  if (n->op == OP_CONST) {
-    fprintf(f, "%%%-4d = const %.9g\n", n->id, n->value);
-    return;
-  }
+  const AttrInfo *attr = &gc_attrs[gc_ops[n->op].attr];
   fprintf(f, "%%%-4d = %s", n->id, gc_ops[n->op].name);
   for (int i = 0; i < n->nin; i++) fprintf(f, "%s%%%d", i ? ", " : " ", n->in[i]->id);
-  if (gc_ops[n->op].print) gc_ops[n->op].print(f, n);
+  if (attr->print) attr->print(f, n);
+  if (n->op == OP_CONST) { /* a filled tensor: its value alone */
+    fprintf(f, "\n");
+    return;
+  }
   fprintf(f, " : %s%s", ty, shape_str(a, n->shape));
   if (n->name || n->is_grad) fprintf(f, "   #%s%s%s", n->is_grad ? " grad" : "", n->name ? " " : "", n->name ? n->name : "");
   fprintf(f, "\n");

@@ -163,7 +163,7 @@ LLVMValueRef lw_addr(Lower *L, Node *x, const LLVMValueRef *idx, int rank) {
 }
 
 LLVMValueRef lw_load(Lower *L, Node *x, const LLVMValueRef *idx, int rank) {
-  if (x->op == OP_CONST) return lw_f32(L, x->value);
+  if (x->op == OP_CONST) return lw_f32(L, node_const(x)->value);
   char name[32];
   snprintf(name, sizeof name, "n%d", x->id);
   return LLVMBuildLoad2(LB, L->f32, lw_addr(L, x, idx, rank), name);
@@ -190,10 +190,10 @@ LLVMValueRef lw_splat(Lower *L, LLVMTypeRef vt, LLVMValueRef x) {
 
 LLVMValueRef lw_vload(Lower *L, LLVMTypeRef vt, LLVMValueRef ptr) {
   LLVMValueRef v = LLVMBuildLoad2(LB, vt, ptr, "");
-  LLVMSetAlignment(v, 4);
+  LLVMSetAlignment(v, LW_ALIGN);
   return v;
 }
-void lw_vstore(Lower *L, LLVMValueRef v, LLVMValueRef ptr) { LLVMSetAlignment(LLVMBuildStore(LB, v, ptr), 4); }
+void lw_vstore(Lower *L, LLVMValueRef v, LLVMValueRef ptr) { LLVMSetAlignment(LLVMBuildStore(LB, v, ptr), LW_ALIGN); }
 
 LLVMValueRef lw_lane_mask(Lower *L, int vw, int lanes) {
   LLVMValueRef bits[64];

@@ -67,8 +67,11 @@ LLVMValueRef lw_slot(Lower *L, LLVMTypeRef t, const char *name);
  * broadcasts into (size-1 and missing leading dims of x are read at 0). */
 LLVMValueRef lw_addr(Lower *L, Node *x, const LLVMValueRef *idx, int rank);
 LLVMValueRef lw_load(Lower *L, Node *x, const LLVMValueRef *idx, int rank);
+/* The alignment of every buffer's elements, which vector loads and stores assume: that
+ * of one f32 element (a buffer is an array of its dtype). */
+#define LW_ALIGN ((unsigned)dtype_size(DT_F32))
 /* Vectors: x in every lane of vector type vt (x itself if vt is not a vector); loads
- * and stores of 4-byte-aligned vectors; a mask of `lanes` leading true lanes out of vw;
+ * and stores of vectors aligned as one element (LW_ALIGN); a mask of `lanes` leading true lanes out of vw;
  * loads / stores of a vector of which only `lanes` leading elements exist (a partial
  * vector at a row's end; the missing lanes load as copies of the last, and are not
  * written). */

@@ -49,7 +49,7 @@ static LLVMValueRef em_erf(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef
   return (void)n, (void)b, m_erf(L, a);
 }
 static LLVMValueRef em_powc(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
-  return (void)b, m_powc(L, a, n->value);
+  return (void)b, m_powc(L, a, node_pow(n)->exponent);
 }
 static LLVMValueRef em_id(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
   return (void)L, (void)n, (void)b, a;

@@ -78,7 +78,7 @@ void lower_elem_kernel(Lower *L, Kernel *k, LLVMValueRef *vals) {
       int o = 0;
       while (o < nops && ops[o] != x) o++;
       if (L->e->kernel_of[x->id] == ki) in[j] = vals[x->id];
-      else if (x->op == OP_CONST) in[j] = lw_f32(L, x->value);
+      else if (x->op == OP_CONST) in[j] = lw_f32(L, node_const(x)->value);
       else in[j] = LLVMBuildLoad2(LB, L->f32, lw_elem_ptr(L, x, lw_offset(L, idx, w->st[o], w->rank)), "");
     }
     vals[n->id] = emit_member(L, n, in);
@@ -109,7 +109,7 @@ typedef struct {
 /* Operand x of member c at the current element (row-level values splat). */
 static LLVMValueRef rows_operand(Lower *L, Rows *R, Node *c, Node *x) {
   int r = R->k->shape.rank;
-  if (x->op == OP_CONST) return lw_f32(L, x->value);
+  if (x->op == OP_CONST) return lw_f32(L, node_const(x)->value);
   if (kernel_keeps(L->e, c, x))
     return LLVMTypeOf(R->vals[x->id]) == R->vt ? R->vals[x->id] : lw_splat(L, R->vt, R->vals[x->id]);
   LLVMValueRef p = lw_addr(L, x, R->idx, r);

@@ -22,7 +22,7 @@ static bool reduce_streaming(Lower *L, Kernel *k) {
   const OpInfo *op = &gc_ops[n->op];
   Emit1 combine = gc_lower_elem[n->op];
   Shape s = x->shape;
-  if (s.rank == 0 || (n->axes & (1u << (s.rank - 1))) || lw_applies_update(L, n)) return false;
+  if (s.rank == 0 || (node_reduce(n)->axes & (1u << (s.rank - 1))) || lw_applies_update(L, n)) return false;
   Loop lo[GC_MAX_RANK], lx[GC_MAX_RANK];
   LLVMValueRef io[GC_MAX_RANK], ix[GC_MAX_RANK];
   lw_loops(L, lo, n->shape, io);
@@ -44,7 +44,7 @@ static void emit_reduce(Lower *L, Kernel *k) {
   Emit1 combine = gc_lower_elem[n->op];
   Shape s = x->shape, outer = s, inner = s;
   for (int i = 0; i < s.rank; i++) {
-    if (n->axes & (1u << i)) outer.d[i] = 1;
+    if (node_reduce(n)->axes & (1u << i)) outer.d[i] = 1;
     else inner.d[i] = 1;
   }
   Loop lo[GC_MAX_RANK], li[GC_MAX_RANK];
@@ -53,7 +53,7 @@ static void emit_reduce(Lower *L, Kernel *k) {
   LLVMValueRef acc = lw_slot(L, L->f32, "acc");
   LLVMBuildStore(LB, lw_f32(L, op->unit), acc);
   lw_loops(L, li, inner, ii);
-  for (int i = 0; i < s.rank; i++) idx[i] = (n->axes & (1u << i)) ? ii[i] : io[i];
+  for (int i = 0; i < s.rank; i++) idx[i] = (node_reduce(n)->axes & (1u << i)) ? ii[i] : io[i];
   LLVMValueRef v = lw_load(L, x, idx, s.rank), cur = LLVMBuildLoad2(LB, L->f32, acc, "");
   LLVMBuildStore(LB, combine(L, n, cur, v), acc);
   lw_loops_end(L, li, inner);
@@ -66,14 +66,14 @@ static void em_permute(Lower *L, Kernel *k) {
   Loop lp[GC_MAX_RANK];
   LLVMValueRef io[GC_MAX_RANK], ii[GC_MAX_RANK];
   lw_loops(L, lp, n->shape, io);
-  for (int i = 0; i < n->shape.rank; i++) ii[n->perm[i]] = io[i];
+  for (int i = 0; i < n->shape.rank; i++) ii[node_perm(n)->perm[i]] = io[i];
   lw_store(L, n, io, lw_load(L, A(n), ii, n->shape.rank));
   lw_loops_end(L, lp, n->shape);
 }
 
 static void em_argmax_mask(Lower *L, Kernel *k) {
   Node *n = k->nodes[0], *x = A(n);
-  int ax = __builtin_ctz(n->axes);
+  int ax = __builtin_ctz(node_reduce(n)->axes);
   Shape outer = n->shape;
   outer.d[ax] = 1;
   Loop lo[GC_MAX_RANK], lj;

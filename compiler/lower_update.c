@@ -12,10 +12,10 @@
 
 static LLVMValueRef ld(Lower *L, LLVMTypeRef t, LLVMValueRef p) {
   LLVMValueRef v = LLVMBuildLoad2(LB, t, p, "");
-  LLVMSetAlignment(v, 4);
+  LLVMSetAlignment(v, LW_ALIGN);
   return v;
 }
-static void st(Lower *L, LLVMValueRef v, LLVMValueRef p) { LLVMSetAlignment(LLVMBuildStore(LB, v, p), 4); }
+static void st(Lower *L, LLVMValueRef v, LLVMValueRef p) { LLVMSetAlignment(LLVMBuildStore(LB, v, p), LW_ALIGN); }
 
 /* The train step's argument of the given kind for param (STATE: its state tensor slot). */
 static LLVMValueRef train_arg(Lower *L, ArgKind kind, const Node *param, int slot) {

@@ -4,6 +4,7 @@
 #include <math.h>
 #include "lower_update.h"
 #include "lower_window.h"
+#include "opinfo.h"
 
 #define LB (L->b)
 #define X0(n) ((n)->in[0])
@@ -37,8 +38,11 @@ static void zero_target(Lower *L, Node *n) {
 
 /* The input row (or column) that window element k of output position out reads:
  * out * stride - pad + k (pad is 0 for pooling). */
-static LLVMValueRef in_pos(Lower *L, const Node *n, LLVMValueRef out, LLVMValueRef k) {
-  return LLVMBuildAdd(LB, iadd(L, imul(L, out, n->stride), -n->pad), k, "");
+static LLVMValueRef in_pos(Lower *L, int stride, int pad, LLVMValueRef out, LLVMValueRef k) {
+  return LLVMBuildAdd(LB, iadd(L, imul(L, out, stride), -pad), k, "");
+}
+static LLVMValueRef conv_pos(Lower *L, const ConvAttr *c, LLVMValueRef out, LLVMValueRef k) {
+  return in_pos(L, c->stride, c->pad, out, k);
 }
 
 static void scatter_add(Lower *L, Node *n, LLVMValueRef *idx, LLVMValueRef v) {
@@ -48,6 +52,7 @@ static void scatter_add(Lower *L, Node *n, LLVMValueRef *idx, LLVMValueRef v) {
 
 void em_conv2d(Lower *L, Kernel *k) {
   Node *n = k->nodes[0], *x = X0(n), *w = X1(n);
+  const ConvAttr *cv = node_conv(n);
   Loop lo[4], lc, lh, lw;
   LLVMValueRef o[4];
   lw_loops(L, lo, n->shape, o);
@@ -56,9 +61,9 @@ void em_conv2d(Lower *L, Kernel *k) {
   LLVMValueRef c = lw_loop(L, &lc, x->shape.d[1], "c");
   LLVMValueRef kh = lw_loop(L, &lh, w->shape.d[2], "kh");
   LLVMValueRef kw = lw_loop(L, &lw, w->shape.d[3], "kw");
-  LLVMValueRef xi[4] = {o[0], c, in_pos(L, n, o[2], kh), in_pos(L, n, o[3], kw)};
+  LLVMValueRef xi[4] = {o[0], c, conv_pos(L, cv, o[2], kh), conv_pos(L, cv, o[3], kw)};
   LLVMValueRef wi[4] = {o[1], c, kh, kw};
-  acc_add(L, acc, LLVMBuildFMul(LB, load_padded(L, x, xi, n->pad > 0), lw_load(L, w, wi, 4), ""));
+  acc_add(L, acc, LLVMBuildFMul(LB, load_padded(L, x, xi, cv->pad > 0), lw_load(L, w, wi, 4), ""));
   lw_loop_end(L, &lw), lw_loop_end(L, &lh), lw_loop_end(L, &lc);
   lw_store(L, n, o, LLVMBuildLoad2(LB, L->f32, acc, ""));
   lw_loops_end(L, lo, n->shape);
@@ -67,6 +72,7 @@ void em_conv2d(Lower *L, Kernel *k) {
 /* dx by scatter: for every output position, add dy * w into the input window. */
 void em_conv2d_dx(Lower *L, Kernel *k) {
   Node *n = k->nodes[0], *dy = X0(n), *w = X1(n);
+  const ConvAttr *cv = node_conv(n);
   zero_target(L, n);
   Loop lo[4], lc, lh, lw;
   LLVMValueRef o[4];
@@ -75,10 +81,10 @@ void em_conv2d_dx(Lower *L, Kernel *k) {
   LLVMValueRef c = lw_loop(L, &lc, n->shape.d[1], "c");
   LLVMValueRef kh = lw_loop(L, &lh, w->shape.d[2], "kh");
   LLVMValueRef kw = lw_loop(L, &lw, w->shape.d[3], "kw");
-  LLVMValueRef xi[4] = {o[0], c, in_pos(L, n, o[2], kh), in_pos(L, n, o[3], kw)};
+  LLVMValueRef xi[4] = {o[0], c, conv_pos(L, cv, o[2], kh), conv_pos(L, cv, o[3], kw)};
   LLVMValueRef wi[4] = {o[1], c, kh, kw};
   LLVMValueRef v = LLVMBuildFMul(LB, g, lw_load(L, w, wi, 4), "");
-  if (n->pad > 0) { /* skip window positions in the padding */
+  if (cv->pad > 0) { /* skip window positions in the padding */
     LLVMValueRef ok = LLVMBuildAnd(LB, LLVMBuildICmp(LB, LLVMIntULT, xi[2], lw_ix(L, n->shape.d[2]), ""),
                                    LLVMBuildICmp(LB, LLVMIntULT, xi[3], lw_ix(L, n->shape.d[3]), ""), "");
     LLVMBasicBlockRef yes = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "inside");
@@ -97,6 +103,7 @@ void em_conv2d_dx(Lower *L, Kernel *k) {
 
 void em_conv2d_dw(Lower *L, Kernel *k) {
   Node *n = k->nodes[0], *x = X0(n), *dy = X1(n);
+  const ConvAttr *cv = node_conv(n);
   Loop lo[4], ln, lh, lw;
   LLVMValueRef wi[4];
   lw_loops(L, lo, n->shape, wi);
@@ -105,19 +112,19 @@ void em_conv2d_dw(Lower *L, Kernel *k) {
   LLVMValueRef b = lw_loop(L, &ln, dy->shape.d[0], "n");
   LLVMValueRef oh = lw_loop(L, &lh, dy->shape.d[2], "oh");
   LLVMValueRef ow = lw_loop(L, &lw, dy->shape.d[3], "ow");
-  LLVMValueRef xi[4] = {b, wi[1], in_pos(L, n, oh, wi[2]), in_pos(L, n, ow, wi[3])};
+  LLVMValueRef xi[4] = {b, wi[1], conv_pos(L, cv, oh, wi[2]), conv_pos(L, cv, ow, wi[3])};
   LLVMValueRef yi[4] = {b, wi[0], oh, ow};
-  acc_add(L, acc, LLVMBuildFMul(LB, load_padded(L, x, xi, n->pad > 0), lw_load(L, dy, yi, 4), ""));
+  acc_add(L, acc, LLVMBuildFMul(LB, load_padded(L, x, xi, cv->pad > 0), lw_load(L, dy, yi, 4), ""));
   lw_loop_end(L, &lw), lw_loop_end(L, &lh), lw_loop_end(L, &ln);
   lw_store(L, n, wi, LLVMBuildLoad2(LB, L->f32, acc, ""));
   lw_loops_end(L, lo, n->shape);
 }
 
-/* The input index of window element (kh, kw) of output position o. */
+/* The input index of window element (kh, kw) of output position o of pool n. */
 static void window_index(Lower *L, const Node *n, LLVMValueRef *o, LLVMValueRef kh, LLVMValueRef kw, LLVMValueRef *xi) {
   xi[0] = o[0], xi[1] = o[1];
-  xi[2] = in_pos(L, n, o[2], kh);
-  xi[3] = in_pos(L, n, o[3], kw);
+  xi[2] = in_pos(L, node_pool(n)->stride, 0, o[2], kh);
+  xi[3] = in_pos(L, node_pool(n)->stride, 0, o[3], kw);
 }
 
 /* mode 0: max_pool2d; 1: avg_pool2d. */
@@ -128,7 +135,7 @@ static void em_pool(Lower *L, Kernel *k, int mode) {
   lw_loops(L, lo, n->shape, o);
   LLVMValueRef acc = lw_slot(L, L->f32, "acc");
   LLVMBuildStore(LB, lw_f32(L, mode == 0 ? -INFINITY : 0), acc);
-  LLVMValueRef kh = lw_loop(L, &lh, n->k, "kh"), kw = lw_loop(L, &lw, n->k, "kw");
+  LLVMValueRef kh = lw_loop(L, &lh, node_pool(n)->k, "kh"), kw = lw_loop(L, &lw, node_pool(n)->k, "kw");
   window_index(L, n, o, kh, kw, xi);
   LLVMValueRef v = lw_load(L, x, xi, 4), cur = LLVMBuildLoad2(LB, L->f32, acc, "");
   if (mode == 0) {
@@ -140,7 +147,7 @@ static void em_pool(Lower *L, Kernel *k, int mode) {
   }
   lw_loop_end(L, &lw), lw_loop_end(L, &lh);
   LLVMValueRef r = LLVMBuildLoad2(LB, L->f32, acc, "");
-  if (mode == 1) r = LLVMBuildFMul(LB, r, lw_f32(L, 1.0 / (n->k * n->k)), "");
+  if (mode == 1) r = LLVMBuildFMul(LB, r, lw_f32(L, 1.0 / (node_pool(n)->k * node_pool(n)->k)), "");
   lw_store(L, n, o, r);
   lw_loops_end(L, lo, n->shape);
 }
@@ -157,18 +164,18 @@ void em_maxpool_dx(Lower *L, Kernel *k) {
   LLVMValueRef best = lw_slot(L, L->f32, "best"), arg = lw_slot(L, L->ix, "arg");
   LLVMBuildStore(LB, lw_f32(L, -INFINITY), best);
   LLVMBuildStore(LB, lw_ix(L, 0), arg);
-  LLVMValueRef kh = lw_loop(L, &lh, n->k, "kh"), kw = lw_loop(L, &lw, n->k, "kw");
+  LLVMValueRef kh = lw_loop(L, &lh, node_pool(n)->k, "kh"), kw = lw_loop(L, &lw, node_pool(n)->k, "kw");
   window_index(L, n, o, kh, kw, xi);
   LLVMValueRef v = lw_load(L, x, xi, 4), cur = LLVMBuildLoad2(LB, L->f32, best, "");
   LLVMValueRef nan_first = LLVMBuildAnd(LB, LLVMBuildFCmp(LB, LLVMRealUNO, v, v, ""),
                                         LLVMBuildFCmp(LB, LLVMRealORD, cur, cur, ""), "");
   LLVMValueRef take = LLVMBuildOr(LB, LLVMBuildFCmp(LB, LLVMRealOGT, v, cur, ""), nan_first, "");
   LLVMBuildStore(LB, LLVMBuildSelect(LB, take, v, cur, ""), best);
-  LLVMValueRef here = LLVMBuildAdd(LB, imul(L, kh, n->k), kw, "");
+  LLVMValueRef here = LLVMBuildAdd(LB, imul(L, kh, node_pool(n)->k), kw, "");
   LLVMBuildStore(LB, LLVMBuildSelect(LB, take, here, LLVMBuildLoad2(LB, L->ix, arg, ""), ""), arg);
   lw_loop_end(L, &lw), lw_loop_end(L, &lh);
   LLVMValueRef a = LLVMBuildLoad2(LB, L->ix, arg, "");
-  LLVMValueRef kk = lw_ix(L, n->k);
+  LLVMValueRef kk = lw_ix(L, node_pool(n)->k);
   window_index(L, n, o, LLVMBuildSDiv(LB, a, kk, ""), LLVMBuildSRem(LB, a, kk, ""), xi);
   scatter_add(L, n, xi, lw_load(L, dy, o, 4));
   lw_loops_end(L, lo, dy->shape);
@@ -180,8 +187,8 @@ void em_avgpool_dx(Lower *L, Kernel *k) {
   Loop lo[4], lh, lw;
   LLVMValueRef o[4], xi[4];
   lw_loops(L, lo, dy->shape, o);
-  LLVMValueRef g = LLVMBuildFMul(LB, lw_load(L, dy, o, 4), lw_f32(L, 1.0 / (n->k * n->k)), "");
-  LLVMValueRef kh = lw_loop(L, &lh, n->k, "kh"), kw = lw_loop(L, &lw, n->k, "kw");
+  LLVMValueRef g = LLVMBuildFMul(LB, lw_load(L, dy, o, 4), lw_f32(L, 1.0 / (node_pool(n)->k * node_pool(n)->k)), "");
+  LLVMValueRef kh = lw_loop(L, &lh, node_pool(n)->k, "kh"), kw = lw_loop(L, &lw, node_pool(n)->k, "kw");
   window_index(L, n, o, kh, kw, xi);
   scatter_add(L, n, xi, g);
   lw_loop_end(L, &lw), lw_loop_end(L, &lh);

@@ -1,7 +1,7 @@
 /* matmul.c — the matrix-product kernel: register-blocked, vectorised micro-kernels
  * emitted as LLVM vector IR, for forward and backward products alike.
  *
- *   C[M,N] (+)= op(A)[M,K] op(B)[K,N]     op = identity or transpose (n->ta, n->tb)
+ *   C[M,N] (+)= op(A)[M,K] op(B)[K,N]     op = identity or transpose (MatmulAttr ta, tb)
  *
  * With B row-major (!tb) the micro-kernel keeps an MR x (NV * VW) block of C in
  * vector registers: per k it loads NV vectors of B's row k and broadcasts MR elements
@@ -54,13 +54,13 @@ static LLVMValueRef add_c(Lower *L, LLVMValueRef x, int64_t c) { return LLVMBuil
 static LLVMValueRef pa(Lower *L, MM *m, LLVMValueRef i, LLVMValueRef k) {
   LLVMValueRef idx[3] = {m->p};
   i = LLVMBuildAdd(LB, i, m->i0, "");
-  idx[m->o] = m->n->ta ? k : i, idx[m->o + 1] = m->n->ta ? i : k;
+  idx[m->o] = node_matmul(m->n)->ta ? k : i, idx[m->o + 1] = node_matmul(m->n)->ta ? i : k;
   return lw_addr(L, m->a, idx, m->r);
 }
 static LLVMValueRef pb(Lower *L, MM *m, LLVMValueRef k, LLVMValueRef j) {
   LLVMValueRef idx[3] = {m->p};
   j = LLVMBuildAdd(LB, j, m->j0, "");
-  idx[m->o] = m->n->tb ? j : k, idx[m->o + 1] = m->n->tb ? k : j;
+  idx[m->o] = node_matmul(m->n)->tb ? j : k, idx[m->o + 1] = node_matmul(m->n)->tb ? k : j;
   return lw_addr(L, m->b, idx, m->r);
 }
 static LLVMValueRef pc(Lower *L, MM *m, LLVMValueRef i, LLVMValueRef j) {
@@ -130,12 +130,16 @@ static void sgd_block(Lower *L, MM *m, LLVMValueRef acc[MR][NV], LLVMValueRef i0
 /* Loads of op(A)(i, k) and op(B)(k, j): a float, or a vector of VW consecutive
  * elements in storage order. A constant operand (a gradient of ones, say) has no
  * buffer: its value is the constant. */
+static LLVMValueRef ld_const(Lower *L, const Node *x, LLVMTypeRef t) {
+  LLVMValueRef c = lw_f32(L, node_const(x)->value);
+  return t == L->f32 ? c : lw_splat(L, t, c);
+}
 static LLVMValueRef ld_a(Lower *L, MM *m, LLVMValueRef i, LLVMValueRef k, LLVMTypeRef t) {
-  if (m->a->op == OP_CONST) return t == L->f32 ? lw_f32(L, m->a->value) : lw_splat(L, t, lw_f32(L, m->a->value));
+  if (m->a->op == OP_CONST) return ld_const(L, m->a, t);
   return t == L->f32 ? LLVMBuildLoad2(LB, L->f32, pa(L, m, i, k), "a") : lw_vload(L, t, pa(L, m, i, k));
 }
 static LLVMValueRef ld_b(Lower *L, MM *m, LLVMValueRef k, LLVMValueRef j, LLVMTypeRef t) {
-  if (m->b->op == OP_CONST) return t == L->f32 ? lw_f32(L, m->b->value) : lw_splat(L, t, lw_f32(L, m->b->value));
+  if (m->b->op == OP_CONST) return ld_const(L, m->b, t);
   return t == L->f32 ? LLVMBuildLoad2(LB, L->f32, pb(L, m, k, j), "b") : lw_vload(L, t, pb(L, m, k, j));
 }
 
@@ -152,7 +156,7 @@ static bool has_epilogue(const MM *m) { return m->k->n > 1; }
 
 static LLVMValueRef ep_operand(Lower *L, MM *m, Node *x, LLVMValueRef i, LLVMValueRef j, int lanes, bool vec) {
   if (L->e->kernel_of[x->id] == m->ki) return m->vals[x->id];
-  if (x->op == OP_CONST) return lw_f32(L, x->value);
+  if (x->op == OP_CONST) return lw_f32(L, node_const(x)->value);
   LLVMValueRef idx[2] = {i, j};
   LLVMValueRef p = lw_addr(L, x, idx, 2);
   if (!vec) return LLVMBuildLoad2(LB, L->f32, p, "");
@@ -448,7 +452,9 @@ static LLVMValueRef b_elem(Lower *L, MM *m, LLVMValueRef j, LLVMValueRef k, LLVM
 
 /* Whether src's storage runs along a panel's width (A stored transposed, B not): then
  * whole panels are copied a vector at a time. */
-static bool panel_contiguous(const MM *m, Elem get) { return get == a_elem ? m->n->ta : !m->n->tb; }
+static bool panel_contiguous(const MM *m, Elem get) {
+  return get == a_elem ? node_matmul(m->n)->ta : !node_matmul(m->n)->tb;
+}
 
 /* v[0..n) (n = a power of two, the vector width) transposed in place: v[t][e] becomes
  * the old v[e][t]. log2(n) rounds of interleaving row i with row i + n/2. */
@@ -656,7 +662,7 @@ static void packed_matmul(Lower *L, MM *m) {
    * streams from L2) — or, when all of B's packed block fits in L1 (a short k), along
    * each row panel, so that C (and a parameter updated in the epilogue) is walked row
    * after row, not in narrow columns. */
-  bool rows_outer = kcmax * min64(PNC, round_up(m->N, nr)) * 4 <= 16 * 1024;
+  bool rows_outer = kcmax * min64(PNC, round_up(m->N, nr)) * (int64_t)dtype_size(m->b->dtype) <= 16 * 1024;
   LLVMValueRef ir = NULL, jr = NULL;
   if (rows_outer) ir = lw_loop_v(L, &lir, ceil_div(L, mcv, MR), "ir");
   jr = lw_loop_v(L, &ljr, ceil_div(L, ncv, nr), "jr");
@@ -681,8 +687,8 @@ static void emit_part(Lower *L, MM *m, LLVMValueRef i0, int64_t M, LLVMValueRef 
   Loop lb;
   if (part.r == 3) part.p = lw_loop(L, &lb, n->shape.d[0], "batch");
   if (matmul_packs(n, vw)) packed_matmul(L, &part);
-  else if (vw > 1 && !n->tb) bcast_matmul(L, &part);
-  else if (vw > 1 && !n->ta) dot_matmul(L, &part);
+  else if (vw > 1 && !node_matmul(n)->tb) bcast_matmul(L, &part);
+  else if (vw > 1 && !node_matmul(n)->ta) dot_matmul(L, &part);
   else scalar_columns(L, &part, 0);
   if (part.r == 3) lw_loop_end(L, &lb);
 }

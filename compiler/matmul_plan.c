@@ -1,11 +1,12 @@
 /* matmul_plan.c — the matrix-product kernel's plan (matmul_plan.h), free of LLVM. */
 #include "matmul_plan.h"
+#include "opinfo.h"
 
 void matmul_dims(const Node *n, int64_t *M, int64_t *N, int64_t *K) {
   const Node *a = n->in[0];
   int r = n->shape.rank;
   *M = n->shape.d[r - 2], *N = n->shape.d[r - 1];
-  *K = n->ta ? a->shape.d[a->shape.rank - 2] : a->shape.d[a->shape.rank - 1];
+  *K = node_matmul(n)->ta ? a->shape.d[a->shape.rank - 2] : a->shape.d[a->shape.rank - 1];
 }
 
 /* Packing pays off for big products whose operands the in-place kernels would walk
@@ -17,8 +18,9 @@ bool matmul_packs(const Node *n, int vw) {
   int64_t M, N, K;
   matmul_dims(n, &M, &N, &K);
   bool big = (double)M * (double)N * (double)K >= (double)(1 << 21);
-  bool strided = N >= 512 || (n->ta && M >= 512) || n->tb;
-  bool short_dots = n->tb && K < 4 * vw; /* the dot kernel would spend its time in horizontal sums */
+  bool ta = node_matmul(n)->ta, tb = node_matmul(n)->tb;
+  bool strided = N >= 512 || (ta && M >= 512) || tb;
+  bool short_dots = tb && K < 4 * vw; /* the dot kernel would spend its time in horizontal sums */
   return vw > 1 && M >= MR && N >= vw && K >= 8 && ((big && strided) || short_dots);
 }
 
@@ -63,7 +65,8 @@ int64_t matmul_scratch_bytes(const Node *n, int vw) {
   int64_t M, N, K;
   matmul_dims(n, &M, &N, &K);
   int64_t nr = (int64_t)NV * vw, kc = min64(KC, K);
-  return round_up((min64(PMC, round_up(M, MR)) * kc + kc * min64(PNC, round_up(N, nr))) * 4, 64);
+  int64_t sa = (int64_t)dtype_size(n->in[0]->dtype), sb = (int64_t)dtype_size(n->in[1]->dtype);
+  return round_up(min64(PMC, round_up(M, MR)) * kc * sa + kc * min64(PNC, round_up(N, nr)) * sb, 64);
 }
 
 bool matmul_single_pass(const Node *n) {

@@ -121,7 +121,7 @@ void memplan_entry(Graph *g, Entry *e) {
                              no partial sums to keep between k-blocks; a reduction along a row: while
                              its rows kernel is on that row) */
     } else {
-      b->kind = BUF_WS, b->bytes = shape_count(n->shape) * 4;
+      b->kind = BUF_WS, b->bytes = node_bytes(n);
     }
     if (n->op == OP_MATMUL) /* one packing area per part: the parts may run at once */
       b->scratch_bytes = matmul_scratch_bytes(n, e->vw) * e->kernels[e->kernel_of[n->id]].parts;

@@ -3,19 +3,21 @@
  * (lower_elem.h) and gc_lower_kernel (lower_ops.h), indexed by the same OpKind. */
 #ifndef GRADC_OPINFO_H
 #define GRADC_OPINFO_H
+#include <stdint.h>
 #include <stdio.h>
 #include "graph.h"
 
-/* Which of a node's attribute fields an op reads (graph.h); each one it reads is
- * printed by `print` and compared by CSE. */
-enum {
-  ATTR_VALUE = 1 << 0,  /* value: CONST's value, POWC's exponent, ONEHOT's classes */
-  ATTR_AXES = 1 << 1,   /* axes */
-  ATTR_PERM = 1 << 2,   /* perm */
-  ATTR_TRANS = 1 << 3,  /* ta, tb */
-  ATTR_K = 1 << 4,      /* k */
-  ATTR_STRIDE = 1 << 5, /* stride, pad */
-};
+/* The dtypes an op takes and gives (dtype.h). graph.c gives each new node its result
+ * dtype by this rule before running the shape rule; shape rules check the operands
+ * (ops.c's check_operand_dtypes; conv and pools their own), with the user's message;
+ * the verifier checks both on its own. */
+typedef enum {
+  DTR_F32,    /* f32 operands, an f32 result: most ops, CONST */
+  DTR_LEAF,   /* INPUT and PARAM: as declared (i32 only for an input; build.c) */
+  DTR_LIKE,   /* any operand; the result has operand 0's dtype (views: RESHAPE, DETACH) */
+  DTR_LABELS, /* i32 class labels in, f32 out (ONEHOT) */
+  DTR_COPY,   /* any operand; an f32 result, the output buffer's (COPY) */
+} DTypeRule;
 
 /* Flags. */
 enum {
@@ -29,8 +31,9 @@ typedef struct {
   const char *name;
   int arity;
   OpClass cls;
-  /* Shape rule: sets n->shape and n->dtype from n->in and the attributes; returns
-   * NULL, or an error message (arena-allocated) naming the offending shapes. */
+  /* Shape rule: sets n->shape from n->in and the attributes (n->dtype is already
+   * its dtype rule's); returns NULL, or an error message (arena-allocated) naming the
+   * offending shapes or operand dtypes. */
   const char *(*shape)(Graph *g, Node *n);
   /* Derivative (reverse mode): given dy = d loss / d n, sets dx[i] = d loss / d in[i]
    * as new graph nodes, already summed down to in[i]'s shape; NULL where no gradient
@@ -44,15 +47,56 @@ typedef struct {
   /* REDUCE: the accumulator's starting value (the identity of eval1 and of the
    * backend's emit1). */
   double unit;
-  unsigned attrs; /* ATTR_*: the attribute fields it reads */
-  unsigned flags; /* OPF_* */
-  /* Its attributes as `--emit ir` shows them (" axes=0x2"); NULL without attributes. */
-  void (*print)(FILE *f, const Node *n);
+  AttrKind attr;   /* the attributes it reads (graph.h); ATTR_NONE: none */
+  DTypeRule dtype; /* the dtypes it takes and gives */
+  unsigned flags;  /* OPF_* */
   /* Floating-point operations of one evaluation, counted as multiply-adds x 2 (what
    * `gradc bench` reports as GFLOP/s); NULL: not counted (elementwise work). */
   double (*flops)(const Node *n);
 } OpInfo;
 
 extern const OpInfo gc_ops[OP__COUNT];
+
+/* The dtype n has by its op's rule (a leaf: its own). */
+DType op_result_dtype(const Node *n);
+/* The dtype operand i of n must have by its op's rule, or DT__COUNT: any. */
+DType op_operand_dtype(const Node *n, int i);
+
+/* ---- attributes, per kind (ops_attr.c) ---- */
+
+typedef struct {
+  const char *name; /* for messages */
+  /* As `--emit ir` shows them, after the operands (" axes=0x2"). */
+  void (*print)(FILE *f, const Node *n);
+  /* Whether a and b (of the same op) have the same attributes (CSE). */
+  bool (*same)(const Node *a, const Node *b);
+  /* h mixed with n's attributes (FNV-1a steps); same() nodes hash alike. */
+  uint64_t (*hash)(const Node *n, uint64_t h);
+  /* NULL, or what is wrong with n's attributes (arena-allocated; the verifier). */
+  const char *(*check)(Arena *a, const Node *n);
+} AttrInfo;
+
+extern const AttrInfo gc_attrs[ATTR__COUNT];
+
+/* Accessors: node_const(n), node_reduce(n), ... give a pointer to n's attributes as its
+ * kind's struct (const if n is); debug builds check that n's op has that kind. n is
+ * evaluated twice. */
+static inline int gc_attr_tag(OpKind op, AttrKind k) {
+#ifndef NDEBUG
+  GC_ASSERT(op >= 0 && op < OP__COUNT && gc_ops[op].attr == k);
+#else
+  (void)op, (void)k;
+#endif
+  return 0;
+}
+#define GC_ATTR_OF(n, kind, member) (&(n)[gc_attr_tag((n)->op, kind)].attr.member)
+#define node_const(n) GC_ATTR_OF(n, ATTR_CONST, cnst)
+#define node_pow(n) GC_ATTR_OF(n, ATTR_POW, powc)
+#define node_onehot(n) GC_ATTR_OF(n, ATTR_ONEHOT, onehot)
+#define node_reduce(n) GC_ATTR_OF(n, ATTR_REDUCE, reduce)
+#define node_perm(n) GC_ATTR_OF(n, ATTR_PERM, perm)
+#define node_matmul(n) GC_ATTR_OF(n, ATTR_MATMUL, matmul)
+#define node_conv(n) GC_ATTR_OF(n, ATTR_CONV, conv)
+#define node_pool(n) GC_ATTR_OF(n, ATTR_POOL, pool)
 
 #endif

@@ -20,22 +20,51 @@
  * (g->what), else the node's op. */
 static const char *op_name(const Graph *g, const Node *n) { return g->what ? g->what : gc_ops[n->op].name; }
 
-static const char *need_f32(Graph *g, Node *n) {
-  for (int i = 0; i < n->nin; i++)
-    if (n->in[i]->dtype != DT_F32)
-      return arena_printf(g->arena, "'%s' needs f32 operands, but operand %d%s%s%s is i32 %s", op_name(g, n), i + 1, n->in[i]->name ? " ('" : "",
-                          n->in[i]->name ? n->in[i]->name : "", n->in[i]->name ? "')" : "",
-                          shape_str(g->arena, n->in[i]->shape));
+/* ---------------------------------------------------------------- dtype rules */
+
+DType op_result_dtype(const Node *n) {
+  switch (gc_ops[n->op].dtype) {
+  case DTR_LEAF: return n->dtype;
+  case DTR_LIKE: return n->in[0]->dtype;
+  case DTR_F32:
+  case DTR_LABELS:
+  case DTR_COPY: break;
+  }
+  return DT_F32;
+}
+
+DType op_operand_dtype(const Node *n, int i) {
+  (void)i;
+  switch (gc_ops[n->op].dtype) {
+  case DTR_F32: return DT_F32;
+  case DTR_LABELS: return DT_I32;
+  case DTR_LEAF:
+  case DTR_LIKE:
+  case DTR_COPY: break;
+  }
+  return DT__COUNT;
+}
+
+/* The first operand of another dtype than n's op takes (the f32 ops' message). */
+static const char *check_operand_dtypes(Graph *g, Node *n) {
+  for (int i = 0; i < n->nin; i++) {
+    Node *x = n->in[i];
+    DType want = op_operand_dtype(n, i);
+    if (want != DT__COUNT && x->dtype != want)
+      return arena_printf(g->arena, "'%s' needs %s operands, but operand %d%s%s%s is %s %s", op_name(g, n),
+                          dtype_name(want), i + 1, x->name ? " ('" : "", x->name ? x->name : "", x->name ? "')" : "",
+                          dtype_name(x->dtype), shape_str(g->arena, x->shape));
+  }
   return NULL;
 }
 
 static const char *shape_same(Graph *g, Node *n) {
   n->shape = A(n)->shape;
-  return need_f32(g, n);
+  return check_operand_dtypes(g, n);
 }
 
 static const char *shape_broadcast2(Graph *g, Node *n) {
-  const char *err = need_f32(g, n);
+  const char *err = check_operand_dtypes(g, n);
   if (err) return err;
   if (!shape_broadcast(A(n)->shape, B(n)->shape, &n->shape))
     return arena_printf(g->arena, "cannot broadcast shapes %s and %s in '%s'",
@@ -43,7 +72,7 @@ static const char *shape_broadcast2(Graph *g, Node *n) {
   return NULL;
 }
 
-/* CONST: a tensor filled with n->value; its shape is set by its constructor. */
+/* CONST: a tensor filled with its value; its shape is set by its constructor. */
 static const char *shape_const(Graph *g, Node *n) {
   (void)g, (void)n;
   return NULL;
@@ -55,11 +84,10 @@ static const char *shape_expand(Graph *g, Node *n) {
   if (!shape_broadcast(A(n)->shape, n->shape, &out) || !shape_eq(out, n->shape))
     return arena_printf(g->arena, "cannot broadcast %s to %s", shape_str(g->arena, A(n)->shape),
                         shape_str(g->arena, n->shape));
-  return need_f32(g, n);
+  return check_operand_dtypes(g, n);
 }
 
 static const char *shape_reshape(Graph *g, Node *n) {
-  n->dtype = A(n)->dtype;
   if (shape_count(n->shape) != shape_count(A(n)->shape))
     return arena_printf(g->arena, "cannot reshape %s (%lld elements) to %s (%lld elements)",
                         shape_str(g->arena, A(n)->shape), (long long)shape_count(A(n)->shape),
@@ -70,32 +98,32 @@ static const char *shape_reshape(Graph *g, Node *n) {
 static const char *shape_detach(Graph *g, Node *n) {
   (void)g;
   n->shape = A(n)->shape;
-  n->dtype = A(n)->dtype;
   return NULL;
 }
 
 static const char *shape_reduce(Graph *g, Node *n) {
   Shape s = A(n)->shape;
-  if (n->axes >> s.rank)
+  unsigned axes = node_reduce(n)->axes;
+  if (axes >> s.rank)
     return arena_printf(g->arena, "reduction axis out of range for shape %s", shape_str(g->arena, s));
   for (int i = 0; i < s.rank; i++)
-    if (n->axes & (1u << i)) s.d[i] = 1;
+    if (axes & (1u << i)) s.d[i] = 1;
   n->shape = s;
-  return need_f32(g, n);
+  return check_operand_dtypes(g, n);
 }
 
 static const char *shape_permute(Graph *g, Node *n) {
   Shape s = A(n)->shape;
   unsigned seen = 0;
   for (int i = 0; i < s.rank; i++) {
-    int p = n->perm[i];
+    int p = node_perm(n)->perm[i];
     if (p < 0 || p >= s.rank || (seen & (1u << p)))
       return arena_printf(g->arena, "invalid permutation for shape %s", shape_str(g->arena, s));
     seen |= 1u << p;
     n->shape.d[i] = s.d[p];
   }
   n->shape.rank = s.rank;
-  return need_f32(g, n);
+  return check_operand_dtypes(g, n);
 }
 
 /* The operand's matrix dims, as used (after its transpose flag). */
@@ -111,7 +139,7 @@ static void mat_dims(Node *x, bool t, int64_t *rows, int64_t *cols) {
 }
 
 static const char *shape_matmul(Graph *g, Node *n) {
-  const char *err = need_f32(g, n);
+  const char *err = check_operand_dtypes(g, n);
   if (err) return err;
   Node *a = A(n), *b = B(n);
   int r = a->shape.rank;
@@ -121,8 +149,8 @@ static const char *shape_matmul(Graph *g, Node *n) {
                         "with the same batch size (`@` reshapes and broadcasts other shapes into these first)",
                         shape_str(g->arena, a->shape), shape_str(g->arena, b->shape));
   int64_t m, k, k2, nn;
-  mat_dims(a, n->ta, &m, &k);
-  mat_dims(b, n->tb, &k2, &nn);
+  mat_dims(a, node_matmul(n)->ta, &m, &k);
+  mat_dims(b, node_matmul(n)->tb, &k2, &nn);
   if (k != k2)
     return arena_printf(g->arena, "matrix product of %s and %s: inner dimensions %lld and %lld differ",
                         shape_str(g->arena, a->shape), shape_str(g->arena, b->shape), (long long)k,
@@ -133,20 +161,21 @@ static const char *shape_matmul(Graph *g, Node *n) {
   return NULL;
 }
 
-/* ONEHOT: i32 labels [N] -> f32 [N, C], C = n->value. */
+/* ONEHOT: i32 labels [N] -> f32 [N, C], C its classes. */
 static const char *shape_onehot(Graph *g, Node *n) {
   Node *x = A(n);
   if (x->dtype != DT_I32 || x->shape.rank != 1)
-    return arena_printf(g->arena, "class labels must be i32[N], got %s %s", x->dtype == DT_I32 ? "i32" : "f32",
+    return arena_printf(g->arena, "class labels must be i32[N], got %s %s", dtype_name(x->dtype),
                         shape_str(g->arena, x->shape));
-  n->shape = (Shape){2, {x->shape.d[0], (int64_t)n->value}};
+  n->shape = (Shape){2, {x->shape.d[0], node_onehot(n)->classes}};
   return NULL;
 }
 
 static const char *shape_argmax_mask(Graph *g, Node *n) {
   n->shape = A(n)->shape;
-  GC_ASSERT(n->axes && !(n->axes & (n->axes - 1)));
-  return need_f32(g, n);
+  unsigned axes = node_reduce(n)->axes;
+  GC_ASSERT(axes && !(axes & (axes - 1)));
+  return check_operand_dtypes(g, n);
 }
 
 static const char *shape_sink(Graph *g, Node *n) {
@@ -189,7 +218,7 @@ static void grad_erf(Graph *g, Node *n, Node *dy, Node **dx) { /* 2/sqrt(pi) exp
   dx[0] = mul(g, dy, mul(g, e, cnst(g, 1.1283791670955126)));
 }
 static void grad_powc(Graph *g, Node *n, Node *dy, Node **dx) { /* c x^(c-1); 0 for c = 0 */
-  double c = n->value;
+  double c = node_pow(n)->exponent;
   if (c == 0) return;
   Node *p = c == 1 ? cnst(g, 1) : c == 2 ? A(n) : g_powc(g, A(n), c - 1);
   dx[0] = c == 1 ? dy : mul(g, dy, mul(g, p, cnst(g, c)));
@@ -226,25 +255,26 @@ static void grad_sum(Graph *g, Node *n, Node *dy, Node **dx) { dx[0] = g_expand(
  * first maximum along it; otherwise it is shared evenly among the maxima (torch.amax,
  * torch.max(x)). */
 static void grad_max(Graph *g, Node *n, Node *dy, Node **dx) {
-  if (n->k == 1) {
-    dx[0] = mul(g, dy, g_argmax_mask(g, A(n), n->axes));
+  const ReduceAttr *r = node_reduce(n);
+  if (r->first) {
+    dx[0] = mul(g, dy, g_argmax_mask(g, A(n), r->axes));
     return;
   }
   Node *mask = g_binary(g, OP_EQ, A(n), n);
-  Node *count = g_sum(g, mask, n->axes);
+  Node *count = g_sum(g, mask, r->axes);
   dx[0] = mul(g, divi(g, dy, count), mask);
 }
 static void grad_reshape(Graph *g, Node *n, Node *dy, Node **dx) { dx[0] = g_reshape(g, dy, A(n)->shape); }
 static void grad_permute(Graph *g, Node *n, Node *dy, Node **dx) {
   int inv[GC_MAX_RANK] = {0};
-  for (int i = 0; i < n->shape.rank; i++) inv[n->perm[i]] = i;
+  for (int i = 0; i < n->shape.rank; i++) inv[node_perm(n)->perm[i]] = i;
   dx[0] = g_permute(g, dy, inv);
 }
 /* C = X Y with X = op(A), Y = op(B): dX = dC Y^T, dY = X^T dC, transposed back into
  * A's and B's storage order, without materialising any transpose. */
 static void grad_matmul(Graph *g, Node *n, Node *dy, Node **dx) {
   Node *a = A(n), *b = B(n);
-  bool ta = n->ta, tb = n->tb;
+  bool ta = node_matmul(n)->ta, tb = node_matmul(n)->tb;
   dx[0] = ta ? g_matmul(g, b, dy, tb, true) : g_matmul(g, dy, b, false, !tb);
   dx[1] = tb ? g_matmul(g, dy, a, true, ta) : g_matmul(g, a, dy, !ta, false);
 }
@@ -265,7 +295,7 @@ static double ev_softplus(const Node *n, double a, double b) {
   return (void)n, (void)b, (a > 0 ? a : 0) + log1p(exp(-fabs(a)));
 }
 static double ev_erf(const Node *n, double a, double b) { return (void)n, (void)b, erf(a); }
-static double ev_powc(const Node *n, double a, double b) { return (void)b, pow(a, n->value); }
+static double ev_powc(const Node *n, double a, double b) { return (void)b, pow(a, node_pow(n)->exponent); }
 static double ev_id(const Node *n, double a, double b) { return (void)n, (void)b, a; }
 static double ev_add(const Node *n, double a, double b) { return (void)n, a + b; }
 static double ev_sub(const Node *n, double a, double b) { return (void)n, a - b; }
@@ -302,7 +332,7 @@ static void ev_permute(const Node *n, double *out, double *const *ins) {
   for (int64_t lin = 0; lin < cnt; lin++) {
     int64_t rem = lin, off = 0;
     for (int d = n->shape.rank - 1; d >= 0; d--) {
-      off += (rem % n->shape.d[d]) * istr[n->perm[d]];
+      off += (rem % n->shape.d[d]) * istr[node_perm(n)->perm[d]];
       rem /= n->shape.d[d];
     }
     out[lin] = ins[0][off];
@@ -313,8 +343,9 @@ static void ev_matmul(const Node *n, double *out, double *const *ins) {
   Node *a = A(n);
   int r = n->shape.rank;
   int64_t batch = r == 3 ? n->shape.d[0] : 1, M = n->shape.d[r - 2], N = n->shape.d[r - 1];
+  bool ta = node_matmul(n)->ta, tb = node_matmul(n)->tb;
   int64_t m_, K;
-  mat_dims(a, n->ta, &m_, &K);
+  mat_dims(a, ta, &m_, &K);
   for (int64_t p = 0; p < batch; p++) {
     const double *A_ = ins[0] + p * M * K, *B_ = ins[1] + p * K * N;
     double *C = out + p * M * N;
@@ -322,7 +353,7 @@ static void ev_matmul(const Node *n, double *out, double *const *ins) {
       for (int64_t j = 0; j < N; j++) {
         double acc = 0;
         for (int64_t k = 0; k < K; k++)
-          acc += (n->ta ? A_[k * M + i] : A_[i * K + k]) * (n->tb ? B_[j * K + k] : B_[k * N + j]);
+          acc += (ta ? A_[k * M + i] : A_[i * K + k]) * (tb ? B_[j * K + k] : B_[k * N + j]);
         C[i * N + j] = acc;
       }
   }
@@ -331,7 +362,7 @@ static void ev_matmul(const Node *n, double *out, double *const *ins) {
 /* The first maximum along the axis wins (a NaN counts as the maximum). */
 static void ev_argmax_mask(const Node *n, double *out, double *const *ins) {
   Shape s = n->shape;
-  int ax = __builtin_ctz(n->axes);
+  int ax = __builtin_ctz(node_reduce(n)->axes);
   int64_t len = s.d[ax], inner = 1, cnt = shape_count(s);
   for (int d = ax + 1; d < s.rank; d++) inner *= s.d[d];
   for (int64_t i = 0; i < cnt; i++) out[i] = 0;
@@ -351,27 +382,12 @@ static void ev_onehot(const Node *n, double *out, double *const *ins) {
     for (int64_t c = 0; c < C; c++) out[i * C + c] = ins[0][i] == (double)c;
 }
 
-/* ---------------------------------------------------------------- attributes, cost */
-
-static void pr_powc(FILE *f, const Node *n) { fprintf(f, " ^%g", n->value); }
-static void pr_reduce(FILE *f, const Node *n) {
-  fprintf(f, " axes=0x%x%s", n->axes, n->op == OP_MAX && n->k == 1 ? " first" : "");
-}
-static void pr_axes(FILE *f, const Node *n) { fprintf(f, " axes=0x%x", n->axes); }
-static void pr_matmul(FILE *f, const Node *n) {
-  if (n->ta || n->tb) fprintf(f, " %s%s", n->ta ? "tA" : "", n->tb ? "tB" : "");
-}
-static void pr_perm(FILE *f, const Node *n) {
-  fprintf(f, " perm=[");
-  for (int i = 0; i < n->shape.rank; i++) fprintf(f, "%s%d", i ? "," : "", n->perm[i]);
-  fprintf(f, "]");
-}
-static void pr_classes(FILE *f, const Node *n) { fprintf(f, " classes=%g", n->value); }
+/* ---------------------------------------------------------------- cost */
 
 static double flops_matmul(const Node *n) { /* out [.., M, N], inner K */
   const Node *a = A(n);
   int r = a->shape.rank;
-  double k = (double)(n->ta ? a->shape.d[r - 2] : a->shape.d[r - 1]);
+  double k = (double)(node_matmul(n)->ta ? a->shape.d[r - 2] : a->shape.d[r - 1]);
   return 2.0 * (double)shape_count(n->shape) * k;
 }
 
@@ -384,9 +400,9 @@ static double flops_matmul(const Node *n) { /* out [.., M, N], inner K */
 #define KERNEL CLS_KERNEL
 
 const OpInfo gc_ops[OP__COUNT] = {
-    [OP_INPUT] = {.name = "input", .arity = 0, .cls = CLS_LEAF},
-    [OP_PARAM] = {.name = "param", .arity = 0, .cls = CLS_LEAF},
-    [OP_CONST] = {.name = "const", .arity = 0, .cls = CLS_LEAF, .shape = shape_const, .attrs = ATTR_VALUE},
+    [OP_INPUT] = {.name = "input", .arity = 0, .cls = CLS_LEAF, .dtype = DTR_LEAF},
+    [OP_PARAM] = {.name = "param", .arity = 0, .cls = CLS_LEAF, .dtype = DTR_LEAF},
+    [OP_CONST] = {.name = "const", .arity = 0, .cls = CLS_LEAF, .shape = shape_const, .attr = ATTR_CONST},
     ELEM1(NEG, neg, grad_neg),
     ELEM1(EXP, exp, grad_exp),
     ELEM1(LOG, log, grad_log),
@@ -400,10 +416,10 @@ const OpInfo gc_ops[OP__COUNT] = {
     ELEM1(SOFTPLUS, softplus, grad_softplus),
     ELEM1(ERF, erf, grad_erf),
     [OP_POWC] = {.name = "powc", .arity = 1, .cls = CLS_ELEM, .shape = shape_same, .grad = grad_powc,
-                 .eval1 = ev_powc, .attrs = ATTR_VALUE, .flags = OPF_STORES_ONCE, .print = pr_powc},
+                 .eval1 = ev_powc, .attr = ATTR_POW, .flags = OPF_STORES_ONCE},
     [OP_EXPAND] = {.name = "expand", .arity = 1, .cls = CLS_ELEM, .shape = shape_expand, .grad = grad_expand,
                    .eval1 = ev_id, .flags = OPF_STORES_ONCE},
-    [OP_DETACH] = {.name = "detach", .arity = 1, .cls = CLS_ALIAS, .shape = shape_detach},
+    [OP_DETACH] = {.name = "detach", .arity = 1, .cls = CLS_ALIAS, .shape = shape_detach, .dtype = DTR_LIKE},
     ELEM2(ADD, add, grad_add),
     ELEM2(SUB, sub, grad_sub),
     ELEM2(MUL, mul, grad_mul),
@@ -412,37 +428,36 @@ const OpInfo gc_ops[OP__COUNT] = {
     ELEM2(MINIMUM, minimum, grad_minimum),
     ELEM2(EQ, eq, NULL),
     [OP_SUM] = {.name = "sum", .arity = 1, .cls = CLS_REDUCE, .shape = shape_reduce, .grad = grad_sum,
-                .eval1 = ev_sum1, .evalk = ev_reduce, .unit = 0, .attrs = ATTR_AXES, .flags = OPF_STORES_ONCE,
-                .print = pr_reduce},
+                .eval1 = ev_sum1, .evalk = ev_reduce, .unit = 0, .attr = ATTR_REDUCE, .flags = OPF_STORES_ONCE},
     [OP_MAX] = {.name = "max", .arity = 1, .cls = CLS_REDUCE, .shape = shape_reduce, .grad = grad_max,
-                .eval1 = ev_max1, .evalk = ev_reduce, .unit = -INFINITY, .attrs = ATTR_AXES | ATTR_K,
-                .flags = OPF_STORES_ONCE, .print = pr_reduce},
-    [OP_RESHAPE] = {.name = "reshape", .arity = 1, .cls = CLS_ALIAS, .shape = shape_reshape, .grad = grad_reshape},
+                .eval1 = ev_max1, .evalk = ev_reduce, .unit = -INFINITY, .attr = ATTR_REDUCE,
+                .flags = OPF_STORES_ONCE},
+    [OP_RESHAPE] = {.name = "reshape", .arity = 1, .cls = CLS_ALIAS, .shape = shape_reshape, .grad = grad_reshape,
+                    .dtype = DTR_LIKE},
     [OP_PERMUTE] = {.name = "permute", .arity = 1, .cls = KERNEL, .shape = shape_permute, .grad = grad_permute,
-                    .evalk = ev_permute, .attrs = ATTR_PERM, .flags = OPF_STORES_ONCE, .print = pr_perm},
+                    .evalk = ev_permute, .attr = ATTR_PERM, .flags = OPF_STORES_ONCE},
     [OP_MATMUL] = {.name = "matmul", .arity = 2, .cls = KERNEL, .shape = shape_matmul, .grad = grad_matmul,
-                   .evalk = ev_matmul, .attrs = ATTR_TRANS, .print = pr_matmul, .flops = flops_matmul},
+                   .evalk = ev_matmul, .attr = ATTR_MATMUL, .flops = flops_matmul},
     [OP_ONEHOT] = {.name = "onehot", .arity = 1, .cls = KERNEL, .shape = shape_onehot, .evalk = ev_onehot,
-                   .attrs = ATTR_VALUE, .print = pr_classes},
+                   .attr = ATTR_ONEHOT, .dtype = DTR_LABELS},
     [OP_ARGMAX_MASK] = {.name = "argmax_mask", .arity = 1, .cls = KERNEL, .shape = shape_argmax_mask,
-                        .evalk = ev_argmax_mask, .attrs = ATTR_AXES, .print = pr_axes},
+                        .evalk = ev_argmax_mask, .attr = ATTR_REDUCE},
     [OP_CONV2D] = {.name = "conv2d", .arity = 2, .cls = KERNEL, .shape = shape_conv2d, .grad = grad_conv2d,
-                   .evalk = ev_conv2d, .attrs = ATTR_STRIDE, .flags = OPF_STORES_ONCE, .print = pr_window,
-                   .flops = flops_conv},
+                   .evalk = ev_conv2d, .attr = ATTR_CONV, .flags = OPF_STORES_ONCE, .flops = flops_conv},
     [OP_CONV2D_DX] = {.name = "conv2d_dx", .arity = 2, .cls = KERNEL, .shape = shape_preset4,
-                      .evalk = ev_conv2d_dx, .attrs = ATTR_STRIDE, .print = pr_window, .flops = flops_conv},
+                      .evalk = ev_conv2d_dx, .attr = ATTR_CONV, .flops = flops_conv},
     [OP_CONV2D_DW] = {.name = "conv2d_dw", .arity = 2, .cls = KERNEL, .shape = shape_preset4,
-                      .evalk = ev_conv2d_dw, .attrs = ATTR_STRIDE, .flags = OPF_STORES_ONCE, .print = pr_window,
-                      .flops = flops_conv},
+                      .evalk = ev_conv2d_dw, .attr = ATTR_CONV, .flags = OPF_STORES_ONCE, .flops = flops_conv},
     [OP_MAXPOOL] = {.name = "max_pool2d", .arity = 1, .cls = KERNEL, .shape = shape_pool, .grad = grad_maxpool,
-                    .evalk = ev_maxpool, .attrs = ATTR_K | ATTR_STRIDE, .print = pr_window},
+                    .evalk = ev_maxpool, .attr = ATTR_POOL},
     [OP_MAXPOOL_DX] = {.name = "max_pool2d_dx", .arity = 2, .cls = KERNEL, .shape = shape_preset4,
-                       .evalk = ev_maxpool_dx, .attrs = ATTR_K | ATTR_STRIDE, .print = pr_window},
+                       .evalk = ev_maxpool_dx, .attr = ATTR_POOL},
     [OP_AVGPOOL] = {.name = "avg_pool2d", .arity = 1, .cls = KERNEL, .shape = shape_pool, .grad = grad_avgpool,
-                    .evalk = ev_avgpool, .attrs = ATTR_K | ATTR_STRIDE, .print = pr_window},
+                    .evalk = ev_avgpool, .attr = ATTR_POOL},
     [OP_AVGPOOL_DX] = {.name = "avg_pool2d_dx", .arity = 1, .cls = KERNEL, .shape = shape_preset4,
-                       .evalk = ev_avgpool_dx, .attrs = ATTR_K | ATTR_STRIDE, .print = pr_window},
+                       .evalk = ev_avgpool_dx, .attr = ATTR_POOL},
     /* sinks (entry.c): stored by the kernel they ride on, or a kernel of their own */
-    [OP_COPY] = {.name = "copy", .arity = 1, .cls = CLS_ELEM, .shape = shape_sink, .grad = NULL, .eval1 = ev_id},
+    [OP_COPY] = {.name = "copy", .arity = 1, .cls = CLS_ELEM, .shape = shape_sink, .grad = NULL, .eval1 = ev_id,
+                 .dtype = DTR_COPY},
     [OP_SGD] = {.name = "sgd", .arity = 2, .cls = CLS_ELEM, .shape = shape_sink, .grad = NULL, .eval1 = ev_id},
 };

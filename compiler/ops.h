@@ -1,15 +1,16 @@
-/* ops.h — the primitive operators and the table that holds everything about each.
+/* ops.h — the list of primitive operators (name, arity, class).
  *
- * One row of OPS per primitive; ops.c defines, next to each other, its shape rule, its
- * derivative (built from other primitives, so the backward graph is ordinary graph
- * nodes), its reference evaluation (float64, the test oracle) and its lowering (a
- * scalar LLVM emitter for elementwise ops, a kernel emitter for the others).
+ * Everything else about a primitive is its row in the op table gc_ops (opinfo.h; rows
+ * in ops.c and ops_window.c): dtype and shape rules, attributes, its derivative (built
+ * from other primitives, so the backward graph is ordinary graph nodes), its reference
+ * evaluation (float64, the test oracle), FLOPs; its LLVM emitter is its row in the
+ * backend's tables (lower_elem.h, lower_ops.h).
  * Operators of the language that are compositions (softmax, mse, cross_entropy, ...)
  * are not primitives: builtins.c expands them into these.
  * COPY and SGD are the sinks an entry point adds (entry.c): COPY stores its input into
  * an output buffer; SGD(g, p) is a parameter's gradient sink — by the entry's mode it
- * adds g into p's gradient buffer (backward) or stores g and updates p and its momentum
- * in place (train step; lower.c, grad_epilogue). */
+ * adds g into p's gradient buffer (backward) or stores g and applies the optimizer's
+ * update to p and its state in place (train step; lower_update.c). */
 #ifndef GRADC_OPS_H
 #define GRADC_OPS_H
 

@@ -37,9 +37,10 @@ const char *shape_conv2d(Graph *g, Node *n) {
     return arena_printf(g->arena, "conv2d of input %s and weight %s: input has %lld channels, weight expects %lld",
                         shape_str(g->arena, x->shape), shape_str(g->arena, w->shape), (long long)x->shape.d[1],
                         (long long)w->shape.d[1]);
-  int64_t oh = out_size(x->shape.d[2], (int)w->shape.d[2], n->stride, n->pad);
-  int64_t ow = out_size(x->shape.d[3], (int)w->shape.d[3], n->stride, n->pad);
-  if (x->shape.d[2] + 2 * n->pad < w->shape.d[2] || x->shape.d[3] + 2 * n->pad < w->shape.d[3])
+  const ConvAttr *c = node_conv(n);
+  int64_t oh = out_size(x->shape.d[2], (int)w->shape.d[2], c->stride, c->pad);
+  int64_t ow = out_size(x->shape.d[3], (int)w->shape.d[3], c->stride, c->pad);
+  if (x->shape.d[2] + 2 * c->pad < w->shape.d[2] || x->shape.d[3] + 2 * c->pad < w->shape.d[3])
     return arena_printf(g->arena, "conv2d kernel %s is larger than the padded input %s", shape_str(g->arena, w->shape),
                         shape_str(g->arena, x->shape));
   n->shape = (Shape){4, {x->shape.d[0], w->shape.d[0], oh, ow}};
@@ -50,11 +51,12 @@ const char *shape_pool(Graph *g, Node *n) {
   Node *x = X0(n);
   const char *e = need4(g, n, x, gc_ops[n->op].name);
   if (e) return e;
-  if (n->k > x->shape.d[2] || n->k > x->shape.d[3])
-    return arena_printf(g->arena, "%s window %d is larger than the input %s", gc_ops[n->op].name, n->k,
+  const PoolAttr *p = node_pool(n);
+  if (p->k > x->shape.d[2] || p->k > x->shape.d[3])
+    return arena_printf(g->arena, "%s window %d is larger than the input %s", gc_ops[n->op].name, p->k,
                         shape_str(g->arena, x->shape));
-  n->shape = (Shape){4, {x->shape.d[0], x->shape.d[1], out_size(x->shape.d[2], n->k, n->stride, 0),
-                         out_size(x->shape.d[3], n->k, n->stride, 0)}};
+  n->shape = (Shape){4, {x->shape.d[0], x->shape.d[1], out_size(x->shape.d[2], p->k, p->stride, 0),
+                         out_size(x->shape.d[3], p->k, p->stride, 0)}};
   return NULL;
 }
 
@@ -68,14 +70,17 @@ const char *shape_preset4(Graph *g, Node *n) {
 /* ---------------------------------------------------------------- derivatives */
 
 void grad_conv2d(Graph *g, Node *n, Node *dy, Node **dx) {
-  dx[0] = g_window(g, OP_CONV2D_DX, dy, X1(n), 0, n->stride, n->pad, X0(n)->shape);
-  dx[1] = g_window(g, OP_CONV2D_DW, X0(n), dy, 0, n->stride, n->pad, X1(n)->shape);
+  const ConvAttr *c = node_conv(n);
+  dx[0] = g_conv(g, OP_CONV2D_DX, dy, X1(n), c->stride, c->pad, X0(n)->shape);
+  dx[1] = g_conv(g, OP_CONV2D_DW, X0(n), dy, c->stride, c->pad, X1(n)->shape);
 }
 void grad_maxpool(Graph *g, Node *n, Node *dy, Node **dx) {
-  dx[0] = g_window(g, OP_MAXPOOL_DX, X0(n), dy, n->k, n->stride, 0, X0(n)->shape);
+  const PoolAttr *p = node_pool(n);
+  dx[0] = g_pool(g, OP_MAXPOOL_DX, X0(n), dy, p->k, p->stride, X0(n)->shape);
 }
 void grad_avgpool(Graph *g, Node *n, Node *dy, Node **dx) {
-  dx[0] = g_window(g, OP_AVGPOOL_DX, dy, NULL, n->k, n->stride, 0, X0(n)->shape);
+  const PoolAttr *p = node_pool(n);
+  dx[0] = g_pool(g, OP_AVGPOOL_DX, dy, NULL, p->k, p->stride, X0(n)->shape);
 }
 
 /* ---------------------------------------------------------------- reference evaluation */
@@ -88,7 +93,9 @@ typedef struct {
   int s, p;
 } Conv;
 
-static Conv conv_of(const Node *n, Shape xs, Shape ws, Shape ys) { return (Conv){xs, ws, ys, n->stride, n->pad}; }
+static Conv conv_of(const Node *n, Shape xs, Shape ws, Shape ys) {
+  return (Conv){xs, ws, ys, node_conv(n)->stride, node_conv(n)->pad};
+}
 
 static void ev_conv_loops(Conv c, double *y, const double *x, const double *w, double *dx, double *dw, const double *dy) {
   for (int64_t n = 0; n < c.ys.d[0]; n++)
@@ -146,25 +153,19 @@ static void ev_pool(Shape xs, Shape ys, int k, int s, int mode, double *out, con
         }
 }
 void ev_maxpool(const Node *n, double *out, double *const *in) {
-  ev_pool(X0(n)->shape, n->shape, n->k, n->stride, 0, out, in[0], NULL);
+  ev_pool(X0(n)->shape, n->shape, node_pool(n)->k, node_pool(n)->stride, 0, out, in[0], NULL);
 }
 void ev_maxpool_dx(const Node *n, double *out, double *const *in) { /* in: x, dy */
-  ev_pool(n->shape, X1(n)->shape, n->k, n->stride, 1, out, in[0], in[1]);
+  ev_pool(n->shape, X1(n)->shape, node_pool(n)->k, node_pool(n)->stride, 1, out, in[0], in[1]);
 }
 void ev_avgpool(const Node *n, double *out, double *const *in) {
-  ev_pool(X0(n)->shape, n->shape, n->k, n->stride, 2, out, in[0], NULL);
+  ev_pool(X0(n)->shape, n->shape, node_pool(n)->k, node_pool(n)->stride, 2, out, in[0], NULL);
 }
 void ev_avgpool_dx(const Node *n, double *out, double *const *in) { /* in: dy */
-  ev_pool(n->shape, X0(n)->shape, n->k, n->stride, 3, out, NULL, in[0]);
+  ev_pool(n->shape, X0(n)->shape, node_pool(n)->k, node_pool(n)->stride, 3, out, NULL, in[0]);
 }
 
-/* ---------------------------------------------------------------- attributes, cost */
-
-void pr_window(FILE *f, const Node *n) {
-  if (gc_ops[n->op].attrs & ATTR_K) fprintf(f, " k=%d", n->k);
-  fprintf(f, " stride=%d", n->stride);
-  if (n->pad) fprintf(f, " pad=%d", n->pad);
-}
+/* ---------------------------------------------------------------- cost */
 
 /* Every (output element, C, KH, KW) pair of the forward convolution, for it and for
  * its two gradients. */

@@ -17,7 +17,6 @@ void ev_maxpool_dx(const Node *n, double *out, double *const *in);
 void ev_avgpool(const Node *n, double *out, double *const *in);
 void ev_avgpool_dx(const Node *n, double *out, double *const *in);
 
-void pr_window(FILE *f, const Node *n);
 double flops_conv(const Node *n);
 
 #endif

@@ -8,7 +8,6 @@
  * from its roots in topological order, dropping everything unreachable. */
 #include "opt.h"
 #include <stdint.h>
-#include <string.h>
 #include "opinfo.h"
 
 static Node *resolve(Node *n) {
@@ -16,7 +15,8 @@ static Node *resolve(Node *n) {
   return n;
 }
 
-static bool is_const(const Node *n, double v) { return n->op == OP_CONST && n->value == v; }
+static bool is_const(const Node *n, double v) { return n->op == OP_CONST && node_const(n)->value == v; }
+static double const_value(const Node *n) { return node_const(n)->value; }
 
 /* Does broadcasting `other` against x leave x's shape unchanged? */
 static bool keeps_shape(const Node *x, const Node *other) {
@@ -28,8 +28,9 @@ static bool keeps_shape(const Node *x, const Node *other) {
 static Node *transposed_of(Node *x) {
   if (x->op != OP_PERMUTE) return NULL;
   int r = x->shape.rank;
-  if (r == 2 && x->perm[0] == 1 && x->perm[1] == 0) return x->in[0];
-  if (r == 3 && x->perm[0] == 0 && x->perm[1] == 2 && x->perm[2] == 1) return x->in[0];
+  const int *p = node_perm(x)->perm;
+  if (r == 2 && p[0] == 1 && p[1] == 0) return x->in[0];
+  if (r == 3 && p[0] == 0 && p[1] == 2 && p[2] == 1) return x->in[0];
   return NULL;
 }
 
@@ -40,11 +41,11 @@ static Node *simplify(Graph *g, Node *n) {
   /* Constant folding: a constant operand is a filled tensor, so is the result. */
   if (op->cls == CLS_ELEM && op->eval1 && n->op != OP_COPY && a->op == OP_CONST &&
       (!b || b->op == OP_CONST))
-    return g_full(g, op->eval1(n, a->value, b ? b->value : 0), n->shape);
-  if (n->op == OP_RESHAPE && a->op == OP_CONST) return g_full(g, a->value, n->shape);
-  if (n->op == OP_MAX && a->op == OP_CONST) return g_full(g, a->value, n->shape);
+    return g_full(g, op->eval1(n, const_value(a), b ? const_value(b) : 0), n->shape);
+  if (n->op == OP_RESHAPE && a->op == OP_CONST) return g_full(g, const_value(a), n->shape);
+  if (n->op == OP_MAX && a->op == OP_CONST) return g_full(g, const_value(a), n->shape);
   if (n->op == OP_SUM && a->op == OP_CONST)
-    return g_full(g, a->value * (double)(shape_count(a->shape) / shape_count(n->shape)), n->shape);
+    return g_full(g, const_value(a) * (double)(shape_count(a->shape) / shape_count(n->shape)), n->shape);
   switch (n->op) {
   case OP_ADD:
     if (is_const(b, 0) && keeps_shape(a, b)) return a;
@@ -64,7 +65,7 @@ static Node *simplify(Graph *g, Node *n) {
     if (a->op == OP_NEG) return a->in[0];
     break;
   case OP_POWC:
-    if (n->value == 1) return a;
+    if (node_pow(n)->exponent == 1) return a;
     break;
   case OP_DETACH: return a; /* gradients are already derived */
   case OP_RESHAPE:
@@ -74,13 +75,14 @@ static Node *simplify(Graph *g, Node *n) {
     break;
   case OP_MATMUL: { /* a transposed operand is read in place: no copy */
     Node *x = transposed_of(a), *y = transposed_of(b);
-    if (x || y) return g_matmul(g, x ? x : a, y ? y : b, n->ta ^ (x != NULL), n->tb ^ (y != NULL));
+    const MatmulAttr *m = node_matmul(n);
+    if (x || y) return g_matmul(g, x ? x : a, y ? y : b, m->ta ^ (x != NULL), m->tb ^ (y != NULL));
     break;
   }
   case OP_SUM: {
     bool trivial = true; /* every reduced axis has size 1 */
     for (int i = 0; i < a->shape.rank; i++)
-      if ((n->axes & (1u << i)) && a->shape.d[i] != 1) trivial = false;
+      if ((node_reduce(n)->axes & (1u << i)) && a->shape.d[i] != 1) trivial = false;
     if (trivial) return a;
     break;
   }
@@ -91,22 +93,17 @@ static Node *simplify(Graph *g, Node *n) {
 
 /* ---- CSE: open addressing over (op, operands, attributes) ---- */
 
+/* Attributes by their kind (gc_attrs, ops_attr.c). */
 static uint64_t node_hash(const Node *n) {
   uint64_t h = 1469598103934665603ull ^ (uint64_t)n->op;
   for (int i = 0; i < n->nin; i++) h = (h ^ (uint64_t)n->in[i]->id) * 1099511628211ull;
-  uint64_t v;
-  memcpy(&v, &n->value, sizeof v);
-  h = (h ^ v) * 1099511628211ull;
-  h = (h ^ n->axes) * 1099511628211ull;
   for (int i = 0; i < n->shape.rank; i++) h = (h ^ (uint64_t)n->shape.d[i]) * 1099511628211ull;
-  h = (h ^ (uint64_t)(n->k * 65536 + n->stride * 256 + n->pad)) * 1099511628211ull;
-  return h ^ (uint64_t)(n->ta * 2 + n->tb);
+  return gc_attrs[gc_ops[n->op].attr].hash(n, h);
 }
 
 static bool node_same(const Node *a, const Node *b) {
-  if (a->op != b->op || a->nin != b->nin || a->value != b->value || a->axes != b->axes || a->ta != b->ta ||
-      a->tb != b->tb || a->k != b->k || a->stride != b->stride || a->pad != b->pad || !shape_eq(a->shape, b->shape) || memcmp(a->perm, b->perm, sizeof a->perm))
-    return false;
+  if (a->op != b->op || a->nin != b->nin || !shape_eq(a->shape, b->shape)) return false;
+  if (!gc_attrs[gc_ops[a->op].attr].same(a, b)) return false;
   for (int i = 0; i < a->nin; i++)
     if (a->in[i] != b->in[i]) return false;
   return true;

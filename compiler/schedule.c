@@ -166,7 +166,7 @@ static Shape row_shape(Shape s) {
 }
 bool rows_total(const Node *n) {
   int r = n->in[0]->shape.rank;
-  return r > 1 && n->axes == (1u << r) - 1;
+  return r > 1 && node_reduce(n)->axes == (1u << r) - 1;
 }
 
 /* Whether kernel k could run inside a rows kernel over s: elementwise work of shape s
@@ -182,7 +182,7 @@ static bool rows_member(const Entry *e, const Kernel *k, Shape s) {
   }
   if (k->kind == KER_ELEM) return shape_eq(k->shape, s) || shape_eq(k->shape, row_shape(s));
   const Node *r = k->nodes[0];
-  return shape_eq(r->in[0]->shape, s) && (r->axes == 1u << (s.rank - 1) || rows_total(r));
+  return shape_eq(r->in[0]->shape, s) && (node_reduce(r)->axes == 1u << (s.rank - 1) || rows_total(r));
 }
 
 /* Whether kernel j reads a value kernel i computes (only_totals: a reduction over
@@ -265,7 +265,7 @@ static void fuse_rows(Graph *g, Entry *e) {
     Kernel *r = &e->kernels[ri];
     if (r->kind != KER_OP || gc_ops[r->nodes[0]->op].cls != CLS_REDUCE) continue;
     Shape s = r->nodes[0]->in[0]->shape;
-    if (s.rank == 0 || s.d[s.rank - 1] < 2 || r->nodes[0]->axes != 1u << (s.rank - 1)) continue;
+    if (s.rank == 0 || s.d[s.rank - 1] < 2 || node_reduce(r->nodes[0])->axes != 1u << (s.rank - 1)) continue;
     /* the kernel runs at the reduction's place, or — when the reduction can move up to
      * it — at the elementwise kernel computing what it reduces (logreg's loss sum joins
      * the loop of sigmoid, softplus and the gradient, which a product reads before the

@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include "opinfo.h"
 
-static const char *dt_name(DType t) { return t == DT_I32 ? "i32" : "f32"; }
-
 static bool in_graph(const Graph *g, const Node *x) {
   return x && x->id >= 0 && x->id < g->n && g->nodes[x->id] == x;
 }
@@ -32,25 +30,51 @@ static const char *check_dims(const Graph *g, const Node *n) {
   for (int i = 0; i < n->shape.rank; i++)
     if (n->shape.d[i] < 1)
       return bad(g, n, arena_printf(g->arena, "has dimension %d of size %lld", i, (long long)n->shape.d[i]));
-  if (n->dtype != DT_F32 && n->dtype != DT_I32) return bad(g, n, arena_printf(g->arena, "has dtype %d", (int)n->dtype));
+  if (!dtype_valid(n->dtype)) return bad(g, n, arena_printf(g->arena, "has dtype %d", (int)n->dtype));
+  if (!dtype_produced(n->dtype))
+    return bad(g, n, arena_printf(g->arena, "has dtype %s, which no op produces yet", dtype_name(n->dtype)));
   return NULL;
 }
 
-/* The op's shape rule, run again on a copy (created f32, as graph_node creates it; the
- * attributes and any constructor-given shape kept), gives the node's shape and dtype. */
+/* The op's dtype rule (OpInfo.dtype): its operands' dtypes and its result's. */
+static const char *check_dtypes(const Graph *g, const Node *n) {
+  const char *op = gc_ops[n->op].name;
+  for (int j = 0; j < n->nin; j++) {
+    DType want = op_operand_dtype(n, j), got = n->in[j]->dtype;
+    if (want != DT__COUNT && got != want)
+      return bad(g, n, arena_printf(g->arena, "reads %%%d, which is %s; %s takes %s", n->in[j]->id, dtype_name(got), op,
+                                    dtype_name(want)));
+  }
+  DType want = op_result_dtype(n);
+  if (n->dtype != want)
+    return bad(g, n,
+               arena_printf(g->arena, "is %s but its dtype rule gives %s", dtype_name(n->dtype), dtype_name(want)));
+  return NULL;
+}
+
+/* The attributes of the op's kind hold sane values (gc_attrs, ops_attr.c). */
+static const char *check_attrs(Graph *g, const Node *n) {
+  const AttrInfo *k = &gc_attrs[gc_ops[n->op].attr];
+  const char *err = k->check ? k->check(g->arena, n) : NULL;
+  return err ? bad(g, n, arena_printf(g->arena, "%s (attributes %s)", err, k->name)) : NULL;
+}
+
+/* The op's shape rule, run again on a copy (with the dtype its rule gives, as graph_node
+ * creates it; the attributes and any constructor-given shape kept), gives the node's
+ * shape and dtype. */
 static const char *check_rule(Graph *g, const Node *n) {
   const OpInfo *op = &gc_ops[n->op];
   if (!op->shape) return NULL; /* leaves: the shape is the declaration's */
   Node copy = *n;
-  copy.dtype = DT_F32;
+  copy.dtype = op_result_dtype(n);
   const char *what = g->what;
   g->what = NULL;
   const char *err = op->shape(g, &copy);
   g->what = what;
   if (err) return bad(g, n, arena_printf(g->arena, "fails its shape rule: %s", err));
   if (shape_eq(copy.shape, n->shape) && copy.dtype == n->dtype) return NULL;
-  return bad(g, n, arena_printf(g->arena, "is %s%s but its shape rule gives %s%s", dt_name(n->dtype),
-                                shape_str(g->arena, n->shape), dt_name(copy.dtype), shape_str(g->arena, copy.shape)));
+  return bad(g, n, arena_printf(g->arena, "is %s%s but its shape rule gives %s%s", dtype_name(n->dtype),
+                                shape_str(g->arena, n->shape), dtype_name(copy.dtype), shape_str(g->arena, copy.shape)));
 }
 
 /* Operands: as many as the table says, nodes of the graph placed before n, no sink. */
@@ -100,6 +124,8 @@ static const char *check_node(Graph *g, int i) {
   const char *err = check_operands(g, n);
   if (!err) err = check_dims(g, n);
   if (!err) err = check_role(g, n);
+  if (!err) err = check_dtypes(g, n);
+  if (!err) err = check_attrs(g, n);
   if (!err) err = check_rule(g, n);
   return err;
 }
@@ -130,8 +156,8 @@ static const char *check_roots(const Graph *g) {
     err = check_root(g, d, what);
     if (!err && !p->trainable) err = arena_printf(g->arena, "%s exists, but '%s' is not trainable", what, p->name);
     if (!err && (!shape_eq(d->shape, p->shape) || d->dtype != DT_F32))
-      err = arena_printf(g->arena, "%s (%%%d) is %s%s, the parameter %s%s", what, d->id, dt_name(d->dtype),
-                         shape_str(g->arena, d->shape), dt_name(p->dtype), shape_str(g->arena, p->shape));
+      err = arena_printf(g->arena, "%s (%%%d) is %s%s, the parameter %s%s", what, d->id, dtype_name(d->dtype),
+                         shape_str(g->arena, d->shape), dtype_name(p->dtype), shape_str(g->arena, p->shape));
   }
   return err;
 }

@@ -2,7 +2,10 @@
  *
  * verify_graph checks the whole graph: every node's id is its position and its operands
  * come before it (topological order) and are nodes of the graph; its op is in the table
- * with the table's arity; its shape and dtype are what the op's shape rule gives when run
+ * with the table's arity; its dtype is one the IR produces (f32, i32), its operands' and
+ * its own follow its op's dtype rule (OpInfo.dtype: f32 operands where the op takes f32);
+ * its attributes are sane for their kind (gc_attrs: a stride of at least 1, a
+ * permutation, ...); its shape and dtype are what the op's shape rule gives when run
  * again (on a copy); no node keeps a forwarding pointer (repl) of a finished pass; the
  * leaves, outputs, loss and gradients are nodes of the graph, each gradient with its
  * parameter's shape; sinks (COPY, SGD) are nobody's operand. verify_entry checks what an

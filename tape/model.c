@@ -154,7 +154,8 @@ static void resolve(tape_model *m, const char *const *dnames, const long long *d
         for (int k = 0; k < m->noutputs; k++)
           if (!strcmp(m->outputs[k].name, st->names[j]))
             diag_error(&m->diag, st->name_locs[j], "'%s' is already an output", st->names[j]);
-        m->outputs[m->noutputs++] = (Output){.name = st->names[j], .sym = named_value(m, st->names[j], st->name_locs[j])};
+        m->outputs[m->noutputs++] = (Output){.name = st->names[j], .sym = named_value(m, st->names[j], st->name_locs[j]),
+                                              .loc = st->name_locs[j]};
       }
       break;
     case ST_MINIMIZE:
@@ -195,13 +196,14 @@ static Tensor *run_forward(tape_model *m) {
   for (int k = 0; k < m->noutputs; k++) {
     Output *o = &m->outputs[k];
     Tensor *t = o->sym->t;
+    if (!t->data) /* as the compiler: the ABI's outputs are float buffers */
+      diag_error(&m->diag, o->loc, "'%s' is i32: an output must be f32 (integers are inputs only)", o->name);
     if (!o->buf) {
-      o->i32 = t->data == NULL;
       o->n = t->n;
-      o->buf = tp_calloc(&m->T, t->n * 4);
+      o->buf = tp_calloc(&m->T, t->n * sizeof(float));
     }
     if (o->n != t->n) tp_fail(&m->T, "output '%s' changed size", o->name); /* cannot happen: shapes are static */
-    memcpy(o->buf, o->i32 ? (void *)t->idata : (void *)t->data, t->n * 4);
+    memcpy(o->buf, t->data, t->n * sizeof(float));
   }
   m->loss = NAN;
   if (!m->loss_sym) return NULL;

@@ -31,9 +31,9 @@ typedef struct {
 typedef struct {
   const char *name;
   Sym *sym;
-  void *buf;      /* the value of the last run (float, or int32_t for an i32 output) */
+  SrcLoc loc;     /* of its name in the output statement */
+  float *buf;     /* the value of the last run */
   size_t n;
-  bool i32;
 } Output;
 
 struct tape_model {

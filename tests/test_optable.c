@@ -1,12 +1,15 @@
 /* test_optable.c — the operator table is complete: every primitive of ops.h has what
  * its class needs in the semantic table (gc_ops, opinfo.h: shape rule, derivative,
- * float64 evaluation, attributes) and in the backend's (gc_lower_elem, lower_elem.h; gc_lower_kernel, lower_ops.h), and
- * its positional row agrees with the X-macro list. A primitive added without one of
+ * float64 evaluation) and in the backend's (gc_lower_elem, lower_elem.h; gc_lower_kernel,
+ * lower_ops.h), its attribute kind prints and compares every field (gc_attrs), and its
+ * positional row agrees with the X-macro list. A primitive added without one of
  * them fails here, by name. Whether each differentiable primitive is exercised by a
  * finite-difference case is checked in test_grad.c (grad/every_derivative_is_tested),
- * and by a PyTorch fixture in test_torch_ops.c. */
+ * and by a PyTorch fixture in test_torch_ops.c. Every dtype (dtype.h) has a size and a
+ * name. */
 #define _DEFAULT_SOURCE /* fmemopen */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,30 +85,105 @@ Test(optable, every_op_has_what_its_class_needs) {
   }
 }
 
-/* Each attribute an op reads changes what `--emit ir` prints for it. */
+/* ---- dtypes (dtype.h) ---- */
+
+Test(optable, every_dtype_has_a_size_and_a_name) {
+  static const struct {
+    DType t;
+    size_t size;
+    const char *name;
+  } want[DT__COUNT] = {{DT_F32, sizeof(float), "f32"},   {DT_I32, sizeof(int32_t), "i32"},
+                       {DT_I64, sizeof(int64_t), "i64"}, {DT_I8, sizeof(int8_t), "i8"},
+                       {DT_BOOL, 1, "bool"}};
+  for (int i = 0; i < DT__COUNT; i++) {
+    cr_assert_eq(want[i].t, (DType)i, "dtype %d: list it in `want` (test_optable.c)", i);
+    cr_expect_eq(dtype_size(want[i].t), want[i].size, "%s: %zu bytes", want[i].name, dtype_size(want[i].t));
+    cr_expect_str_eq(dtype_name(want[i].t), want[i].name);
+    cr_expect_eq(dtype_produced(want[i].t), want[i].t == DT_F32 || want[i].t == DT_I32);
+  }
+  Node n = {.dtype = DT_I64, .shape = {2, {3, 4}}};
+  cr_expect_eq(node_bytes(&n), 96);
+  n.dtype = DT_F32;
+  cr_expect_eq(node_bytes(&n), 48);
+}
+
+/* ---- attributes, by kind (gc_attrs, ops_attr.c) ---- */
+
+/* A sample of each kind's attributes, and each of its fields changed: every field of a
+ * kind must show in `--emit ir` and in CSE's comparison. A new kind fails here until
+ * its fields are listed. */
+typedef void (*Change)(NodeAttr *a);
+static void c_value(NodeAttr *a) { a->cnst.value = 3; }
+static void c_exponent(NodeAttr *a) { a->powc.exponent = 3; }
+static void c_classes(NodeAttr *a) { a->onehot.classes = 3; }
+static void c_axes(NodeAttr *a) { a->reduce.axes = 2; }
+static void c_first(NodeAttr *a) { a->reduce.first = true; }
+static void c_perm(NodeAttr *a) { a->perm.perm[0] = 1, a->perm.perm[1] = 0; }
+static void c_ta(NodeAttr *a) { a->matmul.ta = true; }
+static void c_tb(NodeAttr *a) { a->matmul.tb = true; }
+static void c_conv_stride(NodeAttr *a) { a->conv.stride = 2; }
+static void c_pad(NodeAttr *a) { a->conv.pad = 1; }
+static void c_k(NodeAttr *a) { a->pool.k = 3; }
+static void c_pool_stride(NodeAttr *a) { a->pool.stride = 2; }
+
+static const struct {
+  NodeAttr sample;
+  Change change[4]; /* each field, NULL-terminated */
+} kinds[ATTR__COUNT] = {
+    [ATTR_CONST] = {{.cnst = {2}}, {c_value}},
+    [ATTR_POW] = {{.powc = {2}}, {c_exponent}},
+    [ATTR_ONEHOT] = {{.onehot = {2}}, {c_classes}},
+    [ATTR_REDUCE] = {{.reduce = {1, false}}, {c_axes, c_first}},
+    [ATTR_PERM] = {{.perm = {{0, 1}}}, {c_perm}},
+    [ATTR_MATMUL] = {{.matmul = {false, false}}, {c_ta, c_tb}},
+    [ATTR_CONV] = {{.conv = {1, 0}}, {c_conv_stride, c_pad}},
+    [ATTR_POOL] = {{.pool = {2, 1}}, {c_k, c_pool_stride}},
+};
+
+static void printout(const OpInfo *o, const Node *n, char *buf, size_t len) {
+  FILE *f = fmemopen(buf, len, "w");
+  gc_attrs[o->attr].print(f, n);
+  fclose(f);
+}
+
+Test(optable, every_attribute_kind_prints_compares_and_hashes) {
+  for (int k = 0; k < ATTR__COUNT; k++) {
+    const AttrInfo *a = &gc_attrs[k];
+    cr_assert(a->name && a->same && a->hash, "attribute kind %d has no row in gc_attrs", k);
+    if (k == ATTR_NONE) continue;
+    cr_expect(a->print, "attribute kind %s has no printer", a->name);
+    cr_expect(kinds[k].change[0], "attribute kind %s: list its fields in `kinds` (test_optable.c)", a->name);
+  }
+}
+
+/* Each attribute an op reads changes what `--emit ir` prints for it, and what CSE sees. */
 Test(optable, every_attribute_is_printed) {
   for (int op = 0; op < OP__COUNT; op++) {
     const OpInfo *o = &gc_ops[op];
-    if (op == OP_CONST || !o->attrs) continue; /* a constant prints its value itself (irprint.c) */
-    cr_assert(o->print, "%s reads attributes (0x%x) but has no printer", o->name, o->attrs);
-    for (unsigned bit = 1; bit <= ATTR_STRIDE; bit <<= 1) {
-      if (!(o->attrs & bit)) continue;
-      Node a = {.op = (OpKind)op, .shape = {2, {3, 4}}, .perm = {0, 1}, .axes = 1, .value = 2, .k = 2, .stride = 1};
+    if (o->attr == ATTR_NONE) continue;
+    const AttrInfo *k = &gc_attrs[o->attr];
+    cr_assert(k->print, "%s reads attributes (%s) but its kind has no printer", o->name, k->name);
+    for (int i = 0; kinds[o->attr].change[i]; i++) {
+      Node a = {.op = (OpKind)op, .shape = {2, {3, 4}}, .attr = kinds[o->attr].sample};
       Node b = a;
-      if (bit == ATTR_VALUE) b.value = 3;
-      if (bit == ATTR_AXES) b.axes = 2;
-      if (bit == ATTR_PERM) b.perm[0] = 1, b.perm[1] = 0;
-      if (bit == ATTR_TRANS) b.ta = true;
-      if (bit == ATTR_K) b.k = op == OP_MAX ? 1 : 3;
-      if (bit == ATTR_STRIDE) b.stride = 2;
+      kinds[o->attr].change[i](&b.attr);
       char pa[256] = "", pb[256] = "";
-      FILE *f = fmemopen(pa, sizeof pa, "w");
-      o->print(f, &a);
-      fclose(f);
-      f = fmemopen(pb, sizeof pb, "w");
-      o->print(f, &b);
-      fclose(f);
-      cr_expect(strcmp(pa, pb), "%s: attribute 0x%x changed but the printout did not ('%s')", o->name, bit, pa);
+      printout(o, &a, pa, sizeof pa);
+      printout(o, &b, pb, sizeof pb);
+      cr_expect(strcmp(pa, pb), "%s: field %d of its attributes (%s) changed but the printout did not ('%s')", o->name,
+                i, k->name, pa);
+      cr_expect(!k->same(&a, &b), "%s: field %d of its attributes (%s) changed but CSE sees the same", o->name, i,
+                k->name);
+      Node c = b;
+      cr_expect(k->same(&b, &c) && k->hash(&b, 1) == k->hash(&c, 1), "%s: equal attributes differ for CSE", o->name);
     }
   }
 }
+
+#ifndef NDEBUG
+/* Debug builds: reading a node's attributes as another kind's is caught. */
+Test(optable, an_attribute_of_another_kind_aborts, .signal = SIGABRT) {
+  Node n = {.op = OP_SUM};
+  node_conv(&n)->stride = 1;
+}
+#endif

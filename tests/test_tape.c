@@ -386,6 +386,7 @@ Test(tape_api, bad_models_are_rejected_with_a_message) {
       {"model m\nparam w : f32[3] = gauss\noutput w\n", "unknown initialiser"},
       {"model m\ninput x : f32[3]\n", "computes nothing"},
       {"model m\ninput x : f32[3]\ny = x\noutput y, y\n", "already an output"},
+      {"model m\ninput l : i32[3]\ny = l\noutput y\n", "an output must be f32"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char err[4096] = "";

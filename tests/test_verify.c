@@ -5,9 +5,10 @@
  * build, bake (with zero weights), autodiff, optimize, then the entry points' sinks —
  * with the verifier after each pass, for training and for inference; the shipped ones
  * also through gc_compile with gc_options.verify. Then graphs broken on purpose are
- * caught, each with a message naming the node: a wrong shape or dtype, an operand placed
- * after its reader or outside the graph, a wrong number of operands, a forwarding pointer
- * left behind, a gradient of the wrong shape, an output outside the graph, a sink storing
+ * caught, each with a message naming the node: a wrong shape or dtype, an f32 op reading
+ * an i32 value, a dtype no op produces, an attribute out of range or of another op, an
+ * operand placed after its reader or outside the graph, a wrong number of operands, a
+ * forwarding pointer left behind, a gradient of the wrong shape, an output outside the graph, a sink storing
  * into another value's argument. A failure after a pass is an internal error: abort(). */
 #define _DEFAULT_SOURCE /* mkdtemp */
 #include <criterion/criterion.h>
@@ -19,6 +20,7 @@
 #include "build.h"
 #include "autodiff.h"
 #include "entry.h"
+#include "opinfo.h"
 #include "opt.h"
 #include "verify.h"
 #include "weights.h"
@@ -221,7 +223,39 @@ Test(verify, catches_a_wrong_dtype) {
   Small s = small();
   Node *n = first(s.g, OP_RELU);
   n->dtype = DT_I32;
-  refused(&s, arena_printf(s.a, "node %%%d (relu 'h') is i32", n->id), "its shape rule gives f32");
+  refused(&s, arena_printf(s.a, "node %%%d (relu 'h') is i32", n->id), "its dtype rule gives f32");
+}
+
+Test(verify, catches_a_dtype_no_op_produces) {
+  Small s = small();
+  Node *n = first(s.g, OP_RELU);
+  n->dtype = DT_I8;
+  refused(&s, name_of(&s, n), "has dtype i8, which no op produces yet");
+}
+
+Test(verify, catches_an_f32_op_reading_i32) {
+  Small s = small();
+  Node *x = s.g->inputs[0], *n = NULL;
+  for (int i = 0; !n && i < s.g->n; i++)
+    if (s.g->nodes[i]->op == OP_MATMUL && s.g->nodes[i]->in[0] == x) n = s.g->nodes[i];
+  cr_assert_not_null(n);
+  x->dtype = DT_I32; /* an input may be i32; matmul takes f32 */
+  refused(&s, name_of(&s, n), arena_printf(s.a, "reads %%%d, which is i32; matmul takes f32", x->id));
+}
+
+Test(verify, catches_an_attribute_out_of_range) {
+  Small s = small();
+  Node *n = first(s.g, OP_SUM);
+  node_reduce(n)->axes = 1u << n->in[0]->shape.rank;
+  refused(&s, name_of(&s, n), arena_printf(s.a, "reduces axes 0x%x of a rank-%d operand", 1u << n->in[0]->shape.rank,
+                                           n->in[0]->shape.rank));
+}
+
+Test(verify, catches_an_attribute_of_another_op) {
+  Small s = small();
+  Node *n = first(s.g, OP_SUM);
+  node_reduce(n)->first = true; /* max's flag */
+  refused(&s, name_of(&s, n), "has the flag `first`, which only max has (attributes reduce)");
 }
 
 Test(verify, catches_an_operand_after_its_reader) {

@@ -128,6 +128,51 @@ static int check_param(gradc_model *m, gc_graph *ref, tape_model *tp, const grad
   return bad;
 }
 
+/* The same inputs and parameters (drawn with seed) in all three; then a backward of the
+ * compiled model and of the tape (the reference is evaluated by check_param). 0, or 1 with
+ * the message printed (or in gradc_error). */
+static int run_all(gradc_model *m, gc_graph *ref, tape_model *tp, uint64_t seed) {
+  if (gradc_init(m, seed)) return 1;
+  share_inputs(m, ref, seed);
+  for (size_t i = 0; i < gradc_num_tensors(m); i++) { /* the same parameters in float64 */
+    const gradc_tensor_info *t = gradc_tensor_at(m, i);
+    if (t->role != GRADC_ROLE_PARAM) continue;
+    size_t n;
+    float *p = gradc_tensor(m, t->name, &n);
+    double *rp = gc_graph_tensor(ref, t->name, NULL);
+    for (size_t k = 0; k < n; k++) rp[k] = p[k];
+  }
+  gradc_zero_grad(m);
+  if (gradc_backward(m) || copy_to_tape(m, tp, "gradc check")) return 1;
+  if (tape_zero_grad(tp), tape_backward(tp)) return fprintf(stderr, "gradc check: tape engine: %s\n", tape_error(tp)), 1;
+  return 0;
+}
+
+/* The table: one row per trainable parameter, and the verdict. 0 when it passed. */
+static int report(const ModelArgs *ma, gradc_model *m, gc_graph *ref, tape_model *tp, uint64_t seed, double perturb) {
+  printf("gradc check %s (seed %llu): loss %.9g compiled, %.9g tape, %.9g float64 reference\n", ma->model,
+         (unsigned long long)seed, (double)gradc_loss(m), (double)tape_loss(tp), ref_loss(ref));
+  printf("%-16s %9s %7s   %-23s   %-23s   %-23s\n", "", "", "", "compiled vs FD(f64)", "compiled vs tape",
+         "symbolic(f64) vs FD");
+  printf("%-16s %9s %7s   %11s %11s   %11s %11s   %11s %11s\n", "param", "elements", "probed", "max abs", "max rel",
+         "max abs", "max rel", "max abs", "max rel");
+  int bad = 0, rows = 0;
+  bool detaches = gc_graph_detaches(ref);
+  for (size_t i = 0; i < gradc_num_tensors(m); i++) {
+    const gradc_tensor_info *t = gradc_tensor_at(m, i);
+    if (t->role == GRADC_ROLE_PARAM && t->trainable) bad += check_param(m, ref, tp, t, perturb, detaches), rows++;
+  }
+  if (!rows) { /* every parameter frozen: nothing was compared, which is not a pass */
+    fprintf(stderr, "gradc check: model '%s' has no trainable parameter: nothing to check\n", gradc_model_name(m));
+    bad = 1;
+  }
+  if (detaches)
+    printf("the model calls detach(): its gradients, as PyTorch's, are not the derivative finite differences\n"
+           "measure, so the FD columns are shown but not judged; the tape is the reference\n");
+  printf("%s\n", bad ? "gradient check FAILED" : "gradient check passed");
+  return bad ? 1 : 0;
+}
+
 int cmd_check(int argc, char **argv) {
   ModelArgs ma = {0};
   uint64_t seed = 0;
@@ -165,48 +210,9 @@ int cmd_check(int argc, char **argv) {
   }
   const char *pert = getenv("GRADC_CHECK_PERTURB");
   double perturb = pert ? atof(pert) : 0;
-  if (!rc && gradc_init(m, seed)) rc = 1;
+  if (!rc) rc = run_all(m, ref, tp, seed);
   if (!rc) {
-    share_inputs(m, ref, seed);
-    for (size_t i = 0; i < gradc_num_tensors(m); i++) { /* the same parameters in float64 */
-      const gradc_tensor_info *t = gradc_tensor_at(m, i);
-      if (t->role != GRADC_ROLE_PARAM) continue;
-      size_t n;
-      float *p = gradc_tensor(m, t->name, &n);
-      double *rp = gc_graph_tensor(ref, t->name, NULL);
-      for (size_t k = 0; k < n; k++) rp[k] = p[k];
-    }
-    gradc_zero_grad(m);
-    if (gradc_backward(m)) rc = 1;
-    else if (copy_to_tape(m, tp, "gradc check")) rc = 1;
-    else if (tape_zero_grad(tp), tape_backward(tp)) {
-      fprintf(stderr, "gradc check: tape engine: %s\n", tape_error(tp));
-      rc = 1;
-    }
-  }
-  if (!rc) {
-    printf("gradc check %s (seed %llu): loss %.9g compiled, %.9g tape, %.9g float64 reference\n", ma.model,
-           (unsigned long long)seed,
-           (double)gradc_loss(m), (double)tape_loss(tp), ref_loss(ref));
-    printf("%-16s %9s %7s   %-23s   %-23s   %-23s\n", "", "", "", "compiled vs FD(f64)", "compiled vs tape",
-           "symbolic(f64) vs FD");
-    printf("%-16s %9s %7s   %11s %11s   %11s %11s   %11s %11s\n", "param", "elements", "probed", "max abs", "max rel",
-           "max abs", "max rel", "max abs", "max rel");
-    int bad = 0, rows = 0;
-    bool detaches = gc_graph_detaches(ref);
-    for (size_t i = 0; i < gradc_num_tensors(m); i++) {
-      const gradc_tensor_info *t = gradc_tensor_at(m, i);
-      if (t->role == GRADC_ROLE_PARAM && t->trainable) bad += check_param(m, ref, tp, t, perturb, detaches), rows++;
-    }
-    if (!rows) { /* every parameter frozen: nothing was compared, which is not a pass */
-      fprintf(stderr, "gradc check: model '%s' has no trainable parameter: nothing to check\n", gradc_model_name(m));
-      bad = 1;
-    }
-    if (detaches)
-      printf("the model calls detach(): its gradients, as PyTorch's, are not the derivative finite differences\n"
-             "measure, so the FD columns are shown but not judged; the tape is the reference\n");
-    printf("%s\n", bad ? "gradient check FAILED" : "gradient check passed");
-    rc = bad ? 1 : 0;
+    rc = report(&ma, m, ref, tp, seed, perturb);
   } else if (gradc_error(m)[0]) {
     fprintf(stderr, "gradc check: %s\n", gradc_error(m));
   }

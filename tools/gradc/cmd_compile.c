@@ -131,96 +131,122 @@ static int clobbers(const gc_options *o) {
   return 0;
 }
 
-int cmd_compile(int argc, char **argv) {
-  ModelArgs m = {0};
-  gc_options o = {.opt_level = 2, .emit = GC_EMIT_SO};
-  env_options(&o);
+/* What `gradc compile` was asked. */
+typedef struct {
+  ModelArgs m;
+  gc_options o;
   const char *freeze[64];
-  int nfreeze = 0;
-  unsigned dump_named = 0;
+  int nfreeze;
+  unsigned dump_named;
+} CompileArgs;
+
+/* Option argv[*i] (advancing *i past its value): 0 when taken, else the exit status. */
+static int compile_option(CompileArgs *a, int argc, char **argv, int *i) {
+  gc_options *o = &a->o;
   const char *v;
+  int rc;
+  if ((v = opt_value("-o", argc, argv, i))) {
+    o->out = v;
+  } else if ((v = opt_value("--emit", argc, argv, i))) {
+    int k = 0;
+    while (k < 7 && strcmp(emit_names[k], v)) k++;
+    if (k == 7) return fprintf(stderr, "gradc: --emit %s: expected so, obj, asm, llvm, header, ir or dot\n", v), 2;
+    o->emit = (gc_emit)k;
+  } else if ((v = opt_value("--target", argc, argv, i))) {
+    o->triple = v;
+  } else if ((v = opt_value("--cpu", argc, argv, i))) {
+    o->cpu = v;
+  } else if ((v = opt_value("--weights", argc, argv, i))) {
+    o->weights = v;
+  } else if ((v = opt_value("--threads", argc, argv, i))) {
+    long long t;
+    if (!parse_int(v, 1, 64, &t)) return fprintf(stderr, "gradc: --threads %s: expected an integer from 1 to 64\n", v), 2;
+    o->threads = (int)t;
+  } else if ((v = opt_value("--dump-after", argc, argv, i))) {
+    if (parse_dump(v, &o->dump_after, &a->dump_named)) return 2;
+  } else if ((rc = optimizer_option(o, argc, argv, i))) {
+    if (rc < 0) return 2;
+  } else if (!strcmp(argv[*i], "--stats")) {
+    o->stats = true;
+  } else if (!strcmp(argv[*i], "--inference")) {
+    o->inference = true;
+  } else if ((v = opt_value("--freeze", argc, argv, i))) {
+    for (char *t = strtok((char *)v, ","); t; t = strtok(NULL, ",")) {
+      if (a->nfreeze == 64) return fprintf(stderr, "gradc compile: --freeze: more than 64 parameters\n"), 2;
+      a->freeze[a->nfreeze++] = t;
+    }
+  } else if (argv[*i][0] == '-' && argv[*i][1] == 'O' && argv[*i][2] >= '0' && argv[*i][2] <= '3' && !argv[*i][3]) {
+    o->opt_level = argv[*i][2] - '0';
+  } else {
+    return unknown_option("compile", argv[*i]);
+  }
+  return 0;
+}
+
+/* The command line into a; 0, or the exit status. */
+static int compile_args(CompileArgs *a, int argc, char **argv) {
+  a->o = (gc_options){.opt_level = 2, .emit = GC_EMIT_SO};
+  env_options(&a->o);
   for (int i = 0; i < argc; i++) {
-    int d = parse_define(&m, argc, argv, &i);
+    int d = parse_define(&a->m, argc, argv, &i), rc;
     if (d < 0) return 2;
     if (d) continue;
-    if ((v = opt_value("-o", argc, argv, &i))) {
-      o.out = v;
-    } else if ((v = opt_value("--emit", argc, argv, &i))) {
-      int k = 0;
-      while (k < 7 && strcmp(emit_names[k], v)) k++;
-      if (k == 7) return fprintf(stderr, "gradc: --emit %s: expected so, obj, asm, llvm, header, ir or dot\n", v), 2;
-      o.emit = (gc_emit)k;
-    } else if ((v = opt_value("--target", argc, argv, &i))) {
-      o.triple = v;
-    } else if ((v = opt_value("--cpu", argc, argv, &i))) {
-      o.cpu = v;
-    } else if ((v = opt_value("--weights", argc, argv, &i))) {
-      o.weights = v;
-    } else if ((v = opt_value("--threads", argc, argv, &i))) {
-      long long t;
-      if (!parse_int(v, 1, 64, &t)) return fprintf(stderr, "gradc: --threads %s: expected an integer from 1 to 64\n", v), 2;
-      o.threads = (int)t;
-    } else if ((v = opt_value("--dump-after", argc, argv, &i))) {
-      if (parse_dump(v, &o.dump_after, &dump_named)) return 2;
-    } else if ((d = optimizer_option(&o, argc, argv, &i))) {
-      if (d < 0) return 2;
-    } else if (!strcmp(argv[i], "--stats")) {
-      o.stats = true;
-    } else if (!strcmp(argv[i], "--inference")) {
-      o.inference = true;
-    } else if ((v = opt_value("--freeze", argc, argv, &i))) {
-      for (char *t = strtok((char *)v, ","); t; t = strtok(NULL, ",")) {
-        if (nfreeze == 64) return fprintf(stderr, "gradc compile: --freeze: more than 64 parameters\n"), 2;
-        freeze[nfreeze++] = t;
-      }
-    } else if (argv[i][0] == '-' && argv[i][1] == 'O' && argv[i][2] >= '0' && argv[i][2] <= '3' && !argv[i][3]) {
-      o.opt_level = argv[i][2] - '0';
-    } else if (argv[i][0] == '-' && argv[i][1]) {
-      return unknown_option("compile", argv[i]);
-    } else if (m.model) {
-      fprintf(stderr, "gradc compile: more than one model file ('%s', '%s')\n", m.model, argv[i]);
-      return 2;
+    if (argv[i][0] == '-' && argv[i][1]) {
+      if ((rc = compile_option(a, argc, argv, &i))) return rc;
+    } else if (a->m.model) {
+      return fprintf(stderr, "gradc compile: more than one model file ('%s', '%s')\n", a->m.model, argv[i]), 2;
     } else {
-      m.model = argv[i];
+      a->m.model = argv[i];
     }
   }
-  if (!m.model) return usage_of("compile");
-  o.path = m.model;
-  o.define_names = m.names;
-  o.define_values = m.values;
-  o.ndefines = m.ndefines;
-  o.freeze = freeze;
-  o.nfreeze = nfreeze;
-  if (conflicts(&o, dump_named)) return 2;
-  bool to_stdout = o.out && !strcmp(o.out, "-");
+  if (!a->m.model) return usage_of("compile");
+  a->o.path = a->m.model;
+  a->o.define_names = a->m.names;
+  a->o.define_values = a->m.values;
+  a->o.ndefines = a->m.ndefines;
+  a->o.freeze = a->freeze;
+  a->o.nfreeze = a->nfreeze;
+  return conflicts(&a->o, a->dump_named) ? 2 : 0;
+}
+
+/* After gc_compile: its warnings, its error, or what was written (or the bytes, to stdout). */
+static int report(const gc_options *o, const gc_result *res, int rc, const char *err, bool to_stdout,
+                  const char *tmpdir) {
+  fputs(res->warnings, stderr);
+  if (rc) {
+    if (rc == 2) fputs("gradc compile: ", stderr); /* not the model's fault: output, target, linker */
+    fputs(err, stderr);
+    if (err[0] && err[strlen(err) - 1] != '\n') fputc('\n', stderr);
+    return 1;
+  }
+  if (to_stdout) return copy_to_stdout(o->out, tmpdir);
+  fprintf(stderr, "gradc: wrote %s%s%s (model %s, workspace %lld bytes, %d+%d kernels)\n", o->out,
+          res->header_path[0] ? " and " : "", res->header_path, res->model, (long long)res->workspace_bytes,
+          res->nkernels_forward, res->nkernels_backward);
+  return 0;
+}
+
+int cmd_compile(int argc, char **argv) {
+  CompileArgs a = {0};
+  int rc = compile_args(&a, argc, argv);
+  if (rc) return rc;
+  gc_options *o = &a.o;
+  bool to_stdout = o->out && !strcmp(o->out, "-");
   char tmpdir[4096] = "", *out = NULL;
   if (to_stdout) {
     if (make_tmpdir(tmpdir, sizeof tmpdir)) return 1;
     size_t n = strlen(tmpdir) + 16;
     out = malloc(n);
-    snprintf(out, n, "%s/out%s", tmpdir, emit_ext[o.emit]);
-  } else if (!o.out) {
-    out = default_out(m.model, o.emit);
+    snprintf(out, n, "%s/out%s", tmpdir, emit_ext[o->emit]);
+  } else if (!o->out) {
+    out = default_out(a.m.model, o->emit);
   }
-  if (out) o.out = out;
-  if (!to_stdout && clobbers(&o)) return free(out), 2;
+  if (out) o->out = out;
+  if (!to_stdout && clobbers(o)) return free(out), 2;
   char err[8192];
   gc_result res;
-  int rc = gc_compile(&o, &res, err, sizeof err);
-  fputs(res.warnings, stderr);
-  if (rc) {
-    if (rc == 2) fputs("gradc compile: ", stderr); /* not the model's fault: output, target, linker */
-    fputs(err, stderr);
-    if (err[0] && err[strlen(err) - 1] != '\n') fputc('\n', stderr);
-    rc = 1;
-  } else if (to_stdout) {
-    rc = copy_to_stdout(o.out, tmpdir);
-  } else {
-    fprintf(stderr, "gradc: wrote %s%s%s (model %s, workspace %lld bytes, %d+%d kernels)\n", o.out,
-            res.header_path[0] ? " and " : "", res.header_path, res.model, (long long)res.workspace_bytes,
-            res.nkernels_forward, res.nkernels_backward);
-  }
-  if (!rc && o.stats) print_stats(to_stdout ? stderr : stdout, &res, o.optimizer);
+  rc = report(o, &res, gc_compile(o, &res, err, sizeof err), err, to_stdout, tmpdir);
+  if (!rc && o->stats) print_stats(to_stdout ? stderr : stdout, &res, o->optimizer);
   if (to_stdout) unlink(out), rmdir(tmpdir); /* after a compile error; else done already */
   free(out);
   return rc;

@@ -1,0 +1,157 @@
+/* ops_attr.c — the attribute kinds of the operator table (AttrKind, graph.h): for each,
+ * how `--emit ir` prints it, how CSE compares and hashes it, and which values are sane
+ * (the IR verifier). An op names its kind in its row (OpInfo.attr); a new kind gets a
+ * row here, and test_optable fails until every field of it changes the printout. */
+#include <string.h>
+#include "opinfo.h"
+
+#define FNV 1099511628211ull
+
+static uint64_t mix(uint64_t h, uint64_t v) { return (h ^ v) * FNV; }
+
+/* Doubles compare and hash by their bits: 0 and -0 are different constants. */
+static uint64_t bits(double v) {
+  uint64_t u;
+  memcpy(&u, &v, sizeof u);
+  return u;
+}
+
+/* ---------------------------------------------------------------- CONST */
+
+static void pr_const(FILE *f, const Node *n) { fprintf(f, " %.9g", node_const(n)->value); }
+static bool same_const(const Node *a, const Node *b) {
+  return bits(node_const(a)->value) == bits(node_const(b)->value);
+}
+static uint64_t hash_const(const Node *n, uint64_t h) { return mix(h, bits(node_const(n)->value)); }
+
+/* ---------------------------------------------------------------- POW */
+
+static void pr_pow(FILE *f, const Node *n) { fprintf(f, " ^%g", node_pow(n)->exponent); }
+static bool same_pow(const Node *a, const Node *b) {
+  return bits(node_pow(a)->exponent) == bits(node_pow(b)->exponent);
+}
+static uint64_t hash_pow(const Node *n, uint64_t h) { return mix(h, bits(node_pow(n)->exponent)); }
+
+/* ---------------------------------------------------------------- ONEHOT */
+
+static void pr_onehot(FILE *f, const Node *n) { fprintf(f, " classes=%lld", (long long)node_onehot(n)->classes); }
+static bool same_onehot(const Node *a, const Node *b) { return node_onehot(a)->classes == node_onehot(b)->classes; }
+static uint64_t hash_onehot(const Node *n, uint64_t h) { return mix(h, (uint64_t)node_onehot(n)->classes); }
+static const char *check_onehot(Arena *a, const Node *n) {
+  int64_t c = node_onehot(n)->classes;
+  return c >= 1 ? NULL : arena_printf(a, "has %lld classes", (long long)c);
+}
+
+/* ---------------------------------------------------------------- REDUCE */
+
+static void pr_reduce(FILE *f, const Node *n) {
+  fprintf(f, " axes=0x%x%s", node_reduce(n)->axes, node_reduce(n)->first ? " first" : "");
+}
+static bool same_reduce(const Node *a, const Node *b) {
+  return node_reduce(a)->axes == node_reduce(b)->axes && node_reduce(a)->first == node_reduce(b)->first;
+}
+static uint64_t hash_reduce(const Node *n, uint64_t h) {
+  return mix(h, node_reduce(n)->axes * 2u + node_reduce(n)->first);
+}
+/* Axes of the operand; one axis for ARGMAX_MASK and a MAX with `first`, which only MAX has. */
+static const char *check_reduce(Arena *a, const Node *n) {
+  const ReduceAttr *r = node_reduce(n);
+  int rank = n->in[0]->shape.rank;
+  bool one = r->axes && !(r->axes & (r->axes - 1));
+  if (r->axes >> rank)
+    return arena_printf(a, "reduces axes 0x%x of a rank-%d operand", r->axes, rank);
+  if (r->first && n->op != OP_MAX) return arena_printf(a, "has the flag `first`, which only max has");
+  if ((r->first || n->op == OP_ARGMAX_MASK) && !one)
+    return arena_printf(a, "needs exactly one axis, has axes 0x%x", r->axes);
+  return NULL;
+}
+
+/* ---------------------------------------------------------------- PERM */
+
+static void pr_perm(FILE *f, const Node *n) {
+  fprintf(f, " perm=[");
+  for (int i = 0; i < n->shape.rank; i++) fprintf(f, "%s%d", i ? "," : "", node_perm(n)->perm[i]);
+  fprintf(f, "]");
+}
+static bool same_perm(const Node *a, const Node *b) {
+  return !memcmp(node_perm(a)->perm, node_perm(b)->perm, sizeof node_perm(a)->perm);
+}
+static uint64_t hash_perm(const Node *n, uint64_t h) {
+  for (int i = 0; i < GC_MAX_RANK; i++) h = mix(h, (uint64_t)node_perm(n)->perm[i]);
+  return h;
+}
+/* A permutation of the operand's axes; the entries past its rank are 0. */
+static const char *check_perm(Arena *a, const Node *n) {
+  const int *p = node_perm(n)->perm;
+  int rank = n->in[0]->shape.rank;
+  unsigned seen = 0;
+  for (int i = 0; i < GC_MAX_RANK; i++) {
+    bool ok = i < rank ? p[i] >= 0 && p[i] < rank && !(seen & (1u << p[i])) : p[i] == 0;
+    if (!ok) return arena_printf(a, "has perm[%d] = %d, not a permutation of %d axes", i, p[i], rank);
+    if (i < rank) seen |= 1u << p[i];
+  }
+  return NULL;
+}
+
+/* ---------------------------------------------------------------- MATMUL */
+
+static void pr_matmul(FILE *f, const Node *n) {
+  const MatmulAttr *m = node_matmul(n);
+  if (m->ta || m->tb) fprintf(f, " %s%s", m->ta ? "tA" : "", m->tb ? "tB" : "");
+}
+static bool same_matmul(const Node *a, const Node *b) {
+  return node_matmul(a)->ta == node_matmul(b)->ta && node_matmul(a)->tb == node_matmul(b)->tb;
+}
+static uint64_t hash_matmul(const Node *n, uint64_t h) {
+  return mix(h, (uint64_t)(node_matmul(n)->ta * 2 + node_matmul(n)->tb));
+}
+
+/* ---------------------------------------------------------------- CONV, POOL */
+
+static void pr_conv(FILE *f, const Node *n) {
+  fprintf(f, " stride=%d", node_conv(n)->stride);
+  if (node_conv(n)->pad) fprintf(f, " pad=%d", node_conv(n)->pad);
+}
+static bool same_conv(const Node *a, const Node *b) {
+  return node_conv(a)->stride == node_conv(b)->stride && node_conv(a)->pad == node_conv(b)->pad;
+}
+static uint64_t hash_conv(const Node *n, uint64_t h) {
+  return mix(mix(h, (uint64_t)node_conv(n)->stride), (uint64_t)node_conv(n)->pad);
+}
+static const char *check_conv(Arena *a, const Node *n) {
+  const ConvAttr *c = node_conv(n);
+  if (c->stride < 1 || c->pad < 0) return arena_printf(a, "has stride %d and padding %d", c->stride, c->pad);
+  return NULL;
+}
+
+static void pr_pool(FILE *f, const Node *n) { fprintf(f, " k=%d stride=%d", node_pool(n)->k, node_pool(n)->stride); }
+static bool same_pool(const Node *a, const Node *b) {
+  return node_pool(a)->k == node_pool(b)->k && node_pool(a)->stride == node_pool(b)->stride;
+}
+static uint64_t hash_pool(const Node *n, uint64_t h) {
+  return mix(mix(h, (uint64_t)node_pool(n)->k), (uint64_t)node_pool(n)->stride);
+}
+static const char *check_pool(Arena *a, const Node *n) {
+  const PoolAttr *p = node_pool(n);
+  if (p->k < 1 || p->stride < 1) return arena_printf(a, "has window %d and stride %d", p->k, p->stride);
+  return NULL;
+}
+
+/* ---------------------------------------------------------------- the table */
+
+static bool same_none(const Node *a, const Node *b) { return (void)a, (void)b, true; }
+static uint64_t hash_none(const Node *n, uint64_t h) { return (void)n, h; }
+
+#define KIND(e, nm, chk) [ATTR_##e] = {#nm, pr_##nm, same_##nm, hash_##nm, chk}
+
+const AttrInfo gc_attrs[ATTR__COUNT] = {
+    [ATTR_NONE] = {"none", NULL, same_none, hash_none, NULL},
+    KIND(CONST, const, NULL),
+    KIND(POW, pow, NULL),
+    KIND(ONEHOT, onehot, check_onehot),
+    KIND(REDUCE, reduce, check_reduce),
+    KIND(PERM, perm, check_perm),
+    KIND(MATMUL, matmul, NULL),
+    KIND(CONV, conv, check_conv),
+    KIND(POOL, pool, check_pool),
+};
