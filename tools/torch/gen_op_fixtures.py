@@ -30,7 +30,10 @@ A fixture file is {"family", "generator", "torch", "cases": [CASE...]} where CAS
      "note": TEXT}                                         # optional: what the case checks
 
 Data are row-major; every number is written with 9 significant digits (float32 values
-round-trip exactly). Most cases are `y = EXPR; loss = sum(y * r)` with r a fixed random
+round-trip exactly). A case made with nonfinite=True (pow's special values) may hold NaN,
+infinities and negative zeros, which JSON numbers cannot: they are written as the strings
+"nan", "inf", "-inf" and "-0", and the tests expect NaN and infinities exactly
+(tests/support/fixtures.h, fx_number). Most cases are `y = EXPR; loss = sum(y * r)` with r a fixed random
 input, so that every element of dloss/dy differs; loss cases minimise the loss op itself.
 The reference is float32 torch on the CPU.
 """
