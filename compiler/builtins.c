@@ -297,6 +297,9 @@ static BuildFn *const builders[CALL__COUNT] = {
     [CALL_FLOOR] = b_floor,
     [CALL_CEIL] = b_ceil,
     [CALL_ROUND] = b_round,
+    /* ---- normalization and attention (issue 15): builtins_norm.c ---- */
+    [CALL_LAYER_NORM] = b_layer_norm,
+    [CALL_GROUP_NORM] = b_group_norm,
 };
 
 bool builtin_complete(void) {

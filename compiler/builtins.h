@@ -49,4 +49,8 @@ Node *b_floor(const BuildCtx *B, Expr *call, Expr **p);
 Node *b_ceil(const BuildCtx *B, Expr *call, Expr **p);
 Node *b_round(const BuildCtx *B, Expr *call, Expr **p);
 
+/* ---- normalization and attention (issue 15): the builders of builtins_norm.c ---- */
+Node *b_layer_norm(const BuildCtx *B, Expr *call, Expr **p);
+Node *b_group_norm(const BuildCtx *B, Expr *call, Expr **p);
+
 #endif

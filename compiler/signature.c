@@ -184,3 +184,28 @@ int arg_sizes(const ArgReader *r, const Expr *l, int max_rank, int64_t *s, int *
   }
   return l->nargs;
 }
+
+/* ---- normalization (issue 15) ---- */
+
+int arg_normalized_shape(const ArgReader *r, const Expr *e, int rank, const int64_t *shape, const char *shape_text) {
+  int k = e->kind == EX_LIST ? e->nargs : 1;
+  if (k < 1 || k > rank)
+    diag_error(r->d, e->loc, "layer_norm: normalized_shape must list 1 to %d trailing sizes of the input %s", rank < 1 ? 1 : rank,
+               shape_text);
+  for (int i = 0; i < k; i++) {
+    const Expr *a = e->kind == EX_LIST ? e->args[i] : e;
+    double v = arg_num(r, a, 0);
+    if (v != (double)shape[rank - k + i])
+      diag_error(r->d, a->loc,
+                 "layer_norm: normalized_shape must be the trailing sizes of the input %s (as torch's layer_norm: input [*, "
+                 "normalized_shape]): size %d is %g, the input's is %lld",
+                 shape_text, i, v, (long long)shape[rank - k + i]);
+  }
+  return k;
+}
+
+double arg_eps(const ArgReader *r, const Expr *e) {
+  double v = arg_num(r, e, 1e-5);
+  if (!(v > 0) || !isfinite(v)) diag_error(r->d, e->loc, "eps must be a number > 0");
+  return v;
+}

@@ -65,7 +65,10 @@
   X(SIGN,            "sign",            1, "x")                            \
   X(FLOOR,           "floor",           1, "x")                            \
   X(CEIL,            "ceil",            1, "x")                            \
-  X(ROUND,           "round",           1, "x", "decimals")
+  X(ROUND,           "round",           1, "x", "decimals")                \
+  /* ---- normalization and attention (issue 15): builtins_norm.c ---- */ \
+  X(LAYER_NORM,      "layer_norm",      2, "x", "normalized_shape", "weight", "bias", "eps") \
+  X(GROUP_NORM,      "group_norm",      2, "x", "num_groups", "weight", "bias", "eps")
 
 typedef enum {
 #define X(e, ...) CALL_##e,
@@ -112,5 +115,10 @@ void arg_perm(const ArgReader *r, const Expr *call, const Expr *e, int rank, int
 /* reshape's list of sizes into s (at most max_rank; one -1 allowed, at *infer, else
  * -1), with the product of the known ones in *known; returns the rank. */
 int arg_sizes(const ArgReader *r, const Expr *l, int max_rank, int64_t *s, int *infer, int64_t *known);
+/* layer_norm's normalized_shape (a size or a list of sizes) against the input's
+ * shape[rank] (`shape` printed as text): the number of trailing axes it names. */
+int arg_normalized_shape(const ArgReader *r, const Expr *e, int rank, const int64_t *shape, const char *shape_text);
+/* layer_norm's and group_norm's eps (absent: 1e-5): a number > 0. */
+double arg_eps(const ArgReader *r, const Expr *e);
 
 #endif

@@ -193,6 +193,22 @@ static Tensor *elem_call(tape_model *m, CallId fn, Expr *call, Expr **p) {
   diag_error(&m->diag, call->loc, "unknown operator '%s'", call->name);
 }
 
+/* ---- normalization and attention (issue 15): kernels in ops_norm.c ---- */
+
+static Tensor *norm_call(tape_model *m, CallId fn, Expr **p) {
+  const char *name = gc_calls[fn].name;
+  Tensor *x = arg(m, p[0], name);
+  char buf[128];
+  int k = 0, groups = 0;
+  if (fn == CALL_LAYER_NORM)
+    k = arg_normalized_shape(&reader(m), p[1], x->rank, x->shape, tp_shape_str(x, buf, sizeof buf));
+  else groups = pos_int(m, p[1], 1, 1, "num_groups");
+  Tensor *w = p[2] ? arg(m, p[2], name) : NULL, *b = p[3] ? arg(m, p[3], name) : NULL;
+  double eps = arg_eps(&reader(m), p[4]);
+  if (fn == CALL_LAYER_NORM) return op_layer_norm(&m->T, x, k, w, b, eps);
+  return op_group_norm(&m->T, x, groups, w, b, eps);
+}
+
 static Tensor *apply(tape_model *m, CallId fn, Expr *call, Expr **p) {
   Tape *T = &m->T;
   const char *name = gc_calls[fn].name;
@@ -244,6 +260,7 @@ static Tensor *apply(tape_model *m, CallId fn, Expr *call, Expr **p) {
   case CALL_HARDSWISH: case CALL_ELU: case CALL_SELU: case CALL_CELU: case CALL_PRELU: case CALL_SOFTSIGN:
   case CALL_SIN: case CALL_COS: case CALL_SQUARE: case CALL_RSQRT: case CALL_RECIPROCAL: case CALL_ERF:
   case CALL_SIGN: case CALL_FLOOR: case CALL_CEIL: case CALL_ROUND: return elem_call(m, fn, call, p);
+  case CALL_LAYER_NORM: case CALL_GROUP_NORM: return norm_call(m, fn, p);
   case CALL__COUNT: break; /* not an operator; every one is a case (-Wswitch) */
   }
   diag_error(&m->diag, call->loc, "unknown operator '%s'", call->name);

@@ -146,4 +146,10 @@ Tensor *op_where(Tape *T, Tensor *c, Tensor *a, Tensor *b); /* a where c != 0, e
 Tensor *op_clamp(Tape *T, Tensor *x, Tensor *lo, Tensor *hi); /* lo or hi may be NULL */
 Tensor *op_prelu(Tape *T, Tensor *x, Tensor *w);
 
+/* ---- ops_norm.c: normalization (issue 15); w and b may be NULL ---- */
+/* F.layer_norm over the k trailing axes of x; w and b have those axes' shape. */
+Tensor *op_layer_norm(Tape *T, Tensor *x, int k, Tensor *w, Tensor *b, double eps);
+/* F.group_norm of x [N, C, *] in `groups` groups; w and b are [C]. */
+Tensor *op_group_norm(Tape *T, Tensor *x, int groups, Tensor *w, Tensor *b, double eps);
+
 #endif

@@ -387,6 +387,13 @@ Test(tape_api, bad_models_are_rejected_with_a_message) {
       {"model m\ninput x : f32[3]\ny = clamp(x)\noutput y\n", "min= or max="},
       {"model m\ninput x : f32[2, 3]\nparam w : f32[2]\ny = prelu(x, w)\noutput y\n", "one per channel"},
       {"model m\ninput x : f32[3]\ny = celu(x, alpha=0)\noutput y\n", "alpha cannot be 0"},
+      /* ---- normalization and attention (issue 15) */
+      {"model m\ninput x : f32[2, 3]\ny = layer_norm(x, 2)\noutput y\n", "trailing sizes of the input [2, 3]"},
+      {"model m\ninput x : f32[2, 3]\nparam w : f32[2] = ones\ny = layer_norm(x, 3, w)\noutput y\n", "weight must be f32 [3]"},
+      {"model m\ninput x : f32[2, 6]\ny = group_norm(x, 4)\noutput y\n", "do not divide into 4 groups"},
+      {"model m\ninput x : f32[2, 6]\nparam b : f32[2] = ones\ny = group_norm(x, 2, bias=b)\noutput y\n", "bias must be f32 [6]"},
+      {"model m\ninput x : f32[6]\ny = group_norm(x, 2)\noutput y\n", "[N, C, *]"},
+      {"model m\ninput x : f32[2, 3]\ny = layer_norm(x, 3, eps=0)\noutput y\n", "eps must be a number > 0"},
       {"model m\ninput x : f32[3]\ny = round(x, decimals=0.5)\noutput y\n", "decimals must be an integer"},
       {"model m\ninput x : f32[3]\ny = hardtanh(x, min_val=x)\noutput y\n", "constant number"},
       {"model m\ninput l : i32[3]\ny = l == 2\noutput y\n", "'==' needs f32"},

@@ -36,7 +36,7 @@ char *mkdtemp(char *tmpl); /* POSIX.1-2008; the tests build with -std=c11 */
 #define DEFAULT_REL 1e-4
 
 static const char *const families[] = {"elementwise", "matmul", "shape", "reduce", "nn", "losses", "composite",
-                                       "pointwise"};
+                                       "pointwise", "norm"};
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))
 
 /* ---------------------------------------------------------------- helpers */
@@ -264,6 +264,7 @@ FAMILY(nn)
 FAMILY(losses)
 FAMILY(composite)
 FAMILY(pointwise)
+FAMILY(norm)
 
 /* Every fixture file is one of the families above (a new file needs a FAMILY line). */
 Test(torch_ops, every_fixture_file_is_tested) {

@@ -40,6 +40,10 @@ static bad_case cases[] = {
     {"clamp_no_bounds.grad", 4, 5, {"clamp needs min= or max="}},
     {"prelu_weight.grad", 5, 14, {"one per channel (4, dimension 1 of x [2, 4, 3])", "got [3]"}},
     {"where_shapes.grad", 5, 5, {"[2, 3] and [4]", "'where'"}},
+    /* ---- normalization and attention (issue 15) */
+    {"layer_norm_shape.grad", 4, 20, {"layer_norm: normalized_shape must be the trailing sizes", "[2, 3, 4]"}},
+    {"layer_norm_weight.grad", 5, 29, {"layer_norm: weight must be f32 [8]", "got f32 [4]"}},
+    {"group_norm_groups.grad", 5, 19, {"6 channels", "do not divide into 4 groups"}},
     {"unknown_type.grad", 3, 11, {"f64"}},
     {"axis_out_of_range.grad", 4, 17, {"axis 5", "rank 2"}},
     {"labels_not_i32.grad", 5, 8, {"i32"}},

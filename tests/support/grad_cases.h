@@ -143,6 +143,13 @@ static Case cases[] = {
     {"pow_tensor", D_POS, 0, 0, EW("[3,4]", P("a", "[3,4]") P("b", "[3,4]"), "a ** b")},
     {"pow_tensor_bcast", D_POS, 0, 0, EW("[3,4]", P("a", "[3,1]") P("b", "[4]"), "a ** (b - 1)")},
     {"pow_num_base", D_ANY, 0, 0, EW("[3,4]", P("a", "[3,4]"), "2 ** a + (a * a + 1) ** (a * 0.5)")},
+    /* ---- normalization and attention (issue 15) */
+    {"layer_norm", D_ANY, 0, 0, EW("[3,5]", P("a", "[3,5]") P("w", "[5]") P("b", "[5]"), "layer_norm(a, [5], w, b)")},
+    {"layer_norm_2axes", D_ANY, 0, 0, EW("[2,3,4]", P("a", "[2,3,4]") P("w", "[3,4]"), "layer_norm(a * 2, [3, 4], weight=w, eps=0.01)")},
+    {"layer_norm_plain", D_ANY, 0, 0, EW("[4]", P("a", "[4]"), "layer_norm(a, 4)")},
+    {"group_norm", D_ANY, 0, 0, EW("[2,4,3]", P("a", "[2,4,3]") P("w", "[4]") P("b", "[4]"), "group_norm(a, 2, w, b)")},
+    {"group_norm_4d", D_ANY, 0, 0, EW("[2,6,2,2]", P("a", "[2,6,2,2]") P("b", "[6]"), "group_norm(a, 3, bias=b, eps=0.001)")},
+    {"group_norm_2d", D_ANY, 0, 0, EW("[3,4]", P("a", "[3,4]") P("w", "[4]"), "group_norm(a, 1, w)")},
     /* ---- shape */
     {"transpose_2d", D_ANY, 0, 0, EW("[4,3]", P("a", "[3,4]"), "transpose(a)")},
     {"transpose_2d_perm", D_ANY, 0, 0, EW("[4,3]", P("a", "[3,4]"), "transpose(a, perm=[1,0])")},

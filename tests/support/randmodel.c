@@ -341,6 +341,33 @@ static RVal *gen_softmax(Gen *g) {
   return stmt(g, a->s, log ? 2 * a->mag + 3 : 1, tmpl, a, NULL);
 }
 
+/* normalization (issue 15): layer_norm over the last axis (or the last two) with new
+ * weight and bias, group_norm of a value of rank >= 2 in one group or one per channel.
+ * eps is large: a row of nearly equal values (relu's zeros) would otherwise magnify
+ * rounding into the gradient by 1/sqrt(eps). */
+static RVal *gen_norm(Gen *g) {
+  RVal *a = operand(g);
+  int r = a->s.rank;
+  if (r == 0 || a->s.d[r - 1] < 2) return NULL;
+  char tmpl[160];
+  if (r >= 2 && chance(g, 0.4)) {
+    int groups = chance(g, 0.5) ? 1 : a->s.d[1];
+    RVal *w = leaf(g, (RShape){1, {a->s.d[1]}}, true);
+    w->mag = 3;
+    snprintf(tmpl, sizeof tmpl, "group_norm(A, %d, B, eps=0.5)", groups);
+    return stmt(g, a->s, 3 * sqrt((double)count(a->s)), tmpl, a, w);
+  }
+  int k = r >= 2 && chance(g, 0.3) ? 2 : 1;
+  RShape ns = {k, {0}};
+  char t[64];
+  for (int i = 0; i < k; i++) ns.d[i] = a->s.d[r - k + i];
+  shape_text(ns, t, sizeof t);
+  RVal *w = leaf(g, ns, true), *b = leaf(g, ns, true);
+  w->mag = 3, b->uses++;
+  snprintf(tmpl, sizeof tmpl, "layer_norm(A, %s, weight=B, bias=%s, eps=0.5)", t, b->name);
+  return stmt(g, a->s, 3 * sqrt((double)count(ns)) + 3, tmpl, a, w);
+}
+
 /* conv2d with a new weight (and bias), or a pool, of a 4-D value. */
 static RVal *gen_window(Gen *g) {
   RVal *a = NULL;
@@ -416,7 +443,7 @@ void rm_generate(uint64_t seed, char *buf, size_t size) {
   for (int n = 1 + pick(g, 3), i = 0; i < n; i++) leaf(g, random_shape(g), i == 0 || chance(g, 0.5));
   static RVal *(*const gens[])(Gen *) = {gen_unary,     gen_unary,  gen_binary,  gen_binary, gen_binary, gen_reduce,
                                          gen_reduce,    gen_reshape, gen_transpose, gen_matmul, gen_softmax, gen_window,
-                                         gen_window,    gen_elem};
+                                         gen_window,    gen_elem,    gen_norm};
   int want = 3 + pick(g, 8), made = 0;
   for (int tries = 0; made < want && tries < 100 && g->nv < RM_MAXV - 8; tries++)
     made += gens[pick(g, sizeof gens / sizeof gens[0])](g) != NULL;

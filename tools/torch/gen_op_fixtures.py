@@ -647,6 +647,11 @@ import cases_pointwise  # noqa: E402
 
 cases_pointwise.register(sys.modules[__name__])
 
+# ---- normalization and attention (issue 15), in cases_norm.py
+import cases_norm  # noqa: E402
+
+cases_norm.register(sys.modules[__name__])
+
 
 # ----------------------------------------------------------------------------- main
 
