@@ -188,6 +188,16 @@ static Tensor *apply(tape_model *m, CallId fn, Expr *call, Expr **p) {
   case CALL_CONV2D: return conv2d(m, p);
   case CALL_MAX_POOL2D: return pool(m, p, true);
   case CALL_AVG_POOL2D: return pool(m, p, false);
+  /* ---- indexing and assembling (issue 15; interp_index.c) ---- */
+  case CALL_CONCAT:
+  case CALL_CAT:
+  case CALL_STACK:
+  case CALL_NARROW:
+  case CALL_SQUEEZE:
+  case CALL_UNSQUEEZE:
+  case CALL_EXPAND:
+  case CALL_REPEAT:
+  case CALL_PAD: return tm_index_call(m, fn, call, p);
   case CALL__COUNT: break; /* not an operator; every one is a case (-Wswitch) */
   }
   diag_error(&m->diag, call->loc, "unknown operator '%s'", call->name);
