@@ -256,6 +256,16 @@ static Tensor *apply(tape_model *m, CallId fn, Expr *call, Expr **p) {
   case CALL_CONV2D: return conv2d(m, p);
   case CALL_MAX_POOL2D: return pool(m, p, true);
   case CALL_AVG_POOL2D: return pool(m, p, false);
+  /* ---- indexing and assembling (issue 15; interp_index.c) ---- */
+  case CALL_CONCAT:
+  case CALL_CAT:
+  case CALL_STACK:
+  case CALL_NARROW:
+  case CALL_SQUEEZE:
+  case CALL_UNSQUEEZE:
+  case CALL_EXPAND:
+  case CALL_REPEAT:
+  case CALL_PAD: return tm_index_call(m, fn, call, p);
   case CALL_WHERE: case CALL_CLAMP: case CALL_RELU6: case CALL_HARDTANH: case CALL_HARDSIGMOID:
   case CALL_HARDSWISH: case CALL_ELU: case CALL_SELU: case CALL_CELU: case CALL_PRELU: case CALL_SOFTSIGN:
   case CALL_SIN: case CALL_COS: case CALL_SQUARE: case CALL_RSQRT: case CALL_RECIPROCAL: case CALL_ERF:

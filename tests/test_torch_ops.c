@@ -36,7 +36,8 @@ char *mkdtemp(char *tmpl); /* POSIX.1-2008; the tests build with -std=c11 */
 #define DEFAULT_REL 1e-4
 
 static const char *const families[] = {"elementwise", "matmul", "shape", "reduce", "nn", "losses", "composite",
-                                       "pointwise", "norm"};
+                                       "pointwise", "index" /* issue 15: indexing and assembling */,
+                                       "norm" /* issue 15: normalization and attention */};
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))
 
 /* ---------------------------------------------------------------- helpers */
@@ -263,6 +264,7 @@ FAMILY(reduce)
 FAMILY(nn)
 FAMILY(losses)
 FAMILY(composite)
+FAMILY(index)
 FAMILY(pointwise)
 FAMILY(norm)
 
