@@ -39,6 +39,7 @@ MLPS = {
     "mlp784": ([784, 128, 10], 32, None, "relu"),
     "mlp784_silu": ([784, 128, 10], 32, None, "silu"),
     "mlp784_hswish_elu": ([784, 256, 256, 10], 64, None, ("hardswish", "elu")),
+    "mlp784_layernorm": ([784, 256, 256, 10], 64, None, "layernorm_relu"),
     "mlp784x2": ([784, 256, 256, 10], 64, None, "relu"),
     "mlp1024": ([1024, 1024, 1024, 10], 256, None, "relu"),
 }
@@ -115,6 +116,9 @@ def bench_models(torch, names):
                 layers.append(lin)
                 if i < len(widths) - 2:
                     name_i = act if isinstance(act, str) else act[i]
+                    if name_i == "layernorm_relu":  # issue 15: nn.LayerNorm(b_) then ReLU
+                        layers.append(nn.LayerNorm(b_))
+                        name_i = "relu"
                     layers.append({"relu": nn.ReLU, "silu": nn.SiLU, "hardswish": nn.Hardswish,
                                    "elu": nn.ELU}[name_i]())
             net = nn.Sequential(*layers)
