@@ -85,6 +85,10 @@ bool arg_flag(const ArgReader *r, const Expr *e, bool def);                /* tr
 int arg_axis(const ArgReader *r, const Expr *e, int rank);                 /* negative from the end */
 unsigned arg_axes(const ArgReader *r, const Expr *e, int rank);            /* int or list; absent: all */
 int arg_pos_int(const ArgReader *r, const Expr *e, int def, int min, const char *what);
+/* A string argument naming one of `choices` (NULL-terminated): its index; absent: def.
+ * `what` names the argument in messages, which list the allowed values:
+ *   reduction must be "mean", "sum" or "none", got "avg"; did you mean "mean"? */
+int arg_choice(const ArgReader *r, const Expr *e, const char *what, const char *const *choices, int def);
 /* transpose's perm= (absent: the 2-D transpose), into perm[rank]. */
 void arg_perm(const ArgReader *r, const Expr *call, const Expr *e, int rank, int *perm);
 /* reshape's list of sizes into s (at most max_rank; one -1 allowed, at *infer, else

@@ -245,6 +245,7 @@ Tensor *tm_eval(tape_model *m, Expr *e) {
   case EX_BINARY: return binary(m, e);
   case EX_CALL: return call(m, e);
   case EX_LIST: diag_error(&m->diag, e->loc, "a list is only allowed as an argument such as axis=[0, 1]");
+  case EX_STR: diag_error(&m->diag, e->loc, "a string is only allowed as an argument such as reduction=\"sum\"");
   }
   diag_error(&m->diag, e->loc, "malformed expression");
 }

@@ -74,6 +74,9 @@ static bad_case cases[] = {
     {"too_many_args.grad", 4, 13, {"'relu'", "1 argument"}},
     {"i32_arith.grad", 5, 7, {"'+' needs f32", "('t') is i32"}},
     {"bad_init.grad", 3, 20, {"LO < HI"}},
+    /* ---- strings and i32 outputs (issue 15, reductions and losses) ---- */
+    {"string_value.grad", 4, 9, {"a string is only allowed as an argument", "reduction=\"sum\""}},
+    {"string_unterminated.grad", 4, 17, {"unterminated string"}},
     {"computes_nothing.grad", 4, 1, {"computes nothing"}},
     /* A NUL byte must be reported where it is, not end the file silently. */
     {"nul_byte.grad", 4, 6, {"NUL"}},
