@@ -55,7 +55,10 @@ Test(random, generator_is_deterministic_and_covers_the_operators) {
                                     "minimum(", "sum(", "mean(", "max(", "keepdims=true", "axis=-", "axis=[",
                                     "reshape(", "-1]", "flatten(", "transpose(", "perm=", " @ ", "softmax(",
                                     "log_softmax(", "conv2d(", "max_pool2d(", "avg_pool2d(", "mse(",
-                                    "bce_with_logits(", "cross_entropy("};
+                                    "bce_with_logits(", "cross_entropy(",
+                                    /* ---- convolution and pooling (issue 15) */
+                                    "groups=", "dilation=", "padding=\"same\"", "conv_transpose2d(",
+                                    "global_avg_pool(", "adaptive_avg_pool2d("};
   for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
     cr_expect(strstr(all, ops[i]), "no model of the first %d seeds has '%s'", NSEEDS, ops[i]);
 }

@@ -191,6 +191,7 @@ FAMILY(reduce)
 FAMILY(nn)
 FAMILY(losses)
 FAMILY(composite)
+FAMILY(window) /* convolution and pooling (issue 15) */
 
 /* ---------------------------------------------------------------- models/ vs the reference evaluator */
 

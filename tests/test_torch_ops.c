@@ -35,7 +35,8 @@ char *mkdtemp(char *tmpl); /* POSIX.1-2008; the tests build with -std=c11 */
 #define DEFAULT_ABS 1e-5
 #define DEFAULT_REL 1e-4
 
-static const char *const families[] = {"elementwise", "matmul", "shape", "reduce", "nn", "losses", "composite"};
+static const char *const families[] = {"elementwise", "matmul", "shape", "reduce", "nn", "losses", "composite",
+                                      "window" /* convolution and pooling (issue 15) */};
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))
 
 /* ---------------------------------------------------------------- helpers */
@@ -262,6 +263,7 @@ FAMILY(reduce)
 FAMILY(nn)
 FAMILY(losses)
 FAMILY(composite)
+FAMILY(window) /* convolution and pooling (issue 15) */
 
 /* Every fixture file is one of the families above (a new file needs a FAMILY line). */
 Test(torch_ops, every_fixture_file_is_tested) {
