@@ -49,7 +49,29 @@
   X(CONV_TRANSPOSE2D, "conv_transpose2d", 2, "x", "w", "b", "stride", "padding", "output_padding", "groups", \
     "dilation")                                                            \
   X(GLOBAL_AVG_POOL, "global_avg_pool", 1, "x")                            \
-  X(ADAPTIVE_AVG_POOL2D, "adaptive_avg_pool2d", 2, "x", "output_size")
+  X(ADAPTIVE_AVG_POOL2D, "adaptive_avg_pool2d", 2, "x", "output_size") \
+  /* ---- comparisons and elementwise (issue 15): builtins_elem.c ---- */  \
+  X(WHERE,           "where",           3, "condition", "x", "y")          \
+  X(CLAMP,           "clamp",           1, "x", "min", "max")              \
+  X(RELU6,           "relu6",           1, "x")                            \
+  X(HARDTANH,        "hardtanh",        1, "x", "min_val", "max_val")      \
+  X(HARDSIGMOID,     "hardsigmoid",     1, "x")                            \
+  X(HARDSWISH,       "hardswish",       1, "x")                            \
+  X(ELU,             "elu",             1, "x", "alpha")                   \
+  X(SELU,            "selu",            1, "x")                            \
+  X(CELU,            "celu",            1, "x", "alpha")                   \
+  X(PRELU,           "prelu",           2, "x", "w")                       \
+  X(SOFTSIGN,        "softsign",        1, "x")                            \
+  X(SIN,             "sin",             1, "x")                            \
+  X(COS,             "cos",             1, "x")                            \
+  X(SQUARE,          "square",          1, "x")                            \
+  X(RSQRT,           "rsqrt",           1, "x")                            \
+  X(RECIPROCAL,      "reciprocal",      1, "x")                            \
+  X(ERF,             "erf",             1, "x")                            \
+  X(SIGN,            "sign",            1, "x")                            \
+  X(FLOOR,           "floor",           1, "x")                            \
+  X(CEIL,            "ceil",            1, "x")                            \
+  X(ROUND,           "round",           1, "x", "decimals")
 
 typedef enum {
 #define X(e, ...) CALL_##e,

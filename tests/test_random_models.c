@@ -56,6 +56,9 @@ Test(random, generator_is_deterministic_and_covers_the_operators) {
                                     "reshape(", "-1]", "flatten(", "transpose(", "perm=", " @ ", "softmax(",
                                     "log_softmax(", "conv2d(", "max_pool2d(", "avg_pool2d(", "mse(",
                                     "bce_with_logits(", "cross_entropy(",
+                                    /* comparisons and elementwise (issue 15) */
+                                    "where(", "clamp(", " >= ", "!= ", "prelu(", ") ** tanh(", "hardswish(",
+                                    "elu(", "sin(", "floor(",
                                     /* ---- convolution and pooling (issue 15) */
                                     "groups=", "dilation=", "padding=\"same\"", "conv_transpose2d(",
                                     "global_avg_pool(", "adaptive_avg_pool2d("};
