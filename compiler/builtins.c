@@ -5,6 +5,7 @@
  * softplus(z) - z y). Reductions follow torch: `mean` divides by the reduced count,
  * losses average over all elements (reduction='mean'). */
 #include "builtins.h"
+#include "builtins_index.h"
 #include <math.h>
 #include <string.h>
 
@@ -253,6 +254,16 @@ static BuildFn *const builders[CALL__COUNT] = {
     [CALL_CONV_TRANSPOSE2D] = b_conv_transpose2d,
     [CALL_GLOBAL_AVG_POOL] = b_global_avg_pool,
     [CALL_ADAPTIVE_AVG_POOL2D] = b_adaptive_avg_pool2d,
+    /* ---- indexing and assembling (issue 15; builtins_index.c) ---- */
+    [CALL_CONCAT] = b_concat,
+    [CALL_CAT] = b_concat,
+    [CALL_STACK] = b_stack,
+    [CALL_NARROW] = b_narrow,
+    [CALL_SQUEEZE] = b_squeeze,
+    [CALL_UNSQUEEZE] = b_unsqueeze,
+    [CALL_EXPAND] = b_expand,
+    [CALL_REPEAT] = b_repeat,
+    [CALL_PAD] = b_pad,
     /* ---- comparisons and elementwise (issue 15): builtins_elem.c ---- */
     [CALL_WHERE] = b_where,
     [CALL_CLAMP] = b_clamp,

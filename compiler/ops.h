@@ -68,6 +68,9 @@
   X(MAXPOOL_DX, "max_pool2d_dx", 2, KERNEL) \
   X(AVGPOOL,   "avg_pool2d", 1, KERNEL)    \
   X(AVGPOOL_DX, "avg_pool2d_dx", 1, KERNEL) \
+  /* ---- indexing and assembling (issue 15) ---- */ \
+  X(SLICE,     "slice",     1, KERNEL)     \
+  X(PAD,       "pad",       1, KERNEL)     \
   X(COPY,      "copy",      1, ELEM)       \
   X(SGD,       "sgd",       2, ELEM)
 

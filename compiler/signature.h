@@ -50,6 +50,16 @@
     "dilation")                                                            \
   X(GLOBAL_AVG_POOL, "global_avg_pool", 1, "x")                            \
   X(ADAPTIVE_AVG_POOL2D, "adaptive_avg_pool2d", 2, "x", "output_size") \
+  /* ---- indexing and assembling (issue 15) ---- */                        \
+  X(CONCAT,          "concat",          1, "tensors", "axis")              \
+  X(CAT,             "cat",             1, "tensors", "axis")              \
+  X(STACK,           "stack",           1, "tensors", "axis")              \
+  X(NARROW,          "narrow",          4, "x", "axis", "start", "length") \
+  X(SQUEEZE,         "squeeze",         1, "x", "axis")                    \
+  X(UNSQUEEZE,       "unsqueeze",       2, "x", "axis")                    \
+  X(EXPAND,          "expand",          2, "x", "shape")                   \
+  X(REPEAT,          "repeat",          2, "x", "reps")                    \
+  X(PAD,             "pad",             2, "x", "pads", "value")              \
   /* ---- comparisons and elementwise (issue 15): builtins_elem.c ---- */  \
   X(WHERE,           "where",           3, "condition", "x", "y")          \
   X(CLAMP,           "clamp",           1, "x", "min", "max")              \
@@ -142,5 +152,16 @@ typedef struct {
 /* max_pool2d / avg_pool2d: window (int | [kh, kw]), stride (default: the window), padding
  * (at most half the window, as torch). */
 void arg_pool(const ArgReader *r, Expr *const *e /* k, stride, padding */, PoolArgs *out);
+
+/* ---- indexing and assembling (issue 15) ---- */
+/* An integer constant (of any sign); `what` names it in the message. */
+int64_t arg_int(const ArgReader *r, const Expr *e, const char *what);
+/* A list of at most max integers into v; returns the count. */
+int arg_ints(const ArgReader *r, const Expr *e, int max, int64_t *v, const char *what);
+/* concat/stack's first argument: a list of at least one tensor, e.g. [a, b]; returns
+ * the list (the front end evaluates each element). */
+const Expr *arg_tensor_list(const ArgReader *r, const Expr *call, const Expr *e);
+/* An axis of a result of rank `rank` + 1 (unsqueeze, stack: -rank-1 .. rank). */
+int arg_new_axis(const ArgReader *r, const Expr *e, int rank);
 
 #endif

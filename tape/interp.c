@@ -290,6 +290,16 @@ static Tensor *apply(tape_model *m, CallId fn, Expr *call, Expr **p) {
   case CALL_CONV_TRANSPOSE2D: return conv_transpose2d(m, p);
   case CALL_GLOBAL_AVG_POOL:
   case CALL_ADAPTIVE_AVG_POOL2D: return global_pool(m, fn, p);
+  /* ---- indexing and assembling (issue 15; interp_index.c) ---- */
+  case CALL_CONCAT:
+  case CALL_CAT:
+  case CALL_STACK:
+  case CALL_NARROW:
+  case CALL_SQUEEZE:
+  case CALL_UNSQUEEZE:
+  case CALL_EXPAND:
+  case CALL_REPEAT:
+  case CALL_PAD: return tm_index_call(m, fn, call, p);
   case CALL_WHERE: case CALL_CLAMP: case CALL_RELU6: case CALL_HARDTANH: case CALL_HARDSIGMOID:
   case CALL_HARDSWISH: case CALL_ELU: case CALL_SELU: case CALL_CELU: case CALL_PRELU: case CALL_SOFTSIGN:
   case CALL_SIN: case CALL_COS: case CALL_SQUARE: case CALL_RSQRT: case CALL_RECIPROCAL: case CALL_ERF:

@@ -132,6 +132,9 @@ static void c_groups(NodeAttr *a) { a->conv.groups = 2; }
 static void c_k(NodeAttr *a) { a->pool.k[1] = 3; }
 static void c_pool_stride(NodeAttr *a) { a->pool.stride[0] = 2; }
 static void c_pool_pad(NodeAttr *a) { a->pool.pad[1] = 1; }
+static void c_start(NodeAttr *a) { a->slice.start[1] = 1; }
+static void c_step(NodeAttr *a) { a->slice.step[0] = 2; }
+static void c_fill(NodeAttr *a) { a->slice.value = 3; }
 
 static const struct {
   NodeAttr sample;
@@ -145,6 +148,7 @@ static const struct {
     [ATTR_MATMUL] = {{.matmul = {false, false}}, {c_ta, c_tb}},
     [ATTR_CONV] = {{.conv = {{1, 1}, {1, 1}, {0, 0}, {0, 0}, 1}}, {c_conv_stride, c_dil, c_lo, c_hi, c_groups}},
     [ATTR_POOL] = {{.pool = {{2, 2}, {1, 1}, {0, 0}}}, {c_k, c_pool_stride, c_pool_pad}},
+    [ATTR_SLICE] = {{.slice = {{0, 0}, {1, 1}, 0}}, {c_start, c_step, c_fill}},
 };
 
 static void printout(const OpInfo *o, const Node *n, char *buf, size_t len) {

@@ -36,7 +36,7 @@ char *mkdtemp(char *tmpl); /* POSIX.1-2008; the tests build with -std=c11 */
 #define DEFAULT_REL 1e-4
 
 static const char *const families[] = {"elementwise", "matmul", "shape", "reduce", "nn", "losses", "composite",
-                                       "pointwise",
+                                       "pointwise", "index" /* issue 15: indexing and assembling */,
                                        "window" /* convolution and pooling (issue 15) */};
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))
 
@@ -265,6 +265,7 @@ FAMILY(nn)
 FAMILY(losses)
 FAMILY(composite)
 FAMILY(window) /* convolution and pooling (issue 15) */
+FAMILY(index)
 FAMILY(pointwise)
 
 /* Every fixture file is one of the families above (a new file needs a FAMILY line). */
