@@ -193,6 +193,7 @@ FAMILY(losses)
 FAMILY(composite)
 FAMILY(window) /* convolution and pooling (issue 15) */
 FAMILY(pointwise)
+FAMILY(index)
 
 /* ---------------------------------------------------------------- models/ vs the reference evaluator */
 
