@@ -17,6 +17,7 @@ typedef enum {
   EX_BINARY, /* lhs op rhs; op is one of + - * / @ < >, 'P' for **, 'l' <=, 'g' >=, 'E' ==, 'N' != */
   EX_CALL,   /* name(args..., kwnames[i]=kwargs[i]...) */
   EX_LIST,   /* [args...] */
+  EX_STR,    /* "text": name is the text without its quotes (argument values only) */
 } ExprKind;
 
 typedef struct Expr Expr;

@@ -243,6 +243,7 @@ static Node *value_of(Builder *B, Expr *e) {
     return builtin_call(&ctx, (CallId)id, e);
   }
   case EX_LIST: diag_error(B->d, e->loc, "a list is only allowed as an argument such as axis=[0, 1]");
+  case EX_STR: diag_error(B->d, e->loc, "a string is only allowed as an argument such as reduction=\"sum\"");
   }
   diag_error(B->d, e->loc, "malformed expression");
 }

@@ -1,6 +1,6 @@
 /* lex.c — the tokenizer of .grad files (see lex.h).
  *
- * Only ASCII is allowed outside comments; comments may hold any bytes but NUL, which
+ * Only ASCII is allowed outside comments (strings are printable ASCII); comments may hold any bytes but NUL, which
  * ends the source. Columns count bytes, a tab is one column. */
 #include "lex.h"
 #include <ctype.h>
@@ -141,6 +141,28 @@ static void lex_ident(Lexer *lx, Token *t) {
   t->len = (int)n;
 }
 
+/* A string: printable ASCII between matching quotes (" or '), on one line, no escapes.
+ * Strings are argument values (reduction="sum"); the parser says where they may go. */
+static void lex_string(Lexer *lx, Token *t) {
+  const char *s = lx->p;
+  char q = *s;
+  advance(lx);
+  while (*lx->p != q) {
+    unsigned char c = (unsigned char)*lx->p;
+    if (c == '\\') diag_error(lx->d, here(lx), "a string has no escapes: '\\' is not allowed in one");
+    if (c == '\n' || c == '\r' || c == 0) diag_error(lx->d, t->loc, "unterminated string: missing %c", q);
+    if (c < 0x20 || c > 0x7e) bad_char(lx);
+    advance(lx);
+  }
+  advance(lx);
+  long long n = lx->p - s;
+  if (n - 2 > LEX_MAX_STRING)
+    diag_error(lx->d, t->loc, "string %.20s... is too long (%lld characters; the limit is %d)", s, n - 2,
+               LEX_MAX_STRING);
+  t->kind = TK_STRING;
+  t->len = (int)n;
+}
+
 /* The two-character operators: ** and the comparisons <= >= == != (the token's punct). */
 static char two_char_op(char c, char next) {
   if (c == '*' && next == '*') return 'P';
@@ -188,6 +210,7 @@ Token lex_next(Lexer *lx) {
   t.loc = here(lx);
   if (is_digit(*lx->p) || (*lx->p == '.' && is_digit(lx->p[1]))) lex_number(lx, &t);
   else if (is_alpha(*lx->p)) lex_ident(lx, &t);
+  else if (*lx->p == '"' || *lx->p == '\'') lex_string(lx, &t);
   else lex_punct(lx, &t);
   lx->at_bol = false;
   lx->need_newline = true;

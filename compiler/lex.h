@@ -10,10 +10,12 @@
 #include "diag.h"
 
 #define LEX_MAX_IDENT 255
+#define LEX_MAX_STRING 255 /* characters between the quotes */
 
 typedef enum {
   TK_IDENT,   /* C identifier */
   TK_NUM,     /* number literal; num and is_int are set */
+  TK_STRING,  /* "text" or 'text': start/len include the quotes */
   TK_PUNCT,   /* ( ) [ ] , = : + - * / @ < >, and 'P' for **, 'l' <=, 'g' >=, 'E' ==, 'N' != */
   TK_NEWLINE, /* end of a statement */
   TK_EOF,

@@ -171,7 +171,7 @@ static Expr *parse_list(Parser *p) {
   return e;
 }
 
-/* primary = number | ident | call | "(" expr ")" | list */
+/* primary = number | ident | call | "(" expr ")" | list | string */
 static Expr *parse_primary(Parser *p) {
   Token t = p->tok;
   if (t.kind == TK_NUM) {
@@ -199,6 +199,12 @@ static Expr *parse_primary(Parser *p) {
     return e;
   }
   if (is(p, '[')) return parse_list(p);
+  if (t.kind == TK_STRING) {
+    Expr *e = new_expr(p, EX_STR, t.loc);
+    e->name = arena_strndup(p->a, t.start + 1, (size_t)t.len - 2);
+    next(p);
+    return e;
+  }
   diag_error(p->d, t.loc, "expected an expression, got %s", cur(p));
 }
 

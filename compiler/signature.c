@@ -3,6 +3,7 @@
  * fit, PyTorch's spellings included. */
 #include "signature.h"
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 const Signature gc_calls[CALL__COUNT] = {
@@ -123,6 +124,36 @@ bool arg_flag(const ArgReader *r, const Expr *e, bool def) {
     diag_error(r->d, e->loc, "expected true or false (lowercase: Python's %s is %s here)", e->name,
                e->name[0] == 'T' ? "true" : "false");
   diag_error(r->d, e->loc, "expected true or false");
+}
+
+/* '"a", "b" or "c"' into buf. */
+static const char *choice_list(const char *const *choices, char *buf, size_t len) {
+  int n = 0;
+  while (choices[n]) n++;
+  size_t o = 0;
+  buf[0] = 0;
+  for (int i = 0; i < n && o < len; i++)
+    o += (size_t)snprintf(buf + o, len - o, "%s\"%s\"", i == 0 ? "" : i == n - 1 ? " or " : ", ", choices[i]);
+  return buf;
+}
+
+int arg_choice(const ArgReader *r, const Expr *e, const char *what, const char *const *choices, int def) {
+  if (!e) return def;
+  char list[256];
+  int n = 0;
+  while (choices[n]) n++;
+  choice_list(choices, list, sizeof list);
+  if (e->kind != EX_STR) {
+    for (int i = 0; e->kind == EX_NAME && i < n; i++) /* reduction=sum: the value without its quotes */
+      if (!strcmp(e->name, choices[i]))
+        diag_error(r->d, e->loc, "%s must be a string in quotes: %s=\"%s\"", what, what, choices[i]);
+    diag_error(r->d, e->loc, "%s must be %s (a string in quotes)", what, list);
+  }
+  for (int i = 0; i < n; i++)
+    if (!strcmp(e->name, choices[i])) return i;
+  const char *near = diag_nearest(e->name, choices, n);
+  if (near) diag_error(r->d, e->loc, "%s must be %s, got \"%s\"; did you mean \"%s\"?", what, list, e->name, near);
+  diag_error(r->d, e->loc, "%s must be %s, got \"%s\"", what, list, e->name);
 }
 
 int arg_axis(const ArgReader *r, const Expr *e, int rank) {

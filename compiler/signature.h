@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include "ast.h"
 
-#define CALL_MAXP 5 /* parameters of a call */
+#define CALL_MAXP 8 /* parameters of a call */
 
 /*  X(ENUM,            name,             required, parameters...) */
 #define GC_CALLS(X)                                                        \
@@ -41,9 +41,15 @@
   X(BCE_WITH_LOGITS, "bce_with_logits", 2, "logits", "target")             \
   X(CROSS_ENTROPY,   "cross_entropy",   2, "logits", "labels")             \
   X(DETACH,          "detach",          1, "x")                            \
-  X(CONV2D,          "conv2d",          2, "x", "w", "b", "stride", "padding") \
-  X(MAX_POOL2D,      "max_pool2d",      2, "x", "k", "stride")             \
-  X(AVG_POOL2D,      "avg_pool2d",      2, "x", "k", "stride")             \
+  X(CONV2D,          "conv2d",          2, "x", "w", "b", "stride", "padding", "dilation", "groups") \
+  X(MAX_POOL2D,      "max_pool2d",      2, "x", "k", "stride", "padding")  \
+  X(AVG_POOL2D,      "avg_pool2d",      2, "x", "k", "stride", "padding")  \
+  /* ---- convolution and pooling (issue 15) */                            \
+  X(CONV1D,          "conv1d",          2, "x", "w", "b", "stride", "padding", "dilation", "groups") \
+  X(CONV_TRANSPOSE2D, "conv_transpose2d", 2, "x", "w", "b", "stride", "padding", "output_padding", "groups", \
+    "dilation")                                                            \
+  X(GLOBAL_AVG_POOL, "global_avg_pool", 1, "x")                            \
+  X(ADAPTIVE_AVG_POOL2D, "adaptive_avg_pool2d", 2, "x", "output_size") \
   /* ---- indexing and assembling (issue 15) ---- */                        \
   X(CONCAT,          "concat",          1, "tensors", "axis")              \
   X(CAT,             "cat",             1, "tensors", "axis")              \
@@ -120,6 +126,10 @@ bool arg_flag(const ArgReader *r, const Expr *e, bool def);                /* tr
 int arg_axis(const ArgReader *r, const Expr *e, int rank);                 /* negative from the end */
 unsigned arg_axes(const ArgReader *r, const Expr *e, int rank);            /* int or list; absent: all */
 int arg_pos_int(const ArgReader *r, const Expr *e, int def, int min, const char *what);
+/* A string argument naming one of `choices` (NULL-terminated): its index; absent: def.
+ * `what` names the argument in messages, which list the allowed values:
+ *   reduction must be "mean", "sum" or "none", got "avg"; did you mean "mean"? */
+int arg_choice(const ArgReader *r, const Expr *e, const char *what, const char *const *choices, int def);
 /* transpose's perm= (absent: the 2-D transpose), into perm[rank]. */
 void arg_perm(const ArgReader *r, const Expr *call, const Expr *e, int rank, int *perm);
 /* reshape's list of sizes into s (at most max_rank; one -1 allowed, at *infer, else
@@ -130,6 +140,26 @@ int arg_sizes(const ArgReader *r, const Expr *l, int max_rank, int64_t *s, int *
 int arg_normalized_shape(const ArgReader *r, const Expr *e, int rank, const int64_t *shape, const char *shape_text);
 /* layer_norm's and group_norm's eps (absent: 1e-5): a number > 0. */
 double arg_eps(const ArgReader *r, const Expr *e);
+
+/* ---- convolution and pooling arguments (issue 15; signature_window.c) */
+/* A convolution's geometry as PyTorch's arguments give it, per spatial axis (nsp = 1
+ * for conv1d, 2 for conv2d; a conv1d's values are on axis 1, axis 0 is the identity). */
+typedef struct {
+  int stride[2], dil[2], lo[2], hi[2], groups, outpad[2];
+} ConvArgs;
+/* conv2d / conv1d: stride, padding (int | list | "same" | "valid", "same" as torch: the
+ * extra on the high side; refused with a stride), dilation, groups, for kernel `ksize`. */
+void arg_conv(const ArgReader *r, Expr *const *e /* stride, padding, dilation, groups */, int nsp,
+              const int64_t *ksize, ConvArgs *out);
+/* conv_transpose2d: stride, padding, output_padding (< stride, as torch), groups, dilation. */
+void arg_conv_transpose(const ArgReader *r, Expr *const *e /* stride, padding, output_padding, groups, dilation */,
+                        ConvArgs *out);
+typedef struct {
+  int k[2], stride[2], pad[2];
+} PoolArgs;
+/* max_pool2d / avg_pool2d: window (int | [kh, kw]), stride (default: the window), padding
+ * (at most half the window, as torch). */
+void arg_pool(const ArgReader *r, Expr *const *e /* k, stride, padding */, PoolArgs *out);
 
 /* ---- indexing and assembling (issue 15) ---- */
 /* An integer constant (of any sign); `what` names it in the message. */

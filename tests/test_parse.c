@@ -58,6 +58,7 @@ static void sx(const Expr *e, char *buf, size_t n) {
   switch (e->kind) {
   case EX_NUM: snprintf(buf, n, "%g", e->num); break;
   case EX_NAME: snprintf(buf, n, "%s", e->name); break;
+  case EX_STR: snprintf(buf, n, "\"%s\"", e->name); break;
   case EX_NEG: sx(e->lhs, a, sizeof a); snprintf(buf, n, "(neg %s)", a); break;
   case EX_BINARY:
     sx(e->lhs, a, sizeof a);
@@ -255,6 +256,26 @@ Test(parse, calls_and_lists) {
   cr_expect_eq(e->loc.col, 5);
   cr_expect_eq(e->kwlocs[0].col, 12);
   cr_expect_eq(e->kwargs[0]->is_int, true);
+}
+
+/* Strings are argument values: "..." or '...', printable ASCII, no escapes. */
+Test(parse, strings) {
+  TREE("nll_loss(x, t, reduction=\"sum\")", "nll_loss(x t; reduction=\"sum\")");
+  TREE("f(a, 'none', b='')", "f(a \"none\"; b=\"\")");
+  TREE("f(m=\"it's\")", "f(; m=\"it's\")");
+  Program *p = parse_ok("y = f(x, r=\"sum\")\n");
+  Expr *e = p->stmts[0].expr;
+  cr_expect_eq(e->kwargs[0]->kind, EX_STR);
+  cr_expect_eq(e->kwargs[0]->loc.col, 12);
+}
+
+Test(parse, err_strings) {
+  expect_error("y = f(x, r=\"sum)\n", 1, 12, "unterminated string: missing \"");
+  expect_error("y = f(x, r='sum\")\n", 1, 12, "unterminated string: missing '");
+  expect_error("y = f(x, r=\"a\\nb\")\n", 1, 14, "a string has no escapes");
+  expect_error("y = f(x, r=\"a\tb\")\n", 1, 14, "unexpected control character 0x09");
+  expect_error("y = f(x, r=\"\xce\xbb\")\n", 1, 13, "only ASCII");
+  expect_error("y = \"sum\" x\n", 1, 11, "unexpected 'x' after the expression");
 }
 
 Test(parse, many_args_grow) {
@@ -594,7 +615,7 @@ Test(calls, compiler_and_tape_say_the_same) {
   static const char *const bodies[] = {
       "y = sum(x, dim=1)\n",        "y = leaky_relu(x, alpha=0.1)\n", "y = mse_loss(x, x)\n",
       "y = sofmax(x)\n",            "y = sum(x, axis=0, axis=1)\n",  "y = relu(x, x)\n",
-      "y = reshape(x)\n",
+      "y = reshape(x)\n",     "y = x * \"2\"\n",
   };
   for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
     char src[256], cerr[1024] = "", terr[1024] = "";

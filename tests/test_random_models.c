@@ -61,6 +61,9 @@ Test(random, generator_is_deterministic_and_covers_the_operators) {
                                     /* comparisons and elementwise (issue 15) */
                                     "where(", "clamp(", " >= ", "!= ", "prelu(", ") ** tanh(", "hardswish(",
                                     "elu(", "sin(", "floor(",
+                                    /* ---- convolution and pooling (issue 15) */
+                                    "groups=", "dilation=", "padding=\"same\"", "conv_transpose2d(",
+                                    "global_avg_pool(", "adaptive_avg_pool2d(",
                                     /* indexing and assembling (issue 15) */
                                     "concat(", "cat(", "stack(", "narrow(", "pad(", "repeat(", "unsqueeze(",
                                     /* normalization and attention (issue 15) */

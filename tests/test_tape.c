@@ -191,7 +191,9 @@ FAMILY(reduce)
 FAMILY(nn)
 FAMILY(losses)
 FAMILY(composite)
+FAMILY(window) /* convolution and pooling (issue 15) */
 FAMILY(pointwise)
+FAMILY(index)
 
 /* ---------------------------------------------------------------- models/ vs the reference evaluator */
 

@@ -37,7 +37,8 @@ char *mkdtemp(char *tmpl); /* POSIX.1-2008; the tests build with -std=c11 */
 
 static const char *const families[] = {"elementwise", "matmul", "shape", "reduce", "nn", "losses", "composite",
                                        "pointwise", "index" /* issue 15: indexing and assembling */,
-                                       "norm" /* issue 15: normalization and attention */};
+                                       "norm" /* issue 15: normalization and attention */,
+                                       "window" /* convolution and pooling (issue 15) */};
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))
 
 /* ---------------------------------------------------------------- helpers */
@@ -264,6 +265,7 @@ FAMILY(reduce)
 FAMILY(nn)
 FAMILY(losses)
 FAMILY(composite)
+FAMILY(window) /* convolution and pooling (issue 15) */
 FAMILY(index)
 FAMILY(pointwise)
 FAMILY(norm)

@@ -63,6 +63,14 @@ static bad_case cases[] = {
     {"conv_channels.grad", 5, 5, {"3 channels", "expects 2"}},
     {"conv_not_4d.grad", 5, 5, {"4-D", "[3, 8, 8]"}},
     {"pool_too_big.grad", 4, 5, {"window 5", "[1, 1, 4, 4]"}},
+    /* ---- convolution and pooling (issue 15) */
+    {"conv_groups.grad", 5, 5, {"3 output channels", "2 groups"}},
+    {"conv_same_stride.grad", 5, 36, {"padding=\"same\" needs stride 1"}},
+    {"conv_padding_4.grad", 5, 26, {"one per spatial axis"}},
+    {"conv_transpose_outpad.grad", 5, 53, {"output_padding 2", "smaller than the stride 2"}},
+    {"pool_pad_too_big.grad", 4, 30, {"at most half the window 3"}},
+    {"adaptive_pool_size.grad", 4, 28, {"only output_size 1", "2x2"}},
+    {"conv1d_rank.grad", 5, 12, {"conv1d input", "3-D", "[1, 2, 8, 8]"}},
     {"ce_not_2d.grad", 5, 5, {"cross_entropy", "[2, 3, 4]"}},
     {"transpose_perm.grad", 4, 23, {"perm", "2 axes"}},
     {"matmul_4d.grad", 5, 7, {"[2, 2, 2, 2]", "3-D"}},
@@ -92,6 +100,9 @@ static bad_case cases[] = {
     {"too_many_args.grad", 4, 13, {"'relu'", "1 argument"}},
     {"i32_arith.grad", 5, 7, {"'+' needs f32", "('t') is i32"}},
     {"bad_init.grad", 3, 20, {"LO < HI"}},
+    /* ---- strings and i32 outputs (issue 15, reductions and losses) ---- */
+    {"string_value.grad", 4, 9, {"a string is only allowed as an argument", "reduction=\"sum\""}},
+    {"string_unterminated.grad", 4, 17, {"unterminated string"}},
     {"computes_nothing.grad", 4, 1, {"computes nothing"}},
     /* A NUL byte must be reported where it is, not end the file silently. */
     {"nul_byte.grad", 4, 6, {"NUL"}},
