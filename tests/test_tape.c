@@ -194,6 +194,7 @@ FAMILY(composite)
 FAMILY(window) /* convolution and pooling (issue 15) */
 FAMILY(pointwise)
 FAMILY(index)
+FAMILY(norm) /* normalization and attention (issue 15) */
 
 /* ---------------------------------------------------------------- models/ vs the reference evaluator */
 

@@ -27,7 +27,7 @@ def register(g):
        "layer_norm(a * 3, [8], bias=b)", lambda e: F.layer_norm(e["a"] * 3, [8], None, e["b"]))
     ew(NORM, "layer_norm_offset", [("a", lambda: ANY(3, 16)), ("w", lambda: POS(16))],
        "layer_norm(a + 1000, [16], w)", lambda e: F.layer_norm(e["a"] + 1000, [16], e["w"]),
-       tol={"abs": 2e-4, "rel": 2e-3, "why": "f32 sums of values near 1000 round differently in torch and gradc"},
+       tol={"abs": 1e-3, "rel": 1e-2, "why": "values near 1000 carry 6e-5 of f32 rounding each: torch, gradc and the tape (double sums) differ by up to 5e-4"},
        note="an offset of 1000: the mean-subtracted variance keeps about 4 digits (E[x^2]-E[x]^2 would keep none)")
     ew(NORM, "layer_norm_constant_row", [("a", lambda: ANY(2, 1)), ("w", lambda: ANY(5))],
        "layer_norm(a * ones5, [5], w)", lambda e: F.layer_norm(e["a"] * torch.ones(5), [5], e["w"]),
@@ -54,4 +54,4 @@ def register(g):
             "from float64's, gradc's 5e-6"})
     ew(NORM, "group_norm_offset", [("a", lambda: ANY(2, 4, 8)), ("w", lambda: POS(4)), ("b", lambda: ANY(4))],
        "group_norm(a - 500, 2, w, b)", lambda e: F.group_norm(e["a"] - 500, 2, e["w"], e["b"]),
-       tol={"abs": 2e-4, "rel": 2e-3, "why": "f32 sums of values near 500 round differently in torch and gradc"})
+       tol={"abs": 1e-3, "rel": 1e-2, "why": "values near 500 carry 3e-5 of f32 rounding each: torch, gradc and the tape (double sums) differ by up to 5e-4"})
