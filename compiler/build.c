@@ -400,9 +400,6 @@ static void statement(Builder *B, const Stmt *st) {
         diag_error(B->d, st->name_locs[i],
                    "'%s' is %s: the caller already holds its buffer (to output a copy, name it: %s_out = %s)",
                    st->names[i], n->op == OP_INPUT ? "an input" : "a parameter", st->names[i], st->names[i]);
-      else if (n->dtype != DT_F32) /* the ABI's outputs are float buffers */
-        diag_error(B->d, st->name_locs[i], "'%s' is %s: an output must be f32 (integers are inputs only)",
-                   st->names[i], dtype_name(n->dtype));
       on[g->noutputs + i] = st->names[i];
     }
     g->outputs = o;

@@ -25,10 +25,10 @@ static const char *op_name(const Graph *g, const Node *n) { return g->what ? g->
 DType op_result_dtype(const Node *n) {
   switch (gc_ops[n->op].dtype) {
   case DTR_LEAF: return n->dtype;
-  case DTR_LIKE: return n->in[0]->dtype;
+  case DTR_LIKE:
+  case DTR_COPY: return n->in[0]->dtype;
   case DTR_F32:
-  case DTR_LABELS:
-  case DTR_COPY: break;
+  case DTR_LABELS: break;
   }
   return DT_F32;
 }

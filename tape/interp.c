@@ -80,7 +80,7 @@ static Tensor *transpose(tape_model *m, Expr *call, Expr **p) {
 }
 
 static Tensor *reshape(tape_model *m, Expr *call, Expr **p) {
-  Tensor *x = arg(m, p[0], "reshape");
+  Tensor *x = arg(m, p[0], NULL); /* i32 passes through, as in the compiler */
   Expr *l = p[1];
   int64_t s[TP_MAX_RANK] = {0}, known;
   int infer;
@@ -98,7 +98,7 @@ static Tensor *reshape(tape_model *m, Expr *call, Expr **p) {
 }
 
 static Tensor *flatten(tape_model *m, Expr *call, Expr **p) {
-  Tensor *x = arg(m, p[0], "flatten");
+  Tensor *x = arg(m, p[0], NULL);
   if (x->rank < 1) diag_error(&m->diag, call->loc, "flatten needs a tensor of rank 1 or more");
   int64_t s[2] = {x->shape[0], (int64_t)x->n / x->shape[0]};
   return op_reshape(&m->T, x, x->rank == 1 ? 1 : 2, s);

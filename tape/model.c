@@ -196,14 +196,13 @@ static Tensor *run_forward(tape_model *m) {
   for (int k = 0; k < m->noutputs; k++) {
     Output *o = &m->outputs[k];
     Tensor *t = o->sym->t;
-    if (!t->data) /* as the compiler: the ABI's outputs are float buffers */
-      diag_error(&m->diag, o->loc, "'%s' is i32: an output must be f32 (integers are inputs only)", o->name);
     if (!o->buf) {
       o->n = t->n;
-      o->buf = tp_calloc(&m->T, t->n * sizeof(float));
+      o->i32 = t->data == NULL;
+      o->buf = tp_calloc(&m->T, t->n * 4); /* float or int32_t */
     }
     if (o->n != t->n) tp_fail(&m->T, "output '%s' changed size", o->name); /* cannot happen: shapes are static */
-    memcpy(o->buf, t->data, t->n * sizeof(float));
+    memcpy(o->buf, o->i32 ? (void *)t->idata : (void *)t->data, t->n * 4);
   }
   m->loss = NAN;
   if (!m->loss_sym) return NULL;

@@ -47,7 +47,6 @@ static bad_case cases[] = {
     {"output_unknown.grad", 4, 8, {"'xx'", "did you mean 'x'"}},
     /* An output of a parameter under its own name: two tensors, one name. */
     {"output_param.grad", 6, 8, {"'w' is a parameter", "w_out = w"}},
-    {"output_i32.grad", 5, 8, {"'m2' is i32", "an output must be f32"}},
     {"used_before_definition.grad", 4, 5, {"'z'", "before its definition at line 5"}},
     /* Operator errors name the operator as written (mse, not the sub it expands into). */
     {"mse_mismatch.grad", 5, 5, {"[3] and [4]", "in 'mse'"}},

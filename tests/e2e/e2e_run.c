@@ -201,6 +201,19 @@ Test(run, text_output, .timeout = 30) {
   e2e_free(&r);
 }
 
+/* An i32 output prints as integers, exactly, in text and JSON. */
+Test(run, int_outputs, .timeout = 30) {
+  e2e_result r;
+  e2e_gradc(&r, "run", E2E_MODELS_DIR "/int_outputs.grad", "--set", "l=3,-7,2147483647", "--set", "x=0.5", NULL);
+  cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+  cr_expect(strstr(r.out, "\nlab [3, 1] = 3 -7 2147483647\n"), "%s", r.out);
+  e2e_free(&r);
+  e2e_gradc(&r, "run", E2E_MODELS_DIR "/int_outputs.grad", "--set", "l=3,-7,2147483647", "--json", NULL);
+  cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+  cr_expect(strstr(r.out, "\"lab\": {\"shape\": [3, 1], \"data\": [3, -7, 2147483647]}"), "%s", r.out);
+  e2e_free(&r);
+}
+
 /* ---- --set forms ---- */
 
 Test(run, set_from_file, .timeout = 30) {
