@@ -55,6 +55,10 @@
   X(MAXPOOL_DX, "max_pool2d_dx", 2, KERNEL) \
   X(AVGPOOL,   "avg_pool2d", 1, KERNEL)    \
   X(AVGPOOL_DX, "avg_pool2d_dx", 1, KERNEL) \
+  /* reductions and losses (issue 15) */   \
+  X(PROD,      "prod",      1, REDUCE)     \
+  X(SQRT0,     "sqrt0",     1, ELEM)       \
+  X(ARGMAX,    "argmax",    1, KERNEL)     \
   X(COPY,      "copy",      1, ELEM)       \
   X(SGD,       "sgd",       2, ELEM)
 

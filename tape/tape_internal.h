@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "diag.h"
+#include "signature.h" /* Reduction */
 
 #define TP_MAX_RANK 8
 
@@ -71,6 +72,7 @@ void *tp_calloc(Tape *T, size_t bytes);
 Tensor *tp_empty(Tape *T, int rank, const int64_t *shape);
 Tensor *tp_zeros(Tape *T, int rank, const int64_t *shape);
 Tensor *tp_scalar(Tape *T, double v); /* a wrapped Python number: 0-d, no gradient */
+Tensor *tp_empty_i32(Tape *T, int rank, const int64_t *shape); /* an int32 tensor (indices) */
 Tensor *tp_view(Tape *T, Tensor *x, int rank, const int64_t *shape); /* shares x's data */
 /* Appends a record for OUT if any input requires grad (out then requires grad too);
  * returns NULL (and records nothing) otherwise. */
@@ -113,6 +115,15 @@ Tensor *op_sum(Tape *T, Tensor *x, unsigned axes, bool keep, bool mean);
 Tensor *op_amax(Tape *T, Tensor *x, unsigned axes, bool keep);     /* max(x, axis=[..] or absent) */
 Tensor *op_max_dim(Tape *T, Tensor *x, int axis, bool keep);        /* max(x, axis=int) */
 Tensor *op_softmax(Tape *T, Tensor *x, int axis, bool log);
+Tensor *op_amin(Tape *T, Tensor *x, unsigned axes, bool keep);     /* min(x, axis=[..] or absent) */
+Tensor *op_min_dim(Tape *T, Tensor *x, int axis, bool keep);        /* min(x, axis=int) */
+
+/* ---- ops_stats.c: reductions and losses (issue 15) ---- */
+Tensor *op_prod(Tape *T, Tensor *x, unsigned axes, bool keep);
+Tensor *op_var(Tape *T, Tensor *x, unsigned axes, int correction, bool keep, bool std);
+Tensor *op_logsumexp(Tape *T, Tensor *x, unsigned axes, bool keep);
+Tensor *op_argmax(Tape *T, Tensor *x, int axis, bool keep, bool min); /* axis -1: flattened */
+Tensor *op_norm(Tape *T, Tensor *x, double p, unsigned axes, bool keep); /* p 1, 2 or INFINITY */
 
 /* ---- ops_shape.c ---- */
 Tensor *op_permute(Tape *T, Tensor *x, const int *perm);
@@ -125,9 +136,14 @@ Tensor *op_conv2d(Tape *T, Tensor *x, Tensor *w, Tensor *b, int stride, int pad)
 Tensor *op_max_pool2d(Tape *T, Tensor *x, int k, int stride);
 Tensor *op_avg_pool2d(Tape *T, Tensor *x, int k, int stride);
 
-/* ---- ops_loss.c ---- */
-Tensor *op_mse(Tape *T, Tensor *pred, Tensor *target);
-Tensor *op_bce_with_logits(Tape *T, Tensor *z, Tensor *y);
-Tensor *op_cross_entropy(Tape *T, Tensor *logits, Tensor *labels);
+/* ---- ops_loss.c: the pointwise losses, over the broadcast of their two operands ---- */
+typedef enum { L_MSE, L_BCE, L_L1, L_SMOOTH_L1, L_HUBER, L_KL, L_KL_LOG } LossKind;
+/* c: smooth_l1's beta, huber's delta. */
+Tensor *op_loss(Tape *T, LossKind kind, Tensor *a, Tensor *b, Reduction red, double c);
+
+/* ---- ops_classify.c ---- */
+/* labels: i32 [N], or f32 probabilities [N, C]; weight: f32 [C] or NULL; e: label smoothing. */
+Tensor *op_cross_entropy(Tape *T, Tensor *logits, Tensor *labels, Tensor *weight, Reduction red, double e);
+Tensor *op_nll_loss(Tape *T, Tensor *logp, Tensor *labels, Tensor *weight, Reduction red);
 
 #endif
