@@ -60,10 +60,11 @@ static Unit *front(Arena *a, Diag *d, const gc_options *o, int vw, int threads) 
   u->g = g;
   u->source_name = o->path;
   EntryOptions eo = {o->inference, vw, threads};
-  u->entries[u->nentries++] = entry_build(g, ENTRY_FORWARD, eo);
+  EntryOptimizer opt = {gradc_optimizer_find(o->optimizer ? o->optimizer : "sgd"), o->optimizer_full};
+  u->entries[u->nentries++] = entry_build_with(g, ENTRY_FORWARD, eo, opt);
   if (!o->inference && g->loss) {
-    u->entries[u->nentries++] = entry_build(g, ENTRY_BACKWARD, eo);
-    u->entries[u->nentries++] = entry_build(g, ENTRY_TRAIN, eo);
+    u->entries[u->nentries++] = entry_build_with(g, ENTRY_BACKWARD, eo, opt);
+    u->entries[u->nentries++] = entry_build_with(g, ENTRY_TRAIN, eo, opt);
   }
   if (front_verifies(o)) {
     verify_or_abort("the entry points' sinks", verify_graph(g));
@@ -155,6 +156,10 @@ int gc_compile(const gc_options *o, gc_result *res, char *err, size_t errlen) {
   if (!res) res = &dummy;
   memset(res, 0, sizeof *res);
   err[0] = 0;
+  if (o->optimizer && !gradc_optimizer_find(o->optimizer)) {
+    snprintf(err, errlen, "unknown optimizer '%s' (sgd, adam, adamw or rmsprop)", o->optimizer);
+    return 1;
+  }
   char *owned = NULL;
   const char *src = o->source;
   if (!src && !(src = owned = diag_read_file(o->path, err, errlen))) return 1;

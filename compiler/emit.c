@@ -61,20 +61,35 @@ static cJSON *tensor_json(const char *name, const char *role, const Node *n) {
   return t;
 }
 
-static const char *arg_spec(Arena *a, const Arg *arg) {
+/* "state:PARAM" for SGD's one state tensor (as before there were others), else
+ * "state:STATE:PARAM" (docs/FORMATS.md). */
+static const char *arg_spec(Arena *a, const Entry *e, const Arg *arg) {
   switch (arg->kind) {
   case ARG_INPUT: return arena_printf(a, "input:%s", arg->name);
   case ARG_PARAM: return arena_printf(a, "param:%s", arg->name);
   case ARG_GRAD: return arena_printf(a, "grad:%s", arg->name);
-  case ARG_STATE: /* the descriptor names one state tensor per parameter (docs/FORMATS.md) */
-    GC_ASSERT(arg->slot == 0 && "a second optimizer state tensor needs a descriptor name");
-    return arena_printf(a, "state:%s", arg->name);
+  case ARG_STATE:
+    if (e->optimizer == &gradc_optimizer_sgd) return arena_printf(a, "state:%s", arg->name);
+    return arena_printf(a, "state:%s:%s", e->optimizer->state_names[arg->slot], arg->name);
   case ARG_HYPER: return "hyper";
   case ARG_OUTPUT: return arena_printf(a, "output:%s", arg->name);
   case ARG_LOSS: return "loss";
   case ARG_WORKSPACE: return "workspace";
   }
   return "?";
+}
+
+/* The train step's rule: {"name": "adam", "hyper": [the values its hyper argument holds],
+ * "state": [its state tensors' names]}. */
+static cJSON *optimizer_json(const Entry *e) {
+  const gradc_optimizer *o = e->optimizer;
+  cJSON *j = cJSON_CreateObject();
+  cJSON_AddStringToObject(j, "name", o->name);
+  cJSON *h = cJSON_AddArrayToObject(j, "hyper");
+  for (int i = 0; i < e->nhyper; i++) cJSON_AddItemToArray(h, cJSON_CreateString(o->hyper_names[i]));
+  cJSON *s = cJSON_AddArrayToObject(j, "state");
+  for (int i = 0; i < o->nstate; i++) cJSON_AddItemToArray(s, cJSON_CreateString(o->state_names[i]));
+  return j;
 }
 
 char *descriptor_json(const Unit *u) {
@@ -104,8 +119,9 @@ char *descriptor_json(const Unit *u) {
     static const char *const kinds[] = {"forward", "backward", "train_step"};
     cJSON_AddStringToObject(ej, "kind", kinds[e->kind]);
     cJSON_AddStringToObject(ej, "packed", arena_printf(g->arena, "%s_packed", e->name));
+    if (e->optimizer) cJSON_AddItemToObject(ej, "optimizer", optimizer_json(e));
     cJSON *args = cJSON_AddArrayToObject(ej, "args");
-    for (int i = 0; i < e->nargs; i++) cJSON_AddItemToArray(args, cJSON_CreateString(arg_spec(g->arena, &e->args[i])));
+    for (int i = 0; i < e->nargs; i++) cJSON_AddItemToArray(args, cJSON_CreateString(arg_spec(g->arena, e, &e->args[i])));
     cJSON_AddItemToArray(es, ej);
   }
   char *text = cJSON_PrintUnformatted(d);
@@ -175,6 +191,43 @@ static void header_size(FILE *f, const char *M, const char *U, const char *role,
   }
 }
 
+/* text as comment lines " * ..." of at most 88 columns, broken at spaces; the last line
+ * without its newline. */
+static void wrap(FILE *f, const char *text) {
+  const char *p = text;
+  while (*p) {
+    size_t n = strlen(p);
+    if (n > 85) {
+      n = 85;
+      while (n > 0 && p[n] != ' ') n--;
+      if (!n) n = strcspn(p, " ");
+    }
+    fprintf(f, " * %.*s%s", (int)n, p, p[n] ? "\n" : "");
+    p += n + (p[n] == ' ');
+  }
+}
+
+/* What the train step does, in the header's first comment. */
+static void header_train_step(FILE *f, Arena *a, const char *model, const char *M, const Entry *e) {
+  const gradc_optimizer *o = e->optimizer;
+  if (o == &gradc_optimizer_sgd && e->nhyper == o->nbase) { /* as before there were others */
+    fprintf(f, " * first, as PyTorch's .grad). %s_train_step is one whole SGD step: it stores this\n", model);
+    fprintf(f, " * step's gradients (overwriting) and updates params and momentum buffers in place,\n");
+    fprintf(f, " * hyper = {lr, momentum, weight_decay} (torch.optim.SGD; momentum buffers start at 0).");
+    return;
+  }
+  const char *states = "", *values = "";
+  for (int s = 0; s < o->nstate; s++) states = arena_printf(a, "%s%s%s_", states, s ? ", " : "", o->state_names[s]);
+  for (int h = 0; h < e->nhyper; h++) values = arena_printf(a, "%s%s%s", values, h ? ", " : "", o->hyper_names[h]);
+  wrap(f, arena_printf(a,
+                       "first, as PyTorch's .grad). %s_train_step is one whole %s step (torch.optim semantics): it "
+                       "stores this step's gradients (overwriting) and updates params and the optimizer's state "
+                       "buffers in place (%s; zeros before the first step). hyper = %s_HYPER_COUNT floats {%s}, "
+                       "filled each step by gradc_optimizer_values(&gradc_optimizer_%s, user_hyper, step, hyper) "
+                       "(gradc/runtime_core.h; step 1 is the first).",
+                       model, o->name, states, M, values, o->name));
+}
+
 void emit_header(FILE *f, const Unit *u, const char *source_name) {
   Graph *g = u->g;
   Arena *a = g->arena;
@@ -184,9 +237,7 @@ void emit_header(FILE *f, const Unit *u, const char *source_name) {
   fprintf(f, " * Tensors are contiguous row-major buffers that must not overlap.");
   if (u->nentries > 1) {
     fprintf(f, " %s_backward runs\n * forward and backward and ADDS d loss / d param into the grad_ buffers (zero them\n", g->model);
-    fprintf(f, " * first, as PyTorch's .grad). %s_train_step is one whole SGD step: it stores this\n", g->model);
-    fprintf(f, " * step's gradients (overwriting) and updates params and momentum buffers in place,\n");
-    fprintf(f, " * hyper = {lr, momentum, weight_decay} (torch.optim.SGD; momentum buffers start at 0).");
+    header_train_step(f, a, g->model, M, u->entries[2]);
   }
   fprintf(f, "\n * workspace: %s_WORKSPACE_BYTES bytes owned by the caller, aligned at least as a float\n", M);
   fprintf(f, " * (64-byte alignment is fastest); the generated code never allocates. */\n");
@@ -204,7 +255,11 @@ void emit_header(FILE *f, const Unit *u, const char *source_name) {
                        : ar->node->trainable ? "param" : "param (frozen)";
     header_size(f, M, U, role, ar, a);
   }
-  fprintf(f, "#define %s_WORKSPACE_BYTES %lld\n\n", M, (long long)u->ws_bytes);
+  fprintf(f, "#define %s_WORKSPACE_BYTES %lld\n", M, (long long)u->ws_bytes);
+  if (u->nentries > 2)
+    fprintf(f, "#define %s_OPTIMIZER \"%s\" /* the train step's rule */\n#define %s_HYPER_COUNT %d /* floats of its hyper */\n", M,
+            u->entries[2]->optimizer->name, M, u->entries[2]->nhyper);
+  fprintf(f, "\n");
   for (int k = 0; k < u->nentries; k++) {
     const Entry *e = u->entries[k];
     fprintf(f, "void %s(", e->name);

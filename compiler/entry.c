@@ -29,7 +29,7 @@ double entry_flops(const Entry *e) {
 
 /* ---- the arguments' names in C ----
  * Each argument's C name is its tensor's name, grad_NAME, STATE_NAME (the optimizer's
- * name for the state tensor: momentum_NAME for SGD's), or loss, hyper,
+ * name for the state tensor: momentum_NAME for SGD's, exp_avg_NAME for Adam's first), or loss, hyper,
  * workspace — with a trailing underscore added while it is a C or C++ keyword or the
  * name of an argument before it (the fixed three come first), so that any model's
  * header compiles: `output loss` beside the loss argument is loss_, `input class` is
@@ -78,6 +78,10 @@ static void name_args(Entry *e, Arena *a) {
 }
 
 Entry *entry_build(Graph *g, EntryKind kind, EntryOptions opt) {
+  return entry_build_with(g, kind, opt, (EntryOptimizer){&gradc_optimizer_sgd, false});
+}
+
+Entry *entry_build_with(Graph *g, EntryKind kind, EntryOptions opt, EntryOptimizer optimizer) {
   Arena *a = g->arena;
   Entry *e = ARENA_NEW(a, Entry);
   e->kind = kind;
@@ -86,8 +90,9 @@ Entry *entry_build(Graph *g, EntryKind kind, EntryOptions opt) {
   static const char *const suffix[] = {"forward", "backward", "train_step"};
   e->name = arena_printf(a, "%s_%s", g->model, suffix[kind]);
   bool with_loss = g->loss && !opt.inference;
-  e->optimizer = kind == ENTRY_TRAIN ? &gradc_optimizer_sgd : NULL;
+  e->optimizer = kind == ENTRY_TRAIN ? optimizer.rule : NULL;
   GC_ASSERT(!e->optimizer || gradc_optimizer_valid(e->optimizer) == 0);
+  if (e->optimizer) e->nhyper = optimizer.full ? e->optimizer->nhyper + e->optimizer->nderived : e->optimizer->nbase;
   int nstate = e->optimizer ? e->optimizer->nstate : 0;
   int maxargs = g->ninputs + (2 + nstate) * g->nparams + g->noutputs + 3;
   e->args = ARENA_ARRAY(a, Arg, maxargs);

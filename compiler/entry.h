@@ -15,7 +15,8 @@
  * buffers; TRAIN: a whole optimizer step — stores this step's gradients (overwriting, as
  * zero_grad + backward would) and updates each parameter (and its optimizer state) in
  * place as soon as its gradient is complete, by the rule Entry.optimizer describes
- * (today SGD: hyper = {lr, momentum, weight decay}, torch.optim.SGD semantics). BACKWARD and TRAIN share one compiled core (entry.c). */
+ * (SGD by default: hyper = {lr, momentum, weight decay}, torch.optim.SGD semantics).
+ * BACKWARD and TRAIN share one compiled core (entry.c). */
 typedef enum { ENTRY_FORWARD, ENTRY_BACKWARD, ENTRY_TRAIN } EntryKind;
 
 typedef enum { ARG_INPUT, ARG_PARAM, ARG_GRAD, ARG_STATE, ARG_OUTPUT, ARG_LOSS, ARG_HYPER, ARG_WORKSPACE } ArgKind;
@@ -89,7 +90,10 @@ typedef struct {
   int threads;      /* as in EntryOptions */
   const gradc_optimizer *optimizer; /* TRAIN: the update its SGD sinks apply (runtime_core.h):
                                        its state tensors are STATE arguments, its
-                                       hyper-parameters the HYPER argument */
+                                       values the HYPER argument */
+  int nhyper;       /* TRAIN: the optimizer's values the HYPER argument holds (its nbase, or
+                       all with EntryOptimizer.full); guards of user
+                       hyper-parameters past them are off at compile time */
 } Entry;
 
 typedef struct {
@@ -98,7 +102,16 @@ typedef struct {
   int threads;      /* the most parts a large kernel is split into (1: none) */
 } EntryOptions;
 
-/* Builds the entry (roots, sinks, args). graph must be fully optimised. */
+/* The train step's update rule, and whether its hyper argument holds all of the rule's
+ * values (full) or the base ones (Entry.nhyper). */
+typedef struct {
+  const gradc_optimizer *rule;
+  bool full;
+} EntryOptimizer;
+
+/* Builds the entry (roots, sinks, args). graph must be fully optimised. A train step
+ * applies opt's rule; entry_build's is SGD with its base values. */
+Entry *entry_build_with(Graph *g, EntryKind kind, EntryOptions opt, EntryOptimizer optimizer);
 Entry *entry_build(Graph *g, EntryKind kind, EntryOptions opt);
 /* Floating-point operations of the entry's matrix products and convolutions (2 per
  * multiply-add): the work a minimal implementation must do; elementwise work excluded. */

@@ -332,8 +332,8 @@ LLVMValueRef lower_entry(Lower *L, Graph *g, Entry *e) {
 }
 
 /* An exported gradient entry (M_backward: mode 0, M_train_step: mode 1) that calls the
- * core, passing its own arguments where the core has the same, a null momentum buffer
- * and zero hyper-parameters where it has none (mode 0 reads neither). */
+ * core, passing its own arguments where the core has the same, null optimizer state
+ * buffers and zero hyper-parameters where it has none (mode 0 reads neither). */
 void lower_wrapper(Lower *L, Graph *g, Entry *pub, Entry *core, LLVMValueRef core_fn, int mode) {
   L->g = g;
   LLVMValueRef fn = declare_entry(L, pub, pub->name, false);
@@ -344,12 +344,13 @@ void lower_wrapper(Lower *L, Graph *g, Entry *pub, Entry *core, LLVMValueRef cor
     const Arg *c = &core->args[i];
     args[i] = LLVMConstNull(L->ptr);
     for (int j = 0; j < pub->nargs; j++)
-      if (pub->args[j].kind == c->kind && pub->args[j].node == c->node && !strcmp(pub->args[j].name, c->name))
+      if (pub->args[j].kind == c->kind && pub->args[j].node == c->node && pub->args[j].slot == c->slot &&
+          !strcmp(pub->args[j].name, c->name))
         args[i] = LLVMGetParam(fn, (unsigned)j);
     if (c->kind == ARG_HYPER && LLVMIsNull(args[i])) {
       LLVMValueRef zero = LLVMGetNamedGlobal(L->mod, "gradc.no_hyper");
       if (!zero) {
-        LLVMTypeRef t = LLVMArrayType(L->f32, 3);
+        LLVMTypeRef t = LLVMArrayType(L->f32, (unsigned)core->nhyper);
         zero = LLVMAddGlobal(L->mod, t, "gradc.no_hyper");
         LLVMSetInitializer(zero, LLVMConstNull(t));
         LLVMSetGlobalConstant(zero, 1);

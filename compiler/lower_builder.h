@@ -7,7 +7,7 @@
 #define GRADC_LOWER_BUILDER_H
 #include <llvm-c/Core.h>
 #include "entry.h"
-#include "gradc/runtime_core.h" /* GRADC_OPT_MAX_HYPER */
+#include "gradc/runtime_core.h" /* GRADC_OPT_MAX_VALUES */
 
 typedef struct Lower Lower;
 struct Lower {
@@ -25,7 +25,7 @@ struct Lower {
   LLVMValueRef part;     /* in the function of one part of a split kernel: its index (ix) */
   LLVMValueRef *slice;   /* in a kernel's function: by node id, its workspace buffers' parameters */
   LLVMValueRef *scratch; /* ... and its packing scratch's */
-  LLVMValueRef hyper[GRADC_OPT_MAX_HYPER]; /* the optimizer's hyper-parameters already loaded
+  LLVMValueRef hyper[GRADC_OPT_MAX_VALUES]; /* the optimizer's values already loaded
                             for the update epilogues being emitted (a block's loop), or
                             NULL: they load their own */
   int lanes;             /* > 1 while elementwise code is emitted on vectors of that many

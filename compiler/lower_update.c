@@ -26,11 +26,12 @@ static LLVMValueRef train_arg(Lower *L, ArgKind kind, const Node *param, int slo
   GC_ASSERT(!"train-step argument missing");
 }
 
-/* The optimizer's hyper-parameters, loaded here: volatile, because a value hoisted out of
- * the loops would take a register from the micro-kernels, which need all of them. */
+/* The optimizer's values the train step reads (Entry.nhyper of them), loaded here:
+ * volatile, because a value hoisted out of the loops would take a register from the
+ * micro-kernels, which need all of them. */
 void lw_load_hyper(Lower *L, LLVMValueRef *hyper) {
   LLVMValueRef base = train_arg(L, ARG_HYPER, NULL, 0);
-  for (int h = 0; h < L->e->optimizer->nhyper; h++) {
+  for (int h = 0; h < L->e->nhyper; h++) {
     LLVMValueRef hi = lw_ix(L, h);
     hyper[h] = LLVMBuildLoad2(LB, L->f32, LLVMBuildGEP2(LB, L->f32, base, &hi, 1, ""), "hyper");
     LLVMSetVolatile(hyper[h], 1);
@@ -40,10 +41,12 @@ void lw_load_hyper(Lower *L, LLVMValueRef *hyper) {
 /* ---- the optimizer's program (runtime_core.h) as LLVM IR ----
  * Its registers become LLVM values of the gradient's type (a float or a vector): the
  * parameter and each state tensor loaded at first use and stored back at the end,
- * hyper-parameters splat at first use. An instruction under a guard that a state tensor
- * also has is emitted in the branch where that guard holds (the tensor is neither read
- * nor written in the other); under any other guard, it is a select that keeps the
- * register's old value where the guard is off. */
+ * values splat at first use. An instruction under a guard that a state tensor also has
+ * is emitted in the branch where that guard holds (the tensor is neither read nor
+ * written in the other); under any other guard, it is a select that keeps the
+ * register's old value where the guard is off. Guards of user hyper-parameters past
+ * the ones the entry reads (Entry.nhyper) are off at compile time: those instructions
+ * and state tensors are not emitted. */
 
 typedef struct {
   const gradc_optimizer *o;
@@ -63,38 +66,69 @@ static LLVMValueRef param_ptr(Lower *L, Update *u, int r) {
 
 static LLVMValueRef reg(Lower *L, Update *u, int r) {
   if (u->r[r]) return u->r[r];
-  if (r >= GRADC_R_HYPER(0) && r < GRADC_R_TEMP(0)) return u->r[r] = lw_splat(L, u->t, u->hyper[r - GRADC_R_HYPER(0)]);
+  if (r >= GRADC_R_HYPER(0) && r < GRADC_R_TEMP(0)) {
+    GC_ASSERT(r < GRADC_R_HYPER(L->e->nhyper) && "a value the train step does not read");
+    return u->r[r] = lw_splat(L, u->t, u->hyper[r - GRADC_R_HYPER(0)]);
+  }
   GC_ASSERT(r == GRADC_R_P || (r >= GRADC_R_STATE(0) && r < GRADC_R_STATE(u->o->nstate)));
   return u->r[r] = ld(L, u->t, param_ptr(L, u, r));
 }
 
-static bool state_guard(const gradc_optimizer *o, int guard) {
-  for (int s = 0; guard && s < o->nstate; s++)
-    if (o->state_guard[s] == guard) return true;
-  return false;
+/* The guards off at compile time: user hyper-parameters the entry does not read. */
+static unsigned fixed_off(Lower *L) {
+  const gradc_optimizer *o = L->e->optimizer;
+  return ((1u << o->nhyper) - 1) & ~((1u << L->e->nhyper) - 1);
 }
 
-static LLVMValueRef guard_holds(Lower *L, Update *u, int guard) {
-  return LLVMBuildFCmp(LB, LLVMRealUNE, u->hyper[guard - 1], lw_f32(L, 0), "");
+/* The guards that state tensors have (each a branch), but those off at compile time. */
+static unsigned branch_guards(Lower *L) {
+  unsigned b = 0;
+  for (int s = 0; s < L->e->optimizer->nstate; s++) b |= L->e->optimizer->state_guard[s];
+  return b & ~fixed_off(L);
 }
 
-/* Instructions [from, to) where the state guards in `on` (a bitmask by guard) hold. */
+/* i1: every guard in g holds. */
+static LLVMValueRef guards_hold(Lower *L, Update *u, unsigned g) {
+  LLVMValueRef c = NULL;
+  for (int h = 0; g; h++, g >>= 1) {
+    if (!(g & 1)) continue;
+    LLVMValueRef one = LLVMBuildFCmp(LB, LLVMRealUNE, u->hyper[h], lw_f32(L, 0), "");
+    c = c ? LLVMBuildAnd(LB, c, one, "") : one;
+  }
+  return c;
+}
+
+static LLVMValueRef op(Lower *L, Update *u, const gradc_opi *in) {
+  LLVMValueRef a = reg(L, u, in->a);
+  switch ((gradc_opi_code)in->op) {
+  case GRADC_OPI_MOV: return a;
+  case GRADC_OPI_ADD: return LLVMBuildFAdd(LB, a, reg(L, u, in->b), "");
+  case GRADC_OPI_SUB: return LLVMBuildFSub(LB, a, reg(L, u, in->b), "");
+  case GRADC_OPI_MUL: return LLVMBuildFMul(LB, a, reg(L, u, in->b), "");
+  case GRADC_OPI_DIV: return LLVMBuildFDiv(LB, a, reg(L, u, in->b), "");
+  case GRADC_OPI_SQRT: return lw_call_intrinsic(L, "llvm.sqrt", a);
+  case GRADC_OPI_MAX: { /* a if a > b or a is NaN, else b: as the core's */
+    LLVMValueRef b = reg(L, u, in->b);
+    LLVMValueRef pick = LLVMBuildOr(LB, LLVMBuildFCmp(LB, LLVMRealOGT, a, b, ""), LLVMBuildFCmp(LB, LLVMRealUNO, a, a, ""), "");
+    return LLVMBuildSelect(LB, pick, a, b, "");
+  }
+  }
+  GC_ASSERT(!"unknown optimizer instruction");
+}
+
+/* Instructions [from, to) where the state guards in `on` hold (the other branch
+ * guards do not). */
 static void run(Lower *L, Update *u, int from, int to, unsigned on) {
+  unsigned branch = branch_guards(L), fixed = fixed_off(L);
   for (int i = from; i < to; i++) {
     const gradc_opi *in = &u->o->insns[i];
-    bool branch = state_guard(u->o, in->guard);
-    if (in->guard && (u->all_off || (branch && !(on & 1u << in->guard)))) continue;
-    LLVMValueRef a = reg(L, u, in->a), v = NULL;
-    switch ((gradc_opi_code)in->op) {
-    case GRADC_OPI_MOV: v = a; break;
-    case GRADC_OPI_ADD: v = LLVMBuildFAdd(LB, a, reg(L, u, in->b), ""); break;
-    case GRADC_OPI_SUB: v = LLVMBuildFSub(LB, a, reg(L, u, in->b), ""); break;
-    case GRADC_OPI_MUL: v = LLVMBuildFMul(LB, a, reg(L, u, in->b), ""); break;
-    }
-    if (in->guard && !branch) { /* off, the register keeps its value (if it has one) */
+    if ((in->guard & fixed) || (in->guard && u->all_off) || (in->guard & branch & ~on)) continue;
+    LLVMValueRef v = op(L, u, in);
+    unsigned sel = in->guard & ~branch;
+    if (sel) { /* off, the register keeps its value (if it has one) */
       bool memory = in->dst == GRADC_R_P || (in->dst >= GRADC_R_STATE(0) && in->dst < GRADC_R_HYPER(0));
       LLVMValueRef old = memory ? reg(L, u, in->dst) : u->r[in->dst];
-      if (old) v = LLVMBuildSelect(LB, guard_holds(L, u, in->guard), v, old, "");
+      if (old) v = LLVMBuildSelect(LB, guards_hold(L, u, sel), v, old, "");
     }
     u->r[in->dst] = v;
   }
@@ -103,17 +137,17 @@ static void run(Lower *L, Update *u, int from, int to, unsigned on) {
 /* The state tensors that exist under `on` and were written, then the parameter. */
 static void write_back(Lower *L, Update *u, unsigned on) {
   for (int s = 0; s < u->o->nstate; s++) {
-    int g = u->o->state_guard[s];
+    unsigned g = u->o->state_guard[s];
     bool written = false;
     for (int i = 0; i < u->o->ninsns; i++) written |= u->o->insns[i].dst == GRADC_R_STATE(s);
-    if (written && (!g || (!u->all_off && (on & 1u << g)))) st(L, reg(L, u, GRADC_R_STATE(s)), param_ptr(L, u, GRADC_R_STATE(s)));
+    if (written && (!g || (!u->all_off && (on & g)))) st(L, reg(L, u, GRADC_R_STATE(s)), param_ptr(L, u, GRADC_R_STATE(s)));
   }
   st(L, reg(L, u, GRADC_R_P), param_ptr(L, u, GRADC_R_P));
 }
 
 /* The rest of the program from instruction `from`, one branch per state guard from the
  * k-th on (guards: the distinct state guards), each ending at `done`. */
-static void variants(Lower *L, Update *u, int from, const int *guards, int nguards, int k, unsigned on,
+static void variants(Lower *L, Update *u, int from, const unsigned *guards, int nguards, int k, unsigned on,
                      LLVMBasicBlockRef done) {
   if (k == nguards) {
     run(L, u, from, u->o->ninsns, on);
@@ -123,10 +157,10 @@ static void variants(Lower *L, Update *u, int from, const int *guards, int nguar
   }
   LLVMBasicBlockRef yes = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "update_with");
   LLVMBasicBlockRef no = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "update_without");
-  LLVMBuildCondBr(LB, guard_holds(L, u, guards[k]), yes, no);
+  LLVMBuildCondBr(LB, guards_hold(L, u, guards[k]), yes, no);
   Update saved = *u;
   LLVMPositionBuilderAtEnd(LB, yes);
-  variants(L, u, from, guards, nguards, k + 1, on | 1u << guards[k], done);
+  variants(L, u, from, guards, nguards, k + 1, on | guards[k], done);
   *u = saved;
   LLVMPositionBuilderAtEnd(LB, no);
   variants(L, u, from, guards, nguards, k + 1, on, done);
@@ -137,14 +171,15 @@ static void update(Lower *L, Node *p, LLVMValueRef off, LLVMValueRef g, const LL
   const gradc_optimizer *o = L->e->optimizer;
   Update u = {o, p, off, LLVMTypeOf(g), hyper, {0}, all_off};
   u.r[GRADC_R_G] = g;
-  int guards[GRADC_OPT_MAX_STATE], nguards = 0, first = o->ninsns;
-  for (int s = 0; s < o->nstate && !all_off; s++) {
-    bool seen = !o->state_guard[s];
+  unsigned guards[GRADC_OPT_MAX_STATE], branch = all_off ? 0 : branch_guards(L);
+  int nguards = 0, first = o->ninsns;
+  for (int s = 0; s < o->nstate; s++) {
+    bool seen = !(o->state_guard[s] & branch);
     for (int k = 0; k < nguards; k++) seen |= guards[k] == o->state_guard[s];
     if (!seen) guards[nguards++] = o->state_guard[s];
   }
-  for (int i = 0; i < o->ninsns && !all_off; i++) /* the common prefix: before the first branch */
-    if (state_guard(o, o->insns[i].guard) && i < first) first = i;
+  for (int i = 0; i < o->ninsns; i++) /* the common prefix: before the first branch */
+    if ((o->insns[i].guard & branch) && !(o->insns[i].guard & fixed_off(L)) && i < first) first = i;
   run(L, &u, 0, first, 0);
   if (!nguards) return write_back(L, &u, 0);
   LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "update_done");
@@ -166,7 +201,7 @@ static void grad_epilogue(Lower *L, Node *sink, LLVMValueRef gp, LLVMValueRef of
   LLVMBuildBr(LB, done);
   LLVMPositionBuilderAtEnd(LB, step);
   st(L, g, gp);
-  LLVMValueRef hyper[GRADC_OPT_MAX_HYPER];
+  LLVMValueRef hyper[GRADC_OPT_MAX_VALUES];
   if (L->hyper[0]) memcpy(hyper, L->hyper, sizeof hyper);
   else lw_load_hyper(L, hyper);
   update(L, sink->in[1], off, g, hyper, false);
@@ -179,12 +214,13 @@ static void grad_epilogue(Lower *L, Node *sink, LLVMValueRef gp, LLVMValueRef of
  * on a gradient with an update sink. */
 LLVMValueRef lw_update_plain(Lower *L, const LLVMValueRef *h) {
   const gradc_optimizer *o = L->e->optimizer;
+  unsigned used = 0;
+  for (int s = 0; s < o->nstate; s++) used |= o->state_guard[s];
+  for (int i = 0; i < o->ninsns; i++) used |= o->insns[i].guard;
+  used &= ~fixed_off(L);
   LLVMValueRef plain = L->train;
-  for (int g = 1; g <= o->nhyper; g++) {
-    bool used = state_guard(o, g);
-    for (int i = 0; i < o->ninsns; i++) used |= o->insns[i].guard == g;
-    if (used) plain = LLVMBuildAnd(LB, plain, LLVMBuildFCmp(LB, LLVMRealOEQ, h[g - 1], lw_f32(L, 0), ""), "");
-  }
+  for (int g = 0; g < o->nhyper; g++)
+    if (used & GRADC_IF(g)) plain = LLVMBuildAnd(LB, plain, LLVMBuildFCmp(LB, LLVMRealOEQ, h[g], lw_f32(L, 0), ""), "");
   return plain;
 }
 

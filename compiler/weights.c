@@ -6,6 +6,7 @@
  * leaves the entry points' argument lists and gets no gradient. */
 #include "weights.h"
 #include <stdio.h>
+#include "gradc/runtime_core.h" /* the optimizers' state names */
 #include "safetensors.h"
 
 void bake_weights(Graph *g, Diag *d, const char *path) {
@@ -18,7 +19,10 @@ void bake_weights(Graph *g, Diag *d, const char *path) {
     dst[i] = ARENA_ARRAY(g->arena, float, count + 1);
   }
   char err[1024];
-  if (st_read(path, want, dst, (size_t)g->nparams, err, sizeof err)) diag_error(d, (SrcLoc){0, 0}, "%s", err);
+  const char *states[16]; /* a checkpoint's optimizer state, validated and skipped */
+  int nstates = gradc_optimizer_state_names(states, 16);
+  if (st_read(path, want, dst, (size_t)g->nparams, states, (size_t)(nstates < 16 ? nstates : 16), err, sizeof err))
+    diag_error(d, (SrcLoc){0, 0}, "%s", err);
   for (int i = 0; i < g->nparams; i++) {
     g->params[i]->baked = dst[i];
     g->params[i]->trainable = false;

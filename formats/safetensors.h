@@ -12,17 +12,15 @@
  *
  * Writing is atomic (common/outfile.h). Reading validates the whole file against the
  * tensors the caller expects (names, dtypes, shapes, byte ranges, nothing missing or
- * extra but optional state) before anything is copied. Every message names the file
+ * extra but optional state: "NAME.STATE" beside a tensor NAME, for STATE among the
+ * caller's state names — a checkpoint's optimizer state, "w.momentum", "w.exp_avg")
+ * before anything is copied. Every message names the file
  * and the tensor. Nothing here aborts, exits or prints. */
 #ifndef GRADC_FORMATS_SAFETENSORS_H
 #define GRADC_FORMATS_SAFETENSORS_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-/* Optional state beside a tensor NAME: "NAME.momentum" (a checkpoint's momentum
- * buffer; gradc/runtime.h calls it GRADC_MOMENTUM_SUFFIX). */
-#define ST_STATE_SUFFIX ".momentum"
 
 /* The largest file st_open reads; st_write refuses tensors of more than that less 1 MiB
  * (room for the header). */
@@ -49,9 +47,9 @@ int st_write(const char *path, const StTensor *t, size_t n, const char *model, c
 
 /* ---- reading ---- */
 
-/* A file being read against want[0..n) (required) and, as entry n + i, the optional
- * state "NAME.momentum" of want[i] (same dtype and shape). Read the fields through the
- * functions below. */
+/* A file being read against want[0..n) (required) and, as entry (1 + s) n + i, the
+ * optional state "NAME.STATE" of want[i] for STATE = states[s] (same dtype and shape).
+ * Read the fields through the functions below. */
 typedef struct {
   const char *path;
   unsigned char *bytes;
@@ -61,7 +59,9 @@ typedef struct {
   const StTensor *want; /* the tensors expected, and nothing else */
   size_t n;
   const bool *trains; /* which want[i] may have state; NULL: any (validated, skipped) */
-  size_t *begin;      /* per entry (2n): byte offset of its data within the section */
+  const char *const *states; /* the optional states' names */
+  size_t nstates;
+  size_t *begin;      /* per entry ((1 + nstates) n): byte offset of its data within the section */
   bool *seen;
   const char *model;  /* __metadata__.model, if the file says (for messages) */
   struct cJSON *root; /* the header, once valid */
@@ -69,13 +69,14 @@ typedef struct {
   size_t errlen;
 } StFile;
 
-/* Reads and validates path against want[0..n) (state of a want[i] with trains[i] false
- * is an error, when trains is not NULL). 0, or -1 with the message in err. Call
- * st_close after either. */
-int st_open(StFile *f, const char *path, const StTensor *want, size_t n, const bool *trains, char *err,
-            size_t errlen);
+/* Reads and validates path against want[0..n) and their optional states[0..nstates)
+ * (state of a want[i] with trains[i] false is an error, when trains is not NULL). 0, or
+ * -1 with the message in err. Call st_close after either. */
+int st_open(StFile *f, const char *path, const StTensor *want, size_t n, const bool *trains,
+            const char *const *states, size_t nstates, char *err, size_t errlen);
 void st_close(StFile *f);
-/* Whether the file holds entry i (i < n: always, once open; n + i: want[i]'s state). */
+/* Whether the file holds entry i (i < n: always, once open; (1 + s) n + i: want[i]'s
+ * state s). */
 bool st_has(const StFile *f, size_t i);
 /* Entry i's data into dst (its want's count floats); an absent entry as zeros. */
 void st_copy(const StFile *f, size_t i, float *dst);
@@ -88,8 +89,9 @@ void st_meta_at(const StFile *f, size_t i, const char **key, const char **value)
 int st_fail(StFile *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The whole read: want[i]'s data into dst[i], all or nothing (on error, -1 with the
- * message naming the tensor in err, and nothing written). State entries are validated
- * and skipped. path NULL reads as ""; err may be NULL. */
-int st_read(const char *path, const StTensor *want, float *const *dst, size_t n, char *err, size_t errlen);
+ * message naming the tensor in err, and nothing written). State entries (of states) are
+ * validated and skipped. path NULL reads as ""; err may be NULL. */
+int st_read(const char *path, const StTensor *want, float *const *dst, size_t n, const char *const *states,
+            size_t nstates, char *err, size_t errlen);
 
 #endif

@@ -3,7 +3,8 @@
  * anything is copied: the framing (8-byte header length, at most 100 MB of header, at
  * most 4 GiB of file), the JSON header, every entry's name, dtype (F32 only), shape
  * (no conversion) and byte range, the ranges tiling the data section, no tensor
- * missing or extra but optional state ("NAME.momentum", validated alike), and
+ * missing or extra but optional state ("NAME.STATE" for the caller's states, validated
+ * alike), and
  * __metadata__.gradc_crc32 when present. */
 #define _DEFAULT_SOURCE /* fdopen, fileno */
 #include <errno.h>
@@ -114,14 +115,20 @@ static int check_offsets(StFile *f, const char *name, const cJSON *offs, size_t 
   return 0;
 }
 
-/* The entry a header name stands for: i for want[i], n + i for its momentum, or -1. */
+static size_t entries(const StFile *f) { return (1 + f->nstates) * f->n; }
+
+/* The entry a header name stands for: i for want[i], (1 + s) n + i for its state s, or -1. */
 static long entry_of(const StFile *f, const char *name) {
   for (size_t k = 0; k < f->n; k++)
     if (strcmp(f->want[k].name, name) == 0) return (long)k;
-  size_t len = strlen(name), sl = strlen(ST_STATE_SUFFIX);
-  if (len <= sl || strcmp(name + len - sl, ST_STATE_SUFFIX)) return -1;
-  for (size_t k = 0; k < f->n; k++)
-    if (strlen(f->want[k].name) == len - sl && !strncmp(f->want[k].name, name, len - sl)) return (long)(f->n + k);
+  size_t len = strlen(name);
+  for (size_t s = 0; s < f->nstates; s++) {
+    size_t sl = strlen(f->states[s]);
+    if (len <= sl + 1 || name[len - sl - 1] != '.' || strcmp(name + len - sl, f->states[s])) continue;
+    for (size_t k = 0; k < f->n; k++)
+      if (strlen(f->want[k].name) == len - sl - 1 && !strncmp(f->want[k].name, name, len - sl - 1))
+        return (long)((1 + s) * f->n + k);
+  }
   return -1;
 }
 
@@ -134,7 +141,7 @@ static int check_entry(StFile *f, const cJSON *t) {
   if (f->seen[i]) return st_fail(f, "weights file '%s': tensor '%s' appears twice", f->path, t->string);
   f->seen[i] = true;
   const StTensor *ti = &f->want[(size_t)i % f->n];
-  if ((size_t)i >= f->n && f->trains && !f->trains[i - (long)f->n])
+  if ((size_t)i >= f->n && f->trains && !f->trains[(size_t)i % f->n])
     return st_fail(f, "weights file '%s': optimiser state '%s' for parameter '%s', which this model does not train "
                   "(frozen)", f->path, t->string, ti->name);
   if (!cJSON_IsObject(t)) return st_fail(f, "weights file '%s': tensor '%s' is not an object", f->path, t->string);
@@ -151,12 +158,12 @@ static int check_entry(StFile *f, const cJSON *t) {
 /* The tensors' byte ranges tile the data section: no overlap, no gap, nothing after
  * (as the safetensors format requires). Every param has at least one element. */
 static int check_tiling(StFile *f) {
-  size_t at = 0, entries = 0;
-  for (size_t k = 0; k < 2 * f->n; k++) entries += f->seen[k];
-  for (size_t done = 0; done < entries; done++) { /* the next range starts where the last ended */
+  size_t at = 0, present = 0, all = entries(f);
+  for (size_t k = 0; k < all; k++) present += f->seen[k];
+  for (size_t done = 0; done < present; done++) { /* the next range starts where the last ended */
     size_t k = 0;
-    while (k < 2 * f->n && !(f->seen[k] && f->begin[k] == at)) k++;
-    if (k == 2 * f->n)
+    while (k < all && !(f->seen[k] && f->begin[k] == at)) k++;
+    if (k == all)
       return st_fail(f, "weights file '%s': the tensors' data_offsets overlap or leave a gap at byte %zu of the data",
                     f->path, at);
     at += f->want[k % f->n].count * sizeof(float);
@@ -243,11 +250,12 @@ static int validate(StFile *f) {
   return rc;
 }
 
-int st_open(StFile *f, const char *path, const StTensor *want, size_t n, const bool *trains, char *err,
-            size_t errlen) {
-  *f = (StFile){.path = path, .want = want, .n = n, .trains = trains, .err = err, .errlen = errlen};
-  f->begin = calloc(2 * f->n + 1, sizeof *f->begin);
-  f->seen = calloc(2 * f->n + 1, sizeof *f->seen);
+int st_open(StFile *f, const char *path, const StTensor *want, size_t n, const bool *trains,
+            const char *const *states, size_t nstates, char *err, size_t errlen) {
+  *f = (StFile){.path = path, .want = want, .n = n, .trains = trains, .states = states, .nstates = nstates,
+                .err = err, .errlen = errlen};
+  f->begin = calloc(entries(f) + 1, sizeof *f->begin);
+  f->seen = calloc(entries(f) + 1, sizeof *f->seen);
   int rc = !f->begin || !f->seen ? st_fail(f, "weights file '%s': out of memory", f->path) : 0;
   if (rc == 0) rc = read_file(f);
   if (rc == 0) rc = validate(f);
@@ -292,10 +300,12 @@ void st_meta_at(const StFile *f, size_t i, const char **key, const char **value)
   *key = v->string, *value = v->valuestring;
 }
 
-int st_read(const char *path, const StTensor *want, float *const *dst, size_t n, char *err, size_t errlen) {
+int st_read(const char *path, const StTensor *want, float *const *dst, size_t n, const char *const *states,
+            size_t nstates, char *err, size_t errlen) {
   char scratch[8];
   StFile f;
-  int rc = st_open(&f, path ? path : "", want, n, NULL, err ? err : scratch, err ? errlen : sizeof scratch);
+  int rc = st_open(&f, path ? path : "", want, n, NULL, states, nstates, err ? err : scratch,
+                   err ? errlen : sizeof scratch);
   for (size_t i = 0; rc == 0 && i < n; i++) st_copy(&f, i, dst[i]);
   st_close(&f);
   return rc;

@@ -223,8 +223,26 @@ static long find_tensor(const gradc_desc *d, const char *name) {
   return -1;
 }
 
+/* "state:S:N" (S one of the optimizer's state tensors) or "state:N" (its first): the
+ * slot into out, the rest (N) returned; NULL after fail(). */
+static const char *state_slot(perr *e, const gradc_optimizer_desc *o, const char *where, const char *s,
+                              gradc_arg_desc *out) {
+  const char *colon = strchr(s, ':');
+  out->slot = 0;
+  if (colon) {
+    size_t n = (size_t)(colon - s);
+    out->slot = -1;
+    for (size_t k = 0; k < o->nstate; k++)
+      if (strlen(o->state[k]) == n && !strncmp(o->state[k], s, n)) out->slot = (int)k;
+  }
+  if (out->slot < 0 || (size_t)out->slot >= o->nstate)
+    return fail(e, "%s: argument \"state:%.80s\" names no state tensor of optimizer \"%s\"", where, s, o->name),
+           NULL;
+  return colon ? colon + 1 : s;
+}
+
 static int parse_arg(perr *e, const gradc_desc *d, const char *where, const cJSON *a, gradc_arg_desc *out,
-                     bool train) {
+                     const gradc_optimizer_desc *train) {
   if (!cJSON_IsString(a)) return fail(e, "%s: every argument must be a string", where);
   const char *s = a->valuestring;
   if (strcmp(s, "loss") == 0) {
@@ -238,7 +256,9 @@ static int parse_arg(perr *e, const gradc_desc *d, const char *where, const cJSO
   for (int r = 0; r < (train ? 5 : 4); r++) {
     size_t pl = strlen(prefixes[r]);
     if (strncmp(s, prefixes[r], pl) != 0) continue;
-    long t = find_tensor(d, s + pl);
+    const char *name = r == 4 ? state_slot(e, train, where, s + pl, out) : s + pl;
+    if (!name) return -1;
+    long t = find_tensor(d, name);
     if (t < 0) return fail(e, "%s: argument \"%.80s\" names no tensor", where, s);
     const gradc_tensor_info *ti = &d->tensors[t].info;
     bool grad = r >= 3; /* grad: and state: both belong to a trainable param */
@@ -250,6 +270,50 @@ static int parse_arg(perr *e, const gradc_desc *d, const char *where, const cJSO
     return 0;
   }
   return fail(e, "%s: unknown argument \"%.80s\"", where, s);
+}
+
+/* An array of at most max identifier strings, copied into *out (count *n). */
+static int name_list(perr *e, const cJSON *a, const char *where, const char *key, int max, char ***out, size_t *n) {
+  if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) > max)
+    return fail(e, "%s: optimizer \"%s\" must be an array of at most %d names", where, key, max);
+  if (!(*out = calloc((size_t)max + 1, sizeof **out))) return fail(e, "out of memory");
+  for (const cJSON *s = a->child; s; s = s->next) {
+    if (!cJSON_IsString(s) || !is_identifier(s->valuestring))
+      return fail(e, "%s: optimizer \"%s\" must hold names (C identifiers)", where, key);
+    if (!((*out)[(*n)++] = dup_str(s->valuestring))) return fail(e, "out of memory");
+  }
+  return 0;
+}
+
+/* The train step's "optimizer" object, or (absent) SGD as before there were others. */
+static int parse_optimizer(perr *e, const cJSON *o, const char *where, gradc_optimizer_desc *out) {
+  if (!o) {
+    static const char *legacy[] = {"sgd", "lr", "momentum", "weight_decay", "momentum"};
+    out->hyper = calloc(4, sizeof *out->hyper), out->state = calloc(2, sizeof *out->state);
+    if (!(out->name = dup_str(legacy[0])) || !out->hyper || !out->state) return fail(e, "out of memory");
+    for (int i = 0; i < 3; i++)
+      if (!(out->hyper[out->nhyper++] = dup_str(legacy[1 + i]))) return fail(e, "out of memory");
+    if (!(out->state[out->nstate++] = dup_str(legacy[4]))) return fail(e, "out of memory");
+    return 0;
+  }
+  if (!cJSON_IsObject(o)) return fail(e, "%s: \"optimizer\" must be an object", where);
+  const char *name = get_ident(e, o, "name", where);
+  if (!name) return -1;
+  if (!(out->name = dup_str(name))) return fail(e, "out of memory");
+  if (name_list(e, cJSON_GetObjectItemCaseSensitive(o, "hyper"), where, "hyper", GRADC_OPT_MAX_VALUES, &out->hyper,
+                &out->nhyper) ||
+      name_list(e, cJSON_GetObjectItemCaseSensitive(o, "state"), where, "state", GRADC_OPT_MAX_STATE, &out->state,
+                &out->nstate))
+    return -1;
+  return 0;
+}
+
+static void free_optimizer(gradc_optimizer_desc *o) {
+  for (size_t i = 0; o->hyper && i < o->nhyper; i++) free(o->hyper[i]);
+  for (size_t i = 0; o->state && i < o->nstate; i++) free(o->state[i]);
+  free(o->hyper);
+  free(o->state);
+  free(o->name);
 }
 
 static int parse_entry_kind(perr *e, const cJSON *en, const char *where, gradc_entry_desc *ed) {
@@ -284,11 +348,13 @@ static int parse_entry(perr *e, const cJSON *en, size_t i, gradc_desc *d) {
                                                                ed->kind == GRADC_ENTRY_BACKWARD ? "backward" : "train_step");
   const cJSON *args = cJSON_GetObjectItemCaseSensitive(en, "args");
   if (!cJSON_IsArray(args)) return fail(e, "%s: \"args\" must be an array", where);
+  bool train = ed->kind == GRADC_ENTRY_TRAIN_STEP;
+  if (train && parse_optimizer(e, cJSON_GetObjectItemCaseSensitive(en, "optimizer"), where, &ed->opt)) return -1;
   int n = cJSON_GetArraySize(args);
-  if (n > 4 * MAX_TENSORS) return fail(e, "%s: too many arguments", where);
+  if (n > (2 + GRADC_OPT_MAX_STATE) * MAX_TENSORS) return fail(e, "%s: too many arguments", where);
   if (!(ed->args = calloc((size_t)n + 1, sizeof *ed->args))) return fail(e, "out of memory");
   for (const cJSON *a = args->child; a; a = a->next)
-    if (parse_arg(e, d, where, a, &ed->args[ed->nargs++], ed->kind == GRADC_ENTRY_TRAIN_STEP)) return -1;
+    if (parse_arg(e, d, where, a, &ed->args[ed->nargs++], train ? &ed->opt : NULL)) return -1;
   return 0;
 }
 
@@ -365,6 +431,7 @@ void gradc_desc_free(gradc_desc *d) {
     free(d->entries[i].name);
     free(d->entries[i].packed);
     free(d->entries[i].args);
+    free_optimizer(&d->entries[i].opt);
   }
   free(d->tensors);
   free(d->entries);

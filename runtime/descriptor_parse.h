@@ -22,14 +22,26 @@ typedef enum {
   GRADC_ARG_GRAD,     /* "grad:N": the gradient buffer of trainable param N */
   GRADC_ARG_LOSS,     /* "loss": float * */
   GRADC_ARG_WORKSPACE,/* "workspace" */
-  GRADC_ARG_STATE,    /* "state:N": the momentum buffer of trainable param N (train_step) */
-  GRADC_ARG_HYPER     /* "hyper": float[3] = {lr, momentum, weight decay} (train_step) */
+  GRADC_ARG_STATE,    /* "state:N" (SGD's momentum buffer) or "state:S:N": optimizer state
+                         tensor S of trainable param N (train_step) */
+  GRADC_ARG_HYPER     /* "hyper": the optimizer's values (train_step) */
 } gradc_arg_kind;
 
 typedef struct {
   gradc_arg_kind kind;
-  size_t tensor; /* index into gradc_desc.tensors for TENSOR and GRAD */
+  size_t tensor; /* index into gradc_desc.tensors for TENSOR, GRAD and STATE */
+  int slot;      /* STATE: the index of its name in the entry's optimizer state list */
 } gradc_arg_desc;
+
+/* A train step's "optimizer": {"name", "hyper": [the values its hyper argument holds],
+ * "state": [its state tensors]}; a descriptor without one (before there were others)
+ * means SGD, hyper {lr, momentum, weight_decay}, state {momentum}. Checked against the
+ * core's table by the host (host.c), not here. */
+typedef struct {
+  char *name;
+  size_t nhyper, nstate;
+  char **hyper, **state;
+} gradc_optimizer_desc;
 
 typedef struct {
   char *name;
@@ -37,6 +49,7 @@ typedef struct {
   gradc_entry_kind kind; /* args are parsed for the kinds gradc knows */
   size_t nargs;
   gradc_arg_desc *args;
+  gradc_optimizer_desc opt; /* train_step */
 } gradc_entry_desc;
 
 typedef struct {

@@ -1,8 +1,8 @@
 /* runtime/host.c — the host runtime: open a gradc shared object (dlopen), read and
- * validate its descriptor, allocate 64-byte aligned tensor, gradient, momentum and
- * workspace buffers, resolve the entry points and call them (NAME_packed where the
- * object has it, else through libffi); init,
- * zero_grad, SGD (through the freestanding core) and introspection.
+ * validate its descriptor, allocate 64-byte aligned tensor, gradient and workspace
+ * buffers, resolve the entry points and call them (NAME_packed where the object has
+ * it, else through libffi); init, zero_grad, forward, backward and introspection. The
+ * optimizer (its state buffers, stepping, clipping) is optim.c's.
  *
  * It does not parse JSON itself (runtime/descriptor.c) nor touch weight files
  * (runtime/safetensors.c). Nothing here aborts, exits or prints: failures return a
@@ -42,7 +42,7 @@ static void *sym(void *dl, const char *name) {
 }
 
 /* A zeroed buffer of at least n bytes (at least one alignment unit), 64-byte aligned. */
-static void *alloc_aligned(size_t n) {
+void *gradc__alloc(size_t n) {
   size_t a = GRADC_WORKSPACE_ALIGN;
   size_t r = n == 0 ? a : (n + a - 1) / a * a;
   void *p = aligned_alloc(a, r);
@@ -70,18 +70,16 @@ static int alloc_buffers(gradc_model *m, const char *path) {
   size_t n = m->desc.ntensors + 1;
   m->buf = calloc(n, sizeof *m->buf);
   m->grad = calloc(n, sizeof *m->grad);
-  m->mom = calloc(n, sizeof *m->mom);
-  if (!m->buf || !m->grad || !m->mom)
+  if (!m->buf || !m->grad)
     return gradc__fail(m, "'%s': out of memory allocating the tables of %zu tensors", path, m->desc.ntensors);
-  if (!(m->workspace = alloc_aligned(m->desc.workspace_bytes)))
+  if (!(m->workspace = gradc__alloc(m->desc.workspace_bytes)))
     return gradc__fail(m, "'%s': out of memory allocating the workspace (%zu bytes)", path, m->desc.workspace_bytes);
   for (size_t i = 0; i < m->desc.ntensors; i++) {
     const gradc_tensor_info *ti = &m->desc.tensors[i].info;
     size_t bytes = ti->count * sizeof(float); /* f32 and i32 are both 4 bytes */
     const char *what = NULL;
-    if (!(m->buf[i] = alloc_aligned(bytes))) what = "tensor";
-    else if (ti->trainable && !(m->grad[i] = alloc_aligned(bytes))) what = "gradient of";
-    else if (ti->trainable && !(m->mom[i] = alloc_aligned(bytes))) what = "momentum buffer of";
+    if (!(m->buf[i] = gradc__alloc(bytes))) what = "tensor";
+    else if (ti->trainable && !(m->grad[i] = gradc__alloc(bytes))) what = "gradient of";
     if (what) return gradc__fail(m, "'%s': out of memory allocating the %s '%s' (%zu bytes)", path, what, ti->name, bytes);
   }
   return 0;
@@ -93,8 +91,9 @@ static void *arg_pointer(gradc_model *m, const gradc_arg_desc *a) {
   case GRADC_ARG_GRAD: return m->grad[a->tensor];
   case GRADC_ARG_LOSS: return &m->loss;
   case GRADC_ARG_WORKSPACE: return m->workspace;
-  case GRADC_ARG_STATE: return m->mom[a->tensor];
-  case GRADC_ARG_HYPER: return m->hyper;
+  case GRADC_ARG_STATE: /* the train step's rule's state; none while another rule is in use */
+    return m->opt == m->compiled && m->state[a->slot] ? m->state[a->slot][a->tensor] : NULL;
+  case GRADC_ARG_HYPER: return m->values;
   }
   return NULL;
 }
@@ -139,6 +138,7 @@ static int open_model(gradc_model *m, const char *so_path) {
   const gradc_entry_desc *t = gradc_desc_entry(&m->desc, GRADC_ENTRY_TRAIN_STEP);
   if (f && prepare_call(m, so_path, f, &m->forward)) return -1;
   if (b && prepare_call(m, so_path, b, &m->backward)) return -1;
+  if (gradc__optimizer_open(m, so_path)) return -1;
   if (t && prepare_call(m, so_path, t, &m->train)) return -1;
   m->has_forward = f != NULL;
   m->has_backward = b != NULL;
@@ -181,11 +181,10 @@ void gradc_close(gradc_model *m) {
   for (size_t i = 0; i < m->desc.ntensors; i++) {
     if (m->buf) free(m->buf[i]);
     if (m->grad) free(m->grad[i]);
-    if (m->mom) free(m->mom[i]);
   }
+  gradc__optimizer_free(m);
   free(m->buf);
   free(m->grad);
-  free(m->mom);
   free(m->workspace);
   free_call(&m->forward);
   free_call(&m->backward);
@@ -206,8 +205,8 @@ int gradc_init(gradc_model *m, uint64_t seed) {
       gradc_core_init_tensor(m->buf[i], t->info.count, &t->init, seed, t->name);
     else gradc_core_zero_bytes(m->buf[i], t->info.count * sizeof(float));
     if (m->grad[i]) gradc_core_zero(m->grad[i], t->info.count);
-    if (m->mom[i]) gradc_core_zero(m->mom[i], t->info.count);
   }
+  gradc__optimizer_reset(m);
   m->loss = NAN;
   return 0;
 }
@@ -225,13 +224,6 @@ float *gradc_grad(gradc_model *m, const char *param, size_t *count) {
   return i < 0 ? NULL : m->grad[i];
 }
 
-float *gradc_momentum(gradc_model *m, const char *param, size_t *count) {
-  long i = m ? gradc__find(m, param) : -1;
-  if (i >= 0 && !m->mom[i]) i = -1;
-  if (count) *count = i < 0 ? 0 : m->desc.tensors[i].info.count;
-  return i < 0 ? NULL : m->mom[i];
-}
-
 void gradc_zero_grad(gradc_model *m) {
   if (!m) return;
   for (size_t i = 0; i < m->desc.ntensors; i++)
@@ -240,7 +232,7 @@ void gradc_zero_grad(gradc_model *m) {
 
 /* ---- calls ---- */
 
-static void call(gradc_call *c) {
+void gradc__call(gradc_call *c) {
   if (c->packed) c->packed(c->vals);
   else ffi_call(&c->cif, c->fn, NULL, c->avalues);
 }
@@ -248,7 +240,7 @@ static void call(gradc_call *c) {
 int gradc_forward(gradc_model *m) {
   if (!m) return -1;
   if (!m->has_forward) return gradc__fail(m, "model '%s' has no forward entry point", m->desc.model);
-  call(&m->forward);
+  gradc__call(&m->forward);
   return 0;
 }
 
@@ -257,7 +249,7 @@ int gradc_backward(gradc_model *m) {
   if (!m->has_backward)
     return gradc__fail(m, "model '%s' has no backward entry point (compiled with --inference?)",
                        m->desc.model);
-  call(&m->backward);
+  gradc__call(&m->backward);
   return 0;
 }
 
@@ -265,30 +257,9 @@ float gradc_loss(const gradc_model *m) {
   return m && m->desc.loss ? m->loss : NAN;
 }
 
-void gradc_sgd_step(gradc_model *m, float lr) {
-  if (!m) return;
-  gradc_sgd_opts o = m->opt;
-  o.lr = lr;
-  for (size_t i = 0; i < m->desc.ntensors; i++)
-    if (m->grad[i]) gradc_core_sgd(m->buf[i], m->grad[i], m->mom[i], m->desc.tensors[i].info.count, &o);
-}
-
-/* zero_grad, backward, sgd_step; with a compiled train step, one call does all three:
- * it overwrites the gradients with this step's and updates params and momentum buffers
- * as each gradient completes. */
-int gradc_train_step(gradc_model *m, float lr) {
-  if (!m) return -1;
-  if (!(lr >= 0 && isfinite(lr))) return gradc__fail(m, "learning rate %g: expected a finite number >= 0", (double)lr);
-  if (!m->has_backward) return gradc_backward(m); /* the error, with nothing zeroed */
-  if (m->has_train) {
-    m->hyper[0] = lr, m->hyper[1] = m->opt.momentum, m->hyper[2] = m->opt.weight_decay;
-    call(&m->train);
-    return 0;
-  }
-  gradc_zero_grad(m);
-  call(&m->backward);
-  gradc_sgd_step(m, lr);
-  return 0;
+void gradc__point_train(gradc_model *m) {
+  const gradc_entry_desc *t = gradc_desc_entry(&m->desc, GRADC_ENTRY_TRAIN_STEP);
+  for (size_t i = 0; t && m->train.vals && i < t->nargs; i++) m->train.vals[i] = arg_pointer(m, &t->args[i]);
 }
 
 int gradc_set_threads(gradc_model *m, int n) {
@@ -296,16 +267,6 @@ int gradc_set_threads(gradc_model *m, int n) {
   gradc_pool *pool = n == 1 || !m->set_parallel ? NULL : gradc__pool();
   if (m->set_parallel) m->set_parallel(pool ? gradc__pool_run : NULL, pool);
   return m->threads = gradc__pool_threads(pool);
-}
-
-int gradc_set_optimizer(gradc_model *m, float momentum, float weight_decay) {
-  if (!m) return -1;
-  if (!(momentum >= 0 && isfinite(momentum) && weight_decay >= 0 && isfinite(weight_decay)))
-    return gradc__fail(m, "momentum %g, weight decay %g: expected finite numbers >= 0", (double)momentum,
-                       (double)weight_decay);
-  m->opt.momentum = momentum;
-  m->opt.weight_decay = weight_decay;
-  return 0;
 }
 
 /* ---- introspection ---- */

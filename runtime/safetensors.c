@@ -3,15 +3,17 @@
  * optimiser's state), on the file format of gradc_formats (formats/safetensors.h: the
  * framing, the header, its validation, the CRC, the atomic write).
  *
- * What a model's file holds: one entry per param under its name, then (a checkpoint
- * with momentum) one per trainable param's momentum buffer under "NAME.momentum";
- * "__metadata__": {"model": NAME, "gradc_crc32": CRC, ...}, a checkpoint adding
- * "gradc_momentum", "gradc_weight_decay" and its caller's strings. Load validates the
- * whole file against the model (optimiser state is allowed beside the parameters, and
- * skipped by gradc_load) before it copies anything, so a rejected file leaves the model
- * untouched. Nothing here aborts, exits or prints. */
+ * What a model's file holds: one entry per param under its name, then (a checkpoint)
+ * one per state tensor of the optimizer that exists and trainable param under
+ * "NAME.STATE" ("w.momentum", "w.exp_avg"); "__metadata__": {"model": NAME,
+ * "gradc_crc32": CRC, ...}, a checkpoint adding the optimizer's settings (gradc/runtime.h,
+ * "Checkpoints") and its caller's strings. Load validates the whole file against the
+ * model (any optimizer's state is allowed beside the parameters, and skipped by
+ * gradc_load) before it copies anything, so a rejected file leaves the model untouched.
+ * Nothing here aborts, exits or prints. */
 #define _DEFAULT_SOURCE /* strdup */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,14 @@
 
 #include "host_internal.h"
 #include "safetensors.h"
+
+#define MAX_STATE_NAMES 16
+
+/* Every optimizer's state names: what a reader of parameters validates and skips. */
+static size_t all_states(const char **names) {
+  int n = gradc_optimizer_state_names(names, MAX_STATE_NAMES);
+  return (size_t)(n < MAX_STATE_NAMES ? n : MAX_STATE_NAMES);
+}
 
 static bool is_param(const gradc_model *m, size_t i) {
   return m->desc.tensors[i].info.role == GRADC_ROLE_PARAM;
@@ -31,8 +41,8 @@ static StTensor st_tensor(const gradc_tensor_info *ti, const char *name, const f
 
 /* ---- save ---- */
 
-/* The tensors of a file being written: a parameter, or a trainable parameter's momentum
- * buffer under "NAME.momentum" (names malloc'd). */
+/* The tensors of a file being written: a parameter, or a trainable parameter's state
+ * tensor under "NAME.STATE" (names malloc'd). */
 typedef struct {
   StTensor *t;
   size_t n;
@@ -43,24 +53,27 @@ static void saved_free(saved_list *l) {
   free(l->t);
 }
 
-static bool saved_add(saved_list *l, const gradc_tensor_info *ti, const float *data, const char *suffix) {
-  size_t len = strlen(ti->name) + strlen(suffix) + 1;
+static bool saved_add(saved_list *l, const gradc_tensor_info *ti, const float *data, const char *state) {
+  size_t len = strlen(ti->name) + strlen(state) + 2;
   char *name = malloc(len);
   if (!name) return false;
-  snprintf(name, len, "%s%s", ti->name, suffix);
+  snprintf(name, len, *state ? "%s.%s" : "%s%s", ti->name, state);
   l->t[l->n++] = st_tensor(ti, name, data);
   return true;
 }
 
-/* Every parameter in order; with optimiser state, then every momentum buffer in order. */
+/* Every parameter in order; with optimiser state, then each state tensor that exists
+ * (torch keeps no momentum buffer with momentum 0: neither does the file), every
+ * trainable parameter's in order. */
 static int saved_of(const gradc_model *m, bool state, saved_list *l) {
   l->n = 0;
-  l->t = calloc(2 * m->desc.ntensors + 1, sizeof *l->t);
+  l->t = calloc((1 + GRADC_OPT_MAX_STATE) * m->desc.ntensors + 1, sizeof *l->t);
   bool ok = l->t != NULL;
   for (size_t i = 0; ok && i < m->desc.ntensors; i++)
     if (is_param(m, i)) ok = saved_add(l, &m->desc.tensors[i].info, m->buf[i], "");
-  for (size_t i = 0; ok && state && i < m->desc.ntensors; i++)
-    if (m->mom[i]) ok = saved_add(l, &m->desc.tensors[i].info, m->mom[i], GRADC_MOMENTUM_SUFFIX);
+  for (int s = 0; ok && state && s < m->opt->nstate; s++)
+    for (size_t i = 0; ok && gradc__state_on(m, s) && i < m->desc.ntensors; i++)
+      if (m->state[s][i]) ok = saved_add(l, &m->desc.tensors[i].info, m->state[s][i], m->opt->state_names[s]);
   if (!ok) saved_free(l);
   return ok ? 0 : -1;
 }
@@ -72,18 +85,42 @@ typedef struct {
   size_t n;
 } save_extra;
 
-/* The file: the tensors of l, __metadata__ the model's name, the CRC (st_write's) and
- * x's strings (the optimiser's settings as %.9g first, when x->state). */
-static int save_file(gradc_model *m, const char *path, const saved_list *l, const save_extra *x) {
-  const char **keys = calloc(x->n + 3, sizeof *keys), **values = calloc(x->n + 3, sizeof *values);
-  char num[2][32], err[GRADC_ERR_LEN];
-  size_t k = 0;
-  if (keys && values && x->state) {
-    snprintf(num[0], sizeof num[0], "%.9g", (double)m->opt.momentum);
-    snprintf(num[1], sizeof num[1], "%.9g", (double)m->opt.weight_decay);
-    keys[k] = GRADC_META_MOMENTUM, values[k++] = num[0];
-    keys[k] = GRADC_META_WEIGHT_DECAY, values[k++] = num[1];
+/* SGD without dampening or Nesterov: its checkpoint is as before there were others. */
+static bool first_format(const gradc_model *m) {
+  return m->opt == &gradc_optimizer_sgd && m->hyper[3] == 0 && m->hyper[4] == 0;
+}
+
+/* The optimizer's settings as __metadata__ strings (keys[k], values[k] from k on, each
+ * value in num[k]); returns the new k. */
+static size_t optimizer_meta(const gradc_model *m, const char **keys, const char **values, char (*num)[64],
+                             size_t k) {
+  if (m->opt == &gradc_optimizer_sgd) {
+    snprintf(num[k], sizeof num[k], "%.9g", (double)(float)m->hyper[1]);
+    keys[k] = GRADC_META_MOMENTUM, values[k] = num[k], k++;
+    snprintf(num[k], sizeof num[k], "%.9g", (double)(float)m->hyper[2]);
+    keys[k] = GRADC_META_WEIGHT_DECAY, values[k] = num[k], k++;
+    if (first_format(m)) return k;
   }
+  keys[k] = GRADC_META_OPTIMIZER, values[k++] = m->opt->name;
+  snprintf(num[k], sizeof num[k], "%" PRIu64, m->step);
+  keys[k] = GRADC_META_OPTIMIZER_STEP, values[k] = num[k], k++;
+  for (int h = 1; h < m->opt->nhyper; h++) {
+    size_t at = k + GRADC_OPT_MAX_HYPER; /* the key's text after the values' */
+    snprintf(num[at], sizeof num[at], GRADC_META_HYPER_PREFIX "%s", m->opt->hyper_names[h]);
+    snprintf(num[k], sizeof num[k], "%.17g", m->hyper[h]);
+    keys[k] = num[at], values[k] = num[k], k++;
+  }
+  return k;
+}
+
+/* The file: the tensors of l, __metadata__ the model's name, the CRC (st_write's) and
+ * x's strings (the optimiser's settings first, when x->state). */
+static int save_file(gradc_model *m, const char *path, const saved_list *l, const save_extra *x) {
+  size_t most = x->n + 4 + GRADC_OPT_MAX_HYPER;
+  const char **keys = calloc(most, sizeof *keys), **values = calloc(most, sizeof *values);
+  char num[2 * (4 + GRADC_OPT_MAX_HYPER)][64], err[GRADC_ERR_LEN];
+  size_t k = 0;
+  if (keys && values && x->state) k = optimizer_meta(m, keys, values, num, 0);
   for (size_t i = 0; keys && values && i < x->n; i++) keys[k] = x->keys[i], values[k++] = x->values[i];
   int rc = !keys || !values ? gradc__fail(m, "cannot save weights to '%s': out of memory", path) : 0;
   if (rc == 0 && st_write(path, l->t, l->n, m->desc.model, keys, values, k, err, sizeof err))
@@ -96,7 +133,8 @@ static int save_file(gradc_model *m, const char *path, const saved_list *l, cons
 /* A key the runtime writes itself, or one a reader could not tell from a tensor. */
 static bool reserved_key(const char *k) {
   return !strcmp(k, "model") || !strcmp(k, "gradc_crc32") || !strcmp(k, GRADC_META_MOMENTUM) ||
-         !strcmp(k, GRADC_META_WEIGHT_DECAY);
+         !strcmp(k, GRADC_META_WEIGHT_DECAY) || !strcmp(k, GRADC_META_OPTIMIZER) ||
+         !strcmp(k, GRADC_META_OPTIMIZER_STEP) || !strncmp(k, GRADC_META_HYPER_PREFIX, strlen(GRADC_META_HYPER_PREFIX));
 }
 
 static int save_with(gradc_model *m, const char *path, const save_extra *x) {
@@ -113,8 +151,7 @@ static int save_with(gradc_model *m, const char *path, const save_extra *x) {
         return gradc__fail(m, "cannot save a checkpoint to '%s': metadata key '%s' given twice", path, x->keys[i]);
   }
   saved_list l;
-  /* torch keeps no momentum buffer when momentum is 0: neither does the file. */
-  if (saved_of(m, x->state && m->opt.momentum != 0.0f, &l))
+  if (saved_of(m, x->state, &l))
     return gradc__fail(m, "cannot save weights to '%s': out of memory", path);
   int rc = save_file(m, path, &l, x);
   saved_free(&l);
@@ -142,7 +179,8 @@ int gradc_read_safetensors(const char *path, const gradc_tensor_info *want, floa
     return -1;
   }
   for (size_t i = 0; i < n; i++) t[i] = st_tensor(&want[i], want[i].name, NULL);
-  int rc = st_read(path, t, dst, n, err, errlen);
+  const char *states[MAX_STATE_NAMES];
+  int rc = st_read(path, t, dst, n, states, all_states(states), err, errlen);
   free(t);
   return rc;
 }
@@ -165,7 +203,7 @@ static int params_of(const gradc_model *m, param_list *p) {
     if (is_param(m, i)) {
       const gradc_tensor_info *ti = &m->desc.tensors[i].info;
       p->want[p->n] = st_tensor(ti, ti->name, NULL);
-      p->trains[p->n] = m->mom[i] != NULL;
+      p->trains[p->n] = ti->trainable != 0;
       p->index[p->n++] = i;
     }
   return 0;
@@ -184,7 +222,9 @@ int gradc_load(gradc_model *m, const char *path) {
   char err[1024];
   int rc = params_of(m, &p) ? gradc__fail(m, "weights file '%s': out of memory", path) : 0;
   StFile f = {0};
-  if (rc == 0 && st_open(&f, path, p.want, p.n, NULL, err, sizeof err)) rc = gradc__fail(m, "%s", err);
+  const char *states[MAX_STATE_NAMES];
+  size_t nstates = all_states(states);
+  if (rc == 0 && st_open(&f, path, p.want, p.n, NULL, states, nstates, err, sizeof err)) rc = gradc__fail(m, "%s", err);
   for (size_t k = 0; rc == 0 && k < p.n; k++) st_copy(&f, k, m->buf[p.index[k]]);
   st_close(&f);
   params_free(&p);
@@ -193,9 +233,20 @@ int gradc_load(gradc_model *m, const char *path) {
 
 /* ---- checkpoints ---- */
 
-/* A __metadata__ number the runtime wrote (%.9g of a float), finite and >= 0, into *out;
- * *out unchanged when the file has no such key (not a checkpoint). */
-static int meta_hyper(StFile *f, const char *key, float *out, bool *present) {
+/* What a file says of the optimizer: its rule (a checkpoint of another rule than the
+ * model's switches the model to it), checked against the file. */
+typedef struct {
+  const gradc_optimizer *rule;           /* the model's, for a plain weights file */
+  bool checkpoint;                       /* it records one (not a plain weights file) */
+  bool recorded[GRADC_OPT_MAX_HYPER];    /* the hyper-parameters it records */
+  double hyper[GRADC_OPT_MAX_HYPER];     /* the model's, where it records none */
+  uint64_t step;
+  bool has_step;
+} file_opt;
+
+/* A __metadata__ number the runtime wrote (%.9g or %.17g), finite, into *out (*present:
+ * whether the key is there; *out unchanged when not). */
+static int meta_number(StFile *f, const char *key, double *out, bool *present) {
   const char *v = st_meta(f, key);
   *present = v != NULL;
   if (!v) return 0;
@@ -204,28 +255,89 @@ static int meta_hyper(StFile *f, const char *key, float *out, bool *present) {
   double d = strtod(v, &end);
   if (end == v || *end || errno == ERANGE || !(d >= 0 && d <= 3.4028234663852886e38))
     return st_fail(f, "weights file '%s': __metadata__.%s is '%.40s', not a number >= 0", f->path, key, v);
-  *out = (float)d;
+  *out = d;
   return 0;
 }
 
-/* The file's optimiser settings (the model's own where it records none) and state: the
- * state is whole (every trainable parameter's momentum, or none) and present when the
- * file records a momentum. */
-static int file_optimiser(StFile *f, const param_list *p, float opt[2]) {
-  bool has_mom, has_wd;
-  if (meta_hyper(f, GRADC_META_MOMENTUM, &opt[0], &has_mom) || meta_hyper(f, GRADC_META_WEIGHT_DECAY, &opt[1], &has_wd))
-    return -1;
-  size_t have = 0, trainable = 0, missing = 0;
-  for (size_t k = 0; k < p->n; k++) {
-    trainable += p->trains[k];
-    have += st_has(f, p->n + k);
-    if (p->trains[k] && !st_has(f, p->n + k) && !missing) missing = k + 1;
+/* The rule the file is a checkpoint of (SGD for its first format's keys), and its
+ * settings, into o; those it does not record are the model's (the rule's defaults when
+ * the rule changes). */
+static int file_rule(StFile *f, const gradc_model *m, file_opt *o) {
+  const char *name = st_meta(f, GRADC_META_OPTIMIZER);
+  bool sgd_keys = st_meta(f, GRADC_META_MOMENTUM) || st_meta(f, GRADC_META_WEIGHT_DECAY);
+  o->checkpoint = name || sgd_keys;
+  const gradc_optimizer *r = o->rule = o->checkpoint ? gradc_optimizer_find(name ? name : "sgd") : m->opt;
+  if (!r)
+    return st_fail(f, "weights file '%s': a checkpoint of optimizer '%.40s', which this runtime does not know", f->path,
+                   name);
+  if (r == m->opt) memcpy(o->hyper, m->hyper, sizeof o->hyper);
+  for (int h = 0; r != m->opt && h < GRADC_OPT_MAX_HYPER; h++) o->hyper[h] = h < r->nhyper ? r->hyper_default[h] : 0;
+  if (!o->checkpoint) return 0;
+  if (r == &gradc_optimizer_sgd) { /* the first format's keys, %.9g of floats */
+    if (meta_number(f, GRADC_META_MOMENTUM, &o->hyper[1], &o->recorded[1]) ||
+        meta_number(f, GRADC_META_WEIGHT_DECAY, &o->hyper[2], &o->recorded[2]))
+      return -1;
+    o->hyper[1] = (float)o->hyper[1], o->hyper[2] = (float)o->hyper[2];
   }
-  if (have == 0 && (!has_mom || opt[0] == 0.0f)) return 0;
-  if (missing)
-    return st_fail(f, "weights file '%s': missing optimiser state '%s%s' (the file holds the momentum of %zu of the "
-                   "model's %zu trainable parameters)", f->path, p->want[missing - 1].name, GRADC_MOMENTUM_SUFFIX,
-                   have, trainable);
+  size_t plen = strlen(GRADC_META_HYPER_PREFIX);
+  for (size_t i = 0; i < st_meta_count(f); i++) {
+    const char *key, *value;
+    st_meta_at(f, i, &key, &value);
+    if (strncmp(key, GRADC_META_HYPER_PREFIX, plen)) continue;
+    int h = gradc_optimizer_value_index(r, key + plen);
+    if (h < 1 || h >= r->nhyper)
+      return st_fail(f, "weights file '%s': __metadata__.%.80s names no hyper-parameter of optimizer %s", f->path, key,
+                     r->name);
+    if (meta_number(f, key, &o->hyper[h], &o->recorded[h])) return -1;
+  }
+  const char *why = NULL;
+  int bad = gradc_optimizer_check(r, o->hyper, &why);
+  if (bad) return st_fail(f, "weights file '%s': the recorded %s: %s", f->path,
+                          bad <= r->nhyper ? r->hyper_names[bad - 1] : "hyper-parameters", why);
+  double step = 0;
+  if (meta_number(f, GRADC_META_OPTIMIZER_STEP, &step, &o->has_step)) return -1;
+  if (o->has_step && (step != (double)(uint64_t)step || step > 9007199254740992.0))
+    return st_fail(f, "weights file '%s': __metadata__.%s is not a whole number", f->path, GRADC_META_OPTIMIZER_STEP);
+  o->step = (uint64_t)step;
+  return 0;
+}
+
+/* The index in all_states of state s of the model's rule. */
+static size_t state_entry(const char *const *states, size_t nstates, const char *name) {
+  size_t j = 0;
+  while (j < nstates && strcmp(states[j], name)) j++;
+  return j;
+}
+
+/* The file's state tensors: only the model's rule's, and each whole (every trainable
+ * parameter's, or none) and present when the file records the hyper-parameters that
+ * make it exist (SGD: a momentum other than 0). */
+static int file_state(StFile *f, const param_list *p, file_opt *o) {
+  const gradc_optimizer *r = o->rule;
+  size_t held = 0;
+  for (size_t j = 0; j < f->nstates; j++) {
+    size_t have = 0, trainable = 0, missing = 0, first = 0;
+    for (size_t k = 0; k < p->n; k++) {
+      bool has = st_has(f, (1 + j) * p->n + k);
+      trainable += p->trains[k], have += has;
+      if (p->trains[k] && !has && !missing) missing = k + 1;
+      if (has && !first) first = k + 1;
+    }
+    held += have;
+    int s = 0;
+    while (s < r->nstate && strcmp(r->state_names[s], f->states[j])) s++;
+    if (have && s == r->nstate)
+      return st_fail(f, "weights file '%s': optimiser state '%s.%s' is not optimizer %s's", f->path,
+                     p->want[first - 1].name, f->states[j], r->name);
+    bool need = o->checkpoint && s < r->nstate;
+    for (int h = 0; need && h < r->nhyper; h++)
+      if (r->state_guard[s] & GRADC_IF(h)) need = o->recorded[h] && (float)o->hyper[h] != 0.0f;
+    if ((have || need) && missing)
+      return st_fail(f, "weights file '%s': missing optimiser state '%s.%s' (the file holds the %s of %zu of the "
+                     "model's %zu trainable parameters)", f->path, p->want[missing - 1].name, f->states[j],
+                     f->states[j], have, trainable);
+  }
+  if (!o->has_step) o->step = held ? 1 : 0; /* SGD's first format: no count; a buffer means a step */
   return 0;
 }
 
@@ -249,15 +361,20 @@ void gradc__meta_free(char **meta) {
   free(meta);
 }
 
-/* Everything checked, the copy of the metadata made: now the buffers change. */
-static void commit_checkpoint(gradc_model *m, const StFile *f, const param_list *p, char **meta, const float opt[2]) {
+/* Everything checked, the copy of the metadata made (and the state buffers of another
+ * rule allocated, st): now the buffers change. */
+static void commit_checkpoint(gradc_model *m, const StFile *f, const param_list *p, char **meta, const file_opt *o,
+                              float **st[GRADC_OPT_MAX_STATE]) {
+  if (o->rule != m->opt) gradc__optimizer_install(m, o->rule, st);
   for (size_t k = 0; k < p->n; k++) {
     size_t i = p->index[k];
     st_copy(f, k, m->buf[i]);
-    if (m->mom[i]) st_copy(f, p->n + k, m->mom[i]);
+    for (int s = 0; s < m->opt->nstate; s++)
+      if (m->state[s][i])
+        st_copy(f, (1 + state_entry(f->states, f->nstates, m->opt->state_names[s])) * p->n + k, m->state[s][i]);
   }
-  m->opt.momentum = opt[0];
-  m->opt.weight_decay = opt[1];
+  memcpy(m->hyper, o->hyper, sizeof m->hyper);
+  m->step = o->step;
   gradc__meta_free(m->meta);
   m->meta = meta;
 }
@@ -269,12 +386,20 @@ int gradc_load_checkpoint(gradc_model *m, const char *path) {
   char err[1024];
   int rc = params_of(m, &p) ? gradc__fail(m, "weights file '%s': out of memory", path) : 0;
   StFile f = {0};
-  float opt[2] = {m->opt.momentum, m->opt.weight_decay};
-  if (rc == 0 && (st_open(&f, path, p.want, p.n, p.trains, err, sizeof err) || file_optimiser(&f, &p, opt)))
+  file_opt o = {0};
+  const char *states[MAX_STATE_NAMES];
+  size_t nstates = all_states(states);
+  if (rc == 0 && (st_open(&f, path, p.want, p.n, p.trains, states, nstates, err, sizeof err) ||
+                  file_rule(&f, m, &o) || file_state(&f, &p, &o)))
     rc = gradc__fail(m, "%s", err);
+  float **st[GRADC_OPT_MAX_STATE] = {0};
+  if (rc == 0 && o.rule != m->opt && gradc__state_alloc(m, o.rule, st, path)) rc = -1;
   char **meta = rc == 0 ? meta_copy(&f) : NULL;
-  if (rc == 0 && !meta) rc = gradc__fail(m, "weights file '%s': out of memory", path);
-  if (rc == 0) commit_checkpoint(m, &f, &p, meta, opt);
+  if (rc == 0 && !meta) {
+    gradc__state_free(m, st);
+    rc = gradc__fail(m, "weights file '%s': out of memory", path);
+  }
+  if (rc == 0) commit_checkpoint(m, &f, &p, meta, &o, st);
   st_close(&f);
   params_free(&p);
   return rc;

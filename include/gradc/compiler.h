@@ -59,6 +59,11 @@ typedef struct {
                           compiling for the host (at most 8), else 1 = no split */
   gc_emit emit;
   const char *out;    /* output path; for SO/OBJ the header goes to OUT with .h */
+  const char *optimizer; /* the train step's update rule, a name of gradc_optimizers[]
+                            (gradc/runtime_core.h): "sgd" (NULL), "adam", "adamw", "rmsprop" */
+  bool optimizer_full;   /* its hyper argument holds every value of the rule; without, the
+                            rule's base ones (sgd: {lr, momentum, weight_decay}, as before
+                            dampening and Nesterov: those are then 0; the others: all) */
   const char *cc;      /* SO: the C compiler driver that links the objects (`CC -shared -o OUT
                           OBJ...`, found on PATH); NULL or "": "cc". The gradc driver sets it
                           from $GRADC_CC */

@@ -27,6 +27,8 @@
  *      "args": ["input:x", "input:y", "param:w", "param:b", "grad:w", "grad:b",
  *               "output:z", "loss", "workspace"]},
  *     {"name": "logreg_train_step", "kind": "train_step", "packed": "logreg_train_step_packed",
+ *      "optimizer": {"name": "sgd", "hyper": ["lr", "momentum", "weight_decay"],
+ *                    "state": ["momentum"]},
  *      "args": ["input:x", "input:y", "param:w", "param:b", "grad:w", "grad:b",
  *               "state:w", "state:b", "output:z", "loss", "hyper", "workspace"]}
  *   ]
@@ -38,15 +40,23 @@
  * - Optional per tensor: "batched": true when dim 0 is the model's `batch` dimension,
  *   "classes": C on an i32 input used as class labels (cross_entropy over C classes).
  * - Every argument of an entry point is a pointer: "input:N"/"param:N"/"output:N" the
- *   tensor's buffer; "grad:N" the gradient buffer of trainable param N; "state:N" its
- *   momentum buffer (zero before the first step); "loss" a float *; "hyper" three
- *   floats {lr, momentum, weight_decay}; "workspace" a buffer of workspace_bytes bytes,
- *   aligned at least as a float (64-byte alignment is fastest). Entry points return void.
+ *   tensor's buffer; "grad:N" the gradient buffer of trainable param N; "state:S:N" its
+ *   optimizer state tensor S ("state:N": the first, SGD's momentum buffer, as the
+ *   descriptors of SGD write it) (zero before the first step); "loss" a float *; "hyper"
+ *   the floats the train step's "optimizer" lists; "workspace" a buffer of
+ *   workspace_bytes bytes, aligned at least as a float (64-byte alignment is fastest).
+ *   Entry points return void.
+ * - "optimizer" (train_step): the update rule, a name of gradc_optimizers[]
+ *   (gradc/runtime_core.h: "sgd", "adam", "adamw", "rmsprop"), "hyper" the values its
+ *   hyper argument holds, in order (the rule's user hyper-parameters, then the values
+ *   derived per step: gradc_optimizer_values fills them), "state" its state tensors per
+ *   trainable param. Absent (descriptors before it): SGD, hyper {lr, momentum,
+ *   weight_decay}, state {momentum}.
  * - Entry kinds: "forward" computes the outputs and the loss; "backward" also ADDS
  *   d loss / d param into the grad buffers (zero them first, as PyTorch's .grad);
- *   "train_step" (models with a loss and trainable params) is one whole SGD step:
- *   it STORES this step's gradients, then updates every param and momentum buffer in
- *   place as torch.optim.SGD does.
+ *   "train_step" (models with a loss and trainable params) is one whole optimizer step:
+ *   it STORES this step's gradients, then updates every param and state tensor in
+ *   place as torch.optim's optimizer of that name does.
  * - Parameters baked in with --weights are not listed; inputs that --inference drops
  *   are not listed. Shapes have at most GRADC_MAX_RANK dimensions.
  * - "packed" (optional) names `void NAME(void **args)`, the same entry point with its

@@ -4,7 +4,8 @@
  * optimiser settings and the caller's metadata, so that training resumed from a
  * checkpoint continues bit for bit; the file stays plain safetensors (every tensor F32,
  * metadata strings) that gradc_load and gradc_read_safetensors accept; a plain weights
- * file loads as a checkpoint with zeroed state; bad state is refused whole. */
+ * file loads as a checkpoint with zeroed state; bad state is refused whole; Adam's and
+ * RMSprop's state and step count resume alike, the model taking the checkpoint's rule. */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -226,5 +227,94 @@ Test(checkpoint, reserved_and_repeated_keys_are_refused, .init = make_dir, .fini
   cr_assert(strstr(gradc_error(m), "twice"), "%s", gradc_error(m));
   FILE *f = fopen(at("c.st"), "rb");
   cr_assert_null(f, "a refused checkpoint was written");
+  gradc_close(m);
+}
+
+/* ---- other rules: Adam's two (three with amsgrad) state tensors, the step count its
+ * bias corrections use, the hyper-parameters; the model takes the checkpoint's rule ---- */
+
+static void adam_state(gradc_model *m, float *out) {
+  const char *names[] = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
+  for (int s = 0; s < 3; s++) {
+    memcpy(out + 5 * s, gradc_state(m, names[s], "w", NULL), 16);
+    memcpy(out + 5 * s + 4, gradc_state(m, names[s], "b", NULL), 4);
+  }
+}
+
+Test(checkpoint, adam_resumes_bit_for_bit, .init = make_dir, .fini = remove_dir) {
+  gradc_model *a = fake();
+  cr_assert_eq(gradc_use_optimizer(a, "adam"), 0, "%s", gradc_error(a));
+  cr_assert_eq(gradc_set_hyper(a, "amsgrad", 1), 0);
+  cr_assert_eq(gradc_set_hyper(a, "beta2", 0.99), 0);
+  steps(a, 3);
+  cr_assert_eq(gradc_optimizer_steps(a), 3);
+  cr_assert_eq(gradc_save_checkpoint(a, at("adam.st"), NULL, NULL, 0), 0, "%s", gradc_error(a));
+  steps(a, 4);
+
+  gradc_model *b = fake_seeded(99); /* SGD, as opened */
+  cr_assert_str_eq(gradc_optimizer_name(b), "sgd");
+  cr_assert_eq(gradc_load_checkpoint(b, at("adam.st")), 0, "%s", gradc_error(b));
+  cr_assert_str_eq(gradc_optimizer_name(b), "adam");
+  cr_assert_eq(gradc_optimizer_steps(b), 3);
+  double v;
+  cr_assert_eq(gradc_get_hyper(b, "beta2", &v), 0);
+  cr_assert_eq(v, 0.99);
+  cr_assert_str_eq(gradc_checkpoint_meta(b, GRADC_META_OPTIMIZER), "adam");
+  cr_assert_str_eq(gradc_checkpoint_meta(b, GRADC_META_HYPER_PREFIX "amsgrad"), "1");
+  cr_assert_null(gradc_checkpoint_meta(b, GRADC_META_MOMENTUM), "SGD's keys in an Adam checkpoint");
+  steps(b, 4);
+  float sa[15], sb[15];
+  adam_state(a, sa), adam_state(b, sb);
+  cr_assert(!memcmp(sa, sb, sizeof sa), "resumed Adam state differs");
+  cr_assert(!memcmp(gradc_tensor(a, "w", NULL), gradc_tensor(b, "w", NULL), 16), "resumed Adam differs");
+
+  /* A plain load takes the weights only; the state of Adam is skipped. */
+  gradc_model *c = fake();
+  cr_assert_eq(gradc_load(c, at("adam.st")), 0, "%s", gradc_error(c));
+  cr_assert_str_eq(gradc_optimizer_name(c), "sgd");
+  gradc_close(a), gradc_close(b), gradc_close(c);
+}
+
+Test(checkpoint, rmsprop_resumes_and_state_of_another_rule_is_refused, .init = make_dir, .fini = remove_dir) {
+  gradc_model *a = fake();
+  cr_assert_eq(gradc_use_optimizer(a, "rmsprop"), 0);
+  cr_assert_eq(gradc_set_hyper(a, "momentum", 0.5), 0);
+  steps(a, 1);
+  cr_assert_eq(gradc_save_checkpoint(a, at("r.st"), NULL, NULL, 0), 0, "%s", gradc_error(a));
+  gradc_model *b = fake();
+  cr_assert_eq(gradc_load_checkpoint(b, at("r.st")), 0, "%s", gradc_error(b));
+  cr_assert_str_eq(gradc_optimizer_name(b), "rmsprop");
+  cr_assert(!memcmp(gradc_momentum(a, "w", NULL), gradc_momentum(b, "w", NULL), 16), "RMSprop's momentum buffer");
+  cr_assert_eq(gradc_state(b, "grad_avg", "w", NULL)[0], 0.0f, "not centered: the buffer stays zero");
+  gradc_close(a), gradc_close(b);
+  /* An SGD checkpoint (its first format's keys) holding Adam's state. */
+  float st[5] = {9, 9, 9, 9, 9};
+  write_file(at("mixed.st"), "\"gradc_momentum\":\"0\"",
+             ",\"w.exp_avg\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[28,44]},"
+             "\"b.exp_avg\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[44,48]}", st, 5);
+  expect_refused(at("mixed.st"), "optimiser state 'w.exp_avg' is not optimizer sgd's");
+  write_file(at("unknown.st"), "\"gradc_optimizer\":\"adagrad\"", "", NULL, 0);
+  expect_refused(at("unknown.st"), "optimizer 'adagrad', which this runtime does not know");
+  write_file(at("badhyper.st"), "\"gradc_optimizer\":\"adam\",\"gradc_hyper_beta1\":\"1\"", "", NULL, 0);
+  expect_refused(at("badhyper.st"), "the recorded beta1: must be in [0, 1)");
+}
+
+Test(checkpoint, hyper_parameters_by_name, .init = make_dir, .fini = remove_dir) {
+  gradc_model *m = fake();
+  cr_assert_lt(gradc_set_hyper(m, "beta1", 0.5), 0);
+  cr_assert(strstr(gradc_error(m), "optimizer sgd has no hyper-parameter 'beta1' (it has lr, momentum, weight_decay, "
+                                   "dampening, nesterov)"), "%s", gradc_error(m));
+  cr_assert_lt(gradc_set_hyper(m, "nesterov", 0.5), 0);
+  cr_assert(strstr(gradc_error(m), "nesterov 0.5: must be 0 or 1"), "%s", gradc_error(m));
+  cr_assert_eq(gradc_set_hyper(m, "nesterov", 1), 0);
+  cr_assert_lt(gradc_train_step(m, 0.1f), 0, "Nesterov without momentum");
+  cr_assert(strstr(gradc_error(m), "Nesterov momentum needs a momentum above 0"), "%s", gradc_error(m));
+  cr_assert_eq(gradc_use_optimizer(m, "adamw"), 0);
+  double wd;
+  cr_assert_eq(gradc_get_hyper(m, "weight_decay", &wd), 0);
+  cr_assert_eq(wd, 0.01, "AdamW's default weight decay is torch's");
+  cr_assert_lt(gradc_set_optimizer(m, 0.9f, 0), 0, "Adam has no momentum");
+  cr_assert_lt(gradc_use_optimizer(m, "adagrad"), 0);
+  cr_assert_lt(gradc_set_clip_grad_norm(m, -1), 0);
   gradc_close(m);
 }

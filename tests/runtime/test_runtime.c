@@ -402,7 +402,7 @@ Test(core, optimizer_programs_are_checked) {
   o.insns[7].dst = GRADC_R_G; /* the gradient is not written */
   cr_assert_eq(gradc_optimizer_valid(&o), o.nstate + 8);
   o = gradc_optimizer_sgd;
-  o.insns[1].guard = GRADC_IF(3); /* hyper-parameter 3 does not exist */
+  o.insns[1].guard = GRADC_IF(7); /* hyper-parameter 7 does not exist (3, dampening, does since issue 15) */
   cr_assert_eq(gradc_optimizer_valid(&o), o.nstate + 2);
   o = gradc_optimizer_sgd;
   o.insns[4].guard = GRADC_IF(2); /* the momentum buffer written under another guard */

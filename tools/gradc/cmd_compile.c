@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "driver.h"
+#include "gradc/runtime_core.h" /* gradc_optimizer_find */
 
 static const char *emit_names[] = {"so", "obj", "asm", "llvm", "header", "ir", "dot"};
 static const char *emit_ext[] = {".so", ".o", ".s", ".ll", ".h", ".ir", ".dot"};
@@ -42,6 +43,9 @@ static int parse_dump(const char *v, unsigned *bits, unsigned *named) {
 static int conflicts(const gc_options *o, unsigned dump_named) {
   if ((dump_named & GC_PASS_BAKE) && !o->weights)
     return fprintf(stderr, "gradc compile: --dump-after bake: parameters are baked only with --weights\n"), 2;
+  if ((o->optimizer || o->optimizer_full) && o->inference)
+    return fprintf(stderr, "gradc compile: --%s: --inference compiles no train step\n",
+                   o->optimizer ? "optimizer" : "all-hyper"), 2;
   if ((dump_named & GC_PASS_AUTODIFF) && o->inference)
     return fprintf(stderr, "gradc compile: --dump-after autodiff: --inference compiles no backward pass\n"), 2;
   if (o->stats && (o->emit == GC_EMIT_HEADER || o->emit == GC_EMIT_IR || o->emit == GC_EMIT_DOT))
@@ -51,6 +55,18 @@ static int conflicts(const gc_options *o, unsigned dump_named) {
     return fprintf(stderr, "gradc compile: -o -: --emit %s writes a binary and its header; give a file name\n",
                    emit_names[o->emit]), 2;
   return 0;
+}
+
+/* --optimizer NAME and --all-hyper at argv[*i]: 1 if consumed, 0 if not one of them,
+ * -1 after a message (an unknown rule). */
+static int optimizer_option(gc_options *o, int argc, char **argv, int *i) {
+  const char *v = opt_value("--optimizer", argc, argv, i);
+  if (v && !gradc_optimizer_find(v))
+    return fprintf(stderr, "gradc compile: --optimizer %s: expected sgd, adam, adamw or rmsprop\n", v), -1;
+  if (v) o->optimizer = v;
+  else if (!strcmp(argv[*i], "--all-hyper")) o->optimizer_full = true;
+  else return 0;
+  return 1;
 }
 
 /* Default output: the model file's base name with the emitted kind's extension. */
@@ -84,16 +100,17 @@ static int copy_to_stdout(const char *path, const char *dir) {
 
 /* --stats: what the object needs, in bytes, for someone sizing a microcontroller (on
  * out: stdout, or stderr when the compiled text went to stdout). */
-static void print_stats(FILE *out, const gc_result *r) {
+static void print_stats(FILE *out, const gc_result *r, const char *optimizer) {
   const gc_footprint *f = &r->foot;
   fprintf(out, "footprint of %s (bytes)\n", r->model);
   fprintf(out, "  flash   code %lld, constants %lld (baked weights included), descriptor %lld\n", (long long)f->code,
           (long long)f->constants, (long long)f->descriptor);
   fprintf(out, "  total in flash: %lld (%lld without the descriptor, which a --gc-sections link drops)\n",
           (long long)(f->code + f->constants + f->descriptor), (long long)(f->code + f->constants));
-  fprintf(out, "  ram     workspace %lld, inputs %lld, outputs+loss %lld, params %lld, grads %lld, momentum %lld\n",
+  fprintf(out, "  ram     workspace %lld, inputs %lld, outputs+loss %lld, params %lld, grads %lld, %s %lld\n",
           (long long)r->workspace_bytes, (long long)f->inputs, (long long)f->outputs, (long long)f->params,
-          (long long)f->grads, (long long)f->momentum);
+          (long long)f->grads, optimizer && strcmp(optimizer, "sgd") ? "optimizer state" : "momentum",
+          (long long)f->momentum);
   for (int k = 0; k < f->nentries; k++)
     fprintf(out, "  stack   %s: frame %lld (its own allocations; register spills and callee saves not counted)\n",
             f->entry[k], (long long)f->frame[k]);
@@ -127,6 +144,7 @@ typedef struct {
 static int compile_option(CompileArgs *a, int argc, char **argv, int *i) {
   gc_options *o = &a->o;
   const char *v;
+  int rc;
   if ((v = opt_value("-o", argc, argv, i))) {
     o->out = v;
   } else if ((v = opt_value("--emit", argc, argv, i))) {
@@ -146,6 +164,8 @@ static int compile_option(CompileArgs *a, int argc, char **argv, int *i) {
     o->threads = (int)t;
   } else if ((v = opt_value("--dump-after", argc, argv, i))) {
     if (parse_dump(v, &o->dump_after, &a->dump_named)) return 2;
+  } else if ((rc = optimizer_option(o, argc, argv, i))) {
+    if (rc < 0) return 2;
   } else if (!strcmp(argv[*i], "--stats")) {
     o->stats = true;
   } else if (!strcmp(argv[*i], "--inference")) {
@@ -226,7 +246,7 @@ int cmd_compile(int argc, char **argv) {
   char err[8192];
   gc_result res;
   rc = report(o, &res, gc_compile(o, &res, err, sizeof err), err, to_stdout, tmpdir);
-  if (!rc && o->stats) print_stats(to_stdout ? stderr : stdout, &res);
+  if (!rc && o->stats) print_stats(to_stdout ? stderr : stdout, &res, o->optimizer);
   if (to_stdout) unlink(out), rmdir(tmpdir); /* after a compile error; else done already */
   free(out);
   return rc;

@@ -1,8 +1,10 @@
-/* cmd_train.c — `gradc train` and `gradc eval`: SGD on CSV data, and evaluation.
+/* cmd_train.c — `gradc train` and `gradc eval`: an optimizer (SGD, Adam, AdamW,
+ * RMSprop: train_opts.h) on CSV data, and evaluation.
  *
  * Training compiles the model as written (its `batch` size makes one step), shuffles
  * the rows each epoch under --seed, and runs zero_grad / forward+backward / a finite
- * check of the loss and every gradient / SGD update per batch. -o writes a checkpoint:
+ * check of the loss and every gradient / the optimizer's step (clipped, at the
+ * schedule's learning rate) per batch. -o writes a checkpoint:
  * the weights, the optimiser state and the run's step, limits, seed, data order and
  * data identity (train_state.h), from which --resume continues bit for bit; --load
  * takes any file's weights to start a new run. --epochs and --steps count from the
@@ -20,6 +22,7 @@
 #include "data.h"
 #include "driver.h"
 #include "gradc/runtime_core.h"
+#include "train_opts.h"
 #include "train_state.h"
 
 typedef struct {
@@ -130,11 +133,12 @@ typedef struct {
   const char *data, *val, *load, *resume, *out, *weights;
   long long epochs, steps; /* the run's limits: -1 when not given (--epochs then 10) */
   uint64_t seed;
-  bool log_steps, seed_given, lr_given, momentum_given, wd_given;
-  double lr, momentum, wd;
+  bool log_steps, seed_given, lr_given;
+  double lr;
+  OptimArgs opt; /* the optimizer, its hyper-parameters, clipping, the schedule */
 } TrainArgs;
 
-/* An optimiser hyperparameter: a number >= 0 that a float holds (SGD runs in float). */
+/* The learning rate: a number >= 0 that a float holds (the optimizers run in float). */
 #define HYPER "a number >= 0 and below 3.4e38"
 static bool hyper(const char *s, double *out, bool *given) {
   *given = true;
@@ -158,10 +162,7 @@ static bool train_option(TrainArgs *a, int argc, char **argv, int *i, bool *ok, 
     *ok = parse_int(*v, 0, INT64_MAX, &a->steps), *want = "an integer >= 0";
   else if (!strcmp(argv[*i], "--log-steps")) a->log_steps = true;
   else if ((*v = opt_value("--lr", argc, argv, i))) *ok = hyper(*v, &a->lr, &a->lr_given), *want = HYPER;
-  else if ((*v = opt_value("--momentum", argc, argv, i)))
-    *ok = hyper(*v, &a->momentum, &a->momentum_given), *want = HYPER;
-  else if ((*v = opt_value("--weight-decay", argc, argv, i))) *ok = hyper(*v, &a->wd, &a->wd_given), *want = HYPER;
-  else return false;
+  else return optim_option(&a->opt, argc, argv, i, ok, want, v);
   return true;
 }
 
@@ -183,6 +184,7 @@ static int parse_train_args(const char *cmd, int argc, char **argv, TrainArgs *a
     if (a->ma.model) return fprintf(stderr, "gradc %s: more than one model file\n", cmd), 2;
     a->ma.model = argv[i];
   }
+  if (optim_check_args(&a->opt)) return 2;
   if (a->load && a->resume)
     return fprintf(stderr, "gradc %s: --load starts a new run from a file's weights, --resume continues the run that "
                    "wrote it: give one\n", cmd), 2;
@@ -204,15 +206,23 @@ static int train_steps(TrainArgs *a, Built *tr, const Table *train, const size_t
   size_t B = tr->L.batch, correct = 0;
   double sum = 0;
   bool tty = isatty(2);
+  bool scheduled = a->opt.sched.kind != GRADC_SCHED_CONST || a->opt.sched.warmup > 0;
   for (size_t s = 0; s < todo; s++) {
     fill_batch(m, &tr->L, train, order + (s0 + s) * B, B);
     gradc_zero_grad(m);
+    /* step t counts from 0; the base rate as a float, as the checkpoint keeps it */
+    float lr = (float)gradc_schedule_lr(&a->opt.sched, (double)(float)a->lr, st->step);
     st->step++;
     if (gradc_backward(m)) return runtime_error("train", m);
     if (finite_or_say(m, st->step, (int)ep)) return 1;
-    gradc_sgd_step(m, (float)a->lr);
+    if (gradc_optimizer_step(m, lr)) return runtime_error("train", m);
     sum += (double)gradc_loss(m);
-    if (a->log_steps) printf("step %lld loss %.9g\n", st->step, (double)gradc_loss(m));
+    if (a->log_steps) {
+      printf("step %lld loss %.9g", st->step, (double)gradc_loss(m));
+      if (scheduled) printf(" lr %.9g", (double)lr);
+      if (a->opt.clip > 0) printf(" grad_norm %.9g", (double)gradc_grad_norm(m));
+      printf("\n");
+    }
     correct += count_correct(m, &tr->L, B);
     if (tty) progress((int)ep, (int)epochs, s0 + s + 1, s0 + todo, sum / (double)(s + 1));
   }
@@ -251,6 +261,10 @@ static int train_epochs(TrainArgs *a, Built *tr, Built *ev, const Table *train, 
   gradc_rng rng;
   int rc = replay_order(a, order, train->rows, S, st, &rng);
   long long end = last_step(st, (long long)S), epochs = (end + (long long)S - 1) / (long long)S;
+  /* cosine and one-cycle span the --epochs plan (else --steps): a run cut short by
+   * --steps, resumed with the same --epochs, continues the same schedule */
+  optim_schedule_total(&a->opt, st->run_epochs >= 0 ? st->run_epochs * (long long)S : end);
+  st->sched = a->opt.sched;
   long long done = st->step / (long long)S;
   if (!rc && st->step >= end)
     fprintf(stderr, "gradc train: the run has taken %lld steps (%lld epoch%s of %zu): %s %lld asks for no more; "
@@ -286,10 +300,18 @@ static void adopt(const char *opt, bool given, double *v, double ckpt) {
             (double)(float)ckpt);
 }
 
-/* A number the runtime checked when it loaded the checkpoint, or fallback if absent. */
-static double meta_or(gradc_model *m, const char *key, double fallback) {
-  const char *v = gradc_checkpoint_meta(m, key);
-  return v ? atof(v) : fallback;
+/* The schedule and clipping of a resumed run: the checkpoint's unless options give
+ * them (said when they differ). */
+static void adopt_schedule(OptimArgs *o, const TrainState *st) {
+  bool given = o->sched_given || o->step_size_given || o->gamma_given || o->warmup_given || o->warmup_start_given;
+  if (!given) o->sched = st->sched;
+  else if (memcmp(&o->sched, &st->sched, sizeof o->sched) && (o->sched.kind || st->sched.kind))
+    fprintf(stderr, "gradc train: the schedule options replace the checkpoint's schedule (%s)\n",
+            st->sched.kind ? optim_schedule_name(st->sched.kind) : "none");
+  if (!o->clip_given) o->clip = st->clip;
+  else if ((float)o->clip != (float)st->clip)
+    fprintf(stderr, "gradc train: --clip-grad-norm %.7g replaces the checkpoint's %.7g\n", (double)(float)o->clip,
+            (double)(float)st->clip);
 }
 
 /* --resume: the checkpoint's weights, optimiser state and run state, checked against
@@ -302,8 +324,7 @@ static int resume(TrainArgs *a, Built *tr, const Table *train, TrainState *st) {
                    "it; start a new run from its weights with --load\n", a->resume, (unsigned long long)st->seed,
                    (unsigned long long)a->seed), 2;
   adopt("--lr", a->lr_given, &a->lr, st->lr);
-  adopt("--momentum", a->momentum_given, &a->momentum, meta_or(tr->m, GRADC_META_MOMENTUM, a->momentum));
-  adopt("--weight-decay", a->wd_given, &a->wd, meta_or(tr->m, GRADC_META_WEIGHT_DECAY, a->wd));
+  adopt_schedule(&a->opt, st);
   if (a->epochs >= 0 || a->steps >= 0) st->run_epochs = a->epochs, st->run_steps = a->steps; /* a new plan */
   return 0;
 }
@@ -325,13 +346,15 @@ static int prepare(TrainArgs *a, Built *tr, gc_result *res, Built *ev, Table *tr
   if (a->steps >= 0 && a->epochs < 0) st->run_epochs = -1;
   else if (a->epochs < 0) st->run_epochs = 10; /* the default */
   if (!rc && a->resume) rc = resume(a, tr, train, st);
-  if (!rc) st->lr = a->lr;
-  if (!rc && gradc_set_optimizer(tr->m, (float)a->momentum, (float)a->wd)) rc = runtime_error("train", tr->m);
+  if (!rc) rc = optim_apply(&a->opt, tr->m, a->resume);
+  if (!rc && !a->lr_given && !a->resume) gradc_get_hyper(tr->m, "lr", &a->lr); /* the rule's default */
+  if (!rc) st->lr = a->lr, st->sched = a->opt.sched, st->clip = a->opt.clip;
   return rc;
 }
 
 int cmd_train(int argc, char **argv) {
-  TrainArgs a = {.epochs = -1, .lr = 0.01, .steps = -1};
+  TrainArgs a = {.epochs = -1, .steps = -1};
+  optim_args_init(&a.opt);
   int rc = parse_train_args("train", argc, argv, &a);
   if (rc) return rc;
   Built tr = {0}, ev = {0};
@@ -356,6 +379,7 @@ int cmd_train(int argc, char **argv) {
 
 int cmd_eval(int argc, char **argv) {
   TrainArgs a = {.epochs = -1, .steps = -1};
+  optim_args_init(&a.opt);
   int rc = parse_train_args("eval", argc, argv, &a);
   if (rc) return rc;
   if (!a.weights) { /* eval judges trained parameters: it has none of its own to start from */

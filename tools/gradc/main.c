@@ -19,7 +19,7 @@ static const struct {
      "gradc compile MODEL.grad [-o OUT] [--emit so|obj|asm|llvm|header|ir|dot]\n"
      "              [--target TRIPLE] [--cpu CPU] [-O0|-O1|-O2|-O3] [-D NAME=INT]...\n"
      "              [--inference] [--weights W.safetensors] [--freeze P1,P2,...] [--stats]\n"
-     "              [--threads T] [--dump-after PASS,...]\n"
+     "              [--threads T] [--dump-after PASS,...] [--optimizer NAME [--all-hyper]]\n"
      "  Compiles the model (forward, and backward unless --inference) to native code.\n"
      "  so (default) and obj also write OUT's header (OUT with .h); -o - writes a text\n"
      "  kind (asm, llvm, header, ir, dot) to standard output. --stats prints the\n"
@@ -27,7 +27,10 @@ static const struct {
      "  matrix products are split into at most T parts that the runtime's thread pool\n"
      "  runs at once (default: this machine's cores, at most 8, for the host; 1 for\n"
      "  other targets). --dump-after build|bake|autodiff|optimize|all (a comma-separated\n"
-     "  list) prints the graph after those passes to stderr, in --emit ir's form.\n"},
+     "  list) prints the graph after those passes to stderr, in --emit ir's form.\n"
+     "  --optimizer sgd|adam|adamw|rmsprop: the train step's update rule (default sgd;\n"
+     "  its hyper argument: the header's MODEL_HYPER_COUNT floats); --all-hyper: sgd's\n"
+     "  also holds dampening and nesterov (without, they are 0: {lr, momentum, weight_decay}).\n"},
     {"run", cmd_run,
      "gradc run MODEL.grad [-D NAME=INT]... [--seed S] [--load W.safetensors]\n"
      "          [--set NAME=VALUES]... [--backward] [--train-steps K --lr LR] [--json]\n"
@@ -38,20 +41,31 @@ static const struct {
      "  or @FILE. Tensors not set take their INIT under --seed (inputs: zeros).\n"},
     {"train", cmd_train,
      "gradc train MODEL.grad --data TRAIN.csv [--val VAL.csv] [--epochs E] [--lr LR]\n"
-     "            [--momentum M] [--weight-decay WD] [--seed S] [--load W | --resume W]\n"
+     "            [--optimizer sgd|adam|adamw|rmsprop] [--momentum M] [--dampening D]\n"
+     "            [--nesterov] [--betas B1,B2] [--eps E] [--weight-decay WD] [--amsgrad]\n"
+     "            [--alpha A] [--centered] [--clip-grad-norm X]\n"
+     "            [--schedule step|cosine|onecycle] [--step-size N] [--gamma G]\n"
+     "            [--warmup N] [--warmup-start F] [--seed S] [--load W | --resume W]\n"
      "            [-o OUT.safetensors] [--steps K] [--log-steps] [--freeze P1,P2,...]\n"
      "            [-D NAME=INT]...\n"
-     "  SGD (torch.optim.SGD semantics) on CSV rows: the inputs in declaration order,\n"
-     "  each flattened without the batch dimension; one batch per step, shuffled each\n"
-     "  epoch under --seed. Prints one line per epoch; stops on a NaN or infinity.\n"
-     "  -o writes a checkpoint: the weights, the momentum buffers, the step and the data\n"
+     "  A torch.optim optimizer (SGD by default, Adam, AdamW, RMSprop) on CSV rows: the\n"
+     "  inputs in declaration order, each flattened without the batch dimension; one\n"
+     "  batch per step, shuffled each epoch under --seed. Prints one line per epoch;\n"
+     "  stops on a NaN or infinity. Each optimizer takes its own options (--momentum:\n"
+     "  sgd, rmsprop; --dampening, --nesterov: sgd; --betas, --amsgrad: adam, adamw;\n"
+     "  --eps: adam, adamw, rmsprop; --alpha, --centered: rmsprop; --weight-decay: all).\n"
+     "  --clip-grad-norm X clips the gradients' global norm to X before each step.\n"
+     "  --schedule: step (--step-size N, --gamma G), cosine or onecycle over the run's\n"
+     "  --epochs; --warmup N warms the rate up linearly from LR*F (--warmup-start F) first.\n"
+     "  -o writes a checkpoint: the weights, the optimizer's state, the step and the data\n"
      "  order (without -o nothing is saved, and train says so). --resume W continues the\n"
-     "  run that wrote W bit for bit, with its --lr, --momentum, --weight-decay and seed\n"
-     "  unless given, on the same data; --load W starts a new run from W's weights.\n"
-     "  --epochs E trains until the run has done E epochs, counted from its start;\n"
-     "  --steps K stops after K optimiser steps in all (0: no data needed, -o writes the\n"
-     "  initial weights); with both, the first reached. --log-steps prints every step's loss.\n"
-     "  Defaults: --epochs 10 (without --steps) --lr 0.01 --momentum 0 --weight-decay 0 --seed 0.\n"},
+     "  run that wrote W bit for bit, with its optimizer, --lr, hyper-parameters,\n"
+     "  clipping, schedule and seed unless given, on the same data; --load W starts a new\n"
+     "  run from W's weights. --epochs E trains until the run has done E epochs, counted\n"
+     "  from its start; --steps K stops after K optimiser steps in all (0: no data needed,\n"
+     "  -o writes the initial weights); with both, the first reached. --log-steps prints\n"
+     "  every step's loss. Defaults: --epochs 10 (without --steps) --optimizer sgd --lr\n"
+     "  0.01 (adam, adamw: 0.001) --momentum 0 --weight-decay 0 (adamw: 0.01) --seed 0.\n"},
     {"eval", cmd_eval,
      "gradc eval MODEL.grad --weights W.safetensors --data TEST.csv [-D NAME=INT]... [--freeze P1,P2,...]\n"
      "  Prints the mean loss over all rows and, for a classifier, the accuracy.\n"},

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "driver.h"
+#include "train_opts.h" /* the schedules' names */
 #include "train_state.h"
 
 #define NEW_RUN "start a new run from its weights with --load"
@@ -31,8 +32,8 @@ static void frozen_list(gradc_model *m, char *out, size_t len) {
 }
 
 typedef struct {
-  const char *keys[16], *values[16];
-  char text[16][64];
+  const char *keys[28], *values[28];
+  char text[28][64];
   size_t n;
 } Meta;
 
@@ -45,6 +46,23 @@ static void put(Meta *m, const char *key, const char *fmt, ...) {
   m->keys[m->n] = key;
   m->values[m->n] = m->text[m->n];
   m->n++;
+}
+
+/* Clipping and the schedule, when the run has them. */
+static void put_schedule(Meta *md, const TrainState *s) {
+  const gradc_schedule *c = &s->sched;
+  if (s->clip > 0) put(md, "gradc_clip_grad_norm", "%.9g", (double)(float)s->clip);
+  if (c->kind != GRADC_SCHED_CONST) put(md, "gradc_schedule", "%s", optim_schedule_name(c->kind));
+  if (c->kind == GRADC_SCHED_COSINE || c->kind == GRADC_SCHED_ONECYCLE)
+    put(md, "gradc_schedule_steps", "%lld", (long long)(c->kind == GRADC_SCHED_COSINE ? c->t_max : c->total_steps));
+  if (c->kind == GRADC_SCHED_STEP) {
+    put(md, "gradc_step_size", "%lld", (long long)c->step_size);
+    put(md, "gradc_gamma", "%.17g", c->gamma);
+  }
+  if (c->warmup > 0) {
+    put(md, "gradc_warmup", "%lld", (long long)c->warmup);
+    put(md, "gradc_warmup_start", "%.17g", c->start_factor);
+  }
 }
 
 int state_save(gradc_model *m, const char *path, const TrainState *s) {
@@ -62,9 +80,10 @@ int state_save(gradc_model *m, const char *path, const TrainState *s) {
     put(&md, "gradc_batch", "%zu", s->batch);
     put(&md, "gradc_data_fnv1a64", "%016" PRIx64, s->data_hash);
   }
+  put_schedule(&md, s);
   char frozen[4096];
   frozen_list(m, frozen, sizeof frozen);
-  const char *keys[17], *values[17];
+  const char *keys[29], *values[29];
   memcpy(keys, md.keys, md.n * sizeof *keys);
   memcpy(values, md.values, md.n * sizeof *values);
   keys[md.n] = "gradc_frozen", values[md.n] = frozen;
@@ -142,6 +161,43 @@ static int same_data(Reader *r, const TrainState *s, const Table *data, size_t b
   return 0;
 }
 
+/* A number the checkpoint records (finite, >= 0), or fallback when absent. */
+static double get_number(Reader *r, const char *key, double fallback) {
+  const char *v = get(r, key, false);
+  double d = fallback;
+  if (v && (!parse_double(v, &d) || d < 0)) {
+    if (!r->bad) fprintf(stderr, "gradc train: --resume %s: __metadata__.%s is '%.40s', not a number >= 0\n", r->path,
+                         key, v);
+    r->bad = true;
+  }
+  return d;
+}
+
+/* Clipping and the schedule of the run (none when the checkpoint records none). */
+static void read_schedule(Reader *r, TrainState *s) {
+  OptimArgs none;
+  optim_args_init(&none);
+  gradc_schedule *c = &s->sched;
+  *c = none.sched;
+  s->clip = get_number(r, "gradc_clip_grad_norm", 0);
+  const char *kind = get(r, "gradc_schedule", false);
+  int k = kind ? optim_schedule_kind(kind) : GRADC_SCHED_CONST;
+  if (k < 0) {
+    if (!r->bad) fprintf(stderr, "gradc train: --resume %s: __metadata__.gradc_schedule is '%.40s', not step, cosine "
+                         "or onecycle\n", r->path, kind);
+    r->bad = true;
+    return;
+  }
+  c->kind = (gradc_schedule_kind)k;
+  long long steps = get_count(r, "gradc_schedule_steps", k == GRADC_SCHED_COSINE || k == GRADC_SCHED_ONECYCLE);
+  if (k == GRADC_SCHED_COSINE) c->t_max = steps;
+  if (k == GRADC_SCHED_ONECYCLE) c->total_steps = steps;
+  if (k == GRADC_SCHED_STEP) c->step_size = get_count(r, "gradc_step_size", true), c->gamma = get_number(r, "gradc_gamma", 0.1);
+  long long w = get_count(r, "gradc_warmup", false);
+  c->warmup = w > 0 ? w : 0;
+  c->start_factor = get_number(r, "gradc_warmup_start", c->start_factor);
+}
+
 int state_read(gradc_model *m, const char *path, const Table *data, size_t batch, TrainState *s) {
   Reader r = {m, path, false};
   const char *version = get(&r, "gradc_checkpoint", false);
@@ -159,6 +215,7 @@ int state_read(gradc_model *m, const char *path, const Table *data, size_t batch
   if (seed && !parse_seed(seed, &s->seed)) malformed(&r, "gradc_seed", seed);
   if (lr && !parse_double(lr, &s->lr)) malformed(&r, "gradc_lr", lr);
   s->rng = get_hex(&r, "gradc_rng");
+  read_schedule(&r, s);
   s->has_data = get(&r, "gradc_rows", false) != NULL;
   if (s->has_data) {
     long long rows = get_count(&r, "gradc_rows", true), b = get_count(&r, "gradc_batch", true);

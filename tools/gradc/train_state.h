@@ -1,5 +1,6 @@
 /* train_state.h — what a `gradc train` checkpoint carries beyond the runtime's part
- * (parameters, momentum buffers, momentum and weight decay; gradc_save_checkpoint), as
+ * (parameters, the optimizer's state buffers, rule, hyper-parameters and step count;
+ * gradc_save_checkpoint), as
  * `__metadata__` strings, and the checks that make `--resume` continue the same run.
  *
  *   gradc_checkpoint     "1", the format of these keys
@@ -12,6 +13,13 @@
  *                        16 hex digits (the generator of runtime_core.h, named "shuffle")
  *   gradc_lr             the learning rate (%.9g)
  *   gradc_frozen         the frozen parameters, comma-separated ("" for none)
+ *   gradc_clip_grad_norm --clip-grad-norm (%.9g; absent: none)
+ *   gradc_schedule       step, cosine or onecycle (absent: none), with
+ *     gradc_schedule_steps   cosine's T_max, onecycle's total steps (after the warm-up)
+ *     gradc_step_size, gradc_gamma        step's
+ *   gradc_warmup, gradc_warmup_start      the linear warm-up's steps and start factor
+ *                        (absent: none)
+ * (the optimizer, its hyper-parameters and state are the runtime's part)
  *   gradc_rows, gradc_batch, gradc_data_fnv1a64
  *                        the training data: rows, rows per step, FNV-1a 64 of its values
  *                        (absent when no data was read: `--steps 0`)
@@ -25,6 +33,7 @@
 #include <stdint.h>
 #include "data.h"
 #include "gradc/runtime.h"
+#include "gradc/runtime_core.h"
 
 typedef struct {
   long long step;         /* optimiser steps taken */
@@ -33,6 +42,8 @@ typedef struct {
   uint64_t seed;          /* the data order's (and the initial weights') seed */
   uint64_t rng;           /* the data order's generator state after the shuffles so far */
   double lr;
+  gradc_schedule sched;   /* the learning-rate schedule (kind CONST: none), with its length */
+  double clip;            /* --clip-grad-norm, 0 for none */
   bool has_data;          /* rows, batch and hash known */
   size_t rows, batch;
   uint64_t data_hash;
