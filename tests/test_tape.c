@@ -99,7 +99,15 @@ static void compare_json(Ctx *c, const char *what, const char *tname, const floa
                          double scale) {
   size_t wn;
   double *d = json_data(want, &wn);
+  const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(want, "dtype");
+  float *ints = NULL; /* an i32 output (argmax): its integers, as floats (exact) */
+  if (got && cJSON_IsString(dtype) && !strcmp(dtype->valuestring, "i32")) {
+    ints = malloc(n * sizeof *ints + 1);
+    for (size_t k = 0; k < n; k++) ints[k] = (float)((const int32_t *)got)[k];
+    got = ints;
+  }
   compare(c, what, tname, got, n, d, wn, scale);
+  free(ints);
   free(d);
 }
 
@@ -191,6 +199,8 @@ FAMILY(reduce)
 FAMILY(nn)
 FAMILY(losses)
 FAMILY(composite)
+FAMILY(reductions)
+FAMILY(criteria)
 
 /* ---------------------------------------------------------------- models/ vs the reference evaluator */
 
