@@ -207,7 +207,10 @@ static Tensor *run_forward(tape_model *m) {
   m->loss = NAN;
   if (!m->loss_sym) return NULL;
   Tensor *l = m->loss_sym->t;
-  if (!l->data || l->rank != 0) {
+  if (!l->data) /* as the compiler */
+    diag_error(&m->diag, m->loss_loc, "the loss '%s' is i32: it must be an f32 scalar (integers have no gradient)",
+               m->loss_sym->name);
+  if (l->rank != 0) {
     char s[128];
     diag_error(&m->diag, m->loss_loc, "the loss '%s' must be an f32 scalar, but its shape is %s", m->loss_sym->name,
                tp_shape_str(l, s, sizeof s));

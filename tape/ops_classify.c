@@ -75,14 +75,14 @@ static void cls_bw(Tape *T, Record *r) {
 }
 
 static Tensor *classify(Tape *T, Cls *k, Tensor *x, Tensor *labels, Tensor *w, Reduction red) {
-  char a[128], b[128];
+  char a[128], b[128], c[128];
   const char *op = k->ce ? "cross_entropy" : "nll_loss", *what = k->ce ? "logits" : "log-probabilities";
   if (x->rank != 2 || !x->data) tp_fail(T, "%s needs f32 %s [N, C], got %s", op, what, tp_shape_str(x, a, sizeof a));
   k->x = x, k->labels = labels, k->w = w, k->n = x->shape[0], k->c = x->shape[1];
   k->soft = k->ce && labels->data && labels->rank == 2 && labels->shape[0] == k->n && labels->shape[1] == k->c;
   if (!k->soft && (!labels->idata || labels->rank != 1 || labels->shape[0] != k->n))
     tp_fail(T, "%s needs i32 labels [%lld]%s%s%s for %s %s, got %s %s", op, (long long)k->n,
-            k->ce ? " (or f32 probabilities " : "", k->ce ? tp_shape_str(x, b, sizeof b) : "", k->ce ? ")" : "", what,
+            k->ce ? " (or f32 probabilities " : "", k->ce ? tp_shape_str(x, c, sizeof c) : "", k->ce ? ")" : "", what,
             tp_shape_str(x, a, sizeof a), labels->idata ? "i32" : "f32", tp_shape_str(labels, b, sizeof b));
   for (int64_t i = 0; !k->soft && i < k->n; i++)
     if (labels->idata[i] < 0 || labels->idata[i] >= k->c)

@@ -412,6 +412,13 @@ Test(tape_api, bad_models_are_rejected_with_a_message) {
       {"model m\nparam w : f32[3] = gauss\noutput w\n", "unknown initialiser"},
       {"model m\ninput x : f32[3]\n", "computes nothing"},
       {"model m\ninput x : f32[3]\ny = x\noutput y, y\n", "already an output"},
+      /* reductions and losses (issue 15) */
+      {"model m\ninput x : f32[3]\ni = argmax(x)\nminimize i\n", "the loss 'i' is i32"},
+      {"model m\ninput x : f32[3]\ny = prod(x, axis=1)\noutput y\n", "axis 1 is out of range"},
+      {"model m\ninput x : f32[2, 3]\ninput l : i32[2]\ny = nll_loss(x, l, reduction=\"mean \")\noutput y\n",
+       "did you mean \"mean\"?"},
+      {"model m\ninput x : f32[2, 3]\ninput l : i32[2]\ny = cross_entropy(x, l, weight=x)\noutput y\n",
+       "class weight must be f32 [3]"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char err[4096] = "";
