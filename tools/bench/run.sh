@@ -29,6 +29,7 @@ declare -A FILE=(
   [mlp784_silu]=$BENCH/models/mlp784_silu.grad
   [mlp784x2]=$BENCH/models/mlp784x2.grad
   [mlp1024]=$BENCH/models/mlp1024.grad
+  [stats_losses]=$BENCH/models/stats_losses.grad
 )
 # One call of mlp1024 takes longer than the 20 ms batch anyway (tape: ~2 s per training
 # step), so one call per repeat is the same method and keeps the run short.
@@ -43,7 +44,7 @@ while (($#)); do
     *) MODELS+=("$1"); shift ;;
   esac
 done
-((${#MODELS[@]})) || MODELS=(logreg digits mlp784 mlp784_silu mlp784x2 mlp1024)
+((${#MODELS[@]})) || MODELS=(logreg digits mlp784 mlp784_silu mlp784x2 mlp1024 stats_losses)
 for m in "${MODELS[@]}"; do
   [[ -n ${FILE[$m]:-} ]] || { echo "run.sh: unknown model '$m' (known: ${!FILE[*]})" >&2; exit 2; }
 done

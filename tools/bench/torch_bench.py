@@ -40,7 +40,7 @@ MLPS = {
     "mlp784x2": ([784, 256, 256, 10], 64, None, "relu"),
     "mlp1024": ([1024, 1024, 1024, 10], 256, None, "relu"),
 }
-ALL = ["logreg"] + list(MLPS)
+ALL = ["logreg"] + list(MLPS) + ["stats_losses"]
 SGEMM_SHAPES = [(1024, 1024, 1024), (256, 1024, 1024)]  # M, K, N
 
 
@@ -82,6 +82,34 @@ def mlp_flops(widths, batch):
     return fwd + fwd + dx, fwd
 
 
+def stats_losses(torch, nn, F):
+    """tools/bench/models/stats_losses.grad: 256 -> 128 normalised by its rows' variance,
+    ReLU, -> 10; cross_entropy with label smoothing + 0.1 mean(logsumexp^2) + huber_loss
+    against soft targets + 0.01 mean of the rows' 2-norms; inference returns the argmax."""
+    batch = 64
+    l1, l2 = nn.Linear(256, 128), nn.Linear(128, 10)
+    for lin in (l1, l2):
+        nn.init.kaiming_normal_(lin.weight, nonlinearity="relu")
+        nn.init.zeros_(lin.bias)
+    x, t = torch.randn(batch, 256), torch.randn(batch, 10)
+    y = torch.randint(0, 10, (batch,))
+
+    def forward():
+        h0 = l1(x)
+        h = torch.relu((h0 - h0.mean(1, keepdim=True)) / torch.sqrt(h0.var(1, unbiased=False, keepdim=True) + 1e-5))
+        logits = l2(h)
+        return logits, h, torch.argmax(logits, 1)
+
+    def loss_fn(out):
+        logits, h, _ = out
+        lse = torch.logsumexp(logits, 1)
+        return (F.cross_entropy(logits, y, label_smoothing=0.1) + (lse * lse).mean() * 0.1
+                + F.huber_loss(logits, t) + torch.linalg.vector_norm(h, dim=1).mean() * 0.01)
+
+    params = list(l1.parameters()) + list(l2.parameters())
+    return (forward, loss_fn, params, batch) + mlp_flops([256, 128, 10], batch)
+
+
 def bench_models(torch, names):
     import torch.nn as nn
     import torch.nn.functional as F
@@ -103,6 +131,8 @@ def bench_models(torch, names):
                 return F.binary_cross_entropy_with_logits(z, y)
 
             batch, flops_train, flops_infer = 1, 60, 30
+        elif name == "stats_losses":
+            forward, loss_fn, params, batch, flops_train, flops_infer = stats_losses(torch, nn, F)
         else:
             widths, batch, scale, act = MLPS[name]
             layers = []
