@@ -1,7 +1,7 @@
 /* ops.h — the list of primitive operators (name, arity, class).
  *
  * Everything else about a primitive is its row in the op table gc_ops (opinfo.h; rows
- * in ops.c and ops_window.c): dtype and shape rules, attributes, its derivative (built
+ * in ops.c; family files ops_window.c, ops_reduce.c): dtype and shape rules, attributes, its derivative (built
  * from other primitives, so the backward graph is ordinary graph nodes), its reference
  * evaluation (float64, the test oracle), FLOPs; its LLVM emitter is its row in the
  * backend's tables (lower_elem.h, lower_ops.h).

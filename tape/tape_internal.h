@@ -1,7 +1,7 @@
 /* tape_internal.h — the eager engine's tensors, tape records and operator kernels.
  *
  * A Tensor is a contiguous row-major float buffer with a shape (or an int32 buffer for
- * class labels), like a contiguous torch.Tensor. Leaves (inputs, parameters) belong to
+ * class labels and indices), like a contiguous torch.Tensor. Leaves (inputs, parameters) belong to
  * the model and live across runs; every other tensor is malloc'd by the op that made it
  * and freed by tp_reset (after backward, or at the next forward). An op whose operand
  * requires a gradient appends a Record to the tape (torch's grad_fn) holding its inputs,

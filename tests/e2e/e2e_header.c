@@ -142,7 +142,7 @@ Test(header, int_outputs, .timeout = 30) {
   char *text = e2e_read(h, NULL);
   cr_assert(text, "no %s", h);
   char *fwd = declaration(text, "intout_forward");
-  cr_expect(fwd && strstr(fwd, "(const float *x, const int32_t *l, const float *w, float *scores, int32_t *lab"),
+  cr_expect(fwd && strstr(fwd, "(const float *x, const int32_t *l, const float *w, float *scores, int32_t *lab, int32_t *pred,"),
             "%s", fwd);
   cr_expect(strstr(text, "#define INTOUT_LAB_SIZE 3 /* output lab i32[3, 1] */"), "%s", text);
   const char *cc[] = {E2E_CC, "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-pedantic-errors", "-std=c11", "-x", "c",
