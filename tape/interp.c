@@ -124,6 +124,34 @@ static Tensor *loss(tape_model *m, LossKind k, Expr **p, double c, const char *n
   return op_loss(&m->T, k, a, b, arg_reduction(&reader(m), p[2], kl), c);
 }
 
+/* The reductions of issue 15 but min (reduction: max's kernels, reversed). */
+static Tensor *statistic(tape_model *m, CallId fn, Expr **p) {
+  Tape *T = &m->T;
+  const char *name = gc_calls[fn].name;
+  Tensor *x = arg(m, p[0], name);
+  switch (fn) {
+  case CALL_PROD: return op_prod(T, x, axes_of(m, p[1], x->rank), flag(m, p[2], false));
+  case CALL_VAR:
+  case CALL_STD: {
+    unsigned axes = axes_of(m, p[1], x->rank);
+    int corr = pos_int(m, p[2], 1, 0, "correction");
+    return op_var(T, x, axes, corr, flag(m, p[3], false), fn == CALL_STD);
+  }
+  case CALL_LOGSUMEXP: return op_logsumexp(T, x, axes_of(m, p[1], x->rank), flag(m, p[2], false));
+  case CALL_ARGMAX:
+  case CALL_ARGMIN: {
+    int axis = arg_axis_or_all(&reader(m), p[1], x->rank, name);
+    return op_argmax(T, x, axis, flag(m, p[2], false), fn == CALL_ARGMIN);
+  }
+  case CALL_NORM: {
+    double ord = arg_norm_p(&reader(m), p[1]);
+    return op_norm(T, x, ord, axes_of(m, p[2], x->rank), flag(m, p[3], false));
+  }
+  default: break;
+  }
+  diag_error(&m->diag, m->T.loc, "'%s' is not a reduction", name); /* not reached */
+}
+
 static Tensor *classification(tape_model *m, CallId fn, Expr **p) {
   Tensor *x = arg(m, p[0], NULL), *lab = arg(m, p[1], NULL), *w = p[2] ? arg(m, p[2], NULL) : NULL;
   Reduction red = arg_reduction(&reader(m), p[3], false);
@@ -195,33 +223,14 @@ static Tensor *apply(tape_model *m, CallId fn, Expr *call, Expr **p) {
   case CALL_MAX_POOL2D: return pool(m, p, true);
   case CALL_AVG_POOL2D: return pool(m, p, false);
   /* ---- reductions and losses (issue 15) ---- */
-  case CALL_MIN: return reduction(m, fn, p);
-  case CALL_PROD: {
-    Tensor *x = arg(m, p[0], name);
-    return op_prod(T, x, axes_of(m, p[1], x->rank), flag(m, p[2], false));
-  }
+  case CALL_MIN: return reduction(m, fn, p); /* max's kernels, reversed */
+  case CALL_PROD:
   case CALL_VAR:
-  case CALL_STD: {
-    Tensor *x = arg(m, p[0], name);
-    unsigned axes = axes_of(m, p[1], x->rank);
-    int corr = pos_int(m, p[2], 1, 0, "correction");
-    return op_var(T, x, axes, corr, flag(m, p[3], false), fn == CALL_STD);
-  }
-  case CALL_LOGSUMEXP: {
-    Tensor *x = arg(m, p[0], name);
-    return op_logsumexp(T, x, axes_of(m, p[1], x->rank), flag(m, p[2], false));
-  }
+  case CALL_STD:
+  case CALL_LOGSUMEXP:
   case CALL_ARGMAX:
-  case CALL_ARGMIN: {
-    Tensor *x = arg(m, p[0], name);
-    int axis = arg_axis_or_all(&reader(m), p[1], x->rank, name);
-    return op_argmax(T, x, axis, flag(m, p[2], false), fn == CALL_ARGMIN);
-  }
-  case CALL_NORM: {
-    Tensor *x = arg(m, p[0], name);
-    double ord = arg_norm_p(&reader(m), p[1]);
-    return op_norm(T, x, ord, axes_of(m, p[2], x->rank), flag(m, p[3], false));
-  }
+  case CALL_ARGMIN:
+  case CALL_NORM: return statistic(m, fn, p);
   case CALL_L1_LOSS: return loss(m, L_L1, p, 0, name);
   case CALL_SMOOTH_L1_LOSS:
     return loss(m, L_SMOOTH_L1, p, arg_range(&reader(m), p[3], 1, 0, false, INFINITY, "beta"), name);
