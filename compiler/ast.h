@@ -14,7 +14,7 @@ typedef enum {
   EX_NUM,    /* num; is_int when written without '.', 'e' */
   EX_NAME,   /* name (also `true`/`false`, resolved later) */
   EX_NEG,    /* -lhs */
-  EX_BINARY, /* lhs op rhs; op is one of + - * / @ and 'P' for ** */
+  EX_BINARY, /* lhs op rhs; op is one of + - * / @ < >, 'P' for **, 'l' <=, 'g' >=, 'E' ==, 'N' != */
   EX_CALL,   /* name(args..., kwnames[i]=kwargs[i]...) */
   EX_LIST,   /* [args...] */
   EX_STR,    /* "text": name is the text without its quotes (argument values only) */

@@ -179,24 +179,40 @@ static bool builder_number(Builder *B, const Expr *e, double *out) {
 static Node *ctx_value(void *self, Expr *e) { return builder_value(self, e); }
 static bool ctx_number(void *self, const Expr *e, double *out) { return builder_number(self, e, out); }
 
+/* The primitive of a binary operator token (ast.h), with its spelling; false if none. */
+static bool binary_op(char op, OpKind *kind, const char **name) {
+  static const struct {
+    char tok;
+    OpKind kind;
+    const char *name;
+  } ops[] = {{'+', OP_ADD, "+"}, {'-', OP_SUB, "-"}, {'*', OP_MUL, "*"}, {'/', OP_DIV, "/"},
+             {'@', OP_MATMUL, "@"}, {'P', OP_POW, "**"},
+             /* comparisons (issue 15): f32 0/1 masks */
+             {'<', OP_LT, "<"}, {'l', OP_LE, "<="}, {'>', OP_GT, ">"}, {'g', OP_GE, ">="}, {'E', OP_EQ, "=="},
+             {'N', OP_NE, "!="}};
+  for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+    if (ops[i].tok == op) return *kind = ops[i].kind, *name = ops[i].name, true;
+  return false;
+}
+
+/* a ** c with a constant c is the POWC primitive (exact powers, sqrt); any other
+ * exponent is torch.pow of two tensors. */
 static Node *value_binary(Builder *B, Expr *e) {
   Graph *g = B->g;
   SrcLoc outer_loc = g->loc; /* the enclosing call's, restored for its own nodes */
   const char *outer_what = g->what;
-  Node *n = NULL;
-  if (e->op == 'P') {
-    double c;
-    if (!builder_number(B, e->rhs, &c)) diag_error(B->d, e->rhs->loc, "the exponent of ** must be a constant number");
-    Node *x = builder_value(B, e->lhs);
-    g->loc = e->loc, g->what = "**";
-    n = g_powc(g, x, c);
+  OpKind kind;
+  const char *name;
+  double c;
+  if (!binary_op(e->op, &kind, &name)) diag_error(B->d, e->loc, "unknown operator '%c'", e->op);
+  Node *n, *a = builder_value(B, e->lhs);
+  if (kind == OP_POW && builder_number(B, e->rhs, &c)) {
+    g->loc = e->loc, g->what = name;
+    n = g_powc(g, a, c);
   } else {
-    Node *a = builder_value(B, e->lhs), *b = builder_value(B, e->rhs);
-    static const char *const names[] = {['+'] = "+", ['-'] = "-", ['*'] = "*", ['/'] = "/", ['@'] = "@"};
-    if (e->op < 0 || e->op > '@' || !names[(int)e->op]) diag_error(B->d, e->loc, "unknown operator '%c'", e->op);
-    g->loc = e->loc, g->what = names[(int)e->op];
-    n = e->op == '@' ? builtin_matmul(g, a, b)
-                     : g_binary(g, e->op == '+' ? OP_ADD : e->op == '-' ? OP_SUB : e->op == '*' ? OP_MUL : OP_DIV, a, b);
+    Node *b = builder_value(B, e->rhs);
+    g->loc = e->loc, g->what = name;
+    n = kind == OP_MATMUL ? builtin_matmul(g, a, b) : g_binary(g, kind, a, b);
   }
   g->loc = outer_loc, g->what = outer_what;
   return n;

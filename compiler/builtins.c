@@ -229,6 +229,28 @@ static BuildFn *const builders[CALL__COUNT] = {
     [CALL_SMOOTH_L1_LOSS] = b_smooth_l1_loss,
     [CALL_HUBER_LOSS] = b_huber_loss,
     [CALL_KL_DIV] = b_kl_div,
+    /* ---- comparisons and elementwise (issue 15): builtins_elem.c ---- */
+    [CALL_WHERE] = b_where,
+    [CALL_CLAMP] = b_clamp,
+    [CALL_RELU6] = b_relu6,
+    [CALL_HARDTANH] = b_hardtanh,
+    [CALL_HARDSIGMOID] = b_hardsigmoid,
+    [CALL_HARDSWISH] = b_hardswish,
+    [CALL_ELU] = b_elu,
+    [CALL_SELU] = b_selu,
+    [CALL_CELU] = b_celu,
+    [CALL_PRELU] = b_prelu,
+    [CALL_SOFTSIGN] = b_softsign,
+    [CALL_SIN] = b_sin,
+    [CALL_COS] = b_cos,
+    [CALL_SQUARE] = b_square,
+    [CALL_RSQRT] = b_rsqrt,
+    [CALL_RECIPROCAL] = b_reciprocal,
+    [CALL_ERF] = b_erf,
+    [CALL_SIGN] = b_sign,
+    [CALL_FLOOR] = b_floor,
+    [CALL_CEIL] = b_ceil,
+    [CALL_ROUND] = b_round,
 };
 
 bool builtin_complete(void) {

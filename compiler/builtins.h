@@ -37,4 +37,27 @@ Node *builtin_matmul(Graph *g, Node *a, Node *b);
 /* Whether every operator of signature.h has a builder (test_parse.c checks it). */
 bool builtin_complete(void);
 
+/* ---- comparisons and elementwise (issue 15): the builders of builtins_elem.c ---- */
+Node *b_where(const BuildCtx *B, Expr *call, Expr **p);
+Node *b_clamp(const BuildCtx *B, Expr *call, Expr **p);
+Node *b_hardtanh(const BuildCtx *B, Expr *call, Expr **p);
+Node *b_relu6(const BuildCtx *B, Expr *call, Expr **p);
+Node *b_hardsigmoid(const BuildCtx *B, Expr *call, Expr **p);
+Node *b_hardswish(const BuildCtx *B, Expr *call, Expr **p);
+Node *b_elu(const BuildCtx *B, Expr *call, Expr **p);
+Node *b_selu(const BuildCtx *B, Expr *call, Expr **p);
+Node *b_celu(const BuildCtx *B, Expr *call, Expr **p);
+Node *b_prelu(const BuildCtx *B, Expr *call, Expr **p);
+Node *b_softsign(const BuildCtx *B, Expr *call, Expr **p);
+Node *b_sin(const BuildCtx *B, Expr *call, Expr **p);
+Node *b_cos(const BuildCtx *B, Expr *call, Expr **p);
+Node *b_square(const BuildCtx *B, Expr *call, Expr **p);
+Node *b_rsqrt(const BuildCtx *B, Expr *call, Expr **p);
+Node *b_reciprocal(const BuildCtx *B, Expr *call, Expr **p);
+Node *b_erf(const BuildCtx *B, Expr *call, Expr **p);
+Node *b_sign(const BuildCtx *B, Expr *call, Expr **p);
+Node *b_floor(const BuildCtx *B, Expr *call, Expr **p);
+Node *b_ceil(const BuildCtx *B, Expr *call, Expr **p);
+Node *b_round(const BuildCtx *B, Expr *call, Expr **p);
+
 #endif

@@ -98,7 +98,8 @@ bool gc_graph_detaches(const gc_graph *gg) { return gg->g->detaches; }
 /* ---- kinks: which side of its kink each input of a kinked op is on ---- */
 
 static const char *const kink_names[GC_GRAPH_KINK_OPS] = {"relu", "leaky_relu", "abs", "maximum", "minimum", "max",
-                                                          "max_pool2d"};
+                                                          "max_pool2d", "a comparison or where",
+                                                          "floor, ceil, round or sign"};
 
 const char *gc_graph_kink_op(int kind) { return kind >= 0 && kind < GC_GRAPH_KINK_OPS ? kink_names[kind] : NULL; }
 
@@ -113,6 +114,9 @@ static int kink_kind(OpKind op) {
   case OP_MINIMUM: return 4;
   case OP_MAX: return 5;
   case OP_MAXPOOL: return 6;
+  /* issue 15: a mask flips (its value is the side); a step of a rounding function */
+  case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_EQ: case OP_NE: case OP_SELECT: return 7;
+  case OP_SIGN: case OP_FLOOR: case OP_CEIL: case OP_ROUND: return 8;
   default: return -1;
   }
 }
@@ -200,6 +204,11 @@ void gc_graph_kink_state(gc_graph *gg, uint64_t state[GC_GRAPH_KINK_OPS]) {
     if (n->op == OP_MAXIMUM || n->op == OP_MINIMUM) h = kink_binary(gg, n, h);
     else if (n->op == OP_MAX) h = kink_max(gg, n, h);
     else if (n->op == OP_MAXPOOL) h = kink_pool(gg, n, h);
+    else if (kind >= 7) /* the mask (select: its condition), or the rounded value */
+      for (int64_t e = 0, cnt = shape_count((n->op == OP_SELECT ? n->in[0] : n)->shape); e < cnt; e++) {
+        double v = n->op == OP_SELECT ? gg->val[n->in[0]->id][e] != 0 : gg->val[n->id][e];
+        h = mix(h, (uint64_t)(int64_t)v);
+      }
     else
       for (int64_t e = 0, cnt = shape_count(n->shape); e < cnt; e++)
         h = mix(h, (uint64_t)(sign_of(gg->val[n->in[0]->id][e]) + 1));

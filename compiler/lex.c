@@ -163,16 +163,27 @@ static void lex_string(Lexer *lx, Token *t) {
   t->len = (int)n;
 }
 
+/* The two-character operators: ** and the comparisons <= >= == != (the token's punct). */
+static char two_char_op(char c, char next) {
+  if (c == '*' && next == '*') return 'P';
+  if (next != '=') return 0;
+  return c == '<' ? 'l' : c == '>' ? 'g' : c == '=' ? 'E' : c == '!' ? 'N' : 0;
+}
+
 static void lex_punct(Lexer *lx, Token *t) {
   char c = *lx->p;
-  if (!strchr("()[],=:+-*/@", c)) bad_char(lx);
+  if (c == '!' && lx->p[1] != '=')
+    diag_error(lx->d, here(lx), "unexpected character '!': != is 'not equal'; there is no logical not (for a mask m, "
+               "write 1 - m)");
+  if (!strchr("()[],=:+-*/@<>!", c)) bad_char(lx);
   advance(lx);
   t->kind = TK_PUNCT;
   t->punct = c;
   t->len = 1;
-  if (c == '*' && *lx->p == '*') {
+  char two = two_char_op(c, *lx->p);
+  if (two) {
     advance(lx);
-    t->punct = 'P';
+    t->punct = two;
     t->len = 2;
   }
   if (c == '(' || c == '[') {

@@ -83,6 +83,52 @@ static LLVMValueRef em_eq(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef 
   return LLVMBuildSelect(LB, LLVMBuildFCmp(LB, LLVMRealOEQ, a, b, ""), lw_f32(L, 1), lw_f32(L, 0), "eq");
 }
 
+/* ---- comparisons and elementwise (issue 15) ---- */
+
+/* A comparison as a 0/1 float mask. NaN compares false (ordered predicates) except with
+ * != (unordered), as in C, IEEE 754 and torch. */
+static LLVMValueRef mask(Lower *L, LLVMRealPredicate p, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildSelect(LB, LLVMBuildFCmp(LB, p, a, b, ""), lw_f32(L, 1), lw_f32(L, 0), "mask");
+}
+static LLVMValueRef em_lt(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, mask(L, LLVMRealOLT, a, b);
+}
+static LLVMValueRef em_le(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, mask(L, LLVMRealOLE, a, b);
+}
+static LLVMValueRef em_gt(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, mask(L, LLVMRealOGT, a, b);
+}
+static LLVMValueRef em_ge(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, mask(L, LLVMRealOGE, a, b);
+}
+static LLVMValueRef em_ne(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, mask(L, LLVMRealUNE, a, b);
+}
+/* select(c, a): a where c != 0 (NaN included), else 0. */
+static LLVMValueRef em_select(Lower *L, const Node *n, LLVMValueRef c, LLVMValueRef a) {
+  (void)n;
+  return LLVMBuildSelect(LB, LLVMBuildFCmp(LB, LLVMRealUNE, c, lw_f32(L, 0), ""), a, lw_f32(L, 0), "select");
+}
+static LLVMValueRef em_pow(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, m_pow(L, a, b);
+}
+static LLVMValueRef em_sin(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, (void)b, m_sin(L, a);
+}
+static LLVMValueRef em_cos(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, (void)b, m_cos(L, a);
+}
+static LLVMValueRef em_floor(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, (void)b, m_floor(L, a);
+}
+static LLVMValueRef em_ceil(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, (void)b, m_ceil(L, a);
+}
+static LLVMValueRef em_round(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, (void)b, m_round_even(L, a);
+}
+
 /* Reductions' combining step. */
 static LLVMValueRef em_sum1(Lower *L, const Node *n, LLVMValueRef acc, LLVMValueRef v) {
   return (void)n, LLVMBuildFAdd(LB, acc, v, "");
@@ -112,4 +158,8 @@ const Emit1 gc_lower_elem[OP__COUNT] = {
     [OP_SUM] = em_sum1,      [OP_MAX] = em_max1,
     /* reductions and losses (issue 15) */
     [OP_PROD] = em_prod1,    ELEM(SQRT0, sqrt),
+    /* ---- comparisons and elementwise (issue 15) ---- */
+    ELEM(LT, lt),            ELEM(LE, le),         ELEM(GT, gt),           ELEM(GE, ge),
+    ELEM(NE, ne),            ELEM(SELECT, select), ELEM(POW, pow),         ELEM(SIN, sin),
+    ELEM(COS, cos),          ELEM(FLOOR, floor),   ELEM(CEIL, ceil),       ELEM(ROUND, round),
 };

@@ -148,3 +148,82 @@ LLVMValueRef m_powc(Lower *L, LLVMValueRef x, double e) {
   if (e == -0.5) return f_div(L, k(L, 1), m_sqrt(L, x));
   return m_exp(L, f_mul(L, k(L, e), m_log(L, x)));
 }
+
+/* ---- issue 15: sin, cos, rounding, pow with a tensor exponent ---- */
+
+static LLVMValueRef bits_of(Lower *L, LLVMValueRef x) { return LLVMBuildBitCast(LB, x, lw_int_t(L), ""); }
+static LLVMValueRef float_of(Lower *L, LLVMValueRef i) { return LLVMBuildBitCast(LB, i, lw_float_t(L), ""); }
+static LLVMValueRef bit_set(Lower *L, LLVMValueRef i, int64_t mask) {
+  return LLVMBuildICmp(LB, LLVMIntNE, LLVMBuildAnd(LB, i, lw_i32(L, mask), ""), lw_i32(L, 0), "");
+}
+
+/* sin(x) (cos_shift 0) or cos(x) (1): x = j pi/2 + r, |r| <= pi/4 (a little more where
+ * x 2/pi rounds the other way), with pi/2 in four parts, the first three of 8 bits so
+ * that j C1, j C2, j C3 are exact for |j| < 2^16 (|x| < 1e5); then Cephes' sinf and
+ * cosf polynomials of r by the quadrant j + cos_shift mod 4. Beyond |x| = 2^22 pi/2
+ * (6.6e6) the reduction is not attempted: the result is bounded in [-1, 1] but
+ * meaningless. Not finite: NaN. */
+static LLVMValueRef m_sincos(Lower *L, LLVMValueRef x, int cos_shift) {
+  LLVMValueRef t = f_mul(L, x, k(L, 0.63661977236758134308));
+  LLVMValueRef tc = sel(L, cmp(L, LLVMRealOLT, m_abs(L, t), k(L, 4194304.0)), t, k(L, 0));
+  LLVMValueRef jf = f_sub(L, f_add(L, tc, k(L, 12582912.0)), k(L, 12582912.0)); /* round to nearest */
+  static const double c[] = {1.5703125, 4.825592041015625e-4, 1.2665987014770508e-6, 9.92093629470503e-10};
+  LLVMValueRef r = x;
+  for (int i = 0; i < 4; i++) r = f_sub(L, r, f_mul(L, jf, k(L, c[i])));
+  LLVMValueRef q = LLVMBuildAdd(LB, LLVMBuildFPToSI(LB, jf, lw_int_t(L), ""), lw_i32(L, cos_shift), "");
+  LLVMValueRef z = f_mul(L, r, r);
+  static const double ps[] = {-1.6666654611e-1, 8.3321608736e-3, -1.9515295891e-4};
+  static const double pc[] = {4.166664568298827e-2, -1.388731625493765e-3, 2.443315711809948e-5};
+  LLVMValueRef s = f_add(L, r, f_mul(L, f_mul(L, r, z), horner(L, z, ps, 3)));
+  LLVMValueRef co = f_add(L, f_sub(L, k(L, 1), f_mul(L, z, k(L, 0.5))), f_mul(L, f_mul(L, z, z), horner(L, z, pc, 3)));
+  LLVMValueRef y = sel(L, bit_set(L, q, 1), co, s);
+  y = sel(L, bit_set(L, q, 2), LLVMBuildFNeg(LB, y, ""), y);
+  y = sel(L, cmp(L, LLVMRealOGT, y, k(L, 1)), k(L, 1), y);
+  y = sel(L, cmp(L, LLVMRealOLT, y, k(L, -1)), k(L, -1), y);
+  return sel(L, cmp(L, LLVMRealUNO, f_sub(L, x, x), k(L, 0)), k(L, NAN), y); /* inf or NaN */
+}
+LLVMValueRef m_sin(Lower *L, LLVMValueRef x) { return m_sincos(L, x, 0); }
+LLVMValueRef m_cos(Lower *L, LLVMValueRef x) { return m_sincos(L, x, 1); }
+
+/* x rounded to the nearest integer, ties to even (the default rounding of an addition
+ * of 2^23, where the spacing of floats is 1), keeping x's sign (-0.4 gives -0); from
+ * 2^23 on every float is an integer. Exact. */
+/* r with the sign of x (r >= 0, or r of x's sign already). */
+static LLVMValueRef sign_of_x(Lower *L, LLVMValueRef r, LLVMValueRef x) {
+  LLVMValueRef sign = LLVMBuildAnd(LB, bits_of(L, x), lw_i32(L, INT32_MIN), "");
+  return float_of(L, LLVMBuildOr(LB, bits_of(L, r), sign, ""));
+}
+LLVMValueRef m_round_even(Lower *L, LLVMValueRef x) {
+  LLVMValueRef ax = m_abs(L, x);
+  LLVMValueRef r = sign_of_x(L, f_sub(L, f_add(L, ax, k(L, 8388608.0)), k(L, 8388608.0)), x);
+  return sel(L, cmp(L, LLVMRealOLT, ax, k(L, 8388608.0)), r, x);
+}
+/* floor and ceil from the nearest integer, one step down or up; the result has x's sign
+ * (ceil(-0.7) is -0, as -1 + 1 is not). */
+LLVMValueRef m_floor(Lower *L, LLVMValueRef x) {
+  LLVMValueRef r = m_round_even(L, x);
+  return sign_of_x(L, sel(L, cmp(L, LLVMRealOGT, r, x), f_sub(L, r, k(L, 1)), r), x);
+}
+LLVMValueRef m_ceil(Lower *L, LLVMValueRef x) {
+  LLVMValueRef r = m_round_even(L, x);
+  return sign_of_x(L, sel(L, cmp(L, LLVMRealOLT, r, x), f_add(L, r, k(L, 1)), r), x);
+}
+
+/* x^y = exp(y log|x|), negated for a negative x (its sign bit: -0 and -inf too) and an
+ * odd integer y, NaN for a finite negative x and a y that is no integer; then C99's
+ * (and torch's) special cases: x^0 = 1, 1^y = 1, (-1)^(+-inf) = 1. The zeros and
+ * infinities of x and y come out of exp and log (exp(y * -inf), exp(y * inf)). */
+LLVMValueRef m_pow(Lower *L, LLVMValueRef x, LLVMValueRef y) {
+  LLVMValueRef ay = m_abs(L, y);
+  LLVMValueRef r = m_exp(L, f_mul(L, y, m_log(L, m_abs(L, x))));
+  LLVMValueRef yc = sel(L, cmp(L, LLVMRealOLT, ay, k(L, 16777216.0)), y, k(L, 0)); /* from 2^24 on: even */
+  LLVMValueRef yi = LLVMBuildFPToSI(LB, yc, lw_int_t(L), "");
+  LLVMValueRef is_int = cmp(L, LLVMRealOEQ, LLVMBuildSIToFP(LB, yi, lw_float_t(L), ""), yc);
+  LLVMValueRef x_neg = LLVMBuildICmp(LB, LLVMIntSLT, bits_of(L, x), lw_i32(L, 0), "");
+  r = sel(L, LLVMBuildAnd(LB, x_neg, bit_set(L, yi, 1), ""), LLVMBuildFNeg(LB, r, ""), r);
+  LLVMValueRef neg_finite = LLVMBuildAnd(LB, cmp(L, LLVMRealOLT, x, k(L, 0)), cmp(L, LLVMRealOGT, x, k(L, -INFINITY)), "");
+  r = sel(L, LLVMBuildAnd(LB, neg_finite, LLVMBuildNot(LB, is_int, ""), ""), k(L, NAN), r);
+  LLVMValueRef one = LLVMBuildOr(LB, cmp(L, LLVMRealOEQ, x, k(L, 1)), cmp(L, LLVMRealOEQ, y, k(L, 0)), "");
+  one = LLVMBuildOr(LB, one, LLVMBuildAnd(LB, cmp(L, LLVMRealOEQ, x, k(L, -1)), cmp(L, LLVMRealOEQ, ay, k(L, INFINITY)), ""), "");
+  return sel(L, one, k(L, 1), r);
+}

@@ -21,5 +21,13 @@ LLVMValueRef m_erf(Lower *L, LLVMValueRef x);
 LLVMValueRef m_sqrt(Lower *L, LLVMValueRef x);
 LLVMValueRef m_abs(Lower *L, LLVMValueRef x);
 LLVMValueRef m_powc(Lower *L, LLVMValueRef x, double e);
+/* issue 15: sin, cos (accuracy above, |x| <= 1e5), floor, ceil, round (half to even;
+ * exact), pow with a tensor exponent (C99's special cases). */
+LLVMValueRef m_sin(Lower *L, LLVMValueRef x);
+LLVMValueRef m_cos(Lower *L, LLVMValueRef x);
+LLVMValueRef m_round_even(Lower *L, LLVMValueRef x);
+LLVMValueRef m_floor(Lower *L, LLVMValueRef x);
+LLVMValueRef m_ceil(Lower *L, LLVMValueRef x);
+LLVMValueRef m_pow(Lower *L, LLVMValueRef x, LLVMValueRef y);
 
 #endif

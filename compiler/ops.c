@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 #include "opinfo.h"
+#include "ops_elem.h"
 #include "ops_reduce.h"
 #include "ops_window.h"
 
@@ -430,6 +431,19 @@ const OpInfo gc_ops[OP__COUNT] = {
     ELEM2(MAXIMUM, maximum, grad_maximum),
     ELEM2(MINIMUM, minimum, grad_minimum),
     ELEM2(EQ, eq, NULL),
+    /* ---- comparisons and elementwise (issue 15): ops_elem.c ---- */
+    ELEM2(LT, lt, NULL),
+    ELEM2(LE, le, NULL),
+    ELEM2(GT, gt, NULL),
+    ELEM2(GE, ge, NULL),
+    ELEM2(NE, ne, NULL),
+    ELEM2(SELECT, select, grad_select),
+    ELEM2(POW, pow, grad_pow),
+    ELEM1(SIN, sin, grad_sin),
+    ELEM1(COS, cos, grad_cos),
+    ELEM1(FLOOR, floor, NULL),
+    ELEM1(CEIL, ceil, NULL),
+    ELEM1(ROUND, round, NULL),
     [OP_SUM] = {.name = "sum", .arity = 1, .cls = CLS_REDUCE, .shape = shape_reduce, .grad = grad_sum,
                 .eval1 = ev_sum1, .evalk = ev_reduce, .unit = 0, .attr = ATTR_REDUCE, .flags = OPF_STORES_ONCE},
     [OP_MAX] = {.name = "max", .arity = 1, .cls = CLS_REDUCE, .shape = shape_reduce, .grad = grad_max,

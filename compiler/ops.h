@@ -41,6 +41,19 @@
   X(MAXIMUM,   "maximum",   2, ELEM)       \
   X(MINIMUM,   "minimum",   2, ELEM)       \
   X(EQ,        "eq",        2, ELEM)       \
+  /* ---- comparisons and elementwise (issue 15): ops_elem.c ---- */ \
+  X(LT,        "lt",        2, ELEM)       \
+  X(LE,        "le",        2, ELEM)       \
+  X(GT,        "gt",        2, ELEM)       \
+  X(GE,        "ge",        2, ELEM)       \
+  X(NE,        "ne",        2, ELEM)       \
+  X(SELECT,    "select",    2, ELEM)       \
+  X(POW,       "pow",       2, ELEM)       \
+  X(SIN,       "sin",       1, ELEM)       \
+  X(COS,       "cos",       1, ELEM)       \
+  X(FLOOR,     "floor",     1, ELEM)       \
+  X(CEIL,      "ceil",      1, ELEM)       \
+  X(ROUND,     "round",     1, ELEM)       \
   X(SUM,       "sum",       1, REDUCE)     \
   X(MAX,       "max",       1, REDUCE)     \
   X(RESHAPE,   "reshape",   1, ALIAS)      \

@@ -244,8 +244,8 @@ static Expr *parse_term(Parser *p) {
   return e;
 }
 
-/* expr = term (("+" | "-") term)* */
-static Expr *parse_expr(Parser *p) {
+/* sum = term (("+" | "-") term)* */
+static Expr *parse_sum(Parser *p) {
   Expr *e = parse_term(p);
   while (is(p, '+') || is(p, '-')) {
     Expr *b = new_binary(p, e);
@@ -253,6 +253,24 @@ static Expr *parse_expr(Parser *p) {
     e = b;
   }
   return e;
+}
+
+static bool is_comparison(const Parser *p) {
+  return is(p, '<') || is(p, 'l') || is(p, '>') || is(p, 'g') || is(p, 'E') || is(p, 'N');
+}
+
+/* expr = sum (("<" | "<=" | ">" | ">=" | "==" | "!=") sum)?
+ * Comparisons bind looser than + and -, as in Python, and do not chain: Python reads
+ * a < b < c as (a < b) and (b < c), which PyTorch refuses for tensors. */
+static Expr *parse_expr(Parser *p) {
+  Expr *e = parse_sum(p);
+  if (!is_comparison(p)) return e;
+  Expr *b = new_binary(p, e);
+  b->rhs = parse_sum(p);
+  if (is_comparison(p))
+    diag_error(p->d, p->tok.loc, "comparisons do not chain: write (a < b) * (b < c) for Python's a < b < c (a "
+               "comparison is a 0/1 mask)");
+  return b;
 }
 
 /* ---- types ----------------------------------------------------------------------- */

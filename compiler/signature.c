@@ -42,10 +42,9 @@ static const struct {
     {"amax", "did you mean 'max'? With axis=[..] it is PyTorch's amax"},
     {"amin", "did you mean 'min'? With axis=[..] it is PyTorch's amin"},
     {"vector_norm", "did you mean 'norm'? norm(x, p, axis) is torch.linalg.vector_norm"},
-    {"pow", "powers are the operator **, with a constant exponent: x ** 2"},
-    {"square", "powers are the operator **: x ** 2"},
-    {"clamp", "clamp is maximum(x, LO) and minimum(x, HI)"},
-    {"clip", "clipping is maximum(x, LO) and minimum(x, HI)"},
+    {"pow", "powers are the operator **, with torch.pow semantics: x ** y"},
+    {"clip", "did you mean 'clamp'? PyTorch's clip is clamp here"},
+    {"logical_not", "a comparison gives a 0/1 float mask m: its negation is 1 - m (or x == 0)"},
 };
 
 #define OPERATOR_REFERENCE " (all operators: README.md, section \"Operators\")"

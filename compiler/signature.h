@@ -57,7 +57,29 @@
   X(L1_LOSS,         "l1_loss",         2, "pred", "target", "reduction")  \
   X(SMOOTH_L1_LOSS,  "smooth_l1_loss",  2, "pred", "target", "reduction", "beta") \
   X(HUBER_LOSS,      "huber_loss",      2, "pred", "target", "reduction", "delta") \
-  X(KL_DIV,          "kl_div",          2, "input", "target", "reduction", "log_target")
+  X(KL_DIV,          "kl_div",          2, "input", "target", "reduction", "log_target") \
+  /* ---- comparisons and elementwise (issue 15): builtins_elem.c ---- */  \
+  X(WHERE,           "where",           3, "condition", "x", "y")          \
+  X(CLAMP,           "clamp",           1, "x", "min", "max")              \
+  X(RELU6,           "relu6",           1, "x")                            \
+  X(HARDTANH,        "hardtanh",        1, "x", "min_val", "max_val")      \
+  X(HARDSIGMOID,     "hardsigmoid",     1, "x")                            \
+  X(HARDSWISH,       "hardswish",       1, "x")                            \
+  X(ELU,             "elu",             1, "x", "alpha")                   \
+  X(SELU,            "selu",            1, "x")                            \
+  X(CELU,            "celu",            1, "x", "alpha")                   \
+  X(PRELU,           "prelu",           2, "x", "w")                       \
+  X(SOFTSIGN,        "softsign",        1, "x")                            \
+  X(SIN,             "sin",             1, "x")                            \
+  X(COS,             "cos",             1, "x")                            \
+  X(SQUARE,          "square",          1, "x")                            \
+  X(RSQRT,           "rsqrt",           1, "x")                            \
+  X(RECIPROCAL,      "reciprocal",      1, "x")                            \
+  X(ERF,             "erf",             1, "x")                            \
+  X(SIGN,            "sign",            1, "x")                            \
+  X(FLOOR,           "floor",           1, "x")                            \
+  X(CEIL,            "ceil",            1, "x")                            \
+  X(ROUND,           "round",           1, "x", "decimals")
 
 typedef enum {
 #define X(e, ...) CALL_##e,

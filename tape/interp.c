@@ -183,6 +183,58 @@ static Tensor *unary(tape_model *m, Expr *e, UnaryOp op, const char *name) {
   return op_unary(&m->T, op, arg(m, e, name));
 }
 
+/* ---- comparisons and elementwise (issue 15): kernels in ops_elem.c ---- */
+
+/* selu's constants (torch.nn.functional.selu). */
+#define SELU_ALPHA 1.6732632423543772848170429916717
+#define SELU_SCALE 1.0507009873554804934193349852946
+
+static Tensor *elem_call(tape_model *m, CallId fn, Expr *call, Expr **p) {
+  Tape *T = &m->T;
+  const char *name = gc_calls[fn].name;
+  Tensor *x = arg(m, p[0], name);
+  switch (fn) {
+  case CALL_WHERE: {
+    Tensor *a = arg(m, p[1], name), *b = arg(m, p[2], name);
+    return op_where(T, x, a, b);
+  }
+  case CALL_CLAMP: {
+    if (!p[1] && !p[2]) diag_error(&m->diag, call->loc, "clamp needs min= or max= (or both), as torch.clamp");
+    Tensor *lo = p[1] ? arg(m, p[1], name) : NULL, *hi = p[2] ? arg(m, p[2], name) : NULL;
+    return op_clamp(T, x, lo, hi);
+  }
+  case CALL_RELU6: return op_elem(T, E_HARDTANH, x, 0, 6, 0);
+  case CALL_HARDTANH: return op_elem(T, E_HARDTANH, x, num(m, p[1], -1), num(m, p[2], 1), 0);
+  case CALL_HARDSIGMOID: return op_elem(T, E_HARDSIGMOID, x, 0, 0, 0);
+  case CALL_HARDSWISH: return op_elem(T, E_HARDSWISH, x, 0, 0, 0);
+  case CALL_ELU: return op_elem(T, E_ELU, x, num(m, p[1], 1), 1, 1);
+  case CALL_SELU: return op_elem(T, E_ELU, x, (double)(float)SELU_ALPHA * (double)(float)SELU_SCALE, SELU_SCALE, 1);
+  case CALL_CELU: {
+    double alpha = num(m, p[1], 1);
+    if (alpha == 0) diag_error(&m->diag, p[1]->loc, "celu: alpha cannot be 0 (it divides x)");
+    return op_elem(T, E_ELU, x, alpha, 1, 1 / alpha);
+  }
+  case CALL_PRELU: return op_prelu(T, x, arg(m, p[1], name));
+  case CALL_SOFTSIGN: return op_elem(T, E_SOFTSIGN, x, 0, 0, 0);
+  case CALL_SIN: return op_elem(T, E_SIN, x, 0, 0, 0);
+  case CALL_COS: return op_elem(T, E_COS, x, 0, 0, 0);
+  case CALL_SQUARE: return op_elem(T, E_SQUARE, x, 0, 0, 0);
+  case CALL_RSQRT: return op_elem(T, E_RSQRT, x, 0, 0, 0);
+  case CALL_RECIPROCAL: return op_elem(T, E_RECIPROCAL, x, 0, 0, 0);
+  case CALL_ERF: return op_elem(T, E_ERF, x, 0, 0, 0);
+  case CALL_SIGN: return op_elem(T, E_SIGN, x, 0, 0, 0);
+  case CALL_FLOOR: return op_elem(T, E_FLOOR, x, 0, 0, 0);
+  case CALL_CEIL: return op_elem(T, E_CEIL, x, 0, 0, 0);
+  case CALL_ROUND: {
+    double d = num(m, p[1], 0);
+    if (d != floor(d) || fabs(d) > 30) diag_error(&m->diag, p[1]->loc, "decimals must be an integer from -30 to 30");
+    return op_elem(T, E_ROUND, x, d, (double)(float)pow(10, fabs(d)), 0);
+  }
+  default: break;
+  }
+  diag_error(&m->diag, call->loc, "unknown operator '%s'", call->name);
+}
+
 static Tensor *apply(tape_model *m, CallId fn, Expr *call, Expr **p) {
   Tape *T = &m->T;
   const char *name = gc_calls[fn].name;
@@ -236,6 +288,10 @@ static Tensor *apply(tape_model *m, CallId fn, Expr *call, Expr **p) {
     return loss(m, L_SMOOTH_L1, p, arg_range(&reader(m), p[3], 1, 0, false, INFINITY, "beta"), name);
   case CALL_HUBER_LOSS: return loss(m, L_HUBER, p, arg_range(&reader(m), p[3], 1, 0, true, INFINITY, "delta"), name);
   case CALL_KL_DIV: return loss(m, flag(m, p[3], false) ? L_KL_LOG : L_KL, p, 0, name);
+  case CALL_WHERE: case CALL_CLAMP: case CALL_RELU6: case CALL_HARDTANH: case CALL_HARDSIGMOID:
+  case CALL_HARDSWISH: case CALL_ELU: case CALL_SELU: case CALL_CELU: case CALL_PRELU: case CALL_SOFTSIGN:
+  case CALL_SIN: case CALL_COS: case CALL_SQUARE: case CALL_RSQRT: case CALL_RECIPROCAL: case CALL_ERF:
+  case CALL_SIGN: case CALL_FLOOR: case CALL_CEIL: case CALL_ROUND: return elem_call(m, fn, call, p);
   case CALL__COUNT: break; /* not an operator; every one is a case (-Wswitch) */
   }
   diag_error(&m->diag, call->loc, "unknown operator '%s'", call->name);
@@ -254,24 +310,44 @@ static Tensor *call(tape_model *m, Expr *e) {
 
 /* ---------------------------------------------------------------- expressions */
 
+/* The comparison of a token (ast.h), with its spelling; false if e is none. */
+static bool comparison(char op, CompareOp *c, const char **name) {
+  static const struct {
+    char tok;
+    CompareOp op;
+    const char *name;
+  } cmps[] = {{'<', C_LT, "<"}, {'l', C_LE, "<="}, {'>', C_GT, ">"}, {'g', C_GE, ">="}, {'E', C_EQ, "=="},
+              {'N', C_NE, "!="}};
+  for (size_t i = 0; i < sizeof cmps / sizeof cmps[0]; i++)
+    if (cmps[i].tok == op) return *c = cmps[i].op, *name = cmps[i].name, true;
+  return false;
+}
+
+/* `x ** c` with a constant c is torch.pow(x, c); any other exponent is torch.pow of two
+ * tensors, differentiated in both. */
 static Tensor *binary(tape_model *m, Expr *e) {
-  if (e->op == 'P') {
-    double c;
-    if (!tm_number(m, e->rhs, &c)) diag_error(&m->diag, e->rhs->loc, "the exponent of ** must be a constant number");
+  double c;
+  if (e->op == 'P' && tm_number(m, e->rhs, &c)) {
     Tensor *x = f32(m, tm_eval(m, e->lhs), "**");
     m->T.loc = e->loc;
     return op_pow(&m->T, x, c);
   }
   Tensor *a = tm_eval(m, e->lhs), *b = tm_eval(m, e->rhs);
   m->T.loc = e->loc;
-  char name[2] = {e->op, 0};
-  f32(m, a, name), f32(m, b, name);
+  CompareOp cmp;
+  const char *cname;
+  char name[3] = {e->op, 0, 0};
+  if (e->op == 'P') name[0] = name[1] = '*';
+  bool is_cmp = comparison(e->op, &cmp, &cname);
+  f32(m, a, is_cmp ? cname : name), f32(m, b, is_cmp ? cname : name);
+  if (is_cmp) return op_compare(&m->T, cmp, cname, a, b);
   switch (e->op) {
   case '+': return op_binary(&m->T, B_ADD, a, b);
   case '-': return op_binary(&m->T, B_SUB, a, b);
   case '*': return op_binary(&m->T, B_MUL, a, b);
   case '/': return op_binary(&m->T, B_DIV, a, b);
   case '@': return op_matmul(&m->T, a, b);
+  case 'P': return op_pow_tensor(&m->T, a, b);
   }
   diag_error(&m->diag, e->loc, "unknown operator '%c'", e->op);
 }

@@ -146,4 +146,20 @@ Tensor *op_loss(Tape *T, LossKind kind, Tensor *a, Tensor *b, Reduction red, dou
 Tensor *op_cross_entropy(Tape *T, Tensor *logits, Tensor *labels, Tensor *weight, Reduction red, double e);
 Tensor *op_nll_loss(Tape *T, Tensor *logp, Tensor *labels, Tensor *weight, Reduction red);
 
+/* ---- ops_elem.c: comparisons and elementwise (issue 15) ---- */
+typedef enum {
+  E_SIN, E_COS, E_SQUARE, E_RSQRT, E_RECIPROCAL, E_ERF, E_SIGN, E_FLOOR, E_CEIL, E_ROUND,
+  E_SOFTSIGN, E_HARDTANH, E_HARDSIGMOID, E_HARDSWISH, E_ELU
+} ElemOp;
+/* A unary function with its constants: ROUND (decimals, 10^|decimals|), HARDTANH (min,
+ * max), ELU (negcoef, poscoef, negiptcoef: elu, selu and celu as torch's elu kernel). */
+Tensor *op_elem(Tape *T, ElemOp op, Tensor *x, double c0, double c1, double c2);
+typedef enum { C_LT, C_LE, C_GT, C_GE, C_EQ, C_NE } CompareOp;
+/* A comparison: a broadcast 0/1 f32 mask, no gradient. `what` names it in messages. */
+Tensor *op_compare(Tape *T, CompareOp op, const char *what, Tensor *a, Tensor *b);
+Tensor *op_pow_tensor(Tape *T, Tensor *x, Tensor *y);     /* x ** y, torch.pow */
+Tensor *op_where(Tape *T, Tensor *c, Tensor *a, Tensor *b); /* a where c != 0, else b */
+Tensor *op_clamp(Tape *T, Tensor *x, Tensor *lo, Tensor *hi); /* lo or hi may be NULL */
+Tensor *op_prelu(Tape *T, Tensor *x, Tensor *w);
+
 #endif

@@ -254,3 +254,130 @@ Test(mathlib, special_gelu) {
   run_unary("gelu(x)", xs, 8, ys);
   expect_special("gelu", xs, ys, 8, ref_gelu);
 }
+
+/* ---------------------------------------------------------------- issue 15: sin, cos, rounding, pow */
+
+/* Compiles `y = EXPR(x, e)` for x, e : f32[n], runs forward, writes y. */
+static void run_binary(const char *expr, const float *xs, const float *es, size_t n, float *ys) {
+  char src[512], err[4096];
+  snprintf(src, sizeof src, "model m\ninput x : f32[%zu]\ninput e : f32[%zu]\ny = %s\noutput y\n", n, n, expr);
+  oc_model om;
+  int rc = oc_open(&om, src, NULL, 0, 2, err, sizeof err);
+  cr_assert_eq(rc, 0, "compile/open failed:\n%s\n%s", src, err);
+  float *x = gradc_tensor(om.m, "x", NULL), *e = gradc_tensor(om.m, "e", NULL), *y = gradc_tensor(om.m, "y", NULL);
+  memcpy(x, xs, n * sizeof *x);
+  memcpy(e, es, n * sizeof *e);
+  cr_assert_eq(gradc_forward(om.m), 0, "%s", gradc_error(om.m));
+  memcpy(ys, y, n * sizeof *y);
+  oc_close(&om);
+}
+
+/* Max absolute error of ys against ref over xs, logged with the worst argument. */
+static double max_abs(const char *name, const float *xs, const float *ys, size_t n, RefFn *ref) {
+  double worst = 0, wx = 0, wy = 0;
+  for (size_t i = 0; i < n; i++) {
+    double e = fabs((double)ys[i] - ref(xs[i]));
+    if (!(e <= worst)) worst = e, wx = xs[i], wy = ys[i];
+  }
+  fprintf(stderr, "mathlib %s: max absolute error %.3g at x = %.9g (got %.9g, libm %.12g)\n", name, worst, wx, wy,
+          ref(wx));
+  return worst;
+}
+
+/* sin and cos: absolute error over [-1e5, 1e5] (the documented range), relative error
+ * near 0 (where sin(x) ~ x), and NaN for infinities and NaN. */
+Test(mathlib, sin_cos) {
+  static float xs[N], ys[N];
+  static const char *const ex[2] = {"sin(x)", "cos(x)"};
+  static RefFn *const ref[2] = {sin, cos};
+  for (int f = 0; f < 2; f++) {
+    fill_lin(xs, N, -10, 10, 8);
+    run_unary(ex[f], xs, N, ys);
+    double e1 = max_abs(f ? "cos [-10, 10]" : "sin [-10, 10]", xs, ys, N, ref[f]);
+    fill_lin(xs, N, -1e5, 1e5, 9);
+    run_unary(ex[f], xs, N, ys);
+    double e2 = max_abs(f ? "cos [-1e5, 1e5]" : "sin [-1e5, 1e5]", xs, ys, N, ref[f]);
+    cr_expect(e1 <= 2e-7 && e2 <= 2e-7, "%s: max absolute error %.3g, %.3g > documented 2e-7", ex[f], e1, e2);
+  }
+  for (size_t i = 0; i < N; i++) xs[i] = (float)((i % 2 ? -1 : 1) * pow(10, -30 + 29.5 * (double)i / N));
+  run_unary("sin(x)", xs, N, ys);
+  double r = max_rel("sin (1e-30, 0.3)", xs, ys, N, sin);
+  cr_expect(r <= 2e-7, "sin near 0: max relative error %.3g > documented 2e-7", r);
+  float sx[] = {INFINITY, -INFINITY, NAN, 0.0f, 1e30f, -1e30f}, sy[6];
+  run_unary("sin(x)", sx, 6, sy);
+  cr_expect(isnan(sy[0]) && isnan(sy[1]) && isnan(sy[2]) && sy[3] == 0, "sin(inf, -inf, nan, 0) = %g %g %g %g",
+            (double)sy[0], (double)sy[1], (double)sy[2], (double)sy[3]);
+  cr_expect(fabsf(sy[4]) <= 1 && fabsf(sy[5]) <= 1, "sin of a huge argument stays in [-1, 1]: %g %g", (double)sy[4],
+            (double)sy[5]);
+  run_unary("cos(x)", sx, 6, sy);
+  cr_expect(isnan(sy[0]) && isnan(sy[1]) && isnan(sy[2]) && sy[3] == 1, "cos(inf, -inf, nan, 0)");
+}
+
+static double ref_round(double x) { return nearbyint(x); }
+
+/* floor, ceil, round (half to even): exact for every float, checked on halves, integers,
+ * neighbours of both, and a dense and a logarithmic sweep, both signs. */
+Test(mathlib, floor_ceil_round_exact) {
+  static float xs[N], ys[N];
+  size_t n = 0;
+  for (int k = -300; k <= 300; k++) { /* k/2 and its neighbours */
+    float h = (float)k / 2;
+    xs[n++] = h, xs[n++] = nextafterf(h, INFINITY), xs[n++] = nextafterf(h, -INFINITY);
+  }
+  float big[] = {8388607.5f, 8388608.0f, 8388609.0f, 16777215.0f, 1e10f, 0.49999997f, 1.5e-45f, -0.0f, FLT_MAX};
+  for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) xs[n++] = big[i], xs[n++] = -big[i];
+  for (size_t m = n; n < N; n++) xs[n] = (float)((n % 2 ? -1 : 1) * pow(10, -8 + 16.0 * (double)(n - m) / (double)(N - m)));
+  static const char *const ex[3] = {"floor(x)", "ceil(x)", "round(x)"};
+  static RefFn *const ref[3] = {floor, ceil, ref_round};
+  for (int f = 0; f < 3; f++) {
+    run_unary(ex[f], xs, N, ys);
+    size_t bad = 0, at = 0;
+    for (size_t i = 0; i < N; i++) {
+      float want = (float)ref[f](xs[i]);
+      if (memcmp(&ys[i], &want, sizeof want)) bad++, at = i; /* bit-exact, -0 included */
+    }
+    cr_expect_eq(bad, 0, "%s: %zu results differ from libm, e.g. at x = %.9g: got %.9g, want %.9g", ex[f], bad,
+                 (double)xs[at], (double)ys[at], ref[f](xs[at]));
+  }
+  float sx[] = {INFINITY, -INFINITY, NAN}, sy[3];
+  for (int f = 0; f < 3; f++) {
+    run_unary(ex[f], sx, 3, sy);
+    cr_expect(sy[0] == INFINITY && sy[1] == -INFINITY && isnan(sy[2]), "%s of inf, -inf, nan", ex[f]);
+  }
+}
+
+/* pow(x, y) = exp(y log|x|): the error of log|x| is multiplied by |y|, so the relative
+ * error is bounded by 2e-7 (1 + |y ln x|) (measured 9e-8). Then C99's special values. */
+Test(mathlib, pow_tensor_exponent) {
+  static float xs[N], es[N], ys[N];
+  uint64_t s = 10;
+  for (size_t i = 0; i < N; i++) {
+    xs[i] = (float)pow(10, oc_unif(&s, -6, 6)) * (i % 3 == 0 ? -1 : 1);
+    es[i] = (float)oc_unif(&s, -6, 6);
+    if (i % 3 == 0) es[i] = roundf(es[i]); /* a negative base needs an integer exponent */
+    if (fabs(es[i] * log(fabs(xs[i]))) > 80) es[i] = 0.5f;
+  }
+  run_binary("x ** e", xs, es, N, ys);
+  double worst = 0, wx = 0, we = 0;
+  for (size_t i = 0; i < N; i++) {
+    double r = pow(xs[i], es[i]), t = fabs(es[i] * log(fabs(xs[i])));
+    double err = fabs((double)ys[i] - r) / fabs(r) / (1 + t);
+    if (!(err <= worst)) worst = err, wx = xs[i], we = es[i];
+  }
+  fprintf(stderr, "mathlib pow: max relative error / (1 + |y ln x|) %.3g at x = %.9g, y = %.9g\n", worst, wx, we);
+  cr_expect(worst <= 2e-7, "pow: relative error %.3g (1 + |y ln x|) > documented 2e-7 at x = %g, y = %g", worst, wx,
+            we);
+  static const float sx[] = {0.0f, -0.0f, 0.0f, -0.0f, -0.0f, 0.0f, -1.0f, -1.0f, 1.0f, NAN, -2.5f, -2.0f, INFINITY,
+                             -INFINITY, -INFINITY, -INFINITY, 0.5f, 0.5f, 2.0f, 2.0f, -8.0f, NAN, 3.0f};
+  static const float se[] = {-1.0f, -1.0f, 2.0f, 3.0f, 0.5f, 0.0f, INFINITY, 0.5f, NAN, 0.0f, 2.0f, 3.0f, -2.0f,
+                             3.0f, -3.0f, 0.5f, INFINITY, -INFINITY, INFINITY, -INFINITY, 1.0f / 3, 1.0f, 1e-45f};
+  enum { NSP = sizeof sx / sizeof sx[0] };
+  float sy[NSP];
+  run_binary("x ** e", sx, se, NSP, sy);
+  for (size_t i = 0; i < NSP; i++) {
+    float want = powf(sx[i], se[i]);
+    bool same = isnan(want) ? isnan(sy[i]) : (isinf(want) || want == 0) ? !memcmp(&want, &sy[i], sizeof want)
+                                                                          : fabsf(sy[i] - want) <= 1e-6f * fabsf(want);
+    cr_expect(same, "pow(%g, %g) = %.9g, want %.9g", (double)sx[i], (double)se[i], (double)sy[i], (double)want);
+  }
+}

@@ -37,6 +37,9 @@ static bool no_derivative(OpKind op) {
   case OP_DETACH:                               /* by definition */
   case OP_CONV2D_DX: case OP_CONV2D_DW: case OP_MAXPOOL_DX: case OP_AVGPOOL_DX: /* gradients (no double backward) */
   case OP_COPY: case OP_SGD:                    /* sinks, added after autodiff */
+  /* comparisons and rounding (issue 15): piecewise constant, PyTorch's gradient is zero */
+  case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_NE:
+  case OP_FLOOR: case OP_CEIL: case OP_ROUND:
     return true;
   default: return false;
   }

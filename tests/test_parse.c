@@ -210,6 +210,26 @@ Test(parse, precedence_and_associativity) {
   TREE("f(a) ** 2 + [1, 2]", "(+ (** f(a) 2) [1 2])");
 }
 
+/* Comparisons (issue 15) bind looser than + and -, as in Python, and do not chain. The
+ * tree prints <= as l, >= as g, == as E, != as N (their tokens). */
+Test(parse, comparisons) {
+  TREE("a + b < c * d", "(< (+ a b) (* c d))");
+  TREE("a - 1 <= -b", "(l (- a 1) (neg b))");
+  TREE("a > b ** 2", "(> a (** b 2))");
+  TREE("a >= b @ c", "(g a (@ b c))");
+  TREE("a == b", "(E a b)");
+  TREE("a != 0.5", "(N a 0.5)");
+  TREE("(a < b) * (b < c)", "(* (< a b) (< b c))");
+  TREE("where(x == 0, a, b)", "where((E x 0) a b)");
+  TREE("f(a, k=b >= c)", "f(a; k=(g b c))");
+  TREE("a ** b", "(** a b)");
+  expect_error("x = a < b < c\n", 1, 11, "comparisons do not chain: write (a < b) * (b < c)");
+  expect_error("x = a == b != c\n", 1, 12, "comparisons do not chain");
+  expect_error("x = !a\n", 1, 5, "unexpected character '!': != is 'not equal'; there is no logical not");
+  expect_error("x = a =< b\n", 1, 7, "unexpected '=' after the expression");
+  expect_error("x = a <> b\n", 1, 8, "expected an expression, got '>'");
+}
+
 Test(parse, binary_loc_is_operator) {
   Program *p = parse_ok("y = a  *  b\n");
   Expr *e = p->stmts[0].expr;
@@ -539,6 +559,54 @@ Test(calls, every_operator_has_a_builder) {
   int n = call_names(&names);
   cr_assert_eq(n, CALL__COUNT);
   for (int i = 0; i < n; i++) cr_expect_eq(call_find(names[i]), i, "%s", names[i]);
+}
+
+/* Each operator of issue 15 refuses a bad argument with the same message in the
+ * compiler and the tape (a chained comparison and '!' are the parser's: test above). */
+Test(calls, elementwise_errors_compiler_and_tape) {
+  static const struct {
+    const char *body, *want;
+  } cases[] = {
+      {"y = x < z\n", "[2, 3] and [4]"},
+      {"y = x ** z\n", "[2, 3] and [4]"},
+      {"y = l == 1\n", "'==' needs f32"},
+      {"y = where(x > 0, x)\n", "'where' needs argument 'y'"},
+      {"y = clamp(x)\n", "clamp needs min= or max= (or both)"},
+      {"y = clamp(l, min=0)\n", "'clamp' needs f32"},
+      {"y = relu6(x, 6)\n", "'relu6' takes at most 1 argument"},
+      {"y = hardtanh(x, min_val=x)\n", "expected a constant number"},
+      {"y = hardsigmoid(l)\n", "'hardsigmoid' needs f32"},
+      {"y = hardswish(x, inplace=true)\n", "'hardswish' has no argument 'inplace'"},
+      {"y = elu(x, alpha=x)\n", "expected a constant number"},
+      {"y = selu(x, 1)\n", "'selu' takes at most 1 argument"},
+      {"y = celu(x, alpha=0)\n", "celu: alpha cannot be 0"},
+      {"y = prelu(x, z)\n", "one per channel (3, dimension 1 of x [2, 3]), got [4]"},
+      {"y = prelu(x)\n", "'prelu' needs argument 'w'"},
+      {"y = softsign(l)\n", "'softsign' needs f32"},
+      {"y = sin(x, 2)\n", "'sin' takes at most 1 argument"},
+      {"y = cos(l)\n", "'cos' needs f32"},
+      {"y = square(input=x)\n", "did you mean 'x'?"},
+      {"y = rsqrt(l)\n", "'rsqrt' needs f32"},
+      {"y = reciprocal()\n", "'reciprocal' needs argument 'x'"},
+      {"y = erf(l)\n", "'erf' needs f32"},
+      {"y = sign(l)\n", "'sign' needs f32"},
+      {"y = floor(l)\n", "'floor' needs f32"},
+      {"y = ceil(x, x)\n", "'ceil' takes at most 1 argument"},
+      {"y = round(x, decimals=0.5)\n", "decimals must be an integer"},
+      {"y = clip(x, 0, 1)\n", "did you mean 'clamp'?"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char src[256], cerr[1024] = "", terr[1024] = "";
+    snprintf(src, sizeof src, "model m\ninput x : f32[2, 3]\ninput z : f32[4]\ninput l : i32[2]\n%soutput y\n",
+             cases[i].body);
+    gc_options o = {.path = "m.grad", .source = src, .emit = GC_EMIT_IR, .out = "/dev/null"};
+    cr_expect_neq(gc_compile(&o, NULL, cerr, sizeof cerr), 0, "the compiler accepted %s", src);
+    tape_model *t = tape_open("m.grad", src, NULL, NULL, 0, terr, sizeof terr);
+    cr_expect_null(t, "the tape accepted %s", src);
+    if (t) tape_close(t);
+    cr_expect(strstr(cerr, "m.grad:5:") && strstr(cerr, cases[i].want), "compiler, %s: %s", cases[i].body, cerr);
+    cr_expect(strstr(terr, "m.grad:5:") && strstr(terr, cases[i].want), "tape, %s: %s", cases[i].body, terr);
+  }
 }
 
 /* A call that does not fit gets the same message from the compiler and from the tape

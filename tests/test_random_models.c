@@ -55,7 +55,10 @@ Test(random, generator_is_deterministic_and_covers_the_operators) {
                                     "minimum(", "sum(", "mean(", "max(", "keepdims=true", "axis=-", "axis=[",
                                     "reshape(", "-1]", "flatten(", "transpose(", "perm=", " @ ", "softmax(",
                                     "log_softmax(", "conv2d(", "max_pool2d(", "avg_pool2d(", "mse(",
-                                    "bce_with_logits(", "cross_entropy("};
+                                    "bce_with_logits(", "cross_entropy(",
+                                    /* comparisons and elementwise (issue 15) */
+                                    "where(", "clamp(", " >= ", "!= ", "prelu(", ") ** tanh(", "hardswish(",
+                                    "elu(", "sin(", "floor("};
   for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
     cr_expect(strstr(all, ops[i]), "no model of the first %d seeds has '%s'", NSEEDS, ops[i]);
 }

@@ -35,8 +35,8 @@ char *mkdtemp(char *tmpl); /* POSIX.1-2008; the tests build with -std=c11 */
 #define DEFAULT_ABS 1e-5
 #define DEFAULT_REL 1e-4
 
-static const char *const families[] = {"elementwise", "matmul", "shape",     "reduce",  "nn",
-                                       "losses",      "composite", "reductions", "criteria"};
+static const char *const families[] = {"elementwise", "matmul",    "shape",      "reduce",   "nn",
+                                       "losses",      "composite", "reductions", "criteria", "pointwise"};
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))
 
 /* ---------------------------------------------------------------- helpers */
@@ -104,10 +104,10 @@ static void compare(Ctx *c, const char *what, const char *tname, const float *go
   const cJSON *v;
   size_t k = 0;
   cJSON_ArrayForEach(v, data) {
-    double w = v->valuedouble, g = got[k];
+    double w = fx_number(v), g = got[k];
     double tol = c->abs + c->rel * fabs(w);
     double err = fabs(g - w);
-    double ratio = isfinite(g) ? err / tol : INFINITY;
+    double ratio = !isfinite(w) ? fx_special_ratio(w, g) : isfinite(g) ? err / tol : INFINITY;
     if (!(ratio <= 1)) bad++;
     if (!(ratio <= worst_ratio)) worst_ratio = ratio, worst = k;
     k++;
@@ -115,7 +115,7 @@ static void compare(Ctx *c, const char *what, const char *tname, const float *go
   if (!bad) return;
   char ix[128];
   index_str(ix, sizeof ix, shape, worst);
-  double w = cJSON_GetArrayItem(data, (int)worst)->valuedouble;
+  double w = fx_number(cJSON_GetArrayItem(data, (int)worst));
   fx_note(&c->r, "\n    %s %s%s: gradc %.9g, torch %.9g (|err| %.3g > tol %.3g); %zu of %zu elements off", what, tname, ix,
        (double)got[worst], w, fabs((double)got[worst] - w), c->abs + c->rel * fabs(w), bad, n);
 }
@@ -168,7 +168,7 @@ static int set_tensor(Ctx *c, gradc_model *m, const char *name, const cJSON *t) 
     if (i32)
       ((int32_t *)p)[k++] = (int32_t)v->valuedouble;
     else
-      ((float *)p)[k++] = (float)v->valuedouble;
+      ((float *)p)[k++] = (float)fx_number(v);
   }
   return 0;
 }
@@ -279,6 +279,7 @@ FAMILY(losses)
 FAMILY(composite)
 FAMILY(reductions)
 FAMILY(criteria)
+FAMILY(pointwise)
 
 /* Every fixture file is one of the families above (a new file needs a FAMILY line). */
 Test(torch_ops, every_fixture_file_is_tested) {

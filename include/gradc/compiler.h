@@ -142,12 +142,13 @@ int64_t gc_graph_label_classes(const gc_graph *g, const char *input);
 bool gc_graph_detaches(const gc_graph *g);
 
 /* Kinks. Finite differences measure no slope where an input of an operator with a kink
- * (relu, leaky_relu, abs, maximum, minimum, max, max_pool2d) crosses it within the step.
+ * (relu, leaky_relu, abs, maximum, minimum, max, max_pool2d; a comparison or where's
+ * condition flipping; floor, ceil, round or sign stepping) crosses it within the step.
  * After gc_graph_eval, state[KIND] is a fingerprint of which side of its kink every input
  * of the KIND operators the loss depends on is (the sign of x, or of a - b; which element
  * is the maximum); 0 where the model has none. Two evaluations with equal states took the
  * same smooth branch everywhere. gc_graph_kink_op(KIND) is the operator's name. */
-#define GC_GRAPH_KINK_OPS 7
+#define GC_GRAPH_KINK_OPS 9
 void gc_graph_kink_state(gc_graph *g, uint64_t state[GC_GRAPH_KINK_OPS]);
 const char *gc_graph_kink_op(int kind);
 

@@ -34,7 +34,12 @@ static bad_case cases[] = {
     {"method_call.grad", 4, 6, {"no methods", "sum(x)"}},
     {"python_true.grad", 4, 29, {"lowercase", "True is true"}},
     {"transpose_rank3.grad", 4, 5, {"perm"}},
-    {"pow_nonconst.grad", 5, 10, {"**", "constant"}},
+    /* comparisons and elementwise (issue 15) */
+    {"pow_shapes.grad", 5, 7, {"[3] and [4]", "'**'"}},
+    {"cmp_chain.grad", 5, 12, {"comparisons do not chain", "(a < b) * (b < c)"}},
+    {"clamp_no_bounds.grad", 4, 5, {"clamp needs min= or max="}},
+    {"prelu_weight.grad", 5, 14, {"one per channel (4, dimension 1 of x [2, 4, 3])", "got [3]"}},
+    {"where_shapes.grad", 5, 5, {"[2, 3] and [4]", "'where'"}},
     {"unknown_type.grad", 3, 11, {"f64"}},
     {"axis_out_of_range.grad", 4, 17, {"axis 5", "rank 2"}},
     {"labels_not_i32.grad", 5, 8, {"i32"}},

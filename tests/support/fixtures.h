@@ -6,9 +6,11 @@
 #define GRADC_TEST_FIXTURES_H
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* A whole file as a NUL-terminated string, or NULL. */
 static char *fx_read_text(const char *path) {
@@ -48,6 +50,25 @@ static void fx_tolerance(const cJSON *c, double *abs, double *rel) {
   if (!tol) return;
   *abs = cJSON_GetObjectItemCaseSensitive(tol, "abs")->valuedouble;
   *rel = cJSON_GetObjectItemCaseSensitive(tol, "rel")->valuedouble;
+}
+
+/* A number of a fixture's data: a JSON number, or the text gen_op_fixtures.py writes for
+ * what JSON has no number for, in cases with non-finite values: "nan", "inf", "-inf",
+ * "-0". */
+static double fx_number(const cJSON *v) {
+  if (!cJSON_IsString(v)) return v->valuedouble;
+  const char *s = v->valuestring;
+  if (!strcmp(s, "inf")) return INFINITY;
+  if (!strcmp(s, "-inf")) return -INFINITY;
+  if (!strcmp(s, "-0")) return -0.0;
+  cr_assert(!strcmp(s, "nan"), "unexpected value \"%s\" in a fixture", s);
+  return NAN;
+}
+
+/* How far got is from a non-finite want: 0 if it is the same (NaN for NaN, the same
+ * infinity), else infinity. */
+static double fx_special_ratio(double want, double got) {
+  return (isnan(want) ? isnan(got) : got == want) ? 0 : INFINITY;
 }
 
 /* What failed in one case, accumulated as text (each mismatch once). */

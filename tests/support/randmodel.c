@@ -165,6 +165,13 @@ static const Unary unary_ops[] = {
     {"tanh(A)", 1},         {"sigmoid(A)", 1},             {"relu(A)", 0},           {"leaky_relu(A, slope=0.2)", 0},
     {"gelu(A)", 2},         {"silu(A)", 2},         {"softplus(A)", 2},            {"-A", 0},                {"A ** 2", 4},
     {"A ** 3", 5},          {"detach(A)", 0},              {"(A)", 0},
+    /* comparisons and elementwise (issue 15) */
+    {"hardswish(A)", 0},    {"relu6(A * 3)", 0},           {"hardtanh(A)", 1},       {"hardsigmoid(A)", 1},
+    {"elu(A)", 2},          {"selu(A)", 2},                {"celu(A, alpha=2)", 2},  {"softsign(A)", 1},
+    {"sin(A)", 1},          {"cos(A)", 1},                 {"erf(A)", 1},            {"square(A)", 4},
+    {"rsqrt(A * A + 1)", 1}, {"reciprocal(1 + A * A)", 1}, {"clamp(A, min=-1, max=2)", 0},
+    {"clamp(A, max=0.5)", 0}, {"where(A > 0, A, A * 0.5)", 0}, {"A * (A >= 0.25)", 0},
+    {"sign(A) + floor(A) * 0.5 + ceil(A) - round(A)", 2},
 };
 
 static RVal *gen_unary(Gen *g) {
@@ -248,6 +255,30 @@ static RVal *gen_stats(Gen *g) {
   double mags[] = {m, pow(m, n), 4 * m * m, 2 * m, m + log(n) + 1, m * sqrt(n), m * n, m};
   snprintf(tmpl, sizeof tmpl, "%s(A%s%s%s)", ops[op], ax, extra[op], keep ? ", keepdims=true" : "");
   return stmt(g, s, mags[op], tmpl, a, NULL);
+}
+
+/* comparisons and elementwise (issue 15) with a second operand: where and a
+ * comparison with a broadcasting partner, clamp between two, ** with a tensor exponent,
+ * prelu with a new weight per channel. */
+static RVal *gen_elem(Gen *g) {
+  static const char *const ops[] = {"where(A < B, A, B)", "(A != B) * A + (A <= B) * B", "clamp(A, min=B)",
+                                    "(1 + A * A) ** tanh(B)", "prelu(A, B)"};
+  int op = pick(g, 5);
+  RVal *a = operand(g), *b = NULL;
+  RShape s;
+  if (op == 4) { /* a weight of one element, or one per channel */
+    RVal *w = leaf(g, (RShape){1, {a->s.rank > 1 && chance(g, 0.6) ? a->s.d[1] : 1}}, true);
+    w->mag = 3;
+    return stmt(g, a->s, a->mag * 3, ops[op], a, w);
+  }
+  for (int tries = 0; tries < 6 && !b; tries++) {
+    RVal *c = &g->v[pick(g, g->nv)];
+    if (c != a && broadcast(a->s, c->s, &s)) b = c;
+  }
+  if (!b) b = leaf(g, partner_shape(g, a->s), chance(g, 0.6));
+  if (!broadcast(a->s, b->s, &s)) return NULL;
+  double m = fmax(a->mag, b->mag), mags[] = {m, a->mag + b->mag, m, 1 + a->mag * a->mag};
+  return stmt(g, s, mags[op], ops[op], a, b);
 }
 
 /* reshape to a random regrouping of the value's prime factors (with size-1 axes and a
@@ -441,7 +472,7 @@ void rm_generate(uint64_t seed, char *buf, size_t size) {
   for (int n = 1 + pick(g, 3), i = 0; i < n; i++) leaf(g, random_shape(g), i == 0 || chance(g, 0.5));
   static RVal *(*const gens[])(Gen *) = {gen_unary,     gen_unary,  gen_binary,  gen_binary, gen_binary, gen_reduce,
                                          gen_reduce,    gen_reshape, gen_transpose, gen_matmul, gen_softmax, gen_window,
-                                         gen_window,    gen_stats};
+                                         gen_window,    gen_stats,   gen_elem};
   int want = 3 + pick(g, 8), made = 0;
   for (int tries = 0; made < want && tries < 100 && g->nv < RM_MAXV - 8; tries++)
     made += gens[pick(g, sizeof gens / sizeof gens[0])](g) != NULL;

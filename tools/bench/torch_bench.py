@@ -32,11 +32,13 @@ import time
 REPEATS = 11
 WARMUP_US = 20000.0
 
-# name -> (layer widths, batch, input scale, activation); logreg is special-cased.
+# name -> (layer widths, batch, input scale, activation of each hidden layer, or one for
+# all); logreg is special-cased.
 MLPS = {
     "digits": ([64, 32, 10], 32, 1.0 / 16, "relu"),  # models/digits.grad divides pixels by 16
     "mlp784": ([784, 128, 10], 32, None, "relu"),
     "mlp784_silu": ([784, 128, 10], 32, None, "silu"),
+    "mlp784_hswish_elu": ([784, 256, 256, 10], 64, None, ("hardswish", "elu")),
     "mlp784x2": ([784, 256, 256, 10], 64, None, "relu"),
     "mlp1024": ([1024, 1024, 1024, 10], 256, None, "relu"),
 }
@@ -142,7 +144,9 @@ def bench_models(torch, names):
                 nn.init.zeros_(lin.bias)
                 layers.append(lin)
                 if i < len(widths) - 2:
-                    layers.append(nn.ReLU() if act == "relu" else nn.SiLU())
+                    name_i = act if isinstance(act, str) else act[i]
+                    layers.append({"relu": nn.ReLU, "silu": nn.SiLU, "hardswish": nn.Hardswish,
+                                   "elu": nn.ELU}[name_i]())
             net = nn.Sequential(*layers)
             params = list(net.parameters())
             x = torch.randn(batch, widths[0])

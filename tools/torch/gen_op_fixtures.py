@@ -30,11 +30,15 @@ A fixture file is {"family", "generator", "torch", "cases": [CASE...]} where CAS
      "note": TEXT}                                         # optional: what the case checks
 
 Data are row-major; every number is written with 9 significant digits (float32 values
-round-trip exactly). Most cases are `y = EXPR; loss = sum(y * r)` with r a fixed random
+round-trip exactly). A case made with nonfinite=True (pow's special values) may hold NaN,
+infinities and negative zeros, which JSON numbers cannot: they are written as the strings
+"nan", "inf", "-inf" and "-0", and the tests expect NaN and infinities exactly
+(tests/support/fixtures.h, fx_number). Most cases are `y = EXPR; loss = sum(y * r)` with r a fixed random
 input, so that every element of dloss/dy differs; loss cases minimise the loss op itself.
 The reference is float32 torch on the CPU.
 """
 import json
+import math
 import os
 import sys
 import zlib
@@ -180,10 +184,30 @@ def seed_for(name):
     _gen = torch.Generator().manual_seed(zlib.crc32(name.encode()))
 
 
-def add(family, name, params, body, fn, inputs=(), outputs=("y",), ew=True, tol=None, note=None):
+def special_text(x):
+    """x, or the text of a value JSON (or fmt) does not keep: "nan", "inf", "-inf", "-0"."""
+    if x != x:
+        return "nan"
+    if abs(x) == float("inf"):
+        return "inf" if x > 0 else "-inf"
+    if x == 0 and math.copysign(1.0, x) < 0:
+        return "-0"
+    return x
+
+
+def nonfinite_as_text(t):
+    """A tjson tensor whose NaN, infinities and negative zeros are written as text (JSON has
+    no such numbers, fmt writes -0 as 0; the tests read them back, tests/support/fixtures.h)."""
+    t["data"] = [special_text(x) for x in t["data"]]
+    return t
+
+
+def add(family, name, params, body, fn, inputs=(), outputs=("y",), ew=True, tol=None, note=None, nonfinite=False):
     """params/inputs: lists of (name, tensor) (lambdas are called after seeding); body: the
     gradc statements; fn(env) -> dict of torch values for every name in outputs (and
-    'loss' unless ew). ew: append `loss = sum(y * r)` with a random input r."""
+    'loss' unless ew). ew: append `loss = sum(y * r)` with a random input r. nonfinite:
+    inputs, outputs and gradients may hold NaN and infinities (the loss may not), which
+    the tests expect exactly."""
     assert name.isidentifier() and all(name != c["name"] for f in FAMILIES.values() for c in f), name
     seed_for(name)
     params = [(n, (v() if callable(v) else v).clone().float().requires_grad_(True)) for n, v in params]
@@ -219,9 +243,13 @@ def add(family, name, params, body, fn, inputs=(), outputs=("y",), ew=True, tol=
     case["grads"] = {n: tjson(v.grad if v.grad is not None else torch.zeros_like(v), None) for n, v in params}
     if tol:
         case["tol"] = tol
-    for group in ("outputs", "grads"):
+    assert case["loss"] == case["loss"] and abs(case["loss"]) < 1e30, name
+    for group in ("inputs", "outputs", "grads"):
         for n, t in case[group].items():
-            assert all(x == x and abs(x) < 1e30 for x in t["data"]), (name, n)
+            if nonfinite:
+                nonfinite_as_text(t)
+            else:
+                assert all(x == x and abs(x) < 1e30 for x in t["data"]), (name, n)
     FAMILIES.setdefault(family, []).append(case)
 
 
@@ -616,10 +644,15 @@ add(C, "shared_param_reuse", [("w", lambda: AWAY(3, 3))],
     note="one parameter reached along several paths: the gradients add up")
 
 
-# ---- reductions and losses (issue 15): their cases are in fixtures_reductions.py
-import fixtures_reductions  # noqa: E402
+# ---- reductions and losses (issue 15), in cases_reductions.py
+import cases_reductions  # noqa: E402
 
-fixtures_reductions.define(sys.modules[__name__])
+cases_reductions.register(sys.modules[__name__])
+
+# ---- pointwise: comparisons and elementwise (issue 15), in cases_pointwise.py
+import cases_pointwise  # noqa: E402
+
+cases_pointwise.register(sys.modules[__name__])
 
 
 # ----------------------------------------------------------------------------- main

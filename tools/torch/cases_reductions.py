@@ -1,12 +1,12 @@
-"""fixtures_reductions.py — the PyTorch 1.13 fixture cases of the reductions and losses of
+"""cases_reductions.py — the PyTorch 1.13 fixture cases of the reductions and losses of
 issue 15 (families "reductions" and "criteria"), part of tools/torch/gen_op_fixtures.py,
-which calls define() with itself (its helpers add, ew, ANY, T, U, ...) at this point of
+which calls register() with itself (its helpers add, ew, ANY, T, U, ...) at this point of
 its list: the cases keep their place, so the output stays the same."""
 
-torch = F = add = ew = T = U = labels = ANY = POS = WIDE = AWAY = None  # set by define()
+torch = F = add = ew = T = U = labels = ANY = POS = WIDE = AWAY = None  # set by register()
 
 
-def define(g):
+def register(g):
     global torch, F, add, ew, T, U, labels, ANY, POS, WIDE, AWAY
     torch, F = g.torch, g.F
     add, ew, T, U, labels = g.add, g.ew, g.T, g.U, g.labels
