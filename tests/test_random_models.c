@@ -58,7 +58,11 @@ Test(random, generator_is_deterministic_and_covers_the_operators) {
                                     "bce_with_logits(", "cross_entropy(",
                                     /* comparisons and elementwise (issue 15) */
                                     "where(", "clamp(", " >= ", "!= ", "prelu(", ") ** tanh(", "hardswish(",
-                                    "elu(", "sin(", "floor("};
+                                    "elu(", "sin(", "floor(",
+                                    /* reductions and losses (issue 15) */
+                                    "min(", "prod(", "var(", "std(", "logsumexp(", "norm(", "p=inf", "argmax(",
+                                    "argmin(", "l1_loss(", "huber_loss(", "smooth_l1_loss(", "kl_div(", "nll_loss(",
+                                    "label_smoothing=", "reduction=\"sum\"", "softmax(x"};
   for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
     cr_expect(strstr(all, ops[i]), "no model of the first %d seeds has '%s'", NSEEDS, ops[i]);
 }

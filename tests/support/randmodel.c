@@ -470,7 +470,7 @@ void rm_generate(uint64_t seed, char *buf, size_t size) {
     leaf(g, img, chance(g, 0.3));
   }
   for (int n = 1 + pick(g, 3), i = 0; i < n; i++) leaf(g, random_shape(g), i == 0 || chance(g, 0.5));
-  static RVal *(*const gens[])(Gen *) = {gen_unary,     gen_unary,  gen_binary,  gen_binary, gen_binary, gen_reduce,
+  static RVal *(*const gens[])(Gen *) = {gen_unary,     gen_unary,  gen_unary,  gen_binary,  gen_binary, gen_binary, gen_reduce,
                                          gen_reduce,    gen_reshape, gen_transpose, gen_matmul, gen_softmax, gen_window,
                                          gen_window,    gen_stats,   gen_elem};
   int want = 3 + pick(g, 8), made = 0;
