@@ -5,6 +5,7 @@
  * torch: `mean` divides by the reduced count. The reductions beyond sum, mean and max
  * are in builtins_reduce.c, the losses in builtins_loss.c. */
 #include "builtins.h"
+#include "builtins_index.h"
 #include <math.h>
 #include <string.h>
 
@@ -229,6 +230,16 @@ static BuildFn *const builders[CALL__COUNT] = {
     [CALL_SMOOTH_L1_LOSS] = b_smooth_l1_loss,
     [CALL_HUBER_LOSS] = b_huber_loss,
     [CALL_KL_DIV] = b_kl_div,
+    /* ---- indexing and assembling (issue 15; builtins_index.c) ---- */
+    [CALL_CONCAT] = b_concat,
+    [CALL_CAT] = b_concat,
+    [CALL_STACK] = b_stack,
+    [CALL_NARROW] = b_narrow,
+    [CALL_SQUEEZE] = b_squeeze,
+    [CALL_UNSQUEEZE] = b_unsqueeze,
+    [CALL_EXPAND] = b_expand,
+    [CALL_REPEAT] = b_repeat,
+    [CALL_PAD] = b_pad,
     /* ---- comparisons and elementwise (issue 15): builtins_elem.c ---- */
     [CALL_WHERE] = b_where,
     [CALL_CLAMP] = b_clamp,

@@ -123,6 +123,25 @@ Node *g_argmax_mask(Graph *g, Node *x, unsigned axes) {
   return node_finish(g, n);
 }
 
+static Node *slice_like(Graph *g, OpKind op, Node *x, const int64_t *start, const int64_t *step, Shape s,
+                        double value) {
+  bool ident = shape_eq(x->shape, s);
+  for (int i = 0; i < s.rank; i++) ident = ident && start[i] == 0 && step[i] == 1;
+  if (ident) return x;
+  Node *n = node_alloc(g, op, 1, &x, g->loc);
+  SliceAttr *a = node_slice(n);
+  for (int i = 0; i < GC_MAX_RANK; i++) a->start[i] = i < s.rank ? start[i] : 0, a->step[i] = i < s.rank ? step[i] : 1;
+  a->value = value;
+  n->shape = s;
+  return node_finish(g, n);
+}
+Node *g_slice(Graph *g, Node *x, const int64_t *start, const int64_t *step, Shape s) {
+  return slice_like(g, OP_SLICE, x, start, step, s, 0);
+}
+Node *g_pad(Graph *g, Node *x, const int64_t *start, const int64_t *step, Shape s, double value) {
+  return slice_like(g, OP_PAD, x, start, step, s, value);
+}
+
 Node *g_onehot(Graph *g, Node *labels, int64_t classes) {
   Node *n = node_alloc(g, OP_ONEHOT, 1, &labels, g->loc);
   node_onehot(n)->classes = classes;

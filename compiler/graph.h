@@ -48,6 +48,7 @@ typedef enum {
   ATTR_MATMUL, /* MATMUL */
   ATTR_CONV,   /* CONV2D, CONV2D_DX, CONV2D_DW */
   ATTR_POOL,   /* MAXPOOL, MAXPOOL_DX, AVGPOOL, AVGPOOL_DX */
+  ATTR_SLICE,  /* SLICE, PAD (issue 15: indexing) */
   ATTR__COUNT
 } AttrKind;
 
@@ -78,6 +79,13 @@ typedef struct {
   int k, stride; /* k x k window, no padding */
 } PoolAttr;
 
+/* SLICE: y[i] = x[start + i step] per axis; PAD, its adjoint: y[start + i step] = x[i],
+ * `value` elsewhere. A step may be negative (a reversed axis); never 0. */
+typedef struct {
+  int64_t start[GC_MAX_RANK], step[GC_MAX_RANK];
+  double value; /* PAD only */
+} SliceAttr;
+
 typedef union {
   ConstAttr cnst;
   PowAttr powc;
@@ -87,6 +95,7 @@ typedef union {
   MatmulAttr matmul;
   ConvAttr conv;
   PoolAttr pool;
+  SliceAttr slice;
 } NodeAttr;
 
 typedef struct Node Node;
@@ -172,6 +181,10 @@ Node *g_prod(Graph *g, Node *x, unsigned axes); /* keeps dims */
 /* The index (i32) of the first maximum of x along the one axis in `axes`, kept as size 1. */
 Node *g_argmax(Graph *g, Node *x, unsigned axes);
 Node *g_onehot(Graph *g, Node *labels, int64_t classes); /* i32 [N] -> f32 [N, C] */
+/* SLICE (out of shape s: x[start + i step] per axis) and PAD (its adjoint: x placed at
+ * start + i step of a tensor of shape s filled with value). */
+Node *g_slice(Graph *g, Node *x, const int64_t *start, const int64_t *step, Shape s);
+Node *g_pad(Graph *g, Node *x, const int64_t *start, const int64_t *step, Shape s, double value);
 /* Sums x down to shape s (the adjoint of broadcasting). */
 Node *g_sum_to(Graph *g, Node *x, Shape s);
 

@@ -134,6 +134,48 @@ static void em_onehot(Lower *L, Kernel *k) {
   lw_loops_end(L, lp, n->shape);
 }
 
+/* ---------------------------------------------------------------- slice, pad (issue 15) */
+
+/* SLICE: y[i] = x[start + i step] on each axis. */
+static void em_slice(Lower *L, Kernel *k) {
+  Node *n = k->nodes[0];
+  const SliceAttr *a = node_slice(n);
+  Loop lp[GC_MAX_RANK];
+  LLVMValueRef io[GC_MAX_RANK], ii[GC_MAX_RANK];
+  lw_loops(L, lp, n->shape, io);
+  for (int i = 0; i < n->shape.rank; i++)
+    ii[i] = LLVMBuildAdd(LB, lw_ix(L, a->start[i]), LLVMBuildMul(LB, io[i], lw_ix(L, a->step[i]), ""), "");
+  lw_store(L, n, io, lw_load(L, A(n), ii, n->shape.rank));
+  lw_loops_end(L, lp, n->shape);
+}
+
+/* PAD: each result element once, branch-free: on every axis t = j - start must be a
+ * multiple of step with i = t / step inside the operand; the operand is read at the
+ * index clamped to 0 where it is not, and the fill value selected. */
+static void em_pad(Lower *L, Kernel *k) {
+  Node *n = k->nodes[0], *x = A(n);
+  const SliceAttr *a = node_slice(n);
+  Loop lp[GC_MAX_RANK];
+  LLVMValueRef io[GC_MAX_RANK], ii[GC_MAX_RANK], ok = LLVMConstInt(LLVMInt1TypeInContext(L->ctx), 1, 0);
+  lw_loops(L, lp, n->shape, io);
+  for (int d = 0; d < n->shape.rank; d++) {
+    LLVMValueRef t = LLVMBuildSub(LB, io[d], lw_ix(L, a->start[d]), ""), i = t;
+    if (a->step[d] == -1) i = LLVMBuildNeg(LB, t, "");
+    else if (a->step[d] != 1) {
+      LLVMValueRef exact = LLVMBuildICmp(LB, LLVMIntEQ, LLVMBuildSRem(LB, t, lw_ix(L, a->step[d]), ""), lw_ix(L, 0), "");
+      ok = LLVMBuildAnd(LB, ok, exact, "");
+      i = LLVMBuildSDiv(LB, t, lw_ix(L, a->step[d]), "");
+    }
+    LLVMValueRef inside = LLVMBuildICmp(LB, LLVMIntULT, i, lw_ix(L, x->shape.d[d]), "");
+    ok = LLVMBuildAnd(LB, ok, inside, "");
+    ii[d] = i;
+  }
+  for (int d = 0; d < n->shape.rank; d++) ii[d] = LLVMBuildSelect(LB, ok, ii[d], lw_ix(L, 0), "");
+  LLVMValueRef v = lw_load(L, x, ii, n->shape.rank);
+  lw_store(L, n, io, LLVMBuildSelect(LB, ok, v, lw_f32(L, a->value), "pad"));
+  lw_loops_end(L, lp, n->shape);
+}
+
 /* ---------------------------------------------------------------- the table */
 
 const EmitK gc_lower_kernel[OP__COUNT] = {
@@ -153,4 +195,6 @@ const EmitK gc_lower_kernel[OP__COUNT] = {
     /* reductions and losses (issue 15) */
     [OP_PROD] = emit_reduce,
     [OP_ARGMAX] = em_argmax,
+    [OP_SLICE] = em_slice,
+    [OP_PAD] = em_pad,
 };

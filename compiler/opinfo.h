@@ -99,5 +99,6 @@ static inline int gc_attr_tag(OpKind op, AttrKind k) {
 #define node_matmul(n) GC_ATTR_OF(n, ATTR_MATMUL, matmul)
 #define node_conv(n) GC_ATTR_OF(n, ATTR_CONV, conv)
 #define node_pool(n) GC_ATTR_OF(n, ATTR_POOL, pool)
+#define node_slice(n) GC_ATTR_OF(n, ATTR_SLICE, slice)
 
 #endif

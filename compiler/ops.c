@@ -10,6 +10,7 @@
 #include <string.h>
 #include "opinfo.h"
 #include "ops_elem.h"
+#include "ops_index.h"
 #include "ops_reduce.h"
 #include "ops_window.h"
 
@@ -480,6 +481,11 @@ const OpInfo gc_ops[OP__COUNT] = {
                   .eval1 = ev_sqrt0, .flags = OPF_STORES_ONCE},
     [OP_ARGMAX] = {.name = "argmax", .arity = 1, .cls = KERNEL, .shape = shape_argmax, .evalk = ev_argmax,
                    .attr = ATTR_REDUCE, .dtype = DTR_INDEX},
+    /* ---- indexing and assembling (issue 15; ops_index.c) ---- */
+    [OP_SLICE] = {.name = "slice", .arity = 1, .cls = KERNEL, .shape = shape_slice, .grad = grad_slice,
+                  .evalk = ev_slice, .attr = ATTR_SLICE, .flags = OPF_STORES_ONCE},
+    [OP_PAD] = {.name = "pad", .arity = 1, .cls = KERNEL, .shape = shape_pad, .grad = grad_pad, .evalk = ev_pad,
+                .attr = ATTR_SLICE, .flags = OPF_STORES_ONCE},
     /* sinks (entry.c): stored by the kernel they ride on, or a kernel of their own */
     [OP_COPY] = {.name = "copy", .arity = 1, .cls = CLS_ELEM, .shape = shape_sink, .grad = NULL, .eval1 = ev_id,
                  .dtype = DTR_COPY},

@@ -72,6 +72,9 @@
   X(PROD,      "prod",      1, REDUCE)     \
   X(SQRT0,     "sqrt0",     1, ELEM)       \
   X(ARGMAX,    "argmax",    1, KERNEL)     \
+  /* ---- indexing and assembling (issue 15) ---- */ \
+  X(SLICE,     "slice",     1, KERNEL)     \
+  X(PAD,       "pad",       1, KERNEL)     \
   X(COPY,      "copy",      1, ELEM)       \
   X(SGD,       "sgd",       2, ELEM)
 

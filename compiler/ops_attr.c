@@ -137,6 +137,37 @@ static const char *check_pool(Arena *a, const Node *n) {
   return NULL;
 }
 
+/* ---------------------------------------------------------------- SLICE (issue 15) */
+
+static void pr_slice(FILE *f, const Node *n) {
+  const SliceAttr *a = node_slice(n);
+  int r = n->shape.rank;
+  fprintf(f, " start=[");
+  for (int i = 0; i < r; i++) fprintf(f, "%s%lld", i ? "," : "", (long long)a->start[i]);
+  fprintf(f, "] step=[");
+  for (int i = 0; i < r; i++) fprintf(f, "%s%lld", i ? "," : "", (long long)a->step[i]);
+  fprintf(f, "]");
+  if (n->op == OP_PAD || a->value != 0) fprintf(f, " value=%.9g", a->value);
+}
+static bool same_slice(const Node *a, const Node *b) {
+  const SliceAttr *x = node_slice(a), *y = node_slice(b);
+  return !memcmp(x->start, y->start, sizeof x->start) && !memcmp(x->step, y->step, sizeof x->step) &&
+         bits(x->value) == bits(y->value);
+}
+static uint64_t hash_slice(const Node *n, uint64_t h) {
+  const SliceAttr *a = node_slice(n);
+  for (int i = 0; i < GC_MAX_RANK; i++) h = mix(mix(h, (uint64_t)a->start[i]), (uint64_t)a->step[i]);
+  return mix(h, bits(a->value));
+}
+/* No step of 0 (the shape rule checks the bounds); SLICE has no fill value. */
+static const char *check_slice(Arena *a, const Node *n) {
+  const SliceAttr *s = node_slice(n);
+  for (int i = 0; i < n->shape.rank; i++)
+    if (s->step[i] == 0) return arena_printf(a, "has step 0 on axis %d", i);
+  if (n->op == OP_SLICE && s->value != 0) return arena_printf(a, "is a slice with a fill value");
+  return NULL;
+}
+
 /* ---------------------------------------------------------------- the table */
 
 static bool same_none(const Node *a, const Node *b) { return (void)a, (void)b, true; }
@@ -154,4 +185,5 @@ const AttrInfo gc_attrs[ATTR__COUNT] = {
     KIND(MATMUL, matmul, NULL),
     KIND(CONV, conv, check_conv),
     KIND(POOL, pool, check_pool),
+    KIND(SLICE, slice, check_slice),
 };

@@ -252,3 +252,35 @@ int arg_sizes(const ArgReader *r, const Expr *l, int max_rank, int64_t *s, int *
   }
   return l->nargs;
 }
+
+/* ---------------------------------------------------------------- indexing (issue 15) */
+
+int64_t arg_int(const ArgReader *r, const Expr *e, const char *what) {
+  double v;
+  if (!r->number(r->ctx, e, &v) || v != floor(v) || fabs(v) > 2147483647.0)
+    diag_error(r->d, e->loc, "%s must be an integer", what);
+  return (int64_t)v;
+}
+
+int arg_ints(const ArgReader *r, const Expr *e, int max, int64_t *v, const char *what) {
+  if (e->kind != EX_LIST || e->nargs > max)
+    diag_error(r->d, e->loc, "%s must be a list of at most %d integers, e.g. [1, 1]", what, max);
+  for (int i = 0; i < e->nargs; i++) v[i] = arg_int(r, e->args[i], what);
+  return e->nargs;
+}
+
+const Expr *arg_tensor_list(const ArgReader *r, const Expr *call, const Expr *e) {
+  if (e->kind != EX_LIST)
+    diag_error(r->d, e->loc, "'%s' takes a list of tensors in brackets, e.g. %s([a, b], axis=1)", call->name,
+               call->name);
+  if (e->nargs == 0) diag_error(r->d, e->loc, "'%s' needs at least one tensor in its list", call->name);
+  return e;
+}
+
+int arg_new_axis(const ArgReader *r, const Expr *e, int rank) {
+  int64_t v = arg_int(r, e, "an axis");
+  if (v < -rank - 1 || v > rank)
+    diag_error(r->d, e->loc, "axis %lld is out of range for a result of rank %d (from %d to %d)", (long long)v,
+               rank + 1, -rank - 1, rank);
+  return v < 0 ? (int)v + rank + 1 : (int)v;
+}

@@ -58,6 +58,16 @@
   X(SMOOTH_L1_LOSS,  "smooth_l1_loss",  2, "pred", "target", "reduction", "beta") \
   X(HUBER_LOSS,      "huber_loss",      2, "pred", "target", "reduction", "delta") \
   X(KL_DIV,          "kl_div",          2, "input", "target", "reduction", "log_target") \
+  /* ---- indexing and assembling (issue 15) ---- */                        \
+  X(CONCAT,          "concat",          1, "tensors", "axis")              \
+  X(CAT,             "cat",             1, "tensors", "axis")              \
+  X(STACK,           "stack",           1, "tensors", "axis")              \
+  X(NARROW,          "narrow",          4, "x", "axis", "start", "length") \
+  X(SQUEEZE,         "squeeze",         1, "x", "axis")                    \
+  X(UNSQUEEZE,       "unsqueeze",       2, "x", "axis")                    \
+  X(EXPAND,          "expand",          2, "x", "shape")                   \
+  X(REPEAT,          "repeat",          2, "x", "reps")                    \
+  X(PAD,             "pad",             2, "x", "pads", "value")              \
   /* ---- comparisons and elementwise (issue 15): builtins_elem.c ---- */  \
   X(WHERE,           "where",           3, "condition", "x", "y")          \
   X(CLAMP,           "clamp",           1, "x", "min", "max")              \
@@ -139,5 +149,16 @@ void arg_perm(const ArgReader *r, const Expr *call, const Expr *e, int rank, int
 /* reshape's list of sizes into s (at most max_rank; one -1 allowed, at *infer, else
  * -1), with the product of the known ones in *known; returns the rank. */
 int arg_sizes(const ArgReader *r, const Expr *l, int max_rank, int64_t *s, int *infer, int64_t *known);
+
+/* ---- indexing and assembling (issue 15) ---- */
+/* An integer constant (of any sign); `what` names it in the message. */
+int64_t arg_int(const ArgReader *r, const Expr *e, const char *what);
+/* A list of at most max integers into v; returns the count. */
+int arg_ints(const ArgReader *r, const Expr *e, int max, int64_t *v, const char *what);
+/* concat/stack's first argument: a list of at least one tensor, e.g. [a, b]; returns
+ * the list (the front end evaluates each element). */
+const Expr *arg_tensor_list(const ArgReader *r, const Expr *call, const Expr *e);
+/* An axis of a result of rank `rank` + 1 (unsqueeze, stack: -rank-1 .. rank). */
+int arg_new_axis(const ArgReader *r, const Expr *e, int rank);
 
 #endif

@@ -101,6 +101,11 @@ Tensor *tp_empty_i32(Tape *T, int rank, const int64_t *shape) {
   return track(T, t);
 }
 
+void *tp_scratch(Tape *T, size_t bytes) {
+  int64_t n = (int64_t)((bytes + sizeof(float) - 1) / sizeof(float));
+  return new_tensor(T, 1, &n, false)->data; /* malloc'd: aligned for any type */
+}
+
 Tensor *tp_scalar(Tape *T, double v) {
   Tensor *t = new_tensor(T, 0, NULL, false);
   t->data[0] = (float)v;

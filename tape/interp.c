@@ -288,6 +288,16 @@ static Tensor *apply(tape_model *m, CallId fn, Expr *call, Expr **p) {
     return loss(m, L_SMOOTH_L1, p, arg_range(&reader(m), p[3], 1, 0, false, INFINITY, "beta"), name);
   case CALL_HUBER_LOSS: return loss(m, L_HUBER, p, arg_range(&reader(m), p[3], 1, 0, true, INFINITY, "delta"), name);
   case CALL_KL_DIV: return loss(m, flag(m, p[3], false) ? L_KL_LOG : L_KL, p, 0, name);
+  /* ---- indexing and assembling (issue 15; interp_index.c) ---- */
+  case CALL_CONCAT:
+  case CALL_CAT:
+  case CALL_STACK:
+  case CALL_NARROW:
+  case CALL_SQUEEZE:
+  case CALL_UNSQUEEZE:
+  case CALL_EXPAND:
+  case CALL_REPEAT:
+  case CALL_PAD: return tm_index_call(m, fn, call, p);
   case CALL_WHERE: case CALL_CLAMP: case CALL_RELU6: case CALL_HARDTANH: case CALL_HARDSIGMOID:
   case CALL_HARDSWISH: case CALL_ELU: case CALL_SELU: case CALL_CELU: case CALL_PRELU: case CALL_SOFTSIGN:
   case CALL_SIN: case CALL_COS: case CALL_SQUARE: case CALL_RSQRT: case CALL_RECIPROCAL: case CALL_ERF:

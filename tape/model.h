@@ -10,6 +10,7 @@
 #include "ast.h"
 #include "gradc/tape.h"
 #include "tape_internal.h"
+#include "signature.h"
 
 typedef enum { SYM_SIZE, SYM_VALUE } SymKind;
 
@@ -61,5 +62,7 @@ Sym *tm_lookup(tape_model *m, const char *name);       /* visible before m->cur_
 _Noreturn void tm_unknown(tape_model *m, SrcLoc loc, const char *what, const char *name);
 bool tm_number(tape_model *m, const Expr *e, double *out); /* literal, -literal, or a size */
 Tensor *tm_eval(tape_model *m, Expr *e);
+/* The indexing and assembling operators (interp_index.c; issue 15). */
+Tensor *tm_index_call(tape_model *m, CallId fn, Expr *call, Expr **p);
 
 #endif

@@ -71,6 +71,8 @@ void *tp_calloc(Tape *T, size_t bytes);
 /* A new f32 tensor of the given shape; data uninitialised (torch.empty) or zeroed. */
 Tensor *tp_empty(Tape *T, int rank, const int64_t *shape);
 Tensor *tp_zeros(Tape *T, int rank, const int64_t *shape);
+/* Scratch memory for this run, freed with the run's tensors (tp_reset). */
+void *tp_scratch(Tape *T, size_t bytes);
 Tensor *tp_scalar(Tape *T, double v); /* a wrapped Python number: 0-d, no gradient */
 Tensor *tp_empty_i32(Tape *T, int rank, const int64_t *shape); /* an int32 tensor (indices) */
 Tensor *tp_view(Tape *T, Tensor *x, int rank, const int64_t *shape); /* shares x's data */
@@ -145,6 +147,13 @@ Tensor *op_loss(Tape *T, LossKind kind, Tensor *a, Tensor *b, Reduction red, dou
 /* labels: i32 [N], or f32 probabilities [N, C]; weight: f32 [C] or NULL; e: label smoothing. */
 Tensor *op_cross_entropy(Tape *T, Tensor *logits, Tensor *labels, Tensor *weight, Reduction red, double e);
 Tensor *op_nll_loss(Tape *T, Tensor *logp, Tensor *labels, Tensor *weight, Reduction red);
+
+/* ---- ops_index.c (issue 15) ---- */
+/* out (rank, shape) at (j0, j1..) = x at (maps[0][j0], maps[1][j1]..), fill where one
+ * is -1; x has the result's rank. */
+Tensor *op_axis_map(Tape *T, const char *name, Tensor *x, int rank, const int64_t *shape, int64_t *const *maps,
+                    double fill);
+Tensor *op_concat2(Tape *T, Tensor *a, Tensor *b, int axis); /* torch.cat([a, b], axis) */
 
 /* ---- ops_elem.c: comparisons and elementwise (issue 15) ---- */
 typedef enum {

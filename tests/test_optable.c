@@ -129,6 +129,9 @@ static void c_conv_stride(NodeAttr *a) { a->conv.stride = 2; }
 static void c_pad(NodeAttr *a) { a->conv.pad = 1; }
 static void c_k(NodeAttr *a) { a->pool.k = 3; }
 static void c_pool_stride(NodeAttr *a) { a->pool.stride = 2; }
+static void c_start(NodeAttr *a) { a->slice.start[1] = 1; }
+static void c_step(NodeAttr *a) { a->slice.step[0] = 2; }
+static void c_fill(NodeAttr *a) { a->slice.value = 3; }
 
 static const struct {
   NodeAttr sample;
@@ -142,6 +145,7 @@ static const struct {
     [ATTR_MATMUL] = {{.matmul = {false, false}}, {c_ta, c_tb}},
     [ATTR_CONV] = {{.conv = {1, 0}}, {c_conv_stride, c_pad}},
     [ATTR_POOL] = {{.pool = {2, 1}}, {c_k, c_pool_stride}},
+    [ATTR_SLICE] = {{.slice = {{0, 0}, {1, 1}, 0}}, {c_start, c_step, c_fill}},
 };
 
 static void printout(const OpInfo *o, const Node *n, char *buf, size_t len) {

@@ -430,6 +430,16 @@ Test(tape_api, bad_models_are_rejected_with_a_message) {
        "did you mean \"mean\"?"},
       {"model m\ninput x : f32[2, 3]\ninput l : i32[2]\ny = cross_entropy(x, l, weight=x)\noutput y\n",
        "class weight must be f32 [3]"},
+      /* ---- indexing and assembling (issue 15) ---- */
+      {"model m\ninput a : f32[2, 3]\ninput b : f32[3, 3]\ny = concat([a, b], axis=1)\noutput y\n", "tensor 2"},
+      {"model m\ninput a : f32[2, 3]\ny = cat(a)\noutput y\n", "list of tensors"},
+      {"model m\ninput a : f32[2, 3]\ninput b : f32[2, 4]\ny = stack([a, b])\noutput y\n", "[2, 4]"},
+      {"model m\ninput a : f32[2, 5]\ny = narrow(a, 1, 3, 4)\noutput y\n", "does not fit"},
+      {"model m\ninput a : f32[2, 5]\ny = unsqueeze(a, 4)\noutput y\n", "out of range"},
+      {"model m\ninput a : f32[3, 2]\ny = expand(a, [3, 4])\noutput y\n", "expand"},
+      {"model m\ninput a : f32[3, 2]\ny = repeat(a, [2])\noutput y\n", "repeat"},
+      {"model m\ninput a : f32[3, 2]\ny = pad(a, [1, 2, 3])\noutput y\n", "pairs"},
+      {"model m\ninput a : f32[3, 2]\ny = pad(a, [-1, -1])\noutput y\n", "leave nothing"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char err[4096] = "";

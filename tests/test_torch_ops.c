@@ -36,7 +36,8 @@ char *mkdtemp(char *tmpl); /* POSIX.1-2008; the tests build with -std=c11 */
 #define DEFAULT_REL 1e-4
 
 static const char *const families[] = {"elementwise", "matmul",    "shape",      "reduce",   "nn",
-                                       "losses",      "composite", "reductions", "criteria", "pointwise"};
+                                       "losses",      "composite", "reductions", "criteria", "pointwise",
+                                       "index" /* issue 15: indexing and assembling */};
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))
 
 /* ---------------------------------------------------------------- helpers */
@@ -279,6 +280,7 @@ FAMILY(losses)
 FAMILY(composite)
 FAMILY(reductions)
 FAMILY(criteria)
+FAMILY(index)
 FAMILY(pointwise)
 
 /* Every fixture file is one of the families above (a new file needs a FAMILY line). */

@@ -53,6 +53,10 @@ FORMATS_ALLOWED = {"include/gradc/descriptor.h"}
 # Files whose module is not their own name: a header that declares what another file
 # defines belongs to that file's module.
 MODULE_OF = {
+    # The builders of the language's operators, one module split by family for size:
+    # builtins.c's table lists the indexing builders that builtins_index.c defines.
+    "compiler/builtins_index.h": "compiler/builtins",
+    "compiler/builtins_index.c": "compiler/builtins",
     # The IR: graph.h's Node and Graph, the list of primitives (ops.h) and the op table's
     # interface (opinfo.h: the row type and the extern table gc_ops). graph_node (graph.c)
     # runs a new node's dtype and shape rules through that interface; the rows, with the

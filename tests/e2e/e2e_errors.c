@@ -61,6 +61,15 @@ static bad_case cases[] = {
     {"ce_not_2d.grad", 5, 5, {"cross_entropy", "[2, 3, 4]"}},
     {"transpose_perm.grad", 4, 23, {"perm", "2 axes"}},
     {"matmul_4d.grad", 5, 7, {"[2, 2, 2, 2]", "3-D"}},
+    /* ---- indexing and assembling (issue 15) ---- */
+    {"concat_mismatch.grad", 5, 16, {"'concat'", "tensor 2", "[3, 3]"}},
+    {"cat_not_list.grad", 4, 9, {"list of tensors", "cat([a, b], axis=1)"}},
+    {"stack_shapes.grad", 5, 15, {"'stack'", "[2, 4]", "equal shapes"}},
+    {"narrow_range.grad", 4, 21, {"length 4", "size 5"}},
+    {"unsqueeze_axis.grad", 4, 18, {"axis 4", "rank 3"}},
+    {"expand_size.grad", 4, 19, {"expand", "size 4", "[3, 2]"}},
+    {"repeat_few.grad", 4, 15, {"repeat", "1 repeats", "2 axes"}},
+    {"pad_odd.grad", 4, 12, {"pairs", "3 values"}},
     /* 3-D batches broadcast as torch.matmul's (1 against B); others are refused, saying so */
     {"matmul_batch.grad", 5, 7, {"[2, 3, 4] and [3, 4, 5]", "batch sizes 2 and 3 do not broadcast"}},
     {"matmul_3d_inner.grad", 6, 7, {"[2, 3, 4] and [5, 6]", "inner dimensions 4 and 5"}},

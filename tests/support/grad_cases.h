@@ -306,6 +306,17 @@ static Case cases[] = {
     {"ce_sum", D_WIDE, 4, 0,
      "model t\ninput lab : i32[5]\nparam a : f32[5,4] = randn\nloss = cross_entropy(a, lab, reduction=\"sum\")\n"
      "minimize loss\n"},
+    /* ---- indexing and assembling (issue 15) */
+    {"concat_axis1", D_ANY, 0, 0, EW("[2,7]", P("a", "[2,3]") P("b", "[2,4]"), "concat([a * a, b], axis=1)")},
+    {"cat_three_axis0", D_ANY, 0, 0, EW("[6,3]", P("a", "[1,3]") P("b", "[2,3]") P("c", "[3,3]"), "cat([a, tanh(b), c])")},
+    {"cat_neg_axis_3d", D_ANY, 0, 0, EW("[2,3,5]", P("a", "[2,3,2]") P("b", "[2,3,3]"), "cat([a, b * narrow(a, 2, 0, 1)], axis=-1)")},
+    {"stack_axis1", D_ANY, 0, 0, EW("[3,2,4]", P("a", "[3,4]") P("b", "[3,4]"), "stack([a, b * b], axis=1)")},
+    {"narrow_neg", D_ANY, 0, 0, EW("[2,3]", P("a", "[2,6]"), "narrow(a * a, 1, -4, 3)")},
+    {"squeeze_unsqueeze", D_ANY, 0, 0, EW("[3,1,4]", P("a", "[1,3,4]"), "unsqueeze(squeeze(a * a), 1)")},
+    {"expand_lead", D_ANY, 0, 0, EW("[2,3,4]", P("a", "[3,1]"), "expand(a * a, [2, -1, 4])")},
+    {"repeat_2d", D_ANY, 0, 0, EW("[2,6,4]", P("a", "[3,2]"), "repeat(tanh(a), [2, 2, 2])")},
+    {"pad_constant", D_ANY, 0, 0, EW("[2,4,7]", P("a", "[2,3,4]"), "pad(a * a, [1, 2, 0, 1], value=0.5)")},
+    {"pad_crop", D_ANY, 0, 0, EW("[3,3]", P("a", "[3,5]"), "pad(a, [-1, -1])")},
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 

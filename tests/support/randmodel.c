@@ -397,6 +397,57 @@ static RVal *gen_window(Gen *g) {
   return stmt(g, s, a->mag, tmpl, a, NULL);
 }
 
+/* ---- indexing and assembling (issue 15): concat/stack with a new leaf or itself,
+ * narrow, constant pad of the last axis, repeat, unsqueeze then squeeze. */
+static RVal *gen_index(Gen *g) {
+  RVal *a = operand(g), *b = NULL;
+  int r = a->s.rank;
+  if (r == 0) return NULL;
+  RShape s = a->s;
+  char tmpl[128];
+  int ax = pick(g, r), form = pick(g, 6);
+  if (form == 0) { /* concat with a new leaf of another size along ax, or with itself */
+    RShape bs = a->s;
+    bs.d[ax] = 1 + pick(g, 3);
+    b = chance(g, 0.3) ? a : leaf(g, bs, chance(g, 0.5));
+    s.d[ax] += b->s.d[ax];
+    snprintf(tmpl, sizeof tmpl, "%s([A, B], axis=%d)", chance(g, 0.5) ? "concat" : "cat", chance(g, 0.5) ? ax - r : ax);
+    return stmt(g, s, fmax(a->mag, b->mag), tmpl, a, b);
+  }
+  if (form == 1 && r < 4) { /* stack with itself */
+    int at = pick(g, r + 1);
+    for (int d = r; d > at; d--) s.d[d] = s.d[d - 1];
+    s.d[at] = 2, s.rank++;
+    snprintf(tmpl, sizeof tmpl, "stack([A, A * 0.5], axis=%d)", at);
+    return stmt(g, s, a->mag, tmpl, a, NULL);
+  }
+  if (form == 2) { /* narrow */
+    int len = 1 + pick(g, s.d[ax]), start = pick(g, s.d[ax] - len + 1);
+    s.d[ax] = len;
+    snprintf(tmpl, sizeof tmpl, "narrow(A, %d, %d, %d)", ax, start, len);
+    return stmt(g, s, a->mag, tmpl, a, NULL);
+  }
+  if (form == 3) { /* constant pad of the last axis */
+    int lo = pick(g, 3), hi = pick(g, 3);
+    s.d[r - 1] += lo + hi;
+    snprintf(tmpl, sizeof tmpl, "pad(A, [%d, %d], value=0.25)", lo, hi);
+    return stmt(g, s, a->mag + 0.25, tmpl, a, NULL);
+  }
+  if (form == 4) { /* repeat */
+    snprintf(tmpl, sizeof tmpl, "repeat(A, [");
+    for (int d = 0; d < r; d++) {
+      int k = 1 + pick(g, 2);
+      s.d[d] *= k;
+      append(tmpl, sizeof tmpl, "%s%d", d ? ", " : "", k);
+    }
+    append(tmpl, sizeof tmpl, "])");
+    return stmt(g, s, a->mag, tmpl, a, NULL);
+  }
+  if (r >= 4) return NULL;
+  snprintf(tmpl, sizeof tmpl, "squeeze(unsqueeze(A, %d), %d) * 2", ax, ax);
+  return stmt(g, s, 2 * a->mag, tmpl, a, NULL);
+}
+
 /* One term of the loss, from value a. */
 static void loss_term(Gen *g, RVal *a, char *loss, size_t size) {
   char t[256];
@@ -472,7 +523,8 @@ void rm_generate(uint64_t seed, char *buf, size_t size) {
   for (int n = 1 + pick(g, 3), i = 0; i < n; i++) leaf(g, random_shape(g), i == 0 || chance(g, 0.5));
   static RVal *(*const gens[])(Gen *) = {gen_unary,     gen_unary,  gen_unary,  gen_binary,  gen_binary, gen_binary, gen_reduce,
                                          gen_reduce,    gen_reshape, gen_transpose, gen_matmul, gen_softmax, gen_window,
-                                         gen_window,    gen_stats,   gen_elem};
+                                         gen_window,    gen_stats,   gen_index,
+                                         gen_elem};
   int want = 3 + pick(g, 8), made = 0;
   for (int tries = 0; made < want && tries < 100 && g->nv < RM_MAXV - 8; tries++)
     made += gens[pick(g, sizeof gens / sizeof gens[0])](g) != NULL;

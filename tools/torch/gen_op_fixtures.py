@@ -548,6 +548,34 @@ ew(N, "tie_max_pool_k3_s2", [("x", lambda: T([[[[float(v) for v in row] for row 
 ew(N, "tie_max_pool_const", [("x", lambda: torch.full((1, 2, 4, 4), 0.5))], "max_pool2d(x, 2)",
    lambda e: F.max_pool2d(e["x"], 2), note="every window all tied")
 
+# ---- indexing and assembling (issue 15): concat/cat, stack, narrow, squeeze/unsqueeze, expand, repeat, pad
+I = "index"
+ew(I, "cat_axis1", [("a", lambda: ANY(2, 3)), ("b", lambda: ANY(2, 4))], "concat([a, b * b], axis=1)",
+   lambda e: torch.cat([e["a"], e["b"] * e["b"]], dim=1))
+ew(I, "cat_three_default_axis", [("a", lambda: ANY(1, 3)), ("b", lambda: ANY(2, 3)), ("c", lambda: ANY(3, 3))],
+   "cat([a, b, c * a])", lambda e: torch.cat([e["a"], e["b"], e["c"] * e["a"]]))
+ew(I, "cat_same_twice", [("a", lambda: ANY(2, 2, 3))], "cat([a, a], axis=-2)", lambda e: torch.cat([e["a"], e["a"]], -2),
+   note="one tensor twice: its gradient is the sum of both blocks")
+ew(I, "stack_axis0", [("a", lambda: ANY(3, 4)), ("b", lambda: ANY(3, 4))], "stack([a, tanh(b)])",
+   lambda e: torch.stack([e["a"], torch.tanh(e["b"])]))
+ew(I, "stack_last_axis", [("a", lambda: ANY(2, 3)), ("b", lambda: ANY(2, 3))], "stack([a, b], axis=-1)",
+   lambda e: torch.stack([e["a"], e["b"]], -1))
+ew(I, "narrow_mid", [("a", lambda: ANY(3, 6))], "narrow(a, 1, 2, 3) * 2", lambda e: torch.narrow(e["a"], 1, 2, 3) * 2)
+ew(I, "narrow_negative_start", [("a", lambda: ANY(5, 2))], "narrow(a, 0, -3, 2)", lambda e: torch.narrow(e["a"], 0, -3, 2))
+ew(I, "squeeze_all", [("a", lambda: ANY(1, 3, 1, 2))], "squeeze(a)", lambda e: torch.squeeze(e["a"]))
+ew(I, "squeeze_axis_not_one", [("a", lambda: ANY(3, 1, 2))], "squeeze(a, 0) + unsqueeze(squeeze(a, axis=1), 1)",
+   lambda e: torch.squeeze(e["a"], 0) + torch.squeeze(e["a"], 1).unsqueeze(1), note="an axis of size 3 is left, as torch")
+ew(I, "unsqueeze_neg", [("a", lambda: ANY(3, 3))], "unsqueeze(a, -1) * unsqueeze(a, 0)",
+   lambda e: torch.unsqueeze(e["a"], -1) * torch.unsqueeze(e["a"], 0))
+ew(I, "expand_new_axes", [("a", lambda: ANY(3, 1))], "expand(a, [2, -1, 4])", lambda e: e["a"].expand(2, -1, 4))
+ew(I, "repeat_tile", [("a", lambda: ANY(2, 3))], "repeat(a, [2, 1, 3])", lambda e: e["a"].repeat(2, 1, 3))
+ew(I, "repeat_ones", [("a", lambda: ANY(4))], "repeat(a, [1])", lambda e: e["a"].repeat(1))
+ew(I, "pad_last_two", [("a", lambda: ANY(2, 3, 4))], "pad(a, [1, 2, 0, 1])", lambda e: F.pad(e["a"], (1, 2, 0, 1)))
+ew(I, "pad_value", [("a", lambda: ANY(1, 2, 3, 3))], "pad(a, [2, 2, 2, 2], value=-1.5)",
+   lambda e: F.pad(e["a"], (2, 2, 2, 2), value=-1.5))
+ew(I, "pad_negative_crops", [("a", lambda: ANY(3, 6))], "pad(a, [-2, 1, 1, -1])",
+   lambda e: F.pad(e["a"], (-2, 1, 1, -1)), note="negative pads crop, as F.pad")
+
 # ---- losses (mean reduction, as torch's default)
 L = "losses"
 
