@@ -30,9 +30,6 @@ static double num(const BuildCtx *B, Expr *e, double def) { return arg_num(&read
 static bool flag(const BuildCtx *B, Expr *e, bool def) { return arg_flag(&reader(B), e, def); }
 static int axis_of(const BuildCtx *B, Expr *e, int rank) { return arg_axis(&reader(B), e, rank); }
 static unsigned axes_of(const BuildCtx *B, Expr *e, int rank) { return arg_axes(&reader(B), e, rank); }
-static int pos_int(const BuildCtx *B, Expr *e, int def, int min, const char *what) {
-  return arg_pos_int(&reader(B), e, def, min, what);
-}
 
 static Shape drop_axes(Shape s, unsigned axes) {
   Shape o = {0, {0}};
@@ -153,30 +150,6 @@ static Node *b_flatten(const BuildCtx *B, Expr *c, Expr **p) {
 }
 
 
-/* conv2d(x, w, b?, stride=1, padding=0): NCHW input, OIHW weight, bias [O]. */
-static Node *b_conv2d(const BuildCtx *B, Expr *c, Expr **p) {
-  (void)c;
-  Graph *g = B->g;
-  Node *x = arg(B, p[0]), *w = arg(B, p[1]);
-  int s = pos_int(B, p[3], 1, 1, "stride"), pad = pos_int(B, p[4], 0, 0, "padding");
-  Node *y = g_conv(g, OP_CONV2D, x, w, s, pad, shape_scalar());
-  if (!p[2]) return y;
-  Node *b = arg(B, p[2]);
-  if (b->shape.rank != 1 || b->shape.d[0] != w->shape.d[0])
-    diag_error(B->d, p[2]->loc, "conv2d bias must be [%lld] for weight %s, got %s",
-               (long long)w->shape.d[0], shape_str(g->arena, w->shape), shape_str(g->arena, b->shape));
-  return g_binary(g, OP_ADD, y, g_reshape(g, b, (Shape){3, {b->shape.d[0], 1, 1}}));
-}
-
-static Node *pool(const BuildCtx *B, Expr **p, OpKind op) {
-  Node *x = arg(B, p[0]);
-  int k = pos_int(B, p[1], 1, 1, "the window size");
-  int s = pos_int(B, p[2], k, 1, "stride");
-  return g_pool(B->g, op, x, NULL, k, s, shape_scalar());
-}
-static Node *b_max_pool2d(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, pool(B, p, OP_MAXPOOL); }
-static Node *b_avg_pool2d(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, pool(B, p, OP_AVGPOOL); }
-
 /* ---------------------------------------------------------------- for the family files */
 
 Node *bi_arg(const BuildCtx *B, Expr *e) { return arg(B, e); }
@@ -230,6 +203,11 @@ static BuildFn *const builders[CALL__COUNT] = {
     [CALL_SMOOTH_L1_LOSS] = b_smooth_l1_loss,
     [CALL_HUBER_LOSS] = b_huber_loss,
     [CALL_KL_DIV] = b_kl_div,
+    /* ---- convolution and pooling (issue 15): builtins_window.c ---- */
+    [CALL_CONV1D] = b_conv1d,
+    [CALL_CONV_TRANSPOSE2D] = b_conv_transpose2d,
+    [CALL_GLOBAL_AVG_POOL] = b_global_avg_pool,
+    [CALL_ADAPTIVE_AVG_POOL2D] = b_adaptive_avg_pool2d,
     /* ---- indexing and assembling (issue 15; builtins_index.c) ---- */
     [CALL_CONCAT] = b_concat,
     [CALL_CAT] = b_concat,

@@ -37,6 +37,14 @@ Node *builtin_matmul(Graph *g, Node *a, Node *b);
 /* Whether every operator of signature.h has a builder (test_parse.c checks it). */
 bool builtin_complete(void);
 
+/* ---- convolution and pooling (issue 15): the builders of builtins_window.c ---- */
+Node *b_conv2d(const BuildCtx *B, Expr *call, Expr **p);
+Node *b_conv1d(const BuildCtx *B, Expr *call, Expr **p);
+Node *b_conv_transpose2d(const BuildCtx *B, Expr *call, Expr **p);
+Node *b_max_pool2d(const BuildCtx *B, Expr *call, Expr **p);
+Node *b_avg_pool2d(const BuildCtx *B, Expr *call, Expr **p);
+Node *b_global_avg_pool(const BuildCtx *B, Expr *call, Expr **p);
+Node *b_adaptive_avg_pool2d(const BuildCtx *B, Expr *call, Expr **p);
 /* ---- comparisons and elementwise (issue 15): the builders of builtins_elem.c ---- */
 Node *b_where(const BuildCtx *B, Expr *call, Expr **p);
 Node *b_clamp(const BuildCtx *B, Expr *call, Expr **p);

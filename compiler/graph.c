@@ -104,16 +104,16 @@ Node *g_matmul(Graph *g, Node *a, Node *b, bool ta, bool tb) {
   return node_finish(g, n);
 }
 
-Node *g_conv(Graph *g, OpKind op, Node *a, Node *b, int stride, int pad, Shape shape) {
+Node *g_conv(Graph *g, OpKind op, Node *a, Node *b, const ConvAttr *c, Shape shape) {
   Node *in[2] = {a, b};
   Node *n = node_alloc(g, op, 2, in, g->loc);
-  node_conv(n)->stride = stride, node_conv(n)->pad = pad, n->shape = shape;
+  *node_conv(n) = *c, n->shape = shape;
   return node_finish(g, n);
 }
-Node *g_pool(Graph *g, OpKind op, Node *a, Node *b, int k, int stride, Shape shape) {
+Node *g_pool(Graph *g, OpKind op, Node *a, Node *b, const PoolAttr *p, Shape shape) {
   Node *in[2] = {a, b};
   Node *n = node_alloc(g, op, b ? 2 : 1, in, g->loc);
-  node_pool(n)->k = k, node_pool(n)->stride = stride, n->shape = shape;
+  *node_pool(n) = *p, n->shape = shape;
   return node_finish(g, n);
 }
 

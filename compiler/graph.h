@@ -72,11 +72,15 @@ typedef struct {
 typedef struct {
   bool ta, tb; /* operand A / B stored transposed */
 } MatmulAttr;
+/* Per spatial axis (0 rows, 1 columns): the kernel's size is the weight's; window
+ * element k of output position o reads input o * stride - lo + k * dil, zero outside
+ * (lo padding before, hi after: torch's padding="same" pads more after). Input channel
+ * group g = o / (O / groups) reads channels g * C/groups ... of the input. */
 typedef struct {
-  int stride, pad; /* the kernel's size is the weight's */
+  int stride[2], dil[2], lo[2], hi[2], groups;
 } ConvAttr;
 typedef struct {
-  int k, stride; /* k x k window, no padding */
+  int k[2], stride[2], pad[2]; /* window, stride, padding on both sides (never a winner of max) */
 } PoolAttr;
 
 /* SLICE: y[i] = x[start + i step] per axis; PAD, its adjoint: y[start + i step] = x[i],
@@ -173,8 +177,8 @@ Node *g_matmul(Graph *g, Node *a, Node *b, bool ta, bool tb);
 /* Windowed ops: op is CONV2D or one of its gradients (operands a, b), or MAXPOOL /
  * AVGPOOL or one of their gradients (b NULL for a unary one); `shape` is the result's
  * shape for the gradient ops (that of the forward operand), else unused. */
-Node *g_conv(Graph *g, OpKind op, Node *a, Node *b, int stride, int pad, Shape shape);
-Node *g_pool(Graph *g, OpKind op, Node *a, Node *b, int k, int stride, Shape shape);
+Node *g_conv(Graph *g, OpKind op, Node *a, Node *b, const ConvAttr *c, Shape shape);
+Node *g_pool(Graph *g, OpKind op, Node *a, Node *b, const PoolAttr *p, Shape shape);
 /* 1 at the first maximum of x along the one axis in `axes`, 0 elsewhere (x's shape). */
 Node *g_argmax_mask(Graph *g, Node *x, unsigned axes);
 Node *g_prod(Graph *g, Node *x, unsigned axes); /* keeps dims */

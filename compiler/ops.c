@@ -462,7 +462,7 @@ const OpInfo gc_ops[OP__COUNT] = {
                         .evalk = ev_argmax_mask, .attr = ATTR_REDUCE},
     [OP_CONV2D] = {.name = "conv2d", .arity = 2, .cls = KERNEL, .shape = shape_conv2d, .grad = grad_conv2d,
                    .evalk = ev_conv2d, .attr = ATTR_CONV, .flags = OPF_STORES_ONCE, .flops = flops_conv},
-    [OP_CONV2D_DX] = {.name = "conv2d_dx", .arity = 2, .cls = KERNEL, .shape = shape_preset4,
+    [OP_CONV2D_DX] = {.name = "conv2d_dx", .arity = 2, .cls = KERNEL, .shape = shape_preset4, .grad = grad_conv2d_dx,
                       .evalk = ev_conv2d_dx, .attr = ATTR_CONV, .flops = flops_conv},
     [OP_CONV2D_DW] = {.name = "conv2d_dw", .arity = 2, .cls = KERNEL, .shape = shape_preset4,
                       .evalk = ev_conv2d_dw, .attr = ATTR_CONV, .flags = OPF_STORES_ONCE, .flops = flops_conv},

@@ -108,32 +108,51 @@ static uint64_t hash_matmul(const Node *n, uint64_t h) {
 
 /* ---------------------------------------------------------------- CONV, POOL */
 
+/* The attributes as arrays of ints, for comparing and hashing field by field. */
+#define CONV_INTS (sizeof(ConvAttr) / sizeof(int))
+#define POOL_INTS (sizeof(PoolAttr) / sizeof(int))
+static bool same_ints(const int *a, const int *b, size_t n) { return !memcmp(a, b, n * sizeof *a); }
+static uint64_t hash_ints(const int *a, size_t n, uint64_t h) {
+  for (size_t i = 0; i < n; i++) h = mix(h, (uint64_t)(uint32_t)a[i]);
+  return h;
+}
+
 static void pr_conv(FILE *f, const Node *n) {
-  fprintf(f, " stride=%d", node_conv(n)->stride);
-  if (node_conv(n)->pad) fprintf(f, " pad=%d", node_conv(n)->pad);
+  const ConvAttr *c = node_conv(n);
+  fprintf(f, " stride=%d,%d", c->stride[0], c->stride[1]);
+  if (c->lo[0] || c->lo[1] || c->hi[0] || c->hi[1]) fprintf(f, " pad=%d:%d,%d:%d", c->lo[0], c->hi[0], c->lo[1], c->hi[1]);
+  if (c->dil[0] != 1 || c->dil[1] != 1) fprintf(f, " dilation=%d,%d", c->dil[0], c->dil[1]);
+  if (c->groups != 1) fprintf(f, " groups=%d", c->groups);
 }
 static bool same_conv(const Node *a, const Node *b) {
-  return node_conv(a)->stride == node_conv(b)->stride && node_conv(a)->pad == node_conv(b)->pad;
+  return same_ints(&node_conv(a)->stride[0], &node_conv(b)->stride[0], CONV_INTS);
 }
-static uint64_t hash_conv(const Node *n, uint64_t h) {
-  return mix(mix(h, (uint64_t)node_conv(n)->stride), (uint64_t)node_conv(n)->pad);
-}
+static uint64_t hash_conv(const Node *n, uint64_t h) { return hash_ints(&node_conv(n)->stride[0], CONV_INTS, h); }
 static const char *check_conv(Arena *a, const Node *n) {
   const ConvAttr *c = node_conv(n);
-  if (c->stride < 1 || c->pad < 0) return arena_printf(a, "has stride %d and padding %d", c->stride, c->pad);
+  for (int i = 0; i < 2; i++)
+    if (c->stride[i] < 1 || c->dil[i] < 1 || c->lo[i] < 0 || c->hi[i] < 0)
+      return arena_printf(a, "has stride %d, dilation %d and padding %d:%d on axis %d", c->stride[i], c->dil[i],
+                          c->lo[i], c->hi[i], i);
+  if (c->groups < 1) return arena_printf(a, "has %d groups", c->groups);
   return NULL;
 }
 
-static void pr_pool(FILE *f, const Node *n) { fprintf(f, " k=%d stride=%d", node_pool(n)->k, node_pool(n)->stride); }
+static void pr_pool(FILE *f, const Node *n) {
+  const PoolAttr *p = node_pool(n);
+  fprintf(f, " k=%d,%d stride=%d,%d", p->k[0], p->k[1], p->stride[0], p->stride[1]);
+  if (p->pad[0] || p->pad[1]) fprintf(f, " pad=%d,%d", p->pad[0], p->pad[1]);
+}
 static bool same_pool(const Node *a, const Node *b) {
-  return node_pool(a)->k == node_pool(b)->k && node_pool(a)->stride == node_pool(b)->stride;
+  return same_ints(&node_pool(a)->k[0], &node_pool(b)->k[0], POOL_INTS);
 }
-static uint64_t hash_pool(const Node *n, uint64_t h) {
-  return mix(mix(h, (uint64_t)node_pool(n)->k), (uint64_t)node_pool(n)->stride);
-}
+static uint64_t hash_pool(const Node *n, uint64_t h) { return hash_ints(&node_pool(n)->k[0], POOL_INTS, h); }
+/* torch's rule: padding at most half the window, so every window holds an input element. */
 static const char *check_pool(Arena *a, const Node *n) {
   const PoolAttr *p = node_pool(n);
-  if (p->k < 1 || p->stride < 1) return arena_printf(a, "has window %d and stride %d", p->k, p->stride);
+  for (int i = 0; i < 2; i++)
+    if (p->k[i] < 1 || p->stride[i] < 1 || p->pad[i] < 0 || p->pad[i] > p->k[i] / 2)
+      return arena_printf(a, "has window %d, stride %d and padding %d on axis %d", p->k[i], p->stride[i], p->pad[i], i);
   return NULL;
 }
 

@@ -7,6 +7,7 @@ const char *shape_conv2d(Graph *g, Node *n);
 const char *shape_pool(Graph *g, Node *n);
 const char *shape_preset4(Graph *g, Node *n);
 void grad_conv2d(Graph *g, Node *n, Node *dy, Node **dx);
+void grad_conv2d_dx(Graph *g, Node *n, Node *dz, Node **dx);
 void grad_maxpool(Graph *g, Node *n, Node *dy, Node **dx);
 void grad_avgpool(Graph *g, Node *n, Node *dy, Node **dx);
 void ev_conv2d(const Node *n, double *out, double *const *in);

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include "ast.h"
 
-#define CALL_MAXP 5 /* parameters of a call */
+#define CALL_MAXP 8 /* parameters of a call */
 
 /*  X(ENUM,            name,             required, parameters...) */
 #define GC_CALLS(X)                                                        \
@@ -41,9 +41,15 @@
   X(BCE_WITH_LOGITS, "bce_with_logits", 2, "logits", "target", "reduction") \
   X(CROSS_ENTROPY,   "cross_entropy",   2, "logits", "labels", "weight", "reduction", "label_smoothing") \
   X(DETACH,          "detach",          1, "x")                            \
-  X(CONV2D,          "conv2d",          2, "x", "w", "b", "stride", "padding") \
-  X(MAX_POOL2D,      "max_pool2d",      2, "x", "k", "stride")             \
-  X(AVG_POOL2D,      "avg_pool2d",      2, "x", "k", "stride")             \
+  X(CONV2D,          "conv2d",          2, "x", "w", "b", "stride", "padding", "dilation", "groups") \
+  X(MAX_POOL2D,      "max_pool2d",      2, "x", "k", "stride", "padding")  \
+  X(AVG_POOL2D,      "avg_pool2d",      2, "x", "k", "stride", "padding")  \
+  /* ---- convolution and pooling (issue 15) */                            \
+  X(CONV1D,          "conv1d",          2, "x", "w", "b", "stride", "padding", "dilation", "groups") \
+  X(CONV_TRANSPOSE2D, "conv_transpose2d", 2, "x", "w", "b", "stride", "padding", "output_padding", "groups", \
+    "dilation")                                                            \
+  X(GLOBAL_AVG_POOL, "global_avg_pool", 1, "x")                            \
+  X(ADAPTIVE_AVG_POOL2D, "adaptive_avg_pool2d", 2, "x", "output_size") \
   /* ---- reductions and losses (issue 15) ---- */                         \
   X(MIN,             "min",             1, "x", "axis", "keepdims")        \
   X(PROD,            "prod",            1, "x", "axis", "keepdims")        \
@@ -149,6 +155,26 @@ void arg_perm(const ArgReader *r, const Expr *call, const Expr *e, int rank, int
 /* reshape's list of sizes into s (at most max_rank; one -1 allowed, at *infer, else
  * -1), with the product of the known ones in *known; returns the rank. */
 int arg_sizes(const ArgReader *r, const Expr *l, int max_rank, int64_t *s, int *infer, int64_t *known);
+
+/* ---- convolution and pooling arguments (issue 15; signature_window.c) */
+/* A convolution's geometry as PyTorch's arguments give it, per spatial axis (nsp = 1
+ * for conv1d, 2 for conv2d; a conv1d's values are on axis 1, axis 0 is the identity). */
+typedef struct {
+  int stride[2], dil[2], lo[2], hi[2], groups, outpad[2];
+} ConvArgs;
+/* conv2d / conv1d: stride, padding (int | list | "same" | "valid", "same" as torch: the
+ * extra on the high side; refused with a stride), dilation, groups, for kernel `ksize`. */
+void arg_conv(const ArgReader *r, Expr *const *e /* stride, padding, dilation, groups */, int nsp,
+              const int64_t *ksize, ConvArgs *out);
+/* conv_transpose2d: stride, padding, output_padding (< stride, as torch), groups, dilation. */
+void arg_conv_transpose(const ArgReader *r, Expr *const *e /* stride, padding, output_padding, groups, dilation */,
+                        ConvArgs *out);
+typedef struct {
+  int k[2], stride[2], pad[2];
+} PoolArgs;
+/* max_pool2d / avg_pool2d: window (int | [kh, kw]), stride (default: the window), padding
+ * (at most half the window, as torch). */
+void arg_pool(const ArgReader *r, Expr *const *e /* k, stride, padding */, PoolArgs *out);
 
 /* ---- indexing and assembling (issue 15) ---- */
 /* An integer constant (of any sign); `what` names it in the message. */

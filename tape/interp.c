@@ -165,18 +165,63 @@ static Tensor *softmax_like(tape_model *m, Expr *call, Expr **p, bool log) {
   return op_softmax(&m->T, x, axis_of(m, p[1] ? p[1] : &minus1, x->rank), log);
 }
 
+/* ---- convolution and pooling (issue 15) */
 static Tensor *conv2d(tape_model *m, Expr **p) {
   Tensor *x = arg(m, p[0], "conv2d"), *w = arg(m, p[1], "conv2d");
-  int s = pos_int(m, p[3], 1, 1, "stride"), pad = pos_int(m, p[4], 0, 0, "padding");
+  int64_t k[2] = {w->rank == 4 ? w->shape[2] : 1, w->rank == 4 ? w->shape[3] : 1};
+  ConvArgs a;
+  arg_conv(&reader(m), p + 3, 2, k, &a);
   Tensor *b = p[2] ? arg(m, p[2], "conv2d") : NULL;
-  return op_conv2d(&m->T, x, w, b, s, pad);
+  return op_conv2d(&m->T, x, w, b, &a);
+}
+
+/* conv1d: conv2d of the [N, C, 1, L] view. */
+static Tensor *conv1d(tape_model *m, Expr **p) {
+  Tensor *x = arg(m, p[0], "conv1d"), *w = arg(m, p[1], "conv1d");
+  char s[128];
+  if (x->rank != 3) tp_fail(&m->T, "conv1d input needs a 3-D f32 tensor (N, C, L), got %s", tp_shape_str(x, s, sizeof s));
+  if (w->rank != 3)
+    tp_fail(&m->T, "conv1d weight needs a 3-D f32 tensor (O, C/groups, K), got %s", tp_shape_str(w, s, sizeof s));
+  ConvArgs a;
+  arg_conv(&reader(m), p + 3, 1, &w->shape[2], &a);
+  Tensor *b = p[2] ? arg(m, p[2], "conv1d") : NULL;
+  int64_t xs[4] = {x->shape[0], x->shape[1], 1, x->shape[2]}, ws[4] = {w->shape[0], w->shape[1], 1, w->shape[2]};
+  Tensor *y = op_conv2d(&m->T, op_reshape(&m->T, x, 4, xs), op_reshape(&m->T, w, 4, ws), b, &a);
+  int64_t ys[3] = {y->shape[0], y->shape[1], y->shape[3]};
+  return op_reshape(&m->T, y, 3, ys);
+}
+
+static Tensor *conv_transpose2d(tape_model *m, Expr **p) {
+  Tensor *x = arg(m, p[0], "conv_transpose2d"), *w = arg(m, p[1], "conv_transpose2d");
+  ConvArgs a;
+  arg_conv_transpose(&reader(m), p + 3, &a);
+  Tensor *b = p[2] ? arg(m, p[2], "conv_transpose2d") : NULL;
+  return op_conv_transpose2d(&m->T, x, w, b, &a);
 }
 
 static Tensor *pool(tape_model *m, Expr **p, bool max) {
   Tensor *x = arg(m, p[0], max ? "max_pool2d" : "avg_pool2d");
-  int k = pos_int(m, p[1], 1, 1, "the window size");
-  int s = pos_int(m, p[2], k, 1, "stride");
-  return max ? op_max_pool2d(&m->T, x, k, s) : op_avg_pool2d(&m->T, x, k, s);
+  PoolArgs k;
+  arg_pool(&reader(m), p + 1, &k);
+  return max ? op_max_pool2d(&m->T, x, &k) : op_avg_pool2d(&m->T, x, &k);
+}
+
+/* global_avg_pool(x), adaptive_avg_pool2d(x, 1): the mean over H, W, kept as 1 x 1. */
+static Tensor *global_pool(tape_model *m, CallId fn, Expr **p) {
+  Tensor *x = arg(m, p[0], gc_calls[fn].name);
+  char s[128];
+  if (fn == CALL_ADAPTIVE_AVG_POOL2D) {
+    Expr *e = p[1];
+    bool list = e->kind == EX_LIST && e->nargs == 2;
+    int a = pos_int(m, list ? e->args[0] : e, 1, 1, "output_size");
+    int b = list ? pos_int(m, e->args[1], 1, 1, "output_size") : a;
+    if (a != 1 || b != 1)
+      diag_error(&m->diag, e->loc, "adaptive_avg_pool2d supports only output_size 1 (global average pooling), got "
+                 "%dx%d; for other sizes use avg_pool2d with a window and stride that divide the input", a, b);
+  }
+  if (x->rank != 4)
+    tp_fail(&m->T, "%s needs a 4-D f32 tensor (N, C, H, W), got %s", gc_calls[fn].name, tp_shape_str(x, s, sizeof s));
+  return op_sum(&m->T, x, 0xC, true, true);
 }
 
 static Tensor *unary(tape_model *m, Expr *e, UnaryOp op, const char *name) {
@@ -288,6 +333,11 @@ static Tensor *apply(tape_model *m, CallId fn, Expr *call, Expr **p) {
     return loss(m, L_SMOOTH_L1, p, arg_range(&reader(m), p[3], 1, 0, false, INFINITY, "beta"), name);
   case CALL_HUBER_LOSS: return loss(m, L_HUBER, p, arg_range(&reader(m), p[3], 1, 0, true, INFINITY, "delta"), name);
   case CALL_KL_DIV: return loss(m, flag(m, p[3], false) ? L_KL_LOG : L_KL, p, 0, name);
+  /* ---- convolution and pooling (issue 15) */
+  case CALL_CONV1D: return conv1d(m, p);
+  case CALL_CONV_TRANSPOSE2D: return conv_transpose2d(m, p);
+  case CALL_GLOBAL_AVG_POOL:
+  case CALL_ADAPTIVE_AVG_POOL2D: return global_pool(m, fn, p);
   /* ---- indexing and assembling (issue 15; interp_index.c) ---- */
   case CALL_CONCAT:
   case CALL_CAT:

@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "diag.h"
-#include "signature.h" /* Reduction */
+#include "signature.h" /* ConvArgs, PoolArgs, Reduction */
 
 #define TP_MAX_RANK 8
 
@@ -134,9 +134,10 @@ Tensor *op_detach(Tape *T, Tensor *x);
 Tensor *op_matmul(Tape *T, Tensor *a, Tensor *b);
 
 /* ---- ops_nn.c ---- */
-Tensor *op_conv2d(Tape *T, Tensor *x, Tensor *w, Tensor *b, int stride, int pad);
-Tensor *op_max_pool2d(Tape *T, Tensor *x, int k, int stride);
-Tensor *op_avg_pool2d(Tape *T, Tensor *x, int k, int stride);
+Tensor *op_conv2d(Tape *T, Tensor *x, Tensor *w, Tensor *b, const ConvArgs *a);
+Tensor *op_conv_transpose2d(Tape *T, Tensor *x, Tensor *w, Tensor *b, const ConvArgs *a);
+Tensor *op_max_pool2d(Tape *T, Tensor *x, const PoolArgs *k);
+Tensor *op_avg_pool2d(Tape *T, Tensor *x, const PoolArgs *k);
 
 /* ---- ops_loss.c: the pointwise losses, over the broadcast of their two operands ---- */
 typedef enum { L_MSE, L_BCE, L_L1, L_SMOOTH_L1, L_HUBER, L_KL, L_KL_LOG } LossKind;

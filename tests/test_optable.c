@@ -35,7 +35,7 @@ static bool no_derivative(OpKind op) {
   case OP_ONEHOT: case OP_ARGMAX_MASK:          /* integer-valued masks */
   case OP_ARGMAX:                               /* an index (i32): torch.argmax has no gradient */
   case OP_DETACH:                               /* by definition */
-  case OP_CONV2D_DX: case OP_CONV2D_DW: case OP_MAXPOOL_DX: case OP_AVGPOOL_DX: /* gradients (no double backward) */
+  case OP_CONV2D_DW: case OP_MAXPOOL_DX: case OP_AVGPOOL_DX: /* gradients (no double backward) */
   case OP_COPY: case OP_SGD:                    /* sinks, added after autodiff */
   /* comparisons and rounding (issue 15): piecewise constant, PyTorch's gradient is zero */
   case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_NE:
@@ -125,17 +125,21 @@ static void c_first(NodeAttr *a) { a->reduce.first = true; }
 static void c_perm(NodeAttr *a) { a->perm.perm[0] = 1, a->perm.perm[1] = 0; }
 static void c_ta(NodeAttr *a) { a->matmul.ta = true; }
 static void c_tb(NodeAttr *a) { a->matmul.tb = true; }
-static void c_conv_stride(NodeAttr *a) { a->conv.stride = 2; }
-static void c_pad(NodeAttr *a) { a->conv.pad = 1; }
-static void c_k(NodeAttr *a) { a->pool.k = 3; }
-static void c_pool_stride(NodeAttr *a) { a->pool.stride = 2; }
+static void c_conv_stride(NodeAttr *a) { a->conv.stride[1] = 2; }
+static void c_dil(NodeAttr *a) { a->conv.dil[0] = 2; }
+static void c_lo(NodeAttr *a) { a->conv.lo[1] = 1; }
+static void c_hi(NodeAttr *a) { a->conv.hi[0] = 1; }
+static void c_groups(NodeAttr *a) { a->conv.groups = 2; }
+static void c_k(NodeAttr *a) { a->pool.k[1] = 3; }
+static void c_pool_stride(NodeAttr *a) { a->pool.stride[0] = 2; }
+static void c_pool_pad(NodeAttr *a) { a->pool.pad[1] = 1; }
 static void c_start(NodeAttr *a) { a->slice.start[1] = 1; }
 static void c_step(NodeAttr *a) { a->slice.step[0] = 2; }
 static void c_fill(NodeAttr *a) { a->slice.value = 3; }
 
 static const struct {
   NodeAttr sample;
-  Change change[4]; /* each field, NULL-terminated */
+  Change change[6]; /* each field, NULL-terminated */
 } kinds[ATTR__COUNT] = {
     [ATTR_CONST] = {{.cnst = {2}}, {c_value}},
     [ATTR_POW] = {{.powc = {2}}, {c_exponent}},
@@ -143,8 +147,8 @@ static const struct {
     [ATTR_REDUCE] = {{.reduce = {1, false}}, {c_axes, c_first}},
     [ATTR_PERM] = {{.perm = {{0, 1}}}, {c_perm}},
     [ATTR_MATMUL] = {{.matmul = {false, false}}, {c_ta, c_tb}},
-    [ATTR_CONV] = {{.conv = {1, 0}}, {c_conv_stride, c_pad}},
-    [ATTR_POOL] = {{.pool = {2, 1}}, {c_k, c_pool_stride}},
+    [ATTR_CONV] = {{.conv = {{1, 1}, {1, 1}, {0, 0}, {0, 0}, 1}}, {c_conv_stride, c_dil, c_lo, c_hi, c_groups}},
+    [ATTR_POOL] = {{.pool = {{2, 2}, {1, 1}, {0, 0}}}, {c_k, c_pool_stride, c_pool_pad}},
     [ATTR_SLICE] = {{.slice = {{0, 0}, {1, 1}, 0}}, {c_start, c_step, c_fill}},
 };
 
@@ -192,6 +196,6 @@ Test(optable, every_attribute_is_printed) {
 /* Debug builds: reading a node's attributes as another kind's is caught. */
 Test(optable, an_attribute_of_another_kind_aborts, .signal = SIGABRT) {
   Node n = {.op = OP_SUM};
-  node_conv(&n)->stride = 1;
+  node_conv(&n)->groups = 1;
 }
 #endif

@@ -65,6 +65,9 @@ Test(random, generator_is_deterministic_and_covers_the_operators) {
                                     "min(", "prod(", "var(", "std(", "logsumexp(", "norm(", "p=inf", "argmax(",
                                     "argmin(", "l1_loss(", "huber_loss(", "smooth_l1_loss(", "kl_div(", "nll_loss(",
                                     "label_smoothing=", "reduction=\"sum\"", "softmax(x",
+                                    /* ---- convolution and pooling (issue 15) */
+                                    "groups=", "dilation=", "padding=\"same\"", "conv_transpose2d(",
+                                    "global_avg_pool(", "adaptive_avg_pool2d(",
                                     /* indexing and assembling (issue 15) */
                                     "concat(", "cat(", "stack(", "narrow(", "pad(", "repeat(", "unsqueeze("};
   for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)

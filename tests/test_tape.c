@@ -201,6 +201,7 @@ FAMILY(losses)
 FAMILY(composite)
 FAMILY(reductions)
 FAMILY(criteria)
+FAMILY(window) /* convolution and pooling (issue 15) */
 FAMILY(pointwise)
 
 /* ---------------------------------------------------------------- models/ vs the reference evaluator */

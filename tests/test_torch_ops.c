@@ -37,7 +37,8 @@ char *mkdtemp(char *tmpl); /* POSIX.1-2008; the tests build with -std=c11 */
 
 static const char *const families[] = {"elementwise", "matmul",    "shape",      "reduce",   "nn",
                                        "losses",      "composite", "reductions", "criteria", "pointwise",
-                                       "index" /* issue 15: indexing and assembling */};
+                                       "index" /* issue 15: indexing and assembling */,
+                                       "window" /* convolution and pooling (issue 15) */};
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))
 
 /* ---------------------------------------------------------------- helpers */
@@ -280,6 +281,7 @@ FAMILY(losses)
 FAMILY(composite)
 FAMILY(reductions)
 FAMILY(criteria)
+FAMILY(window) /* convolution and pooling (issue 15) */
 FAMILY(index)
 FAMILY(pointwise)
 

@@ -368,8 +368,12 @@ static RVal *gen_softmax(Gen *g) {
   return stmt(g, a->s, log ? 2 * a->mag + 3 : 1, tmpl, a, NULL);
 }
 
-/* conv2d with a new weight (and bias), or a pool, of a 4-D value. */
+static RVal *gen_window2(Gen *g);
+
+/* conv2d with a new weight (and bias), or a pool, of a 4-D value; or one of issue 15's
+ * (gen_window2). */
 static RVal *gen_window(Gen *g) {
+  if (chance(g, 0.4)) return gen_window2(g);
   RVal *a = NULL;
   for (int i = g->nv - 1; i >= 0 && !a; i--)
     if (g->v[i].s.rank == 4) a = &g->v[i];
@@ -395,6 +399,52 @@ static RVal *gen_window(Gen *g) {
   RShape s = {4, {a->s.d[0], a->s.d[1], (h - k) / stride + 1, (w - k) / stride + 1}};
   snprintf(tmpl, sizeof tmpl, "%s(A, %d, stride=%d)", chance(g, 0.5) ? "max_pool2d" : "avg_pool2d", k, stride);
   return stmt(g, s, a->mag, tmpl, a, NULL);
+}
+
+/* ---- convolution and pooling (issue 15): groups, dilation, "same", padded pools,
+ * conv_transpose2d, global average pooling, of the last 4-D value. */
+static RVal *gen_window2(Gen *g) {
+  RVal *a = NULL;
+  for (int i = g->nv - 1; i >= 0 && !a; i--)
+    if (g->v[i].s.rank == 4) a = &g->v[i];
+  if (!a) return NULL;
+  int n = a->s.d[0], c = a->s.d[1], h = a->s.d[2], w = a->s.d[3], k = 1 + pick(g, 3), d = 1 + pick(g, 2);
+  char tmpl[128];
+  int kind = pick(g, 5);
+  switch (kind) {
+  case 0: { /* grouped (depthwise when groups = c), dilated, padding "same" or a number */
+    int groups = chance(g, 0.5) ? c : 1, o = groups * (1 + pick(g, 2));
+    bool same = chance(g, 0.5);
+    int pad = same ? 0 : pick(g, 2), span = d * (k - 1) + 1;
+    if (!same && (span > h + 2 * pad || span > w + 2 * pad)) return NULL;
+    RShape s = {4, {n, o, same ? h : h + 2 * pad - span + 1, same ? w : w + 2 * pad - span + 1}};
+    RVal *wt = leaf(g, (RShape){4, {o, c / groups, k, k}}, true);
+    wt->mag = 1;
+    if (same) snprintf(tmpl, sizeof tmpl, "conv2d(A, B, padding=\"same\", dilation=%d, groups=%d)", d, groups);
+    else snprintf(tmpl, sizeof tmpl, "conv2d(A, B, padding=%d, dilation=%d, groups=%d)", pad, d, groups);
+    return stmt(g, s, a->mag * (c / groups) * k * k + 3, tmpl, a, wt);
+  }
+  case 1: { /* conv_transpose2d */
+    int st = 1 + pick(g, 2), pad = pick(g, k), op = pick(g, st), o = 1 + pick(g, 3);
+    int oh = (h - 1) * st - 2 * pad + k + op, ow = (w - 1) * st - 2 * pad + k + op;
+    if (oh < 1 || ow < 1) return NULL;
+    RVal *wt = leaf(g, (RShape){4, {c, o, k, k}}, true);
+    wt->mag = 1;
+    snprintf(tmpl, sizeof tmpl, "conv_transpose2d(A, B, stride=%d, padding=%d, output_padding=%d)", st, pad, op);
+    return stmt(g, (RShape){4, {n, o, oh, ow}}, a->mag * c * k * k + 3, tmpl, a, wt);
+  }
+  case 2: { /* a padded pool */
+    int st = 1 + pick(g, 2), pad = pick(g, k / 2 + 1);
+    if (k > h + 2 * pad || k > w + 2 * pad) return NULL;
+    RShape s = {4, {n, c, (h + 2 * pad - k) / st + 1, (w + 2 * pad - k) / st + 1}};
+    snprintf(tmpl, sizeof tmpl, "%s(A, %d, stride=%d, padding=%d)", chance(g, 0.5) ? "max_pool2d" : "avg_pool2d", k,
+             st, pad);
+    return stmt(g, s, a->mag, tmpl, a, NULL);
+  }
+  default:
+    return stmt(g, (RShape){4, {n, c, 1, 1}}, a->mag, kind == 3 ? "global_avg_pool(A)" : "adaptive_avg_pool2d(A, 1)", a,
+                NULL);
+  }
 }
 
 /* ---- indexing and assembling (issue 15): concat/stack with a new leaf or itself,

@@ -42,7 +42,9 @@ MLPS = {
     "mlp784x2": ([784, 256, 256, 10], 64, None, "relu"),
     "mlp1024": ([1024, 1024, 1024, 10], 256, None, "relu"),
 }
-ALL = ["logreg"] + list(MLPS) + ["stats_losses"]
+# ---- convolution (issue 15): the depthwise-separable CNN of tools/bench/models/dscnn.grad
+DSCNN = {"batch": 16, "input": (1, 49, 10), "channels": 32, "blocks": 2, "classes": 12}
+ALL = ["logreg"] + list(MLPS) + ["stats_losses", "dscnn"]
 SGEMM_SHAPES = [(1024, 1024, 1024), (256, 1024, 1024)]  # M, K, N
 
 
@@ -112,6 +114,45 @@ def stats_losses(torch, nn, F):
     return (forward, loss_fn, params, batch) + mlp_flops([256, 128, 10], batch)
 
 
+def dscnn_net(nn, F):
+    """tools/bench/models/dscnn.grad: conv 10x4 stride 2 (padding 5, 1), blocks of
+    depthwise 3x3 + pointwise 1x1 with ReLU, global average pool, linear."""
+    c, k = DSCNN["channels"], DSCNN["classes"]
+    layers = [nn.Conv2d(1, c, (10, 4), stride=2, padding=(5, 1)), nn.ReLU()]
+    for _ in range(DSCNN["blocks"]):
+        layers += [nn.Conv2d(c, c, 3, padding=1, groups=c), nn.ReLU(), nn.Conv2d(c, c, 1), nn.ReLU()]
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, k)]
+    net = nn.Sequential(*layers)
+    for m in net:
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+    return net
+
+
+def conv_flops(net, x):
+    """What gradc counts (compiler/ops_window.c, flops_conv): 2 * output elements *
+    (C/groups * KH * KW) per convolution, for the forward, the weight gradient and the
+    input gradient (all but the first layer); linear layers as mlp_flops."""
+    import torch
+    fwd = dx = 0
+    h, first = x, True
+    for m in net:
+        y = m(h)
+        if isinstance(m, torch.nn.Conv2d):
+            f = 2 * y.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+        elif isinstance(m, torch.nn.Linear):
+            f = 2 * h.shape[0] * m.in_features * m.out_features
+        else:
+            f = 0
+        fwd += f
+        if f and not first:
+            dx += f
+        first = first and not f
+        h = y
+    return fwd + fwd + dx, fwd
+
+
 def bench_models(torch, names):
     import torch.nn as nn
     import torch.nn.functional as F
@@ -135,6 +176,21 @@ def bench_models(torch, names):
             batch, flops_train, flops_infer = 1, 60, 30
         elif name == "stats_losses":
             forward, loss_fn, params, batch, flops_train, flops_infer = stats_losses(torch, nn, F)
+        elif name == "dscnn":
+            batch = DSCNN["batch"]
+            net = dscnn_net(nn, F)
+            params = list(net.parameters())
+            x = torch.randn(batch, *DSCNN["input"])
+            y = torch.randint(0, DSCNN["classes"], (batch,))
+
+            def forward(net=net, x=x):
+                return net(x)
+
+            def loss_fn(z, y=y):
+                return F.cross_entropy(z, y)
+
+            with torch.no_grad():
+                flops_train, flops_infer = conv_flops(net, x)
         else:
             widths, batch, scale, act = MLPS[name]
             layers = []

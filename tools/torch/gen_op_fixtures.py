@@ -548,6 +548,89 @@ ew(N, "tie_max_pool_k3_s2", [("x", lambda: T([[[[float(v) for v in row] for row 
 ew(N, "tie_max_pool_const", [("x", lambda: torch.full((1, 2, 4, 4), 0.5))], "max_pool2d(x, 2)",
    lambda e: F.max_pool2d(e["x"], 2), note="every window all tied")
 
+# ---- convolution and pooling (issue 15): groups, dilation, "same", conv1d, conv_transpose2d, padded pools
+W = "window"
+WCONV = [
+    # name, x shape, w shape, bias, gradc keyword arguments, torch keyword arguments
+    ("conv_1x1_b1", (1, 3, 4, 4), (5, 3, 1, 1), True, "", {}),
+    ("conv_3x3_pad1", (2, 2, 5, 5), (3, 2, 3, 3), True, ", padding=1", dict(padding=1)),
+    ("conv_strided_hw", (2, 2, 7, 6), (3, 2, 3, 3), False, ", stride=[2, 1]", dict(stride=(2, 1))),
+    ("conv_pad_hw", (1, 2, 5, 6), (2, 2, 3, 3), True, ", padding=[2, 0]", dict(padding=(2, 0))),
+    ("conv_dilated", (1, 2, 7, 7), (2, 2, 3, 3), False, ", padding=1, dilation=2", dict(padding=1, dilation=2)),
+    ("conv_dilated_hw_s2", (2, 1, 9, 8), (2, 1, 3, 2), True, ", stride=2, dilation=[2, 3]", dict(stride=2, dilation=(2, 3))),
+    ("conv_grouped", (2, 4, 5, 5), (6, 2, 3, 3), True, ", padding=1, groups=2", dict(padding=1, groups=2)),
+    ("conv_depthwise", (2, 3, 6, 6), (3, 1, 3, 3), True, ", padding=1, groups=3", dict(padding=1, groups=3)),
+    ("conv_depthwise_mult2_s2", (1, 2, 7, 7), (4, 1, 3, 3), False, ", stride=2, padding=1, groups=2",
+     dict(stride=2, padding=1, groups=2)),
+    ("conv_10x4_s2", (1, 1, 20, 12), (4, 1, 10, 4), True, ", stride=2, padding=[4, 1]", dict(stride=2, padding=(4, 1))),
+    ("conv_same_odd", (1, 2, 5, 5), (3, 2, 3, 3), True, ", padding=\"same\"", dict(padding="same")),
+    ("conv_same_even", (1, 2, 5, 6), (2, 2, 2, 4), False, ", padding=\"same\"", dict(padding="same")),
+    ("conv_same_dilated", (1, 1, 6, 7), (2, 1, 3, 2), False, ", padding=\"same\", dilation=2",
+     dict(padding="same", dilation=2)),
+    ("conv_valid", (1, 2, 5, 5), (2, 2, 3, 3), False, ", padding=\"valid\"", dict(padding="valid")),
+]
+for nm, xs, ws, bias, kw, tkw in WCONV:
+    ps = [("x", (lambda s: lambda: ANY(*s))(xs)), ("w", (lambda s: lambda: ANY(*s))(ws))]
+    if bias:
+        ps.append(("b", (lambda o: lambda: ANY(o))(ws[0])))
+    ew(W, nm, ps, "conv2d(x, w%s%s)" % (", b" if bias else "", kw),
+       (lambda t, bb: lambda e: F.conv2d(e["x"], e["w"], e["b"] if bb else None, **t))(tkw, bias))
+ew(W, "conv_positional_all", [("x", lambda: ANY(1, 4, 6, 6)), ("w", lambda: ANY(2, 2, 3, 3)), ("b", lambda: ANY(2))],
+   "conv2d(x, w, b, 1, 2, 2, 2)", lambda e: F.conv2d(e["x"], e["w"], e["b"], 1, 2, 2, 2))
+WCONV1 = [
+    ("conv1d_basic", (2, 3, 9), (4, 3, 3), True, ", stride=2, padding=1", dict(stride=2, padding=1)),
+    ("conv1d_same_grouped", (1, 4, 8), (4, 2, 3), False, ", padding=\"same\", dilation=2, groups=2",
+     dict(padding="same", dilation=2, groups=2)),
+    ("conv1d_depthwise_b1", (1, 3, 10), (3, 1, 5), True, ", padding=[2], groups=3", dict(padding=2, groups=3)),
+]
+for nm, xs, ws, bias, kw, tkw in WCONV1:
+    ps = [("x", (lambda s: lambda: ANY(*s))(xs)), ("w", (lambda s: lambda: ANY(*s))(ws))]
+    if bias:
+        ps.append(("b", (lambda o: lambda: ANY(o))(ws[0])))
+    ew(W, nm, ps, "conv1d(x, w%s%s)" % (", b" if bias else "", kw),
+       (lambda t, bb: lambda e: F.conv1d(e["x"], e["w"], e["b"] if bb else None, **t))(tkw, bias))
+WCONVT = [
+    ("convt_basic", (1, 2, 3, 3), (2, 3, 3, 3), True, "", {}),
+    ("convt_s2_p1_op1", (2, 2, 3, 4), (2, 3, 3, 3), True, ", stride=2, padding=1, output_padding=1",
+     dict(stride=2, padding=1, output_padding=1)),
+    ("convt_grouped_dilated", (2, 4, 3, 4), (4, 1, 2, 2), False, ", groups=2, dilation=2", dict(groups=2, dilation=2)),
+    ("convt_depthwise_s2", (1, 3, 4, 4), (3, 1, 4, 4), False, ", stride=2, padding=1, groups=3",
+     dict(stride=2, padding=1, groups=3)),
+    ("convt_hw", (1, 2, 3, 5), (2, 2, 3, 2), True, ", stride=[2, 3], padding=[1, 0], output_padding=[0, 2]",
+     dict(stride=(2, 3), padding=(1, 0), output_padding=(0, 2))),
+]
+for nm, xs, ws, bias, kw, tkw in WCONVT:
+    ps = [("x", (lambda s: lambda: ANY(*s))(xs)), ("w", (lambda s: lambda: ANY(*s))(ws))]
+    if bias:
+        ps.append(("b", (lambda o: lambda: ANY(o))(ws[1] * tkw.get("groups", 1))))
+    ew(W, nm, ps, "conv_transpose2d(x, w%s%s)" % (", b" if bias else "", kw),
+       (lambda t, bb: lambda e: F.conv_transpose2d(e["x"], e["w"], e["b"] if bb else None, **t))(tkw, bias))
+WPOOL = [
+    # name, kind, x shape, gradc arguments, torch (kernel, stride, padding)
+    ("max_pool_pad1", "max", (1, 2, 5, 5), "3, stride=2, padding=1", (3, 2, 1)),
+    ("max_pool_pad1_s1", "max", (2, 1, 4, 4), "3, stride=1, padding=1", (3, 1, 1)),
+    ("max_pool_rect_pad", "max", (1, 2, 5, 6), "[3, 2], padding=[1, 1]", ((3, 2), (3, 2), (1, 1))),
+    ("max_pool_default_stride", "max", (1, 1, 6, 6), "[2, 3]", ((2, 3), (2, 3), 0)),
+    ("avg_pool_pad1", "avg", (1, 2, 5, 5), "3, stride=2, padding=1", (3, 2, 1)),
+    ("avg_pool_pad1_s1", "avg", (2, 1, 4, 4), "3, stride=1, padding=1", (3, 1, 1)),
+    ("avg_pool_rect_pad", "avg", (2, 1, 4, 5), "[3, 2], padding=[1, 1]", ((3, 2), (3, 2), (1, 1))),
+]
+for nm, kind, xs, txt, (k, st, pad) in WPOOL:
+    tf = F.max_pool2d if kind == "max" else F.avg_pool2d
+    ew(W, nm, [("x", (lambda s: lambda: ANY(*s))(xs))], "%s_pool2d(x, %s)" % (kind, txt),
+       (lambda f, kk, ss, pp: lambda e: f(e["x"], kk, ss, pp))(tf, k, st, pad))
+ew(W, "max_pool_pad_negative", [("x", lambda: -POS(1, 1, 4, 4) - 5)], "max_pool2d(x, 2, stride=2, padding=1)",
+   lambda e: F.max_pool2d(e["x"], 2, 2, 1), note="all values negative: a zero of the padding must never win")
+ew(W, "global_avg_pool", [("x", lambda: ANY(2, 3, 4, 5))], "global_avg_pool(x)",
+   lambda e: F.adaptive_avg_pool2d(e["x"], 1))
+ew(W, "adaptive_avg_pool2d_1", [("x", lambda: ANY(1, 4, 3, 3))], "adaptive_avg_pool2d(x, 1)",
+   lambda e: F.adaptive_avg_pool2d(e["x"], 1))
+ew(W, "adaptive_avg_pool2d_11", [("x", lambda: ANY(2, 2, 5, 2))], "adaptive_avg_pool2d(x, output_size=[1, 1])",
+   lambda e: F.adaptive_avg_pool2d(e["x"], (1, 1)))
+ew(W, "ds_block", [("x", lambda: ANY(1, 3, 6, 6)), ("dw", lambda: ANY(3, 1, 3, 3)), ("pw", lambda: ANY(4, 3, 1, 1))],
+   "global_avg_pool(relu(conv2d(relu(conv2d(x, dw, padding=1, groups=3)), pw)))",
+   lambda e: F.adaptive_avg_pool2d(F.relu(F.conv2d(F.relu(F.conv2d(e["x"], e["dw"], padding=1, groups=3)), e["pw"])), 1),
+   note="a depthwise-separable block")
 # ---- indexing and assembling (issue 15): concat/cat, stack, narrow, squeeze/unsqueeze, expand, repeat, pad
 I = "index"
 ew(I, "cat_axis1", [("a", lambda: ANY(2, 3)), ("b", lambda: ANY(2, 4))], "concat([a, b * b], axis=1)",
