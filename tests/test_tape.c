@@ -203,6 +203,7 @@ FAMILY(reductions)
 FAMILY(criteria)
 FAMILY(window) /* convolution and pooling (issue 15) */
 FAMILY(pointwise)
+FAMILY(index)
 
 /* ---------------------------------------------------------------- models/ vs the reference evaluator */
 
