@@ -416,9 +416,6 @@ static void statement(Builder *B, const Stmt *st) {
         diag_error(B->d, st->name_locs[i],
                    "'%s' is %s: the caller already holds its buffer (to output a copy, name it: %s_out = %s)",
                    st->names[i], n->op == OP_INPUT ? "an input" : "a parameter", st->names[i], st->names[i]);
-      else if (n->dtype != DT_F32) /* the ABI's outputs are float buffers */
-        diag_error(B->d, st->name_locs[i], "'%s' is %s: an output must be f32 (integers are inputs only)",
-                   st->names[i], dtype_name(n->dtype));
       on[g->noutputs + i] = st->names[i];
     }
     g->outputs = o;
@@ -429,7 +426,10 @@ static void statement(Builder *B, const Stmt *st) {
   case ST_MINIMIZE: {
     if (g->loss) diag_error(B->d, st->loc, "only one 'minimize' statement is allowed");
     Node *n = named_value(B, st->names[0], st->name_locs[0]);
-    if (n->dtype != DT_F32 || n->shape.rank != 0)
+    if (n->dtype != DT_F32) /* an index (argmax) or labels: nothing to differentiate */
+      diag_error(B->d, st->name_locs[0], "the loss '%s' is %s: it must be an f32 scalar (integers have no gradient)",
+                 st->names[0], dtype_name(n->dtype));
+    if (n->shape.rank != 0)
       diag_error(B->d, st->name_locs[0], "the loss '%s' must be an f32 scalar, but its shape is %s", st->names[0],
                  shape_str(B->a, n->shape));
     g->loss = n;

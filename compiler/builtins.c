@@ -1,15 +1,13 @@
 /* builtins.c — every operator of the language, one builder each (indexed by its
  * signature, signature.h): how it is built from primitives (ops.h). Compositions need no derivative rule of their own:
  * autodiff differentiates the primitives they expand into. Numerically stable forms
- * are used throughout (softmax and log_softmax subtract the max; BCE-with-logits is
- * softplus(z) - z y). Reductions follow torch: `mean` divides by the reduced count,
- * losses average over all elements (reduction='mean'). */
+ * are used throughout (softmax and log_softmax subtract the max). Reductions follow
+ * torch: `mean` divides by the reduced count. The reductions beyond sum, mean and max
+ * are in builtins_reduce.c, the losses in builtins_loss.c. */
 #include "builtins.h"
 #include "builtins_index.h"
 #include <math.h>
 #include <string.h>
-
-typedef Node *BuildFn(const BuildCtx *B, Expr *call, Expr **p);
 
 /* ---------------------------------------------------------------- argument helpers */
 
@@ -105,11 +103,6 @@ static Node *b_sum(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, reduc
 static Node *b_mean(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, reduce(B, p, OP_SUM, true); }
 static Node *b_max(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, reduce(B, p, OP_MAX, false); }
 
-static Node *mean_all(Graph *g, Node *x) {
-  Node *s = g_reshape(g, g_sum(g, x, (1u << x->shape.rank) - 1), shape_scalar());
-  return g_binary(g, OP_MUL, s, g_const(g, 1.0 / (double)shape_count(x->shape)));
-}
-
 /* x - max(x) along the axis; the max is detached (it cancels in the derivative). */
 static Node *shifted(Graph *g, Node *x, unsigned axis) {
   return g_binary(g, OP_SUB, x, g_unary(g, OP_DETACH, g_max(g, x, axis, false)));
@@ -126,66 +119,6 @@ static Node *softmax_like(const BuildCtx *B, Expr **p, bool log) {
 }
 static Node *b_softmax(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, softmax_like(B, p, false); }
 static Node *b_log_softmax(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, softmax_like(B, p, true); }
-
-/* A loss's prediction and target of different shapes broadcast, silently, into a shape
- * neither has ([N, 1] against [N] gives [N, N]): PyTorch warns for mse and refuses for
- * bce_with_logits. A number as the target is meant for every element and says nothing. */
-static bool loss_shapes_differ(Node *pred, Node *target) {
-  return !shape_eq(pred->shape, target->shape) && pred->op != OP_CONST && target->op != OP_CONST;
-}
-
-/* ", e.g. reshape(target, [4, 1])" when the target has as many elements as pred. */
-static const char *loss_hint(Graph *g, Node *pred, Node *target, const char *tname) {
-  if (shape_count(pred->shape) != shape_count(target->shape)) return "";
-  return arena_printf(g->arena, ", e.g. reshape(%s, %s)", tname, shape_str(g->arena, pred->shape));
-}
-
-/* The target's name as written, for a hint ("target" for an expression). */
-static const char *expr_name(Expr *e) { return e->kind == EX_NAME ? e->name : "target"; }
-
-static Node *b_mse(const BuildCtx *B, Expr *c, Expr **p) {
-  Graph *g = B->g;
-  Node *pred = arg(B, p[0]), *target = arg(B, p[1]);
-  Node *d = g_binary(g, OP_SUB, pred, target);
-  if (loss_shapes_differ(pred, target))
-    diag_warning(B->d, c->loc,
-                 "mse: the target's shape %s differs from the prediction's %s: they broadcast to %s, which is "
-                 "likely not what you meant (PyTorch warns the same); make the shapes equal%s",
-                 shape_str(g->arena, target->shape), shape_str(g->arena, pred->shape), shape_str(g->arena, d->shape),
-                 loss_hint(g, pred, target, expr_name(p[1])));
-  return mean_all(g, g_binary(g, OP_MUL, d, d));
-}
-
-/* mean(max(z, 0) - z y + log(1 + exp(-|z|))) = mean(softplus(z) - z y). */
-static Node *b_bce_with_logits(const BuildCtx *B, Expr *c, Expr **p) {
-  Graph *g = B->g;
-  Node *z = arg(B, p[0]), *y = arg(B, p[1]);
-  if (loss_shapes_differ(z, y))
-    diag_error(B->d, c->loc,
-               "bce_with_logits: the target's shape %s must be the logits' shape %s, as PyTorch requires "
-               "(different shapes would broadcast silently); make them equal%s",
-               shape_str(g->arena, y->shape), shape_str(g->arena, z->shape), loss_hint(g, z, y, expr_name(p[1])));
-  return mean_all(g, g_binary(g, OP_SUB, g_unary(g, OP_SOFTPLUS, z), g_binary(g, OP_MUL, z, y)));
-}
-
-/* -mean over the batch of log_softmax(logits)[label]. */
-static Node *b_cross_entropy(const BuildCtx *B, Expr *c, Expr **p) {
-  Graph *g = B->g;
-  Node *x = arg(B, p[0]), *lab = arg(B, p[1]);
-  if (x->shape.rank != 2 || x->dtype != DT_F32)
-    diag_error(B->d, c->loc, "cross_entropy needs f32 logits [N, C], got %s", shape_str(g->arena, x->shape));
-  if (lab->dtype != DT_I32 || lab->shape.rank != 1 || lab->shape.d[0] != x->shape.d[0])
-    diag_error(B->d, c->loc, "cross_entropy needs i32 labels [%lld] for logits %s, got %s %s",
-               (long long)x->shape.d[0], shape_str(g->arena, x->shape), dtype_name(lab->dtype),
-               shape_str(g->arena, lab->shape));
-  Node *z = shifted(g, x, 2);
-  Node *lsm = g_binary(g, OP_SUB, z, g_unary(g, OP_LOG, g_sum(g, g_unary(g, OP_EXP, z), 2)));
-  Node *oh = g_onehot(g, lab, x->shape.d[1]);
-  if (lab->op == OP_INPUT && (!lab->classes || lab->classes > x->shape.d[1])) lab->classes = x->shape.d[1];
-  Node *picked = g_sum(g, g_binary(g, OP_MUL, oh, lsm), 3);
-  return g_unary(g, OP_NEG, g_binary(g, OP_MUL, g_reshape(g, picked, shape_scalar()),
-                                     g_const(g, 1.0 / (double)x->shape.d[0])));
-}
 
 static Node *b_transpose(const BuildCtx *B, Expr *c, Expr **p) {
   Node *x = arg(B, p[0]);
@@ -216,6 +149,13 @@ static Node *b_flatten(const BuildCtx *B, Expr *c, Expr **p) {
   return g_reshape(g, x, s);
 }
 
+
+/* ---------------------------------------------------------------- for the family files */
+
+Node *bi_arg(const BuildCtx *B, Expr *e) { return arg(B, e); }
+ArgReader bi_reader(const BuildCtx *B) { return reader(B); }
+Shape bi_drop_axes(Shape s, unsigned axes) { return drop_axes(s, axes); }
+Node *bi_shifted(Graph *g, Node *x, unsigned axis) { return shifted(g, x, axis); }
 
 /* ---------------------------------------------------------------- the table */
 
@@ -249,6 +189,20 @@ static BuildFn *const builders[CALL__COUNT] = {
     [CALL_CONV2D] = b_conv2d,
     [CALL_MAX_POOL2D] = b_max_pool2d,
     [CALL_AVG_POOL2D] = b_avg_pool2d,
+    /* reductions and losses (issue 15): builtins_reduce.c, builtins_loss.c */
+    [CALL_MIN] = b_min,
+    [CALL_PROD] = b_prod,
+    [CALL_VAR] = b_var,
+    [CALL_STD] = b_std,
+    [CALL_LOGSUMEXP] = b_logsumexp,
+    [CALL_ARGMAX] = b_argmax,
+    [CALL_ARGMIN] = b_argmin,
+    [CALL_NORM] = b_norm,
+    [CALL_NLL_LOSS] = b_nll_loss,
+    [CALL_L1_LOSS] = b_l1_loss,
+    [CALL_SMOOTH_L1_LOSS] = b_smooth_l1_loss,
+    [CALL_HUBER_LOSS] = b_huber_loss,
+    [CALL_KL_DIV] = b_kl_div,
     /* ---- convolution and pooling (issue 15): builtins_window.c ---- */
     [CALL_CONV1D] = b_conv1d,
     [CALL_CONV_TRANSPOSE2D] = b_conv_transpose2d,

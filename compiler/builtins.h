@@ -19,6 +19,17 @@ typedef struct {
   void *self;
 } BuildCtx;
 
+/* ---- for the builders of the operator families in files of their own
+ * (builtins_reduce.c, builtins_loss.c); builtins.c indexes them by CallId ---- */
+typedef Node *BuildFn(const BuildCtx *B, Expr *call, Expr **p);
+Node *bi_arg(const BuildCtx *B, Expr *e);              /* an operand's value */
+ArgReader bi_reader(const BuildCtx *B);                /* for the constant arguments */
+Shape bi_drop_axes(Shape s, unsigned axes);            /* keepdims=false's shape */
+Node *bi_shifted(Graph *g, Node *x, unsigned axis);    /* x - detach(max(x)) along axis */
+BuildFn b_min, b_prod, b_var, b_std, b_logsumexp, b_argmax, b_argmin, b_norm;      /* builtins_reduce.c */
+BuildFn b_mse, b_bce_with_logits, b_cross_entropy, b_nll_loss, b_l1_loss, b_smooth_l1_loss, b_huber_loss,
+    b_kl_div;                                                                       /* builtins_loss.c */
+
 /* Binds the call's arguments to operator `id` and builds its nodes. */
 Node *builtin_call(const BuildCtx *B, CallId id, Expr *call);
 /* `a @ b` with torch.matmul semantics for 1-D, 2-D and 3-D operands. */

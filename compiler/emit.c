@@ -170,6 +170,7 @@ static char *upper(Arena *a, const char *s) {
 static const char *header_type(const Entry *e, const Arg *a) {
   switch (a->kind) {
   case ARG_INPUT: return a->node->dtype == DT_I32 ? "const int32_t" : "const float";
+  case ARG_OUTPUT: return a->node->dtype == DT_I32 ? "int32_t" : "float";
   case ARG_PARAM: return e->kind == ENTRY_TRAIN ? "float" : "const float";
   case ARG_HYPER: return "const float";
   case ARG_WORKSPACE: return "void";

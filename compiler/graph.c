@@ -81,6 +81,8 @@ static Node *reduce(Graph *g, OpKind op, Node *x, unsigned axes, bool first) {
 }
 Node *g_sum(Graph *g, Node *x, unsigned axes) { return reduce(g, OP_SUM, x, axes, false); }
 Node *g_max(Graph *g, Node *x, unsigned axes, bool first) { return reduce(g, OP_MAX, x, axes, first); }
+Node *g_prod(Graph *g, Node *x, unsigned axes) { return reduce(g, OP_PROD, x, axes, false); }
+Node *g_argmax(Graph *g, Node *x, unsigned axes) { return reduce(g, OP_ARGMAX, x, axes, false); }
 static Node *with_shape(Graph *g, OpKind op, Node *x, Shape s) {
   if (shape_eq(x->shape, s)) return x;
   Node *n = node_alloc(g, op, 1, &x, g->loc);

@@ -43,7 +43,7 @@ typedef enum {
   ATTR_CONST,  /* CONST */
   ATTR_POW,    /* POWC */
   ATTR_ONEHOT, /* ONEHOT */
-  ATTR_REDUCE, /* SUM, MAX, ARGMAX_MASK */
+  ATTR_REDUCE, /* SUM, MAX, ARGMAX_MASK, PROD, ARGMAX */
   ATTR_PERM,   /* PERMUTE */
   ATTR_MATMUL, /* MATMUL */
   ATTR_CONV,   /* CONV2D, CONV2D_DX, CONV2D_DW */
@@ -62,7 +62,7 @@ typedef struct {
   int64_t classes; /* C: labels [N] -> [N, C] */
 } OnehotAttr;
 typedef struct {
-  unsigned axes; /* bitmask of the reduced axes, kept as size 1 (ARGMAX_MASK: its one axis) */
+  unsigned axes; /* bitmask of the reduced axes, kept as size 1 (ARGMAX_MASK, ARGMAX: its one axis) */
   bool first;    /* MAX only: the gradient goes to the first maximum along its one axis
                     (torch.max(x, dim)); false: ties share it (torch.amax) */
 } ReduceAttr;
@@ -181,6 +181,9 @@ Node *g_conv(Graph *g, OpKind op, Node *a, Node *b, const ConvAttr *c, Shape sha
 Node *g_pool(Graph *g, OpKind op, Node *a, Node *b, const PoolAttr *p, Shape shape);
 /* 1 at the first maximum of x along the one axis in `axes`, 0 elsewhere (x's shape). */
 Node *g_argmax_mask(Graph *g, Node *x, unsigned axes);
+Node *g_prod(Graph *g, Node *x, unsigned axes); /* keeps dims */
+/* The index (i32) of the first maximum of x along the one axis in `axes`, kept as size 1. */
+Node *g_argmax(Graph *g, Node *x, unsigned axes);
 Node *g_onehot(Graph *g, Node *labels, int64_t classes); /* i32 [N] -> f32 [N, C] */
 /* SLICE (out of shape s: x[start + i step] per axis) and PAD (its adjoint: x placed at
  * start + i step of a tensor of shape s filled with value). */

@@ -140,6 +140,10 @@ static LLVMValueRef em_max1(Lower *L, const Node *n, LLVMValueRef acc, LLVMValue
   return LLVMBuildSelect(LB, take, v, acc, "");
 }
 
+static LLVMValueRef em_prod1(Lower *L, const Node *n, LLVMValueRef acc, LLVMValueRef v) {
+  return (void)n, LLVMBuildFMul(LB, acc, v, "");
+}
+
 /* ---------------------------------------------------------------- the table */
 
 #define ELEM(e, nm) [OP_##e] = em_##nm
@@ -152,6 +156,8 @@ const Emit1 gc_lower_elem[OP__COUNT] = {
     ELEM(SUB, sub),          ELEM(MUL, mul),       ELEM(DIV, div),         ELEM(MAXIMUM, maximum),
     ELEM(MINIMUM, minimum),  ELEM(EQ, eq),         ELEM(COPY, id),         ELEM(SGD, id),
     [OP_SUM] = em_sum1,      [OP_MAX] = em_max1,
+    /* reductions and losses (issue 15) */
+    [OP_PROD] = em_prod1,    ELEM(SQRT0, sqrt),
     /* ---- comparisons and elementwise (issue 15) ---- */
     ELEM(LT, lt),            ELEM(LE, le),         ELEM(GT, gt),           ELEM(GE, ge),
     ELEM(NE, ne),            ELEM(SELECT, select), ELEM(POW, pow),         ELEM(SIN, sin),

@@ -79,7 +79,9 @@ void lower_elem_kernel(Lower *L, Kernel *k, LLVMValueRef *vals) {
       while (o < nops && ops[o] != x) o++;
       if (L->e->kernel_of[x->id] == ki) in[j] = vals[x->id];
       else if (x->op == OP_CONST) in[j] = lw_f32(L, node_const(x)->value);
-      else in[j] = LLVMBuildLoad2(LB, L->f32, lw_elem_ptr(L, x, lw_offset(L, idx, w->st[o], w->rank)), "");
+      else /* an i32 operand is copied whole (COPY into an i32 output: the only reader of one here) */
+        in[j] = LLVMBuildLoad2(LB, x->dtype == DT_I32 ? L->i32 : L->f32,
+                               lw_elem_ptr(L, x, lw_offset(L, idx, w->st[o], w->rank)), "");
     }
     vals[n->id] = emit_member(L, n, in);
     if (lw_buffer(L, n)->kind != BUF_NONE) lw_store_off(L, n, own, vals[n->id]);

@@ -98,6 +98,30 @@ static void em_argmax_mask(Lower *L, Kernel *k) {
   lw_loops_end(L, lo, outer);
 }
 
+/* The index of the first maximum along the axis (a NaN wins), stored as i32. */
+static void em_argmax(Lower *L, Kernel *k) {
+  Node *n = k->nodes[0], *x = A(n);
+  int ax = __builtin_ctz(node_reduce(n)->axes);
+  Loop lo[GC_MAX_RANK], lj;
+  LLVMValueRef idx[GC_MAX_RANK];
+  lw_loops(L, lo, n->shape, idx);
+  LLVMValueRef best = lw_slot(L, L->f32, "best"), arg = lw_slot(L, L->ix, "arg");
+  LLVMBuildStore(LB, lw_f32(L, -INFINITY), best);
+  LLVMBuildStore(LB, lw_ix(L, 0), arg);
+  LLVMValueRef out = idx[ax];
+  idx[ax] = lw_loop(L, &lj, x->shape.d[ax], "j");
+  LLVMValueRef v = lw_load(L, x, idx, x->shape.rank), cur = LLVMBuildLoad2(LB, L->f32, best, "");
+  LLVMValueRef take = LLVMBuildOr(LB, LLVMBuildFCmp(LB, LLVMRealOGT, v, cur, ""),
+                                  LLVMBuildAnd(LB, LLVMBuildFCmp(LB, LLVMRealUNO, v, v, ""),
+                                               LLVMBuildFCmp(LB, LLVMRealORD, cur, cur, ""), ""), "");
+  LLVMBuildStore(LB, LLVMBuildSelect(LB, take, v, cur, ""), best);
+  LLVMBuildStore(LB, LLVMBuildSelect(LB, take, idx[ax], LLVMBuildLoad2(LB, L->ix, arg, ""), ""), arg);
+  lw_loop_end(L, &lj);
+  idx[ax] = out;
+  lw_store(L, n, idx, LLVMBuildTrunc(LB, LLVMBuildLoad2(LB, L->ix, arg, ""), L->i32, "argmax"));
+  lw_loops_end(L, lo, n->shape);
+}
+
 static void em_onehot(Lower *L, Kernel *k) {
   Node *n = k->nodes[0];
   Loop lp[2];
@@ -168,6 +192,9 @@ const EmitK gc_lower_kernel[OP__COUNT] = {
     [OP_MAXPOOL_DX] = em_maxpool_dx,
     [OP_AVGPOOL] = em_avgpool,
     [OP_AVGPOOL_DX] = em_avgpool_dx,
+    /* reductions and losses (issue 15) */
+    [OP_PROD] = emit_reduce,
+    [OP_ARGMAX] = em_argmax,
     [OP_SLICE] = em_slice,
     [OP_PAD] = em_pad,
 };

@@ -16,7 +16,8 @@ typedef enum {
   DTR_LEAF,   /* INPUT and PARAM: as declared (i32 only for an input; build.c) */
   DTR_LIKE,   /* any operand; the result has operand 0's dtype (views: RESHAPE, DETACH) */
   DTR_LABELS, /* i32 class labels in, f32 out (ONEHOT) */
-  DTR_COPY,   /* any operand; an f32 result, the output buffer's (COPY) */
+  DTR_INDEX,  /* f32 in, i32 indices out (ARGMAX) */
+  DTR_COPY,   /* any operand; the result is the output buffer, of the operand's dtype (COPY) */
 } DTypeRule;
 
 /* Flags. */

@@ -11,6 +11,7 @@
 #include "opinfo.h"
 #include "ops_elem.h"
 #include "ops_index.h"
+#include "ops_reduce.h"
 #include "ops_window.h"
 
 #define A(n) ((n)->in[0])
@@ -27,10 +28,11 @@ static const char *op_name(const Graph *g, const Node *n) { return g->what ? g->
 DType op_result_dtype(const Node *n) {
   switch (gc_ops[n->op].dtype) {
   case DTR_LEAF: return n->dtype;
-  case DTR_LIKE: return n->in[0]->dtype;
+  case DTR_LIKE:
+  case DTR_COPY: return n->in[0]->dtype;
+  case DTR_INDEX: return DT_I32;
   case DTR_F32:
-  case DTR_LABELS:
-  case DTR_COPY: break;
+  case DTR_LABELS: break;
   }
   return DT_F32;
 }
@@ -38,7 +40,8 @@ DType op_result_dtype(const Node *n) {
 DType op_operand_dtype(const Node *n, int i) {
   (void)i;
   switch (gc_ops[n->op].dtype) {
-  case DTR_F32: return DT_F32;
+  case DTR_F32:
+  case DTR_INDEX: return DT_F32;
   case DTR_LABELS: return DT_I32;
   case DTR_LEAF:
   case DTR_LIKE:
@@ -471,6 +474,13 @@ const OpInfo gc_ops[OP__COUNT] = {
                     .evalk = ev_avgpool, .attr = ATTR_POOL},
     [OP_AVGPOOL_DX] = {.name = "avg_pool2d_dx", .arity = 1, .cls = KERNEL, .shape = shape_preset4,
                        .evalk = ev_avgpool_dx, .attr = ATTR_POOL},
+    /* reductions and losses (issue 15): ops_reduce.c */
+    [OP_PROD] = {.name = "prod", .arity = 1, .cls = CLS_REDUCE, .shape = shape_prod, .grad = grad_prod,
+                 .eval1 = ev_prod1, .evalk = ev_reduce, .unit = 1, .attr = ATTR_REDUCE, .flags = OPF_STORES_ONCE},
+    [OP_SQRT0] = {.name = "sqrt0", .arity = 1, .cls = CLS_ELEM, .shape = shape_same, .grad = grad_sqrt0,
+                  .eval1 = ev_sqrt0, .flags = OPF_STORES_ONCE},
+    [OP_ARGMAX] = {.name = "argmax", .arity = 1, .cls = KERNEL, .shape = shape_argmax, .evalk = ev_argmax,
+                   .attr = ATTR_REDUCE, .dtype = DTR_INDEX},
     /* ---- indexing and assembling (issue 15; ops_index.c) ---- */
     [OP_SLICE] = {.name = "slice", .arity = 1, .cls = KERNEL, .shape = shape_slice, .grad = grad_slice,
                   .evalk = ev_slice, .attr = ATTR_SLICE, .flags = OPF_STORES_ONCE},

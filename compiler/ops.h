@@ -1,7 +1,7 @@
 /* ops.h — the list of primitive operators (name, arity, class).
  *
  * Everything else about a primitive is its row in the op table gc_ops (opinfo.h; rows
- * in ops.c and ops_window.c): dtype and shape rules, attributes, its derivative (built
+ * in ops.c; family files ops_window.c, ops_reduce.c): dtype and shape rules, attributes, its derivative (built
  * from other primitives, so the backward graph is ordinary graph nodes), its reference
  * evaluation (float64, the test oracle), FLOPs; its LLVM emitter is its row in the
  * backend's tables (lower_elem.h, lower_ops.h).
@@ -68,6 +68,10 @@
   X(MAXPOOL_DX, "max_pool2d_dx", 2, KERNEL) \
   X(AVGPOOL,   "avg_pool2d", 1, KERNEL)    \
   X(AVGPOOL_DX, "avg_pool2d_dx", 1, KERNEL) \
+  /* reductions and losses (issue 15) */   \
+  X(PROD,      "prod",      1, REDUCE)     \
+  X(SQRT0,     "sqrt0",     1, ELEM)       \
+  X(ARGMAX,    "argmax",    1, KERNEL)     \
   /* ---- indexing and assembling (issue 15) ---- */ \
   X(SLICE,     "slice",     1, KERNEL)     \
   X(PAD,       "pad",       1, KERNEL)     \

@@ -53,7 +53,7 @@ static bool same_reduce(const Node *a, const Node *b) {
 static uint64_t hash_reduce(const Node *n, uint64_t h) {
   return mix(h, node_reduce(n)->axes * 2u + node_reduce(n)->first);
 }
-/* Axes of the operand; one axis for ARGMAX_MASK and a MAX with `first`, which only MAX has. */
+/* Axes of the operand; one axis for ARGMAX_MASK, ARGMAX and a MAX with `first`, which only MAX has. */
 static const char *check_reduce(Arena *a, const Node *n) {
   const ReduceAttr *r = node_reduce(n);
   int rank = n->in[0]->shape.rank;
@@ -61,7 +61,7 @@ static const char *check_reduce(Arena *a, const Node *n) {
   if (r->axes >> rank)
     return arena_printf(a, "reduces axes 0x%x of a rank-%d operand", r->axes, rank);
   if (r->first && n->op != OP_MAX) return arena_printf(a, "has the flag `first`, which only max has");
-  if ((r->first || n->op == OP_ARGMAX_MASK) && !one)
+  if ((r->first || n->op == OP_ARGMAX_MASK || n->op == OP_ARGMAX) && !one)
     return arena_printf(a, "needs exactly one axis, has axes 0x%x", r->axes);
   return NULL;
 }

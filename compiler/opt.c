@@ -7,6 +7,7 @@
  * seen with the same op, operands and attributes (CSE). Finally the graph is rebuilt
  * from its roots in topological order, dropping everything unreachable. */
 #include "opt.h"
+#include <math.h>
 #include <stdint.h>
 #include "opinfo.h"
 
@@ -46,6 +47,8 @@ static Node *simplify(Graph *g, Node *n) {
   if (n->op == OP_MAX && a->op == OP_CONST) return g_full(g, const_value(a), n->shape);
   if (n->op == OP_SUM && a->op == OP_CONST)
     return g_full(g, const_value(a) * (double)(shape_count(a->shape) / shape_count(n->shape)), n->shape);
+  if (n->op == OP_PROD && a->op == OP_CONST)
+    return g_full(g, pow(const_value(a), (double)(shape_count(a->shape) / shape_count(n->shape))), n->shape);
   switch (n->op) {
   case OP_ADD:
     if (is_const(b, 0) && keeps_shape(a, b)) return a;
@@ -79,7 +82,8 @@ static Node *simplify(Graph *g, Node *n) {
     if (x || y) return g_matmul(g, x ? x : a, y ? y : b, m->ta ^ (x != NULL), m->tb ^ (y != NULL));
     break;
   }
-  case OP_SUM: {
+  case OP_SUM:
+  case OP_PROD: {
     bool trivial = true; /* every reduced axis has size 1 */
     for (int i = 0; i < a->shape.rank; i++)
       if ((node_reduce(n)->axes & (1u << i)) && a->shape.d[i] != 1) trivial = false;

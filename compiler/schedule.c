@@ -56,7 +56,7 @@ static void elide_sinks(Graph *g, Entry *e) {
   e->placed = ARENA_ARRAY(g->arena, Node *, g->n);
   for (int i = 0; i < e->nsinks; i++) {
     Node *s = e->sinks[i], *x = s->in[0];
-    if (!computed(x) || x->op == OP_COPY || x->op == OP_SGD || e->placed[x->id] || x->dtype != DT_F32) continue;
+    if (!computed(x) || x->op == OP_COPY || x->op == OP_SGD || e->placed[x->id]) continue;
     if (s->op == OP_SGD && (uses[x->id] != 1 || !stores_once(x) || !params_read_before(e, s, pos))) continue;
     e->placed[x->id] = s;
   }
@@ -178,7 +178,7 @@ static bool rows_member(const Entry *e, const Kernel *k, Shape s) {
   if (k->kind == KER_ROWS) return shape_eq(k->shape, s); /* an earlier one: they merge */
   for (int t = 0; t < k->n; t++) {
     const Node *n = k->nodes[t], *sink = e->placed[n->id];
-    if (n->op == OP_SGD || (sink && sink->op == OP_SGD)) return false;
+    if (n->op == OP_SGD || (sink && sink->op == OP_SGD) || n->dtype != DT_F32) return false; /* rows are f32 */
   }
   if (k->kind == KER_ELEM) return shape_eq(k->shape, s) || shape_eq(k->shape, row_shape(s));
   const Node *r = k->nodes[0];

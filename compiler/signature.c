@@ -40,6 +40,8 @@ static const struct {
     {"view", "did you mean 'reshape'? PyTorch's view is reshape here"},
     {"permute", "did you mean 'transpose'? With perm=[..] it is PyTorch's permute"},
     {"amax", "did you mean 'max'? With axis=[..] it is PyTorch's amax"},
+    {"amin", "did you mean 'min'? With axis=[..] it is PyTorch's amin"},
+    {"vector_norm", "did you mean 'norm'? norm(x, p, axis) is torch.linalg.vector_norm"},
     {"pow", "powers are the operator **, with torch.pow semantics: x ** y"},
     {"clip", "did you mean 'clamp'? PyTorch's clip is clamp here"},
     {"logical_not", "a comparison gives a 0/1 float mask m: its negation is 1 - m (or x == 0)"},
@@ -73,6 +75,10 @@ static const struct {
     {"weight", "w", "the weight, PyTorch's weight"},
     {"bias", "b", "the bias, PyTorch's bias"},
     {"input", "x", "the operand, PyTorch's input"},
+    {"input", "pred", "the prediction, PyTorch's input"},
+    {"target", "labels", "the class labels or probabilities, PyTorch's target"},
+    {"unbiased", "correction", "correction=1 is unbiased=True, correction=0 is unbiased=False"},
+    {"ord", "p", "the order of the norm, torch.linalg.norm's ord"},
 };
 
 _Noreturn static void unknown_kwarg(Diag *d, const Signature *bi, int np, const char *kw, SrcLoc loc) {
@@ -154,6 +160,37 @@ int arg_choice(const ArgReader *r, const Expr *e, const char *what, const char *
   const char *near = diag_nearest(e->name, choices, n);
   if (near) diag_error(r->d, e->loc, "%s must be %s, got \"%s\"; did you mean \"%s\"?", what, list, e->name, near);
   diag_error(r->d, e->loc, "%s must be %s, got \"%s\"", what, list, e->name);
+}
+
+double arg_range(const ArgReader *r, const Expr *e, double def, double lo, bool lo_open, double hi, const char *what) {
+  double v = arg_num(r, e, def);
+  if (!(lo_open ? v > lo : v >= lo) || !(v <= hi)) {
+    if (isinf(hi)) diag_error(r->d, e->loc, "%s must be %s %g, got %g", what, lo_open ? ">" : ">=", lo, v);
+    diag_error(r->d, e->loc, "%s must be in %c%g, %g], got %g", what, lo_open ? '(' : '[', lo, hi, v);
+  }
+  return v;
+}
+
+int arg_axis_or_all(const ArgReader *r, const Expr *e, int rank, const char *op) {
+  if (!e) return -1;
+  if (e->kind == EX_LIST)
+    diag_error(r->d, e->loc, "%s takes one axis (an integer) or none, as torch.%s; not a list", op, op);
+  return arg_axis(r, e, rank);
+}
+
+Reduction arg_reduction(const ArgReader *r, const Expr *e, bool batchmean) {
+  static const char *const plain[] = {"mean", "sum", "none", NULL};
+  static const char *const kl[] = {"mean", "sum", "none", "batchmean", NULL};
+  return (Reduction)arg_choice(r, e, "reduction", batchmean ? kl : plain, RED_MEAN);
+}
+
+double arg_norm_p(const ArgReader *r, const Expr *e) {
+  if (!e) return 2;
+  if (e->kind == EX_NAME && !strcmp(e->name, "inf")) return INFINITY;
+  double v;
+  if (e->kind == EX_STR || !r->number(r->ctx, e, &v) || (v != 1 && v != 2))
+    diag_error(r->d, e->loc, "norm's p must be 1, 2 or inf (torch's float('inf'))");
+  return v;
 }
 
 int arg_axis(const ArgReader *r, const Expr *e, int rank) {

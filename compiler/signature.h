@@ -37,9 +37,9 @@
   X(MAX,             "max",             1, "x", "axis", "keepdims")        \
   X(SOFTMAX,         "softmax",         1, "x", "axis")                    \
   X(LOG_SOFTMAX,     "log_softmax",     1, "x", "axis")                    \
-  X(MSE,             "mse",             2, "pred", "target")               \
-  X(BCE_WITH_LOGITS, "bce_with_logits", 2, "logits", "target")             \
-  X(CROSS_ENTROPY,   "cross_entropy",   2, "logits", "labels")             \
+  X(MSE,             "mse",             2, "pred", "target", "reduction")  \
+  X(BCE_WITH_LOGITS, "bce_with_logits", 2, "logits", "target", "reduction") \
+  X(CROSS_ENTROPY,   "cross_entropy",   2, "logits", "labels", "weight", "reduction", "label_smoothing") \
   X(DETACH,          "detach",          1, "x")                            \
   X(CONV2D,          "conv2d",          2, "x", "w", "b", "stride", "padding", "dilation", "groups") \
   X(MAX_POOL2D,      "max_pool2d",      2, "x", "k", "stride", "padding")  \
@@ -50,6 +50,20 @@
     "dilation")                                                            \
   X(GLOBAL_AVG_POOL, "global_avg_pool", 1, "x")                            \
   X(ADAPTIVE_AVG_POOL2D, "adaptive_avg_pool2d", 2, "x", "output_size") \
+  /* ---- reductions and losses (issue 15) ---- */                         \
+  X(MIN,             "min",             1, "x", "axis", "keepdims")        \
+  X(PROD,            "prod",            1, "x", "axis", "keepdims")        \
+  X(VAR,             "var",             1, "x", "axis", "correction", "keepdims") \
+  X(STD,             "std",             1, "x", "axis", "correction", "keepdims") \
+  X(LOGSUMEXP,       "logsumexp",       1, "x", "axis", "keepdims")        \
+  X(ARGMAX,          "argmax",          1, "x", "axis", "keepdims")        \
+  X(ARGMIN,          "argmin",          1, "x", "axis", "keepdims")        \
+  X(NORM,            "norm",            1, "x", "p", "axis", "keepdims")   \
+  X(NLL_LOSS,        "nll_loss",        2, "input", "labels", "weight", "reduction") \
+  X(L1_LOSS,         "l1_loss",         2, "pred", "target", "reduction")  \
+  X(SMOOTH_L1_LOSS,  "smooth_l1_loss",  2, "pred", "target", "reduction", "beta") \
+  X(HUBER_LOSS,      "huber_loss",      2, "pred", "target", "reduction", "delta") \
+  X(KL_DIV,          "kl_div",          2, "input", "target", "reduction", "log_target") \
   /* ---- indexing and assembling (issue 15) ---- */                        \
   X(CONCAT,          "concat",          1, "tensors", "axis")              \
   X(CAT,             "cat",             1, "tensors", "axis")              \
@@ -130,6 +144,15 @@ int arg_pos_int(const ArgReader *r, const Expr *e, int def, int min, const char 
  * `what` names the argument in messages, which list the allowed values:
  *   reduction must be "mean", "sum" or "none", got "avg"; did you mean "mean"? */
 int arg_choice(const ArgReader *r, const Expr *e, const char *what, const char *const *choices, int def);
+/* A constant number in [lo, hi] ((lo, hi] when lo_open; hi may be INFINITY); absent: def. */
+double arg_range(const ArgReader *r, const Expr *e, double def, double lo, bool lo_open, double hi, const char *what);
+/* One axis (an integer), or -1 when absent (argmax, argmin: a list is refused, as torch). */
+int arg_axis_or_all(const ArgReader *r, const Expr *e, int rank, const char *op);
+/* A loss's reduction= ("mean", the default, "sum", "none"; "batchmean" for kl_div). */
+typedef enum { RED_MEAN, RED_SUM, RED_NONE, RED_BATCHMEAN } Reduction;
+Reduction arg_reduction(const ArgReader *r, const Expr *e, bool batchmean);
+/* norm's p: 1, 2 (absent) or the word inf (INFINITY). */
+double arg_norm_p(const ArgReader *r, const Expr *e);
 /* transpose's perm= (absent: the 2-D transpose), into perm[rank]. */
 void arg_perm(const ArgReader *r, const Expr *call, const Expr *e, int rank, int *perm);
 /* reshape's list of sizes into s (at most max_rank; one -1 allowed, at *infer, else

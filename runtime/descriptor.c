@@ -104,8 +104,8 @@ static int parse_role(perr *e, const cJSON *t, const char *where, gradc_tensor_i
   if (strcmp(d->valuestring, "f32") == 0) info->dtype = GRADC_F32;
   else if (strcmp(d->valuestring, "i32") == 0) info->dtype = GRADC_I32;
   else return fail(e, "%s: unknown dtype \"%.40s\" (f32 or i32)", where, d->valuestring);
-  if (info->dtype == GRADC_I32 && info->role != GRADC_ROLE_INPUT)
-    return fail(e, "%s: only inputs may be i32", where);
+  if (info->dtype == GRADC_I32 && info->role == GRADC_ROLE_PARAM)
+    return fail(e, "%s: a parameter must be f32 (i32 is for inputs and outputs)", where);
   return 0;
 }
 

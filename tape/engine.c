@@ -55,7 +55,7 @@ static Tensor *track(Tape *T, Tensor *t) {
     size_t cap = T->captensors ? 2 * T->captensors : 256;
     Tensor **p = realloc(T->tensors, cap * sizeof *p);
     if (!p) {
-      if (t->owns_data) free(t->data);
+      if (t->owns_data) free(t->data), free(t->idata);
       free(t);
       tp_fail(T, "out of memory");
     }
@@ -84,6 +84,22 @@ static Tensor *new_tensor(Tape *T, int rank, const int64_t *shape, bool zero) {
 
 Tensor *tp_empty(Tape *T, int rank, const int64_t *shape) { return new_tensor(T, rank, shape, false); }
 Tensor *tp_zeros(Tape *T, int rank, const int64_t *shape) { return new_tensor(T, rank, shape, true); }
+
+Tensor *tp_empty_i32(Tape *T, int rank, const int64_t *shape) {
+  if (rank > TP_MAX_RANK) tp_fail(T, "rank %d exceeds the maximum of %d", rank, TP_MAX_RANK);
+  Tensor *t = calloc(1, sizeof *t);
+  if (!t) tp_fail(T, "out of memory");
+  t->rank = rank;
+  for (int i = 0; i < rank; i++) t->shape[i] = shape[i];
+  t->n = tp_count(rank, shape);
+  t->owns_data = true;
+  t->idata = malloc(t->n ? t->n * sizeof(int32_t) : 1);
+  if (!t->idata) {
+    free(t);
+    tp_fail(T, "out of memory");
+  }
+  return track(T, t);
+}
 
 void *tp_scratch(Tape *T, size_t bytes) {
   int64_t n = (int64_t)((bytes + sizeof(float) - 1) / sizeof(float));
@@ -161,7 +177,7 @@ void tp_reset(Tape *T) {
   T->nrecs = 0;
   for (size_t i = 0; i < T->ntensors; i++) {
     Tensor *t = T->tensors[i];
-    if (t->owns_data) free(t->data);
+    if (t->owns_data) free(t->data), free(t->idata);
     free(t->grad);
     free(t);
   }

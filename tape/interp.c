@@ -80,7 +80,7 @@ static Tensor *transpose(tape_model *m, Expr *call, Expr **p) {
 }
 
 static Tensor *reshape(tape_model *m, Expr *call, Expr **p) {
-  Tensor *x = arg(m, p[0], "reshape");
+  Tensor *x = arg(m, p[0], NULL); /* i32 passes through, as in the compiler */
   Expr *l = p[1];
   int64_t s[TP_MAX_RANK] = {0}, known;
   int infer;
@@ -98,7 +98,7 @@ static Tensor *reshape(tape_model *m, Expr *call, Expr **p) {
 }
 
 static Tensor *flatten(tape_model *m, Expr *call, Expr **p) {
-  Tensor *x = arg(m, p[0], "flatten");
+  Tensor *x = arg(m, p[0], NULL);
   if (x->rank < 1) diag_error(&m->diag, call->loc, "flatten needs a tensor of rank 1 or more");
   int64_t s[2] = {x->shape[0], (int64_t)x->n / x->shape[0]};
   return op_reshape(&m->T, x, x->rank == 1 ? 1 : 2, s);
@@ -107,14 +107,56 @@ static Tensor *flatten(tape_model *m, Expr *call, Expr **p) {
 static Tensor *reduction(tape_model *m, CallId fn, Expr **p) {
   Tensor *x = arg(m, p[0], gc_calls[fn].name);
   unsigned axes = axes_of(m, p[1], x->rank);
-  bool keep = flag(m, p[2], false);
-  if (fn == CALL_MAX && p[1] && p[1]->kind != EX_LIST) { /* torch.max(x, dim): first maximum */
+  bool keep = flag(m, p[2], false), min = fn == CALL_MIN;
+  if ((fn == CALL_MAX || min) && p[1] && p[1]->kind != EX_LIST) { /* torch.max(x, dim): first maximum */
     int axis = 0;
     while (!(axes >> axis & 1)) axis++;
-    return op_max_dim(&m->T, x, axis, keep);
+    return min ? op_min_dim(&m->T, x, axis, keep) : op_max_dim(&m->T, x, axis, keep);
   }
-  if (fn == CALL_MAX) return op_amax(&m->T, x, axes, keep);
+  if (fn == CALL_MAX || min) return min ? op_amin(&m->T, x, axes, keep) : op_amax(&m->T, x, axes, keep);
   return op_sum(&m->T, x, axes, keep, fn == CALL_MEAN);
+}
+
+/* A pointwise loss (its reduction in p[2], as every one's signature has it). */
+static Tensor *loss(tape_model *m, LossKind k, Expr **p, double c, const char *name) {
+  Tensor *a = arg(m, p[0], name), *b = arg(m, p[1], name);
+  bool kl = k == L_KL || k == L_KL_LOG;
+  return op_loss(&m->T, k, a, b, arg_reduction(&reader(m), p[2], kl), c);
+}
+
+/* The reductions of issue 15 but min (reduction: max's kernels, reversed). */
+static Tensor *statistic(tape_model *m, CallId fn, Expr **p) {
+  Tape *T = &m->T;
+  const char *name = gc_calls[fn].name;
+  Tensor *x = arg(m, p[0], name);
+  switch (fn) {
+  case CALL_PROD: return op_prod(T, x, axes_of(m, p[1], x->rank), flag(m, p[2], false));
+  case CALL_VAR:
+  case CALL_STD: {
+    unsigned axes = axes_of(m, p[1], x->rank);
+    int corr = pos_int(m, p[2], 1, 0, "correction");
+    return op_var(T, x, axes, corr, flag(m, p[3], false), fn == CALL_STD);
+  }
+  case CALL_LOGSUMEXP: return op_logsumexp(T, x, axes_of(m, p[1], x->rank), flag(m, p[2], false));
+  case CALL_ARGMAX:
+  case CALL_ARGMIN: {
+    int axis = arg_axis_or_all(&reader(m), p[1], x->rank, name);
+    return op_argmax(T, x, axis, flag(m, p[2], false), fn == CALL_ARGMIN);
+  }
+  case CALL_NORM: {
+    double ord = arg_norm_p(&reader(m), p[1]);
+    return op_norm(T, x, ord, axes_of(m, p[2], x->rank), flag(m, p[3], false));
+  }
+  default: break;
+  }
+  diag_error(&m->diag, m->T.loc, "'%s' is not a reduction", name); /* not reached */
+}
+
+static Tensor *classification(tape_model *m, CallId fn, Expr **p) {
+  Tensor *x = arg(m, p[0], NULL), *lab = arg(m, p[1], NULL), *w = p[2] ? arg(m, p[2], NULL) : NULL;
+  Reduction red = arg_reduction(&reader(m), p[3], false);
+  if (fn == CALL_NLL_LOSS) return op_nll_loss(&m->T, x, lab, w, red);
+  return op_cross_entropy(&m->T, x, lab, w, red, arg_range(&reader(m), p[4], 0, 0, false, 1, "label_smoothing"));
 }
 
 static Tensor *softmax_like(tape_model *m, Expr *call, Expr **p, bool log) {
@@ -285,22 +327,28 @@ static Tensor *apply(tape_model *m, CallId fn, Expr *call, Expr **p) {
   case CALL_MAX: return reduction(m, fn, p);
   case CALL_SOFTMAX: return softmax_like(m, call, p, false);
   case CALL_LOG_SOFTMAX: return softmax_like(m, call, p, true);
-  case CALL_MSE: {
-    Tensor *a = arg(m, p[0], name), *b = arg(m, p[1], name);
-    return op_mse(T, a, b);
-  }
-  case CALL_BCE_WITH_LOGITS: {
-    Tensor *z = arg(m, p[0], name), *y = arg(m, p[1], name);
-    return op_bce_with_logits(T, z, y);
-  }
-  case CALL_CROSS_ENTROPY: {
-    Tensor *x = arg(m, p[0], NULL), *lab = arg(m, p[1], NULL);
-    return op_cross_entropy(T, x, lab);
-  }
+  case CALL_MSE: return loss(m, L_MSE, p, 0, name);
+  case CALL_BCE_WITH_LOGITS: return loss(m, L_BCE, p, 0, name);
+  case CALL_CROSS_ENTROPY:
+  case CALL_NLL_LOSS: return classification(m, fn, p);
   case CALL_DETACH: return op_detach(T, arg(m, p[0], NULL));
   case CALL_CONV2D: return conv2d(m, p);
   case CALL_MAX_POOL2D: return pool(m, p, true);
   case CALL_AVG_POOL2D: return pool(m, p, false);
+  /* ---- reductions and losses (issue 15) ---- */
+  case CALL_MIN: return reduction(m, fn, p); /* max's kernels, reversed */
+  case CALL_PROD:
+  case CALL_VAR:
+  case CALL_STD:
+  case CALL_LOGSUMEXP:
+  case CALL_ARGMAX:
+  case CALL_ARGMIN:
+  case CALL_NORM: return statistic(m, fn, p);
+  case CALL_L1_LOSS: return loss(m, L_L1, p, 0, name);
+  case CALL_SMOOTH_L1_LOSS:
+    return loss(m, L_SMOOTH_L1, p, arg_range(&reader(m), p[3], 1, 0, false, INFINITY, "beta"), name);
+  case CALL_HUBER_LOSS: return loss(m, L_HUBER, p, arg_range(&reader(m), p[3], 1, 0, true, INFINITY, "delta"), name);
+  case CALL_KL_DIV: return loss(m, flag(m, p[3], false) ? L_KL_LOG : L_KL, p, 0, name);
   /* ---- convolution and pooling (issue 15) */
   case CALL_CONV1D: return conv1d(m, p);
   case CALL_CONV_TRANSPOSE2D: return conv_transpose2d(m, p);

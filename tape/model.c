@@ -196,19 +196,21 @@ static Tensor *run_forward(tape_model *m) {
   for (int k = 0; k < m->noutputs; k++) {
     Output *o = &m->outputs[k];
     Tensor *t = o->sym->t;
-    if (!t->data) /* as the compiler: the ABI's outputs are float buffers */
-      diag_error(&m->diag, o->loc, "'%s' is i32: an output must be f32 (integers are inputs only)", o->name);
     if (!o->buf) {
       o->n = t->n;
-      o->buf = tp_calloc(&m->T, t->n * sizeof(float));
+      o->i32 = t->data == NULL;
+      o->buf = tp_calloc(&m->T, t->n * 4); /* float or int32_t */
     }
     if (o->n != t->n) tp_fail(&m->T, "output '%s' changed size", o->name); /* cannot happen: shapes are static */
-    memcpy(o->buf, t->data, t->n * sizeof(float));
+    memcpy(o->buf, o->i32 ? (void *)t->idata : (void *)t->data, t->n * 4);
   }
   m->loss = NAN;
   if (!m->loss_sym) return NULL;
   Tensor *l = m->loss_sym->t;
-  if (!l->data || l->rank != 0) {
+  if (!l->data) /* as the compiler */
+    diag_error(&m->diag, m->loss_loc, "the loss '%s' is i32: it must be an f32 scalar (integers have no gradient)",
+               m->loss_sym->name);
+  if (l->rank != 0) {
     char s[128];
     diag_error(&m->diag, m->loss_loc, "the loss '%s' must be an f32 scalar, but its shape is %s", m->loss_sym->name,
                tp_shape_str(l, s, sizeof s));

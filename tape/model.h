@@ -33,8 +33,9 @@ typedef struct {
   const char *name;
   Sym *sym;
   SrcLoc loc;     /* of its name in the output statement */
-  float *buf;     /* the value of the last run */
+  void *buf;      /* the value of the last run: float, or int32_t for an i32 output */
   size_t n;
+  bool i32;
 } Output;
 
 struct tape_model {

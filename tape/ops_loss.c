@@ -1,143 +1,110 @@
-/* ops_loss.c — the losses, each one op with reduction='mean' as torch's defaults:
- *   mse(pred, target)          mean((pred - target)^2), both operands differentiable
- *   bce_with_logits(z, y)      mean((1 - y) z + m + log(exp(-m) + exp(-z - m))), m = max(-z, 0)
- *                              dz = (sigmoid(z) - y) / n, dy = -z / n (torch differentiates y)
- *   cross_entropy(x[N, C], labels i32[N])  -mean(log_softmax(x)[i, label_i]),
- *                              dx = (softmax(x) - onehot) / N; the log-softmax is saved
- * pred/target and z/y broadcast like a binary op (n = elements of the broadcast shape).
- * Labels outside [0, C) are an error (torch's ignore_index is not supported).
- * Forward and backward kernels side by side; backward ADDS. */
+/* ops_loss.c — the pointwise losses, one op each over the broadcast of their operands
+ * a (the prediction or input) and b (the target), with torch's reductions: "mean" (the
+ * default: over the broadcast elements), "sum", "none" (the broadcast shape), and for
+ * kl_div "batchmean" (the sum over a's first dimension). Per element, d = a - b:
+ *   mse              d^2                                  da = 2d, db = -2d
+ *   bce_with_logits  (1 - b) a + m + log(exp(-m) + exp(-a - m)), m = max(-a, 0)
+ *                                                         da = sigmoid(a) - b, db = -a
+ *   l1_loss          |d|                                  da = sign(d), db = -da
+ *   smooth_l1_loss   |d| < beta: d^2 / 2beta, else |d| - beta/2 (beta = 0: |d|)
+ *                                                         da = d / beta or sign(d)
+ *   huber_loss       |d| < delta: d^2 / 2, else delta (|d| - delta/2)
+ *                                                         da = d or delta sign(d)
+ *   kl_div           b log b - b a (0 log 0 = 0)          da = -b, db = log b + 1 - a (-a at b = 0)
+ *   kl_div log_target  exp(b) (b - a)                     da = -exp(b), db = exp(b) (b - a + 1)
+ * torch differentiates the target of every one. Forward and backward side by side;
+ * backward ADDS. */
 #include <math.h>
 #include <stdlib.h>
 #include "tape_internal.h"
 
-/* The walk over the broadcast of a loss's two operands (`what` names it in errors). */
-static void loss_iter(Tape *T, const char *what, const Tensor *a, const Tensor *b, BIter *it) {
-  int64_t shape[TP_MAX_RANK];
-  bi_init(it, a, b, tp_broadcast_shape(T, what, a, b, shape), shape);
+static const char *const loss_names[] = {"mse", "bce_with_logits", "l1_loss", "smooth_l1_loss", "huber_loss",
+                                         "kl_div", "kl_div"};
+
+/* The walk over the broadcast of a loss's two operands; its shape in shape[r]. */
+static int loss_iter(Tape *T, LossKind k, const Tensor *a, const Tensor *b, BIter *it, int64_t *shape) {
+  int r = tp_broadcast_shape(T, loss_names[k], a, b, shape);
+  bi_init(it, a, b, r, shape);
+  return r;
 }
 
-/* ---------------------------------------------------------------- mse */
+static double sgn(double v) { return (v > 0) - (v < 0); }
 
-static void mse_forward(float *out, const float *a, const float *b, BIter *it) {
-  double acc = 0;
-  for (size_t row = 0; row < it->rows; row++, bi_next(it))
-    for (size_t j = 0; j < it->inner; j++) {
-      float d = a[it->ia + (int64_t)j * it->xa] - b[it->ib + (int64_t)j * it->xb];
-      acc += d * d;
-    }
-  out[0] = (float)(acc / (double)(it->rows * it->inner));
+/* The loss of one element, a the prediction (input), b the target; c beta or delta. */
+static double value(LossKind k, double a, double b, double c) {
+  double d = a - b, ad = fabs(d);
+  switch (k) {
+  case L_MSE: return d * d;
+  case L_BCE: {
+    double m = a < 0 ? -a : 0;
+    return (1 - b) * a + m + log(exp(-m) + exp(-a - m));
+  }
+  case L_L1: return ad;
+  case L_SMOOTH_L1: return c == 0 ? ad : ad < c ? 0.5 * d * d / c : ad - 0.5 * c;
+  case L_HUBER: return ad < c ? 0.5 * d * d : c * (ad - 0.5 * c);
+  case L_KL: return (b == 0 ? 0 : b * log(b)) - b * a;
+  case L_KL_LOG: return exp(b) * (b - a);
+  }
+  return NAN;
 }
-static void mse_backward(float *da, float *db, const float *dout, const float *a, const float *b, BIter *it) {
-  float g = dout[0] * 2.0f / (float)(it->rows * it->inner);
-  for (size_t row = 0; row < it->rows; row++, bi_next(it))
-    for (size_t j = 0; j < it->inner; j++) {
-      int64_t oa = it->ia + (int64_t)j * it->xa, ob = it->ib + (int64_t)j * it->xb;
-      float d = g * (a[oa] - b[ob]);
-      if (da) da[oa] += d;
-      if (db) db[ob] -= d;
-    }
+
+/* d loss / da and d loss / db of one element. */
+static void slope(LossKind k, double a, double b, double c, double *da, double *db) {
+  double d = a - b, ad = fabs(d);
+  switch (k) {
+  case L_MSE: *da = 2 * d, *db = -2 * d; return;
+  case L_BCE: *da = 1 / (1 + exp(-a)) - b, *db = -a; return;
+  case L_L1: *da = sgn(d), *db = -sgn(d); return;
+  case L_SMOOTH_L1: *da = c == 0 ? sgn(d) : ad < c ? d / c : sgn(d), *db = -*da; return;
+  case L_HUBER: *da = ad < c ? d : c * sgn(d), *db = -*da; return;
+  case L_KL: *da = -b, *db = (b == 0 ? 0 : log(b) + 1) - a; return;
+  case L_KL_LOG: *da = -exp(b), *db = exp(b) * (b - a + 1); return;
+  }
 }
-static void mse_bw(Tape *T, Record *r) {
+
+/* The scale of the summed loss: 1/n (mean), 1/batch (batchmean), 1 (sum, none). */
+static double scale_of(Reduction red, const Tensor *a, size_t n) {
+  if (red == RED_MEAN) return 1.0 / (double)n;
+  if (red == RED_BATCHMEAN) return 1.0 / (double)(a->rank ? a->shape[0] : 1);
+  return 1;
+}
+
+static void loss_bw(Tape *T, Record *r) {
   Tensor *a = r->in[0], *b = r->in[1];
+  LossKind k = (LossKind)r->k;
   BIter it;
-  loss_iter(T, "mse", a, b, &it);
-  mse_backward(tp_grad(T, a), tp_grad(T, b), r->out->grad, a->data, b->data, &it);
+  int64_t shape[TP_MAX_RANK];
+  loss_iter(T, k, a, b, &it, shape);
+  float *ga = tp_grad(T, a), *gb = tp_grad(T, b);
+  const float *gy = r->out->grad;
+  double scale = scale_of((Reduction)r->axis, a, it.rows * it.inner);
+  bool none = r->axis == RED_NONE;
+  for (size_t row = 0, i = 0; row < it.rows; row++, bi_next(&it))
+    for (size_t j = 0; j < it.inner; j++, i++) {
+      int64_t oa = it.ia + (int64_t)j * it.xa, ob = it.ib + (int64_t)j * it.xb;
+      double da = 0, db = 0, g = none ? gy[i] : gy[0] * scale;
+      slope(k, a->data[oa], b->data[ob], r->c, &da, &db);
+      if (ga) ga[oa] += (float)(g * da);
+      if (gb) gb[ob] += (float)(g * db);
+    }
 }
-Tensor *op_mse(Tape *T, Tensor *a, Tensor *b) {
+
+Tensor *op_loss(Tape *T, LossKind k, Tensor *a, Tensor *b, Reduction red, double c) {
   BIter it;
-  loss_iter(T, "mse", a, b, &it);
-  Tensor *out = tp_empty(T, 0, NULL);
-  mse_forward(out->data, a->data, b->data, &it);
+  int64_t shape[TP_MAX_RANK];
+  int rank = loss_iter(T, k, a, b, &it, shape);
+  size_t n = it.rows * it.inner;
+  Tensor *out = red == RED_NONE ? tp_empty(T, rank, shape) : tp_empty(T, 0, NULL);
+  double acc = 0;
+  for (size_t row = 0, i = 0; row < it.rows; row++, bi_next(&it))
+    for (size_t j = 0; j < it.inner; j++, i++) {
+      double v = value(k, a->data[it.ia + (int64_t)j * it.xa], b->data[it.ib + (int64_t)j * it.xb], c);
+      if (red == RED_NONE) out->data[i] = (float)v;
+      acc += v;
+    }
+  if (red != RED_NONE) out->data[0] = (float)(acc * scale_of(red, a, n));
   Tensor *in[2] = {a, b};
-  tp_record(T, "mse", mse_bw, out, 2, in);
-  return out;
-}
-
-/* ---------------------------------------------------------------- bce_with_logits */
-
-static void bce_forward(float *out, const float *z, const float *y, BIter *it) {
-  double acc = 0;
-  for (size_t row = 0; row < it->rows; row++, bi_next(it))
-    for (size_t j = 0; j < it->inner; j++) {
-      float x = z[it->ia + (int64_t)j * it->xa], t = y[it->ib + (int64_t)j * it->xb];
-      float m = x < 0 ? -x : 0.0f;
-      acc += (1.0f - t) * x + m + logf(expf(-m) + expf(-x - m));
-    }
-  out[0] = (float)(acc / (double)(it->rows * it->inner));
-}
-static void bce_backward(float *dz, float *dy, const float *dout, const float *z, const float *y, BIter *it) {
-  float g = dout[0] / (float)(it->rows * it->inner);
-  for (size_t row = 0; row < it->rows; row++, bi_next(it))
-    for (size_t j = 0; j < it->inner; j++) {
-      int64_t oz = it->ia + (int64_t)j * it->xa, oy = it->ib + (int64_t)j * it->xb;
-      if (dz) dz[oz] += (1.0f / (1.0f + expf(-z[oz])) - y[oy]) * g;
-      if (dy) dy[oy] -= z[oz] * g;
-    }
-}
-static void bce_bw(Tape *T, Record *r) {
-  Tensor *z = r->in[0], *y = r->in[1];
-  BIter it;
-  loss_iter(T, "bce_with_logits", z, y, &it);
-  bce_backward(tp_grad(T, z), tp_grad(T, y), r->out->grad, z->data, y->data, &it);
-}
-Tensor *op_bce_with_logits(Tape *T, Tensor *z, Tensor *y) {
-  BIter it;
-  loss_iter(T, "bce_with_logits", z, y, &it);
-  Tensor *out = tp_empty(T, 0, NULL);
-  bce_forward(out->data, z->data, y->data, &it);
-  Tensor *in[2] = {z, y};
-  tp_record(T, "bce_with_logits", bce_bw, out, 2, in);
-  return out;
-}
-
-/* ---------------------------------------------------------------- cross_entropy */
-
-/* lsm[N, C]: the log-softmax of each row. */
-static void cross_entropy_forward(float *out, float *lsm, const float *x, const int32_t *label, int64_t N, int64_t C) {
-  double acc = 0;
-  for (int64_t i = 0; i < N; i++) {
-    const float *row = x + i * C;
-    float *l = lsm + i * C;
-    float m = -INFINITY, s = 0;
-    for (int64_t j = 0; j < C; j++) m = row[j] > m ? row[j] : m;
-    for (int64_t j = 0; j < C; j++) s += expf(row[j] - m);
-    float ls = logf(s);
-    for (int64_t j = 0; j < C; j++) l[j] = row[j] - m - ls;
-    acc += l[label[i]];
-  }
-  out[0] = (float)(-acc / (double)N);
-}
-static void cross_entropy_backward(float *dx, const float *dout, const float *lsm, const int32_t *label, int64_t N,
-                                   int64_t C) {
-  float g = dout[0] / (float)N;
-  for (int64_t i = 0; i < N; i++) {
-    for (int64_t j = 0; j < C; j++) dx[i * C + j] += expf(lsm[i * C + j]) * g;
-    dx[i * C + label[i]] -= g;
-  }
-}
-static void cross_entropy_bw(Tape *T, Record *r) {
-  Tensor *x = r->in[0], *lab = r->in[1];
-  cross_entropy_backward(tp_grad(T, x), r->out->grad, r->saved, lab->idata, x->shape[0], x->shape[1]);
-}
-Tensor *op_cross_entropy(Tape *T, Tensor *x, Tensor *lab) {
-  char a[128], b[128];
-  if (x->rank != 2 || !x->data)
-    tp_fail(T, "cross_entropy needs f32 logits [N, C], got %s", tp_shape_str(x, a, sizeof a));
-  if (!lab->idata || lab->rank != 1 || lab->shape[0] != x->shape[0])
-    tp_fail(T, "cross_entropy needs i32 labels [%lld] for logits %s, got %s %s", (long long)x->shape[0],
-            tp_shape_str(x, a, sizeof a), lab->idata ? "i32" : "f32", tp_shape_str(lab, b, sizeof b));
-  int64_t N = x->shape[0], C = x->shape[1];
-  for (int64_t i = 0; i < N; i++)
-    if (lab->idata[i] < 0 || lab->idata[i] >= C)
-      tp_fail(T, "cross_entropy: label %d of row %lld is out of range [0, %lld)", (int)lab->idata[i], (long long)i,
-              (long long)C);
-  Tensor *out = tp_empty(T, 0, NULL);
-  Tensor *in[2] = {x, lab};
-  Record *r = tp_record(T, "cross_entropy", cross_entropy_bw, out, 2, in);
-  float *lsm = tp_malloc(T, x->n * sizeof(float)); /* saved for backward */
-  cross_entropy_forward(out->data, lsm, x->data, lab->idata, N, C);
-  if (r) r->saved = lsm;
-  else free(lsm);
+  Record *r = tp_record(T, loss_names[k], loss_bw, out, 2, in);
+  if (r) r->k = k, r->axis = red, r->c = c;
   return out;
 }

@@ -1,10 +1,10 @@
-/* ops_reduce.c — reductions (sum, mean, max) and the softmax family along an axis.
+/* ops_reduce.c — reductions (sum, mean, max, min) and the softmax family along an axis.
  *
  * sum/mean/max take a set of axes (a bit mask) and keepdims. As in torch: mean divides
  * by the number of reduced elements; max with an integer axis is torch.max(x, dim),
  * whose backward sends each gradient to the first maximum along the axis (saved
  * indices); max with a list of axes or none is torch.amax/torch.max(x), whose backward
- * shares a tie evenly among the maxima. softmax and log_softmax are one op each with
+ * shares a tie evenly among the maxima. min is max with the comparison reversed. softmax and log_softmax are one op each with
  * the max-shifted stable forward and their own backward:
  *   softmax:     dx = y (dy - sum(dy y))      log_softmax: dx = dy - exp(y) sum(dy)
  * Forward and backward kernels of an op sit side by side; backward ADDS into dx. */
@@ -74,16 +74,19 @@ Tensor *op_sum(Tape *T, Tensor *x, unsigned axes, bool keep, bool mean) {
   return out;
 }
 
-/* ---------------------------------------------------------------- amax (ties shared) */
+/* ---------------------------------------------------------------- amax, amin (ties shared) */
 
-static void amax_forward(float *out, const float *x, BIter *it, size_t nout) {
-  for (size_t i = 0; i < nout; i++) out[i] = -INFINITY;
+/* Whether v beats the best so far m: greater (min: less); a NaN beats everything. */
+static inline bool beats(float v, float m, bool min) { return (min ? v < m : v > m) || (isnan(v) && !isnan(m)); }
+
+static void amax_forward(float *out, const float *x, BIter *it, size_t nout, bool min) {
+  for (size_t i = 0; i < nout; i++) out[i] = min ? INFINITY : -INFINITY;
   for (size_t row = 0; row < it->rows; row++, bi_next(it)) {
     const float *px = x + row * it->inner;
     float *po = out + it->ib;
     for (size_t j = 0; j < it->inner; j++) {
       float v = px[j], *m = &po[j * it->xb];
-      if (v > *m || isnan(v)) *m = v;
+      if (beats(v, *m, min)) *m = v;
     }
   }
 }
@@ -115,16 +118,18 @@ static void amax_bw(Tape *T, Record *r) {
   amax_backward(dx, r->out->grad, x->data, r->out->data, count, &it);
   free(count);
 }
-Tensor *op_amax(Tape *T, Tensor *x, unsigned axes, bool keep) {
+static Tensor *extremum(Tape *T, Tensor *x, unsigned axes, bool keep, bool min) {
   Tensor *out = reduced(T, x, axes, keep, false), k;
   kept_shape(x, axes, &k);
   BIter it;
   bi_init(&it, x, &k, x->rank, x->shape);
-  amax_forward(out->data, x->data, &it, out->n);
-  Record *r = tp_record(T, "amax", amax_bw, out, 1, &x);
+  amax_forward(out->data, x->data, &it, out->n, min);
+  Record *r = tp_record(T, min ? "amin" : "amax", amax_bw, out, 1, &x);
   if (r) r->axes = axes;
   return out;
 }
+Tensor *op_amax(Tape *T, Tensor *x, unsigned axes, bool keep) { return extremum(T, x, axes, keep, false); }
+Tensor *op_amin(Tape *T, Tensor *x, unsigned axes, bool keep) { return extremum(T, x, axes, keep, true); }
 
 /* ---------------------------------------------------------------- max along one axis */
 
@@ -135,14 +140,15 @@ static void split(const Tensor *x, int axis, size_t *outer, size_t *n, size_t *i
   *inner = tp_count(x->rank - axis - 1, x->shape + axis + 1);
 }
 
-static void max_dim_forward(float *out, int32_t *idx, const float *x, size_t outer, size_t n, size_t inner) {
+static void max_dim_forward(float *out, int32_t *idx, const float *x, size_t outer, size_t n, size_t inner,
+                            bool min) {
   for (size_t o = 0; o < outer; o++)
     for (size_t i = 0; i < inner; i++) {
       const float *p = x + o * n * inner + i;
       float m = p[0];
       int32_t best = 0;
       for (size_t j = 1; j < n; j++)
-        if (p[j * inner] > m || (isnan(p[j * inner]) && !isnan(m))) m = p[j * inner], best = (int32_t)j;
+        if (beats(p[j * inner], m, min)) m = p[j * inner], best = (int32_t)j;
       out[o * inner + i] = m;
       idx[o * inner + i] = best;
     }
@@ -156,17 +162,19 @@ static void max_dim_bw(Tape *T, Record *r) {
   split(r->in[0], r->axis, &outer, &n, &inner);
   max_dim_backward(tp_grad(T, r->in[0]), r->out->grad, r->saved, outer, n, inner);
 }
-Tensor *op_max_dim(Tape *T, Tensor *x, int axis, bool keep) {
+static Tensor *extremum_dim(Tape *T, Tensor *x, int axis, bool keep, bool min) {
   Tensor *out = reduced(T, x, 1u << axis, keep, false);
   size_t outer, n, inner;
   split(x, axis, &outer, &n, &inner);
-  Record *r = tp_record(T, "max", max_dim_bw, out, 1, &x);
-  int32_t *idx = tp_malloc(T, out->n * sizeof(int32_t)); /* the saved argmax */
-  max_dim_forward(out->data, idx, x->data, outer, n, inner);
+  Record *r = tp_record(T, min ? "min" : "max", max_dim_bw, out, 1, &x);
+  int32_t *idx = tp_malloc(T, out->n * sizeof(int32_t)); /* the saved argmax (argmin) */
+  max_dim_forward(out->data, idx, x->data, outer, n, inner, min);
   if (r) r->saved = idx, r->axis = axis;
   else free(idx);
   return out;
 }
+Tensor *op_max_dim(Tape *T, Tensor *x, int axis, bool keep) { return extremum_dim(T, x, axis, keep, false); }
+Tensor *op_min_dim(Tape *T, Tensor *x, int axis, bool keep) { return extremum_dim(T, x, axis, keep, true); }
 
 /* ---------------------------------------------------------------- softmax, log_softmax */
 

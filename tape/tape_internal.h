@@ -1,7 +1,7 @@
 /* tape_internal.h — the eager engine's tensors, tape records and operator kernels.
  *
  * A Tensor is a contiguous row-major float buffer with a shape (or an int32 buffer for
- * class labels), like a contiguous torch.Tensor. Leaves (inputs, parameters) belong to
+ * class labels and indices), like a contiguous torch.Tensor. Leaves (inputs, parameters) belong to
  * the model and live across runs; every other tensor is malloc'd by the op that made it
  * and freed by tp_reset (after backward, or at the next forward). An op whose operand
  * requires a gradient appends a Record to the tape (torch's grad_fn) holding its inputs,
@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "diag.h"
-#include "signature.h" /* ConvArgs, PoolArgs */
+#include "signature.h" /* ConvArgs, PoolArgs, Reduction */
 
 #define TP_MAX_RANK 8
 
@@ -74,6 +74,7 @@ Tensor *tp_zeros(Tape *T, int rank, const int64_t *shape);
 /* Scratch memory for this run, freed with the run's tensors (tp_reset). */
 void *tp_scratch(Tape *T, size_t bytes);
 Tensor *tp_scalar(Tape *T, double v); /* a wrapped Python number: 0-d, no gradient */
+Tensor *tp_empty_i32(Tape *T, int rank, const int64_t *shape); /* an int32 tensor (indices) */
 Tensor *tp_view(Tape *T, Tensor *x, int rank, const int64_t *shape); /* shares x's data */
 /* Appends a record for OUT if any input requires grad (out then requires grad too);
  * returns NULL (and records nothing) otherwise. */
@@ -116,6 +117,15 @@ Tensor *op_sum(Tape *T, Tensor *x, unsigned axes, bool keep, bool mean);
 Tensor *op_amax(Tape *T, Tensor *x, unsigned axes, bool keep);     /* max(x, axis=[..] or absent) */
 Tensor *op_max_dim(Tape *T, Tensor *x, int axis, bool keep);        /* max(x, axis=int) */
 Tensor *op_softmax(Tape *T, Tensor *x, int axis, bool log);
+Tensor *op_amin(Tape *T, Tensor *x, unsigned axes, bool keep);     /* min(x, axis=[..] or absent) */
+Tensor *op_min_dim(Tape *T, Tensor *x, int axis, bool keep);        /* min(x, axis=int) */
+
+/* ---- ops_stats.c: reductions and losses (issue 15) ---- */
+Tensor *op_prod(Tape *T, Tensor *x, unsigned axes, bool keep);
+Tensor *op_var(Tape *T, Tensor *x, unsigned axes, int correction, bool keep, bool std);
+Tensor *op_logsumexp(Tape *T, Tensor *x, unsigned axes, bool keep);
+Tensor *op_argmax(Tape *T, Tensor *x, int axis, bool keep, bool min); /* axis -1: flattened */
+Tensor *op_norm(Tape *T, Tensor *x, double p, unsigned axes, bool keep); /* p 1, 2 or INFINITY */
 
 /* ---- ops_shape.c ---- */
 Tensor *op_permute(Tape *T, Tensor *x, const int *perm);
@@ -129,10 +139,15 @@ Tensor *op_conv_transpose2d(Tape *T, Tensor *x, Tensor *w, Tensor *b, const Conv
 Tensor *op_max_pool2d(Tape *T, Tensor *x, const PoolArgs *k);
 Tensor *op_avg_pool2d(Tape *T, Tensor *x, const PoolArgs *k);
 
-/* ---- ops_loss.c ---- */
-Tensor *op_mse(Tape *T, Tensor *pred, Tensor *target);
-Tensor *op_bce_with_logits(Tape *T, Tensor *z, Tensor *y);
-Tensor *op_cross_entropy(Tape *T, Tensor *logits, Tensor *labels);
+/* ---- ops_loss.c: the pointwise losses, over the broadcast of their two operands ---- */
+typedef enum { L_MSE, L_BCE, L_L1, L_SMOOTH_L1, L_HUBER, L_KL, L_KL_LOG } LossKind;
+/* c: smooth_l1's beta, huber's delta. */
+Tensor *op_loss(Tape *T, LossKind kind, Tensor *a, Tensor *b, Reduction red, double c);
+
+/* ---- ops_classify.c ---- */
+/* labels: i32 [N], or f32 probabilities [N, C]; weight: f32 [C] or NULL; e: label smoothing. */
+Tensor *op_cross_entropy(Tape *T, Tensor *logits, Tensor *labels, Tensor *weight, Reduction red, double e);
+Tensor *op_nll_loss(Tape *T, Tensor *logp, Tensor *labels, Tensor *weight, Reduction red);
 
 /* ---- ops_index.c (issue 15) ---- */
 /* out (rank, shape) at (j0, j1..) = x at (maps[0][j0], maps[1][j1]..), fill where one

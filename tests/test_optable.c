@@ -33,6 +33,7 @@ static bool no_derivative(OpKind op) {
   case OP_INPUT: case OP_PARAM: case OP_CONST: /* leaves: autodiff stops there */
   case OP_SIGN: case OP_STEP: case OP_EQ:       /* piecewise constant: zero almost everywhere */
   case OP_ONEHOT: case OP_ARGMAX_MASK:          /* integer-valued masks */
+  case OP_ARGMAX:                               /* an index (i32): torch.argmax has no gradient */
   case OP_DETACH:                               /* by definition */
   case OP_CONV2D_DW: case OP_MAXPOOL_DX: case OP_AVGPOOL_DX: /* gradients (no double backward) */
   case OP_COPY: case OP_SGD:                    /* sinks, added after autodiff */

@@ -616,6 +616,11 @@ Test(calls, compiler_and_tape_say_the_same) {
       "y = sum(x, dim=1)\n",        "y = leaky_relu(x, alpha=0.1)\n", "y = mse_loss(x, x)\n",
       "y = sofmax(x)\n",            "y = sum(x, axis=0, axis=1)\n",  "y = relu(x, x)\n",
       "y = reshape(x)\n",     "y = x * \"2\"\n",
+      "y = var(x, correction=-1)\n", "y = argmax(x, axis=[0, 1])\n", "y = norm(x, 3)\n",
+      "y = l1_loss(x, x, reduction=\"summ\")\n", "y = kl_div(x, x, reduction=sum)\n",
+      "y = huber_loss(x, x, delta=0)\n", "y = cross_entropy(x, x, label_smoothing=2)\n",
+      "y = nll_loss(x, x)\n", "y = cross_entropy(x, reshape(x, [3, 2]))\n",
+      "y = cross_entropy(x, x, weight=x)\n",  "y = mse(x, x, \"summ\")\n",
   };
   for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
     char src[256], cerr[1024] = "", terr[1024] = "";

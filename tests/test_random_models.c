@@ -61,6 +61,10 @@ Test(random, generator_is_deterministic_and_covers_the_operators) {
                                     /* comparisons and elementwise (issue 15) */
                                     "where(", "clamp(", " >= ", "!= ", "prelu(", ") ** tanh(", "hardswish(",
                                     "elu(", "sin(", "floor(",
+                                    /* reductions and losses (issue 15) */
+                                    "min(", "prod(", "var(", "std(", "logsumexp(", "norm(", "p=inf", "argmax(",
+                                    "argmin(", "l1_loss(", "huber_loss(", "smooth_l1_loss(", "kl_div(", "nll_loss(",
+                                    "label_smoothing=", "reduction=\"sum\"", "softmax(x",
                                     /* ---- convolution and pooling (issue 15) */
                                     "groups=", "dilation=", "padding=\"same\"", "conv_transpose2d(",
                                     "global_avg_pool(", "adaptive_avg_pool2d(",

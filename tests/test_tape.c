@@ -99,7 +99,15 @@ static void compare_json(Ctx *c, const char *what, const char *tname, const floa
                          double scale) {
   size_t wn;
   double *d = json_data(want, &wn);
+  const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(want, "dtype");
+  float *ints = NULL; /* an i32 output (argmax): its integers, as floats (exact) */
+  if (got && cJSON_IsString(dtype) && !strcmp(dtype->valuestring, "i32")) {
+    ints = malloc(n * sizeof *ints + 1);
+    for (size_t k = 0; k < n; k++) ints[k] = (float)((const int32_t *)got)[k];
+    got = ints;
+  }
   compare(c, what, tname, got, n, d, wn, scale);
+  free(ints);
   free(d);
 }
 
@@ -191,6 +199,8 @@ FAMILY(reduce)
 FAMILY(nn)
 FAMILY(losses)
 FAMILY(composite)
+FAMILY(reductions)
+FAMILY(criteria)
 FAMILY(window) /* convolution and pooling (issue 15) */
 FAMILY(pointwise)
 FAMILY(index)
@@ -362,6 +372,22 @@ Test(tape_api, frozen_and_constant_init) {
   tape_close(m);
 }
 
+/* An i32 output holds integers (int32_t), as the compiled model's. */
+Test(tape_api, int_outputs) {
+  const char *src = "model m\ninput l : i32[3]\nlab = reshape(l, [3, 1])\noutput lab\n";
+  char err[4096];
+  tape_model *m = tape_open("m.grad", src, NULL, NULL, 0, err, sizeof err);
+  cr_assert_not_null(m, "%s", err);
+  size_t n;
+  int32_t *l = tape_tensor(m, "l", &n);
+  l[0] = 3, l[1] = -7, l[2] = 2147483647;
+  cr_assert_eq(tape_forward(m), 0, "%s", tape_error(m));
+  const int32_t *lab = tape_tensor(m, "lab", &n);
+  cr_assert_eq(n, 3);
+  cr_expect(lab[0] == 3 && lab[1] == -7 && lab[2] == 2147483647, "%d %d %d", lab[0], lab[1], lab[2]);
+  tape_close(m);
+}
+
 /* Each bad model: tape_open returns NULL with a message containing `want`. */
 Test(tape_api, bad_models_are_rejected_with_a_message) {
   static const struct {
@@ -407,7 +433,13 @@ Test(tape_api, bad_models_are_rejected_with_a_message) {
       {"model m\nparam w : f32[3] = gauss\noutput w\n", "unknown initialiser"},
       {"model m\ninput x : f32[3]\n", "computes nothing"},
       {"model m\ninput x : f32[3]\ny = x\noutput y, y\n", "already an output"},
-      {"model m\ninput l : i32[3]\ny = l\noutput y\n", "an output must be f32"},
+      /* reductions and losses (issue 15) */
+      {"model m\ninput x : f32[3]\ni = argmax(x)\nminimize i\n", "the loss 'i' is i32"},
+      {"model m\ninput x : f32[3]\ny = prod(x, axis=1)\noutput y\n", "axis 1 is out of range"},
+      {"model m\ninput x : f32[2, 3]\ninput l : i32[2]\ny = nll_loss(x, l, reduction=\"mean \")\noutput y\n",
+       "did you mean \"mean\"?"},
+      {"model m\ninput x : f32[2, 3]\ninput l : i32[2]\ny = cross_entropy(x, l, weight=x)\noutput y\n",
+       "class weight must be f32 [3]"},
       /* ---- indexing and assembling (issue 15) ---- */
       {"model m\ninput a : f32[2, 3]\ninput b : f32[3, 3]\ny = concat([a, b], axis=1)\noutput y\n", "tensor 2"},
       {"model m\ninput a : f32[2, 3]\ny = cat(a)\noutput y\n", "list of tensors"},

@@ -35,8 +35,9 @@ char *mkdtemp(char *tmpl); /* POSIX.1-2008; the tests build with -std=c11 */
 #define DEFAULT_ABS 1e-5
 #define DEFAULT_REL 1e-4
 
-static const char *const families[] = {"elementwise", "matmul", "shape", "reduce", "nn", "losses", "composite",
-                                       "pointwise", "index" /* issue 15: indexing and assembling */,
+static const char *const families[] = {"elementwise", "matmul",    "shape",      "reduce",   "nn",
+                                       "losses",      "composite", "reductions", "criteria", "pointwise",
+                                       "index" /* issue 15: indexing and assembling */,
                                        "norm" /* issue 15: normalization and attention */,
                                        "window" /* convolution and pooling (issue 15) */};
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))
@@ -85,6 +86,20 @@ static void compare(Ctx *c, const char *what, const char *tname, const float *go
   }
   if (n != wn) {
     fx_note(&c->r, "\n    %s %s: gradc has %zu elements, torch %zu", what, tname, n, wn);
+    return;
+  }
+  const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(want, "dtype");
+  if (cJSON_IsString(dtype) && !strcmp(dtype->valuestring, "i32")) { /* indices: exactly torch's */
+    const int32_t *q = (const int32_t *)got;
+    size_t k = 0;
+    const cJSON *v;
+    cJSON_ArrayForEach(v, data) {
+      if (q[k] != (int32_t)v->valuedouble) {
+        fx_note(&c->r, "\n    %s %s[%zu]: gradc %d, torch %d", what, tname, k, (int)q[k], (int)v->valuedouble);
+        return;
+      }
+      k++;
+    }
     return;
   }
   size_t worst = 0, bad = 0;
@@ -265,6 +280,8 @@ FAMILY(reduce)
 FAMILY(nn)
 FAMILY(losses)
 FAMILY(composite)
+FAMILY(reductions)
+FAMILY(criteria)
 FAMILY(window) /* convolution and pooling (issue 15) */
 FAMILY(index)
 FAMILY(pointwise)

@@ -27,7 +27,7 @@ void gradc_close(gradc_model *m);
  * optimizer state buffer and the optimizer's step count, and makes the loss NaN: a
  * fresh start (set inputs after it). */
 int gradc_init(gradc_model *m, uint64_t seed);
-/* An input, param or output by name: float, or int32_t for i32 inputs; NULL if none. */
+/* An input, param or output by name: float, or int32_t for an i32 input or output; NULL if none. */
 void *gradc_tensor(gradc_model *m, const char *name, size_t *count);
 float *gradc_grad(gradc_model *m, const char *param, size_t *count);
 int gradc_forward(gradc_model *m);  /* no gradient work */

@@ -27,8 +27,8 @@ typedef struct tape_model tape_model;
 tape_model *tape_open(const char *path, const char *source, const char *const *define_names,
                       const long long *define_values, int ndefines, char *err, size_t errlen);
 void tape_close(tape_model *m);
-/* An input (float, or int32_t for i32 inputs), a parameter, or an output (the values of
- * the last run); NULL if there is none by that name. */
+/* An input, a parameter, or an output (the values of the last run): float, or int32_t
+ * for an i32 input or output; NULL if there is none by that name. */
 void *tape_tensor(tape_model *m, const char *name, size_t *count);
 /* The accumulated gradient of a trainable (not frozen) parameter; NULL otherwise. */
 float *tape_grad(tape_model *m, const char *param, size_t *count);

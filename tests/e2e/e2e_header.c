@@ -131,6 +131,30 @@ Test(header, odd_names, .timeout = 30) {
   free(dir);
 }
 
+/* An i32 output is an int32_t buffer in the header, as an i32 input is a const one. */
+Test(header, int_outputs, .timeout = 30) {
+  char *dir = e2e_tmpdir("header_int");
+  char *so = e2e_fmt("%s/io.so", dir), *h = e2e_fmt("%s/io.h", dir);
+  e2e_result r;
+  e2e_gradc(&r, "compile", E2E_MODELS_DIR "/int_outputs.grad", "-o", so, "--inference", NULL);
+  cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+  e2e_free(&r);
+  char *text = e2e_read(h, NULL);
+  cr_assert(text, "no %s", h);
+  char *fwd = declaration(text, "intout_forward");
+  cr_expect(fwd && strstr(fwd, "(const float *x, const int32_t *l, const float *w, float *scores, int32_t *lab, int32_t *pred,"),
+            "%s", fwd);
+  cr_expect(strstr(text, "#define INTOUT_LAB_SIZE 3 /* output lab i32[3, 1] */"), "%s", text);
+  const char *cc[] = {E2E_CC, "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-pedantic-errors", "-std=c11", "-x", "c",
+                      h, NULL};
+  e2e_run(&r, cc);
+  cr_expect_eq(r.status, 0, "cc rejects io.h: %s", e2e_describe(&r));
+  e2e_free(&r);
+  free(fwd), free(text), free(so), free(h);
+  e2e_rmdir(dir);
+  free(dir);
+}
+
 /* ---- the public headers (include/gradc), from C++ ---- */
 
 /* A C++ program that includes every public header (twice: include guards) and calls a

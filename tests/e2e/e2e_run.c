@@ -201,6 +201,22 @@ Test(run, text_output, .timeout = 30) {
   e2e_free(&r);
 }
 
+/* An i32 output prints as integers, exactly, in text and JSON. */
+Test(run, int_outputs, .timeout = 30) {
+  e2e_result r;
+  /* w's column j holds j: row i's scores are j times its sum, largest at column 3 or 0 */
+  e2e_gradc(&r, "run", E2E_MODELS_DIR "/int_outputs.grad", "--set", "l=3,-7,2147483647", "--set",
+            "x=1,0,0,0,-1,0,0,0,0,0,2,0", "--set", "w=0,1,2,3,0,1,2,3,0,1,2,3,0,1,2,3", NULL);
+  cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+  cr_expect(strstr(r.out, "\nlab [3, 1] = 3 -7 2147483647\n"), "%s", r.out);
+  cr_expect(strstr(r.out, "\npred [3] = 3 0 3\n"), "%s", r.out);
+  e2e_free(&r);
+  e2e_gradc(&r, "run", E2E_MODELS_DIR "/int_outputs.grad", "--set", "l=3,-7,2147483647", "--json", NULL);
+  cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+  cr_expect(strstr(r.out, "\"lab\": {\"shape\": [3, 1], \"data\": [3, -7, 2147483647]}"), "%s", r.out);
+  e2e_free(&r);
+}
+
 /* ---- --set forms ---- */
 
 Test(run, set_from_file, .timeout = 30) {

@@ -232,7 +232,7 @@ Test(descriptor, rejects_bad_descriptors) {
   expect_bad("\"role\":\"input\"", "\"role\":\"weight\"", "unknown role");
   expect_bad("\"dtype\":\"f32\"", "\"dtype\":\"f64\"", "unknown dtype");
   expect_bad("\"name\":\"w\",\"role\":\"param\",\"dtype\":\"f32\"",
-             "\"name\":\"w\",\"role\":\"param\",\"dtype\":\"i32\"", "only inputs may be i32");
+             "\"name\":\"w\",\"role\":\"param\",\"dtype\":\"i32\"", "a parameter must be f32");
   expect_bad("\"name\":\"lab\"", "\"name\":\"x\"", "duplicate tensor name");
   expect_bad("\"name\":\"lab\",", "", "missing \"name\"");
   expect_bad("\"kind\":\"uniform\"", "\"kind\":\"gauss\"", "unknown init kind");

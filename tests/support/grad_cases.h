@@ -299,6 +299,51 @@ static Case cases[] = {
     {"big_ce", D_ANY, 19, 0,
      "model t\ninput x : f32[21, 9]\ninput lab : i32[21]\nparam w : f32[9, 19] = randn\nparam b : f32[19] = randn\n"
      "logits = relu(x @ w) + b\nloss = cross_entropy(logits, lab)\noutput logits\nminimize loss\n"},
+    /* ---- reductions and losses (issue 15) ---- */
+    {"min_ax1", D_ANY, 0, 0, EW("[3]", P("a", "[3,4]"), "min(a, axis=1)")},
+    {"min_all", D_ANY, 0, 0, EW("[]", P("a", "[3,4]"), "min(a * 2)")},
+    {"min_ax02_keep", D_ANY, 0, 0, EW("[1,3,1]", P("a", "[2,3,4]"), "min(a, axis=[0,2], keepdims=true)")},
+    {"prod_ax1", D_POS, 0, 0, EW("[3]", P("a", "[3,4]"), "prod(a, axis=1)")},
+    {"prod_all", D_ANY, 0, 0, EW("[]", P("a", "[2,3]"), "prod(a)")},
+    {"prod_ax0_keep", D_ANY, 0, 0, EW("[1,4]", P("a", "[3,4]") P("b", "[3,4]"), "prod(a * b, axis=0, keepdims=true)")},
+    {"var_ax1", D_ANY, 0, 0, EW("[3]", P("a", "[3,5]"), "var(a, axis=1)")},
+    {"var_all_c0", D_ANY, 0, 0, EW("[]", P("a", "[2,3]"), "var(a, correction=0)")},
+    {"std_ax0_keep", D_ANY, 0, 0, EW("[1,4]", P("a", "[3,4]"), "std(a, axis=0, keepdims=true)")},
+    {"std_ax12", D_ANY, 0, 0, EW("[2]", P("a", "[2,3,4]"), "std(a, axis=[1,2], correction=2)")},
+    {"logsumexp_ax1", D_WIDE, 0, 0, EW("[3]", P("a", "[3,5]"), "logsumexp(a, axis=1)")},
+    {"logsumexp_all_keep", D_WIDE, 0, 0, EW("[1,1]", P("a", "[3,5]"), "logsumexp(a, keepdims=true)")},
+    {"norm2_ax1", D_ANY, 0, 0, EW("[3]", P("a", "[3,4]"), "norm(a, axis=1)")},
+    {"norm1", D_AWAY, 0, 0, EW("[]", P("a", "[3,4]"), "norm(a, 1)")},
+    {"norm_inf_ax0", D_ANY, 0, 0, EW("[4]", P("a", "[3,4]"), "norm(a, inf, axis=0)")},
+    {"argmax_beside", D_ANY, 0, 0, /* an i32 output beside the loss: no gradient, exact indices */
+     "model t\ninput r : f32[3]\nparam a : f32[3,4] = randn\ni = argmax(a, axis=1)\nj = argmin(a)\n"
+     "y = max(a, axis=1)\nloss = sum(y * r)\noutput i, j, y\nminimize loss\n"},
+    {"l1_loss", D_ANY, 0, 0,
+     "model t\ninput t : f32[3,4]\nparam a : f32[3,4] = randn\nloss = l1_loss(a, t)\nminimize loss\n"},
+    {"smooth_l1_sum", D_ANY, 0, 0,
+     "model t\ninput t : f32[3,4]\nparam a : f32[3,4] = randn\n"
+     "loss = smooth_l1_loss(a, t, reduction=\"sum\", beta=0.5)\nminimize loss\n"},
+    {"huber_none", D_ANY, 0, 0,
+     "model t\ninput t : f32[3,4]\ninput r : f32[3,4]\nparam a : f32[3,4] = randn\n"
+     "loss = sum(huber_loss(a, t, reduction=\"none\", delta=0.7) * r)\nminimize loss\n"},
+    {"kl_div_batchmean", D_ANY, 0, 0,
+     "model t\nparam a : f32[3,4] = randn\nparam b : f32[3,4] = randn\n"
+     "loss = kl_div(log_softmax(a), softmax(b), reduction=\"batchmean\")\nminimize loss\n"},
+    {"kl_div_log_target", D_ANY, 0, 0,
+     "model t\nparam a : f32[3,4] = randn\nparam b : f32[3,4] = randn\n"
+     "loss = kl_div(log_softmax(a), log_softmax(b), log_target=true)\nminimize loss\n"},
+    {"nll_loss_weight", D_WIDE, 4, 0,
+     "model t\ninput lab : i32[5]\ninput wt : f32[4]\nparam a : f32[5,4] = randn\n"
+     "loss = nll_loss(log_softmax(a), lab, weight=wt * wt + 0.5)\nminimize loss\n"},
+    {"ce_weight_smoothing", D_WIDE, 4, 0,
+     "model t\ninput lab : i32[5]\ninput wt : f32[4]\nparam a : f32[5,4] = randn\n"
+     "loss = cross_entropy(a, lab, wt * wt + 0.5, label_smoothing=0.1)\nminimize loss\n"},
+    {"ce_soft_none", D_WIDE, 0, 0,
+     "model t\ninput r : f32[5]\nparam a : f32[5,4] = randn\nparam b : f32[5,4] = randn\n"
+     "loss = sum(cross_entropy(a, softmax(b), reduction=\"none\", label_smoothing=0.2) * r)\nminimize loss\n"},
+    {"ce_sum", D_WIDE, 4, 0,
+     "model t\ninput lab : i32[5]\nparam a : f32[5,4] = randn\nloss = cross_entropy(a, lab, reduction=\"sum\")\n"
+     "minimize loss\n"},
     /* ---- indexing and assembling (issue 15) */
     {"concat_axis1", D_ANY, 0, 0, EW("[2,7]", P("a", "[2,3]") P("b", "[2,4]"), "concat([a * a, b], axis=1)")},
     {"cat_three_axis0", D_ANY, 0, 0, EW("[6,3]", P("a", "[1,3]") P("b", "[2,3]") P("c", "[3,3]"), "cat([a, tanh(b), c])")},

@@ -230,6 +230,33 @@ static RVal *gen_reduce(Gen *g) {
   return stmt(g, s, op == 0 ? a->mag * reduced : a->mag, tmpl, a, NULL);
 }
 
+/* ---- reductions and losses (issue 15) ---- */
+
+/* min, prod, var, std, logsumexp or norm over all axes, one or a list (as gen_reduce). */
+static RVal *gen_stats(Gen *g) {
+  static const char *const ops[] = {"min", "prod", "var", "std", "logsumexp", "norm", "norm", "norm"};
+  static const char *const extra[] = {"", "", ", correction=0", "", "", "", ", p=1", ", p=inf"};
+  RVal *a = operand(g);
+  if (a->s.rank == 0) return NULL;
+  int op = pick(g, 8), r = a->s.rank, i = pick(g, r), j = pick(g, r), form = pick(g, 3);
+  bool keep = chance(g, 0.5), axis[4] = {0};
+  char tmpl[128], ax[32] = "";
+  if (form == 0) for (int k = 0; k < r; k++) axis[k] = true;
+  else if (form == 1) axis[i] = true, snprintf(ax, sizeof ax, ", axis=%d", chance(g, 0.5) ? i - r : i);
+  else axis[i] = axis[j] = true, snprintf(ax, sizeof ax, i == j ? ", axis=[%d]" : ", axis=[%d, %d]", i, j);
+  RShape s = {0, {0}};
+  double n = 1, m = a->mag;
+  for (int k = 0; k < r; k++) {
+    if (axis[k]) n *= a->s.d[k];
+    if (!axis[k] || keep) s.d[s.rank++] = axis[k] ? 1 : a->s.d[k];
+  }
+  if (op == 1 && n > 6) return NULL; /* a product of many factors leaves float32 */
+  if (op == 3 && n < 2) return NULL;  /* std's correction 1 of one element: 0/0 */
+  double mags[] = {m, pow(m, n), 4 * m * m, 2 * m, m + log(n) + 1, m * sqrt(n), m * n, m};
+  snprintf(tmpl, sizeof tmpl, "%s(A%s%s%s)", ops[op], ax, extra[op], keep ? ", keepdims=true" : "");
+  return stmt(g, s, mags[op], tmpl, a, NULL);
+}
+
 /* comparisons and elementwise (issue 15) with a second operand: where and a
  * comparison with a broadcasting partner, clamp between two, ** with a tensor exponent,
  * prelu with a new weight per channel. */
@@ -502,7 +529,11 @@ static RVal *gen_index(Gen *g) {
 static void loss_term(Gen *g, RVal *a, char *loss, size_t size) {
   char t[256];
   RVal *c;
-  switch (a->s.rank == 0 ? 5 : pick(g, a->s.rank == 2 && a->s.d[1] > 1 ? 5 : 4)) {
+  int kind = a->s.rank == 0 ? 5 : pick(g, a->s.rank == 2 && a->s.d[1] > 1 ? 5 : 4);
+  if (kind != 5 && chance(g, 0.4)) kind = 6 + pick(g, a->s.rank == 2 && a->s.d[1] > 1 ? 6 : 3); /* issue 15's */
+  static const char *const reductions[] = {"", ", reduction=\"sum\""};
+  const char *red = reductions[pick(g, 2)];
+  switch (kind) {
   case 0:
     c = leaf(g, partner_shape(g, a->s), false);
     RShape s;
@@ -516,6 +547,31 @@ static void loss_term(Gen *g, RVal *a, char *loss, size_t size) {
     c = add_val(g, "label", g->nleaves++, (RShape){1, {a->s.d[0]}}, 0, false);
     append(g->decl, sizeof g->decl, "input %s : i32[%d]\n", c->name, a->s.d[0]);
     snprintf(t, sizeof t, "cross_entropy(%s, %s)", a->name, c->name);
+    break;
+  case 6: snprintf(t, sizeof t, "l1_loss(%s, %s%s)", a->name, leaf(g, a->s, false)->name, red); break;
+  case 7: {
+    bool huber = chance(g, 0.5);
+    c = leaf(g, a->s, false);
+    snprintf(t, sizeof t, "%s(%s, %s%s, %s=0.5)", huber ? "huber_loss" : "smooth_l1_loss", a->name, c->name, red,
+             huber ? "delta" : "beta");
+    break;
+  }
+  case 8:
+    snprintf(t, sizeof t, "mean(kl_div(log_softmax(%s), softmax(%s), reduction=\"none\"))", a->name,
+             leaf(g, a->s, false)->name);
+    break;
+  case 9:
+  case 10:
+  case 11:
+    c = add_val(g, "label", g->nleaves++, (RShape){1, {a->s.d[0]}}, 0, false);
+    append(g->decl, sizeof g->decl, "input %s : i32[%d]\n", c->name, a->s.d[0]);
+    if (kind == 9) snprintf(t, sizeof t, "nll_loss(log_softmax(%s), %s%s)", a->name, c->name, red);
+    else if (kind == 10) {
+      RVal *w = leaf(g, (RShape){1, {a->s.d[1]}}, false); /* class weights w * w + 0.5 */
+      snprintf(t, sizeof t, "cross_entropy(%s, %s, %s * %s + 0.5, label_smoothing=0.1)", a->name, c->name, w->name,
+               w->name);
+    } else
+      snprintf(t, sizeof t, "cross_entropy(%s, softmax(%s), reduction=\"sum\")", a->name, leaf(g, a->s, false)->name);
     break;
   default: snprintf(t, sizeof t, "%s", a->name);
   }
@@ -542,9 +598,9 @@ void rm_generate(uint64_t seed, char *buf, size_t size) {
     leaf(g, img, chance(g, 0.3));
   }
   for (int n = 1 + pick(g, 3), i = 0; i < n; i++) leaf(g, random_shape(g), i == 0 || chance(g, 0.5));
-  static RVal *(*const gens[])(Gen *) = {gen_unary,     gen_unary,  gen_binary,  gen_binary, gen_binary, gen_reduce,
+  static RVal *(*const gens[])(Gen *) = {gen_unary,     gen_unary,  gen_unary,  gen_binary,  gen_binary, gen_binary, gen_reduce,
                                          gen_reduce,    gen_reshape, gen_transpose, gen_matmul, gen_softmax, gen_window,
-                                         gen_window,    gen_index,
+                                         gen_window,    gen_stats,   gen_index,
                                          gen_elem,      gen_norm};
   int want = 3 + pick(g, 8), made = 0;
   for (int tries = 0; made < want && tries < 100 && g->nv < RM_MAXV - 8; tries++)
@@ -555,6 +611,16 @@ void rm_generate(uint64_t seed, char *buf, size_t size) {
   RVal *first = result(g), *second = result(g);
   append(outputs, sizeof outputs, "%s", first->name);
   if (second != first && chance(g, 0.5)) append(outputs, sizeof outputs, ", %s", second->name);
+  RVal *src = &g->v[pick(g, g->nv)]; /* an i32 output: the index of a max or min (issue 15) */
+  if (!src->computed && src->s.rank > 0 && (src->name[0] == 'p' || src->name[0] == 'x') && chance(g, 0.5)) {
+    /* of a leaf's (random normal) values, kept in order: a computed value's near ties would
+     * be ordered by rounding (float32 here, float64 in the reference) */
+    int axis = pick(g, src->s.rank + 1) - 1;
+    char ax[24] = "";
+    if (axis >= 0) snprintf(ax, sizeof ax, ", axis=%d", axis);
+    append(g->body, sizeof g->body, "idx = %s(%s * 3 - 1%s)\n", chance(g, 0.5) ? "argmax" : "argmin", src->name, ax);
+    append(outputs, sizeof outputs, ", idx");
+  }
   snprintf(buf, size, "model r\n%s%sloss = %s\noutput %s\nminimize loss\n", g->decl, g->body, loss, outputs);
   free(g);
 }
@@ -627,7 +693,15 @@ static int compare_all(gradc_model *m, gc_graph *g, tape_model *t, char *why, si
   for (size_t i = 0; i < gradc_num_tensors(m); i++) {
     const gradc_tensor_info *ti = gradc_tensor_at(m, i);
     size_t n = ti->count;
-    if (ti->role == GRADC_ROLE_OUTPUT) {
+    if (ti->role == GRADC_ROLE_OUTPUT && ti->dtype == GRADC_I32) { /* indices: compared as floats (exact) */
+      const double *e = gc_graph_tensor(g, ti->name, NULL);
+      const int32_t *ci = gradc_tensor(m, ti->name, NULL), *tpi = tape_tensor(t, ti->name, NULL);
+      float *cf = calloc(n + 1, sizeof *cf), *tf = calloc(n + 1, sizeof *tf);
+      for (size_t k = 0; k < n; k++) cf[k] = (float)ci[k], tf[k] = (float)tpi[k];
+      bad += compare("compiled", "output", ti->name, cf, e, n, why, whylen);
+      bad += compare("tape", "output", ti->name, tf, e, n, why, whylen);
+      free(cf), free(tf);
+    } else if (ti->role == GRADC_ROLE_OUTPUT) {
       const double *e = gc_graph_tensor(g, ti->name, NULL);
       bad += compare("compiled", "output", ti->name, gradc_tensor(m, ti->name, NULL), e, n, why, whylen);
       bad += compare("tape", "output", ti->name, tape_tensor(t, ti->name, NULL), e, n, why, whylen);

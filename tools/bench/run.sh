@@ -31,6 +31,7 @@ declare -A FILE=(
   [mlp784_layernorm]=$BENCH/models/mlp784_layernorm.grad
   [mlp784x2]=$BENCH/models/mlp784x2.grad
   [mlp1024]=$BENCH/models/mlp1024.grad
+  [stats_losses]=$BENCH/models/stats_losses.grad
   [dscnn]=$BENCH/models/dscnn.grad  # convolution (issue 15): depthwise-separable CNN
 )
 # One call of mlp1024 takes longer than the 20 ms batch anyway (tape: ~2 s per training
@@ -46,7 +47,7 @@ while (($#)); do
     *) MODELS+=("$1"); shift ;;
   esac
 done
-((${#MODELS[@]})) || MODELS=(logreg digits mlp784 mlp784_silu mlp784_hswish_elu mlp784_layernorm mlp784x2 mlp1024 dscnn)
+((${#MODELS[@]})) || MODELS=(logreg digits mlp784 mlp784_silu mlp784_hswish_elu mlp784_layernorm mlp784x2 mlp1024 stats_losses dscnn)
 for m in "${MODELS[@]}"; do
   [[ -n ${FILE[$m]:-} ]] || { echo "run.sh: unknown model '$m' (known: ${!FILE[*]})" >&2; exit 2; }
 done

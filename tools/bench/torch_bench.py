@@ -45,7 +45,7 @@ MLPS = {
 }
 # ---- convolution (issue 15): the depthwise-separable CNN of tools/bench/models/dscnn.grad
 DSCNN = {"batch": 16, "input": (1, 49, 10), "channels": 32, "blocks": 2, "classes": 12}
-ALL = ["logreg"] + list(MLPS) + ["dscnn"]
+ALL = ["logreg"] + list(MLPS) + ["stats_losses", "dscnn"]
 SGEMM_SHAPES = [(1024, 1024, 1024), (256, 1024, 1024)]  # M, K, N
 
 
@@ -85,6 +85,34 @@ def mlp_flops(widths, batch):
     fwd = sum(2 * batch * a * b for a, b in zip(widths, widths[1:]))
     dx = sum(2 * batch * a * b for a, b in list(zip(widths, widths[1:]))[1:])
     return fwd + fwd + dx, fwd
+
+
+def stats_losses(torch, nn, F):
+    """tools/bench/models/stats_losses.grad: 256 -> 128 normalised by its rows' variance,
+    ReLU, -> 10; cross_entropy with label smoothing + 0.1 mean(logsumexp^2) + huber_loss
+    against soft targets + 0.01 mean of the rows' 2-norms; inference returns the argmax."""
+    batch = 64
+    l1, l2 = nn.Linear(256, 128), nn.Linear(128, 10)
+    for lin in (l1, l2):
+        nn.init.kaiming_normal_(lin.weight, nonlinearity="relu")
+        nn.init.zeros_(lin.bias)
+    x, t = torch.randn(batch, 256), torch.randn(batch, 10)
+    y = torch.randint(0, 10, (batch,))
+
+    def forward():
+        h0 = l1(x)
+        h = torch.relu((h0 - h0.mean(1, keepdim=True)) / torch.sqrt(h0.var(1, unbiased=False, keepdim=True) + 1e-5))
+        logits = l2(h)
+        return logits, h, torch.argmax(logits, 1)
+
+    def loss_fn(out):
+        logits, h, _ = out
+        lse = torch.logsumexp(logits, 1)
+        return (F.cross_entropy(logits, y, label_smoothing=0.1) + (lse * lse).mean() * 0.1
+                + F.huber_loss(logits, t) + torch.linalg.vector_norm(h, dim=1).mean() * 0.01)
+
+    params = list(l1.parameters()) + list(l2.parameters())
+    return (forward, loss_fn, params, batch) + mlp_flops([256, 128, 10], batch)
 
 
 def dscnn_net(nn, F):
@@ -147,6 +175,8 @@ def bench_models(torch, names):
                 return F.binary_cross_entropy_with_logits(z, y)
 
             batch, flops_train, flops_infer = 1, 60, 30
+        elif name == "stats_losses":
+            forward, loss_fn, params, batch, flops_train, flops_infer = stats_losses(torch, nn, F)
         elif name == "dscnn":
             batch = DSCNN["batch"]
             net = dscnn_net(nn, F)

@@ -14,9 +14,11 @@ static bool json_nulls; /* a NaN or infinity went out as null (JSON has no such 
 
 static void print_values(FILE *f, const float *p, const int32_t *q, size_t n, bool json) {
   for (size_t i = 0; i < n; i++) {
-    double v = p ? (double)p[i] : (double)q[i];
-    if (json && !isfinite(v)) fprintf(f, "%snull", i ? ", " : ""), json_nulls = true;
-    else fprintf(f, "%s%.9g", i ? (json ? ", " : " ") : "", v);
+    const char *sep = i ? (json ? ", " : " ") : "";
+    double v = p ? (double)p[i] : 0;
+    if (q) fprintf(f, "%s%d", sep, (int)q[i]); /* an i32 tensor: its integers, exactly */
+    else if (json && !isfinite(v)) fprintf(f, "%snull", i ? ", " : ""), json_nulls = true;
+    else fprintf(f, "%s%.9g", sep, v);
   }
 }
 

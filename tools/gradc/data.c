@@ -227,7 +227,8 @@ void fill_batch(gradc_model *m, const Layout *L, const Table *t, const size_t *r
 static const float *scores(gradc_model *m, const Layout *L, int64_t classes, size_t batch) {
   for (size_t i = 0; i < gradc_num_tensors(m); i++) {
     const gradc_tensor_info *t = gradc_tensor_at(m, i);
-    if (t->role == GRADC_ROLE_OUTPUT && t->rank == 2 && t->shape[1] == classes && (size_t)t->shape[0] == batch)
+    if (t->role == GRADC_ROLE_OUTPUT && t->dtype == GRADC_F32 && t->rank == 2 && t->shape[1] == classes &&
+        (size_t)t->shape[0] == batch)
       return gradc_tensor(m, t->name, NULL);
   }
   (void)L;

@@ -170,6 +170,8 @@ def tdecl(t, dtype="f32"):
 
 def tjson(t, dtype="f32"):
     d = {"shape": list(t.shape)}
+    if dtype is None and t.dtype in (torch.int32, torch.int64):  # an i32 output (argmax)
+        dtype = "i32"
     if dtype:
         d = {"dtype": dtype, "shape": list(t.shape)}
     flat = t.detach().reshape(-1).tolist()
@@ -752,6 +754,11 @@ add(C, "shared_param_reuse", [("w", lambda: AWAY(3, 3))],
     inputs=[("x", lambda: ANY(3, 2)), ("s", lambda: ANY(3, 2)), ("r", lambda: ANY(3, 2))], ew=False,
     note="one parameter reached along several paths: the gradients add up")
 
+
+# ---- reductions and losses (issue 15), in cases_reductions.py
+import cases_reductions  # noqa: E402
+
+cases_reductions.register(sys.modules[__name__])
 
 # ---- pointwise: comparisons and elementwise (issue 15), in cases_pointwise.py
 import cases_pointwise  # noqa: E402
