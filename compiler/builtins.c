@@ -11,25 +11,22 @@
 
 /* ---------------------------------------------------------------- argument helpers */
 
-/* Evaluates an operand; the graph's location stays the call's (for shape errors). */
-static Node *arg(const BuildCtx *B, Expr *e) {
+/* Evaluates an operand; the graph's location and operator name stay the call's (for
+ * shape errors). */
+Node *bi_arg(const BuildCtx *B, Expr *e) {
   Graph *g = B->g;
   SrcLoc loc = g->loc;
+  const char *what = g->what;
   Node *n = B->value(B->self, e);
-  g->loc = loc;
+  g->loc = loc, g->what = what;
   return n;
 }
 
-
-
-
-
 /* The constant arguments, read by the rules both front ends share (signature.h). */
-#define reader(B) ((ArgReader){(B)->d, (B)->number, (B)->self})
-static double num(const BuildCtx *B, Expr *e, double def) { return arg_num(&reader(B), e, def); }
-static bool flag(const BuildCtx *B, Expr *e, bool def) { return arg_flag(&reader(B), e, def); }
-static int axis_of(const BuildCtx *B, Expr *e, int rank) { return arg_axis(&reader(B), e, rank); }
-static unsigned axes_of(const BuildCtx *B, Expr *e, int rank) { return arg_axes(&reader(B), e, rank); }
+static double num(const BuildCtx *B, Expr *e, double def) { return arg_num(&BI_READER(B), e, def); }
+static bool flag(const BuildCtx *B, Expr *e, bool def) { return arg_flag(&BI_READER(B), e, def); }
+static int axis_of(const BuildCtx *B, Expr *e, int rank) { return arg_axis(&BI_READER(B), e, rank); }
+static unsigned axes_of(const BuildCtx *B, Expr *e, int rank) { return arg_axes(&BI_READER(B), e, rank); }
 
 static Shape drop_axes(Shape s, unsigned axes) {
   Shape o = {0, {0}};
@@ -40,7 +37,7 @@ static Shape drop_axes(Shape s, unsigned axes) {
 
 /* ---------------------------------------------------------------- builders */
 
-static Node *unary(const BuildCtx *B, Expr *p, OpKind op) { return g_unary(B->g, op, arg(B, p)); }
+static Node *unary(const BuildCtx *B, Expr *p, OpKind op) { return g_unary(B->g, op, bi_arg(B, p)); }
 static Node *b_exp(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_EXP); }
 static Node *b_log(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_LOG); }
 static Node *b_sqrt(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_SQRT); }
@@ -52,7 +49,7 @@ static Node *b_relu(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, unar
 static Node *b_silu(const BuildCtx *B, Expr *c, Expr **p) {
   (void)c;
   Graph *g = B->g;
-  Node *x = arg(B, p[0]);
+  Node *x = bi_arg(B, p[0]);
   return g_binary(g, OP_MUL, x, g_unary(g, OP_SIGMOID, x));
 }
 static Node *b_softplus(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_SOFTPLUS); }
@@ -65,7 +62,7 @@ static Node *b_detach(const BuildCtx *B, Expr *c, Expr **p) {
 static Node *b_leaky_relu(const BuildCtx *B, Expr *c, Expr **p) {
   (void)c;
   Graph *g = B->g;
-  Node *x = arg(B, p[0]);
+  Node *x = bi_arg(B, p[0]);
   double s = num(B, p[1], 0.01);
   Node *k = g_binary(g, OP_ADD, g_const(g, s), g_binary(g, OP_MUL, g_const(g, 1 - s), g_unary(g, OP_STEP, x)));
   return g_binary(g, OP_MUL, x, k);
@@ -75,23 +72,23 @@ static Node *b_leaky_relu(const BuildCtx *B, Expr *c, Expr **p) {
 static Node *b_gelu(const BuildCtx *B, Expr *c, Expr **p) {
   (void)c;
   Graph *g = B->g;
-  Node *x = arg(B, p[0]);
+  Node *x = bi_arg(B, p[0]);
   Node *e = g_unary(g, OP_ERF, g_binary(g, OP_MUL, x, g_const(g, M_SQRT1_2)));
   return g_binary(g, OP_MUL, g_binary(g, OP_MUL, x, g_const(g, 0.5)), g_binary(g, OP_ADD, e, g_const(g, 1)));
 }
 
 static Node *b_maximum(const BuildCtx *B, Expr *c, Expr **p) {
   (void)c;
-  return g_binary(B->g, OP_MAXIMUM, arg(B, p[0]), arg(B, p[1]));
+  return g_binary(B->g, OP_MAXIMUM, bi_arg(B, p[0]), bi_arg(B, p[1]));
 }
 static Node *b_minimum(const BuildCtx *B, Expr *c, Expr **p) {
   (void)c;
-  return g_binary(B->g, OP_MINIMUM, arg(B, p[0]), arg(B, p[1]));
+  return g_binary(B->g, OP_MINIMUM, bi_arg(B, p[0]), bi_arg(B, p[1]));
 }
 
 static Node *reduce(const BuildCtx *B, Expr **p, OpKind op, bool mean) {
   Graph *g = B->g;
-  Node *x = arg(B, p[0]);
+  Node *x = bi_arg(B, p[0]);
   unsigned axes = axes_of(B, p[1], x->shape.rank);
   bool keep = flag(B, p[2], false);
   bool first = op == OP_MAX && p[1] && p[1]->kind != EX_LIST; /* torch.max(x, dim) */
@@ -109,7 +106,7 @@ static Node *shifted(Graph *g, Node *x, unsigned axis) {
 }
 static Node *softmax_like(const BuildCtx *B, Expr **p, bool log) {
   Graph *g = B->g;
-  Node *x = arg(B, p[0]);
+  Node *x = bi_arg(B, p[0]);
   unsigned axis = 1u << axis_of(B, p[1] ? p[1] : &(Expr){.kind = EX_NUM, .num = -1, .is_int = 1, .loc = p[0]->loc},
                                 x->shape.rank);
   Node *z = shifted(g, x, axis);
@@ -121,19 +118,19 @@ static Node *b_softmax(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, s
 static Node *b_log_softmax(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, softmax_like(B, p, true); }
 
 static Node *b_transpose(const BuildCtx *B, Expr *c, Expr **p) {
-  Node *x = arg(B, p[0]);
+  Node *x = bi_arg(B, p[0]);
   int perm[GC_MAX_RANK] = {0};
-  arg_perm(&reader(B), c, p[1], x->shape.rank, perm);
+  arg_perm(&BI_READER(B), c, p[1], x->shape.rank, perm);
   return g_permute(B->g, x, perm);
 }
 
 static Node *b_reshape(const BuildCtx *B, Expr *c, Expr **p) {
   Graph *g = B->g;
-  Node *x = arg(B, p[0]);
+  Node *x = bi_arg(B, p[0]);
   Shape s = {0, {0}};
   int infer;
   int64_t known, cnt = shape_count(x->shape);
-  s.rank = arg_sizes(&reader(B), p[1], GC_MAX_RANK, s.d, &infer, &known);
+  s.rank = arg_sizes(&BI_READER(B), p[1], GC_MAX_RANK, s.d, &infer, &known);
   if (infer >= 0) {
     if (cnt % known) diag_error(B->d, c->loc, "cannot reshape %s to %lld x -1", shape_str(g->arena, x->shape), (long long)known);
     s.d[infer] = cnt / known;
@@ -143,7 +140,7 @@ static Node *b_reshape(const BuildCtx *B, Expr *c, Expr **p) {
 
 static Node *b_flatten(const BuildCtx *B, Expr *c, Expr **p) {
   Graph *g = B->g;
-  Node *x = arg(B, p[0]);
+  Node *x = bi_arg(B, p[0]);
   if (x->shape.rank < 1) diag_error(B->d, c->loc, "flatten needs a tensor of rank 1 or more");
   Shape s = {x->shape.rank == 1 ? 1 : 2, {x->shape.d[0], shape_count(x->shape) / x->shape.d[0]}};
   return g_reshape(g, x, s);
@@ -152,8 +149,7 @@ static Node *b_flatten(const BuildCtx *B, Expr *c, Expr **p) {
 
 /* ---------------------------------------------------------------- for the family files */
 
-Node *bi_arg(const BuildCtx *B, Expr *e) { return arg(B, e); }
-ArgReader bi_reader(const BuildCtx *B) { return reader(B); }
+ArgReader bi_reader(const BuildCtx *B) { return BI_READER(B); }
 Shape bi_drop_axes(Shape s, unsigned axes) { return drop_axes(s, axes); }
 Node *bi_shifted(Graph *g, Node *x, unsigned axis) { return shifted(g, x, axis); }
 

@@ -24,6 +24,7 @@ typedef struct {
 typedef Node *BuildFn(const BuildCtx *B, Expr *call, Expr **p);
 Node *bi_arg(const BuildCtx *B, Expr *e);              /* an operand's value */
 ArgReader bi_reader(const BuildCtx *B);                /* for the constant arguments */
+#define BI_READER(B) ((ArgReader){(B)->d, (B)->number, (B)->self}) /* the same, as an lvalue */
 Shape bi_drop_axes(Shape s, unsigned axes);            /* keepdims=false's shape */
 Node *bi_shifted(Graph *g, Node *x, unsigned axis);    /* x - detach(max(x)) along axis */
 BuildFn b_min, b_prod, b_var, b_std, b_logsumexp, b_argmax, b_argmin, b_norm;      /* builtins_reduce.c */

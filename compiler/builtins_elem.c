@@ -17,14 +17,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-/* Evaluates an operand; the graph's location stays the call's (for shape errors). */
-static Node *arg(const BuildCtx *B, Expr *e) {
-  Graph *g = B->g;
-  SrcLoc loc = g->loc;
-  Node *n = B->value(B->self, e);
-  g->loc = loc;
-  return n;
-}
 
 static double num(const BuildCtx *B, Expr *e, double def) {
   return arg_num(&(ArgReader){B->d, B->number, B->self}, e, def);
@@ -50,7 +42,7 @@ static Node *clamp_by(Graph *g, Node *x, Node *lo, Node *hi, Node *mask) {
 
 Node *b_where(const BuildCtx *B, Expr *c, Expr **p) {
   (void)c;
-  Node *cond = arg(B, p[0]), *a = arg(B, p[1]), *b = arg(B, p[2]);
+  Node *cond = bi_arg(B, p[0]), *a = bi_arg(B, p[1]), *b = bi_arg(B, p[2]);
   return where3(B->g, cond, a, b);
 }
 
@@ -60,7 +52,7 @@ Node *b_where(const BuildCtx *B, Expr *c, Expr **p) {
 Node *b_clamp(const BuildCtx *B, Expr *c, Expr **p) {
   Graph *g = B->g;
   if (!p[1] && !p[2]) diag_error(B->d, c->loc, "clamp needs min= or max= (or both), as torch.clamp");
-  Node *x = arg(B, p[0]), *lo = p[1] ? arg(B, p[1]) : NULL, *hi = p[2] ? arg(B, p[2]) : NULL;
+  Node *x = bi_arg(B, p[0]), *lo = p[1] ? bi_arg(B, p[1]) : NULL, *hi = p[2] ? bi_arg(B, p[2]) : NULL;
   Node *in = lo ? bin(g, OP_GE, x, lo) : NULL;
   if (hi) in = in ? bin(g, OP_MUL, in, bin(g, OP_LE, x, hi)) : bin(g, OP_LE, x, hi);
   Node *v = x;
@@ -87,16 +79,16 @@ static Node *hardtanh(Graph *g, Node *x, double lo, double hi) {
 }
 Node *b_hardtanh(const BuildCtx *B, Expr *c, Expr **p) {
   (void)c;
-  Node *x = arg(B, p[0]);
+  Node *x = bi_arg(B, p[0]);
   return hardtanh(B->g, x, num(B, p[1], -1), num(B, p[2], 1));
 }
-Node *b_relu6(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, hardtanh(B->g, arg(B, p[0]), 0, 6); }
+Node *b_relu6(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, hardtanh(B->g, bi_arg(B, p[0]), 0, 6); }
 
 /* F.hardsigmoid: min(max(x + 3, 0), 6) / 6, gradient 1/6 where -3 < x < 3. */
 Node *b_hardsigmoid(const BuildCtx *B, Expr *c, Expr **p) {
   (void)c;
   Graph *g = B->g;
-  Node *x = arg(B, p[0]);
+  Node *x = bi_arg(B, p[0]);
   Node *in = bin(g, OP_MUL, bin(g, OP_GT, x, cnst(g, -3)), bin(g, OP_LT, x, cnst(g, 3)));
   Node *h = clamp_by(g, bin(g, OP_ADD, x, cnst(g, 3)), cnst(g, 0), cnst(g, 6), in);
   return bin(g, OP_DIV, h, cnst(g, 6));
@@ -107,7 +99,7 @@ Node *b_hardsigmoid(const BuildCtx *B, Expr *c, Expr **p) {
 Node *b_hardswish(const BuildCtx *B, Expr *c, Expr **p) {
   (void)c;
   Graph *g = B->g;
-  Node *x = arg(B, p[0]);
+  Node *x = bi_arg(B, p[0]);
   Node *in = bin(g, OP_MUL, bin(g, OP_GE, x, cnst(g, -3)), bin(g, OP_LE, x, cnst(g, 3)));
   Node *h = clamp_by(g, bin(g, OP_ADD, x, cnst(g, 3)), cnst(g, 0), cnst(g, 6), in);
   return bin(g, OP_DIV, bin(g, OP_MUL, x, h), cnst(g, 6));
@@ -127,17 +119,17 @@ static Node *elu(Graph *g, Node *x, double neg, double scale, double in_scale) {
 }
 Node *b_elu(const BuildCtx *B, Expr *c, Expr **p) {
   (void)c;
-  Node *x = arg(B, p[0]);
+  Node *x = bi_arg(B, p[0]);
   return elu(B->g, x, num(B, p[1], 1), 1, 1);
 }
 Node *b_selu(const BuildCtx *B, Expr *c, Expr **p) {
   (void)c;
   const double alpha = 1.6732632423543772848170429916717, scale = 1.0507009873554804934193349852946;
-  return elu(B->g, arg(B, p[0]), (double)(float)alpha * (double)(float)scale, scale, 1);
+  return elu(B->g, bi_arg(B, p[0]), (double)(float)alpha * (double)(float)scale, scale, 1);
 }
 Node *b_celu(const BuildCtx *B, Expr *c, Expr **p) {
   (void)c;
-  Node *x = arg(B, p[0]);
+  Node *x = bi_arg(B, p[0]);
   double alpha = num(B, p[1], 1);
   if (alpha == 0) diag_error(B->d, p[1]->loc, "celu: alpha cannot be 0 (it divides x)");
   return elu(B->g, x, alpha, 1, 1 / alpha);
@@ -147,7 +139,7 @@ Node *b_celu(const BuildCtx *B, Expr *c, Expr **p) {
  * x), learned: its gradient is the sum of dy x where x <= 0. */
 Node *b_prelu(const BuildCtx *B, Expr *c, Expr **p) {
   Graph *g = B->g;
-  Node *x = arg(B, p[0]), *w = arg(B, p[1]);
+  Node *x = bi_arg(B, p[0]), *w = bi_arg(B, p[1]);
   int64_t ch = x->shape.rank > 1 ? x->shape.d[1] : 1, nw = shape_count(w->shape);
   if (w->shape.rank > 1 || (nw != 1 && nw != ch))
     diag_error(B->d, p[1]->loc,
@@ -167,28 +159,28 @@ Node *b_prelu(const BuildCtx *B, Expr *c, Expr **p) {
 Node *b_softsign(const BuildCtx *B, Expr *c, Expr **p) {
   (void)c;
   Graph *g = B->g;
-  Node *x = arg(B, p[0]);
+  Node *x = bi_arg(B, p[0]);
   return bin(g, OP_DIV, x, bin(g, OP_ADD, g_unary(g, OP_ABS, x), cnst(g, 1)));
 }
 
 /* ---------------------------------------------------------------- one primitive each */
 
-static Node *unary(const BuildCtx *B, Expr *e, OpKind op) { return g_unary(B->g, op, arg(B, e)); }
+static Node *unary(const BuildCtx *B, Expr *e, OpKind op) { return g_unary(B->g, op, bi_arg(B, e)); }
 Node *b_sin(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_SIN); }
 Node *b_cos(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_COS); }
 Node *b_erf(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_ERF); }
 Node *b_sign(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_SIGN); }
 Node *b_floor(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_FLOOR); }
 Node *b_ceil(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, unary(B, p[0], OP_CEIL); }
-Node *b_square(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, g_powc(B->g, arg(B, p[0]), 2); }
-Node *b_rsqrt(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, g_powc(B->g, arg(B, p[0]), -0.5); }
-Node *b_reciprocal(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, g_powc(B->g, arg(B, p[0]), -1); }
+Node *b_square(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, g_powc(B->g, bi_arg(B, p[0]), 2); }
+Node *b_rsqrt(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, g_powc(B->g, bi_arg(B, p[0]), -0.5); }
+Node *b_reciprocal(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, g_powc(B->g, bi_arg(B, p[0]), -1); }
 
 /* torch.round(x, decimals=d): round(x 10^d) / 10^d, or round(x / 10^-d) 10^-d for d < 0. */
 Node *b_round(const BuildCtx *B, Expr *c, Expr **p) {
   (void)c;
   Graph *g = B->g;
-  Node *x = arg(B, p[0]);
+  Node *x = bi_arg(B, p[0]);
   double d = num(B, p[1], 0);
   if (d != floor(d) || fabs(d) > 30) diag_error(B->d, p[1]->loc, "decimals must be an integer from -30 to 30");
   if (d == 0) return g_unary(g, OP_ROUND, x);

@@ -9,20 +9,8 @@
 #include "builtins_index.h"
 #include <string.h>
 
-#define reader(B) ((ArgReader){(B)->d, (B)->number, (B)->self})
-
-/* Evaluates an operand; the graph's location and operator name stay the call's. */
-static Node *arg(const BuildCtx *B, Expr *e) {
-  Graph *g = B->g;
-  SrcLoc loc = g->loc;
-  const char *what = g->what;
-  Node *n = B->value(B->self, e);
-  g->loc = loc, g->what = what;
-  return n;
-}
-
 static Node *f32_arg(const BuildCtx *B, Expr *c, Expr *e) {
-  Node *x = arg(B, e);
+  Node *x = bi_arg(B, e);
   if (x->dtype != DT_F32)
     diag_error(B->d, e->loc, "'%s' needs f32 tensors, got %s %s", c->name, dtype_name(x->dtype),
                shape_str(B->g->arena, x->shape));
@@ -33,7 +21,7 @@ static Expr zero_expr(SrcLoc loc) { return (Expr){.kind = EX_NUM, .num = 0, .is_
 
 /* The tensors of concat/stack's list, evaluated, into xs (room for the list). */
 static int tensors(const BuildCtx *B, Expr *c, Expr *e, Node **xs) {
-  const Expr *l = arg_tensor_list(&reader(B), c, e);
+  const Expr *l = arg_tensor_list(&BI_READER(B), c, e);
   for (int i = 0; i < l->nargs; i++) xs[i] = f32_arg(B, c, l->args[i]);
   return l->nargs;
 }
@@ -68,7 +56,7 @@ Node *b_concat(const BuildCtx *B, Expr *c, Expr **p) {
   int k = tensors(B, c, p[0], xs);
   if (xs[0]->shape.rank == 0) diag_error(B->d, p[0]->args[0]->loc, "'%s' cannot join 0-d tensors (use stack)", c->name);
   Expr zero = zero_expr(c->loc);
-  int axis = arg_axis(&reader(B), p[1] ? p[1] : &zero, xs[0]->shape.rank);
+  int axis = arg_axis(&BI_READER(B), p[1] ? p[1] : &zero, xs[0]->shape.rank);
   return concat_nodes(B, c, p[0], xs, k, axis);
 }
 
@@ -89,7 +77,7 @@ Node *b_stack(const BuildCtx *B, Expr *c, Expr **p) {
   int k = tensors(B, c, p[0], xs);
   Expr zero = zero_expr(c->loc);
   check_rank(B, c, xs[0]->shape.rank + 1);
-  int axis = arg_new_axis(&reader(B), p[1] ? p[1] : &zero, xs[0]->shape.rank);
+  int axis = arg_new_axis(&BI_READER(B), p[1] ? p[1] : &zero, xs[0]->shape.rank);
   Shape first = xs[0]->shape;
   for (int i = 0; i < k; i++) {
     if (!shape_eq(xs[i]->shape, first))
@@ -105,9 +93,9 @@ Node *b_narrow(const BuildCtx *B, Expr *c, Expr **p) {
   (void)c;
   Graph *g = B->g;
   Node *x = f32_arg(B, c, p[0]);
-  int axis = arg_axis(&reader(B), p[1], x->shape.rank);
-  int64_t size = x->shape.d[axis], start = arg_int(&reader(B), p[2], "start");
-  int64_t len = arg_int(&reader(B), p[3], "length");
+  int axis = arg_axis(&BI_READER(B), p[1], x->shape.rank);
+  int64_t size = x->shape.d[axis], start = arg_int(&BI_READER(B), p[2], "start");
+  int64_t len = arg_int(&BI_READER(B), p[3], "length");
   if (start < -size || start > size) diag_error(B->d, p[2]->loc, "start %lld is out of range for size %lld", (long long)start, (long long)size);
   if (start < 0) start += size;
   if (len < 1 || start + len > size)
@@ -121,10 +109,10 @@ Node *b_narrow(const BuildCtx *B, Expr *c, Expr **p) {
 
 /* squeeze(x, axis?): torch.squeeze; an axis whose size is not 1 is left, as torch does. */
 Node *b_squeeze(const BuildCtx *B, Expr *c, Expr **p) {
-  Node *x = arg(B, p[0]);
+  Node *x = bi_arg(B, p[0]);
   (void)c;
   unsigned drop = 0;
-  if (p[1]) drop = 1u << arg_axis(&reader(B), p[1], x->shape.rank);
+  if (p[1]) drop = 1u << arg_axis(&BI_READER(B), p[1], x->shape.rank);
   else drop = (1u << x->shape.rank) - 1;
   Shape o = {0, {0}};
   for (int d = 0; d < x->shape.rank; d++)
@@ -134,9 +122,9 @@ Node *b_squeeze(const BuildCtx *B, Expr *c, Expr **p) {
 
 /* unsqueeze(x, axis): torch.unsqueeze. */
 Node *b_unsqueeze(const BuildCtx *B, Expr *c, Expr **p) {
-  Node *x = arg(B, p[0]);
+  Node *x = bi_arg(B, p[0]);
   check_rank(B, c, x->shape.rank + 1);
-  return g_reshape(B->g, x, insert_axis(x->shape, arg_new_axis(&reader(B), p[1], x->shape.rank)));
+  return g_reshape(B->g, x, insert_axis(x->shape, arg_new_axis(&BI_READER(B), p[1], x->shape.rank)));
 }
 
 /* x with leading unit axes up to rank r. */
@@ -151,7 +139,7 @@ Node *b_expand(const BuildCtx *B, Expr *c, Expr **p) {
   Graph *g = B->g;
   Node *x = f32_arg(B, c, p[0]);
   int64_t v[GC_MAX_RANK];
-  int r = arg_ints(&reader(B), p[1], GC_MAX_RANK, v, "expand's shape"), lead = r - x->shape.rank;
+  int r = arg_ints(&BI_READER(B), p[1], GC_MAX_RANK, v, "expand's shape"), lead = r - x->shape.rank;
   if (lead < 0)
     diag_error(B->d, p[1]->loc, "expand: the shape has %d sizes, fewer than the rank %d of %s", r, x->shape.rank,
                shape_str(g->arena, x->shape));
@@ -173,7 +161,7 @@ Node *b_repeat(const BuildCtx *B, Expr *c, Expr **p) {
   Graph *g = B->g;
   Node *x = f32_arg(B, c, p[0]);
   int64_t v[GC_MAX_RANK];
-  int r = arg_ints(&reader(B), p[1], GC_MAX_RANK, v, "repeat's reps");
+  int r = arg_ints(&BI_READER(B), p[1], GC_MAX_RANK, v, "repeat's reps");
   if (r < x->shape.rank)
     diag_error(B->d, p[1]->loc, "repeat: %d repeats for the %d axes of %s (one per axis at least)", r, x->shape.rank,
                shape_str(g->arena, x->shape));
@@ -196,11 +184,11 @@ Node *b_pad(const BuildCtx *B, Expr *c, Expr **p) {
   Graph *g = B->g;
   Node *x = f32_arg(B, c, p[0]);
   int64_t v[2 * GC_MAX_RANK];
-  int np = arg_ints(&reader(B), p[1], 2 * GC_MAX_RANK, v, "pad's pads");
+  int np = arg_ints(&BI_READER(B), p[1], 2 * GC_MAX_RANK, v, "pad's pads");
   if (np % 2 || np > 2 * x->shape.rank)
     diag_error(B->d, p[1]->loc, "pad: pads must be pairs (left, right) for at most the %d axes of %s, got %d values",
                x->shape.rank, shape_str(g->arena, x->shape), np);
-  double value = arg_num(&reader(B), p[2], 0);
+  double value = arg_num(&BI_READER(B), p[2], 0);
   int64_t cs[GC_MAX_RANK] = {0}, ps[GC_MAX_RANK] = {0}, step[GC_MAX_RANK] = {1, 1, 1, 1, 1, 1, 1, 1};
   Shape cut = x->shape, out;
   for (int i = 0; i < np / 2; i++) {

@@ -11,14 +11,6 @@
  * autodiff differentiates the primitives. */
 #include "builtins.h"
 
-static Node *arg(const BuildCtx *B, Expr *e) {
-  Graph *g = B->g;
-  SrcLoc loc = g->loc;
-  Node *n = B->value(B->self, e);
-  g->loc = loc;
-  return n;
-}
-#define reader(B) ((ArgReader){(B)->d, (B)->number, (B)->self})
 
 static Node *bin(Graph *g, OpKind op, Node *a, Node *b) { return g_binary(g, op, a, b); }
 
@@ -36,7 +28,7 @@ static Node *normalize_rows(Graph *g, Node *x, double eps) {
 static Node *affine_arg(const BuildCtx *B, Expr *e, Shape s, const char *op, const char *what) {
   if (!e) return NULL;
   Graph *g = B->g;
-  Node *w = arg(B, e);
+  Node *w = bi_arg(B, e);
   if (w->dtype != DT_F32 || !shape_eq(w->shape, s))
     diag_error(B->d, e->loc, "%s: %s must be f32 %s, got %s %s", op, what, shape_str(g->arena, s),
                dtype_name(w->dtype), shape_str(g->arena, w->shape));
@@ -44,7 +36,7 @@ static Node *affine_arg(const BuildCtx *B, Expr *e, Shape s, const char *op, con
 }
 
 static Node *f32_input(const BuildCtx *B, Expr *e, const char *op, int min_rank, const char *form) {
-  Node *x = arg(B, e);
+  Node *x = bi_arg(B, e);
   if (x->dtype != DT_F32 || x->shape.rank < min_rank)
     diag_error(B->d, e->loc, "%s needs an f32 input %s, got %s %s", op, form, dtype_name(x->dtype),
                shape_str(B->g->arena, x->shape));
@@ -58,7 +50,7 @@ Node *b_layer_norm(const BuildCtx *B, Expr *c, Expr **p) {
   Graph *g = B->g;
   Node *x = f32_input(B, p[0], "layer_norm", 1, "[*, normalized_shape]");
   int rank = x->shape.rank;
-  int k = arg_normalized_shape(&reader(B), p[1], rank, x->shape.d, shape_str(g->arena, x->shape));
+  int k = arg_normalized_shape(&BI_READER(B), p[1], rank, x->shape.d, shape_str(g->arena, x->shape));
   Shape ns = {k, {0}}, rows = {rank - k + 1, {0}};
   int64_t m = 1;
   for (int i = 0; i < k; i++) ns.d[i] = x->shape.d[rank - k + i], m *= ns.d[i];
@@ -66,7 +58,7 @@ Node *b_layer_norm(const BuildCtx *B, Expr *c, Expr **p) {
   rows.d[rank - k] = m;
   Node *w = affine_arg(B, p[2], ns, "layer_norm", "weight");
   Node *b = affine_arg(B, p[3], ns, "layer_norm", "bias");
-  double eps = arg_eps(&reader(B), p[4]);
+  double eps = arg_eps(&BI_READER(B), p[4]);
   Node *y = normalize_rows(g, k > 1 ? g_reshape(g, x, rows) : x, eps);
   Shape flat = {1, {m}};
   if (w) y = bin(g, OP_MUL, y, k > 1 ? g_reshape(g, w, flat) : w);
@@ -82,14 +74,14 @@ Node *b_group_norm(const BuildCtx *B, Expr *c, Expr **p) {
   Node *x = f32_input(B, p[0], "group_norm", 2, "[N, C, *]");
   int rank = x->shape.rank;
   int64_t n = x->shape.d[0], ch = x->shape.d[1];
-  int groups = arg_pos_int(&reader(B), p[1], 1, 1, "num_groups");
+  int groups = arg_pos_int(&BI_READER(B), p[1], 1, 1, "num_groups");
   if (ch % groups)
     diag_error(B->d, p[1]->loc, "group_norm: the %lld channels of the input %s do not divide into %d groups",
                (long long)ch, shape_str(g->arena, x->shape), groups);
   Shape cs = {1, {ch}};
   Node *w = affine_arg(B, p[2], cs, "group_norm", "weight");
   Node *b = affine_arg(B, p[3], cs, "group_norm", "bias");
-  double eps = arg_eps(&reader(B), p[4]);
+  double eps = arg_eps(&BI_READER(B), p[4]);
   Shape grouped = {3, {n, groups, shape_count(x->shape) / n / groups}};
   Node *y = g_reshape(g, normalize_rows(g, g_reshape(g, x, grouped), eps), x->shape);
   Shape per_channel = {rank - 1, {ch}}; /* [C, 1, ...]: broadcasts along axis 1 */

@@ -7,15 +7,6 @@
  * The arguments are read by signature_window.c's rules, shared with the tape. */
 #include "builtins.h"
 
-/* Evaluates an operand; the graph's location stays the call's (for shape errors). */
-static Node *arg(const BuildCtx *B, Expr *e) {
-  Graph *g = B->g;
-  SrcLoc loc = g->loc;
-  Node *n = B->value(B->self, e);
-  g->loc = loc;
-  return n;
-}
-#define reader(B) ((ArgReader){(B)->d, (B)->number, (B)->self})
 
 static ConvAttr conv_attr(const ConvArgs *a) {
   ConvAttr c;
@@ -29,7 +20,7 @@ static ConvAttr conv_attr(const ConvArgs *a) {
 static Node *add_bias(const BuildCtx *B, Node *y, Expr *be, int64_t o, const char *what, Node *w) {
   if (!be) return y;
   Graph *g = B->g;
-  Node *b = arg(B, be);
+  Node *b = bi_arg(B, be);
   if (b->shape.rank != 1 || b->shape.d[0] != o)
     diag_error(B->d, be->loc, "%s bias must be [%lld] for weight %s, got %s", what, (long long)o,
                shape_str(g->arena, w->shape), shape_str(g->arena, b->shape));
@@ -40,7 +31,7 @@ static Node *add_bias(const BuildCtx *B, Node *y, Expr *be, int64_t o, const cha
 
 /* The operand of rank `rank` (f32), or a located error naming the layout. */
 static Node *ranked(const BuildCtx *B, Expr *e, int rank, const char *what, const char *layout) {
-  Node *x = arg(B, e);
+  Node *x = bi_arg(B, e);
   if (x->shape.rank != rank || x->dtype != DT_F32)
     diag_error(B->d, e->loc, "%s needs a %d-D f32 tensor (%s), got %s %s", what, rank, layout, dtype_name(x->dtype),
                shape_str(B->g->arena, x->shape));
@@ -51,10 +42,10 @@ static Node *ranked(const BuildCtx *B, Expr *e, int rank, const char *what, cons
  * [O, C/groups, KH, KW], bias [O]. */
 Node *b_conv2d(const BuildCtx *B, Expr *c, Expr **p) {
   (void)c;
-  Node *x = arg(B, p[0]), *w = arg(B, p[1]);
+  Node *x = bi_arg(B, p[0]), *w = bi_arg(B, p[1]);
   int64_t k[2] = {w->shape.rank == 4 ? w->shape.d[2] : 1, w->shape.rank == 4 ? w->shape.d[3] : 1};
   ConvArgs a;
-  arg_conv(&reader(B), p + 3, 2, k, &a);
+  arg_conv(&BI_READER(B), p + 3, 2, k, &a);
   ConvAttr ca = conv_attr(&a);
   Node *y = g_conv(B->g, OP_CONV2D, x, w, &ca, shape_scalar());
   return add_bias(B, y, p[2], w->shape.d[0], "conv2d", w);
@@ -66,7 +57,7 @@ Node *b_conv1d(const BuildCtx *B, Expr *c, Expr **p) {
   Graph *g = B->g;
   Node *x = ranked(B, p[0], 3, "conv1d input", "N, C, L"), *w = ranked(B, p[1], 3, "conv1d weight", "O, C/groups, K");
   ConvArgs a;
-  arg_conv(&reader(B), p + 3, 1, &w->shape.d[2], &a);
+  arg_conv(&BI_READER(B), p + 3, 1, &w->shape.d[2], &a);
   ConvAttr ca = conv_attr(&a);
   Node *x4 = g_reshape(g, x, (Shape){4, {x->shape.d[0], x->shape.d[1], 1, x->shape.d[2]}});
   Node *w4 = g_reshape(g, w, (Shape){4, {w->shape.d[0], w->shape.d[1], 1, w->shape.d[2]}});
@@ -82,7 +73,7 @@ Node *b_conv_transpose2d(const BuildCtx *B, Expr *c, Expr **p) {
   const char *lay = "Cin, Cout/groups, KH, KW";
   Node *x = ranked(B, p[0], 4, "conv_transpose2d input", "N, C, H, W"), *w = ranked(B, p[1], 4, "conv_transpose2d weight", lay);
   ConvArgs a;
-  arg_conv_transpose(&reader(B), p + 3, &a);
+  arg_conv_transpose(&BI_READER(B), p + 3, &a);
   const char *xs = shape_str(g->arena, x->shape), *ws = shape_str(g->arena, w->shape);
   if (x->shape.d[1] != w->shape.d[0] || x->shape.d[1] % a.groups)
     diag_error(B->d, c->loc, "conv_transpose2d of input %s and weight %s (%s): the input's %lld channels must be the "
@@ -101,9 +92,9 @@ Node *b_conv_transpose2d(const BuildCtx *B, Expr *c, Expr **p) {
 }
 
 static Node *pool(const BuildCtx *B, Expr **p, OpKind op) {
-  Node *x = arg(B, p[0]);
+  Node *x = bi_arg(B, p[0]);
   PoolArgs a;
-  arg_pool(&reader(B), p + 1, &a);
+  arg_pool(&BI_READER(B), p + 1, &a);
   PoolAttr pa;
   for (int i = 0; i < 2; i++) pa.k[i] = a.k[i], pa.stride[i] = a.stride[i], pa.pad[i] = a.pad[i];
   return g_pool(B->g, op, x, NULL, &pa, shape_scalar());
@@ -127,8 +118,8 @@ Node *b_adaptive_avg_pool2d(const BuildCtx *B, Expr *c, Expr **p) {
   int size[2];
   Expr *e = p[1];
   bool list = e->kind == EX_LIST && e->nargs == 2;
-  size[0] = arg_pos_int(&reader(B), list ? e->args[0] : e, 1, 1, "output_size");
-  size[1] = list ? arg_pos_int(&reader(B), e->args[1], 1, 1, "output_size") : size[0];
+  size[0] = arg_pos_int(&BI_READER(B), list ? e->args[0] : e, 1, 1, "output_size");
+  size[1] = list ? arg_pos_int(&BI_READER(B), e->args[1], 1, 1, "output_size") : size[0];
   if (size[0] != 1 || size[1] != 1)
     diag_error(B->d, e->loc, "adaptive_avg_pool2d supports only output_size 1 (global average pooling), got %dx%d; "
                "for other sizes use avg_pool2d with a window and stride that divide the input", size[0], size[1]);
