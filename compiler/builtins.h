@@ -73,4 +73,7 @@ Node *b_round(const BuildCtx *B, Expr *call, Expr **p);
 Node *b_layer_norm(const BuildCtx *B, Expr *call, Expr **p);
 Node *b_group_norm(const BuildCtx *B, Expr *call, Expr **p);
 
+/* ---- dropout and modes (issue 15): the builders of builtins_random.c ---- */
+Node *b_dropout(const BuildCtx *B, Expr *call, Expr **p);
+
 #endif

@@ -142,6 +142,14 @@ Node *g_pad(Graph *g, Node *x, const int64_t *start, const int64_t *step, Shape 
   return slice_like(g, OP_PAD, x, start, step, s, value);
 }
 
+/* ---- dropout and modes (issue 15) ---- */
+Node *g_dropout(Graph *g, Node *x, double p, uint32_t salt) {
+  Node *n = node_alloc(g, OP_DROPOUT, 1, &x, g->loc);
+  node_dropout(n)->p = p;
+  node_dropout(n)->salt = salt;
+  return node_finish(g, n);
+}
+
 Node *g_onehot(Graph *g, Node *labels, int64_t classes) {
   Node *n = node_alloc(g, OP_ONEHOT, 1, &labels, g->loc);
   node_onehot(n)->classes = classes;

@@ -49,6 +49,7 @@ typedef enum {
   ATTR_CONV,   /* CONV2D, CONV2D_DX, CONV2D_DW */
   ATTR_POOL,   /* MAXPOOL, MAXPOOL_DX, AVGPOOL, AVGPOOL_DX */
   ATTR_SLICE,  /* SLICE, PAD (issue 15: indexing) */
+  ATTR_DROPOUT, /* DROPOUT (issue 15: dropout and modes) */
   ATTR__COUNT
 } AttrKind;
 
@@ -90,6 +91,16 @@ typedef struct {
   double value; /* PAD only */
 } SliceAttr;
 
+/* ---- dropout and modes (issue 15) ----
+ * DROPOUT: y = x * (keep ? scale : 0), keep drawn per element from the step seed
+ * (ops_random.h: Philox4x32-10 of counter (element index, salt, 0, 0)). keep is
+ * u >= threshold, u the 32-bit draw: threshold = ceil(p * 2^32) with 0 < p < 1;
+ * scale = float(1 / float(1 - p)), torch's. salt tells dropout sites apart. */
+typedef struct {
+  double p;
+  uint32_t salt;
+} DropoutAttr;
+
 typedef union {
   ConstAttr cnst;
   PowAttr powc;
@@ -100,6 +111,7 @@ typedef union {
   ConvAttr conv;
   PoolAttr pool;
   SliceAttr slice;
+  DropoutAttr dropout;
 } NodeAttr;
 
 typedef struct Node Node;
@@ -192,6 +204,8 @@ Node *g_onehot(Graph *g, Node *labels, int64_t classes); /* i32 [N] -> f32 [N, C
  * start + i step of a tensor of shape s filled with value). */
 Node *g_slice(Graph *g, Node *x, const int64_t *start, const int64_t *step, Shape s);
 Node *g_pad(Graph *g, Node *x, const int64_t *start, const int64_t *step, Shape s, double value);
+/* ---- dropout and modes (issue 15) ---- DROPOUT of x (0 < p < 1) at site `salt`. */
+Node *g_dropout(Graph *g, Node *x, double p, uint32_t salt);
 /* Sums x down to shape s (the adjoint of broadcasting). */
 Node *g_sum_to(Graph *g, Node *x, Shape s);
 

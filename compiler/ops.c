@@ -11,6 +11,7 @@
 #include "opinfo.h"
 #include "ops_elem.h"
 #include "ops_index.h"
+#include "ops_random.h"
 #include "ops_reduce.h"
 #include "ops_window.h"
 
@@ -486,6 +487,9 @@ const OpInfo gc_ops[OP__COUNT] = {
                   .evalk = ev_slice, .attr = ATTR_SLICE, .flags = OPF_STORES_ONCE},
     [OP_PAD] = {.name = "pad", .arity = 1, .cls = KERNEL, .shape = shape_pad, .grad = grad_pad, .evalk = ev_pad,
                 .attr = ATTR_SLICE, .flags = OPF_STORES_ONCE},
+    /* ---- dropout and modes (issue 15; ops_random.c) ---- */
+    [OP_DROPOUT] = {.name = "dropout", .arity = 1, .cls = CLS_ELEM, .shape = shape_dropout, .grad = grad_dropout,
+                    .evalr = ev_dropout, .attr = ATTR_DROPOUT, .flags = OPF_STORES_ONCE},
     /* sinks (entry.c): stored by the kernel they ride on, or a kernel of their own */
     [OP_COPY] = {.name = "copy", .arity = 1, .cls = CLS_ELEM, .shape = shape_sink, .grad = NULL, .eval1 = ev_id,
                  .dtype = DTR_COPY},

@@ -75,6 +75,8 @@
   /* ---- indexing and assembling (issue 15) ---- */ \
   X(SLICE,     "slice",     1, KERNEL)     \
   X(PAD,       "pad",       1, KERNEL)     \
+  /* ---- dropout and modes (issue 15): ops_random.c ---- */ \
+  X(DROPOUT,   "dropout",   1, ELEM)       \
   X(COPY,      "copy",      1, ELEM)       \
   X(SGD,       "sgd",       2, ELEM)
 

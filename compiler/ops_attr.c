@@ -187,6 +187,23 @@ static const char *check_slice(Arena *a, const Node *n) {
   return NULL;
 }
 
+/* ---------------------------------------------------------------- DROPOUT (issue 15: dropout and modes) */
+
+static void pr_dropout(FILE *f, const Node *n) {
+  fprintf(f, " p=%.17g salt=0x%x", node_dropout(n)->p, (unsigned)node_dropout(n)->salt);
+}
+static bool same_dropout(const Node *a, const Node *b) {
+  return bits(node_dropout(a)->p) == bits(node_dropout(b)->p) && node_dropout(a)->salt == node_dropout(b)->salt;
+}
+static uint64_t hash_dropout(const Node *n, uint64_t h) {
+  return mix(mix(h, bits(node_dropout(n)->p)), node_dropout(n)->salt);
+}
+/* p = 0 is the identity and p = 1 zeros: the builder makes neither a DROPOUT. */
+static const char *check_dropout(Arena *a, const Node *n) {
+  double p = node_dropout(n)->p;
+  return p > 0 && p < 1 ? NULL : arena_printf(a, "has p = %g, outside (0, 1)", p);
+}
+
 /* ---------------------------------------------------------------- the table */
 
 static bool same_none(const Node *a, const Node *b) { return (void)a, (void)b, true; }
@@ -205,4 +222,5 @@ const AttrInfo gc_attrs[ATTR__COUNT] = {
     KIND(CONV, conv, check_conv),
     KIND(POOL, pool, check_pool),
     KIND(SLICE, slice, check_slice),
+    KIND(DROPOUT, dropout, check_dropout),
 };

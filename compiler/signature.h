@@ -98,7 +98,9 @@
   X(ROUND,           "round",           1, "x", "decimals")                \
   /* ---- normalization and attention (issue 15): builtins_norm.c ---- */ \
   X(LAYER_NORM,      "layer_norm",      2, "x", "normalized_shape", "weight", "bias", "eps") \
-  X(GROUP_NORM,      "group_norm",      2, "x", "num_groups", "weight", "bias", "eps")
+  X(GROUP_NORM,      "group_norm",      2, "x", "num_groups", "weight", "bias", "eps") \
+  /* ---- dropout and modes (issue 15): builtins_random.c ---- */ \
+  X(DROPOUT,         "dropout",         1, "x", "p")
 
 typedef enum {
 #define X(e, ...) CALL_##e,
