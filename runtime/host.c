@@ -141,6 +141,8 @@ static int open_model(gradc_model *m, const char *so_path) {
   if (b && prepare_call(m, so_path, b, &m->backward)) return -1;
   if (gradc__optimizer_open(m, so_path)) return -1;
   if (t && prepare_call(m, so_path, t, &m->train)) return -1;
+  for (size_t k = 0; k < m->desc.nentries; k++) /* dropout (issue 15): an entry takes the step seed */
+    for (size_t i = 0; i < m->desc.entries[k].nargs; i++) m->random |= m->desc.entries[k].args[i].kind == GRADC_ARG_SEED;
   m->has_forward = f != NULL;
   m->has_backward = b != NULL;
   m->has_train = t != NULL && b != NULL;

@@ -43,6 +43,7 @@ struct gradc_model {
   uint64_t seed, step_seed;        /* dropout (issue 15): the user's seed (gradc_init,
                                       gradc_set_seed) and the training entries' `seed`
                                       argument, gradc_dropout_seed(seed, step) */
+  int random;                      /* some entry takes the step seed (dropout) */
   float clip, grad_norm;           /* clip_grad_norm's max_norm (0: off); the last total norm */
   gradc_call forward, backward, train; /* train: the fused optimizer step, if compiled */
   int has_forward, has_backward, has_train;

@@ -250,3 +250,40 @@ Test(dropout, compiled_evaluator_and_tape_masks_agree) {
     expect_same_masks(srcs[k], 0);
   }
 }
+
+/* ---------------------------------------------------------------- resuming */
+
+/* Four momentum-SGD steps straight, and two, a checkpoint, a fresh model (another
+ * initial seed) given the run's seed and the checkpoint, two more: the same weights bit
+ * for bit, so the masks continued the same sequence. */
+Test(dropout, resume_from_a_checkpoint_continues_the_masks) {
+  const char *src = "model t\ninput x : f32[8, 6]\ninput y : f32[8, 2]\nparam w : f32[6, 2] = randn\n"
+                    "z = dropout(x, p=0.5) @ w\nloss = mse(z, y)\noutput z\nminimize loss\n";
+  oc_model a, b;
+  open_src(&a, src, 2);
+  open_src(&b, src, 2);
+  char path[600];
+  snprintf(path, sizeof path, "%s/ck.safetensors", a.dir);
+  cr_assert_eq(gradc_init(a.m, 11), 0);
+  cr_assert_eq(gradc_set_hyper(a.m, "momentum", 0.9), 0);
+  size_t nx, ny;
+  float *x = tensor(&a, "x", &nx), *y = tensor(&a, "y", &ny);
+  for (size_t i = 0; i < nx; i++) x[i] = (float)(i % 5) - 2.0f;
+  for (size_t i = 0; i < ny; i++) y[i] = (float)(i % 3);
+  for (int s = 0; s < 2; s++) cr_assert_eq(gradc_train_step(a.m, 0.05f), 0);
+  cr_assert_eq(gradc_save_checkpoint(a.m, path, NULL, NULL, 0), 0, "%s", gradc_error(a.m));
+  for (int s = 0; s < 2; s++) cr_assert_eq(gradc_train_step(a.m, 0.05f), 0);
+  cr_assert_eq(gradc_init(b.m, 12), 0);
+  memcpy(tensor(&b, "x", NULL), x, nx * sizeof(float));
+  memcpy(tensor(&b, "y", NULL), y, ny * sizeof(float));
+  cr_assert_eq(gradc_set_seed(b.m, 11), 0);
+  cr_assert_eq(gradc_load_checkpoint(b.m, path), 0, "%s", gradc_error(b.m));
+  cr_assert_eq(gradc_optimizer_steps(b.m), 2);
+  for (int s = 0; s < 2; s++) cr_assert_eq(gradc_train_step(b.m, 0.05f), 0);
+  size_t n;
+  const float *wa = tensor(&a, "w", &n), *wb = tensor(&b, "w", NULL);
+  for (size_t i = 0; i < n; i++) cr_expect_eq(wa[i], wb[i], "w[%zu]: %.9g straight, %.9g resumed", i, wa[i], wb[i]);
+  unlink(path);
+  oc_close(&a);
+  oc_close(&b);
+}

@@ -70,7 +70,7 @@ Test(optable, every_op_has_what_its_class_needs) {
       cr_expect(o->shape && !l->emit1 && !l->emitk && !o->eval1, "%s: an alias has a shape rule and no code", o->name);
       break;
     case CLS_ELEM:
-      cr_expect(o->shape && o->eval1, "%s: an elementwise op needs a shape rule and eval1", o->name);
+      cr_expect(o->shape && (o->eval1 || o->evalr), "%s: an elementwise op needs a shape rule and eval1 (evalr: dropout)", o->name);
       cr_expect(l->emit1, "%s: an elementwise op needs an emitter in gc_lower_elem", o->name);
       break;
     case CLS_REDUCE:
@@ -136,6 +136,8 @@ static void c_pool_pad(NodeAttr *a) { a->pool.pad[1] = 1; }
 static void c_start(NodeAttr *a) { a->slice.start[1] = 1; }
 static void c_step(NodeAttr *a) { a->slice.step[0] = 2; }
 static void c_fill(NodeAttr *a) { a->slice.value = 3; }
+static void c_drop_p(NodeAttr *a) { a->dropout.p = 0.25; }
+static void c_salt(NodeAttr *a) { a->dropout.salt = 7; }
 
 static const struct {
   NodeAttr sample;
@@ -150,6 +152,7 @@ static const struct {
     [ATTR_CONV] = {{.conv = {{1, 1}, {1, 1}, {0, 0}, {0, 0}, 1}}, {c_conv_stride, c_dil, c_lo, c_hi, c_groups}},
     [ATTR_POOL] = {{.pool = {{2, 2}, {1, 1}, {0, 0}}}, {c_k, c_pool_stride, c_pool_pad}},
     [ATTR_SLICE] = {{.slice = {{0, 0}, {1, 1}, 0}}, {c_start, c_step, c_fill}},
+    [ATTR_DROPOUT] = {{.dropout = {0.5, 1}}, {c_drop_p, c_salt}},
 };
 
 static void printout(const OpInfo *o, const Node *n, char *buf, size_t len) {

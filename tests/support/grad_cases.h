@@ -355,6 +355,11 @@ static Case cases[] = {
     {"repeat_2d", D_ANY, 0, 0, EW("[2,6,4]", P("a", "[3,2]"), "repeat(tanh(a), [2, 2, 2])")},
     {"pad_constant", D_ANY, 0, 0, EW("[2,4,7]", P("a", "[2,3,4]"), "pad(a * a, [1, 2, 0, 1], value=0.5)")},
     {"pad_crop", D_ANY, 0, 0, EW("[3,3]", P("a", "[3,5]"), "pad(a, [-1, -1])")},
+    /* ---- dropout and modes (issue 15): training mode, the runtime's step seed (test_grad
+     * gives the evaluator the same); the masks are constant, so finite differences see the
+     * gradient dy * keep / (1 - p) */
+    {"dropout", D_ANY, 0, 0, EW("[6,7]", P("a", "[6,7]"), "dropout(a, p=0.3)")},
+    {"dropout_chain", D_ANY, 0, 0, EW("[5,9]", P("a", "[5,9]") P("b", "[9]"), "dropout(tanh(a) * b, 0.6) + a")},
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 
