@@ -10,6 +10,8 @@
 Node *b_dropout(const BuildCtx *B, Expr *call, Expr **p) {
   Graph *g = B->g;
   Node *x = bi_arg(B, p[0]);
+  if (x->dtype != DT_F32) /* in either mode: eval mode's identity would pass labels through */
+    diag_error(B->d, call->loc, "'dropout' needs f32 operands, but its operand is %s", dtype_name(x->dtype));
   double prob = arg_range(&BI_READER(B), p[1], 0.5, 0, false, 1, "dropout probability p");
   if (prob == 0) return x; /* identity in both modes */
   g->mode_dependent = true;

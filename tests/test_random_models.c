@@ -71,7 +71,9 @@ Test(random, generator_is_deterministic_and_covers_the_operators) {
                                     /* indexing and assembling (issue 15) */
                                     "concat(", "cat(", "stack(", "narrow(", "pad(", "repeat(", "unsqueeze(",
                                     /* normalization and attention (issue 15) */
-                                    "layer_norm(", "group_norm("};
+                                    "layer_norm(", "group_norm(",
+                                    /* dropout and modes (issue 15) */
+                                    "dropout("};
   for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
     cr_expect(strstr(all, ops[i]), "no model of the first %d seeds has '%s'", COVER_SEEDS, ops[i]);
 }

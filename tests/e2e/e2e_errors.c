@@ -44,6 +44,9 @@ static bad_case cases[] = {
     {"layer_norm_shape.grad", 4, 20, {"layer_norm: normalized_shape must be the trailing sizes", "[2, 3, 4]"}},
     {"layer_norm_weight.grad", 5, 29, {"layer_norm: weight must be f32 [8]", "got f32 [4]"}},
     {"group_norm_groups.grad", 5, 19, {"6 channels", "do not divide into 4 groups"}},
+    /* ---- dropout and modes (issue 15) */
+    {"dropout_p.grad", 4, 18, {"dropout probability p must be in [0, 1], got 1.5"}},
+    {"dropout_i32.grad", 4, 5, {"'dropout' needs f32 operands", "i32"}},
     {"unknown_type.grad", 3, 11, {"f64"}},
     {"axis_out_of_range.grad", 4, 17, {"axis 5", "rank 2"}},
     {"labels_not_i32.grad", 5, 8, {"i32"}},

@@ -770,6 +770,11 @@ import cases_norm  # noqa: E402
 
 cases_norm.register(sys.modules[__name__])
 
+# ---- dropout and modes (issue 15), in cases_dropout.py
+import cases_dropout  # noqa: E402
+
+cases_dropout.register(sys.modules[__name__])
+
 
 # ----------------------------------------------------------------------------- main
 
