@@ -29,52 +29,47 @@ static LLVMValueRef iconst(LLVMTypeRef t, uint64_t v) {
   return LLVMConstVector(e, w);
 }
 
-/* hi and lo 32 bits of the 64-bit product of a (i32 or <w x i32>) and constant m. */
-static void mulhilo(Lower *L, LLVMTypeRef t32, LLVMTypeRef t64, LLVMValueRef a, uint32_t m, LLVMValueRef *hi,
-                    LLVMValueRef *lo) {
-  LLVMValueRef p = LLVMBuildMul(LB, LLVMBuildZExt(LB, a, t64, ""), iconst(t64, m), "");
-  *hi = LLVMBuildTrunc(LB, LLVMBuildLShr(LB, p, iconst(t64, 32), ""), t32, "");
-  *lo = LLVMBuildTrunc(LB, p, t32, "");
-}
-
-/* The first output word of Philox4x32-10 of counter (i, salt, 0, 0) under key (k0, k1). */
-static LLVMValueRef philox_first(Lower *L, LLVMTypeRef t32, LLVMTypeRef t64, LLVMValueRef i, uint32_t salt,
-                                 LLVMValueRef k0, LLVMValueRef k1) {
-  LLVMValueRef c[4] = {i, iconst(t32, salt), iconst(t32, 0), iconst(t32, 0)};
+/* The first output word of Philox4x32-10 of counter (i, salt, 0, 0) under key (k0, k1),
+ * in the low 32 bits of 64-bit lanes (t64: i64 or a vector of them). Each word is kept
+ * in a 64-bit lane whose high half is left undefined: the 32 x 32 -> 64-bit products
+ * read only the low halves (masked: LLVM selects one vpmuludq, with no truncation or
+ * extension between rounds), the high half of a product is a shift, its low half the
+ * product itself, and a xor or a key's addition leaves the low halves right. */
+static LLVMValueRef philox_first(Lower *L, LLVMTypeRef t64, LLVMValueRef i, uint32_t salt, LLVMValueRef k0,
+                                 LLVMValueRef k1) {
+  LLVMValueRef lo32 = iconst(t64, 0xffffffffu), s32 = iconst(t64, 32);
+  LLVMValueRef c[4] = {i, iconst(t64, salt), iconst(t64, 0), iconst(t64, 0)};
   for (int r = 0; r < GC_PHILOX_ROUNDS; r++) {
-    LLVMValueRef kr0 = LLVMBuildAdd(LB, k0, iconst(t32, (uint32_t)(GC_PHILOX_W0 * (uint32_t)r)), "");
-    LLVMValueRef kr1 = LLVMBuildAdd(LB, k1, iconst(t32, (uint32_t)(GC_PHILOX_W1 * (uint32_t)r)), "");
-    LLVMValueRef hi0, lo0, hi1, lo1;
-    mulhilo(L, t32, t64, c[0], GC_PHILOX_M0, &hi0, &lo0);
-    mulhilo(L, t32, t64, c[2], GC_PHILOX_M1, &hi1, &lo1);
-    c[0] = LLVMBuildXor(LB, LLVMBuildXor(LB, hi1, c[1], ""), kr0, "");
-    c[1] = lo1;
-    c[2] = LLVMBuildXor(LB, LLVMBuildXor(LB, hi0, c[3], ""), kr1, "");
-    c[3] = lo0;
+    LLVMValueRef kr0 = LLVMBuildAdd(LB, k0, iconst(t64, (uint32_t)(GC_PHILOX_W0 * (uint32_t)r)), "");
+    LLVMValueRef kr1 = LLVMBuildAdd(LB, k1, iconst(t64, (uint32_t)(GC_PHILOX_W1 * (uint32_t)r)), "");
+    LLVMValueRef p0 = LLVMBuildMul(LB, LLVMBuildAnd(LB, c[0], lo32, ""), iconst(t64, GC_PHILOX_M0), "");
+    LLVMValueRef p1 = LLVMBuildMul(LB, LLVMBuildAnd(LB, c[2], lo32, ""), iconst(t64, GC_PHILOX_M1), "");
+    c[0] = LLVMBuildXor(LB, LLVMBuildXor(LB, LLVMBuildLShr(LB, p1, s32, ""), c[1], ""), kr0, "");
+    c[1] = p1;
+    c[2] = LLVMBuildXor(LB, LLVMBuildXor(LB, LLVMBuildLShr(LB, p0, s32, ""), c[3], ""), kr1, "");
+    c[3] = p0;
   }
-  return c[0];
+  return LLVMBuildAnd(LB, c[0], lo32, "u");
 }
 
 LLVMValueRef lower_dropout(Lower *L, const Node *n, LLVMValueRef a) {
   const DropoutAttr *d = node_dropout(n);
-  uint64_t t = gc_dropout_threshold(d->p);
+  uint64_t t = gc_dropout_threshold(d->p); /* up to 2^32 (keeps nothing): an i64 compare */
   LLVMTypeRef ft = LLVMTypeOf(a), i64 = LLVMInt64TypeInContext(L->ctx);
-  if (t > UINT32_MAX) return LLVMBuildFMul(LB, a, LLVMConstNull(ft), "dropout"); /* keeps nothing */
   bool vec = LLVMGetTypeKind(ft) == LLVMVectorTypeKind;
   unsigned w = vec ? LLVMGetVectorSize(ft) : 1;
-  LLVMTypeRef t32 = vec ? LLVMVectorType(L->i32, w) : L->i32, t64 = vec ? LLVMVectorType(i64, w) : i64;
+  LLVMTypeRef t64 = vec ? LLVMVectorType(i64, w) : i64;
   GC_ASSERT(L->elem_at && "the kernel gives a dropout member its element index");
-  LLVMValueRef i = LLVMBuildIntCast2(LB, L->elem_at, L->i32, 0, "");
+  LLVMValueRef i = LLVMBuildZExt(LB, LLVMBuildIntCast2(LB, L->elem_at, L->i32, 0, ""), i64, ""); /* mod 2^32 */
   if (vec) {
     LLVMValueRef lane[64];
-    for (unsigned k = 0; k < w; k++) lane[k] = LLVMConstInt(L->i32, k, 0);
-    i = LLVMBuildAdd(LB, lw_splat(L, t32, i), LLVMConstVector(lane, w), "");
+    for (unsigned k = 0; k < w; k++) lane[k] = LLVMConstInt(i64, k, 0);
+    i = LLVMBuildAnd(LB, LLVMBuildAdd(LB, lw_splat(L, t64, i), LLVMConstVector(lane, w), ""), iconst(t64, 0xffffffffu), "");
   }
   LLVMValueRef seed = LLVMBuildLoad2(LB, i64, seed_arg(L), "seed");
-  LLVMValueRef k0 = lw_splat(L, t32, LLVMBuildTrunc(LB, seed, L->i32, "")),
-               k1 = lw_splat(L, t32, LLVMBuildTrunc(LB, LLVMBuildLShr(LB, seed, LLVMConstInt(i64, 32, 0), ""), L->i32, ""));
-  LLVMValueRef u = philox_first(L, t32, t64, i, d->salt, k0, k1);
-  LLVMValueRef keep = LLVMBuildICmp(LB, LLVMIntUGE, u, iconst(t32, t), "keep");
+  LLVMValueRef k0 = lw_splat(L, t64, seed), k1 = lw_splat(L, t64, LLVMBuildLShr(LB, seed, LLVMConstInt(i64, 32, 0), ""));
+  LLVMValueRef u = philox_first(L, t64, i, d->salt, k0, k1);
+  LLVMValueRef keep = LLVMBuildICmp(LB, LLVMIntUGE, u, iconst(t64, t), "keep");
   LLVMValueRef zero = LLVMConstNull(ft), s = lw_splat(L, ft, LLVMConstReal(L->f32, gc_dropout_scale(d->p)));
   return LLVMBuildFMul(LB, a, LLVMBuildSelect(LB, keep, s, zero, ""), "dropout");
 }
