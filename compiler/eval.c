@@ -56,7 +56,7 @@ void gc_graph_eval(gc_graph *gg) {
     } else if (op->cls == CLS_ELEM) {
       eval_elem(n, gg->val);
     } else {
-      double *ins[3] = {0};
+      double *ins[GC_MAX_ARITY] = {0};
       for (int j = 0; j < n->nin; j++) ins[j] = gg->val[n->in[j]->id];
       op->evalk(n, out, ins);
     }
