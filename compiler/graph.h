@@ -49,6 +49,8 @@ typedef enum {
   ATTR_CONV,   /* CONV2D, CONV2D_DX, CONV2D_DW */
   ATTR_POOL,   /* MAXPOOL, MAXPOOL_DX, AVGPOOL, AVGPOOL_DX */
   ATTR_SLICE,  /* SLICE, PAD (issue 15: indexing) */
+  /* ---- indexing II (issue 15) ---- */
+  ATTR_GATHER, /* GATHER, SCATTER_ADD */
   ATTR__COUNT
 } AttrKind;
 
@@ -90,6 +92,15 @@ typedef struct {
   double value; /* PAD only */
 } SliceAttr;
 
+/* ---- indexing II (issue 15) ----
+ * GATHER(x, index): y[o] = x[o with axis replaced by index[o]] (index, i32, broadcast
+ * into y's shape; an index outside [0, x.d[axis]) reads 0). SCATTER_ADD(dy, index), its
+ * adjoint: y (x's shape, set by the constructor) = 0, then y[o with axis replaced by
+ * index[o]] += dy[o] for each o of dy (out-of-range indices add nothing). */
+typedef struct {
+  int axis;
+} GatherAttr;
+
 typedef union {
   ConstAttr cnst;
   PowAttr powc;
@@ -100,6 +111,7 @@ typedef union {
   ConvAttr conv;
   PoolAttr pool;
   SliceAttr slice;
+  GatherAttr gather;
 } NodeAttr;
 
 typedef struct Node Node;
@@ -189,6 +201,10 @@ Node *g_onehot(Graph *g, Node *labels, int64_t classes); /* i32 [N] -> f32 [N, C
  * start + i step of a tensor of shape s filled with value). */
 Node *g_slice(Graph *g, Node *x, const int64_t *start, const int64_t *step, Shape s);
 Node *g_pad(Graph *g, Node *x, const int64_t *start, const int64_t *step, Shape s, double value);
+/* ---- indexing II (issue 15) ---- GATHER of x along axis by i32 index into shape s,
+ * and SCATTER_ADD of dy by index into shape s (see GatherAttr). */
+Node *g_gather(Graph *g, Node *x, Node *index, int axis, Shape s);
+Node *g_scatter_add(Graph *g, Node *dy, Node *index, int axis, Shape s);
 /* Sums x down to shape s (the adjoint of broadcasting). */
 Node *g_sum_to(Graph *g, Node *x, Shape s);
 

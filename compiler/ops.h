@@ -75,6 +75,9 @@
   /* ---- indexing and assembling (issue 15) ---- */ \
   X(SLICE,     "slice",     1, KERNEL)     \
   X(PAD,       "pad",       1, KERNEL)     \
+  /* ---- indexing II (issue 15): ops_index.c ---- */ \
+  X(GATHER,    "gather",    2, KERNEL)     \
+  X(SCATTER_ADD, "scatter_add", 2, KERNEL) \
   X(COPY,      "copy",      1, ELEM)       \
   X(SGD,       "sgd",       2, ELEM)
 

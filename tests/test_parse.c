@@ -82,6 +82,27 @@ static void sx(const Expr *e, char *buf, size_t n) {
     len = strlen(buf);
     snprintf(buf + len, n - len, "%s", e->kind == EX_CALL ? ")" : "]");
     break;
+  /* ---- indexing II (issue 15): x[a:b:c, i, ...] as (idx x a:b:c i ...), omitted bounds _ ---- */
+  case EX_INDEX:
+    sx(e->lhs, a, sizeof a);
+    snprintf(buf, n, "(idx %s", a);
+    for (int i = 0; i < e->nargs; i++) {
+      sx(e->args[i], a, sizeof a);
+      len = strlen(buf);
+      snprintf(buf + len, n - len, " %s", a);
+    }
+    len = strlen(buf);
+    snprintf(buf + len, n - len, ")");
+    break;
+  case EX_SLICE: {
+    char c[1024];
+    if (e->lhs) sx(e->lhs, a, sizeof a); else snprintf(a, sizeof a, "_");
+    if (e->rhs) sx(e->rhs, b, sizeof b); else snprintf(b, sizeof b, "_");
+    if (e->step) sx(e->step, c, sizeof c); else snprintf(c, sizeof c, "_");
+    snprintf(buf, n, "%s:%s:%s", a, b, c);
+    break;
+  }
+  case EX_ELLIPSIS: snprintf(buf, n, "..."); break;
   }
 }
 
