@@ -478,6 +478,7 @@ Graph *build_graph(Arena *a, Diag *d, const Program *p, const BuildOptions *opt)
   static const BuildOptions none;
   Builder B = {.a = a, .d = d, .opt = opt ? opt : &none, .prog = p};
   B.g = graph_new(a, d);
+  B.g->training = B.opt->training;
   if (p->nstmts == 0) diag_error(d, (SrcLoc){1, 1}, "empty model file: expected 'model NAME' first");
   if (p->stmts[0].kind != ST_MODEL)
     diag_error(d, p->stmts[0].loc, "a model file must start with 'model NAME'");

@@ -10,6 +10,7 @@ typedef struct {
   int ndefines;
   const char **freeze; /* --freeze */
   int nfreeze;
+  bool training;       /* the mode the graph is built in (Graph.training) */
 } BuildOptions;
 
 Graph *build_graph(Arena *a, Diag *d, const Program *p, const BuildOptions *opt);

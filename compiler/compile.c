@@ -55,27 +55,30 @@ static int threads_of(const gc_options *o) {
 /* Front end and graph passes (front.c), then per entry point its sinks, kernels and
  * memory plan; returns the unit or longjmps through d. */
 static Unit *front(Arena *a, Diag *d, const gc_options *o, int vw, int threads) {
-  Graph *g = front_graph(a, d, o, true);
+  Graph *g = front_graph(a, d, o, true, front_mode(o));
+  /* inference runs in eval mode (model.eval()); training in training mode */
+  Graph *ge = g->training && g->mode_dependent ? front_graph(a, d, o, true, FRONT_EVAL) : g;
   Unit *u = ARENA_NEW(a, Unit);
   u->g = g;
   u->source_name = o->path;
   EntryOptions eo = {o->inference, vw, threads};
   EntryOptimizer opt = {gradc_optimizer_find(o->optimizer ? o->optimizer : "sgd"), o->optimizer_full};
-  u->entries[u->nentries++] = entry_build_with(g, ENTRY_FORWARD, eo, opt);
+  u->entries[u->nentries++] = entry_build_with(ge, ENTRY_FORWARD, eo, opt);
   if (!o->inference && g->loss) {
     u->entries[u->nentries++] = entry_build_with(g, ENTRY_BACKWARD, eo, opt);
     u->entries[u->nentries++] = entry_build_with(g, ENTRY_TRAIN, eo, opt);
   }
   if (front_verifies(o)) {
     verify_or_abort("the entry points' sinks", verify_graph(g));
-    for (int i = 0; i < u->nentries; i++) verify_or_abort(u->entries[i]->name, verify_entry(g, u->entries[i]));
+    if (ge != g) verify_or_abort("the eval-mode entry point's sinks", verify_graph(ge));
+    for (int i = 0; i < u->nentries; i++) verify_or_abort(u->entries[i]->name, verify_entry(u->entries[i]->g, u->entries[i]));
   }
   for (int i = 0; i < u->nentries; i++) {
     Entry *e = u->entries[i];
     if (e->kind == ENTRY_BACKWARD) continue; /* compiled as the train step's core */
-    schedule_entry(g, e);
-    memplan_entry(g, e);
-    const char *bad = memplan_verify(g, e);
+    schedule_entry(e->g, e);
+    memplan_entry(e->g, e);
+    const char *bad = memplan_verify(e->g, e);
     if (bad) {
       fprintf(stderr, "gradc: internal error: memory plan of %s: %s\n", e->name, bad);
       abort();
@@ -102,7 +105,7 @@ static int back(Unit *u, const gc_options *o, LLVMTargetMachineRef tm, gc_result
   lower_init(&L, ctx, mod);
   L.vw = lower_vector_width(tm);
   L.profile = o->profile_kernels;
-  lower_entry(&L, u->g, u->entries[0]);
+  lower_entry(&L, u->entries[0]->g, u->entries[0]);
   if (u->nentries == 3) { /* backward and train step: one gradient core, two wrappers */
     LLVMValueRef core = lower_entry(&L, u->g, u->entries[2]);
     lower_wrapper(&L, u->g, u->entries[1], u->entries[2], core, 0);

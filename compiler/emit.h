@@ -5,7 +5,10 @@
 #include "gradc/compiler.h"
 #include "lower.h"
 
-/* One compiled model: its graph and entry points (forward first). */
+/* One compiled model: its graph and entry points (forward first). g is the graph the
+ * training entry points compute (the only one without them); the forward entry computes
+ * entries[0]->g, the eval-mode graph, which differs when dropout or batch_norm makes
+ * the modes differ (Graph.mode_dependent). Both have the same leaves. */
 typedef struct {
   Graph *g;
   Entry *entries[3]; /* forward, backward, train step */

@@ -85,6 +85,7 @@ Entry *entry_build_with(Graph *g, EntryKind kind, EntryOptions opt, EntryOptimiz
   Arena *a = g->arena;
   Entry *e = ARENA_NEW(a, Entry);
   e->kind = kind;
+  e->g = g;
   e->vw = opt.vw;
   e->threads = opt.threads;
   static const char *const suffix[] = {"forward", "backward", "train_step"};

@@ -72,6 +72,8 @@ typedef struct {
 typedef struct {
   const char *name; /* symbol, e.g. "logreg_backward" */
   EntryKind kind;
+  Graph *g;         /* the graph it computes: the training-mode graph, or for the forward
+                       entry of a model whose modes differ, the eval-mode one */
   Arg *args;
   int nargs;
   Node **sinks;     /* COPY / SGD nodes: what the entry must store */

@@ -230,7 +230,7 @@ int64_t gc_graph_label_classes(const gc_graph *gg, const char *input) {
 
 static gc_graph *build(Diag *d, gc_graph *gg, const gc_options *o) {
   if (setjmp(d->jb)) return NULL;
-  Graph *g = front_graph(gg->arena, d, o, false); /* weights are not baked: they are set */
+  Graph *g = front_graph(gg->arena, d, o, false, front_mode(o)); /* weights are not baked: they are set */
   gg->g = g;
   gg->val = ARENA_ARRAY(gg->arena, double *, g->n);
   for (int i = 0; i < g->n; i++)

@@ -26,9 +26,11 @@ static void after(Graph *g, const gc_options *o, gc_pass pass, const char *name)
   }
 }
 
-Graph *front_graph(Arena *a, Diag *d, const gc_options *o, bool bake) {
+FrontMode front_mode(const gc_options *o) { return o->inference ? FRONT_EVAL : FRONT_TRAIN; }
+
+Graph *front_graph(Arena *a, Diag *d, const gc_options *o, bool bake, FrontMode mode) {
   BuildOptions bo = {(const char **)o->define_names, o->define_values, o->ndefines, (const char **)o->freeze,
-                     o->nfreeze};
+                     o->nfreeze, mode == FRONT_TRAIN};
   Program *p = parse_program(a, d);
   Graph *g = build_graph(a, d, p, &bo);
   after(g, o, GC_PASS_BUILD, "build");
@@ -36,7 +38,7 @@ Graph *front_graph(Arena *a, Diag *d, const gc_options *o, bool bake) {
     bake_weights(g, d, o->weights);
     after(g, o, GC_PASS_BAKE, "bake");
   }
-  if (!o->inference) {
+  if (mode == FRONT_TRAIN) {
     autodiff(g);
     after(g, o, GC_PASS_AUTODIFF, "autodiff");
   }

@@ -9,9 +9,16 @@
 #include "gradc/compiler.h"
 #include "graph.h"
 
-/* Runs the passes (bake only if `bake` and o->weights; autodiff unless o->inference);
- * returns the optimised graph or longjmps through d on a model error. */
-Graph *front_graph(Arena *a, Diag *d, const gc_options *o, bool bake);
+/* The mode a graph is built in: TRAIN (model.train(): dropout active, batch_norm on batch
+ * statistics, then autodiff) or EVAL (model.eval(): no backward). */
+typedef enum { FRONT_EVAL, FRONT_TRAIN } FrontMode;
+
+/* Runs the passes (bake only if `bake` and o->weights; autodiff in TRAIN mode); returns
+ * the optimised graph or longjmps through d on a model error. */
+Graph *front_graph(Arena *a, Diag *d, const gc_options *o, bool bake, FrontMode mode);
+/* The mode of the graph that o's entry points (or its reference evaluation) start from:
+ * EVAL with o->inference, else TRAIN. */
+FrontMode front_mode(const gc_options *o);
 
 /* Whether the verifier runs: in a debug build of the library (NDEBUG not defined), or
  * when o->verify asks for it. */

@@ -160,6 +160,9 @@ typedef struct {
   int noutputs;
   Node *loss;              /* `minimize`, or NULL */
   bool detaches;           /* the model calls detach(): its gradient is not the loss's derivative */
+  bool training;           /* built in training mode (PyTorch model.train()): dropout drops,
+                              batch_norm normalises by the batch's statistics; else eval mode */
+  bool mode_dependent;     /* some operator read `training`: the other mode's graph differs */
   Node **grads;            /* per param: d loss / d param (NULL if not trainable) */
 } Graph;
 

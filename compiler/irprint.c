@@ -55,6 +55,10 @@ void print_ir(FILE *f, const Unit *u) {
   Graph *g = u->g;
   fprintf(f, "# gradc %s: model %s, after autodiff, simplification, CSE and dead code\n", gc_version(), g->model);
   print_graph(f, g);
+  if (u->entries[0]->g != g) { /* dropout or batch_norm: inference runs the eval-mode graph */
+    fprintf(f, "\n# the eval-mode graph (model.eval()), which %s computes\n", u->entries[0]->name);
+    print_graph(f, u->entries[0]->g);
+  }
   for (int k = 0; k < u->nentries; k++) {
     const Entry *e = u->entries[k];
     fprintf(f, "\nentry %s(", e->name);
