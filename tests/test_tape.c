@@ -204,6 +204,7 @@ FAMILY(criteria)
 FAMILY(window) /* convolution and pooling (issue 15) */
 FAMILY(pointwise)
 FAMILY(index)
+FAMILY(index2) /* ---- indexing II (issue 15) ---- */
 FAMILY(norm) /* normalization and attention (issue 15) */
 
 /* ---------------------------------------------------------------- models/ vs the reference evaluator */

@@ -39,7 +39,8 @@ static const char *const families[] = {"elementwise", "matmul",    "shape",     
                                        "losses",      "composite", "reductions", "criteria", "pointwise",
                                        "index" /* issue 15: indexing and assembling */,
                                        "norm" /* issue 15: normalization and attention */,
-                                       "window" /* convolution and pooling (issue 15) */};
+                                       "window" /* convolution and pooling (issue 15) */,
+                                       "index2" /* ---- indexing II (issue 15) ---- */};
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))
 
 /* ---------------------------------------------------------------- helpers */
@@ -285,6 +286,7 @@ FAMILY(criteria)
 FAMILY(window) /* convolution and pooling (issue 15) */
 FAMILY(index)
 FAMILY(pointwise)
+FAMILY(index2) /* ---- indexing II (issue 15) ---- */
 FAMILY(norm)
 
 /* Every fixture file is one of the families above (a new file needs a FAMILY line). */

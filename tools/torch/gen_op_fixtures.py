@@ -770,6 +770,11 @@ import cases_norm  # noqa: E402
 
 cases_norm.register(sys.modules[__name__])
 
+# ---- indexing II (issue 15): embedding, gather, one_hot, x[...], split/chunk, pad modes, in cases_index2.py
+import cases_index2  # noqa: E402
+
+cases_index2.register(sys.modules[__name__])
+
 
 # ----------------------------------------------------------------------------- main
 
