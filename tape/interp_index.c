@@ -210,7 +210,9 @@ static Tensor *piece(tape_model *m, Expr *call, Expr **p, bool chunk) {
   int axis = arg_axis(&reader(m), p[2] ? p[2] : &zero, x->rank);
   int64_t start, len, names = call->nparts ? call->nparts : 1;
   int64_t n = arg_split_piece(&reader(m), call, p[1], x->shape[axis], chunk, call->part, &start, &len);
-  if (n != names) diag_error(&m->diag, call->loc, "%s gives %lld tensors, %lld names", call->name, (long long)n, (long long)names);
+  if (n != names)
+    diag_error(&m->diag, call->loc, "%s gives %lld tensors, %lld name%s", call->name, (long long)n, (long long)names,
+               names == 1 ? "" : "s");
   int64_t shape[TP_MAX_RANK], *maps[TP_MAX_RANK];
   memcpy(shape, x->shape, sizeof shape);
   shape[axis] = len;

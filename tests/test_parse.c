@@ -279,6 +279,42 @@ Test(parse, calls_and_lists) {
   cr_expect_eq(e->kwargs[0]->is_int, true);
 }
 
+/* ---- indexing II (issue 15): x[a:b:s, i, ...] and `a, b = split(...)` ---- */
+Test(parse, indexing) {
+  TREE("a[1:3, :, -1]", "(idx a 1:3:_ _:_:_ (neg 1))");
+  TREE("a[::2]", "(idx a _:_:2)");
+  TREE("a[-3:]", "(idx a (neg 3):_:_)");
+  TREE("a[..., 0]", "(idx a ... 0)");
+  TREE("f(x)[0][1:] ** 2", "(** (idx (idx f(x) 0) 1:_:_) 2)");
+  TREE("-a[0]", "(neg (idx a 0))");
+  TREE("a[i:N:k,]", "(idx a i:N:k)");
+  Program *p = parse_ok("y = a[1:2]\n");
+  cr_expect_eq(p->stmts[0].expr->loc.col, 6); /* the bracket */
+  expect_error("y = a[]\n", 1, 6, "an index needs at least one item");
+  expect_error("y = a[1:2\n", 1, 6, "missing ']'");
+  expect_error("y = ...\n", 1, 5, "expected an expression, got '...'");
+}
+
+Test(parse, split_names) {
+  Program *p = parse_ok("a, b,c = split(x, 2, axis=1)\n");
+  cr_assert_eq(p->nstmts, 3);
+  for (int i = 0; i < 3; i++) {
+    cr_expect_eq(p->stmts[i].kind, ST_LET);
+    cr_expect_eq(p->stmts[i].expr->part, i);
+    cr_expect_eq(p->stmts[i].expr->nparts, 3);
+  }
+  cr_expect_str_eq(p->stmts[2].name, "c");
+  cr_expect_eq(p->stmts[2].name_loc.col, 6);
+  p = parse_ok("a, b = chunk(relu(x), 2)\n"); /* the tensor first, under a hidden name */
+  cr_assert_eq(p->nstmts, 3);
+  cr_expect_eq(p->stmts[1].expr->args[0]->kind, EX_NAME);
+  cr_expect_str_eq(p->stmts[1].expr->args[0]->name, p->stmts[0].name);
+  expect_error("a, b = relu(x)\n", 1, 8, "2 names take the tensors of split(...) or chunk(...)");
+  expect_error("a, 3 = split(x, 1)\n", 1, 4, "expected a name");
+  expect_error("a, b c = split(x, 1)\n", 1, 6, "expected ',' or '='");
+  expect_error("a, dim = split(x, 1)\n", 1, 4, "statement keyword");
+}
+
 /* Strings are argument values: "..." or '...', printable ASCII, no escapes. */
 Test(parse, strings) {
   TREE("nll_loss(x, t, reduction=\"sum\")", "nll_loss(x t; reduction=\"sum\")");
