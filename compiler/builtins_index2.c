@@ -62,6 +62,7 @@ Node *b_gather(const BuildCtx *B, Expr *c, Expr **p) {
       diag_error(B->d, p[2]->loc, "gather: the index %s is larger than x %s on axis %d (torch.gather needs "
                  "index.size(d) <= x.size(d) for d != axis)", shape_str(g->arena, ix->shape),
                  shape_str(g->arena, x->shape), d);
+  note_classes(ix, x->shape.d[axis]);
   return g_gather(g, x, ix, axis, ix->shape);
 }
 
