@@ -1,6 +1,6 @@
 /* lower_ops.c — the kernel column of the backend's operator table (lower_ops.h): for
  * every op that is a kernel of its own, its emitter. The kernels of reductions,
- * permutes, one-hot and argmax masks are here; matrix products are in matmul.c, windowed
+ * permutes, one-hot, argmax masks, slices, pads and gathers (indexing II) are here; matrix products are in matmul.c, windowed
  * ops in lower_window.c. Fused elementwise and rows kernels (lower_fused.c) are built
  * from the elementwise column (lower_elem.h). */
 #include "lower_ops.h"
