@@ -86,8 +86,9 @@ Node *builtin_index(const BuildCtx *B, Expr *e) {
   SrcLoc outer = g->loc;
   const char *what = g->what;
   g->loc = e->loc, g->what = "[]";
-  if (x->dtype != DT_F32)
-    diag_error(B->d, e->loc, "indexing needs an f32 tensor, got %s %s", dtype_name(x->dtype), shape_str(g->arena, x->shape));
+  if (x->dtype != DT_F32 && x->dtype != DT_I32)
+    diag_error(B->d, e->loc, "indexing needs an f32 or i32 tensor, got %s %s", dtype_name(x->dtype),
+               shape_str(g->arena, x->shape));
   if (x->shape.rank == 0) diag_error(B->d, e->loc, "a 0-d tensor cannot be indexed");
   IndexPlan ip;
   arg_index(&BI_READER(B), e, x->shape.rank, x->shape.d, &ip);
@@ -103,7 +104,7 @@ Node *builtin_index(const BuildCtx *B, Expr *e) {
 
 /* split(x, size or [sizes], axis=0) / chunk(x, chunks, axis=0): this statement's piece. */
 static Node *piece(const BuildCtx *B, Expr *c, Expr **p, bool chunk) {
-  Node *x = typed_arg(B, c, p[0], DT_F32, "tensors");
+  Node *x = bi_arg(B, p[0]); /* f32, or i32 indices */
   if (x->shape.rank == 0) diag_error(B->d, p[0]->loc, "'%s' cannot split a 0-d tensor", c->name);
   Expr zero = {.kind = EX_NUM, .num = 0, .is_int = 1, .loc = c->loc};
   int axis = arg_axis(&BI_READER(B), p[2] ? p[2] : &zero, x->shape.rank);

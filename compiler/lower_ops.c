@@ -145,7 +145,11 @@ static void em_slice(Lower *L, Kernel *k) {
   lw_loops(L, lp, n->shape, io);
   for (int i = 0; i < n->shape.rank; i++)
     ii[i] = LLVMBuildAdd(LB, lw_ix(L, a->start[i]), LLVMBuildMul(LB, io[i], lw_ix(L, a->step[i]), ""), "");
-  lw_store(L, n, io, lw_load(L, A(n), ii, n->shape.rank));
+  if (n->dtype == DT_I32) /* indices (issue 15, indexing II): copied as integers; never a gradient's store */
+    LLVMBuildStore(LB, LLVMBuildLoad2(LB, L->i32, lw_addr(L, A(n), ii, n->shape.rank), "id"),
+                   lw_addr(L, n, io, n->shape.rank));
+  else
+    lw_store(L, n, io, lw_load(L, A(n), ii, n->shape.rank));
   lw_loops_end(L, lp, n->shape);
 }
 

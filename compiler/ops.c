@@ -484,7 +484,7 @@ const OpInfo gc_ops[OP__COUNT] = {
                    .attr = ATTR_REDUCE, .dtype = DTR_INDEX},
     /* ---- indexing and assembling (issue 15; ops_index.c) ---- */
     [OP_SLICE] = {.name = "slice", .arity = 1, .cls = KERNEL, .shape = shape_slice, .grad = grad_slice,
-                  .evalk = ev_slice, .attr = ATTR_SLICE, .flags = OPF_STORES_ONCE},
+                  .evalk = ev_slice, .attr = ATTR_SLICE, .dtype = DTR_LIKE, .flags = OPF_STORES_ONCE},
     [OP_PAD] = {.name = "pad", .arity = 1, .cls = KERNEL, .shape = shape_pad, .grad = grad_pad, .evalk = ev_pad,
                 .attr = ATTR_SLICE, .flags = OPF_STORES_ONCE},
     /* ---- indexing II (issue 15; ops_index.c) ---- */

@@ -31,7 +31,7 @@ static const char *check_strided(Graph *g, Node *n, Shape small, Shape big, cons
       return arena_printf(g->arena, "%s: axis %d of %s: %lld elements from %lld by %lld do not fit in %lld", what, i,
                           shape_str(g->arena, A(n)->shape), (long long)small.d[i], (long long)a->start[i],
                           (long long)a->step[i], (long long)big.d[i]);
-  if (A(n)->dtype != DT_F32)
+  if (A(n)->dtype != DT_F32 && (n->op == OP_PAD || A(n)->dtype != DT_I32)) /* a slice of indices: issue 15 */
     return arena_printf(g->arena, "%s needs an f32 operand, got %s", what, dtype_name(A(n)->dtype));
   return NULL;
 }

@@ -202,9 +202,25 @@ static Tensor *one_hot(tape_model *m, Expr *call, Expr **p) {
   return y;
 }
 
+/* An i32 tensor (indices) through axis maps with no fill: a copy, no gradient. */
+static Tensor *i32_axis_map(tape_model *m, Tensor *x, const int64_t *shape, int64_t *const *maps) {
+  Tensor *y = tp_empty_i32(&m->T, x->rank, shape);
+  int64_t xs[TP_MAX_RANK], s = 1, idx[TP_MAX_RANK] = {0};
+  for (int d = x->rank - 1; d >= 0; d--) xs[d] = s, s *= x->shape[d];
+  for (size_t o = 0; o < y->n; o++) {
+    int64_t off = 0;
+    for (int d = 0; d < x->rank; d++) off += maps[d][idx[d]] * xs[d];
+    y->idata[o] = x->idata[off];
+    for (int d = x->rank - 1; d >= 0 && ++idx[d] == shape[d]; d--) idx[d] = 0;
+  }
+  return y;
+}
+
 /* split / chunk: this statement's piece (call->part of call->nparts names). */
 static Tensor *piece(tape_model *m, Expr *call, Expr **p, bool chunk) {
-  Tensor *x = operand(m, call, p[0]);
+  SrcLoc loc = m->T.loc;
+  Tensor *x = tm_eval(m, p[0]); /* f32, or i32 indices */
+  m->T.loc = loc;
   if (x->rank == 0) diag_error(&m->diag, p[0]->loc, "'%s' cannot split a 0-d tensor", call->name);
   Expr zero = zero_at(call->loc);
   int axis = arg_axis(&reader(m), p[2] ? p[2] : &zero, x->rank);
@@ -218,7 +234,7 @@ static Tensor *piece(tape_model *m, Expr *call, Expr **p, bool chunk) {
   shape[axis] = len;
   identity_maps(m, x->rank, shape, maps);
   for (int64_t j = 0; j < len; j++) maps[axis][j] = start + j;
-  return op_axis_map(&m->T, call->name, x, x->rank, shape, maps, 0);
+  return x->data ? op_axis_map(&m->T, call->name, x, x->rank, shape, maps, 0) : i32_axis_map(m, x, shape, maps);
 }
 
 Tensor *tm_index(tape_model *m, Expr *e) {
@@ -226,7 +242,6 @@ Tensor *tm_index(tape_model *m, Expr *e) {
   Tensor *x = tm_eval(m, e->lhs);
   m->T.loc = e->loc;
   (void)loc;
-  if (!x->data) diag_error(&m->diag, e->loc, "indexing needs an f32 tensor, got an i32 tensor");
   if (x->rank == 0) diag_error(&m->diag, e->loc, "a 0-d tensor cannot be indexed");
   IndexPlan ip;
   arg_index(&reader(m), e, x->rank, x->shape, &ip);
@@ -238,7 +253,8 @@ Tensor *tm_index(tape_model *m, Expr *e) {
     maps[d] = tp_scratch(&m->T, sizeof(int64_t) * (size_t)shape[d]);
     for (int64_t j = 0; j < shape[d]; j++) maps[d][j] = ip.start[d] + j * ip.step[d];
   }
-  return op_reshape(&m->T, op_axis_map(&m->T, "index", x, x->rank, shape, maps, 0), r, kept);
+  Tensor *y = x->data ? op_axis_map(&m->T, "index", x, x->rank, shape, maps, 0) : i32_axis_map(m, x, shape, maps);
+  return op_reshape(&m->T, y, r, kept);
 }
 
 /* pad (constant): F.pad; axis d (pairs from the last) reads j - left, in range. */

@@ -369,6 +369,10 @@ static Case cases[] = {
     {"split_chunk", D_ANY, 0, 0,
      "model t\ninput r : f32[3, 2]\nparam a : f32[3, 5] = randn\np, q, s = split(a * a, 2, axis=1)\n"
      "u, v = chunk(p, 2, axis=-1)\ny = q * u + concat([s, v], axis=1)\nloss = sum(y * r)\noutput y\nminimize loss\n"},
+    {"embedding_sliced_ids", D_ANY, 6, 0,
+     "model t\ninput ids : i32[2, 5]\ninput r : f32[2, 2, 3]\nparam tab : f32[6, 3] = randn\n"
+     "a, b = split(ids[:, 1:], 2, axis=1)\ny = embedding(a, tab) * embedding(b, tab)\nloss = sum(y * r)\n"
+     "output y\nminimize loss\n"},
     {"pad_reflect", D_ANY, 0, 0, EW("[1,2,7,8]", P("a", "[1,2,4,5]"), "pad(a * a, [2, 1, 3, 0], mode=\"reflect\")")},
     {"pad_replicate", D_ANY, 0, 0, EW("[2,2,8]", P("a", "[2,2,3]"), "pad(a * a, [4, 1], \"replicate\")")},
 };

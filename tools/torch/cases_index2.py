@@ -56,6 +56,15 @@ def register(g):
         ("index_of_expression", "(a * a)[0][2:]", lambda a: (a * a)[0][2:], (2, 4)),
     ]:
         ew(IDX2, nm, [("a", (lambda s: lambda: ANY(*s))(shape))], expr, (lambda f: lambda e: f(e["a"]))(fn))
+    add(IDX2, "index_i32_shifted_ids", [("t", lambda: ANY(7, 4)), ("w", lambda: ANY(4, 7))],
+        ["logits = reshape(embedding(ids[:, :-1], t) @ w, [10, 7])", "loss = cross_entropy(logits, reshape(ids[:, 1:], [10]))",
+         "last = ids[..., -1]"],
+        lambda e: {"logits": (F.embedding(e["ids"][:, :-1].long(), e["t"]) @ e["w"]).reshape(10, 7),
+                   "last": e["ids"][..., -1],
+                   "loss": F.cross_entropy((F.embedding(e["ids"][:, :-1].long(), e["t"]) @ e["w"]).reshape(10, 7),
+                                           e["ids"][:, 1:].reshape(10).long())},
+        inputs=[("ids", randint(7, 2, 6))], outputs=("logits", "last"), ew=False,
+        note="i32 ids sliced into inputs and next-token targets, as a language model does; an i32 output")
     # ---- split / chunk bound to several names
     add(IDX2, "split_size", [("a", lambda: ANY(3, 5))],
         ["p, q, s = split(a, 2, axis=1)", "y = p * q + concat([s, s], axis=1)"],
