@@ -214,6 +214,12 @@ static BuildFn *const builders[CALL__COUNT] = {
     [CALL_EXPAND] = b_expand,
     [CALL_REPEAT] = b_repeat,
     [CALL_PAD] = b_pad,
+    /* ---- indexing II (issue 15): builtins_index2.c ---- */
+    [CALL_EMBEDDING] = b_embedding,
+    [CALL_GATHER] = b_gather,
+    [CALL_ONE_HOT] = b_one_hot,
+    [CALL_SPLIT] = b_split,
+    [CALL_CHUNK] = b_chunk,
     /* ---- comparisons and elementwise (issue 15): builtins_elem.c ---- */
     [CALL_WHERE] = b_where,
     [CALL_CLAMP] = b_clamp,
@@ -239,6 +245,11 @@ static BuildFn *const builders[CALL__COUNT] = {
     /* ---- normalization and attention (issue 15): builtins_norm.c ---- */
     [CALL_LAYER_NORM] = b_layer_norm,
     [CALL_GROUP_NORM] = b_group_norm,
+    /* ---- attention (issue 15): builtins_attn.c ---- */
+    [CALL_TRIL] = b_tril,
+    [CALL_TRIU] = b_triu,
+    [CALL_MASKED_FILL] = b_masked_fill,
+    [CALL_SCALED_DOT_PRODUCT_ATTENTION] = b_sdpa,
     /* ---- dropout and modes (issue 15): builtins_random.c ---- */
     [CALL_DROPOUT] = b_dropout,
 };

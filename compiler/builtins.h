@@ -33,6 +33,8 @@ BuildFn b_mse, b_bce_with_logits, b_cross_entropy, b_nll_loss, b_l1_loss, b_smoo
 
 /* Binds the call's arguments to operator `id` and builds its nodes. */
 Node *builtin_call(const BuildCtx *B, CallId id, Expr *call);
+/* x[...] (EX_INDEX; issue 15, builtins_index2.c): a slice, integer-indexed axes dropped. */
+Node *builtin_index(const BuildCtx *B, Expr *e);
 /* `a @ b` with torch.matmul semantics for 1-D, 2-D and 3-D operands. */
 Node *builtin_matmul(Graph *g, Node *a, Node *b);
 /* Whether every operator of signature.h has a builder (test_parse.c checks it). */
@@ -73,6 +75,8 @@ Node *b_round(const BuildCtx *B, Expr *call, Expr **p);
 Node *b_layer_norm(const BuildCtx *B, Expr *call, Expr **p);
 Node *b_group_norm(const BuildCtx *B, Expr *call, Expr **p);
 
+/* ---- attention (issue 15): the builders of builtins_attn.c ---- */
+BuildFn b_tril, b_triu, b_masked_fill, b_sdpa;
 /* ---- dropout and modes (issue 15): the builders of builtins_random.c ---- */
 Node *b_dropout(const BuildCtx *B, Expr *call, Expr **p);
 

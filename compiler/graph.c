@@ -142,6 +142,17 @@ Node *g_pad(Graph *g, Node *x, const int64_t *start, const int64_t *step, Shape 
   return slice_like(g, OP_PAD, x, start, step, s, value);
 }
 
+/* ---- indexing II (issue 15) ---- */
+static Node *gather_like(Graph *g, OpKind op, Node *x, Node *index, int axis, Shape s) {
+  Node *in[2] = {x, index};
+  Node *n = node_alloc(g, op, 2, in, g->loc);
+  node_gather(n)->axis = axis, n->shape = s;
+  return node_finish(g, n);
+}
+Node *g_gather(Graph *g, Node *x, Node *index, int axis, Shape s) { return gather_like(g, OP_GATHER, x, index, axis, s); }
+Node *g_scatter_add(Graph *g, Node *dy, Node *index, int axis, Shape s) {
+  return gather_like(g, OP_SCATTER_ADD, dy, index, axis, s);
+}
 /* ---- dropout and modes (issue 15) ---- */
 Node *g_dropout(Graph *g, Node *x, double p, uint32_t salt) {
   Node *n = node_alloc(g, OP_DROPOUT, 1, &x, g->loc);
@@ -251,4 +262,18 @@ void shape_bstrides(Shape s, int out_rank, int64_t *strides) {
     }
     if (j >= 0) st *= s.d[j];
   }
+}
+
+/* ---- attention (issue 15) ---- */
+Node *g_tri(Graph *g, Node *x, int64_t diag, bool upper) {
+  Node *n = node_alloc(g, OP_TRI, 1, &x, g->loc);
+  node_tri(n)->diag = diag;
+  node_tri(n)->upper = upper;
+  return node_finish(g, n);
+}
+Node *g_sdpa(Graph *g, Node *q, Node *k, Node *v, Node *dout, const SdpaAttr *a) {
+  Node *in[4] = {q, k, v, dout};
+  Node *n = node_alloc(g, dout ? OP_SDPA_BWD : OP_SDPA, dout ? 4 : 3, in, g->loc);
+  *node_sdpa(n) = *a;
+  return node_finish(g, n);
 }

@@ -18,6 +18,7 @@
 #include "ops.h"
 
 #define GC_MAX_RANK 8
+#define GC_MAX_ARITY 4 /* operands of a node (SDPA_BWD: q, k, v, dO) */
 
 typedef struct {
   int rank;
@@ -49,6 +50,11 @@ typedef enum {
   ATTR_CONV,   /* CONV2D, CONV2D_DX, CONV2D_DW */
   ATTR_POOL,   /* MAXPOOL, MAXPOOL_DX, AVGPOOL, AVGPOOL_DX */
   ATTR_SLICE,  /* SLICE, PAD (issue 15: indexing) */
+  /* ---- attention (issue 15) ---- */
+  ATTR_TRI,    /* TRI */
+  ATTR_SDPA,   /* SDPA, SDPA_BWD */
+  /* ---- indexing II (issue 15) ---- */
+  ATTR_GATHER, /* GATHER, SCATTER_ADD */
   ATTR_DROPOUT, /* DROPOUT (issue 15: dropout and modes) */
   ATTR__COUNT
 } AttrKind;
@@ -91,6 +97,27 @@ typedef struct {
   double value; /* PAD only */
 } SliceAttr;
 
+/* ---- attention (issue 15) ---- */
+/* TRI: x where (column - row <= diag) (tril), or >= diag when upper (triu), else 0,
+ * over the last two axes. */
+typedef struct {
+  int64_t diag;
+  bool upper;
+} TriAttr;
+/* SDPA: softmax(q k^T scale + causal mask) v over the last two axes; causal keeps
+ * key j <= query i (torch's is_causal, top-left aligned). */
+typedef struct {
+  double scale;
+  bool causal;
+} SdpaAttr;
+/* ---- indexing II (issue 15) ----
+ * GATHER(x, index): y[o] = x[o with axis replaced by index[o]] (index, i32, broadcast
+ * into y's shape; an index outside [0, x.d[axis]) reads 0). SCATTER_ADD(dy, index), its
+ * adjoint: y (x's shape, set by the constructor) = 0, then y[o with axis replaced by
+ * index[o]] += dy[o] for each o of dy (out-of-range indices add nothing). */
+typedef struct {
+  int axis;
+} GatherAttr;
 /* ---- dropout and modes (issue 15) ----
  * DROPOUT: y = x * (keep ? scale : 0), keep drawn per element from the step seed
  * (ops_random.h: Philox4x32-10 of counter (element index, salt, 0, 0)). keep is
@@ -111,6 +138,9 @@ typedef union {
   ConvAttr conv;
   PoolAttr pool;
   SliceAttr slice;
+  TriAttr tri;
+  SdpaAttr sdpa;
+  GatherAttr gather;
   DropoutAttr dropout;
 } NodeAttr;
 
@@ -121,7 +151,7 @@ struct Node {
   DType dtype;
   Shape shape;
   int nin;
-  Node *in[3];
+  Node *in[GC_MAX_ARITY];
   NodeAttr attr; /* tagged by gc_ops[op].attr; compared by CSE */
   /* Provenance. */
   const char *name; /* the user's name for this value, if any */
@@ -204,6 +234,15 @@ Node *g_onehot(Graph *g, Node *labels, int64_t classes); /* i32 [N] -> f32 [N, C
  * start + i step of a tensor of shape s filled with value). */
 Node *g_slice(Graph *g, Node *x, const int64_t *start, const int64_t *step, Shape s);
 Node *g_pad(Graph *g, Node *x, const int64_t *start, const int64_t *step, Shape s, double value);
+/* ---- attention (issue 15) ---- */
+Node *g_tri(Graph *g, Node *x, int64_t diag, bool upper);
+/* SDPA(q, k, v) -> [.., T, Dv]; SDPA_BWD(q, k, v, dO) -> [.., T*D + S*D + S*Dv]: dq, dk, dv
+ * packed along the last axis, in that order. */
+Node *g_sdpa(Graph *g, Node *q, Node *k, Node *v, Node *dout, const SdpaAttr *a);
+/* ---- indexing II (issue 15) ---- GATHER of x along axis by i32 index into shape s,
+ * and SCATTER_ADD of dy by index into shape s (see GatherAttr). */
+Node *g_gather(Graph *g, Node *x, Node *index, int axis, Shape s);
+Node *g_scatter_add(Graph *g, Node *dy, Node *index, int axis, Shape s);
 /* ---- dropout and modes (issue 15) ---- DROPOUT of x (0 < p < 1) at site `salt`. */
 Node *g_dropout(Graph *g, Node *x, double p, uint32_t salt);
 /* Sums x down to shape s (the adjoint of broadcasting). */

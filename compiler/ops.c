@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 #include "opinfo.h"
+#include "ops_attn.h"
 #include "ops_elem.h"
 #include "ops_index.h"
 #include "ops_random.h"
@@ -33,17 +34,18 @@ DType op_result_dtype(const Node *n) {
   case DTR_COPY: return n->in[0]->dtype;
   case DTR_INDEX: return DT_I32;
   case DTR_F32:
-  case DTR_LABELS: break;
+  case DTR_LABELS:
+  case DTR_GATHER: break;
   }
   return DT_F32;
 }
 
 DType op_operand_dtype(const Node *n, int i) {
-  (void)i;
   switch (gc_ops[n->op].dtype) {
   case DTR_F32:
   case DTR_INDEX: return DT_F32;
   case DTR_LABELS: return DT_I32;
+  case DTR_GATHER: return i == 0 ? DT_F32 : DT_I32;
   case DTR_LEAF:
   case DTR_LIKE:
   case DTR_COPY: break;
@@ -484,9 +486,21 @@ const OpInfo gc_ops[OP__COUNT] = {
                    .attr = ATTR_REDUCE, .dtype = DTR_INDEX},
     /* ---- indexing and assembling (issue 15; ops_index.c) ---- */
     [OP_SLICE] = {.name = "slice", .arity = 1, .cls = KERNEL, .shape = shape_slice, .grad = grad_slice,
-                  .evalk = ev_slice, .attr = ATTR_SLICE, .flags = OPF_STORES_ONCE},
+                  .evalk = ev_slice, .attr = ATTR_SLICE, .dtype = DTR_LIKE, .flags = OPF_STORES_ONCE},
     [OP_PAD] = {.name = "pad", .arity = 1, .cls = KERNEL, .shape = shape_pad, .grad = grad_pad, .evalk = ev_pad,
                 .attr = ATTR_SLICE, .flags = OPF_STORES_ONCE},
+    /* ---- attention (issue 15; ops_attn.c) ---- */
+    [OP_TRI] = {.name = "tri", .arity = 1, .cls = KERNEL, .shape = shape_tri, .grad = grad_tri, .evalk = ev_tri,
+                .attr = ATTR_TRI, .flags = OPF_STORES_ONCE},
+    [OP_SDPA] = {.name = "sdpa", .arity = 3, .cls = KERNEL, .shape = shape_sdpa, .grad = grad_sdpa,
+                 .evalk = ev_sdpa, .attr = ATTR_SDPA, .flops = flops_sdpa},
+    [OP_SDPA_BWD] = {.name = "sdpa_bwd", .arity = 4, .cls = KERNEL, .shape = shape_sdpa_bwd, .evalk = ev_sdpa_bwd,
+                     .attr = ATTR_SDPA, .flops = flops_sdpa},
+    /* ---- indexing II (issue 15; ops_index.c) ---- */
+    [OP_GATHER] = {.name = "gather", .arity = 2, .cls = KERNEL, .shape = shape_gather, .grad = grad_gather,
+                   .evalk = ev_gather, .attr = ATTR_GATHER, .dtype = DTR_GATHER, .flags = OPF_STORES_ONCE},
+    [OP_SCATTER_ADD] = {.name = "scatter_add", .arity = 2, .cls = KERNEL, .shape = shape_scatter_add,
+                        .evalk = ev_scatter_add, .attr = ATTR_GATHER, .dtype = DTR_GATHER},
     /* ---- dropout and modes (issue 15; ops_random.c) ---- */
     [OP_DROPOUT] = {.name = "dropout", .arity = 1, .cls = CLS_ELEM, .shape = shape_dropout, .grad = grad_dropout,
                     .evalr = ev_dropout, .attr = ATTR_DROPOUT, .flags = OPF_STORES_ONCE},

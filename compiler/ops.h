@@ -75,6 +75,13 @@
   /* ---- indexing and assembling (issue 15) ---- */ \
   X(SLICE,     "slice",     1, KERNEL)     \
   X(PAD,       "pad",       1, KERNEL)     \
+  /* ---- attention (issue 15): ops_attn.c ---- */ \
+  X(TRI,       "tri",       1, KERNEL)     \
+  X(SDPA,      "sdpa",      3, KERNEL)     \
+  X(SDPA_BWD,  "sdpa_bwd",  4, KERNEL)     \
+  /* ---- indexing II (issue 15): ops_index.c ---- */ \
+  X(GATHER,    "gather",    2, KERNEL)     \
+  X(SCATTER_ADD, "scatter_add", 2, KERNEL) \
   /* ---- dropout and modes (issue 15): ops_random.c ---- */ \
   X(DROPOUT,   "dropout",   1, ELEM)       \
   X(COPY,      "copy",      1, ELEM)       \

@@ -296,6 +296,37 @@ static Tensor *norm_call(tape_model *m, CallId fn, Expr **p) {
   return op_group_norm(&m->T, x, groups, w, b, eps);
 }
 
+/* ---- attention (issue 15): kernels in ops_attn.c ---- */
+
+static Tensor *attn_call(tape_model *m, CallId fn, Expr **p) {
+  const char *name = gc_calls[fn].name;
+  Tape *T = &m->T;
+  Tensor *x = arg(m, p[0], name);
+  char a[96], b[96];
+  switch (fn) {
+  case CALL_TRIL:
+  case CALL_TRIU: return op_tri(T, x, p[1] ? arg_int(&reader(m), p[1], "diagonal") : 0, fn == CALL_TRIU);
+  case CALL_MASKED_FILL: {
+    Tensor *mask = arg(m, p[1], NULL), *v = arg(m, p[2], name);
+    if (!mask->data)
+      tp_fail(T, "masked_fill: the mask must be an f32 0/1 mask (a comparison such as x > 0), got i32 %s",
+              tp_shape_str(mask, a, sizeof a));
+    if (v->rank != 0)
+      tp_fail(T, "masked_fill: the value must be a number (a scalar, as torch's), got %s", tp_shape_str(v, a, sizeof a));
+    Tensor *y = op_where(T, mask, v, x);
+    if (y->rank != x->rank || memcmp(y->shape, x->shape, sizeof(int64_t) * (size_t)x->rank))
+      tp_fail(T, "masked_fill: the mask %s must broadcast to the input's shape %s", tp_shape_str(mask, a, sizeof a),
+              tp_shape_str(x, b, sizeof b));
+    return y;
+  }
+  default: break;
+  }
+  Tensor *k = arg(m, p[1], name), *v = arg(m, p[2], name);
+  double scale = arg_num(&reader(m), p[4], 1 / sqrt((double)(x->rank ? x->shape[x->rank - 1] : 1)));
+  if (!isfinite(scale) || scale == 0) diag_error(&m->diag, p[4]->loc, "scale must be a finite number other than 0, got %g", scale);
+  return op_sdpa(T, x, k, v, flag(m, p[3], false), scale);
+}
+
 /* ---- dropout and modes (issue 15): ops_dropout.c ----
  * torch's F.dropout in the module's mode: identity in eval mode and for p = 0, x * 0 for
  * p = 1; the site's salt is its call's line * 2^16 + column (as the compiler's). */
@@ -375,12 +406,20 @@ static Tensor *apply(tape_model *m, CallId fn, Expr *call, Expr **p) {
   case CALL_UNSQUEEZE:
   case CALL_EXPAND:
   case CALL_REPEAT:
-  case CALL_PAD: return tm_index_call(m, fn, call, p);
+  case CALL_PAD:
+  /* ---- indexing II (issue 15) ---- */
+  case CALL_EMBEDDING:
+  case CALL_GATHER:
+  case CALL_ONE_HOT:
+  case CALL_SPLIT:
+  case CALL_CHUNK: return tm_index_call(m, fn, call, p);
   case CALL_WHERE: case CALL_CLAMP: case CALL_RELU6: case CALL_HARDTANH: case CALL_HARDSIGMOID:
   case CALL_HARDSWISH: case CALL_ELU: case CALL_SELU: case CALL_CELU: case CALL_PRELU: case CALL_SOFTSIGN:
   case CALL_SIN: case CALL_COS: case CALL_SQUARE: case CALL_RSQRT: case CALL_RECIPROCAL: case CALL_ERF:
   case CALL_SIGN: case CALL_FLOOR: case CALL_CEIL: case CALL_ROUND: return elem_call(m, fn, call, p);
   case CALL_LAYER_NORM: case CALL_GROUP_NORM: return norm_call(m, fn, p);
+  case CALL_TRIL: case CALL_TRIU: case CALL_MASKED_FILL: case CALL_SCALED_DOT_PRODUCT_ATTENTION:
+    return attn_call(m, fn, p);
   case CALL_DROPOUT: return dropout_call(m, call, p);
   case CALL__COUNT: break; /* not an operator; every one is a case (-Wswitch) */
   }
@@ -447,8 +486,9 @@ Tensor *tm_eval(tape_model *m, Expr *e) {
   case EX_NUM: m->T.loc = e->loc; return tp_scalar(&m->T, e->num);
   case EX_NAME: {
     Sym *s = tm_lookup(m, e->name);
-    if (!s) tm_unknown(m, e->loc, "name", e->name);
     m->T.loc = e->loc;
+    if (!s && !strcmp(e->name, "inf")) return tp_scalar(&m->T, INFINITY); /* float('inf'), unless defined */
+    if (!s) tm_unknown(m, e->loc, "name", e->name);
     return s->kind == SYM_SIZE ? tp_scalar(&m->T, (double)s->size) : s->t;
   }
   case EX_NEG: {
@@ -460,6 +500,10 @@ Tensor *tm_eval(tape_model *m, Expr *e) {
   case EX_CALL: return call(m, e);
   case EX_LIST: diag_error(&m->diag, e->loc, "a list is only allowed as an argument such as axis=[0, 1]");
   case EX_STR: diag_error(&m->diag, e->loc, "a string is only allowed as an argument such as reduction=\"sum\"");
+  /* ---- indexing II (issue 15) ---- */
+  case EX_INDEX: return tm_index(m, e);
+  case EX_SLICE:
+  case EX_ELLIPSIS: diag_error(&m->diag, e->loc, "a slice (a:b) or '...' is only allowed inside an index, e.g. x[1:3]");
   }
   diag_error(&m->diag, e->loc, "malformed expression");
 }

@@ -155,6 +155,10 @@ Tensor *op_nll_loss(Tape *T, Tensor *logp, Tensor *labels, Tensor *weight, Reduc
 Tensor *op_axis_map(Tape *T, const char *name, Tensor *x, int rank, const int64_t *shape, int64_t *const *maps,
                     double fill);
 Tensor *op_concat2(Tape *T, Tensor *a, Tensor *b, int axis); /* torch.cat([a, b], axis) */
+/* ---- indexing II (issue 15) ---- out (rank, shape) at o = x at o with axis replaced by
+ * index[o] (i32, broadcast into shape), 0 where it is outside [0, x's size); backward
+ * adds dy into x at those positions (a repeated index gets every contribution). */
+Tensor *op_gather(Tape *T, const char *name, Tensor *x, Tensor *index, int axis, int rank, const int64_t *shape);
 
 /* ---- ops_elem.c: comparisons and elementwise (issue 15) ---- */
 typedef enum {
@@ -178,6 +182,10 @@ Tensor *op_layer_norm(Tape *T, Tensor *x, int k, Tensor *w, Tensor *b, double ep
 /* F.group_norm of x [N, C, *] in `groups` groups; w and b are [C]. */
 Tensor *op_group_norm(Tape *T, Tensor *x, int groups, Tensor *w, Tensor *b, double eps);
 
+/* ---- ops_attn.c: attention (issue 15) ---- */
+Tensor *op_tri(Tape *T, Tensor *x, int64_t diag, bool upper); /* tril (upper false), triu */
+/* softmax(q k^T scale (+ causal mask)) v, materialised (the reference). */
+Tensor *op_sdpa(Tape *T, Tensor *q, Tensor *k, Tensor *v, bool causal, double scale);
 /* ---- ops_dropout.c: dropout and modes (issue 15) ---- */
 /* The generator's draw of element index at site salt (Philox4x32-10, its first word). */
 uint32_t tp_philox_u32(uint64_t seed, uint32_t salt, uint32_t index);

@@ -150,6 +150,14 @@ static Case cases[] = {
     {"group_norm", D_ANY, 0, 0, EW("[2,4,3]", P("a", "[2,4,3]") P("w", "[4]") P("b", "[4]"), "group_norm(a, 2, w, b)")},
     {"group_norm_4d", D_ANY, 0, 0, EW("[2,6,2,2]", P("a", "[2,6,2,2]") P("b", "[6]"), "group_norm(a, 3, bias=b, eps=0.001)")},
     {"group_norm_2d", D_ANY, 0, 0, EW("[3,4]", P("a", "[3,4]") P("w", "[4]"), "group_norm(a, 1, w)")},
+    /* ---- attention (issue 15) */
+    {"tril_triu", D_ANY, 0, 0, EW("[2,3,4]", P("a", "[2,3,4]") P("b", "[3,4]"), "tril(a, diagonal=1) + triu(b * a, -1)")},
+    {"masked_fill", D_ANY, 0, 0, EW("[3,4]", P("a", "[3,4]"), "softmax(masked_fill(a, triu(a * 0 + 1, 1), -inf)) + masked_fill(a, r > 0, 2)")},
+    {"sdpa", D_ANY, 0, 0, EW("[2,5,3]", P("q", "[2,5,4]") P("k", "[2,7,4]") P("v", "[2,7,3]"), "scaled_dot_product_attention(q, k, v)")},
+    {"sdpa_causal", D_ANY, 0, 0, EW("[2,2,6,3]", P("q", "[2,2,6,5]") P("k", "[2,2,6,5]") P("v", "[2,2,6,3]"),
+                                    "scaled_dot_product_attention(q * 2, k, v, causal=true, scale=0.7)")},
+    {"sdpa_causal_rect", D_ANY, 0, 0, EW("[7,2]", P("q", "[7,3]") P("k", "[4,3]") P("v", "[4,2]"),
+                                         "scaled_dot_product_attention(q, k * k, v, causal=true)")},
     /* ---- shape */
     {"transpose_2d", D_ANY, 0, 0, EW("[4,3]", P("a", "[3,4]"), "transpose(a)")},
     {"transpose_2d_perm", D_ANY, 0, 0, EW("[4,3]", P("a", "[3,4]"), "transpose(a, perm=[1,0])")},
@@ -355,6 +363,26 @@ static Case cases[] = {
     {"repeat_2d", D_ANY, 0, 0, EW("[2,6,4]", P("a", "[3,2]"), "repeat(tanh(a), [2, 2, 2])")},
     {"pad_constant", D_ANY, 0, 0, EW("[2,4,7]", P("a", "[2,3,4]"), "pad(a * a, [1, 2, 0, 1], value=0.5)")},
     {"pad_crop", D_ANY, 0, 0, EW("[3,3]", P("a", "[3,5]"), "pad(a, [-1, -1])")},
+    /* ---- indexing II (issue 15): i32 index tensors, x[...], split/chunk, pad modes ---- */
+    {"embedding_ids", D_ANY, 5, 0,
+     "model t\ninput ids : i32[3, 4]\ninput r : f32[3, 4, 2]\nparam tab : f32[5, 2] = randn\n"
+     "y = embedding(ids, tab)\nloss = sum(y * y * r)\noutput y\nminimize loss\n"},
+    {"gather_axis1", D_ANY, 3, 0,
+     "model t\ninput ix : i32[4, 2]\ninput r : f32[4, 2]\nparam a : f32[4, 3] = randn\n"
+     "y = gather(a * a, 1, ix)\nloss = sum(y * r)\noutput y\nminimize loss\n"},
+    {"one_hot_mask", D_ANY, 4, 0,
+     "model t\ninput ids : i32[2, 3]\ninput r : f32[2, 3, 4]\nparam a : f32[2, 3, 4] = randn\n"
+     "y = one_hot(ids, 4) * a * a\nloss = sum(y * r)\noutput y\nminimize loss\n"},
+    {"index_slices", D_ANY, 0, 0, EW("[2,2]", P("a", "[4,3,5]"), "tanh(a)[1:4:2, -2:, 0] * a[..., ::3][0, 1:]")},
+    {"split_chunk", D_ANY, 0, 0,
+     "model t\ninput r : f32[3, 2]\nparam a : f32[3, 5] = randn\np, q, s = split(a * a, 2, axis=1)\n"
+     "u, v = chunk(p, 2, axis=-1)\ny = q * u + concat([s, v], axis=1)\nloss = sum(y * r)\noutput y\nminimize loss\n"},
+    {"embedding_sliced_ids", D_ANY, 6, 0,
+     "model t\ninput ids : i32[2, 5]\ninput r : f32[2, 2, 3]\nparam tab : f32[6, 3] = randn\n"
+     "a, b = split(ids[:, 1:], 2, axis=1)\ny = embedding(a, tab) * embedding(b, tab)\nloss = sum(y * r)\n"
+     "output y\nminimize loss\n"},
+    {"pad_reflect", D_ANY, 0, 0, EW("[1,2,7,8]", P("a", "[1,2,4,5]"), "pad(a * a, [2, 1, 3, 0], mode=\"reflect\")")},
+    {"pad_replicate", D_ANY, 0, 0, EW("[2,2,8]", P("a", "[2,2,3]"), "pad(a * a, [4, 1], \"replicate\")")},
     /* ---- dropout and modes (issue 15): training mode, the runtime's step seed (test_grad
      * gives the evaluator the same); the masks are constant, so finite differences see the
      * gradient dy * keep / (1 - p) */

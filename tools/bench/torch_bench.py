@@ -26,6 +26,7 @@ for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse
 import json
 import platform
+import math
 import sys
 import time
 
@@ -46,7 +47,9 @@ MLPS = {
 }
 # ---- convolution (issue 15): the depthwise-separable CNN of tools/bench/models/dscnn.grad
 DSCNN = {"batch": 16, "input": (1, 49, 10), "channels": 32, "blocks": 2, "classes": 12}
-ALL = ["logreg"] + list(MLPS) + ["stats_losses", "dscnn"]
+# ---- indexing II (issue 15): the embedding-bag classifier of tools/bench/models/embbag.grad
+EMBBAG = {"batch": 64, "tokens": 32, "vocab": 1000, "dim": 64, "hidden": 128, "classes": 10}
+ALL = ["logreg"] + list(MLPS) + ["stats_losses", "dscnn", "attn_block", "embbag"]
 SGEMM_SHAPES = [(1024, 1024, 1024), (256, 1024, 1024)]  # M, K, N
 
 
@@ -116,6 +119,40 @@ def stats_losses(torch, nn, F):
     return (forward, loss_fn, params, batch) + mlp_flops([256, 128, 10], batch)
 
 
+def attn_block(torch, nn, F):
+    """tools/bench/models/attn_block.grad (issue 15): x [8, 64, 64] -> q, k, v (bias-free
+    linear maps), 4 causal heads of 16 as a PyTorch 1.13 user writes attention (1.13 has
+    no F.scaled_dot_product_attention): softmax(q k^T / 4 masked_fill -inf) v, heads
+    merged, output projection, residual; mse against a target."""
+    batch, t_, c, h = 8, 64, 64, 4
+    d = c // h
+    ws = [torch.empty(c, c) for _ in range(4)]
+    for w in ws:
+        nn.init.xavier_uniform_(w)
+        w.requires_grad_(True)
+    wq, wk, wv, wo = ws
+    x, tgt = torch.randn(batch, t_, c), torch.randn(batch, t_, c)
+    causal = torch.ones(t_, t_, dtype=torch.bool).tril()
+
+    def heads(z):
+        return z.reshape(batch, t_, h, d).permute(0, 2, 1, 3)
+
+    def forward():
+        q, k, v = heads(x @ wq), heads(x @ wk), heads(x @ wv)
+        s = (q @ k.transpose(-2, -1)) / math.sqrt(d)
+        a = torch.softmax(s.masked_fill(~causal, float("-inf")), dim=-1) @ v
+        return x + a.permute(0, 2, 1, 3).reshape(batch, t_, c) @ wo
+
+    def loss_fn(y):
+        return F.mse_loss(y, tgt)
+
+    proj = 2 * batch * t_ * c * c
+    pairs = batch * h * t_ * (t_ + 1) // 2  # gradc's count (ops_attn.c, flops_sdpa): attended pairs only
+    fwd = 4 * proj + 2 * pairs * (d + d)
+    train = fwd + 4 * proj + 3 * proj + 2 * pairs * (5 * d + 2 * d)
+    return forward, loss_fn, ws, batch, train, fwd
+
+
 def dscnn_net(nn, F):
     """tools/bench/models/dscnn.grad: conv 10x4 stride 2 (padding 5, 1), blocks of
     depthwise 3x3 + pointwise 1x1 with ReLU, global average pool, linear."""
@@ -155,6 +192,31 @@ def conv_flops(net, x):
     return fwd + fwd + dx, fwd
 
 
+def embbag(torch, nn, F):
+    """tools/bench/models/embbag.grad: nn.Embedding(1000, 64) of [64, 32] ids, the means
+    of the first and the last 16 positions joined, 128 -> 128 ReLU -> 10, the negative
+    log-likelihood of the label read with gather."""
+    c = EMBBAG
+    emb = nn.Embedding(c["vocab"], c["dim"])
+    l1, l2 = nn.Linear(2 * c["dim"], c["hidden"]), nn.Linear(c["hidden"], c["classes"])
+    ids = torch.randint(0, c["vocab"], (c["batch"], c["tokens"]))
+    label = torch.randint(0, c["classes"], (c["batch"], 1))
+    half = c["tokens"] // 2
+
+    def forward():
+        e = emb(ids)
+        h = torch.cat([e[:, :half].mean(1), e[:, half:].mean(1)], 1)
+        return l2(torch.relu(l1(h)))
+
+    def loss_fn(z):
+        return -torch.log_softmax(z, 1).gather(1, label).mean()
+
+    b = c["batch"]
+    fwd = 2 * b * (2 * c["dim"] * c["hidden"] + c["hidden"] * c["classes"])
+    params = list(emb.parameters()) + list(l1.parameters()) + list(l2.parameters())
+    return forward, loss_fn, params, b, 3 * fwd, fwd  # the first layer's dx too: emb is trained
+
+
 def bench_models(torch, names):
     import torch.nn as nn
     import torch.nn.functional as F
@@ -176,8 +238,12 @@ def bench_models(torch, names):
                 return F.binary_cross_entropy_with_logits(z, y)
 
             batch, flops_train, flops_infer = 1, 60, 30
+        elif name == "attn_block":  # attention (issue 15)
+            forward, loss_fn, params, batch, flops_train, flops_infer = attn_block(torch, nn, F)
         elif name == "stats_losses":
             forward, loss_fn, params, batch, flops_train, flops_infer = stats_losses(torch, nn, F)
+        elif name == "embbag":
+            forward, loss_fn, params, batch, flops_train, flops_infer = embbag(torch, nn, F)
         elif name == "dscnn":
             batch = DSCNN["batch"]
             net = dscnn_net(nn, F)

@@ -770,6 +770,14 @@ import cases_norm  # noqa: E402
 
 cases_norm.register(sys.modules[__name__])
 
+# ---- attention (issue 15), in cases_attn.py
+import cases_attn  # noqa: E402
+
+cases_attn.register(sys.modules[__name__])
+# ---- indexing II (issue 15): embedding, gather, one_hot, x[...], split/chunk, pad modes, in cases_index2.py
+import cases_index2  # noqa: E402
+
+cases_index2.register(sys.modules[__name__])
 # ---- dropout and modes (issue 15), in cases_dropout.py
 import cases_dropout  # noqa: E402
 
