@@ -133,7 +133,8 @@ static void rebuild(Graph *g) {
   for (int i = 0; i < g->noutputs; i++) g->outputs[i] = resolve(g->outputs[i]);
   g->loss = resolve(g->loss);
   for (int i = 0; i < g->nparams; i++) g->grads[i] = resolve(g->grads[i]);
-  Node **roots = ARENA_ARRAY(g->arena, Node *, g->ninputs + 2 * g->nparams + g->noutputs + 1);
+  for (int i = 0; i < g->nstores; i++) g->store_val[i] = resolve(g->store_val[i]);
+  Node **roots = ARENA_ARRAY(g->arena, Node *, g->ninputs + 2 * g->nparams + g->noutputs + g->nstores + 1);
   int nr = 0;
   for (int i = 0; i < g->ninputs; i++) roots[nr++] = g->inputs[i];
   for (int i = 0; i < g->nparams; i++) roots[nr++] = g->params[i];
@@ -141,6 +142,7 @@ static void rebuild(Graph *g) {
   if (g->loss) roots[nr++] = g->loss;
   for (int i = 0; i < g->nparams; i++)
     if (g->grads[i]) roots[nr++] = g->grads[i];
+  for (int i = 0; i < g->nstores; i++) roots[nr++] = g->store_val[i];
   Node **order = ARENA_ARRAY(g->arena, Node *, g->n);
   int k = graph_topo(g, roots, nr, order);
   g->n = 0;

@@ -27,6 +27,7 @@ typedef struct {
   const char *name;
   Tensor *t;      /* persistent leaf: data (or idata) and, if trainable, grad */
   bool param, trainable;
+  bool buffer;    /* declared `buffer`: never trained; batch_norm updates it in training mode */
 } Leaf;
 
 typedef struct {
@@ -54,6 +55,8 @@ struct tape_model {
   SrcLoc loss_loc;
   float loss;
   int cur_stmt;   /* the statement being run: names defined at or after it are not visible */
+  bool training;  /* the run's mode: tape_backward runs in training mode (batch_norm's batch
+                     statistics), tape_forward and the shape check in eval mode */
   char err[4096];
 };
 
@@ -64,5 +67,7 @@ bool tm_number(tape_model *m, const Expr *e, double *out); /* literal, -literal,
 Tensor *tm_eval(tape_model *m, Expr *e);
 /* The indexing and assembling operators (interp_index.c; issue 15). */
 Tensor *tm_index_call(tape_model *m, CallId fn, Expr *call, Expr **p);
+/* batch_norm (interp.c; issue 15). */
+Tensor *tm_batch_norm(tape_model *m, Expr *call, Expr **p);
 
 #endif

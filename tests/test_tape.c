@@ -140,12 +140,13 @@ static void run_case(Ctx *c, const cJSON *cs) {
     fx_note(&c->r, "\n    tape_forward: %s", tape_error(m));
     goto done;
   }
-  cJSON_ArrayForEach(t, outputs) {
+  const cJSON *ev = cJSON_GetObjectItemCaseSensitive(cs, "eval"); /* batchnorm: eval-mode forward (issue 15) */
+  cJSON_ArrayForEach(t, (ev ? cJSON_GetObjectItemCaseSensitive(ev, "outputs") : outputs)) {
     size_t n = 0;
     float *p = tape_tensor(m, t->string, &n);
-    compare_json(c, "forward: output", t->string, p, n, t, 1);
+    compare_json(c, ev ? "forward (eval mode): output" : "forward: output", t->string, p, n, t, 1);
   }
-  compare_loss(c, "forward:", tape_loss(m), loss);
+  compare_loss(c, "forward:", tape_loss(m), ev ? cJSON_GetObjectItemCaseSensitive(ev, "loss")->valuedouble : loss);
 
   for (int pass = 1; pass <= 2; pass++) { /* the second pass accumulates: twice the gradient */
     if (pass == 1) tape_zero_grad(m);
@@ -164,6 +165,11 @@ static void run_case(Ctx *c, const cJSON *cs) {
       size_t n = 0;
       float *p = tape_grad(m, t->string, &n);
       compare_json(c, pass == 1 ? "grad" : "grad after a second backward (x2)", t->string, p, n, t, pass);
+    }
+    cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(cs, "buffers")) { /* running statistics, once */
+      size_t n = 0;
+      float *p = pass == 1 ? tape_tensor(m, t->string, &n) : NULL;
+      if (p) compare_json(c, "after backward (training mode): buffer", t->string, p, n, t, 1);
     }
   }
 done:
@@ -205,6 +211,7 @@ FAMILY(window) /* convolution and pooling (issue 15) */
 FAMILY(pointwise)
 FAMILY(index)
 FAMILY(norm) /* normalization and attention (issue 15) */
+FAMILY(batchnorm) /* batch norm and buffers (issue 15) */
 
 /* ---------------------------------------------------------------- models/ vs the reference evaluator */
 

@@ -39,7 +39,8 @@ static const char *const families[] = {"elementwise", "matmul",    "shape",     
                                        "losses",      "composite", "reductions", "criteria", "pointwise",
                                        "index" /* issue 15: indexing and assembling */,
                                        "norm" /* issue 15: normalization and attention */,
-                                       "window" /* convolution and pooling (issue 15) */};
+                                       "window" /* convolution and pooling (issue 15) */,
+                                       "batchnorm" /* batch norm and buffers (issue 15) */};
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))
 
 /* ---------------------------------------------------------------- helpers */
@@ -220,12 +221,16 @@ static void run_case(Ctx *c, const cJSON *cs) {
     fx_note(&c->r, "\n    gradc_forward: %s", gradc_error(m));
     goto done;
   }
-  cJSON_ArrayForEach(t, outputs) {
+  /* batch norm and buffers (issue 15): the forward entry runs in eval mode, whose values
+   * a mode-dependent case gives apart ("eval"); "buffers" are the running statistics
+   * after the backward entry's training-mode pass. */
+  const cJSON *ev = cJSON_GetObjectItemCaseSensitive(cs, "eval");
+  cJSON_ArrayForEach(t, (ev ? cJSON_GetObjectItemCaseSensitive(ev, "outputs") : outputs)) {
     size_t n = 0;
     float *p = gradc_tensor(m, t->string, &n);
-    compare(c, "forward: output", t->string, p, n, t);
+    compare(c, ev ? "forward (eval mode): output" : "forward: output", t->string, p, n, t);
   }
-  compare_loss(c, "forward:", gradc_loss(m), loss);
+  compare_loss(c, "forward:", gradc_loss(m), ev ? cJSON_GetObjectItemCaseSensitive(ev, "loss")->valuedouble : loss);
 
   gradc_zero_grad(m);
   if (gradc_backward(m)) {
@@ -242,6 +247,11 @@ static void run_case(Ctx *c, const cJSON *cs) {
     size_t n = 0;
     float *p = gradc_grad(m, t->string, &n);
     compare(c, "grad", t->string, p, n, t);
+  }
+  cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(cs, "buffers")) {
+    size_t n = 0;
+    float *p = gradc_tensor(m, t->string, &n);
+    compare(c, "after backward (training mode): buffer", t->string, p, n, t);
   }
 done:
   if (m) gradc_close(m);
@@ -286,6 +296,7 @@ FAMILY(window) /* convolution and pooling (issue 15) */
 FAMILY(index)
 FAMILY(pointwise)
 FAMILY(norm)
+FAMILY(batchnorm) /* batch norm and buffers (issue 15) */
 
 /* Every fixture file is one of the families above (a new file needs a FAMILY line). */
 Test(torch_ops, every_fixture_file_is_tested) {
