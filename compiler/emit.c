@@ -172,7 +172,8 @@ static const char *header_type(const Entry *e, const Arg *a) {
   switch (a->kind) {
   case ARG_INPUT: return a->node->dtype == DT_I32 ? "const int32_t" : "const float";
   case ARG_OUTPUT: return a->node->dtype == DT_I32 ? "int32_t" : "float";
-  case ARG_PARAM: return e->kind == ENTRY_TRAIN ? "float" : "const float";
+  case ARG_PARAM: /* a buffer: the backward entry updates it too (batch norm and buffers, issue 15) */
+    return e->kind == ENTRY_TRAIN || (e->kind == ENTRY_BACKWARD && a->node->buffer) ? "float" : "const float";
   case ARG_HYPER: return "const float";
   case ARG_WORKSPACE: return "void";
   default: return "float"; /* grads, momentum, outputs, loss */

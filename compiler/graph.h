@@ -160,6 +160,7 @@ typedef struct {
   Node **store_buf, **store_val; /* buffer i gets value i, stored by the training entries after every
                                     read of the old one (entry.c); at most one store per buffer */
   int nstores;
+  int nfolded;             /* baked leaves opt.c computed from baked parameters (named folded_K) */
 } Graph;
 
 Graph *graph_new(Arena *a, Diag *d);

@@ -100,6 +100,8 @@ static const char *check_role(const Graph *g, const Node *n) {
   if (n->op == OP_INPUT && (n->role != ROLE_INPUT || n->leaf_index < 0 || n->leaf_index >= g->ninputs ||
                             g->inputs[n->leaf_index] != n))
     return bad(g, n, "is not the input its leaf index names");
+  if (n->op == OP_PARAM && n->role == ROLE_NONE && n->baked) /* folded from baked parameters (opt.c) */
+    return n->dtype == DT_F32 && !n->trainable && !n->buffer ? NULL : bad(g, n, "is a folded constant, yet not f32 data");
   if (n->op == OP_PARAM) {
     if (n->role != ROLE_PARAM || n->leaf_index < 0 || n->leaf_index >= g->nparams || g->params[n->leaf_index] != n)
       return bad(g, n, "is not the parameter its leaf index names");
