@@ -114,7 +114,7 @@ Node *b_batch_norm(const BuildCtx *B, Expr *c, Expr **p) {
   Graph *g = B->g;
   Node *x = bi_arg(B, p[0]);
   if (x->dtype != DT_F32 || x->shape.rank < 2)
-    diag_error(B->d, p[0]->loc, "batch_norm needs an f32 input [N, C, *] (rank 2 to 5, as BatchNorm1d/2d/3d), got %s %s",
+    diag_error(B->d, p[0]->loc, "batch_norm needs an f32 input [N, C, *] (as BatchNorm1d/2d/3d), got %s %s",
                dtype_name(x->dtype), shape_str(g->arena, x->shape));
   int64_t ch = x->shape.d[1];
   Node *rm = running_stat(B, p[1], ch, "running_mean"), *rv = running_stat(B, p[2], ch, "running_var");

@@ -92,7 +92,7 @@ Tensor *op_batch_norm(Tape *T, Tensor *x, Tensor *rm, Tensor *rv, Tensor *w, Ten
                       bool training) {
   char a[128];
   if (!x->data || x->rank < 2)
-    tp_fail(T, "batch_norm needs an f32 input [N, C, *] (rank 2 to 5, as BatchNorm1d/2d/3d), got %s %s",
+    tp_fail(T, "batch_norm needs an f32 input [N, C, *] (as BatchNorm1d/2d/3d), got %s %s",
             x->data ? "f32" : "i32", tp_shape_str(x, a, sizeof a));
   check_channels(T, "running_mean", rm, x);
   check_channels(T, "running_var", rv, x);
