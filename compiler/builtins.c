@@ -241,6 +241,11 @@ static BuildFn *const builders[CALL__COUNT] = {
     [CALL_GROUP_NORM] = b_group_norm,
     /* ---- batch norm and buffers (issue 15) ---- */
     [CALL_BATCH_NORM] = b_batch_norm,
+    /* ---- attention (issue 15): builtins_attn.c ---- */
+    [CALL_TRIL] = b_tril,
+    [CALL_TRIU] = b_triu,
+    [CALL_MASKED_FILL] = b_masked_fill,
+    [CALL_SCALED_DOT_PRODUCT_ATTENTION] = b_sdpa,
 };
 
 bool builtin_complete(void) {

@@ -100,7 +100,12 @@
   X(LAYER_NORM,      "layer_norm",      2, "x", "normalized_shape", "weight", "bias", "eps") \
   X(GROUP_NORM,      "group_norm",      2, "x", "num_groups", "weight", "bias", "eps") \
   /* ---- batch norm and buffers (issue 15) ---- */ \
-  X(BATCH_NORM,      "batch_norm",      3, "x", "running_mean", "running_var", "weight", "bias", "momentum", "eps")
+  X(BATCH_NORM,      "batch_norm",      3, "x", "running_mean", "running_var", "weight", "bias", "momentum", "eps") \
+  /* ---- attention (issue 15): builtins_attn.c ---- */                    \
+  X(TRIL,            "tril",            1, "x", "diagonal")                \
+  X(TRIU,            "triu",            1, "x", "diagonal")                \
+  X(MASKED_FILL,     "masked_fill",     3, "x", "mask", "value")           \
+  X(SCALED_DOT_PRODUCT_ATTENTION, "scaled_dot_product_attention", 3, "q", "k", "v", "causal", "scale")
 
 typedef enum {
 #define X(e, ...) CALL_##e,

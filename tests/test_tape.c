@@ -212,6 +212,7 @@ FAMILY(pointwise)
 FAMILY(index)
 FAMILY(norm) /* normalization and attention (issue 15) */
 FAMILY(batchnorm) /* batch norm and buffers (issue 15) */
+FAMILY(attn) /* attention (issue 15) */
 
 /* ---------------------------------------------------------------- models/ vs the reference evaluator */
 
@@ -441,6 +442,13 @@ Test(tape_api, bad_models_are_rejected_with_a_message) {
        "momentum=none"},
       {"model m\ninput x : f32[4, 3]\nbuffer rm : f32[3]\nbuffer rv : f32[3] = ones\ny = batch_norm(x, rm, rv, momentum=2)\noutput y\n",
        "momentum must be in [0, 1]"},
+      /* ---- attention (issue 15) */
+      {"model m\ninput x : f32[5]\ny = triu(x)\noutput y\n", "triu needs an f32 tensor of at least 2 dimensions"},
+      {"model m\ninput q : f32[2, 4]\ninput k : f32[3, 4]\ninput v : f32[2, 4]\ny = scaled_dot_product_attention(q, k, v)\noutput y\n",
+       "must have the same number of keys (S)"},
+      {"model m\ninput q : f32[2, 2, 4]\ninput k : f32[3, 2, 4]\ny = scaled_dot_product_attention(q, k, k)\noutput y\n",
+       "leading (batch) axes"},
+      {"model m\ninput x : f32[2, 3]\ny = masked_fill(x, x > 0, x)\noutput y\n", "the value must be a number"},
       {"model m\ninput x : f32[3]\ny = round(x, decimals=0.5)\noutput y\n", "decimals must be an integer"},
       {"model m\ninput x : f32[3]\ny = hardtanh(x, min_val=x)\noutput y\n", "constant number"},
       {"model m\ninput l : i32[3]\ny = l == 2\noutput y\n", "'==' needs f32"},

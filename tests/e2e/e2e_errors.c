@@ -50,6 +50,10 @@ static bad_case cases[] = {
     {"batch_norm_rank.grad", 6, 16, {"batch_norm needs an f32 input [N, C, *]", "got f32 [3]"}},
     {"batch_norm_shared.grad", 7, 5, {"already updated by another batch_norm"}},
     {"buffer_frozen.grad", 3, 28, {"a buffer is never trained"}},
+    /* ---- attention (issue 15) */
+    {"sdpa_width.grad", 6, 5, {"scaled_dot_product_attention: q [2, 5, 4] and k [2, 6, 3]", "same last size (D)"}},
+    {"tril_rank.grad", 4, 10, {"tril needs an f32 tensor of at least 2 dimensions", "got f32 [5]"}},
+    {"masked_fill_value.grad", 5, 27, {"masked_fill: the value must be a number", "got [2, 3]"}},
     {"unknown_type.grad", 3, 11, {"f64"}},
     {"axis_out_of_range.grad", 4, 17, {"axis 5", "rank 2"}},
     {"labels_not_i32.grad", 5, 8, {"i32"}},

@@ -775,6 +775,11 @@ import cases_bn  # noqa: E402
 
 cases_bn.register(sys.modules[__name__])
 
+# ---- attention (issue 15), in cases_attn.py
+import cases_attn  # noqa: E402
+
+cases_attn.register(sys.modules[__name__])
+
 
 # ----------------------------------------------------------------------------- main
 
