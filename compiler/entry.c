@@ -4,7 +4,8 @@
  *   M_backward(inputs..., params..., grads..., outputs..., [loss,] workspace)
  *
  * The entry's results are sink nodes appended to the graph: COPY(value) for each
- * output and the loss, SGD(gradient, param) for each trainable parameter. The
+ * output and the loss, SGD(gradient, param) for each trainable parameter, and in the
+ * train core COPY(new value) into each buffer the training-mode graph stores into. The
  * gradient code exists once: the train step's kernels are compiled as a core with a
  * mode argument, and M_backward and M_train_step both call it (lower.c): mode 0 adds
  * each gradient into its buffer, mode 1 stores it and updates the parameter. So the

@@ -81,11 +81,10 @@ static void bn_bw(Tape *T, Record *r) {
 }
 
 static void check_channels(Tape *T, const char *what, const Tensor *t, const Tensor *x) {
-  char a[128], e[128];
-  if (t && (!t->data || t->rank != 1 || t->shape[0] != x->shape[1]))
+  char a[128];
+  if (t && x->rank >= 2 && (!t->data || t->rank != 1 || t->shape[0] != x->shape[1]))
     tp_fail(T, "batch_norm: %s must be f32 [%lld], one per channel, got %s %s", what, (long long)x->shape[1],
             t->data ? "f32" : "i32", tp_shape_str(t, a, sizeof a));
-  (void)e;
 }
 
 Tensor *op_batch_norm(Tape *T, Tensor *x, Tensor *rm, Tensor *rv, Tensor *w, Tensor *b, double mom, double eps,
