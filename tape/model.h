@@ -69,5 +69,6 @@ Tensor *tm_eval(tape_model *m, Expr *e);
 Tensor *tm_index_call(tape_model *m, CallId fn, Expr *call, Expr **p);
 /* batch_norm (interp.c; issue 15). */
 Tensor *tm_batch_norm(tape_model *m, Expr *call, Expr **p);
+Tensor *tm_index(tape_model *m, Expr *e); /* x[...] (EX_INDEX; indexing II) */
 
 #endif

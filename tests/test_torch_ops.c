@@ -41,7 +41,8 @@ static const char *const families[] = {"elementwise", "matmul",    "shape",     
                                        "norm" /* issue 15: normalization and attention */,
                                        "window" /* convolution and pooling (issue 15) */,
                                        "batchnorm" /* batch norm and buffers (issue 15) */,
-                                       "attn" /* attention (issue 15) */};
+                                       "attn" /* attention (issue 15) */,
+                                       "index2" /* ---- indexing II (issue 15) ---- */};
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))
 
 /* ---------------------------------------------------------------- helpers */
@@ -296,6 +297,7 @@ FAMILY(criteria)
 FAMILY(window) /* convolution and pooling (issue 15) */
 FAMILY(index)
 FAMILY(pointwise)
+FAMILY(index2) /* ---- indexing II (issue 15) ---- */
 FAMILY(norm)
 FAMILY(batchnorm) /* batch norm and buffers (issue 15) */
 FAMILY(attn) /* attention (issue 15) */

@@ -48,7 +48,9 @@ MLPS = {
 DSCNN = {"batch": 16, "input": (1, 49, 10), "channels": 32, "blocks": 2, "classes": 12}
 # ---- batch norm and buffers (issue 15): tools/bench/models/cnn_bn.grad
 CNN_BN = {"batch": 32, "input": (3, 16, 16), "channels": (16, 32), "classes": 10}
-ALL = ["logreg"] + list(MLPS) + ["stats_losses", "dscnn", "attn_block", "cnn_bn"]
+# ---- indexing II (issue 15): the embedding-bag classifier of tools/bench/models/embbag.grad
+EMBBAG = {"batch": 64, "tokens": 32, "vocab": 1000, "dim": 64, "hidden": 128, "classes": 10}
+ALL = ["logreg"] + list(MLPS) + ["stats_losses", "dscnn", "attn_block", "embbag", "cnn_bn"]
 SGEMM_SHAPES = [(1024, 1024, 1024), (256, 1024, 1024)]  # M, K, N
 
 
@@ -204,6 +206,31 @@ def conv_flops(net, x):
     return fwd + fwd + dx, fwd
 
 
+def embbag(torch, nn, F):
+    """tools/bench/models/embbag.grad: nn.Embedding(1000, 64) of [64, 32] ids, the means
+    of the first and the last 16 positions joined, 128 -> 128 ReLU -> 10, the negative
+    log-likelihood of the label read with gather."""
+    c = EMBBAG
+    emb = nn.Embedding(c["vocab"], c["dim"])
+    l1, l2 = nn.Linear(2 * c["dim"], c["hidden"]), nn.Linear(c["hidden"], c["classes"])
+    ids = torch.randint(0, c["vocab"], (c["batch"], c["tokens"]))
+    label = torch.randint(0, c["classes"], (c["batch"], 1))
+    half = c["tokens"] // 2
+
+    def forward():
+        e = emb(ids)
+        h = torch.cat([e[:, :half].mean(1), e[:, half:].mean(1)], 1)
+        return l2(torch.relu(l1(h)))
+
+    def loss_fn(z):
+        return -torch.log_softmax(z, 1).gather(1, label).mean()
+
+    b = c["batch"]
+    fwd = 2 * b * (2 * c["dim"] * c["hidden"] + c["hidden"] * c["classes"])
+    params = list(emb.parameters()) + list(l1.parameters()) + list(l2.parameters())
+    return forward, loss_fn, params, b, 3 * fwd, fwd  # the first layer's dx too: emb is trained
+
+
 def bench_models(torch, names):
     import torch.nn as nn
     import torch.nn.functional as F
@@ -245,6 +272,8 @@ def bench_models(torch, names):
 
             with torch.no_grad():
                 flops_train, flops_infer = conv_flops(net, x)
+        elif name == "embbag":
+            forward, loss_fn, params, batch, flops_train, flops_infer = embbag(torch, nn, F)
         elif name == "dscnn":
             batch = DSCNN["batch"]
             net = dscnn_net(nn, F)
