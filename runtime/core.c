@@ -590,12 +590,27 @@ static double anneal_cos(double start, double end, double pct) {
   return end + (start - end) / 2.0 * (gradc_core_cos(PI * pct) + 1.0);
 }
 
-static double one_cycle(const gradc_schedule *s, double lr, int64_t t) {
-  double initial = lr / s->div_factor, least = initial / s->final_div_factor;
+/* One-cycle's two phases: a value that goes from `start` to `peak` in the first and
+ * from `peak` to `end` in the second (torch's OneCycleLR, three_phase false). */
+static double one_cycle_phases(const gradc_schedule *s, int64_t t, double start, double peak, double end) {
   double end1 = s->pct_start * (double)s->total_steps - 1.0, end2 = (double)s->total_steps - 1.0;
-  if ((double)t <= end1) return anneal_cos(initial, lr, end1 > 0 ? (double)t / end1 : 1.0);
+  if ((double)t <= end1) return anneal_cos(start, peak, end1 > 0 ? (double)t / end1 : 1.0);
   double pct = end2 > end1 ? ((double)t - end1) / (end2 - end1) : 1.0;
-  return anneal_cos(lr, least, pct < 1.0 ? pct : 1.0);
+  return anneal_cos(peak, end, pct < 1.0 ? pct : 1.0);
+}
+
+static double one_cycle(const gradc_schedule *s, double lr, int64_t t) {
+  double initial = lr / s->div_factor;
+  return one_cycle_phases(s, t, initial, lr, initial / s->final_div_factor);
+}
+
+int gradc_schedule_cycles_momentum(const gradc_schedule *s) {
+  return s->kind == GRADC_SCHED_ONECYCLE && s->total_steps > 1 && s->max_momentum > 0;
+}
+
+double gradc_schedule_momentum(const gradc_schedule *s, int64_t t) {
+  if (!gradc_schedule_cycles_momentum(s)) return s->max_momentum;
+  return one_cycle_phases(s, t < 0 ? 0 : t, s->max_momentum, s->base_momentum, s->max_momentum);
 }
 
 double gradc_schedule_lr(const gradc_schedule *s, double lr, int64_t t) {

@@ -5,7 +5,8 @@
  * never needs torch) holds, per configuration — SGD with momentum, dampening, Nesterov
  * and weight decay; Adam; AdamW with amsgrad; RMSprop centered with momentum; AdamW
  * with a cosine schedule after a linear warm-up and clipping; SGD with one-cycle and
- * clipping; RMSprop with a step schedule — the learning rate, the loss of every step and
+ * clipping; RMSprop with a step schedule; SGD and Adam with one-cycle cycling the
+ * momentum (beta1) — the learning rate, the momentum, the loss of every step and
  * the parameters after 100 steps of models/digits.grad from fixed weights on fixed
  * batches. Each runs here twice from the same start: through the train step compiled
  * for the rule (`--optimizer`; with clipping the runtime takes the unfused path, which
@@ -108,6 +109,8 @@ static gradc_schedule schedule_of(const cJSON *cfg, int steps) {
   } else if (!strcmp(kind, "onecycle")) {
     g = (gradc_schedule){.kind = GRADC_SCHED_ONECYCLE, .total_steps = steps, .pct_start = 0.3, .div_factor = 25,
                          .final_div_factor = 1e4};
+    const cJSON *cyc = cJSON_GetObjectItem(s, "cycle_momentum");
+    if (cyc) g.base_momentum = cJSON_GetArrayItem(cyc, 0)->valuedouble, g.max_momentum = cJSON_GetArrayItem(cyc, 1)->valuedouble;
   } else {
     g.kind = GRADC_SCHED_STEP;
     g.step_size = cJSON_GetObjectItem(s, "step_size")->valueint;
@@ -173,6 +176,13 @@ static void replay(const char *name) {
     float lr = (float)gradc_schedule_lr(&sched, lr0, k);
     double want_lr = cJSON_GetArrayItem(lrs, k)->valuedouble;
     cr_assert(fabs(lr - want_lr) <= 1e-6 * want_lr, "%s step %d: lr %.9g, torch %.9g", name, k, lr, want_lr);
+    if (gradc_schedule_cycles_momentum(&sched)) { /* torch's cycle_momentum: momentum, or Adam's beta1 */
+      double mom = gradc_schedule_momentum(&sched, k), want_m = cJSON_GetArrayItem(cJSON_GetObjectItem(cfg, "momenta"), k)->valuedouble;
+      cr_assert(fabs(mom - want_m) <= 1e-7, "%s step %d: momentum %.9g, torch %.9g", name, k, mom, want_m);
+      const char *h = strncmp(rule, "adam", 4) ? "momentum" : "beta1";
+      cr_assert_eq(gradc_set_hyper(fused, h, mom), 0, "%s", gradc_error(fused));
+      cr_assert_eq(gradc_set_hyper(plain, h, mom), 0, "%s", gradc_error(plain));
+    }
     set_batch(fused, &d, k), set_batch(plain, &d, k);
     cr_assert_eq(gradc_train_step(fused, lr), 0, "%s", gradc_error(fused));
     gradc_zero_grad(plain);
@@ -209,3 +219,5 @@ Test(optim_torch, rmsprop_centered_momentum) { replay("rmsprop_centered_momentum
 Test(optim_torch, adamw_cosine_warmup_clip) { replay("adamw_cosine_warmup_clip"); }
 Test(optim_torch, sgd_onecycle_clip) { replay("sgd_onecycle_clip"); }
 Test(optim_torch, rmsprop_step) { replay("rmsprop_step"); }
+Test(optim_torch, sgd_onecycle_cycle_momentum) { replay("sgd_onecycle_cycle_momentum"); }
+Test(optim_torch, adam_onecycle_cycle_momentum) { replay("adam_onecycle_cycle_momentum"); }

@@ -252,9 +252,12 @@ float gradc_core_sqrtf(float x);
  *   STEP: lr * gamma^floor(t / step_size) (StepLR);
  *   COSINE: eta_min + (lr - eta_min) (1 + cos(pi t / t_max)) / 2 (CosineAnnealingLR);
  *   ONECYCLE: OneCycleLR(max_lr = lr, total_steps, pct_start, anneal_strategy "cos",
- *     div_factor, final_div_factor, three_phase false), the learning rate only
- *     (cycle_momentum off): from lr / div_factor up to lr by step pct_start * total - 1,
- *     then down to lr / div_factor / final_div_factor at step total - 1, cosine halves. */
+ *     div_factor, final_div_factor, three_phase false): from lr / div_factor up to lr
+ *     by step pct_start * total - 1, then down to lr / div_factor / final_div_factor at
+ *     step total - 1, cosine halves. With max_momentum > 0 (torch's cycle_momentum),
+ *     gradc_schedule_momentum gives the momentum (SGD, RMSprop) or beta1 (Adam, AdamW)
+ *     of each step, which moves the other way: from max_momentum down to base_momentum
+ *     while the rate rises, back up while it falls. */
 typedef enum { GRADC_SCHED_CONST, GRADC_SCHED_STEP, GRADC_SCHED_COSINE, GRADC_SCHED_ONECYCLE } gradc_schedule_kind;
 
 typedef struct {
@@ -265,12 +268,17 @@ typedef struct {
   double eta_min;     /* COSINE */
   int64_t total_steps; /* ONECYCLE: > 1 */
   double pct_start, div_factor, final_div_factor; /* ONECYCLE: 0.3, 25, 1e4 in torch */
+  double base_momentum, max_momentum; /* ONECYCLE: 0.85, 0.95 in torch; max 0: not cycled */
   int64_t warmup;     /* steps of linear warm-up first, 0 for none */
   double start_factor; /* warm-up: the first step's fraction of lr (torch's default 1/3) */
 } gradc_schedule;
 
 /* The learning rate of step t >= 0. */
 double gradc_schedule_lr(const gradc_schedule *s, double lr, int64_t t);
+/* Whether s cycles the momentum (ONECYCLE with max_momentum > 0), and its value at step
+ * t >= 0 (meaningful only when it does). */
+int gradc_schedule_cycles_momentum(const gradc_schedule *s);
+double gradc_schedule_momentum(const gradc_schedule *s, int64_t t);
 
 /* Double-precision elementary functions: log and sqrt with relative error below 1e-15,
  * cos with absolute error about 1e-15 for |x| < 6.5e6 (degrading beyond; 0 past 2^52);

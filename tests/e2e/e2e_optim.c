@@ -147,6 +147,8 @@ Test(optim, bad_options_are_refused, .timeout = 60) {
       {{"--schedule", "linear"}, "--schedule linear: expected step, cosine or onecycle"},
       {{"--schedule", "onecycle", "--warmup", "2"}, "one-cycle warms up itself"},
       {{"--warmup", "-1"}, "--warmup -1: expected an integer >= 0"},
+      {{"--schedule", "onecycle", "--cycle-momentum", "0.95,0.85"}, "expected BASE,MAX with 0 <= BASE <= MAX < 1"},
+      {{"--schedule", "cosine", "--cycle-momentum", "off"}, "--cycle-momentum is an option of --schedule onecycle"},
       {{"--warmup-start", "0.5"}, "--warmup-start is the first step's fraction"},
       {{"--clip-grad-norm", "-1"}, "--clip-grad-norm -1: expected a number >= 0"},
       {{"--optimizer", "rmsprop", "--eps", "nan"}, "--eps nan: expected a number >= 0"},
@@ -159,6 +161,32 @@ Test(optim, bad_options_are_refused, .timeout = 60) {
     e2e_free(&r);
   }
   free(data);
+  e2e_rmdir(dir);
+  free(dir);
+}
+
+/* One-cycle cycles the momentum (beta1) as torch's OneCycleLR does by default: the
+ * checkpoint records it, a resumed run continues it bit for bit, `off` keeps it fixed. */
+Test(optim, onecycle_cycles_momentum_and_resumes, .timeout = 120) {
+  char *dir = e2e_tmpdir("optim"), *data = rows(dir, 18);
+  char *a = e2e_fmt("%s/a.st", dir), *b = e2e_fmt("%s/b.st", dir), *c = e2e_fmt("%s/c.st", dir),
+       *d = e2e_fmt("%s/d.st", dir);
+#define OC "--optimizer", "adam", "--lr", "0.01", "--schedule", "onecycle", "--cycle-momentum", "0.8,0.9"
+  e2e_result ra = train(0, data, (const char *[]){OC, "--epochs", "4", "--steps", "6", "-o", a, NULL});
+  cJSON *h = header_of(a);
+  cr_expect_str_eq(meta(h, "gradc_cycle_momentum"), "0.80000000000000004,0.90000000000000002");
+  cJSON_Delete(h);
+  e2e_result rb = train(0, data, (const char *[]){"--epochs", "4", "--resume", a, "-o", b, NULL});
+  e2e_result rc = train(0, data, (const char *[]){OC, "--epochs", "4", "-o", c, NULL});
+  cr_expect(e2e_same_file(b, c), "the resumed one-cycle run differs from the uninterrupted one");
+  e2e_result rd = train(0, data, (const char *[]){OC, "--epochs", "4", "--cycle-momentum", "off", "-o", d, NULL});
+  cr_expect(!e2e_same_file(c, d), "cycling the momentum changed nothing");
+  h = header_of(d);
+  cr_expect_str_eq(meta(h, "gradc_cycle_momentum"), "off");
+  cJSON_Delete(h);
+#undef OC
+  e2e_free(&ra), e2e_free(&rb), e2e_free(&rc), e2e_free(&rd);
+  free(a), free(b), free(c), free(d), free(data);
   e2e_rmdir(dir);
   free(dir);
 }

@@ -212,6 +212,7 @@ static int train_steps(TrainArgs *a, Built *tr, const Table *train, const size_t
     gradc_zero_grad(m);
     /* step t counts from 0; the base rate as a float, as the checkpoint keeps it */
     float lr = (float)gradc_schedule_lr(&a->opt.sched, (double)(float)a->lr, st->step);
+    if (optim_cycle_momentum(&a->opt, m, st->step)) return runtime_error("train", m);
     st->step++;
     if (gradc_backward(m)) return runtime_error("train", m);
     if (finite_or_say(m, st->step, (int)ep)) return 1;
@@ -303,7 +304,8 @@ static void adopt(const char *opt, bool given, double *v, double ckpt) {
 /* The schedule and clipping of a resumed run: the checkpoint's unless options give
  * them (said when they differ). */
 static void adopt_schedule(OptimArgs *o, const TrainState *st) {
-  bool given = o->sched_given || o->step_size_given || o->gamma_given || o->warmup_given || o->warmup_start_given;
+  bool given = o->sched_given || o->step_size_given || o->gamma_given || o->warmup_given || o->warmup_start_given ||
+               o->cycle_given;
   if (!given) o->sched = st->sched;
   else if (memcmp(&o->sched, &st->sched, sizeof o->sched) && (o->sched.kind || st->sched.kind))
     fprintf(stderr, "gradc train: the schedule options replace the checkpoint's schedule (%s)\n",

@@ -35,7 +35,8 @@ void optim_args_init(OptimArgs *o) {
   memset(o, 0, sizeof *o);
   /* torch's defaults: StepLR gamma 0.1; LinearLR start_factor 1/3; OneCycleLR's */
   o->sched = (gradc_schedule){.kind = GRADC_SCHED_CONST, .gamma = 0.1, .start_factor = 1.0 / 3, .pct_start = 0.3,
-                              .div_factor = 25, .final_div_factor = 1e4};
+                              .div_factor = 25, .final_div_factor = 1e4, .base_momentum = 0.85,
+                              .max_momentum = 0.95};
 }
 
 static bool number(const char *s, double *out, double lo, double hi) {
@@ -87,7 +88,10 @@ bool optim_option(OptimArgs *o, int argc, char **argv, int *i, bool *ok, const c
   else if ((*v = opt_value("--warmup", argc, argv, i))) {
     o->warmup_given = true, *ok = parse_int(*v, 0, INT64_MAX, &n), *want = "an integer >= 0";
     o->sched.warmup = n;
-  } else if ((*v = opt_value("--warmup-start", argc, argv, i)))
+  } else if ((*v = opt_value("--cycle-momentum", argc, argv, i)))
+    o->cycle_given = true, *ok = optim_parse_cycle(*v, &o->sched),
+    *want = "BASE,MAX with 0 <= BASE <= MAX < 1, or off";
+  else if ((*v = opt_value("--warmup-start", argc, argv, i)))
     o->warmup_start_given = true, *ok = number(*v, &o->sched.start_factor, 1e-30, 1),
     *want = "a number above 0 and at most 1";
   else return false;
@@ -102,6 +106,8 @@ int optim_check_args(const OptimArgs *o) {
   if (step && !o->step_size_given)
     return fprintf(stderr, "gradc train: --schedule step needs --step-size N (the steps between decays; torch's "
                    "StepLR has no default)\n"), 2;
+  if (o->cycle_given && o->sched.kind != GRADC_SCHED_ONECYCLE)
+    return fprintf(stderr, "gradc train: --cycle-momentum is an option of --schedule onecycle\n"), 2;
   if (o->warmup_start_given && !o->warmup_given)
     return fprintf(stderr, "gradc train: --warmup-start is the first step's fraction of --lr in a --warmup N\n"), 2;
   if (o->warmup_given && o->sched.warmup > 0 && o->sched.kind == GRADC_SCHED_ONECYCLE)
@@ -174,4 +180,19 @@ void optim_schedule_total(OptimArgs *o, long long last_step) {
   if (n < 1) n = 1;
   if (o->sched.kind == GRADC_SCHED_COSINE && o->sched.t_max <= 0) o->sched.t_max = n;
   if (o->sched.kind == GRADC_SCHED_ONECYCLE && o->sched.total_steps <= 0) o->sched.total_steps = n;
+}
+
+bool optim_parse_cycle(const char *v, gradc_schedule *s) {
+  if (!strcmp(v, "off")) return s->max_momentum = 0, true;
+  double base, max;
+  if (!betas(v, &base, &max) || base > max) return false;
+  s->base_momentum = base, s->max_momentum = max;
+  return true;
+}
+
+int optim_cycle_momentum(const OptimArgs *o, gradc_model *m, long long t) {
+  if (!gradc_schedule_cycles_momentum(&o->sched)) return 0;
+  const char *rule = gradc_optimizer_name(m);
+  const char *h = !strcmp(rule, "adam") || !strcmp(rule, "adamw") ? "beta1" : "momentum";
+  return gradc_set_hyper(m, h, gradc_schedule_momentum(&o->sched, t)) ? 1 : 0;
 }

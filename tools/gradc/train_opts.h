@@ -2,7 +2,7 @@
  * hyper-parameters (--momentum, --dampening, --nesterov, --betas, --eps,
  * --weight-decay, --amsgrad, --alpha, --centered), gradient clipping
  * (--clip-grad-norm) and the learning-rate schedule (--schedule, --step-size, --gamma,
- * --warmup, --warmup-start): parsed, checked against each other and the rule, and set
+ * --warmup, --warmup-start, --cycle-momentum): parsed, checked against each other and the rule, and set
  * on the model through the runtime (docs/CLI.md, "gradc train"). */
 #ifndef GRADC_TRAIN_OPTS_H
 #define GRADC_TRAIN_OPTS_H
@@ -20,7 +20,7 @@ typedef struct {
   bool clip_given;
   gradc_schedule sched;             /* --schedule and its options; the run's total steps are
                                        filled in when the data is known (optim_schedule_total) */
-  bool sched_given, step_size_given, gamma_given, warmup_given, warmup_start_given;
+  bool sched_given, step_size_given, gamma_given, warmup_given, warmup_start_given, cycle_given;
 } OptimArgs;
 
 /* Defaults: no option given, warm-up from torch's 1/3. */
@@ -36,6 +36,12 @@ int optim_check_args(const OptimArgs *o);
  * checkpoint's), the cross-checks (Nesterov), clipping. 0; 1 (a resume refused) or 2
  * (options the rule does not take) after a message. */
 int optim_apply(OptimArgs *o, gradc_model *m, const char *resumed);
+/* The momentum (or Adam's beta1) of step t when the schedule cycles it (one-cycle, as
+ * torch's cycle_momentum), set on m: 0, or 1 after gradc_set_hyper refused it. */
+int optim_cycle_momentum(const OptimArgs *o, gradc_model *m, long long t);
+/* "BASE,MAX" of --cycle-momentum into s: whether it parses (two numbers, 0 <= BASE <= MAX
+ * < 1), or "off" (max 0). */
+bool optim_parse_cycle(const char *v, gradc_schedule *s);
 /* The cosine and one-cycle schedules run over the run's steps after the warm-up: their
  * length, unless a resumed checkpoint gave it. */
 void optim_schedule_total(OptimArgs *o, long long last_step);

@@ -55,6 +55,10 @@ static void put_schedule(Meta *md, const TrainState *s) {
   if (c->kind != GRADC_SCHED_CONST) put(md, "gradc_schedule", "%s", optim_schedule_name(c->kind));
   if (c->kind == GRADC_SCHED_COSINE || c->kind == GRADC_SCHED_ONECYCLE)
     put(md, "gradc_schedule_steps", "%lld", (long long)(c->kind == GRADC_SCHED_COSINE ? c->t_max : c->total_steps));
+  if (c->kind == GRADC_SCHED_ONECYCLE) {
+    if (c->max_momentum > 0) put(md, "gradc_cycle_momentum", "%.17g,%.17g", c->base_momentum, c->max_momentum);
+    else put(md, "gradc_cycle_momentum", "off");
+  }
   if (c->kind == GRADC_SCHED_STEP) {
     put(md, "gradc_step_size", "%lld", (long long)c->step_size);
     put(md, "gradc_gamma", "%.17g", c->gamma);
@@ -191,7 +195,12 @@ static void read_schedule(Reader *r, TrainState *s) {
   c->kind = (gradc_schedule_kind)k;
   long long steps = get_count(r, "gradc_schedule_steps", k == GRADC_SCHED_COSINE || k == GRADC_SCHED_ONECYCLE);
   if (k == GRADC_SCHED_COSINE) c->t_max = steps;
-  if (k == GRADC_SCHED_ONECYCLE) c->total_steps = steps;
+  if (k == GRADC_SCHED_ONECYCLE) {
+    c->total_steps = steps;
+    const char *cyc = get(r, "gradc_cycle_momentum", false); /* absent: a checkpoint from before it */
+    if (!cyc) c->max_momentum = 0;
+    else if (!optim_parse_cycle(cyc, c)) malformed(r, "gradc_cycle_momentum", cyc);
+  }
   if (k == GRADC_SCHED_STEP) c->step_size = get_count(r, "gradc_step_size", true), c->gamma = get_number(r, "gradc_gamma", 0.1);
   long long w = get_count(r, "gradc_warmup", false);
   c->warmup = w > 0 ? w : 0;

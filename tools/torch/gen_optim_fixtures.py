@@ -19,13 +19,15 @@ torch.nn.utils.clip_grad_norm_ before each step and a scheduler stepped after it
 
     cosine + warm-up: SequentialLR([LinearLR(start_factor, total_iters=warmup),
                                     CosineAnnealingLR(T_max=steps - warmup)], [warmup])
-    onecycle:         OneCycleLR(max_lr=lr, total_steps=steps, cycle_momentum=False)
+    onecycle:         OneCycleLR(max_lr=lr, total_steps=steps, cycle_momentum=False), or
+                      with "cycle_momentum": [base, max], cycle_momentum=True between them
     step:             StepLR(step_size, gamma)
 
 The file: {"torch", "model", "data", "batch", "steps", "init": {PARAM: [..]},
 "configs": [{"name", "optimizer", "lr", "hyper": {NAME: VALUE} (gradc's names:
 beta1/beta2, not betas), "clip" (0: none), "schedule": {"kind", ...} or null, "lrs":
-[the lr of each step], "losses": [..], "final": {PARAM: [..] after the last step}}]}.
+[the lr of each step], "losses": [..], "final": {PARAM: [..] after the last step},
+"momenta": [momentum or beta1 of each step] when the schedule cycles it}]}.
 Every number has 9 significant digits (float32 values round-trip exactly).
 """
 import argparse
@@ -58,6 +60,10 @@ CONFIGS = [
      "schedule": {"kind": "onecycle"}},
     {"name": "rmsprop_step", "optimizer": "rmsprop", "lr": 1e-3, "hyper": {},
      "schedule": {"kind": "step", "step_size": 30, "gamma": 0.5}},
+    {"name": "sgd_onecycle_cycle_momentum", "optimizer": "sgd", "lr": 0.1, "hyper": {"momentum": 0.9,
+     "weight_decay": 1e-4}, "schedule": {"kind": "onecycle", "cycle_momentum": [0.85, 0.95]}},
+    {"name": "adam_onecycle_cycle_momentum", "optimizer": "adam", "lr": 3e-3, "hyper": {},
+     "schedule": {"kind": "onecycle", "cycle_momentum": [0.8, 0.9]}},
 ]
 
 
@@ -102,6 +108,10 @@ def make_scheduler(cfg, opt):
         cos = sch.CosineAnnealingLR(opt, T_max=STEPS - s["warmup"])
         return sch.SequentialLR(opt, [warm, cos], milestones=[s["warmup"]])
     if s["kind"] == "onecycle":
+        cyc = s.get("cycle_momentum")
+        if cyc:
+            return sch.OneCycleLR(opt, max_lr=cfg["lr"], total_steps=STEPS, cycle_momentum=True,
+                                  base_momentum=cyc[0], max_momentum=cyc[1])
         return sch.OneCycleLR(opt, max_lr=cfg["lr"], total_steps=STEPS, cycle_momentum=False)
     return sch.StepLR(opt, step_size=s["step_size"], gamma=s["gamma"])
 
@@ -111,7 +121,7 @@ def run(cfg, init, x_all, y_all):
     opt = make_optimizer(cfg, [params[n] for n, _ in SHAPES])
     sched = make_scheduler(cfg, opt)
     rows = x_all.shape[0]
-    lrs, losses = [], []
+    lrs, losses, momenta = [], [], []
     for k in range(STEPS):
         idx = [(BATCH * k + r) % rows for r in range(BATCH)]
         x, y = x_all[idx], y_all[idx]
@@ -122,12 +132,14 @@ def run(cfg, init, x_all, y_all):
         if cfg.get("clip"):
             torch.nn.utils.clip_grad_norm_([params[n] for n, _ in SHAPES], cfg["clip"])
         lrs.append(g9(opt.param_groups[0]["lr"]))
+        group = opt.param_groups[0]
+        momenta.append(g9(group["betas"][0] if "betas" in group else group["momentum"]))
         opt.step()
         if sched:
             sched.step()
         losses.append(g9(loss.item()))
     final = {n: [g9(v) for v in params[n].detach().numpy().ravel()] for n, _ in SHAPES}
-    return lrs, losses, final
+    return lrs, losses, momenta, final
 
 
 def generate():
@@ -140,10 +152,13 @@ def generate():
            "batch": BATCH, "steps": STEPS, "init": {n: [g9(v) for v in init[n].ravel()] for n, _ in SHAPES},
            "configs": []}
     for cfg in CONFIGS:
-        lrs, losses, final = run(cfg, init, x_all, y_all)
-        out["configs"].append({"name": cfg["name"], "optimizer": cfg["optimizer"], "lr": cfg["lr"],
-                               "hyper": cfg["hyper"], "clip": cfg.get("clip", 0), "schedule": cfg.get("schedule"),
-                               "lrs": lrs, "losses": losses, "final": final})
+        lrs, losses, momenta, final = run(cfg, init, x_all, y_all)
+        c = {"name": cfg["name"], "optimizer": cfg["optimizer"], "lr": cfg["lr"], "hyper": cfg["hyper"],
+             "clip": cfg.get("clip", 0), "schedule": cfg.get("schedule"), "lrs": lrs, "losses": losses,
+             "final": final}
+        if (cfg.get("schedule") or {}).get("cycle_momentum"):
+            c["momenta"] = momenta  # momentum (SGD) or beta1 (Adam) of each step
+        out["configs"].append(c)
     return json.dumps(out, separators=(",", ":")) + "\n"
 
 
