@@ -168,7 +168,11 @@ static Classes classes_args(const BuildCtx *B, Expr *call, Expr **p, bool soft_o
                soft_ok ? arena_printf(g->arena, " (or f32 probabilities %s)", shape_str(g->arena, k.x->shape)) : "",
                soft_ok ? "logits" : "log-probabilities", shape_str(g->arena, k.x->shape), dtype_name(y->dtype),
                shape_str(g->arena, y->shape));
-  if (!k.soft && y->op == OP_INPUT && (!y->classes || y->classes > k.c)) y->classes = k.c;
+  /* The labels' input, also through views (reshape(labels, [-1]) of [N, T] targets): its
+   * values are checked to be classes when data are read. */
+  Node *in = y;
+  while (in->op == OP_RESHAPE || in->op == OP_DETACH) in = in->in[0];
+  if (!k.soft && in->op == OP_INPUT && (!in->classes || in->classes > k.c)) in->classes = k.c;
   if (p[2]) {
     Node *w = bi_arg(B, p[2]);
     if (w->dtype != DT_F32 || w->shape.rank != 1 || w->shape.d[0] != k.c)
