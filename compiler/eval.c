@@ -220,8 +220,9 @@ int64_t gc_graph_label_classes(const gc_graph *gg, const char *input) {
   Graph *g = gg->g;
   int64_t classes = 0;
   for (int i = 0; i < g->n; i++) {
-    Node *n = g->nodes[i];
-    if (n->op == OP_ONEHOT && n->in[0]->op == OP_INPUT && !strcmp(n->in[0]->name, input) &&
+    Node *n = g->nodes[i], *y = n->op == OP_ONEHOT ? n->in[0] : NULL;
+    while (y && (y->op == OP_RESHAPE || y->op == OP_DETACH)) y = y->in[0]; /* reshape(labels, [-1]) */
+    if (y && y->op == OP_INPUT && !strcmp(y->name, input) &&
         (!classes || node_onehot(n)->classes < classes))
       classes = node_onehot(n)->classes;
   }
