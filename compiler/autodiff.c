@@ -41,7 +41,7 @@ void autodiff(Graph *g) {
   for (int i = n0 - 1; i >= 0; i--) {
     Node *n = g->nodes[i];
     if (!adj[i] || n->op == OP_PARAM) continue;
-    Node *dx[3] = {0};
+    Node *dx[GC_MAX_ARITY] = {0};
     gc_ops[n->op].grad(g, n, adj[i], dx);
     for (int j = 0; j < n->nin; j++)
       if (dx[j] && on_path[n->in[j]->id]) accumulate(g, adj, n->in[j], dx[j]);

@@ -226,8 +226,9 @@ static Node *value_of(Builder *B, Expr *e) {
     return g_const(g, e->num);
   case EX_NAME: {
     Sym *s = lookup(B, e->name);
-    if (!s) unknown_name(B, e->loc, "name", e->name, WANT_ANY);
     g->loc = e->loc;
+    if (!s && !strcmp(e->name, "inf")) return g_const(g, INFINITY); /* float('inf'), unless defined (issue 15) */
+    if (!s) unknown_name(B, e->loc, "name", e->name, WANT_ANY);
     return s->kind == SYM_SIZE ? g_const(g, (double)s->size) : s->node;
   }
   case EX_NEG: {

@@ -239,6 +239,11 @@ static BuildFn *const builders[CALL__COUNT] = {
     /* ---- normalization and attention (issue 15): builtins_norm.c ---- */
     [CALL_LAYER_NORM] = b_layer_norm,
     [CALL_GROUP_NORM] = b_group_norm,
+    /* ---- attention (issue 15): builtins_attn.c ---- */
+    [CALL_TRIL] = b_tril,
+    [CALL_TRIU] = b_triu,
+    [CALL_MASKED_FILL] = b_masked_fill,
+    [CALL_SCALED_DOT_PRODUCT_ATTENTION] = b_sdpa,
 };
 
 bool builtin_complete(void) {

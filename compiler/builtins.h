@@ -73,4 +73,7 @@ Node *b_round(const BuildCtx *B, Expr *call, Expr **p);
 Node *b_layer_norm(const BuildCtx *B, Expr *call, Expr **p);
 Node *b_group_norm(const BuildCtx *B, Expr *call, Expr **p);
 
+/* ---- attention (issue 15): the builders of builtins_attn.c ---- */
+BuildFn b_tril, b_triu, b_masked_fill, b_sdpa;
+
 #endif

@@ -168,11 +168,9 @@ static Classes classes_args(const BuildCtx *B, Expr *call, Expr **p, bool soft_o
                soft_ok ? arena_printf(g->arena, " (or f32 probabilities %s)", shape_str(g->arena, k.x->shape)) : "",
                soft_ok ? "logits" : "log-probabilities", shape_str(g->arena, k.x->shape), dtype_name(y->dtype),
                shape_str(g->arena, y->shape));
-  /* The labels' input, also through views (reshape(labels, [-1]) of [N, T] targets): its
-   * values are checked to be classes when data are read. */
-  Node *in = y;
-  while (in->op == OP_RESHAPE || in->op == OP_DETACH) in = in->in[0];
-  if (!k.soft && in->op == OP_INPUT && (!in->classes || in->classes > k.c)) in->classes = k.c;
+  Node *src = y; /* an input reshaped into labels ([B, T] to [B*T]: a sequence model's) is a label input too */
+  while (src->op == OP_RESHAPE) src = src->in[0];
+  if (!k.soft && src->op == OP_INPUT && (!src->classes || src->classes > k.c)) src->classes = k.c;
   if (p[2]) {
     Node *w = bi_arg(B, p[2]);
     if (w->dtype != DT_F32 || w->shape.rank != 1 || w->shape.d[0] != k.c)

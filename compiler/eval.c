@@ -56,7 +56,7 @@ void gc_graph_eval(gc_graph *gg) {
     } else if (op->cls == CLS_ELEM) {
       eval_elem(n, gg->val);
     } else {
-      double *ins[3] = {0};
+      double *ins[GC_MAX_ARITY] = {0};
       for (int j = 0; j < n->nin; j++) ins[j] = gg->val[n->in[j]->id];
       op->evalk(n, out, ins);
     }
@@ -220,9 +220,9 @@ int64_t gc_graph_label_classes(const gc_graph *gg, const char *input) {
   Graph *g = gg->g;
   int64_t classes = 0;
   for (int i = 0; i < g->n; i++) {
-    Node *n = g->nodes[i], *y = n->op == OP_ONEHOT ? n->in[0] : NULL;
-    while (y && (y->op == OP_RESHAPE || y->op == OP_DETACH)) y = y->in[0]; /* reshape(labels, [-1]) */
-    if (y && y->op == OP_INPUT && !strcmp(y->name, input) &&
+    Node *n = g->nodes[i], *src = n->nin ? n->in[0] : NULL;
+    while (src && src->op == OP_RESHAPE) src = src->in[0]; /* labels reshaped ([B, T] to [B*T]) */
+    if (n->op == OP_ONEHOT && src->op == OP_INPUT && !strcmp(src->name, input) &&
         (!classes || node_onehot(n)->classes < classes))
       classes = node_onehot(n)->classes;
   }

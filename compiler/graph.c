@@ -244,3 +244,17 @@ void shape_bstrides(Shape s, int out_rank, int64_t *strides) {
     if (j >= 0) st *= s.d[j];
   }
 }
+
+/* ---- attention (issue 15) ---- */
+Node *g_tri(Graph *g, Node *x, int64_t diag, bool upper) {
+  Node *n = node_alloc(g, OP_TRI, 1, &x, g->loc);
+  node_tri(n)->diag = diag;
+  node_tri(n)->upper = upper;
+  return node_finish(g, n);
+}
+Node *g_sdpa(Graph *g, Node *q, Node *k, Node *v, Node *dout, const SdpaAttr *a) {
+  Node *in[4] = {q, k, v, dout};
+  Node *n = node_alloc(g, dout ? OP_SDPA_BWD : OP_SDPA, dout ? 4 : 3, in, g->loc);
+  *node_sdpa(n) = *a;
+  return node_finish(g, n);
+}

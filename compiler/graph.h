@@ -18,6 +18,7 @@
 #include "ops.h"
 
 #define GC_MAX_RANK 8
+#define GC_MAX_ARITY 4 /* operands of a node (SDPA_BWD: q, k, v, dO) */
 
 typedef struct {
   int rank;
@@ -49,6 +50,9 @@ typedef enum {
   ATTR_CONV,   /* CONV2D, CONV2D_DX, CONV2D_DW */
   ATTR_POOL,   /* MAXPOOL, MAXPOOL_DX, AVGPOOL, AVGPOOL_DX */
   ATTR_SLICE,  /* SLICE, PAD (issue 15: indexing) */
+  /* ---- attention (issue 15) ---- */
+  ATTR_TRI,    /* TRI */
+  ATTR_SDPA,   /* SDPA, SDPA_BWD */
   ATTR__COUNT
 } AttrKind;
 
@@ -90,6 +94,20 @@ typedef struct {
   double value; /* PAD only */
 } SliceAttr;
 
+/* ---- attention (issue 15) ---- */
+/* TRI: x where (column - row <= diag) (tril), or >= diag when upper (triu), else 0,
+ * over the last two axes. */
+typedef struct {
+  int64_t diag;
+  bool upper;
+} TriAttr;
+/* SDPA: softmax(q k^T scale + causal mask) v over the last two axes; causal keeps
+ * key j <= query i (torch's is_causal, top-left aligned). */
+typedef struct {
+  double scale;
+  bool causal;
+} SdpaAttr;
+
 typedef union {
   ConstAttr cnst;
   PowAttr powc;
@@ -100,6 +118,8 @@ typedef union {
   ConvAttr conv;
   PoolAttr pool;
   SliceAttr slice;
+  TriAttr tri;
+  SdpaAttr sdpa;
 } NodeAttr;
 
 typedef struct Node Node;
@@ -109,7 +129,7 @@ struct Node {
   DType dtype;
   Shape shape;
   int nin;
-  Node *in[3];
+  Node *in[GC_MAX_ARITY];
   NodeAttr attr; /* tagged by gc_ops[op].attr; compared by CSE */
   /* Provenance. */
   const char *name; /* the user's name for this value, if any */
@@ -192,6 +212,11 @@ Node *g_onehot(Graph *g, Node *labels, int64_t classes); /* i32 [N] -> f32 [N, C
  * start + i step of a tensor of shape s filled with value). */
 Node *g_slice(Graph *g, Node *x, const int64_t *start, const int64_t *step, Shape s);
 Node *g_pad(Graph *g, Node *x, const int64_t *start, const int64_t *step, Shape s, double value);
+/* ---- attention (issue 15) ---- */
+Node *g_tri(Graph *g, Node *x, int64_t diag, bool upper);
+/* SDPA(q, k, v) -> [.., T, Dv]; SDPA_BWD(q, k, v, dO) -> [.., T*D + S*D + S*Dv]: dq, dk, dv
+ * packed along the last axis, in that order. */
+Node *g_sdpa(Graph *g, Node *q, Node *k, Node *v, Node *dout, const SdpaAttr *a);
 /* Sums x down to shape s (the adjoint of broadcasting). */
 Node *g_sum_to(Graph *g, Node *x, Shape s);
 

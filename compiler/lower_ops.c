@@ -5,6 +5,7 @@
  * from the elementwise column (lower_elem.h). */
 #include "lower_ops.h"
 #include <math.h>
+#include "lower_attn.h"
 #include "lower_elem.h"
 #include "lower_update.h"
 #include "lower_window.h"
@@ -197,4 +198,8 @@ const EmitK gc_lower_kernel[OP__COUNT] = {
     [OP_ARGMAX] = em_argmax,
     [OP_SLICE] = em_slice,
     [OP_PAD] = em_pad,
+    /* ---- attention (issue 15): lower_attn.c ---- */
+    [OP_TRI] = em_tri,
+    [OP_SDPA] = em_sdpa,
+    [OP_SDPA_BWD] = em_sdpa_bwd,
 };

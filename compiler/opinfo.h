@@ -100,5 +100,7 @@ static inline int gc_attr_tag(OpKind op, AttrKind k) {
 #define node_conv(n) GC_ATTR_OF(n, ATTR_CONV, conv)
 #define node_pool(n) GC_ATTR_OF(n, ATTR_POOL, pool)
 #define node_slice(n) GC_ATTR_OF(n, ATTR_SLICE, slice)
+#define node_tri(n) GC_ATTR_OF(n, ATTR_TRI, tri)
+#define node_sdpa(n) GC_ATTR_OF(n, ATTR_SDPA, sdpa)
 
 #endif

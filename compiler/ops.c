@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 #include "opinfo.h"
+#include "ops_attn.h"
 #include "ops_elem.h"
 #include "ops_index.h"
 #include "ops_reduce.h"
@@ -486,6 +487,13 @@ const OpInfo gc_ops[OP__COUNT] = {
                   .evalk = ev_slice, .attr = ATTR_SLICE, .flags = OPF_STORES_ONCE},
     [OP_PAD] = {.name = "pad", .arity = 1, .cls = KERNEL, .shape = shape_pad, .grad = grad_pad, .evalk = ev_pad,
                 .attr = ATTR_SLICE, .flags = OPF_STORES_ONCE},
+    /* ---- attention (issue 15; ops_attn.c) ---- */
+    [OP_TRI] = {.name = "tri", .arity = 1, .cls = KERNEL, .shape = shape_tri, .grad = grad_tri, .evalk = ev_tri,
+                .attr = ATTR_TRI, .flags = OPF_STORES_ONCE},
+    [OP_SDPA] = {.name = "sdpa", .arity = 3, .cls = KERNEL, .shape = shape_sdpa, .grad = grad_sdpa,
+                 .evalk = ev_sdpa, .attr = ATTR_SDPA, .flops = flops_sdpa},
+    [OP_SDPA_BWD] = {.name = "sdpa_bwd", .arity = 4, .cls = KERNEL, .shape = shape_sdpa_bwd, .evalk = ev_sdpa_bwd,
+                     .attr = ATTR_SDPA, .flops = flops_sdpa},
     /* sinks (entry.c): stored by the kernel they ride on, or a kernel of their own */
     [OP_COPY] = {.name = "copy", .arity = 1, .cls = CLS_ELEM, .shape = shape_sink, .grad = NULL, .eval1 = ev_id,
                  .dtype = DTR_COPY},

@@ -75,6 +75,10 @@
   /* ---- indexing and assembling (issue 15) ---- */ \
   X(SLICE,     "slice",     1, KERNEL)     \
   X(PAD,       "pad",       1, KERNEL)     \
+  /* ---- attention (issue 15): ops_attn.c ---- */ \
+  X(TRI,       "tri",       1, KERNEL)     \
+  X(SDPA,      "sdpa",      3, KERNEL)     \
+  X(SDPA_BWD,  "sdpa_bwd",  4, KERNEL)     \
   X(COPY,      "copy",      1, ELEM)       \
   X(SGD,       "sgd",       2, ELEM)
 

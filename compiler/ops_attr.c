@@ -2,6 +2,7 @@
  * how `--emit ir` prints it, how CSE compares and hashes it, and which values are sane
  * (the IR verifier). An op names its kind in its row (OpInfo.attr); a new kind gets a
  * row here, and test_optable fails until every field of it changes the printout. */
+#include <math.h>
 #include <string.h>
 #include "opinfo.h"
 
@@ -187,6 +188,28 @@ static const char *check_slice(Arena *a, const Node *n) {
   return NULL;
 }
 
+/* ---------------------------------------------------------------- attention (issue 15) */
+
+static void pr_tri(FILE *f, const Node *n) {
+  fprintf(f, " %s diagonal=%lld", node_tri(n)->upper ? "upper" : "lower", (long long)node_tri(n)->diag);
+}
+static bool same_tri(const Node *a, const Node *b) {
+  return node_tri(a)->diag == node_tri(b)->diag && node_tri(a)->upper == node_tri(b)->upper;
+}
+static uint64_t hash_tri(const Node *n, uint64_t h) { return mix(mix(h, (uint64_t)node_tri(n)->diag), node_tri(n)->upper); }
+
+static void pr_sdpa(FILE *f, const Node *n) {
+  fprintf(f, " scale=%.9g%s", node_sdpa(n)->scale, node_sdpa(n)->causal ? " causal" : "");
+}
+static bool same_sdpa(const Node *a, const Node *b) {
+  return bits(node_sdpa(a)->scale) == bits(node_sdpa(b)->scale) && node_sdpa(a)->causal == node_sdpa(b)->causal;
+}
+static uint64_t hash_sdpa(const Node *n, uint64_t h) { return mix(mix(h, bits(node_sdpa(n)->scale)), node_sdpa(n)->causal); }
+static const char *check_sdpa(Arena *a, const Node *n) {
+  double s = node_sdpa(n)->scale;
+  return isfinite(s) ? NULL : arena_printf(a, "has scale %g", s);
+}
+
 /* ---------------------------------------------------------------- the table */
 
 static bool same_none(const Node *a, const Node *b) { return (void)a, (void)b, true; }
@@ -205,4 +228,7 @@ const AttrInfo gc_attrs[ATTR__COUNT] = {
     KIND(CONV, conv, check_conv),
     KIND(POOL, pool, check_pool),
     KIND(SLICE, slice, check_slice),
+    /* ---- attention (issue 15) ---- */
+    KIND(TRI, tri, NULL),
+    KIND(SDPA, sdpa, check_sdpa),
 };

@@ -79,6 +79,11 @@ static const struct {
     {"target", "labels", "the class labels or probabilities, PyTorch's target"},
     {"unbiased", "correction", "correction=1 is unbiased=True, correction=0 is unbiased=False"},
     {"ord", "p", "the order of the norm, torch.linalg.norm's ord"},
+    /* ---- attention (issue 15) ---- */
+    {"is_causal", "causal", "PyTorch's is_causal"},
+    {"query", "q", "the queries, PyTorch's query"},
+    {"key", "k", "the keys, PyTorch's key"},
+    {"value", "v", "the values, PyTorch's value"},
 };
 
 _Noreturn static void unknown_kwarg(Diag *d, const Signature *bi, int np, const char *kw, SrcLoc loc) {

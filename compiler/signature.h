@@ -98,7 +98,12 @@
   X(ROUND,           "round",           1, "x", "decimals")                \
   /* ---- normalization and attention (issue 15): builtins_norm.c ---- */ \
   X(LAYER_NORM,      "layer_norm",      2, "x", "normalized_shape", "weight", "bias", "eps") \
-  X(GROUP_NORM,      "group_norm",      2, "x", "num_groups", "weight", "bias", "eps")
+  X(GROUP_NORM,      "group_norm",      2, "x", "num_groups", "weight", "bias", "eps") \
+  /* ---- attention (issue 15): builtins_attn.c ---- */                    \
+  X(TRIL,            "tril",            1, "x", "diagonal")                \
+  X(TRIU,            "triu",            1, "x", "diagonal")                \
+  X(MASKED_FILL,     "masked_fill",     3, "x", "mask", "value")           \
+  X(SCALED_DOT_PRODUCT_ATTENTION, "scaled_dot_product_attention", 3, "q", "k", "v", "causal", "scale")
 
 typedef enum {
 #define X(e, ...) CALL_##e,

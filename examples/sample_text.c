@@ -6,8 +6,8 @@
  *       [-n 200] [--temperature 0.8] [--seed 1] [--prompt "The model"]
  *
  * The model (any gradc shared object of that form) takes one input of T character ids,
- * f32 or i32, shaped [1, T] or [T], and gives one output of logits for every position:
- * T x V values, V the vocabulary of the vocab file (models/data/corpus_vocab.txt: a
+ * f32 or i32, shaped [1, T] or [T] — or their one-hot encoding, f32 [1, T, V] — and gives
+ * one output of logits for every position: T x V values, V the vocabulary of the vocab file (models/data/corpus_vocab.txt: a
  * line per id, the character's ASCII code first). The window holds the last T
  * characters of prompt + text so far (newlines before the start); each step runs the
  * forward pass, takes the last position's logits, divides them by the temperature,
@@ -15,6 +15,7 @@
  * the most likely character) and appends the character. Prints the prompt, then the N
  * sampled characters, then a newline. Same arguments, same text. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,9 +107,13 @@ static int find_tensors(gradc_model *m, int vocab, const gradc_tensor_info **in,
     if (t->role == GRADC_ROLE_OUTPUT && !*out && t->dtype == GRADC_F32) *out = t;
   }
   if (!*in || !*out) return fprintf(stderr, "sample_text: the model needs an input and an f32 output\n"), -1;
-  if ((*in)->count == 0 || (*out)->count != (*in)->count * (size_t)vocab) {
-    fprintf(stderr, "sample_text: output '%s' has %zu values, not %zu positions x %d characters of the vocabulary "
-                    "(compile the model with -D N=1)\n", (*out)->name, (*out)->count, (*in)->count, vocab);
+  size_t t = (*out)->count / (size_t)vocab; /* positions */
+  bool ids = (*in)->count == t, onehot = (*in)->count == t * (size_t)vocab && (*in)->dtype == GRADC_F32;
+  if (t == 0 || (*out)->count % (size_t)vocab || !(ids || onehot)) {
+    fprintf(stderr, "sample_text: input '%s' (%zu values) and output '%s' (%zu values) are not T ids (or T x %d "
+                    "one-hot values) and T x %d logits for the %d characters of the vocabulary (compile the model "
+                    "with a batch of 1)\n", (*in)->name, (*in)->count, (*out)->name, (*out)->count, vocab, vocab,
+            vocab);
     return -1;
   }
   return 0;
@@ -117,7 +122,8 @@ static int find_tensors(gradc_model *m, int vocab, const gradc_tensor_info **in,
 static int generate(gradc_model *m, const Args *a, const char *chars, int vocab) {
   const gradc_tensor_info *in, *out;
   if (find_tensors(m, vocab, &in, &out) != 0) return 1;
-  size_t t = in->count, len = strlen(a->prompt);
+  size_t t = out->count / (size_t)vocab, len = strlen(a->prompt);
+  bool onehot = in->count != t;
   int *text = malloc((t + len + (size_t)a->n) * sizeof *text), nl = -1;
   if (!text) return fprintf(stderr, "sample_text: out of memory\n"), 1;
   for (int i = 0; i < vocab; i++)
@@ -138,8 +144,10 @@ static int generate(gradc_model *m, const Args *a, const char *chars, int vocab)
   fputs(a->prompt, stdout);
   for (size_t k = len; k < len + (size_t)a->n; k++) {
     const int *window = text + k; /* the last t ids before position t + k */
+    if (onehot) memset(ids, 0, in->count * sizeof(float));
     for (size_t i = 0; i < t; i++) {
-      if (in->dtype == GRADC_I32) ((int32_t *)ids)[i] = window[i];
+      if (onehot) ((float *)ids)[i * (size_t)vocab + (size_t)window[i]] = 1;
+      else if (in->dtype == GRADC_I32) ((int32_t *)ids)[i] = window[i];
       else ((float *)ids)[i] = (float)window[i];
     }
     if (gradc_forward(m) != 0) {

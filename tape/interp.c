@@ -296,6 +296,37 @@ static Tensor *norm_call(tape_model *m, CallId fn, Expr **p) {
   return op_group_norm(&m->T, x, groups, w, b, eps);
 }
 
+/* ---- attention (issue 15): kernels in ops_attn.c ---- */
+
+static Tensor *attn_call(tape_model *m, CallId fn, Expr **p) {
+  const char *name = gc_calls[fn].name;
+  Tape *T = &m->T;
+  Tensor *x = arg(m, p[0], name);
+  char a[96], b[96];
+  switch (fn) {
+  case CALL_TRIL:
+  case CALL_TRIU: return op_tri(T, x, p[1] ? arg_int(&reader(m), p[1], "diagonal") : 0, fn == CALL_TRIU);
+  case CALL_MASKED_FILL: {
+    Tensor *mask = arg(m, p[1], NULL), *v = arg(m, p[2], name);
+    if (!mask->data)
+      tp_fail(T, "masked_fill: the mask must be an f32 0/1 mask (a comparison such as x > 0), got i32 %s",
+              tp_shape_str(mask, a, sizeof a));
+    if (v->rank != 0)
+      tp_fail(T, "masked_fill: the value must be a number (a scalar, as torch's), got %s", tp_shape_str(v, a, sizeof a));
+    Tensor *y = op_where(T, mask, v, x);
+    if (y->rank != x->rank || memcmp(y->shape, x->shape, sizeof(int64_t) * (size_t)x->rank))
+      tp_fail(T, "masked_fill: the mask %s must broadcast to the input's shape %s", tp_shape_str(mask, a, sizeof a),
+              tp_shape_str(x, b, sizeof b));
+    return y;
+  }
+  default: break;
+  }
+  Tensor *k = arg(m, p[1], name), *v = arg(m, p[2], name);
+  double scale = arg_num(&reader(m), p[4], 1 / sqrt((double)(x->rank ? x->shape[x->rank - 1] : 1)));
+  if (!isfinite(scale) || scale == 0) diag_error(&m->diag, p[4]->loc, "scale must be a finite number other than 0, got %g", scale);
+  return op_sdpa(T, x, k, v, flag(m, p[3], false), scale);
+}
+
 static Tensor *apply(tape_model *m, CallId fn, Expr *call, Expr **p) {
   Tape *T = &m->T;
   const char *name = gc_calls[fn].name;
@@ -369,6 +400,8 @@ static Tensor *apply(tape_model *m, CallId fn, Expr *call, Expr **p) {
   case CALL_SIN: case CALL_COS: case CALL_SQUARE: case CALL_RSQRT: case CALL_RECIPROCAL: case CALL_ERF:
   case CALL_SIGN: case CALL_FLOOR: case CALL_CEIL: case CALL_ROUND: return elem_call(m, fn, call, p);
   case CALL_LAYER_NORM: case CALL_GROUP_NORM: return norm_call(m, fn, p);
+  case CALL_TRIL: case CALL_TRIU: case CALL_MASKED_FILL: case CALL_SCALED_DOT_PRODUCT_ATTENTION:
+    return attn_call(m, fn, p);
   case CALL__COUNT: break; /* not an operator; every one is a case (-Wswitch) */
   }
   diag_error(&m->diag, call->loc, "unknown operator '%s'", call->name);
@@ -434,8 +467,9 @@ Tensor *tm_eval(tape_model *m, Expr *e) {
   case EX_NUM: m->T.loc = e->loc; return tp_scalar(&m->T, e->num);
   case EX_NAME: {
     Sym *s = tm_lookup(m, e->name);
-    if (!s) tm_unknown(m, e->loc, "name", e->name);
     m->T.loc = e->loc;
+    if (!s && !strcmp(e->name, "inf")) return tp_scalar(&m->T, INFINITY); /* float('inf'), unless defined */
+    if (!s) tm_unknown(m, e->loc, "name", e->name);
     return s->kind == SYM_SIZE ? tp_scalar(&m->T, (double)s->size) : s->t;
   }
   case EX_NEG: {

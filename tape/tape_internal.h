@@ -178,4 +178,9 @@ Tensor *op_layer_norm(Tape *T, Tensor *x, int k, Tensor *w, Tensor *b, double ep
 /* F.group_norm of x [N, C, *] in `groups` groups; w and b are [C]. */
 Tensor *op_group_norm(Tape *T, Tensor *x, int groups, Tensor *w, Tensor *b, double eps);
 
+/* ---- ops_attn.c: attention (issue 15) ---- */
+Tensor *op_tri(Tape *T, Tensor *x, int64_t diag, bool upper); /* tril (upper false), triu */
+/* softmax(q k^T scale (+ causal mask)) v, materialised (the reference). */
+Tensor *op_sdpa(Tape *T, Tensor *q, Tensor *k, Tensor *v, bool causal, double scale);
+
 #endif

@@ -40,6 +40,7 @@ static bool no_derivative(OpKind op) {
   /* comparisons and rounding (issue 15): piecewise constant, PyTorch's gradient is zero */
   case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_NE:
   case OP_FLOOR: case OP_CEIL: case OP_ROUND:
+  case OP_SDPA_BWD:                             /* attention (issue 15): a gradient (no double backward) */
     return true;
   default: return false;
   }
@@ -136,6 +137,11 @@ static void c_pool_pad(NodeAttr *a) { a->pool.pad[1] = 1; }
 static void c_start(NodeAttr *a) { a->slice.start[1] = 1; }
 static void c_step(NodeAttr *a) { a->slice.step[0] = 2; }
 static void c_fill(NodeAttr *a) { a->slice.value = 3; }
+/* ---- attention (issue 15) ---- */
+static void c_diag(NodeAttr *a) { a->tri.diag = 1; }
+static void c_upper(NodeAttr *a) { a->tri.upper = true; }
+static void c_scale(NodeAttr *a) { a->sdpa.scale = 0.25; }
+static void c_causal(NodeAttr *a) { a->sdpa.causal = true; }
 
 static const struct {
   NodeAttr sample;
@@ -150,6 +156,9 @@ static const struct {
     [ATTR_CONV] = {{.conv = {{1, 1}, {1, 1}, {0, 0}, {0, 0}, 1}}, {c_conv_stride, c_dil, c_lo, c_hi, c_groups}},
     [ATTR_POOL] = {{.pool = {{2, 2}, {1, 1}, {0, 0}}}, {c_k, c_pool_stride, c_pool_pad}},
     [ATTR_SLICE] = {{.slice = {{0, 0}, {1, 1}, 0}}, {c_start, c_step, c_fill}},
+    /* ---- attention (issue 15) ---- */
+    [ATTR_TRI] = {{.tri = {0, false}}, {c_diag, c_upper}},
+    [ATTR_SDPA] = {{.sdpa = {0.5, false}}, {c_scale, c_causal}},
 };
 
 static void printout(const OpInfo *o, const Node *n, char *buf, size_t len) {

@@ -205,6 +205,7 @@ FAMILY(window) /* convolution and pooling (issue 15) */
 FAMILY(pointwise)
 FAMILY(index)
 FAMILY(norm) /* normalization and attention (issue 15) */
+FAMILY(attn) /* attention (issue 15) */
 
 /* ---------------------------------------------------------------- models/ vs the reference evaluator */
 
@@ -423,6 +424,13 @@ Test(tape_api, bad_models_are_rejected_with_a_message) {
       {"model m\ninput x : f32[2, 6]\nparam b : f32[2] = ones\ny = group_norm(x, 2, bias=b)\noutput y\n", "bias must be f32 [6]"},
       {"model m\ninput x : f32[6]\ny = group_norm(x, 2)\noutput y\n", "[N, C, *]"},
       {"model m\ninput x : f32[2, 3]\ny = layer_norm(x, 3, eps=0)\noutput y\n", "eps must be a number > 0"},
+      /* ---- attention (issue 15) */
+      {"model m\ninput x : f32[5]\ny = triu(x)\noutput y\n", "triu needs an f32 tensor of at least 2 dimensions"},
+      {"model m\ninput q : f32[2, 4]\ninput k : f32[3, 4]\ninput v : f32[2, 4]\ny = scaled_dot_product_attention(q, k, v)\noutput y\n",
+       "must have the same number of keys (S)"},
+      {"model m\ninput q : f32[2, 2, 4]\ninput k : f32[3, 2, 4]\ny = scaled_dot_product_attention(q, k, k)\noutput y\n",
+       "leading (batch) axes"},
+      {"model m\ninput x : f32[2, 3]\ny = masked_fill(x, x > 0, x)\noutput y\n", "the value must be a number"},
       {"model m\ninput x : f32[3]\ny = round(x, decimals=0.5)\noutput y\n", "decimals must be an integer"},
       {"model m\ninput x : f32[3]\ny = hardtanh(x, min_val=x)\noutput y\n", "constant number"},
       {"model m\ninput l : i32[3]\ny = l == 2\noutput y\n", "'==' needs f32"},

@@ -39,7 +39,8 @@ static const char *const families[] = {"elementwise", "matmul",    "shape",     
                                        "losses",      "composite", "reductions", "criteria", "pointwise",
                                        "index" /* issue 15: indexing and assembling */,
                                        "norm" /* issue 15: normalization and attention */,
-                                       "window" /* convolution and pooling (issue 15) */};
+                                       "window" /* convolution and pooling (issue 15) */,
+                                       "attn" /* attention (issue 15) */};
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))
 
 /* ---------------------------------------------------------------- helpers */
@@ -286,6 +287,7 @@ FAMILY(window) /* convolution and pooling (issue 15) */
 FAMILY(index)
 FAMILY(pointwise)
 FAMILY(norm)
+FAMILY(attn) /* attention (issue 15) */
 
 /* Every fixture file is one of the families above (a new file needs a FAMILY line). */
 Test(torch_ops, every_fixture_file_is_tested) {

@@ -44,6 +44,10 @@ static bad_case cases[] = {
     {"layer_norm_shape.grad", 4, 20, {"layer_norm: normalized_shape must be the trailing sizes", "[2, 3, 4]"}},
     {"layer_norm_weight.grad", 5, 29, {"layer_norm: weight must be f32 [8]", "got f32 [4]"}},
     {"group_norm_groups.grad", 5, 19, {"6 channels", "do not divide into 4 groups"}},
+    /* ---- attention (issue 15) */
+    {"sdpa_width.grad", 6, 5, {"scaled_dot_product_attention: q [2, 5, 4] and k [2, 6, 3]", "same last size (D)"}},
+    {"tril_rank.grad", 4, 10, {"tril needs an f32 tensor of at least 2 dimensions", "got f32 [5]"}},
+    {"masked_fill_value.grad", 5, 27, {"masked_fill: the value must be a number", "got [2, 3]"}},
     {"unknown_type.grad", 3, 11, {"f64"}},
     {"axis_out_of_range.grad", 4, 17, {"axis 5", "rank 2"}},
     {"labels_not_i32.grad", 5, 8, {"i32"}},

@@ -150,6 +150,14 @@ static Case cases[] = {
     {"group_norm", D_ANY, 0, 0, EW("[2,4,3]", P("a", "[2,4,3]") P("w", "[4]") P("b", "[4]"), "group_norm(a, 2, w, b)")},
     {"group_norm_4d", D_ANY, 0, 0, EW("[2,6,2,2]", P("a", "[2,6,2,2]") P("b", "[6]"), "group_norm(a, 3, bias=b, eps=0.001)")},
     {"group_norm_2d", D_ANY, 0, 0, EW("[3,4]", P("a", "[3,4]") P("w", "[4]"), "group_norm(a, 1, w)")},
+    /* ---- attention (issue 15) */
+    {"tril_triu", D_ANY, 0, 0, EW("[2,3,4]", P("a", "[2,3,4]") P("b", "[3,4]"), "tril(a, diagonal=1) + triu(b * a, -1)")},
+    {"masked_fill", D_ANY, 0, 0, EW("[3,4]", P("a", "[3,4]"), "softmax(masked_fill(a, triu(a * 0 + 1, 1), -inf)) + masked_fill(a, r > 0, 2)")},
+    {"sdpa", D_ANY, 0, 0, EW("[2,5,3]", P("q", "[2,5,4]") P("k", "[2,7,4]") P("v", "[2,7,3]"), "scaled_dot_product_attention(q, k, v)")},
+    {"sdpa_causal", D_ANY, 0, 0, EW("[2,2,6,3]", P("q", "[2,2,6,5]") P("k", "[2,2,6,5]") P("v", "[2,2,6,3]"),
+                                    "scaled_dot_product_attention(q * 2, k, v, causal=true, scale=0.7)")},
+    {"sdpa_causal_rect", D_ANY, 0, 0, EW("[7,2]", P("q", "[7,3]") P("k", "[4,3]") P("v", "[4,2]"),
+                                         "scaled_dot_product_attention(q, k * k, v, causal=true)")},
     /* ---- shape */
     {"transpose_2d", D_ANY, 0, 0, EW("[4,3]", P("a", "[3,4]"), "transpose(a)")},
     {"transpose_2d_perm", D_ANY, 0, 0, EW("[4,3]", P("a", "[3,4]"), "transpose(a, perm=[1,0])")},

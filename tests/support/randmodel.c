@@ -395,6 +395,34 @@ static RVal *gen_norm(Gen *g) {
   return stmt(g, a->s, 3 * sqrt((double)count(ns)) + 3, tmpl, a, w);
 }
 
+/* ---- attention (issue 15) ---- */
+/* tril/triu of a value of rank >= 2; masked_fill by a mask from an input; or
+ * scaled_dot_product_attention with the value as queries and new keys and values (another
+ * number of keys, another value width, maybe causal). */
+static RVal *gen_attn(Gen *g) {
+  RVal *a = operand(g);
+  int r = a->s.rank;
+  if (r < 2 || r > 4) return NULL;
+  char tmpl[160];
+  int what = pick(g, 3);
+  if (what == 0) {
+    snprintf(tmpl, sizeof tmpl, "%s(A, diagonal=%d)", chance(g, 0.5) ? "tril" : "triu", pick(g, 3) - 1);
+    return stmt(g, a->s, a->mag, tmpl, a, NULL);
+  }
+  if (what == 1) {
+    RVal *m = leaf(g, a->s, false);
+    snprintf(tmpl, sizeof tmpl, "masked_fill(A, B > 0.5, %s)", chance(g, 0.5) ? "-0.25" : "2");
+    return stmt(g, a->s, a->mag + 2, tmpl, a, m);
+  }
+  RShape ks = a->s, vs = a->s, os = a->s;
+  ks.d[r - 2] = vs.d[r - 2] = chance(g, 0.5) ? a->s.d[r - 2] : 1 + pick(g, 5);
+  vs.d[r - 1] = os.d[r - 1] = 1 + pick(g, 5);
+  RVal *k = leaf(g, ks, true), *v = leaf(g, vs, chance(g, 0.5));
+  k->mag = 1, v->uses++;
+  snprintf(tmpl, sizeof tmpl, "scaled_dot_product_attention(A, B, %s%s)", v->name, chance(g, 0.5) ? ", causal=true" : "");
+  return stmt(g, os, 3, tmpl, a, k);
+}
+
 static RVal *gen_window2(Gen *g);
 
 /* conv2d with a new weight (and bias), or a pool, of a 4-D value; or one of issue 15's
@@ -601,7 +629,8 @@ void rm_generate(uint64_t seed, char *buf, size_t size) {
   static RVal *(*const gens[])(Gen *) = {gen_unary,     gen_unary,  gen_unary,  gen_binary,  gen_binary, gen_binary, gen_reduce,
                                          gen_reduce,    gen_reshape, gen_transpose, gen_matmul, gen_softmax, gen_window,
                                          gen_window,    gen_stats,   gen_index,
-                                         gen_elem,      gen_norm};
+                                         gen_elem,      gen_norm,
+                                         gen_attn /* attention (issue 15) */};
   int want = 3 + pick(g, 8), made = 0;
   for (int tries = 0; made < want && tries < 100 && g->nv < RM_MAXV - 8; tries++)
     made += gens[pick(g, sizeof gens / sizeof gens[0])](g) != NULL;

@@ -26,6 +26,7 @@ for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse
 import json
 import platform
+import math
 import sys
 import time
 
@@ -47,7 +48,7 @@ MLPS = {
 DSCNN = {"batch": 16, "input": (1, 49, 10), "channels": 32, "blocks": 2, "classes": 12}
 # ---- models (issue 15): models/dscnn_digits.grad, the DS-CNN of the 8x8 digits
 DSCNN_DIGITS = {"batch": 32, "input": (1, 8, 8), "classes": 10}
-ALL = ["logreg"] + list(MLPS) + ["stats_losses", "dscnn", "dscnn_digits"]
+ALL = ["logreg"] + list(MLPS) + ["stats_losses", "dscnn", "attn_block", "dscnn_digits"]
 SGEMM_SHAPES = [(1024, 1024, 1024), (256, 1024, 1024)]  # M, K, N
 
 
@@ -115,6 +116,40 @@ def stats_losses(torch, nn, F):
 
     params = list(l1.parameters()) + list(l2.parameters())
     return (forward, loss_fn, params, batch) + mlp_flops([256, 128, 10], batch)
+
+
+def attn_block(torch, nn, F):
+    """tools/bench/models/attn_block.grad (issue 15): x [8, 64, 64] -> q, k, v (bias-free
+    linear maps), 4 causal heads of 16 as a PyTorch 1.13 user writes attention (1.13 has
+    no F.scaled_dot_product_attention): softmax(q k^T / 4 masked_fill -inf) v, heads
+    merged, output projection, residual; mse against a target."""
+    batch, t_, c, h = 8, 64, 64, 4
+    d = c // h
+    ws = [torch.empty(c, c) for _ in range(4)]
+    for w in ws:
+        nn.init.xavier_uniform_(w)
+        w.requires_grad_(True)
+    wq, wk, wv, wo = ws
+    x, tgt = torch.randn(batch, t_, c), torch.randn(batch, t_, c)
+    causal = torch.ones(t_, t_, dtype=torch.bool).tril()
+
+    def heads(z):
+        return z.reshape(batch, t_, h, d).permute(0, 2, 1, 3)
+
+    def forward():
+        q, k, v = heads(x @ wq), heads(x @ wk), heads(x @ wv)
+        s = (q @ k.transpose(-2, -1)) / math.sqrt(d)
+        a = torch.softmax(s.masked_fill(~causal, float("-inf")), dim=-1) @ v
+        return x + a.permute(0, 2, 1, 3).reshape(batch, t_, c) @ wo
+
+    def loss_fn(y):
+        return F.mse_loss(y, tgt)
+
+    proj = 2 * batch * t_ * c * c
+    pairs = batch * h * t_ * (t_ + 1) // 2  # gradc's count (ops_attn.c, flops_sdpa): attended pairs only
+    fwd = 4 * proj + 2 * pairs * (d + d)
+    train = fwd + 4 * proj + 3 * proj + 2 * pairs * (5 * d + 2 * d)
+    return forward, loss_fn, ws, batch, train, fwd
 
 
 def dscnn_net(nn, F):
@@ -192,6 +227,8 @@ def bench_models(torch, names):
                 return F.binary_cross_entropy_with_logits(z, y)
 
             batch, flops_train, flops_infer = 1, 60, 30
+        elif name == "attn_block":  # attention (issue 15)
+            forward, loss_fn, params, batch, flops_train, flops_infer = attn_block(torch, nn, F)
         elif name == "stats_losses":
             forward, loss_fn, params, batch, flops_train, flops_infer = stats_losses(torch, nn, F)
         elif name in ("dscnn", "dscnn_digits"):

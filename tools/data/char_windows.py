@@ -10,7 +10,9 @@ with `input ids : i32[N, T]` (or f32) and `input next : i32[N, T]` in that order
 index models/data/corpus_vocab.txt (the sorted set of the corpus's characters). The
 split cuts the corpus by position as tools/data/make_corpus.py says: the first 90%
 train, the last 10% validate. Windows start every --stride characters (default T, no
-overlap); --limit keeps the first R rows. Deterministic: same arguments, same bytes."""
+overlap); --limit keeps the first R rows. --one-hot writes each input id as V values
+(0 or 1; an f32 [N, T, V] input, as models/char_transformer.grad takes until embedding
+lands). Deterministic: same arguments, same bytes."""
 import argparse, os, sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -30,6 +32,8 @@ def main():
     ap.add_argument("-T", type=int, default=32, help="window length")
     ap.add_argument("--stride", type=int, help="characters between window starts (default T)")
     ap.add_argument("--limit", type=int, help="at most this many rows")
+    ap.add_argument("--one-hot", action="store_true",
+                    help="the inputs as T x V one-hot values (an f32 [N, T, V] input) instead of T ids")
     ap.add_argument("-o", "--out", default="-")
     a = ap.parse_args()
     text = open(a.corpus, newline="").read()
@@ -46,7 +50,10 @@ def main():
         if a.limit is not None and rows == a.limit:
             break
         window = [ids[c] for c in text[s:s + T + 1]]
-        out.write(",".join(map(str, window[:-1] + window[1:])) + "\n")
+        inputs = window[:-1]
+        if a.one_hot:
+            inputs = [int(i == k) for i in inputs for k in range(len(ids))]
+        out.write(",".join(map(str, inputs + window[1:])) + "\n")
         rows += 1
     if out is not sys.stdout:
         out.close()

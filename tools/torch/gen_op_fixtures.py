@@ -770,6 +770,11 @@ import cases_norm  # noqa: E402
 
 cases_norm.register(sys.modules[__name__])
 
+# ---- attention (issue 15), in cases_attn.py
+import cases_attn  # noqa: E402
+
+cases_attn.register(sys.modules[__name__])
+
 
 # ----------------------------------------------------------------------------- main
 
