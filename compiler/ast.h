@@ -18,6 +18,10 @@ typedef enum {
   EX_CALL,   /* name(args..., kwnames[i]=kwargs[i]...) */
   EX_LIST,   /* [args...] */
   EX_STR,    /* "text": name is the text without its quotes (argument values only) */
+  /* ---- indexing II (issue 15) ---- */
+  EX_INDEX,    /* lhs[args...]: each arg an expression (an integer index), EX_SLICE or EX_ELLIPSIS */
+  EX_SLICE,    /* start:stop:step inside an index; lhs start, rhs stop, step: each NULL when omitted */
+  EX_ELLIPSIS, /* ... inside an index */
 } ExprKind;
 
 typedef struct Expr Expr;
@@ -35,6 +39,10 @@ struct Expr {
   SrcLoc *kwlocs;
   Expr **kwargs;
   int nkw;
+  /* ---- indexing II (issue 15) ---- */
+  Expr *step;     /* EX_SLICE */
+  int part, nparts; /* EX_CALL of split/chunk bound to names (a, b = split(..)): this
+                       statement's piece and the number of names; nparts 0: one name */
 };
 
 typedef struct {
@@ -50,7 +58,8 @@ typedef enum {
   ST_DIM,      /* dim NAME = value */
   ST_INPUT,    /* input NAME : type */
   ST_PARAM,    /* param NAME : type [= init] [frozen] */
-  ST_LET,      /* NAME = expr */
+  ST_LET,      /* NAME = expr (`a, b = split(...)` is parsed into one ST_LET per name,
+                  after a hidden one holding the split tensor: see parse.c) */
   ST_OUTPUT,   /* output names... */
   ST_MINIMIZE, /* minimize NAME (names[0]) */
 } StmtKind;

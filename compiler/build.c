@@ -245,6 +245,13 @@ static Node *value_of(Builder *B, Expr *e) {
   }
   case EX_LIST: diag_error(B->d, e->loc, "a list is only allowed as an argument such as axis=[0, 1]");
   case EX_STR: diag_error(B->d, e->loc, "a string is only allowed as an argument such as reduction=\"sum\"");
+  /* ---- indexing II (issue 15) ---- */
+  case EX_INDEX: {
+    BuildCtx ctx = {B->g, B->d, ctx_value, ctx_number, B};
+    return builtin_index(&ctx, e);
+  }
+  case EX_SLICE:
+  case EX_ELLIPSIS: diag_error(B->d, e->loc, "a slice (a:b) or '...' is only allowed inside an index, e.g. x[1:3]");
   }
   diag_error(B->d, e->loc, "malformed expression");
 }

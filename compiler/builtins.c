@@ -214,6 +214,12 @@ static BuildFn *const builders[CALL__COUNT] = {
     [CALL_EXPAND] = b_expand,
     [CALL_REPEAT] = b_repeat,
     [CALL_PAD] = b_pad,
+    /* ---- indexing II (issue 15): builtins_index2.c ---- */
+    [CALL_EMBEDDING] = b_embedding,
+    [CALL_GATHER] = b_gather,
+    [CALL_ONE_HOT] = b_one_hot,
+    [CALL_SPLIT] = b_split,
+    [CALL_CHUNK] = b_chunk,
     /* ---- comparisons and elementwise (issue 15): builtins_elem.c ---- */
     [CALL_WHERE] = b_where,
     [CALL_CLAMP] = b_clamp,

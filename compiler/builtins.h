@@ -33,6 +33,8 @@ BuildFn b_mse, b_bce_with_logits, b_cross_entropy, b_nll_loss, b_l1_loss, b_smoo
 
 /* Binds the call's arguments to operator `id` and builds its nodes. */
 Node *builtin_call(const BuildCtx *B, CallId id, Expr *call);
+/* x[...] (EX_INDEX; issue 15, builtins_index2.c): a slice, integer-indexed axes dropped. */
+Node *builtin_index(const BuildCtx *B, Expr *e);
 /* `a @ b` with torch.matmul semantics for 1-D, 2-D and 3-D operands. */
 Node *builtin_matmul(Graph *g, Node *a, Node *b);
 /* Whether every operator of signature.h has a builder (test_parse.c checks it). */

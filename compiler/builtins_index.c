@@ -188,7 +188,16 @@ Node *b_pad(const BuildCtx *B, Expr *c, Expr **p) {
   if (np % 2 || np > 2 * x->shape.rank)
     diag_error(B->d, p[1]->loc, "pad: pads must be pairs (left, right) for at most the %d axes of %s, got %d values",
                x->shape.rank, shape_str(g->arena, x->shape), np);
-  double value = arg_num(&BI_READER(B), p[2], 0);
+  /* ---- indexing II (issue 15): mode=, also as the third argument (torch's order) ---- */
+  static const char *const modes[] = {"constant", "reflect", "replicate", NULL};
+  Expr *mode_e = p[3] ? p[3] : p[2] && p[2]->kind == EX_STR ? p[2] : NULL;
+  int mode = arg_choice(&BI_READER(B), mode_e, "mode", modes, 0);
+  if (mode) {
+    if (p[2] && p[2] != mode_e)
+      diag_error(B->d, p[2]->loc, "pad: value= is only for mode=\"constant\" (PyTorch refuses it too)");
+    return bi_pad_mode(B, p[1], x, v, np, mode == 2);
+  }
+  double value = arg_num(&BI_READER(B), p[2] == mode_e ? NULL : p[2], 0);
   int64_t cs[GC_MAX_RANK] = {0}, ps[GC_MAX_RANK] = {0}, step[GC_MAX_RANK] = {1, 1, 1, 1, 1, 1, 1, 1};
   Shape cut = x->shape, out;
   for (int i = 0; i < np / 2; i++) {

@@ -13,4 +13,13 @@ Node *b_expand(const BuildCtx *B, Expr *c, Expr **p);
 Node *b_repeat(const BuildCtx *B, Expr *c, Expr **p);
 Node *b_pad(const BuildCtx *B, Expr *c, Expr **p);
 
+/* ---- indexing II (issue 15): builtins_index2.c ---- */
+Node *b_embedding(const BuildCtx *B, Expr *c, Expr **p);
+Node *b_gather(const BuildCtx *B, Expr *c, Expr **p);
+Node *b_one_hot(const BuildCtx *B, Expr *c, Expr **p);
+Node *b_split(const BuildCtx *B, Expr *c, Expr **p);
+Node *b_chunk(const BuildCtx *B, Expr *c, Expr **p);
+/* pad's reflect (replicate false) and replicate modes of x by pads v[np] (checked pairs). */
+Node *bi_pad_mode(const BuildCtx *B, Expr *pads, Node *x, const int64_t *v, int np, bool replicate);
+
 #endif

@@ -142,6 +142,18 @@ Node *g_pad(Graph *g, Node *x, const int64_t *start, const int64_t *step, Shape 
   return slice_like(g, OP_PAD, x, start, step, s, value);
 }
 
+/* ---- indexing II (issue 15) ---- */
+static Node *gather_like(Graph *g, OpKind op, Node *x, Node *index, int axis, Shape s) {
+  Node *in[2] = {x, index};
+  Node *n = node_alloc(g, op, 2, in, g->loc);
+  node_gather(n)->axis = axis, n->shape = s;
+  return node_finish(g, n);
+}
+Node *g_gather(Graph *g, Node *x, Node *index, int axis, Shape s) { return gather_like(g, OP_GATHER, x, index, axis, s); }
+Node *g_scatter_add(Graph *g, Node *dy, Node *index, int axis, Shape s) {
+  return gather_like(g, OP_SCATTER_ADD, dy, index, axis, s);
+}
+
 Node *g_onehot(Graph *g, Node *labels, int64_t classes) {
   Node *n = node_alloc(g, OP_ONEHOT, 1, &labels, g->loc);
   node_onehot(n)->classes = classes;

@@ -53,6 +53,8 @@ typedef enum {
   /* ---- attention (issue 15) ---- */
   ATTR_TRI,    /* TRI */
   ATTR_SDPA,   /* SDPA, SDPA_BWD */
+  /* ---- indexing II (issue 15) ---- */
+  ATTR_GATHER, /* GATHER, SCATTER_ADD */
   ATTR__COUNT
 } AttrKind;
 
@@ -107,6 +109,14 @@ typedef struct {
   double scale;
   bool causal;
 } SdpaAttr;
+/* ---- indexing II (issue 15) ----
+ * GATHER(x, index): y[o] = x[o with axis replaced by index[o]] (index, i32, broadcast
+ * into y's shape; an index outside [0, x.d[axis]) reads 0). SCATTER_ADD(dy, index), its
+ * adjoint: y (x's shape, set by the constructor) = 0, then y[o with axis replaced by
+ * index[o]] += dy[o] for each o of dy (out-of-range indices add nothing). */
+typedef struct {
+  int axis;
+} GatherAttr;
 
 typedef union {
   ConstAttr cnst;
@@ -120,6 +130,7 @@ typedef union {
   SliceAttr slice;
   TriAttr tri;
   SdpaAttr sdpa;
+  GatherAttr gather;
 } NodeAttr;
 
 typedef struct Node Node;
@@ -217,6 +228,10 @@ Node *g_tri(Graph *g, Node *x, int64_t diag, bool upper);
 /* SDPA(q, k, v) -> [.., T, Dv]; SDPA_BWD(q, k, v, dO) -> [.., T*D + S*D + S*Dv]: dq, dk, dv
  * packed along the last axis, in that order. */
 Node *g_sdpa(Graph *g, Node *q, Node *k, Node *v, Node *dout, const SdpaAttr *a);
+/* ---- indexing II (issue 15) ---- GATHER of x along axis by i32 index into shape s,
+ * and SCATTER_ADD of dy by index into shape s (see GatherAttr). */
+Node *g_gather(Graph *g, Node *x, Node *index, int axis, Shape s);
+Node *g_scatter_add(Graph *g, Node *dy, Node *index, int axis, Shape s);
 /* Sums x down to shape s (the adjoint of broadcasting). */
 Node *g_sum_to(Graph *g, Node *x, Shape s);
 

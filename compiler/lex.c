@@ -172,6 +172,11 @@ static char two_char_op(char c, char next) {
 
 static void lex_punct(Lexer *lx, Token *t) {
   char c = *lx->p;
+  if (c == '.' && lx->p[1] == '.' && lx->p[2] == '.') { /* the ellipsis of an index (issue 15) */
+    advance(lx), advance(lx), advance(lx);
+    t->kind = TK_PUNCT, t->punct = '.', t->len = 3;
+    return;
+  }
   if (c == '!' && lx->p[1] != '=')
     diag_error(lx->d, here(lx), "unexpected character '!': != is 'not equal'; there is no logical not (for a mask m, "
                "write 1 - m)");

@@ -16,7 +16,7 @@ typedef enum {
   TK_IDENT,   /* C identifier */
   TK_NUM,     /* number literal; num and is_int are set */
   TK_STRING,  /* "text" or 'text': start/len include the quotes */
-  TK_PUNCT,   /* ( ) [ ] , = : + - * / @ < >, and 'P' for **, 'l' <=, 'g' >=, 'E' ==, 'N' != */
+  TK_PUNCT,   /* ( ) [ ] , = : + - * / @ < >, and 'P' for **, 'l' <=, 'g' >=, 'E' ==, 'N' !=; '.' for ... */
   TK_NEWLINE, /* end of a statement */
   TK_EOF,
 } TokKind;

@@ -1,6 +1,6 @@
 /* lower_ops.c — the kernel column of the backend's operator table (lower_ops.h): for
  * every op that is a kernel of its own, its emitter. The kernels of reductions,
- * permutes, one-hot and argmax masks are here; matrix products are in matmul.c, windowed
+ * permutes, one-hot, argmax masks, slices, pads and gathers (indexing II) are here; matrix products are in matmul.c, windowed
  * ops in lower_window.c. Fused elementwise and rows kernels (lower_fused.c) are built
  * from the elementwise column (lower_elem.h). */
 #include "lower_ops.h"
@@ -146,7 +146,11 @@ static void em_slice(Lower *L, Kernel *k) {
   lw_loops(L, lp, n->shape, io);
   for (int i = 0; i < n->shape.rank; i++)
     ii[i] = LLVMBuildAdd(LB, lw_ix(L, a->start[i]), LLVMBuildMul(LB, io[i], lw_ix(L, a->step[i]), ""), "");
-  lw_store(L, n, io, lw_load(L, A(n), ii, n->shape.rank));
+  if (n->dtype == DT_I32) /* indices (issue 15, indexing II): copied as integers; never a gradient's store */
+    LLVMBuildStore(LB, LLVMBuildLoad2(LB, L->i32, lw_addr(L, A(n), ii, n->shape.rank), "id"),
+                   lw_addr(L, n, io, n->shape.rank));
+  else
+    lw_store(L, n, io, lw_load(L, A(n), ii, n->shape.rank));
   lw_loops_end(L, lp, n->shape);
 }
 
@@ -177,6 +181,52 @@ static void em_pad(Lower *L, Kernel *k) {
   lw_loops_end(L, lp, n->shape);
 }
 
+/* ---------------------------------------------------------------- gather, scatter_add (issue 15: indexing II) */
+
+/* The i32 index of `ix` for the element io of a rank-`rank` space it broadcasts into,
+ * as an index; *inside: whether it is in [0, size). The index is clamped to 0 outside,
+ * so that every address formed from it is valid. */
+static LLVMValueRef gather_index(Lower *L, Node *ix, const LLVMValueRef *io, int rank, int64_t size,
+                                 LLVMValueRef *inside) {
+  LLVMValueRef id = LLVMBuildLoad2(LB, L->i32, lw_addr(L, ix, io, rank), "id");
+  id = LLVMBuildIntCast2(LB, id, L->ix, 1, "");
+  *inside = LLVMBuildICmp(LB, LLVMIntULT, id, lw_ix(L, size), "inside");
+  return LLVMBuildSelect(LB, *inside, id, lw_ix(L, 0), "");
+}
+
+/* GATHER: y[o] = x[o with the axis replaced by index[o]], 0 for an index out of range. */
+static void em_gather(Lower *L, Kernel *k) {
+  Node *n = k->nodes[0], *x = A(n);
+  int axis = node_gather(n)->axis, r = n->shape.rank;
+  Loop lp[GC_MAX_RANK];
+  LLVMValueRef io[GC_MAX_RANK], ii[GC_MAX_RANK], inside;
+  lw_loops(L, lp, n->shape, io);
+  for (int d = 0; d < r; d++) ii[d] = io[d];
+  ii[axis] = gather_index(L, n->in[1], io, r, x->shape.d[axis], &inside);
+  LLVMValueRef v = lw_load(L, x, ii, r);
+  lw_store(L, n, io, LLVMBuildSelect(LB, inside, v, lw_f32(L, 0), "gather"));
+  lw_loops_end(L, lp, n->shape);
+}
+
+/* SCATTER_ADD: zero the result, then add each dy element at its index (an index out of
+ * range adds 0 at position 0: branch-free). Not split into parts (indices may repeat). */
+static void em_scatter_add(Lower *L, Kernel *k) {
+  Node *n = k->nodes[0], *dy = A(n);
+  int axis = node_gather(n)->axis, r = n->shape.rank;
+  Loop lp[GC_MAX_RANK];
+  LLVMValueRef io[GC_MAX_RANK], ii[GC_MAX_RANK], inside;
+  lw_loops(L, lp, n->shape, io);
+  LLVMBuildStore(LB, lw_f32(L, 0), lw_addr(L, n, io, r));
+  lw_loops_end(L, lp, n->shape);
+  lw_loops(L, lp, dy->shape, io);
+  for (int d = 0; d < r; d++) ii[d] = io[d];
+  ii[axis] = gather_index(L, n->in[1], io, r, n->shape.d[axis], &inside);
+  LLVMValueRef p = lw_addr(L, n, ii, r), v = lw_load(L, dy, io, r);
+  v = LLVMBuildSelect(LB, inside, v, lw_f32(L, 0), "");
+  LLVMBuildStore(LB, LLVMBuildFAdd(LB, LLVMBuildLoad2(LB, L->f32, p, ""), v, "scatter"), p);
+  lw_loops_end(L, lp, dy->shape);
+}
+
 /* ---------------------------------------------------------------- the table */
 
 const EmitK gc_lower_kernel[OP__COUNT] = {
@@ -202,4 +252,7 @@ const EmitK gc_lower_kernel[OP__COUNT] = {
     [OP_TRI] = em_tri,
     [OP_SDPA] = em_sdpa,
     [OP_SDPA_BWD] = em_sdpa_bwd,
+    /* ---- indexing II (issue 15) ---- */
+    [OP_GATHER] = em_gather,
+    [OP_SCATTER_ADD] = em_scatter_add,
 };

@@ -18,6 +18,7 @@ typedef enum {
   DTR_LABELS, /* i32 class labels in, f32 out (ONEHOT) */
   DTR_INDEX,  /* f32 in, i32 indices out (ARGMAX) */
   DTR_COPY,   /* any operand; the result is the output buffer, of the operand's dtype (COPY) */
+  DTR_GATHER, /* f32 operand 0, i32 indices operand 1, f32 out (GATHER, SCATTER_ADD; issue 15) */
 } DTypeRule;
 
 /* Flags. */
@@ -102,5 +103,6 @@ static inline int gc_attr_tag(OpKind op, AttrKind k) {
 #define node_slice(n) GC_ATTR_OF(n, ATTR_SLICE, slice)
 #define node_tri(n) GC_ATTR_OF(n, ATTR_TRI, tri)
 #define node_sdpa(n) GC_ATTR_OF(n, ATTR_SDPA, sdpa)
+#define node_gather(n) GC_ATTR_OF(n, ATTR_GATHER, gather)
 
 #endif

@@ -33,17 +33,18 @@ DType op_result_dtype(const Node *n) {
   case DTR_COPY: return n->in[0]->dtype;
   case DTR_INDEX: return DT_I32;
   case DTR_F32:
-  case DTR_LABELS: break;
+  case DTR_LABELS:
+  case DTR_GATHER: break;
   }
   return DT_F32;
 }
 
 DType op_operand_dtype(const Node *n, int i) {
-  (void)i;
   switch (gc_ops[n->op].dtype) {
   case DTR_F32:
   case DTR_INDEX: return DT_F32;
   case DTR_LABELS: return DT_I32;
+  case DTR_GATHER: return i == 0 ? DT_F32 : DT_I32;
   case DTR_LEAF:
   case DTR_LIKE:
   case DTR_COPY: break;
@@ -484,7 +485,7 @@ const OpInfo gc_ops[OP__COUNT] = {
                    .attr = ATTR_REDUCE, .dtype = DTR_INDEX},
     /* ---- indexing and assembling (issue 15; ops_index.c) ---- */
     [OP_SLICE] = {.name = "slice", .arity = 1, .cls = KERNEL, .shape = shape_slice, .grad = grad_slice,
-                  .evalk = ev_slice, .attr = ATTR_SLICE, .flags = OPF_STORES_ONCE},
+                  .evalk = ev_slice, .attr = ATTR_SLICE, .dtype = DTR_LIKE, .flags = OPF_STORES_ONCE},
     [OP_PAD] = {.name = "pad", .arity = 1, .cls = KERNEL, .shape = shape_pad, .grad = grad_pad, .evalk = ev_pad,
                 .attr = ATTR_SLICE, .flags = OPF_STORES_ONCE},
     /* ---- attention (issue 15; ops_attn.c) ---- */
@@ -494,6 +495,11 @@ const OpInfo gc_ops[OP__COUNT] = {
                  .evalk = ev_sdpa, .attr = ATTR_SDPA, .flops = flops_sdpa},
     [OP_SDPA_BWD] = {.name = "sdpa_bwd", .arity = 4, .cls = KERNEL, .shape = shape_sdpa_bwd, .evalk = ev_sdpa_bwd,
                      .attr = ATTR_SDPA, .flops = flops_sdpa},
+    /* ---- indexing II (issue 15; ops_index.c) ---- */
+    [OP_GATHER] = {.name = "gather", .arity = 2, .cls = KERNEL, .shape = shape_gather, .grad = grad_gather,
+                   .evalk = ev_gather, .attr = ATTR_GATHER, .dtype = DTR_GATHER, .flags = OPF_STORES_ONCE},
+    [OP_SCATTER_ADD] = {.name = "scatter_add", .arity = 2, .cls = KERNEL, .shape = shape_scatter_add,
+                        .evalk = ev_scatter_add, .attr = ATTR_GATHER, .dtype = DTR_GATHER},
     /* sinks (entry.c): stored by the kernel they ride on, or a kernel of their own */
     [OP_COPY] = {.name = "copy", .arity = 1, .cls = CLS_ELEM, .shape = shape_sink, .grad = NULL, .eval1 = ev_id,
                  .dtype = DTR_COPY},

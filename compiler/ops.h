@@ -79,6 +79,9 @@
   X(TRI,       "tri",       1, KERNEL)     \
   X(SDPA,      "sdpa",      3, KERNEL)     \
   X(SDPA_BWD,  "sdpa_bwd",  4, KERNEL)     \
+  /* ---- indexing II (issue 15): ops_index.c ---- */ \
+  X(GATHER,    "gather",    2, KERNEL)     \
+  X(SCATTER_ADD, "scatter_add", 2, KERNEL) \
   X(COPY,      "copy",      1, ELEM)       \
   X(SGD,       "sgd",       2, ELEM)
 

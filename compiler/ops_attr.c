@@ -210,6 +210,16 @@ static const char *check_sdpa(Arena *a, const Node *n) {
   return isfinite(s) ? NULL : arena_printf(a, "has scale %g", s);
 }
 
+/* ---------------------------------------------------------------- GATHER (issue 15: indexing II) */
+
+static void pr_gather(FILE *f, const Node *n) { fprintf(f, " axis=%d", node_gather(n)->axis); }
+static bool same_gather(const Node *a, const Node *b) { return node_gather(a)->axis == node_gather(b)->axis; }
+static uint64_t hash_gather(const Node *n, uint64_t h) { return mix(h, (uint64_t)node_gather(n)->axis); }
+static const char *check_gather(Arena *a, const Node *n) {
+  int ax = node_gather(n)->axis;
+  return ax >= 0 && ax < n->shape.rank ? NULL : arena_printf(a, "has axis %d for rank %d", ax, n->shape.rank);
+}
+
 /* ---------------------------------------------------------------- the table */
 
 static bool same_none(const Node *a, const Node *b) { return (void)a, (void)b, true; }
@@ -231,4 +241,5 @@ const AttrInfo gc_attrs[ATTR__COUNT] = {
     /* ---- attention (issue 15) ---- */
     KIND(TRI, tri, NULL),
     KIND(SDPA, sdpa, check_sdpa),
+    KIND(GATHER, gather, check_gather),
 };

@@ -208,9 +208,55 @@ static Expr *parse_primary(Parser *p) {
   diag_error(p->d, t.loc, "expected an expression, got %s", cur(p));
 }
 
-/* power = primary ("**" unary)?     (right-associative: the exponent may be -x or a**b) */
-static Expr *parse_power(Parser *p) {
+/* ---- indexing II (issue 15) ----
+ * item = "..." | expr | [expr] ":" [expr] [":" [expr]] */
+static Expr *parse_index_item(Parser *p) {
+  SrcLoc loc = p->tok.loc;
+  if (is(p, '.')) {
+    next(p);
+    return new_expr(p, EX_ELLIPSIS, loc);
+  }
+  Expr *start = NULL;
+  if (!is(p, ':')) {
+    start = parse_expr(p);
+    if (!is(p, ':')) return start;
+  }
+  Expr *e = new_expr(p, EX_SLICE, loc);
+  e->lhs = start;
+  next(p);
+  if (!is(p, ':') && !is(p, ',') && !is(p, ']')) e->rhs = parse_expr(p);
+  if (is(p, ':')) {
+    next(p);
+    if (!is(p, ',') && !is(p, ']')) e->step = parse_expr(p);
+  }
+  return e;
+}
+
+/* index = primary ("[" item ("," item)* ","? "]")*     (x[a:b, :, i], x[..., 0]) */
+static Expr *parse_indexed(Parser *p) {
   Expr *e = parse_primary(p);
+  while (is(p, '[')) {
+    Expr *ix = new_expr(p, EX_INDEX, p->tok.loc);
+    SrcLoc open = p->tok.loc;
+    ix->lhs = e;
+    next(p);
+    while (!is(p, ']')) {
+      if (p->tok.kind == TK_EOF) expect_close(p, ']', open, "index");
+      ix->args = grow(p, ix->args, ix->nargs, sizeof *ix->args);
+      ix->args[ix->nargs++] = parse_index_item(p);
+      if (!is(p, ',')) break;
+      next(p);
+    }
+    expect_close(p, ']', open, "index");
+    if (ix->nargs == 0) diag_error(p->d, open, "an index needs at least one item, e.g. x[0] or x[:, 1:3]");
+    e = ix;
+  }
+  return e;
+}
+
+/* power = index ("**" unary)?     (right-associative: the exponent may be -x or a**b) */
+static Expr *parse_power(Parser *p) {
+  Expr *e = parse_indexed(p);
   if (!is(p, 'P')) return e;
   Expr *b = new_binary(p, e);
   b->rhs = parse_unary(p);
@@ -458,6 +504,58 @@ static void parse_stmt(Parser *p, Stmt *s) {
   }
 }
 
+/* ---- indexing II (issue 15) ----
+ * multi = ident ("," ident)+ "=" call       (a, b, c = split(x, 2, axis=1))
+ * One ST_LET per name, each the call with its piece (part, nparts); a tensor argument
+ * other than a name is first bound to a hidden name (not an identifier: no clash), so
+ * it is computed once. */
+static void parse_multi(Parser *p, Program *prog) {
+  const char *names[64];
+  SrcLoc locs[64];
+  int n = 0;
+  for (;;) {
+    if (p->tok.kind != TK_IDENT) diag_error(p->d, p->tok.loc, "expected a name in the list before '=', got %s", cur(p));
+    if (n == 64) diag_error(p->d, p->tok.loc, "too many names before '=' (the limit is 64)");
+    names[n] = tok_text(p, &p->tok), locs[n++] = p->tok.loc;
+    for (int k = 0; k < NUM_KEYWORDS; k++)
+      if (!strcmp(names[n - 1], keywords[k]))
+        diag_error(p->d, locs[n - 1], "'%s' is a statement keyword and cannot be assigned; choose another name", keywords[k]);
+    next(p);
+    if (is(p, '=')) break;
+    if (!is(p, ',')) diag_error(p->d, p->tok.loc, "expected ',' or '=' after the name '%s', got %s", names[n - 1], cur(p));
+    next(p);
+  }
+  SrcLoc eq = p->tok.loc;
+  next(p);
+  if (at_end(p)) diag_error(p->d, p->tok.loc, "expected an expression after '='");
+  Expr *e = parse_expr(p);
+  if (!at_end(p)) diag_error(p->d, p->tok.loc, "unexpected %s after the expression; expected end of line", cur(p));
+  if (e->kind != EX_CALL || (strcmp(e->name, "split") && strcmp(e->name, "chunk")))
+    diag_error(p->d, e->loc, "%d names take the tensors of split(...) or chunk(...); one name takes any other value", n);
+  Expr **x = e->nargs ? &e->args[0] : NULL;
+  for (int i = 0; !x && i < e->nkw; i++)
+    if (!strcmp(e->kwnames[i], "x")) x = &e->kwargs[i];
+  if (x && (*x)->kind != EX_NAME) {
+    prog->stmts = grow(p, prog->stmts, prog->nstmts, sizeof *prog->stmts);
+    Stmt *h = &prog->stmts[prog->nstmts++];
+    char hidden[64];
+    snprintf(hidden, sizeof hidden, "(%s at %d:%d)", e->name, eq.line, eq.col);
+    *h = (Stmt){.kind = ST_LET, .loc = (*x)->loc, .name = arena_strndup(p->a, hidden, strlen(hidden)),
+                .name_loc = (*x)->loc, .expr = *x};
+    Expr *ref = new_expr(p, EX_NAME, (*x)->loc);
+    ref->name = h->name;
+    *x = ref;
+  }
+  for (int i = 0; i < n; i++) {
+    Expr *part = new_expr(p, EX_CALL, e->loc);
+    *part = *e;
+    part->part = i, part->nparts = n;
+    prog->stmts = grow(p, prog->stmts, prog->nstmts, sizeof *prog->stmts);
+    prog->stmts[prog->nstmts++] = (Stmt){.kind = ST_LET, .loc = locs[i], .name = names[i], .name_loc = locs[i],
+                                         .expr = part};
+  }
+}
+
 /* program = (stmt? NEWLINE)* EOF */
 Program *parse_program(Arena *a, Diag *d) {
   Parser p = {.a = a, .d = d};
@@ -467,6 +565,10 @@ Program *parse_program(Arena *a, Diag *d) {
   while (p.tok.kind != TK_EOF) {
     if (p.tok.kind == TK_NEWLINE) {
       next(&p);
+      continue;
+    }
+    if (p.tok.kind == TK_IDENT && tok_is(peek(&p), ',')) {
+      parse_multi(&p, prog);
       continue;
     }
     prog->stmts = grow(&p, prog->stmts, prog->nstmts, sizeof *prog->stmts);

@@ -73,7 +73,13 @@
   X(UNSQUEEZE,       "unsqueeze",       2, "x", "axis")                    \
   X(EXPAND,          "expand",          2, "x", "shape")                   \
   X(REPEAT,          "repeat",          2, "x", "reps")                    \
-  X(PAD,             "pad",             2, "x", "pads", "value")              \
+  X(PAD,             "pad",             2, "x", "pads", "value", "mode")   \
+  /* ---- indexing II (issue 15): builtins_index2.c ---- */                \
+  X(EMBEDDING,       "embedding",       2, "ids", "table")                 \
+  X(GATHER,          "gather",          3, "x", "axis", "index")           \
+  X(ONE_HOT,         "one_hot",         2, "ids", "num_classes")           \
+  X(SPLIT,           "split",           2, "x", "size", "axis")            \
+  X(CHUNK,           "chunk",           2, "x", "chunks", "axis")          \
   /* ---- comparisons and elementwise (issue 15): builtins_elem.c ---- */  \
   X(WHERE,           "where",           3, "condition", "x", "y")          \
   X(CLAMP,           "clamp",           1, "x", "min", "max")              \
@@ -199,5 +205,19 @@ int arg_ints(const ArgReader *r, const Expr *e, int max, int64_t *v, const char 
 const Expr *arg_tensor_list(const ArgReader *r, const Expr *call, const Expr *e);
 /* An axis of a result of rank `rank` + 1 (unsqueeze, stack: -rank-1 .. rank). */
 int arg_new_axis(const ArgReader *r, const Expr *e, int rank);
+
+/* ---- indexing II (issue 15; signature_index.c) ---- */
+/* An index x[...] (EX_INDEX) of a tensor of shape[rank], as one slice per axis: axis d
+ * takes len[d] elements from start[d] by step[d]; the axes in drop were integer
+ * indices (removed from the result). Errors at the bracket or the item. */
+typedef struct {
+  int64_t start[8], step[8], len[8];
+  unsigned drop;
+} IndexPlan;
+void arg_index(const ArgReader *r, const Expr *ix, int rank, const int64_t *shape, IndexPlan *out);
+/* split(x, size or [sizes]) / chunk(x, chunks) of an axis of `size`: the number of
+ * pieces, and piece `part`'s start and length. */
+int64_t arg_split_piece(const ArgReader *r, const Expr *call, const Expr *e, int64_t size, bool chunk, int part,
+                        int64_t *start, int64_t *len);
 
 #endif

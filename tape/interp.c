@@ -394,7 +394,13 @@ static Tensor *apply(tape_model *m, CallId fn, Expr *call, Expr **p) {
   case CALL_UNSQUEEZE:
   case CALL_EXPAND:
   case CALL_REPEAT:
-  case CALL_PAD: return tm_index_call(m, fn, call, p);
+  case CALL_PAD:
+  /* ---- indexing II (issue 15) ---- */
+  case CALL_EMBEDDING:
+  case CALL_GATHER:
+  case CALL_ONE_HOT:
+  case CALL_SPLIT:
+  case CALL_CHUNK: return tm_index_call(m, fn, call, p);
   case CALL_WHERE: case CALL_CLAMP: case CALL_RELU6: case CALL_HARDTANH: case CALL_HARDSIGMOID:
   case CALL_HARDSWISH: case CALL_ELU: case CALL_SELU: case CALL_CELU: case CALL_PRELU: case CALL_SOFTSIGN:
   case CALL_SIN: case CALL_COS: case CALL_SQUARE: case CALL_RSQRT: case CALL_RECIPROCAL: case CALL_ERF:
@@ -481,6 +487,10 @@ Tensor *tm_eval(tape_model *m, Expr *e) {
   case EX_CALL: return call(m, e);
   case EX_LIST: diag_error(&m->diag, e->loc, "a list is only allowed as an argument such as axis=[0, 1]");
   case EX_STR: diag_error(&m->diag, e->loc, "a string is only allowed as an argument such as reduction=\"sum\"");
+  /* ---- indexing II (issue 15) ---- */
+  case EX_INDEX: return tm_index(m, e);
+  case EX_SLICE:
+  case EX_ELLIPSIS: diag_error(&m->diag, e->loc, "a slice (a:b) or '...' is only allowed inside an index, e.g. x[1:3]");
   }
   diag_error(&m->diag, e->loc, "malformed expression");
 }

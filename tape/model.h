@@ -64,5 +64,6 @@ bool tm_number(tape_model *m, const Expr *e, double *out); /* literal, -literal,
 Tensor *tm_eval(tape_model *m, Expr *e);
 /* The indexing and assembling operators (interp_index.c; issue 15). */
 Tensor *tm_index_call(tape_model *m, CallId fn, Expr *call, Expr **p);
+Tensor *tm_index(tape_model *m, Expr *e); /* x[...] (EX_INDEX; indexing II) */
 
 #endif

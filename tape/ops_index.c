@@ -89,3 +89,30 @@ Tensor *op_concat2(Tape *T, Tensor *a, Tensor *b, int axis) {
   if (r) r->axis = axis;
   return out;
 }
+
+/* ---------------------------------------------------------------- gather (indexing II, issue 15) */
+
+/* Backward: map_bw's scatter (an index read twice gets both contributions). */
+Tensor *op_gather(Tape *T, const char *name, Tensor *x, Tensor *index, int axis, int rank, const int64_t *shape) {
+  if (x->rank != rank || index->rank != rank || !index->idata || !x->data) tp_fail(T, "%s: internal rank mismatch", name);
+  Tensor *out = tp_empty(T, rank, shape);
+  int64_t *src = tp_malloc(T, sizeof *src * (out->n ? out->n : 1));
+  int64_t xs[TP_MAX_RANK], is[TP_MAX_RANK], s = 1, t = 1, idx[TP_MAX_RANK] = {0};
+  for (int d = rank - 1; d >= 0; d--) {
+    xs[d] = s, s *= x->shape[d];
+    is[d] = index->shape[d] == 1 ? 0 : t, t *= index->shape[d];
+  }
+  for (size_t o = 0; o < out->n; o++) {
+    int64_t io = 0, off = 0;
+    for (int d = 0; d < rank; d++) io += idx[d] * is[d];
+    int64_t id = index->idata[io];
+    for (int d = 0; d < rank; d++) off += (d == axis ? id : idx[d]) * xs[d];
+    src[o] = id >= 0 && id < x->shape[axis] ? off : -1;
+    out->data[o] = src[o] >= 0 ? x->data[off] : 0.0f;
+    for (int d = rank - 1; d >= 0 && ++idx[d] == shape[d]; d--) idx[d] = 0;
+  }
+  Record *r = tp_record(T, name, map_bw, out, 1, &x);
+  if (r) r->saved = src;
+  else free(src);
+  return out;
+}

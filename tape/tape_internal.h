@@ -155,6 +155,10 @@ Tensor *op_nll_loss(Tape *T, Tensor *logp, Tensor *labels, Tensor *weight, Reduc
 Tensor *op_axis_map(Tape *T, const char *name, Tensor *x, int rank, const int64_t *shape, int64_t *const *maps,
                     double fill);
 Tensor *op_concat2(Tape *T, Tensor *a, Tensor *b, int axis); /* torch.cat([a, b], axis) */
+/* ---- indexing II (issue 15) ---- out (rank, shape) at o = x at o with axis replaced by
+ * index[o] (i32, broadcast into shape), 0 where it is outside [0, x's size); backward
+ * adds dy into x at those positions (a repeated index gets every contribution). */
+Tensor *op_gather(Tape *T, const char *name, Tensor *x, Tensor *index, int axis, int rank, const int64_t *shape);
 
 /* ---- ops_elem.c: comparisons and elementwise (issue 15) ---- */
 typedef enum {

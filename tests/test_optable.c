@@ -41,6 +41,8 @@ static bool no_derivative(OpKind op) {
   case OP_LT: case OP_LE: case OP_GT: case OP_GE: case OP_NE:
   case OP_FLOOR: case OP_CEIL: case OP_ROUND:
   case OP_SDPA_BWD:                             /* attention (issue 15): a gradient (no double backward) */
+  /* ---- indexing II (issue 15) ---- */
+  case OP_SCATTER_ADD:                          /* gather's gradient (no double backward) */
     return true;
   default: return false;
   }
@@ -142,6 +144,7 @@ static void c_diag(NodeAttr *a) { a->tri.diag = 1; }
 static void c_upper(NodeAttr *a) { a->tri.upper = true; }
 static void c_scale(NodeAttr *a) { a->sdpa.scale = 0.25; }
 static void c_causal(NodeAttr *a) { a->sdpa.causal = true; }
+static void c_gather_axis(NodeAttr *a) { a->gather.axis = 1; } /* ---- indexing II (issue 15) ---- */
 
 static const struct {
   NodeAttr sample;
@@ -159,6 +162,7 @@ static const struct {
     /* ---- attention (issue 15) ---- */
     [ATTR_TRI] = {{.tri = {0, false}}, {c_diag, c_upper}},
     [ATTR_SDPA] = {{.sdpa = {0.5, false}}, {c_scale, c_causal}},
+    [ATTR_GATHER] = {{.gather = {0}}, {c_gather_axis}},
 };
 
 static void printout(const OpInfo *o, const Node *n, char *buf, size_t len) {

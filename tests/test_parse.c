@@ -82,6 +82,27 @@ static void sx(const Expr *e, char *buf, size_t n) {
     len = strlen(buf);
     snprintf(buf + len, n - len, "%s", e->kind == EX_CALL ? ")" : "]");
     break;
+  /* ---- indexing II (issue 15): x[a:b:c, i, ...] as (idx x a:b:c i ...), omitted bounds _ ---- */
+  case EX_INDEX:
+    sx(e->lhs, a, sizeof a);
+    snprintf(buf, n, "(idx %s", a);
+    for (int i = 0; i < e->nargs; i++) {
+      sx(e->args[i], a, sizeof a);
+      len = strlen(buf);
+      snprintf(buf + len, n - len, " %s", a);
+    }
+    len = strlen(buf);
+    snprintf(buf + len, n - len, ")");
+    break;
+  case EX_SLICE: {
+    char c[1024];
+    if (e->lhs) sx(e->lhs, a, sizeof a); else snprintf(a, sizeof a, "_");
+    if (e->rhs) sx(e->rhs, b, sizeof b); else snprintf(b, sizeof b, "_");
+    if (e->step) sx(e->step, c, sizeof c); else snprintf(c, sizeof c, "_");
+    snprintf(buf, n, "%s:%s:%s", a, b, c);
+    break;
+  }
+  case EX_ELLIPSIS: snprintf(buf, n, "..."); break;
   }
 }
 
@@ -256,6 +277,42 @@ Test(parse, calls_and_lists) {
   cr_expect_eq(e->loc.col, 5);
   cr_expect_eq(e->kwlocs[0].col, 12);
   cr_expect_eq(e->kwargs[0]->is_int, true);
+}
+
+/* ---- indexing II (issue 15): x[a:b:s, i, ...] and `a, b = split(...)` ---- */
+Test(parse, indexing) {
+  TREE("a[1:3, :, -1]", "(idx a 1:3:_ _:_:_ (neg 1))");
+  TREE("a[::2]", "(idx a _:_:2)");
+  TREE("a[-3:]", "(idx a (neg 3):_:_)");
+  TREE("a[..., 0]", "(idx a ... 0)");
+  TREE("f(x)[0][1:] ** 2", "(** (idx (idx f(x) 0) 1:_:_) 2)");
+  TREE("-a[0]", "(neg (idx a 0))");
+  TREE("a[i:N:k,]", "(idx a i:N:k)");
+  Program *p = parse_ok("y = a[1:2]\n");
+  cr_expect_eq(p->stmts[0].expr->loc.col, 6); /* the bracket */
+  expect_error("y = a[]\n", 1, 6, "an index needs at least one item");
+  expect_error("y = a[1:2\n", 1, 6, "missing ']'");
+  expect_error("y = ...\n", 1, 5, "expected an expression, got '...'");
+}
+
+Test(parse, split_names) {
+  Program *p = parse_ok("a, b,c = split(x, 2, axis=1)\n");
+  cr_assert_eq(p->nstmts, 3);
+  for (int i = 0; i < 3; i++) {
+    cr_expect_eq(p->stmts[i].kind, ST_LET);
+    cr_expect_eq(p->stmts[i].expr->part, i);
+    cr_expect_eq(p->stmts[i].expr->nparts, 3);
+  }
+  cr_expect_str_eq(p->stmts[2].name, "c");
+  cr_expect_eq(p->stmts[2].name_loc.col, 6);
+  p = parse_ok("a, b = chunk(relu(x), 2)\n"); /* the tensor first, under a hidden name */
+  cr_assert_eq(p->nstmts, 3);
+  cr_expect_eq(p->stmts[1].expr->args[0]->kind, EX_NAME);
+  cr_expect_str_eq(p->stmts[1].expr->args[0]->name, p->stmts[0].name);
+  expect_error("a, b = relu(x)\n", 1, 8, "2 names take the tensors of split(...) or chunk(...)");
+  expect_error("a, 3 = split(x, 1)\n", 1, 4, "expected a name");
+  expect_error("a, b c = split(x, 1)\n", 1, 6, "expected ',' or '='");
+  expect_error("a, dim = split(x, 1)\n", 1, 4, "statement keyword");
 }
 
 /* Strings are argument values: "..." or '...', printable ASCII, no escapes. */

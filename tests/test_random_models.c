@@ -70,6 +70,8 @@ Test(random, generator_is_deterministic_and_covers_the_operators) {
                                     "global_avg_pool(", "adaptive_avg_pool2d(",
                                     /* indexing and assembling (issue 15) */
                                     "concat(", "cat(", "stack(", "narrow(", "pad(", "repeat(", "unsqueeze(",
+                                    /* ---- indexing II (issue 15) ---- */
+                                    "embedding(", "gather(", "chunk(", "mode=\"reflect\"", "mode=\"replicate\"", "::",
                                     /* normalization and attention (issue 15) */
                                     "layer_norm(", "group_norm("};
   for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)

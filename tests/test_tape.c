@@ -204,6 +204,7 @@ FAMILY(criteria)
 FAMILY(window) /* convolution and pooling (issue 15) */
 FAMILY(pointwise)
 FAMILY(index)
+FAMILY(index2) /* ---- indexing II (issue 15) ---- */
 FAMILY(norm) /* normalization and attention (issue 15) */
 FAMILY(attn) /* attention (issue 15) */
 
@@ -458,6 +459,16 @@ Test(tape_api, bad_models_are_rejected_with_a_message) {
       {"model m\ninput a : f32[3, 2]\ny = repeat(a, [2])\noutput y\n", "repeat"},
       {"model m\ninput a : f32[3, 2]\ny = pad(a, [1, 2, 3])\noutput y\n", "pairs"},
       {"model m\ninput a : f32[3, 2]\ny = pad(a, [-1, -1])\noutput y\n", "leave nothing"},
+      /* ---- indexing II (issue 15) ---- */
+      {"model m\ninput x : f32[3]\nparam t : f32[5, 2]\ny = embedding(x, t)\noutput y\n", "i32 ids"},
+      {"model m\ninput ix : i32[3]\nparam a : f32[3, 4]\ny = gather(a, 1, ix)\noutput y\n", "does not fit"},
+      {"model m\ninput ids : i32[3]\ny = one_hot(ids, 0)\noutput y\n", "num_classes"},
+      {"model m\ninput a : f32[3, 2]\ny = a[0, 1, 0]\noutput y\n", "too many indices"},
+      {"model m\ninput a : f32[3, 2]\ny = a[1:, -3]\noutput y\n", "out of range"},
+      {"model m\ninput a : f32[3, 2]\ny = a[::0]\noutput y\n", "step cannot be zero"},
+      {"model m\ninput a : f32[3, 2]\np, q = split(a, 1)\noutput p\n", "split gives 3 tensors, 2 names"},
+      {"model m\ninput a : f32[3, 2]\ny = chunk(a, 3)\noutput y\n", "chunk gives 3 tensors, 1 name"},
+      {"model m\ninput a : f32[2, 3]\ny = pad(a, [1, 3], mode=\"reflect\")\noutput y\n", "reflect"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char err[4096] = "";

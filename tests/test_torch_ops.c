@@ -40,7 +40,8 @@ static const char *const families[] = {"elementwise", "matmul",    "shape",     
                                        "index" /* issue 15: indexing and assembling */,
                                        "norm" /* issue 15: normalization and attention */,
                                        "window" /* convolution and pooling (issue 15) */,
-                                       "attn" /* attention (issue 15) */};
+                                       "attn" /* attention (issue 15) */,
+                                       "index2" /* ---- indexing II (issue 15) ---- */};
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))
 
 /* ---------------------------------------------------------------- helpers */
@@ -286,6 +287,7 @@ FAMILY(criteria)
 FAMILY(window) /* convolution and pooling (issue 15) */
 FAMILY(index)
 FAMILY(pointwise)
+FAMILY(index2) /* ---- indexing II (issue 15) ---- */
 FAMILY(norm)
 FAMILY(attn) /* attention (issue 15) */
 

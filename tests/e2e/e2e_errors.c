@@ -86,6 +86,17 @@ static bad_case cases[] = {
     {"expand_size.grad", 4, 19, {"expand", "size 4", "[3, 2]"}},
     {"repeat_few.grad", 4, 15, {"repeat", "1 repeats", "2 axes"}},
     {"pad_odd.grad", 4, 12, {"pairs", "3 values"}},
+    /* ---- indexing II (issue 15) ---- */
+    {"embedding_f32_ids.grad", 5, 15, {"'embedding' needs i32 ids", "f32 [3]"}},
+    {"embedding_table.grad", 5, 20, {"table [V, D]", "[5, 2, 2]"}},
+    {"gather_rank.grad", 5, 18, {"gather", "rank of x [3, 4]"}},
+    {"one_hot_classes.grad", 4, 18, {"num_classes", ">= 1"}},
+    {"index_too_many.grad", 4, 6, {"too many indices", "rank 2"}},
+    {"index_range.grad", 4, 11, {"index -3 is out of range", "size 2"}},
+    {"index_step0.grad", 4, 9, {"step cannot be zero"}},
+    {"split_names.grad", 4, 8, {"split gives 3 tensors, 2 names"}},
+    {"pad_reflect_big.grad", 4, 16, {"reflect", "smaller than the size", "[2, 3]"}},
+    {"multi_not_split.grad", 4, 8, {"2 names", "split(...) or chunk(...)"}},
     /* 3-D batches broadcast as torch.matmul's (1 against B); others are refused, saying so */
     {"matmul_batch.grad", 5, 7, {"[2, 3, 4] and [3, 4, 5]", "batch sizes 2 and 3 do not broadcast"}},
     {"matmul_3d_inner.grad", 6, 7, {"[2, 3, 4] and [5, 6]", "inner dimensions 4 and 5"}},

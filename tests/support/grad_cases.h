@@ -363,6 +363,26 @@ static Case cases[] = {
     {"repeat_2d", D_ANY, 0, 0, EW("[2,6,4]", P("a", "[3,2]"), "repeat(tanh(a), [2, 2, 2])")},
     {"pad_constant", D_ANY, 0, 0, EW("[2,4,7]", P("a", "[2,3,4]"), "pad(a * a, [1, 2, 0, 1], value=0.5)")},
     {"pad_crop", D_ANY, 0, 0, EW("[3,3]", P("a", "[3,5]"), "pad(a, [-1, -1])")},
+    /* ---- indexing II (issue 15): i32 index tensors, x[...], split/chunk, pad modes ---- */
+    {"embedding_ids", D_ANY, 5, 0,
+     "model t\ninput ids : i32[3, 4]\ninput r : f32[3, 4, 2]\nparam tab : f32[5, 2] = randn\n"
+     "y = embedding(ids, tab)\nloss = sum(y * y * r)\noutput y\nminimize loss\n"},
+    {"gather_axis1", D_ANY, 3, 0,
+     "model t\ninput ix : i32[4, 2]\ninput r : f32[4, 2]\nparam a : f32[4, 3] = randn\n"
+     "y = gather(a * a, 1, ix)\nloss = sum(y * r)\noutput y\nminimize loss\n"},
+    {"one_hot_mask", D_ANY, 4, 0,
+     "model t\ninput ids : i32[2, 3]\ninput r : f32[2, 3, 4]\nparam a : f32[2, 3, 4] = randn\n"
+     "y = one_hot(ids, 4) * a * a\nloss = sum(y * r)\noutput y\nminimize loss\n"},
+    {"index_slices", D_ANY, 0, 0, EW("[2,2]", P("a", "[4,3,5]"), "tanh(a)[1:4:2, -2:, 0] * a[..., ::3][0, 1:]")},
+    {"split_chunk", D_ANY, 0, 0,
+     "model t\ninput r : f32[3, 2]\nparam a : f32[3, 5] = randn\np, q, s = split(a * a, 2, axis=1)\n"
+     "u, v = chunk(p, 2, axis=-1)\ny = q * u + concat([s, v], axis=1)\nloss = sum(y * r)\noutput y\nminimize loss\n"},
+    {"embedding_sliced_ids", D_ANY, 6, 0,
+     "model t\ninput ids : i32[2, 5]\ninput r : f32[2, 2, 3]\nparam tab : f32[6, 3] = randn\n"
+     "a, b = split(ids[:, 1:], 2, axis=1)\ny = embedding(a, tab) * embedding(b, tab)\nloss = sum(y * r)\n"
+     "output y\nminimize loss\n"},
+    {"pad_reflect", D_ANY, 0, 0, EW("[1,2,7,8]", P("a", "[1,2,4,5]"), "pad(a * a, [2, 1, 3, 0], mode=\"reflect\")")},
+    {"pad_replicate", D_ANY, 0, 0, EW("[2,2,8]", P("a", "[2,2,3]"), "pad(a * a, [4, 1], \"replicate\")")},
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 

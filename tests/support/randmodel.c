@@ -553,6 +553,59 @@ static RVal *gen_index(Gen *g) {
   return stmt(g, s, 2 * a->mag, tmpl, a, NULL);
 }
 
+/* ---- indexing II (issue 15): embedding / gather by a new i32 input (its values drawn in
+ * range: the descriptor's classes), x[...] with ints, negative and clamped bounds and
+ * steps, `a, b = chunk(..)`, reflect / replicate pads of the last axis. */
+static RVal *gen_index2(Gen *g) {
+  RVal *a = operand(g);
+  int r = a->s.rank, form = pick(g, 5);
+  if (r == 0 || (form <= 1 && r + (form == 0) > 4)) return NULL;
+  RShape s = a->s;
+  char tmpl[160], t[64];
+  if (form <= 1) { /* embedding(ids, A) of a 2-D A, or gather(A, ax, ix) */
+    int ax = pick(g, r), n = 1 + pick(g, 3);
+    if (form == 0 && r != 2) return NULL;
+    RShape is = form == 0 ? (RShape){1 + pick(g, 2), {n, 2, 0, 0}} : a->s;
+    if (form == 1) is.d[ax] = 1 + pick(g, 4);
+    shape_text(is, t, sizeof t);
+    append(g->decl, sizeof g->decl, "input ids%d : i32%s\n", g->nleaves, t);
+    if (form == 0) s = is, s.d[s.rank++] = a->s.d[1];
+    else s = is;
+    snprintf(tmpl, sizeof tmpl, form == 0 ? "embedding(ids%d, A)" : "gather(A, %d, ids%d)", form == 0 ? g->nleaves : ax,
+             g->nleaves);
+    g->nleaves++;
+    return stmt(g, s, a->mag, tmpl, a, NULL);
+  }
+  if (form == 2) { /* A[...] */
+    RShape o = {0, {0}};
+    snprintf(tmpl, sizeof tmpl, "A[");
+    for (int d = 0; d < r; d++) {
+      int n = s.d[d], k = pick(g, 4), lo = pick(g, n), step = 1 + pick(g, 2);
+      const char *sep = d ? ", " : "";
+      if (k == 0) append(tmpl, sizeof tmpl, "%s%d", sep, chance(g, 0.5) ? lo : lo - n); /* drops the axis */
+      else if (k == 1) append(tmpl, sizeof tmpl, "%s:", sep), o.d[o.rank++] = n;
+      else if (k == 2) append(tmpl, sizeof tmpl, "%s%d:%d:%d", sep, lo - n, n + 3, step), o.d[o.rank++] = (n - lo + step - 1) / step;
+      else append(tmpl, sizeof tmpl, "%s::%d", sep, step), o.d[o.rank++] = (n + step - 1) / step;
+    }
+    append(tmpl, sizeof tmpl, "]");
+    return o.rank ? stmt(g, o, a->mag, tmpl, a, NULL) : NULL;
+  }
+  int ax = pick(g, r);
+  if (form == 3 && s.d[ax] >= 2 && g->nv + 2 < RM_MAXV && a->mag < RM_MAXMAG) { /* two names */
+    RVal *p = add_val(g, "v", g->nvals++, s, a->mag, true), *q = add_val(g, "v", g->nvals++, s, a->mag, true);
+    p->s.d[ax] = (s.d[ax] + 1) / 2, q->s.d[ax] = s.d[ax] - p->s.d[ax];
+    a->uses++;
+    append(g->body, sizeof g->body, "%s, %s = chunk(%s, 2, axis=%d)\n", p->name, q->name, a->name, ax);
+    return q;
+  }
+  int lo = pick(g, s.d[r - 1]), hi = pick(g, s.d[r - 1]); /* reflect: pads < size */
+  bool rep = chance(g, 0.5);
+  if (rep) lo += pick(g, 2), hi += pick(g, 3);
+  s.d[r - 1] += lo + hi;
+  snprintf(tmpl, sizeof tmpl, "pad(A, [%d, %d], mode=\"%s\")", lo, hi, rep ? "replicate" : "reflect");
+  return stmt(g, s, a->mag, tmpl, a, NULL);
+}
+
 /* One term of the loss, from value a. */
 static void loss_term(Gen *g, RVal *a, char *loss, size_t size) {
   char t[256];
@@ -630,7 +683,8 @@ void rm_generate(uint64_t seed, char *buf, size_t size) {
                                          gen_reduce,    gen_reshape, gen_transpose, gen_matmul, gen_softmax, gen_window,
                                          gen_window,    gen_stats,   gen_index,
                                          gen_elem,      gen_norm,
-                                         gen_attn /* attention (issue 15) */};
+                                         gen_attn /* attention (issue 15) */,
+                                         gen_index2 /* ---- indexing II (issue 15) ---- */};
   int want = 3 + pick(g, 8), made = 0;
   for (int tries = 0; made < want && tries < 100 && g->nv < RM_MAXV - 8; tries++)
     made += gens[pick(g, sizeof gens / sizeof gens[0])](g) != NULL;

@@ -48,7 +48,9 @@ MLPS = {
 DSCNN = {"batch": 16, "input": (1, 49, 10), "channels": 32, "blocks": 2, "classes": 12}
 # ---- models (issue 15): models/dscnn_digits.grad, the DS-CNN of the 8x8 digits
 DSCNN_DIGITS = {"batch": 32, "input": (1, 8, 8), "classes": 10}
-ALL = ["logreg"] + list(MLPS) + ["stats_losses", "dscnn", "attn_block", "dscnn_digits"]
+# ---- indexing II (issue 15): the embedding-bag classifier of tools/bench/models/embbag.grad
+EMBBAG = {"batch": 64, "tokens": 32, "vocab": 1000, "dim": 64, "hidden": 128, "classes": 10}
+ALL = ["logreg"] + list(MLPS) + ["stats_losses", "dscnn", "attn_block", "embbag", "dscnn_digits"]
 SGEMM_SHAPES = [(1024, 1024, 1024), (256, 1024, 1024)]  # M, K, N
 
 
@@ -206,6 +208,31 @@ def conv_flops(net, x):
     return fwd + fwd + dx, fwd
 
 
+def embbag(torch, nn, F):
+    """tools/bench/models/embbag.grad: nn.Embedding(1000, 64) of [64, 32] ids, the means
+    of the first and the last 16 positions joined, 128 -> 128 ReLU -> 10, the negative
+    log-likelihood of the label read with gather."""
+    c = EMBBAG
+    emb = nn.Embedding(c["vocab"], c["dim"])
+    l1, l2 = nn.Linear(2 * c["dim"], c["hidden"]), nn.Linear(c["hidden"], c["classes"])
+    ids = torch.randint(0, c["vocab"], (c["batch"], c["tokens"]))
+    label = torch.randint(0, c["classes"], (c["batch"], 1))
+    half = c["tokens"] // 2
+
+    def forward():
+        e = emb(ids)
+        h = torch.cat([e[:, :half].mean(1), e[:, half:].mean(1)], 1)
+        return l2(torch.relu(l1(h)))
+
+    def loss_fn(z):
+        return -torch.log_softmax(z, 1).gather(1, label).mean()
+
+    b = c["batch"]
+    fwd = 2 * b * (2 * c["dim"] * c["hidden"] + c["hidden"] * c["classes"])
+    params = list(emb.parameters()) + list(l1.parameters()) + list(l2.parameters())
+    return forward, loss_fn, params, b, 3 * fwd, fwd  # the first layer's dx too: emb is trained
+
+
 def bench_models(torch, names):
     import torch.nn as nn
     import torch.nn.functional as F
@@ -231,6 +258,8 @@ def bench_models(torch, names):
             forward, loss_fn, params, batch, flops_train, flops_infer = attn_block(torch, nn, F)
         elif name == "stats_losses":
             forward, loss_fn, params, batch, flops_train, flops_infer = stats_losses(torch, nn, F)
+        elif name == "embbag":
+            forward, loss_fn, params, batch, flops_train, flops_infer = embbag(torch, nn, F)
         elif name in ("dscnn", "dscnn_digits"):
             cfg = DSCNN if name == "dscnn" else DSCNN_DIGITS
             batch = cfg["batch"]

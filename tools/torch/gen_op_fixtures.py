@@ -774,6 +774,10 @@ cases_norm.register(sys.modules[__name__])
 import cases_attn  # noqa: E402
 
 cases_attn.register(sys.modules[__name__])
+# ---- indexing II (issue 15): embedding, gather, one_hot, x[...], split/chunk, pad modes, in cases_index2.py
+import cases_index2  # noqa: E402
+
+cases_index2.register(sys.modules[__name__])
 
 
 # ----------------------------------------------------------------------------- main
