@@ -104,7 +104,7 @@ static char *sample(const char *so, const char *w, const char *seed, const char 
 }
 
 /* The text corpus's path from CSV to sampled text: char_windows.py makes training rows,
- * gradc trains the character model a few AdamW steps (an i32 [N, T] target input from
+ * gradc trains the character model a few AdamW steps (i32 [N, T] ids and targets from
  * CSV), compiles it for one window, and examples/sample_text.c samples from it: N
  * characters of the vocabulary after the prompt, the same for the same seed. */
 Test(examples, sample_text_from_a_char_model, .timeout = 120) {

@@ -59,6 +59,12 @@ def dscnn_digits(p, x, label):  # models/dscnn_digits.grad
     return F.cross_entropy(F.adaptive_avg_pool2d(h2, 1).flatten(1) @ p["w"] + p["b"], label)
 
 
+def char_cnn(p, ids, nxt):  # models/char_cnn.grad
+    emb = F.embedding(ids, p["table"]).transpose(1, 2)
+    h = F.relu(F.conv1d(F.pad(emb, (3, 0)), p["wc"], p["bc"]))
+    return F.cross_entropy(h.transpose(1, 2).reshape(-1, h.shape[1]) @ p["w"] + p["b"], nxt.reshape(-1))
+
+
 def sgd(lr):
     return lambda params: torch.optim.SGD(params, lr=lr)
 
@@ -82,6 +88,13 @@ MODELS = {
                                 "--schedule", "cosine"],
                          opt=adamw_cosine(0.01, 0.01, 20)[0], sched=adamw_cosine(0.01, 0.01, 20)[1],
                          final=["c0", "dw1", "pw2", "b"]),
+    # i32 [N, T] ids and targets from CSV (320 windows of the text corpus: 10 batches, so
+    # the 20 steps reshuffle once), embedding's scatter-add gradient, a causal conv1d
+    "char_cnn": dict(grad="models/char_cnn.grad", data="models/data/corpus_train_320.csv",
+                     cols=[("ids", 32, "i32"), ("next", 32, "i32")], steps=20, twin=char_cnn,
+                     flags=["--optimizer", "adamw", "--lr", "0.003", "--schedule", "cosine"],
+                     opt=adamw_cosine(0.003, 0.01, 20)[0], sched=adamw_cosine(0.003, 0.01, 20)[1],
+                     final=["table", "wc", "b"]),
 }
 
 
