@@ -232,6 +232,9 @@ int64_t gc_graph_label_classes(const gc_graph *gg, const char *input) {
     if (n->op == OP_ONEHOT && src->op == OP_INPUT && !strcmp(src->name, input) &&
         (!classes || node_onehot(n)->classes < classes))
       classes = node_onehot(n)->classes;
+    /* the bound a builder recorded on the input: embedding's, gather's, one_hot's ids */
+    if (n->op == OP_INPUT && !strcmp(n->name, input) && n->classes && (!classes || n->classes < classes))
+      classes = n->classes;
   }
   return classes;
 }

@@ -135,7 +135,8 @@ double gc_graph_loss(const gc_graph *g); /* NaN without a loss */
 /* d loss / d param as derived by autodiff, after gc_graph_eval; NULL for a param
  * without a gradient (frozen, or not reaching the loss: then the gradient is 0). */
 const double *gc_graph_grad(gc_graph *g, const char *param, size_t *count);
-/* For an i32 input used as class labels: the number of classes (0 if not a label). */
+/* For an i32 input used as class labels or indices (cross_entropy, nll_loss, embedding,
+ * gather, one_hot): the bound its values must stay below (0 if none). */
 int64_t gc_graph_label_classes(const gc_graph *g, const char *input);
 /* Whether the model calls detach(): then its gradients (as PyTorch's) are not the
  * derivative of the loss that finite differences measure. */

@@ -59,6 +59,25 @@ Test(csv, label_out_of_range) {
   csv_error("1,2,3,0\n1,2,3,9\n4,5,6,10\n", 3, 7, (const char *[]){"label", "10", "9", NULL});
 }
 
+/* Labels of every position ([N, T], a sequence model's targets) reach cross_entropy
+ * through a reshape: they are still class labels, checked as such. */
+Test(csv, sequence_labels_through_a_reshape) {
+  char *dir = e2e_tmpdir("csv_seq");
+  char *good = e2e_write_file(dir, "good.csv", "1,2,3,4,5,6,0,2\n1,2,3,4,5,6,1,1\n");
+  char *bad = e2e_write_file(dir, "bad.csv", "1,2,3,4,5,6,0,2\n1,2,3,4,5,6,1,3\n");
+  e2e_result r;
+  e2e_gradc(&r, "train", E2E_MODELS_DIR "/csv_seq.grad", "--data", good, "--epochs", "1", NULL);
+  cr_expect_eq(r.status, 0, "%s", e2e_describe(&r));
+  e2e_free(&r);
+  e2e_gradc(&r, "train", E2E_MODELS_DIR "/csv_seq.grad", "--data", bad, "--epochs", "1", NULL);
+  char *want = e2e_fmt("%s:2:15: error: label[1] must be a class label, an integer from 0 to 2, got 3", bad);
+  cr_expect(r.status == 1 && strstr(r.err, want), "expected '%s':\n%s", want, e2e_describe(&r));
+  e2e_free(&r);
+  free(want), free(good), free(bad);
+  e2e_rmdir(dir);
+  free(dir);
+}
+
 Test(csv, negative_label) {
   csv_error("1,2,3,-1\n", 1, 7, (const char *[]){"label", "-1", NULL});
 }

@@ -88,3 +88,59 @@ Test(examples, python_refuses_a_training_build, .timeout = 60) {
   e2e_rmdir(dir);
   free(dir);
 }
+
+#define CHAR_CNN GRADC_SOURCE_DIR "/models/char_cnn.grad"
+#define VOCAB GRADC_SOURCE_DIR "/models/data/corpus_vocab.txt"
+
+/* sample_text's stdout for a seed: the prompt, N characters, a newline. */
+static char *sample(const char *so, const char *w, const char *seed, const char *prompt, int status) {
+  e2e_result r;
+  e2e_run(&r, (const char *[]){E2E_SAMPLE_TEXT, so, w, VOCAB, "-n", "40", "--seed", seed, "--temperature", "1",
+                               "--prompt", prompt, NULL});
+  cr_assert_eq(r.status, status, "sample_text --seed %s --prompt '%s': %s", seed, prompt, e2e_describe(&r));
+  char *out = strdup(status ? r.err : r.out);
+  e2e_free(&r);
+  return out;
+}
+
+/* The text corpus's path from CSV to sampled text: char_windows.py makes training rows,
+ * gradc trains the character model a few AdamW steps (i32 [N, T] ids and targets from
+ * CSV), compiles it for one window, and examples/sample_text.c samples from it: N
+ * characters of the vocabulary after the prompt, the same for the same seed. */
+Test(examples, sample_text_from_a_char_model, .timeout = 120) {
+  char *dir = e2e_tmpdir("examples_sample");
+  char *csv = e2e_fmt("%s/train.csv", dir), *w = e2e_fmt("%s/char.safetensors", dir), *so = e2e_fmt("%s/char.so", dir);
+  e2e_result r;
+  e2e_run(&r, (const char *[]){E2E_PYTHON, GRADC_SOURCE_DIR "/tools/data/char_windows.py", "--split", "train",
+                               "--limit", "96", "-o", csv, NULL});
+  cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+  e2e_free(&r);
+  e2e_gradc(&r, "train", CHAR_CNN, "--data", csv, "--steps", "6", "--optimizer", "adamw", "--lr", "0.01", "--log-steps",
+            "-o", w, NULL);
+  cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+  cr_expect_eq(e2e_count_lines(r.out, "step "), 6, "%s", r.out);
+  e2e_free(&r);
+  e2e_gradc(&r, "compile", CHAR_CNN, "--inference", "-D", "N=1", "-o", so, NULL);
+  cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+  e2e_free(&r);
+
+  char *a = sample(so, w, "5", "The ", 0), *b = sample(so, w, "5", "The ", 0), *c = sample(so, w, "6", "The ", 0);
+  cr_expect_str_eq(a, b, "the same seed gave different text");
+  cr_expect_str_neq(a, c, "seeds 5 and 6 gave the same 40 characters");
+  cr_assert_eq(strlen(a), 4 + 40 + 1, "expected the prompt, 40 characters and a newline: '%s'", a);
+  cr_expect(!strncmp(a, "The ", 4) && a[44] == '\n', "'%s'", a);
+  char *vocab = e2e_read(VOCAB, NULL);
+  for (int i = 4; i < 44; i++) {
+    char code[8], line[9];
+    snprintf(code, sizeof code, "%d ", (unsigned char)a[i]);
+    snprintf(line, sizeof line, "\n%s", code);
+    cr_expect(!strncmp(vocab, code, strlen(code)) || strstr(vocab, line),
+              "character %d (code %d) is not in the vocabulary", i, (unsigned char)a[i]);
+  }
+  char *bad = sample(so, w, "5", "~", 1);
+  cr_expect(strstr(bad, "the prompt's '~' is not in the vocabulary"), "%s", bad);
+  free(a), free(b), free(c), free(bad), free(vocab);
+  free(csv), free(w), free(so);
+  e2e_rmdir(dir);
+  free(dir);
+}

@@ -49,9 +49,11 @@ MLPS = {
 DSCNN = {"batch": 16, "input": (1, 49, 10), "channels": 32, "blocks": 2, "classes": 12}
 # ---- batch norm and buffers (issue 15): tools/bench/models/cnn_bn.grad
 CNN_BN = {"batch": 32, "input": (3, 16, 16), "channels": (16, 32), "classes": 10}
+# ---- models (issue 15): models/dscnn_digits.grad, the DS-CNN of the 8x8 digits
+DSCNN_DIGITS = {"batch": 32, "input": (1, 8, 8), "classes": 10}
 # ---- indexing II (issue 15): the embedding-bag classifier of tools/bench/models/embbag.grad
 EMBBAG = {"batch": 64, "tokens": 32, "vocab": 1000, "dim": 64, "hidden": 128, "classes": 10}
-ALL = ["logreg"] + list(MLPS) + ["stats_losses", "dscnn", "attn_block", "embbag", "cnn_bn"]
+ALL = ["logreg"] + list(MLPS) + ["stats_losses", "dscnn", "attn_block", "embbag", "cnn_bn", "dscnn_digits"]
 SGEMM_SHAPES = [(1024, 1024, 1024), (256, 1024, 1024)]  # M, K, N
 
 
@@ -184,6 +186,21 @@ def cnn_bn_net(nn):
     return net
 
 
+def dscnn_digits_net(nn, F):
+    """models/dscnn_digits.grad: conv 3x3 (16), depthwise 3x3 + pointwise 1x1 (32),
+    depthwise 3x3 stride 2 + pointwise 1x1 (32), relu6 after each, global average pool,
+    linear 32 -> 10. The input is the [N, 1, 8, 8] image (the model's x / 16, reshaped)."""
+    net = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU6(),
+                        nn.Conv2d(16, 16, 3, padding=1, groups=16), nn.ReLU6(), nn.Conv2d(16, 32, 1), nn.ReLU6(),
+                        nn.Conv2d(32, 32, 3, stride=2, padding=1, groups=32), nn.ReLU6(), nn.Conv2d(32, 32, 1),
+                        nn.ReLU6(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
+    for m in net:
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+    return net
+
+
 def conv_flops(net, x):
     """What gradc counts (compiler/ops_window.c, flops_conv): 2 * output elements *
     (C/groups * KH * KW) per convolution, for the forward, the weight gradient and the
@@ -275,21 +292,28 @@ def bench_models(torch, names):
                 flops_train, flops_infer = conv_flops(net, x)
         elif name == "embbag":
             forward, loss_fn, params, batch, flops_train, flops_infer = embbag(torch, nn, F)
-        elif name == "dscnn":
-            batch = DSCNN["batch"]
-            net = dscnn_net(nn, F)
+        elif name in ("dscnn", "dscnn_digits"):
+            cfg = DSCNN if name == "dscnn" else DSCNN_DIGITS
+            batch = cfg["batch"]
+            net = (dscnn_net if name == "dscnn" else dscnn_digits_net)(nn, F)
             params = list(net.parameters())
-            x = torch.randn(batch, *DSCNN["input"])
-            y = torch.randint(0, DSCNN["classes"], (batch,))
+            x = torch.randn(batch, *cfg["input"])
+            y = torch.randint(0, cfg["classes"], (batch,))
 
-            def forward(net=net, x=x):
-                return net(x)
+            if name == "dscnn":
+                def forward(net=net, x=x):
+                    return net(x)
+            else:  # the model reads [N, 64] pixels, divides by 16 and reshapes
+                x = torch.randn(batch, 64)
+
+                def forward(net=net, x=x):
+                    return net((x / 16).reshape(-1, 1, 8, 8))
 
             def loss_fn(z, y=y):
                 return F.cross_entropy(z, y)
 
             with torch.no_grad():
-                flops_train, flops_infer = conv_flops(net, x)
+                flops_train, flops_infer = conv_flops(net, x if name == "dscnn" else x.reshape(-1, 1, 8, 8))
         else:
             widths, batch, scale, act = MLPS[name]
             layers = []

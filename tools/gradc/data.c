@@ -236,7 +236,7 @@ static const float *scores(gradc_model *m, const Layout *L, int64_t classes, siz
 }
 
 size_t count_correct(gradc_model *m, const Layout *L, size_t n) {
-  if (L->label < 0) return 0;
+  if (L->label < 0 || L->in[L->label].per_sample != 1) return 0;
   const LayoutInput *lab = &L->in[L->label];
   const float *s = scores(m, L, lab->classes, L->batch);
   const int32_t *y = gradc_tensor(m, lab->name, NULL);
@@ -252,6 +252,7 @@ size_t count_correct(gradc_model *m, const Layout *L, size_t n) {
   return correct;
 }
 
+/* One label per sample: labels of every position ([N, T]) have no accuracy column. */
 bool has_accuracy(gradc_model *m, const Layout *L) {
-  return L->label >= 0 && scores(m, L, L->in[L->label].classes, L->batch);
+  return L->label >= 0 && L->in[L->label].per_sample == 1 && scores(m, L, L->in[L->label].classes, L->batch);
 }

@@ -7,7 +7,7 @@
 #
 # Not run: firmware_digits (its QEMU part runs cross-compiled code, which is not
 # sanitized; the host tools it uses are covered by the other tests) and
-# torch_train_compare (python; registered only where python3-torch is installed);
+# torch_model_compare (python; registered only where python3-torch is installed);
 # e2e_out_of_memory is not registered in this build (it runs gradc under a 3 GB
 # address-space limit, and ASan reserves more than that).
 #
@@ -35,5 +35,5 @@ cd "$BUILD"
 export ASAN_OPTIONS=detect_leaks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 status=0
-ctest --output-on-failure -j2 -E '^(firmware_digits|torch_train_compare)$' "$@" || status=$?
+ctest --output-on-failure -j2 -E '^(firmware_digits|torch_model_compare)$' "$@" || status=$?
 exit "$status"

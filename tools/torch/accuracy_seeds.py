@@ -13,7 +13,7 @@ torch.manual_seed(S): nn.Linear layers with kaiming_normal_ (fan-in, ReLU gain) 
 and zero biases, as `kaiming` and the default `zeros` in the model, inputs divided by 16,
 F.cross_entropy, torch.optim.SGD, a shuffling DataLoader of batch 32 with drop_last
 (gradc drops the short last batch too). The two use different random streams, so they
-agree in distribution, not seed by seed (tools/torch/train_compare.py checks the
+agree in distribution, not seed by seed (tools/torch/model_compare.py checks the
 step-by-step agreement from identical weights and order).
 
 Prints one line per seed and, per system, the mean, median, range and how many seeds
