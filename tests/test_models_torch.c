@@ -173,7 +173,7 @@ ParameterizedTest(ModelCase *mc, models_torch, train_steps_match_pytorch, .timeo
 
 /* The fixtures the issue asks for are there: a directory read wrong would pass vacuously. */
 Test(models_torch, the_shipped_models_have_fixtures) {
-  const char *want[] = {"digits", "digits_cnn", "dscnn_digits", "char_cnn"};
+  const char *want[] = {"digits", "digits_cnn", "dscnn_digits", "char_cnn", "char_transformer"};
   for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
     char path[512];
     snprintf(path, sizeof path, FIXTURES "/%s.json", want[i]);

@@ -53,7 +53,10 @@ CNN_BN = {"batch": 32, "input": (3, 16, 16), "channels": (16, 32), "classes": 10
 DSCNN_DIGITS = {"batch": 32, "input": (1, 8, 8), "classes": 10}
 # ---- indexing II (issue 15): the embedding-bag classifier of tools/bench/models/embbag.grad
 EMBBAG = {"batch": 64, "tokens": 32, "vocab": 1000, "dim": 64, "hidden": 128, "classes": 10}
-ALL = ["logreg"] + list(MLPS) + ["stats_losses", "dscnn", "attn_block", "embbag", "cnn_bn", "dscnn_digits"]
+# ---- models (issue 15): models/char_transformer.grad, the 2-block character GPT
+CHAR_GPT = {"batch": 32, "tokens": 64, "vocab": 94, "dim": 64, "heads": 4, "mlp": 256, "blocks": 2, "p": 0.1}
+ALL = ["logreg"] + list(MLPS) + ["stats_losses", "dscnn", "attn_block", "embbag", "cnn_bn", "dscnn_digits",
+                                 "char_transformer"]
 SGEMM_SHAPES = [(1024, 1024, 1024), (256, 1024, 1024)]  # M, K, N
 
 
@@ -249,6 +252,58 @@ def embbag(torch, nn, F):
     return forward, loss_fn, params, b, 3 * fwd, fwd  # the first layer's dx too: emb is trained
 
 
+def char_gpt(torch, nn, F):
+    """models/char_transformer.grad as an nn.Module a PyTorch 1.13 user writes: token and
+    positional embeddings, 2 pre-norm blocks (causal 4-head attention as softmax(q k^T /
+    4 masked_fill -inf) v, bias-free projections; GELU MLP 64-256-64), nn.Dropout(0.1) on
+    each block's attention and MLP output, final LayerNorm, head; cross_entropy over
+    [B*T, 94]. The step runs in model.train() (dropout active), inference in eval()."""
+    c = CHAR_GPT
+    b, t_, v, d, h = c["batch"], c["tokens"], c["vocab"], c["dim"], c["heads"]
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+            self.qkv, self.proj = nn.Linear(d, 3 * d, bias=False), nn.Linear(d, d, bias=False)
+            self.mlp = nn.Sequential(nn.Linear(d, c["mlp"]), nn.GELU(), nn.Linear(c["mlp"], d))
+            self.drop1, self.drop2 = nn.Dropout(c["p"]), nn.Dropout(c["p"])
+            self.register_buffer("causal", torch.ones(t_, t_, dtype=torch.bool).tril())
+
+        def forward(self, x):
+            q, k, w = (z.reshape(b, t_, h, d // h).transpose(1, 2) for z in self.qkv(self.ln1(x)).split(d, -1))
+            s = (q @ k.transpose(-2, -1) / math.sqrt(d // h)).masked_fill(~self.causal, float("-inf"))
+            a = (torch.softmax(s, -1) @ w).transpose(1, 2).reshape(b, t_, d)
+            x = x + self.drop1(self.proj(a))
+            return x + self.drop2(self.mlp(self.ln2(x)))
+
+    class CharGPT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.tok, self.pos = nn.Embedding(v, d), nn.Parameter(torch.randn(t_, d) * 0.02)
+            self.blocks = nn.Sequential(*[Block() for _ in range(c["blocks"])])
+            self.ln, self.head = nn.LayerNorm(d), nn.Linear(d, v, bias=False)
+
+        def forward(self, ids):
+            return self.head(self.ln(self.blocks(self.tok(ids) + self.pos))).reshape(-1, v)
+
+    net = CharGPT()
+    ids, nxt = torch.randint(0, v, (b, t_)), torch.randint(0, v, (b * t_,))
+
+    def forward():
+        net.train(torch.is_grad_enabled())  # infer() runs under no_grad: eval mode
+        return net(ids)
+
+    def loss_fn(z):
+        return F.cross_entropy(z, nxt)
+
+    rows = b * t_
+    mm = c["blocks"] * (2 * rows * d * 4 * d + 2 * 2 * rows * d * c["mlp"]) + 2 * rows * d * v
+    pairs = c["blocks"] * b * h * t_ * (t_ + 1) // 2  # attended pairs, as attn_block
+    fwd = mm + 2 * pairs * (2 * d // h)
+    return forward, loss_fn, list(net.parameters()), b, 3 * mm + 2 * pairs * (9 * d // h), fwd
+
+
 def bench_models(torch, names):
     import torch.nn as nn
     import torch.nn.functional as F
@@ -270,6 +325,8 @@ def bench_models(torch, names):
                 return F.binary_cross_entropy_with_logits(z, y)
 
             batch, flops_train, flops_infer = 1, 60, 30
+        elif name == "char_transformer":  # models (issue 15): nn.Module, model.train() / eval()
+            forward, loss_fn, params, batch, flops_train, flops_infer = char_gpt(torch, nn, F)
         elif name == "attn_block":  # attention (issue 15)
             forward, loss_fn, params, batch, flops_train, flops_infer = attn_block(torch, nn, F)
         elif name == "stats_losses":
