@@ -11,8 +11,8 @@ index models/data/corpus_vocab.txt (the sorted set of the corpus's characters). 
 split cuts the corpus by position as tools/data/make_corpus.py says: the first 90%
 train, the last 10% validate. Windows start every --stride characters (default T, no
 overlap); --limit keeps the first R rows. --one-hot writes each input id as V values
-(0 or 1; an f32 [N, T, V] input, as models/char_transformer.grad takes until embedding
-lands). Deterministic: same arguments, same bytes."""
+(0 or 1; an f32 [N, T, V] input, for a model that multiplies one-hot rows by a table instead
+of using `embedding`). Deterministic: same arguments, same bytes."""
 import argparse, os, sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
