@@ -109,13 +109,6 @@ static RShape partner_shape(Gen *g, RShape s) {
 
 /* ---- the model text ---- */
 
-static void append(char *buf, size_t size, const char *fmt, ...) {
-  size_t n = strlen(buf);
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(buf + n, size - n, fmt, ap);
-  va_end(ap);
-}
 
 static RVal *add_val(Gen *g, const char *prefix, int number, RShape s, double mag, bool computed) {
   RVal *v = &g->v[g->nv++];
@@ -129,7 +122,7 @@ static RVal *leaf(Gen *g, RShape s, bool param) {
   char t[64];
   shape_text(s, t, sizeof t);
   RVal *v = add_val(g, param ? "p" : "x", g->nleaves++, s, 3, false);
-  append(g->decl, sizeof g->decl, "%s %s : f32%s%s\n", param ? "param" : "input", v->name, t, param ? " = randn" : "");
+  rm_append(g->decl, sizeof g->decl, "%s %s : f32%s%s\n", param ? "param" : "input", v->name, t, param ? " = randn" : "");
   return v;
 }
 
@@ -137,13 +130,13 @@ static RVal *leaf(Gen *g, RShape s, bool param) {
 static RVal *stmt(Gen *g, RShape s, double mag, const char *tmpl, RVal *a, RVal *b) {
   if (g->nv >= RM_MAXV || mag > RM_MAXMAG || count(s) > RM_MAXCOUNT) return NULL;
   RVal *v = add_val(g, "v", g->nvals++, s, mag, true);
-  append(g->body, sizeof g->body, "%s = ", v->name);
+  rm_append(g->body, sizeof g->body, "%s = ", v->name);
   for (const char *p = tmpl; *p; p++) {
     RVal *x = *p == 'A' ? a : *p == 'B' ? b : NULL;
     if (x) x->uses++;
-    append(g->body, sizeof g->body, "%s", x ? x->name : (char[2]){*p, 0});
+    rm_append(g->body, sizeof g->body, "%s", x ? x->name : (char[2]){*p, 0});
   }
-  append(g->body, sizeof g->body, "\n");
+  rm_append(g->body, sizeof g->body, "\n");
   return v;
 }
 
@@ -326,9 +319,9 @@ static RVal *gen_transpose(Gen *g) {
   char tmpl[96] = "transpose(A, perm=[";
   for (int i = 0; i < r; i++) {
     s.d[i] = a->s.d[perm[i]];
-    append(tmpl, sizeof tmpl, "%s%d", i ? ", " : "", perm[i]);
+    rm_append(tmpl, sizeof tmpl, "%s%d", i ? ", " : "", perm[i]);
   }
-  append(tmpl, sizeof tmpl, "])");
+  rm_append(tmpl, sizeof tmpl, "])");
   return stmt(g, s, a->mag, tmpl, a, NULL);
 }
 
@@ -380,7 +373,7 @@ static RVal *gen_batch_norm(Gen *g, RVal *a) {
   char t[32], tmpl[160];
   snprintf(t, sizeof t, "[%d]", c);
   int k = g->nleaves++;
-  append(g->decl, sizeof g->decl, "buffer rm%d : f32%s\nbuffer rv%d : f32%s = ones\n", k, t, k, t);
+  rm_append(g->decl, sizeof g->decl, "buffer rm%d : f32%s\nbuffer rv%d : f32%s = ones\n", k, t, k, t);
   RVal *w = leaf(g, (RShape){1, {c}}, true);
   w->mag = 3;
   snprintf(tmpl, sizeof tmpl, "batch_norm(A, rm%d, rv%d, B, momentum=0.2, eps=0.5)", k, k);
@@ -570,9 +563,9 @@ static RVal *gen_index(Gen *g) {
     for (int d = 0; d < r; d++) {
       int k = 1 + pick(g, 2);
       s.d[d] *= k;
-      append(tmpl, sizeof tmpl, "%s%d", d ? ", " : "", k);
+      rm_append(tmpl, sizeof tmpl, "%s%d", d ? ", " : "", k);
     }
-    append(tmpl, sizeof tmpl, "])");
+    rm_append(tmpl, sizeof tmpl, "])");
     return stmt(g, s, a->mag, tmpl, a, NULL);
   }
   if (r >= 4) return NULL;
@@ -595,7 +588,7 @@ static RVal *gen_index2(Gen *g) {
     RShape is = form == 0 ? (RShape){1 + pick(g, 2), {n, 2, 0, 0}} : a->s;
     if (form == 1) is.d[ax] = 1 + pick(g, 4);
     shape_text(is, t, sizeof t);
-    append(g->decl, sizeof g->decl, "input ids%d : i32%s\n", g->nleaves, t);
+    rm_append(g->decl, sizeof g->decl, "input ids%d : i32%s\n", g->nleaves, t);
     if (form == 0) s = is, s.d[s.rank++] = a->s.d[1];
     else s = is;
     snprintf(tmpl, sizeof tmpl, form == 0 ? "embedding(ids%d, A)" : "gather(A, %d, ids%d)", form == 0 ? g->nleaves : ax,
@@ -609,12 +602,12 @@ static RVal *gen_index2(Gen *g) {
     for (int d = 0; d < r; d++) {
       int n = s.d[d], k = pick(g, 4), lo = pick(g, n), step = 1 + pick(g, 2);
       const char *sep = d ? ", " : "";
-      if (k == 0) append(tmpl, sizeof tmpl, "%s%d", sep, chance(g, 0.5) ? lo : lo - n); /* drops the axis */
-      else if (k == 1) append(tmpl, sizeof tmpl, "%s:", sep), o.d[o.rank++] = n;
-      else if (k == 2) append(tmpl, sizeof tmpl, "%s%d:%d:%d", sep, lo - n, n + 3, step), o.d[o.rank++] = (n - lo + step - 1) / step;
-      else append(tmpl, sizeof tmpl, "%s::%d", sep, step), o.d[o.rank++] = (n + step - 1) / step;
+      if (k == 0) rm_append(tmpl, sizeof tmpl, "%s%d", sep, chance(g, 0.5) ? lo : lo - n); /* drops the axis */
+      else if (k == 1) rm_append(tmpl, sizeof tmpl, "%s:", sep), o.d[o.rank++] = n;
+      else if (k == 2) rm_append(tmpl, sizeof tmpl, "%s%d:%d:%d", sep, lo - n, n + 3, step), o.d[o.rank++] = (n - lo + step - 1) / step;
+      else rm_append(tmpl, sizeof tmpl, "%s::%d", sep, step), o.d[o.rank++] = (n + step - 1) / step;
     }
-    append(tmpl, sizeof tmpl, "]");
+    rm_append(tmpl, sizeof tmpl, "]");
     return o.rank ? stmt(g, o, a->mag, tmpl, a, NULL) : NULL;
   }
   int ax = pick(g, r);
@@ -622,7 +615,7 @@ static RVal *gen_index2(Gen *g) {
     RVal *p = add_val(g, "v", g->nvals++, s, a->mag, true), *q = add_val(g, "v", g->nvals++, s, a->mag, true);
     p->s.d[ax] = (s.d[ax] + 1) / 2, q->s.d[ax] = s.d[ax] - p->s.d[ax];
     a->uses++;
-    append(g->body, sizeof g->body, "%s, %s = chunk(%s, 2, axis=%d)\n", p->name, q->name, a->name, ax);
+    rm_append(g->body, sizeof g->body, "%s, %s = chunk(%s, 2, axis=%d)\n", p->name, q->name, a->name, ax);
     return q;
   }
   int lo = pick(g, s.d[r - 1]), hi = pick(g, s.d[r - 1]); /* reflect: pads < size */
@@ -653,7 +646,7 @@ static void loss_term(Gen *g, RVal *a, char *loss, size_t size) {
   case 3: snprintf(t, sizeof t, "bce_with_logits(%s, %s)", a->name, leaf(g, a->s, false)->name); break;
   case 4:
     c = add_val(g, "label", g->nleaves++, (RShape){1, {a->s.d[0]}}, 0, false);
-    append(g->decl, sizeof g->decl, "input %s : i32[%d]\n", c->name, a->s.d[0]);
+    rm_append(g->decl, sizeof g->decl, "input %s : i32[%d]\n", c->name, a->s.d[0]);
     snprintf(t, sizeof t, "cross_entropy(%s, %s)", a->name, c->name);
     break;
   case 6: snprintf(t, sizeof t, "l1_loss(%s, %s%s)", a->name, leaf(g, a->s, false)->name, red); break;
@@ -672,7 +665,7 @@ static void loss_term(Gen *g, RVal *a, char *loss, size_t size) {
   case 10:
   case 11:
     c = add_val(g, "label", g->nleaves++, (RShape){1, {a->s.d[0]}}, 0, false);
-    append(g->decl, sizeof g->decl, "input %s : i32[%d]\n", c->name, a->s.d[0]);
+    rm_append(g->decl, sizeof g->decl, "input %s : i32[%d]\n", c->name, a->s.d[0]);
     if (kind == 9) snprintf(t, sizeof t, "nll_loss(log_softmax(%s), %s%s)", a->name, c->name, red);
     else if (kind == 10) {
       RVal *w = leaf(g, (RShape){1, {a->s.d[1]}}, false); /* class weights w * w + 0.5 */
@@ -684,7 +677,7 @@ static void loss_term(Gen *g, RVal *a, char *loss, size_t size) {
   default: snprintf(t, sizeof t, "%s", a->name);
   }
   a->uses++;
-  append(loss, size, "%s%s", *loss ? " + " : "", t);
+  rm_append(loss, size, "%s%s", *loss ? " + " : "", t);
 }
 
 /* A computed value, preferring those nothing reads yet. */
@@ -720,8 +713,8 @@ void rm_generate(uint64_t seed, char *buf, size_t size) {
   char loss[1024] = "", outputs[256] = "";
   for (int n = 1 + pick(g, 2), i = 0; i < n; i++) loss_term(g, result(g), loss, sizeof loss);
   RVal *first = result(g), *second = result(g);
-  append(outputs, sizeof outputs, "%s", first->name);
-  if (second != first && chance(g, 0.5)) append(outputs, sizeof outputs, ", %s", second->name);
+  rm_append(outputs, sizeof outputs, "%s", first->name);
+  if (second != first && chance(g, 0.5)) rm_append(outputs, sizeof outputs, ", %s", second->name);
   RVal *src = &g->v[pick(g, g->nv)]; /* an i32 output: the index of a max or min (issue 15) */
   if (!src->computed && src->s.rank > 0 && (src->name[0] == 'p' || src->name[0] == 'x') && chance(g, 0.5)) {
     /* of a leaf's (random normal) values, kept in order: a computed value's near ties would
@@ -729,8 +722,8 @@ void rm_generate(uint64_t seed, char *buf, size_t size) {
     int axis = pick(g, src->s.rank + 1) - 1;
     char ax[24] = "";
     if (axis >= 0) snprintf(ax, sizeof ax, ", axis=%d", axis);
-    append(g->body, sizeof g->body, "idx = %s(%s * 3 - 1%s)\n", chance(g, 0.5) ? "argmax" : "argmin", src->name, ax);
-    append(outputs, sizeof outputs, ", idx");
+    rm_append(g->body, sizeof g->body, "idx = %s(%s * 3 - 1%s)\n", chance(g, 0.5) ? "argmax" : "argmin", src->name, ax);
+    rm_append(outputs, sizeof outputs, ", idx");
   }
   snprintf(buf, size, "model r\n%s%sloss = %s\noutput %s\nminimize loss\n", g->decl, g->body, loss, outputs);
   free(g);

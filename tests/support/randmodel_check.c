@@ -35,28 +35,19 @@ static double worst_error(const float *got, const double *want, size_t n, size_t
   return worst;
 }
 
-/* Appends a line to the check's account of what went wrong. */
-static void why_add(char *buf, size_t size, const char *fmt, ...) {
-  size_t n = strlen(buf);
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(buf + n, size - n, fmt, ap);
-  va_end(ap);
-}
-
 #define RM_TOL 2e-4 /* float32 against float64, relative to the tensor's scale */
 
 /* Appends to why when got (from `who`) and want disagree. */
 static int compare(const char *who, const char *what, const char *name, const float *got, const double *want, size_t n,
                    char *why, size_t whylen) {
   if (!got || !want) {
-    why_add(why, whylen, "%s %s %s: missing\n", who, what, name);
+    rm_append(why, whylen, "%s %s %s: missing\n", who, what, name);
     return 1;
   }
   size_t at;
   double e = worst_error(got, want, n, &at);
   if (e <= RM_TOL) return 0;
-  why_add(why, whylen, "%s %s %s: element %zu is %.9g, reference %.9g (relative error %.3g)\n", who, what, name, at,
+  rm_append(why, whylen, "%s %s %s: element %zu is %.9g, reference %.9g (relative error %.3g)\n", who, what, name, at,
          (double)got[at], want[at], e);
   return 1;
 }
@@ -130,10 +121,10 @@ int rm_check(const char *src, const char *dir, const char *cpu, int opt, char *w
   gc_graph *g = NULL;
   tape_model *t = NULL;
   int rc = 1;
-  if (gc_compile(&o, NULL, err, sizeof err)) why_add(why, whylen, "compile: %s\n", err);
-  else if (!(m = gradc_open(so, err, sizeof err))) why_add(why, whylen, "open: %s\n", err);
-  else if (!(g = gc_graph_build(&o, err, sizeof err))) why_add(why, whylen, "reference evaluator: %s\n", err);
-  else if (!(t = tape_open(o.path, src, NULL, NULL, 0, err, sizeof err))) why_add(why, whylen, "tape: %s\n", err);
+  if (gc_compile(&o, NULL, err, sizeof err)) rm_append(why, whylen, "compile: %s\n", err);
+  else if (!(m = gradc_open(so, err, sizeof err))) rm_append(why, whylen, "open: %s\n", err);
+  else if (!(g = gc_graph_build(&o, err, sizeof err))) rm_append(why, whylen, "reference evaluator: %s\n", err);
+  else if (!(t = tape_open(o.path, src, NULL, NULL, 0, err, sizeof err))) rm_append(why, whylen, "tape: %s\n", err);
   else {
     set_values(m, g, t);
     gc_graph_set_seed(g, gradc_step_seed(m)); /* dropout: the compiled backward's masks in all three */
@@ -141,9 +132,9 @@ int rm_check(const char *src, const char *dir, const char *cpu, int opt, char *w
     gc_graph_eval(g);
     gradc_zero_grad(m);
     tape_zero_grad(t);
-    if (gradc_backward(m)) why_add(why, whylen, "compiled backward: %s\n", gradc_error(m));
-    else if (tape_backward(t)) why_add(why, whylen, "tape backward: %s\n", tape_error(t));
-    else if (!isfinite(gc_graph_loss(g))) why_add(why, whylen, "the reference loss is not finite (a generator bug)\n");
+    if (gradc_backward(m)) rm_append(why, whylen, "compiled backward: %s\n", gradc_error(m));
+    else if (tape_backward(t)) rm_append(why, whylen, "tape backward: %s\n", tape_error(t));
+    else if (!isfinite(gc_graph_loss(g))) rm_append(why, whylen, "the reference loss is not finite (a generator bug)\n");
     else rc = compare_all(m, g, t, why, whylen);
   }
   if (t) tape_close(t);
