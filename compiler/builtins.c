@@ -250,6 +250,8 @@ static BuildFn *const builders[CALL__COUNT] = {
     [CALL_TRIU] = b_triu,
     [CALL_MASKED_FILL] = b_masked_fill,
     [CALL_SCALED_DOT_PRODUCT_ATTENTION] = b_sdpa,
+    /* ---- dropout and modes (issue 15): builtins_random.c ---- */
+    [CALL_DROPOUT] = b_dropout,
 };
 
 bool builtin_complete(void) {

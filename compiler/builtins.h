@@ -77,5 +77,7 @@ Node *b_group_norm(const BuildCtx *B, Expr *call, Expr **p);
 
 /* ---- attention (issue 15): the builders of builtins_attn.c ---- */
 BuildFn b_tril, b_triu, b_masked_fill, b_sdpa;
+/* ---- dropout and modes (issue 15): the builders of builtins_random.c ---- */
+Node *b_dropout(const BuildCtx *B, Expr *call, Expr **p);
 
 #endif

@@ -72,6 +72,7 @@ static const char *arg_spec(Arena *a, const Entry *e, const Arg *arg) {
     if (e->optimizer == &gradc_optimizer_sgd) return arena_printf(a, "state:%s", arg->name);
     return arena_printf(a, "state:%s:%s", e->optimizer->state_names[arg->slot], arg->name);
   case ARG_HYPER: return "hyper";
+  case ARG_SEED: return "seed"; /* dropout and modes (issue 15) */
   case ARG_OUTPUT: return arena_printf(a, "output:%s", arg->name);
   case ARG_LOSS: return "loss";
   case ARG_WORKSPACE: return "workspace";
@@ -173,6 +174,7 @@ static const char *header_type(const Entry *e, const Arg *a) {
   case ARG_OUTPUT: return a->node->dtype == DT_I32 ? "int32_t" : "float";
   case ARG_PARAM: return e->kind == ENTRY_TRAIN ? "float" : "const float";
   case ARG_HYPER: return "const float";
+  case ARG_SEED: return "const uint64_t"; /* dropout and modes (issue 15): the step seed */
   case ARG_WORKSPACE: return "void";
   default: return "float"; /* grads, momentum, outputs, loss */
   }
@@ -228,6 +230,22 @@ static void header_train_step(FILE *f, Arena *a, const char *model, const char *
                        model, o->name, states, M, values, o->name));
 }
 
+/* ---- dropout and modes (issue 15): the step seed of the training entries ---- */
+static bool takes_seed(const Entry *e) {
+  for (int i = 0; i < e->nargs; i++)
+    if (e->args[i].kind == ARG_SEED) return true;
+  return false;
+}
+static void header_seed(FILE *f, Arena *a, const char *model) {
+  fprintf(f, "\n");
+  wrap(f, arena_printf(a,
+                       "dropout: %s_backward and %s_train_step run in training mode and draw their masks "
+                       "from *seed, the step seed (a new one each step, e.g. gradc_dropout_seed(user_seed, step), "
+                       "gradc/runtime_core.h; the same seed gives the same masks); %s_forward runs in eval mode "
+                       "and never drops.",
+                       model, model, model));
+}
+
 void emit_header(FILE *f, const Unit *u, const char *source_name) {
   Graph *g = u->g;
   Arena *a = g->arena;
@@ -238,6 +256,7 @@ void emit_header(FILE *f, const Unit *u, const char *source_name) {
   if (u->nentries > 1) {
     fprintf(f, " %s_backward runs\n * forward and backward and ADDS d loss / d param into the grad_ buffers (zero them\n", g->model);
     header_train_step(f, a, g->model, M, u->entries[2]);
+    if (takes_seed(u->entries[2])) header_seed(f, a, g->model);
   }
   fprintf(f, "\n * workspace: %s_WORKSPACE_BYTES bytes owned by the caller, aligned at least as a float\n", M);
   fprintf(f, " * (64-byte alignment is fastest); the generated code never allocates. */\n");

@@ -67,7 +67,7 @@ static void name_args(Entry *e, Arena *a) {
   for (int pass = 0; pass < 2; pass++) /* 0: loss, hyper, workspace; 1: the tensors */
     for (int i = 0; i < e->nargs; i++) {
       Arg *x = &e->args[i];
-      bool fixed = x->kind == ARG_LOSS || x->kind == ARG_HYPER || x->kind == ARG_WORKSPACE;
+      bool fixed = x->kind == ARG_LOSS || x->kind == ARG_HYPER || x->kind == ARG_SEED || x->kind == ARG_WORKSPACE;
       if (fixed != (pass == 0)) continue;
       const char *c = x->kind == ARG_GRAD    ? arena_printf(a, "grad_%s", x->name)
                       : x->kind == ARG_STATE ? arena_printf(a, "%s_%s", e->optimizer->state_names[x->slot], x->name)
@@ -75,6 +75,15 @@ static void name_args(Entry *e, Arena *a) {
       while (c_reserved(c) || taken(e, c)) c = arena_printf(a, "%s_", c);
       x->cname = c;
     }
+}
+
+/* ---- dropout and modes (issue 15) ----
+ * Whether the entry computing order[0..n) draws random numbers: it then takes the step
+ * seed (ARG_SEED). Only training entries can: an eval-mode graph has no DROPOUT. */
+static bool draws_random(Node *const *order, int n) {
+  for (int i = 0; i < n; i++)
+    if (order[i]->op == OP_DROPOUT) return true;
+  return false;
 }
 
 Entry *entry_build(Graph *g, EntryKind kind, EntryOptions opt) {
@@ -95,7 +104,7 @@ Entry *entry_build_with(Graph *g, EntryKind kind, EntryOptions opt, EntryOptimiz
   GC_ASSERT(!e->optimizer || gradc_optimizer_valid(e->optimizer) == 0);
   if (e->optimizer) e->nhyper = optimizer.full ? e->optimizer->nhyper + e->optimizer->nderived : e->optimizer->nbase;
   int nstate = e->optimizer ? e->optimizer->nstate : 0;
-  int maxargs = g->ninputs + (2 + nstate) * g->nparams + g->noutputs + 3;
+  int maxargs = g->ninputs + (2 + nstate) * g->nparams + g->noutputs + 4;
   e->args = ARENA_ARRAY(a, Arg, maxargs);
   e->sinks = ARENA_ARRAY(a, Node *, maxargs);
   g->loc = (SrcLoc){0, 0};
@@ -143,6 +152,7 @@ Entry *entry_build_with(Graph *g, EntryKind kind, EntryOptions opt, EntryOptimiz
     e->args[e->nargs++] = (Arg){ARG_LOSS, g->loss, "loss", NULL, 0};
   }
   if (kind == ENTRY_TRAIN) e->args[e->nargs++] = (Arg){ARG_HYPER, NULL, "hyper", NULL, 0};
+  if (kind != ENTRY_FORWARD && draws_random(order, nlive)) e->args[e->nargs++] = (Arg){ARG_SEED, NULL, "seed", NULL, 0};
   e->args[e->nargs++] = (Arg){ARG_WORKSPACE, NULL, "workspace", NULL, 0};
   e->nsinks = nsinks;
   name_args(e, a);

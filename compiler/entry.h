@@ -19,7 +19,9 @@
  * BACKWARD and TRAIN share one compiled core (entry.c). */
 typedef enum { ENTRY_FORWARD, ENTRY_BACKWARD, ENTRY_TRAIN } EntryKind;
 
-typedef enum { ARG_INPUT, ARG_PARAM, ARG_GRAD, ARG_STATE, ARG_OUTPUT, ARG_LOSS, ARG_HYPER, ARG_WORKSPACE } ArgKind;
+/* ARG_SEED (dropout and modes, issue 15): `const uint64_t *seed`, the step seed of an
+ * entry whose graph draws random numbers (a DROPOUT node), before the workspace. */
+typedef enum { ARG_INPUT, ARG_PARAM, ARG_GRAD, ARG_STATE, ARG_OUTPUT, ARG_LOSS, ARG_HYPER, ARG_SEED, ARG_WORKSPACE } ArgKind;
 
 typedef struct {
   ArgKind kind;

@@ -22,11 +22,16 @@ struct gc_graph {
   Node **kinked; /* the nodes of ops with a kink that the loss depends on (gc_graph_kink_state) */
   int nkinked;
   bool kinks_found;
+  uint64_t seed; /* the step seed (gc_graph_set_seed) */
 };
 
 gc_graph *gc_graph_build(const gc_options *o, char *err, size_t errlen);
 
-static void eval_elem(Node *n, double **val) {
+static void eval_elem(Node *n, double **val, uint64_t seed) {
+  if (gc_ops[n->op].evalr) { /* dropout: its operand has its shape */
+    gc_ops[n->op].evalr(n, seed, val[n->id], val[n->in[0]->id]);
+    return;
+  }
   Shape s = n->shape;
   int64_t cnt = shape_count(s), st[2][GC_MAX_RANK];
   for (int j = 0; j < n->nin; j++) shape_bstrides(n->in[j]->shape, s.rank, st[j]);
@@ -54,7 +59,7 @@ void gc_graph_eval(gc_graph *gg) {
     } else if (op->cls == CLS_ALIAS) {
       memcpy(out, gg->val[n->in[0]->id], sizeof(double) * (size_t)shape_count(n->shape));
     } else if (op->cls == CLS_ELEM) {
-      eval_elem(n, gg->val);
+      eval_elem(n, gg->val, gg->seed);
     } else {
       double *ins[GC_MAX_ARITY] = {0};
       for (int j = 0; j < n->nin; j++) ins[j] = gg->val[n->in[j]->id];
@@ -94,6 +99,8 @@ const double *gc_graph_grad(gc_graph *gg, const char *param, size_t *count) {
 }
 
 bool gc_graph_detaches(const gc_graph *gg) { return gg->g->detaches; }
+
+void gc_graph_set_seed(gc_graph *gg, uint64_t step_seed) { gg->seed = step_seed; }
 
 /* ---- kinks: which side of its kink each input of a kinked op is on ---- */
 

@@ -153,6 +153,13 @@ Node *g_gather(Graph *g, Node *x, Node *index, int axis, Shape s) { return gathe
 Node *g_scatter_add(Graph *g, Node *dy, Node *index, int axis, Shape s) {
   return gather_like(g, OP_SCATTER_ADD, dy, index, axis, s);
 }
+/* ---- dropout and modes (issue 15) ---- */
+Node *g_dropout(Graph *g, Node *x, double p, uint32_t salt) {
+  Node *n = node_alloc(g, OP_DROPOUT, 1, &x, g->loc);
+  node_dropout(n)->p = p;
+  node_dropout(n)->salt = salt;
+  return node_finish(g, n);
+}
 
 Node *g_onehot(Graph *g, Node *labels, int64_t classes) {
   Node *n = node_alloc(g, OP_ONEHOT, 1, &labels, g->loc);

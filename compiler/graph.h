@@ -55,6 +55,7 @@ typedef enum {
   ATTR_SDPA,   /* SDPA, SDPA_BWD */
   /* ---- indexing II (issue 15) ---- */
   ATTR_GATHER, /* GATHER, SCATTER_ADD */
+  ATTR_DROPOUT, /* DROPOUT (issue 15: dropout and modes) */
   ATTR__COUNT
 } AttrKind;
 
@@ -117,6 +118,15 @@ typedef struct {
 typedef struct {
   int axis;
 } GatherAttr;
+/* ---- dropout and modes (issue 15) ----
+ * DROPOUT: y = x * (keep ? scale : 0), keep drawn per element from the step seed
+ * (ops_random.h: Philox4x32-10 of counter (element index, salt, 0, 0)). keep is
+ * u >= threshold, u the 32-bit draw: threshold = ceil(p * 2^32) with 0 < p < 1;
+ * scale = float(1 / float(1 - p)), torch's. salt tells dropout sites apart. */
+typedef struct {
+  double p;
+  uint32_t salt;
+} DropoutAttr;
 
 typedef union {
   ConstAttr cnst;
@@ -131,6 +141,7 @@ typedef union {
   TriAttr tri;
   SdpaAttr sdpa;
   GatherAttr gather;
+  DropoutAttr dropout;
 } NodeAttr;
 
 typedef struct Node Node;
@@ -232,6 +243,8 @@ Node *g_sdpa(Graph *g, Node *q, Node *k, Node *v, Node *dout, const SdpaAttr *a)
  * and SCATTER_ADD of dy by index into shape s (see GatherAttr). */
 Node *g_gather(Graph *g, Node *x, Node *index, int axis, Shape s);
 Node *g_scatter_add(Graph *g, Node *dy, Node *index, int axis, Shape s);
+/* ---- dropout and modes (issue 15) ---- DROPOUT of x (0 < p < 1) at site `salt`. */
+Node *g_dropout(Graph *g, Node *x, double p, uint32_t salt);
 /* Sums x down to shape s (the adjoint of broadcasting). */
 Node *g_sum_to(Graph *g, Node *x, Shape s);
 

@@ -72,7 +72,7 @@ static LLVMValueRef declare_entry(Lower *L, Entry *e, const char *name, bool cor
     LLVMSetValueName2(v, nm, strlen(nm));
     add_attr(L, fn, (unsigned)i + 1, "noalias"); /* the ABI: buffers do not overlap */
     add_attr(L, fn, (unsigned)i + 1, "nocapture");
-    if (a->kind == ARG_INPUT || a->kind == ARG_HYPER || (a->kind == ARG_PARAM && e->kind == ENTRY_FORWARD))
+    if (a->kind == ARG_INPUT || a->kind == ARG_HYPER || a->kind == ARG_SEED || (a->kind == ARG_PARAM && e->kind == ENTRY_FORWARD))
       add_attr(L, fn, (unsigned)i + 1, "readonly");
   }
   if (core) LLVMSetValueName2(LLVMGetParam(fn, (unsigned)e->nargs), "mode", 4);

@@ -30,6 +30,9 @@ struct Lower {
                             NULL: they load their own */
   int lanes;             /* > 1 while elementwise code is emitted on vectors of that many
                             floats (a matmul epilogue): lw_f32 and the lw_*_t types follow */
+  LLVMValueRef elem_at;   /* while an elementwise member that draws random numbers (dropout)
+                            is emitted: the row-major index (ix) of its element — of the
+                            first lane, the others following — in its own shape */
   Graph *g;
 };
 

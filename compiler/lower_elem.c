@@ -4,6 +4,7 @@
  * functions are in mathlib.c. */
 #include "lower_elem.h"
 #include "mathlib.h"
+#include "lower_random.h"
 
 #define LB (L->b)
 
@@ -129,6 +130,11 @@ static LLVMValueRef em_round(Lower *L, const Node *n, LLVMValueRef a, LLVMValueR
   return (void)n, (void)b, m_round_even(L, a);
 }
 
+/* ---- dropout and modes (issue 15): lower_random.c ---- */
+static LLVMValueRef em_dropout(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)b, lower_dropout(L, n, a);
+}
+
 /* Reductions' combining step. */
 static LLVMValueRef em_sum1(Lower *L, const Node *n, LLVMValueRef acc, LLVMValueRef v) {
   return (void)n, LLVMBuildFAdd(LB, acc, v, "");
@@ -162,4 +168,6 @@ const Emit1 gc_lower_elem[OP__COUNT] = {
     ELEM(LT, lt),            ELEM(LE, le),         ELEM(GT, gt),           ELEM(GE, ge),
     ELEM(NE, ne),            ELEM(SELECT, select), ELEM(POW, pow),         ELEM(SIN, sin),
     ELEM(COS, cos),          ELEM(FLOOR, floor),   ELEM(CEIL, ceil),       ELEM(ROUND, round),
+    /* ---- dropout and modes (issue 15) ---- */
+    ELEM(DROPOUT, dropout),
 };

@@ -83,6 +83,7 @@ void lower_elem_kernel(Lower *L, Kernel *k, LLVMValueRef *vals) {
         in[j] = LLVMBuildLoad2(LB, x->dtype == DT_I32 ? L->i32 : L->f32,
                                lw_elem_ptr(L, x, lw_offset(L, idx, w->st[o], w->rank)), "");
     }
+    L->elem_at = own; /* every member has the kernel's shape (dropout's draw reads it) */
     vals[n->id] = emit_member(L, n, in);
     if (lw_buffer(L, n)->kind != BUF_NONE) lw_store_off(L, n, own, vals[n->id]);
   }
@@ -136,6 +137,11 @@ static void rows_member_at(Lower *L, Rows *R, int t, int l, bool in_loop) {
   LLVMValueRef in[2] = {NULL, NULL};
   for (int j = 0; j < n->nin; j++) in[j] = rows_operand(L, R, n, n->in[j]);
   if (!reduce) {
+    if (gc_ops[n->op].evalr) { /* dropout draws at its element's index */
+      int64_t st[GC_MAX_RANK];
+      shape_bstrides(n->shape, R->k->shape.rank, st);
+      L->elem_at = lw_offset(L, R->idx, st, R->k->shape.rank);
+    }
     R->vals[n->id] = emit_member(L, n, in);
     rows_store(L, R, n, R->vals[n->id]);
     return;

@@ -177,6 +177,11 @@ static void epilogue(Lower *L, MM *m, LLVMValueRef i, LLVMValueRef j, LLVMValueR
     Node *n = m->k->nodes[t];
     LLVMValueRef in[2] = {NULL, NULL};
     for (int q = 0; q < n->nin; q++) in[q] = ep_operand(L, m, n->in[q], ia, ja, lanes, vec);
+    if (gc_ops[n->op].evalr) { /* dropout draws at its element's index */
+      int64_t st[GC_MAX_RANK];
+      shape_bstrides(n->shape, 2, st);
+      L->elem_at = lw_offset(L, (LLVMValueRef[2]){ia, ja}, st, 2);
+    }
     LLVMValueRef r = m->vals[n->id] = gc_lower_elem[n->op](L, n, in[0], in[1]);
     if (L->e->buf[n->id].kind == BUF_NONE) continue;
     LLVMValueRef idx[2] = {ia, ja};

@@ -46,6 +46,9 @@ typedef struct {
   double (*eval1)(const Node *n, double a, double b);
   /* REDUCE / KERNEL: reference evaluation of the whole op (row-major float64 buffers). */
   void (*evalk)(const Node *n, double *out, double *const *ins);
+  /* ELEM ops that draw random numbers (DROPOUT), instead of eval1: the whole op from the
+   * step seed, each element's draw from its index (the evaluator's gc_graph_set_seed). */
+  void (*evalr)(const Node *n, uint64_t seed, double *out, const double *x);
   /* REDUCE: the accumulator's starting value (the identity of eval1 and of the
    * backend's emit1). */
   double unit;
@@ -104,5 +107,6 @@ static inline int gc_attr_tag(OpKind op, AttrKind k) {
 #define node_tri(n) GC_ATTR_OF(n, ATTR_TRI, tri)
 #define node_sdpa(n) GC_ATTR_OF(n, ATTR_SDPA, sdpa)
 #define node_gather(n) GC_ATTR_OF(n, ATTR_GATHER, gather)
+#define node_dropout(n) GC_ATTR_OF(n, ATTR_DROPOUT, dropout)
 
 #endif

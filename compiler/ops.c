@@ -12,6 +12,7 @@
 #include "ops_attn.h"
 #include "ops_elem.h"
 #include "ops_index.h"
+#include "ops_random.h"
 #include "ops_reduce.h"
 #include "ops_window.h"
 
@@ -500,6 +501,9 @@ const OpInfo gc_ops[OP__COUNT] = {
                    .evalk = ev_gather, .attr = ATTR_GATHER, .dtype = DTR_GATHER, .flags = OPF_STORES_ONCE},
     [OP_SCATTER_ADD] = {.name = "scatter_add", .arity = 2, .cls = KERNEL, .shape = shape_scatter_add,
                         .evalk = ev_scatter_add, .attr = ATTR_GATHER, .dtype = DTR_GATHER},
+    /* ---- dropout and modes (issue 15; ops_random.c) ---- */
+    [OP_DROPOUT] = {.name = "dropout", .arity = 1, .cls = CLS_ELEM, .shape = shape_dropout, .grad = grad_dropout,
+                    .evalr = ev_dropout, .attr = ATTR_DROPOUT, .flags = OPF_STORES_ONCE},
     /* sinks (entry.c): stored by the kernel they ride on, or a kernel of their own */
     [OP_COPY] = {.name = "copy", .arity = 1, .cls = CLS_ELEM, .shape = shape_sink, .grad = NULL, .eval1 = ev_id,
                  .dtype = DTR_COPY},

@@ -82,6 +82,8 @@
   /* ---- indexing II (issue 15): ops_index.c ---- */ \
   X(GATHER,    "gather",    2, KERNEL)     \
   X(SCATTER_ADD, "scatter_add", 2, KERNEL) \
+  /* ---- dropout and modes (issue 15): ops_random.c ---- */ \
+  X(DROPOUT,   "dropout",   1, ELEM)       \
   X(COPY,      "copy",      1, ELEM)       \
   X(SGD,       "sgd",       2, ELEM)
 

@@ -220,6 +220,23 @@ static const char *check_gather(Arena *a, const Node *n) {
   return ax >= 0 && ax < n->shape.rank ? NULL : arena_printf(a, "has axis %d for rank %d", ax, n->shape.rank);
 }
 
+/* ---------------------------------------------------------------- DROPOUT (issue 15: dropout and modes) */
+
+static void pr_dropout(FILE *f, const Node *n) {
+  fprintf(f, " p=%.17g salt=0x%x", node_dropout(n)->p, (unsigned)node_dropout(n)->salt);
+}
+static bool same_dropout(const Node *a, const Node *b) {
+  return bits(node_dropout(a)->p) == bits(node_dropout(b)->p) && node_dropout(a)->salt == node_dropout(b)->salt;
+}
+static uint64_t hash_dropout(const Node *n, uint64_t h) {
+  return mix(mix(h, bits(node_dropout(n)->p)), node_dropout(n)->salt);
+}
+/* p = 0 is the identity and p = 1 zeros: the builder makes neither a DROPOUT. */
+static const char *check_dropout(Arena *a, const Node *n) {
+  double p = node_dropout(n)->p;
+  return p > 0 && p < 1 ? NULL : arena_printf(a, "has p = %g, outside (0, 1)", p);
+}
+
 /* ---------------------------------------------------------------- the table */
 
 static bool same_none(const Node *a, const Node *b) { return (void)a, (void)b, true; }
@@ -242,4 +259,5 @@ const AttrInfo gc_attrs[ATTR__COUNT] = {
     KIND(TRI, tri, NULL),
     KIND(SDPA, sdpa, check_sdpa),
     KIND(GATHER, gather, check_gather),
+    KIND(DROPOUT, dropout, check_dropout),
 };

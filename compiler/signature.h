@@ -109,7 +109,9 @@
   X(TRIL,            "tril",            1, "x", "diagonal")                \
   X(TRIU,            "triu",            1, "x", "diagonal")                \
   X(MASKED_FILL,     "masked_fill",     3, "x", "mask", "value")           \
-  X(SCALED_DOT_PRODUCT_ATTENTION, "scaled_dot_product_attention", 3, "q", "k", "v", "causal", "scale")
+  X(SCALED_DOT_PRODUCT_ATTENTION, "scaled_dot_product_attention", 3, "q", "k", "v", "causal", "scale") \
+  /* ---- dropout and modes (issue 15): builtins_random.c ---- */ \
+  X(DROPOUT,         "dropout",         1, "x", "p")
 
 typedef enum {
 #define X(e, ...) CALL_##e,

@@ -158,6 +158,14 @@ double gradc_rng_normal(gradc_rng *r) {
   return gradc_core_sqrt(-2.0 * gradc_core_log(1.0 - u1)) * gradc_core_cos(two_pi * u2);
 }
 
+/* ---- dropout and modes (issue 15): the step seed ---- */
+
+uint64_t gradc_dropout_seed(uint64_t seed, uint64_t step) {
+  gradc_rng r;
+  gradc_rng_seed(&r, seed, "gradc.dropout");
+  return gradc_core_mix64(r.state + (step + 1) * 0x9e3779b97f4a7c15ull);
+}
+
 /* ---- buffers ---- */
 
 void gradc_core_fill(float *p, size_t n, float v) {

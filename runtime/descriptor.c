@@ -252,6 +252,7 @@ static int parse_arg(perr *e, const gradc_desc *d, const char *where, const cJSO
   }
   if (strcmp(s, "workspace") == 0) return out->kind = GRADC_ARG_WORKSPACE, 0;
   if (train && strcmp(s, "hyper") == 0) return out->kind = GRADC_ARG_HYPER, 0;
+  if (strcmp(s, "seed") == 0) return out->kind = GRADC_ARG_SEED, 0; /* dropout and modes (issue 15) */
   static const char *prefixes[] = {"input:", "param:", "output:", "grad:", "state:"};
   for (int r = 0; r < (train ? 5 : 4); r++) {
     size_t pl = strlen(prefixes[r]);

@@ -24,7 +24,9 @@ typedef enum {
   GRADC_ARG_WORKSPACE,/* "workspace" */
   GRADC_ARG_STATE,    /* "state:N" (SGD's momentum buffer) or "state:S:N": optimizer state
                          tensor S of trainable param N (train_step) */
-  GRADC_ARG_HYPER     /* "hyper": the optimizer's values (train_step) */
+  GRADC_ARG_HYPER,    /* "hyper": the optimizer's values (train_step) */
+  GRADC_ARG_SEED      /* "seed": const uint64_t *, the step seed dropout draws from (the
+                         training entries of a model with dropout; issue 15) */
 } gradc_arg_kind;
 
 typedef struct {

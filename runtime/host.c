@@ -94,6 +94,7 @@ static void *arg_pointer(gradc_model *m, const gradc_arg_desc *a) {
   case GRADC_ARG_STATE: /* the train step's rule's state; none while another rule is in use */
     return m->opt == m->compiled && m->state[a->slot] ? m->state[a->slot][a->tensor] : NULL;
   case GRADC_ARG_HYPER: return m->values;
+  case GRADC_ARG_SEED: return &m->step_seed; /* dropout and modes (issue 15) */
   }
   return NULL;
 }
@@ -140,6 +141,8 @@ static int open_model(gradc_model *m, const char *so_path) {
   if (b && prepare_call(m, so_path, b, &m->backward)) return -1;
   if (gradc__optimizer_open(m, so_path)) return -1;
   if (t && prepare_call(m, so_path, t, &m->train)) return -1;
+  for (size_t k = 0; k < m->desc.nentries; k++) /* dropout (issue 15): an entry takes the step seed */
+    for (size_t i = 0; i < m->desc.entries[k].nargs; i++) m->random |= m->desc.entries[k].args[i].kind == GRADC_ARG_SEED;
   m->has_forward = f != NULL;
   m->has_backward = b != NULL;
   m->has_train = t != NULL && b != NULL;
@@ -208,8 +211,21 @@ int gradc_init(gradc_model *m, uint64_t seed) {
   }
   gradc__optimizer_reset(m);
   m->loss = NAN;
+  m->seed = seed;
   return 0;
 }
+
+/* ---- dropout and modes (issue 15): the step seed ---- */
+
+int gradc_set_seed(gradc_model *m, uint64_t seed) {
+  if (!m) return -1;
+  m->seed = seed;
+  return 0;
+}
+
+uint64_t gradc_step_seed(const gradc_model *m) { return m ? gradc_dropout_seed(m->seed, m->step) : 0; }
+
+void gradc__draw_seed(gradc_model *m) { m->step_seed = gradc_step_seed(m); }
 
 void *gradc_tensor(gradc_model *m, const char *name, size_t *count) {
   long i = m ? gradc__find(m, name) : -1;
@@ -249,6 +265,7 @@ int gradc_backward(gradc_model *m) {
   if (!m->has_backward)
     return gradc__fail(m, "model '%s' has no backward entry point (compiled with --inference?)",
                        m->desc.model);
+  gradc__draw_seed(m);
   gradc__call(&m->backward);
   return 0;
 }

@@ -40,6 +40,10 @@ struct gradc_model {
   double hyper[GRADC_OPT_MAX_HYPER];  /* opt's user hyper-parameters */
   float values[GRADC_OPT_MAX_VALUES]; /* this step's values: the train step's hyper argument */
   uint64_t step;                   /* optimizer steps taken since init (torch's state["step"]) */
+  uint64_t seed, step_seed;        /* dropout (issue 15): the user's seed (gradc_init,
+                                      gradc_set_seed) and the training entries' `seed`
+                                      argument, gradc_dropout_seed(seed, step) */
+  int random;                      /* some entry takes the step seed (dropout) */
   float clip, grad_norm;           /* clip_grad_norm's max_norm (0: off); the last total norm */
   gradc_call forward, backward, train; /* train: the fused optimizer step, if compiled */
   int has_forward, has_backward, has_train;
@@ -65,6 +69,8 @@ void *gradc__alloc(size_t n);
 void gradc__point_train(gradc_model *m);
 /* Calls an entry point. */
 void gradc__call(gradc_call *c);
+/* Before a training call (backward, train step): the step seed of this step. */
+void gradc__draw_seed(gradc_model *m);
 
 /* optim.c: after the descriptor is read, the train step's rule (checked against the
  * core's table), opt = it (SGD without one), its defaults and state buffers; frees

@@ -249,6 +249,7 @@ int gradc_train_step(gradc_model *m, float lr) {
   if (!m) return -1;
   if (begin_step(m, lr)) return -1;
   if (!m->has_backward) return gradc_backward(m); /* the error, with nothing zeroed */
+  gradc__draw_seed(m); /* dropout's masks of this step */
   if (gradc_uses_fused_step(m)) {
     gradc__call(&m->train);
     m->step++;

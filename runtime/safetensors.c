@@ -85,9 +85,10 @@ typedef struct {
   size_t n;
 } save_extra;
 
-/* SGD without dampening or Nesterov: its checkpoint is as before there were others. */
+/* SGD without dampening or Nesterov: its checkpoint is as before there were others —
+ * unless the model has dropout, whose masks follow the step count the file must keep. */
 static bool first_format(const gradc_model *m) {
-  return m->opt == &gradc_optimizer_sgd && m->hyper[3] == 0 && m->hyper[4] == 0;
+  return m->opt == &gradc_optimizer_sgd && m->hyper[3] == 0 && m->hyper[4] == 0 && !m->random;
 }
 
 /* The optimizer's settings as __metadata__ strings (keys[k], values[k] from k on, each

@@ -327,6 +327,18 @@ static Tensor *attn_call(tape_model *m, CallId fn, Expr **p) {
   return op_sdpa(T, x, k, v, flag(m, p[3], false), scale);
 }
 
+/* ---- dropout and modes (issue 15): ops_dropout.c ----
+ * torch's F.dropout in the module's mode: identity in eval mode and for p = 0, x * 0 for
+ * p = 1; the site's salt is its call's line * 2^16 + column (as the compiler's). */
+static Tensor *dropout_call(tape_model *m, Expr *call, Expr **p) {
+  Tensor *x = arg(m, p[0], "dropout");
+  double prob = arg_range(&reader(m), p[1], 0.5, 0, false, 1, "dropout probability p");
+  if (prob == 0 || !m->training) return x;
+  if (prob == 1) return op_binary(&m->T, B_MUL, x, tp_scalar(&m->T, 0));
+  uint32_t salt = (uint32_t)call->loc.line * 65536u + (uint32_t)call->loc.col;
+  return op_dropout(&m->T, x, prob, salt, m->seed);
+}
+
 static Tensor *apply(tape_model *m, CallId fn, Expr *call, Expr **p) {
   Tape *T = &m->T;
   const char *name = gc_calls[fn].name;
@@ -408,6 +420,7 @@ static Tensor *apply(tape_model *m, CallId fn, Expr *call, Expr **p) {
   case CALL_LAYER_NORM: case CALL_GROUP_NORM: return norm_call(m, fn, p);
   case CALL_TRIL: case CALL_TRIU: case CALL_MASKED_FILL: case CALL_SCALED_DOT_PRODUCT_ATTENTION:
     return attn_call(m, fn, p);
+  case CALL_DROPOUT: return dropout_call(m, call, p);
   case CALL__COUNT: break; /* not an operator; every one is a case (-Wswitch) */
   }
   diag_error(&m->diag, call->loc, "unknown operator '%s'", call->name);

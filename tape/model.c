@@ -229,6 +229,7 @@ static int failed(tape_model *m) {
 
 int tape_forward(tape_model *m) {
   if (setjmp(m->diag.jb)) return failed(m);
+  m->training = false; /* model.eval(): the compiled forward entry's mode */
   run_forward(m);
   tp_reset(&m->T);
   return 0;
@@ -241,7 +242,9 @@ int tape_backward(tape_model *m) {
              m->path);
     return -1;
   }
+  m->training = true; /* model.train(): the backward and train-step entries' mode */
   Tensor *loss = run_forward(m);
+  m->training = false;
   tp_run_backward(&m->T, loss);
   tp_reset(&m->T);
   return 0;
@@ -344,6 +347,10 @@ float *tape_grad(tape_model *m, const char *param, size_t *count) {
 }
 
 float tape_loss(const tape_model *m) { return m ? m->loss : NAN; }
+
+void tape_set_seed(tape_model *m, uint64_t step_seed) {
+  if (m) m->seed = step_seed;
+}
 
 void tape_zero_grad(tape_model *m) {
   for (int i = 0; m && i < m->nleaves; i++)

@@ -54,6 +54,8 @@ struct tape_model {
   SrcLoc loss_loc;
   float loss;
   int cur_stmt;   /* the statement being run: names defined at or after it are not visible */
+  bool training;  /* the run's mode: tape_backward trains (model.train()), tape_forward evaluates */
+  uint64_t seed;  /* the step seed dropout draws from (tape_set_seed) */
   char err[4096];
 };
 

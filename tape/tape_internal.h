@@ -186,5 +186,10 @@ Tensor *op_group_norm(Tape *T, Tensor *x, int groups, Tensor *w, Tensor *b, doub
 Tensor *op_tri(Tape *T, Tensor *x, int64_t diag, bool upper); /* tril (upper false), triu */
 /* softmax(q k^T scale (+ causal mask)) v, materialised (the reference). */
 Tensor *op_sdpa(Tape *T, Tensor *q, Tensor *k, Tensor *v, bool causal, double scale);
+/* ---- ops_dropout.c: dropout and modes (issue 15) ---- */
+/* The generator's draw of element index at site salt (Philox4x32-10, its first word). */
+uint32_t tp_philox_u32(uint64_t seed, uint32_t salt, uint32_t index);
+/* F.dropout in training mode (0 < p < 1), its mask drawn under the step seed. */
+Tensor *op_dropout(Tape *T, Tensor *x, double p, uint32_t salt, uint64_t seed);
 
 #endif

@@ -73,7 +73,7 @@ Test(optable, every_op_has_what_its_class_needs) {
       cr_expect(o->shape && !l->emit1 && !l->emitk && !o->eval1, "%s: an alias has a shape rule and no code", o->name);
       break;
     case CLS_ELEM:
-      cr_expect(o->shape && o->eval1, "%s: an elementwise op needs a shape rule and eval1", o->name);
+      cr_expect(o->shape && (o->eval1 || o->evalr), "%s: an elementwise op needs a shape rule and eval1 (evalr: dropout)", o->name);
       cr_expect(l->emit1, "%s: an elementwise op needs an emitter in gc_lower_elem", o->name);
       break;
     case CLS_REDUCE:
@@ -145,6 +145,8 @@ static void c_upper(NodeAttr *a) { a->tri.upper = true; }
 static void c_scale(NodeAttr *a) { a->sdpa.scale = 0.25; }
 static void c_causal(NodeAttr *a) { a->sdpa.causal = true; }
 static void c_gather_axis(NodeAttr *a) { a->gather.axis = 1; } /* ---- indexing II (issue 15) ---- */
+static void c_drop_p(NodeAttr *a) { a->dropout.p = 0.25; }
+static void c_salt(NodeAttr *a) { a->dropout.salt = 7; }
 
 static const struct {
   NodeAttr sample;
@@ -163,6 +165,7 @@ static const struct {
     [ATTR_TRI] = {{.tri = {0, false}}, {c_diag, c_upper}},
     [ATTR_SDPA] = {{.sdpa = {0.5, false}}, {c_scale, c_causal}},
     [ATTR_GATHER] = {{.gather = {0}}, {c_gather_axis}},
+    [ATTR_DROPOUT] = {{.dropout = {0.5, 1}}, {c_drop_p, c_salt}},
 };
 
 static void printout(const OpInfo *o, const Node *n, char *buf, size_t len) {

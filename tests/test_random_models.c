@@ -73,7 +73,9 @@ Test(random, generator_is_deterministic_and_covers_the_operators) {
                                     /* ---- indexing II (issue 15) ---- */
                                     "embedding(", "gather(", "chunk(", "mode=\"reflect\"", "mode=\"replicate\"", "::",
                                     /* normalization and attention (issue 15) */
-                                    "layer_norm(", "group_norm("};
+                                    "layer_norm(", "group_norm(",
+                                    /* dropout and modes (issue 15) */
+                                    "dropout("};
   for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
     cr_expect(strstr(all, ops[i]), "no model of the first %d seeds has '%s'", COVER_SEEDS, ops[i]);
 }

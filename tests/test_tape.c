@@ -24,6 +24,7 @@
 #include <string.h>
 #include "support/fixtures.h"
 #include "gradc/compiler.h"
+#include "gradc/runtime_core.h" /* gradc_dropout_seed */
 #include "gradc/tape.h"
 
 #define FIXTURE_DIR GRADC_SOURCE_DIR "/tests/fixtures/ops"
@@ -135,6 +136,12 @@ static void run_case(Ctx *c, const cJSON *cs) {
   cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(cs, "inputs")) bad |= set_tensor(c, m, t->string, t);
   cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(cs, "params")) bad |= set_tensor(c, m, t->string, t);
   if (bad) goto done;
+  /* dropout and modes (issue 15): "train" cases are tape_backward's, "eval" ones tape_forward's */
+  const cJSON *mode = cJSON_GetObjectItemCaseSensitive(cs, "mode"), *seed = cJSON_GetObjectItemCaseSensitive(cs, "seed");
+  bool train_only = cJSON_IsString(mode) && !strcmp(mode->valuestring, "train");
+  bool eval_only = cJSON_IsString(mode) && !strcmp(mode->valuestring, "eval");
+  if (cJSON_IsNumber(seed)) tape_set_seed(m, gradc_dropout_seed((uint64_t)seed->valuedouble, 0));
+  if (train_only) goto backward;
 
   if (tape_forward(m)) {
     fx_note(&c->r, "\n    tape_forward: %s", tape_error(m));
@@ -146,7 +153,9 @@ static void run_case(Ctx *c, const cJSON *cs) {
     compare_json(c, "forward: output", t->string, p, n, t, 1);
   }
   compare_loss(c, "forward:", tape_loss(m), loss);
+  if (eval_only) goto done;
 
+backward:
   for (int pass = 1; pass <= 2; pass++) { /* the second pass accumulates: twice the gradient */
     if (pass == 1) tape_zero_grad(m);
     if (tape_backward(m)) {
@@ -207,6 +216,7 @@ FAMILY(index)
 FAMILY(index2) /* ---- indexing II (issue 15) ---- */
 FAMILY(norm) /* normalization and attention (issue 15) */
 FAMILY(attn) /* attention (issue 15) */
+FAMILY(dropout) /* dropout and modes (issue 15) */
 
 /* ---------------------------------------------------------------- models/ vs the reference evaluator */
 
@@ -410,6 +420,9 @@ Test(tape_api, bad_models_are_rejected_with_a_message) {
       {"model m\ninput x : f32[2, 3]\ninput l : f32[2]\nloss = cross_entropy(x, l)\nminimize loss\n", "i32 labels"},
       {"model m\ninput x : f32[2, 3]\ninput l : i32[2]\ny = l * 2\noutput y\n", "f32 operands"},
       {"model m\ninput x : f32[2, 3]\nminimize x\n", "f32 scalar"},
+      /* dropout and modes (issue 15) */
+      {"model m\ninput x : f32[3]\ny = dropout(x, -0.1)\noutput y\n", "dropout probability p must be in [0, 1], got -0.1"},
+      {"model m\ninput l : i32[3]\ny = dropout(l)\noutput y\n", "f32 operands"},
       /* comparisons and elementwise (issue 15) */
       {"model m\ninput x : f32[3]\ninput z : f32[4]\ny = x ** z\noutput y\n", "[3] and [4]"},
       {"model m\ninput x : f32[3]\ny = x < x <= x\noutput y\n", "do not chain"},

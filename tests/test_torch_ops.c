@@ -41,7 +41,8 @@ static const char *const families[] = {"elementwise", "matmul",    "shape",     
                                        "norm" /* issue 15: normalization and attention */,
                                        "window" /* convolution and pooling (issue 15) */,
                                        "attn" /* attention (issue 15) */,
-                                       "index2" /* ---- indexing II (issue 15) ---- */};
+                                       "index2" /* ---- indexing II (issue 15) ---- */,
+                                       "dropout" /* dropout and modes (issue 15) */};
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))
 
 /* ---------------------------------------------------------------- helpers */
@@ -217,6 +218,14 @@ static void run_case(Ctx *c, const cJSON *cs) {
   cJSON_ArrayForEach(t, params) bad |= set_tensor(c, m, t->string, t);
   if (bad) goto done;
   cJSON_ArrayForEach(t, outputs) check_shape(c, m, t->string, t);
+  /* dropout and modes (issue 15): a "train" case is torch in training mode, which the
+   * backward entry runs (masks of optimizer step 0 under "seed"); an "eval" case, eval
+   * mode, which the forward entry runs */
+  const cJSON *mode = cJSON_GetObjectItemCaseSensitive(cs, "mode"), *seed = cJSON_GetObjectItemCaseSensitive(cs, "seed");
+  bool train_only = cJSON_IsString(mode) && !strcmp(mode->valuestring, "train");
+  bool eval_only = cJSON_IsString(mode) && !strcmp(mode->valuestring, "eval");
+  if (cJSON_IsNumber(seed)) gradc_set_seed(m, (uint64_t)seed->valuedouble);
+  if (train_only) goto backward;
 
   if (gradc_forward(m)) {
     fx_note(&c->r, "\n    gradc_forward: %s", gradc_error(m));
@@ -228,7 +237,9 @@ static void run_case(Ctx *c, const cJSON *cs) {
     compare(c, "forward: output", t->string, p, n, t);
   }
   compare_loss(c, "forward:", gradc_loss(m), loss);
+  if (eval_only) goto done;
 
+backward:
   gradc_zero_grad(m);
   if (gradc_backward(m)) {
     fx_note(&c->r, "\n    gradc_backward: %s", gradc_error(m));
@@ -284,6 +295,7 @@ FAMILY(losses)
 FAMILY(composite)
 FAMILY(reductions)
 FAMILY(criteria)
+FAMILY(dropout) /* dropout and modes (issue 15) */
 FAMILY(window) /* convolution and pooling (issue 15) */
 FAMILY(index)
 FAMILY(pointwise)

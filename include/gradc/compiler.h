@@ -140,6 +140,9 @@ int64_t gc_graph_label_classes(const gc_graph *g, const char *input);
 /* Whether the model calls detach(): then its gradients (as PyTorch's) are not the
  * derivative of the loss that finite differences measure. */
 bool gc_graph_detaches(const gc_graph *g);
+/* The step seed dropout draws its masks from (the training entries' `seed` argument,
+ * docs/ABI.md); 0 until set. The graph is the training-mode one unless opt->inference. */
+void gc_graph_set_seed(gc_graph *g, uint64_t step_seed);
 
 /* Kinks. Finite differences measure no slope where an input of an operator with a kink
  * (relu, leaky_relu, abs, maximum, minimum, max, max_pool2d; a comparison or where's

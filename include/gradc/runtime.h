@@ -27,6 +27,13 @@ void gradc_close(gradc_model *m);
  * optimizer state buffer and the optimizer's step count, and makes the loss NaN: a
  * fresh start (set inputs after it). */
 int gradc_init(gradc_model *m, uint64_t seed);
+/* Dropout (issue 15): the training calls (gradc_backward, gradc_train_step) of a model
+ * with dropout pass the step seed gradc_dropout_seed(seed, steps) (gradc/runtime_core.h),
+ * seed gradc_init's or gradc_set_seed's and steps gradc_optimizer_steps: a new mask each
+ * optimizer step, the same masks for the same seed and step (a checkpoint keeps the step
+ * count). gradc_set_seed changes the seed alone; gradc_step_seed is the next call's. */
+int gradc_set_seed(gradc_model *m, uint64_t seed);
+uint64_t gradc_step_seed(const gradc_model *m);
 /* An input, param or output by name: float, or int32_t for an i32 input or output; NULL if none. */
 void *gradc_tensor(gradc_model *m, const char *name, size_t *count);
 float *gradc_grad(gradc_model *m, const char *param, size_t *count);

@@ -69,6 +69,14 @@ uint64_t gradc_rng_next(gradc_rng *r);
 double gradc_rng_u01(gradc_rng *r);
 double gradc_rng_normal(gradc_rng *r); /* standard normal, consumes two draws */
 
+/* ---- dropout and modes (issue 15) ----
+ * The step seed of a model's training entries (their `seed` argument) at the optimizer
+ * step `step` (the steps taken before it: 0 for the first) under the user's seed: the
+ * (step + 1)-th draw of the stream (seed, "gradc.dropout") above, computed directly,
+ *   mix64((mix64(seed) ^ fnv1a64("gradc.dropout")) + (step + 1) * 0x9e3779b97f4a7c15).
+ * Distinct steps of one seed give distinct step seeds, so each step draws new masks. */
+uint64_t gradc_dropout_seed(uint64_t seed, uint64_t step);
+
 /* Fill p[0..n) from spec with the stream of (seed, name). */
 void gradc_core_init_tensor(float *p, size_t n, const gradc_init_spec *spec, uint64_t seed,
                             const char *name);

@@ -15,6 +15,7 @@
 #ifndef GRADC_TAPE_H
 #define GRADC_TAPE_H
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -32,8 +33,12 @@ void tape_close(tape_model *m);
 void *tape_tensor(tape_model *m, const char *name, size_t *count);
 /* The accumulated gradient of a trainable (not frozen) parameter; NULL otherwise. */
 float *tape_grad(tape_model *m, const char *param, size_t *count);
+/* Modes, as the compiled entry points: tape_forward runs in eval mode (model.eval():
+ * dropout is the identity), tape_backward in training mode (dropout draws its masks from
+ * the step seed set by tape_set_seed, 0 until set: the compiled entries' `seed`). */
 int tape_forward(tape_model *m);  /* eager forward: allocates every intermediate, records the tape */
 int tape_backward(tape_model *m); /* forward, then backward over the tape; ADDS into the grads */
+void tape_set_seed(tape_model *m, uint64_t step_seed);
 float tape_loss(const tape_model *m); /* of the last run; NaN without a loss */
 void tape_zero_grad(tape_model *m);
 void tape_sgd_step(tape_model *m, float lr); /* plain SGD, p -= lr * g */

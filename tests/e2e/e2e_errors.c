@@ -48,6 +48,9 @@ static bad_case cases[] = {
     {"sdpa_width.grad", 6, 5, {"scaled_dot_product_attention: q [2, 5, 4] and k [2, 6, 3]", "same last size (D)"}},
     {"tril_rank.grad", 4, 10, {"tril needs an f32 tensor of at least 2 dimensions", "got f32 [5]"}},
     {"masked_fill_value.grad", 5, 27, {"masked_fill: the value must be a number", "got [2, 3]"}},
+    /* ---- dropout and modes (issue 15) */
+    {"dropout_p.grad", 4, 18, {"dropout probability p must be in [0, 1], got 1.5"}},
+    {"dropout_i32.grad", 4, 5, {"'dropout' needs f32 operands", "i32"}},
     {"unknown_type.grad", 3, 11, {"f64"}},
     {"axis_out_of_range.grad", 4, 17, {"axis 5", "rank 2"}},
     {"labels_not_i32.grad", 5, 8, {"i32"}},

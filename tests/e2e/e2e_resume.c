@@ -3,7 +3,7 @@
  * too; the checkpoint is plain safetensors that --load, eval and compile --weights take;
  * a resume of another run (data, batch, model, frozen parameters, seed) is refused;
  * `--steps 0 -o` needs no data; `train` without -o says that nothing is saved; `train
- * --freeze`.
+ * --freeze`; a model with dropout resumes its masks (csv10_dropout.grad).
  *
  * The model is tests/e2e/models/csv10.grad with -D N=4 (3 features, 10 classes): 18
  * rows make 4 steps an epoch and drop 2 rows, so the shuffle decides every batch. */
@@ -313,5 +313,34 @@ Test(resume, train_freeze, .timeout = 60) {
   cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
   cr_expect(strstr(r.err, "'bb'") && strstr(r.err, "did you mean 'b'"), "%s", r.err);
   e2e_free(&r);
+  done(&f);
+}
+
+/* ---- dropout and modes (issue 15) ----
+ * A model with dropout: its masks come from the run's seed and step count, which the
+ * checkpoint keeps, so a resumed run is the uninterrupted one bit for bit. */
+static void train_dropout(const char *const *args) {
+  const char *argv[40] = {"train", E2E_MODELS_DIR "/csv10_dropout.grad", "-D", "N=4"};
+  int n = 4;
+  for (; args[n - 4]; n++) argv[n] = args[n - 4];
+  argv[n] = NULL;
+  e2e_result r;
+  e2e_gradcv(&r, argv);
+  cr_assert_eq(r.status, 0, "train: %s", e2e_describe(&r));
+  e2e_free(&r);
+}
+
+Test(resume, dropout_masks_continue, .timeout = 90) {
+  Fixture f = fixture("resume_dropout");
+  char *a = e2e_fmt("%s/a.st", f.dir), *b = e2e_fmt("%s/b.st", f.dir), *c = e2e_fmt("%s/c.st", f.dir),
+       *d = e2e_fmt("%s/d.st", f.dir);
+  train_dropout((const char *[]){"--data", f.data, "--epochs", "1", "--lr", "0.5", "--seed", "3", "-o", a, NULL});
+  train_dropout((const char *[]){"--data", f.data, "--epochs", "2", "--resume", a, "-o", b, NULL});
+  train_dropout((const char *[]){"--data", f.data, "--epochs", "2", "--lr", "0.5", "--seed", "3", "-o", c, NULL});
+  cr_expect(e2e_same_file(b, c), "a resumed run with dropout differs from the uninterrupted one");
+  /* another seed: other initial weights, data order and masks */
+  train_dropout((const char *[]){"--data", f.data, "--epochs", "2", "--lr", "0.5", "--seed", "4", "-o", d, NULL});
+  cr_expect(!e2e_same_file(d, c), "seeds 3 and 4 trained the same weights");
+  free(a), free(b), free(c), free(d);
   done(&f);
 }

@@ -388,6 +388,11 @@ static Case cases[] = {
      "output y\nminimize loss\n"},
     {"pad_reflect", D_ANY, 0, 0, EW("[1,2,7,8]", P("a", "[1,2,4,5]"), "pad(a * a, [2, 1, 3, 0], mode=\"reflect\")")},
     {"pad_replicate", D_ANY, 0, 0, EW("[2,2,8]", P("a", "[2,2,3]"), "pad(a * a, [4, 1], \"replicate\")")},
+    /* ---- dropout and modes (issue 15): training mode, the runtime's step seed (test_grad
+     * gives the evaluator the same); the masks are constant, so finite differences see the
+     * gradient dy * keep / (1 - p) */
+    {"dropout", D_ANY, 0, 0, EW("[6,7]", P("a", "[6,7]"), "dropout(a, p=0.3)")},
+    {"dropout_chain", D_ANY, 0, 0, EW("[5,9]", P("a", "[5,9]") P("b", "[9]"), "dropout(tanh(a) * b, 0.6) + a")},
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 

@@ -423,6 +423,17 @@ static RVal *gen_attn(Gen *g) {
   return stmt(g, os, 3, tmpl, a, k);
 }
 
+/* ---- dropout and modes (issue 15): dropout in training mode; the check runs the three
+ * engines with one step seed (rm_check), so the masks agree ---- */
+static RVal *gen_dropout(Gen *g) {
+  static const double ps[] = {0.2, 0.5, 0.7};
+  double p = ps[pick(g, 3)];
+  RVal *a = operand(g);
+  char tmpl[48];
+  snprintf(tmpl, sizeof tmpl, "dropout(A, p=%g)", p);
+  return stmt(g, a->s, a->mag / (1 - p), tmpl, a, NULL);
+}
+
 static RVal *gen_window2(Gen *g);
 
 /* conv2d with a new weight (and bias), or a pool, of a 4-D value; or one of issue 15's
@@ -684,7 +695,8 @@ void rm_generate(uint64_t seed, char *buf, size_t size) {
                                          gen_window,    gen_stats,   gen_index,
                                          gen_elem,      gen_norm,
                                          gen_attn /* attention (issue 15) */,
-                                         gen_index2 /* ---- indexing II (issue 15) ---- */};
+                                         gen_index2 /* ---- indexing II (issue 15) ---- */,
+                                         gen_dropout /* ---- dropout and modes (issue 15) ---- */};
   int want = 3 + pick(g, 8), made = 0;
   for (int tries = 0; made < want && tries < 100 && g->nv < RM_MAXV - 8; tries++)
     made += gens[pick(g, sizeof gens / sizeof gens[0])](g) != NULL;
@@ -820,6 +832,8 @@ int rm_check(const char *src, const char *dir, const char *cpu, int opt, char *w
   else if (!(t = tape_open(o.path, src, NULL, NULL, 0, err, sizeof err))) append(why, whylen, "tape: %s\n", err);
   else {
     set_values(m, g, t);
+    gc_graph_set_seed(g, gradc_step_seed(m)); /* dropout: the compiled backward's masks in all three */
+    tape_set_seed(t, gradc_step_seed(m));
     gc_graph_eval(g);
     gradc_zero_grad(m);
     tape_zero_grad(t);

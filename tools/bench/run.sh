@@ -29,6 +29,7 @@ declare -A FILE=(
   [mlp784_silu]=$BENCH/models/mlp784_silu.grad
   [mlp784_hswish_elu]=$BENCH/models/mlp784_hswish_elu.grad
   [mlp784_layernorm]=$BENCH/models/mlp784_layernorm.grad
+  [mlp784_dropout]=$BENCH/models/mlp784_dropout.grad
   [mlp784x2]=$BENCH/models/mlp784x2.grad
   [mlp1024]=$BENCH/models/mlp1024.grad
   [stats_losses]=$BENCH/models/stats_losses.grad
@@ -49,7 +50,7 @@ while (($#)); do
     *) MODELS+=("$1"); shift ;;
   esac
 done
-((${#MODELS[@]})) || MODELS=(logreg digits mlp784 mlp784_silu mlp784_hswish_elu mlp784_layernorm mlp784x2 mlp1024 stats_losses dscnn attn_block embbag)
+((${#MODELS[@]})) || MODELS=(logreg digits mlp784 mlp784_silu mlp784_hswish_elu mlp784_layernorm mlp784_dropout mlp784x2 mlp1024 stats_losses dscnn attn_block embbag)
 for m in "${MODELS[@]}"; do
   [[ -n ${FILE[$m]:-} ]] || { echo "run.sh: unknown model '$m' (known: ${!FILE[*]})" >&2; exit 2; }
 done

@@ -41,6 +41,7 @@ MLPS = {
     "mlp784_silu": ([784, 128, 10], 32, None, "silu"),
     "mlp784_hswish_elu": ([784, 256, 256, 10], 64, None, ("hardswish", "elu")),
     "mlp784_layernorm": ([784, 256, 256, 10], 64, None, "layernorm_relu"),
+    "mlp784_dropout": ([784, 256, 256, 10], 64, None, "relu_dropout"),  # issue 15: dropout and modes
     "mlp784x2": ([784, 256, 256, 10], 64, None, "relu"),
     "mlp1024": ([1024, 1024, 1024, 10], 256, None, "relu"),
 }
@@ -271,13 +272,18 @@ def bench_models(torch, names):
                     if name_i == "layernorm_relu":  # issue 15: nn.LayerNorm(b_) then ReLU
                         layers.append(nn.LayerNorm(b_))
                         name_i = "relu"
+                    dropout = name_i == "relu_dropout"  # issue 15: ReLU then nn.Dropout(0.5)
+                    name_i = "relu" if dropout else name_i
                     layers.append({"relu": nn.ReLU, "silu": nn.SiLU, "hardswish": nn.Hardswish,
                                    "elu": nn.ELU}[name_i]())
+                    if dropout:
+                        layers.append(nn.Dropout(0.5))
             net = nn.Sequential(*layers)
             params = list(net.parameters())
             x = torch.randn(batch, widths[0])
             y = torch.randint(0, widths[-1], (batch,))
 
+            modes = (net.train, net.eval)  # the training step in training mode, inference in eval mode
             if scale is None:
                 def forward(net=net, x=x):
                     return net(x)
@@ -291,14 +297,17 @@ def bench_models(torch, names):
             flops_train, flops_infer = mlp_flops(widths, batch)
 
         opt = torch.optim.SGD(params, lr=1e-4)
+        train_mode, eval_mode = modes if name in MLPS else (lambda: None, lambda: None)
 
-        def train(opt=opt, forward=forward, loss_fn=loss_fn):
+        def train(opt=opt, forward=forward, loss_fn=loss_fn, train_mode=train_mode):
+            train_mode()
             opt.zero_grad()
             loss = loss_fn(forward())
             loss.backward()
             opt.step()
 
-        def infer(forward=forward):
+        def infer(forward=forward, eval_mode=eval_mode):
+            eval_mode()
             with torch.no_grad():
                 forward()
 

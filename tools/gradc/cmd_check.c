@@ -142,6 +142,9 @@ static int run_all(gradc_model *m, gc_graph *ref, tape_model *tp, uint64_t seed)
     double *rp = gc_graph_tensor(ref, t->name, NULL);
     for (size_t k = 0; k < n; k++) rp[k] = p[k];
   }
+  uint64_t step_seed = gradc_step_seed(m); /* dropout: the compiled backward's masks in all three */
+  gc_graph_set_seed(ref, step_seed);
+  tape_set_seed(tp, step_seed);
   gradc_zero_grad(m);
   if (gradc_backward(m) || copy_to_tape(m, tp, "gradc check")) return 1;
   if (tape_zero_grad(tp), tape_backward(tp)) return fprintf(stderr, "gradc check: tape engine: %s\n", tape_error(tp)), 1;

@@ -321,6 +321,7 @@ static void adopt_schedule(OptimArgs *o, const TrainState *st) {
 static int resume(TrainArgs *a, Built *tr, const Table *train, TrainState *st) {
   if (gradc_load_checkpoint(tr->m, a->resume)) return runtime_error("train", tr->m);
   if (state_read(tr->m, a->resume, a->steps == 0 ? NULL : train, tr->L.batch, st)) return 1;
+  gradc_set_seed(tr->m, st->seed); /* dropout's masks continue the run's sequence (its step count is restored) */
   if (a->seed_given && a->seed != st->seed)
     return fprintf(stderr, "gradc train: --resume %s continues the data order of seed %llu: --seed %llu cannot change "
                    "it; start a new run from its weights with --load\n", a->resume, (unsigned long long)st->seed,

@@ -778,6 +778,10 @@ cases_attn.register(sys.modules[__name__])
 import cases_index2  # noqa: E402
 
 cases_index2.register(sys.modules[__name__])
+# ---- dropout and modes (issue 15), in cases_dropout.py
+import cases_dropout  # noqa: E402
+
+cases_dropout.register(sys.modules[__name__])
 
 
 # ----------------------------------------------------------------------------- main
