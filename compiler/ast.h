@@ -57,7 +57,7 @@ typedef enum {
   ST_BATCH,    /* batch NAME = value */
   ST_DIM,      /* dim NAME = value */
   ST_INPUT,    /* input NAME : type */
-  ST_PARAM,    /* param NAME : type [= init] [frozen] */
+  ST_PARAM,    /* param NAME : type [= init] [frozen]; buffer NAME : type [= init] (buffer set) */
   ST_LET,      /* NAME = expr (`a, b = split(...)` is parsed into one ST_LET per name,
                   after a hidden one holding the split tensor: see parse.c) */
   ST_OUTPUT,   /* output names... */
@@ -74,6 +74,7 @@ typedef struct {
   TypeAst type;    /* INPUT/PARAM */
   Expr *init;      /* PARAM, or NULL: `randn`, `randn(0.1)`, `uniform(-1, 1)`, a number... */
   bool frozen;     /* PARAM */
+  bool buffer;     /* PARAM written `buffer`: model state, never trained (issue 15) */
   Expr *expr;      /* LET */
   const char **names; /* OUTPUT/MINIMIZE */
   SrcLoc *name_locs;

@@ -363,7 +363,8 @@ static void leaf(Builder *B, const Stmt *st) {
   n->role = param ? ROLE_PARAM : ROLE_INPUT;
   n->batched = is_batch_dim(B, &st->type);
   if (param) {
-    n->trainable = !st->frozen && !frozen_by_option(B, st->name);
+    n->buffer = st->buffer;
+    n->trainable = !st->buffer && !st->frozen && !frozen_by_option(B, st->name);
     n->init = resolve_init(B, st->init, s);
     n->leaf_index = g->nparams;
     Node **p = ARENA_ARRAY(B->a, Node *, g->nparams + 1);
@@ -468,6 +469,8 @@ static void check_freeze(Builder *B) {
   for (int i = 0; i < B->opt->nfreeze; i++) {
     const char *name = B->opt->freeze[i];
     Sym *s = lookup(B, name);
+    if (s && s->kind == SYM_VALUE && s->node->op == OP_PARAM && s->node->buffer)
+      diag_error(B->d, (SrcLoc){0, 0}, "--freeze %s: '%s' is a buffer, which is never trained", name, name);
     if (s && s->kind == SYM_VALUE && s->node->op == OP_PARAM) continue;
     const char *near = diag_nearest(name, params, B->g->nparams);
     diag_error(B->d, (SrcLoc){0, 0}, "--freeze %s: the model has no parameter named '%s'%s%s%s", name, name,
@@ -480,6 +483,7 @@ Graph *build_graph(Arena *a, Diag *d, const Program *p, const BuildOptions *opt)
   Builder B = {.a = a, .d = d, .opt = opt ? opt : &none, .prog = p};
   B.g = graph_new(a, d);
   B.g->training = B.opt->training;
+  B.g->baking = B.opt->baking;
   if (p->nstmts == 0) diag_error(d, (SrcLoc){1, 1}, "empty model file: expected 'model NAME' first");
   if (p->stmts[0].kind != ST_MODEL)
     diag_error(d, p->stmts[0].loc, "a model file must start with 'model NAME'");

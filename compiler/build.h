@@ -11,6 +11,7 @@ typedef struct {
   const char **freeze; /* --freeze */
   int nfreeze;
   bool training;       /* the mode the graph is built in (Graph.training) */
+  bool baking;         /* --weights will bake every parameter (Graph.baking) */
 } BuildOptions;
 
 Graph *build_graph(Arena *a, Diag *d, const Program *p, const BuildOptions *opt);

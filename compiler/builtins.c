@@ -245,6 +245,8 @@ static BuildFn *const builders[CALL__COUNT] = {
     /* ---- normalization and attention (issue 15): builtins_norm.c ---- */
     [CALL_LAYER_NORM] = b_layer_norm,
     [CALL_GROUP_NORM] = b_group_norm,
+    /* ---- batch norm and buffers (issue 15) ---- */
+    [CALL_BATCH_NORM] = b_batch_norm,
     /* ---- attention (issue 15): builtins_attn.c ---- */
     [CALL_TRIL] = b_tril,
     [CALL_TRIU] = b_triu,

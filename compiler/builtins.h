@@ -40,6 +40,8 @@ Node *builtin_matmul(Graph *g, Node *a, Node *b);
 /* Whether every operator of signature.h has a builder (test_parse.c checks it). */
 bool builtin_complete(void);
 
+/* ---- batch norm and buffers (issue 15): builtins_bn.c ---- */
+Node *b_batch_norm(const BuildCtx *B, Expr *call, Expr **p);
 /* ---- convolution and pooling (issue 15): the builders of builtins_window.c ---- */
 Node *b_conv2d(const BuildCtx *B, Expr *call, Expr **p);
 Node *b_conv1d(const BuildCtx *B, Expr *call, Expr **p);

@@ -47,6 +47,7 @@ static cJSON *tensor_json(const char *name, const char *role, const Node *n) {
   if (n->dtype == DT_I32 && n->classes) cJSON_AddNumberToObject(t, "classes", (double)n->classes);
   if (!strcmp(role, "param")) {
     cJSON_AddBoolToObject(t, "trainable", n->trainable);
+    if (n->buffer) cJSON_AddBoolToObject(t, "buffer", true); /* model state (issue 15) */
     cJSON *in = cJSON_CreateObject();
     static const char *kinds[] = {"const", "normal", "uniform"};
     cJSON_AddStringToObject(in, "kind", kinds[n->init.kind]);
@@ -172,7 +173,8 @@ static const char *header_type(const Entry *e, const Arg *a) {
   switch (a->kind) {
   case ARG_INPUT: return a->node->dtype == DT_I32 ? "const int32_t" : "const float";
   case ARG_OUTPUT: return a->node->dtype == DT_I32 ? "int32_t" : "float";
-  case ARG_PARAM: return e->kind == ENTRY_TRAIN ? "float" : "const float";
+  case ARG_PARAM: /* a buffer: the backward entry updates it too (batch norm and buffers, issue 15) */
+    return e->kind == ENTRY_TRAIN || (e->kind == ENTRY_BACKWARD && a->node->buffer) ? "float" : "const float";
   case ARG_HYPER: return "const float";
   case ARG_SEED: return "const uint64_t"; /* dropout and modes (issue 15): the step seed */
   case ARG_WORKSPACE: return "void";
@@ -271,7 +273,9 @@ void emit_header(FILE *f, const Unit *u, const char *source_name) {
       if (!strcmp(macro[j], U)) U = arena_printf(a, "%s_", U), j = -1; /* taken: add _, look again */
     macro[nm++] = U;
     const char *role = ar->kind == ARG_INPUT ? "input" : ar->kind == ARG_OUTPUT ? "output"
-                       : ar->node->trainable ? "param" : "param (frozen)";
+                       : ar->node->trainable ? "param"
+                       : ar->node->buffer    ? "param (buffer: the training entries update it)"
+                                             : "param (frozen)";
     header_size(f, M, U, role, ar, a);
   }
   fprintf(f, "#define %s_WORKSPACE_BYTES %lld\n", M, (long long)u->ws_bytes);

@@ -4,7 +4,8 @@
  *   M_backward(inputs..., params..., grads..., outputs..., [loss,] workspace)
  *
  * The entry's results are sink nodes appended to the graph: COPY(value) for each
- * output and the loss, SGD(gradient, param) for each trainable parameter. The
+ * output and the loss, SGD(gradient, param) for each trainable parameter, and in the
+ * train core COPY(new value) into each buffer the training-mode graph stores into. The
  * gradient code exists once: the train step's kernels are compiled as a core with a
  * mode argument, and M_backward and M_train_step both call it (lower.c): mode 0 adds
  * each gradient into its buffer, mode 1 stores it and updates the parameter. So the
@@ -86,6 +87,40 @@ static bool draws_random(Node *const *order, int n) {
   return false;
 }
 
+/* ---- batch norm and buffers (issue 15) ----
+ * The train core (behind the backward and train step entries: training mode) stores
+ * each buffer's new value (Graph.stores, e.g. batch_norm's running statistics) into the
+ * buffer's own argument by a COPY sink, as a train-mode forward does in PyTorch; the
+ * forward entry (eval mode) never does. A buffer baked in with --weights is a constant:
+ * it keeps its value. Returns the new sink count. */
+static int add_buffer_stores(Graph *g, Entry *e, int nsinks) {
+  for (int i = 0; i < g->nstores; i++)
+    for (int a = 0; a < e->nargs; a++)
+      if (e->args[a].kind == ARG_PARAM && e->args[a].node == g->store_buf[i])
+        e->sinks[nsinks++] = sink(g, OP_COPY, g->store_val[i], a);
+  return nsinks;
+}
+
+/* Whether sink s stores into a buffer (a PARAM argument). */
+bool entry_buffer_store(const Entry *e, const Node *s) {
+  return s->op == OP_COPY && e->args[s->sink_arg].kind == ARG_PARAM;
+}
+
+/* The train step's order: every other node, then the buffer stores, then the parameter
+ * updates — each overwrites a leaf, so it comes after every read of the old value. */
+static void order_stores_last(Entry *e, Arena *a) {
+  int k = 0, ns = 0, nu = 0;
+  Node **stores = ARENA_ARRAY(a, Node *, e->nsinks + 1), **sgd = ARENA_ARRAY(a, Node *, e->nsinks + 1);
+  for (int i = 0; i < e->nlive; i++) {
+    Node *n = e->live[i];
+    if (n->op == OP_SGD) sgd[nu++] = n;
+    else if (n->op == OP_COPY && entry_buffer_store(e, n)) stores[ns++] = n;
+    else e->live[k++] = n;
+  }
+  for (int i = 0; i < ns; i++) e->live[k++] = stores[i];
+  for (int i = 0; i < nu; i++) e->live[k++] = sgd[i];
+}
+
 Entry *entry_build(Graph *g, EntryKind kind, EntryOptions opt) {
   return entry_build_with(g, kind, opt, (EntryOptimizer){&gradc_optimizer_sgd, false});
 }
@@ -147,6 +182,7 @@ Entry *entry_build_with(Graph *g, EntryKind kind, EntryOptions opt, EntryOptimiz
     if (code) e->sinks[nsinks++] = sink(g, OP_COPY, g->outputs[i], e->nargs);
     e->args[e->nargs++] = (Arg){ARG_OUTPUT, g->outputs[i], g->output_names[i], NULL, 0};
   }
+  if (kind == ENTRY_TRAIN) nsinks = add_buffer_stores(g, e, nsinks);
   if (with_loss) {
     if (code) e->sinks[nsinks++] = sink(g, OP_COPY, g->loss, e->nargs);
     e->args[e->nargs++] = (Arg){ARG_LOSS, g->loss, "loss", NULL, 0};
@@ -159,13 +195,6 @@ Entry *entry_build_with(Graph *g, EntryKind kind, EntryOptions opt, EntryOptimiz
 
   e->live = ARENA_ARRAY(a, Node *, g->n + 1);
   e->nlive = graph_topo(g, e->sinks, nsinks, e->live);
-  if (kind == ENTRY_TRAIN) { /* updates after every read of the old parameters */
-    int k = 0, ns = 0;
-    Node **sgd = ARENA_ARRAY(a, Node *, nsinks + 1);
-    for (int i = 0; i < e->nlive; i++)
-      if (e->live[i]->op == OP_SGD) sgd[ns++] = e->live[i];
-      else e->live[k++] = e->live[i];
-    for (int i = 0; i < ns; i++) e->live[k++] = sgd[i];
-  }
+  if (kind == ENTRY_TRAIN) order_stores_last(e, a); /* updates after every read of the old values */
   return e;
 }

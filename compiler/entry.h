@@ -117,6 +117,9 @@ typedef struct {
  * applies opt's rule; entry_build's is SGD with its base values. */
 Entry *entry_build_with(Graph *g, EntryKind kind, EntryOptions opt, EntryOptimizer optimizer);
 Entry *entry_build(Graph *g, EntryKind kind, EntryOptions opt);
+/* Whether sink s (a COPY) stores a buffer's new value into the buffer's argument
+ * (training entries: batch_norm's running statistics), rather than into an output. */
+bool entry_buffer_store(const Entry *e, const Node *s);
 /* Floating-point operations of the entry's matrix products and convolutions (2 per
  * multiply-add): the work a minimal implementation must do; elementwise work excluded. */
 double entry_flops(const Entry *e);

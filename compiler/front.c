@@ -30,7 +30,7 @@ FrontMode front_mode(const gc_options *o) { return o->inference ? FRONT_EVAL : F
 
 Graph *front_graph(Arena *a, Diag *d, const gc_options *o, bool bake, FrontMode mode) {
   BuildOptions bo = {(const char **)o->define_names, o->define_values, o->ndefines, (const char **)o->freeze,
-                     o->nfreeze, mode == FRONT_TRAIN};
+                     o->nfreeze, mode == FRONT_TRAIN, bake && o->weights};
   Program *p = parse_program(a, d);
   Graph *g = build_graph(a, d, p, &bo);
   after(g, o, GC_PASS_BUILD, "build");

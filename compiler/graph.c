@@ -167,6 +167,21 @@ Node *g_onehot(Graph *g, Node *labels, int64_t classes) {
   return node_finish(g, n);
 }
 
+/* ---- batch norm and buffers (issue 15) ---- */
+bool g_store(Graph *g, Node *buffer, Node *v) {
+  GC_ASSERT(buffer->op == OP_PARAM && buffer->buffer && shape_eq(buffer->shape, v->shape));
+  for (int i = 0; i < g->nstores; i++)
+    if (g->store_buf[i] == buffer) return false;
+  Node **b = ARENA_ARRAY(g->arena, Node *, g->nstores + 1), **val = ARENA_ARRAY(g->arena, Node *, g->nstores + 1);
+  if (g->nstores) {
+    memcpy(b, g->store_buf, sizeof(Node *) * (size_t)g->nstores);
+    memcpy(val, g->store_val, sizeof(Node *) * (size_t)g->nstores);
+  }
+  b[g->nstores] = buffer, val[g->nstores] = v;
+  g->store_buf = b, g->store_val = val, g->nstores++;
+  return true;
+}
+
 Node *g_sum_to(Graph *g, Node *x, Shape s) {
   if (shape_eq(x->shape, s)) return x;
   int r = x->shape.rank, off = r - s.rank;

@@ -160,7 +160,9 @@ struct Node {
   /* Leaves. */
   LeafRole role;
   int leaf_index;   /* declaration order among inputs / among params */
-  bool trainable;   /* PARAM and not frozen */
+  bool trainable;   /* PARAM and not frozen (never a buffer) */
+  bool buffer;      /* PARAM declared `buffer`: model state (running statistics) that training-mode
+                       entries may overwrite through Graph.stores, never trained */
   bool batched;     /* dim 0 is the `batch` dimension */
   int64_t classes;  /* i32 INPUT: classes of the cross_entropy reading it, else 0 */
   InitSpec init;    /* PARAM */
@@ -193,7 +195,14 @@ typedef struct {
   bool training;           /* built in training mode (PyTorch model.train()): dropout drops,
                               batch_norm normalises by the batch's statistics; else eval mode */
   bool mode_dependent;     /* some operator read `training`: the other mode's graph differs */
+  bool baking;             /* every parameter will be baked in (--weights): work folded into the
+                              parameters costs nothing at run time (batch_norm's folding) */
   Node **grads;            /* per param: d loss / d param (NULL if not trainable) */
+  /* ---- batch norm and buffers (issue 15) ---- */
+  Node **store_buf, **store_val; /* buffer i gets value i, stored by the training entries after every
+                                    read of the old one (entry.c); at most one store per buffer */
+  int nstores;
+  int nfolded;             /* baked leaves opt.c computed from baked parameters (named folded_K) */
 } Graph;
 
 Graph *graph_new(Arena *a, Diag *d);
@@ -234,6 +243,9 @@ Node *g_onehot(Graph *g, Node *labels, int64_t classes); /* i32 [N] -> f32 [N, C
  * start + i step of a tensor of shape s filled with value). */
 Node *g_slice(Graph *g, Node *x, const int64_t *start, const int64_t *step, Shape s);
 Node *g_pad(Graph *g, Node *x, const int64_t *start, const int64_t *step, Shape s, double value);
+/* Records that the training-mode entries store v (buffer's shape, f32) into buffer, a
+ * `buffer` leaf; false if buffer already has a store. */
+bool g_store(Graph *g, Node *buffer, Node *v);
 /* ---- attention (issue 15) ---- */
 Node *g_tri(Graph *g, Node *x, int64_t diag, bool upper);
 /* SDPA(q, k, v) -> [.., T, Dv]; SDPA_BWD(q, k, v, dO) -> [.., T*D + S*D + S*Dv]: dq, dk, dv

@@ -13,7 +13,7 @@ static void node_line(FILE *f, Arena *a, const Node *n) {
   const char *ty = dtype_name(n->dtype);
   if (n->op == OP_INPUT || n->op == OP_PARAM) {
     fprintf(f, "%%%-4d = %s %s : %s%s", n->id, gc_ops[n->op].name, n->name, ty, shape_str(a, n->shape));
-    if (n->op == OP_PARAM) fprintf(f, "%s", n->baked ? " baked" : n->trainable ? "" : " frozen");
+    if (n->op == OP_PARAM) fprintf(f, "%s", n->baked ? " baked" : n->buffer ? " buffer" : n->trainable ? "" : " frozen");
     fprintf(f, "\n");
     return;
   }
@@ -49,6 +49,8 @@ void print_graph(FILE *f, const Graph *g) {
   if (g->loss) fprintf(f, "minimize %%%d\n", g->loss->id);
   for (int i = 0; i < g->nparams; i++)
     if (g->grads && g->grads[i]) fprintf(f, "grad %s = %%%d\n", g->params[i]->name, g->grads[i]->id);
+  for (int i = 0; i < g->nstores; i++) /* batch norm and buffers (issue 15) */
+    fprintf(f, "store %s = %%%d\n", g->store_buf[i]->name, g->store_val[i]->id);
 }
 
 void print_ir(FILE *f, const Unit *u) {

@@ -8,7 +8,8 @@
  * Operators of the language that are compositions (softmax, mse, cross_entropy, ...)
  * are not primitives: builtins.c expands them into these.
  * COPY and SGD are the sinks an entry point adds (entry.c): COPY stores its input into
- * an output buffer; SGD(g, p) is a parameter's gradient sink — by the entry's mode it
+ * an output buffer (or, in the train core, a buffer's new value into the buffer's own
+ * argument: batch_norm's running statistics, issue 15); SGD(g, p) is a parameter's gradient sink — by the entry's mode it
  * adds g into p's gradient buffer (backward) or stores g and applies the optimizer's
  * update to p and its state in place (train step; lower_update.c). */
 #ifndef GRADC_OPS_H

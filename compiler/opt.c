@@ -9,6 +9,7 @@
 #include "opt.h"
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include "opinfo.h"
 
 static Node *resolve(Node *n) {
@@ -35,10 +36,86 @@ static Node *transposed_of(Node *x) {
   return NULL;
 }
 
+/* ---- batch norm and buffers (issue 15): folding baked parameters ----
+ * An elementwise op (or a reshape) of parameters baked in with --weights and constants
+ * is computed here, into a new baked leaf (role NONE, in no argument list: read-only
+ * data of the object, named M.folded_K): batch_norm's eval-mode scale folded into a
+ * baked conv or linear weight costs nothing at run time. Only ops whose generated code
+ * is plain IEEE float arithmetic are folded, computed here in the same float operations
+ * in the same order (lower_elem.c, mathlib.c's m_powc), so the object computes the bits
+ * an unbaked one would: + - * / neg, and powc by an integer (|e| <= 64) or +-0.5. */
+#define FOLD_MAX_ELEMENTS (1 << 22)
+
+static bool baked_leaf(const Node *n) { return n->op == OP_PARAM && n->baked; }
+
+static Node *baked_node(Graph *g, Node *n, const float *v) {
+  Node *c = ARENA_NEW(g->arena, Node);
+  c->op = OP_PARAM, c->dtype = DT_F32, c->shape = n->shape, c->loc = n->loc, c->role = ROLE_NONE;
+  c->baked = v;
+  c->name = arena_printf(g->arena, "folded_%d", g->nfolded++);
+  return graph_append(g, c);
+}
+
+static float powc_f32(float x, double e) { /* m_powc's float operations */
+  if (e == 0.5) return sqrtf(x);
+  if (e == -0.5) return 1.0f / sqrtf(x);
+  float acc = 1.0f, base = x;
+  for (long n = labs((long)e); n; n >>= 1) {
+    if (n & 1) acc = acc * base;
+    if (n > 1) base = base * base;
+  }
+  return e < 0 ? 1.0f / acc : acc;
+}
+
+static bool folds_exactly(const Node *n) {
+  if (n->op != OP_POWC) return n->op == OP_ADD || n->op == OP_SUB || n->op == OP_MUL || n->op == OP_DIV || n->op == OP_NEG;
+  double e = node_pow(n)->exponent;
+  return fabs(e) == 0.5 || (e == (double)(long)e && fabs(e) <= 64);
+}
+
+static float f32_op(const Node *n, float a, float b) {
+  switch (n->op) {
+  case OP_ADD: return a + b;
+  case OP_SUB: return a - b;
+  case OP_MUL: return a * b;
+  case OP_DIV: return a / b;
+  case OP_NEG: return -a;
+  default: return powc_f32(a, node_pow(n)->exponent);
+  }
+}
+
+static Node *fold_baked(Graph *g, Node *n) {
+  bool any = false;
+  for (int j = 0; j < n->nin; j++) {
+    if (!baked_leaf(n->in[j]) && n->in[j]->op != OP_CONST) return NULL;
+    any |= baked_leaf(n->in[j]);
+  }
+  if (!any || n->dtype != DT_F32 || shape_count(n->shape) > FOLD_MAX_ELEMENTS) return NULL;
+  if (n->op == OP_RESHAPE) return baked_node(g, n, n->in[0]->baked);
+  if (!folds_exactly(n)) return NULL;
+  int r = n->shape.rank;
+  int64_t count = shape_count(n->shape), st[2][GC_MAX_RANK];
+  for (int j = 0; j < n->nin; j++) shape_bstrides(n->in[j]->shape, r, st[j]);
+  float *v = ARENA_ARRAY(g->arena, float, count);
+  for (int64_t k = 0; k < count; k++) {
+    float x[2] = {0, 0};
+    for (int j = 0; j < n->nin; j++) {
+      int64_t off = 0, rest = k;
+      for (int d = r - 1; d >= 0; d--) off += (rest % n->shape.d[d]) * st[j][d], rest /= n->shape.d[d];
+      const Node *in = n->in[j];
+      x[j] = in->op == OP_CONST ? (float)node_const(in)->value : in->baked[off];
+    }
+    v[k] = f32_op(n, x[0], x[1]);
+  }
+  return baked_node(g, n, v);
+}
+
 /* Returns an equivalent existing node (or a new one), or n itself. */
 static Node *simplify(Graph *g, Node *n) {
   Node *a = n->nin > 0 ? n->in[0] : NULL, *b = n->nin > 1 ? n->in[1] : NULL;
   const OpInfo *op = &gc_ops[n->op];
+  Node *folded = fold_baked(g, n);
+  if (folded) return folded;
   /* Constant folding: a constant operand is a filled tensor, so is the result. */
   if (op->cls == CLS_ELEM && op->eval1 && n->op != OP_COPY && a->op == OP_CONST &&
       (!b || b->op == OP_CONST))
@@ -133,7 +210,8 @@ static void rebuild(Graph *g) {
   for (int i = 0; i < g->noutputs; i++) g->outputs[i] = resolve(g->outputs[i]);
   g->loss = resolve(g->loss);
   for (int i = 0; i < g->nparams; i++) g->grads[i] = resolve(g->grads[i]);
-  Node **roots = ARENA_ARRAY(g->arena, Node *, g->ninputs + 2 * g->nparams + g->noutputs + 1);
+  for (int i = 0; i < g->nstores; i++) g->store_val[i] = resolve(g->store_val[i]);
+  Node **roots = ARENA_ARRAY(g->arena, Node *, g->ninputs + 2 * g->nparams + g->noutputs + g->nstores + 1);
   int nr = 0;
   for (int i = 0; i < g->ninputs; i++) roots[nr++] = g->inputs[i];
   for (int i = 0; i < g->nparams; i++) roots[nr++] = g->params[i];
@@ -141,6 +219,7 @@ static void rebuild(Graph *g) {
   if (g->loss) roots[nr++] = g->loss;
   for (int i = 0; i < g->nparams; i++)
     if (g->grads[i]) roots[nr++] = g->grads[i];
+  for (int i = 0; i < g->nstores; i++) roots[nr++] = g->store_val[i];
   Node **order = ARENA_ARRAY(g->arena, Node *, g->n);
   int k = graph_topo(g, roots, nr, order);
   g->n = 0;

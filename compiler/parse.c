@@ -25,8 +25,8 @@ typedef struct {
   char buf[64]; /* for cur() */
 } Parser;
 
-static const char *const keywords[] = {"model", "batch", "dim", "input", "param", "output", "minimize"};
-enum { KW_MODEL, KW_BATCH, KW_DIM, KW_INPUT, KW_PARAM, KW_OUTPUT, KW_MINIMIZE, NUM_KEYWORDS };
+static const char *const keywords[] = {"model", "batch", "dim", "input", "param", "output", "minimize", "buffer"};
+enum { KW_MODEL, KW_BATCH, KW_DIM, KW_INPUT, KW_PARAM, KW_OUTPUT, KW_MINIMIZE, KW_BUFFER, NUM_KEYWORDS };
 
 /* ---- tokens ---------------------------------------------------------------------- */
 
@@ -406,7 +406,8 @@ static void parse_size_stmt(Parser *p, Stmt *s, const char *kw) {
   expect_end(p, "the size");
 }
 
-/* "input" ident ":" type  |  "param" ident ":" type ("=" expr)? "frozen"? */
+/* "input" ident ":" type  |  "param" ident ":" type ("=" expr)? "frozen"?
+ * | "buffer" ident ":" type ("=" expr)?   (a param that is model state: s->buffer) */
 static void parse_tensor_stmt(Parser *p, Stmt *s, const char *kw) {
   expect_name(p, kw, &s->name, &s->name_loc);
   if (!is(p, ':'))
@@ -424,6 +425,8 @@ static void parse_tensor_stmt(Parser *p, Stmt *s, const char *kw) {
       diag_error(p->d, p->tok.loc, "expected an initializer after '=', got %s", cur(p));
     s->init = parse_expr(p);
   }
+  if (s->buffer && tok_is_ident(&p->tok, "frozen"))
+    diag_error(p->d, p->tok.loc, "a buffer is never trained: '%s' needs no 'frozen'", s->name);
   if (tok_is_ident(&p->tok, "frozen")) {
     s->frozen = true;
     next(p);
@@ -432,6 +435,7 @@ static void parse_tensor_stmt(Parser *p, Stmt *s, const char *kw) {
     expect_end(p, "'frozen'");
     return;
   }
+  if (s->buffer) expect_end(p, s->init ? "the initializer" : "the type (expected '= INIT')");
   expect_end(p, s->init ? "the initializer (only 'frozen' may follow)" : "the type (expected '= INIT' or 'frozen')");
 }
 
@@ -460,7 +464,7 @@ static _Noreturn void unknown_stmt(Parser *p) {
     if (near) diag_error(p->d, p->tok.loc, "unknown statement '%s'; did you mean '%s'?", word, near);
   }
   diag_error(p->d, p->tok.loc,
-             "unknown statement; expected model, batch, dim, input, param, output, minimize or NAME = EXPR");
+             "unknown statement; expected model, batch, dim, input, param, buffer, output, minimize or NAME = EXPR");
 }
 
 /* ident "=" expr */
@@ -491,15 +495,16 @@ static void parse_stmt(Parser *p, Stmt *s) {
     diag_error(p->d, p->tok.loc, "'%s' is a statement keyword and cannot be assigned; choose another name",
                keywords[kw]);
   next(p);
-  static const StmtKind kinds[] = {ST_MODEL, ST_BATCH, ST_DIM, ST_INPUT, ST_PARAM, ST_OUTPUT, ST_MINIMIZE};
+  static const StmtKind kinds[] = {ST_MODEL, ST_BATCH, ST_DIM, ST_INPUT, ST_PARAM, ST_OUTPUT, ST_MINIMIZE, ST_PARAM};
   s->kind = kinds[kw];
+  s->buffer = kw == KW_BUFFER;
   switch (kw) {
   case KW_MODEL:
     expect_name(p, "model", &s->name, &s->name_loc);
     expect_end(p, "the model name");
     break;
   case KW_BATCH: case KW_DIM: parse_size_stmt(p, s, keywords[kw]); break;
-  case KW_INPUT: case KW_PARAM: parse_tensor_stmt(p, s, keywords[kw]); break;
+  case KW_INPUT: case KW_PARAM: case KW_BUFFER: parse_tensor_stmt(p, s, keywords[kw]); break;
   default: parse_names_stmt(p, s, keywords[kw]); break;
   }
 }

@@ -47,6 +47,15 @@ static bool params_read_before(const Entry *e, const Node *s, const int *pos) {
   return true;
 }
 
+/* The leaf a sink overwrites in place: SGD's parameter, a buffer store's buffer
+ * (batch norm and buffers, issue 15); else NULL. Such a kernel keeps its place. */
+static const Node *overwritten(const Entry *e, const Node *n) {
+  const Node *sink = n->op == OP_SGD || n->op == OP_COPY ? n : e->placed[n->id];
+  if (sink && sink->op == OP_SGD) return sink->in[1];
+  if (sink && sink->op == OP_COPY && entry_buffer_store(e, sink)) return e->args[sink->sink_arg].node;
+  return NULL;
+}
+
 static void elide_sinks(Graph *g, Entry *e) {
   int *uses = ARENA_ARRAY(g->arena, int, g->n), *pos = ARENA_ARRAY(g->arena, int, g->n);
   for (int i = 0; i < e->nlive; i++) {
@@ -57,6 +66,7 @@ static void elide_sinks(Graph *g, Entry *e) {
   for (int i = 0; i < e->nsinks; i++) {
     Node *s = e->sinks[i], *x = s->in[0];
     if (!computed(x) || x->op == OP_COPY || x->op == OP_SGD || e->placed[x->id]) continue;
+    if (entry_buffer_store(e, s)) continue; /* its own copy after every read of the buffer */
     if (s->op == OP_SGD && (uses[x->id] != 1 || !stores_once(x) || !params_read_before(e, s, pos))) continue;
     e->placed[x->id] = s;
   }
@@ -178,7 +188,8 @@ static bool rows_member(const Entry *e, const Kernel *k, Shape s) {
   if (k->kind == KER_ROWS) return shape_eq(k->shape, s); /* an earlier one: they merge */
   for (int t = 0; t < k->n; t++) {
     const Node *n = k->nodes[t], *sink = e->placed[n->id];
-    if (n->op == OP_SGD || (sink && sink->op == OP_SGD) || n->dtype != DT_F32) return false; /* rows are f32 */
+    if (n->op == OP_SGD || (sink && sink->op == OP_SGD) || overwritten(e, n) || n->dtype != DT_F32)
+      return false; /* rows are f32 */
   }
   if (k->kind == KER_ELEM) return shape_eq(k->shape, s) || shape_eq(k->shape, row_shape(s));
   const Node *r = k->nodes[0];
@@ -199,11 +210,11 @@ static bool reads_kernel(const Entry *e, const Kernel *j, int i, bool only_total
 /* Whether kernel i updates a parameter that kernel j reads (j may not move past it). */
 static bool updates_read_param(const Entry *e, const Kernel *i, const Kernel *j) {
   for (int t = 0; t < i->n; t++) {
-    const Node *n = i->nodes[t], *sink = n->op == OP_SGD ? n : e->placed[n->id];
-    if (!sink || sink->op != OP_SGD) continue;
+    const Node *leaf = overwritten(e, i->nodes[t]);
+    if (!leaf) continue;
     for (int u = 0; u < j->n; u++)
       for (int q = 0; q < j->nodes[u]->nin; q++)
-        if (j->nodes[u]->in[q] == sink->in[1]) return true;
+        if (j->nodes[u]->in[q] == leaf) return true;
   }
   return false;
 }

@@ -309,6 +309,14 @@ int arg_normalized_shape(const ArgReader *r, const Expr *e, int rank, const int6
   return k;
 }
 
+/* ---- batch norm and buffers (issue 15) ---- */
+double arg_momentum(const ArgReader *r, const Expr *e) {
+  if (e && e->kind == EX_NAME && !strcmp(e->name, "none"))
+    diag_error(r->d, e->loc, "batch_norm: momentum=none (PyTorch's cumulative moving average) is not supported; give "
+               "a number in [0, 1] (PyTorch's default is 0.1)");
+  return arg_range(r, e, 0.1, 0, false, 1, "momentum");
+}
+
 double arg_eps(const ArgReader *r, const Expr *e) {
   double v = arg_num(r, e, 1e-5);
   if (!(v > 0) || !isfinite(v)) diag_error(r->d, e->loc, "eps must be a number > 0");

@@ -105,6 +105,8 @@
   /* ---- normalization and attention (issue 15): builtins_norm.c ---- */ \
   X(LAYER_NORM,      "layer_norm",      2, "x", "normalized_shape", "weight", "bias", "eps") \
   X(GROUP_NORM,      "group_norm",      2, "x", "num_groups", "weight", "bias", "eps") \
+  /* ---- batch norm and buffers (issue 15) ---- */ \
+  X(BATCH_NORM,      "batch_norm",      3, "x", "running_mean", "running_var", "weight", "bias", "momentum", "eps") \
   /* ---- attention (issue 15): builtins_attn.c ---- */                    \
   X(TRIL,            "tril",            1, "x", "diagonal")                \
   X(TRIU,            "triu",            1, "x", "diagonal")                \
@@ -176,6 +178,11 @@ int arg_sizes(const ArgReader *r, const Expr *l, int max_rank, int64_t *s, int *
 int arg_normalized_shape(const ArgReader *r, const Expr *e, int rank, const int64_t *shape, const char *shape_text);
 /* layer_norm's and group_norm's eps (absent: 1e-5): a number > 0. */
 double arg_eps(const ArgReader *r, const Expr *e);
+
+/* ---- batch norm and buffers (issue 15) ---- */
+/* batch_norm's momentum (absent: 0.1): a number in [0, 1]; none (PyTorch's cumulative
+ * moving average) is refused with a message. */
+double arg_momentum(const ArgReader *r, const Expr *e);
 
 /* ---- convolution and pooling arguments (issue 15; signature_window.c) */
 /* A convolution's geometry as PyTorch's arguments give it, per spatial axis (nsp = 1

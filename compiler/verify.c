@@ -100,6 +100,8 @@ static const char *check_role(const Graph *g, const Node *n) {
   if (n->op == OP_INPUT && (n->role != ROLE_INPUT || n->leaf_index < 0 || n->leaf_index >= g->ninputs ||
                             g->inputs[n->leaf_index] != n))
     return bad(g, n, "is not the input its leaf index names");
+  if (n->op == OP_PARAM && n->role == ROLE_NONE && n->baked) /* folded from baked parameters (opt.c) */
+    return n->dtype == DT_F32 && !n->trainable && !n->buffer ? NULL : bad(g, n, "is a folded constant, yet not f32 data");
   if (n->op == OP_PARAM) {
     if (n->role != ROLE_PARAM || n->leaf_index < 0 || n->leaf_index >= g->nparams || g->params[n->leaf_index] != n)
       return bad(g, n, "is not the parameter its leaf index names");
@@ -159,6 +161,17 @@ static const char *check_roots(const Graph *g) {
       err = arena_printf(g->arena, "%s (%%%d) is %s%s, the parameter %s%s", what, d->id, dtype_name(d->dtype),
                          shape_str(g->arena, d->shape), dtype_name(p->dtype), shape_str(g->arena, p->shape));
   }
+  for (int i = 0; !err && i < g->nstores; i++) { /* batch norm and buffers (issue 15) */
+    const Node *b = g->store_buf[i], *v = g->store_val[i];
+    err = check_root(g, v, arena_printf(g->arena, "the store into buffer %d", i));
+    if (!err && (b->op != OP_PARAM || !b->buffer || !in_graph(g, b)))
+      err = arena_printf(g->arena, "a store (%%%d) goes into %%%d, which is not a buffer", v->id, b->id);
+    if (!err && (!shape_eq(v->shape, b->shape) || v->dtype != DT_F32))
+      err = arena_printf(g->arena, "the store into '%s' (%%%d) is %s%s, the buffer %s%s", b->name, v->id,
+                         dtype_name(v->dtype), shape_str(g->arena, v->shape), dtype_name(b->dtype),
+                         shape_str(g->arena, b->shape));
+    if (!err && !g->training) err = arena_printf(g->arena, "an eval-mode graph stores into '%s'", b->name);
+  }
   return err;
 }
 
@@ -179,10 +192,29 @@ static const char *check_sink(const Graph *g, const Entry *e, const Node *s) {
   if (s->sink_arg < 0 || s->sink_arg >= e->nargs) return bad(g, s, arena_printf(g->arena, "stores into argument %d of %s, "
                                                                                 "which has %d", s->sink_arg, e->name, e->nargs));
   const Arg *a = &e->args[s->sink_arg];
-  bool ok = s->op == OP_COPY ? (a->kind == ARG_OUTPUT || a->kind == ARG_LOSS) && a->node == s->in[0]
+  bool ok = s->op == OP_COPY ? ((a->kind == ARG_OUTPUT || a->kind == ARG_LOSS) && a->node == s->in[0]) ||
+                                  (a->kind == ARG_PARAM && a->node->buffer && e->kind == ENTRY_TRAIN &&
+                                   shape_eq(a->node->shape, s->in[0]->shape) && s->in[0]->dtype == DT_F32)
                              : a->kind == ARG_GRAD && a->node == s->in[1];
   return ok ? NULL : bad(g, s, arena_printf(g->arena, "stores into %s's argument '%s', which holds another value",
                                             e->name, a->name));
+}
+
+/* ---- batch norm and buffers (issue 15) ----
+ * A buffer store (a COPY into a buffer's argument) and an SGD update overwrite a leaf:
+ * every other reader of that leaf is live before them (write after read). */
+static const char *check_store_order(Graph *g, const Entry *e) {
+  for (int i = 0; i < e->nlive; i++) {
+    const Node *s = e->live[i], *leaf = s->op == OP_SGD ? s->in[1]
+                                       : s->op == OP_COPY && entry_buffer_store(e, s) ? e->args[s->sink_arg].node : NULL;
+    if (!leaf) continue;
+    for (int j = i + 1; j < e->nlive; j++)
+      for (int q = 0; q < e->live[j]->nin; q++)
+        if (e->live[j]->in[q] == leaf && e->live[j]->op != OP_SGD)
+          return bad(g, e->live[j], arena_printf(g->arena, "reads '%s' in %s after %%%d overwrote it", leaf->name,
+                                                 e->name, s->id));
+  }
+  return NULL;
 }
 
 const char *verify_entry(Graph *g, const Entry *e) {
@@ -190,6 +222,8 @@ const char *verify_entry(Graph *g, const Entry *e) {
     const char *err = check_sink(g, e, e->sinks[i]);
     if (err) return err;
   }
+  const char *err = check_store_order(g, e);
+  if (err) return err;
   int *pos = ARENA_ARRAY(g->arena, int, g->n + 1); /* 1 + position in e->live, 0: not live */
   for (int i = 0; i < e->nlive; i++) {
     const Node *n = e->live[i];

@@ -161,6 +161,12 @@ static int parse_trainable(perr *e, const cJSON *t, const char *where, gradc_ten
   if (info->role != GRADC_ROLE_PARAM && cJSON_IsTrue(tr))
     return fail(e, "%s: only params can be trainable", where);
   info->trainable = info->role == GRADC_ROLE_PARAM && cJSON_IsTrue(tr);
+  /* "buffer": model state (batch norm's running statistics, issue 15): a param that is
+   * never trained and that the training entry points overwrite. */
+  const cJSON *bu = cJSON_GetObjectItemCaseSensitive(t, "buffer");
+  if (bu && (!cJSON_IsBool(bu) || (cJSON_IsTrue(bu) && (info->role != GRADC_ROLE_PARAM || info->trainable))))
+    return fail(e, "%s: \"buffer\" must be true or false, and true only on a param that is not trainable", where);
+  info->buffer = cJSON_IsTrue(bu);
   return 0;
 }
 

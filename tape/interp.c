@@ -296,6 +296,26 @@ static Tensor *norm_call(tape_model *m, CallId fn, Expr **p) {
   return op_group_norm(&m->T, x, groups, w, b, eps);
 }
 
+/* ---- batch norm and buffers (issue 15): the kernels in ops_bn.c ---- */
+
+static Tensor *running_stat(tape_model *m, Expr *e, const char *what, int64_t c) {
+  Tensor *t = arg(m, e, "batch_norm");
+  for (int i = 0; i < m->nleaves; i++)
+    if (m->leaves[i].t == t && m->leaves[i].buffer) return t;
+  diag_error(&m->diag, e->loc, "batch_norm: %s must be a buffer (model state, as PyTorch's register_buffer): declare "
+             "it `buffer NAME : f32[%lld] = %s`", what, (long long)c, strcmp(what, "running_var") ? "zeros" : "ones");
+}
+
+Tensor *tm_batch_norm(tape_model *m, Expr *call, Expr **p) {
+  (void)call;
+  Tensor *x = arg(m, p[0], "batch_norm");
+  int64_t c = x->rank >= 2 ? x->shape[1] : 1;
+  Tensor *rm = running_stat(m, p[1], "running_mean", c), *rv = running_stat(m, p[2], "running_var", c);
+  Tensor *w = p[3] ? arg(m, p[3], "batch_norm") : NULL, *b = p[4] ? arg(m, p[4], "batch_norm") : NULL;
+  double mom = arg_momentum(&reader(m), p[5]), eps = arg_eps(&reader(m), p[6]);
+  return op_batch_norm(&m->T, x, rm, rv, w, b, mom, eps, m->training);
+}
+
 /* ---- attention (issue 15): kernels in ops_attn.c ---- */
 
 static Tensor *attn_call(tape_model *m, CallId fn, Expr **p) {
@@ -418,6 +438,7 @@ static Tensor *apply(tape_model *m, CallId fn, Expr *call, Expr **p) {
   case CALL_SIN: case CALL_COS: case CALL_SQUARE: case CALL_RSQRT: case CALL_RECIPROCAL: case CALL_ERF:
   case CALL_SIGN: case CALL_FLOOR: case CALL_CEIL: case CALL_ROUND: return elem_call(m, fn, call, p);
   case CALL_LAYER_NORM: case CALL_GROUP_NORM: return norm_call(m, fn, p);
+  case CALL_BATCH_NORM: return tm_batch_norm(m, call, p); /* batch norm and buffers (issue 15) */
   case CALL_TRIL: case CALL_TRIU: case CALL_MASKED_FILL: case CALL_SCALED_DOT_PRODUCT_ATTENTION:
     return attn_call(m, fn, p);
   case CALL_DROPOUT: return dropout_call(m, call, p);

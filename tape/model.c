@@ -98,7 +98,8 @@ static void leaf(tape_model *m, const Stmt *st, int idx) {
   t->n = tp_count(rank, shape);
   t->leaf = true;
   Leaf *l = &m->leaves[m->nleaves++];
-  *l = (Leaf){.name = st->name, .t = t, .param = param, .trainable = param && !st->frozen};
+  *l = (Leaf){.name = st->name, .t = t, .param = param, .trainable = param && !st->frozen && !st->buffer,
+              .buffer = st->buffer};
   if (st->type.dtype == DT_I32) {
     t->idata = tp_calloc(&m->T, t->n * sizeof(int32_t));
   } else {
@@ -242,7 +243,7 @@ int tape_backward(tape_model *m) {
              m->path);
     return -1;
   }
-  m->training = true; /* model.train(): the backward and train-step entries' mode */
+  m->training = true; /* model.train(): the backward and train-step entries' mode (dropout's masks, batch_norm's batch statistics and running updates) */
   Tensor *loss = run_forward(m);
   m->training = false;
   tp_run_backward(&m->T, loss);

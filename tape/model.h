@@ -27,6 +27,7 @@ typedef struct {
   const char *name;
   Tensor *t;      /* persistent leaf: data (or idata) and, if trainable, grad */
   bool param, trainable;
+  bool buffer;    /* declared `buffer`: never trained; batch_norm updates it in training mode */
 } Leaf;
 
 typedef struct {
@@ -54,7 +55,8 @@ struct tape_model {
   SrcLoc loss_loc;
   float loss;
   int cur_stmt;   /* the statement being run: names defined at or after it are not visible */
-  bool training;  /* the run's mode: tape_backward trains (model.train()), tape_forward evaluates */
+  bool training;  /* the run's mode: tape_backward trains (model.train(): dropout, batch_norm's
+                     batch statistics), tape_forward and the shape check evaluate */
   uint64_t seed;  /* the step seed dropout draws from (tape_set_seed) */
   char err[4096];
 };
@@ -66,6 +68,8 @@ bool tm_number(tape_model *m, const Expr *e, double *out); /* literal, -literal,
 Tensor *tm_eval(tape_model *m, Expr *e);
 /* The indexing and assembling operators (interp_index.c; issue 15). */
 Tensor *tm_index_call(tape_model *m, CallId fn, Expr *call, Expr **p);
+/* batch_norm (interp.c; issue 15). */
+Tensor *tm_batch_norm(tape_model *m, Expr *call, Expr **p);
 Tensor *tm_index(tape_model *m, Expr *e); /* x[...] (EX_INDEX; indexing II) */
 
 #endif

@@ -180,6 +180,10 @@ Tensor *op_prelu(Tape *T, Tensor *x, Tensor *w);
 /* F.layer_norm over the k trailing axes of x; w and b have those axes' shape. */
 Tensor *op_layer_norm(Tape *T, Tensor *x, int k, Tensor *w, Tensor *b, double eps);
 /* F.group_norm of x [N, C, *] in `groups` groups; w and b are [C]. */
+/* ---- batch norm and buffers (issue 15): ops_bn.c ---- */
+/* F.batch_norm; training: the batch's statistics, and rm, rv updated in place. */
+Tensor *op_batch_norm(Tape *T, Tensor *x, Tensor *rm, Tensor *rv, Tensor *w, Tensor *b, double mom, double eps,
+                      bool training);
 Tensor *op_group_norm(Tape *T, Tensor *x, int groups, Tensor *w, Tensor *b, double eps);
 
 /* ---- ops_attn.c: attention (issue 15) ---- */

@@ -555,7 +555,7 @@ Test(parse, err_statements) {
   expect_error("model\n", 1, 6, "expected a name after 'model', got end of line");
   expect_error("model m n\n", 1, 9, "expected end of line after the model name");
   expect_error("modle m\n", 1, 1, "unknown statement 'modle'; did you mean 'model'?");
-  expect_error("x + 1\n", 1, 1, "unknown statement; expected model, batch, dim, input, param, output, minimize or NAME = EXPR");
+  expect_error("x + 1\n", 1, 1, "unknown statement; expected model, batch, dim, input, param, buffer, output, minimize or NAME = EXPR");
   expect_error("= 1\n", 1, 1, "unknown statement");
   expect_error("3 = x\n", 1, 1, "unknown statement");
   expect_error("output = relu(x)\n", 1, 1, "'output' is a statement keyword and cannot be assigned");

@@ -147,12 +147,13 @@ static void run_case(Ctx *c, const cJSON *cs) {
     fx_note(&c->r, "\n    tape_forward: %s", tape_error(m));
     goto done;
   }
-  cJSON_ArrayForEach(t, outputs) {
+  const cJSON *ev = cJSON_GetObjectItemCaseSensitive(cs, "eval"); /* batchnorm: eval-mode forward (issue 15) */
+  cJSON_ArrayForEach(t, (ev ? cJSON_GetObjectItemCaseSensitive(ev, "outputs") : outputs)) {
     size_t n = 0;
     float *p = tape_tensor(m, t->string, &n);
-    compare_json(c, "forward: output", t->string, p, n, t, 1);
+    compare_json(c, ev ? "forward (eval mode): output" : "forward: output", t->string, p, n, t, 1);
   }
-  compare_loss(c, "forward:", tape_loss(m), loss);
+  compare_loss(c, "forward:", tape_loss(m), ev ? cJSON_GetObjectItemCaseSensitive(ev, "loss")->valuedouble : loss);
   if (eval_only) goto done;
 
 backward:
@@ -173,6 +174,11 @@ backward:
       size_t n = 0;
       float *p = tape_grad(m, t->string, &n);
       compare_json(c, pass == 1 ? "grad" : "grad after a second backward (x2)", t->string, p, n, t, pass);
+    }
+    cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(cs, "buffers")) { /* running statistics, once */
+      size_t n = 0;
+      float *p = pass == 1 ? tape_tensor(m, t->string, &n) : NULL;
+      if (p) compare_json(c, "after backward (training mode): buffer", t->string, p, n, t, 1);
     }
   }
 done:
@@ -215,6 +221,7 @@ FAMILY(pointwise)
 FAMILY(index)
 FAMILY(index2) /* ---- indexing II (issue 15) ---- */
 FAMILY(norm) /* normalization and attention (issue 15) */
+FAMILY(batchnorm) /* batch norm and buffers (issue 15) */
 FAMILY(attn) /* attention (issue 15) */
 FAMILY(dropout) /* dropout and modes (issue 15) */
 
@@ -438,6 +445,17 @@ Test(tape_api, bad_models_are_rejected_with_a_message) {
       {"model m\ninput x : f32[2, 6]\nparam b : f32[2] = ones\ny = group_norm(x, 2, bias=b)\noutput y\n", "bias must be f32 [6]"},
       {"model m\ninput x : f32[6]\ny = group_norm(x, 2)\noutput y\n", "[N, C, *]"},
       {"model m\ninput x : f32[2, 3]\ny = layer_norm(x, 3, eps=0)\noutput y\n", "eps must be a number > 0"},
+      /* ---- batch norm and buffers (issue 15) */
+      {"model m\ninput x : f32[4, 3]\nparam rm : f32[3]\nbuffer rv : f32[3] = ones\ny = batch_norm(x, rm, rv)\noutput y\n",
+       "running_mean must be a buffer"},
+      {"model m\ninput x : f32[4, 3]\nbuffer rm : f32[3]\nbuffer rv : f32[4] = ones\ny = batch_norm(x, rm, rv)\noutput y\n",
+       "running_var must be f32 [3]"},
+      {"model m\ninput x : f32[3]\nbuffer rm : f32[3]\nbuffer rv : f32[3] = ones\ny = batch_norm(x, rm, rv)\noutput y\n",
+       "[N, C, *]"},
+      {"model m\ninput x : f32[4, 3]\nbuffer rm : f32[3]\nbuffer rv : f32[3] = ones\ny = batch_norm(x, rm, rv, momentum=none)\noutput y\n",
+       "momentum=none"},
+      {"model m\ninput x : f32[4, 3]\nbuffer rm : f32[3]\nbuffer rv : f32[3] = ones\ny = batch_norm(x, rm, rv, momentum=2)\noutput y\n",
+       "momentum must be in [0, 1]"},
       /* ---- attention (issue 15) */
       {"model m\ninput x : f32[5]\ny = triu(x)\noutput y\n", "triu needs an f32 tensor of at least 2 dimensions"},
       {"model m\ninput q : f32[2, 4]\ninput k : f32[3, 4]\ninput v : f32[2, 4]\ny = scaled_dot_product_attention(q, k, v)\noutput y\n",

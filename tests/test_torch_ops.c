@@ -40,6 +40,7 @@ static const char *const families[] = {"elementwise", "matmul",    "shape",     
                                        "index" /* issue 15: indexing and assembling */,
                                        "norm" /* issue 15: normalization and attention */,
                                        "window" /* convolution and pooling (issue 15) */,
+                                       "batchnorm" /* batch norm and buffers (issue 15) */,
                                        "attn" /* attention (issue 15) */,
                                        "index2" /* ---- indexing II (issue 15) ---- */,
                                        "dropout" /* dropout and modes (issue 15) */};
@@ -231,12 +232,16 @@ static void run_case(Ctx *c, const cJSON *cs) {
     fx_note(&c->r, "\n    gradc_forward: %s", gradc_error(m));
     goto done;
   }
-  cJSON_ArrayForEach(t, outputs) {
+  /* batch norm and buffers (issue 15): the forward entry runs in eval mode, whose values
+   * a mode-dependent case gives apart ("eval"); "buffers" are the running statistics
+   * after the backward entry's training-mode pass. */
+  const cJSON *ev = cJSON_GetObjectItemCaseSensitive(cs, "eval");
+  cJSON_ArrayForEach(t, (ev ? cJSON_GetObjectItemCaseSensitive(ev, "outputs") : outputs)) {
     size_t n = 0;
     float *p = gradc_tensor(m, t->string, &n);
-    compare(c, "forward: output", t->string, p, n, t);
+    compare(c, ev ? "forward (eval mode): output" : "forward: output", t->string, p, n, t);
   }
-  compare_loss(c, "forward:", gradc_loss(m), loss);
+  compare_loss(c, "forward:", gradc_loss(m), ev ? cJSON_GetObjectItemCaseSensitive(ev, "loss")->valuedouble : loss);
   if (eval_only) goto done;
 
 backward:
@@ -255,6 +260,11 @@ backward:
     size_t n = 0;
     float *p = gradc_grad(m, t->string, &n);
     compare(c, "grad", t->string, p, n, t);
+  }
+  cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(cs, "buffers")) {
+    size_t n = 0;
+    float *p = gradc_tensor(m, t->string, &n);
+    compare(c, "after backward (training mode): buffer", t->string, p, n, t);
   }
 done:
   if (m) gradc_close(m);
@@ -301,6 +311,7 @@ FAMILY(index)
 FAMILY(pointwise)
 FAMILY(index2) /* ---- indexing II (issue 15) ---- */
 FAMILY(norm)
+FAMILY(batchnorm) /* batch norm and buffers (issue 15) */
 FAMILY(attn) /* attention (issue 15) */
 
 /* Every fixture file is one of the families above (a new file needs a FAMILY line). */

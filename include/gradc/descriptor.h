@@ -37,6 +37,9 @@
  * - "init" is one of {"kind":"const","value":V}, {"kind":"normal","std":S},
  *   {"kind":"uniform","lo":A,"hi":B}: the compiler resolves zeros/ones/randn/xavier/
  *   kaiming (which need fan-in and fan-out) into these three.
+ * - Optional per param: "buffer": true for model state declared `buffer` (batch norm's
+ *   running statistics): "trainable" is false, and the "backward" and "train_step"
+ *   entries overwrite the tensor in place (training mode), "forward" only reads it.
  * - Optional per tensor: "batched": true when dim 0 is the model's `batch` dimension,
  *   "classes": C on an i32 input used as class labels (cross_entropy over C classes).
  * - Every argument of an entry point is a pointer: "input:N"/"param:N"/"output:N" the

@@ -63,6 +63,8 @@ typedef struct {
   int trainable; /* params: 1 unless frozen */
   int batched;   /* dim 0 is the model's batch dimension (`batch N`) */
   int64_t classes; /* i32 inputs used as class labels: the number of classes, else 0 */
+  int buffer;    /* params declared `buffer` (model state such as batch norm's running statistics):
+                    never trainable; the backward and train step entries overwrite them */
 } gradc_tensor_info;
 
 const char *gradc_model_name(const gradc_model *m);

@@ -44,6 +44,12 @@ static bad_case cases[] = {
     {"layer_norm_shape.grad", 4, 20, {"layer_norm: normalized_shape must be the trailing sizes", "[2, 3, 4]"}},
     {"layer_norm_weight.grad", 5, 29, {"layer_norm: weight must be f32 [8]", "got f32 [4]"}},
     {"group_norm_groups.grad", 5, 19, {"6 channels", "do not divide into 4 groups"}},
+    /* ---- batch norm and buffers (issue 15) */
+    {"batch_norm_buffer_shape.grad", 6, 23, {"batch_norm: running_var must be f32 [3]", "got f32 [4]"}},
+    {"batch_norm_not_buffer.grad", 6, 19, {"running_mean must be a buffer", "buffer NAME : f32[3]"}},
+    {"batch_norm_rank.grad", 6, 16, {"batch_norm needs an f32 input [N, C, *]", "got f32 [3]"}},
+    {"batch_norm_shared.grad", 7, 5, {"already updated by another batch_norm"}},
+    {"buffer_frozen.grad", 3, 28, {"a buffer is never trained"}},
     /* ---- attention (issue 15) */
     {"sdpa_width.grad", 6, 5, {"scaled_dot_product_attention: q [2, 5, 4] and k [2, 6, 3]", "same last size (D)"}},
     {"tril_rank.grad", 4, 10, {"tril needs an f32 tensor of at least 2 dimensions", "got f32 [5]"}},

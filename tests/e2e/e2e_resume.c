@@ -32,9 +32,9 @@ static char *rows(const char *dir, const char *name, int n, unsigned seed) {
   return path;
 }
 
-/* gradc train csv10 -D N=4 ARGS...; asserts the exit status. */
-static e2e_result train(int status, const char *const *args) {
-  const char *argv[40] = {"train", CSV10, "-D", "N=4"};
+/* gradc train MODEL -D N=4 ARGS...; asserts the exit status. */
+static e2e_result train_model(const char *model, int status, const char *const *args) {
+  const char *argv[40] = {"train", model, "-D", "N=4"};
   int n = 4;
   for (; args[n - 4]; n++) argv[n] = args[n - 4];
   argv[n] = NULL;
@@ -43,6 +43,9 @@ static e2e_result train(int status, const char *const *args) {
   cr_assert_eq(r.status, status, "train: %s", e2e_describe(&r));
   return r;
 }
+
+/* gradc train csv10 -D N=4 ARGS...; asserts the exit status. */
+static e2e_result train(int status, const char *const *args) { return train_model(CSV10, status, args); }
 
 
 /* The line of s that starts with prefix (malloc'd), or NULL. */
@@ -342,5 +345,32 @@ Test(resume, dropout_masks_continue, .timeout = 90) {
   train_dropout((const char *[]){"--data", f.data, "--epochs", "2", "--lr", "0.5", "--seed", "4", "-o", d, NULL});
   cr_expect(!e2e_same_file(d, c), "seeds 3 and 4 trained the same weights");
   free(a), free(b), free(c), free(d);
+  done(&f);
+}
+
+/* ---- batch norm and buffers (issue 15) ----
+ * A model with batch_norm: its running statistics (buffers rm, rv) are saved in the
+ * checkpoint, changed by training, and a resumed run continues them bit for bit. */
+Test(resume, keeps_running_statistics, .timeout = 90) {
+  Fixture f = fixture("resume_bn");
+  const char *model = E2E_MODELS_DIR "/csv10_bn.grad";
+  char *a = e2e_fmt("%s/a.st", f.dir), *b = e2e_fmt("%s/b.st", f.dir), *c = e2e_fmt("%s/c.st", f.dir);
+  e2e_result ra = train_model(model, 0, (const char *[]){"--data", f.data, "--epochs", "1", "--seed", "5", "-o", a, NULL});
+  e2e_result rb = train_model(model, 0, (const char *[]){"--data", f.data, "--epochs", "2", "--resume", a, "-o", b, NULL});
+  e2e_result rc = train_model(model, 0, (const char *[]){"--data", f.data, "--epochs", "2", "--seed", "5", "-o", c, NULL});
+  cr_expect(e2e_same_file(b, c), "a resumed run with batch norm differs from the uninterrupted one");
+  size_t nm = 0, nv = 0;
+  float *rm = tensor_of(a, "rm", &nm), *rv = tensor_of(a, "rv", &nv);
+  cr_assert(rm && rv && nm == 8 && nv == 8, "the checkpoint lacks the running statistics");
+  int moved = 0;
+  for (int i = 0; i < 8; i++) moved += rm[i] != 0.0f && rv[i] != 1.0f;
+  cr_expect(moved > 0, "training left the running statistics at their initial values");
+  cJSON *h = header_of(a);
+  cr_expect_str_eq(meta(h, "gradc_frozen"), "", "buffers are not frozen parameters");
+  cr_expect(!cJSON_GetObjectItem(h, "rm.momentum"), "a buffer has optimizer state");
+  cJSON_Delete(h);
+  free(rm), free(rv);
+  e2e_free(&ra), e2e_free(&rb), e2e_free(&rc);
+  free(a), free(b), free(c);
   done(&f);
 }

@@ -149,6 +149,10 @@ static Case cases[] = {
     {"layer_norm_plain", D_ANY, 0, 0, EW("[4]", P("a", "[4]"), "layer_norm(a, 4)")},
     {"group_norm", D_ANY, 0, 0, EW("[2,4,3]", P("a", "[2,4,3]") P("w", "[4]") P("b", "[4]"), "group_norm(a, 2, w, b)")},
     {"group_norm_4d", D_ANY, 0, 0, EW("[2,6,2,2]", P("a", "[2,6,2,2]") P("b", "[6]"), "group_norm(a, 3, bias=b, eps=0.001)")},
+    /* ---- batch norm and buffers (issue 15): training mode, the batch's statistics ---- */
+#define BN_BUFFERS(c) "buffer rm : f32[" c "] = randn\nbuffer rv : f32[" c "] = uniform(0.5, 2)\n"
+    {"batch_norm_2d", D_ANY, 0, 0, EW("[3,2,2,2]", P("a", "[3,2,2,2]") P("w", "[2]") P("b", "[2]") BN_BUFFERS("2"), "batch_norm(a, rm, rv, w, b)")},
+    {"batch_norm_rows", D_ANY, 0, 0, EW("[4,3]", P("a", "[4,3]") BN_BUFFERS("3"), "batch_norm(a * 2, rm, rv, momentum=0.5, eps=0.01)")},
     {"group_norm_2d", D_ANY, 0, 0, EW("[3,4]", P("a", "[3,4]") P("w", "[4]"), "group_norm(a, 1, w)")},
     /* ---- attention (issue 15) */
     {"tril_triu", D_ANY, 0, 0, EW("[2,3,4]", P("a", "[2,3,4]") P("b", "[3,4]"), "tril(a, diagonal=1) + triu(b * a, -1)")},

@@ -372,11 +372,27 @@ static RVal *gen_softmax(Gen *g) {
  * weight and bias, group_norm of a value of rank >= 2 in one group or one per channel.
  * eps is large: a row of nearly equal values (relu's zeros) would otherwise magnify
  * rounding into the gradient by 1/sqrt(eps). */
+/* ---- batch norm and buffers (issue 15): batch_norm of a value [N, C, *] with two new
+ * buffers (running statistics, updated by the training entries) and a new weight ---- */
+static RVal *gen_batch_norm(Gen *g, RVal *a) {
+  int c = a->s.d[1];
+  if (count(a->s) / c < 2 || g->nv >= RM_MAXV - 4) return NULL;
+  char t[32], tmpl[160];
+  snprintf(t, sizeof t, "[%d]", c);
+  int k = g->nleaves++;
+  append(g->decl, sizeof g->decl, "buffer rm%d : f32%s\nbuffer rv%d : f32%s = ones\n", k, t, k, t);
+  RVal *w = leaf(g, (RShape){1, {c}}, true);
+  w->mag = 3;
+  snprintf(tmpl, sizeof tmpl, "batch_norm(A, rm%d, rv%d, B, momentum=0.2, eps=0.5)", k, k);
+  return stmt(g, a->s, 3 * sqrt((double)count(a->s)), tmpl, a, w);
+}
+
 static RVal *gen_norm(Gen *g) {
   RVal *a = operand(g);
   int r = a->s.rank;
   if (r == 0 || a->s.d[r - 1] < 2) return NULL;
   char tmpl[160];
+  if (r >= 2 && chance(g, 0.25)) return gen_batch_norm(g, a);
   if (r >= 2 && chance(g, 0.4)) {
     int groups = chance(g, 0.5) ? 1 : a->s.d[1];
     RVal *w = leaf(g, (RShape){1, {a->s.d[1]}}, true);

@@ -34,6 +34,7 @@ declare -A FILE=(
   [mlp1024]=$BENCH/models/mlp1024.grad
   [stats_losses]=$BENCH/models/stats_losses.grad
   [dscnn]=$BENCH/models/dscnn.grad  # convolution (issue 15): depthwise-separable CNN
+  [cnn_bn]=$BENCH/models/cnn_bn.grad  # batch norm and buffers (issue 15)
   [attn_block]=$BENCH/models/attn_block.grad  # attention (issue 15): causal multi-head block
   [embbag]=$BENCH/models/embbag.grad  # indexing II (issue 15): embedding, slicing, gather
 )
@@ -50,7 +51,7 @@ while (($#)); do
     *) MODELS+=("$1"); shift ;;
   esac
 done
-((${#MODELS[@]})) || MODELS=(logreg digits mlp784 mlp784_silu mlp784_hswish_elu mlp784_layernorm mlp784_dropout mlp784x2 mlp1024 stats_losses dscnn attn_block embbag)
+((${#MODELS[@]})) || MODELS=(logreg digits mlp784 mlp784_silu mlp784_hswish_elu mlp784_layernorm mlp784_dropout mlp784x2 mlp1024 stats_losses dscnn attn_block embbag cnn_bn)
 for m in "${MODELS[@]}"; do
   [[ -n ${FILE[$m]:-} ]] || { echo "run.sh: unknown model '$m' (known: ${!FILE[*]})" >&2; exit 2; }
 done

@@ -47,9 +47,11 @@ MLPS = {
 }
 # ---- convolution (issue 15): the depthwise-separable CNN of tools/bench/models/dscnn.grad
 DSCNN = {"batch": 16, "input": (1, 49, 10), "channels": 32, "blocks": 2, "classes": 12}
+# ---- batch norm and buffers (issue 15): tools/bench/models/cnn_bn.grad
+CNN_BN = {"batch": 32, "input": (3, 16, 16), "channels": (16, 32), "classes": 10}
 # ---- indexing II (issue 15): the embedding-bag classifier of tools/bench/models/embbag.grad
 EMBBAG = {"batch": 64, "tokens": 32, "vocab": 1000, "dim": 64, "hidden": 128, "classes": 10}
-ALL = ["logreg"] + list(MLPS) + ["stats_losses", "dscnn", "attn_block", "embbag"]
+ALL = ["logreg"] + list(MLPS) + ["stats_losses", "dscnn", "attn_block", "embbag", "cnn_bn"]
 SGEMM_SHAPES = [(1024, 1024, 1024), (256, 1024, 1024)]  # M, K, N
 
 
@@ -169,6 +171,19 @@ def dscnn_net(nn, F):
     return net
 
 
+def cnn_bn_net(nn):
+    """tools/bench/models/cnn_bn.grad: conv 3x3 (no bias) -> BatchNorm2d -> ReLU, twice
+    (the second stride 2), global average pool, linear."""
+    (c1, c2), k = CNN_BN["channels"], CNN_BN["classes"]
+    net = nn.Sequential(nn.Conv2d(CNN_BN["input"][0], c1, 3, padding=1, bias=False), nn.BatchNorm2d(c1), nn.ReLU(),
+                        nn.Conv2d(c1, c2, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c2), nn.ReLU(),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c2, k))
+    for m in net:
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+    return net
+
+
 def conv_flops(net, x):
     """What gradc counts (compiler/ops_window.c, flops_conv): 2 * output elements *
     (C/groups * KH * KW) per convolution, for the forward, the weight gradient and the
@@ -242,6 +257,22 @@ def bench_models(torch, names):
             forward, loss_fn, params, batch, flops_train, flops_infer = attn_block(torch, nn, F)
         elif name == "stats_losses":
             forward, loss_fn, params, batch, flops_train, flops_infer = stats_losses(torch, nn, F)
+        elif name == "cnn_bn":  # model.train() for the step, model.eval() for inference
+            batch = CNN_BN["batch"]
+            net = cnn_bn_net(nn)
+            params = list(net.parameters())
+            x = torch.randn(batch, *CNN_BN["input"])
+            y = torch.randint(0, CNN_BN["classes"], (batch,))
+
+            def forward(net=net, x=x):
+                net.train(torch.is_grad_enabled())  # infer() runs under no_grad: eval mode
+                return net(x)
+
+            def loss_fn(z, y=y):
+                return F.cross_entropy(z, y)
+
+            with torch.no_grad():
+                flops_train, flops_infer = conv_flops(net, x)
         elif name == "embbag":
             forward, loss_fn, params, batch, flops_train, flops_infer = embbag(torch, nn, F)
         elif name == "dscnn":

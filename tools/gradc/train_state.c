@@ -26,7 +26,7 @@ static void frozen_list(gradc_model *m, char *out, size_t len) {
   out[0] = 0;
   for (size_t i = 0; i < gradc_num_tensors(m); i++) {
     const gradc_tensor_info *t = gradc_tensor_at(m, i);
-    if (t->role == GRADC_ROLE_PARAM && !t->trainable && o < len)
+    if (t->role == GRADC_ROLE_PARAM && !t->trainable && !t->buffer && o < len)
       o += (size_t)snprintf(out + o, len - o, "%s%s", o ? "," : "", t->name);
   }
 }

@@ -75,7 +75,7 @@ def dump_file(family, cases, torch_version):
     for i, c in enumerate(cases):
         lines = []
         for k, v in c.items():
-            if isinstance(v, dict) and k in ("inputs", "params", "outputs", "grads"):
+            if isinstance(v, dict) and k in ("inputs", "params", "outputs", "grads", "buffers"):
                 inner = ",\n".join("      %s: %s" % (json.dumps(n), fmt(t)) for n, t in v.items())
                 lines.append("    %s: {%s}" % (json.dumps(k), ("\n" + inner + "\n    ") if inner else ""))
             else:
@@ -769,6 +769,11 @@ cases_pointwise.register(sys.modules[__name__])
 import cases_norm  # noqa: E402
 
 cases_norm.register(sys.modules[__name__])
+
+# ---- batch norm and buffers (issue 15), in cases_bn.py
+import cases_bn  # noqa: E402
+
+cases_bn.register(sys.modules[__name__])
 
 # ---- attention (issue 15), in cases_attn.py
 import cases_attn  # noqa: E402
