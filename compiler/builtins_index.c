@@ -26,7 +26,7 @@ static int tensors(const BuildCtx *B, Expr *c, Expr *e, Node **xs) {
   return l->nargs;
 }
 
-/* Concatenation of xs along axis: each padded with zeros into the result, summed. */
+/* Concatenation of xs along axis, after checking their shapes agree outside it. */
 static Node *concat_nodes(const BuildCtx *B, Expr *c, Expr *list, Node **xs, int k, int axis) {
   Graph *g = B->g;
   Shape out = xs[0]->shape;
@@ -38,8 +38,13 @@ static Node *concat_nodes(const BuildCtx *B, Expr *c, Expr *list, Node **xs, int
       diag_error(B->d, list->args[i]->loc,
                  "'%s': tensor %d has shape %s, which does not match the first's %s outside axis %d", c->name, i + 1,
                  shape_str(g->arena, s), shape_str(g->arena, xs[0]->shape), axis);
-    out.d[axis] += s.d[axis];
   }
+  return bi_join(g, xs, k, axis);
+}
+
+Node *bi_join(Graph *g, Node **xs, int k, int axis) {
+  Shape out = xs[0]->shape;
+  for (int i = 1; i < k; i++) out.d[axis] += xs[i]->shape.d[axis];
   int64_t start[GC_MAX_RANK] = {0}, step[GC_MAX_RANK] = {1, 1, 1, 1, 1, 1, 1, 1};
   Node *sum = NULL;
   for (int i = 0; i < k; i++) {

@@ -13,6 +13,10 @@ Node *b_expand(const BuildCtx *B, Expr *c, Expr **p);
 Node *b_repeat(const BuildCtx *B, Expr *c, Expr **p);
 Node *b_pad(const BuildCtx *B, Expr *c, Expr **p);
 
+/* xs (equal shapes outside axis) joined along axis: each padded with zeros into the
+ * result's shape, summed (concat's nodes, after its checks). */
+Node *bi_join(Graph *g, Node **xs, int k, int axis);
+
 /* ---- indexing II (issue 15): builtins_index2.c ---- */
 Node *b_embedding(const BuildCtx *B, Expr *c, Expr **p);
 Node *b_gather(const BuildCtx *B, Expr *c, Expr **p);

@@ -123,20 +123,6 @@ Node *b_chunk(const BuildCtx *B, Expr *c, Expr **p) { return piece(B, c, p, true
 
 /* ---- pad's reflect and replicate modes ---- */
 
-/* parts joined along axis: each padded with zeros into the result, summed. */
-static Node *join(Graph *g, Node **parts, int k, int axis) {
-  Shape out = parts[0]->shape;
-  for (int i = 1; i < k; i++) out.d[axis] += parts[i]->shape.d[axis];
-  int64_t st[GC_MAX_RANK] = {0};
-  Node *sum = NULL;
-  for (int i = 0; i < k; i++) {
-    Node *q = g_pad(g, parts[i], st, unit_steps, out, 0);
-    sum = sum ? g_binary(g, OP_ADD, sum, q) : q;
-    st[axis] += parts[i]->shape.d[axis];
-  }
-  return sum;
-}
-
 /* `count` elements of axis d of x from `from` by `step`, or (replicate) element `from`
  * expanded `count` times. */
 static Node *edge(Graph *g, Node *x, int d, int64_t from, int64_t step, int64_t count, bool replicate) {
@@ -169,7 +155,7 @@ Node *bi_pad_mode(const BuildCtx *B, Expr *pads, Node *x, const int64_t *v, int 
     if (lo) parts[k++] = edge(g, x, d, replicate ? 0 : lo, -1, lo, replicate);
     parts[k++] = x;
     if (hi) parts[k++] = edge(g, x, d, replicate ? size - 1 : size - 2, -1, hi, replicate);
-    if (k > 1) x = join(g, parts, k, d);
+    if (k > 1) x = bi_join(g, parts, k, d);
   }
   return x;
 }

@@ -143,7 +143,7 @@ static void add_ws(Lower *L, Outlined *o, Node *x) {
 static Outlined outline(Lower *L, Entry *e, Kernel *k, int index, LLVMValueRef *vals, bool core) {
   Saved s = save(L);
   Outlined o = {0};
-  int most = k->n * 4; /* each node and its (at most 3) inputs */
+  int most = k->n * (GC_MAX_ARITY + 1); /* each node and its inputs */
   o.ws = ARENA_ARRAY(L->g->arena, Node *, most);
   o.scr = ARENA_ARRAY(L->g->arena, Node *, k->n);
   for (int i = 0; i < k->n; i++) {

@@ -1,15 +1,18 @@
 /* lower_attn.c — the LLVM kernels of the attention ops (issue 15; ops_attn.c has their
  * semantics).
  *
- * tri: one select per element. sdpa: per query row an online softmax (FlashAttention's
- * recurrence): a running maximum m and sum l of exp(s - m), the output row accumulated
- * in place and rescaled by exp(m_old - m_new) only when the maximum grows, divided by l
- * at the end — no T x S score matrix, O(Dv) state per row, causal rows stop at their
- * last key. sdpa_bwd: per query row, a first pass recomputes the row's statistics (m, l
- * and Di = sum_j p dp, online the same way), a second recomputes each probability
- * p = exp(s - m) / l and adds its terms into dq, dk and dv (the packed result, zeroed
- * first). Dot products and updates of rows run on SIMD vectors of the target's width with
- * a scalar tail. */
+ * tri: one select per element. sdpa and sdpa_bwd work on blocks of SDPA_ROWS query rows
+ * of one batch, in the scratch the memory plan reserves (ops_attn.h, SdpaScratch): k
+ * (and v) of the batch are first transposed, keys contiguous, so that the scores of a
+ * block come out as SIMD vectors of keys — each k^T load serves every row of the block,
+ * each q element is one broadcast — with no horizontal sum per key. Per row: the exact
+ * maximum of its scores (keys past the row's last, causal or padding, masked to -inf),
+ * then p = exp(s - max) on vectors (mathlib's exp), the sum l; then out = (sum_j p_j v_j)
+ * / l, v rows contiguous, one v load per key serving the whole block. The backward
+ * recomputes p the same way, dp = dO . v_j as a second score pass (over v^T),
+ * Di = sum_j p dp, ds = scale p (dp - Di), and then dq = sum_j ds k_j (as out), and
+ * dk_j += sum_rows ds q, dv_j += sum_rows p dO (the block's q, dO rows held in vectors).
+ * No T x S matrix: O(S) floats per row of the block, and one batch's k^T, v^T. */
 #include "lower_attn.h"
 #include <math.h>
 #include "lower_update.h"
@@ -22,122 +25,12 @@ typedef LLVMValueRef Val;
 
 static Val iadd(Lower *L, Val a, Val b) { return LLVMBuildAdd(LB, a, b, ""); }
 static Val imul(Lower *L, Val a, int64_t b) { return LLVMBuildMul(LB, a, lw_ix(L, b), ""); }
-static Val fld(Lower *L, Val slot) { return LLVMBuildLoad2(LB, L->f32, slot, ""); }
+static Val fld(Lower *L, Val slot) { return LLVMBuildLoad2(LB, LLVMGetAllocatedType(slot), slot, ""); }
 
 /* x's element at flat offset off (a constant operand has no buffer: its value). */
 static Val ld(Lower *L, Node *x, Val off) {
   if (x->op == OP_CONST) return lw_f32(L, node_const(x)->value);
   return LLVMBuildLoad2(LB, L->f32, lw_elem_ptr(L, x, off), "");
-}
-static Val ldv(Lower *L, LLVMTypeRef vt, Node *x, Val off) {
-  if (x->op == OP_CONST) return lw_splat(L, vt, LLVMConstReal(L->f32, node_const(x)->value));
-  return lw_vload(L, vt, lw_elem_ptr(L, x, off));
-}
-
-static LLVMTypeRef vec_t(Lower *L) { return LLVMVectorType(L->f32, (unsigned)L->vw); }
-static int64_t nvec(Lower *L, int64_t n) { return L->vw > 1 ? n / L->vw : 0; }
-
-/* The sum of a vector's lanes, halving. */
-static Val hsum(Lower *L, Val v) {
-  for (unsigned w = LLVMGetVectorSize(LLVMTypeOf(v)); w > 1; w /= 2) {
-    Val lo[32], hi[32];
-    for (unsigned i = 0; i < w / 2; i++) lo[i] = LLVMConstInt(L->i32, i, 0), hi[i] = LLVMConstInt(L->i32, i + w / 2, 0);
-    Val a = LLVMBuildShuffleVector(LB, v, LLVMGetUndef(LLVMTypeOf(v)), LLVMConstVector(lo, w / 2), "");
-    Val b = LLVMBuildShuffleVector(LB, v, LLVMGetUndef(LLVMTypeOf(v)), LLVMConstVector(hi, w / 2), "");
-    v = LLVMBuildFAdd(LB, a, b, "");
-  }
-  return LLVMGetTypeKind(LLVMTypeOf(v)) == LLVMVectorTypeKind ? LLVMBuildExtractElement(LB, v, LLVMConstInt(L->i32, 0, 0), "")
-                                                              : v;
-}
-
-/* Runs body(c) for c in [from, n): unrolled when short, else a loop. */
-typedef struct {
-  Node *a, *b; /* operands */
-  Val ao, bo;  /* their row offsets */
-  Val slot;    /* dot: the accumulator; axpy: the factor */
-} RowOp;
-typedef void Body(Lower *L, RowOp *r, Val c);
-static void tail(Lower *L, RowOp *r, int64_t from, int64_t n, Body *body) {
-  if (n - from <= 8) {
-    for (int64_t c = from; c < n; c++) body(L, r, lw_ix(L, c));
-    return;
-  }
-  Loop lp;
-  Val c = iadd(L, lw_loop(L, &lp, n - from, "c"), lw_ix(L, from));
-  body(L, r, c);
-  lw_loop_end(L, &lp);
-}
-
-static void dot1(Lower *L, RowOp *r, Val c) {
-  LLVMBuildStore(LB, lw_fmuladd(L, ld(L, r->a, iadd(L, r->ao, c)), ld(L, r->b, iadd(L, r->bo, c)), fld(L, r->slot)),
-                 r->slot);
-}
-
-/* sum_c a[ao + c] b[bo + c], c < n. */
-static Val dot(Lower *L, Node *a, Val ao, Node *b, Val bo, int64_t n) {
-  RowOp r = {a, b, ao, bo, lw_slot(L, L->f32, "dot")};
-  LLVMBuildStore(LB, lw_f32(L, 0), r.slot);
-  int64_t nv = nvec(L, n);
-  if (nv) {
-    LLVMTypeRef vt = vec_t(L);
-    Val acc = lw_slot(L, vt, "dotv");
-    LLVMBuildStore(LB, LLVMConstNull(vt), acc);
-    Loop lp;
-    Val c = imul(L, lw_loop(L, &lp, nv, "cv"), L->vw);
-    Val s = lw_fmuladd(L, ldv(L, vt, a, iadd(L, ao, c)), ldv(L, vt, b, iadd(L, bo, c)), LLVMBuildLoad2(LB, vt, acc, ""));
-    LLVMBuildStore(LB, s, acc);
-    lw_loop_end(L, &lp);
-    LLVMBuildStore(LB, hsum(L, LLVMBuildLoad2(LB, vt, acc, "")), r.slot);
-  }
-  tail(L, &r, nv * L->vw, n, dot1);
-  return fld(L, r.slot);
-}
-
-static void axpy1(Lower *L, RowOp *r, Val c) {
-  Val p = lw_elem_ptr(L, r->a, iadd(L, r->ao, c));
-  Val x = r->b ? ld(L, r->b, iadd(L, r->bo, c)) : lw_f32(L, 0);
-  Val y = r->b ? lw_fmuladd(L, fld(L, r->slot), x, fld(L, p)) : LLVMBuildFMul(LB, fld(L, r->slot), fld(L, p), "");
-  LLVMBuildStore(LB, y, p);
-}
-
-/* y[yo + c] += alpha x[xo + c] for c < n; with x NULL, y[yo + c] *= alpha. y is n's own
- * buffer (never a constant). */
-static void axpy(Lower *L, Node *y, Val yo, Val alpha, Node *x, Val xo, int64_t n) {
-  RowOp r = {y, x, yo, xo, lw_slot(L, L->f32, "alpha")};
-  LLVMBuildStore(LB, alpha, r.slot);
-  int64_t nv = nvec(L, n);
-  if (nv) {
-    LLVMTypeRef vt = vec_t(L);
-    Val av = lw_splat(L, vt, alpha);
-    Loop lp;
-    Val c = imul(L, lw_loop(L, &lp, nv, "cv"), L->vw);
-    Val p = lw_elem_ptr(L, y, iadd(L, yo, c));
-    Val yv = lw_vload(L, vt, p);
-    lw_vstore(L, x ? lw_fmuladd(L, av, ldv(L, vt, x, iadd(L, xo, c)), yv) : LLVMBuildFMul(LB, av, yv, ""), p);
-    lw_loop_end(L, &lp);
-  }
-  tail(L, &r, nv * L->vw, n, axpy1);
-}
-
-/* y[yo + c] = 0 for c < n. */
-static void zero_row(Lower *L, Node *y, Val yo, int64_t n) {
-  Loop lp;
-  Val c = lw_loop(L, &lp, n, "z");
-  LLVMBuildStore(LB, lw_f32(L, 0), lw_elem_ptr(L, y, iadd(L, yo, c)));
-  lw_loop_end(L, &lp);
-}
-
-/* if (cond) { ... } — returns the block to continue in after end_if. */
-static LLVMBasicBlockRef begin_if(Lower *L, Val cond) {
-  LLVMBasicBlockRef yes = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "then");
-  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "endif");
-  LLVMBuildCondBr(LB, cond, yes, done);
-  LLVMPositionBuilderAtEnd(LB, yes);
-  return done;
-}
-static void end_if(Lower *L, LLVMBasicBlockRef done) {
-  LLVMBuildBr(LB, done);
-  LLVMPositionBuilderAtEnd(LB, done);
 }
 
 /* ---------------------------------------------------------------- tri */
@@ -157,101 +50,326 @@ void em_tri(Lower *L, Kernel *k) {
 
 /* ---------------------------------------------------------------- sdpa */
 
-/* The number of keys row i attends to (ix). */
-static Val keys_of(Lower *L, Node *n, const SdpaDims *d, Val i) {
-  if (!node_sdpa(n)->causal) return lw_ix(L, d->S);
-  Val i1 = iadd(L, i, lw_ix(L, 1));
-  return LLVMBuildSelect(LB, LLVMBuildICmp(LB, LLVMIntSLT, i1, lw_ix(L, d->S), ""), i1, lw_ix(L, d->S), "keys");
-}
-
-/* Online softmax state of one row. */
+/* One SDPA / SDPA_BWD kernel being emitted. */
 typedef struct {
-  Val m, l, acc; /* slots: running max, sum of exp(s - m), and (bwd) sum exp(s - m) dp */
-} Online;
+  Lower *L;
+  Node *n;
+  SdpaDims d;
+  SdpaScratch sc;
+  int vw;        /* floats per vector (1: scalars) */
+  LLVMTypeRef V; /* a vector of vw floats, or a float */
+  Val scr;       /* the scratch, as floats */
+  Val b;         /* the batch being processed */
+} At;
 
-static Online online_init(Lower *L) {
-  Online o = {lw_slot(L, L->f32, "m"), lw_slot(L, L->f32, "l"), lw_slot(L, L->f32, "acc")};
-  LLVMBuildStore(LB, lw_f32(L, -INFINITY), o.m);
-  LLVMBuildStore(LB, lw_f32(L, 0), o.l);
-  LLVMBuildStore(LB, lw_f32(L, 0), o.acc);
-  return o;
+/* A block of query rows of batch a->b. */
+typedef struct {
+  int R;                     /* its rows, at most SDPA_ROWS */
+  Val keys[SDPA_ROWS], kmax; /* the keys each row attends to; the most (the last row's) */
+  Val row[SDPA_ROWS];        /* b T + i: the row among all the batches' */
+  Val i0;                    /* its first row in the batch */
+} Block;
+
+static At at_init(Lower *L, Node *n) {
+  At a = {L, n, sdpa_dims(n), sdpa_scratch(n, L->vw), L->vw > 1 ? L->vw : 1, NULL, lw_scratch(L, n), NULL};
+  a.V = a.vw > 1 ? LLVMVectorType(L->f32, (unsigned)a.vw) : L->f32;
+  return a;
 }
 
-/* When score s exceeds the running max: l and acc (and the row `rescale` of n at ro, n
- * elements, when given) are multiplied by exp(m - s), and m = s. Returns exp(s - m). */
-static Val online_step(Lower *L, Online *o, Val s, Node *row, Val ro, int64_t nrow) {
-  LLVMBasicBlockRef done = begin_if(L, LLVMBuildFCmp(LB, LLVMRealOGT, s, fld(L, o->m), ""));
-  Val c = m_exp(L, LLVMBuildFSub(LB, fld(L, o->m), s, ""));
-  LLVMBuildStore(LB, LLVMBuildFMul(LB, fld(L, o->l), c, ""), o->l);
-  LLVMBuildStore(LB, LLVMBuildFMul(LB, fld(L, o->acc), c, ""), o->acc);
-  if (row) axpy(L, row, ro, c, NULL, NULL, nrow);
-  LLVMBuildStore(LB, s, o->m);
-  end_if(L, done);
-  Val p = m_exp(L, LLVMBuildFSub(LB, s, fld(L, o->m), ""));
-  LLVMBuildStore(LB, LLVMBuildFAdd(LB, fld(L, o->l), p, ""), o->l);
-  return p;
+/* The scratch float at + off. */
+static Val sp(At *a, int64_t at, Val off) {
+  Lower *L = a->L;
+  Val o = iadd(L, off, lw_ix(L, at));
+  return LLVMBuildGEP2(LB, L->f32, a->scr, &o, 1, "");
+}
+static Val splat(At *a, Val x) { return lw_splat(a->L, a->V, x); }
+static Val fconst(At *a, double v) { return splat(a, LLVMConstReal(a->L->f32, v)); }
+static Val vmul(At *a, Val x, Val y) { return LLVMBuildFMul(a->L->b, x, y, ""); }
+
+/* The `lanes` leading floats of x at off as a vector (a constant: its value). */
+static Val xload(At *a, Node *x, Val off, int lanes) {
+  Lower *L = a->L;
+  if (x->op == OP_CONST) return fconst(a, node_const(x)->value);
+  Val p = lw_elem_ptr(L, x, off);
+  return lanes == a->vw ? lw_vload(L, a->V, p) : lw_masked_load(L, a->V, p, lanes);
+}
+static void xstore(At *a, Val v, Val off, int lanes) {
+  Val p = lw_elem_ptr(a->L, a->n, off);
+  if (lanes == a->vw) lw_vstore(a->L, v, p);
+  else lw_masked_store(a->L, v, p, lanes);
 }
 
-static Val score(Lower *L, Node *n, const SdpaDims *d, Val qo, Val ko) {
-  return LLVMBuildFMul(LB, dot(L, n->in[0], qo, n->in[1], ko, d->D), lw_f32(L, node_sdpa(n)->scale), "s");
+/* A vector's lanes combined, halving: their sum, or their maximum. */
+static Val hreduce(At *a, Val v, bool max) {
+  Lower *L = a->L;
+  for (unsigned w = (unsigned)a->vw; w > 1; w /= 2) {
+    Val lo[32], hi[32];
+    for (unsigned i = 0; i < w / 2; i++) lo[i] = LLVMConstInt(L->i32, i, 0), hi[i] = LLVMConstInt(L->i32, i + w / 2, 0);
+    Val x = LLVMBuildShuffleVector(LB, v, LLVMGetUndef(LLVMTypeOf(v)), LLVMConstVector(lo, w / 2), "");
+    Val y = LLVMBuildShuffleVector(LB, v, LLVMGetUndef(LLVMTypeOf(v)), LLVMConstVector(hi, w / 2), "");
+    v = max ? lw_select_gt(L, x, y, x, y) : LLVMBuildFAdd(LB, x, y, "");
+  }
+  return a->vw > 1 ? LLVMBuildExtractElement(LB, v, LLVMConstInt(L->i32, 0, 0), "") : v;
+}
+
+/* The lanes of the vector of keys from j0 that are among a row's `keys`. */
+static Val key_mask(At *a, Val j0, Val keys) {
+  Lower *L = a->L;
+  Val j = LLVMBuildTrunc(LB, j0, L->i32, ""), k = LLVMBuildTrunc(LB, keys, L->i32, "");
+  if (a->vw == 1) return LLVMBuildICmp(LB, LLVMIntSLT, j, k, "");
+  LLVMTypeRef it = LLVMVectorType(L->i32, (unsigned)a->vw);
+  Val iota[64];
+  for (int i = 0; i < a->vw; i++) iota[i] = LLVMConstInt(L->i32, (unsigned)i, 0);
+  Val jv = LLVMBuildAdd(LB, lw_splat(L, it, j), LLVMConstVector(iota, (unsigned)a->vw), "");
+  return LLVMBuildICmp(LB, LLVMIntSLT, jv, lw_splat(L, it, k), "");
+}
+
+/* ceil(n / m) of an index value. */
+static Val ceil_div(Lower *L, Val n, int64_t m) {
+  return LLVMBuildUDiv(LB, iadd(L, n, lw_ix(L, m - 1)), lw_ix(L, m), "");
+}
+
+/* scratch[at + w Sp + j] = x[b S W + j W + w] for j < S, w < W: a batch's k or v, keys
+ * contiguous. */
+static void transpose(At *a, Node *x, int64_t W, int64_t at) {
+  Lower *L = a->L;
+  Loop lj, lw;
+  Val j = lw_loop(L, &lj, a->d.S, "tj");
+  Val src = iadd(L, imul(L, a->b, a->d.S * W), imul(L, j, W));
+  Val w = lw_loop(L, &lw, W, "tw");
+  LLVMBuildStore(LB, ld(L, x, iadd(L, src, w)), sp(a, at, iadd(L, imul(L, w, a->sc.Sp), j)));
+  lw_loop_end(L, &lw);
+  lw_loop_end(L, &lj);
+}
+
+/* The padding keys [S, Sp) of a transposed [W, Sp] are 0 (their scores are finite). */
+static void zero_pad(At *a, int64_t W, int64_t at) {
+  Lower *L = a->L;
+  if (a->sc.Sp == a->d.S) return;
+  Loop lw, lj;
+  Val w = lw_loop(L, &lw, W, "pw");
+  Val j = iadd(L, lw_loop(L, &lj, a->sc.Sp - a->d.S, "pj"), lw_ix(L, a->d.S));
+  LLVMBuildStore(LB, lw_f32(L, 0), sp(a, at, iadd(L, imul(L, w, a->sc.Sp), j)));
+  lw_loop_end(L, &lj);
+  lw_loop_end(L, &lw);
+}
+
+/* scratch[dst + r Sp + j] = scale sum_w x[xo_r + w] t[w Sp + j] for the block's rows r
+ * and keys j < kmax rounded up to two vectors, t the transposed k or v at `at`: each t
+ * load serves every row, each x element is a broadcast. */
+static void scores(At *a, const Block *bk, Node *x, const Val *xo, int64_t W, int64_t at, int64_t dst, double scale) {
+  Lower *L = a->L;
+  int64_t step = 2 * a->vw, Sp = a->sc.Sp;
+  Val acc[SDPA_ROWS][2];
+  for (int r = 0; r < bk->R; r++)
+    for (int h = 0; h < 2; h++) acc[r][h] = lw_slot(L, a->V, "sacc");
+  Loop lk, lw;
+  Val j0 = imul(L, lw_loop_v(L, &lk, ceil_div(L, bk->kmax, step), "kp"), step);
+  for (int r = 0; r < bk->R; r++)
+    for (int h = 0; h < 2; h++) LLVMBuildStore(LB, LLVMConstNull(a->V), acc[r][h]);
+  Val w = lw_loop(L, &lw, W, "w");
+  Val t[2];
+  for (int h = 0; h < 2; h++) t[h] = lw_vload(L, a->V, sp(a, at + h * a->vw, iadd(L, imul(L, w, Sp), j0)));
+  for (int r = 0; r < bk->R; r++) {
+    Val xs = splat(a, ld(L, x, iadd(L, xo[r], w)));
+    for (int h = 0; h < 2; h++) LLVMBuildStore(LB, lw_fmuladd(L, xs, t[h], fld(L, acc[r][h])), acc[r][h]);
+  }
+  lw_loop_end(L, &lw);
+  for (int r = 0; r < bk->R; r++)
+    for (int h = 0; h < 2; h++)
+      lw_vstore(L, vmul(a, fld(L, acc[r][h]), fconst(a, scale)), sp(a, dst + r * Sp + h * a->vw, j0));
+  lw_loop_end(L, &lk);
+}
+
+/* Row r of the block's scores at `at`, in place: exp(s - max) over its keys, 0 past
+ * them; returns their sum. The maximum is exact (a first pass), as the evaluator's. */
+static Val softmax_row(At *a, const Block *bk, int r, int64_t at) {
+  Lower *L = a->L;
+  int64_t base = at + r * a->sc.Sp;
+  Val mx = lw_slot(L, a->V, "mx"), sum = lw_slot(L, a->V, "sum");
+  LLVMBuildStore(LB, fconst(a, -INFINITY), mx);
+  LLVMBuildStore(LB, LLVMConstNull(a->V), sum);
+  Val nv = ceil_div(L, bk->kmax, a->vw);
+  Loop l1, l2;
+  Val j0 = imul(L, lw_loop_v(L, &l1, nv, "mj"), a->vw);
+  Val s = LLVMBuildSelect(LB, key_mask(a, j0, bk->keys[r]), lw_vload(L, a->V, sp(a, base, j0)), fconst(a, -INFINITY), "");
+  LLVMBuildStore(LB, lw_select_gt(L, s, fld(L, mx), s, fld(L, mx)), mx);
+  lw_loop_end(L, &l1);
+  Val m = splat(a, hreduce(a, fld(L, mx), true));
+  j0 = imul(L, lw_loop_v(L, &l2, nv, "ej"), a->vw);
+  Val p = sp(a, base, j0);
+  Val d = LLVMBuildFSub(LB, lw_vload(L, a->V, p), m, "");
+  int lanes = L->lanes;
+  L->lanes = a->vw > 1 ? a->vw : 0; /* mathlib's constants as vectors */
+  Val e = m_exp(L, d);
+  L->lanes = lanes;
+  e = LLVMBuildSelect(LB, key_mask(a, j0, bk->keys[r]), e, LLVMConstNull(a->V), "");
+  lw_vstore(L, e, p);
+  LLVMBuildStore(LB, LLVMBuildFAdd(LB, fld(L, sum), e, ""), sum);
+  lw_loop_end(L, &l2);
+  return hreduce(a, fld(L, sum), false);
+}
+
+/* Lanes per vector of the (at most) two vectors of a W-wide row from column c0. */
+static int lanes_at(At *a, int64_t W, int64_t c0, int *lanes) {
+  int nh = 0;
+  for (int h = 0; h < 2 && c0 + h * a->vw < W; h++, nh++)
+    lanes[h] = (int)(W - c0 - h * a->vw < a->vw ? W - c0 - h * a->vw : a->vw);
+  return nh;
+}
+
+/* out[oo_r + c] = f_r sum_{j < kmax} w[r, j] y[yo + j W + c] for c < W and the block's
+ * rows r, w the rows at `at` (f_r = 1 without f): each y load serves every row. */
+static void rows_mul(At *a, const Block *bk, int64_t at, Node *y, Val yo, int64_t W, const Val *oo, const Val *f) {
+  Lower *L = a->L;
+  for (int64_t c0 = 0; c0 < W; c0 += 2 * a->vw) {
+    int lanes[2], nh = lanes_at(a, W, c0, lanes);
+    Val acc[SDPA_ROWS][2];
+    for (int r = 0; r < bk->R; r++)
+      for (int h = 0; h < nh; h++) LLVMBuildStore(LB, LLVMConstNull(a->V), acc[r][h] = lw_slot(L, a->V, "oacc"));
+    Loop lj;
+    Val j = lw_loop_v(L, &lj, bk->kmax, "j");
+    Val yv[2];
+    for (int h = 0; h < nh; h++) yv[h] = xload(a, y, iadd(L, iadd(L, yo, imul(L, j, W)), lw_ix(L, c0 + h * a->vw)), lanes[h]);
+    for (int r = 0; r < bk->R; r++) {
+      Val ws = splat(a, LLVMBuildLoad2(LB, L->f32, sp(a, at + r * a->sc.Sp, j), ""));
+      for (int h = 0; h < nh; h++) LLVMBuildStore(LB, lw_fmuladd(L, ws, yv[h], fld(L, acc[r][h])), acc[r][h]);
+    }
+    lw_loop_end(L, &lj);
+    for (int r = 0; r < bk->R; r++)
+      for (int h = 0; h < nh; h++) {
+        Val v = fld(L, acc[r][h]);
+        xstore(a, f ? vmul(a, v, splat(a, f[r])) : v, iadd(L, oo[r], lw_ix(L, c0 + h * a->vw)), lanes[h]);
+      }
+  }
+}
+
+/* n[yo + j W + c] += sum_r w[r, j] x[xo_r + c] for j < kmax, c < W, w the block's rows
+ * at `at`: the block's x rows are held in vectors, each y row read and written once. */
+static void rank_update(At *a, const Block *bk, int64_t at, Node *x, const Val *xo, int64_t W, Val yo) {
+  Lower *L = a->L;
+  for (int64_t c0 = 0; c0 < W; c0 += 2 * a->vw) {
+    int lanes[2], nh = lanes_at(a, W, c0, lanes);
+    Val xv[SDPA_ROWS][2], ws[SDPA_ROWS];
+    for (int r = 0; r < bk->R; r++)
+      for (int h = 0; h < nh; h++) xv[r][h] = xload(a, x, iadd(L, xo[r], lw_ix(L, c0 + h * a->vw)), lanes[h]);
+    Loop lj;
+    Val j = lw_loop_v(L, &lj, bk->kmax, "j");
+    for (int r = 0; r < bk->R; r++) ws[r] = splat(a, LLVMBuildLoad2(LB, L->f32, sp(a, at + r * a->sc.Sp, j), ""));
+    for (int h = 0; h < nh; h++) {
+      Val off = iadd(L, iadd(L, yo, imul(L, j, W)), lw_ix(L, c0 + h * a->vw));
+      Val acc = xload(a, a->n, off, lanes[h]);
+      for (int r = 0; r < bk->R; r++) acc = lw_fmuladd(L, ws[r], xv[r][h], acc);
+      xstore(a, acc, off, lanes[h]);
+    }
+    lw_loop_end(L, &lj);
+  }
+}
+
+/* The number of keys row i attends to (ix). */
+static Val keys_of(At *a, Val i) {
+  Lower *L = a->L;
+  Val S = lw_ix(L, a->d.S);
+  if (!node_sdpa(a->n)->causal) return S;
+  Val i1 = iadd(L, i, lw_ix(L, 1));
+  return LLVMBuildSelect(LB, LLVMBuildICmp(LB, LLVMIntSLT, i1, S, ""), i1, S, "keys");
+}
+
+/* body on every block of SDPA_ROWS rows of batch a->b, then on the rows left. */
+typedef void BlockBody(At *a, const Block *bk);
+static void blocks(At *a, BlockBody *body) {
+  Lower *L = a->L;
+  int64_t R = a->sc.rows, full = a->d.T / R, rest = a->d.T % R;
+  for (int part = 0; part < 2; part++) {
+    Block bk = {.R = (int)(part ? rest : R)};
+    if (!bk.R || (!part && !full)) continue;
+    Loop li;
+    bk.i0 = part ? lw_ix(L, full * R) : imul(L, lw_loop(L, &li, full, "blk"), R);
+    for (int r = 0; r < bk.R; r++) {
+      Val i = iadd(L, bk.i0, lw_ix(L, r));
+      bk.keys[r] = keys_of(a, i);
+      bk.row[r] = iadd(L, imul(L, a->b, a->d.T), i);
+    }
+    bk.kmax = bk.keys[bk.R - 1];
+    body(a, &bk);
+    if (!part) lw_loop_end(L, &li);
+  }
+}
+
+static void fwd_block(At *a, const Block *bk) {
+  Lower *L = a->L;
+  Val qo[SDPA_ROWS], oo[SDPA_ROWS], rl[SDPA_ROWS];
+  for (int r = 0; r < bk->R; r++) qo[r] = imul(L, bk->row[r], a->d.D), oo[r] = imul(L, bk->row[r], a->d.Dv);
+  scores(a, bk, a->n->in[0], qo, a->d.D, a->sc.kt, a->sc.s, node_sdpa(a->n)->scale);
+  for (int r = 0; r < bk->R; r++) rl[r] = LLVMBuildFDiv(LB, lw_f32(L, 1), softmax_row(a, bk, r, a->sc.s), "rl");
+  rows_mul(a, bk, a->sc.s, a->n->in[2], imul(L, a->b, a->d.S * a->d.Dv), a->d.Dv, oo, rl);
 }
 
 void em_sdpa(Lower *L, Kernel *k) {
-  Node *n = k->nodes[0], *v = n->in[2];
-  SdpaDims d = sdpa_dims(n);
-  Loop lb, li, lj;
-  Val b = lw_loop(L, &lb, d.B, "b");
-  Val i = lw_loop(L, &li, d.T, "i");
-  Val row = iadd(L, imul(L, b, d.T), i), qo = imul(L, row, d.D), oo = imul(L, row, d.Dv);
-  Val kb = imul(L, b, d.S * d.D), vb = imul(L, b, d.S * d.Dv);
-  zero_row(L, n, oo, d.Dv);
-  Online o = online_init(L);
-  Val j = lw_loop_v(L, &lj, keys_of(L, n, &d, i), "j");
-  Val p = online_step(L, &o, score(L, n, &d, qo, iadd(L, kb, imul(L, j, d.D))), n, oo, d.Dv);
-  axpy(L, n, oo, p, v, iadd(L, vb, imul(L, j, d.Dv)), d.Dv);
-  lw_loop_end(L, &lj);
-  axpy(L, n, oo, LLVMBuildFDiv(LB, lw_f32(L, 1), fld(L, o.l), ""), NULL, NULL, d.Dv);
-  lw_loop_end(L, &li);
+  At a = at_init(L, k->nodes[0]);
+  zero_pad(&a, a.d.D, a.sc.kt);
+  Loop lb;
+  a.b = lw_loop(L, &lb, a.d.B, "b");
+  transpose(&a, a.n->in[1], a.d.D, a.sc.kt);
+  blocks(&a, fwd_block);
   lw_loop_end(L, &lb);
 }
 
-/* Pass 2 of the backward for row i: every attended key's terms. */
-static void bwd_row(Lower *L, Node *n, const SdpaDims *d, Val b, Val i, Val m, Val rl, Val di) {
-  Node *q = n->in[0], *kk = n->in[1], *v = n->in[2], *go = n->in[3];
-  int64_t P = d->T * d->D + d->S * d->D + d->S * d->Dv;
-  Val row = iadd(L, imul(L, b, d->T), i), qo = imul(L, row, d->D), go_o = imul(L, row, d->Dv);
-  Val base = imul(L, b, P), dqo = iadd(L, base, imul(L, i, d->D));
-  Val dkb = iadd(L, base, lw_ix(L, d->T * d->D)), dvb = iadd(L, base, lw_ix(L, d->T * d->D + d->S * d->D));
-  Loop lj;
-  Val j = lw_loop_v(L, &lj, keys_of(L, n, d, i), "j");
-  Val ko = iadd(L, imul(L, b, d->S * d->D), imul(L, j, d->D)), vo = iadd(L, imul(L, b, d->S * d->Dv), imul(L, j, d->Dv));
-  Val p = LLVMBuildFMul(LB, m_exp(L, LLVMBuildFSub(LB, score(L, n, d, qo, ko), m, "")), rl, "p");
-  Val dp = dot(L, go, go_o, v, vo, d->Dv);
-  Val ds = LLVMBuildFMul(LB, LLVMBuildFMul(LB, p, LLVMBuildFSub(LB, dp, di, ""), ""), lw_f32(L, node_sdpa(n)->scale), "ds");
-  axpy(L, n, dqo, ds, kk, ko, d->D);
-  axpy(L, n, iadd(L, dkb, imul(L, j, d->D)), ds, q, qo, d->D);
-  axpy(L, n, iadd(L, dvb, imul(L, j, d->Dv)), p, go, go_o, d->Dv);
-  lw_loop_end(L, &lj);
+/* Row r of the block: p = e / l in place (rl = 1 / l), then ds = scale p (dp - Di) in
+ * place of dp, Di = sum_j p dp; 0 past the row's keys. */
+static void ds_row(At *a, const Block *bk, int r, Val rl) {
+  Lower *L = a->L;
+  int64_t ps = a->sc.s + r * a->sc.Sp, dps = a->sc.dp + r * a->sc.Sp;
+  Val nv = ceil_div(L, bk->kmax, a->vw), di = lw_slot(L, a->V, "di");
+  LLVMBuildStore(LB, LLVMConstNull(a->V), di);
+  Loop l1, l2;
+  Val j0 = imul(L, lw_loop_v(L, &l1, nv, "dj"), a->vw);
+  Val p = vmul(a, lw_vload(L, a->V, sp(a, ps, j0)), splat(a, rl));
+  lw_vstore(L, p, sp(a, ps, j0));
+  Val t = LLVMBuildSelect(LB, key_mask(a, j0, bk->keys[r]), vmul(a, p, lw_vload(L, a->V, sp(a, dps, j0))), LLVMConstNull(a->V), "");
+  LLVMBuildStore(LB, LLVMBuildFAdd(LB, fld(L, di), t, ""), di);
+  lw_loop_end(L, &l1);
+  Val Di = splat(a, hreduce(a, fld(L, di), false));
+  j0 = imul(L, lw_loop_v(L, &l2, nv, "sj"), a->vw);
+  Val dp = LLVMBuildFSub(LB, lw_vload(L, a->V, sp(a, dps, j0)), Di, "");
+  Val ds = vmul(a, vmul(a, lw_vload(L, a->V, sp(a, ps, j0)), dp), fconst(a, node_sdpa(a->n)->scale));
+  lw_vstore(L, LLVMBuildSelect(LB, key_mask(a, j0, bk->keys[r]), ds, LLVMConstNull(a->V), ""), sp(a, dps, j0));
+  lw_loop_end(L, &l2);
+}
+
+static void bwd_block(At *a, const Block *bk) {
+  Lower *L = a->L;
+  Node *n = a->n;
+  SdpaDims d = a->d;
+  Val base = imul(L, a->b, d.T * d.D + d.S * d.D + d.S * d.Dv);
+  Val qo[SDPA_ROWS], go[SDPA_ROWS], dqo[SDPA_ROWS];
+  for (int r = 0; r < bk->R; r++) {
+    qo[r] = imul(L, bk->row[r], d.D), go[r] = imul(L, bk->row[r], d.Dv);
+    dqo[r] = iadd(L, base, imul(L, iadd(L, bk->i0, lw_ix(L, r)), d.D));
+  }
+  scores(a, bk, n->in[0], qo, d.D, a->sc.kt, a->sc.s, node_sdpa(n)->scale);
+  Val rl[SDPA_ROWS];
+  for (int r = 0; r < bk->R; r++) rl[r] = LLVMBuildFDiv(LB, lw_f32(L, 1), softmax_row(a, bk, r, a->sc.s), "rl");
+  scores(a, bk, n->in[3], go, d.Dv, a->sc.vt, a->sc.dp, 1.0);
+  for (int r = 0; r < bk->R; r++) ds_row(a, bk, r, rl[r]);
+  rows_mul(a, bk, a->sc.dp, n->in[1], imul(L, a->b, d.S * d.D), d.D, dqo, NULL);
+  rank_update(a, bk, a->sc.dp, n->in[0], qo, d.D, iadd(L, base, lw_ix(L, d.T * d.D)));
+  rank_update(a, bk, a->sc.s, n->in[3], go, d.Dv, iadd(L, base, lw_ix(L, d.T * d.D + d.S * d.D)));
 }
 
 void em_sdpa_bwd(Lower *L, Kernel *k) {
-  Node *n = k->nodes[0], *v = n->in[2], *go = n->in[3];
-  SdpaDims d = sdpa_dims(n);
+  At a = at_init(L, k->nodes[0]);
+  SdpaDims d = a.d;
   int64_t P = d.T * d.D + d.S * d.D + d.S * d.Dv;
-  Loop lb, li, lj;
-  Val b = lw_loop(L, &lb, d.B, "b");
-  zero_row(L, n, imul(L, b, P), P);
-  Val i = lw_loop(L, &li, d.T, "i");
-  Val row = iadd(L, imul(L, b, d.T), i), qo = imul(L, row, d.D), go_o = imul(L, row, d.Dv);
-  Online o = online_init(L);
-  Val j = lw_loop_v(L, &lj, keys_of(L, n, &d, i), "j");
-  Val s = score(L, n, &d, qo, iadd(L, imul(L, b, d.S * d.D), imul(L, j, d.D)));
-  Val dp = dot(L, go, go_o, v, iadd(L, imul(L, b, d.S * d.Dv), imul(L, j, d.Dv)), d.Dv);
-  Val p = online_step(L, &o, s, NULL, NULL, 0);
-  LLVMBuildStore(LB, lw_fmuladd(L, p, dp, fld(L, o.acc)), o.acc);
-  lw_loop_end(L, &lj);
-  Val rl = LLVMBuildFDiv(LB, lw_f32(L, 1), fld(L, o.l), "rl");
-  bwd_row(L, n, &d, b, i, fld(L, o.m), rl, LLVMBuildFMul(LB, fld(L, o.acc), rl, "di"));
-  lw_loop_end(L, &li);
+  zero_pad(&a, d.D, a.sc.kt);
+  zero_pad(&a, d.Dv, a.sc.vt);
+  Loop lb, lz;
+  a.b = lw_loop(L, &lb, d.B, "b");
+  Val z = iadd(L, imul(L, a.b, P), lw_loop(L, &lz, P, "z")); /* dk, dv accumulate */
+  LLVMBuildStore(LB, lw_f32(L, 0), lw_elem_ptr(L, a.n, z));
+  lw_loop_end(L, &lz);
+  transpose(&a, a.n->in[1], d.D, a.sc.kt);
+  transpose(&a, a.n->in[2], d.Dv, a.sc.vt);
+  blocks(&a, bwd_block);
   lw_loop_end(L, &lb);
 }

@@ -11,6 +11,7 @@
 #include "entry.h"
 #include "matmul_plan.h"
 #include "opinfo.h"
+#include "ops_attn.h"
 
 #define ALIGN 64
 
@@ -125,6 +126,8 @@ void memplan_entry(Graph *g, Entry *e) {
     }
     if (n->op == OP_MATMUL) /* one packing area per part: the parts may run at once */
       b->scratch_bytes = matmul_scratch_bytes(n, e->vw) * e->kernels[e->kernel_of[n->id]].parts;
+    if (n->op == OP_SDPA || n->op == OP_SDPA_BWD) /* transposed k, v and a block's score rows */
+      b->scratch_bytes = sdpa_scratch_bytes(n, e->vw);
   }
   assign_offsets(g, e);
 }

@@ -180,6 +180,20 @@ void ev_sdpa_bwd(const Node *n, double *out, double *const *in) {
   free(p);
 }
 
+SdpaScratch sdpa_scratch(const Node *n, int vw) {
+  SdpaDims d = sdpa_dims(n);
+  bool bwd = n->op == OP_SDPA_BWD;
+  int64_t step = 2 * (vw > 1 ? vw : 1);
+  SdpaScratch s = {.rows = SDPA_ROWS, .Sp = (d.S + step - 1) / step * step};
+  s.vt = d.D * s.Sp;
+  s.s = s.vt + (bwd ? d.Dv * s.Sp : 0);
+  s.dp = s.s + s.rows * s.Sp;
+  s.floats = s.dp + (bwd ? s.rows * s.Sp : 0);
+  return s;
+}
+
+int64_t sdpa_scratch_bytes(const Node *n, int vw) { return sdpa_scratch(n, vw).floats * dtype_size(DT_F32); }
+
 /* Multiply-adds x 2: q.k and p v per attended pair (the backward: five such). */
 double flops_sdpa(const Node *n) {
   SdpaDims d = sdpa_dims(n);

@@ -28,4 +28,17 @@ static inline int64_t sdpa_keys(const Node *n, const SdpaDims *d, int64_t i) {
   return node_sdpa(n)->causal ? (i + 1 < d->S ? i + 1 : d->S) : d->S;
 }
 
+/* The scratch of an SDPA / SDPA_BWD kernel (lower_attn.c), reserved by the memory plan:
+ * offsets in floats. A block of `rows` query rows is processed at once; keys are padded
+ * to Sp, a multiple of two SIMD vectors. kt: k of one batch transposed [D, Sp] (keys
+ * contiguous, so a row's scores come out a vector of keys at a time); vt: v transposed
+ * [Dv, Sp] (backward only); s: the block's scores, then probabilities [rows, Sp]; dp: the
+ * block's dp, then ds [rows, Sp] (backward only). O(S) per row beside one batch's k, v. */
+#define SDPA_ROWS 4
+typedef struct {
+  int64_t rows, Sp, kt, vt, s, dp, floats;
+} SdpaScratch;
+SdpaScratch sdpa_scratch(const Node *n, int vw);
+int64_t sdpa_scratch_bytes(const Node *n, int vw);
+
 #endif

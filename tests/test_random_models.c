@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include "support/randmodel.c"
+#include "support/randmodel_check.c"
 
 #define NSEEDS 160
 /* Seeds whose text must cover every operator (generating is cheap; checking is not). */

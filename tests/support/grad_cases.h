@@ -162,6 +162,11 @@ static Case cases[] = {
                                     "scaled_dot_product_attention(q * 2, k, v, causal=true, scale=0.7)")},
     {"sdpa_causal_rect", D_ANY, 0, 0, EW("[7,2]", P("q", "[7,3]") P("k", "[4,3]") P("v", "[4,2]"),
                                          "scaled_dot_product_attention(q, k * k, v, causal=true)")},
+    /* long rows: several vectors of keys, blocks of query rows and their tails (lower_attn.c) */
+    {"sdpa_long", D_ANY, 0, 0, EW("[1,2,9,19]", P("q", "[1,2,9,17]") P("k", "[1,2,37,17]") P("v", "[1,2,37,19]"),
+                                  "scaled_dot_product_attention(q, k, v)")},
+    {"sdpa_long_causal", D_ANY, 0, 0, EW("[2,23,20]", P("q", "[2,23,18]") P("k", "[2,23,18]") P("v", "[2,23,20]"),
+                                         "scaled_dot_product_attention(q, k, v, causal=true, scale=0.3)")},
     /* ---- shape */
     {"transpose_2d", D_ANY, 0, 0, EW("[4,3]", P("a", "[3,4]"), "transpose(a)")},
     {"transpose_2d_perm", D_ANY, 0, 0, EW("[4,3]", P("a", "[3,4]"), "transpose(a, perm=[1,0])")},

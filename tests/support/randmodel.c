@@ -1,4 +1,4 @@
-/* randmodel.c — random well-typed models and their differential check (randmodel.h).
+/* randmodel.c — random well-typed models (randmodel.h; their check is randmodel_check.c).
  *
  * The generator keeps a pool of named values with their shapes and a rough bound on
  * their magnitude, and appends statements that read values from the pool (the recent
@@ -109,13 +109,6 @@ static RShape partner_shape(Gen *g, RShape s) {
 
 /* ---- the model text ---- */
 
-static void append(char *buf, size_t size, const char *fmt, ...) {
-  size_t n = strlen(buf);
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(buf + n, size - n, fmt, ap);
-  va_end(ap);
-}
 
 static RVal *add_val(Gen *g, const char *prefix, int number, RShape s, double mag, bool computed) {
   RVal *v = &g->v[g->nv++];
@@ -129,7 +122,7 @@ static RVal *leaf(Gen *g, RShape s, bool param) {
   char t[64];
   shape_text(s, t, sizeof t);
   RVal *v = add_val(g, param ? "p" : "x", g->nleaves++, s, 3, false);
-  append(g->decl, sizeof g->decl, "%s %s : f32%s%s\n", param ? "param" : "input", v->name, t, param ? " = randn" : "");
+  rm_append(g->decl, sizeof g->decl, "%s %s : f32%s%s\n", param ? "param" : "input", v->name, t, param ? " = randn" : "");
   return v;
 }
 
@@ -137,13 +130,13 @@ static RVal *leaf(Gen *g, RShape s, bool param) {
 static RVal *stmt(Gen *g, RShape s, double mag, const char *tmpl, RVal *a, RVal *b) {
   if (g->nv >= RM_MAXV || mag > RM_MAXMAG || count(s) > RM_MAXCOUNT) return NULL;
   RVal *v = add_val(g, "v", g->nvals++, s, mag, true);
-  append(g->body, sizeof g->body, "%s = ", v->name);
+  rm_append(g->body, sizeof g->body, "%s = ", v->name);
   for (const char *p = tmpl; *p; p++) {
     RVal *x = *p == 'A' ? a : *p == 'B' ? b : NULL;
     if (x) x->uses++;
-    append(g->body, sizeof g->body, "%s", x ? x->name : (char[2]){*p, 0});
+    rm_append(g->body, sizeof g->body, "%s", x ? x->name : (char[2]){*p, 0});
   }
-  append(g->body, sizeof g->body, "\n");
+  rm_append(g->body, sizeof g->body, "\n");
   return v;
 }
 
@@ -326,9 +319,9 @@ static RVal *gen_transpose(Gen *g) {
   char tmpl[96] = "transpose(A, perm=[";
   for (int i = 0; i < r; i++) {
     s.d[i] = a->s.d[perm[i]];
-    append(tmpl, sizeof tmpl, "%s%d", i ? ", " : "", perm[i]);
+    rm_append(tmpl, sizeof tmpl, "%s%d", i ? ", " : "", perm[i]);
   }
-  append(tmpl, sizeof tmpl, "])");
+  rm_append(tmpl, sizeof tmpl, "])");
   return stmt(g, s, a->mag, tmpl, a, NULL);
 }
 
@@ -380,7 +373,7 @@ static RVal *gen_batch_norm(Gen *g, RVal *a) {
   char t[32], tmpl[160];
   snprintf(t, sizeof t, "[%d]", c);
   int k = g->nleaves++;
-  append(g->decl, sizeof g->decl, "buffer rm%d : f32%s\nbuffer rv%d : f32%s = ones\n", k, t, k, t);
+  rm_append(g->decl, sizeof g->decl, "buffer rm%d : f32%s\nbuffer rv%d : f32%s = ones\n", k, t, k, t);
   RVal *w = leaf(g, (RShape){1, {c}}, true);
   w->mag = 3;
   snprintf(tmpl, sizeof tmpl, "batch_norm(A, rm%d, rv%d, B, momentum=0.2, eps=0.5)", k, k);
@@ -570,9 +563,9 @@ static RVal *gen_index(Gen *g) {
     for (int d = 0; d < r; d++) {
       int k = 1 + pick(g, 2);
       s.d[d] *= k;
-      append(tmpl, sizeof tmpl, "%s%d", d ? ", " : "", k);
+      rm_append(tmpl, sizeof tmpl, "%s%d", d ? ", " : "", k);
     }
-    append(tmpl, sizeof tmpl, "])");
+    rm_append(tmpl, sizeof tmpl, "])");
     return stmt(g, s, a->mag, tmpl, a, NULL);
   }
   if (r >= 4) return NULL;
@@ -595,7 +588,7 @@ static RVal *gen_index2(Gen *g) {
     RShape is = form == 0 ? (RShape){1 + pick(g, 2), {n, 2, 0, 0}} : a->s;
     if (form == 1) is.d[ax] = 1 + pick(g, 4);
     shape_text(is, t, sizeof t);
-    append(g->decl, sizeof g->decl, "input ids%d : i32%s\n", g->nleaves, t);
+    rm_append(g->decl, sizeof g->decl, "input ids%d : i32%s\n", g->nleaves, t);
     if (form == 0) s = is, s.d[s.rank++] = a->s.d[1];
     else s = is;
     snprintf(tmpl, sizeof tmpl, form == 0 ? "embedding(ids%d, A)" : "gather(A, %d, ids%d)", form == 0 ? g->nleaves : ax,
@@ -609,12 +602,12 @@ static RVal *gen_index2(Gen *g) {
     for (int d = 0; d < r; d++) {
       int n = s.d[d], k = pick(g, 4), lo = pick(g, n), step = 1 + pick(g, 2);
       const char *sep = d ? ", " : "";
-      if (k == 0) append(tmpl, sizeof tmpl, "%s%d", sep, chance(g, 0.5) ? lo : lo - n); /* drops the axis */
-      else if (k == 1) append(tmpl, sizeof tmpl, "%s:", sep), o.d[o.rank++] = n;
-      else if (k == 2) append(tmpl, sizeof tmpl, "%s%d:%d:%d", sep, lo - n, n + 3, step), o.d[o.rank++] = (n - lo + step - 1) / step;
-      else append(tmpl, sizeof tmpl, "%s::%d", sep, step), o.d[o.rank++] = (n + step - 1) / step;
+      if (k == 0) rm_append(tmpl, sizeof tmpl, "%s%d", sep, chance(g, 0.5) ? lo : lo - n); /* drops the axis */
+      else if (k == 1) rm_append(tmpl, sizeof tmpl, "%s:", sep), o.d[o.rank++] = n;
+      else if (k == 2) rm_append(tmpl, sizeof tmpl, "%s%d:%d:%d", sep, lo - n, n + 3, step), o.d[o.rank++] = (n - lo + step - 1) / step;
+      else rm_append(tmpl, sizeof tmpl, "%s::%d", sep, step), o.d[o.rank++] = (n + step - 1) / step;
     }
-    append(tmpl, sizeof tmpl, "]");
+    rm_append(tmpl, sizeof tmpl, "]");
     return o.rank ? stmt(g, o, a->mag, tmpl, a, NULL) : NULL;
   }
   int ax = pick(g, r);
@@ -622,7 +615,7 @@ static RVal *gen_index2(Gen *g) {
     RVal *p = add_val(g, "v", g->nvals++, s, a->mag, true), *q = add_val(g, "v", g->nvals++, s, a->mag, true);
     p->s.d[ax] = (s.d[ax] + 1) / 2, q->s.d[ax] = s.d[ax] - p->s.d[ax];
     a->uses++;
-    append(g->body, sizeof g->body, "%s, %s = chunk(%s, 2, axis=%d)\n", p->name, q->name, a->name, ax);
+    rm_append(g->body, sizeof g->body, "%s, %s = chunk(%s, 2, axis=%d)\n", p->name, q->name, a->name, ax);
     return q;
   }
   int lo = pick(g, s.d[r - 1]), hi = pick(g, s.d[r - 1]); /* reflect: pads < size */
@@ -653,7 +646,7 @@ static void loss_term(Gen *g, RVal *a, char *loss, size_t size) {
   case 3: snprintf(t, sizeof t, "bce_with_logits(%s, %s)", a->name, leaf(g, a->s, false)->name); break;
   case 4:
     c = add_val(g, "label", g->nleaves++, (RShape){1, {a->s.d[0]}}, 0, false);
-    append(g->decl, sizeof g->decl, "input %s : i32[%d]\n", c->name, a->s.d[0]);
+    rm_append(g->decl, sizeof g->decl, "input %s : i32[%d]\n", c->name, a->s.d[0]);
     snprintf(t, sizeof t, "cross_entropy(%s, %s)", a->name, c->name);
     break;
   case 6: snprintf(t, sizeof t, "l1_loss(%s, %s%s)", a->name, leaf(g, a->s, false)->name, red); break;
@@ -672,7 +665,7 @@ static void loss_term(Gen *g, RVal *a, char *loss, size_t size) {
   case 10:
   case 11:
     c = add_val(g, "label", g->nleaves++, (RShape){1, {a->s.d[0]}}, 0, false);
-    append(g->decl, sizeof g->decl, "input %s : i32[%d]\n", c->name, a->s.d[0]);
+    rm_append(g->decl, sizeof g->decl, "input %s : i32[%d]\n", c->name, a->s.d[0]);
     if (kind == 9) snprintf(t, sizeof t, "nll_loss(log_softmax(%s), %s%s)", a->name, c->name, red);
     else if (kind == 10) {
       RVal *w = leaf(g, (RShape){1, {a->s.d[1]}}, false); /* class weights w * w + 0.5 */
@@ -684,7 +677,7 @@ static void loss_term(Gen *g, RVal *a, char *loss, size_t size) {
   default: snprintf(t, sizeof t, "%s", a->name);
   }
   a->uses++;
-  append(loss, size, "%s%s", *loss ? " + " : "", t);
+  rm_append(loss, size, "%s%s", *loss ? " + " : "", t);
 }
 
 /* A computed value, preferring those nothing reads yet. */
@@ -720,8 +713,8 @@ void rm_generate(uint64_t seed, char *buf, size_t size) {
   char loss[1024] = "", outputs[256] = "";
   for (int n = 1 + pick(g, 2), i = 0; i < n; i++) loss_term(g, result(g), loss, sizeof loss);
   RVal *first = result(g), *second = result(g);
-  append(outputs, sizeof outputs, "%s", first->name);
-  if (second != first && chance(g, 0.5)) append(outputs, sizeof outputs, ", %s", second->name);
+  rm_append(outputs, sizeof outputs, "%s", first->name);
+  if (second != first && chance(g, 0.5)) rm_append(outputs, sizeof outputs, ", %s", second->name);
   RVal *src = &g->v[pick(g, g->nv)]; /* an i32 output: the index of a max or min (issue 15) */
   if (!src->computed && src->s.rank > 0 && (src->name[0] == 'p' || src->name[0] == 'x') && chance(g, 0.5)) {
     /* of a leaf's (random normal) values, kept in order: a computed value's near ties would
@@ -729,139 +722,9 @@ void rm_generate(uint64_t seed, char *buf, size_t size) {
     int axis = pick(g, src->s.rank + 1) - 1;
     char ax[24] = "";
     if (axis >= 0) snprintf(ax, sizeof ax, ", axis=%d", axis);
-    append(g->body, sizeof g->body, "idx = %s(%s * 3 - 1%s)\n", chance(g, 0.5) ? "argmax" : "argmin", src->name, ax);
-    append(outputs, sizeof outputs, ", idx");
+    rm_append(g->body, sizeof g->body, "idx = %s(%s * 3 - 1%s)\n", chance(g, 0.5) ? "argmax" : "argmin", src->name, ax);
+    rm_append(outputs, sizeof outputs, ", idx");
   }
   snprintf(buf, size, "model r\n%s%sloss = %s\noutput %s\nminimize loss\n", g->decl, g->body, loss, outputs);
   free(g);
-}
-
-/* ---- the check ---- */
-
-/* The worst disagreement of got with want, relative to want's largest magnitude (at
- * least 1e-2: a gradient that is zero by cancellation, log_softmax(p - s) with respect
- * to s, comes out of float32 sums of O(1) terms as about 1e-7); NaN where exactly one
- * of the two is not finite. */
-static double worst_error(const float *got, const double *want, size_t n, size_t *at) {
-  double scale = 1e-2, worst = 0;
-  *at = 0;
-  for (size_t k = 0; k < n; k++) scale = fmax(scale, fabs(want[k]));
-  for (size_t k = 0; k < n; k++) {
-    double e = isfinite(want[k]) && isfinite(got[k]) ? fabs(got[k] - want[k]) / scale : NAN;
-    if (!(e <= worst)) {
-      worst = e, *at = k;
-      if (isnan(e)) break;
-    }
-  }
-  return worst;
-}
-
-#define RM_TOL 2e-4 /* float32 against float64, relative to the tensor's scale */
-
-/* Appends to why when got (from `who`) and want disagree. */
-static int compare(const char *who, const char *what, const char *name, const float *got, const double *want, size_t n,
-                   char *why, size_t whylen) {
-  if (!got || !want) {
-    append(why, whylen, "%s %s %s: missing\n", who, what, name);
-    return 1;
-  }
-  size_t at;
-  double e = worst_error(got, want, n, &at);
-  if (e <= RM_TOL) return 0;
-  append(why, whylen, "%s %s %s: element %zu is %.9g, reference %.9g (relative error %.3g)\n", who, what, name, at,
-         (double)got[at], want[at], e);
-  return 1;
-}
-
-/* Random inputs and parameters, the same in all three; labels in range. */
-static void set_values(gradc_model *m, gc_graph *g, tape_model *t) {
-  gradc_rng r;
-  for (size_t i = 0; i < gradc_num_tensors(m); i++) {
-    const gradc_tensor_info *ti = gradc_tensor_at(m, i);
-    if (ti->role == GRADC_ROLE_OUTPUT) continue;
-    gradc_rng_seed(&r, 11, ti->name);
-    void *p = gradc_tensor(m, ti->name, NULL), *q = tape_tensor(t, ti->name, NULL);
-    double *e = gc_graph_tensor(g, ti->name, NULL);
-    for (size_t k = 0; k < ti->count; k++) {
-      if (ti->dtype == GRADC_I32) {
-        int32_t c = (int32_t)(gradc_rng_next(&r) % (uint64_t)(ti->classes > 0 ? ti->classes : 1));
-        ((int32_t *)p)[k] = ((int32_t *)q)[k] = c, e[k] = c;
-      } else {
-        float x = (float)gradc_rng_normal(&r);
-        ((float *)p)[k] = ((float *)q)[k] = x, e[k] = x;
-      }
-    }
-  }
-}
-
-/* Loss, outputs and gradients of the compiled model and the tape against the evaluator. */
-static int compare_all(gradc_model *m, gc_graph *g, tape_model *t, char *why, size_t whylen) {
-  int bad = 0;
-  double want = gc_graph_loss(g);
-  float got[2] = {gradc_loss(m), tape_loss(t)};
-  bad += compare("compiled", "loss", "", &got[0], &want, 1, why, whylen);
-  bad += compare("tape", "loss", "", &got[1], &want, 1, why, whylen);
-  for (size_t i = 0; i < gradc_num_tensors(m); i++) {
-    const gradc_tensor_info *ti = gradc_tensor_at(m, i);
-    size_t n = ti->count;
-    if (ti->role == GRADC_ROLE_OUTPUT && ti->dtype == GRADC_I32) { /* indices: compared as floats (exact) */
-      const double *e = gc_graph_tensor(g, ti->name, NULL);
-      const int32_t *ci = gradc_tensor(m, ti->name, NULL), *tpi = tape_tensor(t, ti->name, NULL);
-      float *cf = calloc(n + 1, sizeof *cf), *tf = calloc(n + 1, sizeof *tf);
-      for (size_t k = 0; k < n; k++) cf[k] = (float)ci[k], tf[k] = (float)tpi[k];
-      bad += compare("compiled", "output", ti->name, cf, e, n, why, whylen);
-      bad += compare("tape", "output", ti->name, tf, e, n, why, whylen);
-      free(cf), free(tf);
-    } else if (ti->role == GRADC_ROLE_OUTPUT) {
-      const double *e = gc_graph_tensor(g, ti->name, NULL);
-      bad += compare("compiled", "output", ti->name, gradc_tensor(m, ti->name, NULL), e, n, why, whylen);
-      bad += compare("tape", "output", ti->name, tape_tensor(t, ti->name, NULL), e, n, why, whylen);
-    } else if (ti->role == GRADC_ROLE_PARAM && ti->trainable) {
-      /* a parameter the loss does not reach has no symbolic gradient (and no tape
-       * gradient): it is zero */
-      double *zeros = calloc(n, sizeof *zeros);
-      float *fzeros = calloc(n, sizeof *fzeros), *tg = tape_grad(t, ti->name, NULL);
-      const double *e = gc_graph_grad(g, ti->name, NULL);
-      bad += compare("compiled", "grad", ti->name, gradc_grad(m, ti->name, NULL), e ? e : zeros, n, why, whylen);
-      bad += compare("tape", "grad", ti->name, tg ? tg : fzeros, e ? e : zeros, n, why, whylen);
-      free(zeros);
-      free(fzeros);
-    }
-  }
-  return bad != 0;
-}
-
-int rm_check(const char *src, const char *dir, const char *cpu, int opt, char *why, size_t whylen) {
-  char so[600], hdr[600], err[4096];
-  snprintf(so, sizeof so, "%s/r.so", dir);
-  snprintf(hdr, sizeof hdr, "%s/r.h", dir);
-  *why = 0;
-  gc_options o = {.path = "random.grad", .source = src, .opt_level = opt, .emit = GC_EMIT_SO, .out = so, .cpu = cpu,
-                  .verify = true}; /* the IR verifier after every pass: a broken invariant aborts */
-  gradc_model *m = NULL;
-  gc_graph *g = NULL;
-  tape_model *t = NULL;
-  int rc = 1;
-  if (gc_compile(&o, NULL, err, sizeof err)) append(why, whylen, "compile: %s\n", err);
-  else if (!(m = gradc_open(so, err, sizeof err))) append(why, whylen, "open: %s\n", err);
-  else if (!(g = gc_graph_build(&o, err, sizeof err))) append(why, whylen, "reference evaluator: %s\n", err);
-  else if (!(t = tape_open(o.path, src, NULL, NULL, 0, err, sizeof err))) append(why, whylen, "tape: %s\n", err);
-  else {
-    set_values(m, g, t);
-    gc_graph_set_seed(g, gradc_step_seed(m)); /* dropout: the compiled backward's masks in all three */
-    tape_set_seed(t, gradc_step_seed(m));
-    gc_graph_eval(g);
-    gradc_zero_grad(m);
-    tape_zero_grad(t);
-    if (gradc_backward(m)) append(why, whylen, "compiled backward: %s\n", gradc_error(m));
-    else if (tape_backward(t)) append(why, whylen, "tape backward: %s\n", tape_error(t));
-    else if (!isfinite(gc_graph_loss(g))) append(why, whylen, "the reference loss is not finite (a generator bug)\n");
-    else rc = compare_all(m, g, t, why, whylen);
-  }
-  if (t) tape_close(t);
-  if (g) gc_graph_free(g);
-  if (m) gradc_close(m);
-  unlink(so);
-  unlink(hdr);
-  return rc;
 }

@@ -17,8 +17,20 @@
  * step). Include randmodel.c in exactly one translation unit. */
 #ifndef GRADC_TESTS_RANDMODEL_H
 #define GRADC_TESTS_RANDMODEL_H
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+/* printf-style text appended to the string in buf (size bytes in all). */
+static inline void rm_append(char *buf, size_t size, const char *fmt, ...) {
+  size_t n = strlen(buf);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf + n, size - n, fmt, ap);
+  va_end(ap);
+}
 
 /* The model for `seed`, as text in buf (at most size bytes). Deterministic. */
 void rm_generate(uint64_t seed, char *buf, size_t size);

@@ -105,7 +105,7 @@ for t in "${ALL[@]}"; do
   # shellcheck disable=SC2086
   build "$BIN/fuzz_$t" "-fsanitize=fuzzer" ${SRCS[$t]}
 done
-build "$BIN/random_models" "-I$ROOT/tests" "$FUZZ/random_models.c" "$ROOT/tests/support/randmodel.c"
+build "$BIN/random_models" "-I$ROOT/tests" "$FUZZ/random_models.c" "$ROOT/tests/support/randmodel.c" "$ROOT/tests/support/randmodel_check.c"
 build "$BIN/mkseeds" "" "$FUZZ/mkseeds.c"
 
 # The targets' private temporary directories: a crashing process cannot remove its own.
