@@ -4,7 +4,7 @@
  * holds PyTorch 1.13 eager's loss at every one of K training steps of a model, from
  * gradc's initial weights and data order, with the optimizer and schedule of its
  * `gradc train` flags, the learning rate of each step (with a schedule) and the final
- * values of a few parameters. For every fixture of the directory, one parameterized
+ * values of a few parameters and buffers (batch norm's running statistics). For every fixture of the directory, one parameterized
  * test runs `gradc train MODEL --data DATA FLAGS --steps K --log-steps -o OUT` and
  * compares. Runs without torch.
  *
@@ -13,9 +13,13 @@
  * within 2e-5 + 1e-4 |torch|. Both sides compute in float32 but sum in different orders
  * (gradc's vectorised matmul and conv loops, PyTorch's BLAS/im2col), so they agree to a
  * few float32 roundings per step, and training carries those along: over the shipped
- * models the measured worst is 1e-6 in a loss and 2e-7 in a parameter, 20x and 100x
- * inside the bounds. A wrong derivative, optimizer or schedule step shows at 1e-3 and
- * more within a few steps. */
+ * models without batch norm the measured worst is 1e-6 in a loss and 2e-7 in a
+ * parameter, 20x and 100x inside the bounds. The batch-norm models (resnet_digits,
+ * dscnn_digits) carry looser bounds of their own, measured and explained in their rows
+ * of model_compare.py (5e-5 and 1.4e-4 in a parameter after 20 steps), as does
+ * char_transformer (one element whose first AdamW step rests on a gradient that cancels
+ * to 2.5e-9; its losses, with dropout active, within 1e-6). A wrong
+ * derivative, optimizer or schedule step shows at 1e-3 and more within a few steps. */
 #define _DEFAULT_SOURCE
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
@@ -173,7 +177,9 @@ ParameterizedTest(ModelCase *mc, models_torch, train_steps_match_pytorch, .timeo
 
 /* The fixtures the issue asks for are there: a directory read wrong would pass vacuously. */
 Test(models_torch, the_shipped_models_have_fixtures) {
-  const char *want[] = {"digits", "digits_cnn", "dscnn_digits", "char_cnn", "char_transformer"};
+  const char *want[] = {"digits", "digits_cnn", "dscnn_digits", "char_cnn",
+                        "resnet_digits" /* batch norm: running statistics compared too */,
+                        "char_transformer" /* dropout active, gradc's masks */};
   for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
     char path[512];
     snprintf(path, sizeof path, FIXTURES "/%s.json", want[i]);

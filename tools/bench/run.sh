@@ -38,6 +38,7 @@ declare -A FILE=(
   [attn_block]=$BENCH/models/attn_block.grad  # attention (issue 15): causal multi-head block
   [embbag]=$BENCH/models/embbag.grad  # indexing II (issue 15): embedding, slicing, gather
   [dscnn_digits]=models/dscnn_digits.grad  # models (issue 15): DS-CNN with relu6 on the digits
+  [resnet_digits]=models/resnet_digits.grad  # models (issue 15): ResNet with batch norm on the digits
   [char_transformer]=models/char_transformer.grad  # models (issue 15): 2-block character GPT, dropout
 )
 # One call of mlp1024 takes longer than the 20 ms batch anyway (tape: ~2 s per training
@@ -53,7 +54,7 @@ while (($#)); do
     *) MODELS+=("$1"); shift ;;
   esac
 done
-((${#MODELS[@]})) || MODELS=(logreg digits mlp784 mlp784_silu mlp784_hswish_elu mlp784_layernorm mlp784_dropout mlp784x2 mlp1024 stats_losses dscnn attn_block embbag cnn_bn dscnn_digits char_transformer)
+((${#MODELS[@]})) || MODELS=(logreg digits mlp784 mlp784_silu mlp784_hswish_elu mlp784_layernorm mlp784_dropout mlp784x2 mlp1024 stats_losses dscnn attn_block embbag cnn_bn dscnn_digits resnet_digits char_transformer)
 for m in "${MODELS[@]}"; do
   [[ -n ${FILE[$m]:-} ]] || { echo "run.sh: unknown model '$m' (known: ${!FILE[*]})" >&2; exit 2; }
 done

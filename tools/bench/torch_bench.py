@@ -56,7 +56,7 @@ EMBBAG = {"batch": 64, "tokens": 32, "vocab": 1000, "dim": 64, "hidden": 128, "c
 # ---- models (issue 15): models/char_transformer.grad, the 2-block character GPT
 CHAR_GPT = {"batch": 32, "tokens": 64, "vocab": 94, "dim": 64, "heads": 4, "mlp": 256, "blocks": 2, "p": 0.1}
 ALL = ["logreg"] + list(MLPS) + ["stats_losses", "dscnn", "attn_block", "embbag", "cnn_bn", "dscnn_digits",
-                                 "char_transformer"]
+                                  "resnet_digits", "char_transformer"]
 SGEMM_SHAPES = [(1024, 1024, 1024), (256, 1024, 1024)]  # M, K, N
 
 
@@ -191,17 +191,59 @@ def cnn_bn_net(nn):
 
 def dscnn_digits_net(nn, F):
     """models/dscnn_digits.grad: conv 3x3 (16), depthwise 3x3 + pointwise 1x1 (32),
-    depthwise 3x3 stride 2 + pointwise 1x1 (32), relu6 after each, global average pool,
-    linear 32 -> 10. The input is the [N, 1, 8, 8] image (the model's x / 16, reshaped)."""
-    net = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU6(),
-                        nn.Conv2d(16, 16, 3, padding=1, groups=16), nn.ReLU6(), nn.Conv2d(16, 32, 1), nn.ReLU6(),
-                        nn.Conv2d(32, 32, 3, stride=2, padding=1, groups=32), nn.ReLU6(), nn.Conv2d(32, 32, 1),
-                        nn.ReLU6(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
+    depthwise 3x3 stride 2 + pointwise 1x1 (32), each conv (no bias) -> BatchNorm2d ->
+    ReLU6, global average pool, linear 32 -> 10. The input is the [N, 1, 8, 8] image
+    (the model's x / 16, reshaped)."""
+    def cbr(cin, cout, k, **kw):
+        return [nn.Conv2d(cin, cout, k, bias=False, **kw), nn.BatchNorm2d(cout), nn.ReLU6()]
+    net = nn.Sequential(*cbr(1, 16, 3, padding=1), *cbr(16, 16, 3, padding=1, groups=16), *cbr(16, 32, 1),
+                        *cbr(32, 32, 3, stride=2, padding=1, groups=32), *cbr(32, 32, 1),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
     for m in net:
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-            nn.init.zeros_(m.bias)
     return net
+
+
+def resnet_digits_net(nn, F):
+    """models/resnet_digits.grad: conv 3x3 (16, no bias) -> BatchNorm2d -> ReLU, two
+    residual blocks (conv-BN-ReLU-conv-BN + the input, ReLU), global average pool,
+    linear 16 -> 10, as an nn.Module; the input is the [N, 1, 8, 8] image."""
+    class ResNetDigits(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
+            self.blocks = nn.ModuleList(nn.Sequential(
+                nn.Conv2d(16, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+                nn.Conv2d(16, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16)) for _ in range(2))
+            self.fc = nn.Linear(16, 10)
+
+        def forward(self, x):
+            h = self.stem(x)
+            for blk in self.blocks:
+                h = F.relu(h + blk(h))
+            return self.fc(F.adaptive_avg_pool2d(h, 1).flatten(1))
+    net = ResNetDigits()
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+    return net
+
+
+def hooked_flops(net, x):
+    """conv_flops for a net that is not a Sequential: the same count from forward hooks."""
+    import torch
+    fs = []
+    def hook(m, inp, y):
+        if isinstance(m, torch.nn.Conv2d):
+            fs.append(2 * y.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1])
+        else:
+            fs.append(2 * inp[0].shape[0] * m.in_features * m.out_features)
+    hs = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    net(x)
+    for h in hs:
+        h.remove()
+    return 2 * sum(fs) + sum(fs[1:]), sum(fs)
 
 
 def conv_flops(net, x):
@@ -349,10 +391,10 @@ def bench_models(torch, names):
                 flops_train, flops_infer = conv_flops(net, x)
         elif name == "embbag":
             forward, loss_fn, params, batch, flops_train, flops_infer = embbag(torch, nn, F)
-        elif name in ("dscnn", "dscnn_digits"):
+        elif name in ("dscnn", "dscnn_digits", "resnet_digits"):
             cfg = DSCNN if name == "dscnn" else DSCNN_DIGITS
             batch = cfg["batch"]
-            net = (dscnn_net if name == "dscnn" else dscnn_digits_net)(nn, F)
+            net = {"dscnn": dscnn_net, "dscnn_digits": dscnn_digits_net, "resnet_digits": resnet_digits_net}[name](nn, F)
             params = list(net.parameters())
             x = torch.randn(batch, *cfg["input"])
             y = torch.randint(0, cfg["classes"], (batch,))
@@ -363,14 +405,16 @@ def bench_models(torch, names):
             else:  # the model reads [N, 64] pixels, divides by 16 and reshapes
                 x = torch.randn(batch, 64)
 
-                def forward(net=net, x=x):
+                def forward(net=net, x=x):  # batch norm: model.train() for the step, eval() for inference
+                    net.train(torch.is_grad_enabled())
                     return net((x / 16).reshape(-1, 1, 8, 8))
 
             def loss_fn(z, y=y):
                 return F.cross_entropy(z, y)
 
             with torch.no_grad():
-                flops_train, flops_infer = conv_flops(net, x if name == "dscnn" else x.reshape(-1, 1, 8, 8))
+                count = hooked_flops if name == "resnet_digits" else conv_flops
+                flops_train, flops_infer = count(net, x if name == "dscnn" else x.reshape(-1, 1, 8, 8))
         else:
             widths, batch, scale, act = MLPS[name]
             layers = []
