@@ -61,9 +61,10 @@ SdpaDims sdpa_dims(const Node *n) {
 static const char *check_qkv(Graph *g, Node *n) {
   const char *op = what(g, "scaled_dot_product_attention");
   Arena *a = g->arena;
+  static const char *const names[] = {"q", "k", "v"};
   for (int i = 0; i < 3; i++)
     if (n->in[i]->dtype != DT_F32 || n->in[i]->shape.rank < 2)
-      return arena_printf(a, "%s: %s must be an f32 tensor [..., %s], got %s %s", op, "q\0k\0v" + 2 * i,
+      return arena_printf(a, "%s: %s must be an f32 tensor [..., %s], got %s %s", op, names[i],
                           i == 0 ? "T, D" : i == 1 ? "S, D" : "S, Dv", dtype_name(n->in[i]->dtype),
                           shape_str(a, n->in[i]->shape));
   Shape q = Q(n)->shape, k = K(n)->shape, v = V(n)->shape;

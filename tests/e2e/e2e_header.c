@@ -204,8 +204,8 @@ Test(header, public_headers_link_from_cxx, .timeout = 60) {
   char *src = e2e_fmt("%s/use.cc", dir), *exe = e2e_fmt("%s/use", dir);
   cr_assert(e2e_write(src, cxx_program));
   char flags[] = E2E_CXX_FLAGS, link[] = E2E_CXX_LINK;
-  const char *argv[64] = {E2E_CXX, "-std=c++17", "-Wall", "-Wextra", "-Werror", "-pedantic-errors",
-                          "-I" E2E_INCLUDE_DIR};
+  static const char include[] = "-I" E2E_INCLUDE_DIR;
+  const char *argv[64] = {E2E_CXX, "-std=c++17", "-Wall", "-Wextra", "-Werror", "-pedantic-errors", include};
   int n = 7;
   add_words(argv, &n, 60, flags);
   argv[n++] = src, argv[n++] = "-o", argv[n++] = exe;
