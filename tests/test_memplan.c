@@ -46,7 +46,7 @@ static bool plan_build(Plan *p, const char *src, bool inference) {
     snprintf(p->err, sizeof p->err, "%s", d->msg);
     return false;
   }
-  BuildOptions bo = {0};
+  BuildOptions bo = {.training = !inference}; /* the mode gc_compile builds (front_mode) */
   Program *prog = parse_program(p->a, d);
   Graph *g = build_graph(p->a, d, prog, &bo);
   if (!inference) autodiff(g);

@@ -75,7 +75,7 @@ static const char *run_passes(const Run *r) {
     arena_free(a);
     return msg;
   }
-  BuildOptions bo = {0};
+  BuildOptions bo = {.training = !r->inference}; /* the mode gc_compile builds (front_mode) */
   Graph *g = build_graph(a, d, parse_program(a, d), &bo);
   err = verify_graph(g);
   if (!err && r->weights) {
@@ -183,7 +183,7 @@ static Small small(void) {
   d->file = "t.grad";
   d->src = SMALL;
   cr_assert_eq(setjmp(d->jb), 0, "%s", d->msg);
-  BuildOptions bo = {0};
+  BuildOptions bo = {.training = true};
   s.g = build_graph(s.a, d, parse_program(s.a, d), &bo);
   autodiff(s.g);
   optimize(s.g);

@@ -32,7 +32,7 @@ static int64_t front_end(const char *src, int inference, char *names_out, size_t
   d->src = src;
   volatile int64_t total = -1;
   if (!setjmp(d->jb)) {
-    BuildOptions bo = {0};
+    BuildOptions bo = {.training = !inference}; /* the mode gc_graph_build builds (front_mode) */
     Program *p = parse_program(a, d);
     Graph *g = build_graph(a, d, p, &bo);
     if (!inference) autodiff(g);
