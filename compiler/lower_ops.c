@@ -72,6 +72,26 @@ static void em_permute(Lower *L, Kernel *k) {
   lw_loops_end(L, lp, n->shape);
 }
 
+/* The index (an L->ix value) of the first maximum of x along axis ax at the position
+ * idx gives on the other axes (a NaN wins): one loop over the axis. idx[ax] is left
+ * for the caller to set. */
+static LLVMValueRef first_max_index(Lower *L, Node *x, LLVMValueRef *idx, int ax) {
+  Loop lj;
+  LLVMValueRef best = lw_slot(L, L->f32, "best"), arg = lw_slot(L, L->ix, "arg");
+  LLVMBuildStore(LB, lw_f32(L, -INFINITY), best);
+  LLVMBuildStore(LB, lw_ix(L, 0), arg);
+  idx[ax] = lw_loop(L, &lj, x->shape.d[ax], "j");
+  LLVMValueRef v = lw_load(L, x, idx, x->shape.rank), cur = LLVMBuildLoad2(LB, L->f32, best, "");
+  LLVMValueRef take = LLVMBuildOr(LB, LLVMBuildFCmp(LB, LLVMRealOGT, v, cur, ""),
+                                  LLVMBuildAnd(LB, LLVMBuildFCmp(LB, LLVMRealUNO, v, v, ""),
+                                               LLVMBuildFCmp(LB, LLVMRealORD, cur, cur, ""), ""), "");
+  LLVMBuildStore(LB, LLVMBuildSelect(LB, take, v, cur, ""), best);
+  LLVMBuildStore(LB, LLVMBuildSelect(LB, take, idx[ax], LLVMBuildLoad2(LB, L->ix, arg, ""), ""), arg);
+  lw_loop_end(L, &lj);
+  return LLVMBuildLoad2(LB, L->ix, arg, "");
+}
+
+/* 1 at the first maximum along the axis, 0 elsewhere. */
 static void em_argmax_mask(Lower *L, Kernel *k) {
   Node *n = k->nodes[0], *x = A(n);
   int ax = __builtin_ctz(node_reduce(n)->axes);
@@ -80,18 +100,7 @@ static void em_argmax_mask(Lower *L, Kernel *k) {
   Loop lo[GC_MAX_RANK], lj;
   LLVMValueRef idx[GC_MAX_RANK];
   lw_loops(L, lo, outer, idx);
-  LLVMValueRef best = lw_slot(L, L->f32, "best"), arg = lw_slot(L, L->ix, "arg");
-  LLVMBuildStore(LB, lw_f32(L, -INFINITY), best);
-  LLVMBuildStore(LB, lw_ix(L, 0), arg);
-  idx[ax] = lw_loop(L, &lj, n->shape.d[ax], "j");
-  LLVMValueRef v = lw_load(L, x, idx, n->shape.rank), cur = LLVMBuildLoad2(LB, L->f32, best, "");
-  LLVMValueRef take = LLVMBuildOr(LB, LLVMBuildFCmp(LB, LLVMRealOGT, v, cur, ""),
-                                  LLVMBuildAnd(LB, LLVMBuildFCmp(LB, LLVMRealUNO, v, v, ""),
-                                               LLVMBuildFCmp(LB, LLVMRealORD, cur, cur, ""), ""), "");
-  LLVMBuildStore(LB, LLVMBuildSelect(LB, take, v, cur, ""), best);
-  LLVMBuildStore(LB, LLVMBuildSelect(LB, take, idx[ax], LLVMBuildLoad2(LB, L->ix, arg, ""), ""), arg);
-  lw_loop_end(L, &lj);
-  LLVMValueRef a = LLVMBuildLoad2(LB, L->ix, arg, "");
+  LLVMValueRef a = first_max_index(L, x, idx, ax);
   idx[ax] = lw_loop(L, &lj, n->shape.d[ax], "j");
   LLVMValueRef hit = LLVMBuildICmp(LB, LLVMIntEQ, idx[ax], a, "");
   lw_store(L, n, idx, LLVMBuildSelect(LB, hit, lw_f32(L, 1), lw_f32(L, 0), "first"));
@@ -103,23 +112,12 @@ static void em_argmax_mask(Lower *L, Kernel *k) {
 static void em_argmax(Lower *L, Kernel *k) {
   Node *n = k->nodes[0], *x = A(n);
   int ax = __builtin_ctz(node_reduce(n)->axes);
-  Loop lo[GC_MAX_RANK], lj;
+  Loop lo[GC_MAX_RANK];
   LLVMValueRef idx[GC_MAX_RANK];
   lw_loops(L, lo, n->shape, idx);
-  LLVMValueRef best = lw_slot(L, L->f32, "best"), arg = lw_slot(L, L->ix, "arg");
-  LLVMBuildStore(LB, lw_f32(L, -INFINITY), best);
-  LLVMBuildStore(LB, lw_ix(L, 0), arg);
-  LLVMValueRef out = idx[ax];
-  idx[ax] = lw_loop(L, &lj, x->shape.d[ax], "j");
-  LLVMValueRef v = lw_load(L, x, idx, x->shape.rank), cur = LLVMBuildLoad2(LB, L->f32, best, "");
-  LLVMValueRef take = LLVMBuildOr(LB, LLVMBuildFCmp(LB, LLVMRealOGT, v, cur, ""),
-                                  LLVMBuildAnd(LB, LLVMBuildFCmp(LB, LLVMRealUNO, v, v, ""),
-                                               LLVMBuildFCmp(LB, LLVMRealORD, cur, cur, ""), ""), "");
-  LLVMBuildStore(LB, LLVMBuildSelect(LB, take, v, cur, ""), best);
-  LLVMBuildStore(LB, LLVMBuildSelect(LB, take, idx[ax], LLVMBuildLoad2(LB, L->ix, arg, ""), ""), arg);
-  lw_loop_end(L, &lj);
+  LLVMValueRef out = idx[ax], a = first_max_index(L, x, idx, ax);
   idx[ax] = out;
-  lw_store(L, n, idx, LLVMBuildTrunc(LB, LLVMBuildLoad2(LB, L->ix, arg, ""), L->i32, "argmax"));
+  lw_store(L, n, idx, LLVMBuildTrunc(LB, a, L->i32, "argmax"));
   lw_loops_end(L, lo, n->shape);
 }
 

@@ -65,7 +65,8 @@ static Tensor *track(Tape *T, Tensor *t) {
   return T->tensors[T->ntensors++] = t;
 }
 
-static Tensor *new_tensor(Tape *T, int rank, const int64_t *shape, bool zero) {
+/* A tensor of that shape that owns its (not yet allocated) data. */
+static Tensor *tensor_header(Tape *T, int rank, const int64_t *shape) {
   if (rank > TP_MAX_RANK) tp_fail(T, "rank %d exceeds the maximum of %d", rank, TP_MAX_RANK);
   Tensor *t = calloc(1, sizeof *t);
   if (!t) tp_fail(T, "out of memory");
@@ -73,6 +74,11 @@ static Tensor *new_tensor(Tape *T, int rank, const int64_t *shape, bool zero) {
   for (int i = 0; i < rank; i++) t->shape[i] = shape[i];
   t->n = tp_count(rank, shape);
   t->owns_data = true;
+  return t;
+}
+
+static Tensor *new_tensor(Tape *T, int rank, const int64_t *shape, bool zero) {
+  Tensor *t = tensor_header(T, rank, shape);
   t->data = zero ? calloc(t->n, sizeof(float)) : malloc(t->n * sizeof(float));
   if (!t->data) {
     size_t n = t->n;
@@ -86,13 +92,7 @@ Tensor *tp_empty(Tape *T, int rank, const int64_t *shape) { return new_tensor(T,
 Tensor *tp_zeros(Tape *T, int rank, const int64_t *shape) { return new_tensor(T, rank, shape, true); }
 
 Tensor *tp_empty_i32(Tape *T, int rank, const int64_t *shape) {
-  if (rank > TP_MAX_RANK) tp_fail(T, "rank %d exceeds the maximum of %d", rank, TP_MAX_RANK);
-  Tensor *t = calloc(1, sizeof *t);
-  if (!t) tp_fail(T, "out of memory");
-  t->rank = rank;
-  for (int i = 0; i < rank; i++) t->shape[i] = shape[i];
-  t->n = tp_count(rank, shape);
-  t->owns_data = true;
+  Tensor *t = tensor_header(T, rank, shape);
   t->idata = malloc(t->n ? t->n * sizeof(int32_t) : 1);
   if (!t->idata) {
     free(t);
