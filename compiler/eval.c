@@ -86,6 +86,18 @@ double *gc_graph_tensor(gc_graph *gg, const char *name, size_t *count) {
   return gg->val[n->id];
 }
 
+bool gc_graph_shape(const gc_graph *gg, const char *name, bool *i32, int64_t dims[8], int *rank) {
+  Graph *g = gg->g;
+  Node *n = leaf_named(g, name);
+  for (int i = 0; !n && i < g->noutputs; i++)
+    if (!strcmp(g->output_names[i], name)) n = g->outputs[i];
+  if (!n) return false;
+  *i32 = n->dtype == DT_I32;
+  *rank = n->shape.rank;
+  for (int d = 0; d < n->shape.rank; d++) dims[d] = n->shape.d[d];
+  return true;
+}
+
 double gc_graph_loss(const gc_graph *gg) { return gg->g->loss ? gg->val[gg->g->loss->id][0] : NAN; }
 
 const double *gc_graph_grad(gc_graph *gg, const char *param, size_t *count) {

@@ -129,6 +129,9 @@ void gc_graph_free(gc_graph *g);
 /* Buffers (float64, row-major) of inputs and params to set, and of outputs to read;
  * i32 inputs hold their integer values. NULL if there is no such tensor. */
 double *gc_graph_tensor(gc_graph *g, const char *name, size_t *count);
+/* The dtype (i32, else f32) and shape of an input, parameter or output; false if there is
+ * no such tensor. */
+bool gc_graph_shape(const gc_graph *g, const char *name, bool *i32, int64_t dims[8], int *rank);
 /* Evaluates every node: outputs, the loss and the symbolic gradients. */
 void gc_graph_eval(gc_graph *g);
 double gc_graph_loss(const gc_graph *g); /* NaN without a loss */
