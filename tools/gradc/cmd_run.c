@@ -121,7 +121,7 @@ int cmd_run(int argc, char **argv) {
   gradc_model *m = build_and_open(&ma, false, &status);
   if (!m) return status;
   int rc = 0, failed = 0; /* failed: a runtime call failed; its message is said at the end */
-  if (gradc_init(m, seed) || (load && gradc_load(m, load))) rc = failed = 1;
+  if (init_model(m, seed, &ma) || (load && gradc_load(m, load))) rc = failed = 1;
   for (int i = 0; i < nsets && !rc; i++) rc = set_tensor(m, sets[i]);
   bool grads = backward || steps >= 0;
   if (!rc && grads) rc = needs_loss("run", m);
