@@ -10,10 +10,12 @@
  *     to a softmax (a rows kernel) and a matrix product (its epilogue) keep their dtype;
  *   - the gradient flows through float(ids) * w to w, none into the i32 operand (the
  *     compiled gradient against the tape's). */
+#define _DEFAULT_SOURCE /* mkstemp */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 #include "support/opcheck.c"
 #include "gradc/tape.h"
 
@@ -147,4 +149,26 @@ Test(cast, tape_and_compiled) {
                 (double)gw[j], (double)tgw[j]);
     oc_close(&om);
   }
+}
+
+/* float of an f32 and int of an i32 are the operand itself: no node (--emit ir). */
+Test(cast, same_dtype_is_the_operand) {
+  const char *id = "model e\ninput x : f32[3]\ninput l : i32[3]\ny = float(x) * 2\nz = int(l)\n"
+                   "u = float(l)\nv = int(x)\noutput y, z, u, v\n";
+  char path[] = "/tmp/gradc_cast_irXXXXXX", err[1024] = "";
+  int fd = mkstemp(path);
+  cr_assert_geq(fd, 0);
+  close(fd);
+  gc_options o = {.path = "e.grad", .source = id, .emit = GC_EMIT_IR, .out = path};
+  cr_assert_eq(gc_compile(&o, NULL, err, sizeof err), 0, "%s", err);
+  FILE *f = fopen(path, "r");
+  cr_assert_not_null(f);
+  char text[8192] = "";
+  size_t n = fread(text, 1, sizeof text - 1, f);
+  text[n] = 0;
+  fclose(f);
+  remove(path);
+  const char *a = strstr(text, "to_f32"), *b = strstr(text, "to_i32");
+  cr_expect(a && !strstr(a + 1, "to_f32"), "one to_f32 (u), none for float(x):\n%s", text);
+  cr_expect(b && !strstr(b + 1, "to_i32"), "one to_i32 (v), none for int(l):\n%s", text);
 }
