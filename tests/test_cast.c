@@ -168,7 +168,7 @@ Test(cast, same_dtype_is_the_operand) {
   text[n] = 0;
   fclose(f);
   remove(path);
-  const char *a = strstr(text, "to_f32"), *b = strstr(text, "to_i32");
-  cr_expect(a && !strstr(a + 1, "to_f32"), "one to_f32 (u), none for float(x):\n%s", text);
-  cr_expect(b && !strstr(b + 1, "to_i32"), "one to_i32 (v), none for int(l):\n%s", text);
+  const char *a = strstr(text, "= to_f32 "), *b = strstr(text, "= to_i32 "); /* nodes, not kernels */
+  cr_expect(a && !strstr(a + 1, "= to_f32 "), "one to_f32 node (u), none for float(x):\n%s", text);
+  cr_expect(b && !strstr(b + 1, "= to_i32 "), "one to_i32 node (v), none for int(l):\n%s", text);
 }
