@@ -35,20 +35,21 @@ static const char *reduce_axes(OxNode *n, bool *noop) {
   return ox_list(n, axes, count);
 }
 
-typedef struct { const char *onnx, *pre, *call, *arg, *post; } Reduction;
-/* y = PRE call(ARG(x), axis, keepdims) POST */
+/* y = PRE call(ARG(x), axis, keepdims) POST; frac: the result of integers may be
+ * fractional (then truncated toward zero for an integer tensor, as numpy's astype). */
+typedef struct { const char *onnx, *pre, *call, *arg, *post; bool frac; } Reduction;
 static const Reduction reductions[] = {
-    {"ReduceSum", "", "sum", "%s", ""},
-    {"ReduceMean", "", "mean", "%s", ""},
-    {"ReduceMax", "", "max", "%s", ""},
-    {"ReduceMin", "", "min", "%s", ""},
-    {"ReduceProd", "", "prod", "%s", ""},
-    {"ReduceL1", "", "norm", "%s, p=1", ""},
-    {"ReduceL2", "", "norm", "%s, p=2", ""},
-    {"ReduceLogSumExp", "", "logsumexp", "%s", ""},
-    {"ReduceSumSquare", "", "sum", "square(%s)", ""},
-    {"ReduceLogSum", "log(", "sum", "%s", ")"},
-    {NULL, NULL, NULL, NULL, NULL},
+    {"ReduceSum", "", "sum", "%s", "", false},
+    {"ReduceMean", "", "mean", "%s", "", true},
+    {"ReduceMax", "", "max", "%s", "", false},
+    {"ReduceMin", "", "min", "%s", "", false},
+    {"ReduceProd", "", "prod", "%s", "", false},
+    {"ReduceL1", "", "norm", "%s, p=1", "", false},
+    {"ReduceL2", "", "norm", "%s, p=2", "", true},
+    {"ReduceLogSumExp", "", "logsumexp", "%s", "", true},
+    {"ReduceSumSquare", "", "sum", "square(%s)", "", false},
+    {"ReduceLogSum", "log(", "sum", "%s", ")", true},
+    {NULL, NULL, NULL, NULL, NULL, false},
 };
 
 /* Reduce*(data[, axes]) with keepdims (default 1) onto the language's reduction with a
@@ -67,8 +68,11 @@ static void cv_reduce(OxNode *n) {
   }
   char arg[512];
   snprintf(arg, sizeof arg, r->arg, x);
-  ox_emit(n, "%s = %s%s(%s%s%s, keepdims=%s)%s", ox_out(n, 0), r->pre, r->call, arg, axes ? ", axis=" : "",
+  bool trunc = r->frac && n->in[0]->type != OX_T_FLOAT && n->in[0]->type != OX_T_BOOL;
+  const char *y = trunc ? ox_tmp(n) : ox_out(n, 0);
+  ox_emit(n, "%s = %s%s(%s%s%s, keepdims=%s)%s", y, r->pre, r->call, arg, axes ? ", axis=" : "",
           axes ? axes : "", ox_attr_int(n, "keepdims", 1) ? "true" : "false", r->post);
+  if (trunc) ox_emit(n, "%s = sign(%s) * floor(abs(%s))", ox_out(n, 0), y, y);
 }
 
 /* ---- ArgMax, ArgMin ---- */
@@ -115,7 +119,9 @@ static const char *loss_reduction(OxNode *n) {
  * ignore_index, reduced, into output 0. [N, C] without ignore_index is the language's
  * nll_loss; otherwise lp's entries at the labels are gathered (a label outside [0, C)
  * gathers 0) and weighted by a table [C, 1] read with embedding (weight, or ones, with 0 at
- * the ignored class; 0 outside [0, C)); "mean" divides by the sum of the weights read. */
+ * the ignored class; 0 outside [0, C)); "mean" divides by the sum of the weights read.
+ * Both read the labels reshaped, so that the CLI does not refuse labels outside [0, C)
+ * (ignore_index's) as it does for an input read directly as indices. */
 static void nll(OxNode *n, const char *lp, const OxValue *x) {
   const char *red = loss_reduction(n), *y = ox_out(n, 0);
   const char *labels = ox_i(n, 1);
@@ -159,7 +165,7 @@ static void nll(OxNode *n, const char *lp, const OxValue *x) {
   const char *wt = NULL;
   if (table) {
     wt = ox_tmp(n);
-    ox_emit(n, "%s = reshape(embedding(%s, %s), %s)", wt, labels, table, ox_list(n, t->dims, t->rank));
+    ox_emit(n, "%s = reshape(embedding(%s, %s), %s)", wt, idx, table, ox_list(n, t->dims, t->rank));
     ox_emit(n, "%s = -%s * %s", l, g, wt);
   } else {
     ox_emit(n, "%s = -%s", l, g);
