@@ -1,6 +1,7 @@
 /* ops_elem.c — ONNX's elementwise operators: arithmetic with numpy broadcasting (the
  * language broadcasts the same way), activations, comparisons and logic on masks, Cast,
  * Constant, Identity. */
+#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,18 +23,44 @@ __attribute__((format(printf, 2, 3))) static const char *pool_fmt(OxNode *n, con
   return b;
 }
 
-/* A truncation toward zero of the f32 expression e (read twice: give a name). */
+/* A truncation toward zero of the f32 expression e (read twice: named unless a name). */
 static const char *trunc_of(OxNode *n, const char *e) {
-  const char *t = ox_tmp(n);
-  ox_emit(n, "%s = %s", t, e);
+  const char *t = e;
+  for (const char *c = e; *c; c++)
+    if (!(isalnum((unsigned char)*c) || *c == '_')) {
+      t = ox_tmp(n);
+      ox_emit(n, "%s = %s", t, e);
+      break;
+    }
   return pool_fmt(n, "sign(%s) * floor(abs(%s))", t, t);
 }
 
 static bool is_int(int type) { return type == OX_T_INT32 || type == OX_T_INT64; }
 
+/* Input 1 of a binary operator as an f32 expression. Before opset 7, broadcast=1 aligned
+ * b's dimensions with a's from `axis` (default: the trailing ones): b gets trailing unit
+ * dimensions so that numpy's broadcasting does the same. */
+static const char *operand_b(OxNode *n) {
+  const char *b = ox_f(n, 1);
+  const OxValue *va = n->in[0], *vb = n->in[1];
+  if (n->opset >= 7 || !ox_attr_int(n, "broadcast", 0) || !va || vb->rank >= va->rank || !ox_attr(n, "axis"))
+    return b;
+  int axis = ox_axis(n, ox_attr_int(n, "axis", 0), va->rank), pad = va->rank - axis - vb->rank;
+  if (pad < 0) ox_fail(n, "broadcast axis %d does not fit b's rank %d", axis, vb->rank);
+  if (pad == 0) return b;
+  int64_t dims[OX_MAX_RANK];
+  int r = 0;
+  for (int d = 0; d < vb->rank; d++) dims[r++] = vb->dims[d];
+  while (pad-- > 0) dims[r++] = 1;
+  return pool_fmt(n, "reshape(%s, %s)", b, ox_list(n, dims, r));
+}
+
 /* y = a OP b: numpy broadcasting is the language's; integers held in f32 are exact below
  * 2^24. */
-static void binary(OxNode *n, const char *op) { ox_emit(n, "%s = %s %s %s", ox_out(n, 0), ox_f(n, 0), op, ox_f(n, 1)); }
+static void binary(OxNode *n, const char *op) {
+  const char *a = ox_f(n, 0), *b = operand_b(n);
+  ox_emit(n, "%s = %s %s %s", ox_out(n, 0), a, op, b);
+}
 static void cv_add(OxNode *n) { binary(n, "+"); }
 static void cv_sub(OxNode *n) { binary(n, "-"); }
 static void cv_mul(OxNode *n) { binary(n, "*"); }
@@ -41,7 +68,7 @@ static void cv_mul(OxNode *n) { binary(n, "*"); }
 /* Div: integer division truncates toward zero (C's, as onnxruntime's). */
 static void cv_div(OxNode *n) {
   if (!is_int(n->out_type[0])) binary(n, "/");
-  else ox_emit(n, "%s = %s", ox_out(n, 0), trunc_of(n, pool_fmt(n, "%s / %s", ox_f(n, 0), ox_f(n, 1))));
+  else ox_emit(n, "%s = %s", ox_out(n, 0), trunc_of(n, pool_fmt(n, "%s / %s", ox_f(n, 0), operand_b(n))));
 }
 
 /* Pow: a ** b (a constant exponent is exact). The result has the base's type: an integer
@@ -49,11 +76,11 @@ static void cv_div(OxNode *n) {
  * integer, truncated otherwise. */
 static void cv_pow(OxNode *n) {
   if (!is_int(n->out_type[0])) {
-    ox_emit(n, "%s = %s ** %s", ox_out(n, 0), ox_f(n, 0), ox_f(n, 1));
+    binary(n, "**");
     return;
   }
   const char *p = ox_tmp(n), *r = ox_tmp(n);
-  ox_emit(n, "%s = %s ** %s", p, ox_f(n, 0), ox_f(n, 1));
+  ox_emit(n, "%s = %s ** %s", p, ox_f(n, 0), operand_b(n));
   ox_emit(n, "%s = round(%s)", r, p);
   ox_emit(n, "%s = where(abs(%s - %s) <= 0.0001 * abs(%s), %s, sign(%s) * floor(abs(%s)))", ox_out(n, 0), p, r, r, r,
           p, p);
@@ -137,10 +164,20 @@ static void cv_thresholded_relu(OxNode *n) {
   ox_emit(n, "%s = where(%s > %s, %s, 0)", ox_out(n, 0), x, attr_num(n, "alpha", 1), x);
 }
 
-/* PRelu: the slope broadcasts to x (unidirectionally): where(x < 0, slope x, x). */
+/* PRelu: where(x < 0, slope x, x), the slope broadcast to x (unidirectionally). A 1-D
+ * slope of one value per channel (dimension 1 of x) gets trailing unit dimensions: before
+ * opset 7 that is PRelu's definition; after, numpy's broadcasting would refuse it (or
+ * match it to the last dimension, which is kept when it fits). */
 static void cv_prelu(OxNode *n) {
-  const char *x = ox_f(n, 0);
-  ox_emit(n, "%s = where(%s < 0, %s * %s, %s)", ox_out(n, 0), x, ox_f(n, 1), x, x);
+  const char *x = ox_f(n, 0), *w = ox_f(n, 1);
+  const OxValue *vx = n->in[0], *vw = n->in[1];
+  if (vw->rank == 1 && vx->rank > 2 && vw->dims[0] > 1 && vw->dims[0] == vx->dims[1] &&
+      (n->opset < 7 || vx->dims[vx->rank - 1] != vw->dims[0])) {
+    int64_t dims[OX_MAX_RANK] = {vw->dims[0]};
+    for (int d = 2; d < vx->rank; d++) dims[d - 1] = 1;
+    w = pool_fmt(n, "reshape(%s, %s)", w, ox_list(n, dims, vx->rank - 1));
+  }
+  ox_emit(n, "%s = where(%s < 0, %s * %s, %s)", ox_out(n, 0), x, w, x, x);
 }
 
 /* The comparisons: the language's, an f32 0/1 mask (ONNX bool). */
@@ -158,7 +195,8 @@ static void cv_less_equal(OxNode *n) { compare(n, "<="); }
 static void cv_and(OxNode *n) { compare(n, "*"); }
 static void cv_xor(OxNode *n) { compare(n, "!="); }
 static void cv_or(OxNode *n) {
-  ox_emit(n, "%s = maximum(%s, %s)", ox_out(n, 0), ox_f(n, 0), ox_f(n, 1));
+  const char *a = ox_f(n, 0), *b = operand_b(n);
+  ox_emit(n, "%s = maximum(%s, %s)", ox_out(n, 0), a, b);
   n->out_type[0] = OX_T_BOOL;
 }
 static void cv_not(OxNode *n) {
@@ -188,16 +226,15 @@ static void cv_cast(OxNode *n) {
   else ox_emit(n, "%s = %s", y, ox_f(n, 0));
 }
 
-/* Whether input i is present and known to be 0 (false, or a ratio of 0). */
-static bool known_zero(const OxNode *n, int i) { return ox_has(n, i) && n->in[i]->k && n->in[i]->k[0] == 0; }
-
-/* Dropout at inference: the identity, and a mask of ones. Training (opset 12's
- * training_mode input) with a ratio that is not known to be 0 draws random masks, which
- * cannot be imported. */
+/* Dropout at inference: the identity, and a mask of ones (the input's type before opset
+ * 10, bool since). Opset 12's training_mode input, when true, draws random masks, which
+ * no test can match: supported only with a ratio known to be 0. */
 static void cv_dropout(OxNode *n) {
-  if (n->opset >= 12 && ox_has(n, 2) && !known_zero(n, 2)) {
-    if (!n->in[2]->k) ox_fail(n, "its training_mode (input 2) must be known at import time");
-    if (!known_zero(n, 1)) ox_fail(n, "training mode with a nonzero ratio (random masks) is not supported");
+  double v[1];
+  if (n->opset >= 12 && ox_has(n, 2) && ox_need_const(n, 2, "training_mode", v, 1) && v[0] != 0) {
+    if (!ox_has(n, 1)) ox_fail(n, "training mode with the default ratio 0.5 (random masks) is not supported");
+    if (ox_need_const(n, 1, "ratio", v, 1) != 1 || v[0] != 0)
+      ox_fail(n, "training mode with a nonzero ratio (random masks) is not supported");
   }
   const char *x = ox_f(n, 0);
   ox_emit(n, "%s = %s", ox_out(n, 0), x);
