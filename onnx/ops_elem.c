@@ -11,7 +11,7 @@
 
 /* A formatted expression, valid while the node is converted (a ring of buffers: a
  * converter holds a few at a time). */
-__attribute__((format(printf, 2, 3))) static const char *pool_fmt(OxNode *n, const char *fmt, ...) {
+__attribute__((format(printf, 2, 3))) static const char *expr_fmt(OxNode *n, const char *fmt, ...) {
   static char ring[16][4096];
   static int next;
   char *b = ring[next++ % 16];
@@ -32,7 +32,7 @@ static const char *trunc_of(OxNode *n, const char *e) {
       ox_emit(n, "%s = %s", t, e);
       break;
     }
-  return pool_fmt(n, "sign(%s) * floor(abs(%s))", t, t);
+  return expr_fmt(n, "sign(%s) * floor(abs(%s))", t, t);
 }
 
 static bool is_int(int type) { return type == OX_T_INT32 || type == OX_T_INT64; }
@@ -52,7 +52,7 @@ static const char *operand_b(OxNode *n) {
   int r = 0;
   for (int d = 0; d < vb->rank; d++) dims[r++] = vb->dims[d];
   while (pad-- > 0) dims[r++] = 1;
-  return pool_fmt(n, "reshape(%s, %s)", b, ox_list(n, dims, r));
+  return expr_fmt(n, "reshape(%s, %s)", b, ox_list(n, dims, r));
 }
 
 /* y = a OP b: numpy broadcasting is the language's; integers held in f32 are exact below
@@ -68,7 +68,7 @@ static void cv_mul(OxNode *n) { binary(n, "*"); }
 /* Div: integer division truncates toward zero (C's, as onnxruntime's). */
 static void cv_div(OxNode *n) {
   if (!is_int(n->out_type[0])) binary(n, "/");
-  else ox_emit(n, "%s = %s", ox_out(n, 0), trunc_of(n, pool_fmt(n, "%s / %s", ox_f(n, 0), operand_b(n))));
+  else ox_emit(n, "%s = %s", ox_out(n, 0), trunc_of(n, expr_fmt(n, "%s / %s", ox_f(n, 0), operand_b(n))));
 }
 
 /* Pow: a ** b (a constant exponent is exact). The result has the base's type: an integer
@@ -93,7 +93,7 @@ static void cv_mod(OxNode *n) {
   if (fmod_ != 0 && fmod_ != 1) ox_fail(n, "fmod must be 0 or 1, got %lld", (long long)fmod_);
   const char *a = ox_f(n, 0), *b = ox_f(n, 1), *q = ox_tmp(n);
   ox_emit(n, "%s = %s / %s", q, a, b);
-  const char *k = fmod_ ? trunc_of(n, q) : pool_fmt(n, "floor(%s)", q);
+  const char *k = fmod_ ? trunc_of(n, q) : expr_fmt(n, "floor(%s)", q);
   ox_emit(n, "%s = %s - %s * (%s)", ox_out(n, 0), a, b, k);
 }
 
@@ -104,7 +104,12 @@ static void variadic(OxNode *n, const char *fn, const char *op, bool mean) {
   for (int i = 0; i < n->nin; i++) {
     if (!ox_has(n, i)) continue;
     const char *x = ox_f(n, i);
-    acc = !acc ? x : fn ? pool_fmt(n, "%s(%s, %s)", fn, acc, x) : pool_fmt(n, "%s %s %s", acc, op, x);
+    if (acc && strlen(acc) > 1000) { /* a long chain is cut into statements */
+      const char *t = ox_tmp(n);
+      ox_emit(n, "%s = %s", t, acc);
+      acc = t;
+    }
+    acc = !acc ? x : fn ? expr_fmt(n, "%s(%s, %s)", fn, acc, x) : expr_fmt(n, "%s %s %s", acc, op, x);
     k++;
   }
   if (!acc) ox_fail(n, "needs at least one input");
@@ -175,7 +180,7 @@ static void cv_prelu(OxNode *n) {
       (n->opset < 7 || vx->dims[vx->rank - 1] != vw->dims[0])) {
     int64_t dims[OX_MAX_RANK] = {vw->dims[0]};
     for (int d = 2; d < vx->rank; d++) dims[d - 1] = 1;
-    w = pool_fmt(n, "reshape(%s, %s)", w, ox_list(n, dims, vx->rank - 1));
+    w = expr_fmt(n, "reshape(%s, %s)", w, ox_list(n, dims, vx->rank - 1));
   }
   ox_emit(n, "%s = where(%s < 0, %s * %s, %s)", ox_out(n, 0), x, w, x, x);
 }
