@@ -37,28 +37,11 @@ static const char *trunc_of(OxNode *n, const char *e) {
 
 static bool is_int(int type) { return type == OX_T_INT32 || type == OX_T_INT64; }
 
-/* Input 1 of a binary operator as an f32 expression. Before opset 7, broadcast=1 aligned
- * b's dimensions with a's from `axis` (default: the trailing ones): b gets trailing unit
- * dimensions so that numpy's broadcasting does the same. */
-static const char *operand_b(OxNode *n) {
-  const char *b = ox_f(n, 1);
-  const OxValue *va = n->in[0], *vb = n->in[1];
-  if (n->opset >= 7 || !ox_attr_int(n, "broadcast", 0) || !va || vb->rank >= va->rank || !ox_attr(n, "axis"))
-    return b;
-  int axis = ox_axis(n, ox_attr_int(n, "axis", 0), va->rank), pad = va->rank - axis - vb->rank;
-  if (pad < 0) ox_fail(n, "broadcast axis %d does not fit b's rank %d", axis, vb->rank);
-  if (pad == 0) return b;
-  int64_t dims[OX_MAX_RANK];
-  int r = 0;
-  for (int d = 0; d < vb->rank; d++) dims[r++] = vb->dims[d];
-  while (pad-- > 0) dims[r++] = 1;
-  return expr_fmt(n, "reshape(%s, %s)", b, ox_list(n, dims, r));
-}
-
-/* y = a OP b: numpy broadcasting is the language's; integers held in f32 are exact below
- * 2^24. */
+/* y = a OP b: numpy broadcasting is the language's (opset 6's broadcast=1 with an axis is
+ * aligned by the framework, import.c's legacy_broadcast); integers held in f32 are exact
+ * below 2^24. */
 static void binary(OxNode *n, const char *op) {
-  const char *a = ox_f(n, 0), *b = operand_b(n);
+  const char *a = ox_f(n, 0), *b = ox_f(n, 1);
   ox_emit(n, "%s = %s %s %s", ox_out(n, 0), a, op, b);
 }
 static void cv_add(OxNode *n) { binary(n, "+"); }
@@ -68,7 +51,7 @@ static void cv_mul(OxNode *n) { binary(n, "*"); }
 /* Div: integer division truncates toward zero (C's, as onnxruntime's). */
 static void cv_div(OxNode *n) {
   if (!is_int(n->out_type[0])) binary(n, "/");
-  else ox_emit(n, "%s = %s", ox_out(n, 0), trunc_of(n, expr_fmt(n, "%s / %s", ox_f(n, 0), operand_b(n))));
+  else ox_emit(n, "%s = %s", ox_out(n, 0), trunc_of(n, expr_fmt(n, "%s / %s", ox_f(n, 0), ox_f(n, 1))));
 }
 
 /* Pow: a ** b (a constant exponent is exact). The result has the base's type: an integer
@@ -80,7 +63,7 @@ static void cv_pow(OxNode *n) {
     return;
   }
   const char *p = ox_tmp(n), *r = ox_tmp(n);
-  ox_emit(n, "%s = %s ** %s", p, ox_f(n, 0), operand_b(n));
+  ox_emit(n, "%s = %s ** %s", p, ox_f(n, 0), ox_f(n, 1));
   ox_emit(n, "%s = round(%s)", r, p);
   ox_emit(n, "%s = where(abs(%s - %s) <= 0.0001 * abs(%s), %s, sign(%s) * floor(abs(%s)))", ox_out(n, 0), p, r, r, r,
           p, p);
@@ -200,7 +183,7 @@ static void cv_less_equal(OxNode *n) { compare(n, "<="); }
 static void cv_and(OxNode *n) { compare(n, "*"); }
 static void cv_xor(OxNode *n) { compare(n, "!="); }
 static void cv_or(OxNode *n) {
-  const char *a = ox_f(n, 0), *b = operand_b(n);
+  const char *a = ox_f(n, 0), *b = ox_f(n, 1);
   ox_emit(n, "%s = maximum(%s, %s)", ox_out(n, 0), a, b);
   n->out_type[0] = OX_T_BOOL;
 }
