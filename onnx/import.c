@@ -202,6 +202,20 @@ static void legacy_broadcast(Importer *im, OxNode *n) {
   n->in[1] = r;
 }
 
+/* The operators whose opset 1 to 5 definitions gradc reads as their opset 6 ones: the same
+ * attributes and meaning, `consumed_inputs` (a hint for in-place kernels) apart; binary
+ * ones with broadcast=1 go through legacy_broadcast. Any other operator of a model older
+ * than opset 6 is refused: its old definition may differ (Reshape's shape attribute,
+ * Concat's default axis, Pad's `paddings`). */
+static bool old_opset_ok(const char *op) {
+  static const char *const ok = " Abs Add And Ceil Clip Constant Div Elu Equal Exp Floor Greater HardSigmoid Hardmax "
+                                "Identity LeakyRelu Less Log LogSoftmax MatMul Max Mean Min Mul Neg Not Or PRelu "
+                                "Reciprocal Relu Selu Sigmoid Softmax Softplus Softsign Sqrt Sub Sum Tanh Transpose Xor ";
+  char word[96];
+  snprintf(word, sizeof word, " %s ", op);
+  return strstr(ok, word) != NULL;
+}
+
 static void import_node(Importer *im, int index) {
   const Onnx__NodeProto *p = im->m->graph->node[index];
   OxNode n = {.im = im, .p = p, .index = index, .opset = im->opset};
@@ -209,6 +223,9 @@ static void import_node(Importer *im, int index) {
     ox_fail(&n, "operators of the domain '%s' are not supported (only the default ONNX domain)", p->domain);
   const OxOp *op = ox_find_op(p->op_type);
   if (!op) ox_fail(&n, "the operator %s is not supported", p->op_type);
+  if (n.opset < 6 && !old_opset_ok(p->op_type))
+    ox_fail(&n, "%s is supported from opset 6 (its definition before may differ): re-export the model with a newer "
+            "opset", p->op_type);
   node_inputs(im, &n);
   /* Outputs are created first (their names are reserved) with input 0's type; a converter
    * that sets out_type changes it. */

@@ -31,8 +31,9 @@ static void check_opset(Importer *im) {
     if (!d || !d[0] || !strcmp(d, "ai.onnx")) im->opset = (int)m->opset_import[i]->version;
   }
   if (im->opset < 0) im_fail(im, "the model imports no opset of the default ONNX domain");
-  if (im->opset < 6 || im->opset > 17)
-    im_fail(im, "opset %d is not supported: gradc imports opsets 6 to 17 (ONNX 1.1 to 1.12); re-export the model "
+  if (im->opset < 1 || im->opset > 17)
+    im_fail(im, "opset %d is not supported: gradc imports opsets 6 to 17 (ONNX 1.1 to 1.12), and from opset 1 the "
+            "operators whose definition has not changed since; re-export the model "
             "with torch.onnx.export(..., opset_version=17) or convert it with onnx.version_converter", im->opset);
 }
 
