@@ -210,7 +210,9 @@ static void legacy_broadcast(Importer *im, OxNode *n) {
 static bool old_opset_ok(const char *op) {
   static const char *const ok = " Abs Add And Ceil Clip Constant Div Elu Equal Exp Floor Greater HardSigmoid Hardmax "
                                 "Identity LeakyRelu Less Log LogSoftmax MatMul Max Mean Min Mul Neg Not Or PRelu "
-                                "Reciprocal Relu Selu Sigmoid Softmax Softplus Softsign Sqrt Sub Sum Tanh Transpose Xor ";
+                                "Reciprocal Relu Selu Sigmoid Softmax Softplus Softsign Sqrt Sub Sum Tanh Transpose Xor "
+                                "GlobalAveragePool GlobalMaxPool DepthToSpace SpaceToDepth Shape Size Squeeze Unsqueeze "
+                                "Flatten Gather ";
   char word[96];
   snprintf(word, sizeof word, " %s ", op);
   return strstr(ok, word) != NULL;
