@@ -50,6 +50,9 @@ gc_onnx *import_model(const ModelArgs *m, const char *cmd, int *status);
  * values an imported model starts from); 0, or 1 (the runtime's message in gradc_error,
  * or a message printed). */
 int init_model(gradc_model *mod, uint64_t seed, const ModelArgs *m);
+/* --set NAME=VALUES with NAME an imported tensor's ONNX name ("fc1.weight"): the spec with
+ * its .grad name; else a copy of spec. malloc'd (NULL when out of memory). */
+char *onnx_set_spec(const gc_onnx *om, const char *spec);
 
 /* Parses `-D NAME=INT` (as one or two arguments) at argv[*i]; returns 1 if consumed,
  * 0 if argv[*i] is not -D, -1 on a malformed one (message printed). */

@@ -103,3 +103,16 @@ int init_model(gradc_model *mod, uint64_t seed, const ModelArgs *m) {
   gc_onnx_free(om);
   return rc;
 }
+
+char *onnx_set_spec(const gc_onnx *om, const char *spec) {
+  size_t n = strcspn(spec, "=");
+  const char *name = NULL;
+  for (int i = 0; om && i < gc_onnx_count(om) && !name; i++) {
+    const gc_onnx_tensor *t = gc_onnx_tensor_at(om, i);
+    if (strlen(t->onnx_name) == n && !strncmp(t->onnx_name, spec, n)) name = t->name;
+  }
+  size_t len = strlen(spec) + (name ? strlen(name) : 0) + 1;
+  char *out = malloc(len);
+  if (out) snprintf(out, len, "%s%s", name ? name : "", name ? spec + n : spec);
+  return out;
+}
