@@ -31,8 +31,8 @@ static void check_opset(Importer *im) {
     if (!d || !d[0] || !strcmp(d, "ai.onnx")) im->opset = (int)m->opset_import[i]->version;
   }
   if (im->opset < 0) im_fail(im, "the model imports no opset of the default ONNX domain");
-  if (im->opset < 7 || im->opset > 17)
-    im_fail(im, "opset %d is not supported: gradc imports opsets 7 to 17 (ONNX 1.2 to 1.12); re-export the model "
+  if (im->opset < 6 || im->opset > 17)
+    im_fail(im, "opset %d is not supported: gradc imports opsets 6 to 17 (ONNX 1.1 to 1.12); re-export the model "
             "with torch.onnx.export(..., opset_version=17) or convert it with onnx.version_converter", im->opset);
 }
 
@@ -91,6 +91,23 @@ static const gc_onnx_const *bound(Importer *im, const OxValue *v) {
   return NULL;
 }
 
+/* A graph input with a dimension of size 0 (an empty list of axes) can only be a bound
+ * one: it then holds no values. Returns whether v is one; fails if it is not bound. */
+static bool empty_input(Importer *im, OxValue *v, const gc_onnx_const *c) {
+  bool empty = false;
+  for (int d = 0; d < v->rank; d++) empty |= v->dims[d] == 0;
+  if (!empty) return false;
+  if (!c) {
+    if (im->o->unbound) snprintf(im->o->unbound, 256, "%s", v->onnx);
+    im_fail(im, "graph input '%s' is empty (a dimension of size 0): gradc computes no empty tensors, but an empty "
+            "list of values may be bound with --const %s=", v->onnx, v->onnx);
+  }
+  if (c->count) im_fail(im, "--const %s: %lld values given, the input is empty", c->name, (long long)c->count);
+  v->count = 0;
+  v->k = pool_alloc(&im->pool, sizeof *v->k);
+  return true;
+}
+
 static void graph_input(Importer *im, const Onnx__ValueInfoProto *vi) {
   Onnx__TypeProto *tp = vi->type;
   int type = tp && tp->tensor_type ? tp->tensor_type->elem_type : 0;
@@ -99,13 +116,14 @@ static void graph_input(Importer *im, const Onnx__ValueInfoProto *vi) {
   OxValue *v = im_value(im, vi->name, type);
   input_shape(im, v, vi);
   v->count = 1;
+  const gc_onnx_const *c = bound(im, v);
+  if (empty_input(im, v, c)) return;
   for (int d = 0; d < v->rank; d++) {
     if (v->dims[d] < 1) im_fail(im, "graph input '%s' has a dimension of size %lld; gradc needs sizes of at least 1",
                                 v->onnx, (long long)v->dims[d]);
     if (v->dims[d] > (1ll << 31) / v->count) im_fail(im, "graph input '%s' has more than 2^31 elements", v->onnx);
     v->count *= v->dims[d];
   }
-  const gc_onnx_const *c = bound(im, v);
   if (c) {
     if (c->count != v->count)
       im_fail(im, "--const %s: %lld values given, the input has %lld", c->name, (long long)c->count, (long long)v->count);

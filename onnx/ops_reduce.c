@@ -118,10 +118,11 @@ static const char *loss_reduction(OxNode *n) {
  * node) at the labels (input 1, [N, d1, ...]), weighted by input 2 when present, ignoring
  * ignore_index, reduced, into output 0. [N, C] without ignore_index is the language's
  * nll_loss; otherwise lp's entries at the labels are gathered (a label outside [0, C)
- * gathers 0) and weighted by a table [C, 1] read with embedding (weight, or ones, with 0 at
- * the ignored class; 0 outside [0, C)); "mean" divides by the sum of the weights read.
- * Both read the labels reshaped, so that the CLI does not refuse labels outside [0, C)
- * (ignore_index's) as it does for an input read directly as indices. */
+ * gathers 0) and weighted by a table [C, 1] read with embedding: the weight (detached, as
+ * the language's losses detach theirs) or ones, 0 at the ignored class (and outside
+ * [0, C)); "mean" divides by the sum of the weights read. Both read the labels reshaped,
+ * so that the CLI does not refuse labels outside [0, C) (ignore_index's) as it does for
+ * an input read directly as indices. */
 static void nll(OxNode *n, const char *lp, const OxValue *x) {
   const char *red = loss_reduction(n), *y = ox_out(n, 0);
   const char *labels = ox_i(n, 1);
@@ -146,7 +147,7 @@ static void nll(OxNode *n, const char *lp, const OxValue *x) {
   const char *table = NULL;
   if (weighted) {
     table = ox_tmp(n);
-    ox_emit(n, "%s = reshape(%s, [%lld, 1])", table, w, (long long)C);
+    ox_emit(n, "%s = reshape(detach(%s), [%lld, 1])", table, w, (long long)C);
     if (masked) {
       const char *mt = ox_tmp(n);
       ox_emit(n, "%s = %s * %s", mt, table, ox_const(n, "keep", 2, dims, ones));

@@ -35,7 +35,7 @@ static int parse_shape(ModelArgs *m, char *v) {
 /* NAME=1,2,3 */
 static int parse_const(ModelArgs *m, char *v) {
   char *eq = strchr(v, '=');
-  if (!eq || eq == v || !eq[1]) return fprintf(stderr, "gradc: --const %s: expected NAME=VALUES (comma-separated)\n", v), -1;
+  if (!eq || eq == v) return fprintf(stderr, "gradc: --const %s: expected NAME=VALUES (comma-separated; none for an empty input)\n", v), -1;
   if (m->nconsts == 16) return fprintf(stderr, "gradc: more than 16 --const options\n"), -1;
   *eq = 0;
   size_t n = 1;
