@@ -101,11 +101,14 @@ static int *order(Importer *im) {
 
 /* ---- checking and folding one node ---- */
 
-/* The statements of node n alone, as a model: its inputs declared, its outputs output. */
+/* The statements of node n alone, as a model: its inputs declared (running statistics as
+ * buffers), its outputs output. */
 static char *node_model(Importer *im, OxNode *n) {
   Text t = {0};
   text_add(&t, "model ox_node\n");
-  for (int i = 0; i < im->nrefs; i++) text_add(&t, "input %s : %s\n", im->refs[i]->name, im_type(im, im->refs[i]));
+  for (int i = 0; i < im->nrefs; i++) /* a running statistic (ox_make_buffer) stays a buffer, as batch_norm asks */
+    text_add(&t, im->refs[i]->buffer ? "buffer %s : %s = zeros\n" : "input %s : %s\n", im->refs[i]->name,
+             im_type(im, im->refs[i]));
   text_add(&t, "%s", im->snip.s ? im->snip.s : "");
   for (int i = 0; i < n->nout; i++)
     if (n->out[i] && !n->out[i]->k) text_add(&t, "output %s\n", n->out[i]->name);

@@ -13,6 +13,10 @@
 #     device's predictions equal the host's (logits within 1e-4), and its accuracy is
 #     `gradc eval`'s on the same weights, to one image (the baked constants are the
 #     trained values).
+#  2c. Two CNNs exported from PyTorch (tests/fixtures/onnx/dscnn.onnx, resnet.onnx; batch
+#     norm folded, and kept with its running statistics): `gradc compile M.onnx
+#     --inference -D batch=1` bakes the initializers; the Cortex-M4 object calls nothing
+#     but memcpy/memset and predicts under QEMU what the host predicts (logits within 1e-4).
 #  3. On-device training: compile the model with its train step for the Cortex-M4,
 #     link train.c + the freestanding runtime core, train in QEMU; the loss must fall
 #     and the test accuracy reach 85%; the RAM the image reserves for the model equals
@@ -112,6 +116,25 @@ eval_pct=$(sed -n 's/^accuracy \([0-9.]*\)%$/\1/p' cnn_eval.out)
 awk -v r="$right" -v p="$eval_pct" 'BEGIN { d = r - p * 359 / 100; exit !(p != "" && d < 1.1 && d > -1.1) }' ||
   fail "the CNN classifies $right/359 on the device, gradc eval says $eval_pct% on its weights"
 echo "the CNN classifies $right/359 on the device, as gradc eval ($eval_pct%)"
+
+echo "== 2c. CNNs exported from PyTorch (tests/fixtures/onnx): imported, weights baked, on the device"
+for onnx in dscnn resnet; do
+  model="$src/tests/fixtures/onnx/$onnx.onnx"
+  "$gradc" compile "$model" --inference -D batch=1 --emit obj --target thumbv7em-none-eabihf --cpu cortex-m4 \
+    -o "m4/$onnx.o" --stats >"${onnx}_m4.stats" || fail "compiling $onnx.onnx for the Cortex-M4"
+  "$gradc" compile "$model" --inference -D batch=1 --emit obj -o "host/$onnx.o" || fail "compiling $onnx.onnx for the host"
+  undefined=$(arm-none-eabi-nm -u "m4/$onnx.o" | awk '{print $2}' | grep -v -x -E 'memcpy|memset' || true)
+  [[ -z $undefined ]] || fail "$onnx.onnx's Cortex-M4 object needs more than memcpy/memset: $undefined"
+  upper=$(echo "$onnx" | tr a-z A-Z)
+  flags=(-DMODEL="$onnx" -DMODEL_UPPER="$upper" "-DMODEL_H=\"$onnx.h\"")
+  arm-none-eabi-gcc "${M4[@]}" "${flags[@]}" --specs=rdimon.specs -T "$fw/mps2-an386.ld" -I m4 -I . \
+    "$fw/startup.c" "$fw/infer.c" "m4/$onnx.o" -o "$onnx.elf"
+  cc -O2 "${flags[@]}" -I host -I . "$fw/infer.c" "host/$onnx.o" -o "${onnx}_host"
+  timeout 300 "${QEMU[@]}" "$onnx.elf" >"${onnx}_device.out" || fail "the $onnx.onnx firmware did not run to completion"
+  "./${onnx}_host" >"${onnx}_host.out"
+  echo "$onnx.onnx: flash $(($(stat_of "${onnx}_m4.stats" code) + $(stat_of "${onnx}_m4.stats" constants))) bytes (code + weights); $(tail -1 "${onnx}_device.out") (untrained weights)"
+  agree "${onnx}_device.out" "${onnx}_host.out" || fail "$onnx.onnx: device and host outputs differ"
+done
 
 echo "== 3. training on the device"
 "$gradc" compile "$src/models/digits.grad" --target thumbv7em-none-eabihf --cpu cortex-m4 --emit obj \

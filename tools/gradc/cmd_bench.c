@@ -125,7 +125,11 @@ int cmd_bench(int argc, char **argv) {
   gradc_model *m = build_and_open_res(&ma, false, &status, &res);
   if (!m) return status;
   gc_onnx *om = import_model(&ma, "bench", &status);
-  Pair p = {m, tape_open(ma.model, om ? gc_onnx_source(om) : NULL, ma.names, ma.values, ma.ndefines, err, sizeof err)};
+  const char *const *dn;
+  const long long *dv;
+  int nd;
+  compiler_defines(&ma, &dn, &dv, &nd);
+  Pair p = {m, tape_open(ma.model, om ? gc_onnx_source(om) : NULL, dn, dv, nd, err, sizeof err)};
   gc_onnx_free(om);
   int rc = 0;
   if (!p.t) {

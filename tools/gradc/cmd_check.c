@@ -199,14 +199,14 @@ int cmd_check(int argc, char **argv) {
   int status = 0;
   gc_onnx *om = import_model(&ma, "check", &status);
   if (status) return status;
-  gc_options o = {.path = ma.model, .source = om ? gc_onnx_source(om) : NULL, .define_names = ma.names, .define_values = ma.values, .ndefines = ma.ndefines,
-                  .freeze = ma.freeze, .nfreeze = ma.nfreeze};
+  gc_options o = {.path = ma.model, .source = om ? gc_onnx_source(om) : NULL, .freeze = ma.freeze, .nfreeze = ma.nfreeze};
+  compiler_defines(&ma, &o.define_names, &o.define_values, &o.ndefines);
   gc_graph *ref = gc_graph_build(&o, err, sizeof err);
   if (!ref) return fputs(err, stderr), gc_onnx_free(om), 1;
   gradc_model *m = build_and_open(&ma, false, &status);
   if (!m) return gc_graph_free(ref), gc_onnx_free(om), status;
   int rc = 0;
-  tape_model *tp = tape_open(ma.model, o.source, ma.names, ma.values, ma.ndefines, err, sizeof err);
+  tape_model *tp = tape_open(ma.model, o.source, o.define_names, o.define_values, o.ndefines, err, sizeof err);
   if (!tp) {
     fprintf(stderr, "gradc check: tape engine: %s\n", err);
     rc = 1;

@@ -202,9 +202,7 @@ static int compile_args(CompileArgs *a, int argc, char **argv) {
   }
   if (!a->m.model) return usage_of("compile");
   a->o.path = a->m.model;
-  a->o.define_names = a->m.names;
-  a->o.define_values = a->m.values;
-  a->o.ndefines = a->m.ndefines;
+  compiler_defines(&a->m, &a->o.define_names, &a->o.define_values, &a->o.ndefines);
   a->o.freeze = a->freeze;
   a->o.nfreeze = a->nfreeze;
   return conflicts(&a->o, a->dump_named) ? 2 : 0;

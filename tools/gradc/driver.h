@@ -25,6 +25,7 @@ typedef struct {
   const char *names[64];
   long long values[64];
   int ndefines;
+  int cli_defines; /* how many of them the command line gave (the driver may append more) */
   const char *freeze[64]; /* --freeze P1,P2,...: parameters frozen for this build */
   int nfreeze;
   /* An .onnx model (onnx_args.c): --shape NAME=DxD.., --const NAME=VALUES; train's --loss
@@ -53,6 +54,10 @@ int init_model(gradc_model *mod, uint64_t seed, const ModelArgs *m);
 /* --set NAME=VALUES with NAME an imported tensor's ONNX name ("fc1.weight"): the spec with
  * its .grad name; else a copy of spec. malloc'd (NULL when out of memory). */
 char *onnx_set_spec(const gc_onnx *om, const char *spec);
+/* The -D options the compiler reads: for an .onnx model, those of the command line are
+ * the importer's (ONNX symbolic dimensions, fixed in the imported text, where `batch` is
+ * renamed `batch_`), and only those the driver appends (train's batch) reach gc_compile. */
+void compiler_defines(const ModelArgs *m, const char *const **names, const long long **values, int *n);
 
 /* Parses `-D NAME=INT` (as one or two arguments) at argv[*i]; returns 1 if consumed,
  * 0 if argv[*i] is not -D, -1 on a malformed one (message printed). */

@@ -60,7 +60,7 @@ gc_onnx *import_model(const ModelArgs *m, const char *cmd, int *status) {
   *status = 0;
   if (!is_onnx(m->model)) return NULL;
   gc_onnx_options o = {.path = m->model, .define_names = m->names, .define_values = m->values,
-                       .ndefines = m->ndefines, .shape_names = m->shape_names, .shape_dims = m->shape_ptrs,
+                       .ndefines = m->cli_defines, .shape_names = m->shape_names, .shape_dims = m->shape_ptrs,
                        .shape_ranks = m->shape_ranks, .nshapes = m->nshapes, .consts = m->consts,
                        .nconsts = m->nconsts};
   char err[8192];
@@ -115,4 +115,9 @@ char *onnx_set_spec(const gc_onnx *om, const char *spec) {
   char *out = malloc(len);
   if (out) snprintf(out, len, "%s%s", name ? name : "", name ? spec + n : spec);
   return out;
+}
+
+void compiler_defines(const ModelArgs *m, const char *const **names, const long long **values, int *n) {
+  int skip = is_onnx(m->model) ? m->cli_defines : 0;
+  *names = m->names + skip, *values = m->values + skip, *n = m->ndefines - skip;
 }

@@ -69,6 +69,7 @@ int parse_define(ModelArgs *m, int argc, char **argv, int *i) {
   *eq = 0; /* the name ends there: argv lives as long as the command */
   m->names[m->ndefines] = d;
   m->values[m->ndefines++] = v;
+  m->cli_defines = m->ndefines;
   return 1;
 }
 
@@ -126,9 +127,10 @@ gradc_model *build_and_open_res(const ModelArgs *m, bool inference, int *status,
   snprintf(so, sizeof so, "%s/model.so", tmpdir);
   gc_onnx *om = import_model(m, "build", status);
   if (*status) return rmdir(tmpdir), NULL;
-  gc_options o = {.path = m->model, .source = om ? gc_onnx_source(om) : NULL, .define_names = m->names, .define_values = m->values, .ndefines = m->ndefines,
+  gc_options o = {.path = m->model, .source = om ? gc_onnx_source(om) : NULL,
                   .freeze = m->freeze, .nfreeze = m->nfreeze, .inference = inference, .opt_level = 2,
                   .emit = GC_EMIT_SO, .out = so};
+  compiler_defines(m, &o.define_names, &o.define_values, &o.ndefines);
   env_options(&o);
   int rc = gc_compile(&o, res, err, sizeof err);
   gradc_model *mod = rc ? NULL : gradc_open(so, err, sizeof err);
