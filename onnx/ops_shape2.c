@@ -149,10 +149,12 @@ static void cv_pad(OxNode *n) {
   char items[512];
   size_t len = 0;
   bool crop = false;
+  int64_t cd[OX_MAX_RANK];
   for (int d = 0; d < r; d++) {
     int64_t b = p[d] < 0 ? -p[d] : 0, en = p[r + d] < 0 ? x->dims[d] + p[r + d] : x->dims[d];
     if (en <= b) ox_fail(n, "the negative pads of axis %d leave nothing (empty tensors are not supported)", d);
     crop |= b || en != x->dims[d];
+    cd[d] = en - b;
     len += (size_t)snprintf(items + len, sizeof items - len, "%s%lld:%lld", d ? ", " : "", (long long)b, (long long)en);
   }
   if (crop) {
@@ -168,8 +170,15 @@ static void cv_pad(OxNode *n) {
     if (gp[ng - 2] || gp[ng - 1]) last = ng;
   }
   if (!last) ox_emit(n, "%s = %s", ox_out(n, 0), e);
-  else if (!strcmp(gm, "constant"))
+  else if (!strcmp(gm, "constant") && isfinite(value))
     ox_emit(n, "%s = pad(%s, %s, value=%s)", ox_out(n, 0), e, ox_list(n, gp, last), ox_num(n, (float)value));
+  else if (!strcmp(gm, "constant")) { /* pad's value is a finite constant: inf or NaN through a mask */
+    double one = 1;
+    int64_t d1 = 1;
+    const char *c = ox_const(n, "one", 1, &d1, &one), *m = ox_tmp(n);
+    ox_emit(n, "%s = pad(expand(%s, %s), %s, value=0)", m, c, ox_list(n, cd, r), ox_list(n, gp, last));
+    ox_emit(n, "%s = where(%s, pad(%s, %s, value=0), %s)", ox_out(n, 0), m, e, ox_list(n, gp, last), ox_num(n, value));
+  }
   else ox_emit(n, "%s = pad(%s, %s, mode=\"%s\")", ox_out(n, 0), e, ox_list(n, gp, last), gm);
 }
 
