@@ -19,6 +19,8 @@ struct gc_onnx {
   OxValue **weights; /* the parameters, buffers and constants the model declares */
   int nweights;
   char *model;
+  const char *batch; /* the batch dimension's name, or NULL */
+  int64_t batch_size;
 };
 
 static void check_opset(Importer *im) {
@@ -222,10 +224,13 @@ static void assemble(Importer *im, gc_onnx *r) {
   const Onnx__ModelProto *m = im->m;
   text_add(&t, "# Imported by gradc from %s: ONNX IR version %lld, opset %d", im->file, (long long)m->ir_version, im->opset);
   if (m->producer_name && m->producer_name[0])
-    text_add(&t, ", produced by %s %s", m->producer_name, m->producer_version ? m->producer_version : "");
+    text_add(&t, ", produced by %s%s%s", m->producer_name, m->producer_version && m->producer_version[0] ? " " : "",
+             m->producer_version ? m->producer_version : "");
   text_add(&t, ".\n# Each node's statements follow a comment naming it; names that are not C identifiers\n"
                "# are mapped (the ONNX name is shown beside each declaration).\n");
   r->model = model_name(im);
+  for (int d = 0; d < im->ndims; d++)
+    if (im->dimbatch[d]) r->batch = pool_strdup(&r->pool, im->dimname[d]), r->batch_size = im->dimval[d];
   text_add(&t, "model %s\n", r->model);
   declarations(im, r, &t);
   text_add(&t, "%s%s", im->body.s ? im->body.s : "", outs.s ? outs.s : "");
@@ -252,7 +257,7 @@ static int run(Importer *im, gc_onnx *r) {
   check_opset(im);
   graph_inputs(im);
   im_nodes(im);
-  r->t = pool_alloc(&r->pool, (im->nvals + im->m->graph->n_output + 1) * sizeof *r->t);
+  r->t = pool_alloc(&r->pool, (im->nvals + im->m->graph->n_output + 2) * sizeof *r->t); /* + a loss's input */
   r->weights = pool_alloc(&r->pool, (im->nvals + 1) * sizeof *r->weights);
   assemble(im, r);
   return 0;
@@ -362,4 +367,47 @@ int gc_onnx_graph_inputs(const char *path, char (*names)[256], int max, char *er
   }
   ox_free_model(m);
   return n;
+}
+
+/* ---- a loss for training ---- */
+
+static bool has_name(const gc_onnx *m, const char *name) {
+  for (int i = 0; i < m->nt; i++)
+    if (!strcmp(m->t[i].name, name)) return true;
+  return false;
+}
+
+int gc_onnx_add_loss(gc_onnx *m, const char *loss, const char *output, char *err, size_t errlen) {
+  const gc_onnx_tensor *out = NULL;
+  int nout = 0;
+  for (int i = 0; i < m->nt; i++)
+    if (m->t[i].kind == GC_ONNX_OUTPUT) {
+      nout++;
+      if (!output ? !out : !strcmp(m->t[i].name, output) || !strcmp(m->t[i].onnx_name, output)) out = &m->t[i];
+    }
+  if (output && !out) return snprintf(err, errlen, "the model has no output '%s'", output), -1;
+  if (!output && (!out || nout > 1))
+    return snprintf(err, errlen, "the model has %d outputs: name the one the loss reads with --output NAME", nout), -1;
+  bool ce = !strcmp(loss, "cross_entropy");
+  if (!ce && strcmp(loss, "mse") && strcmp(loss, "bce_with_logits"))
+    return snprintf(err, errlen, "unknown loss '%s': expected cross_entropy, mse or bce_with_logits", loss), -1;
+  const char *in = ce ? "label" : "target";
+  if (has_name(m, in) || has_name(m, "loss") || strstr(m->source, "\nloss ="))
+    return snprintf(err, errlen, "the model already has a value named '%s' or 'loss'", in), -1;
+  if (ce && out->rank < 2) return snprintf(err, errlen, "cross_entropy needs an output [N, C, ...], '%s' has rank %d", out->name, out->rank), -1;
+  Text t = {0};
+  text_add(&t, "%s# the loss (gradc %s --loss %s)\ninput %s : %s[", m->source, "train", loss, in, ce ? "i32" : "f32");
+  gc_onnx_tensor lab = {.onnx_name = in, .name = in, .kind = GC_ONNX_INPUT, .onnx_type = ce ? 7 : 1, .i32 = ce};
+  for (int d = 0; d < out->rank; d++) {
+    if (ce && d == 1) continue;
+    bool batched = d == 0 && m->batch && out->dims[0] == m->batch_size;
+    if (batched) text_add(&t, "%s%s", lab.rank ? ", " : "", m->batch);
+    else text_add(&t, "%s%lld", lab.rank ? ", " : "", (long long)out->dims[d]);
+    lab.dims[lab.rank++] = out->dims[d];
+  }
+  text_add(&t, "]\nloss = %s(%s, %s)\nminimize loss\n", loss, out->name, in);
+  m->source = pool_strdup(&m->pool, t.s);
+  text_free(&t);
+  m->t[m->nt++] = lab;
+  return 0;
 }
