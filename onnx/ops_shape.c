@@ -248,6 +248,15 @@ static Span span_of(int64_t dim, int64_t start, int64_t end, int64_t step) {
   return s;
 }
 
+/* Input i's integers, known now, clamped to +-2^62: exporters write INT64_MAX for "to the
+ * end", which a double holds as 2^63, past int64_t. */
+static int need_bounds(OxNode *n, int i, const char *what, int64_t *out) {
+  double v[OX_MAX_RANK];
+  int c = (int)ox_need_const(n, i, what, v, OX_MAX_RANK);
+  for (int j = 0; j < c; j++) out[j] = v[j] > 0x1p62 ? (int64_t)1 << 62 : v[j] < -0x1p62 ? -((int64_t)1 << 62) : (int64_t)v[j];
+  return c;
+}
+
 /* The starts/ends/axes/steps: attributes before opset 10, inputs from 10. */
 static int slice_args(OxNode *n, int64_t *st, int64_t *en, int64_t *ax, int64_t *sp) {
   int ns, ne, na = -1, nk = -1;
@@ -256,10 +265,10 @@ static int slice_args(OxNode *n, int64_t *st, int64_t *en, int64_t *ax, int64_t 
     ne = ox_attr_ints(n, "ends", en, OX_MAX_RANK);
     na = ox_attr_ints(n, "axes", ax, OX_MAX_RANK);
   } else {
-    ns = ox_need_ints(n, 1, "starts", st, OX_MAX_RANK);
-    ne = ox_need_ints(n, 2, "ends", en, OX_MAX_RANK);
+    ns = need_bounds(n, 1, "starts", st);
+    ne = need_bounds(n, 2, "ends", en);
     if (ox_has(n, 3)) na = ox_need_ints(n, 3, "axes", ax, OX_MAX_RANK);
-    if (ox_has(n, 4)) nk = ox_need_ints(n, 4, "steps", sp, OX_MAX_RANK);
+    if (ox_has(n, 4)) nk = need_bounds(n, 4, "steps", sp);
   }
   if (ns < 0 || ne != ns) ox_fail(n, "starts and ends must be given, with one value per axis");
   if (na < 0)
@@ -287,9 +296,26 @@ static const char *reverse_axis(OxNode *n, const char *e, int r, const int64_t *
   return t;
 }
 
+/* A slice of a known value (shape arithmetic) taken now; also an empty slice (known: it has
+ * no elements). */
+static void slice_known(OxNode *n, const OxValue *x, const Span *s) {
+  int64_t dims[OX_MAX_RANK], idx[OX_MAX_RANK] = {0};
+  for (int d = 0; d < x->rank; d++) dims[d] = s[d].count;
+  int64_t cnt = count_of(dims, x->rank);
+  double *v = malloc((size_t)(cnt ? cnt : 1) * sizeof *v);
+  if (!v) ox_fail(n, "out of memory");
+  for (int64_t i = 0; i < cnt; i++) {
+    int64_t off = 0;
+    for (int d = 0; d < x->rank; d++) off = off * x->dims[d] + s[d].start + idx[d] * s[d].step;
+    v[i] = x->k[off];
+    for (int d = x->rank - 1; d >= 0 && ++idx[d] == dims[d]; d--) idx[d] = 0;
+  }
+  ox_known(n, 0, n->out_type[0], x->rank, dims, v);
+  free(v);
+}
+
 /* Slice: clamped, possibly negative indices; a positive step is indexing x[a:b:s], a
- * negative one the same elements taken upward, then reversed by a gather. An empty slice
- * is known (it has no elements). */
+ * negative one the same elements taken upward, then reversed by a gather. */
 static void cv_slice(OxNode *n) {
   need_input(n, 0);
   const OxValue *x = n->in[0];
@@ -306,9 +332,8 @@ static void cv_slice(OxNode *n) {
     s[a] = span_of(x->dims[a], st[i], en[i], sp[i]);
     empty |= !s[a].count;
   }
-  if (empty) { /* known: no elements */
-    for (int d = 0; d < x->rank; d++) dims[d] = s[d].count;
-    ox_known(n, 0, n->out_type[0], x->rank, dims, NULL);
+  if (empty || (x->k && !x->param)) {
+    slice_known(n, x, s);
     return;
   }
   char items[1024];

@@ -54,6 +54,28 @@ static const char *indices(OxNode *n, int i, int64_t A, bool trunc) {
   return t;
 }
 
+/* Gather of known data at known indices (shape arithmetic: a Shape's element), taken now. */
+static void gather_known(OxNode *n, const OxValue *x, const OxValue *q, int a) {
+  int64_t A = x->dims[a], pre = 1, post = 1, dims[OX_MAX_RANK];
+  for (int d = 0; d < a; d++) pre *= x->dims[d];
+  for (int d = a + 1; d < x->rank; d++) post *= x->dims[d];
+  int r = 0;
+  for (int d = 0; d < a; d++) dims[r++] = x->dims[d];
+  for (int d = 0; d < q->rank; d++) dims[r++] = q->dims[d];
+  for (int d = a + 1; d < x->rank; d++) dims[r++] = x->dims[d];
+  double *v = malloc((size_t)(pre * q->count * post + 1) * sizeof *v);
+  if (!v) ox_fail(n, "out of memory");
+  for (int64_t i = 0; i < q->count; i++) {
+    int64_t j = (int64_t)q->k[i];
+    if (j < -A || j >= A) ox_fail(n, "index %lld is out of range for an axis of %lld", (long long)j, (long long)A);
+    if (j < 0) j += A;
+    for (int64_t p = 0; p < pre; p++)
+      for (int64_t k = 0; k < post; k++) v[(p * q->count + i) * post + k] = x->k[(p * A + j) * post + k];
+  }
+  ox_known(n, 0, n->out_type[0], r, dims, v);
+  free(v);
+}
+
 /* Gather: out = data[.., indices[..], ..] on one axis: the axis moved first, the rest
  * flattened into a table [A, R], one embedding row per index, reshaped and moved back. */
 static void cv_gather(OxNode *n) {
@@ -63,6 +85,10 @@ static void cv_gather(OxNode *n) {
   need_input(n, 1);
   int qr = q->rank, orank = qr + r - 1;
   if (orank > OX_MAX_RANK) ox_fail(n, "the output has rank %d; at most 8 is supported", orank);
+  if (x->k && !x->param && q->k) {
+    gather_known(n, x, q, a);
+    return;
+  }
   int64_t perm[OX_MAX_RANK], shape[OX_MAX_RANK], A = x->dims[a];
   perm[0] = a;
   for (int d = 0, k = 1; d < r; d++)
@@ -123,10 +149,12 @@ static void cv_pad(OxNode *n) {
   char items[512];
   size_t len = 0;
   bool crop = false;
+  int64_t cd[OX_MAX_RANK];
   for (int d = 0; d < r; d++) {
     int64_t b = p[d] < 0 ? -p[d] : 0, en = p[r + d] < 0 ? x->dims[d] + p[r + d] : x->dims[d];
     if (en <= b) ox_fail(n, "the negative pads of axis %d leave nothing (empty tensors are not supported)", d);
     crop |= b || en != x->dims[d];
+    cd[d] = en - b;
     len += (size_t)snprintf(items + len, sizeof items - len, "%s%lld:%lld", d ? ", " : "", (long long)b, (long long)en);
   }
   if (crop) {
@@ -142,8 +170,15 @@ static void cv_pad(OxNode *n) {
     if (gp[ng - 2] || gp[ng - 1]) last = ng;
   }
   if (!last) ox_emit(n, "%s = %s", ox_out(n, 0), e);
-  else if (!strcmp(gm, "constant"))
+  else if (!strcmp(gm, "constant") && isfinite(value))
     ox_emit(n, "%s = pad(%s, %s, value=%s)", ox_out(n, 0), e, ox_list(n, gp, last), ox_num(n, (float)value));
+  else if (!strcmp(gm, "constant")) { /* pad's value is a finite constant: inf or NaN through a mask */
+    double one = 1;
+    int64_t d1 = 1;
+    const char *c = ox_const(n, "one", 1, &d1, &one), *m = ox_tmp(n);
+    ox_emit(n, "%s = pad(expand(%s, %s), %s, value=0)", m, c, ox_list(n, cd, r), ox_list(n, gp, last));
+    ox_emit(n, "%s = where(%s, pad(%s, %s, value=0), %s)", ox_out(n, 0), m, e, ox_list(n, gp, last), ox_num(n, value));
+  }
   else ox_emit(n, "%s = pad(%s, %s, mode=\"%s\")", ox_out(n, 0), e, ox_list(n, gp, last), gm);
 }
 
