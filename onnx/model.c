@@ -43,9 +43,10 @@ static int64_t symbolic(Importer *im, OxValue *v, const char *name, int axis) {
   for (int d = 0; d < im->ndims; d++)
     if (!strcmp(im->dimonnx[d], name)) return v->sym[axis] = im->dimname[d], im->dimval[d];
   const gc_onnx_options *o = im->o;
-  int i = 0;
-  while (i < o->ndefines && strcmp(o->define_names[i], name)) i++;
-  if (i == o->ndefines)
+  const char *grad = names_sanitize(&im->pool, name); /* "batch" is a keyword: "batch_" */
+  int i = o->ndefines;                                  /* the last -D for the name wins */
+  while (i-- > 0 && strcmp(o->define_names[i], name) && strcmp(o->define_names[i], grad)) {}
+  if (i < 0)
     im_fail(im, "input '%s' has the symbolic dimension '%s' (axis %d): give its size with -D %s=INT or the input's "
             "shape with --shape %s=DxDx..", v->onnx, name, axis, name, v->onnx);
   if (o->define_values[i] < 1 || o->define_values[i] > (1ll << 31) - 1)
@@ -177,6 +178,8 @@ static void graph_outputs(Importer *im, gc_onnx *r, Text *outs) {
   for (size_t i = 0; i < g->n_output; i++) {
     OxValue *v = im_find(im, g->output[i]->name);
     if (!v) im_fail(im, "graph output '%s' is not computed by any node", g->output[i]->name);
+    if (v->k && !v->count)
+      im_fail(im, "graph output '%s' is empty (a dimension of size 0): gradc computes no empty tensors", v->onnx);
     bool integer = v->type != OX_T_FLOAT && v->type != OX_T_BOOL;
     bool convert = integer && !v->i32;
     const char *name = v->name;

@@ -165,7 +165,8 @@ int64_t ox_need_const(OxNode *n, int i, const char *what, double *out, int64_t m
 int ox_need_ints(OxNode *n, int i, const char *what, int64_t *out, int max) {
   double d[64];
   int64_t c = ox_need_const(n, i, what, d, max < 64 ? max : 64);
-  for (int64_t j = 0; j < c; j++) out[j] = (int64_t)d[j];
+  for (int64_t j = 0; j < c; j++) /* INT64_MAX ("to the end", as exporters write it) is 2^63 as a double */
+    out[j] = d[j] >= 0x1p63 ? INT64_MAX : d[j] <= -0x1p63 ? INT64_MIN : (int64_t)d[j];
   return (int)c;
 }
 

@@ -110,7 +110,7 @@ static bool is_reserved(const char *s) {
   return false;
 }
 
-char *names_fresh(NameSet *s, Pool *p, const char *want) {
+char *names_sanitize(Pool *p, const char *want) {
   size_t n = strlen(want);
   char *base = pool_alloc(p, n + 8);
   size_t j = 0;
@@ -121,8 +121,11 @@ char *names_fresh(NameSet *s, Pool *p, const char *want) {
   for (size_t i = 0; i < n; i++) base[j++] = isalnum((unsigned char)want[i]) || want[i] == '_' ? want[i] : '_';
   base[j] = 0;
   if (j > 200) base[200] = 0;
-  char *name = base;
-  if (is_reserved(name)) name = pool_printf(p, "%s_", base);
+  return is_reserved(base) ? pool_printf(p, "%s_", base) : base;
+}
+
+char *names_fresh(NameSet *s, Pool *p, const char *want) {
+  char *base = names_sanitize(p, want), *name = base;
   for (int k = 2; names_has(s, name); k++) name = pool_printf(p, "%s_%d", base, k);
   names_add(s, p, name);
   return name;

@@ -38,5 +38,7 @@ void names_add(NameSet *s, Pool *p, const char *name);
  * every character but [A-Za-z0-9_] becomes '_', a leading digit gets "v_" before it, a
  * taken name gets "_2", "_3", ... after it. Added to s. */
 char *names_fresh(NameSet *s, Pool *p, const char *want);
+/* The same name before the check against s (the name a unique `want` gets). */
+char *names_sanitize(Pool *p, const char *want);
 
 #endif

@@ -60,7 +60,7 @@ gc_onnx *import_model(const ModelArgs *m, const char *cmd, int *status) {
   *status = 0;
   if (!is_onnx(m->model)) return NULL;
   gc_onnx_options o = {.path = m->model, .define_names = m->names, .define_values = m->values,
-                       .ndefines = m->cli_defines, .shape_names = m->shape_names, .shape_dims = m->shape_ptrs,
+                       .ndefines = m->ndefines, .shape_names = m->shape_names, .shape_dims = m->shape_ptrs,
                        .shape_ranks = m->shape_ranks, .nshapes = m->nshapes, .consts = m->consts,
                        .nconsts = m->nconsts};
   char err[8192];
