@@ -119,11 +119,13 @@ static void graph_input(Importer *im, const Onnx__ValueInfoProto *vi) {
 
 static void initializer(Importer *im, const Onnx__TensorProto *t) {
   if (!t->name || !t->name[0]) im_fail(im, "an initializer has no name");
+  if (im_find(im, t->name)) im_fail(im, "initializer '%s' is defined twice", t->name);
   if (!supported_type(t->data_type))
     im_fail(im, "initializer '%s' has element type %s; supported: float, int32, int64, bool", t->name, ox_type_name(t->data_type));
   OxValue *v = im_value(im, t->name, t->data_type);
-  v->k = ox_tensor_values(t, im->dir, &v->count, im->err, im->errlen);
-  if (!v->k) longjmp(im->fail, 1);
+  char err[1024];
+  v->k = ox_tensor_values(t, im->dir, &v->count, err, sizeof err);
+  if (!v->k) im_fail(im, "%s", err);
   pool_adopt(&im->pool, v->k);
   v->rank = (int)t->n_dims;
   for (int d = 0; d < v->rank; d++) v->dims[d] = t->dims[d];
@@ -136,8 +138,11 @@ static void initializer(Importer *im, const Onnx__TensorProto *t) {
 static void graph_inputs(Importer *im) {
   Onnx__GraphProto *g = im->m->graph;
   for (size_t i = 0; i < g->n_initializer; i++) initializer(im, g->initializer[i]);
-  for (size_t i = 0; i < g->n_input; i++)
-    if (!im_find(im, g->input[i]->name)) graph_input(im, g->input[i]);
+  for (size_t i = 0; i < g->n_input; i++) {
+    for (size_t j = 0; j < i; j++)
+      if (!strcmp(g->input[j]->name, g->input[i]->name)) im_fail(im, "graph input '%s' is declared twice", g->input[i]->name);
+    if (!im_find(im, g->input[i]->name)) graph_input(im, g->input[i]); /* else an initializer's default */
+  }
 }
 
 /* ---- the graph's outputs ---- */
