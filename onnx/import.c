@@ -143,6 +143,10 @@ static char *node_model(Importer *im, OxNode *n) {
   return s;
 }
 
+/* The most elements an output evaluated at import time may have: a larger one (a broadcast
+ * of small constants, ConstantOfShape of a large shape) stays a statement of the model. */
+#define OX_MAX_FOLD (1ll << 24)
+
 /* Whether the node's statements can be evaluated now: every value they read is known and
  * none is a parameter (a parameter is trained: folding it would freeze it). */
 static bool foldable(Importer *im) {
@@ -168,7 +172,10 @@ static bool check_node(Importer *im, OxNode *n) {
   if (!g) ox_fail(n, "its translation was refused by the compiler:\n%s\n--- the translation ---\n%s", err, src);
   bool fold = foldable(im);
   for (int i = 0; i < n->nout; i++)
-    if (n->out[i] && !n->out[i]->k) set_shape(n, n->out[i], g);
+    if (n->out[i] && !n->out[i]->k) {
+      set_shape(n, n->out[i], g);
+      fold &= n->out[i]->count <= OX_MAX_FOLD;
+    }
   if (fold) {
     for (int i = 0; i < im->nrefs; i++) {
       size_t cnt;

@@ -28,7 +28,10 @@ static void check_opset(Importer *im) {
   im->opset = -1;
   for (size_t i = 0; i < m->n_opset_import; i++) {
     const char *d = m->opset_import[i]->domain;
-    if (!d || !d[0] || !strcmp(d, "ai.onnx")) im->opset = (int)m->opset_import[i]->version;
+    if (!d || !d[0] || !strcmp(d, "ai.onnx")) { /* clamped: an int64 in the file */
+      int64_t v = m->opset_import[i]->version;
+      im->opset = v < 0 ? 0 : v > 1000 ? 1000 : (int)v;
+    }
   }
   if (im->opset < 0) im_fail(im, "the model imports no opset of the default ONNX domain");
   if (im->opset < 7 || im->opset > 17)
@@ -262,7 +265,9 @@ static int run(Importer *im, gc_onnx *r) {
   check_opset(im);
   graph_inputs(im);
   im_nodes(im);
-  r->t = pool_alloc(&r->pool, (im->nvals + im->m->graph->n_output + 2) * sizeof *r->t); /* + a loss's input */
+  /* Each value at most twice (a bound input kept as a constant is a parameter too), each
+   * output, and a loss's input. */
+  r->t = pool_alloc(&r->pool, (2 * im->nvals + im->m->graph->n_output + 2) * sizeof *r->t);
   r->weights = pool_alloc(&r->pool, (im->nvals + 1) * sizeof *r->weights);
   assemble(im, r);
   return 0;
