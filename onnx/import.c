@@ -157,7 +157,10 @@ static bool foldable(Importer *im) {
 
 static void set_shape(OxNode *n, OxValue *v, gc_graph *g) {
   bool i32;
-  if (!gc_graph_shape(g, v->name, &i32, v->dims, &v->rank)) ox_fail(n, "output '%s' was not computed", v->onnx);
+  if (!gc_graph_shape(g, v->name, &i32, v->dims, &v->rank)) {
+    gc_graph_free(g);
+    ox_fail(n, "output '%s' was not computed", v->onnx);
+  }
   v->i32 = i32;
   v->count = 1;
   for (int d = 0; d < v->rank; d++) v->count *= v->dims[d];

@@ -159,7 +159,7 @@ static void add_tensor(gc_onnx *r, const OxValue *v, const char *name, int kind)
 
 /* Each graph output as a value the model outputs: an integer held in f32 is converted to
  * i32; a constant, an input, a parameter or a value output twice gets a statement of its own. */
-static void graph_outputs(Importer *im, gc_onnx *r, Text *outs) {
+static void graph_outputs(Importer *im, gc_onnx *r) {
   Onnx__GraphProto *g = im->m->graph;
   NameSet seen = {0};
   text_add(&im->body, "# the graph's outputs\n");
@@ -175,7 +175,7 @@ static void graph_outputs(Importer *im, gc_onnx *r, Text *outs) {
       v->declared = true;
     }
     names_add(&seen, &im->pool, v->name);
-    text_add(outs, "output %s\n", name);
+    text_add(&im->outs, "output %s\n", name);
     OxValue shown = *v;
     shown.i32 = v->i32 || convert;
     add_tensor(r, &shown, name, GC_ONNX_OUTPUT);
@@ -227,8 +227,8 @@ static char *model_name(Importer *im) {
 }
 
 static void assemble(Importer *im, gc_onnx *r) {
-  Text outs = {0}, t = {0};
-  graph_outputs(im, r, &outs);
+  Text t = {0};
+  graph_outputs(im, r); /* the last step that may fail: t is not left behind */
   const Onnx__ModelProto *m = im->m;
   text_add(&t, "# Imported by gradc from %s: ONNX IR version %lld, opset %d", im->file, (long long)m->ir_version, im->opset);
   if (m->producer_name && m->producer_name[0])
@@ -241,10 +241,9 @@ static void assemble(Importer *im, gc_onnx *r) {
     if (im->dimbatch[d]) r->batch = pool_strdup(&r->pool, im->dimname[d]), r->batch_size = im->dimval[d];
   text_add(&t, "model %s\n", r->model);
   declarations(im, r, &t);
-  text_add(&t, "%s%s", im->body.s ? im->body.s : "", outs.s ? outs.s : "");
+  text_add(&t, "%s%s", im->body.s ? im->body.s : "", im->outs.s ? im->outs.s : "");
   r->source = pool_strdup(&r->pool, t.s);
   text_free(&t);
-  text_free(&outs);
 }
 
 /* ---- the interface ---- */
@@ -252,6 +251,7 @@ static void assemble(Importer *im, gc_onnx *r) {
 static void importer_free(Importer *im) {
   text_free(&im->body);
   text_free(&im->snip);
+  text_free(&im->outs);
   ox_free_model(im->m);
 }
 
