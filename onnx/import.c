@@ -60,6 +60,48 @@ const char *im_type(Importer *im, const OxValue *v) {
 
 /* ---- the order of the nodes ---- */
 
+/* The node that computes `name` (the last one, as im_find takes the last value), or -1. */
+static int producer(const Onnx__GraphProto *g, const char *name) {
+  for (size_t k = g->n_node; k-- > 0;)
+    for (size_t l = 0; l < g->node[k]->n_output; l++)
+      if (!strcmp(g->node[k]->output[l], name)) return (int)k;
+  return -1;
+}
+
+/* An input of node i that is not defined yet (done: the nodes ordered, have: the names
+ * they and the graph define), or NULL. */
+static const char *missing(const Onnx__GraphProto *g, size_t i, const NameSet *have) {
+  const Onnx__NodeProto *p = g->node[i];
+  for (size_t j = 0; j < p->n_input; j++)
+    if (p->input[j][0] && !names_has(have, p->input[j])) return p->input[j];
+  return NULL;
+}
+
+#define NODE_FMT "node %d '%s' (%s)"
+#define NODE_ARGS(g, i) (int)(i), (g)->node[i]->name ? (g)->node[i]->name : "", (g)->node[i]->op_type
+
+/* Why the nodes left out of the order could not be ordered: an input nothing defines, or
+ * else a cycle (found by following, from a node left out, the producer of an input not
+ * yet defined: after as many steps as there are nodes, the walk is on the cycle). */
+static _Noreturn void unordered(Importer *im, const bool *done, const NameSet *have) {
+  Onnx__GraphProto *g = im->m->graph;
+  for (size_t i = 0; i < g->n_node; i++)
+    for (size_t j = 0; !done[i] && j < g->node[i]->n_input; j++) {
+      const char *in = g->node[i]->input[j];
+      if (in[0] && !names_has(have, in) && producer(g, in) < 0)
+        im_fail(im, NODE_FMT ": its input '%s' is not a graph input, an initializer or any node's output",
+                NODE_ARGS(g, i), in);
+    }
+  size_t i = 0;
+  while (done[i]) i++;
+  for (size_t step = 0; step < g->n_node; step++) i = (size_t)producer(g, missing(g, i, have));
+  const char *in = missing(g, i, have);
+  int k = producer(g, in);
+  if (k == (int)i) im_fail(im, "the graph has a cycle: " NODE_FMT " reads its own output '%s'", NODE_ARGS(g, i), in);
+  im_fail(im, "the graph has a cycle: " NODE_FMT " reads '%s', computed by " NODE_FMT ", which depends on the "
+          "output of " NODE_FMT, NODE_ARGS(g, i), in, NODE_ARGS(g, k), NODE_ARGS(g, i));
+}
+
 /* The nodes in an order where each comes after the nodes it reads (ONNX asks for one, not
  * every exporter keeps it); a cycle, or an input nothing defines, is an error. */
 static int *order(Importer *im) {
@@ -83,19 +125,7 @@ static int *order(Importer *im) {
       done[i] = true, ord[n++] = (int)i, progress = true;
     }
   }
-  for (size_t i = 0; n < g->n_node && i < g->n_node; i++) {
-    if (done[i]) continue;
-    const Onnx__NodeProto *p = g->node[i];
-    for (size_t j = 0; j < p->n_input; j++) {
-      if (!p->input[j][0] || names_has(&have, p->input[j])) continue;
-      bool produced = false;
-      for (size_t k = 0; k < g->n_node && !produced; k++)
-        for (size_t l = 0; l < g->node[k]->n_output; l++) produced |= !strcmp(g->node[k]->output[l], p->input[j]);
-      im_fail(im, "node %zu '%s' (%s): its input '%s' %s", i, p->name ? p->name : "", p->op_type, p->input[j],
-              produced ? "depends on the node's own output: the graph has a cycle"
-                       : "is not a graph input, an initializer or any node's output");
-    }
-  }
+  if (n < g->n_node) unordered(im, done, &have);
   return ord;
 }
 
@@ -117,6 +147,10 @@ static char *node_model(Importer *im, OxNode *n) {
   return s;
 }
 
+/* The most elements an output evaluated at import time may have: a larger one (a broadcast
+ * of small constants, ConstantOfShape of a large shape) stays a statement of the model. */
+#define OX_MAX_FOLD (1ll << 24)
+
 /* Whether the node's statements can be evaluated now: every value they read is known and
  * none is a parameter (a parameter is trained: folding it would freeze it). */
 static bool foldable(Importer *im) {
@@ -127,7 +161,10 @@ static bool foldable(Importer *im) {
 
 static void set_shape(OxNode *n, OxValue *v, gc_graph *g) {
   bool i32;
-  if (!gc_graph_shape(g, v->name, &i32, v->dims, &v->rank)) ox_fail(n, "output '%s' was not computed", v->onnx);
+  if (!gc_graph_shape(g, v->name, &i32, v->dims, &v->rank)) {
+    gc_graph_free(g);
+    ox_fail(n, "output '%s' was not computed", v->onnx);
+  }
   v->i32 = i32;
   v->count = 1;
   for (int d = 0; d < v->rank; d++) v->count *= v->dims[d];
@@ -142,7 +179,10 @@ static bool check_node(Importer *im, OxNode *n) {
   if (!g) ox_fail(n, "its translation was refused by the compiler:\n%s\n--- the translation ---\n%s", err, src);
   bool fold = foldable(im);
   for (int i = 0; i < n->nout; i++)
-    if (n->out[i] && !n->out[i]->k) set_shape(n, n->out[i], g);
+    if (n->out[i] && !n->out[i]->k) {
+      set_shape(n, n->out[i], g);
+      fold &= n->out[i]->count <= OX_MAX_FOLD;
+    }
   if (fold) {
     for (int i = 0; i < im->nrefs; i++) {
       size_t cnt;
@@ -178,8 +218,15 @@ static void node_inputs(Importer *im, OxNode *n) {
 }
 
 static void node_outputs(Importer *im, OxNode *n) {
-  for (int i = 0; i < n->nout; i++)
-    if (n->p->output[i][0]) n->out[i] = im_value(im, n->p->output[i], n->out_type[i]);
+  for (int i = 0; i < n->nout; i++) {
+    const char *name = n->p->output[i];
+    if (!name[0]) continue;
+    if (im_find(im, name)) ox_fail(n, "its output '%s' is already defined (a graph input, an initializer or another "
+                                   "node's output): a value is defined once", name);
+    for (int j = 0; j < i; j++)
+      if (!strcmp(n->p->output[j], name)) ox_fail(n, "it names two of its outputs '%s'", name);
+    n->out[i] = im_value(im, name, n->out_type[i]);
+  }
 }
 
 /* Opset 6 and before: a binary operator with broadcast=1 and an axis aligns its second

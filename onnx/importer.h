@@ -27,6 +27,7 @@ struct Importer {
   size_t nvals, capvals;
   Text body;            /* the statements of the nodes kept */
   Text snip;            /* the statements of the node being converted */
+  Text outs;            /* the model's output statements */
   OxValue *refs[2 * OX_MAX_IO + 16]; /* the values the node's statements read */
   int nrefs;
   const char *dimonnx[OX_MAX_DIMS]; /* symbolic dimensions, as ONNX names them */

@@ -28,7 +28,10 @@ static void check_opset(Importer *im) {
   im->opset = -1;
   for (size_t i = 0; i < m->n_opset_import; i++) {
     const char *d = m->opset_import[i]->domain;
-    if (!d || !d[0] || !strcmp(d, "ai.onnx")) im->opset = (int)m->opset_import[i]->version;
+    if (!d || !d[0] || !strcmp(d, "ai.onnx")) { /* clamped: an int64 in the file */
+      int64_t v = m->opset_import[i]->version;
+      im->opset = v < 0 ? 0 : v > 1000 ? 1000 : (int)v;
+    }
   }
   if (im->opset < 0) im_fail(im, "the model imports no opset of the default ONNX domain");
   if (im->opset < 1 || im->opset > 17)
@@ -139,11 +142,13 @@ static void graph_input(Importer *im, const Onnx__ValueInfoProto *vi) {
 
 static void initializer(Importer *im, const Onnx__TensorProto *t) {
   if (!t->name || !t->name[0]) im_fail(im, "an initializer has no name");
+  if (im_find(im, t->name)) im_fail(im, "initializer '%s' is defined twice", t->name);
   if (!supported_type(t->data_type))
     im_fail(im, "initializer '%s' has element type %s; supported: float, int32, int64, bool", t->name, ox_type_name(t->data_type));
   OxValue *v = im_value(im, t->name, t->data_type);
-  v->k = ox_tensor_values(t, im->dir, &v->count, im->err, im->errlen);
-  if (!v->k) longjmp(im->fail, 1);
+  char err[1024];
+  v->k = ox_tensor_values(t, im->dir, &v->count, err, sizeof err);
+  if (!v->k) im_fail(im, "%s", err);
   pool_adopt(&im->pool, v->k);
   v->rank = (int)t->n_dims;
   for (int d = 0; d < v->rank; d++) v->dims[d] = t->dims[d];
@@ -156,8 +161,11 @@ static void initializer(Importer *im, const Onnx__TensorProto *t) {
 static void graph_inputs(Importer *im) {
   Onnx__GraphProto *g = im->m->graph;
   for (size_t i = 0; i < g->n_initializer; i++) initializer(im, g->initializer[i]);
-  for (size_t i = 0; i < g->n_input; i++)
-    if (!im_find(im, g->input[i]->name)) graph_input(im, g->input[i]);
+  for (size_t i = 0; i < g->n_input; i++) {
+    for (size_t j = 0; j < i; j++)
+      if (!strcmp(g->input[j]->name, g->input[i]->name)) im_fail(im, "graph input '%s' is declared twice", g->input[i]->name);
+    if (!im_find(im, g->input[i]->name)) graph_input(im, g->input[i]); /* else an initializer's default */
+  }
 }
 
 /* ---- the graph's outputs ---- */
@@ -171,7 +179,7 @@ static void add_tensor(gc_onnx *r, const OxValue *v, const char *name, int kind)
 
 /* Each graph output as a value the model outputs: an integer held in f32 is converted to
  * i32; a constant, an input, a parameter or a value output twice gets a statement of its own. */
-static void graph_outputs(Importer *im, gc_onnx *r, Text *outs) {
+static void graph_outputs(Importer *im, gc_onnx *r) {
   Onnx__GraphProto *g = im->m->graph;
   NameSet seen = {0};
   text_add(&im->body, "# the graph's outputs\n");
@@ -189,7 +197,7 @@ static void graph_outputs(Importer *im, gc_onnx *r, Text *outs) {
       v->declared = true;
     }
     names_add(&seen, &im->pool, v->name);
-    text_add(outs, "output %s\n", name);
+    text_add(&im->outs, "output %s\n", name);
     OxValue shown = *v;
     shown.i32 = v->i32 || convert;
     add_tensor(r, &shown, name, GC_ONNX_OUTPUT);
@@ -241,8 +249,8 @@ static char *model_name(Importer *im) {
 }
 
 static void assemble(Importer *im, gc_onnx *r) {
-  Text outs = {0}, t = {0};
-  graph_outputs(im, r, &outs);
+  Text t = {0};
+  graph_outputs(im, r); /* the last step that may fail: t is not left behind */
   const Onnx__ModelProto *m = im->m;
   text_add(&t, "# Imported by gradc from %s: ONNX IR version %lld, opset %d", im->file, (long long)m->ir_version, im->opset);
   if (m->producer_name && m->producer_name[0])
@@ -255,10 +263,9 @@ static void assemble(Importer *im, gc_onnx *r) {
     if (im->dimbatch[d]) r->batch = pool_strdup(&r->pool, im->dimname[d]), r->batch_size = im->dimval[d];
   text_add(&t, "model %s\n", r->model);
   declarations(im, r, &t);
-  text_add(&t, "%s%s", im->body.s ? im->body.s : "", outs.s ? outs.s : "");
+  text_add(&t, "%s%s", im->body.s ? im->body.s : "", im->outs.s ? im->outs.s : "");
   r->source = pool_strdup(&r->pool, t.s);
   text_free(&t);
-  text_free(&outs);
 }
 
 /* ---- the interface ---- */
@@ -266,6 +273,7 @@ static void assemble(Importer *im, gc_onnx *r) {
 static void importer_free(Importer *im) {
   text_free(&im->body);
   text_free(&im->snip);
+  text_free(&im->outs);
   ox_free_model(im->m);
 }
 
@@ -279,7 +287,9 @@ static int run(Importer *im, gc_onnx *r) {
   check_opset(im);
   graph_inputs(im);
   im_nodes(im);
-  r->t = pool_alloc(&r->pool, (im->nvals + im->m->graph->n_output + 2) * sizeof *r->t); /* + a loss's input */
+  /* Each value at most twice (a bound input kept as a constant is a parameter too), each
+   * output, and a loss's input. */
+  r->t = pool_alloc(&r->pool, (2 * im->nvals + im->m->graph->n_output + 2) * sizeof *r->t);
   r->weights = pool_alloc(&r->pool, (im->nvals + 1) * sizeof *r->weights);
   assemble(im, r);
   return 0;

@@ -4,7 +4,7 @@
 #
 #   tools/fuzz/run.sh [--seconds N] [--jobs J] [--build-only] [TARGET...]
 #
-# TARGETs: model safetensors descriptor csv set random (default: all). Each runs N
+# TARGETs: model safetensors descriptor csv set onnx random (default: all). Each runs N
 # seconds (default 60), in J parallel processes when J > 1 (libFuzzer -fork=J). `random`
 # is not libFuzzer: the random-model differential tester (random_models.c) checks
 # models from a random first seed for N seconds, under the same sanitizers. Exit status 0
@@ -16,7 +16,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 FUZZ="$ROOT/tools/fuzz"
 BUILD="${GRADC_FUZZ_BUILD:-$ROOT/build-fuzz}"
-ALL=(model safetensors descriptor csv set random)
+ALL=(model safetensors descriptor csv set onnx random)
 SECS=60
 JOBS=1
 BUILD_ONLY=0
@@ -68,13 +68,15 @@ if [ ! -f "$BUILD/CMakeCache.txt" ]; then
   mv "$BUILD.configure.log" "$BUILD/configure.log"
 fi
 echo "run.sh: building the sanitized libraries in $BUILD" >&2
-cmake --build "$BUILD" -j"$(nproc)" --target gradc_tape gradc_compiler gradcrt gradcrt_core >"$BUILD/build.log" 2>&1 ||
+cmake --build "$BUILD" -j"$(nproc)" --target gradc_tape gradc_compiler gradcrt gradcrt_core gradc_onnx >"$BUILD/build.log" 2>&1 ||
   { tail -40 "$BUILD/build.log" >&2; die "building the libraries failed (log: $BUILD/build.log)"; }
 
-# The tape first: it uses the compiler's parser (the driver's options.c, in fuzz_set, uses the tape).
-LIBS=("$BUILD/tape/libgradc_tape.a" "$BUILD/compiler/libgradc_compiler.a" "$BUILD/runtime/libgradcrt.a"
+# The importer and the tape first: they use the compiler (the driver's options.c, in fuzz_set,
+# uses the tape); the importer's protobuf-c code and the safetensors writer after it.
+LIBS=("$BUILD/onnx/libgradc_onnx.a" "$BUILD/onnx/libgradc_onnx_proto.a" "$BUILD/tape/libgradc_tape.a"
+  "$BUILD/compiler/libgradc_compiler.a" "$BUILD/formats/libgradc_formats.a" "$BUILD/runtime/libgradcrt.a"
   "$BUILD/runtime/libgradcrt_core.a")
-LDLIBS="-L/usr/lib/llvm-16/lib -Wl,-rpath,/usr/lib/llvm-16/lib -lLLVM-16 $(pkg-config --libs libcjson libffi) -ldl -lm"
+LDLIBS="-L/usr/lib/llvm-16/lib -Wl,-rpath,/usr/lib/llvm-16/lib -lLLVM-16 $(pkg-config --libs libcjson libffi libprotobuf-c) -ldl -lm"
 INC="-I$ROOT/include -I$ROOT/runtime -I$ROOT/compiler -I$ROOT/tools/gradc -I$FUZZ $(pkg-config --cflags libcjson libffi)"
 CFLAGS="-std=c11 -O1 -Wall -Wextra -Werror $SAN"
 BIN="$BUILD/bin"
@@ -98,7 +100,8 @@ declare -A SRCS=(
   [safetensors]="$FUZZ/fuzz_safetensors.c"
   [descriptor]="$FUZZ/fuzz_descriptor.c"
   [csv]="$FUZZ/fuzz_csv.c $ROOT/tools/gradc/data.c"
-  [set]="$FUZZ/fuzz_set.c $ROOT/tools/gradc/options.c $ROOT/tools/gradc/data.c"
+  [set]="$FUZZ/fuzz_set.c $ROOT/tools/gradc/options.c $ROOT/tools/gradc/data.c $ROOT/tools/gradc/onnx_args.c"
+  [onnx]="$FUZZ/fuzz_onnx.c"
 )
 for t in "${ALL[@]}"; do
   [ "$t" != random ] || continue
@@ -122,14 +125,16 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 # tools/fuzz/seeds/<target> ----
 SEEDS="$BUILD/seeds"
 newest_input=$(ls -t "$BIN/mkseeds" "$0" "$ROOT"/models/*.grad "$ROOT"/models/data/*.csv \
-  "$ROOT"/tests/e2e/bad/*.grad "$ROOT"/tests/e2e/models/*.grad 2>/dev/null | head -1)
+  "$ROOT"/tests/e2e/bad/*.grad "$ROOT"/tests/e2e/models/*.grad "$ROOT"/tests/e2e/onnx_bad/* 2>/dev/null | sed -n 1p) # sed reads it all: head would SIGPIPE ls
 if [ ! -f "$SEEDS/.stamp" ] || [ "$newest_input" -nt "$SEEDS/.stamp" ]; then
   echo "run.sh: generating seeds in $SEEDS" >&2
   rm -rf "$SEEDS"
-  mkdir -p "$SEEDS"/{model,safetensors,descriptor,csv,set}
+  mkdir -p "$SEEDS"/{model,safetensors,descriptor,csv,set,onnx}
   # model: every model in the tree, good and bad.
   for f in "$ROOT"/models/*.grad "$ROOT"/tests/e2e/models/*.grad; do cp "$f" "$SEEDS/model/"; done
   for f in "$ROOT"/tests/e2e/bad/*.grad; do cp "$f" "$SEEDS/model/bad_$(basename "$f")"; done
+  # onnx: the bad models of the importer's tests (tools/fuzz/seeds/onnx/ holds good ones).
+  for f in "$ROOT"/tests/e2e/onnx_bad/*.onnx; do cp "$f" "$SEEDS/onnx/bad_$(basename "$f")"; done
   # descriptor + safetensors: compiled from the models (normal and --inference).
   ASAN_OPTIONS=detect_leaks=0 "$BIN/mkseeds" "$SEEDS" "$ROOT"/models/*.grad "$ROOT"/tests/e2e/models/*.grad \
     >"$SEEDS/mkseeds.log" 2>&1 || { cat "$SEEDS/mkseeds.log" >&2; die "mkseeds failed"; }
