@@ -29,10 +29,11 @@ static bad_case cases[] = {
     {"no_graph.onnx", "'{F}' is not an ONNX model: it has no graph", {NULL}},
     {"nothere.onnx", "cannot open '{F}': No such file or directory", {NULL}},
     /* opsets and domains */
-    {"opset_new.onnx", "{F}: opset 18 is not supported: gradc imports opsets 7 to 17 (ONNX 1.2 to 1.12); re-export "
-                       "the model with torch.onnx.export(..., opset_version=17) or convert it with onnx.version_converter", {NULL}},
-    {"opset_old.onnx", "{F}: opset 6 is not supported: gradc imports opsets 7 to 17 (ONNX 1.2 to 1.12); re-export "
-                       "the model with torch.onnx.export(..., opset_version=17) or convert it with onnx.version_converter", {NULL}},
+    {"opset_new.onnx", "{F}: opset 18 is not supported: gradc imports opsets 6 to 17 (ONNX 1.1 to 1.12), and from "
+                       "opset 1 the operators whose definition has not changed since; re-export the model with "
+                       "torch.onnx.export(..., opset_version=17) or convert it with onnx.version_converter", {NULL}},
+    {"opset_old.onnx", "{F}: node 0 'cat' (Concat, opset 4): Concat is supported from opset 6 (its definition before "
+                       "may differ): re-export the model with a newer opset", {NULL}},
     {"opset_none.onnx", "{F}: the model imports no opset of the default ONNX domain", {NULL}},
     {"domain.onnx", "{F}: node 0 'fused' (FusedGemm, opset 13): operators of the domain 'com.microsoft' are not "
                     "supported (only the default ONNX domain)", {NULL}},
@@ -52,7 +53,8 @@ static bad_case cases[] = {
     {"huge_input.onnx", "{F}: graph input 'x' has more than 2^31 elements", {NULL}},
     {"raw_short.onnx", "{F}: tensor 'w' declares 4 elements (16 bytes) but its raw data has 8 bytes", {NULL}},
     {"typed_short.onnx", "{F}: tensor 'w' declares 4 elements but holds 3", {NULL}},
-    {"zero_dim.onnx", "{F}: graph input 'x' has a dimension of size 0; gradc needs sizes of at least 1", {NULL}},
+    {"zero_dim.onnx", "{F}: graph input 'x' is empty (a dimension of size 0): gradc computes no empty tensors, but an "
+                      "empty list of values may be bound with --const x=", {NULL}},
     /* external data */
     {"ext_absolute.onnx", "{F}: tensor 'w': external data '/etc/passwd' is outside the model's folder '{D}' (refused)", {NULL}},
     {"ext_missing.onnx", "{F}: tensor 'w': cannot open its external data '{D}/nothere.bin': No such file or directory", {NULL}},

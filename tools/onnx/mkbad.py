@@ -66,7 +66,9 @@ def protobuf_cases():
 
 def opset_cases():
     save("opset_new.onnx", add_model(opset=18))
-    save("opset_old.onnx", add_model(opset=6))
+    # opset 4: Concat's definition then (axis optional, default 1) is not opset 6's
+    save("opset_old.onnx", model([helper.make_node("Concat", ["x", "x"], ["y"], name="cat", axis=0)],
+                                 [inp("x", [2])], [inp("y", [4])], opset=4))
     save("opset_none.onnx", add_model(domains=[helper.make_opsetid("com.microsoft", 1)]))
     n = helper.make_node("FusedGemm", ["x", "w"], ["y"], name="fused", domain="com.microsoft")
     save("domain.onnx", model([n], [inp("x", [2])], [inp("y", [2])],
