@@ -187,21 +187,24 @@ static int64_t taps_in(const Win *w, int i, int64_t o, int64_t lo, int64_t hi) {
   return c;
 }
 
-/* The windows as strided slices of the padded input xp, combined by maximum or sum
- * (dilated pooling, which the language's pools do not take). */
+/* Dilated windows as strided slices of the padded input xp, combined by maximum or sum,
+ * one axis after the other (a window's max or sum is separable): kh + kw slices. */
 static const char *pool_slices(OxNode *n, const char *xp, const Win *w, const int64_t *out, bool is_max) {
-  const char *acc = NULL;
-  for (int64_t i = 0; i < w->k[0]; i++)
-    for (int64_t j = 0; j < w->k[1]; j++) {
-      int64_t h0 = i * w->d[0], w0 = j * w->d[1];
-      const char *t = ox_tmp(n);
-      const char *sl = nn_str("%s[:, :, %lld:%lld:%lld, %lld:%lld:%lld]", xp, (long long)h0, (long long)(h0 + (out[0] - 1) * w->s[0] + 1),
-                              (long long)w->s[0], (long long)w0, (long long)(w0 + (out[1] - 1) * w->s[1] + 1), (long long)w->s[1]);
-      if (!acc) ox_emit(n, "%s = %s", t, sl);
-      else if (is_max) ox_emit(n, "%s = maximum(%s, %s)", t, acc, sl);
-      else ox_emit(n, "%s = %s + %s", t, acc, sl);
-      acc = t;
+  const char *acc = xp;
+  for (int ax = 1; ax >= 0; ax--) {
+    const char *src = acc;
+    acc = NULL;
+    for (int64_t t = 0; t < w->k[ax]; t++) {
+      int64_t a = t * w->d[ax];
+      const char *item = nn_str("%lld:%lld:%lld", (long long)a, (long long)(a + (out[ax] - 1) * w->s[ax] + 1), (long long)w->s[ax]);
+      const char *sl = nn_str("%s[:, :, %s, %s]", src, ax == 0 ? item : ":", ax == 1 ? item : ":");
+      const char *r = ox_tmp(n);
+      if (!acc) ox_emit(n, "%s = %s", r, sl);
+      else if (is_max) ox_emit(n, "%s = maximum(%s, %s)", r, acc, sl);
+      else ox_emit(n, "%s = %s + %s", r, acc, sl);
+      acc = r;
     }
+  }
   return acc;
 }
 
@@ -209,8 +212,9 @@ static const char *pool_slices(OxNode *n, const char *xp, const Win *w, const in
  * at most half the window) fits; otherwise the input padded by pad() (-FLT_MAX for max,
  * which never wins: a window always holds an input element), ceil mode's extra end
  * padding included. The average divides by the count ONNX asks for (count_include_pad=0:
- * the input elements of the window) through a constant table of factors. Dilations: the
- * windows as strided slices. */
+ * the input elements of the window) through a constant table of factors. Dilations: a
+ * stride that is a multiple of the dilation pools the input subsampled by the dilation;
+ * otherwise the windows are strided slices. */
 static void pool(OxNode *n, bool is_max) {
   OxValue *x = n->in[0];
   int sp = x->rank - 2;
@@ -236,10 +240,16 @@ static void pool(OxNode *n, bool is_max) {
             nn_list(w.pb, 2));
   } else {
     const char *xp = pad4d(n, xs, w.pb, e, is_max ? -FLT_MAX : 0);
+    int64_t st[2] = {w.s[0], w.s[1]};
+    if (dil && w.s[0] % w.d[0] == 0 && w.s[1] % w.d[1] == 0) {
+      const char *t = ox_tmp(n);
+      ox_emit(n, "%s = %s[:, :, ::%lld, ::%lld]", t, xp, (long long)w.d[0], (long long)w.d[1]);
+      xp = t, st[0] /= w.d[0], st[1] /= w.d[1], dil = false;
+    }
     if (dil) y = pool_slices(n, xp, &w, out, is_max);
-    else ox_emit(n, "%s = %s(%s, %s, stride=%s)", y, is_max ? "max_pool2d" : "avg_pool2d", xp, nn_list(w.k, 2), nn_list(w.s, 2));
+    else ox_emit(n, "%s = %s(%s, %s, stride=%s)", y, is_max ? "max_pool2d" : "avg_pool2d", xp, nn_list(w.k, 2), nn_list(st, 2));
   }
-  if (!is_max && (padded || dil) && !native_pad) {
+  if (!is_max && (padded || dil || w.d[0] != 1 || w.d[1] != 1) && !native_pad) {
     /* factor = (what the pool divided by) / (the count ONNX divides by) */
     double area = dil ? 1 : (double)(w.k[0] * w.k[1]);
     double *f = malloc((size_t)(out[0] * out[1]) * sizeof *f);
