@@ -273,10 +273,165 @@ static void pool(OxNode *n, bool is_max) {
 static void cv_maxpool(OxNode *n) { pool(n, true); }
 static void cv_avgpool(OxNode *n) { pool(n, false); }
 
+/* ---- Resize ---- */
+
+typedef struct {
+  int mode;              /* 0 nearest, 1 linear, 2 cubic */
+  const char *ctm, *nm;  /* coordinate_transformation_mode, nearest_mode */
+  double a, ext;         /* cubic_coeff_a, extrapolation_value */
+  bool exclude;          /* exclude_outside */
+} Rz;
+
+/* The source coordinate of output index o on an axis of L elements resized to O (scale as
+ * ONNX's reference computes it: the given scale, or O / L for sizes). */
+static double rz_coord(OxNode *n, const Rz *z, int64_t o, int64_t L, double scale, const double *roi) {
+  double x = (double)o, ow = scale * (double)L;
+  if (!strcmp(z->ctm, "half_pixel")) return (x + 0.5) / scale - 0.5;
+  if (!strcmp(z->ctm, "pytorch_half_pixel")) return ow == 1 ? -0.5 : (x + 0.5) / scale - 0.5;
+  if (!strcmp(z->ctm, "align_corners")) return ow == 1 ? 0 : x * (double)(L - 1) / (ow - 1);
+  if (!strcmp(z->ctm, "asymmetric")) return x / scale;
+  if (!strcmp(z->ctm, "tf_half_pixel_for_nn")) return (x + 0.5) / scale;
+  if (!strcmp(z->ctm, "tf_crop_and_resize"))
+    return (ow == 1 ? (roi[1] - roi[0]) * (double)(L - 1) / 2 : x * (roi[1] - roi[0]) * (double)(L - 1) / (ow - 1)) + roi[0] * (double)(L - 1);
+  ox_fail(n, "coordinate_transformation_mode '%s' is not supported", z->ctm);
+}
+
+/* The weights of the points base-1 .. base+2 (cubic) or base, base+1 for a ratio in (0, 1]. */
+static int rz_coeffs(OxNode *n, const Rz *z, double r, double *c) {
+  if (z->mode == 2) {
+    double A = z->a, s = 1 - r;
+    c[0] = ((A * (r + 1) - 5 * A) * (r + 1) + 8 * A) * (r + 1) - 4 * A;
+    c[1] = ((A + 2) * r - (A + 3)) * r * r + 1;
+    c[2] = ((A + 2) * s - (A + 3)) * s * s + 1;
+    c[3] = ((A * (s + 1) - 5 * A) * (s + 1) + 8 * A) * (s + 1) - 4 * A;
+    return 4;
+  }
+  if (z->mode == 1) c[0] = 1 - r, c[1] = r;
+  else if (r == 1 || !strcmp(z->nm, "ceil")) c[0] = 0, c[1] = 1;
+  else if (!strcmp(z->nm, "round_prefer_floor")) c[0] = r <= 0.5, c[1] = r > 0.5;
+  else if (!strcmp(z->nm, "round_prefer_ceil")) c[0] = r < 0.5, c[1] = r >= 0.5;
+  else if (!strcmp(z->nm, "floor")) c[0] = 1, c[1] = 0;
+  else ox_fail(n, "nearest_mode '%s' is not supported", z->nm);
+  return 2;
+}
+
+/* The [O, L] interpolation matrix of one axis, as ONNX's reference interpolates (points
+ * outside the axis take the edge value; exclude_outside drops them); bias[o] is the
+ * extrapolation value of tf_crop_and_resize's rows outside the input. Returns whether the
+ * axis is unchanged (the identity). */
+static bool rz_matrix(OxNode *n, const Rz *z, int64_t L, int64_t O, double scale, const double *roi, double *M, double *bias) {
+  memset(M, 0, (size_t)(O * L) * sizeof *M);
+  for (int64_t o = 0; o < O; o++) {
+    double x = rz_coord(n, z, o, L, scale, roi), c[4];
+    bias[o] = 0;
+    if (!strcmp(z->ctm, "tf_crop_and_resize") && (x < 0 || x > (double)(L - 1))) {
+      bias[o] = z->ext;
+      continue;
+    }
+    int64_t base = (int64_t)ceil(x) - 1;
+    int k = rz_coeffs(n, z, x - (double)base, c);
+    int64_t first = k == 4 ? base - 1 : base;
+    if (z->exclude) {
+      double sum = 0;
+      for (int j = 0; j < k; j++) {
+        if (first + j < 0 || first + j >= L) c[j] = 0;
+        sum += c[j];
+      }
+      for (int j = 0; j < k; j++) c[j] /= sum;
+    }
+    for (int j = 0; j < k; j++) {
+      int64_t i = first + j < 0 ? 0 : first + j >= L ? L - 1 : first + j;
+      M[o * L + i] += c[j];
+    }
+  }
+  bool ident = O == L;
+  for (int64_t o = 0; ident && o < O; o++)
+    for (int64_t l = 0; ident && l < L; l++) ident = M[o * L + l] == (o == l) && bias[o] == 0;
+  return ident;
+}
+
+/* One axis of a Resize: the tensor viewed as [pre, L, post] and multiplied by the axis's
+ * constant matrix (on the left; on the right, transposed, for the last axis). */
+static const char *rz_apply(OxNode *n, const char *x, int64_t *cur, int rank, int a, int64_t O, const double *M, const double *bias,
+                            bool has_bias) {
+  int64_t L = cur[a], pre = 1, post = 1;
+  for (int d = 0; d < a; d++) pre *= cur[d];
+  for (int d = a + 1; d < rank; d++) post *= cur[d];
+  const char *t = ox_tmp(n), *y = ox_tmp(n);
+  if (post == 1) {
+    double *K = malloc((size_t)(O * L) * sizeof *K);
+    for (int64_t o = 0; o < O; o++)
+      for (int64_t l = 0; l < L; l++) K[l * O + o] = M[o * L + l];
+    int64_t kd[2] = {L, O}, v[2] = {pre, L};
+    ox_emit(n, "%s = reshape(%s, %s) @ %s", t, x, nn_list(v, 2), ox_const(n, nn_str("resize%d", a), 2, kd, K));
+    free(K);
+  } else {
+    int64_t md[2] = {O, L}, v[3] = {pre, L, post};
+    ox_emit(n, "%s = %s @ reshape(%s, %s)", t, ox_const(n, nn_str("resize%d", a), 2, md, M), x, nn_list(pre == 1 ? v + 1 : v, pre == 1 ? 2 : 3));
+  }
+  if (has_bias) {
+    int64_t bd[2] = {O, 1};
+    const char *tb = ox_tmp(n);
+    ox_emit(n, "%s = %s + %s", tb, t, ox_const(n, nn_str("extrapolation%d", a), post == 1 ? 1 : 2, bd, bias));
+    t = tb;
+  }
+  cur[a] = O;
+  ox_emit(n, "%s = reshape(%s, %s)", y, t, nn_list(cur, rank));
+  return y;
+}
+
+/* Resize (opset 10 to 13; Upsample's semantics at 10: asymmetric, floor): nearest, linear
+ * and cubic are each linear in the input and separable, so each resized axis (the last
+ * first, as the reference nests them) is a product with a constant [O, L] matrix built
+ * here from the scales or sizes, which must be known at import time. (A NaN or an
+ * infinity in the input spreads through the zero weights of its row.) */
+static void cv_resize(OxNode *n) {
+  OxValue *x = n->in[0];
+  int r = x->rank;
+  const char *mode = ox_attr_str(n, "mode", "nearest");
+  Rz z = {.mode = !strcmp(mode, "nearest") ? 0 : !strcmp(mode, "linear") ? 1 : !strcmp(mode, "cubic") ? 2 : -1,
+          .ctm = n->opset < 11 ? "asymmetric" : ox_attr_str(n, "coordinate_transformation_mode", "half_pixel"),
+          .nm = n->opset < 11 ? "floor" : ox_attr_str(n, "nearest_mode", "round_prefer_floor"),
+          .a = ox_attr_float(n, "cubic_coeff_a", -0.75), .ext = ox_attr_float(n, "extrapolation_value", 0),
+          .exclude = ox_attr_int(n, "exclude_outside", 0) != 0};
+  if (z.mode < 0) ox_fail(n, "mode '%s' is not supported (nearest, linear, cubic)", mode);
+  if (r < 1) ox_fail(n, "needs an input of rank 1 or more");
+  double scale[OX_MAX_RANK], roi[2 * OX_MAX_RANK] = {0};
+  int64_t out[OX_MAX_RANK], cur[OX_MAX_RANK];
+  int si = n->opset < 11 ? 1 : 2;
+  if (ox_has(n, 3)) {
+    int64_t c = ox_need_ints(n, 3, "sizes", out, OX_MAX_RANK);
+    if (c != r) ox_fail(n, "sizes has %lld values for an input of rank %d", (long long)c, r);
+    for (int d = 0; d < r; d++) scale[d] = (double)out[d] / (double)x->dims[d];
+  } else {
+    if (!ox_has(n, si)) ox_fail(n, "needs scales or sizes");
+    int64_t c = ox_need_const(n, si, "scales", scale, OX_MAX_RANK);
+    if (c != r) ox_fail(n, "scales has %lld values for an input of rank %d", (long long)c, r);
+    for (int d = 0; d < r; d++) out[d] = (int64_t)floor(scale[d] * (double)x->dims[d]);
+  }
+  if (!strcmp(z.ctm, "tf_crop_and_resize") && ox_need_const(n, 1, "roi", roi, 2 * OX_MAX_RANK) != 2 * r)
+    ox_fail(n, "roi must have 2 values per axis");
+  memcpy(cur, x->dims, (size_t)r * sizeof *cur);
+  const char *y = ox_f(n, 0);
+  for (int a = r - 1; a >= 0; a--) {
+    if (out[a] < 1) ox_fail(n, "axis %d would be resized to %lld elements", a, (long long)out[a]);
+    double *M = malloc((size_t)(out[a] * x->dims[a]) * sizeof *M), *bias = malloc((size_t)out[a] * sizeof *bias);
+    double ax_roi[2] = {roi[a], roi[r + a]};
+    if (!rz_matrix(n, &z, x->dims[a], out[a], scale[a], ax_roi, M, bias)) {
+      bool has_bias = false;
+      for (int64_t o = 0; o < out[a]; o++) has_bias |= bias[o] != 0;
+      y = rz_apply(n, y, cur, r, a, out[a], M, bias, has_bias);
+    }
+    free(M), free(bias);
+  }
+  ox_emit(n, "%s = %s", ox_out(n, 0), y);
+}
+
 const OxOp ox_ops_nn2[] = {
     {"Conv", cv_conv},
     {"ConvTranspose", cv_convtranspose},
     {"MaxPool", cv_maxpool},
     {"AveragePool", cv_avgpool},
+    {"Resize", cv_resize},
     {NULL, NULL},
 };
