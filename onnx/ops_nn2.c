@@ -1,6 +1,6 @@
 /* ops_nn2.c — ONNX's nn operators, part 2: Conv, ConvTranspose, MaxPool, AveragePool (1-D
- * and 2-D: a 1-D one runs as 2-D on an [N, C, 1, L] view) and Resize (nearest and linear,
- * as constant index tables and weights). Padding the language's operators do not take
+ * and 2-D: a 1-D one runs as 2-D on an [N, C, 1, L] view; 3-D pools as depth slices and a
+ * 2-D pool) and Resize (nearest, linear, cubic, as constant interpolation matrices). Padding the language's operators do not take
  * (asymmetric, SAME, ceil mode, output_shape) goes through pad(); a pool's dilation through
  * strided slices. */
 #include <float.h>
@@ -208,21 +208,16 @@ static const char *pool_slices(OxNode *n, const char *xp, const Win *w, const in
   return acc;
 }
 
-/* MaxPool / AveragePool (1-D, 2-D). max_pool2d / avg_pool2d when their padding (symmetric,
+/* A 2-D pool of the 4-D xs (out: its output size). max_pool2d / avg_pool2d when their padding (symmetric,
  * at most half the window) fits; otherwise the input padded by pad() (-FLT_MAX for max,
  * which never wins: a window always holds an input element), ceil mode's extra end
  * padding included. The average divides by the count ONNX asks for (count_include_pad=0:
  * the input elements of the window) through a constant table of factors. Dilations: a
  * stride that is a multiple of the dilation pools the input subsampled by the dilation;
  * otherwise the windows are strided slices. */
-static void pool(OxNode *n, bool is_max) {
-  OxValue *x = n->in[0];
-  int sp = x->rank - 2;
-  Win w;
-  win_read(n, &w, NULL, sp);
-  if (n->nout > 1 && n->out[1]) ox_fail(n, "the Indices output is not supported");
+static const char *pool2d(OxNode *n, bool is_max, const char *xs, Win w, int64_t *out) {
   bool ceil_mode = ox_attr_int(n, "ceil_mode", 0) != 0, cip = !is_max && ox_attr_int(n, "count_include_pad", 0) != 0;
-  int64_t out[2], extra[2], e[2];
+  int64_t extra[2], e[2];
   bool dil = w.d[0] != 1 || w.d[1] != 1, padded = false, sym = true, fits = true;
   for (int i = 0; i < 2; i++) {
     out[i] = pool_out(&w, i, ceil_mode);
@@ -233,7 +228,7 @@ static void pool(OxNode *n, bool is_max) {
     sym &= w.pb[i] == e[i];
     fits &= 2 * w.pb[i] <= w.k[i];
   }
-  const char *xs = as4d(n, 0, sp), *y = ox_tmp(n);
+  const char *y = ox_tmp(n);
   bool native_pad = !dil && sym && fits && (is_max || cip) && !extra[0] && !extra[1];
   if (native_pad) {
     ox_emit(n, "%s = %s(%s, %s, stride=%s, padding=%s)", y, is_max ? "max_pool2d" : "avg_pool2d", xs, nn_list(w.k, 2), nn_list(w.s, 2),
@@ -268,7 +263,75 @@ static void pool(OxNode *n, bool is_max) {
     }
     free(f);
   }
-  out4d(n, y, sp);
+  return y;
+}
+
+/* 3-D pools: the depth axis by strided slices of the input (padded by pad()), combined
+ * by maximum or sum; then H and W as a 2-D pool of the [N, C·OD, H, W] view. Dilation and
+ * ceil mode on 3-D pools are refused. */
+static void pool3d(OxNode *n, bool is_max) {
+  OxValue *x = n->in[0];
+  int64_t k[3], s[3] = {1, 1, 1}, d[3] = {1, 1, 1}, pads[6];
+  if (ox_attr_ints(n, "kernel_shape", k, 3) != 3) ox_fail(n, "kernel_shape must have 3 values");
+  if (ox_attr_ints(n, "strides", s, 3) == 0) ox_fail(n, "strides must have 3 values");
+  ox_attr_ints(n, "dilations", d, 3);
+  if (d[0] != 1 || d[1] != 1 || d[2] != 1 || ox_attr_int(n, "ceil_mode", 0)) ox_fail(n, "3-D pooling with dilations or ceil_mode is not supported");
+  int64_t ek[3] = {k[0], k[1], k[2]};
+  nn_auto_pads(n, ox_attr_str(n, "auto_pad", "NOTSET"), 3, x->dims + 2, ek, s, pads);
+  int64_t D = x->dims[2], od = (D + pads[0] + pads[3] - k[0]) / s[0] + 1;
+  const char *xp = ox_f(n, 0);
+  if (pads[0] || pads[3]) {
+    int64_t p[6] = {0, 0, 0, 0, pads[0], pads[3]};
+    const char *t = ox_tmp(n);
+    ox_emit(n, "%s = pad(%s, %s, value=%s)", t, xp, nn_list(p, 6), nn_num(is_max ? -FLT_MAX : 0));
+    xp = t;
+  }
+  const char *acc = NULL;
+  for (int64_t t = 0; t < k[0]; t++) {
+    const char *r = ox_tmp(n), *sl = nn_str("%s[:, :, %lld:%lld:%lld]", xp, (long long)t, (long long)(t + (od - 1) * s[0] + 1), (long long)s[0]);
+    if (!acc) ox_emit(n, "%s = %s", r, sl);
+    else ox_emit(n, is_max ? "%s = maximum(%s, %s)" : "%s = %s + %s", r, acc, sl);
+    acc = r;
+  }
+  int64_t v4[4] = {x->dims[0], x->dims[1] * od, x->dims[3], x->dims[4]}, out[2];
+  const char *t4 = ox_tmp(n);
+  ox_emit(n, "%s = reshape(%s, %s)", t4, acc, nn_list(v4, 4));
+  Win w = {.sp = 2, .in = {x->dims[3], x->dims[4]}, .k = {k[1], k[2]}, .s = {s[1], s[2]}, .d = {1, 1}, .ek = {k[1], k[2]},
+           .pb = {pads[1], pads[2]}, .pe = {pads[4], pads[5]}};
+  const char *y = pool2d(n, is_max, t4, w, out);
+  int64_t v5[5] = {x->dims[0], x->dims[1], od, out[0], out[1]};
+  if (is_max) {
+    ox_emit(n, "%s = reshape(%s, %s)", ox_out(n, 0), y, nn_list(v5, 5));
+    return;
+  }
+  bool cip = ox_attr_int(n, "count_include_pad", 0) != 0;
+  double f[4096];
+  if (od > 4096) ox_fail(n, "more than 4096 output depths");
+  for (int64_t o = 0; o < od; o++) {
+    int64_t c = 0;
+    for (int64_t t = 0; t < k[0]; t++) {
+      int64_t p = o * s[0] + t - pads[0];
+      c += cip ? p >= -pads[0] && p < D + pads[3] : p >= 0 && p < D;
+    }
+    f[o] = 1.0 / (double)c;
+  }
+  int64_t fd[3] = {od, 1, 1};
+  ox_emit(n, "%s = reshape(%s, %s) * %s", ox_out(n, 0), y, nn_list(v5, 5), ox_const(n, "depth_count", 3, fd, f));
+}
+
+/* MaxPool / AveragePool: 1-D and 2-D through pool2d, 3-D through pool3d. */
+static void pool(OxNode *n, bool is_max) {
+  OxValue *x = n->in[0];
+  int sp = x->rank - 2;
+  if (n->nout > 1 && n->out[1]) ox_fail(n, "the Indices output is not supported");
+  if (sp == 3) {
+    pool3d(n, is_max);
+    return;
+  }
+  Win w;
+  win_read(n, &w, NULL, sp);
+  int64_t out[2];
+  out4d(n, pool2d(n, is_max, as4d(n, 0, sp), w, out), sp);
 }
 static void cv_maxpool(OxNode *n) { pool(n, true); }
 static void cv_avgpool(OxNode *n) { pool(n, false); }
