@@ -73,11 +73,54 @@ static const char *pad4d(OxNode *n, const char *x, const int64_t *b, const int64
   return t;
 }
 
-/* Conv (1-D, 2-D): conv1d / conv2d with stride, dilation, groups and the bias; symmetric
+/* Conv 3-D: the sum over the kernel's depth taps t of conv2d(x_t, w[:, :, t]), x_t the
+ * input depths t·dilation + od·stride (od each output depth) as a batch [N·OD, C, H, W];
+ * every padding goes through pad() first. */
+static void conv3d(OxNode *n) {
+  OxValue *x = n->in[0], *wt = n->in[1];
+  if (wt->rank != 5) ox_fail(n, "a 3-D Conv needs a weight [O, C/group, KD, KH, KW]");
+  int64_t s[3] = {1, 1, 1}, d[3] = {1, 1, 1}, ek[3], pads[6], p[3], o[3];
+  if (ox_attr_ints(n, "strides", s, 3) == 0 || ox_attr_ints(n, "dilations", d, 3) == 0) ox_fail(n, "strides and dilations need 3 values");
+  for (int i = 0; i < 3; i++) ek[i] = (wt->dims[2 + i] - 1) * d[i] + 1;
+  nn_auto_pads(n, ox_attr_str(n, "auto_pad", "NOTSET"), 3, x->dims + 2, ek, s, pads);
+  for (int i = 0; i < 3; i++) p[i] = x->dims[2 + i] + pads[i] + pads[3 + i], o[i] = (p[i] - ek[i]) / s[i] + 1;
+  const char *xp = ox_f(n, 0);
+  if (pads[0] || pads[1] || pads[2] || pads[3] || pads[4] || pads[5]) {
+    int64_t pl[6] = {pads[2], pads[5], pads[1], pads[4], pads[0], pads[3]};
+    const char *t = ox_tmp(n);
+    ox_emit(n, "%s = pad(%s, %s)", t, xp, nn_list(pl, 6));
+    xp = t;
+  }
+  int64_t N = x->dims[0], C = x->dims[1], O = wt->dims[0], g = ox_attr_int(n, "group", 1);
+  int64_t v4[4] = {N * o[0], C, p[1], p[2]}, v5[5] = {N, o[0], O, o[1], o[2]}, hw[2] = {s[1], s[2]}, dhw[2] = {d[1], d[2]};
+  const char *acc = NULL;
+  for (int64_t t = 0; t < wt->dims[2]; t++) {
+    int64_t a0 = t * d[0];
+    const char *r = ox_tmp(n);
+    ox_emit(n, "%s = conv2d(reshape(transpose(%s[:, :, %lld:%lld:%lld], perm=[0, 2, 1, 3, 4]), %s), %s[:, :, %lld], stride=%s, dilation=%s, groups=%lld)",
+            r, xp, (long long)a0, (long long)(a0 + (o[0] - 1) * s[0] + 1), (long long)s[0], nn_list(v4, 4), ox_f(n, 1), (long long)t,
+            nn_list(hw, 2), nn_list(dhw, 2), (long long)g);
+    if (acc) {
+      const char *sum = ox_tmp(n);
+      ox_emit(n, "%s = %s + %s", sum, acc, r);
+      r = sum;
+    }
+    acc = r;
+  }
+  const char *y = nn_str("transpose(reshape(%s, %s), perm=[0, 2, 1, 3, 4])", acc, nn_list(v5, 5));
+  if (ox_has(n, 2)) ox_emit(n, "%s = %s + reshape(%s, [%lld, 1, 1, 1])", ox_out(n, 0), y, ox_f(n, 2), (long long)O);
+  else ox_emit(n, "%s = %s", ox_out(n, 0), y);
+}
+
+/* Conv (1-D, 2-D; 3-D in conv3d): conv1d / conv2d with stride, dilation, groups and the bias; symmetric
  * padding is the operator's own, any other goes through pad() first. */
 static void cv_conv(OxNode *n) {
   OxValue *x = n->in[0], *wt = n->in[1];
   int sp = x->rank - 2;
+  if (sp == 3) {
+    conv3d(n);
+    return;
+  }
   Win w;
   win_read(n, &w, wt->rank == x->rank ? wt->dims + 2 : NULL, sp);
   int64_t g = ox_attr_int(n, "group", 1);
