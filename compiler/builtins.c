@@ -254,6 +254,8 @@ static BuildFn *const builders[CALL__COUNT] = {
     [CALL_SCALED_DOT_PRODUCT_ATTENTION] = b_sdpa,
     /* ---- dropout and modes (issue 15): builtins_random.c ---- */
     [CALL_DROPOUT] = b_dropout,
+    [CALL_FLOAT] = b_float, /* dtype conversions (issue 16) */
+    [CALL_INT] = b_int,
 };
 
 bool builtin_complete(void) {

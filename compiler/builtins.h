@@ -72,6 +72,8 @@ Node *b_sign(const BuildCtx *B, Expr *call, Expr **p);
 Node *b_floor(const BuildCtx *B, Expr *call, Expr **p);
 Node *b_ceil(const BuildCtx *B, Expr *call, Expr **p);
 Node *b_round(const BuildCtx *B, Expr *call, Expr **p);
+Node *b_float(const BuildCtx *B, Expr *call, Expr **p); /* dtype conversions (issue 16) */
+Node *b_int(const BuildCtx *B, Expr *call, Expr **p);
 
 /* ---- normalization and attention (issue 15): the builders of builtins_norm.c ---- */
 Node *b_layer_norm(const BuildCtx *B, Expr *call, Expr **p);

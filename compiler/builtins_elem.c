@@ -1,7 +1,8 @@
 /* builtins_elem.c — the builders of issue 15's elementwise operators (their rows of
  * builtins.c's table): where, clamp and the hard activations, the ELU family, prelu,
  * softsign, the functions that are one primitive (sin, cos, erf, sign, floor, ceil,
- * round) or a constant power (square, rsqrt, reciprocal).
+ * round) or a constant power (square, rsqrt, reciprocal), and the dtype conversions
+ * float and int (issue 16).
  *
  * A comparison is an f32 0/1 mask; select(c, a) (a where c != 0, else 0) is how a mask
  * chooses, and where(c, a, b) = select(c, a) + select(c == 0, b): the branch not taken
@@ -188,3 +189,14 @@ Node *b_round(const BuildCtx *B, Expr *c, Expr **p) {
   if (d > 0) return bin(g, OP_DIV, g_unary(g, OP_ROUND, bin(g, OP_MUL, x, t)), t);
   return bin(g, OP_MUL, g_unary(g, OP_ROUND, bin(g, OP_DIV, x, t)), t);
 }
+
+/* ---------------------------------------------------------------- dtype conversions (issue 16) */
+
+/* float(x): i32 -> f32 (x.float()); int(x): f32 -> i32, toward zero, saturated, NaN -> 0
+ * (x.int(), ONNX Cast). Of a tensor that has the dtype already: x itself. */
+static Node *convert(const BuildCtx *B, Expr *e, DType to, OpKind op) {
+  Node *x = bi_arg(B, e);
+  return x->dtype == to ? x : g_unary(B->g, op, x);
+}
+Node *b_float(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, convert(B, p[0], DT_F32, OP_TO_F32); }
+Node *b_int(const BuildCtx *B, Expr *c, Expr **p) { return (void)c, convert(B, p[0], DT_I32, OP_TO_I32); }

@@ -1,7 +1,8 @@
 /* lower_elem.c — the elementwise column of the backend's operator table
  * (lower_elem.h): each elementwise primitive, and each reduction's combining step, as
  * LLVM IR on one element — a float or a vector of floats, the same code. The math
- * functions are in mathlib.c. */
+ * functions are in mathlib.c. The dtype conversions (issue 16) take or give i32 (a
+ * vector of i32 where the others have a vector of floats). */
 #include "lower_elem.h"
 #include "mathlib.h"
 #include "lower_random.h"
@@ -135,6 +136,25 @@ static LLVMValueRef em_dropout(Lower *L, const Node *n, LLVMValueRef a, LLVMValu
   return (void)b, lower_dropout(L, n, a);
 }
 
+/* ---- dtype conversions (issue 16) ---- */
+/* elem with a's shape: elem, or a vector of elem of a's lanes. */
+static LLVMTypeRef like(LLVMValueRef a, LLVMTypeRef elem) {
+  LLVMTypeRef t = LLVMTypeOf(a);
+  return LLVMGetTypeKind(t) == LLVMVectorTypeKind ? LLVMVectorType(elem, LLVMGetVectorSize(t)) : elem;
+}
+static LLVMValueRef em_to_f32(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  return (void)n, (void)b, LLVMBuildSIToFP(LB, a, like(a, L->f32), "to_f32");
+}
+/* llvm.fptosi.sat: toward zero, saturated at the i32 range, NaN -> 0. */
+static LLVMValueRef em_to_i32(Lower *L, const Node *n, LLVMValueRef a, LLVMValueRef b) {
+  (void)n, (void)b;
+  static const char name[] = "llvm.fptosi.sat";
+  unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
+  LLVMTypeRef t[2] = {like(a, L->i32), LLVMTypeOf(a)};
+  return LLVMBuildCall2(LB, LLVMIntrinsicGetType(L->ctx, id, t, 2), LLVMGetIntrinsicDeclaration(L->mod, id, t, 2), &a, 1,
+                        "to_i32");
+}
+
 /* Reductions' combining step. */
 static LLVMValueRef em_sum1(Lower *L, const Node *n, LLVMValueRef acc, LLVMValueRef v) {
   return (void)n, LLVMBuildFAdd(LB, acc, v, "");
@@ -170,4 +190,6 @@ const Emit1 gc_lower_elem[OP__COUNT] = {
     ELEM(COS, cos),          ELEM(FLOOR, floor),   ELEM(CEIL, ceil),       ELEM(ROUND, round),
     /* ---- dropout and modes (issue 15) ---- */
     ELEM(DROPOUT, dropout),
+    /* ---- dtype conversions (issue 16) ---- */
+    ELEM(TO_F32, to_f32),    ELEM(TO_I32, to_i32),
 };

@@ -15,8 +15,8 @@ typedef enum {
   DTR_F32,    /* f32 operands, an f32 result: most ops, CONST */
   DTR_LEAF,   /* INPUT and PARAM: as declared (i32 only for an input; build.c) */
   DTR_LIKE,   /* any operand; the result has operand 0's dtype (views: RESHAPE, DETACH) */
-  DTR_LABELS, /* i32 class labels in, f32 out (ONEHOT) */
-  DTR_INDEX,  /* f32 in, i32 indices out (ARGMAX) */
+  DTR_LABELS, /* i32 in (class labels, ids), f32 out (ONEHOT, TO_F32) */
+  DTR_INDEX,  /* f32 in, i32 indices out (ARGMAX, TO_I32) */
   DTR_COPY,   /* any operand; the result is the output buffer, of the operand's dtype (COPY) */
   DTR_GATHER, /* f32 operand 0, i32 indices operand 1, f32 out (GATHER, SCATTER_ADD; issue 15) */
 } DTypeRule;

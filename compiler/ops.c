@@ -504,6 +504,11 @@ const OpInfo gc_ops[OP__COUNT] = {
     /* ---- dropout and modes (issue 15; ops_random.c) ---- */
     [OP_DROPOUT] = {.name = "dropout", .arity = 1, .cls = CLS_ELEM, .shape = shape_dropout, .grad = grad_dropout,
                     .evalr = ev_dropout, .attr = ATTR_DROPOUT, .flags = OPF_STORES_ONCE},
+    /* ---- dtype conversions (issue 16; ops_elem.c): no derivative (an i32 has no gradient) ---- */
+    [OP_TO_F32] = {.name = "to_f32", .arity = 1, .cls = CLS_ELEM, .shape = shape_same, .eval1 = ev_to_f32,
+                   .dtype = DTR_LABELS, .flags = OPF_STORES_ONCE},
+    [OP_TO_I32] = {.name = "to_i32", .arity = 1, .cls = CLS_ELEM, .shape = shape_same, .eval1 = ev_to_i32,
+                   .dtype = DTR_INDEX, .flags = OPF_STORES_ONCE},
     /* sinks (entry.c): stored by the kernel they ride on, or a kernel of their own */
     [OP_COPY] = {.name = "copy", .arity = 1, .cls = CLS_ELEM, .shape = shape_sink, .grad = NULL, .eval1 = ev_id,
                  .dtype = DTR_COPY},

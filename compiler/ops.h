@@ -85,6 +85,9 @@
   X(SCATTER_ADD, "scatter_add", 2, KERNEL) \
   /* ---- dropout and modes (issue 15): ops_random.c ---- */ \
   X(DROPOUT,   "dropout",   1, ELEM)       \
+  /* ---- dtype conversions (issue 16): ops_elem.c ---- */ \
+  X(TO_F32,    "to_f32",    1, ELEM)       \
+  X(TO_I32,    "to_i32",    1, ELEM)       \
   X(COPY,      "copy",      1, ELEM)       \
   X(SGD,       "sgd",       2, ELEM)
 

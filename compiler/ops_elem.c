@@ -5,7 +5,8 @@
  * base is 0 where the exponent is 0, with respect to the exponent pow(x, y) log(x),
  * and 0 where x = 0 and y >= 0. The comparisons and the rounding functions are
  * piecewise constant: no derivative, so no gradient flows through them (PyTorch's is
- * zero). Same notation as ops.c: dy is d loss / d n, dx[i] d loss / d in[i]. */
+ * zero). The dtype conversions of issue 16 (to_f32, to_i32) have none either: an i32
+ * value has no gradient. Same notation as ops.c: dy is d loss / d n, dx[i] d loss / d in[i]. */
 #include "ops_elem.h"
 #include <math.h>
 
@@ -48,3 +49,13 @@ double ev_cos(const Node *n, double a, double b) { return (void)n, (void)b, cos(
 double ev_floor(const Node *n, double a, double b) { return (void)n, (void)b, floor(a); }
 double ev_ceil(const Node *n, double a, double b) { return (void)n, (void)b, ceil(a); }
 double ev_round(const Node *n, double a, double b) { return (void)n, (void)b, nearbyint(a); } /* half to even */
+
+/* ---- dtype conversions (issue 16) ---- */
+double ev_to_f32(const Node *n, double a, double b) { return (void)n, (void)b, (double)(float)a; }
+double ev_to_i32(const Node *n, double a, double b) {
+  (void)n, (void)b;
+  if (isnan(a)) return 0;
+  if (a <= -2147483648.0) return -2147483648.0;
+  if (a >= 2147483647.0) return 2147483647.0;
+  return trunc(a);
+}

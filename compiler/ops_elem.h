@@ -34,4 +34,11 @@ double ev_floor(const Node *n, double a, double b);
 double ev_ceil(const Node *n, double a, double b);
 double ev_round(const Node *n, double a, double b);
 
+/* dtype conversions (issue 16): to_f32 (i32 -> f32, rounded to the nearest float as
+ * torch's x.float() beyond 2^24) and to_i32 (f32 -> i32 truncated toward zero, saturated
+ * at the i32 range, NaN -> 0: LLVM's fptosi.sat, torch's x.int() where that is defined).
+ * No derivative: an i32 operand or result carries no gradient. */
+double ev_to_f32(const Node *n, double a, double b);
+double ev_to_i32(const Node *n, double a, double b);
+
 #endif

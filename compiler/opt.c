@@ -116,8 +116,9 @@ static Node *simplify(Graph *g, Node *n) {
   const OpInfo *op = &gc_ops[n->op];
   Node *folded = fold_baked(g, n);
   if (folded) return folded;
-  /* Constant folding: a constant operand is a filled tensor, so is the result. */
-  if (op->cls == CLS_ELEM && op->eval1 && n->op != OP_COPY && a->op == OP_CONST &&
+  /* Constant folding: a constant operand is a filled tensor, so is the result (an f32
+   * one: a constant is f32, so int() of one stays a node). */
+  if (op->cls == CLS_ELEM && op->eval1 && n->op != OP_COPY && n->dtype == DT_F32 && a->op == OP_CONST &&
       (!b || b->op == OP_CONST))
     return g_full(g, op->eval1(n, const_value(a), b ? const_value(b) : 0), n->shape);
   if (n->op == OP_RESHAPE && a->op == OP_CONST) return g_full(g, const_value(a), n->shape);

@@ -125,6 +125,15 @@ static Kernel *elem_kernel_for(Entry *e, const Node *n) {
   return NULL;
 }
 
+/* Whether n computes on f32 alone: rows kernels and matmul epilogues load and store
+ * floats (or vectors of them); a dtype conversion (issue 16) reading or giving i32 stays
+ * in a plain elementwise kernel, which loads and stores each value by its dtype. */
+static bool f32_only(const Node *n) {
+  bool f32 = n->dtype == DT_F32;
+  for (int j = 0; j < n->nin; j++) f32 &= n->in[j]->dtype == DT_F32;
+  return f32;
+}
+
 /* Whether elementwise kernel x (index xi) can be the epilogue of product c (kernel ci):
  * it reads c, stores no sink of its own, and reads nothing else that is computed
  * after c (its own members apart). */
@@ -132,7 +141,7 @@ static bool epilogue_fits(const Entry *e, const Kernel *x, int xi, const Node *c
   bool reads_c = false;
   for (int t = 0; t < x->n; t++) {
     const Node *n = x->nodes[t], *sink = e->placed[n->id];
-    if (n->op == OP_COPY || n->op == OP_SGD || (sink && sink->op == OP_SGD)) return false;
+    if (n->op == OP_COPY || n->op == OP_SGD || (sink && sink->op == OP_SGD) || !f32_only(n)) return false;
     for (int j = 0; j < n->nin; j++) {
       const Node *in = n->in[j];
       if (in == c) reads_c = true;
@@ -188,7 +197,7 @@ static bool rows_member(const Entry *e, const Kernel *k, Shape s) {
   if (k->kind == KER_ROWS) return shape_eq(k->shape, s); /* an earlier one: they merge */
   for (int t = 0; t < k->n; t++) {
     const Node *n = k->nodes[t], *sink = e->placed[n->id];
-    if (n->op == OP_SGD || (sink && sink->op == OP_SGD) || overwritten(e, n) || n->dtype != DT_F32)
+    if (n->op == OP_SGD || (sink && sink->op == OP_SGD) || overwritten(e, n) || !f32_only(n))
       return false; /* rows are f32 */
   }
   if (k->kind == KER_ELEM) return shape_eq(k->shape, s) || shape_eq(k->shape, row_shape(s));

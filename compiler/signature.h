@@ -113,7 +113,10 @@
   X(MASKED_FILL,     "masked_fill",     3, "x", "mask", "value")           \
   X(SCALED_DOT_PRODUCT_ATTENTION, "scaled_dot_product_attention", 3, "q", "k", "v", "causal", "scale") \
   /* ---- dropout and modes (issue 15): builtins_random.c ---- */ \
-  X(DROPOUT,         "dropout",         1, "x", "p")
+  X(DROPOUT,         "dropout",         1, "x", "p")                      \
+  /* ---- dtype conversions (issue 16): builtins_elem.c ---- */           \
+  X(FLOAT,           "float",           1, "x")                            \
+  X(INT,             "int",             1, "x")
 
 typedef enum {
 #define X(e, ...) CALL_##e,

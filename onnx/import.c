@@ -41,6 +41,7 @@ OxValue *im_value(Importer *im, const char *onnx_name, int type) {
 }
 
 void im_ref(Importer *im, OxValue *v) {
+  if (v->local) return;
   for (int i = 0; i < im->nrefs; i++)
     if (im->refs[i] == v) return;
   if (im->nrefs == (int)(sizeof im->refs / sizeof *im->refs)) im_fail(im, "a node reads too many values");
@@ -178,6 +179,29 @@ static void node_outputs(Importer *im, OxNode *n) {
     if (n->p->output[i][0]) n->out[i] = im_value(im, n->p->output[i], n->out_type[i]);
 }
 
+/* Opset 6 and before: a binary operator with broadcast=1 and an axis aligns its second
+ * operand's dimensions with the first's from that axis, where numpy (opset 7 on) aligns
+ * them from the right: the operand is reshaped with trailing 1s first. */
+static void legacy_broadcast(Importer *im, OxNode *n) {
+  if (n->opset >= 7 || n->nin != 2 || !n->in[0] || !n->in[1] || !ox_attr_int(n, "broadcast", 0)) return;
+  const Onnx__AttributeProto *axis = ox_attr(n, "axis");
+  if (!axis) return;
+  OxValue *a = n->in[0], *b = n->in[1];
+  int ax = ox_axis(n, axis->i, a->rank), want = a->rank - ax;
+  if (b->rank > want) ox_fail(n, "legacy broadcasting: operand 2 has rank %d, more than %d from axis %d", b->rank, want, ax);
+  if (b->rank == want) return;
+  OxValue *r = pool_alloc(&im->pool, sizeof *r);
+  *r = *b;
+  for (int d = b->rank; d < want; d++) r->dims[d] = 1;
+  r->rank = want;
+  if (!b->k || b->param) {
+    r->name = names_fresh(&im->names, &im->pool, pool_printf(&im->pool, "%s_aligned", b->name));
+    text_add(&im->snip, "%s = reshape(%s, %s)\n", r->name, b->i32 ? ox_i(n, 1) : ox_f(n, 1), ox_list(n, r->dims, r->rank));
+    r->local = true, r->k = NULL, r->param = false;
+  }
+  n->in[1] = r;
+}
+
 static void import_node(Importer *im, int index) {
   const Onnx__NodeProto *p = im->m->graph->node[index];
   OxNode n = {.im = im, .p = p, .index = index, .opset = im->opset};
@@ -192,6 +216,7 @@ static void import_node(Importer *im, int index) {
   im->nrefs = 0;
   im->snip.len = 0;
   if (im->snip.s) im->snip.s[0] = 0;
+  legacy_broadcast(im, &n);
   op->convert(&n);
   for (int i = 0; i < n.nout; i++)
     if (n.out[i]) n.out[i]->type = n.out_type[i];

@@ -44,6 +44,7 @@ typedef struct OxValue {
   bool buffer;       /* a parameter a converter made a buffer (batch norm's statistics) */
   bool input;        /* a graph input given at run time */
   bool declared;     /* referenced by the model's statements: declared in the model */
+  bool local;        /* defined by the current node's own statements (never declared) */
   const char *sym[OX_MAX_RANK]; /* a graph input's symbolic dimensions, as .grad size names */
 } OxValue;
 

@@ -19,6 +19,8 @@ struct gc_onnx {
   OxValue **weights; /* the parameters, buffers and constants the model declares */
   int nweights;
   char *model;
+  const char *batch; /* the batch dimension's name, or NULL */
+  int64_t batch_size;
 };
 
 static void check_opset(Importer *im) {
@@ -29,8 +31,8 @@ static void check_opset(Importer *im) {
     if (!d || !d[0] || !strcmp(d, "ai.onnx")) im->opset = (int)m->opset_import[i]->version;
   }
   if (im->opset < 0) im_fail(im, "the model imports no opset of the default ONNX domain");
-  if (im->opset < 7 || im->opset > 17)
-    im_fail(im, "opset %d is not supported: gradc imports opsets 7 to 17 (ONNX 1.2 to 1.12); re-export the model "
+  if (im->opset < 6 || im->opset > 17)
+    im_fail(im, "opset %d is not supported: gradc imports opsets 6 to 17 (ONNX 1.1 to 1.12); re-export the model "
             "with torch.onnx.export(..., opset_version=17) or convert it with onnx.version_converter", im->opset);
 }
 
@@ -89,6 +91,23 @@ static const gc_onnx_const *bound(Importer *im, const OxValue *v) {
   return NULL;
 }
 
+/* A graph input with a dimension of size 0 (an empty list of axes) can only be a bound
+ * one: it then holds no values. Returns whether v is one; fails if it is not bound. */
+static bool empty_input(Importer *im, OxValue *v, const gc_onnx_const *c) {
+  bool empty = false;
+  for (int d = 0; d < v->rank; d++) empty |= v->dims[d] == 0;
+  if (!empty) return false;
+  if (!c) {
+    if (im->o->unbound) snprintf(im->o->unbound, 256, "%s", v->onnx);
+    im_fail(im, "graph input '%s' is empty (a dimension of size 0): gradc computes no empty tensors, but an empty "
+            "list of values may be bound with --const %s=", v->onnx, v->onnx);
+  }
+  if (c->count) im_fail(im, "--const %s: %lld values given, the input is empty", c->name, (long long)c->count);
+  v->count = 0;
+  v->k = pool_alloc(&im->pool, sizeof *v->k);
+  return true;
+}
+
 static void graph_input(Importer *im, const Onnx__ValueInfoProto *vi) {
   Onnx__TypeProto *tp = vi->type;
   int type = tp && tp->tensor_type ? tp->tensor_type->elem_type : 0;
@@ -97,13 +116,14 @@ static void graph_input(Importer *im, const Onnx__ValueInfoProto *vi) {
   OxValue *v = im_value(im, vi->name, type);
   input_shape(im, v, vi);
   v->count = 1;
+  const gc_onnx_const *c = bound(im, v);
+  if (empty_input(im, v, c)) return;
   for (int d = 0; d < v->rank; d++) {
     if (v->dims[d] < 1) im_fail(im, "graph input '%s' has a dimension of size %lld; gradc needs sizes of at least 1",
                                 v->onnx, (long long)v->dims[d]);
     if (v->dims[d] > (1ll << 31) / v->count) im_fail(im, "graph input '%s' has more than 2^31 elements", v->onnx);
     v->count *= v->dims[d];
   }
-  const gc_onnx_const *c = bound(im, v);
   if (c) {
     if (c->count != v->count)
       im_fail(im, "--const %s: %lld values given, the input has %lld", c->name, (long long)c->count, (long long)v->count);
@@ -222,10 +242,13 @@ static void assemble(Importer *im, gc_onnx *r) {
   const Onnx__ModelProto *m = im->m;
   text_add(&t, "# Imported by gradc from %s: ONNX IR version %lld, opset %d", im->file, (long long)m->ir_version, im->opset);
   if (m->producer_name && m->producer_name[0])
-    text_add(&t, ", produced by %s %s", m->producer_name, m->producer_version ? m->producer_version : "");
+    text_add(&t, ", produced by %s%s%s", m->producer_name, m->producer_version && m->producer_version[0] ? " " : "",
+             m->producer_version ? m->producer_version : "");
   text_add(&t, ".\n# Each node's statements follow a comment naming it; names that are not C identifiers\n"
                "# are mapped (the ONNX name is shown beside each declaration).\n");
   r->model = model_name(im);
+  for (int d = 0; d < im->ndims; d++)
+    if (im->dimbatch[d]) r->batch = pool_strdup(&r->pool, im->dimname[d]), r->batch_size = im->dimval[d];
   text_add(&t, "model %s\n", r->model);
   declarations(im, r, &t);
   text_add(&t, "%s%s", im->body.s ? im->body.s : "", outs.s ? outs.s : "");
@@ -252,7 +275,7 @@ static int run(Importer *im, gc_onnx *r) {
   check_opset(im);
   graph_inputs(im);
   im_nodes(im);
-  r->t = pool_alloc(&r->pool, (im->nvals + im->m->graph->n_output + 1) * sizeof *r->t);
+  r->t = pool_alloc(&r->pool, (im->nvals + im->m->graph->n_output + 2) * sizeof *r->t); /* + a loss's input */
   r->weights = pool_alloc(&r->pool, (im->nvals + 1) * sizeof *r->weights);
   assemble(im, r);
   return 0;
@@ -362,4 +385,47 @@ int gc_onnx_graph_inputs(const char *path, char (*names)[256], int max, char *er
   }
   ox_free_model(m);
   return n;
+}
+
+/* ---- a loss for training ---- */
+
+static bool has_name(const gc_onnx *m, const char *name) {
+  for (int i = 0; i < m->nt; i++)
+    if (!strcmp(m->t[i].name, name)) return true;
+  return false;
+}
+
+int gc_onnx_add_loss(gc_onnx *m, const char *loss, const char *output, char *err, size_t errlen) {
+  const gc_onnx_tensor *out = NULL;
+  int nout = 0;
+  for (int i = 0; i < m->nt; i++)
+    if (m->t[i].kind == GC_ONNX_OUTPUT) {
+      nout++;
+      if (!output ? !out : !strcmp(m->t[i].name, output) || !strcmp(m->t[i].onnx_name, output)) out = &m->t[i];
+    }
+  if (output && !out) return snprintf(err, errlen, "the model has no output '%s'", output), -1;
+  if (!output && (!out || nout > 1))
+    return snprintf(err, errlen, "the model has %d outputs: name the one the loss reads with --output NAME", nout), -1;
+  bool ce = !strcmp(loss, "cross_entropy");
+  if (!ce && strcmp(loss, "mse") && strcmp(loss, "bce_with_logits"))
+    return snprintf(err, errlen, "unknown loss '%s': expected cross_entropy, mse or bce_with_logits", loss), -1;
+  const char *in = ce ? "label" : "target";
+  if (has_name(m, in) || has_name(m, "loss") || strstr(m->source, "\nloss ="))
+    return snprintf(err, errlen, "the model already has a value named '%s' or 'loss'", in), -1;
+  if (ce && out->rank < 2) return snprintf(err, errlen, "cross_entropy needs an output [N, C, ...], '%s' has rank %d", out->name, out->rank), -1;
+  Text t = {0};
+  text_add(&t, "%s# the loss (gradc %s --loss %s)\ninput %s : %s[", m->source, "train", loss, in, ce ? "i32" : "f32");
+  gc_onnx_tensor lab = {.onnx_name = in, .name = in, .kind = GC_ONNX_INPUT, .onnx_type = ce ? 7 : 1, .i32 = ce};
+  for (int d = 0; d < out->rank; d++) {
+    if (ce && d == 1) continue;
+    bool batched = d == 0 && m->batch && out->dims[0] == m->batch_size;
+    if (batched) text_add(&t, "%s%s", lab.rank ? ", " : "", m->batch);
+    else text_add(&t, "%s%lld", lab.rank ? ", " : "", (long long)out->dims[d]);
+    lab.dims[lab.rank++] = out->dims[d];
+  }
+  text_add(&t, "]\nloss = %s(%s, %s)\nminimize loss\n", loss, out->name, in);
+  m->source = pool_strdup(&m->pool, t.s);
+  text_free(&t);
+  m->t[m->nt++] = lab;
+  return 0;
 }

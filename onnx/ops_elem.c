@@ -1,21 +1,252 @@
 /* ops_elem.c — ONNX's elementwise operators: arithmetic with numpy broadcasting (the
  * language broadcasts the same way), activations, comparisons and logic on masks, Cast,
  * Constant, Identity. */
+#include <ctype.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "import.h"
 
-/* y = a OP b */
-static void binary(OxNode *n, const char *op) { ox_emit(n, "%s = %s %s %s", ox_out(n, 0), ox_f(n, 0), op, ox_f(n, 1)); }
+/* A formatted expression, valid while the node is converted (a ring of buffers: a
+ * converter holds a few at a time). */
+__attribute__((format(printf, 2, 3))) static const char *expr_fmt(OxNode *n, const char *fmt, ...) {
+  static char ring[16][4096];
+  static int next;
+  char *b = ring[next++ % 16];
+  va_list ap;
+  va_start(ap, fmt);
+  int k = vsnprintf(b, sizeof ring[0], fmt, ap);
+  va_end(ap);
+  if (k < 0 || (size_t)k >= sizeof ring[0]) ox_fail(n, "an expression longer than %zu characters", sizeof ring[0]);
+  return b;
+}
+
+/* A truncation toward zero of the f32 expression e (read twice: named unless a name). */
+static const char *trunc_of(OxNode *n, const char *e) {
+  const char *t = e;
+  for (const char *c = e; *c; c++)
+    if (!(isalnum((unsigned char)*c) || *c == '_')) {
+      t = ox_tmp(n);
+      ox_emit(n, "%s = %s", t, e);
+      break;
+    }
+  return expr_fmt(n, "sign(%s) * floor(abs(%s))", t, t);
+}
+
+static bool is_int(int type) { return type == OX_T_INT32 || type == OX_T_INT64; }
+
+/* Input 1 of a binary operator as an f32 expression. Before opset 7, broadcast=1 aligned
+ * b's dimensions with a's from `axis` (default: the trailing ones): b gets trailing unit
+ * dimensions so that numpy's broadcasting does the same. */
+static const char *operand_b(OxNode *n) {
+  const char *b = ox_f(n, 1);
+  const OxValue *va = n->in[0], *vb = n->in[1];
+  if (n->opset >= 7 || !ox_attr_int(n, "broadcast", 0) || !va || vb->rank >= va->rank || !ox_attr(n, "axis"))
+    return b;
+  int axis = ox_axis(n, ox_attr_int(n, "axis", 0), va->rank), pad = va->rank - axis - vb->rank;
+  if (pad < 0) ox_fail(n, "broadcast axis %d does not fit b's rank %d", axis, vb->rank);
+  if (pad == 0) return b;
+  int64_t dims[OX_MAX_RANK];
+  int r = 0;
+  for (int d = 0; d < vb->rank; d++) dims[r++] = vb->dims[d];
+  while (pad-- > 0) dims[r++] = 1;
+  return expr_fmt(n, "reshape(%s, %s)", b, ox_list(n, dims, r));
+}
+
+/* y = a OP b: numpy broadcasting is the language's; integers held in f32 are exact below
+ * 2^24. */
+static void binary(OxNode *n, const char *op) {
+  const char *a = ox_f(n, 0), *b = operand_b(n);
+  ox_emit(n, "%s = %s %s %s", ox_out(n, 0), a, op, b);
+}
 static void cv_add(OxNode *n) { binary(n, "+"); }
 static void cv_sub(OxNode *n) { binary(n, "-"); }
 static void cv_mul(OxNode *n) { binary(n, "*"); }
 
-/* Integer division truncates toward zero (C's, as onnxruntime's). */
+/* Div: integer division truncates toward zero (C's, as onnxruntime's). */
 static void cv_div(OxNode *n) {
-  if (n->out_type[0] == OX_T_FLOAT) binary(n, "/");
-  else ox_emit(n, "%s = float(int(%s / %s))", ox_out(n, 0), ox_f(n, 0), ox_f(n, 1));
+  if (!is_int(n->out_type[0])) binary(n, "/");
+  else ox_emit(n, "%s = %s", ox_out(n, 0), trunc_of(n, expr_fmt(n, "%s / %s", ox_f(n, 0), operand_b(n))));
+}
+
+/* Pow: a ** b (a constant exponent is exact). The result has the base's type: an integer
+ * result (numpy's astype truncates) is rounded when the f32 power is within 1e-4 of an
+ * integer, truncated otherwise. */
+static void cv_pow(OxNode *n) {
+  if (!is_int(n->out_type[0])) {
+    binary(n, "**");
+    return;
+  }
+  const char *p = ox_tmp(n), *r = ox_tmp(n);
+  ox_emit(n, "%s = %s ** %s", p, ox_f(n, 0), operand_b(n));
+  ox_emit(n, "%s = round(%s)", r, p);
+  ox_emit(n, "%s = where(abs(%s - %s) <= 0.0001 * abs(%s), %s, sign(%s) * floor(abs(%s)))", ox_out(n, 0), p, r, r, r,
+          p, p);
+}
+
+/* Mod: fmod=0 is Python's (numpy's mod: the sign of the divisor), a - b floor(a / b);
+ * fmod=1 is C's fmod (the sign of the dividend), a - b trunc(a / b). */
+static void cv_mod(OxNode *n) {
+  int64_t fmod_ = ox_attr_int(n, "fmod", 0);
+  if (fmod_ != 0 && fmod_ != 1) ox_fail(n, "fmod must be 0 or 1, got %lld", (long long)fmod_);
+  const char *a = ox_f(n, 0), *b = ox_f(n, 1), *q = ox_tmp(n);
+  ox_emit(n, "%s = %s / %s", q, a, b);
+  const char *k = fmod_ ? trunc_of(n, q) : expr_fmt(n, "floor(%s)", q);
+  ox_emit(n, "%s = %s - %s * (%s)", ox_out(n, 0), a, b, k);
+}
+
+/* Max, Min, Sum, Mean: variadic, broadcasting: a chain of maximum / minimum / +. */
+static void variadic(OxNode *n, const char *fn, const char *op, bool mean) {
+  int k = 0;
+  const char *acc = NULL;
+  for (int i = 0; i < n->nin; i++) {
+    if (!ox_has(n, i)) continue;
+    const char *x = ox_f(n, i);
+    if (acc && strlen(acc) > 1000) { /* a long chain is cut into statements */
+      const char *t = ox_tmp(n);
+      ox_emit(n, "%s = %s", t, acc);
+      acc = t;
+    }
+    acc = !acc ? x : fn ? expr_fmt(n, "%s(%s, %s)", fn, acc, x) : expr_fmt(n, "%s %s %s", acc, op, x);
+    k++;
+  }
+  if (!acc) ox_fail(n, "needs at least one input");
+  if (mean && k > 1) ox_emit(n, "%s = (%s) / %d", ox_out(n, 0), acc, k);
+  else ox_emit(n, "%s = %s", ox_out(n, 0), acc);
+}
+static void cv_max(OxNode *n) { variadic(n, "maximum", NULL, false); }
+static void cv_min(OxNode *n) { variadic(n, "minimum", NULL, false); }
+static void cv_sum(OxNode *n) { variadic(n, NULL, "+", false); }
+static void cv_mean(OxNode *n) { variadic(n, NULL, "+", true); }
+
+/* Clip: clamp(x, min=, max=); the bounds are attributes before opset 11, optional inputs
+ * since. */
+static void cv_clip(OxNode *n) {
+  const char *lo = NULL, *hi = NULL;
+  if (n->opset < 11) {
+    if (ox_attr(n, "min")) lo = ox_num(n, ox_attr_float(n, "min", 0));
+    if (ox_attr(n, "max")) hi = ox_num(n, ox_attr_float(n, "max", 0));
+  } else {
+    if (ox_has(n, 1)) lo = ox_f(n, 1);
+    if (ox_has(n, 2)) hi = ox_f(n, 2);
+  }
+  const char *x = ox_f(n, 0);
+  if (!lo && !hi) ox_emit(n, "%s = %s", ox_out(n, 0), x);
+  else if (!hi) ox_emit(n, "%s = clamp(%s, min=%s)", ox_out(n, 0), x, lo);
+  else if (!lo) ox_emit(n, "%s = clamp(%s, max=%s)", ox_out(n, 0), x, hi);
+  else ox_emit(n, "%s = clamp(%s, min=%s, max=%s)", ox_out(n, 0), x, lo, hi);
+}
+
+/* A float attribute as a constant number of the language (finite). */
+static const char *attr_num(OxNode *n, const char *name, double def) {
+  double v = ox_attr_float(n, name, def);
+  if (!isfinite(v)) ox_fail(n, "attribute %s must be finite", name);
+  return ox_num(n, v);
+}
+
+/* The activations with attributes: Elu, Celu, Selu (gamma · elu), LeakyRelu, HardSigmoid
+ * (clamp(alpha x + beta, 0, 1)), ThresholdedRelu (x where x > alpha, else 0). */
+static void cv_elu(OxNode *n) { ox_emit(n, "%s = elu(%s, alpha=%s)", ox_out(n, 0), ox_f(n, 0), attr_num(n, "alpha", 1)); }
+static void cv_celu(OxNode *n) {
+  if (ox_attr_float(n, "alpha", 1) == 0) ox_fail(n, "alpha must not be 0");
+  ox_emit(n, "%s = celu(%s, alpha=%s)", ox_out(n, 0), ox_f(n, 0), attr_num(n, "alpha", 1));
+}
+static void cv_selu(OxNode *n) {
+  ox_emit(n, "%s = %s * elu(%s, alpha=%s)", ox_out(n, 0), attr_num(n, "gamma", 1.05070102214813232421875), ox_f(n, 0),
+          attr_num(n, "alpha", 1.67326319217681884765625));
+}
+static void cv_leaky_relu(OxNode *n) {
+  ox_emit(n, "%s = leaky_relu(%s, slope=%s)", ox_out(n, 0), ox_f(n, 0), attr_num(n, "alpha", 0.01));
+}
+static void cv_hard_sigmoid(OxNode *n) {
+  ox_emit(n, "%s = clamp(%s * %s + %s, min=0, max=1)", ox_out(n, 0), attr_num(n, "alpha", 0.2), ox_f(n, 0),
+          attr_num(n, "beta", 0.5));
+}
+static void cv_thresholded_relu(OxNode *n) {
+  const char *x = ox_f(n, 0);
+  ox_emit(n, "%s = where(%s > %s, %s, 0)", ox_out(n, 0), x, attr_num(n, "alpha", 1), x);
+}
+
+/* PRelu: where(x < 0, slope x, x), the slope broadcast to x (unidirectionally). A 1-D
+ * slope of one value per channel (dimension 1 of x) gets trailing unit dimensions: before
+ * opset 7 that is PRelu's definition; after, numpy's broadcasting would refuse it (or
+ * match it to the last dimension, which is kept when it fits). */
+static void cv_prelu(OxNode *n) {
+  const char *x = ox_f(n, 0), *w = ox_f(n, 1);
+  const OxValue *vx = n->in[0], *vw = n->in[1];
+  if (vw->rank == 1 && vx->rank > 2 && vw->dims[0] > 1 && vw->dims[0] == vx->dims[1] &&
+      (n->opset < 7 || vx->dims[vx->rank - 1] != vw->dims[0])) {
+    int64_t dims[OX_MAX_RANK] = {vw->dims[0]};
+    for (int d = 2; d < vx->rank; d++) dims[d - 1] = 1;
+    w = expr_fmt(n, "reshape(%s, %s)", w, ox_list(n, dims, vx->rank - 1));
+  }
+  ox_emit(n, "%s = where(%s < 0, %s * %s, %s)", ox_out(n, 0), x, w, x, x);
+}
+
+/* The comparisons: the language's, an f32 0/1 mask (ONNX bool). */
+static void compare(OxNode *n, const char *op) {
+  binary(n, op);
+  n->out_type[0] = OX_T_BOOL;
+}
+static void cv_equal(OxNode *n) { compare(n, "=="); }
+static void cv_greater(OxNode *n) { compare(n, ">"); }
+static void cv_less(OxNode *n) { compare(n, "<"); }
+static void cv_greater_equal(OxNode *n) { compare(n, ">="); }
+static void cv_less_equal(OxNode *n) { compare(n, "<="); }
+
+/* Logic on 0/1 masks: And a·b, Or maximum(a, b), Xor a != b, Not 1 - a. */
+static void cv_and(OxNode *n) { compare(n, "*"); }
+static void cv_xor(OxNode *n) { compare(n, "!="); }
+static void cv_or(OxNode *n) {
+  const char *a = ox_f(n, 0), *b = operand_b(n);
+  ox_emit(n, "%s = maximum(%s, %s)", ox_out(n, 0), a, b);
+  n->out_type[0] = OX_T_BOOL;
+}
+static void cv_not(OxNode *n) {
+  ox_emit(n, "%s = 1 - %s", ox_out(n, 0), ox_f(n, 0));
+  n->out_type[0] = OX_T_BOOL;
+}
+
+/* Where: where(condition, x, y); the result has x's type. */
+static void cv_where(OxNode *n) {
+  ox_emit(n, "%s = where(%s, %s, %s)", ox_out(n, 0), ox_f(n, 0), ox_f(n, 1), ox_f(n, 2));
+  if (ox_has(n, 1)) n->out_type[0] = n->in[1]->type;
+}
+
+static bool castable(int type) { return type == OX_T_FLOAT || is_int(type) || type == OX_T_BOOL; }
+
+/* Cast between float, int32, int64 and bool: float to an integer truncates, anything to
+ * bool is x != 0, the rest keeps the value (integers are held exactly). */
+static void cv_cast(OxNode *n) {
+  int to = (int)ox_attr_int(n, "to", 0), from = n->in[0] ? n->in[0]->type : 0;
+  if (!castable(to)) ox_fail(n, "a cast to %s is not supported (float, int32, int64, bool)", ox_type_name(to));
+  if (!castable(from)) ox_fail(n, "a cast from %s is not supported (float, int32, int64, bool)", ox_type_name(from));
+  n->out_type[0] = to;
+  const char *y = ox_out(n, 0);
+  if (to == OX_T_BOOL && from != OX_T_BOOL) ox_emit(n, "%s = %s != 0", y, ox_f(n, 0));
+  else if (is_int(to) && from == OX_T_FLOAT) ox_emit(n, "%s = %s", y, trunc_of(n, ox_f(n, 0)));
+  else if (is_int(to) && n->in[0]->i32) ox_emit(n, "%s = %s", y, ox_i(n, 0));
+  else ox_emit(n, "%s = %s", y, ox_f(n, 0));
+}
+
+/* Dropout at inference: the identity, and a mask of ones (the input's type before opset
+ * 10, bool since). Opset 12's training_mode input, when true, draws random masks, which
+ * no test can match: supported only with a ratio known to be 0. */
+static void cv_dropout(OxNode *n) {
+  double v[1];
+  if (n->opset >= 12 && ox_has(n, 2) && ox_need_const(n, 2, "training_mode", v, 1) && v[0] != 0) {
+    if (!ox_has(n, 1)) ox_fail(n, "training mode with the default ratio 0.5 (random masks) is not supported");
+    if (ox_need_const(n, 1, "ratio", v, 1) != 1 || v[0] != 0)
+      ox_fail(n, "training mode with a nonzero ratio (random masks) is not supported");
+  }
+  const char *x = ox_f(n, 0);
+  ox_emit(n, "%s = %s", ox_out(n, 0), x);
+  if (n->nout > 1 && n->out[1]) {
+    ox_emit(n, "%s = (%s != %s) * 0 + 1", ox_out(n, 1), x, x);
+    n->out_type[1] = n->opset >= 10 ? OX_T_BOOL : n->in[0]->type;
+  }
 }
 
 /* y = f(x) for a function of the language with ONNX's name. */
@@ -85,5 +316,11 @@ const OxOp ox_ops_elem[] = {
     {"Sign", cv_unary}, {"Floor", cv_unary}, {"Ceil", cv_unary}, {"Round", cv_unary},
     {"Reciprocal", cv_unary}, {"Softsign", cv_unary}, {"Softplus", cv_unary}, {"HardSwish", cv_unary},
     {"Identity", cv_identity}, {"Constant", cv_constant},
+    {"Pow", cv_pow}, {"Mod", cv_mod}, {"Max", cv_max}, {"Min", cv_min}, {"Sum", cv_sum}, {"Mean", cv_mean},
+    {"Clip", cv_clip}, {"Elu", cv_elu}, {"Celu", cv_celu}, {"Selu", cv_selu}, {"LeakyRelu", cv_leaky_relu},
+    {"HardSigmoid", cv_hard_sigmoid}, {"ThresholdedRelu", cv_thresholded_relu}, {"PRelu", cv_prelu},
+    {"Equal", cv_equal}, {"Greater", cv_greater}, {"Less", cv_less}, {"GreaterOrEqual", cv_greater_equal},
+    {"LessOrEqual", cv_less_equal}, {"And", cv_and}, {"Or", cv_or}, {"Xor", cv_xor}, {"Not", cv_not},
+    {"Where", cv_where}, {"Cast", cv_cast}, {"Dropout", cv_dropout},
     {NULL, NULL},
 };

@@ -359,6 +359,13 @@ static Tensor *dropout_call(tape_model *m, Expr *call, Expr **p) {
   return op_dropout(&m->T, x, prob, salt, m->seed);
 }
 
+/* float(x), int(x): dtype conversions (issue 16); of the dtype already, x itself. */
+static Tensor *convert_call(tape_model *m, CallId fn, Expr **p) {
+  Tensor *x = arg(m, p[0], NULL);
+  if (fn == CALL_FLOAT) return x->data ? x : op_to_f32(&m->T, x);
+  return x->idata ? x : op_to_i32(&m->T, x);
+}
+
 static Tensor *apply(tape_model *m, CallId fn, Expr *call, Expr **p) {
   Tape *T = &m->T;
   const char *name = gc_calls[fn].name;
@@ -442,6 +449,8 @@ static Tensor *apply(tape_model *m, CallId fn, Expr *call, Expr **p) {
   case CALL_TRIL: case CALL_TRIU: case CALL_MASKED_FILL: case CALL_SCALED_DOT_PRODUCT_ATTENTION:
     return attn_call(m, fn, p);
   case CALL_DROPOUT: return dropout_call(m, call, p);
+  case CALL_FLOAT:
+  case CALL_INT: return convert_call(m, fn, p);
   case CALL__COUNT: break; /* not an operator; every one is a case (-Wswitch) */
   }
   diag_error(&m->diag, call->loc, "unknown operator '%s'", call->name);

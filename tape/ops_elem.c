@@ -9,7 +9,8 @@
  * elu_backward, clamp_backward_min_max, prelu_backward, pow_backward_self and
  * pow_backward_exponent), ADDING into the operands' gradients. Comparisons, sign,
  * floor, ceil and round record nothing: no gradient flows through them (torch's is
- * zero). A comparison gives a float 0/1 mask, as (a < b).float() in torch. */
+ * zero). A comparison gives a float 0/1 mask, as (a < b).float() in torch. The dtype
+ * conversions (issue 16) record nothing either: an i32 tensor has no gradient. */
 #include <math.h>
 #include <string.h>
 #include "tape_internal.h"
@@ -300,4 +301,26 @@ Tensor *op_prelu(Tape *T, Tensor *x, Tensor *w) {
   Tensor *in[2] = {x, w};
   tp_record(T, "prelu", prelu_bw, out, 2, in);
   return out;
+}
+
+/* ---------------------------------------------------------------- dtype conversions (issue 16) */
+
+Tensor *op_to_f32(Tape *T, Tensor *x) {
+  Tensor *y = tp_empty(T, x->rank, x->shape);
+  for (size_t i = 0; i < x->n; i++) y->data[i] = (float)x->idata[i];
+  return y;
+}
+
+/* C's (int32_t) cast where it is defined; the ends of the range beyond, 0 for NaN. */
+static int32_t to_i32(float v) {
+  if (isnan(v)) return 0;
+  if ((double)v >= 2147483647.0) return INT32_MAX;
+  if ((double)v <= -2147483648.0) return INT32_MIN;
+  return (int32_t)v;
+}
+
+Tensor *op_to_i32(Tape *T, Tensor *x) {
+  Tensor *y = tp_empty_i32(T, x->rank, x->shape);
+  for (size_t i = 0; i < x->n; i++) y->idata[i] = to_i32(x->data[i]);
+  return y;
 }

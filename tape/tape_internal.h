@@ -175,6 +175,10 @@ Tensor *op_pow_tensor(Tape *T, Tensor *x, Tensor *y);     /* x ** y, torch.pow *
 Tensor *op_where(Tape *T, Tensor *c, Tensor *a, Tensor *b); /* a where c != 0, else b */
 Tensor *op_clamp(Tape *T, Tensor *x, Tensor *lo, Tensor *hi); /* lo or hi may be NULL */
 Tensor *op_prelu(Tape *T, Tensor *x, Tensor *w);
+/* dtype conversions (issue 16), no gradient: i32 -> f32 (x.float()); f32 -> i32 toward
+ * zero, saturated at the i32 range, NaN -> 0 (x.int() where that is defined). */
+Tensor *op_to_f32(Tape *T, Tensor *x);
+Tensor *op_to_i32(Tape *T, Tensor *x);
 
 /* ---- ops_norm.c: normalization (issue 15); w and b may be NULL ---- */
 /* F.layer_norm over the k trailing axes of x; w and b have those axes' shape. */

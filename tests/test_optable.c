@@ -43,6 +43,7 @@ static bool no_derivative(OpKind op) {
   case OP_SDPA_BWD:                             /* attention (issue 15): a gradient (no double backward) */
   /* ---- indexing II (issue 15) ---- */
   case OP_SCATTER_ADD:                          /* gather's gradient (no double backward) */
+  case OP_TO_F32: case OP_TO_I32:               /* dtype conversions (issue 16): an i32 has no gradient */
     return true;
   default: return false;
   }

@@ -651,6 +651,11 @@ Test(calls, elementwise_errors_compiler_and_tape) {
       {"y = ceil(x, x)\n", "'ceil' takes at most 1 argument"},
       {"y = round(x, decimals=0.5)\n", "decimals must be an integer"},
       {"y = clip(x, 0, 1)\n", "did you mean 'clamp'?"},
+      /* dtype conversions (issue 16) */
+      {"y = int(x, x)\n", "'int' takes at most 1 argument"},
+      {"y = float()\n", "'float' needs argument 'x'"},
+      {"y = float(l) + l\n", "needs f32"},
+      {"y = sum(int(x))\n", "needs f32"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char src[256], cerr[1024] = "", terr[1024] = "";

@@ -18,7 +18,11 @@ include paths do) or to a system header, and fails on:
       system headers;
   (f) the file formats (formats/, library gradc_formats, which the compiler and the
       runtime both link) reaching anything but formats/, common/ and FORMATS_ALLOWED:
-      never the compiler, the tape, the runtime or their headers.
+      never the compiler, the tape, the runtime or their headers;
+  (g) the ONNX importer (onnx/, and its conformance runner tools/onnx/) reaching anything
+      but its own files, the public headers (include/gradc/: it builds on the compiler's
+      interface only), formats/ and common/; or the compiler, runtime, tape or formats
+      reaching the importer (it sits above them).
 
 Usage: check_deps.py [--root DIR] [--print] [--self-test]
   --print      also prints the module graph (each module and what it includes) and its
@@ -31,7 +35,7 @@ import re
 import sys
 import tempfile
 
-DIRS = ["compiler", "runtime", "tape", "tools/gradc", "common", "formats", "include"]
+DIRS = ["compiler", "runtime", "tape", "tools/gradc", "tools/onnx", "common", "formats", "include", "onnx"]
 SEARCH = ["include", "common", "formats", "compiler"]  # after the including file's own directory
 
 # C11 section 4: the headers a freestanding implementation provides.
@@ -70,6 +74,9 @@ MODULE_OF = {
 # rows of gc_ops (defined in ops.c) through opinfo.h, as above; emit.c and irprint.c
 # call gc_version(), defined in compile.c, through the public header gradc/compiler.h.
 
+# Headers generated at build time, outside the tree: treated as system headers.
+GENERATED = {"onnx.pb-c.h"}  # protoc-c on Debian's onnx.proto (onnx/CMakeLists.txt)
+
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s*([<"])([^">]+)[">]')
 
 
@@ -104,7 +111,7 @@ def read_includes(root, files):
             m = INCLUDE_RE.match(line)
             if m:
                 target = resolve(root, f, m.group(1), m.group(2))
-                if m.group(1) == '"' and target is None:
+                if m.group(1) == '"' and target is None and m.group(2) not in GENERATED:
                     raise SystemExit(f"check_deps: {f}: cannot find \"{m.group(2)}\"")
                 inc[f].append((target, m.group(2)))
     return inc
@@ -229,6 +236,16 @@ def check_formats(inc, files):
     return [f"(f) the file formats reach {t}, which is not theirs: {c}" for (_, t), c in sorted(found.items())]
 
 
+def check_onnx(inc, files):
+    importer = ("onnx/", "tools/onnx/")
+    starts = [f for f in files if f.startswith(importer)]
+    found = crossings(inc, starts, lambda t: not t.startswith(importer + ("include/gradc/", "formats/", "common/")))
+    bad = [f"(g) the ONNX importer reaches {t}, which is not a public header: {c}" for (_, t), c in sorted(found.items())]
+    below = [f for f in files if f.startswith(("compiler/", "runtime/", "tape/", "formats/"))]
+    found = crossings(inc, below, lambda t: t.startswith(importer))
+    return bad + [f"(g) the importer is reached from below it: {c}" for (_, t), c in sorted(found.items())]
+
+
 def check_cycles(g):
     bad = []
     found = [c for c in cycles(g) if all(m.startswith("compiler/") for m in c)]
@@ -258,7 +275,8 @@ def check(root, show=False):
     fset = set(files)
     # dedupe (a violation reached from several files is reported by each, once)
     return list(dict.fromkeys(check_runtime(inc, files) + check_core(inc, fset) + check_tape(inc, files) +
-                              check_cycles(g) + check_public(inc, files) + check_formats(inc, files)))
+                              check_cycles(g) + check_public(inc, files) + check_formats(inc, files) +
+                              check_onnx(inc, files)))
 
 
 # ---- self-test: each rule fires on a tree made to break it ----
@@ -301,6 +319,9 @@ CLEAN = {
     "runtime/safetensors.c": '#include "gradc/runtime.h"\n#include "safetensors.h"\n',
     "formats/safetensors.h": "#include <stdint.h>\n",
     "formats/st_read.c": '#include "safetensors.h"\n#include "gradc/descriptor.h"\n#include "outfile.h"\n',
+    "include/gradc/compiler.h": "#include <stddef.h>\n",
+    "onnx/import.h": '#include "onnx.pb-c.h"\n',
+    "onnx/import.c": '#include "import.h"\n#include "gradc/compiler.h"\n#include "safetensors.h"\n',
 }
 
 BROKEN = [  # (file, text added to it, the rules that must fire)
@@ -316,8 +337,10 @@ BROKEN = [  # (file, text added to it, the rules that must fire)
     ("compiler/arena.h", '#include "diag.h"\n', set()),  # a new edge, no cycle: still clean
     ("include/gradc/runtime_core.h", '#include "outfile.h"\n', {"(b)", "(e)"}),
     ("formats/st_read.c", '#include "gradc/runtime.h"\n', {"(f)"}),  # the runtime's header
-    ("formats/safetensors.h", '#include "graph.h"\n', {"(a)", "(f)"}),  # the runtime reaches it too
+    ("formats/safetensors.h", '#include "graph.h"\n', {"(a)", "(f)", "(g)"}),  # the runtime, the importer reach it too
     ("formats/st_read.c", '#include "../tape/model.h"\n', {"(f)"}),
+    ("onnx/import.c", '#include "graph.h"\n', {"(g)"}),  # the importer past the compiler's interface
+    ("compiler/graph.c", '#include "../onnx/import.h"\n', {"(g)"}),  # the compiler reaching up
 ]
 
 

@@ -75,6 +75,12 @@ const char *gc_onnx_source(const gc_onnx *m);
 /* The model's inputs, outputs and parameters, in that order. */
 int gc_onnx_count(const gc_onnx *m);
 const gc_onnx_tensor *gc_onnx_tensor_at(const gc_onnx *m, int i);
+/* Appends a loss on output `output` (NULL: the model's only output) to the model, for
+ * training an imported model: "cross_entropy" (an i32 input `label` of the output's shape
+ * without its class axis 1), "mse" or "bce_with_logits" (an f32 input `target` of the
+ * output's shape); the new input is batched like the model's first input. 0, or -1 with
+ * the message in err. */
+int gc_onnx_add_loss(gc_onnx *m, const char *loss, const char *output, char *err, size_t errlen);
 /* Writes the parameters' values (the initializers, and the constants the model keeps as
  * frozen parameters) as a safetensors file; 0, or -1 with the message in err. */
 int gc_onnx_write_weights(const gc_onnx *m, const char *path, char *err, size_t errlen);

@@ -397,6 +397,15 @@ static Case cases[] = {
      * gradient dy * keep / (1 - p) */
     {"dropout", D_ANY, 0, 0, EW("[6,7]", P("a", "[6,7]"), "dropout(a, p=0.3)")},
     {"dropout_chain", D_ANY, 0, 0, EW("[5,9]", P("a", "[5,9]") P("b", "[9]"), "dropout(tanh(a) * b, 0.6) + a")},
+    /* ---- dtype conversions (issue 16): no derivative of their own; the gradient flows
+     * beside them, to the f32 operands of their users (a float(ids) factor, int() ids) */
+    {"float_ids", D_ANY, 5, 0,
+     "model t\ninput ids : i32[2, 3]\ninput r : f32[2, 3]\nparam a : f32[2, 3] = randn\nparam b : f32[3] = randn\n"
+     "y = a * float(ids) + b * float(ids) * a\nloss = sum(y * r)\noutput y\nminimize loss\n"},
+    {"int_ids_labels", D_ANY, 4, 0, /* lab in [0, 4): k = int(lab / 2 + 0.25) in {0, 1} */
+     "model t\ninput lab : i32[5]\nparam a : f32[5, 3] = randn\nk = int(float(lab) * 0.5 + 0.25)\n"
+     "y = embedding(k, a)\nz = gather(a, 1, reshape(k, [5, 1]))\n"
+     "loss = cross_entropy(a * float(reshape(k, [5, 1])), k) + sum(y * y) + sum(z)\noutput k, y\nminimize loss\n"},
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 

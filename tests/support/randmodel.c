@@ -574,7 +574,7 @@ static RVal *gen_index(Gen *g) {
 }
 
 /* ---- indexing II (issue 15): embedding / gather by a new i32 input (its values drawn in
- * range: the descriptor's classes), x[...] with ints, negative and clamped bounds and
+ * range: the descriptor's classes; sometimes through int(float(ids))), x[...] with ints, negative and clamped bounds and
  * steps, `a, b = chunk(..)`, reflect / replicate pads of the last axis. */
 static RVal *gen_index2(Gen *g) {
   RVal *a = operand(g);
@@ -591,8 +591,13 @@ static RVal *gen_index2(Gen *g) {
     rm_append(g->decl, sizeof g->decl, "input ids%d : i32%s\n", g->nleaves, t);
     if (form == 0) s = is, s.d[s.rank++] = a->s.d[1];
     else s = is;
-    snprintf(tmpl, sizeof tmpl, form == 0 ? "embedding(ids%d, A)" : "gather(A, %d, ids%d)", form == 0 ? g->nleaves : ax,
-             g->nleaves);
+    int k = g->nleaves;
+    if (!chance(g, 0.3))
+      snprintf(tmpl, sizeof tmpl, form == 0 ? "embedding(ids%d, A)" : "gather(A, %d, ids%d)", form == 0 ? k : ax, k);
+    else if (form == 0) /* the ids also through both dtype conversions (issue 16): exact either way */
+      snprintf(tmpl, sizeof tmpl, "embedding(ids%d, A) - embedding(int(float(ids%d)), A) * 0.5", k, k);
+    else
+      snprintf(tmpl, sizeof tmpl, "gather(A, %d, ids%d) - gather(A, %d, int(float(ids%d) + 0.5)) * 0.5", ax, k, ax, k);
     g->nleaves++;
     return stmt(g, s, a->mag, tmpl, a, NULL);
   }

@@ -62,8 +62,8 @@ static double median_us(Step f, Pair *p, long *calls) {
 }
 
 /* The same inputs and parameters in both engines. */
-static int share_values(gradc_model *m, tape_model *t, uint64_t seed) {
-  if (gradc_init(m, seed)) return fprintf(stderr, "gradc bench: %s\n", gradc_error(m)), 1;
+static int share_values(gradc_model *m, tape_model *t, uint64_t seed, const ModelArgs *ma) {
+  if (init_model(m, seed, ma)) return fprintf(stderr, "gradc bench: %s\n", gradc_error(m)), 1;
   random_inputs(m, seed);
   return copy_to_tape(m, t, "gradc bench");
 }
@@ -124,7 +124,9 @@ int cmd_bench(int argc, char **argv) {
   gc_result res;
   gradc_model *m = build_and_open_res(&ma, false, &status, &res);
   if (!m) return status;
-  Pair p = {m, tape_open(ma.model, NULL, ma.names, ma.values, ma.ndefines, err, sizeof err)};
+  gc_onnx *om = import_model(&ma, "bench", &status);
+  Pair p = {m, tape_open(ma.model, om ? gc_onnx_source(om) : NULL, ma.names, ma.values, ma.ndefines, err, sizeof err)};
+  gc_onnx_free(om);
   int rc = 0;
   if (!p.t) {
     fprintf(stderr, "gradc bench: tape engine: %s\n", err);
@@ -132,7 +134,7 @@ int cmd_bench(int argc, char **argv) {
   } else {
     rc = needs_loss("bench", m);
   }
-  if (!rc) rc = share_values(m, p.t, seed);
+  if (!rc) rc = share_values(m, p.t, seed, &ma);
   if (!rc) {
     long n_train = steps, n_infer = steps, t_train = steps, t_infer = steps;
     int threads = gradc_set_threads(m, 0);

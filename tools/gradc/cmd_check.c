@@ -131,8 +131,8 @@ static int check_param(gradc_model *m, gc_graph *ref, tape_model *tp, const grad
 /* The same inputs and parameters (drawn with seed) in all three; then a backward of the
  * compiled model and of the tape (the reference is evaluated by check_param). 0, or 1 with
  * the message printed (or in gradc_error). */
-static int run_all(gradc_model *m, gc_graph *ref, tape_model *tp, uint64_t seed) {
-  if (gradc_init(m, seed)) return 1;
+static int run_all(gradc_model *m, gc_graph *ref, tape_model *tp, uint64_t seed, const ModelArgs *ma) {
+  if (init_model(m, seed, ma)) return 1;
   share_inputs(m, ref, seed);
   for (size_t i = 0; i < gradc_num_tensors(m); i++) { /* the same parameters in float64 */
     const gradc_tensor_info *t = gradc_tensor_at(m, i);
@@ -196,15 +196,17 @@ int cmd_check(int argc, char **argv) {
   }
   if (!ma.model) return usage_of("check");
   char err[8192];
-  gc_options o = {.path = ma.model, .define_names = ma.names, .define_values = ma.values, .ndefines = ma.ndefines,
+  int status = 0;
+  gc_onnx *om = import_model(&ma, "check", &status);
+  if (status) return status;
+  gc_options o = {.path = ma.model, .source = om ? gc_onnx_source(om) : NULL, .define_names = ma.names, .define_values = ma.values, .ndefines = ma.ndefines,
                   .freeze = ma.freeze, .nfreeze = ma.nfreeze};
   gc_graph *ref = gc_graph_build(&o, err, sizeof err);
-  if (!ref) return fputs(err, stderr), 1;
-  int status = 0;
+  if (!ref) return fputs(err, stderr), gc_onnx_free(om), 1;
   gradc_model *m = build_and_open(&ma, false, &status);
-  if (!m) return gc_graph_free(ref), status;
+  if (!m) return gc_graph_free(ref), gc_onnx_free(om), status;
   int rc = 0;
-  tape_model *tp = tape_open(ma.model, NULL, ma.names, ma.values, ma.ndefines, err, sizeof err);
+  tape_model *tp = tape_open(ma.model, o.source, ma.names, ma.values, ma.ndefines, err, sizeof err);
   if (!tp) {
     fprintf(stderr, "gradc check: tape engine: %s\n", err);
     rc = 1;
@@ -213,7 +215,7 @@ int cmd_check(int argc, char **argv) {
   }
   const char *pert = getenv("GRADC_CHECK_PERTURB");
   double perturb = pert ? atof(pert) : 0;
-  if (!rc) rc = run_all(m, ref, tp, seed);
+  if (!rc) rc = run_all(m, ref, tp, seed, &ma);
   if (!rc) {
     rc = report(&ma, m, ref, tp, seed, perturb);
   } else if (gradc_error(m)[0]) {
@@ -222,5 +224,6 @@ int cmd_check(int argc, char **argv) {
   if (tp) tape_close(tp);
   gradc_close(m);
   gc_graph_free(ref);
+  gc_onnx_free(om);
   return rc;
 }

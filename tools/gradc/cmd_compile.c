@@ -189,6 +189,7 @@ static int compile_args(CompileArgs *a, int argc, char **argv) {
   env_options(&a->o);
   for (int i = 0; i < argc; i++) {
     int d = parse_define(&a->m, argc, argv, &i), rc;
+    if (!d) d = parse_onnx_arg(&a->m, argc, argv, &i);
     if (d < 0) return 2;
     if (d) continue;
     if (argv[i][0] == '-' && argv[i][1]) {
@@ -226,11 +227,36 @@ static int report(const gc_options *o, const gc_result *res, int rc, const char 
   return 0;
 }
 
+/* An .onnx model's initializers: baked (--inference without --weights, the firmware case)
+ * from a temporary file in dir, or else written beside the output (OUT with .safetensors)
+ * for the program that loads the compiled model. 0, or 1 after a message. */
+static int onnx_weights(gc_options *o, const gc_onnx *om, char *dir, size_t dirlen, char *path, size_t len) {
+  char err[4096];
+  if (o->weights) return 0;
+  if (o->inference) {
+    if (make_tmpdir(dir, dirlen)) return 1;
+    snprintf(path, len, "%s/initializers.safetensors", dir);
+  } else if (o->emit == GC_EMIT_SO || o->emit == GC_EMIT_OBJ) {
+    const char *dot = strrchr(o->out, '.'), *slash = strrchr(o->out, '/');
+    size_t n = dot && (!slash || dot > slash) ? (size_t)(dot - o->out) : strlen(o->out);
+    snprintf(path, len, "%.*s.safetensors", (int)n, o->out);
+  } else {
+    return 0;
+  }
+  if (gc_onnx_write_weights(om, path, err, sizeof err)) return fprintf(stderr, "gradc compile: %s\n", err), 1;
+  if (o->inference) o->weights = path;
+  else fprintf(stderr, "gradc: wrote %s (the initializers: load them with gradc_load)\n", path);
+  return 0;
+}
+
 int cmd_compile(int argc, char **argv) {
   CompileArgs a = {0};
   int rc = compile_args(&a, argc, argv);
   if (rc) return rc;
   gc_options *o = &a.o;
+  gc_onnx *om = import_model(&a.m, "compile", &rc);
+  if (rc) return rc;
+  if (om) o->source = gc_onnx_source(om);
   bool to_stdout = o->out && !strcmp(o->out, "-");
   char tmpdir[4096] = "", *out = NULL;
   if (to_stdout) {
@@ -242,12 +268,15 @@ int cmd_compile(int argc, char **argv) {
     out = default_out(a.m.model, o->emit);
   }
   if (out) o->out = out;
-  if (!to_stdout && clobbers(o)) return free(out), 2;
-  char err[8192];
+  if (!to_stdout && clobbers(o)) return free(out), gc_onnx_free(om), 2;
+  char err[8192], wdir[4096] = "", wpath[4200];
   gc_result res;
-  rc = report(o, &res, gc_compile(o, &res, err, sizeof err), err, to_stdout, tmpdir);
+  if (om && onnx_weights(o, om, wdir, sizeof wdir, wpath, sizeof wpath)) rc = 1;
+  else rc = report(o, &res, gc_compile(o, &res, err, sizeof err), err, to_stdout, tmpdir);
   if (!rc && o->stats) print_stats(to_stdout ? stderr : stdout, &res, o->optimizer);
   if (to_stdout) unlink(out), rmdir(tmpdir); /* after a compile error; else done already */
+  if (wdir[0]) unlink(wpath), rmdir(wdir);
   free(out);
+  gc_onnx_free(om);
   return rc;
 }

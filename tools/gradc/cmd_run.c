@@ -121,8 +121,14 @@ int cmd_run(int argc, char **argv) {
   gradc_model *m = build_and_open(&ma, false, &status);
   if (!m) return status;
   int rc = 0, failed = 0; /* failed: a runtime call failed; its message is said at the end */
-  if (gradc_init(m, seed) || (load && gradc_load(m, load))) rc = failed = 1;
-  for (int i = 0; i < nsets && !rc; i++) rc = set_tensor(m, sets[i]);
+  if (init_model(m, seed, &ma) || (load && gradc_load(m, load))) rc = failed = 1;
+  gc_onnx *om = import_model(&ma, "run", &status); /* --set takes ONNX names too */
+  for (int i = 0; i < nsets && !rc; i++) {
+    char *spec = onnx_set_spec(om, sets[i]);
+    rc = spec ? set_tensor(m, spec) : 1;
+    free(spec);
+  }
+  gc_onnx_free(om);
   bool grads = backward || steps >= 0;
   if (!rc && grads) rc = needs_loss("run", m);
   for (long long s = 0; s < steps && !rc; s++)

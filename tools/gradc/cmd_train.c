@@ -154,6 +154,8 @@ static bool train_option(TrainArgs *a, int argc, char **argv, int *i, bool *ok, 
   else if ((*v = opt_value("--resume", argc, argv, i))) a->resume = *v;
   else if ((*v = opt_value("--weights", argc, argv, i))) a->weights = *v;
   else if ((*v = opt_value("-o", argc, argv, i))) a->out = *v;
+  else if ((*v = opt_value("--loss", argc, argv, i))) a->ma.loss = *v;     /* an .onnx model's */
+  else if ((*v = opt_value("--output", argc, argv, i))) a->ma.loss_output = *v;
   else if ((*v = opt_value("--epochs", argc, argv, i)))
     *ok = parse_int(*v, 1, 1000000, &a->epochs), *want = "an integer from 1 to 1000000";
   else if ((*v = opt_value("--seed", argc, argv, i)))
@@ -340,7 +342,7 @@ static int prepare(TrainArgs *a, Built *tr, gc_result *res, Built *ev, Table *tr
   if (!rc && data) rc = load_or_say(tr, a->data, train);
   if (!rc && data && a->val) rc = load_or_say(tr, a->val, val);
   if (!rc && data && a->val) rc = open_model(&a->ma, val->rows, ev, res);
-  if (!rc && (gradc_init(tr->m, a->seed) || (a->load && gradc_load(tr->m, a->load))))
+  if (!rc && (init_model(tr->m, a->seed, &a->ma) || (a->load && gradc_load(tr->m, a->load))))
     rc = runtime_error("train", tr->m);
   gradc_rng rng;
   gradc_rng_seed(&rng, a->seed, "shuffle");
@@ -385,7 +387,7 @@ int cmd_eval(int argc, char **argv) {
   optim_args_init(&a.opt);
   int rc = parse_train_args("eval", argc, argv, &a);
   if (rc) return rc;
-  if (!a.weights) { /* eval judges trained parameters: it has none of its own to start from */
+  if (!a.weights && !is_onnx(a.ma.model)) { /* eval judges trained parameters: a .grad model has none of its own */
     fprintf(stderr, "gradc eval: --weights W.safetensors is missing: the trained parameters to evaluate (as "
                     "written by 'gradc train -o W.safetensors')\n");
     return usage_of("eval");
@@ -397,7 +399,7 @@ int cmd_eval(int argc, char **argv) {
   rc = load_or_say(&probe, a.data, &t);
   close_built(&probe);
   if (!rc) rc = open_model(&a.ma, t.rows, &ev, &res);
-  if (!rc && (gradc_init(ev.m, 0) || gradc_load(ev.m, a.weights)))
+  if (!rc && (init_model(ev.m, 0, &a.ma) || (a.weights && gradc_load(ev.m, a.weights))))
     rc = runtime_error("eval", ev.m);
   double loss, acc;
   if (!rc && !(rc = evaluate(&ev, &t, &loss, &acc))) {

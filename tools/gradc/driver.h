@@ -3,6 +3,7 @@
 #define GRADC_DRIVER_H
 #include <stdbool.h>
 #include "gradc/compiler.h"
+#include "gradc/onnx.h"
 #include "gradc/runtime.h"
 #include "gradc/tape.h"
 
@@ -12,6 +13,7 @@ int cmd_check(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 int usage_of(const char *cmd);
 /* An unknown option `arg` of cmd: says so, with the nearest option of cmd's usage text
  * if one is close (--epoch: did you mean '--epochs'?), then the usage; returns 2. */
@@ -25,7 +27,32 @@ typedef struct {
   int ndefines;
   const char *freeze[64]; /* --freeze P1,P2,...: parameters frozen for this build */
   int nfreeze;
+  /* An .onnx model (onnx_args.c): --shape NAME=DxD.., --const NAME=VALUES; train's --loss
+   * and --output attach a loss to an output. */
+  const char *shape_names[16];
+  int64_t shape_dims[16][8];
+  const int64_t *shape_ptrs[16];
+  int shape_ranks[16], nshapes;
+  gc_onnx_const consts[16];
+  int nconsts;
+  const char *loss, *loss_output;
 } ModelArgs;
+
+/* Whether the model file is an ONNX model (by its extension). */
+bool is_onnx(const char *path);
+/* --shape and --const at argv[*i] (parse_model_arg calls it): as parse_define. */
+int parse_onnx_arg(ModelArgs *m, int argc, char **argv, int *i);
+/* The .onnx model m->model imported (with m's -D, --shape, --const and loss), or NULL with
+ * *status 0 when the model is not an ONNX file; NULL with *status 1 after a message. The
+ * caller gives gc_onnx_source() as the model's text and frees it. */
+gc_onnx *import_model(const ModelArgs *m, const char *cmd, int *status);
+/* gradc_init(mod, seed), then for an .onnx model its initializers loaded (the parameters'
+ * values an imported model starts from); 0, or 1 (the runtime's message in gradc_error,
+ * or a message printed). */
+int init_model(gradc_model *mod, uint64_t seed, const ModelArgs *m);
+/* --set NAME=VALUES with NAME an imported tensor's ONNX name ("fc1.weight"): the spec with
+ * its .grad name; else a copy of spec. malloc'd (NULL when out of memory). */
+char *onnx_set_spec(const gc_onnx *om, const char *spec);
 
 /* Parses `-D NAME=INT` (as one or two arguments) at argv[*i]; returns 1 if consumed,
  * 0 if argv[*i] is not -D, -1 on a malformed one (message printed). */

@@ -67,6 +67,16 @@ static const struct {
      "  -o writes the initial weights); with both, the first reached. --log-steps prints\n"
      "  every step's loss. Defaults: --epochs 10 (without --steps) --optimizer sgd --lr\n"
      "  0.01 (adam, adamw: 0.001) --momentum 0 --weight-decay 0 (adamw: 0.01) --seed 0.\n"},
+    {"import", cmd_import,
+     "gradc import MODEL.onnx [-o MODEL.grad] [--weights-out W.safetensors] [-D NAME=INT]...\n"
+     "             [--shape NAME=DxDx..]... [--const NAME=VALUES]... [--loss L [--output NAME]]\n"
+     "  Writes the ONNX model (opsets 7 to 17) as a .grad model, one group of statements per\n"
+     "  ONNX node, and its initializers as a safetensors file (default: beside the .grad).\n"
+     "  -D sets a symbolic dimension (a batch); --shape gives an input's whole shape; --const\n"
+     "  binds a graph input whose values decide shapes (a Reshape's shape, Slice's starts).\n"
+     "  --loss cross_entropy|mse|bce_with_logits appends a loss on an output (--output NAME\n"
+     "  when there are several) with a `label` or `target` input, for training. Every\n"
+     "  command that builds a model also takes MODEL.onnx and these options.\n"},
     {"eval", cmd_eval,
      "gradc eval MODEL.grad --weights W.safetensors --data TEST.csv [-D NAME=INT]... [--freeze P1,P2,...]\n"
      "  Prints the mean loss over all rows and, for a classifier, the accuracy.\n"},

@@ -74,6 +74,7 @@ int parse_define(ModelArgs *m, int argc, char **argv, int *i) {
 
 int parse_model_arg(ModelArgs *m, int argc, char **argv, int *i) {
   int d = parse_define(m, argc, argv, i);
+  if (!d) d = parse_onnx_arg(m, argc, argv, i);
   const char *v = d ? NULL : opt_value("--freeze", argc, argv, i);
   if (!v) return d;
   /* P1,P2,... as `compile --freeze` takes it; argv lives as long as the command */
@@ -123,7 +124,9 @@ gradc_model *build_and_open_res(const ModelArgs *m, bool inference, int *status,
   }
   char so[4200], err[8192];
   snprintf(so, sizeof so, "%s/model.so", tmpdir);
-  gc_options o = {.path = m->model, .define_names = m->names, .define_values = m->values, .ndefines = m->ndefines,
+  gc_onnx *om = import_model(m, "build", status);
+  if (*status) return rmdir(tmpdir), NULL;
+  gc_options o = {.path = m->model, .source = om ? gc_onnx_source(om) : NULL, .define_names = m->names, .define_values = m->values, .ndefines = m->ndefines,
                   .freeze = m->freeze, .nfreeze = m->nfreeze, .inference = inference, .opt_level = 2,
                   .emit = GC_EMIT_SO, .out = so};
   env_options(&o);
@@ -139,6 +142,7 @@ gradc_model *build_and_open_res(const ModelArgs *m, bool inference, int *status,
   } else if (!mod) {
     fprintf(stderr, "gradc: %s\n", err);
   }
+  gc_onnx_free(om);
   if (!mod) *status = 1;
   return mod;
 }

@@ -4,12 +4,15 @@
 # 0. Installing needs root (or sudo). Any failure stops the script with a message.
 #
 #   build:  cmake make gcc pkg-config llvm-16-dev libffi-dev libcjson-dev
+#           libprotobuf-c-dev protobuf-c-compiler libonnx-dev (ONNX import: onnx.proto)
 #   tests:  libcriterion-dev, llvm-16 (llvm-nm-16 for the object-file checks),
-#           python3 (examples/classify.py), g++ (the header compiles as C++), gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm (firmware tests)
+#           python3 (examples/classify.py), g++ (the header compiles as C++), gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm (firmware tests),
+#           libonnx-testdata (the ONNX conformance suite)
 set -euo pipefail
 
 PACKAGES=(cmake make gcc pkg-config llvm-16-dev llvm-16 libffi-dev libcjson-dev libcriterion-dev python3 g++
-  gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)
+  gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+  libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata)
 
 die() {
   echo "install-deps: error: $*" >&2

@@ -1,6 +1,8 @@
 """cases_pointwise.py — the "pointwise" family of gen_op_fixtures.py (issue 15): comparisons,
 where, clamp, the hard activations, the ELU family, prelu, softsign, sin, cos, square, rsqrt,
-reciprocal, erf, sign, floor, ceil, round and `**` with a tensor exponent.
+reciprocal, erf, sign, floor, ceil, round and `**` with a tensor exponent; and the dtype
+conversions float(x) and int(x) of issue 16 (x.float(), x.int(): toward zero), on values where
+torch defines them (finite, inside the i32 range; test_cast.c has the ends and NaN).
 
 Imported by gen_op_fixtures.py, which passes itself (its helpers add, ew, ANY, T, ...) to
 register(). Besides random values, each operator has a case at its boundaries, where PyTorch
@@ -147,3 +149,25 @@ def register(g):
         lambda e: {"z": torch.pow(e["x"], e["e"]), "loss": (e["w"] * e["w"]).sum()},
         inputs=[("x", lambda: T(sx)), ("e", lambda: T(sy))], outputs=("z",), ew=False, nonfinite=True,
         note="C99's (and torch's) special values of pow: zeros, infinities, NaN, (-1) ** inf")
+
+    # ---- dtype conversions (issue 16): float(i) = i.float(), int(x) = x.int() (toward zero)
+    def ints(lo, hi, *shape):
+        return lambda: torch.randint(lo, hi, shape, generator=g._g(), dtype=torch.int32)
+
+    ew(PW, "cast_float_ids", [("a", lambda: ANY(2, 3))], "a * float(ids) + float(ids)",
+       lambda e: e["a"] * e["ids"].float() + e["ids"].float(), inputs=[("ids", ints(-5, 6, 2, 3))],
+       note="the gradient flows to a through the float(ids) factor, none into the i32 operand")
+    ew(PW, "cast_int_values", [("a", lambda: T([-2.7, 2.7, -0.5, 0.5, -1.0, 3.999, -3.999, 0.0]))],
+       "float(int(a * 2)) * a", lambda e: (e["a"] * 2).int().float() * e["a"],
+       note="int truncates toward zero; its own gradient is none (the factor is a constant)")
+    add(PW, "cast_int_indices", [("t", lambda: ANY(4, 3))],
+        ["k = int(u)", "e = embedding(k, t)", "z = gather(t * t, 1, reshape(int(v), [4, 1]))",
+         "loss = cross_entropy(t, k) + sum(e * e) + sum(z)"],
+        lambda e: {"k": e["u"].int(), "e": F.embedding(e["u"].int().long(), e["t"]),
+                   "z": torch.gather(e["t"] * e["t"], 1, e["v"].int().long().reshape(4, 1)),
+                   "loss": F.cross_entropy(e["t"], e["u"].int().long())
+                   + (F.embedding(e["u"].int().long(), e["t"]) ** 2).sum()
+                   + torch.gather(e["t"] * e["t"], 1, e["v"].int().long().reshape(4, 1)).sum()},
+        inputs=[("u", lambda: T([2.7, 0.2, 1.9, 1.5])), ("v", lambda: T([0.9, 2.5, 1.0, 2.99]))],
+        outputs=("k", "e", "z"), ew=False,
+        note="computed ids: embedding ids, cross_entropy labels, gather indices, an i32 output")
