@@ -362,11 +362,56 @@ static void pool3d(OxNode *n, bool is_max) {
   ox_emit(n, "%s = reshape(%s, %s) * %s", ox_out(n, 0), y, nn_list(v5, 5), ox_const(n, "depth_count", 3, fd, f));
 }
 
+/* MaxPool's Indices output (2-D): each window's taps as strided slices of the input padded
+ * with -FLT_MAX, the first maximum in row-major order kept with where(), its flat index in
+ * the input (row-major, or column-major within each plane for storage_order=1) taken from
+ * constant tables; an ONNX int64 held in f32 (exact below 2^24). */
+static void pool_indices(OxNode *n, const char *xs, const Win *w, const int64_t *out) {
+  OxValue *x = n->in[0];
+  int64_t N = x->dims[0], C = x->dims[1], H = w->in[0], W = w->in[1], e[2];
+  if (x->count >= (1 << 24)) ox_fail(n, "the Indices output of an input of 2^24 elements or more is not supported");
+  bool cm = ox_attr_int(n, "storage_order", 0) != 0;
+  for (int i = 0; i < 2; i++) {
+    int64_t extra = (out[i] - 1) * w->s[i] + w->ek[i] - (w->in[i] + w->pb[i] + w->pe[i]);
+    e[i] = w->pe[i] + (extra > 0 ? extra : 0);
+  }
+  const char *xp = pad4d(n, xs, w->pb, e, -FLT_MAX), *best = NULL, *bi = NULL;
+  double *pos = malloc((size_t)(out[0] * out[1]) * sizeof *pos), *base = malloc((size_t)(N * C) * sizeof *base);
+  for (int64_t i = 0; i < w->k[0]; i++)
+    for (int64_t j = 0; j < w->k[1]; j++) {
+      for (int64_t a = 0; a < out[0]; a++)
+        for (int64_t b = 0; b < out[1]; b++) {
+          int64_t h = a * w->s[0] + i * w->d[0] - w->pb[0], v = b * w->s[1] + j * w->d[1] - w->pb[1];
+          pos[a * out[1] + b] = h < 0 || h >= H || v < 0 || v >= W ? 0 : (double)(cm ? v * H + h : h * W + v);
+        }
+      int64_t h0 = i * w->d[0], w0 = j * w->d[1];
+      const char *sl = nn_str("%s[:, :, %lld:%lld:%lld, %lld:%lld:%lld]", xp, (long long)h0, (long long)(h0 + (out[0] - 1) * w->s[0] + 1),
+                              (long long)w->s[0], (long long)w0, (long long)(w0 + (out[1] - 1) * w->s[1] + 1), (long long)w->s[1]);
+      const char *tab = ox_const(n, nn_str("tap%lld_%lld", (long long)i, (long long)j), 2, out, pos), *nb = ox_tmp(n), *ni = ox_tmp(n);
+      if (!best) {
+        ox_emit(n, "%s = %s", nb, sl);
+        ox_emit(n, "%s = %s", ni, tab);
+      } else {
+        const char *m = ox_tmp(n);
+        ox_emit(n, "%s = %s > %s", m, sl, best);
+        ox_emit(n, "%s = where(%s, %s, %s)", nb, m, sl, best);
+        ox_emit(n, "%s = where(%s, %s, %s)", ni, m, tab, bi);
+      }
+      best = nb, bi = ni;
+    }
+  for (int64_t k = 0; k < N * C; k++) base[k] = (double)(k * H * W);
+  int64_t bd[4] = {N, C, 1, 1};
+  ox_emit(n, "%s = %s + %s", ox_out(n, 1), bi, ox_const(n, "plane", 4, bd, base));
+  n->out_type[1] = OX_T_INT64;
+  free(pos), free(base);
+}
+
 /* MaxPool / AveragePool: 1-D and 2-D through pool2d, 3-D through pool3d. */
 static void pool(OxNode *n, bool is_max) {
   OxValue *x = n->in[0];
   int sp = x->rank - 2;
-  if (n->nout > 1 && n->out[1]) ox_fail(n, "the Indices output is not supported");
+  bool indices = n->nout > 1 && n->out[1];
+  if (indices && (!is_max || sp != 2)) ox_fail(n, "the Indices output is supported for 2-D MaxPool only");
   if (sp == 3) {
     pool3d(n, is_max);
     return;
@@ -374,7 +419,9 @@ static void pool(OxNode *n, bool is_max) {
   Win w;
   win_read(n, &w, NULL, sp);
   int64_t out[2];
-  out4d(n, pool2d(n, is_max, as4d(n, 0, sp), w, out), sp);
+  const char *xs = as4d(n, 0, sp);
+  out4d(n, pool2d(n, is_max, xs, w, out), sp);
+  if (indices) pool_indices(n, xs, &w, out);
 }
 static void cv_maxpool(OxNode *n) { pool(n, true); }
 static void cv_avgpool(OxNode *n) { pool(n, false); }
