@@ -137,27 +137,25 @@ static void cv_matmul(OxNode *n) {
   ox_emit(n, "%s = reshape(%s, %s)", ox_out(n, 0), t, nn_list(out, r));
 }
 
-/* Einsum: each operand transposed to the order (output letters, then summed letters) and
- * given unit axes for the letters it lacks, the operands multiplied (broadcast), the
- * summed letters summed away. Ellipses and repeated letters in one operand (diagonals)
- * are refused. */
-static void cv_einsum(OxNode *n) {
-  const char *eq = ox_attr_str(n, "equation", NULL);
-  if (!eq) ox_fail(n, "Einsum without an equation");
-  char terms[OX_MAX_IO][OX_MAX_RANK + 1], out[OX_MAX_RANK + 1] = "";
-  int nt = 0, len = 0;
+/* An Einsum equation: its operands' letters and the output's. */
+typedef struct {
+  char terms[OX_MAX_IO][OX_MAX_RANK + 1], out[OX_MAX_RANK + 1];
+  int nt, count[128];
+  int64_t size[128];
+} Eq;
+
+static void eq_parse(OxNode *n, const char *eq, Eq *e) {
+  int len = 0;
   bool arrow = false;
-  int count[128] = {0};
-  int64_t size[128] = {0};
+  memset(e, 0, sizeof *e);
   for (const char *p = eq;; p++) {
     char c = *p;
     if (c == ' ') continue;
     if (c == '.') ox_fail(n, "Einsum with an ellipsis ('...') is not supported");
     if (!arrow && (c == ',' || c == '-' || c == 0)) {
-      if (nt >= n->nin) ox_fail(n, "the equation '%s' names more operands than the node has", eq);
-      terms[nt][len] = 0;
-      if (len != n->in[nt]->rank) ox_fail(n, "operand %d has rank %d, the equation gives it %d letters", nt, n->in[nt]->rank, len);
-      nt++, len = 0;
+      if (e->nt >= n->nin) ox_fail(n, "the equation '%s' names more operands than the node has", eq);
+      if (len != n->in[e->nt]->rank) ox_fail(n, "operand %d has rank %d, the equation gives it %d letters", e->nt, n->in[e->nt]->rank, len);
+      e->nt++, len = 0;
       if (c == '-') arrow = true, p++;
       if (c == 0) break;
       continue;
@@ -166,42 +164,104 @@ static void cv_einsum(OxNode *n) {
     if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) ox_fail(n, "unexpected '%c' in the equation '%s'", c, eq);
     if (len >= OX_MAX_RANK) ox_fail(n, "a term of '%s' has more than 8 letters", eq);
     if (arrow) {
-      out[len++] = c, out[len] = 0;
+      e->out[len++] = c;
       continue;
     }
-    for (int j = 0; j < len; j++)
-      if (terms[nt][j] == c) ox_fail(n, "Einsum with a repeated letter in one operand (a diagonal) is not supported");
-    terms[nt][len] = c;
-    size[(int)c] = n->in[nt]->dims[len++];
-    count[(int)c]++;
+    if (strchr(e->terms[e->nt], c)) ox_fail(n, "Einsum with a repeated letter in one operand (a diagonal) is not supported");
+    e->terms[e->nt][len] = c;
+    e->size[(int)c] = n->in[e->nt]->dims[len++];
+    e->count[(int)c]++;
   }
-  if (nt != n->nin) ox_fail(n, "the equation '%s' names %d operands, the node has %d", eq, nt, n->nin);
+  if (e->nt != n->nin) ox_fail(n, "the equation '%s' names %d operands, the node has %d", eq, e->nt, n->nin);
   if (!arrow) /* implicit output: the letters used once, in alphabetical order */
     for (int c = 'A'; c <= 'z'; c++)
-      if (count[c] == 1 && len < OX_MAX_RANK) out[len++] = (char)c, out[len] = 0;
+      if (e->count[c] == 1 && len < OX_MAX_RANK) e->out[len++] = (char)c;
+}
+
+/* Operand i of a two-operand Einsum as a [B, rows, cols] (or [rows, cols]) matrix whose
+ * axes are the letters of g0, g1, g2 in order: letters it alone has and the output lacks
+ * are summed first. */
+static const char *eq_matrix(OxNode *n, const Eq *e, int i, const char *g0, const char *g1, const char *g2) {
+  const char *t = e->terms[i], *x = ox_f(n, i);
+  int64_t ax[OX_MAX_RANK], perm[OX_MAX_RANK], sh[3] = {1, 1, 1};
+  char kept[OX_MAX_RANK + 1] = "";
+  int ns = 0, nk = 0;
+  for (int k = 0; t[k]; k++)
+    if (!strchr(e->out, t[k]) && e->count[(int)t[k]] == 1) ax[ns++] = k;
+    else kept[nk++] = t[k];
+  if (ns) x = nn_str("sum(%s, axis=%s)", x, nn_list(ax, ns));
+  const char *gs[3] = {g0, g1, g2};
+  int r = 0;
+  bool ident = true;
+  for (int g = 0; g < 3; g++)
+    for (const char *c = gs[g]; *c; c++) ident &= (perm[r] = strchr(kept, *c) - kept) == r, r++, sh[g] *= e->size[(int)*c];
+  if (!ident) x = nn_str("transpose(%s, perm=%s)", x, nn_list(perm, r));
+  const char *m = ox_tmp(n);
+  ox_emit(n, "%s = reshape(%s, %s)", m, x, sh[0] == 1 ? nn_list(sh + 1, 2) : nn_list(sh, 3));
+  return m;
+}
+
+/* Einsum of two operands as one (batched) matrix product: batch letters (in both and the
+ * output), contracted letters (in both, not the output), each operand's free letters. */
+static void einsum_matmul(OxNode *n, const Eq *e) {
+  char bat[OX_MAX_RANK + 1] = "", con[OX_MAX_RANK + 1] = "", fa[OX_MAX_RANK + 1] = "", fb[OX_MAX_RANK + 1] = "";
+  const char *A = e->terms[0], *B = e->terms[1];
+  for (const char *c = A; *c; c++) {
+    char *dst = strchr(B, *c) ? (strchr(e->out, *c) ? bat : con) : strchr(e->out, *c) ? fa : NULL;
+    if (dst) dst[strlen(dst)] = *c;
+  }
+  for (const char *c = B; *c; c++)
+    if (!strchr(A, *c) && strchr(e->out, *c)) fb[strlen(fb)] = *c;
+  const char *a = eq_matrix(n, e, 0, bat, fa, con), *b = eq_matrix(n, e, 1, bat, con, fb);
+  char order[3 * OX_MAX_RANK + 1];
+  snprintf(order, sizeof order, "%s%s%s", bat, fa, fb);
+  int r = (int)strlen(order);
+  int64_t sh[OX_MAX_RANK], perm[OX_MAX_RANK];
+  bool ident = true;
+  for (int k = 0; k < r; k++) sh[k] = e->size[(int)order[k]];
+  for (int k = 0; k < r; k++) ident &= (perm[k] = strchr(order, e->out[k]) - order) == k;
+  const char *t = ox_tmp(n);
+  ox_emit(n, "%s = reshape(%s @ %s, %s)", t, a, b, nn_list(sh, r));
+  if (ident) ox_emit(n, "%s = %s", ox_out(n, 0), t);
+  else ox_emit(n, "%s = transpose(%s, perm=%s)", ox_out(n, 0), t, nn_list(perm, r));
+}
+
+/* Einsum. Two operands with an output: one matrix product (einsum_matmul). Otherwise each
+ * operand transposed to the order (output letters, then summed letters) and given unit axes
+ * for the letters it lacks, the operands multiplied (broadcast), the summed letters summed
+ * away. Ellipses and repeated letters in one operand (diagonals) are refused. */
+static void cv_einsum(OxNode *n) {
+  const char *eqs = ox_attr_str(n, "equation", NULL);
+  if (!eqs) ox_fail(n, "Einsum without an equation");
+  Eq e;
+  eq_parse(n, eqs, &e);
+  int nout = (int)strlen(e.out), nall = nout;
+  if (e.nt == 2 && nout) {
+    einsum_matmul(n, &e);
+    return;
+  }
   char all[2 * OX_MAX_RANK + 1];
-  snprintf(all, sizeof all, "%s", out);
-  int nout = (int)strlen(out), nall = nout;
+  snprintf(all, sizeof all, "%s", e.out);
   for (int c = 'A'; c <= 'z'; c++)
-    if (count[c] && !strchr(out, c)) {
+    if (e.count[c] && !strchr(e.out, c)) {
       if (nall >= OX_MAX_RANK) ox_fail(n, "Einsum over more than 8 distinct letters");
       all[nall++] = (char)c, all[nall] = 0;
     }
   const char *acc = NULL;
-  for (int i = 0; i < nt; i++) {
+  for (int i = 0; i < e.nt; i++) {
     int64_t perm[OX_MAX_RANK], shape[OX_MAX_RANK];
     int r = 0;
     bool ident = true;
     for (int k = 0; k < nall; k++) {
-      const char *at = strchr(terms[i], all[k]);
-      shape[k] = at ? size[(int)all[k]] : 1;
-      if (at) ident &= (perm[r] = at - terms[i]) == r, r++;
+      const char *at = strchr(e.terms[i], all[k]);
+      shape[k] = at ? e.size[(int)all[k]] : 1;
+      if (at) ident &= (perm[r] = at - e.terms[i]) == r, r++;
     }
-    const char *e = ox_f(n, i);
-    if (!ident) e = nn_str("transpose(%s, perm=%s)", e, nn_list(perm, r));
-    if (r != nall) e = nn_str("reshape(%s, %s)", e, nn_list(shape, nall));
+    const char *x = ox_f(n, i);
+    if (!ident) x = nn_str("transpose(%s, perm=%s)", x, nn_list(perm, r));
+    if (r != nall) x = nn_str("reshape(%s, %s)", x, nn_list(shape, nall));
     const char *t = ox_tmp(n);
-    ox_emit(n, acc ? "%s = %s * %s" : "%s = %s%s", t, acc ? acc : "", e);
+    ox_emit(n, acc ? "%s = %s * %s" : "%s = %s%s", t, acc ? acc : "", x);
     acc = t;
   }
   if (nall == nout) {
