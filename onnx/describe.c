@@ -14,7 +14,8 @@ static void add_op(char *ops, size_t len, const char *op) {
 }
 
 static void add_type(uint64_t *types, const Onnx__ValueInfoProto *v) {
-  if (v->type && v->type->tensor_type) *types |= 1ull << (v->type->tensor_type->elem_type & 63);
+  const Onnx__TypeProto__Tensor *t = ox_tensor_type(v->type);
+  if (t) *types |= 1ull << (t->elem_type & 63);
   else *types |= 1ull << 63; /* not a tensor */
 }
 

@@ -74,8 +74,9 @@ static void input_shape(Importer *im, OxValue *v, const Onnx__ValueInfoProto *vi
     return;
   }
   Onnx__TypeProto *tp = vi->type;
-  if (!tp || !tp->tensor_type) im_fail(im, "graph input '%s' is not a tensor (sequences and maps are not supported)", v->onnx);
-  Onnx__TensorShapeProto *s = tp->tensor_type->shape;
+  const Onnx__TypeProto__Tensor *tt = ox_tensor_type(tp);
+  if (!tt) im_fail(im, "graph input '%s' is not a tensor (sequences, maps and optionals are not supported)", v->onnx);
+  Onnx__TensorShapeProto *s = tt->shape;
   if (!s) im_fail(im, "graph input '%s' has no shape: give it with --shape %s=DxDx..", v->onnx, v->onnx);
   if (s->n_dim > OX_MAX_RANK) im_fail(im, "graph input '%s' has rank %zu; at most 8 is supported", v->onnx, s->n_dim);
   v->rank = (int)s->n_dim;
@@ -115,7 +116,9 @@ static bool empty_input(Importer *im, OxValue *v, const gc_onnx_const *c) {
 
 static void graph_input(Importer *im, const Onnx__ValueInfoProto *vi) {
   Onnx__TypeProto *tp = vi->type;
-  int type = tp && tp->tensor_type ? tp->tensor_type->elem_type : 0;
+  const Onnx__TypeProto__Tensor *tt = ox_tensor_type(tp);
+  if (!tt) im_fail(im, "graph input '%s' is not a tensor (sequences, maps and optionals are not supported)", vi->name);
+  int type = tt->elem_type;
   if (!supported_type(type))
     im_fail(im, "graph input '%s' has element type %s; supported: float, int32, int64, bool", vi->name, ox_type_name(type));
   OxValue *v = im_value(im, vi->name, type);

@@ -19,6 +19,12 @@ int64_t ox_elements(const Onnx__TensorProto *t, char *err, size_t errlen);
 /* t's values as doubles (malloc'd; *count elements), from raw_data, a typed field or external
  * data under dir (the model's folder); NULL with a message. */
 double *ox_tensor_values(const Onnx__TensorProto *t, const char *dir, int64_t *count, char *err, size_t errlen);
+/* The tensor type of a value's TypeProto, or NULL when it is no tensor (a sequence, a map,
+ * an optional: TypeProto's `value` is a oneof, so its tensor_type pointer alone says
+ * nothing). */
+static inline const Onnx__TypeProto__Tensor *ox_tensor_type(const Onnx__TypeProto *tp) {
+  return tp && tp->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ? tp->tensor_type : NULL;
+}
 /* "float", "int64", ... */
 const char *ox_type_name(int type);
 
