@@ -153,7 +153,7 @@ int64_t ox_need_const(OxNode *n, int i, const char *what, double *out, int64_t m
   if (!v->k) {
     if (v->input && n->im->o->unbound) snprintf(n->im->o->unbound, 256, "%s", v->onnx);
     ox_fail(n, "its %s (input %d, '%s') must be known at import time%s", what, i, v->onnx,
-            v->input ? ": it is a graph input; bind its values with --const NAME=VALUES"
+            v->input ? ": it is a graph input; bind its values with --const NAME=VALUES (gradc run: --set)"
                      : ": it is computed from values given at run time");
   }
   if (v->count > max) ox_fail(n, "its %s (input %d) has %lld values; at most %lld are supported", what, i,

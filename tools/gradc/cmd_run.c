@@ -117,6 +117,8 @@ int cmd_run(int argc, char **argv) {
   if (!ma.model) return usage_of("run");
   if (steps >= 0 && isnan(lr)) return fprintf(stderr, "gradc run: --train-steps needs --lr\n"), 2;
   if (steps < 0 && !isnan(lr)) return fprintf(stderr, "gradc run: --lr is the learning rate of --train-steps\n"), 2;
+  bool used[256] = {0}; /* --set values an .onnx model's import takes */
+  if (bind_sets(&ma, sets, nsets, used)) return 2;
   int status = 0;
   gradc_model *m = build_and_open(&ma, false, &status);
   if (!m) return status;
@@ -124,6 +126,7 @@ int cmd_run(int argc, char **argv) {
   if (init_model(m, seed, &ma) || (load && gradc_load(m, load))) rc = failed = 1;
   gc_onnx *om = import_model(&ma, "run", &status); /* --set takes ONNX names too */
   for (int i = 0; i < nsets && !rc; i++) {
+    if (used[i]) continue;
     char *spec = onnx_set_spec(om, sets[i]);
     rc = spec ? set_tensor(m, spec) : 1;
     free(spec);

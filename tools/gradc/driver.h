@@ -47,6 +47,10 @@ int parse_onnx_arg(ModelArgs *m, int argc, char **argv, int *i);
  * *status 0 when the model is not an ONNX file; NULL with *status 1 after a message. The
  * caller gives gc_onnx_source() as the model's text and frees it. */
 gc_onnx *import_model(const ModelArgs *m, const char *cmd, int *status);
+/* run's --set for an .onnx model: a --set naming a graph input whose values the import needs
+ * (a Reshape's shape) binds it as --const would; used[i] marks the sets taken. 0, or 2 after
+ * a message. */
+int bind_sets(ModelArgs *m, const char *const *sets, int nsets, bool *used);
 /* gradc_init(mod, seed), then for an .onnx model its initializers loaded (the parameters'
  * values an imported model starts from); 0, or 1 (the runtime's message in gradc_error,
  * or a message printed). */

@@ -56,13 +56,19 @@ int parse_onnx_arg(ModelArgs *m, int argc, char **argv, int *i) {
   return 0;
 }
 
+/* The importer's options from m's; unbound (if not NULL) receives the name of a graph
+ * input the import needs bound. */
+static gc_onnx_options import_options(const ModelArgs *m, char *unbound) {
+  return (gc_onnx_options){.path = m->model, .define_names = m->names, .define_values = m->values,
+                           .ndefines = m->ndefines, .shape_names = m->shape_names, .shape_dims = m->shape_ptrs,
+                           .shape_ranks = m->shape_ranks, .nshapes = m->nshapes, .consts = m->consts,
+                           .nconsts = m->nconsts, .unbound = unbound};
+}
+
 gc_onnx *import_model(const ModelArgs *m, const char *cmd, int *status) {
   *status = 0;
   if (!is_onnx(m->model)) return NULL;
-  gc_onnx_options o = {.path = m->model, .define_names = m->names, .define_values = m->values,
-                       .ndefines = m->ndefines, .shape_names = m->shape_names, .shape_dims = m->shape_ptrs,
-                       .shape_ranks = m->shape_ranks, .nshapes = m->nshapes, .consts = m->consts,
-                       .nconsts = m->nconsts};
+  gc_onnx_options o = import_options(m, NULL);
   char err[8192];
   gc_onnx *om = gc_onnx_import(&o, err, sizeof err);
   if (om && m->loss && gc_onnx_add_loss(om, m->loss, m->loss_output, err, sizeof err)) {
@@ -74,6 +80,24 @@ gc_onnx *import_model(const ModelArgs *m, const char *cmd, int *status) {
     *status = 1;
   }
   return om;
+}
+
+int bind_sets(ModelArgs *m, const char *const *sets, int nsets, bool *used) {
+  for (int round = 0; is_onnx(m->model) && round < 16; round++) {
+    char unbound[256] = "", err[8192];
+    gc_onnx_options o = import_options(m, unbound);
+    gc_onnx *om = gc_onnx_import(&o, err, sizeof err);
+    gc_onnx_free(om);
+    if (om || !unbound[0]) return 0; /* imported, or an error import_model will say */
+    int i = 0;
+    size_t n = strlen(unbound);
+    while (i < nsets && (used[i] || strncmp(sets[i], unbound, n) || sets[i][n] != '=')) i++;
+    if (i == nsets) return 0; /* no --set for it: import_model says which input to bind */
+    char *copy = strdup(sets[i]); /* parse_const cuts it; lives as long as the command */
+    if (!copy || parse_const(m, copy) < 0) return 2;
+    used[i] = true;
+  }
+  return 0;
 }
 
 static int load_imported(gradc_model *mod, const gc_onnx *om, const char *cmd) {
