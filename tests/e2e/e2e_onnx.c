@@ -137,3 +137,36 @@ Test(e2e_onnx, eval_and_the_loss_options) {
   cr_expect(strstr(r.err, "batch"), "the message names the dimension: %s", r.err);
   e2e_free(&r);
 }
+
+/* A graph input whose values decide a shape (the node suite's Reshape test, shape [3] an
+ * input): unbound, every command names it; bound with --const (import, compile) or --set
+ * (run), it disappears into the model. */
+#define RESHAPE_TEST "/usr/include/onnx/backend/test/data/node/test_reshape_reordered_all_dims/model.onnx"
+#define DATA24 "data=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24"
+
+Test(e2e_onnx, shape_inputs_are_bound_by_const_or_set) {
+  cr_assert(e2e_exists(RESHAPE_TEST), "libonnx-testdata is not installed (%s)", RESHAPE_TEST);
+  char *dir = e2e_tmpdir("onnx_const"), *grad = e2e_fmt("%s/r.grad", dir);
+  e2e_result r;
+  e2e_gradc(&r, "import", RESHAPE_TEST, "-o", grad, NULL);
+  cr_expect_eq(r.status, 1, "%s", e2e_describe(&r));
+  cr_expect(strstr(r.err, "node 0 '' (Reshape, opset 14): its shape (input 1, 'shape') must be known at import time: "
+                          "it is a graph input; bind its values with --const NAME=VALUES (gradc run: --set)"),
+            "%s", r.err);
+  cr_expect(!e2e_exists(grad), "a failed import wrote %s", grad);
+  e2e_free(&r);
+  e2e_gradc(&r, "import", RESHAPE_TEST, "--const", "shape=4,2,3", "-o", grad, NULL);
+  cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+  char *text = e2e_read(grad, NULL);
+  cr_expect(text && strstr(text, "reshape(data, [4, 2, 3])"), "%s", text ? text : "(none)");
+  cr_expect(text && !strstr(text, "input shape"), "a bound input is no input of the model:\n%s", text ? text : "");
+  free(text);
+  e2e_free(&r);
+  e2e_gradc(&r, "run", RESHAPE_TEST, "--set", DATA24, "--set", "shape=4,2,3", NULL);
+  cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
+  cr_expect(strstr(r.out, "reshaped [4, 2, 3] = 1 2 3 4"), "%s", r.out);
+  e2e_free(&r);
+  free(grad);
+  e2e_rmdir(dir);
+  free(dir);
+}
