@@ -130,6 +130,11 @@ Test(e2e_onnx, eval_and_the_loss_options) {
   cr_assert_eq(r.status, 0, "%s", e2e_describe(&r));
   cr_expect(strstr(r.out, "loss"), "%s", r.out);
   e2e_free(&r);
+  /* --loss is every model command's option: check differentiates the imported model */
+  e2e_gradc(&r, "check", ONNX_DIR "/mlp.onnx", "-D", "batch=4", "--loss", "cross_entropy", NULL);
+  cr_expect_eq(r.status, 0, "%s", e2e_describe(&r));
+  cr_expect(strstr(r.out, "gradient check passed"), "%s", r.out);
+  e2e_free(&r);
   /* without -D batch the symbolic dimension is unbound: a message, not a crash */
   e2e_gradc(&r, "train", ONNX_DIR "/mlp.onnx", "--loss", "cross_entropy", "--data", CSV16, "--steps", "1", NULL);
   cr_expect_neq(r.status, 0, "%s", e2e_describe(&r));

@@ -55,8 +55,6 @@ int cmd_import(int argc, char **argv) {
     if (d) continue;
     if ((v = opt_value("-o", argc, argv, &i))) out = v;
     else if ((v = opt_value("--weights-out", argc, argv, &i))) wout = v;
-    else if ((v = opt_value("--loss", argc, argv, &i))) ma.loss = v;
-    else if ((v = opt_value("--output", argc, argv, &i))) ma.loss_output = v;
     else if (argv[i][0] == '-' && argv[i][1]) return unknown_option("import", argv[i]);
     else if (ma.model) return fprintf(stderr, "gradc import: more than one model file\n"), 2;
     else ma.model = argv[i];

@@ -154,8 +154,6 @@ static bool train_option(TrainArgs *a, int argc, char **argv, int *i, bool *ok, 
   else if ((*v = opt_value("--resume", argc, argv, i))) a->resume = *v;
   else if ((*v = opt_value("--weights", argc, argv, i))) a->weights = *v;
   else if ((*v = opt_value("-o", argc, argv, i))) a->out = *v;
-  else if ((*v = opt_value("--loss", argc, argv, i))) a->ma.loss = *v;     /* an .onnx model's */
-  else if ((*v = opt_value("--output", argc, argv, i))) a->ma.loss_output = *v;
   else if ((*v = opt_value("--epochs", argc, argv, i)))
     *ok = parse_int(*v, 1, 1000000, &a->epochs), *want = "an integer from 1 to 1000000";
   else if ((*v = opt_value("--seed", argc, argv, i)))

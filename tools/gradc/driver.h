@@ -41,7 +41,8 @@ typedef struct {
 
 /* Whether the model file is an ONNX model (by its extension). */
 bool is_onnx(const char *path);
-/* --shape and --const at argv[*i] (parse_model_arg calls it): as parse_define. */
+/* --shape, --const, --loss and --output at argv[*i] (parse_model_arg calls it): as
+ * parse_define. */
 int parse_onnx_arg(ModelArgs *m, int argc, char **argv, int *i);
 /* The .onnx model m->model imported (with m's -D, --shape, --const and loss), or NULL with
  * *status 0 when the model is not an ONNX file; NULL with *status 1 after a message. The

@@ -53,6 +53,8 @@ int parse_onnx_arg(ModelArgs *m, int argc, char **argv, int *i) {
   const char *v;
   if ((v = opt_value("--shape", argc, argv, i))) return parse_shape(m, (char *)v);
   if ((v = opt_value("--const", argc, argv, i))) return parse_const(m, (char *)v);
+  if ((v = opt_value("--loss", argc, argv, i))) return m->loss = v, 1;
+  if ((v = opt_value("--output", argc, argv, i))) return m->loss_output = v, 1;
   return 0;
 }
 
