@@ -269,8 +269,11 @@ int cmd_compile(int argc, char **argv) {
   if (!to_stdout && clobbers(o)) return free(out), gc_onnx_free(om), 2;
   char err[8192], wdir[4096] = "", wpath[4200];
   gc_result res;
-  if (om && onnx_weights(o, om, wdir, sizeof wdir, wpath, sizeof wpath)) rc = 1;
+  /* baked initializers are written before the compile, the file beside a training object
+   * after it (a failed compile leaves nothing) */
+  if (om && o->inference && onnx_weights(o, om, wdir, sizeof wdir, wpath, sizeof wpath)) rc = 1;
   else rc = report(o, &res, gc_compile(o, &res, err, sizeof err), err, to_stdout, tmpdir);
+  if (!rc && om && !o->inference && onnx_weights(o, om, wdir, sizeof wdir, wpath, sizeof wpath)) rc = 1;
   if (!rc && o->stats) print_stats(to_stdout ? stderr : stdout, &res, o->optimizer);
   if (to_stdout) unlink(out), rmdir(tmpdir); /* after a compile error; else done already */
   if (wdir[0]) unlink(wpath), rmdir(wdir);
