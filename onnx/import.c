@@ -134,6 +134,8 @@ static int *order(Importer *im) {
 /* The statements of node n alone, as a model: its inputs declared (running statistics as
  * buffers), its outputs output. */
 static char *node_model(Importer *im, OxNode *n) {
+  for (int i = 0; i < im->nrefs; i++)
+    if (!im->refs[i]->count) ox_fail(n, "'%s' is empty (a dimension of size 0): gradc computes no empty tensors", im->refs[i]->onnx);
   Text t = {0};
   text_add(&t, "model ox_node\n");
   for (int i = 0; i < im->nrefs; i++) /* a running statistic (ox_make_buffer) stays a buffer, as batch_norm asks */
@@ -268,6 +270,13 @@ static bool old_opset_ok(const char *op) {
   return strstr(ok, word) != NULL;
 }
 
+/* The run-time graph input a node's outputs are computed from, if any (the first). */
+static const OxValue *source_of(const OxNode *n) {
+  for (int i = 0; i < n->nin; i++)
+    if (n->in[i] && n->in[i]->source) return n->in[i]->source;
+  return NULL;
+}
+
 static void import_node(Importer *im, int index) {
   const Onnx__NodeProto *p = im->m->graph->node[index];
   OxNode n = {.im = im, .p = p, .index = index, .opset = im->opset};
@@ -288,7 +297,7 @@ static void import_node(Importer *im, int index) {
   legacy_broadcast(im, &n);
   op->convert(&n);
   for (int i = 0; i < n.nout; i++)
-    if (n.out[i]) n.out[i]->type = n.out_type[i];
+    if (n.out[i]) n.out[i]->type = n.out_type[i], n.out[i]->source = source_of(&n);
   bool all_known = true;
   for (int i = 0; i < n.nout; i++) all_known &= !n.out[i] || n.out[i]->k;
   bool fold = all_known || check_node(im, &n);

@@ -45,6 +45,8 @@ typedef struct OxValue {
   bool input;        /* a graph input given at run time */
   bool declared;     /* referenced by the model's statements: declared in the model */
   bool local;        /* defined by the current node's own statements (never declared) */
+  const struct OxValue *source; /* a graph input given at run time that this value is
+                                   computed from (itself for one), or NULL */
   const char *sym[OX_MAX_RANK]; /* a graph input's symbolic dimensions, as .grad size names */
 } OxValue;
 

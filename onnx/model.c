@@ -140,6 +140,7 @@ static void graph_input(Importer *im, const Onnx__ValueInfoProto *vi) {
     return;
   }
   v->input = true;
+  v->source = v;
   v->i32 = type != OX_T_FLOAT && type != OX_T_BOOL;
 }
 

@@ -151,10 +151,14 @@ int ox_attr_floats(const OxNode *n, const char *name, double *out, int max) {
 int64_t ox_need_const(OxNode *n, int i, const char *what, double *out, int64_t max) {
   OxValue *v = input(n, i);
   if (!v->k) {
-    if (v->input && n->im->o->unbound) snprintf(n->im->o->unbound, 256, "%s", v->onnx);
-    ox_fail(n, "its %s (input %d, '%s') must be known at import time%s", what, i, v->onnx,
-            v->input ? ": it is a graph input; bind its values with --const NAME=VALUES (gradc run: --set)"
-                     : ": it is computed from values given at run time");
+    const OxValue *src = v->source;
+    if (src && n->im->o->unbound) snprintf(n->im->o->unbound, 256, "%s", src->onnx);
+    if (v->input)
+      ox_fail(n, "its %s (input %d, '%s') must be known at import time: it is a graph input; bind its values with "
+              "--const NAME=VALUES (gradc run: --set)", what, i, v->onnx);
+    ox_fail(n, "its %s (input %d, '%s') must be known at import time: it is computed from %s%s%s", what, i, v->onnx,
+            src ? "the graph input '" : "values given at run time", src ? src->onnx : "",
+            src ? "': bind that input's values with --const NAME=VALUES (gradc run: --set)" : "");
   }
   if (v->count > max) ox_fail(n, "its %s (input %d) has %lld values; at most %lld are supported", what, i,
                               (long long)v->count, (long long)max);
