@@ -288,6 +288,8 @@ static void import_node(Importer *im, int index) {
     ox_fail(&n, "%s is supported from opset 6 (its definition before may differ): re-export the model with a newer "
             "opset", p->op_type);
   node_inputs(im, &n);
+  for (int i = 0; i < op->min_inputs; i++)
+    if (i >= n.nin || !n.in[i]) ox_fail(&n, "input %d is required (the operator takes at least %d)", i, op->min_inputs);
   /* Outputs are created first (their names are reserved) with input 0's type; a converter
    * that sets out_type changes it. */
   node_outputs(im, &n);

@@ -70,6 +70,8 @@ typedef void (*OxConvert)(OxNode *n);
 typedef struct {
   const char *op_type;
   OxConvert convert;
+  int min_inputs; /* the inputs every opset requires (ONNX's min_input, the least over
+                     opsets 1 to 17): the framework checks them before the converter runs */
 } OxOp;
 
 /* ---- writing statements ---- */

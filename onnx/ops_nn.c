@@ -434,16 +434,16 @@ static void cv_global_avg(OxNode *n) { global_pool(n, "mean"); }
 static void cv_global_max(OxNode *n) { global_pool(n, "max"); }
 
 const OxOp ox_ops_nn[] = {
-    {"Gemm", cv_gemm},
-    {"MatMul", cv_matmul},
-    {"Einsum", cv_einsum},
-    {"Softmax", cv_softmax},
-    {"LogSoftmax", cv_logsoftmax},
-    {"Hardmax", cv_hardmax},
-    {"BatchNormalization", cv_batchnorm},
-    {"InstanceNormalization", cv_instancenorm},
-    {"LayerNormalization", cv_layernorm},
-    {"GlobalAveragePool", cv_global_avg},
-    {"GlobalMaxPool", cv_global_max},
-    {NULL, NULL},
+    {"Gemm", cv_gemm, 2},
+    {"MatMul", cv_matmul, 2},
+    {"Einsum", cv_einsum, 1},
+    {"Softmax", cv_softmax, 1},
+    {"LogSoftmax", cv_logsoftmax, 1},
+    {"Hardmax", cv_hardmax, 1},
+    {"BatchNormalization", cv_batchnorm, 5},
+    {"InstanceNormalization", cv_instancenorm, 3},
+    {"LayerNormalization", cv_layernorm, 2},
+    {"GlobalAveragePool", cv_global_avg, 1},
+    {"GlobalMaxPool", cv_global_max, 1},
+    {NULL, NULL, 0},
 };

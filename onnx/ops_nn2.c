@@ -581,10 +581,10 @@ static void cv_resize(OxNode *n) {
 }
 
 const OxOp ox_ops_nn2[] = {
-    {"Conv", cv_conv},
-    {"ConvTranspose", cv_convtranspose},
-    {"MaxPool", cv_maxpool},
-    {"AveragePool", cv_avgpool},
-    {"Resize", cv_resize},
-    {NULL, NULL},
+    {"Conv", cv_conv, 2},
+    {"ConvTranspose", cv_convtranspose, 2},
+    {"MaxPool", cv_maxpool, 1},
+    {"AveragePool", cv_avgpool, 1},
+    {"Resize", cv_resize, 1},
+    {NULL, NULL, 0},
 };

@@ -198,11 +198,11 @@ static void cv_sce(OxNode *n) {
 }
 
 const OxOp ox_ops_reduce[] = {
-    {"ReduceSum", cv_reduce}, {"ReduceMean", cv_reduce}, {"ReduceMax", cv_reduce},
-    {"ReduceMin", cv_reduce}, {"ReduceProd", cv_reduce}, {"ReduceL1", cv_reduce},
-    {"ReduceL2", cv_reduce}, {"ReduceLogSumExp", cv_reduce}, {"ReduceSumSquare", cv_reduce},
-    {"ReduceLogSum", cv_reduce},
-    {"ArgMax", cv_arg}, {"ArgMin", cv_arg},
-    {"NegativeLogLikelihoodLoss", cv_nll}, {"SoftmaxCrossEntropyLoss", cv_sce},
-    {NULL, NULL},
+    {"ReduceSum", cv_reduce, 1}, {"ReduceMean", cv_reduce, 1}, {"ReduceMax", cv_reduce, 1},
+    {"ReduceMin", cv_reduce, 1}, {"ReduceProd", cv_reduce, 1}, {"ReduceL1", cv_reduce, 1},
+    {"ReduceL2", cv_reduce, 1}, {"ReduceLogSumExp", cv_reduce, 1}, {"ReduceSumSquare", cv_reduce, 1},
+    {"ReduceLogSum", cv_reduce, 1},
+    {"ArgMax", cv_arg, 1}, {"ArgMin", cv_arg, 1},
+    {"NegativeLogLikelihoodLoss", cv_nll, 2}, {"SoftmaxCrossEntropyLoss", cv_sce, 2},
+    {NULL, NULL, 0},
 };

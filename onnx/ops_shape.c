@@ -445,9 +445,9 @@ static void cv_range(OxNode *n) {
 }
 
 const OxOp ox_ops_shape[] = {
-    {"Shape", cv_shape},     {"Size", cv_size},         {"Reshape", cv_reshape}, {"Flatten", cv_flatten},
-    {"Squeeze", cv_squeeze}, {"Unsqueeze", cv_unsqueeze}, {"Transpose", cv_transpose}, {"Concat", cv_concat},
-    {"Split", cv_split},     {"Slice", cv_slice},       {"Expand", cv_expand},   {"Tile", cv_tile},
-    {"ConstantOfShape", cv_constant_of_shape}, {"Range", cv_range},
-    {NULL, NULL},
+    {"Shape", cv_shape, 1},     {"Size", cv_size, 1},         {"Reshape", cv_reshape, 1}, {"Flatten", cv_flatten, 1},
+    {"Squeeze", cv_squeeze, 1}, {"Unsqueeze", cv_unsqueeze, 1}, {"Transpose", cv_transpose, 1}, {"Concat", cv_concat, 1},
+    {"Split", cv_split, 1},     {"Slice", cv_slice, 1},       {"Expand", cv_expand, 2},   {"Tile", cv_tile, 2},
+    {"ConstantOfShape", cv_constant_of_shape, 1}, {"Range", cv_range, 3},
+    {NULL, NULL, 0},
 };

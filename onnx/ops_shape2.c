@@ -290,8 +290,8 @@ static void cv_cumsum(OxNode *n) {
 }
 
 const OxOp ox_ops_shape2[] = {
-    {"Gather", cv_gather}, {"GatherElements", cv_gather_elements}, {"Pad", cv_pad},
-    {"DepthToSpace", cv_depth_to_space}, {"SpaceToDepth", cv_space_to_depth}, {"Trilu", cv_trilu},
-    {"OneHot", cv_one_hot}, {"CumSum", cv_cumsum},
-    {NULL, NULL},
+    {"Gather", cv_gather, 2}, {"GatherElements", cv_gather_elements, 2}, {"Pad", cv_pad, 1},
+    {"DepthToSpace", cv_depth_to_space, 1}, {"SpaceToDepth", cv_space_to_depth, 1}, {"Trilu", cv_trilu, 1},
+    {"OneHot", cv_one_hot, 3}, {"CumSum", cv_cumsum, 2},
+    {NULL, NULL, 0},
 };
