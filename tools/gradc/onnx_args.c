@@ -32,6 +32,21 @@ static int parse_shape(ModelArgs *m, char *v) {
   return 1;
 }
 
+/* What the options below allocate lives as long as the command: freed at exit, so that
+ * nothing is left for the leak checker. */
+static void *owned[64];
+static int nowned;
+
+static void free_owned(void) {
+  while (nowned) free(owned[--nowned]);
+}
+
+static void *own(void *p) {
+  if (!p || nowned == 64) return p; /* 16 --const and 16 --set at most: never reached */
+  if (!nowned) atexit(free_owned);
+  return owned[nowned++] = p;
+}
+
 /* NAME=1,2,3 */
 static int parse_const(ModelArgs *m, char *v) {
   char *eq = strchr(v, '=');
@@ -40,7 +55,7 @@ static int parse_const(ModelArgs *m, char *v) {
   *eq = 0;
   size_t n = 1;
   for (const char *p = eq + 1; *p; p++) n += *p == ',';
-  double *vals = calloc(n, sizeof *vals); /* lives as long as the command */
+  double *vals = own(calloc(n, sizeof *vals));
   if (!vals) return fprintf(stderr, "gradc: out of memory\n"), -1;
   size_t k = 0;
   for (char *t = strtok(eq + 1, ","); t; t = strtok(NULL, ","))
@@ -95,7 +110,7 @@ int bind_sets(ModelArgs *m, const char *const *sets, int nsets, bool *used) {
     size_t n = strlen(unbound);
     while (i < nsets && (used[i] || strncmp(sets[i], unbound, n) || sets[i][n] != '=')) i++;
     if (i == nsets) return 0; /* no --set for it: import_model says which input to bind */
-    char *copy = strdup(sets[i]); /* parse_const cuts it; lives as long as the command */
+    char *copy = own(strdup(sets[i])); /* parse_const cuts it */
     if (!copy || parse_const(m, copy) < 0) return 2;
     used[i] = true;
   }
