@@ -328,7 +328,7 @@ static void check_model(const char *file, int steps) {
 }
 
 /* Every model shipped in models/. */
-Test(tape_models, every_shipped_model, .timeout = 120) {
+Test(tape_models, every_shipped_model, .timeout = 300) { /* the sanitizer suite runs it several times slower */
   DIR *d = opendir(MODELS_DIR);
   cr_assert_not_null(d, "cannot open %s", MODELS_DIR);
   struct dirent *e;
