@@ -5,8 +5,9 @@
 # and beside it tools/bench/torch_bench.py (PyTorch eager and the single-core sgemm
 # ceiling) on the same model, model after model, in several rounds; prints one table of
 # the medians over the rounds (ratios taken within a round) and their spread; writes
-# tools/bench/results/latest.{md,json}. Works from any directory; takes about five
-# minutes with three rounds (mostly the tape engine on mlp1024).
+# tools/bench/results/latest.{md,json}. Works from any directory; takes about fifteen
+# minutes with three rounds (mostly the tape engine on mlp1024 and the CNNs, whose convolutions
+# are naive loop nests until issue 17).
 #
 #   tools/bench/run.sh                        all reference models, 3 rounds
 #   tools/bench/run.sh digits mlp784          a subset
