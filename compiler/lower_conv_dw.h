@@ -7,6 +7,7 @@
 
 bool em_conv2d_depthwise(Lower *L, Kernel *k);
 bool em_conv2d_dx_depthwise(Lower *L, Kernel *k);
-bool em_conv2d_dw_depthwise(Lower *L, Kernel *k);
+/* The weight gradient of every convolution (any groups), when its border is small. */
+bool em_conv2d_dw_fast(Lower *L, Kernel *k);
 
 #endif

@@ -125,7 +125,7 @@ void em_conv2d_dx(Lower *L, Kernel *k) {
 }
 
 void em_conv2d_dw(Lower *L, Kernel *k) {
-  if (em_conv2d_dw_depthwise(L, k)) return;
+  if (em_conv2d_dw_fast(L, k)) return; /* lower_conv_dw.c */
   Node *n = k->nodes[0], *x = X0(n), *dy = X1(n);
   const ConvAttr *cv = node_conv(n);
   Loop lo[4], ln, lh, lw;

@@ -579,6 +579,10 @@ WCONV = [
     ("conv_dw_k5_hw", (1, 2, 8, 30), (2, 1, 5, 3), True, ", stride=[1, 3], padding=[2, 1], groups=2",
      dict(stride=(1, 3), padding=(2, 1), groups=2)),
     ("conv_dw_all_border", (1, 2, 3, 3), (2, 1, 5, 5), False, ", padding=2, groups=2", dict(padding=2, groups=2)),
+    # the weight gradient's blocks of output channels (several per load of x), per group
+    ("conv_1x1_grouped_wide", (2, 4, 3, 19), (8, 2, 1, 1), False, ", groups=2", dict(groups=2)),
+    ("conv_k3x1_grouped_wide", (2, 4, 5, 19), (8, 2, 3, 1), True, ", padding=[1, 0], groups=2",
+     dict(padding=(1, 0), groups=2)),
 ]
 for nm, xs, ws, bias, kw, tkw in WCONV:
     ps = [("x", (lambda s: lambda: ANY(*s))(xs)), ("w", (lambda s: lambda: ANY(*s))(ws))]
