@@ -3,6 +3,7 @@
  * max_pool2d, avg_pool2d (with padding) and their gradients, as scalar loop nests.
  * Layout NCHW for activations, OIHW for convolution weights. */
 #include <math.h>
+#include "lower_conv.h"
 #include "lower_update.h"
 #include "lower_window.h"
 #include "opinfo.h"
@@ -82,6 +83,7 @@ static void scatter_add_if(Lower *L, Node *n, LLVMValueRef ok, LLVMValueRef *idx
 void em_conv2d(Lower *L, Kernel *k) {
   Node *n = k->nodes[0], *x = X0(n), *w = X1(n);
   const ConvAttr *cv = node_conv(n);
+  if (conv_fast_fits(L, k)) return em_conv2d_fast(L, k); /* register-blocked, vectorised */
   Loop lo[4], lc, lh, lw;
   LLVMValueRef o[4], xi[4];
   lw_loops(L, lo, n->shape, o);
