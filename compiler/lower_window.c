@@ -5,6 +5,7 @@
  * Layout NCHW for activations, OIHW for convolution weights. */
 #include <math.h>
 #include "lower_conv_dw.h"
+#include "lower_conv.h"
 #include "lower_update.h"
 #include "lower_window.h"
 #include "opinfo.h"
@@ -85,6 +86,7 @@ void em_conv2d(Lower *L, Kernel *k) {
   if (em_conv2d_depthwise(L, k)) return; /* groups == C == O: lower_conv_dw.c */
   Node *n = k->nodes[0], *x = X0(n), *w = X1(n);
   const ConvAttr *cv = node_conv(n);
+  if (conv_fast_fits(L, k)) return em_conv2d_fast(L, k); /* register-blocked, vectorised */
   Loop lo[4], lc, lh, lw;
   LLVMValueRef o[4], xi[4];
   lw_loops(L, lo, n->shape, o);
