@@ -1,8 +1,11 @@
 /* lower_window.c — the LLVM kernels of the windowed operators (ops_window.c has their
  * semantics): conv2d (groups, dilation, per-side padding), its two gradients,
- * max_pool2d, avg_pool2d (with padding) and their gradients, as scalar loop nests.
+ * max_pool2d, avg_pool2d (with padding) and their gradients, as scalar loop nests
+ * (depthwise convolutions go to the vectorised kernels of lower_conv_dw.c).
  * Layout NCHW for activations, OIHW for convolution weights. */
 #include <math.h>
+#include "lower_conv_dw.h"
+#include "lower_conv.h"
 #include "lower_update.h"
 #include "lower_window.h"
 #include "opinfo.h"
@@ -80,8 +83,10 @@ static void scatter_add_if(Lower *L, Node *n, LLVMValueRef ok, LLVMValueRef *idx
 }
 
 void em_conv2d(Lower *L, Kernel *k) {
+  if (em_conv2d_depthwise(L, k)) return; /* groups == C == O: lower_conv_dw.c */
   Node *n = k->nodes[0], *x = X0(n), *w = X1(n);
   const ConvAttr *cv = node_conv(n);
+  if (conv_fast_fits(L, k)) return em_conv2d_fast(L, k); /* register-blocked, vectorised */
   Loop lo[4], lc, lh, lw;
   LLVMValueRef o[4], xi[4];
   lw_loops(L, lo, n->shape, o);
@@ -101,6 +106,7 @@ void em_conv2d(Lower *L, Kernel *k) {
 /* dx by scatter: for every output position, add dy * w into the input window. Also
  * conv_transpose2d's forward (dy its input, a result larger by output_padding). */
 void em_conv2d_dx(Lower *L, Kernel *k) {
+  if (em_conv2d_dx_depthwise(L, k)) return;
   Node *n = k->nodes[0], *dy = X0(n), *w = X1(n);
   const ConvAttr *cv = node_conv(n);
   zero_target(L, n);
@@ -121,6 +127,7 @@ void em_conv2d_dx(Lower *L, Kernel *k) {
 }
 
 void em_conv2d_dw(Lower *L, Kernel *k) {
+  if (em_conv2d_dw_fast(L, k)) return; /* lower_conv_dw.c */
   Node *n = k->nodes[0], *x = X0(n), *dy = X1(n);
   const ConvAttr *cv = node_conv(n);
   Loop lo[4], ln, lh, lw;

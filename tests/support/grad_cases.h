@@ -288,6 +288,15 @@ static Case cases[] = {
      EW("[1,2,5,6]", P("x", "[1,2,5,6]") P("w", "[2,2,2,4]"), "conv2d(x, w, padding=\"same\")")},
     {"conv_same_dilated", D_ANY, 0, 0,
      EW("[1,1,6,6]", P("x", "[1,1,6,6]") P("w", "[1,1,3,3]"), "conv2d(x, w, padding=\"same\", dilation=2)")},
+    /* rows wider than two vectors (issue 17: lower_conv.c's column blocks, plain loads
+     * inside, masked at the padding and in a row's last partial block; 6-channel
+     * register blocks and a remainder) */
+    {"conv_wide_pad", D_ANY, 0, 0,
+     EW("[1,8,4,37]", P("x", "[1,3,4,37]") P("w", "[8,3,3,3]") P("b", "[8]"), "conv2d(x, w, b, padding=1)")},
+    {"conv_wide_s2_dilated", D_ANY, 0, 0,
+     EW("[1,7,5,21]", P("x", "[1,2,5,41]") P("w", "[7,2,3,3]"), "conv2d(x, w, stride=[1, 2], padding=[1, 2], dilation=[1, 2])")},
+    {"conv_wide_same_even", D_ANY, 0, 0,
+     EW("[2,3,3,20]", P("x", "[2,2,3,20]") P("w", "[3,2,2,4]"), "conv2d(x, w, padding=\"same\")")},
     {"conv1d", D_ANY, 0, 0,
      EW("[2,4,5]", P("x", "[2,3,9]") P("w", "[4,3,3]") P("b", "[4]"), "conv1d(x, w, b, stride=2, padding=1)")},
     {"conv1d_grouped_same", D_ANY, 0, 0,

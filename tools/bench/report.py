@@ -107,6 +107,7 @@ def one_round(name, g, tb, phase):
     r["pct_of_sgemm"] = None if r["gradc_gflops"] is None or not sgemm else 100 * r["gradc_gflops"] / sgemm
     r["pct_of_sgemm_1thread"] = None if r["gradc_1thread_gflops"] is None or not sgemm \
         else 100 * r["gradc_1thread_gflops"] / sgemm
+    r["torch_pct_of_sgemm"] = None if r["torch_gflops"] is None or not sgemm else 100 * r["torch_gflops"] / sgemm
     return r
 
 
@@ -146,9 +147,10 @@ def main():
     sections = []
     for phase, title, unit in (("train_step", "Training step (forward + backward + SGD)", "us/step"),
                                ("inference", "Inference (forward only)", "us/call")):
-        header = ["model", "batch", f"gradc {unit}", f"gradc 1-thread {unit}", f"tape {unit}", f"PyTorch {unit}",
-                  "PyTorch/gradc", "tape/gradc", "PyTorch/gradc 1-thread", "tape/gradc 1-thread",
-                  "gradc GFLOP/s", "% of 1-core sgemm", "1-thread % of sgemm"]
+        header = ["model", "batch", "threads", f"gradc {unit}", f"gradc 1-thread {unit}", f"tape {unit}",
+                  f"PyTorch {unit}", "PyTorch/gradc", "tape/gradc", "PyTorch/gradc 1-thread", "tape/gradc 1-thread",
+                  "gradc GFLOP/s", "gradc 1-thread GFLOP/s", "PyTorch GFLOP/s", "% of 1-core sgemm",
+                  "1-thread % of sgemm", "PyTorch % of sgemm"]
         rows, spread = [], []
         for name in models:
             per = [one_round(name, gr, t, phase) for gr, t in zip(g[name], tb[name]) if gr]
@@ -158,12 +160,13 @@ def main():
                                                         "file": first and first.get("file"),
                                                         "threads": first and first.get("threads")})
             entry[phase] = dict(r, rounds=per)
-            rows.append([name, str(entry["batch"] or "n/a"), fmt_us(r.get("gradc_us")),
+            rows.append([name, str(entry["batch"] or "n/a"), str(entry["threads"] or "n/a"), fmt_us(r.get("gradc_us")),
                          fmt_us(r.get("gradc_1thread_us")), fmt_us(r.get("tape_us")), fmt_us(r.get("torch_us")),
                          fmt_ratio(r.get("torch_over_gradc")), fmt_ratio(r.get("tape_over_gradc")),
                          fmt_ratio(r.get("torch_over_gradc_1thread")), fmt_ratio(r.get("tape_over_gradc_1thread")),
-                         fmt(r.get("gradc_gflops"), ".2f"), fmt_pct(r.get("pct_of_sgemm")),
-                         fmt_pct(r.get("pct_of_sgemm_1thread"))])
+                         fmt(r.get("gradc_gflops"), ".2f"), fmt(r.get("gradc_1thread_gflops"), ".2f"),
+                         fmt(r.get("torch_gflops"), ".2f"), fmt_pct(r.get("pct_of_sgemm")),
+                         fmt_pct(r.get("pct_of_sgemm_1thread")), fmt_pct(r.get("torch_pct_of_sgemm"))])
             spread.append([name, str(len(per))] + [span([p[k] for p in per], f) for k, _, f in ratio_keys])
         text = f"### {title}\n\n" + table(header, rows)
         if args.rounds > 1:
@@ -218,11 +221,12 @@ def main():
               "warm-up; the table shows the median over the rounds of each time and of each ratio (a ratio is "
               "taken within a round); ratios > 1 mean gradc is faster",
               f"- threads: gradc splits its large matrix products over the runtime's thread pool "
-              f"({'/'.join(map(str, threads))} thread{'s' if threads[-1] > 1 else ''} here; models whose products are all small run on one); "
+              f"({'/'.join(map(str, threads))} thread{'s' if threads[-1] > 1 else ''} here; models whose products are all small run on one: the 'threads' column); "
               "the '1-thread' columns time the same object with the pool off. The tape and PyTorch run on one "
               "thread; the sgemm ceiling is one core's",
-              "- GFLOP/s: the matrix-product FLOPs gradc reports (training: forward + weight gradients + "
-              "input gradients of every layer but the first) / gradc's time", ""]
+              "- GFLOP/s: the FLOPs of the matrix products and convolutions gradc reports (training: forward + "
+              "weight gradients + input gradients of every layer but the first) / each system's time; "
+              "% of sgemm divides it by the single-core sgemm ceiling", ""]
     md = "\n".join(lines) + "\n" + "\n\n".join(sections) + "\n"
 
     os.makedirs(args.out, exist_ok=True)

@@ -5,8 +5,9 @@
 # and beside it tools/bench/torch_bench.py (PyTorch eager and the single-core sgemm
 # ceiling) on the same model, model after model, in several rounds; prints one table of
 # the medians over the rounds (ratios taken within a round) and their spread; writes
-# tools/bench/results/latest.{md,json}. Works from any directory; takes about five
-# minutes with three rounds (mostly the tape engine on mlp1024).
+# tools/bench/results/latest.{md,json}. Works from any directory; takes about fifteen
+# minutes with three rounds (mostly the tape engine on mlp1024 and the CNNs, whose convolutions
+# are naive loop nests until issue 17).
 #
 #   tools/bench/run.sh                        all reference models, 3 rounds
 #   tools/bench/run.sh digits mlp784          a subset
@@ -40,10 +41,17 @@ declare -A FILE=(
   [dscnn_digits]=models/dscnn_digits.grad  # models (issue 15): DS-CNN with relu6 on the digits
   [resnet_digits]=models/resnet_digits.grad  # models (issue 15): ResNet with batch norm on the digits
   [char_transformer]=models/char_transformer.grad  # models (issue 15): 2-block character GPT, dropout
+  [lenet5]=$BENCH/models/lenet5.grad  # fast convolutions (issue 17): the CNN reference models
+  [cifar_cnn]=$BENCH/models/cifar_cnn.grad
+  [kws_cnn]=$BENCH/models/kws_cnn.grad
+  [resnet_block]=$BENCH/models/resnet_block.grad
+  [digits_cnn]=models/digits_cnn.grad
 )
 # One call of mlp1024 takes longer than the 20 ms batch anyway (tape: ~2 s per training
 # step), so one call per repeat is the same method and keeps the run short.
-declare -A ARGS=([mlp1024]="--steps 1")
+# The same for the CNNs whose steps take hundreds of milliseconds while their convolutions
+# are naive loop nests (issue 17).
+declare -A ARGS=([mlp1024]="--steps 1" [cifar_cnn]="--steps 1" [kws_cnn]="--steps 1" [resnet_block]="--steps 1")
 ROUNDS=3
 MODELS=()
 while (($#)); do
@@ -54,7 +62,8 @@ while (($#)); do
     *) MODELS+=("$1"); shift ;;
   esac
 done
-((${#MODELS[@]})) || MODELS=(logreg digits mlp784 mlp784_silu mlp784_hswish_elu mlp784_layernorm mlp784_dropout mlp784x2 mlp1024 stats_losses dscnn attn_block embbag cnn_bn dscnn_digits resnet_digits char_transformer)
+((${#MODELS[@]})) || MODELS=(logreg digits mlp784 mlp784_silu mlp784_hswish_elu mlp784_layernorm mlp784_dropout mlp784x2 mlp1024 stats_losses dscnn attn_block embbag cnn_bn dscnn_digits resnet_digits char_transformer
+                             lenet5 cifar_cnn kws_cnn resnet_block digits_cnn)
 for m in "${MODELS[@]}"; do
   [[ -n ${FILE[$m]:-} ]] || { echo "run.sh: unknown model '$m' (known: ${!FILE[*]})" >&2; exit 2; }
 done

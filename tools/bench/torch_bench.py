@@ -55,8 +55,11 @@ DSCNN_DIGITS = {"batch": 32, "input": (1, 8, 8), "classes": 10}
 EMBBAG = {"batch": 64, "tokens": 32, "vocab": 1000, "dim": 64, "hidden": 128, "classes": 10}
 # ---- models (issue 15): models/char_transformer.grad, the 2-block character GPT
 CHAR_GPT = {"batch": 32, "tokens": 64, "vocab": 94, "dim": 64, "heads": 4, "mlp": 256, "blocks": 2, "p": 0.1}
+# ---- fast convolutions (issue 17): the CNN reference models, name -> (batch, input shape, classes)
+CNNS = {"lenet5": (64, (1, 28, 28), 10), "cifar_cnn": (32, (3, 32, 32), 10), "kws_cnn": (32, (1, 49, 10), 12),
+        "resnet_block": (32, (32, 16, 16), 10), "digits_cnn": (32, (1, 8, 8), 10)}
 ALL = ["logreg"] + list(MLPS) + ["stats_losses", "dscnn", "attn_block", "embbag", "cnn_bn", "dscnn_digits",
-                                  "resnet_digits", "char_transformer"]
+                                  "resnet_digits", "char_transformer"] + list(CNNS)
 SGEMM_SHAPES = [(1024, 1024, 1024), (256, 1024, 1024)]  # M, K, N
 
 
@@ -230,6 +233,77 @@ def resnet_digits_net(nn, F):
     return net
 
 
+def cnn_net(name, nn, F):
+    """The twins of issue 17's CNNs: tools/bench/models/{lenet5,cifar_cnn,kws_cnn,
+    resnet_block}.grad and models/digits_cnn.grad, layer for layer (conv with bias but
+    in the ResNet block, ReLU, nn.MaxPool2d, BatchNorm2d in the block)."""
+    if name == "lenet5":  # conv 5x5 (6, padding 2), pool, conv 5x5 (16), pool, 400-120-84-10
+        net = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                            nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+    elif name == "cifar_cnn":  # conv 3x3 32, 32, pool, 64, pool, linear 4096-10
+        net = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(),
+                            nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                            nn.Flatten(), nn.Linear(4096, 10))
+    elif name == "kws_cnn":  # conv 10x4 stride 2 (64, padding 5, 1), two conv 3x3 64, pool, 64-12
+        net = nn.Sequential(nn.Conv2d(1, 64, (10, 4), stride=2, padding=(5, 1)), nn.ReLU(),
+                            nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(),
+                            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 12))
+    elif name == "digits_cnn":  # conv 3x3 (8), pool, conv 3x3 (16), pool, 64-10
+        net = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                            nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                            nn.Flatten(), nn.Linear(64, 10))
+    else:  # resnet_block: conv-BN-ReLU-conv-BN + x, ReLU, global average pool, 32-10
+        class Block(nn.Module):
+            def __init__(self, c=32):
+                super().__init__()
+                self.body = nn.Sequential(nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(),
+                                          nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
+                self.fc = nn.Linear(c, 10)
+
+            def forward(self, x):
+                return self.fc(F.adaptive_avg_pool2d(F.relu(x + self.body(x)), 1).flatten(1))
+        net = Block()
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return net
+
+
+def cnn(name, torch, nn, F):
+    """An issue-17 CNN as (forward, loss_fn, params, batch, train FLOPs, inference FLOPs);
+    batch norm: model.train() for the step, model.eval() for inference. digits_cnn reads
+    [N, 64] pixels, divides them by 16 and reshapes, as models/digits_cnn.grad."""
+    batch, shape, classes = CNNS[name]
+    net = cnn_net(name, nn, F)
+    y = torch.randint(0, classes, (batch,))
+    if name == "digits_cnn":
+        x = torch.randn(batch, 64)
+
+        def image(x=x):
+            return (x / 16).reshape(-1, *shape)
+    else:
+        x = torch.randn(batch, *shape)
+
+        def image(x=x):
+            return x
+
+    def forward():
+        net.train(torch.is_grad_enabled())  # infer() runs under no_grad: eval mode
+        return net(image())
+
+    def loss_fn(z):
+        return F.cross_entropy(z, y)
+
+    with torch.no_grad():
+        count = hooked_flops if name == "resnet_block" else conv_flops
+        flops_train, flops_infer = count(net, image())
+    return (forward, loss_fn, list(net.parameters()), batch, flops_train, flops_infer)
+
+
 def hooked_flops(net, x):
     """conv_flops for a net that is not a Sequential: the same count from forward hooks."""
     import torch
@@ -371,6 +445,8 @@ def bench_models(torch, names):
             forward, loss_fn, params, batch, flops_train, flops_infer = char_gpt(torch, nn, F)
         elif name == "attn_block":  # attention (issue 15)
             forward, loss_fn, params, batch, flops_train, flops_infer = attn_block(torch, nn, F)
+        elif name in CNNS:  # fast convolutions (issue 17)
+            forward, loss_fn, params, batch, flops_train, flops_infer = cnn(name, torch, nn, F)
         elif name == "stats_losses":
             forward, loss_fn, params, batch, flops_train, flops_infer = stats_losses(torch, nn, F)
         elif name == "cnn_bn":  # model.train() for the step, model.eval() for inference

@@ -568,6 +568,21 @@ WCONV = [
     ("conv_same_dilated", (1, 1, 6, 7), (2, 1, 3, 2), False, ", padding=\"same\", dilation=2",
      dict(padding="same", dilation=2)),
     ("conv_valid", (1, 2, 5, 5), (2, 2, 3, 3), False, ", padding=\"valid\"", dict(padding="valid")),
+    # depthwise rows wider than a vector (issue 17: lower_conv_dw.c's interior loop, tail, border columns)
+    ("conv_dw_wide", (2, 3, 7, 21), (3, 1, 3, 3), True, ", padding=1, groups=3", dict(padding=1, groups=3)),
+    ("conv_dw_s2_b1", (1, 4, 9, 23), (4, 1, 3, 3), True, ", stride=2, padding=1, groups=4",
+     dict(stride=2, padding=1, groups=4)),
+    ("conv_dw_dilated", (2, 2, 10, 20), (2, 1, 3, 3), False, ", padding=2, dilation=2, groups=2",
+     dict(padding=2, dilation=2, groups=2)),
+    ("conv_dw_same_even", (1, 2, 6, 18), (2, 1, 2, 4), False, ", padding=\"same\", groups=2",
+     dict(padding="same", groups=2)),
+    ("conv_dw_k5_hw", (1, 2, 8, 30), (2, 1, 5, 3), True, ", stride=[1, 3], padding=[2, 1], groups=2",
+     dict(stride=(1, 3), padding=(2, 1), groups=2)),
+    ("conv_dw_all_border", (1, 2, 3, 3), (2, 1, 5, 5), False, ", padding=2, groups=2", dict(padding=2, groups=2)),
+    # the weight gradient's blocks of output channels (several per load of x), per group
+    ("conv_1x1_grouped_wide", (2, 4, 3, 19), (8, 2, 1, 1), False, ", groups=2", dict(groups=2)),
+    ("conv_k3x1_grouped_wide", (2, 4, 5, 19), (8, 2, 3, 1), True, ", padding=[1, 0], groups=2",
+     dict(padding=(1, 0), groups=2)),
 ]
 for nm, xs, ws, bias, kw, tkw in WCONV:
     ps = [("x", (lambda s: lambda: ANY(*s))(xs)), ("w", (lambda s: lambda: ANY(*s))(ws))]
