@@ -179,7 +179,7 @@ static void channel_block(Lower *L, Cv *c, LLVMValueRef b, LLVMValueRef o0, int 
 bool conv_fast_fits(Lower *L, Kernel *k) {
   Node *n = k->nodes[0], *x = n->in[0], *w = n->in[1];
   const ConvAttr *cv = node_conv(n);
-  if (L->vw < 2 || L->vw > 64 || k->n != 1 || k->parts > 1 || cv->groups != 1) return false;
+  if (L->vw < 2 || L->vw > 64 || k->n != 1 || cv->groups != 1) return false;
   if (x->op == OP_CONST || w->op == OP_CONST || lw_applies_update(L, n)) return false;
   if (n->dtype != DT_F32 || x->dtype != DT_F32 || w->dtype != DT_F32) return false;
   return n->shape.rank == 4 && x->shape.rank == 4 && w->shape.rank == 4 && w->shape.d[2] * w->shape.d[3] <= 64;
@@ -194,7 +194,9 @@ void em_conv2d_fast(Lower *L, Kernel *k) {
   c.nv = (int)((c.OW + c.vw - 1) / c.vw < CV ? (c.OW + c.vw - 1) / c.vw : CV);
   c.vt = LLVMVectorType(L->f32, (unsigned)c.vw), c.ivt = LLVMVectorType(L->ix, (unsigned)c.vw);
   Loop lb, lo;
-  LLVMValueRef b = lw_loop(L, &lb, n->shape.d[0], "n");
+  int64_t images = n->shape.d[0] / k->parts; /* a part's images (schedule.c: parts divide the batch) */
+  LLVMValueRef b = lw_loop(L, &lb, images, "n");
+  if (k->parts > 1) b = add(L, b, mulc(L, L->part, images));
   int64_t whole = c.O / CO, rest = c.O % CO;
   if (whole) {
     LLVMValueRef o0 = mulc(L, lw_loop(L, &lo, whole, "ob"), CO);

@@ -82,11 +82,28 @@ static void scatter_add_if(Lower *L, Node *n, LLVMValueRef ok, LLVMValueRef *idx
   LLVMPositionBuilderAtEnd(LB, done);
 }
 
+static void em_conv2d_naive(Lower *L, Kernel *k);
+
 void em_conv2d(Lower *L, Kernel *k) {
-  if (em_conv2d_depthwise(L, k)) return; /* groups == C == O: lower_conv_dw.c */
+  if (conv_fast_fits(L, k)) return em_conv2d_fast(L, k); /* register-blocked, vectorised, in parts */
+  LLVMBasicBlockRef done = NULL;
+  if (k->parts > 1) { /* split by schedule.c, but not a shape the parts know: part 0 does it all */
+    LLVMBasicBlockRef first = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "whole_conv");
+    done = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "whole_conv_done");
+    LLVMBuildCondBr(LB, LLVMBuildICmp(LB, LLVMIntEQ, L->part, lw_ix(L, 0), ""), first, done);
+    LLVMPositionBuilderAtEnd(LB, first);
+  }
+  if (!em_conv2d_depthwise(L, k)) em_conv2d_naive(L, k); /* groups == C == O: lower_conv_dw.c */
+  if (done) {
+    LLVMBuildBr(LB, done);
+    LLVMPositionBuilderAtEnd(LB, done);
+  }
+}
+
+/* The scalar loop nest: every other shape. */
+static void em_conv2d_naive(Lower *L, Kernel *k) {
   Node *n = k->nodes[0], *x = X0(n), *w = X1(n);
   const ConvAttr *cv = node_conv(n);
-  if (conv_fast_fits(L, k)) return em_conv2d_fast(L, k); /* register-blocked, vectorised */
   Loop lo[4], lc, lh, lw;
   LLVMValueRef o[4], xi[4];
   lw_loops(L, lo, n->shape, o);

@@ -13,7 +13,8 @@
  * update in its epilogue. Elementwise work on a product's result (bias, activation)
  * becomes the product's epilogue. A reduction along rows gathers the elementwise work
  * and reductions around it into one pass over the rows (softmax + cross-entropy). A
- * large matmul is split into parts for the parallel runner.
+ * large matmul is split into parts for the parallel runner, a large convolution into
+ * parts of its batch.
  *
  * One rule holds for every kind of fusion: a value read through a view (a reshape) is
  * read from memory, complete, so its reader never joins the kernel computing it. */
@@ -343,6 +344,22 @@ static void drop_empty(Graph *g, Entry *e) {
     if (e->kernel_of[i] >= 0) e->kernel_of[i] = renumber[e->kernel_of[i]];
 }
 
+/* A convolution of at least CONV_PART_FLOPS multiply-adds is split over its images:
+ * the most parts (up to the threads) that divide the batch evenly. Each output element
+ * is computed by one part, in the same order as unsplit: the result does not depend on
+ * the thread count. */
+#define CONV_PART_FLOPS (1 << 21)
+static int conv_parts(const Node *n, int threads) {
+  const Node *w = n->in[1];
+  if (n->shape.rank != 4 || w->shape.rank != 4) return 1;
+  int64_t batch = n->shape.d[0], macs = w->shape.d[1] * w->shape.d[2] * w->shape.d[3];
+  for (int i = 0; i < 4; i++) macs *= n->shape.d[i];
+  if (macs < CONV_PART_FLOPS) return 1;
+  int t = threads < batch ? threads : (int)batch;
+  while (t > 1 && batch % t) t--;
+  return t > 1 ? t : 1;
+}
+
 void schedule_entry(Graph *g, Entry *e) {
   elide_sinks(g, e);
   e->kernels = ARENA_ARRAY(g->arena, Kernel, e->nlive + 1);
@@ -358,6 +375,7 @@ void schedule_entry(Graph *g, Entry *e) {
     k->nodes[k->n++] = n;
     e->kernel_of[n->id] = (int)(k - e->kernels);
     if (n->op == OP_MATMUL) k->parts = matmul_parts(n, e->vw, e->threads);
+    if (n->op == OP_CONV2D && e->vw > 1) k->parts = conv_parts(n, e->threads);
   }
   fuse_epilogues(e);
   fuse_rows(g, e);
